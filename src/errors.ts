@@ -1,0 +1,23 @@
+/**
+ * The library's one error type. Every check at the public boundary throws an `HsrError` whose
+ * `code` a caller can switch on and whose message states what was expected and what came.
+ * Kernels and inner loops never validate; they trust what the boundary let through.
+ */
+export type HsrErrorCode =
+  | 'SHAPE_MISMATCH'     // lengths / rows / cols disagree with each other
+  | 'DIM_MISMATCH'       // a vector's dimension differs from the index's or cache's
+  | 'NON_FINITE'         // NaN or ±Infinity where finite numbers are required
+  | 'BAD_OPTION'         // an option is missing, of the wrong type or out of range
+  | 'BAD_DTYPE'          // a tensor's element type is not one we read or expected
+  | 'MALFORMED_FILE'     // a file's header or layout is inconsistent or truncated
+  | 'NOT_FOUND'          // a named tensor, file or model part does not exist
+  | 'UNSUPPORTED';       // a valid request this build cannot serve
+
+export class HsrError extends Error {
+  readonly code: HsrErrorCode;
+  constructor(code: HsrErrorCode, message: string) {
+    super(message);
+    this.name = 'HsrError';
+    this.code = code;
+  }
+}
