@@ -1,0 +1,119 @@
+/**
+ * The kernel interface: the few inner loops attention spends its time in, behind one narrow
+ * contract with two backends — `js` (plain TypeScript, runs anywhere, the readable fallback) and
+ * `wasm-simd` (WebAssembly f32x4, picked by feature detection). One conformance suite
+ * (test/kernels/) runs every backend against the float64 reference. Layout and ownership rules are
+ * written down in docs/kernels.md.
+ *
+ * Conventions (the same for every method):
+ * - Rows are row-major: row r of a `[rows, dim]` array is `a[r·dim .. (r+1)·dim)`.
+ * - `start`/`count` select rows `start .. start+count) of a key or value array; `ids` select rows by id.
+ * - Kernels never validate and never allocate in steady state: the caller (the public boundary)
+ *   has checked shapes and finiteness. `count = 0` is a no-op.
+ * - Arithmetic is float32 with several partial sums (SIMD lanes, unrolled accumulators), so results
+ *   differ from float64 by rounding only; the conformance suite bounds that difference.
+ *
+ * Memory ownership (why `alloc*` exists): the wasm backend reads at full speed only from its own
+ * WebAssembly linear memory. Every method accepts ANY typed array, but arrays that do not live in
+ * the backend's memory are copied in (and outputs copied back) on every call — correct, and fine
+ * for small arrays (a query, a state), but for keys and values it costs as much as the kernel
+ * itself. So whoever owns K/V storage should allocate it with `allocF32` / `allocI8` and pass
+ * `buffer.view()`. Allocating may grow the memory, which detaches every earlier view of it
+ * (length 0): call `view()` again after any allocation instead of keeping a view across one.
+ * The `js` backend hands out plain typed arrays, so code written for `wasm-simd` runs unchanged.
+ */
+
+/** A block of float32 memory owned by a backend; element count fixed at allocation. */
+export interface F32Buffer {
+  readonly length: number;
+  /** A view of the whole block. Re-call after any allocation on the same backend (memory may have moved). */
+  view(): Float32Array;
+  /** Returns the block to the backend; the buffer and its views must not be used afterwards. */
+  free(): void;
+}
+
+/** A block of int8 memory owned by a backend (quantised keys); same rules as {@link F32Buffer}. */
+export interface I8Buffer {
+  readonly length: number;
+  view(): Int8Array;
+  free(): void;
+}
+
+/**
+ * How scores become attention weights. `ResolvedAttentionOptions` (attention/options.ts) fits.
+ *   softmax: logit = dot·scale, weight = exp(logit − running max)
+ *   relu:    weight = max(dot·scale − bias, 0)^alpha   (alpha a positive integer)
+ */
+export interface Weighting {
+  readonly kind: 'softmax' | 'relu';
+  readonly scale: number;
+  readonly bias: number;
+  readonly alpha: number;
+}
+
+/**
+ * Online-softmax state of one query, `dv + 2` floats: `[acc_0 .. acc_{dv−1}, max, sum]` where
+ *   out = acc / sum   and   sum = Σ_j exp(logit_j − max),  acc = Σ_j exp(logit_j − max)·v_j.
+ * A fresh state is `acc = 0, max = −Infinity, sum = 0` ({@link initState}). For ReLU the same
+ * layout holds with `max` fixed at 0 (weights are absolute), so the one log-sum-exp merge
+ * (`kernels/state.ts`) serves both kinds, split-KV threads and sparse + tail combinations alike.
+ * Several queries' states lie back to back with stride `dv + 2`.
+ */
+export const STATE_EXTRA = 2;
+
+export interface Kernels {
+  /** 'js' or 'wasm-simd'. */
+  readonly name: string;
+
+  allocF32(length: number): F32Buffer;
+  allocI8(length: number): I8Buffer;
+
+  /** out[outStart + i] = ⟨q, k_{start+i}⟩ for i < count.  q: [dim], keys: [≥ start+count, dim]. */
+  scoreBlock(q: Float32Array, keys: Float32Array, start: number, count: number, dim: number,
+    out: Float32Array, outStart: number): void;
+
+  /**
+   * Several queries against one block, reading each key once:
+   * out[j·count + i] = ⟨q_j, k_{start+i}⟩ for j < m, i < count.  queries: [m, dim], out: [m, count].
+   */
+  scoreBlockMulti(queries: Float32Array, m: number, keys: Float32Array, start: number, count: number,
+    dim: number, out: Float32Array): void;
+
+  /** out[i] = ⟨q, k_{ids[i]}⟩ for i < count (gathered rows). */
+  scoreIds(q: Float32Array, keys: Float32Array, ids: Uint32Array, count: number, dim: number,
+    out: Float32Array): void;
+
+  /**
+   * Int8 keys with one scale per key (quantised index): out[i] = scales[start+i] · ⟨q, k8_{start+i}⟩.
+   * keys8: [≥ start+count, dim] int8, scales: [≥ start+count].
+   */
+  scoreBlockI8(q: Float32Array, keys8: Int8Array, scales: Float32Array, start: number, count: number,
+    dim: number, out: Float32Array): void;
+
+  /**
+   * Folds already-computed dot products into an online state (see STATE_EXTRA):
+   * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
+   * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.
+   */
+  accumulateBlock(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
+    values: Float32Array, start: number, dv: number): void;
+
+  /** As {@link accumulateBlock} with value rows `values[ids[i]]`. */
+  accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
+    values: Float32Array, ids: Uint32Array, dv: number): void;
+
+  /**
+   * Fused decode step over a contiguous key range — the dense (Flash-Decoding) inner loop:
+   * m queries (one grouped-query group sharing these keys/values) against rows start..start+count,
+   * each K and V row read once for all m queries, folded into `states` ([m, dv + 2]).
+   */
+  attendRange(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array,
+    start: number, count: number, dim: number, dv: number, w: Weighting, states: Float32Array): void;
+
+  /**
+   * Ball bounds for tree pruning: upper[i] = ⟨q, c_{start+i}⟩ + qNorm · radii[start+i], the max of
+   * ⟨q, x⟩ over the ball. centers: [≥ start+count, dim]. (Cheap; rounding is the caller's margin.)
+   */
+  ballUpperBounds(q: Float32Array, qNorm: number, centers: Float32Array, radii: Float32Array,
+    start: number, count: number, dim: number, upper: Float32Array): void;
+}
