@@ -4,14 +4,23 @@
  *
  * Exactness band (API.md): `query(a, b)` reports every point with ⟨a,p⟩ ≥ b + 1e-5·‖a‖·‖p‖ and
  * none with ⟨a,p⟩ < b − 1e-5·‖a‖·‖p‖. Implementations verify candidates in float64 from the stored
- * float32 points, so in practice they agree with the `scan` oracle exactly.
+ * float32 points (`dotRow`, the same arithmetic as `scan`), and every pruning bound is certified to
+ * hold for that float64 value too, so in practice every kind agrees with the `scan` oracle exactly.
+ *
+ * Prefix (`limit`): every query-like method takes an optional `limit`; only ids `< limit` are
+ * considered (default and maximum: `size`). This is how causal prefill restricts query i to the keys
+ * it may see; implementations prune by position (trees keep per-node minimum ids, `quantized` scans
+ * only the prefix) instead of scoring everything and masking afterwards.
+ *
+ * Inputs reaching a reporter are already validated by the `HalfSpaceIndex` facade (Float32Array of
+ * `dim` finite values, finite offsets, integer `limit` in [0, size]); reporters do not re-check.
  */
 export interface QueryStats {
-  /** Tree nodes, blocks or compressed keys whose bound was evaluated. */
+  /** Tree nodes, blocks or compressed keys whose bound was evaluated (summed over a batch). */
   nodesVisited: number;
-  /** Exact full-precision dot products ⟨a,p⟩ evaluated. */
+  /** Exact full-precision (float64 from float32) dot products ⟨a,p⟩ evaluated (summed over a batch). */
   pointsScored: number;
-  /** Ids returned. */
+  /** Ids returned (summed over a batch); 0 for `scoreBounds`. */
   reported: number;
 }
 
@@ -21,16 +30,39 @@ export interface HalfSpaceReporter {
   readonly dim: number;
   /** Appends a point (already validated: Float32Array of `dim` finite values); returns its id. */
   insert(point: Float32Array): number;
-  /** Ids i with ⟨normal, p_i⟩ ≥ offset, ascending. `normal` is validated by the caller. */
-  query(normal: Float32Array, offset: number): Uint32Array;
   /**
-   * Certified per-point score bounds: for every id i, `lower[i] ≤ ⟨normal, p_i⟩ ≤ upper[i]`
-   * (float64, rounding included). Arrays have at least `size` entries. This is the primitive of
-   * top-k selection and certified softmax; `scan` returns the exact scores in both.
+   * Ids i < limit with ⟨normal, p_i⟩ ≥ offset (float64 from the stored float32 values), ascending.
+   * `limit` defaults to `size`.
    */
-  scoreBounds(normal: Float32Array, upper: Float64Array, lower: Float64Array): void;
-  /** The stored points, row-major; only the first `size*dim` entries are meaningful. */
+  query(normal: Float32Array, offset: number, limit?: number): Uint32Array;
+  /**
+   * `query` for several normals at once (e.g. the query heads of one KV group), sharing one pass
+   * over the index: result h equals `query(normals[h], offsets[h], limit)`. `normals.length ===
+   * offsets.length`; `lastQueryStats` holds the sums over the batch (for `quantized`,
+   * nodesVisited = normals.length · limit: each compressed key's bound is evaluated once per normal).
+   */
+  queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit?: number): Uint32Array[];
+  /**
+   * Certified per-point score bounds: for every id i < limit, `lower[i] ≤ ⟨normal, p_i⟩ ≤ upper[i]`
+   * where ⟨·,·⟩ is both the exact real dot product and its float64 evaluation from the stored
+   * float32 point (the value `query` compares with `offset`). Rounding is included. Entries at
+   * i ≥ limit are left untouched; arrays need at least `limit` entries (default `size`).
+   * This is the primitive of top-k selection and certified softmax. What each kind returns:
+   * - `scan`: exact scores (upper = lower), pointsScored = limit, nodesVisited = 0.
+   * - `quantized`: ⟨q,k̂⟩ ± certified error from one pass over the int8 keys;
+   *   nodesVisited = limit, pointsScored = 0.
+   * - `ball-tree`: the bounds of the point's leaf node (centre ± radius); nodesVisited = nodes
+   *   whose bound was evaluated; points still in the insert buffer are scored exactly (pointsScored).
+   */
+  scoreBounds(normal: Float32Array, upper: Float64Array, lower: Float64Array, limit?: number): void;
+  /**
+   * `scoreBounds` for several normals sharing one pass: fills `upper[h]`, `lower[h]` for
+   * `normals[h]`. Stats are summed over the batch.
+   */
+  scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit?: number): void;
+  /** The stored points, row-major in id order; only the first `size*dim` entries are meaningful. */
   points(): Float32Array;
+  /** Work done by the most recent query / queryBatch / scoreBounds / scoreBoundsBatch call. */
   readonly lastQueryStats: QueryStats;
 }
 
@@ -42,4 +74,9 @@ export interface IndexOptions {
 
 export function emptyStats(): QueryStats {
   return { nodesVisited: 0, pointsScored: 0, reported: 0 };
+}
+
+/** Sets all three counters at once (reporters reuse one stats object). */
+export function setStats(s: QueryStats, nodesVisited: number, pointsScored: number, reported: number): void {
+  s.nodesVisited = nodesVisited; s.pointsScored = pointsScored; s.reported = reported;
 }
