@@ -3,3 +3,5 @@ export { HsrError, type HsrErrorCode } from './errors.js';
 export { matrix, type Matrix } from './tensor/matrix.js';
 export { HalfSpaceIndex, registerIndexKind, indexKinds, type ReporterFactory } from './hsr/half-space-index.js';
 export type { HalfSpaceReporter, QueryStats, IndexOptions } from './hsr/types.js';
+export { SafetensorsFile, encodeSafetensors, type SafetensorsDtype, type TensorInfo, type TensorSource, type Float32Tensor, type TensorToWrite } from './io/safetensors.js';
+export { ShardedCheckpoint, parseShardIndex } from './io/sharded.js';
