@@ -5,3 +5,4 @@ export { HalfSpaceIndex, registerIndexKind, indexKinds, type ReporterFactory } f
 export type { HalfSpaceReporter, QueryStats, IndexOptions } from './hsr/types.js';
 export { SafetensorsFile, encodeSafetensors, type SafetensorsDtype, type TensorInfo, type TensorSource, type Float32Tensor, type TensorToWrite } from './io/safetensors.js';
 export { ShardedCheckpoint, parseShardIndex } from './io/sharded.js';
+export { parseNpy, encodeNpy, npyToFloat32, type NpyArray, type NpyDtype, type NpyData } from './io/npy.js';
