@@ -15,12 +15,18 @@ export class GrowableRows {
   }
   push(point: Float32Array): number {
     const need = (this.size + 1) * this.dim;
-    if (need > this.data.length) {
-      const grown = new Float32Array(Math.max(need, this.data.length * 2));
-      grown.set(this.data);
-      this.data = grown;
-    }
+    if (need > this.data.length) this.data = grownTo(this.data, need);
     this.data.set(point, this.size * this.dim);
     return this.size++;
   }
+}
+
+type GrowableArray = Float32Array | Float64Array | Int32Array | Uint32Array;
+
+/** `arr` itself when it holds `need` entries, else a copy at least twice as long (amortised O(1) appends). */
+export function grownTo<T extends GrowableArray>(arr: T, need: number): T {
+  if (need <= arr.length) return arr;
+  const next = new (arr.constructor as new (length: number) => T)(Math.max(need, arr.length * 2));
+  next.set(arr as never);
+  return next;
 }

@@ -1,5 +1,6 @@
 import { HsrError } from '../errors.js';
 import { assertCount, assertMatrix, assertVector, describe, type Matrix } from '../tensor/matrix.js';
+import { QuantizedIndex } from './quantized.js';
 import { ScanIndex } from './scan.js';
 import type { HalfSpaceReporter, IndexOptions, QueryStats } from './types.js';
 
@@ -8,6 +9,7 @@ export type ReporterFactory = (points: Float32Array, n: number, dim: number, opt
 
 const kinds = new Map<string, ReporterFactory>([
   ['scan', (p, n, d) => new ScanIndex(p, n, d)],
+  ['quantized', (p, n, d) => new QuantizedIndex(p, n, d)],
 ]);
 
 /** Registers an index kind under `name` (used by the built-in kinds; open to extensions). */
@@ -48,6 +50,8 @@ export class HalfSpaceIndex {
   get size(): number { return this.reporter.size; }
   get dim(): number { return this.reporter.dim; }
   get lastQueryStats(): QueryStats { return this.reporter.lastQueryStats; }
+  /** Bytes of the typed arrays the index holds (allocated capacity, stored points included). */
+  memoryBytes(): number { return this.reporter.memoryBytes(); }
 
   insert(point: Float32Array): number {
     assertVector(point, this.dim, 'HalfSpaceIndex.insert point');

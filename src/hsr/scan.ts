@@ -18,6 +18,7 @@ export class ScanIndex implements HalfSpaceReporter {
 
   get size(): number { return this.rows.size; }
   points(): Float32Array { return this.rows.data; }
+  memoryBytes(): number { return this.rows.data.byteLength; }
   insert(point: Float32Array): number { return this.rows.push(point); }
 
   query(normal: Float32Array, offset: number, limit = this.size): Uint32Array {

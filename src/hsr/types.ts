@@ -62,6 +62,8 @@ export interface HalfSpaceReporter {
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit?: number): void;
   /** The stored points, row-major in id order; only the first `size*dim` entries are meaningful. */
   points(): Float32Array;
+  /** Bytes of the typed arrays this reporter holds (allocated capacity, stored points included). */
+  memoryBytes(): number;
   /** Work done by the most recent query / queryBatch / scoreBounds / scoreBoundsBatch call. */
   readonly lastQueryStats: QueryStats;
 }
