@@ -1,5 +1,6 @@
 import { HsrError } from '../errors.js';
 import { assertCount, assertMatrix, assertVector, describe, type Matrix } from '../tensor/matrix.js';
+import { BallTreeIndex } from './ball-tree.js';
 import { QuantizedIndex } from './quantized.js';
 import { ScanIndex } from './scan.js';
 import type { HalfSpaceReporter, IndexOptions, QueryStats } from './types.js';
@@ -10,6 +11,7 @@ export type ReporterFactory = (points: Float32Array, n: number, dim: number, opt
 const kinds = new Map<string, ReporterFactory>([
   ['scan', (p, n, d) => new ScanIndex(p, n, d)],
   ['quantized', (p, n, d) => new QuantizedIndex(p, n, d)],
+  ['ball-tree', (p, n, d, o) => new BallTreeIndex(p, n, d, o.leafSize)],
 ]);
 
 /** Registers an index kind under `name` (used by the built-in kinds; open to extensions). */
