@@ -6,3 +6,7 @@ export type { HalfSpaceReporter, QueryStats, IndexOptions } from './hsr/types.js
 export { SafetensorsFile, encodeSafetensors, type SafetensorsDtype, type TensorInfo, type TensorSource, type Float32Tensor, type TensorToWrite } from './io/safetensors.js';
 export { ShardedCheckpoint, parseShardIndex } from './io/sharded.js';
 export { parseNpy, encodeNpy, npyToFloat32, type NpyArray, type NpyDtype, type NpyData } from './io/npy.js';
+export { attention } from './attention/attention.js';
+export type { AttentionOptions, AttentionStats, Sparsity } from './attention/options.js';
+export { AttentionState, mergeStates } from './attention/state.js';
+export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';

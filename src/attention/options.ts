@@ -1,4 +1,5 @@
 import { HsrError } from '../errors.js';
+import { indexKinds } from '../hsr/half-space-index.js';
 import { describe } from '../tensor/matrix.js';
 
 /** Which entries of a softmax row are kept (API.md). ReLU attention is always exact. */
@@ -20,6 +21,12 @@ export interface AttentionOptions {
   /** Query i sees keys j ≤ i + (n − m). */
   causal?: boolean;
   sparsity?: Sparsity;
+  /**
+   * Which half-space reporting index serves the sparse modes (and ReLU, which is always exact):
+   * any registered kind ('scan', 'quantized', 'ball-tree', …). Default: 'quantized' when registered,
+   * else 'scan'.
+   */
+  index?: string;
 }
 
 export interface AttentionStats {
@@ -29,6 +36,14 @@ export interface AttentionStats {
   keysUsed: number;
   /** Softmax with sparsity: per query, certified bound on the total-variation distance between the exact and the used weights. */
   errorBound?: Float64Array;
+  /** Certified bounds evaluated by the index (compressed keys or tree nodes), summed over queries. */
+  boundsEvaluated: number;
+  /**
+   * Softmax with sparsity: queries whose selection ended up using every visible key (e.g. uniform
+   * scores in certified mode, or an index whose bounds could not separate the keys) — the mode
+   * degraded to dense for them, exactly, with errorBound 0.
+   */
+  denseQueries: number;
 }
 
 /** Options with defaults filled in and every field checked. */
@@ -39,6 +54,13 @@ export interface ResolvedAttentionOptions {
   scale: number;
   causal: boolean;
   sparsity: Sparsity;
+  /**
+   * Whether rows go through the index: softmax with a sparsity other than 'dense'; ReLU unless
+   * `sparsity: 'dense'` was asked for explicitly (ReLU via the index is exact, so it is the default).
+   */
+  sparse: boolean;
+  /** The index kind for sparse rows (validated against the registry). */
+  index: string;
 }
 
 /** Validates `options` for head dimension `d` and fills defaults; throws BAD_OPTION naming the field. */
@@ -68,7 +90,17 @@ export function resolveAttentionOptions(options: AttentionOptions, d: number, wh
   }
   const sparsity = options.sparsity ?? 'dense';
   validateSparsity(sparsity, where);
-  return { kind, alpha, bias, scale, causal, sparsity };
+  const sparse = kind === 'softmax' ? sparsity !== 'dense' : options.sparsity !== 'dense';
+  const index = options.index ?? defaultIndexKind();
+  if (typeof index !== 'string' || !indexKinds().includes(index)) {
+    throw new HsrError('BAD_OPTION', `${where}: expected index one of ${indexKinds().join(', ')}, got ${describe(index)}`);
+  }
+  return { kind, alpha, bias, scale, causal, sparsity, sparse, index };
+}
+
+/** 'quantized' (one pass over int8 keys with certified bounds) when that kind is registered, else 'scan'. */
+export function defaultIndexKind(): string {
+  return indexKinds().includes('quantized') ? 'quantized' : 'scan';
 }
 
 function validateSparsity(s: unknown, where: string): asserts s is Sparsity {

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { attention, HsrError, indexKinds, matrix } from '../../src/index.js';
+import { gaussian, referenceAttention, referenceInput, relativeError, rng } from './fixtures.js';
+
+test('dense softmax attention equals the float64 reference, causal and not, m ≤ n and m > n', () => {
+  const r = rng(1);
+  for (const [m, n, d, dv] of [[5, 9, 8, 3], [9, 5, 4, 6], [1, 1, 3, 2], [7, 7, 16, 16]] as const) {
+    const p = { q: gaussian(r, m, d, 2), k: gaussian(r, n, d, 2), v: gaussian(r, n, dv) };
+    for (const causal of [false, true]) {
+      const { output, stats } = attention(p.q, p.k, p.v, { kind: 'softmax', causal });
+      const ref = referenceAttention(referenceInput(p, 'softmax', { causal }));
+      assert.ok(relativeError(output.data, ref) < 1e-6, `m=${m} n=${n} causal=${causal}`);
+      assert.equal(stats.errorBound, undefined);
+      let visible = 0;
+      for (let i = 0; i < m; i++) visible += causal ? Math.max(0, Math.min(n, i + n - m + 1)) : n;
+      assert.equal(stats.keysScored, visible);
+      assert.equal(stats.keysUsed, visible);
+    }
+  }
+});
+
+test('dense softmax is stable for logits up to ±1e4', () => {
+  const q = matrix([100, -100], 1, 2), k = matrix([100, 0, 0, 100, 99.99, 0], 3, 2), v = matrix([1, 2, 3], 3, 1);
+  const { output } = attention(q, k, v, { kind: 'softmax', scale: 1 });
+  const ref = referenceAttention(referenceInput({ q, k, v }, 'softmax', { scale: 1 }));
+  assert.ok(Number.isFinite(output.data[0]!));
+  assert.ok(Math.abs(output.data[0]! - ref[0]!) < 1e-5);
+});
+
+test('ReLU^α attention through every index kind equals the float64 reference (≤ 1e-5 relative)', () => {
+  const r = rng(2);
+  for (const kind of indexKinds()) {
+    for (const [m, n, d, alpha, bias] of [[6, 40, 8, 1, 0], [40, 40, 16, 2, 0.5], [50, 30, 4, 3, -0.2], [3, 200, 64, 2, 1]] as const) {
+      const p = { q: gaussian(r, m, d, 2), k: gaussian(r, n, d, 2), v: gaussian(r, n, 5) };
+      for (const causal of [false, true]) {
+        const ref = referenceAttention(referenceInput(p, 'relu', { alpha, bias, causal }));
+        const sparse = attention(p.q, p.k, p.v, { kind: 'relu', alpha, bias, causal, index: kind });
+        const dense = attention(p.q, p.k, p.v, { kind: 'relu', alpha, bias, causal, sparsity: 'dense' });
+        assert.ok(relativeError(sparse.output.data, ref) <= 1e-5, `${kind} m=${m} n=${n} causal=${causal}`);
+        assert.ok(relativeError(dense.output.data, ref) <= 1e-5);
+        assert.equal(sparse.stats.keysUsed, dense.stats.keysUsed, 'the same keys carry weight');
+      }
+    }
+  }
+});
+
+test('ReLU rows with no activated key give zeros; n = 0 gives zeros', () => {
+  const q = matrix([1, 0, -1, 0], 2, 2), k = matrix([1, 0, 0.5, 0], 2, 2), v = matrix([3, 4], 2, 1);
+  const { output } = attention(q, k, v, { kind: 'relu', bias: 0, scale: 1 });
+  assert.deepEqual([...output.data], [(1 * 3 + 0.5 * 4) / 1.5, 0].map(Math.fround));
+  const empty = attention(q, matrix([], 0, 2), matrix([], 0, 3), { kind: 'softmax' });
+  assert.deepEqual([...empty.output.data], [0, 0, 0, 0, 0, 0]);
+});
+
+test('attention validates shapes and options with HsrError codes', () => {
+  const q = matrix([1, 2], 1, 2), k = matrix([1, 2, 3, 4], 2, 2), v = matrix([1, 2], 2, 1);
+  const code = (c: string) => (e: unknown) => e instanceof HsrError && e.code === c;
+  assert.throws(() => attention(q, matrix([1, 2, 3], 1, 3), matrix([1], 1, 1), { kind: 'softmax' }), code('DIM_MISMATCH'));
+  assert.throws(() => attention(q, k, matrix([1], 1, 1), { kind: 'softmax' }), code('SHAPE_MISMATCH'));
+  assert.throws(() => attention(q, k, v, { kind: 'nope' as 'relu' }), code('BAD_OPTION'));
+  assert.throws(() => attention(q, k, v, { kind: 'relu', alpha: 1.5 }), code('BAD_OPTION'));
+  assert.throws(() => attention(q, k, v, { kind: 'softmax', sparsity: { epsilon: 0 } }), code('BAD_OPTION'));
+  assert.throws(() => attention(q, k, v, { kind: 'softmax', sparsity: { topK: 0 } }), code('BAD_OPTION'));
+  assert.throws(() => attention(q, k, v, { kind: 'softmax', index: 'nope' }), code('BAD_OPTION'));
+  assert.throws(() => attention({ data: new Float32Array([NaN, 1]), rows: 1, cols: 2 }, k, v, { kind: 'softmax' }), code('NON_FINITE'));
+});
