@@ -1,0 +1,325 @@
+// WebAssembly SIMD kernels (AssemblyScript 0.28, compiled with --enable simd -O3 --runtime stub).
+// Semantics are those of src/kernels/types.ts; src/kernels/js/js-kernels.ts is the readable
+// definition and the conformance suite (test/kernels/) holds both to the float64 reference.
+//
+// Every argument is a byte offset into the imported linear memory (owned and laid out by the
+// TypeScript side, src/kernels/wasm/) or a count. Nothing here allocates and there is no static
+// data, so one module instance per thread can share one (shared) memory.
+//
+// Speed notes (AMD Zen 5, V8 11): WebAssembly SIMD has no fused multiply-add, so a dot product
+// costs a mul and an add per 4 floats; loops keep 4–8 independent accumulators (V8 spills beyond
+// ~8) and read each key once for all the queries of a grouped-query group.
+
+const BLOCK: i32 = 64; // keys per block in attendRange (must match the scratch size on the TS side)
+
+// ---------------------------------------------------------------- dot products
+
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +
+         (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** ⟨a, b⟩ over n floats: 4 vector accumulators over 16-float steps, then 4-float steps, then scalars. */
+@inline function dot(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let c: i32 = 0;
+  for (; c + 16 <= n; c += 16) {
+    const o = <usize>c << 2;
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(a + o, 32), v128.load(b + o, 32)));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(a + o, 48), v128.load(b + o, 48)));
+  }
+  for (; c + 4 <= n; c += 4) {
+    const o = <usize>c << 2;
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+  }
+  let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+  for (; c < n; c++) {
+    const o = <usize>c << 2;
+    s += load<f32>(a + o) * load<f32>(b + o);
+  }
+  return s;
+}
+
+/** out[i] = ⟨q, k_i⟩ for the `count` rows starting at `k`. */
+export function scoreBlock(q: usize, k: usize, count: i32, dim: i32, out: usize): void {
+  const row = <usize>dim << 2;
+  for (let i = 0; i < count; i++) store<f32>(out + (<usize>i << 2), dot(q, k + <usize>i * row, dim));
+}
+
+/** out[i] = ⟨q, k_{ids[i]}⟩; `keys` is row 0. */
+export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32, out: usize): void {
+  const row = <usize>dim << 2;
+  for (let i = 0; i < count; i++) {
+    const id = <usize>load<u32>(ids + (<usize>i << 2));
+    store<f32>(out + (<usize>i << 2), dot(q, keys + id * row, dim));
+  }
+}
+
+/**
+ * Four queries (rows q, q+dim, …) against one key, the key read once: writes the four dots to
+ * out, out+stride, out+2·stride, out+3·stride (bytes). Two accumulators per query hide add latency.
+ */
+@inline function dot4(q: usize, qRow: usize, k: usize, n: i32, out: usize, stride: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  const q1 = q + qRow, q2 = q1 + qRow, q3 = q2 + qRow;
+  let c: i32 = 0;
+  for (; c + 8 <= n; c += 8) {
+    const o = <usize>c << 2;
+    const k0 = v128.load(k + o), k1 = v128.load(k + o, 16);
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), k0));
+    b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), k1));
+    b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), k1));
+    b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), k1));
+    b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), k1));
+  }
+  for (; c + 4 <= n; c += 4) {
+    const o = <usize>c << 2;
+    const k0 = v128.load(k + o);
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), k0));
+  }
+  let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
+  let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+  for (; c < n; c++) {
+    const o = <usize>c << 2;
+    const kc = load<f32>(k + o);
+    s0 += load<f32>(q + o) * kc; s1 += load<f32>(q1 + o) * kc;
+    s2 += load<f32>(q2 + o) * kc; s3 += load<f32>(q3 + o) * kc;
+  }
+  store<f32>(out, s0); store<f32>(out + stride, s1);
+  store<f32>(out + 2 * stride, s2); store<f32>(out + 3 * stride, s3);
+}
+
+/** out[j·count + i] = ⟨q_j, k_i⟩ for j < m, i < count. */
+export function scoreBlockMulti(qs: usize, m: i32, k: usize, count: i32, dim: i32, out: usize): void {
+  const row = <usize>dim << 2;
+  const stride = <usize>count << 2;
+  let j = 0;
+  for (; j + 4 <= m; j += 4) {
+    const qj = qs + <usize>j * row, oj = out + <usize>j * stride;
+    for (let i = 0; i < count; i++) dot4(qj, row, k + <usize>i * row, dim, oj + (<usize>i << 2), stride);
+  }
+  for (; j < m; j++) scoreBlock(qs + <usize>j * row, k, count, dim, out + <usize>j * stride);
+}
+
+/** out[i] = scales[i] · ⟨q, k8_i⟩ for int8 rows starting at k8 (row = dim bytes). */
+export function scoreBlockI8(q: usize, k8: usize, scales: usize, count: i32, dim: i32, out: usize): void {
+  for (let i = 0; i < count; i++) {
+    const k = k8 + <usize>i * <usize>dim;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    let c: i32 = 0;
+    for (; c + 16 <= dim; c += 16) {
+      const raw = v128.load(k + <usize>c);
+      const lo = i16x8.extend_low_i8x16_s(raw), hi = i16x8.extend_high_i8x16_s(raw);
+      const o = <usize>c << 2;
+      s0 = f32x4.add(s0, f32x4.mul(v128.load(q + o), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo))));
+      s1 = f32x4.add(s1, f32x4.mul(v128.load(q + o, 16), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo))));
+      s2 = f32x4.add(s2, f32x4.mul(v128.load(q + o, 32), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi))));
+      s3 = f32x4.add(s3, f32x4.mul(v128.load(q + o, 48), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi))));
+    }
+    let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+    for (; c < dim; c++) s += load<f32>(q + (<usize>c << 2)) * <f32>load<i8>(k + <usize>c);
+    store<f32>(out + (<usize>i << 2), load<f32>(scales + (<usize>i << 2)) * s);
+  }
+}
+
+/** upper[i] = ⟨q, c_i⟩ + qNorm · radii[i]. */
+export function ballUpperBounds(q: usize, qNorm: f32, centers: usize, radii: usize, count: i32, dim: i32, upper: usize): void {
+  const row = <usize>dim << 2;
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 2;
+    store<f32>(upper + o, dot(q, centers + <usize>i * row, dim) + qNorm * load<f32>(radii + o));
+  }
+}
+
+// ---------------------------------------------------------------- weights
+
+/**
+ * e^x for x ≤ 0, four lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by the Cephes degree-6
+ * polynomial (relative error ~1e-7), 2^n by building the exponent bits. x < −87 gives 0.
+ */
+@inline function expNeg4(x: v128): v128 {
+  const tiny = f32x4.lt(x, f32x4.splat(-87.0));
+  const xc = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const r2 = f32x4.mul(r, r);
+  p = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1.0));
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(p, pow2n), tiny);
+}
+
+/**
+ * Turns dots[0..count) into weights in place and folds them into the state's max/sum
+ * (state layout: acc[dv], max, sum). Softmax: rescales acc when the block raises the running max.
+ * kind 0 = softmax, 1 = relu. Returns nothing; the caller accumulates values with the weights.
+ */
+function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, alpha: i32, state: usize, dv: i32): void {
+  const maxAt = state + (<usize>dv << 2);
+  let sum = load<f32>(maxAt, 4);
+  const vs = f32x4.splat(scale);
+  let c: i32 = 0;
+  if (kind == 0) {
+    let m4 = f32x4.splat(-Infinity);
+    for (; c + 4 <= count; c += 4) m4 = f32x4.max(m4, v128.load(dots + (<usize>c << 2)));
+    let bm = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+    for (; c < count; c++) bm = max(bm, load<f32>(dots + (<usize>c << 2)));
+    bm *= scale; // scale > 0, so the max of the logits is the scaled max of the dots
+    let mx = load<f32>(maxAt);
+    if (bm > mx) {
+      const f = f32x4.extract_lane(expNeg4(f32x4.splat(mx - bm)), 0); // e^−∞ = 0 clears an empty state
+      const vf = f32x4.splat(f);
+      let d: i32 = 0;
+      for (; d + 4 <= dv; d += 4) { const o = state + (<usize>d << 2); v128.store(o, f32x4.mul(v128.load(o), vf)); }
+      for (; d < dv; d++) { const o = state + (<usize>d << 2); store<f32>(o, load<f32>(o) * f); }
+      sum *= f;
+      mx = bm;
+      store<f32>(maxAt, mx);
+    }
+    const vm = f32x4.splat(mx);
+    let s4 = f32x4.splat(0);
+    c = 0;
+    for (; c + 4 <= count; c += 4) {
+      const o = dots + (<usize>c << 2);
+      const p = expNeg4(f32x4.sub(f32x4.mul(v128.load(o), vs), vm));
+      v128.store(o, p);
+      s4 = f32x4.add(s4, p);
+    }
+    for (; c < count; c++) {
+      const o = dots + (<usize>c << 2);
+      const p = f32x4.extract_lane(expNeg4(f32x4.splat(load<f32>(o) * scale - mx)), 0);
+      store<f32>(o, p);
+      sum += p;
+    }
+    sum += hsum(s4);
+  } else {
+    const vb = f32x4.splat(bias);
+    const zero = f32x4.splat(0);
+    let s4 = f32x4.splat(0);
+    for (; c + 4 <= count; c += 4) {
+      const o = dots + (<usize>c << 2);
+      const t = f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vs), vb), zero);
+      let p = t;
+      for (let a = 1; a < alpha; a++) p = f32x4.mul(p, t);
+      v128.store(o, p);
+      s4 = f32x4.add(s4, p);
+    }
+    for (; c < count; c++) {
+      const o = dots + (<usize>c << 2);
+      const t = max<f32>(load<f32>(o) * scale - bias, 0);
+      let p = t;
+      for (let a = 1; a < alpha; a++) p *= t;
+      store<f32>(o, p);
+      sum += p;
+    }
+    sum += hsum(s4);
+  }
+  store<f32>(maxAt + 4, sum);
+}
+
+// ---------------------------------------------------------------- weighted sums
+
+/** acc[0..dv) += w · v[0..dv) */
+@inline function axpy(acc: usize, w: f32, v: usize, dv: i32): void {
+  const vw = f32x4.splat(w);
+  let d: i32 = 0;
+  for (; d + 8 <= dv; d += 8) {
+    const o = acc + (<usize>d << 2), p = v + (<usize>d << 2);
+    v128.store(o, f32x4.add(v128.load(o), f32x4.mul(vw, v128.load(p))));
+    v128.store(o, f32x4.add(v128.load(o, 16), f32x4.mul(vw, v128.load(p, 16))), 16);
+  }
+  for (; d + 4 <= dv; d += 4) {
+    const o = acc + (<usize>d << 2);
+    v128.store(o, f32x4.add(v128.load(o), f32x4.mul(vw, v128.load(v + (<usize>d << 2)))));
+  }
+  for (; d < dv; d++) {
+    const o = acc + (<usize>d << 2);
+    store<f32>(o, load<f32>(o) + w * load<f32>(v + (<usize>d << 2)));
+  }
+}
+
+/** acc += w0·v0 + w1·v1: two value rows per pass halve the loads and stores of acc. */
+@inline function axpy2(acc: usize, w0: f32, v0: usize, w1: f32, v1: usize, dv: i32): void {
+  const a = f32x4.splat(w0), b = f32x4.splat(w1);
+  let d: i32 = 0;
+  for (; d + 4 <= dv; d += 4) {
+    const o = <usize>d << 2;
+    v128.store(acc + o, f32x4.add(v128.load(acc + o),
+      f32x4.add(f32x4.mul(a, v128.load(v0 + o)), f32x4.mul(b, v128.load(v1 + o)))));
+  }
+  for (; d < dv; d++) {
+    const o = <usize>d << 2;
+    store<f32>(acc + o, load<f32>(acc + o) + w0 * load<f32>(v0 + o) + w1 * load<f32>(v1 + o));
+  }
+}
+
+/**
+ * Folds dots (overwritten with weights) and value rows into one state. Rows: `values + ids[i]·row`
+ * when ids ≠ 0, else `values + i·row` (values already points at the first row).
+ */
+export function accumulate(state: usize, dots: usize, count: i32, kind: i32, scale: f32, bias: f32, alpha: i32,
+  values: usize, ids: usize, dv: i32): void {
+  weighBlock(dots, count, kind, scale, bias, alpha, state, dv);
+  const row = <usize>dv << 2;
+  let i = 0;
+  for (; i + 2 <= count; i += 2) {
+    const w0 = load<f32>(dots + (<usize>i << 2)), w1 = load<f32>(dots + (<usize>i << 2), 4);
+    if (w0 == 0 && w1 == 0) continue;
+    const r0 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2)) : <usize>i;
+    const r1 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2), 4) : <usize>(i + 1);
+    axpy2(state, w0, values + r0 * row, w1, values + r1 * row, dv);
+  }
+  if (i < count) {
+    const w0 = load<f32>(dots + (<usize>i << 2));
+    const r0 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2)) : <usize>i;
+    if (w0 != 0) axpy(state, w0, values + r0 * row, dv);
+  }
+}
+
+/**
+ * Fused dense decode over a key range for m queries of one grouped-query group: per block of
+ * BLOCK keys, score all m queries (each key read once), turn the dots into weights per query,
+ * then add each value row into all m accumulators (each value row read once).
+ * scratch: BLOCK·m floats. states: m × (dv + 2) floats.
+ */
+export function attendRange(qs: usize, m: i32, k: usize, v: usize, count: i32, dim: i32, dv: i32,
+  kind: i32, scale: f32, bias: f32, alpha: i32, states: usize, scratch: usize): void {
+  const krow = <usize>dim << 2, vrow = <usize>dv << 2, srow = <usize>(dv + 2) << 2;
+  for (let b = 0; b < count; b += BLOCK) {
+    const c = min(BLOCK, count - b);
+    const kb = k + <usize>b * krow, vb = v + <usize>b * vrow;
+    scoreBlockMulti(qs, m, kb, c, dim, scratch);
+    const stride = <usize>c << 2;
+    for (let j = 0; j < m; j++) {
+      weighBlock(scratch + <usize>j * stride, c, kind, scale, bias, alpha, states + <usize>j * srow, dv);
+    }
+    for (let j = 0; j < m; j++) {
+      const w = scratch + <usize>j * stride, acc = states + <usize>j * srow;
+      let i = 0;
+      for (; i + 2 <= c; i += 2) {
+        const w0 = load<f32>(w + (<usize>i << 2)), w1 = load<f32>(w + (<usize>i << 2), 4);
+        if (w0 == 0 && w1 == 0) continue;
+        axpy2(acc, w0, vb + <usize>i * vrow, w1, vb + <usize>(i + 1) * vrow, dv);
+      }
+      if (i < c) {
+        const w0 = load<f32>(w + (<usize>i << 2));
+        if (w0 != 0) axpy(acc, w0, vb + <usize>i * vrow, dv);
+      }
+    }
+  }
+}

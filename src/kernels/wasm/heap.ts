@@ -1,0 +1,76 @@
+import type { WasmMemory } from './wasm-api.js';
+
+const PAGE = 65536;
+/** Blocks start on cache-line boundaries: aligned SIMD loads and no false sharing between threads. */
+const ALIGN = 64;
+
+/**
+ * A first-fit free-list allocator over a WebAssembly linear memory, run from JavaScript (the
+ * AssemblyScript kernels never allocate). Address 0 .. `base` stays unused so that 0 can mean
+ * "no array" in kernel arguments. Growing the memory detaches every earlier view of it; the heap
+ * reports each growth through `onGrow` so owners of views know to re-view.
+ */
+export class LinearHeap {
+  /** Free blocks as [start, end) byte ranges, sorted by start, never adjacent (coalesced). */
+  private readonly free_: { start: number; end: number }[] = [];
+  private readonly sizes = new Map<number, number>();
+  private top: number;
+
+  constructor(readonly memory: WasmMemory, base = PAGE) {
+    this.top = base;
+  }
+
+  /** Bytes currently handed out (for tests and stats). */
+  get used(): number {
+    let s = 0;
+    for (const b of this.sizes.values()) s += b;
+    return s;
+  }
+
+  /** A block of at least `bytes` bytes, ALIGN-aligned; may grow the memory. */
+  alloc(bytes: number): number {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    for (let i = 0; i < this.free_.length; i++) {
+      const b = this.free_[i]!;
+      if (b.end - b.start >= size) {
+        const ptr = b.start;
+        b.start += size;
+        if (b.start === b.end) this.free_.splice(i, 1);
+        this.sizes.set(ptr, size);
+        return ptr;
+      }
+    }
+    // Nothing free fits: take from the top, first absorbing a free block that ends there.
+    const last = this.free_[this.free_.length - 1];
+    if (last !== undefined && last.end === this.top) {
+      this.top = last.start;
+      this.free_.pop();
+    }
+    const ptr = this.top;
+    const end = ptr + size;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      // Grow by at least half the current size so a growing cache reallocates O(log n) times.
+      const pages = Math.max(Math.ceil((end - have) / PAGE), Math.ceil(have / PAGE / 2));
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    this.sizes.set(ptr, size);
+    return ptr;
+  }
+
+  /** Returns a block from `alloc`; freeing twice or a foreign pointer is a no-op. */
+  release(ptr: number): void {
+    const size = this.sizes.get(ptr);
+    if (size === undefined) return;
+    this.sizes.delete(ptr);
+    let start = ptr, end = ptr + size;
+    // Insert sorted, merging with neighbours.
+    let i = 0;
+    while (i < this.free_.length && this.free_[i]!.start < start) i++;
+    const prev = this.free_[i - 1], next = this.free_[i];
+    if (next !== undefined && next.start === end) { end = next.end; this.free_.splice(i, 1); }
+    if (prev !== undefined && prev.end === start) { prev.end = end; return; }
+    this.free_.splice(i, 0, { start, end });
+  }
+}

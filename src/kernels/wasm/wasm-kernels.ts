@@ -1,0 +1,240 @@
+import type { F32Buffer, I8Buffer, Kernels, Weighting } from '../types.js';
+import { LinearHeap } from './heap.js';
+import { KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64 } from './kernels.generated.js';
+import { decodeBase64, wasmApi, type WasmMemory } from './wasm-api.js';
+
+/** Keys per block in assembly/kernels.ts `attendRange` (its scratch is BLOCK·m floats). */
+const BLOCK = 64;
+/** Largest memory the modules declare: 65536 pages = 4 GiB. */
+export const MAX_PAGES = 65536;
+
+/** The raw exports of assembly/kernels.ts: byte offsets into linear memory and counts. */
+export interface KernelExports {
+  scoreBlock(q: number, k: number, count: number, dim: number, out: number): void;
+  scoreIds(q: number, keys: number, ids: number, count: number, dim: number, out: number): void;
+  scoreBlockMulti(qs: number, m: number, k: number, count: number, dim: number, out: number): void;
+  scoreBlockI8(q: number, k8: number, scales: number, count: number, dim: number, out: number): void;
+  ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
+  accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
+    values: number, ids: number, dv: number): void;
+  attendRange(qs: number, m: number, k: number, v: number, count: number, dim: number, dv: number,
+    kind: number, scale: number, bias: number, alpha: number, states: number, scratch: number): void;
+}
+
+const modules: { plain?: object; shared?: object } = {};
+
+/** Instantiates the kernels over `memory` (compiling the embedded module once per process). */
+export function instantiateKernels(memory: WasmMemory, shared: boolean): KernelExports {
+  const api = wasmApi();
+  if (api === null) throw new Error('WebAssembly is not available');
+  const key = shared ? 'shared' : 'plain';
+  const module = modules[key] ??= new api.Module(decodeBase64(shared ? KERNELS_WASM_SHARED_BASE64 : KERNELS_WASM_BASE64));
+  return new api.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+}
+
+/** Creates a linear memory for the kernels; `shared` needs SharedArrayBuffer support. */
+export function createKernelMemory(shared: boolean, initialPages = 32): WasmMemory {
+  const api = wasmApi();
+  if (api === null) throw new Error('WebAssembly is not available');
+  return new api.Memory({ initial: initialPages, maximum: MAX_PAGES, shared });
+}
+
+type Typed = Float32Array | Int8Array | Uint32Array;
+
+/**
+ * One kernel argument of the current call: a range of a typed array, or (array null) scratch.
+ * Resident arrays (views of this backend's memory) are passed by address; the others are copied
+ * into the staging area, and outputs copied back after the call.
+ */
+interface Slot { array: Typed | null; offset: number; length: number; bytes: number; output: boolean; ptr: number }
+
+export interface WasmKernelsOptions {
+  /** Use this memory (e.g. a shared one the worker pool hands to its threads); default: a new plain one. */
+  memory?: WasmMemory;
+  shared?: boolean;
+  /** Initial size of a new memory in 64 KiB pages (default 32 = 2 MiB). */
+  initialPages?: number;
+}
+
+/** The WebAssembly SIMD backend (see types.ts for semantics and docs/kernels.md for ownership). */
+export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & { readonly heap: LinearHeap; readonly exports: KernelExports } {
+  const shared = options.shared ?? false;
+  const memory = options.memory ?? createKernelMemory(shared, options.initialPages);
+  const x = instantiateKernels(memory, shared);
+  const heap = new LinearHeap(memory);
+
+  // Staging area for non-resident arguments; grows (rarely) to the largest call seen.
+  let stagePtr = 0, stageBytes = 0;
+  const slots: Slot[] = Array.from({ length: 6 }, () => ({ array: null, offset: 0, length: 0, bytes: 0, output: false, ptr: 0 }));
+  let nSlots = 0;
+
+  const bind = (array: Typed | null, offset: number, length: number, output: boolean, bytesPerElement = 4): number => {
+    const s = slots[nSlots]!;
+    s.array = array; s.offset = offset; s.length = length; s.output = output;
+    s.bytes = length * (array?.BYTES_PER_ELEMENT ?? bytesPerElement);
+    return nSlots++;
+  };
+
+  /** Resolves every bound slot to an address, staging non-resident ones; returns nothing. */
+  const enter = (): void => {
+    const buf = memory.buffer;
+    let need = 0;
+    for (let i = 0; i < nSlots; i++) {
+      const s = slots[i]!;
+      if (s.array !== null && s.array.buffer === buf) s.ptr = s.array.byteOffset + s.offset * s.array.BYTES_PER_ELEMENT;
+      else { s.ptr = -1; need += Math.ceil(s.bytes / 16) * 16; }
+    }
+    if (need > stageBytes) {
+      // Resident addresses were taken above, so growing (which detaches views) is safe here.
+      if (stagePtr !== 0) heap.release(stagePtr);
+      stageBytes = Math.max(need, 2 * stageBytes, 1 << 16);
+      stagePtr = heap.alloc(stageBytes);
+    }
+    let cursor = stagePtr;
+    const now = memory.buffer;
+    for (let i = 0; i < nSlots; i++) {
+      const s = slots[i]!;
+      if (s.ptr !== -1) continue;
+      s.ptr = cursor;
+      cursor += Math.ceil(s.bytes / 16) * 16;
+      const a = s.array;
+      if (a === null || s.length === 0) continue;
+      const src = a.subarray(s.offset, s.offset + s.length);
+      if (a instanceof Float32Array) new Float32Array(now, s.ptr, s.length).set(src as Float32Array);
+      else if (a instanceof Int8Array) new Int8Array(now, s.ptr, s.length).set(src as Int8Array);
+      else new Uint32Array(now, s.ptr, s.length).set(src as Uint32Array);
+    }
+  };
+
+  /** Copies staged outputs back and clears the slots. */
+  const leave = (): void => {
+    const buf = memory.buffer;
+    for (let i = 0; i < nSlots; i++) {
+      const s = slots[i]!;
+      const a = s.array;
+      if (s.output && a instanceof Float32Array && a.buffer !== buf && s.length > 0) {
+        a.set(new Float32Array(buf, s.ptr, s.length), s.offset);
+      }
+      s.array = null;
+    }
+    nSlots = 0;
+  };
+
+  const p = (i: number): number => slots[i]!.ptr;
+  const kindCode = (w: Weighting): number => (w.kind === 'softmax' ? 0 : 1);
+
+  const kernels = {
+    name: 'wasm-simd',
+    heap,
+    exports: x,
+    allocF32(length: number): F32Buffer {
+      const ptr = heap.alloc(length * 4);
+      let view = new Float32Array(memory.buffer, ptr, length);
+      return {
+        length,
+        view() {
+          if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer, ptr, length);
+          return view;
+        },
+        free() { heap.release(ptr); },
+      };
+    },
+    allocI8(length: number): I8Buffer {
+      const ptr = heap.alloc(length);
+      let view = new Int8Array(memory.buffer, ptr, length);
+      return {
+        length,
+        view() {
+          if (view.buffer !== memory.buffer) view = new Int8Array(memory.buffer, ptr, length);
+          return view;
+        },
+        free() { heap.release(ptr); },
+      };
+    },
+
+    scoreBlock(q: Float32Array, keys: Float32Array, start: number, count: number, dim: number, out: Float32Array, outStart: number) {
+      if (count === 0) return;
+      const a = bind(q, 0, dim, false), b = bind(keys, start * dim, count * dim, false), o = bind(out, outStart, count, true);
+      try {
+        enter();
+        x.scoreBlock(p(a), p(b), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    scoreBlockMulti(queries: Float32Array, m: number, keys: Float32Array, start: number, count: number, dim: number, out: Float32Array) {
+      if (count === 0 || m === 0) return;
+      const a = bind(queries, 0, m * dim, false), b = bind(keys, start * dim, count * dim, false), o = bind(out, 0, m * count, true);
+      try {
+        enter();
+        x.scoreBlockMulti(p(a), m, p(b), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    scoreIds(q: Float32Array, keys: Float32Array, ids: Uint32Array, count: number, dim: number, out: Float32Array) {
+      if (count === 0) return;
+      // Gathered rows may lie anywhere, so non-resident keys are staged whole.
+      const a = bind(q, 0, dim, false), b = bind(keys, 0, keys.length, false);
+      const c = bind(ids, 0, count, false), o = bind(out, 0, count, true);
+      try {
+        enter();
+        x.scoreIds(p(a), p(b), p(c), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    scoreBlockI8(q: Float32Array, keys8: Int8Array, scales: Float32Array, start: number, count: number, dim: number, out: Float32Array) {
+      if (count === 0) return;
+      const a = bind(q, 0, dim, false), b = bind(keys8, start * dim, count * dim, false);
+      const c = bind(scales, start, count, false), o = bind(out, 0, count, true);
+      try {
+        enter();
+        x.scoreBlockI8(p(a), p(b), p(c), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    accumulateBlock(state: Float32Array, dots: Float32Array, count: number, w: Weighting, values: Float32Array, start: number, dv: number) {
+      if (count === 0) return;
+      // The kernel turns dots into weights in place, so dots go through scratch (never the caller's array).
+      const s = bind(state, 0, dv + 2, true), d = bind(null, 0, count, false), v = bind(values, start * dv, count * dv, false);
+      try {
+        enter();
+        new Float32Array(memory.buffer, p(d), count).set(dots.subarray(0, count));
+        x.accumulate(p(s), p(d), count, kindCode(w), w.scale, w.bias, w.alpha, p(v), 0, dv);
+      } finally { leave(); }
+    },
+
+    accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting, values: Float32Array, ids: Uint32Array, dv: number) {
+      if (count === 0) return;
+      const s = bind(state, 0, dv + 2, true), d = bind(null, 0, count, false);
+      const v = bind(values, 0, values.length, false), c = bind(ids, 0, count, false);
+      try {
+        enter();
+        new Float32Array(memory.buffer, p(d), count).set(dots.subarray(0, count));
+        x.accumulate(p(s), p(d), count, kindCode(w), w.scale, w.bias, w.alpha, p(v), p(c), dv);
+      } finally { leave(); }
+    },
+
+    attendRange(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array, start: number, count: number,
+      dim: number, dv: number, w: Weighting, states: Float32Array) {
+      if (count === 0 || m === 0) return;
+      const a = bind(queries, 0, m * dim, false), k = bind(keys, start * dim, count * dim, false);
+      const v = bind(values, start * dv, count * dv, false), s = bind(states, 0, m * (dv + 2), true);
+      const t = bind(null, 0, m * BLOCK, false);
+      try {
+        enter();
+        x.attendRange(p(a), m, p(k), p(v), count, dim, dv, kindCode(w), w.scale, w.bias, w.alpha, p(s), p(t));
+      } finally { leave(); }
+    },
+
+    ballUpperBounds(q: Float32Array, qNorm: number, centers: Float32Array, radii: Float32Array, start: number, count: number,
+      dim: number, upper: Float32Array) {
+      if (count === 0) return;
+      const a = bind(q, 0, dim, false), c = bind(centers, start * dim, count * dim, false);
+      const r = bind(radii, start, count, false), o = bind(upper, 0, count, true);
+      try {
+        enter();
+        x.ballUpperBounds(p(a), qNorm, p(c), p(r), count, dim, p(o));
+      } finally { leave(); }
+    },
+  };
+  return kernels;
+}

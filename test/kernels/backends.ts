@@ -1,0 +1,56 @@
+import { createJsKernels } from '../../src/kernels/js/js-kernels.js';
+import type { Kernels } from '../../src/kernels/types.js';
+import { rng as baseRng } from '../../bench/lib/measure.js';
+import { simdSupported } from '../../src/kernels/wasm/wasm-api.js';
+import { createWasmKernels } from '../../src/kernels/wasm/wasm-kernels.js';
+
+/**
+ * Every backend the conformance suite runs against. `resident` places inputs in the backend's own
+ * memory (allocF32 / allocI8), the way K/V owners should; the non-resident wasm variant exercises
+ * staging (copy in, copy back).
+ */
+export interface Backend { label: string; kernels: Kernels; resident: boolean; placed: { free(): void }[] }
+
+export function backends(): Backend[] {
+  const list: Backend[] = [{ label: 'js', kernels: createJsKernels(), resident: false, placed: [] }];
+  if (simdSupported()) {
+    // 64 MiB up front: placing test inputs never grows the memory, so earlier views stay attached.
+    list.push({ label: 'wasm-simd (resident arrays)', kernels: createWasmKernels({ initialPages: 1024 }), resident: true, placed: [] });
+    list.push({ label: 'wasm-simd (staged arrays)', kernels: createWasmKernels(), resident: false, placed: [] });
+  }
+  return list;
+}
+
+/** Copies `data` into the backend's memory when the backend is resident, else returns it as is. */
+export function place(b: Backend, data: Float32Array): Float32Array {
+  if (!b.resident) return data;
+  const buf = b.kernels.allocF32(data.length);
+  b.placed.push(buf);
+  buf.view().set(data);
+  return buf.view();
+}
+
+export function placeI8(b: Backend, data: Int8Array): Int8Array {
+  if (!b.resident) return data;
+  const buf = b.kernels.allocI8(data.length);
+  b.placed.push(buf);
+  buf.view().set(data);
+  return buf.view();
+}
+
+/** The benchmarks' seeded generator plus integers in [0, n). */
+export function rng(seed: number): { uniform(): number; gauss(): number; int(n: number): number } {
+  const r = baseRng(seed);
+  return { ...r, int: (n) => Math.floor(r.uniform() * n) };
+}
+
+export function gaussArray(r: { gauss(): number }, n: number, sigma = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r.gauss() * sigma;
+  return a;
+}
+
+/** Frees everything `place` allocated (call between cases so the memory never needs to grow). */
+export function unplace(b: Backend): void {
+  for (const buf of b.placed.splice(0)) buf.free();
+}
