@@ -62,10 +62,16 @@ export class RowAttention {
   private readonly tailMass = new Float64Array(BUCKETS + 1);
   private readonly skipped = new SkippedMass();
   private readonly offsets: number[];
+  private keptCount = 0;
 
   constructor(private readonly o: ResolvedAttentionOptions, readonly valueDim: number, readonly groupSize: number) {
     this.state = new AttentionState(valueDim);
     this.offsets = new Array<number>(groupSize).fill(0);
+  }
+
+  /** Ids of the keys the most recent softmax row used (a view, valid until the next call). */
+  keptIds(): Uint32Array {
+    return this.ids.subarray(0, this.keptCount);
   }
 
   resetWork(): void {
@@ -191,6 +197,7 @@ export class RowAttention {
     for (let p = 0; p < kept; p++) st.addWeight(Math.exp(scores[p]! - m), kv.values, ids[p]!);
     st.finish(out, off);
     this.work.keysUsed += kept;
+    this.keptCount = kept;
     return st.sum;
   }
 

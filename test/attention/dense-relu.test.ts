@@ -65,3 +65,43 @@ test('attention validates shapes and options with HsrError codes', () => {
   assert.throws(() => attention(q, k, v, { kind: 'softmax', index: 'nope' }), code('BAD_OPTION'));
   assert.throws(() => attention({ data: new Float32Array([NaN, 1]), rows: 1, cols: 2 }, k, v, { kind: 'softmax' }), code('NON_FINITE'));
 });
+
+test('exact ReLU on adversarial keys: ties at the threshold, duplicates, zero and huge vectors, n = 1, m > n', () => {
+  const r = rng(3);
+  const d = 4;
+  // Keys on the hyperplane ⟨q,k⟩·scale = bias (weight 0), just above/below it, duplicated, zero, huge.
+  const q = matrix([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1e3, -1e3, 1, 1], 4, d);
+  const keyRows = [
+    [2, 0, 0, 0], [2, 0, 0, 0], [2 + 1e-6, 0, 0, 0], [2 - 1e-6, 0, 0, 0], [0, 0, 0, 0], [0, 2, 5, 5],
+    [1e18, -1e18, 3, 0], [1e-20, 1e-20, 0, 0], [-1e15, 0, 0, 0], [2, 2, 2, 2],
+  ];
+  const k = matrix(keyRows.flat(), keyRows.length, d), v = gaussian(r, keyRows.length, 3);
+  for (const index of indexKinds()) {
+    for (const causal of [false, true]) {
+      for (const alpha of [1, 2, 3]) {
+        const o = { kind: 'relu' as const, alpha, bias: 1, scale: 0.5, causal, index };
+        const ref = referenceAttention(referenceInput({ q, k, v }, 'relu', o));
+        const { output } = attention(q, k, v, o);
+        assert.ok(relativeError(output.data, ref) <= 1e-5, `${index} causal=${causal} alpha=${alpha}`);
+      }
+    }
+    // n = 1, and m > n with causal (the first m − n queries see nothing and give zeros).
+    const one = { q: gaussian(r, 5, d), k: gaussian(r, 1, d), v: gaussian(r, 1, 2) };
+    for (const causal of [false, true]) {
+      const o = { kind: 'relu' as const, causal, index, bias: -10 };
+      const ref = referenceAttention(referenceInput(one, 'relu', o));
+      const { output } = attention(one.q, one.k, one.v, o);
+      assert.ok(relativeError(output.data, ref) <= 1e-5);
+      if (causal) assert.deepEqual([...output.data.subarray(0, 8)], new Array(8).fill(0));
+    }
+  }
+});
+
+test('sparse ReLU scores few keys when few are active (quantized index)', () => {
+  const r = rng(4);
+  const n = 4000, d = 32;
+  const p = { q: gaussian(r, 4, d), k: gaussian(r, n, d), v: gaussian(r, n, 4) };
+  const { stats } = attention(p.q, p.k, p.v, { kind: 'relu', bias: 2.5, scale: 1 / Math.sqrt(d), index: 'quantized' });
+  assert.ok(stats.keysScored < 4 * n * 0.1, `scored ${stats.keysScored} of ${4 * n}`);
+  assert.ok(stats.boundsEvaluated > 0);
+});
