@@ -10,15 +10,22 @@
 import { HsrError } from '../errors.js';
 import type { ModelConfig } from './config.js';
 import type { LayerAttention } from './layer-attention.js';
-import { matmul } from './matmul.js';
+import { createKernels, type KernelBackend } from '../kernels/index.js';
+import { WeightProducts } from './matmul.js';
 import { addInPlace, rmsNorm, swiglu } from './ops.js';
 import { RopeTable } from './rope.js';
 import type { ModelWeights } from './weights.js';
 
 export class LlamaModel {
   readonly rope: RopeTable;
-  constructor(readonly config: ModelConfig, readonly weights: ModelWeights) {
+  /** The weight products' backend ('wasm-simd' or 'js'); the weights are made resident in it here. */
+  readonly products: WeightProducts;
+
+  constructor(readonly config: ModelConfig, readonly weights: ModelWeights, options: { kernels?: KernelBackend } = {}) {
     this.rope = new RopeTable(config.headDim, config.maxPositions, config.ropeTheta);
+    this.products = new WeightProducts(createKernels({ backend: options.kernels ?? 'auto' }));
+    for (const l of weights.layers) for (const w of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) this.products.prepare(w);
+    this.products.prepare(weights.lmHead);
   }
 }
 
@@ -79,6 +86,7 @@ export class LlamaSession {
    */
   forward(tokens: ArrayLike<number>, start: number, m: number, logits = true): void {
     const c = this.model.config, w = this.model.weights, rope = this.model.rope;
+    const mm = this.model.products;
     const H = c.hidden, qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim, I = c.intermediate;
     if (m < 1 || m > this.block || this.pos + m > c.maxPositions) {
       throw new HsrError('BAD_OPTION', `LlamaSession.forward: expected 1 ≤ m ≤ ${this.block} tokens within ${c.maxPositions} positions, got m = ${m} at position ${this.pos}`);
@@ -92,9 +100,9 @@ export class LlamaSession {
       const lw = w.layers[l]!, attn = this.attention[l]!;
       // Attention sub-block: x += o_proj(attention(rope(q), rope(k), v)) over rms_norm(x).
       rmsNorm(this.x, lw.attnNorm, m, H, c.rmsNormEps, this.xb);
-      matmul(this.xb, m, lw.wq, qDim, H, this.q);
-      matmul(this.xb, m, lw.wk, kvDim, H, this.k);
-      matmul(this.xb, m, lw.wv, kvDim, H, this.v);
+      mm.run(this.xb, m, lw.wq, qDim, H, this.q);
+      mm.run(this.xb, m, lw.wk, kvDim, H, this.k);
+      mm.run(this.xb, m, lw.wv, kvDim, H, this.v);
       for (let i = 0; i < m; i++) {
         const p = this.pos + i;
         rope.apply(this.q, i * qDim, c.heads, p);
@@ -105,20 +113,20 @@ export class LlamaSession {
         attn.step(this.qTok, this.kTok, this.vTok, this.outTok);
         this.att.set(this.outTok, i * qDim);
       }
-      matmul(this.att, m, lw.wo, H, qDim, this.proj);
+      mm.run(this.att, m, lw.wo, H, qDim, this.proj);
       addInPlace(this.x, this.proj, m * H);
       // MLP sub-block: x += down(silu(gate(h)) · up(h)), h = rms_norm(x).
       rmsNorm(this.x, lw.mlpNorm, m, H, c.rmsNormEps, this.xb);
-      matmul(this.xb, m, lw.wGate, I, H, this.gate);
-      matmul(this.xb, m, lw.wUp, I, H, this.up);
+      mm.run(this.xb, m, lw.wGate, I, H, this.gate);
+      mm.run(this.xb, m, lw.wUp, I, H, this.up);
       swiglu(this.gate, this.up, m * I);
-      matmul(this.gate, m, lw.wDown, H, I, this.proj);
+      mm.run(this.gate, m, lw.wDown, H, I, this.proj);
       addInPlace(this.x, this.proj, m * H);
     }
     this.pos += m;
     if (!logits) return;
     rmsNorm(this.x, w.finalNorm, m, H, c.rmsNormEps, this.xb);
-    matmul(this.xb, m, w.lmHead, c.vocabSize, H, this.logits);
+    mm.run(this.xb, m, w.lmHead, c.vocabSize, H, this.logits);
   }
 }
 

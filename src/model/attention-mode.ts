@@ -1,0 +1,113 @@
+/**
+ * The attention modes a run can select, and the per-layer attention each one builds. Modes of the
+ * library itself go through `KVCache` (dense, the sparse softmax modes, exact sparse ReLU); the
+ * baselines (sink+window, page top-k) run on their own store (baselines.ts). The attention kind
+ * (softmax or ReLU^α with its bias) always comes from the model's config.
+ */
+import type { Sparsity } from '../attention/options.js';
+import { HsrError } from '../errors.js';
+import { KVCache } from '../kvcache/kv-cache.js';
+import { describe } from '../tensor/matrix.js';
+import { PageTopKAttention, SinkWindowAttention } from './baselines.js';
+import type { ModelConfig } from './config.js';
+import type { AttentionShape, LayerAttention } from './layer-attention.js';
+import type { AttentionFactory } from './llama.js';
+
+export type AttentionMode =
+  | { kind: 'dense' }
+  /** Exact sparse attention through the HSR index: the default for ReLU models (softmax: not offered). */
+  | { kind: 'sparse' }
+  | { kind: 'paper' }
+  | { kind: 'threshold'; threshold: number }
+  | { kind: 'topk'; topK: number }
+  | { kind: 'certified'; epsilon: number }
+  | { kind: 'window'; sinks: number; window: number }
+  | { kind: 'page-topk'; pageSize: number; budget: number };
+
+export const ATTENTION_KINDS = ['dense', 'sparse', 'certified', 'threshold', 'topk', 'paper', 'window', 'page-topk'] as const;
+
+/** The mode a model runs with when none is asked for: dense softmax, exact sparse ReLU. */
+export function defaultAttention(config: ModelConfig): AttentionMode {
+  return config.attention.kind === 'relu' ? { kind: 'sparse' } : { kind: 'dense' };
+}
+
+/** A short label for tables: `certified ε=0.01`, `window 4+256`, … */
+export function describeAttention(mode: AttentionMode): string {
+  switch (mode.kind) {
+    case 'threshold': return `threshold t=${mode.threshold}`;
+    case 'topk': return `top-k k=${mode.topK}`;
+    case 'certified': return `certified ε=${mode.epsilon}`;
+    case 'window': return `sink+window ${mode.sinks}+${mode.window}`;
+    case 'page-topk': return `page top-k ${mode.budget}/${mode.pageSize}`;
+    case 'sparse': return 'exact sparse';
+    default: return mode.kind;
+  }
+}
+
+/** The KVCache sparsity of a library mode; null for the baselines. */
+function cacheSparsity(mode: AttentionMode, config: ModelConfig): Sparsity | undefined | null {
+  switch (mode.kind) {
+    case 'dense': return 'dense';
+    case 'sparse':
+      if (config.attention.kind !== 'relu') {
+        throw new HsrError('BAD_OPTION', `attention 'sparse' (exact sparse) is for ReLU models; for softmax choose certified, threshold, topk or paper, got a softmax model`);
+      }
+      return undefined;             // ReLU: KVCache's default is exact attention through the index
+    case 'paper': return 'paper';
+    case 'threshold': return { threshold: mode.threshold };
+    case 'topk': return { topK: mode.topK };
+    case 'certified': return { epsilon: mode.epsilon };
+    default: return null;
+  }
+}
+
+/**
+ * Per-layer attention for `mode` on a model, for sequences of up to `capacity` positions.
+ * `index` picks the HSR index kind for the library's sparse modes (default: the library's).
+ */
+export function attentionFactory(mode: AttentionMode, config: ModelConfig, capacity: number, index?: string): AttentionFactory {
+  const a = config.attention;
+  const shape: AttentionShape = {
+    heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim, capacity,
+    kind: a.kind, alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0,
+    scale: 1 / Math.sqrt(config.headDim),
+  };
+  if (mode.kind === 'window') {
+    if (!Number.isSafeInteger(mode.sinks) || mode.sinks < 0 || !Number.isSafeInteger(mode.window) || mode.window < 1) {
+      throw new HsrError('BAD_OPTION', `window attention: expected sinks ≥ 0 and window ≥ 1 (integers), got ${mode.sinks} and ${mode.window}`);
+    }
+    return () => new SinkWindowAttention(shape, mode.sinks, mode.window);
+  }
+  if (mode.kind === 'page-topk') {
+    if (!Number.isSafeInteger(mode.pageSize) || mode.pageSize < 1 || !Number.isSafeInteger(mode.budget) || mode.budget < mode.pageSize) {
+      throw new HsrError('BAD_OPTION', `page top-k attention: expected pageSize ≥ 1 and budget ≥ pageSize (integers), got ${mode.pageSize} and ${mode.budget}`);
+    }
+    return () => new PageTopKAttention(shape, mode.pageSize, mode.budget);
+  }
+  const sparsity = cacheSparsity(mode, config);
+  if (sparsity === null) throw new HsrError('BAD_OPTION', `expected an attention mode, got ${describe((mode as { kind: unknown }).kind)}`);
+  return () => new CacheAttention(new KVCache({
+    heads: shape.heads, kvHeads: shape.kvHeads, headDim: shape.headDim,
+    kind: shape.kind, alpha: shape.alpha, bias: shape.bias, scale: shape.scale,
+    ...(sparsity === undefined ? {} : { sparsity }), ...(index === undefined ? {} : { index }),
+  }));
+}
+
+/** The library's KVCache as a layer's attention. */
+export class CacheAttention implements LayerAttention {
+  keysScored = 0;
+  keysUsed = 0;
+  /** Largest certified total-variation bound seen (softmax sparse modes), over steps and heads. */
+  maxErrorBound = 0;
+
+  constructor(readonly cache: KVCache) {}
+
+  step(queries: Float32Array, keys: Float32Array, values: Float32Array, out: Float32Array): void {
+    this.cache.append(keys, values);
+    const { output, stats } = this.cache.attend(queries);
+    out.set(output);
+    this.keysScored += stats.keysScored;
+    this.keysUsed += stats.keysUsed;
+    if (stats.errorBound) for (const e of stats.errorBound) if (e > this.maxErrorBound) this.maxErrorBound = e;
+  }
+}
