@@ -20,6 +20,8 @@ interface KvHeadStore {
   readonly index: HalfSpaceReporter;   // keys [length, headDim], ids = positions
   readonly values: GrowableRows;       // [length, valueDim]
   readonly moments: KeyMoments | null; // running mean / covariance of the keys ('paper' only)
+  /** What attend reads: re-pointed at the (possibly regrown) buffers before each use. */
+  readonly view: { -readonly [K in keyof KeyValueView]: KeyValueView[K] };
 }
 
 /**
@@ -62,12 +64,15 @@ export class KVCache {
     this.options = resolveAttentionOptions({ ...rest, causal: false }, headDim, 'KVCache');
     const o = this.options;
     const paper = o.kind === 'softmax' && o.sparse && o.sparsity === 'paper';
-    this.stores = Array.from({ length: kvHeads }, () => ({
+    this.stores = Array.from({ length: kvHeads }, () => {
       // Dense rows only read the keys; the scan "index" is then just their growable store.
-      index: HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan' }).reporter,
-      values: new GrowableRows(valueDim, 64),
-      moments: paper ? new KeyMoments(headDim) : null,
-    }));
+      const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan' }).reporter;
+      const values = new GrowableRows(valueDim, 64);
+      return {
+        index, values, moments: paper ? new KeyMoments(headDim) : null,
+        view: { keys: index.points(), values: values.data, index, dim: headDim, valueDim },
+      };
+    });
     const group = heads / kvHeads;
     this.rows = new RowAttention(o, valueDim, group);
     this.queryBuf = new Float32Array(heads * headDim);
@@ -122,10 +127,9 @@ export class KVCache {
     this.rows.resetWork();
     for (let g = 0; g < this.kvHeads; g++) {
       const s = this.stores[g]!;
-      const kv: KeyValueView = {
-        keys: s.index.points(), values: s.values.data, index: s.index, dim: this.headDim, valueDim: this.valueDim,
-      };
-      this.rows.attendGroup(kv, this.groupViews[g]!, n, output, g * group, errorBound, s.moments);
+      s.view.keys = s.index.points();
+      s.view.values = s.values.data;
+      this.rows.attendGroup(s.view, this.groupViews[g]!, n, output, g * group, errorBound, s.moments);
     }
     const w = this.rows.work;
     const stats: AttentionStats = {
