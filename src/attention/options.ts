@@ -37,13 +37,13 @@ export interface AttentionStats {
   /** Softmax with sparsity: per query, certified bound on the total-variation distance between the exact and the used weights. */
   errorBound?: Float64Array;
   /** Certified bounds evaluated by the index (compressed keys or tree nodes), summed over queries. */
-  boundsEvaluated: number;
+  boundsEvaluated?: number;
   /**
    * Softmax with sparsity: queries whose selection ended up using every visible key (e.g. uniform
    * scores in certified mode, or an index whose bounds could not separate the keys) — the mode
    * degraded to dense for them, exactly, with errorBound 0.
    */
-  denseQueries: number;
+  denseQueries?: number;
 }
 
 /** Options with defaults filled in and every field checked. */
