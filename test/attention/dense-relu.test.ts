@@ -105,3 +105,18 @@ test('sparse ReLU scores few keys when few are active (quantized index)', () => 
   assert.ok(stats.keysScored < 4 * n * 0.1, `scored ${stats.keysScored} of ${4 * n}`);
   assert.ok(stats.boundsEvaluated! > 0);
 });
+
+test('causal prefill asks the index about the visible prefix only (quantized: one bound per visible key)', () => {
+  const r = rng(5);
+  const m = 30, n = 50, d = 8;
+  const p = { q: gaussian(r, m, d), k: gaussian(r, n, d), v: gaussian(r, n, 2) };
+  let visible = 0;
+  for (let i = 0; i < m; i++) visible += i + n - m + 1;
+  for (const kind of ['relu', 'softmax'] as const) {
+    const sparsity = kind === 'softmax' ? { epsilon: 1e-3 } : undefined;
+    const { stats } = attention(p.q, p.k, p.v, { kind, causal: true, index: 'quantized', sparsity });
+    assert.equal(stats.boundsEvaluated, visible, kind);
+    // ReLU scores each reported key again for its weight (the index verifies, attention weighs).
+    assert.ok(stats.keysScored <= (kind === 'relu' ? 2 : 1) * visible, kind);
+  }
+});
