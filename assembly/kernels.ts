@@ -62,22 +62,10 @@ export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32
  * out, out+stride, out+2·stride, out+3·stride (bytes). Two accumulators per query hide add latency.
  */
 @inline function dot4(q: usize, qRow: usize, k: usize, n: i32, out: usize, stride: usize): void {
+  // Four accumulators only: with more, V8 (11.x) hoists the loads and spills accumulators to the stack.
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
   const q1 = q + qRow, q2 = q1 + qRow, q3 = q2 + qRow;
   let c: i32 = 0;
-  for (; c + 8 <= n; c += 8) {
-    const o = <usize>c << 2;
-    const k0 = v128.load(k + o), k1 = v128.load(k + o, 16);
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), k0));
-    b0 = f32x4.add(b0, f32x4.mul(v128.load(q + o, 16), k1));
-    b1 = f32x4.add(b1, f32x4.mul(v128.load(q1 + o, 16), k1));
-    b2 = f32x4.add(b2, f32x4.mul(v128.load(q2 + o, 16), k1));
-    b3 = f32x4.add(b3, f32x4.mul(v128.load(q3 + o, 16), k1));
-  }
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
     const k0 = v128.load(k + o);
@@ -86,8 +74,7 @@ export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32
     a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
     a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), k0));
   }
-  let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
-  let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
   for (; c < n; c++) {
     const o = <usize>c << 2;
     const kc = load<f32>(k + o);
@@ -268,6 +255,24 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   }
 }
 
+/** acc += w0·v0 + w1·v1 + w2·v2 + w3·v3 (rows `row` bytes apart): one load and store of acc per 4 rows. */
+@inline function axpy4(acc: usize, w: usize, v0: usize, row: usize, dv: i32): void {
+  const a = v128.load32_splat(w), b = v128.load32_splat(w + 4), c4 = v128.load32_splat(w + 8), e = v128.load32_splat(w + 12);
+  const v1 = v0 + row, v2 = v1 + row, v3 = v2 + row;
+  let d: i32 = 0;
+  for (; d + 4 <= dv; d += 4) {
+    const o = <usize>d << 2;
+    const s01 = f32x4.add(f32x4.mul(a, v128.load(v0 + o)), f32x4.mul(b, v128.load(v1 + o)));
+    const s23 = f32x4.add(f32x4.mul(c4, v128.load(v2 + o)), f32x4.mul(e, v128.load(v3 + o)));
+    v128.store(acc + o, f32x4.add(v128.load(acc + o), f32x4.add(s01, s23)));
+  }
+  for (; d < dv; d++) {
+    const o = <usize>d << 2;
+    store<f32>(acc + o, load<f32>(acc + o) + (load<f32>(w) * load<f32>(v0 + o) + load<f32>(w, 4) * load<f32>(v1 + o)) +
+      (load<f32>(w, 8) * load<f32>(v2 + o) + load<f32>(w, 12) * load<f32>(v3 + o)));
+  }
+}
+
 /**
  * Folds dots (overwritten with weights) and value rows into one state. Rows: `values + ids[i]·row`
  * when ids ≠ 0, else `values + i·row` (values already points at the first row).
@@ -308,17 +313,21 @@ export function attendRange(qs: usize, m: i32, k: usize, v: usize, count: i32, d
     for (let j = 0; j < m; j++) {
       weighBlock(scratch + <usize>j * stride, c, kind, scale, bias, alpha, states + <usize>j * srow, dv);
     }
-    for (let j = 0; j < m; j++) {
-      const w = scratch + <usize>j * stride, acc = states + <usize>j * srow;
-      let i = 0;
-      for (; i + 2 <= c; i += 2) {
-        const w0 = load<f32>(w + (<usize>i << 2)), w1 = load<f32>(w + (<usize>i << 2), 4);
-        if (w0 == 0 && w1 == 0) continue;
-        axpy2(acc, w0, vb + <usize>i * vrow, w1, vb + <usize>(i + 1) * vrow, dv);
+    // Key-outer: each group of value rows is read once and added into all m accumulators (in L1).
+    let i = 0;
+    for (; i + 4 <= c; i += 4) {
+      const v0 = vb + <usize>i * vrow;
+      const wi = scratch + (<usize>i << 2);
+      for (let j = 0; j < m; j++) {
+        const wj = wi + <usize>j * stride;
+        if (v128.any_true(f32x4.ne(v128.load(wj), f32x4.splat(0)))) axpy4(states + <usize>j * srow, wj, v0, vrow, dv);
       }
-      if (i < c) {
-        const w0 = load<f32>(w + (<usize>i << 2));
-        if (w0 != 0) axpy(acc, w0, vb + <usize>i * vrow, dv);
+    }
+    for (; i < c; i++) {
+      const v0 = vb + <usize>i * vrow;
+      for (let j = 0; j < m; j++) {
+        const w0 = load<f32>(scratch + <usize>j * stride + (<usize>i << 2));
+        if (w0 != 0) axpy(states + <usize>j * srow, w0, v0, dv);
       }
     }
   }
