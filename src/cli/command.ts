@@ -1,0 +1,15 @@
+/** A CLI command: one module per command under commands/, registered in main.ts. */
+import type { OptionSpecs, ParsedArgs } from './args.js';
+
+export interface Command {
+  name: string;
+  /** Usage line after `hsr-attn`, e.g. `perplexity --model DIR --text FILE [options]`. */
+  usage: string;
+  /** One line for `hsr-attn --help`. */
+  brief: string;
+  /** Paragraph for `hsr-attn <command> --help`. */
+  summary: string;
+  options: OptionSpecs;
+  /** Runs with parsed args; resolves to the process exit code. */
+  run(args: ParsedArgs): Promise<number> | number;
+}

@@ -1,0 +1,54 @@
+/** `hsr-attn generate`: streams a continuation of a prompt, with tokens/s. */
+import { describeAttention } from '../../model/attention-mode.js';
+import { generate } from '../../model/run.js';
+import { ByteDecoder, encodeBytes } from '../../model/tokenizer.js';
+import { UsageError } from '../args.js';
+import type { Command } from '../command.js';
+import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
+import { MODEL_OPTION, modelFromArgs } from '../model-args.js';
+
+export const generateCommand: Command = {
+  name: 'generate',
+  usage: 'hsr-attn generate --model DIR --prompt TEXT [--max-tokens N] [--attention MODE] [--seed S] [--temperature T] [--top-p P] [--json]',
+  brief: 'stream a continuation of a prompt with tokens/s (greedy or seeded sampling)',
+  summary: [
+    'Continues the prompt byte by byte, printing text as it is produced, then tokens/s on stderr.',
+    'Greedy by default (--temperature 0); with a temperature, sampling is seeded (--seed) and can be',
+    'restricted to the top-p nucleus. --json prints { prompt, text, tokens, promptTokens, prefillSeconds,',
+    'decodeSeconds, tokensPerSecond, keysScored, keysUsed } instead of streaming.',
+  ].join('\n'),
+  options: {
+    ...MODEL_OPTION,
+    prompt: { type: 'string', value: 'TEXT', help: 'the prompt (required)' },
+    'max-tokens': { type: 'integer', value: 'N', default: 200, help: 'tokens (bytes) to generate' },
+    temperature: { type: 'number', value: 'T', default: 0, help: 'sampling temperature; 0 = greedy' },
+    'top-p': { type: 'number', value: 'P', default: 1, help: 'nucleus sampling: smallest set of tokens with probability ≥ P' },
+    seed: { type: 'integer', value: 'S', default: 0, help: 'PRNG seed for sampling' },
+    ...ATTENTION_OPTIONS,
+  },
+  run(args) {
+    const prompt = args.prompt as string | undefined;
+    if (prompt === undefined || prompt === '') throw new UsageError('expected --prompt TEXT, got none');
+    const model = modelFromArgs(args);
+    const mode = attentionMode(args, model.config);
+    const decoder = new ByteDecoder();
+    const stream = !args.json;
+    if (stream) process.stdout.write(prompt);
+    const r = generate(model, encodeBytes(prompt), args['max-tokens'] as number, {
+      attention: mode, index: indexOption(args), block: args.block as number,
+      sampler: { temperature: args.temperature as number, topP: args['top-p'] as number, seed: args.seed as number },
+      onToken: stream ? (t) => process.stdout.write(decoder.push(t)) : undefined,
+    });
+    const tokensPerSecond = r.tokens.length / Math.max(r.decodeSeconds, 1e-9);
+    if (!stream) {
+      const text = Buffer.from(r.tokens).toString('utf8');
+      process.stdout.write(JSON.stringify({ prompt, text, tokens: r.tokens.length, promptTokens: r.promptTokens, prefillSeconds: r.prefillSeconds,
+        decodeSeconds: r.decodeSeconds, tokensPerSecond, keysScored: r.keysScored, keysUsed: r.keysUsed }) + '\n');
+      return 0;
+    }
+    process.stdout.write(decoder.flush() + '\n');
+    process.stderr.write(`[${describeAttention(mode)}] ${r.tokens.length} tokens in ${r.decodeSeconds.toFixed(2)} s: ${tokensPerSecond.toFixed(1)} tokens/s` +
+      ` (prompt: ${r.promptTokens} tokens in ${r.prefillSeconds.toFixed(2)} s)\n`);
+    return 0;
+  },
+};

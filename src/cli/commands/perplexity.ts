@@ -1,0 +1,57 @@
+/** `hsr-attn perplexity`: per-token NLL of a text under a model with a chosen attention mode (API.md). */
+import { describeAttention } from '../../model/attention-mode.js';
+import { perplexity } from '../../model/run.js';
+import type { Command } from '../command.js';
+import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
+import { MODEL_OPTION, modelFromArgs, TEXT_OPTION, textFromArgs } from '../model-args.js';
+import { ProgressBar } from '../progress.js';
+import { formatPairs } from '../table.js';
+
+export const perplexityCommand: Command = {
+  name: 'perplexity',
+  usage: 'hsr-attn perplexity --model DIR --text FILE [--attention MODE] [--epsilon E] [--threshold T] [--top-k K] [--max-tokens N] [--json]',
+  brief: 'per-token NLL and bits/token of a text, with any attention mode (API.md JSON with --json)',
+  summary: [
+    'Per-token negative log-likelihood of the text\'s first N bytes (one token per byte), with the chosen',
+    'attention. --json prints { tokens, nll, bitsPerToken, seconds, keysScored, keysUsed } (API.md):',
+    'tokens read, nll[i] = −ln p(byte[i+1] | byte[0..i]) (N − 1 values), mean NLL in bits, wall-clock',
+    'seconds of the forward passes, and ⟨q,k⟩ products / weighted keys summed over layers, positions, heads.',
+  ].join('\n'),
+  options: {
+    ...MODEL_OPTION, ...TEXT_OPTION,
+    'max-tokens': { type: 'integer', value: 'N', help: 'read at most N bytes (default: the whole text, up to the model\'s context)' },
+    ...ATTENTION_OPTIONS,
+  },
+  run(args) {
+    const model = modelFromArgs(args);
+    const mode = attentionMode(args, model.config);
+    const bytes = textFromArgs(args);
+    const n = Math.min(bytes.length, (args['max-tokens'] as number | undefined) ?? Infinity, model.config.maxPositions);
+    const bar = new ProgressBar(`perplexity (${describeAttention(mode)})`, 'tok', !args.json);
+    const r = perplexity(model, bytes.subarray(0, n), {
+      attention: mode, index: indexOption(args), block: args.block as number, onProgress: (d, t) => bar.update(d, t),
+    });
+    bar.done();
+    if (args.json) {
+      const { tokens, nll, bitsPerToken, seconds, keysScored, keysUsed } = r;
+      process.stdout.write(JSON.stringify({ tokens, nll, bitsPerToken, seconds, keysScored, keysUsed }) + '\n');
+      return 0;
+    }
+    const rows: [string, string][] = [
+      ['attention', describeAttention(mode)],
+      ['tokens', String(r.tokens)],
+      ['bits per token', r.bitsPerToken.toFixed(4)],
+      ['seconds', r.seconds.toFixed(2)],
+      ['tokens/s', (r.tokens / r.seconds).toFixed(1)],
+      ['keys scored', `${r.keysScored} (${pct(r.keysScored / r.keysVisible)} of dense)`],
+      ['keys used', `${r.keysUsed} (${pct(r.keysUsed / r.keysVisible)} of dense)`],
+    ];
+    if (r.maxErrorBound > 0) rows.push(['max certified TV bound', r.maxErrorBound.toExponential(2)]);
+    process.stdout.write(formatPairs(rows) + '\n');
+    return 0;
+  },
+};
+
+export function pct(x: number): string {
+  return `${(100 * x).toFixed(x < 0.1 ? 2 : 1)}%`;
+}

@@ -1,0 +1,24 @@
+/** Options naming the model and the text, shared by the model commands. */
+import type { KernelBackend } from '../kernels/index.js';
+import type { LlamaModel } from '../model/llama.js';
+import { loadModel } from '../node/model.js';
+import { readBytes } from '../node/checkpoint.js';
+import type { OptionSpecs, ParsedArgs } from './args.js';
+import { DEFAULT_MODEL, DEV_TEXT } from './paths.js';
+
+export const MODEL_OPTION: OptionSpecs = {
+  model: { type: 'string', value: 'DIR', help: 'model folder: HF config.json + safetensors (default: the vendored models/bytelm-10m)' },
+};
+
+export const TEXT_OPTION: OptionSpecs = {
+  text: { type: 'string', value: 'FILE', help: 'text file, read as bytes (default: the vendored data/dev_c.txt)' },
+};
+
+export function modelFromArgs(args: ParsedArgs): LlamaModel {
+  return loadModel((args.model as string | undefined) ?? DEFAULT_MODEL, { kernels: args.kernels as KernelBackend });
+}
+
+/** The text's bytes (token ids of the byte-level models). */
+export function textFromArgs(args: ParsedArgs): Uint8Array {
+  return readBytes((args.text as string | undefined) ?? DEV_TEXT);
+}
