@@ -11,7 +11,7 @@
  *
  *   node --import tsx bench/softmax-real.ts [--queries 64] [--index quantized] [--gauss-max 20] [--out bench/softmax-real.json]
  */
-import { HalfSpaceIndex, matrix, type AttentionOptions } from '../src/index.js';
+import { HalfSpaceIndex, KVCache, matrix, type AttentionOptions } from '../src/index.js';
 import { KeyMoments } from '../src/attention/moments.js';
 import { resolveAttentionOptions } from '../src/attention/options.js';
 import { RowAttention, type KeyValueView } from '../src/attention/row-attention.js';
@@ -161,6 +161,40 @@ console.log(table(['head', 'kept (mean)', 'kept/n', 'n^0.8', 'dropped med', 'dro
 console.log('\nWall clock per query (ms, median of 5 alternating rounds):');
 console.log(table(['head', 'dense', 'certified ε=1e-3', 'speedup'], timings.map((t) => [t.head!, t.denseMsPerQuery!, t.certifiedMsPerQuery!, t.speedup!])));
 
+// Decoding through KVCache: all 6 query heads per token against the full cache (the quantized
+// index shares one pass over its int8 keys among the 3 query heads of each KV group).
+const decode: Record<string, number>[] = [];
+{
+  const T = 16;
+  const keysTok = new Float32Array(N * KVH * D), valuesTok = new Float32Array(N * KVH * DV);
+  for (let p = 0; p < N; p++) for (let g = 0; g < KVH; g++) {
+    keysTok.set(kT.data.subarray((g * N + p) * D, (g * N + p + 1) * D), (p * KVH + g) * D);
+    valuesTok.set(vT.data.subarray((g * N + p) * DV, (g * N + p + 1) * DV), (p * KVH + g) * DV);
+  }
+  const tokens = Array.from({ length: T }, (_, t) => {
+    const x = new Float32Array(H * D);
+    for (let h = 0; h < H; h++) x.set(qT.data.subarray((h * N + N - T + t) * D, (h * N + N - T + t + 1) * D), h * D);
+    return x;
+  });
+  const modes: Record<string, AttentionOptions['sparsity']> = {
+    dense: 'dense', 'eps=1e-2': { epsilon: 1e-2 }, 'eps=1e-3': { epsilon: 1e-3 }, 'topK=256': { topK: 256 }, paper: 'paper',
+  };
+  const caches = Object.fromEntries(Object.entries(modes).map(([name, sparsity]) => {
+    const c = new KVCache({ heads: H, kvHeads: KVH, headDim: D, valueDim: DV, kind: 'softmax', sparsity, index: INDEX });
+    c.append(keysTok, valuesTok);
+    return [name, c];
+  }));
+  const used: Record<string, number> = {};
+  const ms = alternateRounds(Object.fromEntries(Object.entries(caches).map(([name, c]) => [name, () => {
+    let u = 0;
+    for (const x of tokens) u += c.attend(x).stats.keysUsed;
+    used[name] = u / (T * H * N);
+  }])), 3);
+  for (const name of Object.keys(modes)) decode.push({ mode: name as unknown as number, msPerToken: ms[name]! / T, usedFrac: used[name]!, vsDense: ms.dense! / ms[name]! });
+}
+console.log(`\nKVCache decode, ${H} heads over ${KVH} KV heads, n = ${N}, ms per token (median of 3 alternating rounds):`);
+console.log(table(['mode', 'ms / token', 'keys used / n', 'speedup vs dense'], decode.map((r) => [String(r.mode), r.msPerToken!, r.usedFrac!, r.vsDense!])));
+
 // Gaussian keys: the paper threshold's kept count versus n.
 const gauss: { n: number; keptMean: number; fraction: number }[] = [];
 {
@@ -191,5 +225,5 @@ const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / xs.reduc
 console.log(`\nPaper threshold on Gaussian keys (d = ${D}, 8 Gaussian queries): kept vs n, fitted exponent ${slope.toFixed(3)} (paper: 0.8)`);
 console.log(table(['n', 'kept (mean)', 'kept/n', 'n^0.8'], gauss.map((g) => [g.n, g.keptMean, g.fraction, g.n ** 0.8])));
 
-writeJson(OUT, { file: FILE, index: INDEX, queries: Q, n: N, heads: H, kvHeads: KVH, certified: rows, paper: paperRows, timings, gaussian: { points: gauss, exponent: slope } });
+writeJson(OUT, { file: FILE, index: INDEX, queries: Q, n: N, heads: H, kvHeads: KVH, certified: rows, paper: paperRows, timings, decode, gaussian: { points: gauss, exponent: slope } });
 console.log(`\nwrote ${OUT}`);

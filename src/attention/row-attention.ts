@@ -30,6 +30,11 @@ export interface WorkCounters {
 /** Certified mode buckets keys by upper bound in steps of Δ nats below the largest upper bound. */
 const BUCKETS = 384;
 const DELTA = 1 / 8;                 // 384 · Δ = 48 nats: e^{−48} ≈ 1.4e−21 for the last (tail) bucket
+const INV_DELTA = 1 / DELTA;
+/** Gaps (nats below the top upper bound) at or beyond this go to the tail bucket. */
+const TAIL_GAP = (BUCKETS - 1) * DELTA;
+/** Rounding slack of the stopping test (the reported bound is recomputed by tvBound). */
+const STOP_SLACK = 1 + 1e-6;
 /** e^{−bΔ}: the largest weight (relative to the top upper bound) a key in bucket b can have. */
 const BUCKET_EDGE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b * DELTA));
 
@@ -57,6 +62,7 @@ export class RowAttention {
   private ids = new Uint32Array(0);
   private scores = new Float64Array(0);
   private spare = new Float64Array(0);
+  private bucketOfKey = new Uint16Array(0);
   private readonly bucketStart = new Int32Array(BUCKETS + 1);
   private readonly bucketFill = new Int32Array(BUCKETS);
   private readonly tailMass = new Float64Array(BUCKETS + 1);
@@ -133,6 +139,7 @@ export class RowAttention {
       this.ids = new Uint32Array(cap);
       this.scores = new Float64Array(cap);
       this.spare = new Float64Array(cap);
+      this.bucketOfKey = new Uint16Array(cap);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
@@ -266,35 +273,46 @@ export class RowAttention {
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
     const up = this.upper[h]!, scale = this.o.scale, ids = this.ids, scores = this.scores;
+    const su = this.spare, bucket = this.bucketOfKey;
     const start = this.bucketStart, fill = this.bucketFill, tail = this.tailMass;
     let m0 = -Infinity;
-    for (let j = 0; j < limit; j++) { const u = up[j]! * scale; if (u > m0) m0 = u; }
+    for (let j = 0; j < limit; j++) { const u = up[j]! * scale; su[j] = u; if (u > m0) m0 = u; }
     // Counting sort of ids by bucket b = ⌊(m0 − u)/Δ⌋ (the last bucket takes everything below).
     start.fill(0);
-    for (let j = 0; j < limit; j++) start[bucketOf(m0 - up[j]! * scale) + 1]!++;
-    for (let b = 0; b < BUCKETS; b++) start[b + 1]! += start[b]!;
-    fill.set(start.subarray(0, BUCKETS));
-    for (let j = 0; j < limit; j++) ids[fill[bucketOf(m0 - up[j]! * scale)]!++] = j;
+    for (let j = 0; j < limit; j++) {
+      const gap = m0 - su[j]!;
+      const b = gap < TAIL_GAP ? (gap * INV_DELTA) | 0 : BUCKETS - 1;
+      bucket[j] = b;
+      start[b + 1]!++;
+    }
+    for (let b = 0; b < BUCKETS; b++) { start[b + 1]! += start[b]!; fill[b] = start[b]!; }
+    for (let j = 0; j < limit; j++) ids[fill[bucket[j]!]!++] = j;
     tail[BUCKETS] = 0;
     for (let b = BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + (start[b + 1]! - start[b]!) * BUCKET_EDGE[b]!;
 
-    let m = -Infinity, w = 0, used = 0, stopBound = 1;
-    for (let b = 0; b < BUCKETS && stopBound > epsilon; b++) {
+    // Stop once U/(W+U) ≤ ε, i.e. u·e^{m0}·(1 − ε) ≤ ε·w·e^{m}: with f = e^{m0−m} (recomputed only
+    // when the running maximum m rises) the test costs two multiplications per key; tvBound, with
+    // its rounding slack, confirms the stop.
+    const stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
+    let m = -Infinity, w = 0, f = Infinity, used = 0, u = tail[0]!;
+    let stop = false;
+    for (let b = 0; b < BUCKETS && !stop; b++) {
       const end = start[b + 1]!;
       while (used < end) {
         const s = this.logit(kv, q, h, ids[used]!);
         scores[used++] = s;
-        if (s > m) { w = w * Math.exp(m - s); m = s; }
+        if (s > m) { w = w * Math.exp(m - s); m = s; f = Math.exp(m0 - m); }
         w += Math.exp(s - m);
-        stopBound = tvBound(w, m, (end - used) * BUCKET_EDGE[b]! + tail[b + 1]!, m0);
-        if (stopBound <= epsilon) break;
+        u = (end - used) * BUCKET_EDGE[b]! + tail[b + 1]!;
+        stop = u === 0 || (u * f <= stopAt * w && tvBound(w, m, u, m0) <= epsilon);
+        if (stop) break;
       }
     }
     const sum = this.finishKept(kv, used, m, out, off);
     if (used === limit) { this.work.denseQueries++; return 0; }
     const mass = this.skipped.reset(m, m0);
-    for (let p = used; p < limit; p++) mass.add(up[ids[p]!]! * scale, m0);
-    return Math.min(stopBound, tvBound(sum, m, mass.total, m0));
+    for (let p = used; p < limit; p++) mass.add(su[ids[p]!]!, m0);
+    return Math.min(tvBound(sum, m, u, m0), tvBound(sum, m, mass.total, m0));
   }
 }
 
@@ -314,11 +332,6 @@ function dot4(q: Float32Array, keys: Float32Array, row: number, dim: number): nu
   }
   for (; j < dim; j++) a += q[j]! * keys[base + j]!;
   return (a + b) + (c + e);
-}
-
-function bucketOf(gap: number): number {
-  const b = Math.floor(gap / DELTA);
-  return b < BUCKETS - 1 ? b : BUCKETS - 1;
 }
 
 /** The paper's threshold μ + σ·√(0.4·ln n) on scaled logits, μ and σ from the keys' moments. */
