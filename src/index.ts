@@ -10,3 +10,4 @@ export { attention } from './attention/attention.js';
 export type { AttentionOptions, AttentionStats, Sparsity } from './attention/options.js';
 export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';
+export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';

@@ -30,3 +30,4 @@ export { simdSupported } from './wasm/wasm-api.js';
 export { initStates, mergeState, finishState } from './state.js';
 export type { Kernels, F32Buffer, I8Buffer, Weighting } from './types.js';
 export { STATE_EXTRA } from './types.js';
+export { DenseDecoder, type DenseDecoderOptions } from './dense-decode.js';

@@ -1,3 +1,5 @@
 // Node-only API (`hsr-attention/node`): re-exports only.
 export { writeFileAtomic } from './files.js';
 export { loadCheckpoint, readSafetensors, readBytes } from './checkpoint.js';
+export { DecodePool, type DecodePoolOptions } from './worker-pool.js';
+export { kernelBackendFromEnv } from './kernels-env.js';

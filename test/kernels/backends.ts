@@ -1,5 +1,6 @@
 import { createJsKernels } from '../../src/kernels/js/js-kernels.js';
-import type { Kernels } from '../../src/kernels/types.js';
+import { referenceAttention } from '../../src/attention/reference.js';
+import type { Kernels, Weighting } from '../../src/kernels/types.js';
 import { rng as baseRng } from '../../bench/lib/measure.js';
 import { simdSupported } from '../../src/kernels/wasm/wasm-api.js';
 import { createWasmKernels } from '../../src/kernels/wasm/wasm-kernels.js';
@@ -54,3 +55,23 @@ export function gaussArray(r: { gauss(): number }, n: number, sigma = 1): Float3
 export function unplace(b: Backend): void {
   for (const buf of b.placed.splice(0)) buf.free();
 }
+
+/** Reference output of every query head over the first n tokens of token-major K/V. */
+export function referenceDecode(q: Float32Array, k: Float32Array, v: Float32Array, n: number, heads: number, kvHeads: number,
+  d: number, dv: number, w: Weighting): Float64Array {
+  const out = new Float64Array(heads * dv);
+  const group = heads / kvHeads;
+  for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group);
+    const kh = new Float32Array(n * d), vh = new Float32Array(n * dv);
+    for (let i = 0; i < n; i++) {
+      kh.set(k.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d), i * d);
+      vh.set(v.subarray((i * kvHeads + g) * dv, (i * kvHeads + g + 1) * dv), i * dv);
+    }
+    const o = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: kh, n, v: vh, d, dv,
+      kind: w.kind, scale: w.scale, alpha: w.alpha, bias: w.bias, causal: false });
+    out.set(o, h * dv);
+  }
+  return out;
+}
+

@@ -1,28 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { referenceAttention } from '../../src/attention/reference.js';
 import { DenseDecoder } from '../../src/kernels/dense-decode.js';
 import type { Weighting } from '../../src/kernels/types.js';
-import { backends, gaussArray, rng } from './backends.js';
-
-/** Reference output of every query head over the first n tokens of token-major K/V. */
-function referenceDecode(q: Float32Array, k: Float32Array, v: Float32Array, n: number, heads: number, kvHeads: number,
-  d: number, dv: number, w: Weighting): Float64Array {
-  const out = new Float64Array(heads * dv);
-  const group = heads / kvHeads;
-  for (let h = 0; h < heads; h++) {
-    const g = Math.floor(h / group);
-    const kh = new Float32Array(n * d), vh = new Float32Array(n * dv);
-    for (let i = 0; i < n; i++) {
-      kh.set(k.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d), i * d);
-      vh.set(v.subarray((i * kvHeads + g) * dv, (i * kvHeads + g + 1) * dv), i * dv);
-    }
-    const o = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: kh, n, v: vh, d, dv,
-      kind: w.kind, scale: w.scale, alpha: w.alpha, bias: w.bias, causal: false });
-    out.set(o, h * dv);
-  }
-  return out;
-}
+import { backends, gaussArray, referenceDecode, rng } from './backends.js';
 
 for (const b of backends().filter((x) => !x.label.includes('staged'))) {
   describe(`DenseDecoder on ${b.label}`, () => {
