@@ -9,9 +9,10 @@ import type { Command } from './command.js';
 import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
 import { perplexityCommand } from './commands/perplexity.js';
+import { analyzeCommand } from './analyze.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
-export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand];
+export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand];
 const DEFAULT_COMMAND = demoCommand;
 
 function overview(): string {

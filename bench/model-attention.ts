@@ -1,0 +1,69 @@
+/**
+ * End-to-end model benchmark behind docs/model.md: bits/byte, tokens/s and keys used of the vendored
+ * models on the vendored dev text, for every attention mode, at several context lengths.
+ * Budgeted baselines (top-k, sink+window, page top-k) get the average keys per row that certified
+ * ε = 1e-2 used at the same length, so they are compared at a matched budget.
+ *
+ *   node --import tsx bench/model-attention.ts [--contexts 2048,4096] [--out bench/model-attention.json]
+ *
+ * Results are appended to the JSON after every run, so a long sweep can be read while it runs.
+ */
+import { describeAttention, type AttentionMode } from '../src/model/attention-mode.js';
+import { perplexity } from '../src/model/run.js';
+import { readBytes } from '../src/node/checkpoint.js';
+import { loadModel } from '../src/node/model.js';
+import { DEFAULT_MODEL, DEV_TEXT, RELU_MODEL } from '../src/cli/paths.js';
+import { machineInfo, table, writeJson } from './lib/measure.js';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+};
+const contexts = arg('contexts', '2048,4096').split(',').map(Number);
+const out = arg('out', 'bench/model-attention.json');
+const only = arg('modes', '');   // optional comma list of mode kinds to run (e.g. dense,certified)
+
+const text = readBytes(DEV_TEXT);
+const softmax = loadModel(DEFAULT_MODEL);
+const relu = loadModel(RELU_MODEL);
+const rows: Record<string, unknown>[] = [];
+
+function run(modelName: string, model: typeof softmax, n: number, mode: AttentionMode): { keysPerRow: number } {
+  const r = perplexity(model, text.subarray(0, n), { attention: mode });
+  const rowsAttended = model.config.layers * model.config.heads * n;
+  const row = {
+    model: modelName, context: n, attention: describeAttention(mode), mode,
+    bitsPerByte: r.bitsPerToken, seconds: r.seconds, tokensPerSecond: n / r.seconds,
+    keysScoredFraction: r.keysScored / r.keysVisible, keysUsedFraction: r.keysUsed / r.keysVisible,
+    keysUsedPerRow: r.keysUsed / rowsAttended, maxErrorBound: r.maxErrorBound,
+  };
+  rows.push(row);
+  writeJson(out, { contexts, rows });
+  console.log(`${modelName} n=${n} ${row.attention}: ${row.bitsPerByte.toFixed(4)} bits/byte, ${row.tokensPerSecond.toFixed(1)} tok/s, used ${(100 * row.keysUsedFraction).toFixed(2)}%`);
+  return { keysPerRow: row.keysUsedPerRow };
+}
+
+const want = (kind: string) => only === '' || only.split(',').includes(kind);
+console.log(machineInfo());
+for (const n of contexts) {
+  if (want('dense')) run('bytelm-10m', softmax, n, { kind: 'dense' });
+  if (want('paper')) run('bytelm-10m', softmax, n, { kind: 'paper' });
+  let budget = 0;
+  for (const epsilon of [1e-2, 1e-3, 1e-4]) {
+    if (!want('certified')) break;
+    const { keysPerRow } = run('bytelm-10m', softmax, n, { kind: 'certified', epsilon });
+    if (epsilon === 1e-2) budget = Math.max(16, Math.round(keysPerRow));
+  }
+  if (budget > 0) {
+    if (want('topk')) run('bytelm-10m', softmax, n, { kind: 'topk', topK: budget });
+    if (want('window')) run('bytelm-10m', softmax, n, { kind: 'window', sinks: 4, window: budget - 4 });
+    if (want('page-topk')) run('bytelm-10m', softmax, n, { kind: 'page-topk', pageSize: 16, budget });
+  }
+  if (want('relu')) {
+    run('bytelm-relu-10m', relu, n, { kind: 'dense' });
+    run('bytelm-relu-10m', relu, n, { kind: 'sparse' });
+  }
+}
+console.log(table(['model', 'n', 'attention', 'bits/byte', 'tok/s', 'keys used', 'keys scored'],
+  rows.map((r) => [r.model as string, r.context as number, r.attention as string, r.bitsPerByte as number, r.tokensPerSecond as number,
+    r.keysUsedFraction as number, r.keysScoredFraction as number])));
