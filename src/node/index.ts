@@ -1,5 +1,4 @@
 // Node-only API (`hsr-attention/node`): re-exports only.
 export { writeFileAtomic } from './files.js';
 export { loadCheckpoint, readSafetensors, readBytes } from './checkpoint.js';
-export { DecodePool, type DecodePoolOptions } from './worker-pool.js';
-export { kernelBackendFromEnv } from './kernels-env.js';
+export { loadModel } from './model.js';
