@@ -63,6 +63,8 @@ export class RowAttention {
   private scores = new Float64Array(0);
   private spare = new Float64Array(0);
   private bucketOfKey = new Uint16Array(0);
+  /** Certified mode: 1 for the keys phase 1 took, [capacity]. */
+  private taking = new Uint8Array(0);
   private readonly bucketStart = new Int32Array(BUCKETS + 1);
   private readonly bucketFill = new Int32Array(BUCKETS);
   private readonly tailMass = new Float64Array(BUCKETS + 1);
@@ -140,6 +142,7 @@ export class RowAttention {
       this.scores = new Float64Array(cap);
       this.spare = new Float64Array(cap);
       this.bucketOfKey = new Uint16Array(cap);
+      this.taking = new Uint8Array(cap);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
@@ -266,13 +269,13 @@ export class RowAttention {
 
   /**
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
-   * no sort), scored exactly and accumulated until the bound on the mass left out satisfies
-   * U / (W + U) ≤ ε. Inside the current bucket the remaining keys are bounded by the bucket's top
-   * edge; the reported bound is then recomputed from the skipped keys' own upper bounds.
+   * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε. Inside the current
+   * bucket the remaining keys are bounded by the bucket's top edge; the reported bound is the
+   * smaller of that and the skipped keys' own upper bounds, against the exact W of the taken keys.
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
-    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids, scores = this.scores;
+    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids;
     const su = this.spare, bucket = this.bucketOfKey;
     const start = this.bucketStart, fill = this.bucketFill, tail = this.tailMass;
     let m0 = -Infinity;
@@ -290,29 +293,49 @@ export class RowAttention {
     tail[BUCKETS] = 0;
     for (let b = BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + (start[b + 1]! - start[b]!) * BUCKET_EDGE[b]!;
 
-    // Stop once U/(W+U) ≤ ε, i.e. u·e^{m0}·(1 − ε) ≤ ε·w·e^{m}: with f = e^{m0−m} (recomputed only
-    // when the running maximum m rises) the test costs two multiplications per key; tvBound, with
-    // its rounding slack, confirms the stop.
-    const stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
-    let m = -Infinity, w = 0, f = Infinity, used = 0, u = tail[0]!;
-    let stop = false;
-    for (let b = 0; b < BUCKETS && !stop; b++) {
+    // Phase 1, bounds only: take keys in that order until U/(Ŵ + U) ≤ ε, with Ŵ the taken keys'
+    // estimated weights (bound midpoints: for 'quantized' the int8 score ⟨q,k̂⟩). In relative terms
+    // (Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises) the test costs two
+    // multiplications per key. Only an estimate: phase 2 checks the stop with the exact W.
+    const lo = this.lower[h]!, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
+    let mw = -Infinity, w = 0, f = Infinity, taken = 0, u = tail[0]!, b = 0;
+    for (; b < BUCKETS; b++) {
       const end = start[b + 1]!;
-      while (used < end) {
-        const s = this.logit(kv, q, h, ids[used]!);
-        scores[used++] = s;
-        if (s > m) { w = w * Math.exp(m - s); m = s; f = Math.exp(m0 - m); }
-        w += Math.exp(s - m);
-        u = (end - used) * BUCKET_EDGE[b]! + tail[b + 1]!;
-        stop = u === 0 || (u * f <= stopAt * w && tvBound(w, m, u, m0) <= epsilon);
-        if (stop) break;
+      while (taken < end) {
+        const j = ids[taken++]!;
+        const e = 0.5 * (lo[j]! + up[j]!) * scale;
+        if (e > mw) { w *= Math.exp(mw - e); mw = e; f = Math.exp(m0 - mw); }
+        w += Math.exp(e - mw);
+        u = (end - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
+        if (u * f <= stopAt * w) break;
       }
+      if (u * f <= stopAt * w) break;
     }
-    const sum = this.finishKept(kv, used, m, out, off);
-    if (used === limit) { this.work.denseQueries++; return 0; }
-    const mass = this.skipped.reset(m, m0);
-    for (let p = used; p < limit; p++) mass.add(su[ids[p]!]!, m0);
-    return Math.min(tvBound(sum, m, u, m0), tvBound(sum, m, mass.total, m0));
+    // Phase 2, one pass in id order (sequential memory): taken keys are scored exactly and folded
+    // into the online softmax state; the others add their upper bound to the skipped mass.
+    const taking = this.taking;
+    taking.fill(0, 0, limit);
+    for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
+    const st = this.state.reset('softmax'), mass = this.skipped.reset(mw, m0);
+    for (let j = 0; j < limit; j++) {
+      if (taking[j]) st.addLogit(this.logit(kv, q, h, j), kv.values, j);
+      else mass.add(su[j]!, m0);
+    }
+    // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
+    // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
+    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
+    while (delta > epsilon && taken < limit) {
+      while (taken >= start[b + 1]!) b++;
+      const j = ids[taken++]!;
+      st.addLogit(this.logit(kv, q, h, j), kv.values, j);
+      u = (start[b + 1]! - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
+      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
+    }
+    st.finish(out, off);
+    this.work.keysUsed += taken;
+    this.keptCount = taken;
+    if (taken === limit) { this.work.denseQueries++; return 0; }
+    return delta;
   }
 }
 
