@@ -107,9 +107,8 @@ export class PageTopKAttention extends StoreAttention {
   private readonly lo: Float32Array;     // (kvHeads, pages, headDim) per-channel minimum of the page's keys
   private readonly hi: Float32Array;     // (kvHeads, pages, headDim) per-channel maximum
   private readonly bound: Float32Array;  // (pages) this head's upper bound per page
-  private readonly order: Uint32Array;   // (pages) page ids, sorted by bound
+  private readonly order: Uint32Array;   // (pages) page ids, the chosen ones first
   private readonly maxPages: number;
-  private readonly byBoundDesc = (a: number, b: number): number => this.bound[b]! - this.bound[a]!;
 
   constructor(shape: AttentionShape, private readonly pageSize: number, budget: number) {
     super(shape);
@@ -158,9 +157,31 @@ export class PageTopKAttention extends StoreAttention {
         this.order[pg] = pg;
       }
       this.keysScored += 2 * current;
-      const ranked = this.order.subarray(0, current).sort(this.byBoundDesc);
+      const kept = this.maxPages - 1;
+      selectTop(this.order, current, kept, this.bound);
       this.attendRun(q, this.stateHead[h]!, 1, g, current * size, n - current * size);
-      for (let i = 0; i < this.maxPages - 1; i++) this.attendRun(q, this.stateHead[h]!, 1, g, ranked[i]! * size, size);
+      for (let i = 0; i < kept; i++) this.attendRun(q, this.stateHead[h]!, 1, g, this.order[i]! * size, size);
     }
+  }
+}
+
+/**
+ * Moves the k ids of ids[0..n) with the largest key[id] to ids[0..k) (in no particular order):
+ * quickselect, in place, O(n) on average, allocating nothing.
+ */
+export function selectTop(ids: Uint32Array, n: number, k: number, key: Float32Array): void {
+  let lo = 0, hi = n - 1;
+  while (lo < hi && k > lo && k <= hi) {
+    const pivot = key[ids[(lo + hi) >> 1]!]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (key[ids[i]!]! > pivot) i++;
+      while (key[ids[j]!]! < pivot) j--;
+      if (i <= j) { const t = ids[i]!; ids[i] = ids[j]!; ids[j] = t; i++; j--; }
+    }
+    // Now ids[lo..j] ≥ pivot ≥ ids[i..hi]; keep partitioning the side holding position k.
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
   }
 }
