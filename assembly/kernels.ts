@@ -332,3 +332,18 @@ export function attendRange(qs: usize, m: i32, k: usize, v: usize, count: i32, d
     }
   }
 }
+
+// ---------------------------------------------------------------- bandwidth probe
+
+/**
+ * Sums `bytes` bytes (a multiple of 64) of float32 from p with four vector accumulators: a pure
+ * streaming read, the roof that bench/bandwidth.ts measures and decode is compared against.
+ */
+export function readSum(p: usize, bytes: usize): f32 {
+  let a = f32x4.splat(0), b = f32x4.splat(0), c = f32x4.splat(0), d = f32x4.splat(0);
+  for (let o: usize = 0; o < bytes; o += 64) {
+    a = f32x4.add(a, v128.load(p + o)); b = f32x4.add(b, v128.load(p + o, 16));
+    c = f32x4.add(c, v128.load(p + o, 32)); d = f32x4.add(d, v128.load(p + o, 48));
+  }
+  return hsum(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)));
+}

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { HsrError } from '../errors.js';
 import { DenseDecoder, type DenseDecoderOptions } from '../kernels/dense-decode.js';
 import { createKernels } from '../kernels/index.js';
@@ -8,6 +8,7 @@ import { STATE_EXTRA } from '../kernels/types.js';
 import { simdSupported, type WasmMemory } from '../kernels/wasm/wasm-api.js';
 import { createKernelMemory, createWasmKernels, type KernelExports } from '../kernels/wasm/wasm-kernels.js';
 import { kernelBackendFromEnv } from './kernels-env.js';
+import { spawnWorker } from './spawn-worker.js';
 import * as L from './worker-pool-layout.js';
 import { runSlice } from './worker-pool-slice.js';
 
@@ -57,7 +58,7 @@ export class DecodePool {
     const queries = heap.alloc(4 * heads * decoder.headDim);
     const states = Array.from({ length: threads }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
     const scratch = Array.from({ length: threads }, () => heap.alloc(4 * L.BLOCK * group));
-    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnThread({ memory, control, slot: i + 1 }));
+    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1 }));
     // Wait until every thread is up (its module instantiated) so the first attend is not slowed by startup.
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
       w.once('online', () => resolve());
@@ -129,13 +130,3 @@ export class DecodePool {
 
 const f32 = new Float32Array(1), i32 = new Int32Array(f32.buffer);
 function f32Bits(x: number): number { f32[0] = x; return i32[0]!; }
-
-/** Starts worker-pool-thread; from TypeScript sources (tests, benchmarks under tsx) through tsx's loader. */
-function spawnThread(workerData: unknown): Worker {
-  const ts = import.meta.url.endsWith('.ts');
-  const url = new URL(ts ? './worker-pool-thread.ts' : './worker-pool-thread.js', import.meta.url);
-  if (!ts) return new Worker(url, { workerData });
-  const api = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(code, { eval: true, workerData });
-}

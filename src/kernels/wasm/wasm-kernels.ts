@@ -19,6 +19,8 @@ export interface KernelExports {
     values: number, ids: number, dv: number): void;
   attendRange(qs: number, m: number, k: number, v: number, count: number, dim: number, dv: number,
     kind: number, scale: number, bias: number, alpha: number, states: number, scratch: number): void;
+  /** Streams `bytes` (a multiple of 64) from p: the memory-bandwidth probe. */
+  readSum(p: number, bytes: number): number;
 }
 
 const modules: { plain?: object; shared?: object } = {};
