@@ -1,0 +1,265 @@
+/**
+ * Per-token decode time: dense baselines (ours in plain JS and WebAssembly SIMD on 1 and 2 threads,
+ * onnxruntime-node on 1 and 2 threads) beside the library's KVCache (dense and sparse modes), with
+ * keys used, bytes touched, achieved GB/s and the memory bandwidth measured in the same run.
+ *
+ *   node --import tsx bench/decode.ts [--n 4096,16384,65536,262144] [--d 64,128]
+ *        [--dist gaussian,llm,real,real-relu] [--rounds 7] [--budget-ms 2500] [--kv yes|no]
+ *        [--index quantized] [--out bench/results/decode.json]
+ *
+ * Workloads: bench/lib/keys.ts (documented in docs/performance.md). Synthetic: 8 query heads over
+ * 2 KV heads. Real: the dev dumps, 6 over 2, n = 8192, d = 64. Each contender's output on the first
+ * query is checked against the float64 reference before timing; contenders are timed in
+ * alternating rounds (medians), one query per round.
+ */
+import { KVCache, type AttentionOptions } from '../src/index.js';
+import { referenceAttention } from '../src/attention/reference.js';
+import { DenseDecoder } from '../src/kernels/dense-decode.js';
+import { createJsKernels } from '../src/kernels/js/js-kernels.js';
+import type { Weighting } from '../src/kernels/types.js';
+import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
+import { DecodePool } from '../src/node/worker-pool.js';
+import { measureBandwidth, type Bandwidth } from './lib/bandwidth.js';
+import { realWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
+import { median, table, writeJson } from './lib/measure.js';
+import { createOrtDecoder } from './lib/onnx-attention.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const list = (name: string, def: string) => (args.get(name) ?? def).split(',').filter((x) => x !== '');
+const NS = list('n', '4096,16384,65536,262144').map(Number);
+const DS = list('d', '64,128').map(Number);
+const DISTS = list('dist', 'gaussian,llm,real,real-relu');
+const ROUNDS = Number(args.get('rounds') ?? 7);
+const BUDGET_MS = Number(args.get('budget-ms') ?? 2500);
+const WITH_KV = (args.get('kv') ?? 'yes') === 'yes';
+const INDEX = args.get('index') ?? 'quantized';
+const OUT = args.get('out') ?? 'bench/results/decode.json';
+
+/** One way to compute a decode step; `threads` picks which bandwidth it is compared with. */
+interface Contender {
+  name: string;
+  kind: 'softmax' | 'relu';
+  threads: number;
+  run(q: Float32Array): Float32Array | Promise<Float32Array>;
+  /** Keys used and scored per query head in the last run, and bytes read (estimate for sparse modes). */
+  work(): { used: number; scored: number; bytes: number };
+}
+
+interface Row {
+  dist: string; n: number; d: number; contender: string; kind: string; threads: number;
+  ms: number; usedPerHead: number; scoredPerHead: number; mbTouched: number; gbPerSecond: number;
+  bandwidthShare: number; speedupVsDenseWasm: number; maxError: number;
+}
+
+const rows: Row[] = [];
+const oracle: Record<string, unknown>[] = [];
+
+function weighting(kind: 'softmax' | 'relu', w: Workload): Weighting {
+  return { kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? w.relu.bias : 0, alpha: kind === 'relu' ? w.relu.alpha : 1 };
+}
+
+/** Float64 reference output [heads, dv] of query set q. */
+function reference(w: Workload, q: Float32Array, wt: Weighting): Float64Array {
+  const out = new Float64Array(w.heads * w.dv);
+  const group = w.heads / w.kvHeads;
+  for (let h = 0; h < w.heads; h++) {
+    const g = Math.floor(h / group);
+    out.set(referenceAttention({ q: q.subarray(h * w.d, (h + 1) * w.d), m: 1, k: w.keyHeads[g]!, n: w.n, v: w.valueHeads[g]!,
+      d: w.d, dv: w.dv, kind: wt.kind, scale: wt.scale, alpha: wt.alpha, bias: wt.bias, causal: false }), h * w.dv);
+  }
+  return out;
+}
+
+/** Fewest keys per head whose exact softmax mass reaches 1 − ε (the oracle minimum), averaged over heads. */
+function oracleKeys(w: Workload, q: Float32Array, eps: number): number {
+  const group = w.heads / w.kvHeads, scale = 1 / Math.sqrt(w.d);
+  let total = 0;
+  for (let h = 0; h < w.heads; h++) {
+    const k = w.keyHeads[Math.floor(h / group)]!;
+    const s = new Float64Array(w.n);
+    let m = -Infinity;
+    for (let j = 0; j < w.n; j++) {
+      let x = 0;
+      for (let c = 0; c < w.d; c++) x += q[h * w.d + c]! * k[j * w.d + c]!;
+      s[j] = x * scale;
+      if (s[j]! > m) m = s[j]!;
+    }
+    let z = 0;
+    for (let j = 0; j < w.n; j++) { s[j] = Math.exp(s[j]! - m); z += s[j]!; }
+    s.sort().reverse();
+    let acc = 0, c = 0;
+    while (c < w.n && acc < (1 - eps) * z) acc += s[c++]!;
+    total += c;
+  }
+  return total / w.heads;
+}
+
+/** ReLU bias giving ~2% active keys per head on the first query (synthetic data has no trained bias). */
+function calibrateReluBias(w: Workload): number {
+  const group = w.heads / w.kvHeads, scale = 1 / Math.sqrt(w.d), q = w.queries[0]!;
+  const qs: number[] = [];
+  for (let h = 0; h < w.heads; h++) {
+    const k = w.keyHeads[Math.floor(h / group)]!;
+    const s = new Float64Array(w.n);
+    for (let j = 0; j < w.n; j++) {
+      let x = 0;
+      for (let c = 0; c < w.d; c++) x += q[h * w.d + c]! * k[j * w.d + c]!;
+      s[j] = x * scale;
+    }
+    s.sort();
+    qs.push(s[Math.floor(0.98 * (w.n - 1))]!);
+  }
+  return median(qs);
+}
+
+function denseBytes(w: Workload): number { return w.kvHeads * w.n * (w.d + w.dv) * 4; }
+
+function decoderContender(name: string, w: Workload, wt: Weighting, kernels: ReturnType<typeof createJsKernels>): Contender {
+  const dec = new DenseDecoder({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting: wt, kernels, initialCapacity: w.n });
+  dec.append(w.keys, w.values);
+  const out = new Float32Array(w.heads * w.dv);
+  return { name, kind: wt.kind, threads: 1, run: (q) => { dec.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) };
+}
+
+async function poolContender(w: Workload, wt: Weighting, threads: number): Promise<{ c: Contender; close: () => Promise<void> }> {
+  const pool = await DecodePool.create({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting: wt, threads, initialCapacity: w.n });
+  pool.append(w.keys, w.values);
+  const out = new Float32Array(w.heads * w.dv);
+  return {
+    c: { name: `dense wasm ${threads}t`, kind: wt.kind, threads, run: (q) => { pool.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) },
+    close: () => pool.close(),
+  };
+}
+
+/** A KVCache contender; bytes: the index pass (int8 codes + 16 B per key for 'quantized') plus exact rows. */
+function kvContender(name: string, w: Workload, options: AttentionOptions): Contender {
+  const cache = new KVCache({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, ...options, index: INDEX } as never);
+  cache.append(w.keys, w.values);
+  let last = { used: 0, scored: 0, bytes: 0 };
+  const dense = options.kind === 'softmax' ? (options.sparsity ?? 'dense') === 'dense' : options.sparsity === 'dense';
+  return {
+    name, kind: options.kind, threads: 1,
+    run: (q) => {
+      const r = cache.attend(q);
+      const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads;
+      const indexPass = dense ? 0 : w.kvHeads * w.n * (Math.ceil(w.d / 4) * 4 + 16);
+      last = { used, scored, bytes: dense ? denseBytes(w) : indexPass + w.heads * (scored * w.d + used * w.dv) * 4 };
+      return r.output;
+    },
+    work: () => last,
+  };
+}
+
+async function timeContenders(cs: Contender[], queries: Float32Array[]): Promise<number[]> {
+  for (const c of cs) await c.run(queries[0]!); // warm-up (JIT, tier-up, caches)
+  const samples = cs.map(() => [] as number[]);
+  const spent = cs.map(() => 0);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < cs.length; i++) {
+      if (r >= 3 && spent[i]! > BUDGET_MS) continue; // slow contenders: at least 3 rounds, then a time budget
+      const t0 = performance.now();
+      await cs[i]!.run(queries[r % queries.length]!);
+      const t = performance.now() - t0;
+      samples[i]!.push(t); spent[i]! += t;
+    }
+  }
+  return samples.map((s) => median(s));
+}
+
+function maxError(got: Float32Array, want: Float64Array): number {
+  let e = 0;
+  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got[i]! - want[i]!));
+  return e;
+}
+
+async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
+  const label = `${w.name} n=${w.n} d=${w.d} heads=${w.heads}/${w.kvHeads}`;
+  console.error(`# ${label}`);
+  if (w.name !== 'real-relu') w.relu.bias = w.name === 'real' ? calibrateReluBias(w) : calibrateReluBias(w);
+  const soft = weighting('softmax', w), relu = weighting('relu', w);
+  const closers: (() => Promise<void>)[] = [];
+  const cs: Contender[] = [];
+  const kinds: ('softmax' | 'relu')[] = w.name === 'real-relu' ? ['relu'] : ['softmax', 'relu'];
+  for (const kind of kinds) {
+    const wt = kind === 'softmax' ? soft : relu;
+    const tag = kind === 'softmax' ? '' : ' relu';
+    cs.push(decoderContender(`dense js${tag}`, w, wt, createJsKernels()));
+    cs.push({ ...decoderContender(`dense wasm 1t${tag}`, w, wt, createWasmKernels()) });
+    const p = await poolContender(w, wt, 2);
+    p.c.name += tag;
+    cs.push(p.c); closers.push(p.close);
+  }
+  if (kinds.includes('softmax')) {
+    for (const threads of [1, 2]) {
+      const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, w.heads / w.kvHeads, w.d, w.dv, soft.scale, threads);
+      if (ort !== null) cs.push({ name: `onnxruntime ${threads}t`, kind: 'softmax', threads, run: (q) => ort.run(q), work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) });
+    }
+  }
+  if (WITH_KV) {
+    if (kinds.includes('softmax')) {
+      cs.push(kvContender('KVCache dense', w, { kind: 'softmax', sparsity: 'dense' }));
+      const epsilons = w.name === 'real' ? [1e-2, 1e-3] : [1e-3];
+      for (const epsilon of epsilons) cs.push(kvContender(`KVCache certified ε=${epsilon}`, w, { kind: 'softmax', sparsity: { epsilon } }));
+      cs.push(kvContender('KVCache top-k 256', w, { kind: 'softmax', sparsity: { topK: 256 } }));
+      cs.push(kvContender('KVCache paper', w, { kind: 'softmax', sparsity: 'paper' }));
+    }
+    cs.push(kvContender('KVCache relu exact', w, { kind: 'relu', alpha: relu.alpha, bias: relu.bias }));
+  }
+  const q0 = w.queries[0]!;
+  const want = { softmax: kinds.includes('softmax') ? reference(w, q0, soft) : null, relu: reference(w, q0, relu) };
+  const errors: number[] = [];
+  for (const c of cs) errors.push(maxError(await c.run(q0), want[c.kind]!));
+  const ms = await timeContenders(cs, w.queries);
+  const denseWasm = { softmax: ms[cs.findIndex((c) => c.name === 'dense wasm 1t')], relu: ms[cs.findIndex((c) => c.name === 'dense wasm 1t relu')] };
+  cs.forEach((c, i) => {
+    const work = c.work();
+    const gb = work.bytes / (ms[i]! * 1e6);
+    rows.push({
+      dist: w.name, n: w.n, d: w.d, contender: c.name, kind: c.kind, threads: c.threads, ms: ms[i]!,
+      usedPerHead: work.used, scoredPerHead: work.scored, mbTouched: work.bytes / 1e6, gbPerSecond: gb,
+      bandwidthShare: gb / (c.threads === 1 ? bw.wasm1 : bw.wasm2),
+      speedupVsDenseWasm: (denseWasm[c.kind] ?? NaN) / ms[i]!, maxError: errors[i]!,
+    });
+  });
+  if (kinds.includes('softmax')) {
+    oracle.push({ dist: w.name, n: w.n, d: w.d, oracleKeysPerHead: { '1e-2': oracleKeys(w, q0, 1e-2), '1e-3': oracleKeys(w, q0, 1e-3) } });
+  }
+  for (const close of closers) await close();
+}
+
+const bwStart = await measureBandwidth();
+console.error(`bandwidth (wasm-simd, GB/s): 1 thread ${bwStart.wasm1.toFixed(1)}, 2 threads ${bwStart.wasm2.toFixed(1)}`);
+for (const dist of DISTS) {
+  if (dist === 'real' || dist === 'real-relu') {
+    const w = realWorkload(dist, ROUNDS);
+    if (w === null) { console.error(`# ${dist}: data file not found, skipped`); continue; }
+    await runWorkload(w, bwStart);
+    continue;
+  }
+  for (const d of DS) for (const n of NS) {
+    await runWorkload(syntheticWorkload(dist as 'gaussian' | 'llm', n, d, 8, 2, ROUNDS), bwStart);
+  }
+}
+const bwEnd = await measureBandwidth();
+
+/** Least-squares slope of log(ms) against log(n) per (dist, d, contender) over the n sweep. */
+const exponents: Record<string, number> = {};
+for (const key of new Set(rows.map((r) => `${r.dist} d=${r.d} ${r.contender}`))) {
+  const pts = rows.filter((r) => `${r.dist} d=${r.d} ${r.contender}` === key);
+  if (pts.length < 2) continue;
+  const xs = pts.map((p) => Math.log(p.n)), ys = pts.map((p) => Math.log(p.ms));
+  const mx = xs.reduce((a, b) => a + b) / xs.length, my = ys.reduce((a, b) => a + b) / ys.length;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < xs.length; i++) { sxy += (xs[i]! - mx) * (ys[i]! - my); sxx += (xs[i]! - mx) ** 2; }
+  exponents[key] = sxy / sxx;
+}
+
+console.log(`bandwidth, wasm-simd read (GB/s): start 1t ${bwStart.wasm1.toFixed(1)} / 2t ${bwStart.wasm2.toFixed(1)}; end 1t ${bwEnd.wasm1.toFixed(1)} / 2t ${bwEnd.wasm2.toFixed(1)}; plain JS 1t ${bwStart.js1.toFixed(1)}`);
+console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'keys used/head', 'MB touched', 'GB/s', '% of bw', '× dense wasm', 'max err'],
+  rows.map((r) => [r.dist, r.n, r.d, r.contender, r.ms, Math.round(r.usedPerHead), r.mbTouched, r.gbPerSecond,
+    `${(100 * r.bandwidthShare).toFixed(0)}%`, r.speedupVsDenseWasm, r.maxError])));
+console.log(table(['dist', 'n', 'd', 'oracle keys/head ε=1e-2', 'ε=1e-3'],
+  oracle.map((o) => { const k = o['oracleKeysPerHead'] as Record<string, number>; return [o['dist'] as string, o['n'] as number, o['d'] as number, k['1e-2']!, k['1e-3']!]; })));
+if (Object.keys(exponents).length > 0) console.log(table(['series', 'time ∝ n^x'], Object.entries(exponents).map(([k, x]) => [k, x])));
+writeJson(OUT, { bandwidth: { start: bwStart, end: bwEnd }, rounds: ROUNDS, index: INDEX, rows, oracle, exponents });
