@@ -31,3 +31,4 @@ export { initStates, mergeState, finishState } from './state.js';
 export type { Kernels, F32Buffer, I8Buffer, Weighting } from './types.js';
 export { STATE_EXTRA } from './types.js';
 export { DenseDecoder, type DenseDecoderOptions } from './dense-decode.js';
+export { denseCausalAttention } from './dense-prefill.js';

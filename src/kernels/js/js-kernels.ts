@@ -11,40 +11,43 @@ const BLOCK = 64;
 export function createJsKernels(): Kernels {
   let dots = new Float32Array(0); // [m, BLOCK] scratch of attendRange, grown once per larger m
 
+  let acc = new Float64Array(0); // [dv] float64 accumulator: no float32 rounding per update
+
   const accumulate = (state: Float32Array, so: number, d: Float32Array, dOff: number, count: number,
     w: Weighting, values: Float32Array, ids: Uint32Array | null, start: number, dv: number): void => {
+    if (acc.length < dv) acc = new Float64Array(dv);
     const { scale } = w;
     let sum = state[so + dv + 1]!;
+    let factor = 1; // rescaling of the incoming acc (softmax, when the running max rises)
+    let max = state[so + dv]!;
     if (w.kind === 'softmax') {
-      let max = state[so + dv]!;
       let blockMax = -Infinity;
       for (let i = 0; i < count; i++) { const l = d[dOff + i]! * scale; if (l > blockMax) blockMax = l; }
       if (blockMax > max) {
-        // Rescale what was summed under the old max; exp(−∞) = 0 clears an empty state's acc.
-        const f = Math.exp(max - blockMax);
-        for (let c = 0; c < dv; c++) state[so + c] = state[so + c]! * f;
-        sum *= f;
+        // exp(−∞) = 0 clears an empty state's acc.
+        factor = Math.exp(max - blockMax);
+        sum *= factor;
         max = Math.fround(blockMax);
         state[so + dv] = max;
       }
-      for (let i = 0; i < count; i++) {
-        const p = Math.exp(d[dOff + i]! * scale - max);
-        if (p === 0) continue;
-        sum += p;
-        const vo = (ids === null ? start + i : ids[i]!) * dv;
-        for (let c = 0; c < dv; c++) state[so + c] = state[so + c]! + p * values[vo + c]!;
-      }
-    } else {
-      const { bias, alpha } = w;
-      for (let i = 0; i < count; i++) {
-        const t = d[dOff + i]! * scale - bias;
-        if (!(t > 0)) continue;
-        const p = alpha === 1 ? t : t ** alpha;
-        sum += p;
-        const vo = (ids === null ? start + i : ids[i]!) * dv;
-        for (let c = 0; c < dv; c++) state[so + c] = state[so + c]! + p * values[vo + c]!;
-      }
     }
+    for (let c = 0; c < dv; c++) acc[c] = state[so + c]! * factor;
+    const { bias, alpha } = w;
+    const softmax = w.kind === 'softmax';
+    for (let i = 0; i < count; i++) {
+      let p: number;
+      if (softmax) {
+        p = Math.exp(d[dOff + i]! * scale - max);
+      } else {
+        const t = d[dOff + i]! * scale - bias;
+        p = t > 0 ? (alpha === 1 ? t : t ** alpha) : 0;
+      }
+      if (p === 0) continue;
+      sum += p;
+      const vo = (ids === null ? start + i : ids[i]!) * dv;
+      for (let c = 0; c < dv; c++) acc[c] += p * values[vo + c]!;
+    }
+    for (let c = 0; c < dv; c++) state[so + c] = acc[c]!;
     state[so + dv + 1] = sum;
   };
 
