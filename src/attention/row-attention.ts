@@ -70,7 +70,11 @@ export class RowAttention {
   private readonly tailMass = new Float64Array(BUCKETS + 1);
   private readonly skipped = new SkippedMass();
   private readonly offsets: number[];
+  /** The last softmax row's kept ids are keptBuf[0..keptCount): `ids`, or `order` in certified mode. */
+  private keptBuf = new Uint32Array(0);
   private keptCount = 0;
+  /** Certified mode: the taken ids in position order, [capacity]. */
+  private order = new Uint32Array(0);
 
   constructor(private readonly o: ResolvedAttentionOptions, readonly valueDim: number, readonly groupSize: number) {
     this.state = new AttentionState(valueDim);
@@ -79,7 +83,7 @@ export class RowAttention {
 
   /** Ids of the keys the most recent softmax row used (a view, valid until the next call). */
   keptIds(): Uint32Array {
-    return this.ids.subarray(0, this.keptCount);
+    return this.keptBuf.subarray(0, this.keptCount);
   }
 
   resetWork(): void {
@@ -143,6 +147,7 @@ export class RowAttention {
       this.spare = new Float64Array(cap);
       this.bucketOfKey = new Uint16Array(cap);
       this.taking = new Uint8Array(cap);
+      this.order = new Uint32Array(cap);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
@@ -176,38 +181,49 @@ export class RowAttention {
   }
 
   private denseRelu(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
-    const st = this.state.reset('relu'), { scale, bias, alpha } = this.o;
+    const { scale, bias, alpha } = this.o, ids = this.ids, w = this.scores;
     let used = 0;
     for (let j = 0; j < limit; j++) {
       // dotRow, not dot4: a key on the threshold must get exactly the reference's weight (0 or not).
       const t = dotRow(q, kv.keys, j, kv.dim) * scale - bias;
-      if (t > 0) { st.addWeight(t ** alpha, kv.values, j); used++; }
+      if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
     }
     this.work.keysScored += limit;
-    this.work.keysUsed += used;
-    st.finish(out, off);
+    this.finishRelu(kv, used, out, off);
   }
 
   private reluOver(kv: KeyValueView, q: Float32Array, hits: Uint32Array, out: Float32Array, off: number): void {
-    const st = this.state.reset('relu'), { scale, bias, alpha } = this.o;
+    const { scale, bias, alpha } = this.o, ids = this.ids, w = this.scores;
     let used = 0;
     for (let p = 0; p < hits.length; p++) {
       const j = hits[p]!;
       const t = dotRow(q, kv.keys, j, kv.dim) * scale - bias;
-      if (t > 0) { st.addWeight(t ** alpha, kv.values, j); used++; }
+      if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
     }
     this.work.keysScored += hits.length;
-    this.work.keysUsed += used;
-    st.finish(out, off);
+    this.finishRelu(kv, used, out, off);
   }
 
-  /** Softmax over ids[0..kept) with logits scores[0..kept) and maximum m; returns Σ e^{s−m}. */
+  /** ReLU output over ids[0..used) with absolute weights scores[0..used). */
+  private finishRelu(kv: KeyValueView, used: number, out: Float32Array, off: number): void {
+    const st = this.state.reset('relu');
+    st.addWeights(this.scores, this.ids, used, kv.values);
+    st.finish(out, off);
+    this.work.keysUsed += used;
+  }
+
+  /**
+   * Softmax over ids[0..kept) with logits scores[0..kept) and maximum m; returns Σ e^{s−m}.
+   * Overwrites scores[0..kept) with the weights.
+   */
   private finishKept(kv: KeyValueView, kept: number, m: number, out: Float32Array, off: number): number {
-    const st = this.state.reset('softmax'), ids = this.ids, scores = this.scores;
+    const st = this.state.reset('softmax'), scores = this.scores;
     st.max = m;
-    for (let p = 0; p < kept; p++) st.addWeight(Math.exp(scores[p]! - m), kv.values, ids[p]!);
+    for (let p = 0; p < kept; p++) scores[p] = Math.exp(scores[p]! - m);   // logits → weights, in place
+    st.addWeights(scores, this.ids, kept, kv.values);
     st.finish(out, off);
     this.work.keysUsed += kept;
+    this.keptBuf = this.ids;
     this.keptCount = kept;
     return st.sum;
   }
@@ -311,28 +327,38 @@ export class RowAttention {
       }
       if (u * f <= stopAt * w) break;
     }
-    // Phase 2, one pass in id order (sequential memory): taken keys are scored exactly and folded
-    // into the online softmax state; the others add their upper bound to the skipped mass.
-    const taking = this.taking;
+    // Phase 2, one pass in id order (sequential memory): taken keys are scored exactly; the others
+    // add their upper bound to the skipped mass. Then the taken keys' weights are folded in.
+    const taking = this.taking, order = this.order, w2 = this.scores;
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
-    const st = this.state.reset('softmax'), mass = this.skipped.reset(mw, m0);
+    const mass = this.skipped.reset(mw, m0);
+    let m = -Infinity, c = 0;
     for (let j = 0; j < limit; j++) {
-      if (taking[j]) st.addLogit(this.logit(kv, q, h, j), kv.values, j);
-      else mass.add(su[j]!, m0);
+      if (taking[j]) {
+        const s = this.logit(kv, q, h, j);
+        order[c] = j; w2[c++] = s;
+        if (s > m) m = s;
+      } else mass.add(su[j]!, m0);
     }
+    for (let p = 0; p < c; p++) w2[p] = Math.exp(w2[p]! - m);
+    const st = this.state.reset('softmax');
+    st.max = m;
+    st.addWeights(w2, order, c, kv.values);
     // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
     // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
     let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
     while (delta > epsilon && taken < limit) {
       while (taken >= start[b + 1]!) b++;
       const j = ids[taken++]!;
+      order[c++] = j;
       st.addLogit(this.logit(kv, q, h, j), kv.values, j);
       u = (start[b + 1]! - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
       delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
     }
     st.finish(out, off);
     this.work.keysUsed += taken;
+    this.keptBuf = order;
     this.keptCount = taken;
     if (taken === limit) { this.work.denseQueries++; return 0; }
     return delta;
