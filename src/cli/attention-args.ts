@@ -15,6 +15,7 @@ export const ATTENTION_OPTIONS: OptionSpecs = {
   budget: { type: 'integer', value: 'B', default: 256, help: 'page-topk: keys per row (pages kept = ⌈B/P⌉)' },
   index: { type: 'string', value: 'KIND', help: 'HSR index kind for the sparse modes (default: the library default)' },
   kernels: { type: 'string', choices: ['auto', 'js', 'wasm'], default: 'auto', help: 'backend of the weight products' },
+  'attention-kernels': { type: 'string', choices: ['auto', 'js', 'wasm'], default: 'auto', help: 'backend of flash, window and page-topk attention (the KVCache modes use their own)' },
   block: { type: 'integer', value: 'N', default: 32, help: 'tokens per forward block (prefill)' },
 };
 
@@ -23,7 +24,7 @@ export function attentionMode(args: ParsedArgs, config: ModelConfig): AttentionM
   const kind = args.attention as string | undefined;
   switch (kind) {
     case undefined: return defaultAttention(config);
-    case 'dense': case 'sparse': case 'paper': return { kind };
+    case 'dense': case 'flash': case 'sparse': case 'paper': return { kind };
     case 'certified': return { kind, epsilon: args.epsilon as number };
     case 'threshold': return { kind, threshold: args.threshold as number };
     case 'topk': return { kind, topK: args['top-k'] as number };

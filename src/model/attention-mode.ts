@@ -6,15 +6,18 @@
  */
 import type { Sparsity } from '../attention/options.js';
 import { HsrError } from '../errors.js';
+import { createKernels, type KernelBackend } from '../kernels/index.js';
 import { KVCache } from '../kvcache/kv-cache.js';
 import { describe } from '../tensor/matrix.js';
-import { PageTopKAttention, SinkWindowAttention } from './baselines.js';
+import { FlashAttention, PageTopKAttention, SinkWindowAttention } from './baselines.js';
 import type { ModelConfig } from './config.js';
 import type { AttentionShape, LayerAttention } from './layer-attention.js';
 import type { AttentionFactory } from './llama.js';
 
 export type AttentionMode =
   | { kind: 'dense' }
+  /** Dense attention on the kernels' Flash-Decoding path (DenseDecoder), the dense-kernel yardstick. */
+  | { kind: 'flash' }
   /** Exact sparse attention through the HSR index: the default for ReLU models (softmax: not offered). */
   | { kind: 'sparse' }
   | { kind: 'paper' }
@@ -24,7 +27,7 @@ export type AttentionMode =
   | { kind: 'window'; sinks: number; window: number }
   | { kind: 'page-topk'; pageSize: number; budget: number };
 
-export const ATTENTION_KINDS = ['dense', 'sparse', 'certified', 'threshold', 'topk', 'paper', 'window', 'page-topk'] as const;
+export const ATTENTION_KINDS = ['dense', 'flash', 'sparse', 'certified', 'threshold', 'topk', 'paper', 'window', 'page-topk'] as const;
 
 /** The mode a model runs with when none is asked for: dense softmax, exact sparse ReLU. */
 export function defaultAttention(config: ModelConfig): AttentionMode {
@@ -40,6 +43,7 @@ export function describeAttention(mode: AttentionMode): string {
     case 'window': return `sink+window ${mode.sinks}+${mode.window}`;
     case 'page-topk': return `page top-k ${mode.budget}/${mode.pageSize}`;
     case 'sparse': return 'exact sparse';
+    case 'flash': return 'dense (flash kernel)';
     default: return mode.kind;
   }
 }
@@ -61,11 +65,21 @@ function cacheSparsity(mode: AttentionMode, config: ModelConfig): Sparsity | und
   }
 }
 
-/**
- * Per-layer attention for `mode` on a model, for sequences of up to `capacity` positions.
- * `index` picks the HSR index kind for the library's sparse modes (default: the library's).
- */
-export function attentionFactory(mode: AttentionMode, config: ModelConfig, capacity: number, index?: string): AttentionFactory {
+/** Choices for the modes that do not go through KVCache. */
+export interface AttentionFactoryOptions {
+  /** HSR index kind for the library's sparse modes (default: the library's). */
+  index?: string;
+  /**
+   * Kernel backend of flash, sink+window and page top-k (each layer gets its own backend memory).
+   * Default 'auto' (WebAssembly SIMD where available). KVCache's modes choose their own arithmetic.
+   */
+  kernels?: KernelBackend;
+}
+
+/** Per-layer attention for `mode` on a model, for sequences of up to `capacity` positions. */
+export function attentionFactory(mode: AttentionMode, config: ModelConfig, capacity: number, options: AttentionFactoryOptions = {}): AttentionFactory {
+  const { index } = options;
+  const kernels = () => createKernels({ backend: options.kernels ?? 'auto' });
   const a = config.attention;
   const shape: AttentionShape = {
     heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim, capacity,
@@ -76,14 +90,15 @@ export function attentionFactory(mode: AttentionMode, config: ModelConfig, capac
     if (!Number.isSafeInteger(mode.sinks) || mode.sinks < 0 || !Number.isSafeInteger(mode.window) || mode.window < 1) {
       throw new HsrError('BAD_OPTION', `window attention: expected sinks ≥ 0 and window ≥ 1 (integers), got ${mode.sinks} and ${mode.window}`);
     }
-    return () => new SinkWindowAttention(shape, mode.sinks, mode.window);
+    return () => new SinkWindowAttention(shape, kernels(), mode.sinks, mode.window);
   }
   if (mode.kind === 'page-topk') {
     if (!Number.isSafeInteger(mode.pageSize) || mode.pageSize < 1 || !Number.isSafeInteger(mode.budget) || mode.budget < mode.pageSize) {
       throw new HsrError('BAD_OPTION', `page top-k attention: expected pageSize ≥ 1 and budget ≥ pageSize (integers), got ${mode.pageSize} and ${mode.budget}`);
     }
-    return () => new PageTopKAttention(shape, mode.pageSize, mode.budget);
+    return () => new PageTopKAttention(shape, kernels(), mode.pageSize, mode.budget);
   }
+  if (mode.kind === 'flash') return () => new FlashAttention(shape, kernels());
   const sparsity = cacheSparsity(mode, config);
   if (sparsity === null) throw new HsrError('BAD_OPTION', `expected an attention mode, got ${describe((mode as { kind: unknown }).kind)}`);
   return () => new CacheAttention(new KVCache({

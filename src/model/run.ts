@@ -3,6 +3,7 @@
  * perplexity of a text (per-token NLL, the API.md result) and generation from a prompt.
  */
 import { HsrError } from '../errors.js';
+import type { KernelBackend } from '../kernels/index.js';
 import { attentionFactory, CacheAttention, defaultAttention, type AttentionMode } from './attention-mode.js';
 import type { LlamaModel } from './llama.js';
 import { LlamaSession } from './llama.js';
@@ -14,6 +15,8 @@ export interface RunOptions {
   attention?: AttentionMode;
   /** HSR index kind for the library's sparse modes (default: the library's default). */
   index?: string;
+  /** Kernel backend of the flash, sink+window and page top-k modes (default 'auto', see AttentionFactoryOptions). */
+  attentionKernels?: KernelBackend;
   /** Tokens per forward block (default 32). */
   block?: number;
   /** Called after each block with tokens done and total. */
@@ -44,7 +47,7 @@ const now = (): number => (globalThis as unknown as { performance: { now(): numb
 
 function session(model: LlamaModel, capacity: number, options: RunOptions): LlamaSession {
   const mode = options.attention ?? defaultAttention(model.config);
-  return new LlamaSession(model, attentionFactory(mode, model.config, capacity, options.index), { block: options.block ?? 32 });
+  return new LlamaSession(model, attentionFactory(mode, model.config, capacity, { index: options.index, kernels: options.attentionKernels }), { block: options.block ?? 32 });
 }
 
 function keysVisible(model: LlamaModel, n: number): number {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { referenceAttention } from '../../src/attention/reference.js';
 import { HsrError } from '../../src/errors.js';
 import { createKernels } from '../../src/kernels/index.js';
-import { PageTopKAttention, selectTop, SinkWindowAttention } from '../../src/model/baselines.js';
+import { FlashAttention, PageTopKAttention, selectTop, SinkWindowAttention } from '../../src/model/baselines.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import type { AttentionShape, LayerAttention } from '../../src/model/layer-attention.js';
 import { matmul, WeightProducts } from '../../src/model/matmul.js';
@@ -125,15 +125,18 @@ function referenceOver(shape: AttentionShape, q: Float32Array, k: Float32Array, 
     kind: shape.kind, scale: shape.scale, alpha: shape.alpha, bias: shape.bias, causal: false });
 }
 
-test('sink+window attends exactly to the sinks and the recent window (float64 reference over those positions)', () => {
-  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 12 }), fc.constantFrom<'softmax' | 'relu'>('softmax', 'relu'), fc.integer(),
-    (n, sinks, window, kind, seed) => {
+test('sink+window (and flash = every position) attend exactly to their positions, on js and wasm kernels (float64 reference)', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 12 }), fc.constantFrom<'softmax' | 'relu'>('softmax', 'relu'),
+    fc.constantFrom<'js' | 'wasm'>('js', 'wasm'), fc.boolean(), fc.integer(),
+    (n, sinks, window, kind, backend, flash, seed) => {
       const shape: AttentionShape = { heads: 4, kvHeads: 2, headDim: 8, capacity: n, kind, alpha: 2, bias: 0.1, scale: 0.5 };
       const r = rng(seed);
       const q = Float32Array.from({ length: n * 4 * 8 }, r), k = Float32Array.from({ length: n * 2 * 8 }, r), v = Float32Array.from({ length: n * 2 * 8 }, r);
-      const out = runSteps(new SinkWindowAttention(shape, sinks, window), shape, q, k, v, n);
+      const kernels = createKernels({ backend });
+      const att = flash ? new FlashAttention(shape, kernels) : new SinkWindowAttention(shape, kernels, sinks, window);
+      const out = runSteps(att, shape, q, k, v, n);
       for (let p = 0; p < n; p++) for (let h = 0; h < 4; h++) {
-        const positions = [...Array(p + 1).keys()].filter((j) => j < sinks || j > p - window);
+        const positions = [...Array(p + 1).keys()].filter((j) => flash || j < sinks || j > p - window);
         const ref = referenceOver(shape, q, k, v, p, h, positions);
         for (let c = 0; c < 8; c++) assert.ok(Math.abs(out[(p * 4 + h) * 8 + c]! - ref[c]!) < 1e-5);
       }
@@ -145,7 +148,7 @@ test('page top-k: the page bound is ≥ every score in the page, and the chosen 
     const size = 4, shape: AttentionShape = { heads: 2, kvHeads: 1, headDim: 8, capacity: n, kind: 'softmax', alpha: 1, bias: 0, scale: 0.4 };
     const r = rng(seed);
     const q = Float32Array.from({ length: n * 2 * 8 }, r), k = Float32Array.from({ length: n * 8 }, r), v = Float32Array.from({ length: n * 8 }, r);
-    const out = runSteps(new PageTopKAttention(shape, size, pagesKept * size), shape, q, k, v, n);
+    const out = runSteps(new PageTopKAttention(shape, createKernels({ backend: 'js' }), size, pagesKept * size), shape, q, k, v, n);
     for (let p = 0; p < n; p++) for (let h = 0; h < 2; h++) {
       const qh = q.subarray((p * 2 + h) * 8, (p * 2 + h + 1) * 8);
       const pages = Math.ceil((p + 1) / size), current = pages - 1;

@@ -3,6 +3,7 @@ import { describeAttention } from '../../model/attention-mode.js';
 import { generate } from '../../model/run.js';
 import { ByteDecoder, encodeBytes } from '../../model/tokenizer.js';
 import { UsageError } from '../args.js';
+import type { KernelBackend } from '../../kernels/index.js';
 import type { Command } from '../command.js';
 import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
 import { MODEL_OPTION, modelFromArgs } from '../model-args.js';
@@ -35,7 +36,7 @@ export const generateCommand: Command = {
     const stream = !args.json;
     if (stream) process.stdout.write(prompt);
     const r = generate(model, encodeBytes(prompt), args['max-tokens'] as number, {
-      attention: mode, index: indexOption(args), block: args.block as number,
+      attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend,
       sampler: { temperature: args.temperature as number, topP: args['top-p'] as number, seed: args.seed as number },
       onToken: stream ? (t) => process.stdout.write(decoder.push(t)) : undefined,
     });

@@ -1,6 +1,7 @@
 /** `hsr-attn perplexity`: per-token NLL of a text under a model with a chosen attention mode (API.md). */
 import { describeAttention } from '../../model/attention-mode.js';
 import { perplexity } from '../../model/run.js';
+import type { KernelBackend } from '../../kernels/index.js';
 import type { Command } from '../command.js';
 import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
 import { MODEL_OPTION, modelFromArgs, TEXT_OPTION, textFromArgs } from '../model-args.js';
@@ -29,7 +30,7 @@ export const perplexityCommand: Command = {
     const n = Math.min(bytes.length, (args['max-tokens'] as number | undefined) ?? Infinity, model.config.maxPositions);
     const bar = new ProgressBar(`perplexity (${describeAttention(mode)})`, 'tok', !args.json);
     const r = perplexity(model, bytes.subarray(0, n), {
-      attention: mode, index: indexOption(args), block: args.block as number, onProgress: (d, t) => bar.update(d, t),
+      attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend, onProgress: (d, t) => bar.update(d, t),
     });
     bar.done();
     if (args.json) {
