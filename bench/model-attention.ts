@@ -7,12 +7,16 @@
  *   node --import tsx bench/model-attention.ts [--contexts 2048,4096] [--out bench/model-attention.json]
  *
  * Results are appended to the JSON after every run, so a long sweep can be read while it runs.
+ * Backends: weight products and flash / sink+window / page top-k on the default kernels (wasm-simd
+ * where available); dense, paper, certified, top-k and exact sparse go through KVCache.
  */
 import { describeAttention, type AttentionMode } from '../src/model/attention-mode.js';
 import { perplexity } from '../src/model/run.js';
 import { readBytes } from '../src/node/checkpoint.js';
 import { loadModel } from '../src/node/model.js';
-import { DEFAULT_MODEL, DEV_TEXT, RELU_MODEL } from '../src/cli/paths.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_MODEL, DEV_TEXT, PACKAGE_ROOT, RELU_MODEL } from '../src/cli/paths.js';
 import { machineInfo, table, writeJson } from './lib/measure.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -24,6 +28,11 @@ const out = arg('out', 'bench/model-attention.json');
 const only = arg('modes', '');   // optional comma list of mode kinds to run (e.g. dense,certified)
 
 const text = readBytes(DEV_TEXT);
+/** Reference per-token NLLs of the first 8192 bytes from independent implementations (data/README.md). */
+const reference: Record<string, number[]> = {
+  'bytelm-10m': JSON.parse(readFileSync(join(PACKAGE_ROOT, 'data', 'nll_dev_c.json'), 'utf8')).nll_nat,
+  'bytelm-relu-10m': JSON.parse(readFileSync(join(PACKAGE_ROOT, 'data', 'nll_relu_dev_c.json'), 'utf8')).nll_nat,
+};
 const softmax = loadModel(DEFAULT_MODEL);
 const relu = loadModel(RELU_MODEL);
 const rows: Record<string, unknown>[] = [];
@@ -31,15 +40,19 @@ const rows: Record<string, unknown>[] = [];
 function run(modelName: string, model: typeof softmax, n: number, mode: AttentionMode): { keysPerRow: number } {
   const r = perplexity(model, text.subarray(0, n), { attention: mode });
   const rowsAttended = model.config.layers * model.config.heads * n;
+  const ref = reference[modelName]!;
+  let maxDiff = 0, over = 0;
+  r.nll.forEach((x, i) => { const d = Math.abs(x - ref[i]!); maxDiff = Math.max(maxDiff, d); if (d > 2e-3) over++; });
   const row = {
     model: modelName, context: n, attention: describeAttention(mode), mode,
     bitsPerByte: r.bitsPerToken, seconds: r.seconds, tokensPerSecond: n / r.seconds,
     keysScoredFraction: r.keysScored / r.keysVisible, keysUsedFraction: r.keysUsed / r.keysVisible,
     keysUsedPerRow: r.keysUsed / rowsAttended, maxErrorBound: r.maxErrorBound,
+    maxAbsNllDiffVsReference: maxDiff, tokensOver2e3VsReference: over,
   };
   rows.push(row);
   writeJson(out, { contexts, rows });
-  console.log(`${modelName} n=${n} ${row.attention}: ${row.bitsPerByte.toFixed(4)} bits/byte, ${row.tokensPerSecond.toFixed(1)} tok/s, used ${(100 * row.keysUsedFraction).toFixed(2)}%`);
+  console.log(`${modelName} n=${n} ${row.attention}: ${row.bitsPerByte.toFixed(4)} bits/byte, ${row.tokensPerSecond.toFixed(1)} tok/s, used ${(100 * row.keysUsedFraction).toFixed(2)}%, max |ΔNLL| vs reference ${maxDiff.toExponential(2)} (${over} > 2e-3)`);
   return { keysPerRow: row.keysUsedPerRow };
 }
 
@@ -47,6 +60,7 @@ const want = (kind: string) => only === '' || only.split(',').includes(kind);
 console.log(machineInfo());
 for (const n of contexts) {
   if (want('dense')) run('bytelm-10m', softmax, n, { kind: 'dense' });
+  if (want('flash')) run('bytelm-10m', softmax, n, { kind: 'flash' });
   if (want('paper')) run('bytelm-10m', softmax, n, { kind: 'paper' });
   let budget = 0;
   for (const epsilon of [1e-2, 1e-3, 1e-4]) {
@@ -61,6 +75,7 @@ for (const n of contexts) {
   }
   if (want('relu')) {
     run('bytelm-relu-10m', relu, n, { kind: 'dense' });
+    run('bytelm-relu-10m', relu, n, { kind: 'flash' });
     run('bytelm-relu-10m', relu, n, { kind: 'sparse' });
   }
 }
