@@ -15,6 +15,11 @@ import { runSlice } from './worker-pool-slice.js';
 export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> {
   /** Threads in all, the calling thread included (default: os.availableParallelism()). */
   threads?: number;
+  /**
+   * Fewest positions (summed over KV heads) worth a thread: shorter caches run on the calling
+   * thread alone, since waking a thread costs tens of microseconds. Default 8192.
+   */
+  minPositionsPerThread?: number;
 }
 
 /**
@@ -34,8 +39,10 @@ export class DecodePool {
   private readonly workers: Worker[];
   private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[] } | null;
 
-  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared']) {
-    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared;
+  private readonly minPerThread: number;
+
+  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number) {
+    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared; this.minPerThread = minPerThread;
   }
 
   static async create(options: DecodePoolOptions): Promise<DecodePool> {
@@ -43,11 +50,15 @@ export class DecodePool {
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new HsrError('BAD_OPTION', `DecodePool: expected threads to be an integer ≥ 1, got ${threads}`);
     }
+    const minPer = options.minPositionsPerThread ?? 8192;
+    if (!Number.isSafeInteger(minPer) || minPer < 0) {
+      throw new HsrError('BAD_OPTION', `DecodePool: expected minPositionsPerThread to be an integer ≥ 0, got ${minPer}`);
+    }
     const backend = kernelBackendFromEnv();
     const canShare = typeof SharedArrayBuffer === 'function' && simdSupported() && backend !== 'js';
     if (threads === 1 || !canShare) {
       const decoder = new DenseDecoder({ ...options, kernels: createKernels({ backend }) });
-      return new DecodePool(decoder, 1, [], null);
+      return new DecodePool(decoder, 1, [], null, minPer);
     }
     const memory = createKernelMemory(true);
     const kernels = createWasmKernels({ memory, shared: true });
@@ -65,7 +76,7 @@ export class DecodePool {
       w.once('error', reject);
     })));
     for (const w of workers) w.unref();
-    return new DecodePool(decoder, threads, workers, { x: kernels.exports, memory, control, queries, states, scratch });
+    return new DecodePool(decoder, threads, workers, { x: kernels.exports, memory, control, queries, states, scratch }, minPer);
   }
 
   get length(): number { return this.decoder.length; }
@@ -75,8 +86,8 @@ export class DecodePool {
   /** Dense attention of `queries` ([heads, headDim], unscaled) into `out` ([heads, valueDim]). */
   attend(queries: Float32Array, out: Float32Array): void {
     const sh = this.shared;
-    if (sh === null) { this.decoder.attend(queries, out); return; }
     const dec = this.decoder;
+    if (sh === null || dec.kvHeads * dec.length < 2 * this.minPerThread) { dec.attend(queries, out); return; }
     const { kvHeads, group, headDim, valueDim, heads } = dec;
     const T = this.threads;
     const ctrl = new Int32Array(sh.memory.buffer, sh.control, L.controlSlots(kvHeads, T));

@@ -14,7 +14,7 @@ describe('DecodePool (worker threads over a shared WebAssembly memory, split-KV 
     for (const w of [softmax(32), { kind: 'relu', scale: 0.2, bias: 0.05, alpha: 2 } as Weighting]) {
       it(`${threads} thread(s), ${w.kind}: matches the float64 reference for lengths 0 … 700 (slices split heads and key ranges)`, async () => {
         const heads = 6, kvHeads = 2, d = 32, dv = 24;
-        const pool = await DecodePool.create({ heads, kvHeads, headDim: d, valueDim: dv, weighting: w, threads, initialCapacity: 8 });
+        const pool = await DecodePool.create({ heads, kvHeads, headDim: d, valueDim: dv, weighting: w, threads, initialCapacity: 8, minPositionsPerThread: 0 });
         pools.push(pool);
         assert.equal(pool.threads, threads);
         const allK: number[] = [], allV: number[] = [];
