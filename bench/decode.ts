@@ -12,6 +12,7 @@
  * query is checked against the float64 reference before timing; contenders are timed in
  * alternating rounds (medians), one query per round.
  */
+import { loadavg } from 'node:os';
 import { KVCache, type AttentionOptions } from '../src/index.js';
 import { referenceAttention } from '../src/attention/reference.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
@@ -228,6 +229,7 @@ async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
   for (const close of closers) await close();
 }
 
+const loadStart = loadavg();
 const bwStart = await measureBandwidth();
 console.error(`bandwidth (wasm-simd, GB/s): 1 thread ${bwStart.wasm1.toFixed(1)}, 2 threads ${bwStart.wasm2.toFixed(1)}`);
 for (const dist of DISTS) {
@@ -255,6 +257,7 @@ for (const key of new Set(rows.map((r) => `${r.dist} d=${r.d} ${r.contender}`)))
   exponents[key] = sxy / sxx;
 }
 
+console.log(`load average (1 min) at start ${loadStart[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}`);
 console.log(`bandwidth, wasm-simd read (GB/s): start 1t ${bwStart.wasm1.toFixed(1)} / 2t ${bwStart.wasm2.toFixed(1)}; end 1t ${bwEnd.wasm1.toFixed(1)} / 2t ${bwEnd.wasm2.toFixed(1)}; plain JS 1t ${bwStart.js1.toFixed(1)}`);
 console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'keys used/head', 'MB touched', 'GB/s', '% of bw', '× dense wasm', 'max err'],
   rows.map((r) => [r.dist, r.n, r.d, r.contender, r.ms, Math.round(r.usedPerHead), r.mbTouched, r.gbPerSecond,
@@ -262,4 +265,4 @@ console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'keys used/head', 
 console.log(table(['dist', 'n', 'd', 'oracle keys/head ε=1e-2', 'ε=1e-3'],
   oracle.map((o) => { const k = o['oracleKeysPerHead'] as Record<string, number>; return [o['dist'] as string, o['n'] as number, o['d'] as number, k['1e-2']!, k['1e-3']!]; })));
 if (Object.keys(exponents).length > 0) console.log(table(['series', 'time ∝ n^x'], Object.entries(exponents).map(([k, x]) => [k, x])));
-writeJson(OUT, { bandwidth: { start: bwStart, end: bwEnd }, rounds: ROUNDS, index: INDEX, rows, oracle, exponents });
+writeJson(OUT, { loadAverage: { start: loadStart, end: loadavg() }, bandwidth: { start: bwStart, end: bwEnd }, rounds: ROUNDS, index: INDEX, rows, oracle, exponents });

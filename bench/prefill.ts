@@ -10,6 +10,7 @@
  * Synthetic: 6 over 2, d = 64 (bench/lib/keys.ts). Outputs are checked against the float64 causal
  * reference on the last 64 positions of head 0 before timing.
  */
+import { loadavg } from 'node:os';
 import { attention, matrix } from '../src/index.js';
 import { referenceAttention } from '../src/attention/reference.js';
 import { denseCausalAttention } from '../src/kernels/dense-prefill.js';
@@ -105,6 +106,7 @@ async function run(w: Workload, n: number): Promise<void> {
   for (const r of results) rows.push({ dist: w.name, n, contender: r.name, ms: r.ms, keysUsedFrac: r.used, speedupVsDenseWasm: base / r.ms, maxErrorTail: r.err });
 }
 
+const loadStart = loadavg();
 const maxN = Math.max(...NS);
 for (const dist of DISTS) {
   if (dist === 'real') {
@@ -118,4 +120,5 @@ for (const dist of DISTS) {
 }
 console.log(table(['dist', 'n', 'contender', 'ms (all heads)', 'keys used / causal pairs', '× dense wasm', 'max err (last 64, head 0)'],
   rows.map((r) => [r.dist, r.n, r.contender, r.ms, r.keysUsedFrac, r.speedupVsDenseWasm, r.maxErrorTail])));
-writeJson(OUT, { heads: HEADS, kvHeads: KV_HEADS, d: D, rows });
+console.log(`load average (1 min) at start ${loadStart[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}`);
+writeJson(OUT, { loadAverage: { start: loadStart, end: loadavg() }, heads: HEADS, kvHeads: KV_HEADS, d: D, rows });
