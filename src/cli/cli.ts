@@ -10,9 +10,10 @@ import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
 import { perplexityCommand } from './commands/perplexity.js';
 import { analyzeCommand } from './analyze.js';
+import { reproduceCommand } from './reproduce.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
-export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand];
+export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand];
 const DEFAULT_COMMAND = demoCommand;
 
 function overview(): string {

@@ -54,8 +54,8 @@ export function formatTick(x: number): string {
   if (x === 0) return '0';
   const a = Math.abs(x);
   if (a < 1e-3 || a >= 1e6) {
-    const [m, e] = x.toExponential().split('e');
-    const mant = Number(Number(m).toPrecision(3));
+    const [m, e] = x.toExponential(2).split('e');
+    const mant = Number(m);
     return `${mant === 1 ? '' : `${mant}×`}1e${Number(e)}`;
   }
   return String(Number(x.toPrecision(4)));

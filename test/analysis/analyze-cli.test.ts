@@ -14,7 +14,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 async function run(...argv: string[]): Promise<{ status: number; stdout: string }> {
   const write = process.stdout.write.bind(process.stdout);
   let stdout = '';
-  process.stdout.write = ((chunk: string) => { stdout += chunk; return true; }) as typeof process.stdout.write;
+  // Only our string writes: the test runner reports through stdout too, in binary chunks.
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => (typeof chunk === 'string' ? (stdout += chunk, true) : write(chunk, ...rest))) as typeof process.stdout.write;
   try {
     return { status: await main(argv), stdout };
   } finally {

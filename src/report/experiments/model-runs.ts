@@ -5,6 +5,7 @@
  * NLL as `perplexity()`, so the numbers agree with `hsr-attn perplexity`.
  */
 import { attentionFactory, describeAttention, type AttentionMode } from '../../model/attention-mode.js';
+import type { KernelBackend } from '../../kernels/index.js';
 import { LlamaSession, type LlamaModel } from '../../model/llama.js';
 import { negLogLikelihood } from '../../model/ops.js';
 import { timed } from '../timing.js';
@@ -33,6 +34,8 @@ export interface ModelRun {
 
 export interface ModelRunOptions {
   index?: string;
+  /** Backend of the dense kernel ('flash'), sink+window and page top-k (default: the factory's). */
+  kernels?: KernelBackend;
   block?: number;
   /** Positions (multiples of the block size) at which to record per-layer fractions of the block ending there. */
   checkpoints?: readonly number[];
@@ -41,7 +44,8 @@ export interface ModelRunOptions {
 
 export function runModel(model: LlamaModel, tokens: ArrayLike<number>, mode: AttentionMode, options: ModelRunOptions = {}): ModelRun {
   const c = model.config, n = tokens.length, V = c.vocabSize;
-  const s = new LlamaSession(model, attentionFactory(mode, c, n, options.index === undefined ? {} : { index: options.index }), { block: options.block ?? 32 });
+  const s = new LlamaSession(model, attentionFactory(mode, c, n, {
+    ...(options.index === undefined ? {} : { index: options.index }), ...(options.kernels === undefined ? {} : { kernels: options.kernels }) }), { block: options.block ?? 32 });
   const nll: number[] = [];
   const checkpoints: ModelRun['checkpoints'] = [];
   const wanted = new Set(options.checkpoints ?? []);

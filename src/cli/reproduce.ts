@@ -1,0 +1,114 @@
+/**
+ * `hsr-attn reproduce [--quick] [--out DIR]`: runs the experiments of src/report/reproduce.ts on
+ * the vendored models and dumps and writes report.md, the SVG plots and results.json into DIR
+ * (each file atomically). This module does the Node parts: loading, the worker-thread speedup
+ * measurement, progress and files.
+ */
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { findDumpLayers } from '../analysis/dump-analysis.js';
+import { median } from '../analysis/stats.js';
+import { loadModel } from '../node/model.js';
+import { writeFileAtomic } from '../node/files.js';
+import { DecodePool } from '../node/worker-pool.js';
+import { readBytes, readSafetensors } from '../node/checkpoint.js';
+import { renderReport } from '../report/report.js';
+import { reproduceConfig, runReproduction, type ParallelResult } from '../report/reproduce.js';
+import type { DumpTensors } from '../report/experiments/softmax-error.js';
+import { gaussianArray, seededRandom } from '../report/random.js';
+import { timeMs } from '../report/timing.js';
+import type { Command } from './command.js';
+import { DEFAULT_MODEL, DEV_TEXT, PACKAGE_ROOT, RELU_MODEL } from './paths.js';
+import { ProgressBar } from './progress.js';
+
+export const reproduceCommand: Command = {
+  name: 'reproduce',
+  usage: 'hsr-attn reproduce [--quick] [--out DIR] [--json]',
+  brief: 'run the paper-claim experiments and write report.md, SVG plots and results.json',
+  summary: [
+    'Runs every experiment of the reproduction report on the vendored models (bytelm-10m, bytelm-relu-10m),',
+    'the dev text and the real q/k/v dumps: (1) keys kept by the paper threshold vs n, (2) ReLU^α exactness and',
+    'the ReLU model sparse vs dense, (3) softmax error and bits/byte vs kept fraction, (4) decode and prefill',
+    'time vs n, (5) the reviewers\' questions. --quick: smaller sweeps (under 2 minutes on 2 cores); the full',
+    'run takes about 15–30 minutes. Writes DIR/report.md, DIR/*.svg, DIR/results.json.',
+  ].join('\n'),
+  options: {
+    quick: { type: 'boolean', help: 'smaller sweeps, for CI and a first look' },
+    out: { type: 'string', value: 'DIR', default: 'reproduction', help: 'output folder (created if missing)' },
+    data: { type: 'string', value: 'DIR', default: join(PACKAGE_ROOT, 'data'), help: 'folder with dev_c.txt, dev_c_l2.safetensors, dev_c_relu_l3.safetensors' },
+  },
+  async run(args) {
+    const quick = args.quick === true, out = args.out as string, data = args.data as string;
+    const started = performance.now();
+    const softmaxModel = loadModel(DEFAULT_MODEL), reluModel = loadModel(RELU_MODEL);
+    const a = reluModel.config.attention;
+    if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL} to be a ReLU model`);
+    const text = readBytes(data === join(PACKAGE_ROOT, 'data') ? DEV_TEXT : join(data, 'dev_c.txt'));
+    const inputs = {
+      softmaxModel, reluModel, text, reluBias: a.bias, reluAlpha: a.alpha,
+      softmaxDump: loadDump(join(data, 'dev_c_l2.safetensors')), reluDump: loadDump(join(data, 'dev_c_relu_l3.safetensors')),
+    };
+    const config = reproduceConfig(quick);
+    const bar = new ProgressBar(`reproduce${quick ? ' --quick' : ''}`, 'steps', !args.json);
+    const log = !process.stderr.isTTY && !args.json;
+    const result = await runReproduction(inputs, config, () => parallelSpeedup(quick ? 2 ** 14 : 2 ** 16), (stage, done, total) => {
+      bar.update(done, total);
+      if (log) process.stderr.write(`[${done}/${total}] ${stage} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+    });
+    bar.done();
+    const seconds = (performance.now() - started) / 1000;
+    const command = `hsr-attn reproduce${quick ? ' --quick' : ''} --out ${out}`;
+    const machine = machineDescription();
+    const report = renderReport(result, { command, machine, date: new Date().toISOString(), seconds });
+    for (const [name, svg] of Object.entries(report.plots)) writeFileAtomic(join(out, name), svg);
+    writeFileAtomic(join(out, 'results.json'), JSON.stringify({ command, machine, seconds, ...result }, null, 1) + '\n');
+    writeFileAtomic(join(out, 'report.md'), report.markdown);
+    const files = ['report.md', 'results.json', ...Object.keys(report.plots)];
+    if (args.json) process.stdout.write(JSON.stringify({ out, seconds, files }) + '\n');
+    else process.stdout.write(`wrote ${files.map((x) => join(out, x)).join(', ')} in ${seconds.toFixed(0)} s\n`);
+    return 0;
+  },
+};
+
+/** The first layer of a dump (docs/reproduction/README.md) as DumpTensors. */
+function loadDump(path: string): DumpTensors {
+  const st = readSafetensors(path);
+  const [layer] = findDumpLayers(st);
+  const q = st.float32(`layers.${layer}.q`), k = st.float32(`layers.${layer}.k`), v = st.float32(`layers.${layer}.v`);
+  const [heads, n, dim] = q.shape as [number, number, number];
+  return { q: q.data, k: k.data, v: v.data, heads, kvHeads: k.shape[0]!, n, dim };
+}
+
+function machineDescription(): string {
+  const c = cpus();
+  return `${c[0]?.model.trim() ?? 'unknown CPU'}, ${c.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version} (${process.platform}-${process.arch})`;
+}
+
+/**
+ * Dense decode on 1 and 2 threads (DecodePool: split-KV over worker threads, log-sum-exp merge),
+ * bytelm-10m's shape (6 heads over 2 KV heads, d = 64) at n positions; alternating rounds.
+ */
+async function parallelSpeedup(n: number): Promise<ParallelResult | { unavailable: string }> {
+  const shape = { heads: 6, kvHeads: 2, headDim: 64, weighting: { kind: 'softmax' as const, scale: 1 / 8, bias: 0, alpha: 1 }, initialCapacity: n };
+  const one = await DecodePool.create({ ...shape, threads: 1 });
+  const two = await DecodePool.create({ ...shape, threads: 2 });
+  try {
+    if (two.threads < 2) return { unavailable: 'the 2-thread pool fell back to one thread (no SharedArrayBuffer or WebAssembly SIMD here)' };
+    const r = seededRandom(30), chunk = 4096;
+    for (let done = 0; done < n; done += chunk) {
+      const k = gaussianArray(r, chunk * 2 * 64), v = gaussianArray(r, chunk * 2 * 64);
+      one.append(k, v); two.append(k, v);
+    }
+    const q = gaussianArray(r, 6 * 64), outBuf = new Float32Array(6 * 64);
+    const steps = 20, t1: number[] = [], t2: number[] = [];
+    one.attend(q, outBuf); two.attend(q, outBuf);
+    for (let round = 0; round < 7; round++) {
+      t1.push(timeMs(() => { for (let s = 0; s < steps; s++) one.attend(q, outBuf); }) / steps);
+      t2.push(timeMs(() => { for (let s = 0; s < steps; s++) two.attend(q, outBuf); }) / steps);
+    }
+    const a = median(t1), b = median(t2);
+    return { n, threads1Ms: a, threads2Ms: b, speedup: a / b, what: 'dense decode step (DecodePool, wasm SIMD, split-KV)' };
+  } finally {
+    await one.close(); await two.close();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Claim 5 (overhead): what building and updating the index costs. Build: `HalfSpaceIndex.build`
+ * over n keys per kind. Insert: appending `inserts` keys to an index already holding n (the
+ * decode-time update, amortised over any rebuilds the kind does), per key. Medians of `rounds`
+ * runs on fresh indexes.
+ */
+import { median } from '../../analysis/stats.js';
+import { HalfSpaceIndex } from '../../hsr/half-space-index.js';
+import { matrix } from '../../tensor/matrix.js';
+import { timed } from '../timing.js';
+
+export interface IndexOverhead {
+  kind: string;
+  n: number;
+  buildMs: number;
+  /** Microseconds per inserted key, amortised over `inserts` keys. */
+  insertUsPerKey: number;
+  memoryBytesPerKey: number;
+}
+
+/** keys: [n + inserts, dim] row-major; the first n are built, the rest inserted. */
+export function indexOverhead(keys: Float32Array, n: number, inserts: number, dim: number, kinds: readonly string[], rounds: number): IndexOverhead[] {
+  const built = matrix(keys.subarray(0, n * dim), n, dim);
+  return kinds.map((kind) => {
+    const build: number[] = [], insert: number[] = [];
+    let bytes = 0;
+    for (let r = 0; r < rounds; r++) {
+      const b = timed(() => HalfSpaceIndex.build(built, { kind }));
+      build.push(b.ms);
+      const index = b.value;
+      insert.push(timed(() => { for (let i = n; i < n + inserts; i++) index.insert(keys.subarray(i * dim, (i + 1) * dim)); }).ms);
+      bytes = index.memoryBytes();
+    }
+    return { kind, n, buildMs: median(build), insertUsPerKey: (median(insert) * 1000) / inserts, memoryBytesPerKey: bytes / (n + inserts) };
+  });
+}
