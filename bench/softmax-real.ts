@@ -17,6 +17,7 @@ import { resolveAttentionOptions } from '../src/attention/options.js';
 import { RowAttention, type KeyValueView } from '../src/attention/row-attention.js';
 import { readSafetensors } from '../src/node/checkpoint.js';
 import { alternateRounds, median, rng, table, writeJson } from './lib/measure.js';
+import { droppedMass, exactWeights, oracleMinimum, quantile, sortedDescending } from './softmax-lib.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
@@ -32,40 +33,6 @@ const qT = st.float32('layers.2.q'), kT = st.float32('layers.2.k'), vT = st.floa
 const [H, N, D] = qT.shape as [number, number, number];
 const KVH = kT.shape[0]!, DV = vT.shape[2]!;
 const group = H / KVH, scale = 1 / Math.sqrt(D);
-
-function quantile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))]!;
-}
-
-/** Exact float64 logits of query q over keys [0, limit) and the softmax weights (sum 1). */
-function exactWeights(q: Float32Array, keys: Float32Array, limit: number): Float64Array {
-  const w = new Float64Array(limit);
-  let m = -Infinity;
-  for (let j = 0; j < limit; j++) {
-    let s = 0;
-    for (let c = 0; c < D; c++) s += q[c]! * keys[j * D + c]!;
-    w[j] = s * scale;
-    if (w[j]! > m) m = w[j]!;
-  }
-  let total = 0;
-  for (let j = 0; j < limit; j++) { w[j] = Math.exp(w[j]! - m); total += w[j]!; }
-  for (let j = 0; j < limit; j++) w[j]! /= total;
-  return w;
-}
-
-/** Fewest keys whose exact mass reaches 1 − ε (sort descending, accumulate). */
-function oracleMinimum(sortedDesc: Float64Array, eps: number): number {
-  let acc = 0;
-  for (let c = 0; c < sortedDesc.length; c++) { acc += sortedDesc[c]!; if (acc >= 1 - eps) return c + 1; }
-  return sortedDesc.length;
-}
-
-function tvOf(w: Float64Array, kept: Uint32Array): number {
-  let used = 0;
-  for (const j of kept) used += w[j]!;
-  return Math.max(0, 1 - used);
-}
 
 function outputError(out: Float32Array, w: Float64Array, values: Float32Array): number {
   let e = 0;
@@ -92,8 +59,8 @@ for (let h = 0; h < H; h++) {
   const kv: KeyValueView = { keys, values, index, dim: D, valueDim: DV };
   const firstQuery = N - Q;
   const queries = Array.from({ length: Q }, (_, t) => qT.data.subarray((h * N + firstQuery + t) * D, (h * N + firstQuery + t + 1) * D));
-  const weights = queries.map((q, t) => exactWeights(q, keys, firstQuery + t + 1));
-  const sorted = weights.map((w) => Float64Array.from(w).sort().reverse());
+  const weights = queries.map((q, t) => exactWeights(q, keys, firstQuery + t + 1, D, scale));
+  const sorted = weights.map(sortedDescending);
   const out = new Float32Array(DV), eb = new Float64Array(1);
   const run = (sparsity: AttentionOptions['sparsity'], t: number, moments: KeyMoments | null, engine: RowAttention) => {
     engine.attendGroup(kv, [queries[t]!], firstQuery + t + 1, out, 0, eb, moments);
@@ -108,7 +75,7 @@ for (let h = 0; h < H; h++) {
     const bounds: number[] = [], tvs: number[] = [], errs: number[] = [], topTvs: number[] = [];
     for (let t = 0; t < Q; t++) {
       const { kept, bound } = run({ epsilon: eps }, t, null, engine);
-      const tv = tvOf(weights[t]!, kept);
+      const tv = droppedMass(weights[t]!, kept);
       const k = kept.length;
       used += k; visible += firstQuery + t + 1;
       oracle += oracleMinimum(sorted[t]!, eps);
@@ -117,7 +84,7 @@ for (let h = 0; h < H; h++) {
       errs.push(outputError(out, weights[t]!, values) / ((2 * bound + 1e-6) * maxV));
       const te = topk(k);
       te.attendGroup(kv, [queries[t]!], firstQuery + t + 1, out, 0, eb, null);
-      topTvs.push(tvOf(weights[t]!, te.keptIds()));
+      topTvs.push(droppedMass(weights[t]!, te.keptIds()));
     }
     rows.push({
       head: h, mode: `eps=${eps}`, usedFrac: used / visible, oracleFrac: oracle / visible, ratio: used / oracle,
@@ -134,7 +101,7 @@ for (let h = 0; h < H; h++) {
   for (let t = 0; t < Q; t++) {
     while (moments.count < firstQuery + t + 1) moments.add(keys, moments.count);
     const r = run('paper', t, moments, paper);
-    kept.push(r.kept.length); dropped.push(tvOf(weights[t]!, r.kept)); pbounds.push(r.bound);
+    kept.push(r.kept.length); dropped.push(droppedMass(weights[t]!, r.kept)); pbounds.push(r.bound);
     visible += firstQuery + t + 1;
   }
   paperRows.push({

@@ -1,10 +1,12 @@
 import { dotRow } from '../hsr/dot.js';
 import type { HalfSpaceReporter } from '../hsr/types.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, scaleUpper, scoreTaken, walkBounds } from './certified.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
+import { expRelative, massBelow, massOf, reluWeights, scaleInto, scoreAll, scoreCandidates } from './row-kernels.js';
 import { kthLargest, selectTop } from './selection.js';
 import { AttentionState } from './state.js';
-import { SkippedMass, tvBound } from './tv-bound.js';
+import { massCut, tvBound } from './tv-bound.js';
 
 /**
  * The keys and values one group of query heads attends to. Rows are ids: key i is
@@ -27,16 +29,14 @@ export interface WorkCounters {
   denseQueries: number;
 }
 
-/** Certified mode buckets keys by upper bound in steps of Δ nats below the largest upper bound. */
-const BUCKETS = 384;
-const DELTA = 1 / 8;                 // 384 · Δ = 48 nats: e^{−48} ≈ 1.4e−21 for the last (tail) bucket
-const INV_DELTA = 1 / DELTA;
-/** Gaps (nats below the top upper bound) at or beyond this go to the tail bucket. */
-const TAIL_GAP = (BUCKETS - 1) * DELTA;
-/** Rounding slack of the stopping test (the reported bound is recomputed by tvBound). */
+/**
+ * Certified rows whose bound-order walk takes at least this fraction of the keys switch to dense
+ * attention: phase 2 costs about 3 units per taken key (float64 dot, exp, accumulate) and 0.3 per
+ * skipped key against 2.3 per key for a dense row, so the break-even is near 3/4.
+ */
+const DENSE_SWITCH = 0.75;
+/** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
 const STOP_SLACK = 1 + 1e-6;
-/** e^{−bΔ}: the largest weight (relative to the top upper bound) a key in bucket b can have. */
-const BUCKET_EDGE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b * DELTA));
 
 /**
  * Computes attention rows for one group of query heads that share keys, values and visible prefix
@@ -68,7 +68,8 @@ export class RowAttention {
   private readonly bucketStart = new Int32Array(BUCKETS + 1);
   private readonly bucketFill = new Int32Array(BUCKETS);
   private readonly tailMass = new Float64Array(BUCKETS + 1);
-  private readonly skipped = new SkippedMass();
+  /** Secondary results of the row kernels. */
+  private readonly res = new Float64Array(4);
   private readonly offsets: number[];
   /** The last softmax row's kept ids are keptBuf[0..keptCount): `ids`, or `order` in certified mode. */
   private keptBuf = new Uint32Array(0);
@@ -108,7 +109,7 @@ export class RowAttention {
     if (!o.sparse) {
       for (let h = 0; h < queries.length; h++) {
         if (o.kind === 'softmax') this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
-        else this.denseRelu(kv, queries[h]!, limit, out, (outRow + h) * dv);
+        else this.relu(kv, queries[h]!, limit, null, out, (outRow + h) * dv);
       }
       return;
     }
@@ -120,7 +121,7 @@ export class RowAttention {
       this.offsets.fill(off - Math.abs(off) * 1e-15);
       const hits = index.queryBatch(queries, this.offsets, limit);
       this.countIndexWork(index);
-      for (let h = 0; h < queries.length; h++) this.reluOver(kv, queries[h]!, hits[h]!, out, (outRow + h) * dv);
+      for (let h = 0; h < queries.length; h++) this.relu(kv, queries[h]!, limit, hits[h]!, out, (outRow + h) * dv);
       return;
     }
     index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
@@ -169,43 +170,16 @@ export class RowAttention {
   }
 
   private denseSoftmax(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
-    const scores = this.scores, ids = this.ids, scale = this.o.scale;
-    let m = -Infinity;
-    for (let j = 0; j < limit; j++) {
-      const s = dot4(q, kv.keys, j, kv.dim) * scale;
-      scores[j] = s; ids[j] = j;
-      if (s > m) m = s;
-    }
+    const m = scoreAll(q, kv.keys, kv.dim, limit, this.o.scale, this.scores, this.ids);
     this.work.keysScored += limit;
     this.finishKept(kv, limit, m, out, off);
   }
 
-  private denseRelu(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
-    const { scale, bias, alpha } = this.o, ids = this.ids, w = this.scores;
-    let used = 0;
-    for (let j = 0; j < limit; j++) {
-      // dotRow, not dot4: a key on the threshold must get exactly the reference's weight (0 or not).
-      const t = dotRow(q, kv.keys, j, kv.dim) * scale - bias;
-      if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
-    }
-    this.work.keysScored += limit;
-    this.finishRelu(kv, used, out, off);
-  }
-
-  private reluOver(kv: KeyValueView, q: Float32Array, hits: Uint32Array, out: Float32Array, off: number): void {
-    const { scale, bias, alpha } = this.o, ids = this.ids, w = this.scores;
-    let used = 0;
-    for (let p = 0; p < hits.length; p++) {
-      const j = hits[p]!;
-      const t = dotRow(q, kv.keys, j, kv.dim) * scale - bias;
-      if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
-    }
-    this.work.keysScored += hits.length;
-    this.finishRelu(kv, used, out, off);
-  }
-
-  /** ReLU output over ids[0..used) with absolute weights scores[0..used). */
-  private finishRelu(kv: KeyValueView, used: number, out: Float32Array, off: number): void {
+  /** ReLU over all keys j < limit, or over the ids the index reported (`hits`). */
+  private relu(kv: KeyValueView, q: Float32Array, limit: number, hits: Uint32Array | null, out: Float32Array, off: number): void {
+    const { scale, bias, alpha } = this.o;
+    const used = reluWeights(q, kv.keys, kv.dim, limit, hits ?? this.ids, hits !== null, scale, bias, alpha, this.ids, this.scores);
+    this.work.keysScored += hits ? hits.length : limit;
     const st = this.state.reset('relu');
     st.addWeights(this.scores, this.ids, used, kv.values);
     st.finish(out, off);
@@ -217,10 +191,10 @@ export class RowAttention {
    * Overwrites scores[0..kept) with the weights.
    */
   private finishKept(kv: KeyValueView, kept: number, m: number, out: Float32Array, off: number): number {
-    const st = this.state.reset('softmax'), scores = this.scores;
+    expRelative(this.scores, kept, m);
+    const st = this.state.reset('softmax');
     st.max = m;
-    for (let p = 0; p < kept; p++) scores[p] = Math.exp(scores[p]! - m);   // logits → weights, in place
-    st.addWeights(scores, this.ids, kept, kv.values);
+    st.addWeights(this.scores, this.ids, kept, kv.values);
     st.finish(out, off);
     this.work.keysUsed += kept;
     this.keptBuf = this.ids;
@@ -235,23 +209,22 @@ export class RowAttention {
    */
   private thresholdRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, t: number,
     out: Float32Array, off: number): number {
-    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids, scores = this.scores, spare = this.spare;
-    let m0 = -Infinity, m = -Infinity, kept = 0, rejected = 0;
-    for (let j = 0; j < limit; j++) {
-      const u = up[j]! * scale;
-      if (u > m0) m0 = u;
-      if (u < t) continue;
-      const s = this.logit(kv, q, h, j);
-      if (s >= t) { ids[kept] = j; scores[kept++] = s; if (s > m) m = s; }
+    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids, scores = this.scores, spare = this.spare, res = this.res;
+    const candidates = scoreCandidates(q, kv.keys, kv.dim, up, this.lower[h]!, limit, scale, t, ids, scores, res);
+    const m0 = res[0]!;
+    this.work.keysScored += res[1]!;
+    let kept = 0, rejected = 0, m = -Infinity;
+    for (let p = 0; p < candidates; p++) {
+      const s = scores[p]!;
+      if (s >= t) { ids[kept] = ids[p]!; scores[kept++] = s; if (s > m) m = s; }
       else spare[rejected++] = s;
     }
     if (kept === 0) return this.topKRow(kv, q, h, limit, 1, out, off);
+    const cut = massCut(m, m0), floor = Math.exp(cut);
+    const mass = massBelow(up, limit, scale, t, m0, cut, floor) + massOf(spare, 0, rejected, m0, cut, floor);
     const w = this.finishKept(kv, kept, m, out, off);
-    const mass = this.skipped.reset(m, m0);
-    for (let j = 0; j < limit; j++) { const u = up[j]! * scale; if (u < t) mass.add(u, m0); }
-    for (let r = 0; r < rejected; r++) mass.add(spare[r]!, m0);
     if (kept === limit) this.work.denseQueries++;
-    return tvBound(w, m, mass.total, m0);
+    return tvBound(w, m, mass, m0);
   }
 
   /**
@@ -261,100 +234,66 @@ export class RowAttention {
    */
   private topKRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, topK: number,
     out: Float32Array, off: number): number {
-    const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale;
-    const ids = this.ids, scores = this.scores, spare = this.spare;
+    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids, scores = this.scores, res = this.res;
     const k = Math.min(topK, limit);
-    for (let j = 0; j < limit; j++) spare[j] = lo[j]! * scale;
-    const kth = kthLargest(spare, limit, k);
-    let m0 = -Infinity, candidates = 0;
-    for (let j = 0; j < limit; j++) {
-      const u = up[j]! * scale;
-      if (u > m0) m0 = u;
-      if (u >= kth) { ids[candidates] = j; scores[candidates++] = this.logit(kv, q, h, j); }
-    }
+    scaleInto(this.lower[h]!, limit, scale, this.spare);
+    const kth = kthLargest(this.spare, limit, k);
+    const candidates = scoreCandidates(q, kv.keys, kv.dim, up, this.lower[h]!, limit, scale, kth, ids, scores, res);
+    const m0 = res[0]!;
+    this.work.keysScored += res[1]!;
     selectTop(ids, scores, candidates, k);
     let m = -Infinity;
     for (let p = 0; p < k; p++) if (scores[p]! > m) m = scores[p]!;
-    const mass = this.skipped.reset(m, m0);
-    for (let p = k; p < candidates; p++) mass.add(scores[p]!, m0);
-    for (let j = 0; j < limit; j++) { const u = up[j]! * scale; if (u < kth) mass.add(u, m0); }
+    const cut = massCut(m, m0), floor = Math.exp(cut);
+    const mass = massOf(scores, k, candidates, m0, cut, floor) + massBelow(up, limit, scale, kth, m0, cut, floor);
     const w = this.finishKept(kv, k, m, out, off);
     if (k === limit) this.work.denseQueries++;
-    return tvBound(w, m, mass.total, m0);
+    return tvBound(w, m, mass, m0);
   }
 
   /**
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
-   * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε. Inside the current
-   * bucket the remaining keys are bounded by the bucket's top edge; the reported bound is the
-   * smaller of that and the skipped keys' own upper bounds, against the exact W of the taken keys.
+   * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε (certified.ts):
+   * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys in position order,
+   * then the stop is checked with the exact W and more keys are taken if it fails. The reported
+   * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
-    const up = this.upper[h]!, scale = this.o.scale, ids = this.ids;
-    const su = this.spare, bucket = this.bucketOfKey;
-    const start = this.bucketStart, fill = this.bucketFill, tail = this.tailMass;
-    let m0 = -Infinity;
-    for (let j = 0; j < limit; j++) { const u = up[j]! * scale; su[j] = u; if (u > m0) m0 = u; }
-    // Counting sort of ids by bucket b = ⌊(m0 − u)/Δ⌋ (the last bucket takes everything below).
-    start.fill(0);
-    for (let j = 0; j < limit; j++) {
-      const gap = m0 - su[j]!;
-      const b = gap < TAIL_GAP ? (gap * INV_DELTA) | 0 : BUCKETS - 1;
-      bucket[j] = b;
-      start[b + 1]!++;
+    const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids, su = this.spare;
+    const start = this.bucketStart, res = this.res;
+    const m0 = scaleUpper(up, limit, scale, su);
+    bucketByGap(su, limit, m0, this.bucketOfKey, start, this.bucketFill, ids, this.tailMass);
+    let taken = walkBounds(ids, up, lo, scale, start, this.tailMass, m0, epsilon / ((1 - epsilon) * STOP_SLACK), res);
+    let u = res[0]!, b = res[1]!;
+    // When most keys are needed anyway, exact dense attention is cheaper than phase 2 (whose
+    // per-key work is higher) and has no error at all.
+    if (taken >= DENSE_SWITCH * limit) {
+      this.denseSoftmax(kv, q, limit, out, off);
+      this.work.denseQueries++;
+      return 0;
     }
-    for (let b = 0; b < BUCKETS; b++) { start[b + 1]! += start[b]!; fill[b] = start[b]!; }
-    for (let j = 0; j < limit; j++) ids[fill[bucket[j]!]!++] = j;
-    tail[BUCKETS] = 0;
-    for (let b = BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + (start[b + 1]! - start[b]!) * BUCKET_EDGE[b]!;
-
-    // Phase 1, bounds only: take keys in that order until U/(Ŵ + U) ≤ ε, with Ŵ the taken keys'
-    // estimated weights (bound midpoints: for 'quantized' the int8 score ⟨q,k̂⟩). In relative terms
-    // (Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises) the test costs two
-    // multiplications per key. Only an estimate: phase 2 checks the stop with the exact W.
-    const lo = this.lower[h]!, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
-    let mw = -Infinity, w = 0, f = Infinity, taken = 0, u = tail[0]!, b = 0;
-    for (; b < BUCKETS; b++) {
-      const end = start[b + 1]!;
-      while (taken < end) {
-        const j = ids[taken++]!;
-        const e = 0.5 * (lo[j]! + up[j]!) * scale;
-        if (e > mw) { w *= Math.exp(mw - e); mw = e; f = Math.exp(m0 - mw); }
-        w += Math.exp(e - mw);
-        u = (end - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
-        if (u * f <= stopAt * w) break;
-      }
-      if (u * f <= stopAt * w) break;
-    }
-    // Phase 2, one pass in id order (sequential memory): taken keys are scored exactly; the others
-    // add their upper bound to the skipped mass. Then the taken keys' weights are folded in.
-    const taking = this.taking, order = this.order, w2 = this.scores;
+    const taking = this.taking, order = this.order, w = this.scores;
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
-    const mass = this.skipped.reset(mw, m0);
-    let m = -Infinity, c = 0;
-    for (let j = 0; j < limit; j++) {
-      if (taking[j]) {
-        const s = this.logit(kv, q, h, j);
-        order[c] = j; w2[c++] = s;
-        if (s > m) m = s;
-      } else mass.add(su[j]!, m0);
-    }
-    for (let p = 0; p < c; p++) w2[p] = Math.exp(w2[p]! - m);
+    const cut = massCut(res[2]!, m0);
+    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, m0, cut, Math.exp(cut), res);
+    const m = res[0]!, mass = res[1]!;
+    this.work.keysScored += res[2]!;
+    expRelative(w, c, m);
     const st = this.state.reset('softmax');
     st.max = m;
-    st.addWeights(w2, order, c, kv.values);
+    st.addWeights(w, order, c, kv.values);
     // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
     // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
-    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
+    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
     while (delta > epsilon && taken < limit) {
-      while (taken >= start[b + 1]!) b++;
+      while (taken >= this.bucketStart[b + 1]!) b++;
       const j = ids[taken++]!;
       order[c++] = j;
       st.addLogit(this.logit(kv, q, h, j), kv.values, j);
-      u = (start[b + 1]! - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
-      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass.total, m0));
+      u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
+      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
     }
     st.finish(out, off);
     this.work.keysUsed += taken;
@@ -363,24 +302,6 @@ export class RowAttention {
     if (taken === limit) { this.work.denseQueries++; return 0; }
     return delta;
   }
-}
-
-/**
- * ⟨q, keys[row]⟩ in float64 with four partial sums: ~40% faster than the sequential `dotRow` in
- * V8. Dense softmax rows use it (softmax is continuous in the logits); ReLU and sparse rows keep `dotRow`, the exact arithmetic the indexes verify with,
- * so a key's logit is the very value its certified bounds and the threshold tests refer to.
- */
-function dot4(q: Float32Array, keys: Float32Array, row: number, dim: number): number {
-  const base = row * dim;
-  let a = 0, b = 0, c = 0, e = 0, j = 0;
-  for (; j + 3 < dim; j += 4) {
-    a += q[j]! * keys[base + j]!;
-    b += q[j + 1]! * keys[base + j + 1]!;
-    c += q[j + 2]! * keys[base + j + 2]!;
-    e += q[j + 3]! * keys[base + j + 3]!;
-  }
-  for (; j < dim; j++) a += q[j]! * keys[base + j]!;
-  return (a + b) + (c + e);
 }
 
 /** The paper's threshold μ + σ·√(0.4·ln n) on scaled logits, μ and σ from the keys' moments. */

@@ -19,26 +19,10 @@ export function tvBound(w: number, m: number, u: number, m0: number): number {
 }
 
 /**
- * Sums upper bounds on skipped weights relative to m0 (every logit bound ≤ m0). Terms far below
- * the used mass (more than 40 nats under the largest used logit m) are counted at that floor
- * instead of being exponentiated: an over-estimate, so still certified, by at most n·e^{−40} of W.
+ * Skipped keys far below the used mass are counted at a floor instead of being exponentiated:
+ * terms under e^{cut} (relative to m0), cut = 40 nats below the largest used logit m, count as
+ * e^{cut} — an over-estimate, so still certified, by at most n·e^{−40} of W.
  */
-export class SkippedMass {
-  total = 0;
-  private cut = 0;
-  private floorTerm = 0;
-
-  /** Starts a sum relative to m0 for a row whose largest used logit is m. */
-  reset(m: number, m0: number): this {
-    this.total = 0;
-    this.cut = Math.max(m - m0 - 40, -700);
-    this.floorTerm = Math.exp(this.cut);
-    return this;
-  }
-
-  /** Adds a key whose logit is at most `bound`. */
-  add(bound: number, m0: number): void {
-    const e = bound - m0;
-    this.total += e < this.cut ? this.floorTerm : Math.exp(e);
-  }
+export function massCut(m: number, m0: number): number {
+  return Math.max(m - m0 - 40, -700);
 }

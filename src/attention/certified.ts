@@ -1,0 +1,96 @@
+import { dotRow } from '../hsr/dot.js';
+
+/**
+ * Loops of certified mode (see RowAttention.certifiedRow and docs/softmax.md): bucket the keys by
+ * how far their upper bound lies below the largest one, walk them in that order on bounds only,
+ * then score the taken keys in position order. Plain functions of typed arrays (row-kernels.ts
+ * says why).
+ */
+
+/** Buckets of Δ nats below the largest upper bound; the last one takes everything further down. */
+export const BUCKETS = 384;
+const DELTA = 1 / 8;                 // 384 · Δ = 48 nats: e^{−48} ≈ 1.4e−21 for the last (tail) bucket
+const INV_DELTA = 1 / DELTA;
+/** Gaps at or beyond this go to the tail bucket. */
+const TAIL_GAP = (BUCKETS - 1) * DELTA;
+/** e^{−bΔ}: the largest weight (relative to the top upper bound) a key in bucket b can have. */
+export const BUCKET_EDGE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b * DELTA));
+
+/** su[j] = up[j]·scale for j < limit; returns the maximum (m0). */
+export function scaleUpper(up: Float64Array, limit: number, scale: number, su: Float64Array): number {
+  let m0 = -Infinity;
+  for (let j = 0; j < limit; j++) { const u = up[j]! * scale; su[j] = u; if (u > m0) m0 = u; }
+  return m0;
+}
+
+/**
+ * Counting sort of ids j < limit by bucket ⌊(m0 − su[j])/Δ⌋ (stable: ascending ids within a
+ * bucket). Fills start[0..BUCKETS] (bucket b = ids[start[b] .. start[b+1])) and
+ * tail[b] = Σ_{b' ≥ b} count_{b'}·e^{−b'Δ}, the bound on the mass of buckets b and beyond.
+ */
+export function bucketByGap(su: Float64Array, limit: number, m0: number, bucketOfKey: Uint16Array,
+  start: Int32Array, fill: Int32Array, ids: Uint32Array, tail: Float64Array): void {
+  start.fill(0);
+  for (let j = 0; j < limit; j++) {
+    const gap = m0 - su[j]!;
+    const b = gap < TAIL_GAP ? (gap * INV_DELTA) | 0 : BUCKETS - 1;
+    bucketOfKey[j] = b;
+    start[b + 1]!++;
+  }
+  for (let b = 0; b < BUCKETS; b++) { start[b + 1]! += start[b]!; fill[b] = start[b]!; }
+  for (let j = 0; j < limit; j++) ids[fill[bucketOfKey[j]!]!++] = j;
+  tail[BUCKETS] = 0;
+  for (let b = BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + (start[b + 1]! - start[b]!) * BUCKET_EDGE[b]!;
+}
+
+/**
+ * Phase 1, bounds only: takes ids in bucket order until U/(Ŵ + U) ≤ ε, Ŵ summing the taken keys'
+ * estimated weights (bound midpoints: for 'quantized' the int8 score), U the bucket bound on the
+ * rest. Relative terms: Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises, so
+ * the test costs two multiplications per key. Returns the number taken;
+ * res[0] = u, res[1] = the bucket of the last taken key, res[2] = mw.
+ */
+export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array, scale: number, start: Int32Array,
+  tail: Float64Array, m0: number, stopAt: number, res: Float64Array): number {
+  let mw = -Infinity, w = 0, f = Infinity, taken = 0, u = tail[0]!, b = 0;
+  for (; b < BUCKETS; b++) {
+    const end = start[b + 1]!;
+    while (taken < end) {
+      const j = ids[taken++]!;
+      const e = 0.5 * (lo[j]! + up[j]!) * scale;
+      if (e > mw) { w *= Math.exp(mw - e); mw = e; f = Math.exp(m0 - mw); }
+      w += Math.exp(e - mw);
+      u = (end - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
+      if (u * f <= stopAt * w) break;
+    }
+    if (u * f <= stopAt * w) break;
+  }
+  res[0] = u; res[1] = Math.min(b, BUCKETS - 1); res[2] = mw;
+  return taken;
+}
+
+/**
+ * Phase 2, one pass in position order: keys with taking[j] = 1 are scored exactly (bounds that
+ * coincide are the score) into order[0..count) / logits[0..count); the others add
+ * e^{su[j] − m0} (floored below e^{cut}) to the skipped mass. Returns count;
+ * res[0] = the largest exact logit, res[1] = the skipped mass (relative to m0), res[2] = keys scored.
+ */
+export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
+  su: Float64Array, scale: number, taking: Uint8Array, limit: number, order: Uint32Array, logits: Float64Array,
+  m0: number, cut: number, floor: number, res: Float64Array): number {
+  let m = -Infinity, mass = 0, count = 0, scored = 0;
+  for (let j = 0; j < limit; j++) {
+    if (taking[j]) {
+      let s: number;
+      if (up[j]! === lo[j]!) s = su[j]!;
+      else { s = dotRow(q, keys, j, dim) * scale; scored++; }
+      order[count] = j; logits[count++] = s;
+      if (s > m) m = s;
+    } else {
+      const e = su[j]! - m0;
+      mass += e < cut ? floor : Math.exp(e);
+    }
+  }
+  res[0] = m; res[1] = mass; res[2] = scored;
+  return count;
+}
