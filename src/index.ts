@@ -12,3 +12,4 @@ export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
 export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, perplexity, generate, Sampler, ByteDecoder, encodeBytes, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention } from './model/index.js';
+export { analyzeDump, findDumpLayers, type LayerAnalysis, type TensorLookup } from './analysis/dump-analysis.js';
