@@ -1,4 +1,4 @@
-import { dotRow } from '../hsr/dot.js';
+import { dot4 } from './row-kernels.js';
 
 /**
  * Loops of certified mode (see RowAttention.certifiedRow and docs/softmax.md): bucket the keys by
@@ -47,11 +47,11 @@ export function bucketByGap(su: Float64Array, limit: number, m0: number, bucketO
  * Phase 1, bounds only: takes ids in bucket order until U/(Ŵ + U) ≤ ε, Ŵ summing the taken keys'
  * estimated weights (bound midpoints: for 'quantized' the int8 score), U the bucket bound on the
  * rest. Relative terms: Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises, so
- * the test costs two multiplications per key. Returns the number taken;
- * res[0] = u, res[1] = the bucket of the last taken key, res[2] = mw.
+ * the test costs two multiplications per key. Gives up once `maxTake` keys are taken (the caller
+ * then goes dense). Returns the number taken; res[0] = u, res[1] = the bucket of the last taken key.
  */
 export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array, scale: number, start: Int32Array,
-  tail: Float64Array, m0: number, stopAt: number, res: Float64Array): number {
+  tail: Float64Array, m0: number, stopAt: number, maxTake: number, res: Float64Array): number {
   let mw = -Infinity, w = 0, f = Infinity, taken = 0, u = tail[0]!, b = 0;
   for (; b < BUCKETS; b++) {
     const end = start[b + 1]!;
@@ -61,36 +61,31 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
       if (e > mw) { w *= Math.exp(mw - e); mw = e; f = Math.exp(m0 - mw); }
       w += Math.exp(e - mw);
       u = (end - taken) * BUCKET_EDGE[b]! + tail[b + 1]!;
-      if (u * f <= stopAt * w) break;
+      if (u * f <= stopAt * w || taken >= maxTake) break;
     }
-    if (u * f <= stopAt * w) break;
+    if (u * f <= stopAt * w || taken >= maxTake) break;
   }
-  res[0] = u; res[1] = Math.min(b, BUCKETS - 1); res[2] = mw;
+  res[0] = u; res[1] = Math.min(b, BUCKETS - 1);
   return taken;
 }
 
 /**
- * Phase 2, one pass in position order: keys with taking[j] = 1 are scored exactly (bounds that
- * coincide are the score) into order[0..count) / logits[0..count); the others add
- * e^{su[j] − m0} (floored below e^{cut}) to the skipped mass. Returns count;
- * res[0] = the largest exact logit, res[1] = the skipped mass (relative to m0), res[2] = keys scored.
+ * Phase 2, one pass in position order (sequential memory): keys with taking[j] = 1 get their exact
+ * logit (bounds that coincide are the logit; otherwise a float64 dot product) into
+ * order[0..count) / logits[0..count). Returns count; res[0] = the largest logit, res[1] = keys scored.
  */
 export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
   su: Float64Array, scale: number, taking: Uint8Array, limit: number, order: Uint32Array, logits: Float64Array,
-  m0: number, cut: number, floor: number, res: Float64Array): number {
-  let m = -Infinity, mass = 0, count = 0, scored = 0;
+  res: Float64Array): number {
+  let m = -Infinity, count = 0, scored = 0;
   for (let j = 0; j < limit; j++) {
-    if (taking[j]) {
-      let s: number;
-      if (up[j]! === lo[j]!) s = su[j]!;
-      else { s = dotRow(q, keys, j, dim) * scale; scored++; }
-      order[count] = j; logits[count++] = s;
-      if (s > m) m = s;
-    } else {
-      const e = su[j]! - m0;
-      mass += e < cut ? floor : Math.exp(e);
-    }
+    if (!taking[j]) continue;
+    let s: number;
+    if (up[j]! === lo[j]!) s = su[j]!;
+    else { s = dot4(q, keys, j, dim) * scale; scored++; }
+    order[count] = j; logits[count++] = s;
+    if (s > m) m = s;
   }
-  res[0] = m; res[1] = mass; res[2] = scored;
+  res[0] = m; res[1] = scored;
   return count;
 }

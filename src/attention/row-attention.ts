@@ -255,8 +255,8 @@ export class RowAttention {
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
    * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε (certified.ts):
    * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys in position order,
-   * then the stop is checked with the exact W and more keys are taken if it fails. The reported
-   * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
+   * then the stop is checked with the exact W and more keys are taken if it fails. The skipped
+   * keys are bounded by their buckets' top edges (at most e^Δ ≈ 1.13× their own upper bounds).
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
@@ -264,11 +264,12 @@ export class RowAttention {
     const start = this.bucketStart, res = this.res;
     const m0 = scaleUpper(up, limit, scale, su);
     bucketByGap(su, limit, m0, this.bucketOfKey, start, this.bucketFill, ids, this.tailMass);
-    let taken = walkBounds(ids, up, lo, scale, start, this.tailMass, m0, epsilon / ((1 - epsilon) * STOP_SLACK), res);
+    const maxTake = Math.ceil(DENSE_SWITCH * limit);
+    let taken = walkBounds(ids, up, lo, scale, start, this.tailMass, m0, epsilon / ((1 - epsilon) * STOP_SLACK), maxTake, res);
     let u = res[0]!, b = res[1]!;
     // When most keys are needed anyway, exact dense attention is cheaper than phase 2 (whose
     // per-key work is higher) and has no error at all.
-    if (taken >= DENSE_SWITCH * limit) {
+    if (taken >= maxTake) {
       this.denseSoftmax(kv, q, limit, out, off);
       this.work.denseQueries++;
       return 0;
@@ -276,24 +277,23 @@ export class RowAttention {
     const taking = this.taking, order = this.order, w = this.scores;
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
-    const cut = massCut(res[2]!, m0);
-    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, m0, cut, Math.exp(cut), res);
-    const m = res[0]!, mass = res[1]!;
-    this.work.keysScored += res[2]!;
+    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, res);
+    const m = res[0]!;
+    this.work.keysScored += res[1]!;
     expRelative(w, c, m);
     const st = this.state.reset('softmax');
     st.max = m;
     st.addWeights(w, order, c, kv.values);
-    // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
-    // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
-    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
+    // The certified bound with the exact W (the skipped keys bounded by their buckets' top edges);
+    // if the estimate stopped too early, keep taking keys in bound order.
+    let delta = tvBound(st.sum, st.max, u, m0);
     while (delta > epsilon && taken < limit) {
       while (taken >= this.bucketStart[b + 1]!) b++;
       const j = ids[taken++]!;
       order[c++] = j;
       st.addLogit(this.logit(kv, q, h, j), kv.values, j);
       u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
-      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
+      delta = tvBound(st.sum, st.max, u, m0);
     }
     st.finish(out, off);
     this.work.keysUsed += taken;

@@ -44,14 +44,3 @@ export function relativeError(out: Float32Array, ref: Float64Array): number {
   }
   return norm === 0 ? err : err / norm;
 }
-
-/** Per-row max-abs error of out against ref ([rows, dv]). */
-export function rowErrors(out: Float32Array, ref: Float64Array, dv: number): number[] {
-  const errs: number[] = [];
-  for (let i = 0; i < ref.length / dv; i++) {
-    let e = 0;
-    for (let c = 0; c < dv; c++) e = Math.max(e, Math.abs(out[i * dv + c]! - ref[i * dv + c]!));
-    errs.push(e);
-  }
-  return errs;
-}
