@@ -4,7 +4,8 @@
  * Budgeted baselines (top-k, sink+window, page top-k) get the average keys per row that certified
  * ε = 1e-2 used at the same length, so they are compared at a matched budget.
  *
- *   node --import tsx bench/model-attention.ts [--contexts 2048,4096] [--out bench/model-attention.json]
+ *   node --import tsx bench/model-attention.ts [--contexts 2048,4096] [--modes dense,flash,paper,certified,topk,window,page-topk,relu]
+ *     [--epsilons 0.01,0.001,0.0001] [--out bench/model-attention.json]
  *
  * Results are appended to the JSON after every run, so a long sweep can be read while it runs.
  * Backends: weight products and flash / sink+window / page top-k on the default kernels (wasm-simd
@@ -26,6 +27,7 @@ const arg = (name: string, fallback: string): string => {
 const contexts = arg('contexts', '2048,4096').split(',').map(Number);
 const out = arg('out', 'bench/model-attention.json');
 const only = arg('modes', '');   // optional comma list of mode kinds to run (e.g. dense,certified)
+const epsilons = arg('epsilons', '0.01,0.001,0.0001').split(',').map(Number);
 
 const text = readBytes(DEV_TEXT);
 /** Reference per-token NLLs of the first 8192 bytes from independent implementations (data/README.md). */
@@ -63,7 +65,7 @@ for (const n of contexts) {
   if (want('flash')) run('bytelm-10m', softmax, n, { kind: 'flash' });
   if (want('paper')) run('bytelm-10m', softmax, n, { kind: 'paper' });
   let budget = 0;
-  for (const epsilon of [1e-2, 1e-3, 1e-4]) {
+  for (const epsilon of epsilons) {
     if (!want('certified')) break;
     const { keysPerRow } = run('bytelm-10m', softmax, n, { kind: 'certified', epsilon });
     if (epsilon === 1e-2) budget = Math.max(16, Math.round(keysPerRow));

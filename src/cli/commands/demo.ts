@@ -23,7 +23,7 @@ export const demoCommand: Command = {
   usage: 'hsr-attn demo [--tokens N] [--no-relu] [--json]',
   brief: 'dense vs sparse attention on the vendored models and dev text, in one table (npm start)',
   summary: [
-    'Runs the vendored bytelm-10m (softmax) with dense, certified (ε = 1e-2) and paper-threshold attention,',
+    'Runs the vendored bytelm-10m (softmax) with dense (KVCache, and the flash dense kernel), certified (ε = 1e-2) and paper-threshold attention,',
     'and bytelm-relu-10m with dense and exact sparse ReLU² attention, on the first N bytes of the vendored',
     'dev text; prints bits per byte, tokens/s and the fraction of keys scored and used. `npm start` runs it.',
   ].join('\n'),
@@ -37,7 +37,7 @@ export const demoCommand: Command = {
     const text = readBytes(DEV_TEXT).subarray(0, n);
     const kernels = args.kernels as KernelBackend;
     const plan: [string, string, AttentionMode[]][] = [
-      ['bytelm-10m', DEFAULT_MODEL, [{ kind: 'dense' }, { kind: 'certified', epsilon: 1e-2 }, { kind: 'paper' }]],
+      ['bytelm-10m', DEFAULT_MODEL, [{ kind: 'dense' }, { kind: 'flash' }, { kind: 'certified', epsilon: 1e-2 }, { kind: 'paper' }]],
     ];
     if (!args['no-relu']) plan.push(['bytelm-relu-10m', RELU_MODEL, [{ kind: 'dense' }, { kind: 'sparse' }]]);
     const quiet = Boolean(args.json);
@@ -72,6 +72,7 @@ export const demoCommand: Command = {
     process.stdout.write([
       `${text.length} bytes of configparser.py (held out of training), all positions predicted (bits/byte = mean NLL in bits).`,
       'keys scored / used: ⟨q,k⟩ products evaluated / keys in the weighted sums, as a fraction of dense causal attention.',
+      'dense, certified, paper, exact sparse: the library\'s KVCache; dense (flash kernel): the WebAssembly SIMD dense decoder, the speed yardstick.',
       'certified: every row\'s total-variation error ≤ ε, computed, not assumed; paper: the paper\'s threshold μ + σ√(0.4 ln n).',
       'ReLU² attention is exactly sparse: exact sparse gives the same bits/byte as dense while scoring fewer keys.',
       'More: hsr-attn perplexity --help, hsr-attn generate --help, docs/model.md.',
