@@ -48,7 +48,8 @@ export function bucketByGap(su: Float64Array, limit: number, m0: number, bucketO
  * estimated weights (bound midpoints: for 'quantized' the int8 score), U the bucket bound on the
  * rest. Relative terms: Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises, so
  * the test costs two multiplications per key. Gives up once `maxTake` keys are taken (the caller
- * then goes dense). Returns the number taken; res[0] = u, res[1] = the bucket of the last taken key.
+ * then goes dense). Returns the number taken; res[0] = u, res[1] = the bucket of the last taken
+ * key, res[2] = the largest estimated logit.
  */
 export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array, scale: number, start: Int32Array,
   tail: Float64Array, m0: number, stopAt: number, maxTake: number, res: Float64Array): number {
@@ -65,27 +66,33 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
     }
     if (u * f <= stopAt * w || taken >= maxTake) break;
   }
-  res[0] = u; res[1] = Math.min(b, BUCKETS - 1);
+  res[0] = u; res[1] = Math.min(b, BUCKETS - 1); res[2] = mw;
   return taken;
 }
 
 /**
  * Phase 2, one pass in position order (sequential memory): keys with taking[j] = 1 get their exact
  * logit (bounds that coincide are the logit; otherwise a float64 dot product) into
- * order[0..count) / logits[0..count). Returns count; res[0] = the largest logit, res[1] = keys scored.
+ * order[0..count) / logits[0..count); the others add e^{su[j] − m0} (floored below e^{cut}, see
+ * massCut) to the skipped mass — tighter than the bucket edges by up to e^Δ. Returns count;
+ * res[0] = the largest logit, res[1] = keys scored, res[2] = the skipped mass (relative to m0).
  */
 export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
   su: Float64Array, scale: number, taking: Uint8Array, limit: number, order: Uint32Array, logits: Float64Array,
-  res: Float64Array): number {
-  let m = -Infinity, count = 0, scored = 0;
+  m0: number, cut: number, floor: number, res: Float64Array): number {
+  let m = -Infinity, count = 0, scored = 0, mass = 0;
   for (let j = 0; j < limit; j++) {
-    if (!taking[j]) continue;
-    let s: number;
-    if (up[j]! === lo[j]!) s = su[j]!;
-    else { s = dot4(q, keys, j, dim) * scale; scored++; }
-    order[count] = j; logits[count++] = s;
-    if (s > m) m = s;
+    if (taking[j]) {
+      let s: number;
+      if (up[j]! === lo[j]!) s = su[j]!;
+      else { s = dot4(q, keys, j, dim) * scale; scored++; }
+      order[count] = j; logits[count++] = s;
+      if (s > m) m = s;
+    } else {
+      const e = su[j]! - m0;
+      mass += e < cut ? floor : Math.exp(e);
+    }
   }
-  res[0] = m; res[1] = scored;
+  res[0] = m; res[1] = scored; res[2] = mass;
   return count;
 }

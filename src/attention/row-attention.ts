@@ -255,8 +255,8 @@ export class RowAttention {
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
    * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε (certified.ts):
    * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys in position order,
-   * then the stop is checked with the exact W and more keys are taken if it fails. The skipped
-   * keys are bounded by their buckets' top edges (at most e^Δ ≈ 1.13× their own upper bounds).
+   * then the stop is checked with the exact W and more keys are taken if it fails. The reported
+   * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
@@ -277,23 +277,24 @@ export class RowAttention {
     const taking = this.taking, order = this.order, w = this.scores;
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
-    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, res);
-    const m = res[0]!;
+    const cut = massCut(res[2]!, m0);
+    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, m0, cut, Math.exp(cut), res);
+    const m = res[0]!, mass = res[2]!;
     this.work.keysScored += res[1]!;
     expRelative(w, c, m);
     const st = this.state.reset('softmax');
     st.max = m;
     st.addWeights(w, order, c, kv.values);
-    // The certified bound with the exact W (the skipped keys bounded by their buckets' top edges);
-    // if the estimate stopped too early, keep taking keys in bound order.
-    let delta = tvBound(st.sum, st.max, u, m0);
+    // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
+    // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
+    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
     while (delta > epsilon && taken < limit) {
       while (taken >= this.bucketStart[b + 1]!) b++;
       const j = ids[taken++]!;
       order[c++] = j;
       st.addLogit(this.logit(kv, q, h, j), kv.values, j);
       u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
-      delta = tvBound(st.sum, st.max, u, m0);
+      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
     }
     st.finish(out, off);
     this.work.keysUsed += taken;
