@@ -85,6 +85,27 @@ export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32
   store<f32>(out + 2 * stride, s2); store<f32>(out + 3 * stride, s3);
 }
 
+/** Three queries against one key (the 6-over-2 grouped-query models): as dot4 without the fourth. */
+@inline function dot3(q: usize, qRow: usize, k: usize, n: i32, out: usize, stride: usize): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0);
+  const q1 = q + qRow, q2 = q1 + qRow;
+  let c: i32 = 0;
+  for (; c + 4 <= n; c += 4) {
+    const o = <usize>c << 2;
+    const k0 = v128.load(k + o);
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2);
+  for (; c < n; c++) {
+    const o = <usize>c << 2;
+    const kc = load<f32>(k + o);
+    s0 += load<f32>(q + o) * kc; s1 += load<f32>(q1 + o) * kc; s2 += load<f32>(q2 + o) * kc;
+  }
+  store<f32>(out, s0); store<f32>(out + stride, s1); store<f32>(out + 2 * stride, s2);
+}
+
 /** out[j·count + i] = ⟨q_j, k_i⟩ for j < m, i < count. */
 export function scoreBlockMulti(qs: usize, m: i32, k: usize, count: i32, dim: i32, out: usize): void {
   const row = <usize>dim << 2;
@@ -93,6 +114,11 @@ export function scoreBlockMulti(qs: usize, m: i32, k: usize, count: i32, dim: i3
   for (; j + 4 <= m; j += 4) {
     const qj = qs + <usize>j * row, oj = out + <usize>j * stride;
     for (let i = 0; i < count; i++) dot4(qj, row, k + <usize>i * row, dim, oj + (<usize>i << 2), stride);
+  }
+  if (m - j == 3) {
+    const qj = qs + <usize>j * row, oj = out + <usize>j * stride;
+    for (let i = 0; i < count; i++) dot3(qj, row, k + <usize>i * row, dim, oj + (<usize>i << 2), stride);
+    return;
   }
   for (; j < m; j++) scoreBlock(qs + <usize>j * row, k, count, dim, out + <usize>j * stride);
 }
