@@ -44,6 +44,20 @@ export function bucketByGap(su: Float64Array, limit: number, m0: number, bucketO
 }
 
 /**
+ * A lower bound on how many keys the walk will take, from the bucket counts alone: the estimated
+ * weight of buckets 0..b is at most tail[0] − tail[b+1] (relative to m0) and the mass left after
+ * them is tail[b+1], so the walk cannot stop inside a bucket before the first b with
+ * tail[b+1] ≤ stopAt·(tail[0] − tail[b+1]); it takes at least the keys of the buckets before that b.
+ */
+export function minWalk(start: Int32Array, tail: Float64Array, stopAt: number): number {
+  const total = tail[0]!;
+  for (let b = 0; b < BUCKETS; b++) {
+    if (tail[b + 1]! <= stopAt * (total - tail[b + 1]!)) return start[b]!;
+  }
+  return start[BUCKETS - 1]!;
+}
+
+/**
  * Phase 1, bounds only: takes ids in bucket order until U/(Ŵ + U) ≤ ε, Ŵ summing the taken keys'
  * estimated weights (bound midpoints: for 'quantized' the int8 score), U the bucket bound on the
  * rest. Relative terms: Ŵ = w·e^{mw}, U = u·e^{m0}, f = e^{m0−mw} recomputed only when mw rises, so

@@ -1,6 +1,6 @@
 import { dotRow } from '../hsr/dot.js';
 import type { HalfSpaceReporter } from '../hsr/types.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, scaleUpper, scoreTaken, walkBounds } from './certified.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, minWalk, scaleUpper, scoreTaken, walkBounds } from './certified.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { expRelative, massBelow, massOf, reluWeights, scaleInto, scoreAll, scoreCandidates } from './row-kernels.js';
@@ -264,11 +264,12 @@ export class RowAttention {
     const start = this.bucketStart, res = this.res;
     const m0 = scaleUpper(up, limit, scale, su);
     bucketByGap(su, limit, m0, this.bucketOfKey, start, this.bucketFill, ids, this.tailMass);
-    const maxTake = Math.ceil(DENSE_SWITCH * limit);
-    let taken = walkBounds(ids, up, lo, scale, start, this.tailMass, m0, epsilon / ((1 - epsilon) * STOP_SLACK), maxTake, res);
-    let u = res[0]!, b = res[1]!;
     // When most keys are needed anyway, exact dense attention is cheaper than phase 2 (whose
-    // per-key work is higher) and has no error at all.
+    // per-key work is higher) and has no error at all; the bucket counts often tell before the walk.
+    const maxTake = Math.ceil(DENSE_SWITCH * limit), stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
+    let taken = minWalk(start, this.tailMass, stopAt) >= maxTake ? maxTake
+      : walkBounds(ids, up, lo, scale, start, this.tailMass, m0, stopAt, maxTake, res);
+    let u = res[0]!, b = res[1]!;
     if (taken >= maxTake) {
       this.denseSoftmax(kv, q, limit, out, off);
       this.work.denseQueries++;
