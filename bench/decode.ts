@@ -174,45 +174,40 @@ function maxError(got: Float32Array, want: Float64Array): number {
   return e;
 }
 
-async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
-  const label = `${w.name} n=${w.n} d=${w.d} heads=${w.heads}/${w.kvHeads}`;
-  console.error(`# ${label}`);
-  if (w.name !== 'real-relu') w.relu.bias = w.name === 'real' ? calibrateReluBias(w) : calibrateReluBias(w);
-  const soft = weighting('softmax', w), relu = weighting('relu', w);
+/** Builds one kind's contenders (softmax or ReLU), validates them, times them in alternating rounds. */
+async function runPhase(w: Workload, kind: 'softmax' | 'relu', bw: Bandwidth): Promise<void> {
+  const wt = weighting(kind, w);
+  const tag = kind === 'softmax' ? '' : ' relu';
   const closers: (() => Promise<void>)[] = [];
   const cs: Contender[] = [];
-  const kinds: ('softmax' | 'relu')[] = w.name === 'real-relu' ? ['relu'] : ['softmax', 'relu'];
-  for (const kind of kinds) {
-    const wt = kind === 'softmax' ? soft : relu;
-    const tag = kind === 'softmax' ? '' : ' relu';
-    cs.push(decoderContender(`dense js${tag}`, w, wt, createJsKernels()));
-    cs.push({ ...decoderContender(`dense wasm 1t${tag}`, w, wt, createWasmKernels()) });
-    const p = await poolContender(w, wt, 2);
-    p.c.name += tag;
-    cs.push(p.c); closers.push(p.close);
-  }
-  if (kinds.includes('softmax')) {
+  cs.push(decoderContender(`dense js${tag}`, w, wt, createJsKernels()));
+  cs.push(decoderContender(`dense wasm 1t${tag}`, w, wt, createWasmKernels()));
+  const p = await poolContender(w, wt, 2);
+  p.c.name += tag;
+  cs.push(p.c); closers.push(p.close);
+  if (kind === 'softmax') {
     for (const threads of [1, 2]) {
-      const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, w.heads / w.kvHeads, w.d, w.dv, soft.scale, threads);
-      if (ort !== null) cs.push({ name: `onnxruntime ${threads}t`, kind: 'softmax', threads, run: (q) => ort.run(q), work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) });
+      const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, w.heads / w.kvHeads, w.d, w.dv, wt.scale, threads);
+      if (ort !== null) cs.push({ name: `onnxruntime ${threads}t`, kind, threads, run: (q) => ort.run(q), work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) });
     }
   }
-  if (WITH_KV) {
-    if (kinds.includes('softmax')) {
-      cs.push(kvContender('KVCache dense', w, { kind: 'softmax', sparsity: 'dense' }));
-      const epsilons = w.name === 'real' ? [1e-2, 1e-3] : [1e-3];
-      for (const epsilon of epsilons) cs.push(kvContender(`KVCache certified ε=${epsilon}`, w, { kind: 'softmax', sparsity: { epsilon } }));
-      cs.push(kvContender('KVCache top-k 256', w, { kind: 'softmax', sparsity: { topK: 256 } }));
-      cs.push(kvContender('KVCache paper', w, { kind: 'softmax', sparsity: 'paper' }));
-    }
-    cs.push(kvContender('KVCache relu exact', w, { kind: 'relu', alpha: relu.alpha, bias: relu.bias }));
+  if (WITH_KV && kind === 'softmax') {
+    cs.push(kvContender('KVCache dense', w, { kind: 'softmax', sparsity: 'dense' }));
+    const epsilons = w.name === 'real' ? [1e-2, 1e-3] : [1e-3];
+    for (const epsilon of epsilons) cs.push(kvContender(`KVCache certified ε=${epsilon}`, w, { kind: 'softmax', sparsity: { epsilon } }));
+    cs.push(kvContender('KVCache top-k 256', w, { kind: 'softmax', sparsity: { topK: 256 } }));
+    cs.push(kvContender('KVCache paper', w, { kind: 'softmax', sparsity: 'paper' }));
+  }
+  if (WITH_KV && kind === 'relu') {
+    cs.push(kvContender('KVCache relu dense', w, { kind: 'relu', alpha: wt.alpha, bias: wt.bias, sparsity: 'dense' }));
+    cs.push(kvContender('KVCache relu exact', w, { kind: 'relu', alpha: wt.alpha, bias: wt.bias }));
   }
   const q0 = w.queries[0]!;
-  const want = { softmax: kinds.includes('softmax') ? reference(w, q0, soft) : null, relu: reference(w, q0, relu) };
+  const want = reference(w, q0, wt);
   const errors: number[] = [];
-  for (const c of cs) errors.push(maxError(await c.run(q0), want[c.kind]!));
+  for (const c of cs) errors.push(maxError(await c.run(q0), want));
   const ms = await timeContenders(cs, w.queries);
-  const denseWasm = { softmax: ms[cs.findIndex((c) => c.name === 'dense wasm 1t')], relu: ms[cs.findIndex((c) => c.name === 'dense wasm 1t relu')] };
+  const denseWasm = ms[cs.findIndex((c) => c.name === `dense wasm 1t${tag}`)]!;
   cs.forEach((c, i) => {
     const work = c.work();
     const gb = work.bytes / (ms[i]! * 1e6);
@@ -220,13 +215,20 @@ async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
       dist: w.name, n: w.n, d: w.d, contender: c.name, kind: c.kind, threads: c.threads, ms: ms[i]!,
       usedPerHead: work.used, scoredPerHead: work.scored, mbTouched: work.bytes / 1e6, gbPerSecond: gb,
       bandwidthShare: gb / (c.threads === 1 ? bw.wasm1 : bw.wasm2),
-      speedupVsDenseWasm: (denseWasm[c.kind] ?? NaN) / ms[i]!, maxError: errors[i]!,
+      speedupVsDenseWasm: denseWasm / ms[i]!, maxError: errors[i]!,
     });
   });
-  if (kinds.includes('softmax')) {
-    oracle.push({ dist: w.name, n: w.n, d: w.d, oracleKeysPerHead: { '1e-2': oracleKeys(w, q0, 1e-2), '1e-3': oracleKeys(w, q0, 1e-3) } });
-  }
   for (const close of closers) await close();
+}
+
+async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
+  console.error(`# ${w.name} n=${w.n} d=${w.d} heads=${w.heads}/${w.kvHeads}`);
+  if (w.name !== 'real-relu') w.relu.bias = calibrateReluBias(w);
+  if (w.name !== 'real-relu') {
+    await runPhase(w, 'softmax', bw);
+    oracle.push({ dist: w.name, n: w.n, d: w.d, oracleKeysPerHead: { '1e-2': oracleKeys(w, w.queries[0]!, 1e-2), '1e-3': oracleKeys(w, w.queries[0]!, 1e-3) } });
+  }
+  await runPhase(w, 'relu', bw);
 }
 
 const loadStart = loadavg();

@@ -74,6 +74,8 @@ export async function createOrtDecoder(kHeads: Float32Array[], vHeads: Float32Ar
   const kvHeads = kHeads.length;
   const session = await ort.InferenceSession.create(attentionModel(kvHeads, group, d, dv, scale), {
     intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential',
+    // ORT's pool threads otherwise spin after each run and steal the cores from whatever runs next.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   });
   const kT = new Float32Array(kvHeads * d * n), v = new Float32Array(kvHeads * n * dv);
   for (let g = 0; g < kvHeads; g++) {
