@@ -6,7 +6,7 @@ const BLOCK = 64;
 /**
  * The plain-TypeScript backend: the readable definition of every kernel and the fallback where
  * WebAssembly SIMD is missing. Four independent partial sums per dot product let V8 overlap the
- * multiply-adds (about 3 GFLOP/s on this machine, against ~23 for wasm-simd).
+ * multiply-adds (about 2 GFLOP/s when scoring on this machine, against ~30 for wasm-simd).
  */
 export function createJsKernels(): Kernels {
   let dots = new Float32Array(0); // [m, BLOCK] scratch of attendRange, grown once per larger m

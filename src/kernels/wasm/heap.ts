@@ -12,7 +12,7 @@ const ALIGN = 64;
  */
 export class LinearHeap {
   /** Free blocks as [start, end) byte ranges, sorted by start, never adjacent (coalesced). */
-  private readonly free_: { start: number; end: number }[] = [];
+  private readonly freeBlocks: { start: number; end: number }[] = [];
   private readonly sizes = new Map<number, number>();
   private top: number;
 
@@ -30,21 +30,21 @@ export class LinearHeap {
   /** A block of at least `bytes` bytes, ALIGN-aligned; may grow the memory. */
   alloc(bytes: number): number {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
-    for (let i = 0; i < this.free_.length; i++) {
-      const b = this.free_[i]!;
+    for (let i = 0; i < this.freeBlocks.length; i++) {
+      const b = this.freeBlocks[i]!;
       if (b.end - b.start >= size) {
         const ptr = b.start;
         b.start += size;
-        if (b.start === b.end) this.free_.splice(i, 1);
+        if (b.start === b.end) this.freeBlocks.splice(i, 1);
         this.sizes.set(ptr, size);
         return ptr;
       }
     }
     // Nothing free fits: take from the top, first absorbing a free block that ends there.
-    const last = this.free_[this.free_.length - 1];
+    const last = this.freeBlocks[this.freeBlocks.length - 1];
     if (last !== undefined && last.end === this.top) {
       this.top = last.start;
-      this.free_.pop();
+      this.freeBlocks.pop();
     }
     const ptr = this.top;
     const end = ptr + size;
@@ -67,10 +67,10 @@ export class LinearHeap {
     let start = ptr, end = ptr + size;
     // Insert sorted, merging with neighbours.
     let i = 0;
-    while (i < this.free_.length && this.free_[i]!.start < start) i++;
-    const prev = this.free_[i - 1], next = this.free_[i];
-    if (next !== undefined && next.start === end) { end = next.end; this.free_.splice(i, 1); }
+    while (i < this.freeBlocks.length && this.freeBlocks[i]!.start < start) i++;
+    const prev = this.freeBlocks[i - 1], next = this.freeBlocks[i];
+    if (next !== undefined && next.start === end) { end = next.end; this.freeBlocks.splice(i, 1); }
     if (prev !== undefined && prev.end === start) { prev.end = end; return; }
-    this.free_.splice(i, 0, { start, end });
+    this.freeBlocks.splice(i, 0, { start, end });
   }
 }

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { LinearHeap } from '../../src/kernels/wasm/heap.js';
+import { createKernelMemory } from '../../src/kernels/wasm/wasm-kernels.js';
+import { rng } from './backends.js';
+
+it('LinearHeap hands out disjoint 64-byte-aligned blocks above the reserved page, reuses and coalesces freed ones, grows memory on demand', () => {
+  const memory = createKernelMemory(false, 1);
+  const heap = new LinearHeap(memory);
+  const r = rng(41);
+  const live = new Map<number, number>();
+  for (let step = 0; step < 2000; step++) {
+    if (live.size > 0 && r.uniform() < 0.45) {
+      const ptrs = [...live.keys()];
+      const p = ptrs[r.int(ptrs.length)]!;
+      heap.release(p);
+      live.delete(p);
+    } else {
+      const bytes = 1 + r.int(r.uniform() < 0.05 ? 3_000_000 : 5000);
+      const p = heap.alloc(bytes);
+      assert.equal(p % 64, 0);
+      assert.ok(p >= 65536, 'address 0 .. 64 KiB stays unused');
+      assert.ok(p + bytes <= memory.buffer.byteLength, 'block inside the memory');
+      for (const [q, n] of live) assert.ok(p + bytes <= q || q + n <= p, `block ${p}+${bytes} overlaps ${q}+${n}`);
+      live.set(p, bytes);
+    }
+  }
+  for (const p of live.keys()) heap.release(p);
+  assert.equal(heap.used, 0);
+  // Everything was freed and coalesced: one block as large as the whole heap fits without growing.
+  const size = memory.buffer.byteLength;
+  const p = heap.alloc(size - 65536 - 64);
+  assert.equal(p, 65536);
+  assert.equal(memory.buffer.byteLength, size);
+});
