@@ -231,6 +231,27 @@ async function runWorkload(w: Workload, bw: Bandwidth): Promise<void> {
   await runPhase(w, 'relu', bw);
 }
 
+/** Least-squares slope of log(ms) against log(n) per (dist, d, contender) over the n sweep. */
+function fitExponents(): Record<string, number> {
+  const exponents: Record<string, number> = {};
+  for (const key of new Set(rows.map((r) => `${r.dist} d=${r.d} ${r.contender}`))) {
+    const pts = rows.filter((r) => `${r.dist} d=${r.d} ${r.contender}` === key);
+    if (pts.length < 2) continue;
+    const xs = pts.map((p) => Math.log(p.n)), ys = pts.map((p) => Math.log(p.ms));
+    const mx = xs.reduce((a, b) => a + b) / xs.length, my = ys.reduce((a, b) => a + b) / ys.length;
+    let sxy = 0, sxx = 0;
+    for (let i = 0; i < xs.length; i++) { sxy += (xs[i]! - mx) * (ys[i]! - my); sxx += (xs[i]! - mx) ** 2; }
+    exponents[key] = sxy / sxx;
+  }
+  return exponents;
+}
+
+/** Writes everything measured so far (after every workload, so a long run that is cut short keeps its results). */
+function save(bwEnd: Bandwidth | null): void {
+  writeJson(OUT, { loadAverage: { start: loadStart, now: loadavg() }, bandwidth: { start: bwStart, end: bwEnd }, rounds: ROUNDS, index: INDEX,
+    rows, oracle, exponents: fitExponents() });
+}
+
 const loadStart = loadavg();
 const bwStart = await measureBandwidth();
 console.error(`bandwidth (wasm-simd, GB/s): 1 thread ${bwStart.wasm1.toFixed(1)}, 2 threads ${bwStart.wasm2.toFixed(1)}`);
@@ -239,25 +260,16 @@ for (const dist of DISTS) {
     const w = realWorkload(dist, ROUNDS);
     if (w === null) { console.error(`# ${dist}: data file not found, skipped`); continue; }
     await runWorkload(w, bwStart);
+    save(null);
     continue;
   }
   for (const d of DS) for (const n of NS) {
     await runWorkload(syntheticWorkload(dist as 'gaussian' | 'llm', n, d, 8, 2, ROUNDS), bwStart);
+    save(null);
   }
 }
 const bwEnd = await measureBandwidth();
-
-/** Least-squares slope of log(ms) against log(n) per (dist, d, contender) over the n sweep. */
-const exponents: Record<string, number> = {};
-for (const key of new Set(rows.map((r) => `${r.dist} d=${r.d} ${r.contender}`))) {
-  const pts = rows.filter((r) => `${r.dist} d=${r.d} ${r.contender}` === key);
-  if (pts.length < 2) continue;
-  const xs = pts.map((p) => Math.log(p.n)), ys = pts.map((p) => Math.log(p.ms));
-  const mx = xs.reduce((a, b) => a + b) / xs.length, my = ys.reduce((a, b) => a + b) / ys.length;
-  let sxy = 0, sxx = 0;
-  for (let i = 0; i < xs.length; i++) { sxy += (xs[i]! - mx) * (ys[i]! - my); sxx += (xs[i]! - mx) ** 2; }
-  exponents[key] = sxy / sxx;
-}
+save(bwEnd);
 
 console.log(`load average (1 min) at start ${loadStart[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}`);
 console.log(`bandwidth, wasm-simd read (GB/s): start 1t ${bwStart.wasm1.toFixed(1)} / 2t ${bwStart.wasm2.toFixed(1)}; end 1t ${bwEnd.wasm1.toFixed(1)} / 2t ${bwEnd.wasm2.toFixed(1)}; plain JS 1t ${bwStart.js1.toFixed(1)}`);
@@ -266,5 +278,5 @@ console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'keys used/head', 
     `${(100 * r.bandwidthShare).toFixed(0)}%`, r.speedupVsDenseWasm, r.maxError])));
 console.log(table(['dist', 'n', 'd', 'oracle keys/head ε=1e-2', 'ε=1e-3'],
   oracle.map((o) => { const k = o['oracleKeysPerHead'] as Record<string, number>; return [o['dist'] as string, o['n'] as number, o['d'] as number, k['1e-2']!, k['1e-3']!]; })));
+const exponents = fitExponents();
 if (Object.keys(exponents).length > 0) console.log(table(['series', 'time ∝ n^x'], Object.entries(exponents).map(([k, x]) => [k, x])));
-writeJson(OUT, { loadAverage: { start: loadStart, end: loadavg() }, bandwidth: { start: bwStart, end: bwEnd }, rounds: ROUNDS, index: INDEX, rows, oracle, exponents });
