@@ -5,7 +5,7 @@
  * ε = 1e-2 used at the same length, so they are compared at a matched budget.
  *
  *   node --import tsx bench/model-attention.ts [--contexts 2048,4096] [--modes dense,flash,paper,certified,topk,window,page-topk,relu]
- *     [--epsilons 0.01,0.001,0.0001] [--out bench/model-attention.json]
+ *     [--epsilons 0.01,0.001,0.0001] [--budget B] [--out bench/model-attention.json]
  *
  * Results are appended to the JSON after every run, so a long sweep can be read while it runs.
  * Backends: weight products and flash / sink+window / page top-k on the default kernels (wasm-simd
@@ -64,11 +64,11 @@ for (const n of contexts) {
   if (want('dense')) run('bytelm-10m', softmax, n, { kind: 'dense' });
   if (want('flash')) run('bytelm-10m', softmax, n, { kind: 'flash' });
   if (want('paper')) run('bytelm-10m', softmax, n, { kind: 'paper' });
-  let budget = 0;
+  let budget = Number(arg('budget', '0'));   // keys per row for the budgeted baselines; 0 = certified ε=1e-2's
   for (const epsilon of epsilons) {
     if (!want('certified')) break;
     const { keysPerRow } = run('bytelm-10m', softmax, n, { kind: 'certified', epsilon });
-    if (epsilon === 1e-2) budget = Math.max(16, Math.round(keysPerRow));
+    if (epsilon === 1e-2 && budget === 0) budget = Math.max(16, Math.round(keysPerRow));
   }
   if (budget > 0) {
     if (want('topk')) run('bytelm-10m', softmax, n, { kind: 'topk', topK: budget });
