@@ -31,11 +31,17 @@ export function oracleMinimumKeys(weights: ArrayLike<number>, epsilons: readonly
   });
 }
 
-/** 1 − Σ_{j ∈ kept} w_j: the total-variation distance between the exact weights and their restriction to `kept`, renormalised. */
+/**
+ * Σ_{j ∉ kept} w_j (= 1 − Σ_{j ∈ kept} w_j): the total-variation distance between the exact weights
+ * and their restriction to `kept`, renormalised. Summed over the dropped keys directly, so keeping
+ * every key gives exactly 0 rather than the rounding of 1 − Σ.
+ */
 export function droppedMass(weights: ArrayLike<number>, kept: ArrayLike<number>): number {
-  let used = 0;
-  for (let i = 0; i < kept.length; i++) used += weights[kept[i]!]!;
-  return Math.max(0, 1 - used);
+  const isKept = new Uint8Array(weights.length);
+  for (let i = 0; i < kept.length; i++) isKept[kept[i]!] = 1;
+  let dropped = 0;
+  for (let j = 0; j < weights.length; j++) if (!isKept[j]) dropped += weights[j]!;
+  return dropped;
 }
 
 /** Σ_{j < count} w_j: the mass on the first `count` keys (attention sinks sit at position 0). */

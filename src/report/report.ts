@@ -79,7 +79,7 @@ export function renderReport(r: ReproduceResult, info: RunInfo): RenderedReport 
     groups: [{ name: 'non-zero weight', values: rs.layers.map((l) => l.usedFraction) }, { name: '⟨q,k⟩ products evaluated', values: rs.layers.map((l) => l.scoredFraction) }],
   });
   md.push('![ReLU model keys per layer](relu-model-layers.svg)', '');
-  md.push(`Tokens/s on this run: exact sparse ${f(rs.tokensPerSecond)}, dense ${f(rdn.tokensPerSecond)}.`, '');
+  md.push(`Tokens/s (the three sessions advanced one block each in turn): exact sparse ${f(rs.tokensPerSecond)}, dense float64 ${f(rdn.tokensPerSecond)}, dense kernel (wasm SIMD) ${f(r.relu.flash.tokensPerSecond)}; bits/byte of the dense kernel ${f(r.relu.flash.bitsPerByte)}.`, '');
 
   // ---- 3
   md.push('## 3. Error: softmax error versus kept fraction', '');
@@ -119,7 +119,8 @@ export function renderReport(r: ReproduceResult, info: RunInfo): RenderedReport 
     hLines: [{ y: dense.bitsPerByte, label: `dense ${dense.bitsPerByte.toFixed(4)}` }, { y: dense.bitsPerByte + 0.01, label: 'dense + 0.01' }],
   });
   md.push('![bits per byte vs kept fraction](perplexity.svg)', '');
-  md.push(runTable([dense, r.perplexity.flash, ...pplRuns], dense), '');
+  md.push(runTable([dense, r.perplexity.flash, ...r.perplexity.runs], dense), '');
+  md.push('Tokens/s: all modes of this table ran interleaved, one 32-token block each in turn, so they share the machine\'s load alike. The library\'s modes (dense float64, certified, top-k, paper) run plain TypeScript; the dense kernel runs WebAssembly SIMD.', '');
 
   // ---- 4
   md.push('## 4. Time: decode and prefill versus n', '');
@@ -171,6 +172,7 @@ export function renderReport(r: ReproduceResult, info: RunInfo): RenderedReport 
   const b = r.budget;
   md.push(`**Sink+window and page top-k at equal budget.** Certified ε = ${b.epsilon} used ${f(b.averageKeys)} keys per row on average over the ${dense.tokens} positions; the baselines get the per-row budget B = ${b.budget} that gives the same average (top-k k = B; 4 sinks + window B − 4; pages of 16, budget ⌈B/16⌉·16):`, '');
   md.push(runTable(b.runs, dense), '');
+  md.push('These four ran interleaved block by block (certified ε again, so its tokens/s shares the same rounds); the baselines run on the WebAssembly SIMD kernels.', '');
   plots['equal-budget.svg'] = barChart({
     title: `bytelm-10m at equal average budget (${f(b.averageKeys)} keys per row)`, yLabel: 'bits/byte above dense',
     categories: b.runs.map((x) => x.mode), groups: [{ name: 'Δ bits/byte vs dense', values: b.runs.map((x) => x.bitsPerByte - dense.bitsPerByte) }],

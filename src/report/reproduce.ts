@@ -11,7 +11,7 @@ import { matrix } from '../tensor/matrix.js';
 import { decodeTiming, type DecodeProblem, type DecodeTimingResult } from './experiments/decode-timing.js';
 import { gaussianPaperSparsity, type GaussianSparsityResult } from './experiments/gaussian-sparsity.js';
 import { indexOverhead, type IndexOverhead } from './experiments/index-overhead.js';
-import { runModel, type ModelRun } from './experiments/model-runs.js';
+import { runModels, type ModelRun } from './experiments/model-runs.js';
 import { prefillTiming, type PrefillTimingResult } from './experiments/prefill-timing.js';
 import { reluExactness, rowsOf, type ReluCase } from './experiments/relu-exactness.js';
 import { dumpIndexes, pooledSweep, reluActiveFraction, type DumpTensors, type ModePoint } from './experiments/softmax-error.js';
@@ -84,7 +84,7 @@ export interface BudgetComparison {
 export interface ReproduceResult {
   config: ReproduceConfig;
   gaussian: GaussianSparsityResult;
-  relu: { cases: ReluCase[]; sparse: ModelRun; dense: ModelRun; maxNllDifference: number };
+  relu: { cases: ReluCase[]; sparse: ModelRun; dense: ModelRun; flash: ModelRun; maxNllDifference: number };
   softmaxError: ModePoint[];
   perplexity: { dense: ModelRun; flash: ModelRun; runs: ModelRun[] };
   decode: DecodeTimingResult[];
@@ -116,11 +116,12 @@ export async function runReproduction(inputs: ReproduceInputs, config: Reproduce
     ...c.perplexityTopK.map((topK): AttentionMode => ({ kind: 'topk', topK })),
     { kind: 'paper' },
   ];
-  // Steps for the progress bar: one per model run, head sweep, timing size and stage.
-  const total = 1 + 1 + 2 + sm.heads + 2 + perplexityModes.length + 3 + c.sparsityPositions.length
-    + 2 * c.decodeSizes.length + 2 * c.prefillSizes.length + 1 + 1;
+  // Steps for the progress bar: one per stage, head, timing size, and round of interleaved model blocks.
+  const rounds = Math.ceil(c.modelTokens / 32);
+  const total = 1 + 1 + rounds + sm.heads + 2 * rounds + c.sparsityPositions.length + 2 * c.decodeSizes.length + 2 * c.prefillSizes.length + 1 + 1;
   let done = 0;
   const step = (stage: string) => progress(stage, ++done, total);
+  const round = (stage: string) => (pos: number, n: number) => step(`${stage}: ${pos}/${n} tokens`);
   const tokens = inputs.text.subarray(0, c.modelTokens);
 
   // 1. Sparsity claim on Gaussian scores.
@@ -137,25 +138,16 @@ export async function runReproduction(inputs: ReproduceInputs, config: Reproduce
   const cases = reluExactness([synth, real], [1, 2, 3], ['scan', 'quantized', 'ball-tree']);
   step('ReLU exactness');
   const checkpoints = [c.modelTokens / 4, c.modelTokens / 2, c.modelTokens];
-  const sparse = runModel(inputs.reluModel, tokens, { kind: 'sparse' }, { index: c.index, checkpoints });
-  step('ReLU model, exact sparse');
-  const dense = runModel(inputs.reluModel, tokens, { kind: 'dense' }, { checkpoints });
-  step('ReLU model, dense');
+  const [sparse, dense, reluFlash] = runModels(inputs.reluModel, tokens, [{ kind: 'sparse' }, { kind: 'dense' }, { kind: 'flash' }],
+    { index: c.index, kernels: 'auto', checkpoints, onRound: round('bytelm-relu-10m: exact sparse, dense, dense kernel') }) as [ModelRun, ModelRun, ModelRun];
   const maxNllDifference = sparse.nll.reduce((m, x, i) => Math.max(m, Math.abs(x - dense.nll[i]!)), 0);
 
   // 3. Error: kept fraction vs dropped mass on real keys; perplexity vs kept fraction.
   const modes: Sparsity[] = ['paper', ...c.topK.map((topK) => ({ topK })), ...c.epsilons.map((epsilon) => ({ epsilon }))];
   const smIndexes = dumpIndexes(sm, c.index);
   const softmaxError = pooledSweep(sm, smIndexes, modes, c.softmaxQueries, sm.n, () => step('softmax error on real keys'));
-  const denseRun = runModel(inputs.softmaxModel, tokens, { kind: 'dense' });
-  step('bytelm-10m dense');
-  const flash = runModel(inputs.softmaxModel, tokens, { kind: 'flash' }, { kernels: 'auto' });
-  step('bytelm-10m dense kernel');
-  const runs = perplexityModes.map((mode) => {
-    const run = runModel(inputs.softmaxModel, tokens, mode, { index: c.index });
-    step(`bytelm-10m ${run.mode}`);
-    return run;
-  });
+  const [denseRun, flash, ...runs] = runModels(inputs.softmaxModel, tokens, [{ kind: 'dense' }, { kind: 'flash' }, ...perplexityModes],
+    { index: c.index, kernels: 'auto', onRound: round(`bytelm-10m: ${perplexityModes.length + 2} modes`) }) as [ModelRun, ModelRun, ...ModelRun[]];
 
   // 5e. Equal budget: the certified ε = 1e-2 run's average keys per row, matched by the baselines.
   const certRun = runs.find((x) => x.mode === 'certified ε=0.01') ?? runs[0]!;
@@ -166,11 +158,9 @@ export async function runReproduction(inputs: ReproduceInputs, config: Reproduce
     { kind: 'window', sinks: 4, window: Math.max(1, budget - 4) },
     { kind: 'page-topk', pageSize: 16, budget: Math.max(16, Math.round(budget / 16) * 16) },
   ];
-  const budgetRuns = [certRun, ...budgetModes.map((mode) => {
-    const run = runModel(inputs.softmaxModel, tokens, mode, { index: c.index });
-    step(`bytelm-10m ${run.mode}`);
-    return run;
-  })];
+  // The certified run again beside the baselines, so their tokens/s come from the same interleaved rounds.
+  const budgetRuns = runModels(inputs.softmaxModel, tokens, [{ kind: 'certified', epsilon: 1e-2 }, ...budgetModes],
+    { index: c.index, kernels: 'auto', onRound: round('bytelm-10m at equal budget') });
 
   // 5b. Sparsity at 2k / 4k / 8k on the real dumps.
   const sparsityAt = c.sparsityPositions.filter((p) => p <= sm.n && p <= rd.n).map((position) => {
@@ -217,7 +207,7 @@ export async function runReproduction(inputs: ReproduceInputs, config: Reproduce
   step('parallel speedup');
 
   return {
-    config: c, gaussian, relu: { cases, sparse, dense, maxNllDifference }, softmaxError,
+    config: c, gaussian, relu: { cases, sparse, dense, flash: reluFlash, maxNllDifference }, softmaxError,
     perplexity: { dense: denseRun, flash, runs }, decode, prefill, sparsityAt, overhead,
     budget: { epsilon: 1e-2, averageKeys, budget, runs: budgetRuns }, parallel: par,
   };

@@ -1,11 +1,13 @@
 /**
- * One model over one text with one attention mode, with what the report needs beyond
- * `perplexity()` (src/model/run.ts): work counters per layer, and per-layer kept fractions in the
- * blocks that end at chosen positions (sparsity at 2k / 4k / 8k). Same session, same factory, same
- * NLL as `perplexity()`, so the numbers agree with `hsr-attn perplexity`.
+ * Models over one text with several attention modes, with what the report needs beyond
+ * `perplexity()` (src/model/run.ts): work counters per layer, per-layer kept fractions in the
+ * blocks that end at chosen positions (sparsity at 2k / 4k / 8k), and honest tokens/s: the modes'
+ * sessions advance one block each in turn (A, B, C, A, B, C, …), so load from other processes hits
+ * all of them alike. Same session, factory and NLL as `perplexity()`, so the numbers agree with
+ * `hsr-attn perplexity`.
  */
-import { attentionFactory, describeAttention, type AttentionMode } from '../../model/attention-mode.js';
 import type { KernelBackend } from '../../kernels/index.js';
+import { attentionFactory, describeAttention, type AttentionMode } from '../../model/attention-mode.js';
 import { LlamaSession, type LlamaModel } from '../../model/llama.js';
 import { negLogLikelihood } from '../../model/ops.js';
 import { timed } from '../timing.js';
@@ -22,6 +24,7 @@ export interface ModelRun {
   tokens: number;
   nll: number[];
   bitsPerByte: number;
+  /** Wall-clock seconds of this mode's forward passes (its blocks only). */
   seconds: number;
   tokensPerSecond: number;
   /** Per layer over the whole run. */
@@ -39,39 +42,63 @@ export interface ModelRunOptions {
   block?: number;
   /** Positions (multiples of the block size) at which to record per-layer fractions of the block ending there. */
   checkpoints?: readonly number[];
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each round (every mode advanced by one block) with positions done and total. */
+  onRound?: (done: number, total: number) => void;
 }
 
-export function runModel(model: LlamaModel, tokens: ArrayLike<number>, mode: AttentionMode, options: ModelRunOptions = {}): ModelRun {
-  const c = model.config, n = tokens.length, V = c.vocabSize;
-  const s = new LlamaSession(model, attentionFactory(mode, c, n, {
-    ...(options.index === undefined ? {} : { index: options.index }), ...(options.kernels === undefined ? {} : { kernels: options.kernels }) }), { block: options.block ?? 32 });
-  const nll: number[] = [];
-  const checkpoints: ModelRun['checkpoints'] = [];
-  const wanted = new Set(options.checkpoints ?? []);
-  const visibleUpTo = (p: number) => c.heads * (p * (p + 1)) / 2;   // Σ over positions < p of heads·(pos+1)
-  const work = () => s.attention.map((a) => [a.keysScored, a.keysUsed] as const);
-  const { ms } = timed(() => {
-    for (let i = 0; i < n; i += s.block) {
-      const m = Math.min(s.block, n - i);
-      const before = work();
-      s.forward(tokens, i, m);
-      for (let r = 0; r < m && i + r + 1 < n; r++) nll.push(negLogLikelihood(s.logits, r * V, V, tokens[i + r + 1]!));
-      if (wanted.has(i + m)) {
-        const vis = visibleUpTo(i + m) - visibleUpTo(i);
-        checkpoints.push({ position: i + m, layers: work().map(([sc, us], l) => ({
-          scoredFraction: (sc - before[l]![0]) / vis, usedFraction: (us - before[l]![1]) / vis })) });
-      }
-      options.onProgress?.(i + m, n);
+/** One mode's session over the text, advanced block by block. */
+class ModelRunner {
+  private readonly session: LlamaSession;
+  private readonly nll: number[] = [];
+  private readonly checkpoints: ModelRun['checkpoints'] = [];
+  private ms = 0;
+  pos = 0;
+
+  constructor(private readonly model: LlamaModel, private readonly tokens: ArrayLike<number>, private readonly mode: AttentionMode,
+    private readonly options: ModelRunOptions) {
+    this.session = new LlamaSession(model, attentionFactory(mode, model.config, tokens.length, {
+      ...(options.index === undefined ? {} : { index: options.index }), ...(options.kernels === undefined ? {} : { kernels: options.kernels }),
+    }), { block: options.block ?? 32 });
+  }
+
+  get done(): boolean { return this.pos >= this.tokens.length; }
+
+  /** Σ over positions < p of heads·(pos + 1): the keys dense attention reads per layer. */
+  private visibleUpTo(p: number): number { return this.model.config.heads * (p * (p + 1)) / 2; }
+
+  step(): void {
+    const s = this.session, n = this.tokens.length, V = this.model.config.vocabSize, i = this.pos;
+    const m = Math.min(s.block, n - i);
+    const before = s.attention.map((a) => [a.keysScored, a.keysUsed] as const);
+    this.ms += timed(() => s.forward(this.tokens, i, m)).ms;
+    for (let r = 0; r < m && i + r + 1 < n; r++) this.nll.push(negLogLikelihood(s.logits, r * V, V, this.tokens[i + r + 1]!));
+    this.pos += m;
+    if (this.options.checkpoints?.includes(this.pos)) {
+      const vis = this.visibleUpTo(this.pos) - this.visibleUpTo(i);
+      this.checkpoints.push({ position: this.pos, layers: s.attention.map((a, l) => ({
+        scoredFraction: (a.keysScored - before[l]![0]) / vis, usedFraction: (a.keysUsed - before[l]![1]) / vis })) });
     }
-  });
-  const vis = visibleUpTo(n);
-  const layers = s.attention.map((a) => ({ scoredFraction: a.keysScored / vis, usedFraction: a.keysUsed / vis }));
-  const seconds = ms / 1000;
-  return {
-    mode: describeAttention(mode), tokens: n, nll, bitsPerByte: nll.reduce((a, b) => a + b, 0) / nll.length / Math.LN2,
-    seconds, tokensPerSecond: n / seconds, layers,
-    total: { scoredFraction: s.keysScored / (vis * c.layers), usedFraction: s.keysUsed / (vis * c.layers) },
-    checkpoints,
-  };
+  }
+
+  result(): ModelRun {
+    const s = this.session, n = this.tokens.length, layers = this.model.config.layers, vis = this.visibleUpTo(n);
+    const seconds = this.ms / 1000;
+    return {
+      mode: describeAttention(this.mode), tokens: n, nll: this.nll,
+      bitsPerByte: this.nll.reduce((a, b) => a + b, 0) / this.nll.length / Math.LN2, seconds, tokensPerSecond: n / seconds,
+      layers: s.attention.map((a) => ({ scoredFraction: a.keysScored / vis, usedFraction: a.keysUsed / vis })),
+      total: { scoredFraction: s.keysScored / (vis * layers), usedFraction: s.keysUsed / (vis * layers) },
+      checkpoints: this.checkpoints,
+    };
+  }
+}
+
+/** Runs every mode over the tokens, their sessions interleaved block by block; results in the order of `modes`. */
+export function runModels(model: LlamaModel, tokens: ArrayLike<number>, modes: readonly AttentionMode[], options: ModelRunOptions = {}): ModelRun[] {
+  const runners = modes.map((mode) => new ModelRunner(model, tokens, mode, options));
+  while (!runners[0]!.done) {
+    for (const r of runners) r.step();
+    options.onRound?.(runners[0]!.pos, tokens.length);
+  }
+  return runners.map((r) => r.result());
 }
