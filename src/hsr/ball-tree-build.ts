@@ -37,8 +37,8 @@ const POWER_STEPS = 6;
 const POWER_SAMPLE = 256;
 
 export function buildBallTree(points: Float32Array, n: number, dim: number, leafSize: number): BallTree {
-  // Every split node has > leafSize points and halves them, so leaves hold ≥ ⌈(leafSize+1)/2⌉ points.
-  const maxNodes = n === 0 ? 0 : 2 * Math.ceil(n / Math.ceil((leafSize + 1) / 2)) + 1;
+  // Every split node has > leafSize points and halves them, so leaves hold ≥ ⌊(leafSize+1)/2⌋ points.
+  const maxNodes = n === 0 ? 0 : 2 * Math.ceil(n / Math.floor((leafSize + 1) / 2)) - 1;
   const tree = {
     size: n, nodes: 0,
     order: Uint32Array.from({ length: n }, (_, i) => i),

@@ -44,11 +44,13 @@ export interface HalfSpaceReporter {
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit?: number): Uint32Array[];
   /**
    * Certified per-point score bounds: for every id i < limit, `lower[i] ≤ ⟨normal, p_i⟩ ≤ upper[i]`
-   * where ⟨·,·⟩ is both the exact real dot product and its float64 evaluation from the stored
-   * float32 point (the value `query` compares with `offset`). Rounding is included. Entries at
+   * where ⟨·,·⟩ is the float64 evaluation from the stored float32 point (the value `query`
+   * compares with `offset`); for every kind except `scan` the bounds hold for the exact real dot
+   * product too (rounding included). Entries at
    * i ≥ limit are left untouched; arrays need at least `limit` entries (default `size`).
    * This is the primitive of top-k selection and certified softmax. What each kind returns:
-   * - `scan`: exact scores (upper = lower), pointsScored = limit, nodesVisited = 0.
+   * - `scan`: the float64 scores (upper = lower; the real score is within γ_d·Σ|a_j·p_j|, ~1e-14
+   *   relative), pointsScored = limit, nodesVisited = 0.
    * - `quantized`: ⟨q,k̂⟩ ± certified error from one pass over the int8 keys;
    *   nodesVisited = limit, pointsScored = 0.
    * - `ball-tree`: the bounds of the point's leaf node (centre ± radius); nodesVisited = nodes
