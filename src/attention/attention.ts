@@ -6,6 +6,9 @@ import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } f
 import { visibleKeys } from './reference.js';
 import { RowAttention, type KeyValueView } from './row-attention.js';
 
+/** Queries per index pass: the quantized index shares one sweep among up to 3 normals. */
+const BATCH = 3;
+
 /**
  * One-shot attention (prefill / full attention) of m queries over n keys, per API.md.
  * Sparse rows (softmax with a sparsity mode, ReLU by default) build one index over k for the
@@ -31,15 +34,24 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
     keys: k.data, values: v.data, dim: d, valueDim: dv,
     index: o.sparse ? HalfSpaceIndex.build(k, { kind: o.index }).reporter : null,
   };
-  const rows = new RowAttention(o, dv, 1);
-  // 'paper' needs the moments of exactly the visible keys: grown key by key as the prefix grows.
+  // 'paper' needs the moments of exactly the visible keys: grown key by key as the prefix grows,
+  // one query at a time. Other modes go in batches of BATCH queries, which the index serves in one
+  // pass (bounds for the batch's largest prefix; each row reads only its own).
   const moments = o.sparsity === 'paper' && softmaxSparse ? new KeyMoments(d) : null;
-  const single: Float32Array[] = [new Float32Array(0)];
-  for (let i = 0; i < m; i++) {
-    const limit = visibleKeys(m, n, i, o.causal);
+  const batch = moments ? 1 : BATCH;
+  const rows = new RowAttention(o, dv, batch);
+  const queries = Array.from({ length: batch + 1 }, (_, c) => new Array<Float32Array>(c));
+  const limits = new Int32Array(batch);
+  for (let i0 = 0; i0 < m; i0 += batch) {
+    const count = Math.min(batch, m - i0), group = queries[count]!;
+    let limit = 0;
+    for (let h = 0; h < count; h++) {
+      group[h] = row(q, i0 + h);
+      limits[h] = visibleKeys(m, n, i0 + h, o.causal);
+      limit = Math.max(limit, limits[h]!);
+    }
     if (moments) while (moments.count < limit) moments.add(k.data, moments.count);
-    single[0] = row(q, i);
-    rows.attendGroup(kv, single, limit, output, i, errorBound, moments);
+    rows.attendGroup(kv, group, limit, output, i0, errorBound, moments, limits);
   }
   const w = rows.work;
   const stats: AttentionStats = {

@@ -70,7 +70,8 @@ export class RowAttention {
   private readonly tailMass = new Float64Array(BUCKETS + 1);
   /** Secondary results of the row kernels. */
   private readonly res = new Float64Array(4);
-  private readonly offsets: number[];
+  /** offsets[c]: the half-space offsets of a batch of c queries (queryBatch wants equal lengths). */
+  private readonly offsets: number[][];
   /** The last softmax row's kept ids are keptBuf[0..keptCount): `ids`, or `order` in certified mode. */
   private keptBuf = new Uint32Array(0);
   private keptCount = 0;
@@ -79,7 +80,7 @@ export class RowAttention {
 
   constructor(private readonly o: ResolvedAttentionOptions, readonly valueDim: number, readonly groupSize: number) {
     this.state = new AttentionState(valueDim);
-    this.offsets = new Array<number>(groupSize).fill(0);
+    this.offsets = Array.from({ length: groupSize + 1 }, (_, c) => new Array<number>(c).fill(0));
   }
 
   /** Ids of the keys the most recent softmax row used (a view, valid until the next call). */
@@ -93,23 +94,26 @@ export class RowAttention {
   }
 
   /**
-   * Attention of queries[h] (h < groupSize) over keys [0, limit) → out row `outRow + h`
-   * (out: [rows, valueDim]); errorBound[outRow + h] set for sparse softmax. `moments` must
-   * describe exactly keys [0, limit) in 'paper' mode.
+   * Attention of queries[h] (h ≤ groupSize) over keys [0, limits[h]) — or [0, limit) for all when
+   * `limits` is null — → out row `outRow + h` (out: [rows, valueDim]); errorBound[outRow + h] set
+   * for sparse softmax. The index is asked once for the group about [0, limit), so limits[h] ≤ limit.
+   * `moments` must describe exactly each query's visible keys in 'paper' mode (one limit).
    */
   attendGroup(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array,
-    outRow: number, errorBound: Float64Array | null, moments: KeyMoments | null): void {
-    const o = this.o, dv = this.valueDim;
+    outRow: number, errorBound: Float64Array | null, moments: KeyMoments | null, limits: Int32Array | null = null): void {
+    const o = this.o, dv = this.valueDim, count = queries.length;
     if (limit === 0) {
-      out.fill(0, outRow * dv, (outRow + queries.length) * dv);
-      errorBound?.fill(0, outRow, outRow + queries.length);
+      out.fill(0, outRow * dv, (outRow + count) * dv);
+      errorBound?.fill(0, outRow, outRow + count);
       return;
     }
     this.ensureCapacity(limit);
     if (!o.sparse) {
-      for (let h = 0; h < queries.length; h++) {
-        if (o.kind === 'softmax') this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
-        else this.relu(kv, queries[h]!, limit, null, out, (outRow + h) * dv);
+      for (let h = 0; h < count; h++) {
+        const lim = limits ? limits[h]! : limit, off = (outRow + h) * dv;
+        if (lim === 0) out.fill(0, off, off + dv);
+        else if (o.kind === 'softmax') this.denseSoftmax(kv, queries[h]!, lim, out, off);
+        else this.relu(kv, queries[h]!, lim, null, out, off);
       }
       return;
     }
@@ -117,24 +121,27 @@ export class RowAttention {
     if (o.kind === 'relu') {
       // Weight > 0 ⟺ ⟨q,k⟩·scale > bias. The offset is lowered by a few ulps so that a key whose
       // rounded logit clears the bias is never lost to the rounding of bias/scale.
-      const off = o.bias / o.scale;
-      this.offsets.fill(off - Math.abs(off) * 1e-15);
-      const hits = index.queryBatch(queries, this.offsets, limit);
+      const off = o.bias / o.scale, offsets = this.offsets[count]!;
+      offsets.fill(off - Math.abs(off) * 1e-15);
+      const hits = index.queryBatch(queries, offsets, limit);
       this.countIndexWork(index);
-      for (let h = 0; h < queries.length; h++) this.relu(kv, queries[h]!, limit, hits[h]!, out, (outRow + h) * dv);
+      for (let h = 0; h < count; h++) {
+        this.relu(kv, queries[h]!, limits ? limits[h]! : limit, hits[h]!, out, (outRow + h) * dv);
+      }
       return;
     }
     index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     this.countIndexWork(index);
     const s = o.sparsity;
-    for (let h = 0; h < queries.length; h++) {
-      const q = queries[h]!, off = (outRow + h) * dv;
+    for (let h = 0; h < count; h++) {
+      const q = queries[h]!, off = (outRow + h) * dv, lim = limits ? limits[h]! : limit;
       let delta: number;
-      if (s === 'paper') delta = this.thresholdRow(kv, q, h, limit, paperThreshold(q, moments!, limit, o.scale), out, off);
+      if (lim === 0) { out.fill(0, off, off + dv); delta = 0; }
+      else if (s === 'paper') delta = this.thresholdRow(kv, q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
       else if (s === 'dense') throw new Error('unreachable: dense rows do not use the index');
-      else if ('threshold' in s) delta = this.thresholdRow(kv, q, h, limit, s.threshold, out, off);
-      else if ('topK' in s) delta = this.topKRow(kv, q, h, limit, s.topK, out, off);
-      else delta = this.certifiedRow(kv, q, h, limit, s.epsilon, out, off);
+      else if ('threshold' in s) delta = this.thresholdRow(kv, q, h, lim, s.threshold, out, off);
+      else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
+      else delta = this.certifiedRow(kv, q, h, lim, s.epsilon, out, off);
       if (errorBound) errorBound[outRow + h] = delta;
     }
   }
@@ -175,11 +182,13 @@ export class RowAttention {
     this.finishKept(kv, limit, m, out, off);
   }
 
-  /** ReLU over all keys j < limit, or over the ids the index reported (`hits`). */
+  /** ReLU over all keys j < limit, or over the ids < limit the index reported (`hits`, ascending). */
   private relu(kv: KeyValueView, q: Float32Array, limit: number, hits: Uint32Array | null, out: Float32Array, off: number): void {
     const { scale, bias, alpha } = this.o;
-    const used = reluWeights(q, kv.keys, kv.dim, limit, hits ?? this.ids, hits !== null, scale, bias, alpha, this.ids, this.scores);
-    this.work.keysScored += hits ? hits.length : limit;
+    let count = limit;
+    if (hits) { count = hits.length; while (count > 0 && hits[count - 1]! >= limit) count--; }
+    const used = reluWeights(q, kv.keys, kv.dim, count, hits ?? this.ids, hits !== null, scale, bias, alpha, this.ids, this.scores);
+    this.work.keysScored += count;
     const st = this.state.reset('relu');
     st.addWeights(this.scores, this.ids, used, kv.values);
     st.finish(out, off);

@@ -70,14 +70,13 @@ export function accumulateRows(acc: Float64Array, w: Float64Array, rows: Uint32A
 }
 
 /**
- * ReLU^α weights of keys j < limit (or of the ids in `hits` when given): the keys with positive
- * weight go to ids[0..used), their weights to w[0..used); returns used. Scores with `dotRow`,
- * exactly the reference's arithmetic, so a key on the threshold gets exactly its weight (0 or not).
+ * ReLU^α weights of keys j < count (or of the ids hits[0..count) when `useHits`): the keys with
+ * positive weight go to ids[0..used), their weights to w[0..used); returns used. Scores with
+ * `dotRow`, the reference's arithmetic, so a key on the threshold gets exactly its weight (0 or not).
  */
-export function reluWeights(q: Float32Array, keys: Float32Array, dim: number, limit: number, hits: Uint32Array,
+export function reluWeights(q: Float32Array, keys: Float32Array, dim: number, count: number, hits: Uint32Array,
   useHits: boolean, scale: number, bias: number, alpha: number, ids: Uint32Array, w: Float64Array): number {
   let used = 0;
-  const count = useHits ? hits.length : limit;
   for (let p = 0; p < count; p++) {
     const j = useHits ? hits[p]! : p;
     const t = dotRow(q, keys, j, dim) * scale - bias;
