@@ -18,7 +18,7 @@ import type { DumpTensors } from '../report/experiments/softmax-error.js';
 import { gaussianArray, seededRandom } from '../report/random.js';
 import { timeMs } from '../report/timing.js';
 import type { Command } from './command.js';
-import { DEFAULT_MODEL, DEV_TEXT, PACKAGE_ROOT, RELU_MODEL } from './paths.js';
+import { DEFAULT_MODEL, PACKAGE_ROOT, RELU_MODEL } from './paths.js';
 import { ProgressBar } from './progress.js';
 
 export const reproduceCommand: Command = {
@@ -43,17 +43,22 @@ export const reproduceCommand: Command = {
     const softmaxModel = loadModel(DEFAULT_MODEL), reluModel = loadModel(RELU_MODEL);
     const a = reluModel.config.attention;
     if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL} to be a ReLU model`);
-    const text = readBytes(data === join(PACKAGE_ROOT, 'data') ? DEV_TEXT : join(data, 'dev_c.txt'));
+    const text = readBytes(join(data, 'dev_c.txt'));
     const inputs = {
       softmaxModel, reluModel, text, reluBias: a.bias, reluAlpha: a.alpha,
       softmaxDump: loadDump(join(data, 'dev_c_l2.safetensors')), reluDump: loadDump(join(data, 'dev_c_relu_l3.safetensors')),
     };
     const config = reproduceConfig(quick);
     const bar = new ProgressBar(`reproduce${quick ? ' --quick' : ''}`, 'steps', !args.json);
+    // Without a terminal the bar stays silent: log a line per stage instead (at most one per 10 s within a stage).
     const log = !process.stderr.isTTY && !args.json;
+    let lastStage = '', lastLog = 0;
     const result = await runReproduction(inputs, config, () => parallelSpeedup(quick ? 2 ** 14 : 2 ** 16), (stage, done, total) => {
       bar.update(done, total);
-      if (log) process.stderr.write(`[${done}/${total}] ${stage} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+      const t = performance.now(), kind = stage.split(':')[0]!;
+      if (!log || (kind === lastStage && t - lastLog < 10_000 && done < total)) return;
+      lastStage = kind; lastLog = t;
+      process.stderr.write(`[${done}/${total}] ${stage} (${((t - started) / 1000).toFixed(0)} s)\n`);
     });
     bar.done();
     const seconds = (performance.now() - started) / 1000;
