@@ -10,7 +10,7 @@ export type ReporterFactory = (points: Float32Array, n: number, dim: number, opt
 
 const kinds = new Map<string, ReporterFactory>([
   ['scan', (p, n, d) => new ScanIndex(p, n, d)],
-  ['quantized', (p, n, d) => new QuantizedIndex(p, n, d)],
+  ['quantized', (p, n, d, o) => new QuantizedIndex(p, n, d, o.kernels)],
   ['ball-tree', (p, n, d, o) => new BallTreeIndex(p, n, d, o.leafSize)],
 ]);
 
@@ -44,6 +44,9 @@ export class HalfSpaceIndex {
     if (options.leafSize !== undefined) {
       assertCount(options.leafSize, 'HalfSpaceIndex.build leafSize');
       if (options.leafSize < 1) throw new HsrError('BAD_OPTION', `HalfSpaceIndex.build: expected leafSize ≥ 1, got ${options.leafSize}`);
+    }
+    if (options.kernels !== undefined && typeof options.kernels?.scoreBlockI8 !== 'function') {
+      throw new HsrError('BAD_OPTION', `HalfSpaceIndex.build: expected kernels from createKernels(), got ${describe(options.kernels)}`);
     }
     return new HalfSpaceIndex(factory(points.data, points.rows, points.cols, options));
   }

@@ -15,6 +15,8 @@
  * Inputs reaching a reporter are already validated by the `HalfSpaceIndex` facade (Float32Array of
  * `dim` finite values, finite offsets, integer `limit` in [0, size]); reporters do not re-check.
  */
+import type { Kernels } from '../kernels/types.js';
+
 export interface QueryStats {
   /** Tree nodes, blocks or compressed keys whose bound was evaluated (summed over a batch). */
   nodesVisited: number;
@@ -74,6 +76,11 @@ export interface IndexOptions {
   kind?: string;
   /** Points per leaf (trees) or per block (blocked structures). */
   leafSize?: number;
+  /**
+   * Kernel backend for kinds that sweep compressed keys (`quantized`); default: a fresh
+   * `createKernels()` (WebAssembly SIMD where available, else plain JS) owned by the index.
+   */
+  kernels?: Kernels;
 }
 
 export function emptyStats(): QueryStats {

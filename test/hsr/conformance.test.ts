@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HalfSpaceIndex, indexKinds, matrix } from '../../src/index.js';
 import { dotRow } from '../../src/hsr/dot.js';
+import { createKernels } from '../../src/kernels/index.js';
 import { SHAPES, normal, points, type Shape } from './datasets.js';
 import { exactDotScaled, scaled } from './exact.js';
 
@@ -146,4 +147,18 @@ test('empty and one-point indexes', () => {
     assert.deepEqual([...one.query(new Float32Array([0, 0, 0]), 0)], [0], `${kind}: zero normal, offset 0`);
     assert.deepEqual([...one.query(new Float32Array([0, 0, 0]), 1e-300)], []);
   }
+});
+
+test('quantized on the plain-JS kernel backend equals scan too', () => {
+  const kernels = createKernels({ backend: 'js' });
+  fc.assert(fc.property(caseArb, ({ seed, dim, n, shape, limitFraction, pick }) => {
+    const data = points(shape, n, dim, seed);
+    const oracle = build('scan', data, n, dim);
+    const idx = HalfSpaceIndex.build(matrix(data, n, dim), { kind: 'quantized', kernels });
+    const a = normal(shape, dim, seed);
+    const limit = Math.floor(limitFraction * n);
+    for (const b of offsetsFor(Array.from({ length: n }, (_, i) => dotRow(a, data, i, dim)), pick)) {
+      assert.deepEqual([...idx.query(a, b, limit)], [...oracle.query(a, b, limit)]);
+    }
+  }), { numRuns: 40 });
 });
