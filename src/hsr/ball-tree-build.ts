@@ -32,9 +32,9 @@ export interface BallTree {
   readonly maxId: Uint32Array;
 }
 
-/** Power-iteration steps and sample size for a node's principal direction. */
-const POWER_STEPS = 6;
-const POWER_SAMPLE = 256;
+/** Power-iteration steps and (largest) sample size for a node's principal direction. */
+const POWER_STEPS = 4;
+const POWER_SAMPLE = 64;
 
 export function buildBallTree(points: Float32Array, n: number, dim: number, leafSize: number): BallTree {
   // Every split node has > leafSize points and halves them, so leaves hold ≥ ⌊(leafSize+1)/2⌋ points.
@@ -123,7 +123,8 @@ class Builder {
    */
   private principalDirection(lo: number, hi: number): void {
     const { points, dim, mean, dir, next, tree: { order } } = this;
-    const stride = Math.max(1, Math.floor((hi - lo) / POWER_SAMPLE));
+    // Small nodes sample an eighth of their points (≥ 16), so power iteration costs about one pass per level.
+    const stride = Math.max(1, Math.floor((hi - lo) / Math.min(POWER_SAMPLE, Math.max(16, (hi - lo) >> 3))));
     let far = -1;
     for (let pos = lo; pos < hi; pos += stride) {
       const base = order[pos]! * dim;
