@@ -87,13 +87,15 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
 /**
  * Phase 2, one pass in position order (sequential memory): keys with taking[j] = 1 get their exact
  * logit (bounds that coincide are the logit; otherwise a float64 dot product) into
- * order[0..count) / logits[0..count); the others add e^{su[j] − m0} (floored below e^{cut}, see
- * massCut) to the skipped mass — tighter than the bucket edges by up to e^Δ. Returns count;
- * res[0] = the largest logit, res[1] = keys scored, res[2] = the skipped mass (relative to m0).
+ * order[0..count) / logits[0..count). The others, if in a bucket ≤ bMax (near the stop), add
+ * e^{su[j] − m0} (floored below e^{cut}, see massCut) to the skipped mass — tighter than the bucket
+ * edges by up to e^Δ; farther buckets enter by their edges, tail[bMax + 1], without an exp per key.
+ * Returns count; res[0] = the largest logit, res[1] = keys scored, res[2] = the skipped mass
+ * (relative to m0).
  */
 export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
   su: Float64Array, scale: number, taking: Uint8Array, limit: number, order: Uint32Array, logits: Float64Array,
-  m0: number, cut: number, floor: number, res: Float64Array): number {
+  bucketOfKey: Uint16Array, bMax: number, tail: Float64Array, m0: number, cut: number, floor: number, res: Float64Array): number {
   let m = -Infinity, count = 0, scored = 0, mass = 0;
   for (let j = 0; j < limit; j++) {
     if (taking[j]) {
@@ -102,11 +104,11 @@ export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up:
       else { s = dot4(q, keys, j, dim) * scale; scored++; }
       order[count] = j; logits[count++] = s;
       if (s > m) m = s;
-    } else {
+    } else if (bucketOfKey[j]! <= bMax) {
       const e = su[j]! - m0;
       mass += e < cut ? floor : Math.exp(e);
     }
   }
-  res[0] = m; res[1] = scored; res[2] = mass;
+  res[0] = m; res[1] = scored; res[2] = mass + tail[bMax + 1]!;
   return count;
 }

@@ -35,6 +35,8 @@ export interface WorkCounters {
  * skipped key against 2.3 per key for a dense row, so the break-even is near 3/4.
  */
 const DENSE_SWITCH = 0.75;
+/** Buckets past the stop (2 nats) whose skipped keys enter the bound with their own upper bounds. */
+const EXACT_BUCKETS = 16;
 /** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
 const STOP_SLACK = 1 + 1e-6;
 
@@ -288,7 +290,9 @@ export class RowAttention {
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
     const cut = massCut(res[2]!, m0);
-    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w, m0, cut, Math.exp(cut), res);
+    const bMax = Math.min(b + EXACT_BUCKETS, BUCKETS - 1);
+    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w,
+      this.bucketOfKey, bMax, this.tailMass, m0, cut, Math.exp(cut), res);
     const m = res[0]!, mass = res[2]!;
     this.work.keysScored += res[1]!;
     expRelative(w, c, m);
