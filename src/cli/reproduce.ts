@@ -4,7 +4,8 @@
  * (each file atomically). This module does the Node parts: loading, the worker-thread speedup
  * measurement, progress and files.
  */
-import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findDumpLayers } from '../analysis/dump-analysis.js';
 import { median } from '../analysis/stats.js';
@@ -39,7 +40,7 @@ export const reproduceCommand: Command = {
   },
   async run(args) {
     const quick = args.quick === true, out = args.out as string, data = args.data as string;
-    const started = performance.now();
+    const started = performance.now(), loadBefore = loadavg()[1]!;
     const softmaxModel = loadModel(DEFAULT_MODEL), reluModel = loadModel(RELU_MODEL);
     const a = reluModel.config.attention;
     if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL} to be a ReLU model`);
@@ -64,9 +65,10 @@ export const reproduceCommand: Command = {
     const seconds = (performance.now() - started) / 1000;
     const command = `hsr-attn reproduce${quick ? ' --quick' : ''} --out ${out}`;
     const machine = machineDescription();
-    const report = renderReport(result, { command, machine, date: new Date().toISOString(), seconds });
+    const conditions = `Code: ${codeVersion()}. Machine load (5-minute load average, every job on the 2 cores): ${loadBefore.toFixed(1)} at the start, ${loadavg()[1]!.toFixed(1)} at the end.`;
+    const report = renderReport(result, { command, machine, conditions, date: new Date().toISOString(), seconds });
     for (const [name, svg] of Object.entries(report.plots)) writeFileAtomic(join(out, name), svg);
-    writeFileAtomic(join(out, 'results.json'), JSON.stringify({ command, machine, seconds, ...result }, null, 1) + '\n');
+    writeFileAtomic(join(out, 'results.json'), JSON.stringify({ command, machine, conditions, seconds, ...result }, null, 1) + '\n');
     writeFileAtomic(join(out, 'report.md'), report.markdown);
     const files = ['report.md', 'results.json', ...Object.keys(report.plots)];
     if (args.json) process.stdout.write(JSON.stringify({ out, seconds, files }) + '\n');
@@ -74,6 +76,17 @@ export const reproduceCommand: Command = {
     return 0;
   },
 };
+
+/** `git describe`-like version of the code that ran, when inside a git checkout. */
+function codeVersion(): string {
+  try {
+    const git = (...a: string[]) => execFileSync('git', ['-C', PACKAGE_ROOT, ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--untracked-files=no', 'src') !== '';
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes under src/' : ''}`;
+  } catch {
+    return 'not a git checkout';
+  }
+}
 
 /** The first layer of a dump (docs/reproduction/README.md) as DumpTensors. */
 function loadDump(path: string): DumpTensors {

@@ -198,7 +198,7 @@ export async function runReproduction(inputs: ReproduceInputs, config: Reproduce
   ];
 
   // 5c. Index build and insert overhead on keys drawn like the real ones.
-  const inserts = 1024, ok = new Float32Array((c.overheadN + inserts) * sm.dim), keySampler = fitted(sm)[0]!, ro = seededRandom(20);
+  const inserts = 4096, ok = new Float32Array((c.overheadN + inserts) * sm.dim), keySampler = fitted(sm)[0]!, ro = seededRandom(20);
   for (let i = 0; i < c.overheadN + inserts; i++) keySampler.sample(ro, ok, i * sm.dim);
   const overhead = indexOverhead(ok, c.overheadN, inserts, sm.dim, ['scan', 'quantized', 'ball-tree'], 3);
   step('index overhead');
