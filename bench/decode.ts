@@ -49,7 +49,7 @@ interface Contender {
 
 interface Row {
   dist: string; n: number; d: number; contender: string; kind: string; threads: number;
-  ms: number; usedPerHead: number; scoredPerHead: number; mbTouched: number; gbPerSecond: number;
+  ms: number; cpuMs: number; usedPerHead: number; scoredPerHead: number; mbTouched: number; gbPerSecond: number;
   bandwidthShare: number; speedupVsDenseWasm: number; maxError: number;
 }
 
@@ -152,20 +152,25 @@ function kvContender(name: string, w: Workload, options: AttentionOptions): Cont
   };
 }
 
-async function timeContenders(cs: Contender[], queries: Float32Array[]): Promise<number[]> {
+/**
+ * Median wall time and median process CPU time (ms) per contender, alternating rounds. On this
+ * shared machine CPU time is the steadier number for single-thread contenders (being descheduled
+ * does not count); for threaded ones it is the work of all threads.
+ */
+async function timeContenders(cs: Contender[], queries: Float32Array[]): Promise<{ wall: number[]; cpu: number[] }> {
   for (const c of cs) await c.run(queries[0]!); // warm-up (JIT, tier-up, caches)
-  const samples = cs.map(() => [] as number[]);
+  const wall = cs.map(() => [] as number[]), cpu = cs.map(() => [] as number[]);
   const spent = cs.map(() => 0);
   for (let r = 0; r < ROUNDS; r++) {
     for (let i = 0; i < cs.length; i++) {
       if (r >= 3 && spent[i]! > BUDGET_MS) continue; // slow contenders: at least 3 rounds, then a time budget
-      const t0 = performance.now();
+      const c0 = process.cpuUsage(), t0 = performance.now();
       await cs[i]!.run(queries[r % queries.length]!);
-      const t = performance.now() - t0;
-      samples[i]!.push(t); spent[i]! += t;
+      const t = performance.now() - t0, c = process.cpuUsage(c0);
+      wall[i]!.push(t); cpu[i]!.push((c.user + c.system) / 1000); spent[i]! += t;
     }
   }
-  return samples.map((s) => median(s));
+  return { wall: wall.map((s) => median(s)), cpu: cpu.map((s) => median(s)) };
 }
 
 function maxError(got: Float32Array, want: Float64Array): number {
@@ -206,13 +211,13 @@ async function runPhase(w: Workload, kind: 'softmax' | 'relu', bw: Bandwidth): P
   const want = reference(w, q0, wt);
   const errors: number[] = [];
   for (const c of cs) errors.push(maxError(await c.run(q0), want));
-  const ms = await timeContenders(cs, w.queries);
+  const { wall: ms, cpu } = await timeContenders(cs, w.queries);
   const denseWasm = ms[cs.findIndex((c) => c.name === `dense wasm 1t${tag}`)]!;
   cs.forEach((c, i) => {
     const work = c.work();
     const gb = work.bytes / (ms[i]! * 1e6);
     rows.push({
-      dist: w.name, n: w.n, d: w.d, contender: c.name, kind: c.kind, threads: c.threads, ms: ms[i]!,
+      dist: w.name, n: w.n, d: w.d, contender: c.name, kind: c.kind, threads: c.threads, ms: ms[i]!, cpuMs: cpu[i]!,
       usedPerHead: work.used, scoredPerHead: work.scored, mbTouched: work.bytes / 1e6, gbPerSecond: gb,
       bandwidthShare: gb / (c.threads === 1 ? bw.wasm1 : bw.wasm2),
       speedupVsDenseWasm: denseWasm / ms[i]!, maxError: errors[i]!,
@@ -273,8 +278,8 @@ save(bwEnd);
 
 console.log(`load average (1 min) at start ${loadStart[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}`);
 console.log(`bandwidth, wasm-simd read (GB/s): start 1t ${bwStart.wasm1.toFixed(1)} / 2t ${bwStart.wasm2.toFixed(1)}; end 1t ${bwEnd.wasm1.toFixed(1)} / 2t ${bwEnd.wasm2.toFixed(1)}; plain JS 1t ${bwStart.js1.toFixed(1)}`);
-console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'keys used/head', 'MB touched', 'GB/s', '% of bw', '× dense wasm', 'max err'],
-  rows.map((r) => [r.dist, r.n, r.d, r.contender, r.ms, Math.round(r.usedPerHead), r.mbTouched, r.gbPerSecond,
+console.log(table(['dist', 'n', 'd', 'contender', 'ms/token', 'CPU ms', 'keys used/head', 'MB touched', 'GB/s', '% of bw', '× dense wasm', 'max err'],
+  rows.map((r) => [r.dist, r.n, r.d, r.contender, r.ms, r.cpuMs, Math.round(r.usedPerHead), r.mbTouched, r.gbPerSecond,
     `${(100 * r.bandwidthShare).toFixed(0)}%`, r.speedupVsDenseWasm, r.maxError])));
 console.log(table(['dist', 'n', 'd', 'oracle keys/head ε=1e-2', 'ε=1e-3'],
   oracle.map((o) => { const k = o['oracleKeysPerHead'] as Record<string, number>; return [o['dist'] as string, o['n'] as number, o['d'] as number, k['1e-2']!, k['1e-3']!]; })));
