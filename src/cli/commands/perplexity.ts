@@ -27,7 +27,9 @@ export const perplexityCommand: Command = {
     const model = modelFromArgs(args);
     const mode = attentionMode(args, model.config);
     const bytes = textFromArgs(args);
-    const n = Math.min(bytes.length, (args['max-tokens'] as number | undefined) ?? Infinity, model.config.maxPositions);
+    const asked = Math.min(bytes.length, (args['max-tokens'] as number | undefined) ?? Infinity);
+    const n = Math.min(asked, model.config.maxPositions);
+    if (n < asked) process.stderr.write(`note: reading the first ${n} of ${asked} bytes (the model's context is ${model.config.maxPositions} tokens)\n`);
     const bar = new ProgressBar(`perplexity (${describeAttention(mode)})`, 'tok', !args.json);
     const r = perplexity(model, bytes.subarray(0, n), {
       attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend, onProgress: (d, t) => bar.update(d, t),
