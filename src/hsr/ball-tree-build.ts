@@ -9,7 +9,8 @@ import { roundingSlack } from './rounding.js';
  *   ordered  [n, dim]       float32 points permuted into leaf order (a copy), so a leaf is one block
  *   start, end [nodes]      the node's positions [start, end)
  *   right    [nodes]        right child, −1 for a leaf (the left child is node + 1)
- *   centres  [nodes, dim]   float32 centre (the mean, rounded to float32; radii are measured from it)
+ *   centres  [nodes, dim]   float32 centre (≈ the mean: leaves' means, parents' size-weighted means
+ *                           of their children's centres; radii are measured exactly from it)
  *   slack    [nodes]        certified radius: |⟨a,p⟩ − fl(⟨a,c⟩)| ≤ ‖a‖·slack for every point p in the
  *                           node, for both the exact ⟨a,p⟩ and its float64 `dotRow` (see below)
  *   minId, maxId [nodes]    smallest and largest id in the subtree (prefix queries prune by position)
@@ -68,63 +69,75 @@ class Builder {
     this.next = new Float64Array(dim);
   }
 
-  /** Builds the subtree over positions [lo, hi) and returns its node index. */
+  /**
+   * Builds the subtree over positions [lo, hi) and returns its node index. Top-down: power
+   * iteration on a sample, one projection pass, median selection. Bottom-up: a leaf's centre is its
+   * mean, an internal node's centre the size-weighted mean of its children's centres (no pass), and
+   * every node's radius is measured exactly from its centre (one pass). About 2 passes per level.
+   */
   node(lo: number, hi: number): number {
     const t = this.tree;
     const id = t.nodes++;
     t.start[id] = lo; t.end[id] = hi;
-    this.ball(id, lo, hi);
-    if (hi - lo <= this.leafSize) { t.right[id] = -1; return id; }
-    this.principalDirection(lo, hi);
     const { points, dim, proj, dir, tree: { order } } = this;
-    for (let pos = lo; pos < hi; pos++) {
-      const base = order[pos]! * dim;
-      let s = 0;
-      for (let j = 0; j < dim; j++) s += dir[j]! * points[base + j]!;
-      proj[pos] = s;
+    const c = t.centres.subarray(id * dim, (id + 1) * dim);
+    if (hi - lo <= this.leafSize) {
+      t.right[id] = -1;
+      this.sampleMean(lo, hi, 1);
+      c.set(this.mean);
+      let minId = Infinity, maxId = -1;
+      for (let pos = lo; pos < hi; pos++) { minId = Math.min(minId, order[pos]!); maxId = Math.max(maxId, order[pos]!); }
+      t.minId[id] = minId; t.maxId[id] = maxId;
+    } else {
+      this.principalDirection(lo, hi);
+      project(points, order, dim, lo, hi, dir, proj);
+      const mid = (lo + hi) >> 1;
+      selectNth(proj, order, lo, hi, mid);
+      const left = this.node(lo, mid);
+      const right = this.node(mid, hi);
+      t.right[id] = right;
+      const wl = (mid - lo) / (hi - lo), wr = (hi - mid) / (hi - lo);
+      for (let j = 0; j < dim; j++) c[j] = wl * t.centres[left * dim + j]! + wr * t.centres[right * dim + j]!;
+      t.minId[id] = Math.min(t.minId[left]!, t.minId[right]!);
+      t.maxId[id] = Math.max(t.maxId[left]!, t.maxId[right]!);
     }
-    const mid = (lo + hi) >> 1;
-    selectNth(proj, order, lo, hi, mid);
-    this.node(lo, mid);
-    t.right[id] = this.node(mid, hi);
+    this.radius(id, lo, hi);
     return id;
   }
 
-  /** Centre (mean rounded to float32), certified radius and id range of node `id`. Leaves `mean` set. */
-  private ball(id: number, lo: number, hi: number): void {
-    const { points, dim, mean, g, tree: t } = this;
-    mean.fill(0);
-    let minId = Infinity, maxId = -1;
-    for (let pos = lo; pos < hi; pos++) {
-      const p = t.order[pos]!;
-      minId = Math.min(minId, p); maxId = Math.max(maxId, p);
-      const base = p * dim;
-      for (let j = 0; j < dim; j++) mean[j] += points[base + j]!;
-    }
+  /** The certified radius of node `id` around its stored (float32) centre; see BallTree.slack. */
+  private radius(id: number, lo: number, hi: number): void {
+    const { points, dim, g, tree: t } = this;
     const c = t.centres.subarray(id * dim, (id + 1) * dim);
-    for (let j = 0; j < dim; j++) { mean[j] /= hi - lo; c[j] = mean[j]!; }
-    let r2 = 0;
-    for (let pos = lo; pos < hi; pos++) {
-      const base = t.order[pos]! * dim;
-      let s = 0;
-      for (let j = 0; j < dim; j++) { const e = points[base + j]! - c[j]!; s += e * e; }
-      r2 = Math.max(r2, s);
-    }
+    const r2 = maxDistance2(points, t.order, dim, lo, hi, c);
     let c2 = 0;
     for (let j = 0; j < dim; j++) c2 += c[j]! * c[j]!;
     const r = Math.sqrt(r2);
     t.slack[id] = (r + g * (3 * Math.sqrt(c2) + 3 * r)) * (1 + g);
-    t.minId[id] = minId; t.maxId[id] = maxId;
+  }
+
+  /** `mean` ← the mean of the points at positions lo, lo + stride, … < hi. */
+  private sampleMean(lo: number, hi: number, stride: number): void {
+    const { points, dim, mean, tree: { order } } = this;
+    mean.fill(0);
+    let count = 0;
+    for (let pos = lo; pos < hi; pos += stride, count++) {
+      const base = order[pos]! * dim;
+      for (let j = 0; j < dim; j++) mean[j] += points[base + j]!;
+    }
+    for (let j = 0; j < dim; j++) mean[j] /= count;
   }
 
   /**
-   * `dir` ← the top principal direction of (a strided sample of) the node's points, by power
-   * iteration from the sample point farthest from the mean. Zero if all sampled points coincide.
+   * `dir` ← the top principal direction of a strided sample of the node's points (centred on the
+   * sample mean), by power iteration from the sample point farthest from that mean. Zero if all
+   * sampled points coincide.
    */
   private principalDirection(lo: number, hi: number): void {
     const { points, dim, mean, dir, next, tree: { order } } = this;
     // Small nodes sample an eighth of their points (≥ 16), so power iteration costs about one pass per level.
     const stride = Math.max(1, Math.floor((hi - lo) / Math.min(POWER_SAMPLE, Math.max(16, (hi - lo) >> 3))));
+    this.sampleMean(lo, hi, stride);
     let far = -1;
     for (let pos = lo; pos < hi; pos += stride) {
       const base = order[pos]! * dim;
@@ -147,6 +160,30 @@ class Builder {
       for (let j = 0; j < dim; j++) dir[j] = next[j]! * inv;
     }
   }
+}
+
+// Hot loops of the build as plain functions (V8 optimises them better than inside the recursion).
+
+/** proj[pos] = ⟨dir, point at pos⟩ for positions [lo, hi). */
+function project(points: Float32Array, order: Uint32Array, dim: number, lo: number, hi: number, dir: Float64Array, proj: Float64Array): void {
+  for (let pos = lo; pos < hi; pos++) {
+    const base = order[pos]! * dim;
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += dir[j]! * points[base + j]!;
+    proj[pos] = s;
+  }
+}
+
+/** max ‖p − c‖² (float64) over the points at positions [lo, hi). */
+function maxDistance2(points: Float32Array, order: Uint32Array, dim: number, lo: number, hi: number, c: Float32Array): number {
+  let r2 = 0;
+  for (let pos = lo; pos < hi; pos++) {
+    const base = order[pos]! * dim;
+    let s = 0;
+    for (let j = 0; j < dim; j++) { const e = points[base + j]! - c[j]!; s += e * e; }
+    if (s > r2) r2 = s;
+  }
+  return r2;
 }
 
 /** Reorders positions [lo, hi) (keys `proj`, payload `order`) so that proj[lo..k) ≤ proj[k] ≤ proj(k..hi). */
