@@ -1,6 +1,6 @@
 /**
- * Honest wall-clock timing in the browser-safe core (the report runs its experiments here; the
- * benchmarks in bench/ use the same scheme from bench/lib/measure.ts): contenders alternate in
+ * Honest wall-clock timing in the browser-safe core (the report runs its experiments here;
+ * bench/lib/measure.ts re-exports it for the benchmarks): contenders alternate in
  * rounds so that load from other processes hits all of them alike, each is warmed up once, and
  * the median per contender is reported. Ratios are taken between medians of the same run.
  */
