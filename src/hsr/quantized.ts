@@ -1,7 +1,7 @@
 import { createKernels } from '../kernels/index.js';
 import type { F32Buffer, I8Buffer, Kernels } from '../kernels/types.js';
 import { dotRow } from './dot.js';
-import { GrowableRows, grownTo } from './growable.js';
+import { grownTo } from './growable.js';
 import { IdList } from './id-list.js';
 import { normUp, roundingSlack } from './rounding.js';
 import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from './types.js';
@@ -27,36 +27,49 @@ const CHUNK = 2048;
  * - G = roundingSlack(d) (rounding.ts) covers the float64 `dotRow` that verification uses
  *   (≤ γ_d·‖q‖·‖p‖), computing the slack, and s·2^−e·o + ‖q‖·slack.
  * So `upper = s·2^−e·o + ‖q‖·slack ≥ dotRow(q, p)` and ≥ the real ⟨q,p⟩: a key is pruned only if
- * it cannot reach the offset, and survivors are scored exactly. A zero key has s = 0, slack = 0.
+ * it cannot reach the offset. A zero key has s = 0, slack = 0.
+ *
+ * Verification: each candidate is scored from its float32 point by the kernels' `scoreIds` (float32,
+ * SIMD), v = 2^−e·⟨q', p⟩, with the certified margin m = 2^−e·(G32·‖q'‖·‖p‖ + d·2⁻¹⁴⁰) (float32
+ * rounding as above, plus subnormal products). v − m ≥ b accepts and v + m < b rejects; only the
+ * rare candidates inside that band are decided by the float64 `dotRow`, so results equal `scan`'s.
+ * pointsScored counts every candidate once (float32 full-precision score; band cases add a float64 one).
  *
  * Layout (ids in insertion order):
- *   rows   [capacity, dim] float32 points (JS memory), for exact verification
+ *   points [capacity, dim] float32 in the kernels' memory (verification reads them in place; the
+ *                          view `points()` returns is replaced when an insert grows the buffer)
  *   codes  [capacity, dim] int8 in the kernels' memory (so WebAssembly reads them in place)
- *   scales, slacks [capacity] float64
+ *   scales, slacks, norms [capacity] float64 (norms = ‖p‖)
  *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out [CHUNK] float32 kernel scratch
  * Appends encode one key: O(dim), arrays grow by doubling.
  */
 export class QuantizedIndex implements HalfSpaceReporter {
   readonly kind = 'quantized';
   readonly lastQueryStats: QueryStats = emptyStats();
-  private readonly rows: GrowableRows;
+  private pts: F32Buffer;
+  private count: number;
   private readonly g: number;
   private readonly g32: number;
   private codes: I8Buffer;
   private scales: Float64Array;
   private slacks: Float64Array;
+  private norms: Float64Array;
+  private readonly candidates = new Uint32Array(CHUNK);
   private readonly ones: F32Buffer;
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
   private readonly hits: IdList[] = [];
 
   constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: Kernels = createKernels()) {
-    this.rows = GrowableRows.from(points, n, dim);
     this.g = roundingSlack(dim);
     this.g32 = (dim + 8) * 2 ** -22;
     this.codes = kernels.allocI8(Math.max(1, n) * Math.max(1, dim));
     this.scales = new Float64Array(Math.max(1, n));
     this.slacks = new Float64Array(Math.max(1, n));
+    this.norms = new Float64Array(Math.max(1, n));
+    this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
+    this.pts.view().set(points.subarray(0, n * dim));
+    this.count = n;
     this.ones = kernels.allocF32(CHUNK);
     this.qBuf = kernels.allocF32(Math.max(1, dim));
     this.outBuf = kernels.allocF32(CHUNK);
@@ -64,25 +77,34 @@ export class QuantizedIndex implements HalfSpaceReporter {
     for (let i = 0; i < n; i++) this.encode(i);
   }
 
-  get size(): number { return this.rows.size; }
-  points(): Float32Array { return this.rows.data; }
+  get size(): number { return this.count; }
+  points(): Float32Array { return this.pts.view(); }
 
   memoryBytes(): number {
-    return this.rows.data.byteLength + this.codes.length + this.scales.byteLength + this.slacks.byteLength
-      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length);
+    return 4 * this.pts.length + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
+      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length) + this.candidates.byteLength;
   }
 
   insert(point: Float32Array): number {
-    const id = this.rows.push(point);
+    const id = this.count;
     const need = (id + 1) * this.dim;
+    if (need > this.pts.length) {
+      const grown = this.kernels.allocF32(Math.max(need, 2 * this.pts.length));
+      grown.view().set(this.pts.view());
+      this.pts.free();
+      this.pts = grown;
+    }
     if (need > this.codes.length) {
       const grown = this.kernels.allocI8(Math.max(need, 2 * this.codes.length));
       grown.view().set(this.codes.view());
       this.codes.free();
       this.codes = grown;
     }
+    this.pts.view().set(point, id * this.dim);
     this.scales = grownTo(this.scales, id + 1);
     this.slacks = grownTo(this.slacks, id + 1);
+    this.norms = grownTo(this.norms, id + 1);
+    this.count++;
     this.encode(id);
     return id;
   }
@@ -92,18 +114,28 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
-    const { scales, slacks, dim } = this;
-    const data = this.rows.data;
+    const { scales, slacks, norms, dim, kernels, candidates } = this;
     const lists = this.idLists(normals.length);
+    const absolute = dim * 2 ** -140;
     let scored = 0;
-    this.sweep(normals, limit, (h, start, end, o, factor, qNorm) => {
-      const normal = normals[h]!;
+    this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm) => {
       const offset = offsets[h]!;
-      const hits = lists[h]!;
+      let count = 0;
       for (let i = start; i < end; i++) {
-        if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! < offset) continue;
-        scored++;
-        if (dotRow(normal, data, i, dim) >= offset) hits.push(i);
+        if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! >= offset) candidates[count++] = i;
+      }
+      if (count === 0) return;
+      scored += count;
+      const data = this.pts.view(); // fetched after sweep's allocations, which may move the memory
+      kernels.scoreIds(q, data, candidates, count, dim, o); // o is free again: reuse it for the scores
+      const normal = normals[h]!;
+      const hits = lists[h]!;
+      const qNormScaled = qNorm / factor;
+      for (let k = 0; k < count; k++) {
+        const id = candidates[k]!;
+        const v = o[k]! * factor;
+        const margin = (this.g32 * qNormScaled * norms[id]! + absolute) * factor;
+        if (v - margin >= offset || (v + margin >= offset && dotRow(normal, data, id, dim) >= offset)) hits.push(id);
       }
     });
     const out = normals.map((_, h) => lists[h]!.toArray());
@@ -117,7 +149,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit = this.size): void {
     const { scales, slacks } = this;
-    this.sweep(normals, limit, (h, start, end, o, factor, qNorm) => {
+    this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm) => {
       const up = upper[h]!;
       const lo = lower[h]!;
       for (let i = start; i < end; i++) {
@@ -139,11 +171,11 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   /**
    * One pass over the codes of ids [0, limit) in chunks, every normal reading a chunk while it is
-   * in cache: `visit(h, start, end, o, factor, ‖q_h‖↑)` gets o[i − start] ≈ 2^e·Σ_j q_hj·c_ij
-   * (float32) and factor = 2^−e for normal h.
+   * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑)` gets o[i − start] ≈ Σ_j q'_j·c_ij
+   * (float32) for q' = 2^e·q_h in float32 and factor = 2^−e. `o` is the visitor's to reuse.
    */
   private sweep(normals: readonly Float32Array[], limit: number,
-    visit: (head: number, start: number, end: number, o: Float32Array, factor: number, qNorm: number) => void): void {
+    visit: (head: number, start: number, end: number, o: Float32Array, q: Float32Array, factor: number, qNorm: number) => void): void {
     const { dim, kernels } = this;
     const heads = normals.length;
     if (this.qBuf.length < heads * dim) {
@@ -167,7 +199,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       for (let h = 0; h < heads; h++) {
         if (live[h]) kernels.scoreBlockI8(qs[h]!, block, ones, 0, end - start, dim, o);
         else o.fill(0);
-        visit(h, start, end, o, factors[h]!, norms[h]!);
+        visit(h, start, end, o, qs[h]!, factors[h]!, norms[h]!);
       }
     }
   }
@@ -175,7 +207,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   /** Quantises point `id` (row `id` of the stored points) into codes, scale and slack. */
   private encode(id: number): void {
     const { dim, g } = this;
-    const source = this.rows.data;
+    const source = this.pts.view();
     const codes = this.codes.view();
     const base = id * dim;
     let maxAbs = 0;
@@ -192,6 +224,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     const sc = s * Math.sqrt(code2);
     this.scales[id] = s;
     this.slacks[id] = (Math.sqrt(err2) + g * (sc + Math.sqrt(norm2)) + this.g32 * sc) * (1 + g);
+    this.norms[id] = Math.sqrt(norm2) * (1 + g);
   }
 }
 

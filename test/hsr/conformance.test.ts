@@ -162,3 +162,14 @@ test('quantized on the plain-JS kernel backend equals scan too', () => {
     }
   }), { numRuns: 40 });
 });
+
+test('quantized queryBatch with more normals than the kernel memory holds (memory grows mid-call)', () => {
+  const n = 50, d = 32, data = points('gaussian', n, d, 11);
+  const idx = HalfSpaceIndex.build(matrix(data, n, d), { kind: 'quantized' });
+  const oracle = build('scan', data, n, d);
+  const normals = Array.from({ length: 20000 }, (_, h) => normal('gaussian', d, h));
+  const results = idx.queryBatch(normals, normals.map(() => 1));
+  for (const h of [0, 1, 9999, 19999]) assert.deepEqual([...results[h]!], [...oracle.query(normals[h]!, 1)]);
+  idx.insert(data.subarray(0, d));
+  assert.deepEqual([...idx.query(normals[5]!, 1)], [...oracle.query(normals[5]!, 1), ...(dotRow(normals[5]!, data, 0, d) >= 1 ? [n] : [])]);
+});
