@@ -40,7 +40,8 @@ const CHUNK = 2048;
  *                          view `points()` returns is replaced when an insert grows the buffer)
  *   codes  [capacity, dim] int8 in the kernels' memory (so WebAssembly reads them in place)
  *   scales, slacks, norms [capacity] float64 (norms = ‖p‖)
- *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out [CHUNK] float32 kernel scratch
+ *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out [CHUNK], candidate ids [CHUNK]
+ *   kernel scratch, all in kernel memory so no kernel call has to stage (copy in) an argument
  * Appends encode one key: O(dim), arrays grow by doubling.
  */
 export class QuantizedIndex implements HalfSpaceReporter {
@@ -54,7 +55,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private scales: Float64Array;
   private slacks: Float64Array;
   private norms: Float64Array;
-  private readonly candidates = new Uint32Array(CHUNK);
+  private readonly candBuf: F32Buffer;
+  private candView = new Uint32Array(0);
   private readonly ones: F32Buffer;
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
@@ -73,6 +75,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.ones = kernels.allocF32(CHUNK);
     this.qBuf = kernels.allocF32(Math.max(1, dim));
     this.outBuf = kernels.allocF32(CHUNK);
+    this.candBuf = kernels.allocF32(CHUNK);
     this.ones.view().fill(1);
     for (let i = 0; i < n; i++) this.encode(i);
   }
@@ -82,7 +85,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   memoryBytes(): number {
     return 4 * this.pts.length + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
-      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length) + this.candidates.byteLength;
+      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length);
   }
 
   insert(point: Float32Array): number {
@@ -114,12 +117,13 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
-    const { scales, slacks, norms, dim, kernels, candidates } = this;
+    const { scales, slacks, norms, dim, kernels } = this;
     const lists = this.idLists(normals.length);
     const absolute = dim * 2 ** -140;
     let scored = 0;
     this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm) => {
       const offset = offsets[h]!;
+      const candidates = this.candidates();
       let count = 0;
       for (let i = start; i < end; i++) {
         if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! >= offset) candidates[count++] = i;
@@ -162,6 +166,16 @@ export class QuantizedIndex implements HalfSpaceReporter {
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
   }
 
+  /**
+   * Candidate ids for one chunk, as a Uint32Array over kernel memory so `scoreIds` reads them in
+   * place (nothing staged, so the kernel call never grows memory under our views).
+   */
+  private candidates(): Uint32Array {
+    const f = this.candBuf.view();
+    if (this.candView.buffer !== f.buffer) this.candView = new Uint32Array(f.buffer, f.byteOffset, CHUNK);
+    return this.candView;
+  }
+
   /** `count` cleared hit lists (scratch reused across queries). */
   private idLists(count: number): IdList[] {
     while (this.hits.length < count) this.hits.push(new IdList());
@@ -182,24 +196,24 @@ export class QuantizedIndex implements HalfSpaceReporter {
       this.qBuf.free();
       this.qBuf = kernels.allocF32(heads * dim);
     }
-    const qAll = this.qBuf.view(), codes = this.codes.view(), ones = this.ones.view(), o = this.outBuf.view();
-    const qs: Float32Array[] = [], factors: number[] = [], norms: number[] = [], live: boolean[] = [];
+    const qAll = this.qBuf.view();
+    const factors: number[] = [], norms: number[] = [], live: boolean[] = [];
     for (let h = 0; h < heads; h++) {
       const a = normals[h]!;
       let maxAbs = 0;
       for (let j = 0; j < dim; j++) maxAbs = Math.max(maxAbs, Math.abs(a[j]!));
       const e = maxAbs > 0 ? unitExponent(maxAbs) : 0;
-      const q = qAll.subarray(h * dim, (h + 1) * dim);
-      for (let j = 0; j < dim; j++) q[j] = a[j]! * 2 ** e;
-      qs.push(q); factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
+      for (let j = 0; j < dim; j++) qAll[h * dim + j] = a[j]! * 2 ** e;
+      factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
     }
     for (let start = 0; start < limit; start += CHUNK) {
       const end = Math.min(limit, start + CHUNK);
-      const block = codes.subarray(start * dim, end * dim);
       for (let h = 0; h < heads; h++) {
-        if (live[h]) kernels.scoreBlockI8(qs[h]!, block, ones, 0, end - start, dim, o);
+        // Views are fetched per call: a kernel call that stages arguments may grow (and move) memory.
+        const q = this.qBuf.view().subarray(h * dim, (h + 1) * dim), o = this.outBuf.view();
+        if (live[h]) kernels.scoreBlockI8(q, this.codes.view().subarray(start * dim, end * dim), this.ones.view(), 0, end - start, dim, o);
         else o.fill(0);
-        visit(h, start, end, o, qs[h]!, factors[h]!, norms[h]!);
+        visit(h, start, end, o, q, factors[h]!, norms[h]!);
       }
     }
   }

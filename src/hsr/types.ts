@@ -20,7 +20,10 @@ import type { Kernels } from '../kernels/types.js';
 export interface QueryStats {
   /** Tree nodes, blocks or compressed keys whose bound was evaluated (summed over a batch). */
   nodesVisited: number;
-  /** Exact full-precision (float64 from float32) dot products ⟨a,p⟩ evaluated (summed over a batch). */
+  /**
+   * Points scored from their full-precision float32 coordinates (float64 dots, or float32 SIMD dots
+   * under a certified margin with a float64 re-check inside it), each counted once (summed over a batch).
+   */
   pointsScored: number;
   /** Ids returned (summed over a batch); 0 for `scoreBounds`. */
   reported: number;
@@ -64,7 +67,11 @@ export interface HalfSpaceReporter {
    * `normals[h]`. Stats are summed over the batch.
    */
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit?: number): void;
-  /** The stored points, row-major in id order; only the first `size*dim` entries are meaningful. */
+  /**
+   * The stored points, row-major in id order; only the first `size*dim` entries are meaningful.
+   * May be a view that `insert` replaces (storage grows by reallocation; `quantized` keeps it in
+   * kernel memory): call `points()` again after inserting instead of keeping the array.
+   */
   points(): Float32Array;
   /** Bytes of the typed arrays this reporter holds (allocated capacity, stored points included). */
   memoryBytes(): number;

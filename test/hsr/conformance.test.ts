@@ -173,3 +173,15 @@ test('quantized queryBatch with more normals than the kernel memory holds (memor
   idx.insert(data.subarray(0, d));
   assert.deepEqual([...idx.query(normals[5]!, 1)], [...oracle.query(normals[5]!, 1), ...(dotRow(normals[5]!, data, 0, d) >= 1 ? [n] : [])]);
 });
+
+test('quantized on a shared kernel instance survives memory growth by other users between calls', () => {
+  const kernels = createKernels();
+  const n = 3000, d = 16, data = points('gaussian', n, d, 12);
+  const idx = HalfSpaceIndex.build(matrix(data, n, d), { kind: 'quantized', kernels });
+  const oracle = build('scan', data, n, d);
+  const a = normal('gaussian', d, 3);
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual([...idx.query(a, 0.5)], [...oracle.query(a, 0.5)]);
+    kernels.allocF32(1 << 20); // grows the shared memory: every earlier view of it is detached
+  }
+});
