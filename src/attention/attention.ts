@@ -1,6 +1,8 @@
 import { HsrError } from '../errors.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
+import { createKernels } from '../kernels/index.js';
 import { assertMatrix, row, type Matrix } from '../tensor/matrix.js';
+import { maxRowNorm, residentKernels } from './kernel-rows.js';
 import { KeyMoments } from './moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } from './options.js';
 import { visibleKeys } from './reference.js';
@@ -30,9 +32,17 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   const output = new Float32Array(m * dv);
   const softmaxSparse = o.kind === 'softmax' && o.sparse;
   const errorBound = softmaxSparse ? new Float64Array(m) : null;
+  // Sparse rows: the index and a copy of the values share one kernels memory, so rows can score
+  // and accumulate their taken keys with the SIMD kernels when the index keeps its points there
+  // (kernel-rows.ts); the copy is freed at the end.
+  const kernels = o.sparse ? createKernels() : null;
+  const index = kernels ? HalfSpaceIndex.build(k, { kind: o.index, kernels }).reporter : null;
+  const valueBuf = kernels ? kernels.allocF32(Math.max(1, n * dv)) : null;
+  valueBuf?.view().set(v.data.subarray(0, n * dv));
+  const keys = index ? index.points() : k.data, values = valueBuf ? valueBuf.view() : v.data;
   const kv: KeyValueView = {
-    keys: k.data, values: v.data, dim: d, valueDim: dv,
-    index: o.sparse ? HalfSpaceIndex.build(k, { kind: o.index }).reporter : null,
+    keys, values, dim: d, valueDim: dv, index,
+    kernels: residentKernels(kernels, keys, values), keyNormMax: maxRowNorm(k.data, d, 0, n),
   };
   // 'paper' needs the moments of exactly the visible keys: grown key by key as the prefix grows,
   // one query at a time. Other modes go in batches of BATCH queries, which the index serves in one
@@ -53,6 +63,7 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
     if (moments) while (moments.count < limit) moments.add(k.data, moments.count);
     rows.attendGroup(kv, group, limit, output, i0, errorBound, moments, limits);
   }
+  valueBuf?.free();
   const w = rows.work;
   const stats: AttentionStats = {
     keysScored: w.keysScored, keysUsed: w.keysUsed, boundsEvaluated: w.boundsEvaluated, denseQueries: w.denseQueries,

@@ -1,5 +1,3 @@
-import { dot4 } from './row-kernels.js';
-
 /**
  * Loops of certified mode (see RowAttention.certifiedRow and docs/softmax.md): bucket the keys by
  * how far their upper bound lies below the largest one, walk them in that order on bounds only,
@@ -85,30 +83,22 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
 }
 
 /**
- * Phase 2, one pass in position order (sequential memory): keys with taking[j] = 1 get their exact
- * logit (bounds that coincide are the logit; otherwise a float64 dot product) into
- * order[0..count) / logits[0..count). The others, if in a bucket ≤ bMax (near the stop), add
- * e^{su[j] − m0} (floored below e^{cut}, see massCut) to the skipped mass — tighter than the bucket
- * edges by up to e^Δ; farther buckets enter by their edges, tail[bMax + 1], without an exp per key.
- * Returns count; res[0] = the largest logit, res[1] = keys scored, res[2] = the skipped mass
- * (relative to m0).
+ * Phase 2's collection, one pass in position order: the ids with taking[j] = 1 go to
+ * order[0..count) (ascending, so scoring them reads memory in order). The others, if in a bucket
+ * ≤ bMax (near the stop), add e^{su[j] − m0} (floored below e^{cut}, see massCut) to the skipped
+ * mass — tighter than the bucket edges by up to e^Δ; farther buckets enter by their edges,
+ * tail[bMax + 1], without an exp per key. Returns count; res[0] = the skipped mass (relative to m0).
  */
-export function scoreTaken(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
-  su: Float64Array, scale: number, taking: Uint8Array, limit: number, order: Uint32Array, logits: Float64Array,
+export function collectTaken(taking: Uint8Array, limit: number, order: Uint32Array, su: Float64Array,
   bucketOfKey: Uint16Array, bMax: number, tail: Float64Array, m0: number, cut: number, floor: number, res: Float64Array): number {
-  let m = -Infinity, count = 0, scored = 0, mass = 0;
+  let count = 0, mass = 0;
   for (let j = 0; j < limit; j++) {
-    if (taking[j]) {
-      let s: number;
-      if (up[j]! === lo[j]!) s = su[j]!;
-      else { s = dot4(q, keys, j, dim) * scale; scored++; }
-      order[count] = j; logits[count++] = s;
-      if (s > m) m = s;
-    } else if (bucketOfKey[j]! <= bMax) {
+    if (taking[j]) order[count++] = j;
+    else if (bucketOfKey[j]! <= bMax) {
       const e = su[j]! - m0;
       mass += e < cut ? floor : Math.exp(e);
     }
   }
-  res[0] = m; res[1] = scored; res[2] = mass + tail[bMax + 1]!;
+  res[0] = mass + tail[bMax + 1]!;
   return count;
 }

@@ -1,9 +1,13 @@
 import { dotRow } from '../hsr/dot.js';
 import type { HalfSpaceReporter } from '../hsr/types.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, minWalk, scaleUpper, scoreTaken, walkBounds } from './certified.js';
+import type { Kernels, Weighting } from '../kernels/types.js';
+import { STATE_EXTRA } from '../kernels/types.js';
+import { finishState, initStates } from '../kernels/state.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, collectTaken, minWalk, scaleUpper, walkBounds } from './certified.js';
+import { KernelRows } from './kernel-rows.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
-import { expRelative, massBelow, massOf, reluWeights, scaleInto, scoreAll, scoreCandidates } from './row-kernels.js';
+import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-kernels.js';
 import { kthLargest, selectTop } from './selection.js';
 import { AttentionState } from './state.js';
 import { massCut, tvBound } from './tv-bound.js';
@@ -19,6 +23,13 @@ export interface KeyValueView {
   readonly index: HalfSpaceReporter | null;
   readonly dim: number;
   readonly valueDim: number;
+  /**
+   * Kernels whose memory holds `keys` and `values` (see kernel-rows.ts `residentKernels`), or null:
+   * then sparse rows score and accumulate their taken keys with them (float32 SIMD, certified
+   * margin) instead of float64 loops. keyNormMax (≥ every visible key's norm) is required with it.
+   */
+  readonly kernels?: Kernels | null;
+  readonly keyNormMax?: number;
 }
 
 /** Work counters, summed over every row computed (see AttentionStats). */
@@ -79,8 +90,15 @@ export class RowAttention {
   private keptCount = 0;
   /** Certified mode: the taken ids in position order, [capacity]. */
   private order = new Uint32Array(0);
+  /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
+  private kernelRows: KernelRows | null = null;
+  /** Dense rows through the kernels: one float32 online state. */
+  private denseState = new Float32Array(0);
+
+  private readonly softmaxWeighting: Weighting;
 
   constructor(private readonly o: ResolvedAttentionOptions, readonly valueDim: number, readonly groupSize: number) {
+    this.softmaxWeighting = { kind: 'softmax', scale: o.scale, bias: 0, alpha: 1 };
     this.state = new AttentionState(valueDim);
     this.offsets = Array.from({ length: groupSize + 1 }, (_, c) => new Array<number>(c).fill(0));
   }
@@ -164,21 +182,37 @@ export class RowAttention {
     }
   }
 
+  /** The kernel row helper for this view, or null when its keys/values are not resident. */
+  private rowsFor(kv: KeyValueView): KernelRows | null {
+    const k = kv.kernels;
+    if (!k) return null;
+    if (this.kernelRows === null || this.kernelRows.kernels !== k || this.kernelRows.dim !== kv.dim) {
+      this.kernelRows = new KernelRows(k, kv.dim, this.valueDim);
+    }
+    return this.kernelRows;
+  }
+
   private countIndexWork(index: HalfSpaceReporter): void {
     const st = index.lastQueryStats;
     this.work.keysScored += st.pointsScored;
     this.work.boundsEvaluated += st.nodesVisited;
   }
 
-  /** The exact logit of key j: read off the bounds when they coincide (scan), else scored in float64. */
-  private logit(kv: KeyValueView, q: Float32Array, h: number, j: number): number {
-    const u = this.upper[h]![j]!;
-    if (u === this.lower[h]![j]!) return u * this.o.scale;
-    this.work.keysScored++;
-    return dotRow(q, kv.keys, j, kv.dim) * this.o.scale;
-  }
-
   private denseSoftmax(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
+    const kr = this.rowsFor(kv);
+    if (kr && kv.index) {
+      // Sparse rows that went dense: the fused kernel (one pass, online softmax) on resident K/V.
+      const dv = this.valueDim, st = this.denseState.length === dv + STATE_EXTRA ? this.denseState : (this.denseState = new Float32Array(dv + STATE_EXTRA));
+      initStates(st, 1, dv, 'softmax');
+      kr.kernels.attendRange(q, 1, kv.keys, kv.values, 0, limit, kv.dim, dv, this.softmaxWeighting, st);
+      finishState(st, 0, dv, out, off);
+      for (let j = 0; j < limit; j++) this.ids[j] = j;
+      this.work.keysScored += limit;
+      this.work.keysUsed += limit;
+      this.keptBuf = this.ids;
+      this.keptCount = limit;
+      return;
+    }
     const m = scoreAll(q, kv.keys, kv.dim, limit, this.o.scale, this.scores, this.ids);
     this.work.keysScored += limit;
     this.finishKept(kv, limit, m, out, off);
@@ -189,10 +223,20 @@ export class RowAttention {
     const { scale, bias, alpha } = this.o;
     let count = limit;
     if (hits) { count = hits.length; while (count > 0 && hits[count - 1]! >= limit) count--; }
-    const used = reluWeights(q, kv.keys, kv.dim, count, hits ?? this.ids, hits !== null, scale, bias, alpha, this.ids, this.scores);
-    this.work.keysScored += count;
+    const kr = hits ? this.rowsFor(kv) : null;
+    const qNorm = kr ? kr.queryNorm(q) : 0;
     const st = this.state.reset('relu');
-    st.addWeights(this.scores, this.ids, used, kv.values);
+    let used: number;
+    if (kr && kr.usable(qNorm, kv.keyNormMax!)) {
+      used = reluWeightsF32(q, kv.keys, kv.dim, kr.dotsOf(q, kv.keys, hits!, count), hits!, count, scale, bias, alpha,
+        kr.margin(qNorm, kv.keyNormMax!, 1), this.ids, this.scores);
+      kr.accumulate(st.acc, this.scores, this.ids, 0, used, kv.values);
+      for (let p = 0; p < used; p++) st.sum += this.scores[p]!;
+    } else {
+      used = reluWeights(q, kv.keys, kv.dim, count, hits ?? this.ids, hits !== null, scale, bias, alpha, this.ids, this.scores);
+      st.addWeights(this.scores, this.ids, used, kv.values);
+    }
+    this.work.keysScored += count;
     st.finish(out, off);
     this.work.keysUsed += used;
   }
@@ -263,6 +307,34 @@ export class RowAttention {
   }
 
   /**
+   * Folds the keys ids[from..to) into the online state `st`: exact logits (float64, or float32 by
+   * the kernels when `kr` is given), rescale when the maximum rises, weights, value rows.
+   * Uses this.scores[from..to) as scratch (logits, then weights).
+   */
+  private fold(kv: KeyValueView, q: Float32Array, h: number, kr: KernelRows | null, ids: Uint32Array, from: number, to: number,
+    st: AttentionState): void {
+    if (to <= from) return;
+    const w = this.scores, scale = this.o.scale;
+    let m: number;
+    if (kr) { m = kr.score(q, kv.keys, ids, from, to, scale, w); this.work.keysScored += to - from; }
+    else {
+      this.work.keysScored += scoreIdsExact(q, kv.keys, kv.dim, this.upper[h]!, this.lower[h]!, ids, from, to, scale, w);
+      m = -Infinity;
+      for (let p = from; p < to; p++) if (w[p]! > m) m = w[p]!;
+    }
+    if (m > st.max) {
+      // exp(−∞) = 0 empties nothing that was there: the state is empty exactly when max = −∞.
+      const f = Math.exp(st.max - m), acc = st.acc;
+      st.sum *= f;
+      for (let c = 0; c < acc.length; c++) acc[c]! *= f;
+      st.max = m;
+    }
+    st.sum += expRelative(w, to, st.max, from);
+    if (kr) kr.accumulate(st.acc, w, ids, from, to, kv.values);
+    else accumulateRows(st.acc, w, ids, to, kv.values, this.valueDim, from);
+  }
+
+  /**
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
    * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε (certified.ts):
    * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys in position order,
@@ -286,29 +358,33 @@ export class RowAttention {
       this.work.denseQueries++;
       return 0;
     }
-    const taking = this.taking, order = this.order, w = this.scores;
+    const taking = this.taking, order = this.order;
     taking.fill(0, 0, limit);
     for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
     const cut = massCut(res[2]!, m0);
     const bMax = Math.min(b + EXACT_BUCKETS, BUCKETS - 1);
-    let c = scoreTaken(q, kv.keys, kv.dim, up, lo, su, scale, taking, limit, order, w,
-      this.bucketOfKey, bMax, this.tailMass, m0, cut, Math.exp(cut), res);
-    const m = res[0]!, mass = res[2]!;
-    this.work.keysScored += res[1]!;
-    expRelative(w, c, m);
+    let c = collectTaken(taking, limit, order, su, this.bucketOfKey, bMax, this.tailMass, m0, cut, Math.exp(cut), res);
+    const mass = res[0]!;
+    // Float32 kernel scores are off by at most `margin` nats each, so the exact W of the taken keys
+    // is at least e^{−margin}·(the W computed from them): the bound uses that.
+    const kr = this.rowsFor(kv);
+    const qNorm = kr ? kr.queryNorm(q) : 0;
+    const fast = kr !== null && kr.usable(qNorm, kv.keyNormMax!) ? kr : null;
+    const shrink = fast ? Math.exp(-fast.margin(qNorm, kv.keyNormMax!, scale)) : 1;
     const st = this.state.reset('softmax');
-    st.max = m;
-    st.addWeights(w, order, c, kv.values);
-    // The certified bound with the exact W; if the estimate stopped too early, keep taking keys in
-    // bound order (the skipped-mass sum stays valid: it covers a superset of what is left out).
-    let delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
+    this.fold(kv, q, h, fast, order, 0, c, st);
+    let delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
+    // If the estimate stopped too early, keep taking keys in bound order, an eighth more at a time
+    // (the skipped-mass sum stays valid: it covers a superset of what is left out).
     while (delta > epsilon && taken < limit) {
-      while (taken >= this.bucketStart[b + 1]!) b++;
-      const j = ids[taken++]!;
-      order[c++] = j;
-      st.addLogit(this.logit(kv, q, h, j), kv.values, j);
+      const next = Math.min(limit, taken + Math.max(8, taken >> 3));
+      for (let p = taken; p < next; p++) order[c + p - taken] = ids[p]!;
+      this.fold(kv, q, h, fast, order, c, c + next - taken, st);
+      c += next - taken;
+      taken = next;
+      while (taken - 1 >= this.bucketStart[b + 1]!) b++;
       u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
-      delta = Math.min(tvBound(st.sum, st.max, u, m0), tvBound(st.sum, st.max, mass, m0));
+      delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
     }
     st.finish(out, off);
     this.work.keysUsed += taken;

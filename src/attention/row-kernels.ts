@@ -41,18 +41,20 @@ export function dot4(q: Float32Array, keys: Float32Array, row: number, dim: numb
   return (a + b) + (c + e);
 }
 
-/** x[p] = e^{x[p] − m} for p < count (logits → weights relative to m). */
-export function expRelative(x: Float64Array, count: number, m: number): void {
-  for (let p = 0; p < count; p++) x[p] = Math.exp(x[p]! - m);
+/** x[p] = e^{x[p] − m} for from ≤ p < count (logits → weights relative to m); returns their sum. */
+export function expRelative(x: Float64Array, count: number, m: number, from = 0): number {
+  let sum = 0;
+  for (let p = from; p < count; p++) { const e = Math.exp(x[p]! - m); x[p] = e; sum += e; }
+  return sum;
 }
 
 /**
- * acc += Σ_p w[p]·values[rows[p]] over p < count, four rows per sweep over acc (a quarter of the
+ * acc += Σ_p w[p]·values[rows[p]] over from ≤ p < count, four rows per sweep over acc (a quarter of the
  * accumulator traffic of one row at a time); returns Σ_p w[p].
  */
 export function accumulateRows(acc: Float64Array, w: Float64Array, rows: Uint32Array, count: number,
-  values: Float32Array, dv: number): number {
-  let p = 0, sum = 0;
+  values: Float32Array, dv: number, from = 0): number {
+  let p = from, sum = 0;
   for (; p + 3 < count; p += 4) {
     const w0 = w[p]!, w1 = w[p + 1]!, w2 = w[p + 2]!, w3 = w[p + 3]!;
     const b0 = rows[p]! * dv, b1 = rows[p + 1]! * dv, b2 = rows[p + 2]! * dv, b3 = rows[p + 3]! * dv;
@@ -80,6 +82,26 @@ export function reluWeights(q: Float32Array, keys: Float32Array, dim: number, co
   for (let p = 0; p < count; p++) {
     const j = useHits ? hits[p]! : p;
     const t = dotRow(q, keys, j, dim) * scale - bias;
+    if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
+  }
+  return used;
+}
+
+/**
+ * As {@link reluWeights} over the ids hits[0..count) from float32 dots (the kernels' scoreIds) with
+ * |dots[p] − ⟨q,k⟩| ≤ margin: a key whose dot lies within the margin of bias/scale is decided by
+ * `dotRow`, the reference's arithmetic, so the set of keys with positive weight is exactly the
+ * reference's; the others take their weight from the float32 dot.
+ */
+export function reluWeightsF32(q: Float32Array, keys: Float32Array, dim: number, dots: Float32Array, hits: Uint32Array,
+  count: number, scale: number, bias: number, alpha: number, margin: number, ids: Uint32Array, w: Float64Array): number {
+  const edge = bias / scale;
+  let used = 0;
+  for (let p = 0; p < count; p++) {
+    const j = hits[p]!, x = dots[p]!;
+    let t: number;
+    if (Math.abs(x - edge) <= margin + Math.abs(edge) * 1e-15) t = dotRow(q, keys, j, dim) * scale - bias;
+    else t = x * scale - bias;
     if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
   }
   return used;
@@ -135,4 +157,19 @@ export function massOf(x: Float64Array, from: number, to: number, m0: number, cu
 /** out[j] = x[j]·scale for j < count (the input of top-k's selection). */
 export function scaleInto(x: Float64Array, count: number, scale: number, out: Float64Array): void {
   for (let j = 0; j < count; j++) out[j] = x[j]! * scale;
+}
+
+/**
+ * logits[p] = the exact logit of key ids[p] for p in [from, to): read off the bounds when they
+ * coincide (the `scan` index), else ⟨q,k⟩·scale in float64 (`dot4`). Returns the number scored.
+ */
+export function scoreIdsExact(q: Float32Array, keys: Float32Array, dim: number, up: Float64Array, lo: Float64Array,
+  ids: Uint32Array, from: number, to: number, scale: number, logits: Float64Array): number {
+  let scored = 0;
+  for (let p = from; p < to; p++) {
+    const j = ids[p]!, u = up[j]!;
+    if (u === lo[j]!) logits[p] = u * scale;
+    else { logits[p] = dot4(q, keys, j, dim) * scale; scored++; }
+  }
+  return scored;
 }

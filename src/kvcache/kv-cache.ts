@@ -2,9 +2,11 @@ import { KeyMoments } from '../attention/moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, type ResolvedAttentionOptions } from '../attention/options.js';
 import { RowAttention, type KeyValueView } from '../attention/row-attention.js';
 import { HsrError } from '../errors.js';
-import { GrowableRows } from '../hsr/growable.js';
+import { maxRowNorm, residentKernels } from '../attention/kernel-rows.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
 import type { HalfSpaceReporter } from '../hsr/types.js';
+import { createKernels } from '../kernels/index.js';
+import type { F32Buffer, Kernels } from '../kernels/types.js';
 import { assertCount, assertFinite, describe, matrix } from '../tensor/matrix.js';
 
 export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'> {
@@ -18,7 +20,8 @@ export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'> {
 /** One KV head's storage: keys inside its index, values beside them, moments for 'paper'. */
 interface KvHeadStore {
   readonly index: HalfSpaceReporter;   // keys [length, headDim], ids = positions
-  readonly values: GrowableRows;       // [length, valueDim]
+  values: F32Buffer;                   // [capacity, valueDim] in the kernels' memory, grown by doubling
+  keyNormMax: number;                  // ≥ the norm of every key appended (kernel scoring margins)
   readonly moments: KeyMoments | null; // running mean / covariance of the keys ('paper' only)
   /** What attend reads: re-pointed at the (possibly regrown) buffers before each use. */
   readonly view: { -readonly [K in keyof KeyValueView]: KeyValueView[K] };
@@ -27,8 +30,10 @@ interface KvHeadStore {
 /**
  * A decoding KV cache with grouped-query heads (layout: docs/kv-layout.md). Query head h reads KV
  * head ⌊h / (heads / kvHeads)⌋. Every KV head keeps its keys in a half-space reporting index (the
- * keys' only copy, grown by doubling: amortised O(1) appends) and its values in a growable row
- * buffer. `attend` computes each KV group's query heads together (the index shares one pass over
+ * keys' only copy, grown by doubling: amortised O(1) appends) and its values in a row buffer of
+ * the kernels' memory (createKernels(), shared with the index): when the index keeps its points
+ * there too (the quantized index does), sparse rows score and accumulate their taken keys with the
+ * SIMD kernels (kernel-rows.ts). `attend` computes each KV group's query heads together (the index shares one pass over
  * its compressed keys among them) and allocates nothing but its result.
  */
 export class KVCache {
@@ -38,6 +43,7 @@ export class KVCache {
   readonly valueDim: number;
   readonly options: ResolvedAttentionOptions;
   private readonly stores: KvHeadStore[];
+  private readonly kernels: Kernels;
   private readonly rows: RowAttention;
   /** Copy of the current queries, [heads, headDim], and per KV group the views of its heads. */
   private readonly queryBuf: Float32Array;
@@ -64,13 +70,14 @@ export class KVCache {
     this.options = resolveAttentionOptions({ ...rest, causal: false }, headDim, 'KVCache');
     const o = this.options;
     const paper = o.kind === 'softmax' && o.sparse && o.sparsity === 'paper';
+    const kernels = this.kernels = createKernels();
     this.stores = Array.from({ length: kvHeads }, () => {
       // Dense rows only read the keys; the scan "index" is then just their growable store.
-      const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan' }).reporter;
-      const values = new GrowableRows(valueDim, 64);
+      const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan', kernels }).reporter;
+      const values = kernels.allocF32(64 * valueDim);
       return {
-        index, values, moments: paper ? new KeyMoments(headDim) : null,
-        view: { keys: index.points(), values: values.data, index, dim: headDim, valueDim },
+        index, values, keyNormMax: 0, moments: paper ? new KeyMoments(headDim) : null,
+        view: { keys: index.points(), values: values.view(), index, dim: headDim, valueDim, kernels: null, keyNormMax: 0 },
       };
     });
     const group = heads / kvHeads;
@@ -104,8 +111,10 @@ export class KVCache {
     for (let p = 0; p < t; p++) {
       for (let g = 0; g < this.kvHeads; g++) {
         const s = this.stores[g]!;
-        const id = s.index.insert(keys.subarray(p * kd + g * this.headDim, p * kd + (g + 1) * this.headDim));
-        s.values.push(values.subarray(p * vd + g * this.valueDim, p * vd + (g + 1) * this.valueDim));
+        const key = keys.subarray(p * kd + g * this.headDim, p * kd + (g + 1) * this.headDim);
+        const id = s.index.insert(key);
+        s.keyNormMax = maxRowNorm(key, this.headDim, 0, 1, s.keyNormMax);
+        this.pushValue(s, id, values.subarray(p * vd + g * this.valueDim, p * vd + (g + 1) * this.valueDim));
         s.moments?.add(s.index.points(), id);
       }
     }
@@ -128,7 +137,9 @@ export class KVCache {
     for (let g = 0; g < this.kvHeads; g++) {
       const s = this.stores[g]!;
       s.view.keys = s.index.points();
-      s.view.values = s.values.data;
+      s.view.values = s.values.view();
+      s.view.kernels = residentKernels(this.kernels, s.view.keys, s.view.values);
+      s.view.keyNormMax = s.keyNormMax;
       this.rows.attendGroup(s.view, this.groupViews[g]!, n, output, g * group, errorBound, s.moments);
     }
     const w = this.rows.work;
@@ -137,5 +148,17 @@ export class KVCache {
     };
     if (errorBound) stats.errorBound = errorBound;
     return { output, stats };
+  }
+
+  /** Writes value row `id` of store s, doubling its buffer when full (views re-fetched after the allocation). */
+  private pushValue(s: KvHeadStore, id: number, row: Float32Array): void {
+    const dv = this.valueDim;
+    if ((id + 1) * dv > s.values.length) {
+      const grown = this.kernels.allocF32(2 * s.values.length);
+      grown.view().set(s.values.view().subarray(0, id * dv));
+      s.values.free();
+      s.values = grown;
+    }
+    s.values.view().set(row, id * dv);
   }
 }

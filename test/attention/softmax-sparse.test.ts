@@ -8,6 +8,8 @@ import { referenceScores } from '../../src/attention/reference.js';
 import { RowAttention } from '../../src/attention/row-attention.js';
 import { row } from '../../src/tensor/matrix.js';
 import { clustered, gaussian, referenceInput, referenceWeights, rng, visibleKeys, type Problem, type Rand } from './fixtures.js';
+import { createKernels } from '../../src/kernels/index.js';
+import { maxRowNorm, residentKernels } from '../../src/attention/kernel-rows.js';
 
 /**
  * Ties in top-k are broken by position: among equal logits the earlier key wins. A threshold row
@@ -54,7 +56,13 @@ interface RowResult { out: Float32Array; errorBound: Float64Array; kept: number[
 function runRows(p: Problem, o: AttentionOptions): RowResult {
   const ro = resolveAttentionOptions(o, p.q.cols, 'test');
   const m = p.q.rows, n = p.k.rows, dv = p.v.cols;
-  const kv = { keys: p.k.data, values: p.v.data, dim: p.k.cols, valueDim: dv, index: HalfSpaceIndex.build(p.k, { kind: ro.index }).reporter };
+  // The same resident layout as attention(): index and values in one kernels memory.
+  const kernels = createKernels();
+  const index = HalfSpaceIndex.build(p.k, { kind: ro.index, kernels }).reporter;
+  const values = kernels.allocF32(Math.max(1, n * dv)).view();
+  values.set(p.v.data);
+  const keys = index.points();
+  const kv = { keys, values, dim: p.k.cols, valueDim: dv, index, kernels: residentKernels(kernels, keys, values), keyNormMax: maxRowNorm(p.k.data, p.k.cols, 0, n) };
   const rows = new RowAttention(ro, dv, 1);
   const moments = new KeyMoments(p.k.cols);
   const out = new Float32Array(m * dv), errorBound = new Float64Array(m), kept: number[][] = [];

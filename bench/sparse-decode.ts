@@ -1,0 +1,91 @@
+/**
+ * Sparse decode vs our dense WebAssembly decode on the real dumps (issue 4's goals), measured in
+ * one run with alternating rounds: DenseDecoder (wasm-simd, Flash-Decoding) against KVCache.attend
+ * in its sparse modes, per-step medians, ratios, keys used and (softmax) the oracle minimum — the
+ * fewest keys whose exact mass reaches 1 − ε. Also times the index pass alone (scoreBoundsBatch /
+ * queryBatch) so the table says where a sparse step's time goes.
+ *
+ *   node --import tsx bench/sparse-decode.ts [--queries 16] [--rounds 7] [--out bench/results/sparse-decode.json]
+ *
+ * A "step" is one decode position: every query head (6 over 2 KV heads) against all n = 8192 keys.
+ */
+import { KVCache, type AttentionOptions } from '../src/index.js';
+import { DenseDecoder } from '../src/kernels/dense-decode.js';
+import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
+import { realWorkload, type Workload } from './lib/keys.js';
+import { alternateRounds, table, writeJson } from './lib/measure.js';
+import { exactWeights, oracleMinimum, sortedDescending } from './softmax-lib.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const R = Number(args.get('queries') ?? 16);
+const ROUNDS = Number(args.get('rounds') ?? 7);
+const OUT = args.get('out') ?? 'bench/results/sparse-decode.json';
+
+interface Row { workload: string; mode: string; msPerStep: number; vsDense: number; keysUsedPerHead: number; oracleMinPerHead?: number; maxErrorBound?: number }
+
+function denseDecoder(w: Workload, kind: 'softmax' | 'relu'): DenseDecoder {
+  const dec = new DenseDecoder({
+    heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, kernels: createWasmKernels(), initialCapacity: w.n,
+    weighting: { kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? w.relu.bias : 0, alpha: kind === 'relu' ? w.relu.alpha : 1 },
+  });
+  dec.append(w.keys, w.values);
+  return dec;
+}
+
+function cache(w: Workload, options: Omit<AttentionOptions, 'causal'>): KVCache {
+  const c = new KVCache({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, ...options });
+  c.append(w.keys, w.values);
+  return c;
+}
+
+/** Mean over queries and heads of the oracle minimum for ε (exact float64 weights, sorted). */
+function oracleMin(w: Workload, eps: number): number {
+  const group = w.heads / w.kvHeads, counts: number[] = [];
+  for (const q of w.queries) for (let h = 0; h < w.heads; h++) {
+    const g = Math.floor(h / group);
+    const weights = exactWeights(q.subarray(h * w.d, (h + 1) * w.d), w.keyHeads[g]!, w.n, w.d, 1 / Math.sqrt(w.d));
+    counts.push(oracleMinimum(sortedDescending(weights), eps));
+  }
+  return counts.reduce((a, b) => a + b, 0) / counts.length;
+}
+
+const rows: Row[] = [];
+const timings: Record<string, Record<string, number>> = {};
+for (const [kind, name] of [['softmax', 'real'], ['relu', 'real-relu']] as const) {
+  const w = realWorkload(name, R);
+  if (!w) { console.log(`${name}: dump not found, skipped`); continue; }
+  const dec = denseDecoder(w, kind);
+  const out = new Float32Array(w.heads * w.dv);
+  const modes: Record<string, Omit<AttentionOptions, 'causal'>> = kind === 'softmax'
+    ? { 'certified ε=1e-2': { sparsity: { epsilon: 1e-2 } }, 'certified ε=1e-3': { sparsity: { epsilon: 1e-3 } }, 'top-k 256': { sparsity: { topK: 256 } } }
+    : { 'exact sparse ReLU': { kind: 'relu', bias: w.relu.bias, alpha: w.relu.alpha } };
+  const caches = Object.fromEntries(Object.entries(modes).map(([m, o]) => [m, cache(w, { kind: 'softmax', ...o })]));
+  const used: Record<string, number> = {}, bounds: Record<string, number> = {};
+  const contenders: Record<string, () => void> = { dense: () => { for (const q of w.queries) dec.attend(q, out); } };
+  for (const [m, c] of Object.entries(caches)) {
+    contenders[m] = () => {
+      let u = 0, b = 0;
+      for (const q of w.queries) {
+        const r = c.attend(q);
+        u += r.stats.keysUsed;
+        if (r.stats.errorBound) for (const x of r.stats.errorBound) b = Math.max(b, x);
+      }
+      used[m] = u / (R * w.heads); bounds[m] = b;
+    };
+  }
+  const t = alternateRounds(contenders, ROUNDS);
+  timings[name] = t;
+  const dense = t.dense! / R;
+  rows.push({ workload: name, mode: `dense WASM (DenseDecoder, ${kind})`, msPerStep: dense, vsDense: 1, keysUsedPerHead: w.n });
+  for (const m of Object.keys(modes)) {
+    const eps = /ε=([0-9e.-]+)/.exec(m)?.[1];
+    const row: Row = { workload: name, mode: m, msPerStep: t[m]! / R, vsDense: dense / (t[m]! / R), keysUsedPerHead: used[m]! };
+    if (eps) { row.oracleMinPerHead = oracleMin(w, Number(eps)); row.maxErrorBound = bounds[m]; }
+    rows.push(row);
+  }
+}
+
+console.log(table(['workload', 'mode', 'ms/step', 'speed-up vs dense', 'keys used/head', 'oracle min/head', 'max δ'],
+  rows.map((r) => [r.workload, r.mode, r.msPerStep, r.vsDense, r.keysUsedPerHead, r.oracleMinPerHead ?? '', r.maxErrorBound ?? ''])));
+writeJson(OUT, { queries: R, rounds: ROUNDS, rows, timingsMsPerRound: timings });

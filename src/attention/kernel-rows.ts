@@ -1,0 +1,128 @@
+import { normUp, roundingSlack } from '../hsr/rounding.js';
+import { STATE_EXTRA, type Kernels, type Weighting } from '../kernels/types.js';
+
+/**
+ * The per-taken-key work of sparse rows — scoring gathered key rows and adding their weighted value
+ * rows — done by the kernels (WebAssembly SIMD, float32) instead of float64 loops in JS. Used only
+ * when the keys and values live in the kernels' memory (`residentKernels`), so nothing is copied
+ * but the ids, the weights and one small state per call.
+ *
+ * Float32 scores come with a certified margin (the same argument as the quantized index's
+ * verification, hsr/quantized.ts): for key j, |s̃_j − ⟨q,k_j⟩| ≤ G32·‖q‖·‖k_j‖ + d·2⁻¹⁴⁰ with
+ * G32 = (d + 8)·2⁻²² ≥ 4·γ_{d+8} in float32 (products, sums and the rounding of the output), the
+ * absolute term covering subnormal products. {@link KernelRows.margin} turns it into a bound on
+ * the logit error of every key of a row through the largest key norm. Rows whose ‖q‖·max‖k‖ could
+ * overflow float32 do not come here (`usable`).
+ */
+
+/** `accumulateIds` with these settings adds w·v for precomputed weights w passed as the dots. */
+const GIVEN_WEIGHTS: Weighting = { kind: 'relu', scale: 1, bias: 0, alpha: 1 };
+/** Products of norms beyond this could overflow float32 partial sums. */
+const FLOAT32_SAFE = 2 ** 120;
+
+export class KernelRows {
+  private dots = new Float32Array(0);
+  private idBuf = new Uint32Array(0);
+  private readonly state: Float32Array;
+  private readonly g32: number;
+  private readonly g: number;
+  private readonly absolute: number;
+
+  constructor(readonly kernels: Kernels, readonly dim: number, readonly valueDim: number) {
+    this.state = new Float32Array(valueDim + STATE_EXTRA);
+    this.g32 = (dim + 8) * 2 ** -22;
+    this.g = roundingSlack(dim);
+    this.absolute = dim * 2 ** -140;
+  }
+
+  /** ‖q‖ rounded up (the input of {@link margin} and {@link usable}). */
+  queryNorm(q: Float32Array): number { return normUp(q, this.g); }
+
+  /** Whether float32 scoring is safe for this query against keys of norm ≤ keyNormMax. */
+  usable(qNorm: number, keyNormMax: number): boolean { return qNorm * keyNormMax < FLOAT32_SAFE; }
+
+  /** A bound on |logit̃ − logit| for every key: scale·(G32·‖q‖·max‖k‖ + d·2⁻¹⁴⁰), rounded up. */
+  margin(qNorm: number, keyNormMax: number, scale: number): number {
+    return scale * (this.g32 * qNorm * keyNormMax + this.absolute) * (1 + 1e-6);
+  }
+
+  /**
+   * logits[p] = s̃(q, k_{ids[p]})·scale for p in [from, to), scored by the kernels in float32;
+   * returns their maximum.
+   */
+  score(q: Float32Array, keys: Float32Array, ids: Uint32Array, from: number, to: number, scale: number, logits: Float64Array): number {
+    const count = to - from;
+    if (count <= 0) return -Infinity;
+    const dots = this.scratch(count), idv = this.ids(ids, from, count);
+    this.kernels.scoreIds(q, keys, idv, count, this.dim, dots);
+    let m = -Infinity;
+    for (let p = 0; p < count; p++) {
+      const s = dots[p]! * scale;
+      logits[from + p] = s;
+      if (s > m) m = s;
+    }
+    return m;
+  }
+
+  /** Raw float32 dots ⟨q, k_{ids[p]}⟩ for p < count (a view valid until the next call). */
+  dotsOf(q: Float32Array, keys: Float32Array, ids: Uint32Array, count: number): Float32Array {
+    const dots = this.scratch(count);
+    if (count > 0) this.kernels.scoreIds(q, keys, this.ids(ids, 0, count), count, this.dim, dots);
+    return dots;
+  }
+
+  /**
+   * acc[c] += Σ_{from ≤ p < to} w[p]·values[ids[p]·dv + c] (weights ≥ 0, any size: the kernel sums
+   * w/max(w) in float32, the result is scaled back into the float64 accumulator).
+   */
+  accumulate(acc: Float64Array, w: Float64Array, ids: Uint32Array, from: number, to: number, values: Float32Array): void {
+    const count = to - from;
+    if (count <= 0) return;
+    const dots = this.scratch(count), idv = this.ids(ids, from, count), st = this.state, dv = this.valueDim;
+    // Weights go in relative to the largest (ReLU^α weights may exceed float32's range).
+    let top = 0;
+    for (let p = from; p < to; p++) if (w[p]! > top) top = w[p]!;
+    if (top === 0) return;
+    const inv = 1 / top;
+    for (let p = 0; p < count; p++) dots[p] = w[from + p]! * inv;
+    st.fill(0);
+    this.kernels.accumulateIds(st, dots, count, GIVEN_WEIGHTS, values, idv, dv);
+    for (let c = 0; c < dv; c++) acc[c]! += st[c]! * top;
+  }
+
+  private scratch(count: number): Float32Array {
+    if (this.dots.length < count) this.dots = new Float32Array(Math.max(count, 2 * this.dots.length, 64));
+    return this.dots;
+  }
+
+  /** ids[from .. from+count) as an array starting at 0 (kernels take whole arrays). */
+  private ids(ids: Uint32Array, from: number, count: number): Uint32Array {
+    if (from === 0) return ids;
+    if (this.idBuf.length < count) this.idBuf = new Uint32Array(Math.max(count, 2 * this.idBuf.length, 64));
+    this.idBuf.set(ids.subarray(from, from + count));
+    return this.idBuf;
+  }
+}
+
+/**
+ * `kernels` when the keys live where the kernels read them at full speed, else null — then rows
+ * take the float64 path instead of having the kernels copy the whole key array in on every call.
+ * The caller allocates `values` from `kernels`; the keys are the index's points, which the
+ * quantized index keeps in the same memory (the js backend's arrays are plain ones).
+ */
+export function residentKernels(kernels: Kernels | null, keys: Float32Array, values: Float32Array): Kernels | null {
+  if (kernels === null) return null;
+  return kernels.name === 'js' || keys.buffer === values.buffer ? kernels : null;
+}
+
+/** Largest Euclidean norm of rows [from, to) of a [·, dim] array, rounded up (float64). */
+export function maxRowNorm(a: Float32Array, dim: number, from: number, to: number, current = 0): number {
+  let best = current;
+  for (let r = from; r < to; r++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) { const x = a[r * dim + j]!; s += x * x; }
+    const n = Math.sqrt(s) * (1 + roundingSlack(dim));
+    if (n > best) best = n;
+  }
+  return best;
+}
