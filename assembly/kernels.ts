@@ -3,15 +3,16 @@
 // definition and the conformance suite (test/kernels/) holds both to the float64 reference.
 //
 // Every argument is a byte offset into the imported linear memory (owned and laid out by the
-// TypeScript side, src/kernels/wasm/) or a count. Nothing here allocates and there is no static
-// data, so one module instance per thread can share one (shared) memory.
+// TypeScript side, src/kernels/wasm/) or a count. Nothing here allocates and there are no data
+// segments, so one module instance per thread can share one (shared) memory.
 //
-// Speed notes (AMD Zen 5, V8 11): WebAssembly SIMD has no fused multiply-add, so a dot product
-// costs a mul and an add per 4 floats; loops keep 4–8 independent accumulators (V8 spills beyond
-// ~8) and read each key once for all the queries of a grouped-query group.
+// Speed notes (AMD Zen 5, V8 11; measurements in docs/performance.md): WebAssembly SIMD has no
+// fused multiply-add, so a dot product costs a mul and an add per 4 floats; the multi-query loops
+// keep 4 accumulators (with 8, V8 hoists the loads and spills accumulators to the stack) and read
+// each key once for all the queries of a grouped-query group.
 
-const BLOCK: i32 = 64;
-let sink: v128 = f32x4.splat(0); // keeps touchLines' loads alive (a global, so never optimised away) // keys per block in attendRange (must match the scratch size on the TS side)
+const BLOCK: i32 = 64; // keys per block in attendRange (the TS side sizes its scratch as BLOCK·m floats)
+let sink: v128 = f32x4.splat(0); // keeps touchLines' loads alive (a global, so never optimised away)
 
 // ---------------------------------------------------------------- dot products
 
