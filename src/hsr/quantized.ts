@@ -56,7 +56,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private slacks: Float64Array;
   private norms: Float64Array;
   private readonly candBuf: F32Buffer;
-  private candView = new Uint32Array(0);
+  private candView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private readonly ones: F32Buffer;
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
