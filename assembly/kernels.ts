@@ -146,6 +146,60 @@ export function scoreBlockI8(q: usize, k8: usize, scales: usize, count: i32, dim
   }
 }
 
+/**
+ * Exact integer dots of m int16 queries with int8 keys (the quantized index's sweep with a
+ * quantised query): out[j·count + i] = Σ_c q16[j·dim + c] · k8[i·dim + c] as i32, each code block
+ * loaded and widened once for up to three queries; i32x4.dot_i16x8_s does 8 multiply-adds per
+ * instruction. No rounding at all; the caller keeps |q16| ≤ 2¹⁴ and dim ≤ 1024 so no sum overflows.
+ */
+export function scoreBlockI8I16(q16: usize, m: i32, k8: usize, count: i32, dim: i32, out: usize): void {
+  let j: i32 = 0;
+  for (; j + 3 <= m; j += 3) {
+    const qa = q16 + (<usize>j * <usize>dim << 1), qb = qa + (<usize>dim << 1), qc = qb + (<usize>dim << 1);
+    const oa = out + (<usize>j * <usize>count << 2), ob = oa + (<usize>count << 2), oc = ob + (<usize>count << 2);
+    for (let i = 0; i < count; i++) {
+      const k = k8 + <usize>i * <usize>dim;
+      let a = i32x4.splat(0), b = i32x4.splat(0), e = i32x4.splat(0);
+      let c: i32 = 0;
+      for (; c + 16 <= dim; c += 16) {
+        const raw = v128.load(k + <usize>c);
+        const lo = i16x8.extend_low_i8x16_s(raw), hi = i16x8.extend_high_i8x16_s(raw);
+        const o = <usize>c << 1;
+        a = i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(qa + o)), i32x4.dot_i16x8_s(hi, v128.load(qa + o, 16))));
+        b = i32x4.add(b, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(qb + o)), i32x4.dot_i16x8_s(hi, v128.load(qb + o, 16))));
+        e = i32x4.add(e, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(qc + o)), i32x4.dot_i16x8_s(hi, v128.load(qc + o, 16))));
+      }
+      let sa = hsumI32(a), sb = hsumI32(b), sc = hsumI32(e);
+      for (; c < dim; c++) {
+        const x = <i32>load<i8>(k + <usize>c), o = <usize>c << 1;
+        sa += x * <i32>load<i16>(qa + o); sb += x * <i32>load<i16>(qb + o); sc += x * <i32>load<i16>(qc + o);
+      }
+      const w = <usize>i << 2;
+      store<i32>(oa + w, sa); store<i32>(ob + w, sb); store<i32>(oc + w, sc);
+    }
+  }
+  for (; j < m; j++) {
+    const qa = q16 + (<usize>j * <usize>dim << 1), oa = out + (<usize>j * <usize>count << 2);
+    for (let i = 0; i < count; i++) {
+      const k = k8 + <usize>i * <usize>dim;
+      let a = i32x4.splat(0);
+      let c: i32 = 0;
+      for (; c + 16 <= dim; c += 16) {
+        const raw = v128.load(k + <usize>c), o = <usize>c << 1;
+        a = i32x4.add(a, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(raw), v128.load(qa + o)),
+          i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(raw), v128.load(qa + o, 16))));
+      }
+      let sa = hsumI32(a);
+      for (; c < dim; c++) sa += <i32>load<i8>(k + <usize>c) * <i32>load<i16>(qa + (<usize>c << 1));
+      store<i32>(oa + (<usize>i << 2), sa);
+    }
+  }
+}
+
+@inline function hsumI32(v: v128): i32 {
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
+}
+
 /** upper[i] = ⟨q, c_i⟩ + qNorm · radii[i]. */
 export function ballUpperBounds(q: usize, qNorm: f32, centers: usize, radii: usize, count: i32, dim: i32, upper: usize): void {
   const row = <usize>dim << 2;

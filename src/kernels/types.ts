@@ -91,6 +91,15 @@ export interface Kernels {
     dim: number, out: Float32Array): void;
 
   /**
+   * Exact integer dots of m int16 queries with int8 keys, each key block read once for the group:
+   * out[j·count + i] = Σ_c queries16[j·dim + c] · keys8[(start+i)·dim + c] for j < m, i < count
+   * (queries16: [m, dim], out: [m, count] int32). Exact as long as every partial sum fits int32:
+   * callers keep |queries16| ≤ 2¹⁴ and dim ≤ 1024 (2¹⁴·127·1024 < 2³¹).
+   */
+  scoreBlockI8I16(queries16: Int16Array, m: number, keys8: Int8Array, start: number, count: number,
+    dim: number, out: Int32Array): void;
+
+  /**
    * Folds already-computed dot products into an online state (see STATE_EXTRA):
    * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
    * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.

@@ -94,6 +94,26 @@ for (const b of backends()) {
       }
     });
 
+    it('scoreBlockI8I16 = exact integer ⟨q16_j, int8 key⟩ for m queries, extremes ±2¹⁴ · −128/127 at dim 1024', () => {
+      const r = rng(14);
+      const cases: [number, number, number][] = [];
+      for (const dim of DIMS) for (const m of [0, 1, 2, 3, 4, 7]) cases.push([dim, m, m === 0 ? 5 : [0, 1, 17, 64][(dim + m) % 4]!]);
+      cases.push([1024, 3, 5]);
+      for (const [dim, m, count] of cases) {
+        const start = r.int(3);
+        const extreme = dim === 1024;
+        const raw = new Int8Array((start + count) * dim).map((_, i) => (extreme ? (i % 2 ? -128 : 127) : i % 7 === 0 ? (i % 2 ? 127 : -128) : r.int(256) - 128));
+        const keys8 = placeI8(b, raw);
+        const q16 = Int16Array.from({ length: m * dim }, (_, i) => (extreme ? (i % 2 ? -16384 : 16384) : r.int(32769) - 16384));
+        const out = new Int32Array(m * count).fill(-1);
+        k.scoreBlockI8I16(q16, m, keys8, start, count, dim, out);
+        for (let j = 0; j < m; j++) for (let i = 0; i < count; i++) {
+          const [d] = dot64(q16, j * dim, keys8, (start + i) * dim, dim);
+          assert.equal(out[j * count + i], d, `dim ${dim} m ${m} query ${j} key ${i}`);
+        }
+      }
+    });
+
     it('ballUpperBounds = ⟨q, c⟩ + ‖q‖·r', () => {
       const r = rng(5);
       for (const dim of [2, 16, 33, 128]) {

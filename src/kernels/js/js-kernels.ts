@@ -77,6 +77,17 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    scoreBlockI8I16(queries16, m, keys8, start, count, dim, out) {
+      for (let j = 0; j < m; j++) {
+        for (let i = 0; i < count; i++) {
+          let s = 0;
+          const k = (start + i) * dim, q = j * dim;
+          for (let c = 0; c < dim; c++) s += queries16[q + c]! * keys8[k + c]!;
+          out[j * count + i] = s;
+        }
+      }
+    },
+
     accumulateBlock(state, d, count, w, values, start, dv) {
       accumulate(state, 0, d, 0, count, w, values, null, start, dv);
     },

@@ -14,6 +14,7 @@ export interface KernelExports {
   scoreIds(q: number, keys: number, ids: number, count: number, dim: number, out: number): void;
   scoreBlockMulti(qs: number, m: number, k: number, count: number, dim: number, out: number): void;
   scoreBlockI8(q: number, k8: number, scales: number, count: number, dim: number, out: number): void;
+  scoreBlockI8I16(q16: number, m: number, k8: number, count: number, dim: number, out: number): void;
   ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
     values: number, ids: number, dv: number): void;
@@ -41,7 +42,7 @@ export function createKernelMemory(shared: boolean, initialPages = 32): WasmMemo
   return new api.Memory({ initial: initialPages, maximum: MAX_PAGES, shared });
 }
 
-type Typed = Float32Array | Int8Array | Uint32Array;
+type Typed = Float32Array | Int8Array | Uint32Array | Int16Array | Int32Array;
 
 /**
  * One kernel argument of the current call: a range of a typed array, or (array null) scratch.
@@ -104,6 +105,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       const src = a.subarray(s.offset, s.offset + s.length);
       if (a instanceof Float32Array) new Float32Array(now, s.ptr, s.length).set(src as Float32Array);
       else if (a instanceof Int8Array) new Int8Array(now, s.ptr, s.length).set(src as Int8Array);
+      else if (a instanceof Int16Array) new Int16Array(now, s.ptr, s.length).set(src as Int16Array);
+      else if (a instanceof Int32Array) new Int32Array(now, s.ptr, s.length).set(src as Int32Array);
       else new Uint32Array(now, s.ptr, s.length).set(src as Uint32Array);
     }
   };
@@ -114,7 +117,9 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
     for (let i = 0; i < nSlots; i++) {
       const s = slots[i]!;
       const a = s.array;
-      if (s.output && a instanceof Float32Array && a.buffer !== buf && s.length > 0) {
+      if (s.output && a instanceof Int32Array && a.buffer !== buf && s.length > 0) {
+        a.set(new Int32Array(buf, s.ptr, s.length), s.offset);
+      } else if (s.output && a instanceof Float32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Float32Array(buf, s.ptr, s.length), s.offset);
       }
       s.array = null;
@@ -190,6 +195,15 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         x.scoreBlockI8(p(a), p(b), p(c), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    scoreBlockI8I16(queries16: Int16Array, m: number, keys8: Int8Array, start: number, count: number, dim: number, out: Int32Array) {
+      if (count === 0 || m === 0) return;
+      const a = bind(queries16, 0, m * dim, false), b = bind(keys8, start * dim, count * dim, false), o = bind(out, 0, m * count, true);
+      try {
+        enter();
+        x.scoreBlockI8I16(p(a), m, p(b), count, dim, p(o));
       } finally { leave(); }
     },
 
