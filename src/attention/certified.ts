@@ -1,7 +1,7 @@
 /**
  * Loops of certified mode (see RowAttention.certifiedRow and docs/softmax.md): bucket the keys by
  * how far their upper bound lies below the largest one, walk them in that order on bounds only,
- * then score the taken keys in position order. Plain functions of typed arrays (row-kernels.ts
+ * then score the taken keys (gathered by id). Plain functions of typed arrays (row-kernels.ts
  * says why).
  */
 
@@ -83,22 +83,14 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
 }
 
 /**
- * Phase 2's collection, one pass in position order: the ids with taking[j] = 1 go to
- * order[0..count) (ascending, so scoring them reads memory in order). The others, if in a bucket
- * ≤ bMax (near the stop), add e^{su[j] − m0} (floored below e^{cut}, see massCut) to the skipped
- * mass — tighter than the bucket edges by up to e^Δ; farther buckets enter by their edges,
- * tail[bMax + 1], without an exp per key. Returns count; res[0] = the skipped mass (relative to m0).
+ * Σ_{from ≤ p < to} e^{su[ids[p]] − m0}, terms under e^{cut} counted as `floor` = e^{cut} (see
+ * massCut): the skipped keys' own bounds, relative to m0.
  */
-export function collectTaken(taking: Uint8Array, limit: number, order: Uint32Array, su: Float64Array,
-  bucketOfKey: Uint16Array, bMax: number, tail: Float64Array, m0: number, cut: number, floor: number, res: Float64Array): number {
-  let count = 0, mass = 0;
-  for (let j = 0; j < limit; j++) {
-    if (taking[j]) order[count++] = j;
-    else if (bucketOfKey[j]! <= bMax) {
-      const e = su[j]! - m0;
-      mass += e < cut ? floor : Math.exp(e);
-    }
+export function skippedMass(ids: Uint32Array, su: Float64Array, from: number, to: number, m0: number, cut: number, floor: number): number {
+  let mass = 0;
+  for (let p = from; p < to; p++) {
+    const e = su[ids[p]!]! - m0;
+    mass += e < cut ? floor : Math.exp(e);
   }
-  res[0] = mass + tail[bMax + 1]!;
-  return count;
+  return mass;
 }

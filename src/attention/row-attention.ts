@@ -3,7 +3,7 @@ import type { HalfSpaceReporter } from '../hsr/types.js';
 import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, collectTaken, minWalk, scaleUpper, walkBounds } from './certified.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, minWalk, scaleUpper, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
@@ -76,8 +76,6 @@ export class RowAttention {
   private scores = new Float64Array(0);
   private spare = new Float64Array(0);
   private bucketOfKey = new Uint16Array(0);
-  /** Certified mode: 1 for the keys phase 1 took, [capacity]. */
-  private taking = new Uint8Array(0);
   private readonly bucketStart = new Int32Array(BUCKETS + 1);
   private readonly bucketFill = new Int32Array(BUCKETS);
   private readonly tailMass = new Float64Array(BUCKETS + 1);
@@ -85,11 +83,9 @@ export class RowAttention {
   private readonly res = new Float64Array(4);
   /** offsets[c]: the half-space offsets of a batch of c queries (queryBatch wants equal lengths). */
   private readonly offsets: number[][];
-  /** The last softmax row's kept ids are keptBuf[0..keptCount): `ids`, or `order` in certified mode. */
+  /** The last softmax row's kept ids are keptBuf[0..keptCount) (`ids`; bucket order in certified mode). */
   private keptBuf = new Uint32Array(0);
   private keptCount = 0;
-  /** Certified mode: the taken ids in position order, [capacity]. */
-  private order = new Uint32Array(0);
   /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
   private kernelRows: KernelRows | null = null;
   /** Dense rows through the kernels: one float32 online state. */
@@ -174,8 +170,6 @@ export class RowAttention {
       this.scores = new Float64Array(cap);
       this.spare = new Float64Array(cap);
       this.bucketOfKey = new Uint16Array(cap);
-      this.taking = new Uint8Array(cap);
-      this.order = new Uint32Array(cap);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
@@ -337,7 +331,7 @@ export class RowAttention {
   /**
    * Certified mode: keys in decreasing order of upper bound (bucketed by Δ nats — a partial order,
    * no sort) until the bound on the mass left out satisfies U / (W + U) ≤ ε (certified.ts):
-   * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys in position order,
+   * phase 1 walks the buckets on bounds alone, phase 2 scores the taken keys (gathered by id),
    * then the stop is checked with the exact W and more keys are taken if it fails. The reported
    * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
    */
@@ -358,13 +352,11 @@ export class RowAttention {
       this.work.denseQueries++;
       return 0;
     }
-    const taking = this.taking, order = this.order;
-    taking.fill(0, 0, limit);
-    for (let p = 0; p < taken; p++) taking[ids[p]!] = 1;
+    // The keys left out are ids[taken ..) (the walk takes them in bucket order): those of the
+    // buckets near the stop enter the skipped mass with their own bounds, farther ones by edges.
     const cut = massCut(res[2]!, m0);
     const bMax = Math.min(b + EXACT_BUCKETS, BUCKETS - 1);
-    let c = collectTaken(taking, limit, order, su, this.bucketOfKey, bMax, this.tailMass, m0, cut, Math.exp(cut), res);
-    const mass = res[0]!;
+    const mass = skippedMass(ids, su, taken, this.bucketStart[bMax + 1]!, m0, cut, Math.exp(cut)) + this.tailMass[bMax + 1]!;
     // Float32 kernel scores are off by at most `margin` nats each, so the exact W of the taken keys
     // is at least e^{−margin}·(the W computed from them): the bound uses that.
     const kr = this.rowsFor(kv);
@@ -372,15 +364,15 @@ export class RowAttention {
     const fast = kr !== null && kr.usable(qNorm, kv.keyNormMax!) ? kr : null;
     const shrink = fast ? Math.exp(-fast.margin(qNorm, kv.keyNormMax!, scale)) : 1;
     const st = this.state.reset('softmax');
-    this.fold(kv, q, h, fast, order, 0, c, st);
+    // Gather in position order (the walk's bucket order is random in memory).
+    ids.subarray(0, taken).sort();
+    this.fold(kv, q, h, fast, ids, 0, taken, st);
     let delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
     // If the estimate stopped too early, keep taking keys in bound order, an eighth more at a time
     // (the skipped-mass sum stays valid: it covers a superset of what is left out).
     while (delta > epsilon && taken < limit) {
       const next = Math.min(limit, taken + Math.max(8, taken >> 3));
-      for (let p = taken; p < next; p++) order[c + p - taken] = ids[p]!;
-      this.fold(kv, q, h, fast, order, c, c + next - taken, st);
-      c += next - taken;
+      this.fold(kv, q, h, fast, ids, taken, next, st);
       taken = next;
       while (taken - 1 >= this.bucketStart[b + 1]!) b++;
       u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
@@ -388,7 +380,7 @@ export class RowAttention {
     }
     st.finish(out, off);
     this.work.keysUsed += taken;
-    this.keptBuf = order;
+    this.keptBuf = ids;
     this.keptCount = taken;
     if (taken === limit) { this.work.denseQueries++; return 0; }
     return delta;
