@@ -8,6 +8,10 @@ import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from '.
 
 /** Keys per kernel call: the chunk's codes (CHUNK·dim bytes) stay in L2 while every head of a batch reads them. */
 const CHUNK = 2048;
+/** Integer sweep: the query is quantised to int16 as round(q'·2^Q16), |q'| < 2 so |q16| ≤ 2¹⁴. */
+const Q16 = 13;
+/** scoreBlockI8I16's int32 sums stay exact up to this dimension (2¹⁴·127·1024 < 2³¹). */
+const MAX_INT_DIM = 1024;
 
 /**
  * Int8 keys with one scale per key and a certified per-key error bound; candidates are verified
@@ -29,6 +33,13 @@ const CHUNK = 2048;
  * So `upper = s·2^−e·o + ‖q‖·slack ≥ dotRow(q, p)` and ≥ the real ⟨q,p⟩: a key is pruned only if
  * it cannot reach the offset. A zero key has s = 0, slack = 0.
  *
+ * Integer sweep (dim ≤ 1024, the usual case): the query is quantised too, q̂ = round(q'·2¹³)·2⁻¹³
+ * (int16), and the kernels' `scoreBlockI8I16` computes o = ⟨q̂, c⟩ exactly in int32 for every head
+ * of the batch at once (8 multiply-adds per SIMD instruction, each code block loaded once). Then
+ * |⟨q', c⟩ − o| ≤ ‖q' − q̂‖·‖c‖ (Cauchy–Schwarz), so each key's bound gains the term
+ * 2^−e·‖q' − q̂‖·s‖c‖ (≈ 1% of the key's own quantisation term at d = 64); the float32 term G32 is
+ * then not needed but kept (one slack per key serves both sweeps).
+ *
  * Verification: each candidate is scored from its float32 point by the kernels' `scoreIds` (float32,
  * SIMD), v = 2^−e·⟨q', p⟩, with the certified margin m = 2^−e·(G32·‖q'‖·‖p‖ + d·2⁻¹⁴⁰) (float32
  * rounding as above, plus subnormal products). v − m ≥ b accepts and v + m < b rejects; only the
@@ -39,9 +50,10 @@ const CHUNK = 2048;
  *   points [capacity, dim] float32 in the kernels' memory (verification reads them in place; the
  *                          view `points()` returns is replaced when an insert grows the buffer)
  *   codes  [capacity, dim] int8 in the kernels' memory (so WebAssembly reads them in place)
- *   scales, slacks, norms [capacity] float64 (norms = ‖p‖)
+ *   scales, slacks, norms, codeNorms [capacity] float64 (norms = ‖p‖, codeNorms = s·‖c‖)
  *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out [CHUNK], candidate ids [CHUNK]
- *   kernel scratch, all in kernel memory so no kernel call has to stage (copy in) an argument
+ *   kernel scratch, int16 queries [heads, dim] and int32 dots [3, CHUNK] for the integer sweep,
+ *   all in kernel memory so no kernel call has to stage (copy in) an argument
  * Appends encode one key: O(dim), arrays grow by doubling.
  */
 export class QuantizedIndex implements HalfSpaceReporter {
@@ -55,6 +67,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private scales: Float64Array;
   private slacks: Float64Array;
   private norms: Float64Array;
+  /** s·‖c‖ per key, rounded up (the integer sweep's query-quantisation term). */
+  private codeNorms: Float64Array;
+  /** Integer sweep scratch in kernel memory: int16 queries [heads, dim] and int32 dots [heads, CHUNK]. */
+  private q16Buf: F32Buffer;
+  private readonly dotsBuf: F32Buffer;
+  private readonly o64 = new Float64Array(CHUNK);
   private readonly candBuf: F32Buffer;
   private candView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private readonly ones: F32Buffer;
@@ -69,6 +87,9 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.scales = new Float64Array(Math.max(1, n));
     this.slacks = new Float64Array(Math.max(1, n));
     this.norms = new Float64Array(Math.max(1, n));
+    this.codeNorms = new Float64Array(Math.max(1, n));
+    this.q16Buf = kernels.allocF32(Math.max(1, dim));
+    this.dotsBuf = kernels.allocF32(3 * CHUNK);
     this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
     this.pts.view().set(points.subarray(0, n * dim));
     this.count = n;
@@ -85,7 +106,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   memoryBytes(): number {
     return 4 * this.pts.length + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
-      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length);
+      + this.codeNorms.byteLength + this.o64.byteLength
+      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length + this.q16Buf.length + this.dotsBuf.length);
   }
 
   insert(point: Float32Array): number {
@@ -107,6 +129,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.scales = grownTo(this.scales, id + 1);
     this.slacks = grownTo(this.slacks, id + 1);
     this.norms = grownTo(this.norms, id + 1);
+    this.codeNorms = grownTo(this.codeNorms, id + 1);
     this.count++;
     this.encode(id);
     return id;
@@ -117,27 +140,29 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
-    const { scales, slacks, norms, dim, kernels } = this;
+    const { scales, slacks, norms, codeNorms, dim, kernels } = this;
     const lists = this.idLists(normals.length);
     const absolute = dim * 2 ** -140;
     let scored = 0;
-    this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm) => {
+    this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm, qErr) => {
       const offset = offsets[h]!;
       const candidates = this.candidates();
+      const qe = factor * qErr;
       let count = 0;
       for (let i = start; i < end; i++) {
-        if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! >= offset) candidates[count++] = i;
+        if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! + qe * codeNorms[i]! >= offset) candidates[count++] = i;
       }
       if (count === 0) return;
       scored += count;
       const data = this.pts.view(); // fetched after sweep's allocations, which may move the memory
-      kernels.scoreIds(q, data, candidates, count, dim, o); // o is free again: reuse it for the scores
+      const v32 = this.outBuf.view();
+      kernels.scoreIds(q, data, candidates, count, dim, v32);
       const normal = normals[h]!;
       const hits = lists[h]!;
       const qNormScaled = qNorm / factor;
       for (let k = 0; k < count; k++) {
         const id = candidates[k]!;
-        const v = o[k]! * factor;
+        const v = v32[k]! * factor;
         const margin = (this.g32 * qNormScaled * norms[id]! + absolute) * factor;
         if (v - margin >= offset || (v + margin >= offset && dotRow(normal, data, id, dim) >= offset)) hits.push(id);
       }
@@ -152,13 +177,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit = this.size): void {
-    const { scales, slacks } = this;
-    this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm) => {
+    const { scales, slacks, codeNorms } = this;
+    this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
       const up = upper[h]!;
       const lo = lower[h]!;
+      const qe = factor * qErr;
       for (let i = start; i < end; i++) {
         const centre = scales[i]! * factor * o[i - start]!;
-        const radius = qNorm * slacks[i]!;
+        const radius = qNorm * slacks[i]! + qe * codeNorms[i]!;
         up[i] = centre + radius;
         lo[i] = centre - radius;
       }
@@ -185,37 +211,81 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   /**
    * One pass over the codes of ids [0, limit) in chunks, every normal reading a chunk while it is
-   * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑)` gets o[i − start] ≈ Σ_j q'_j·c_ij
-   * (float32) for q' = 2^e·q_h in float32 and factor = 2^−e. `o` is the visitor's to reuse.
+   * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑, qErr)` gets o[i − start] with
+   * |Σ_j q'_j·c_ij − o[i − start]| ≤ qErr·‖c_i‖ + (float32 rounding, covered by G32 in the slack)
+   * for q' = 2^e·q_h in float32 and factor = 2^−e: the integer sweep's exact ⟨q̂, c⟩ (qErr =
+   * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0).
    */
   private sweep(normals: readonly Float32Array[], limit: number,
-    visit: (head: number, start: number, end: number, o: Float32Array, q: Float32Array, factor: number, qNorm: number) => void): void {
-    const { dim, kernels } = this;
+    visit: (head: number, start: number, end: number, o: Float64Array, q: Float32Array, factor: number, qNorm: number, qErr: number) => void): void {
+    const { dim, kernels, o64 } = this;
     const heads = normals.length;
+    const integer = dim <= MAX_INT_DIM;
     if (this.qBuf.length < heads * dim) {
       this.qBuf.free();
       this.qBuf = kernels.allocF32(heads * dim);
     }
-    const qAll = this.qBuf.view();
-    const factors: number[] = [], norms: number[] = [], live: boolean[] = [];
+    if (integer && 2 * this.q16Buf.length < heads * dim) {
+      this.q16Buf.free();
+      this.q16Buf = kernels.allocF32(Math.ceil(heads * dim / 2));
+    }
+    const qAll = this.qBuf.view(), q16 = integer ? this.int16(this.q16Buf, heads * dim) : null;
+    const factors: number[] = [], norms: number[] = [], live: boolean[] = [], errs: number[] = [];
     for (let h = 0; h < heads; h++) {
       const a = normals[h]!;
       let maxAbs = 0;
       for (let j = 0; j < dim; j++) maxAbs = Math.max(maxAbs, Math.abs(a[j]!));
       const e = maxAbs > 0 ? unitExponent(maxAbs) : 0;
-      for (let j = 0; j < dim; j++) qAll[h * dim + j] = a[j]! * 2 ** e;
+      let err2 = 0;
+      for (let j = 0; j < dim; j++) {
+        const x = a[j]! * 2 ** e;
+        qAll[h * dim + j] = x;
+        if (q16) {
+          const r = Math.round(x * 2 ** Q16); // |x| < 2: |r| ≤ 2¹⁴
+          q16[h * dim + j] = r;
+          const diff = x - r * 2 ** -Q16;     // exact: both are short binary fractions
+          err2 += diff * diff;
+        }
+      }
       factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
+      errs.push(Math.sqrt(err2) * (1 + 4 * this.g));
     }
     for (let start = 0; start < limit; start += CHUNK) {
-      const end = Math.min(limit, start + CHUNK);
+      const end = Math.min(limit, start + CHUNK), count = end - start;
+      if (q16) {
+        for (let h0 = 0; h0 < heads; h0 += 3) {
+          const m = Math.min(3, heads - h0);
+          // Views are fetched per call: a kernel call that stages arguments may grow (and move) memory.
+          const dots = this.int32(this.dotsBuf, 3 * CHUNK);
+          kernels.scoreBlockI8I16(this.int16(this.q16Buf, heads * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+            this.codes.view().subarray(start * dim, end * dim), 0, count, dim, dots);
+          for (let h = h0; h < h0 + m; h++) {
+            const base = (h - h0) * count;
+            for (let i = 0; i < count; i++) o64[i] = dots[base + i]! * 2 ** -Q16;
+            visit(h, start, end, o64, this.qBuf.view().subarray(h * dim, (h + 1) * dim), factors[h]!, norms[h]!, errs[h]!);
+          }
+        }
+        continue;
+      }
       for (let h = 0; h < heads; h++) {
-        // Views are fetched per call: a kernel call that stages arguments may grow (and move) memory.
         const q = this.qBuf.view().subarray(h * dim, (h + 1) * dim), o = this.outBuf.view();
-        if (live[h]) kernels.scoreBlockI8(q, this.codes.view().subarray(start * dim, end * dim), this.ones.view(), 0, end - start, dim, o);
+        if (live[h]) kernels.scoreBlockI8(q, this.codes.view().subarray(start * dim, end * dim), this.ones.view(), 0, count, dim, o);
         else o.fill(0);
-        visit(h, start, end, o, q, factors[h]!, norms[h]!);
+        for (let i = 0; i < count; i++) o64[i] = o[i]!;
+        visit(h, start, end, o64, q, factors[h]!, norms[h]!, 0);
       }
     }
+  }
+
+  /** An Int16Array / Int32Array view of kernel memory (fresh: memory may have moved). */
+  private int16(buf: F32Buffer, length: number): Int16Array<ArrayBufferLike> {
+    const f = buf.view();
+    return new Int16Array(f.buffer, f.byteOffset, length);
+  }
+
+  private int32(buf: F32Buffer, length: number): Int32Array<ArrayBufferLike> {
+    const f = buf.view();
+    return new Int32Array(f.buffer, f.byteOffset, length);
   }
 
   /** Quantises point `id` (row `id` of the stored points) into codes, scale and slack. */
@@ -239,6 +309,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.scales[id] = s;
     this.slacks[id] = (Math.sqrt(err2) + g * (sc + Math.sqrt(norm2)) + this.g32 * sc) * (1 + g);
     this.norms[id] = Math.sqrt(norm2) * (1 + g);
+    this.codeNorms[id] = sc * (1 + g);
   }
 }
 
