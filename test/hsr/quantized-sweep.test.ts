@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HalfSpaceIndex, matrix } from '../../src/index.js';
+import { dotRow } from '../../src/hsr/dot.js';
+import { rng } from '../attention/fixtures.js';
+import { exactDotScaled, scaled } from './exact.js';
+
+/**
+ * The quantized index's two sweeps: the integer one (int16 query × int8 codes, dim ≤ 1024) with
+ * batches of 4–5 normals (a group of three plus singles) and the float32 fallback (dim > 1024).
+ * Keys with norms from 1e-30 to 1e30, zero keys and a zero normal; bounds checked against the
+ * exact (BigInt) score, queryBatch against brute force.
+ */
+test('quantized integer and float32 sweeps: bounds hold exactly, queryBatch equals brute force', () => {
+  const r = rng(21);
+  for (const [dim, n, heads] of [[1024, 24, 5], [1030, 12, 4], [16, 200, 5], [3, 50, 4]] as const) {
+    const data = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      const f = i % 5 === 4 ? 0 : 10 ** Math.round(r.uniform() * 60 - 30);
+      for (let j = 0; j < dim; j++) data[i * dim + j] = r.gauss() * f;
+    }
+    const idx = HalfSpaceIndex.build(matrix(data, n, dim), { kind: 'quantized' });
+    const normals = Array.from({ length: heads }, (_, h) => Float32Array.from({ length: dim }, (_, j) =>
+      h === 1 ? 0 : (j % 3 === 0 ? 1.999 : r.gauss()) * 10 ** (h * 3 - 6)));
+    const upper = normals.map(() => new Float64Array(n)), lower = normals.map(() => new Float64Array(n));
+    idx.scoreBoundsBatch(normals, upper, lower, n);
+    const offsets = normals.map((a, h) => {
+      const scores = Array.from({ length: n }, (_, i) => dotRow(a, data, i, dim)).sort((x, y) => x - y);
+      return scores[Math.floor(n * (h + 1) / (heads + 2))]!;
+    });
+    const hits = idx.queryBatch(normals, offsets, n);
+    normals.forEach((a, h) => {
+      const want: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const exact = exactDotScaled(a, data, i, dim);
+        assert.ok(scaled(lower[h]![i]!) <= exact && exact <= scaled(upper[h]![i]!), `dim ${dim} head ${h} key ${i}: exact score in bounds`);
+        if (dotRow(a, data, i, dim) >= offsets[h]!) want.push(i);
+      }
+      assert.deepEqual([...hits[h]!], want, `dim ${dim} head ${h}: queryBatch = brute force`);
+    });
+  }
+});
+
+test('quantized integer sweep: the query-quantisation term is needed and enough (codes exact, every q rounding aligned)', () => {
+  // Keys with integer entries ≤ 127 quantise exactly (s = 1, no residual); q_j just below the
+  // rounding midpoint 1 + 2⁻¹⁴ makes every int16 rounding error point the same way as the codes.
+  for (const dim of [16, 64]) {
+    const n = 4;
+    const data = new Float32Array(n * dim).map((_, i) => (i < dim ? 127 : i < 2 * dim ? -127 : (i % 7) * 18 - 50));
+    const idx = HalfSpaceIndex.build(matrix(data, n, dim), { kind: 'quantized' });
+    const q = new Float32Array(dim).fill(1 + 2 ** -14 - 2 ** -20);
+    const upper = [new Float64Array(n)], lower = [new Float64Array(n)];
+    idx.scoreBoundsBatch([q], upper, lower, n);
+    for (let i = 0; i < n; i++) {
+      const exact = exactDotScaled(q, data, i, dim);
+      assert.ok(scaled(lower[0]![i]!) <= exact && exact <= scaled(upper[0]![i]!), `dim ${dim} key ${i}`);
+    }
+    const top = dotRow(q, data, 0, dim);
+    assert.deepEqual([...idx.query(q, top)], [0], `dim ${dim}: the key on the hyperplane is reported`);
+  }
+});
