@@ -147,11 +147,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm, qErr) => {
       const offset = offsets[h]!;
       const candidates = this.candidates();
-      const qe = factor * qErr;
-      let count = 0;
-      for (let i = start; i < end; i++) {
-        if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! + qe * codeNorms[i]! >= offset) candidates[count++] = i;
-      }
+      const count = collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offset, candidates);
       if (count === 0) return;
       scored += count;
       const data = this.pts.view(); // fetched after sweep's allocations, which may move the memory
@@ -179,15 +175,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit = this.size): void {
     const { scales, slacks, codeNorms } = this;
     this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
-      const up = upper[h]!;
-      const lo = lower[h]!;
-      const qe = factor * qErr;
-      for (let i = start; i < end; i++) {
-        const centre = scales[i]! * factor * o[i - start]!;
-        const radius = qNorm * slacks[i]! + qe * codeNorms[i]!;
-        up[i] = centre + radius;
-        lo[i] = centre - radius;
-      }
+      boundsInto(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, upper[h]!, lower[h]!);
     });
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
   }
@@ -261,7 +249,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
             this.codes.view().subarray(start * dim, end * dim), 0, count, dim, dots);
           for (let h = h0; h < h0 + m; h++) {
             const base = (h - h0) * count;
-            for (let i = 0; i < count; i++) o64[i] = dots[base + i]! * 2 ** -Q16;
+            widen(dots, base, count, 2 ** -Q16, o64);
             visit(h, start, end, o64, this.qBuf.view().subarray(h * dim, (h + 1) * dim), factors[h]!, norms[h]!, errs[h]!);
           }
         }
@@ -271,7 +259,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
         const q = this.qBuf.view().subarray(h * dim, (h + 1) * dim), o = this.outBuf.view();
         if (live[h]) kernels.scoreBlockI8(q, this.codes.view().subarray(start * dim, end * dim), this.ones.view(), 0, count, dim, o);
         else o.fill(0);
-        for (let i = 0; i < count; i++) o64[i] = o[i]!;
+        widen(o, 0, count, 1, o64);
         visit(h, start, end, o64, q, factors[h]!, norms[h]!, 0);
       }
     }
@@ -310,6 +298,35 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.slacks[id] = (Math.sqrt(err2) + g * (sc + Math.sqrt(norm2)) + this.g32 * sc) * (1 + g);
     this.norms[id] = Math.sqrt(norm2) * (1 + g);
     this.codeNorms[id] = sc * (1 + g);
+  }
+}
+
+// Per-key loops of the sweep as plain functions: V8 optimises them whole (a long loop inside a
+// method or closure is compiled by on-stack replacement and can fall back to the interpreter).
+
+/** o[i] = x[from + i]·unit for i < count (exact: int32 or float32 times a power of two). */
+function widen(x: Int32Array<ArrayBufferLike> | Float32Array, from: number, count: number, unit: number, o: Float64Array): void {
+  for (let i = 0; i < count; i++) o[i] = x[from + i]! * unit;
+}
+
+/** Ids i in [start, end) whose upper bound s_i·factor·o + ‖q‖·slack_i + qe·s‖c‖_i reaches offset; returns their count. */
+function collectCandidates(scales: Float64Array, slacks: Float64Array, codeNorms: Float64Array, o: Float64Array, start: number,
+  end: number, factor: number, qNorm: number, qe: number, offset: number, out: Uint32Array): number {
+  let count = 0;
+  for (let i = start; i < end; i++) {
+    if (scales[i]! * factor * o[i - start]! + qNorm * slacks[i]! + qe * codeNorms[i]! >= offset) out[count++] = i;
+  }
+  return count;
+}
+
+/** up/lo[i] = centre ± radius for i in [start, end) (the same terms as collectCandidates). */
+function boundsInto(scales: Float64Array, slacks: Float64Array, codeNorms: Float64Array, o: Float64Array, start: number,
+  end: number, factor: number, qNorm: number, qe: number, up: Float64Array, lo: Float64Array): void {
+  for (let i = start; i < end; i++) {
+    const centre = scales[i]! * factor * o[i - start]!;
+    const radius = qNorm * slacks[i]! + qe * codeNorms[i]!;
+    up[i] = centre + radius;
+    lo[i] = centre - radius;
   }
 }
 
