@@ -14,23 +14,23 @@ const TAIL_GAP = (BUCKETS - 1) * DELTA;
 /** e^{−bΔ}: the largest weight (relative to the top upper bound) a key in bucket b can have. */
 export const BUCKET_EDGE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b * DELTA));
 
-/** su[j] = up[j]·scale for j < limit; returns the maximum (m0). */
-export function scaleUpper(up: Float64Array, limit: number, scale: number, su: Float64Array): number {
-  let m0 = -Infinity;
-  for (let j = 0; j < limit; j++) { const u = up[j]! * scale; su[j] = u; if (u > m0) m0 = u; }
-  return m0;
+/** max_j up[j]·scale over j < limit (m0; = scale·max up[j], rounding is monotone). */
+export function maxUpper(up: Float64Array, limit: number, scale: number): number {
+  let m = -Infinity;
+  for (let j = 0; j < limit; j++) if (up[j]! > m) m = up[j]!;
+  return m * scale;
 }
 
 /**
- * Counting sort of ids j < limit by bucket ⌊(m0 − su[j])/Δ⌋ (stable: ascending ids within a
+ * Counting sort of ids j < limit by bucket ⌊(m0 − up[j]·scale)/Δ⌋ (stable: ascending ids within a
  * bucket). Fills start[0..BUCKETS] (bucket b = ids[start[b] .. start[b+1])) and
  * tail[b] = Σ_{b' ≥ b} count_{b'}·e^{−b'Δ}, the bound on the mass of buckets b and beyond.
  */
-export function bucketByGap(su: Float64Array, limit: number, m0: number, bucketOfKey: Uint16Array,
+export function bucketByGap(up: Float64Array, scale: number, limit: number, m0: number, bucketOfKey: Uint16Array,
   start: Int32Array, fill: Int32Array, ids: Uint32Array, tail: Float64Array): void {
   start.fill(0);
   for (let j = 0; j < limit; j++) {
-    const gap = m0 - su[j]!;
+    const gap = m0 - up[j]! * scale;
     const b = gap < TAIL_GAP ? (gap * INV_DELTA) | 0 : BUCKETS - 1;
     bucketOfKey[j] = b;
     start[b + 1]!++;
@@ -83,13 +83,13 @@ export function walkBounds(ids: Uint32Array, up: Float64Array, lo: Float64Array,
 }
 
 /**
- * Σ_{from ≤ p < to} e^{su[ids[p]] − m0}, terms under e^{cut} counted as `floor` = e^{cut} (see
+ * Σ_{from ≤ p < to} e^{up[ids[p]]·scale − m0}, terms under e^{cut} counted as `floor` = e^{cut} (see
  * massCut): the skipped keys' own bounds, relative to m0.
  */
-export function skippedMass(ids: Uint32Array, su: Float64Array, from: number, to: number, m0: number, cut: number, floor: number): number {
+export function skippedMass(ids: Uint32Array, up: Float64Array, scale: number, from: number, to: number, m0: number, cut: number, floor: number): number {
   let mass = 0;
   for (let p = from; p < to; p++) {
-    const e = su[ids[p]!]! - m0;
+    const e = up[ids[p]!]! * scale - m0;
     mass += e < cut ? floor : Math.exp(e);
   }
   return mass;

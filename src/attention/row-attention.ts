@@ -3,7 +3,7 @@ import type { HalfSpaceReporter } from '../hsr/types.js';
 import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, minWalk, scaleUpper, skippedMass, walkBounds } from './certified.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
@@ -337,10 +337,10 @@ export class RowAttention {
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number): number {
-    const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids, su = this.spare;
+    const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids;
     const start = this.bucketStart, res = this.res;
-    const m0 = scaleUpper(up, limit, scale, su);
-    bucketByGap(su, limit, m0, this.bucketOfKey, start, this.bucketFill, ids, this.tailMass);
+    const m0 = maxUpper(up, limit, scale);
+    bucketByGap(up, scale, limit, m0, this.bucketOfKey, start, this.bucketFill, ids, this.tailMass);
     // When most keys are needed anyway, exact dense attention is cheaper than phase 2 (whose
     // per-key work is higher) and has no error at all; the bucket counts often tell before the walk.
     const maxTake = Math.ceil(DENSE_SWITCH * limit), stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
@@ -356,7 +356,7 @@ export class RowAttention {
     // buckets near the stop enter the skipped mass with their own bounds, farther ones by edges.
     const cut = massCut(res[2]!, m0);
     const bMax = Math.min(b + EXACT_BUCKETS, BUCKETS - 1);
-    const mass = skippedMass(ids, su, taken, this.bucketStart[bMax + 1]!, m0, cut, Math.exp(cut)) + this.tailMass[bMax + 1]!;
+    const mass = skippedMass(ids, up, scale, taken, this.bucketStart[bMax + 1]!, m0, cut, Math.exp(cut)) + this.tailMass[bMax + 1]!;
     // Float32 kernel scores are off by at most `margin` nats each, so the exact W of the taken keys
     // is at least e^{−margin}·(the W computed from them): the bound uses that.
     const kr = this.rowsFor(kv);
