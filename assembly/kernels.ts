@@ -196,6 +196,31 @@ export function scoreBlockI8I16(q16: usize, m: i32, k8: usize, count: i32, dim: 
   }
 }
 
+/**
+ * The quantized index's candidate test on scoreBlockI8I16's dots (m heads × count keys, row
+ * j·count + i): key i is a candidate of head j when
+ *   (scales[i]·F_j)·(dots[j·count + i]·2⁻ᵘ) + N_j·slacks[i] + E_j·codeNorms[i] ≥ b_j
+ * with params[4j ..] = (F_j, N_j, E_j, b_j) and u = `shift` — the same float64 expression, in
+ * the same order, as the index's plain loop, so both decide alike. Candidate ids (base + i,
+ * ascending) go to ids[j·count ..], their number to counts[j].
+ */
+export function candidatesFromDots(dots: usize, m: i32, count: i32, shift: i32, scales: usize, slacks: usize,
+  codeNorms: usize, params: usize, base: i32, ids: usize, counts: usize): void {
+  const unit = reinterpret<f64>(<u64>(1023 - shift) << 52);
+  for (let j = 0; j < m; j++) {
+    const p = params + (<usize>j << 5);
+    const f = load<f64>(p), qn = load<f64>(p, 8), qe = load<f64>(p, 16), b = load<f64>(p, 24);
+    const row = dots + (<usize>j * <usize>count << 2), out = ids + (<usize>j * <usize>count << 2);
+    let c: i32 = 0;
+    for (let i = 0; i < count; i++) {
+      const o = <usize>i << 3;
+      const v = load<f64>(scales + o) * f * (<f64>load<i32>(row + (<usize>i << 2)) * unit) + qn * load<f64>(slacks + o) + qe * load<f64>(codeNorms + o);
+      if (v >= b) { store<u32>(out + (<usize>c << 2), <u32>(base + i)); c++; }
+    }
+    store<i32>(counts + (<usize>j << 2), c);
+  }
+}
+
 @inline function hsumI32(v: v128): i32 {
   return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }

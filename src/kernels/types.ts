@@ -100,6 +100,16 @@ export interface Kernels {
     dim: number, out: Int32Array): void;
 
   /**
+   * The quantized index's candidate test over {@link scoreBlockI8I16}'s dots ([m, count]) for keys
+   * start..start+count: key k = start + i is a candidate of head j when, in float64 and this order,
+   *   (scales[k]·F_j)·(dots[j·count + i]·2^−shift) + N_j·slacks[k] + E_j·codeNorms[k] ≥ b_j,
+   * params[4j ..] = (F_j, N_j, E_j, b_j). Candidates (ascending) go to ids[j·count ..], their
+   * number to counts[j]. (hsr/quantized.ts derives the terms.)
+   */
+  candidatesFromDots(dots: Int32Array, m: number, count: number, shift: number, scales: Float64Array, slacks: Float64Array,
+    codeNorms: Float64Array, start: number, params: Float64Array, ids: Uint32Array, counts: Int32Array): void;
+
+  /**
    * Folds already-computed dot products into an online state (see STATE_EXTRA):
    * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
    * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.

@@ -88,6 +88,19 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    candidatesFromDots(dots, m, count, shift, scales, slacks, codeNorms, start, params, ids, counts) {
+      const unit = 2 ** -shift;
+      for (let j = 0; j < m; j++) {
+        const f = params[4 * j]!, qn = params[4 * j + 1]!, qe = params[4 * j + 2]!, b = params[4 * j + 3]!;
+        let c = 0;
+        for (let i = 0; i < count; i++) {
+          const k = start + i;
+          if (scales[k]! * f * (dots[j * count + i]! * unit) + qn * slacks[k]! + qe * codeNorms[k]! >= b) ids[j * count + c++] = k;
+        }
+        counts[j] = c;
+      }
+    },
+
     accumulateBlock(state, d, count, w, values, start, dv) {
       accumulate(state, 0, d, 0, count, w, values, null, start, dv);
     },

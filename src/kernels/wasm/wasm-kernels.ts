@@ -15,6 +15,8 @@ export interface KernelExports {
   scoreBlockMulti(qs: number, m: number, k: number, count: number, dim: number, out: number): void;
   scoreBlockI8(q: number, k8: number, scales: number, count: number, dim: number, out: number): void;
   scoreBlockI8I16(q16: number, m: number, k8: number, count: number, dim: number, out: number): void;
+  candidatesFromDots(dots: number, m: number, count: number, shift: number, scales: number, slacks: number,
+    codeNorms: number, params: number, base: number, ids: number, counts: number): void;
   ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
     values: number, ids: number, dv: number): void;
@@ -42,7 +44,7 @@ export function createKernelMemory(shared: boolean, initialPages = 32): WasmMemo
   return new api.Memory({ initial: initialPages, maximum: MAX_PAGES, shared });
 }
 
-type Typed = Float32Array | Int8Array | Uint32Array | Int16Array | Int32Array;
+type Typed = Float32Array | Int8Array | Uint32Array | Int16Array | Int32Array | Float64Array;
 
 /**
  * One kernel argument of the current call: a range of a typed array, or (array null) scratch.
@@ -68,7 +70,7 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
 
   // Staging area for non-resident arguments; grows (rarely) to the largest call seen.
   let stagePtr = 0, stageBytes = 0;
-  const slots: Slot[] = Array.from({ length: 6 }, () => ({ array: null, offset: 0, length: 0, bytes: 0, output: false, ptr: 0 }));
+  const slots: Slot[] = Array.from({ length: 8 }, () => ({ array: null, offset: 0, length: 0, bytes: 0, output: false, ptr: 0 }));
   let nSlots = 0;
 
   const bind = (array: Typed | null, offset: number, length: number, output: boolean, bytesPerElement = 4): number => {
@@ -107,6 +109,7 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       else if (a instanceof Int8Array) new Int8Array(now, s.ptr, s.length).set(src as Int8Array);
       else if (a instanceof Int16Array) new Int16Array(now, s.ptr, s.length).set(src as Int16Array);
       else if (a instanceof Int32Array) new Int32Array(now, s.ptr, s.length).set(src as Int32Array);
+      else if (a instanceof Float64Array) new Float64Array(now, s.ptr, s.length).set(src as Float64Array);
       else new Uint32Array(now, s.ptr, s.length).set(src as Uint32Array);
     }
   };
@@ -119,6 +122,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       const a = s.array;
       if (s.output && a instanceof Int32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Int32Array(buf, s.ptr, s.length), s.offset);
+      } else if (s.output && a instanceof Uint32Array && a.buffer !== buf && s.length > 0) {
+        a.set(new Uint32Array(buf, s.ptr, s.length), s.offset);
       } else if (s.output && a instanceof Float32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Float32Array(buf, s.ptr, s.length), s.offset);
       }
@@ -204,6 +209,18 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         x.scoreBlockI8I16(p(a), m, p(b), count, dim, p(o));
+      } finally { leave(); }
+    },
+
+    candidatesFromDots(dots: Int32Array, m: number, count: number, shift: number, scales: Float64Array, slacks: Float64Array,
+      codeNorms: Float64Array, start: number, params: Float64Array, ids: Uint32Array, counts: Int32Array) {
+      if (count === 0 || m === 0) { counts.fill(0, 0, m); return; }
+      const d = bind(dots, 0, m * count, false), a = bind(scales, start, count, false), b = bind(slacks, start, count, false);
+      const c = bind(codeNorms, start, count, false), pr = bind(params, 0, 4 * m, false);
+      const o = bind(ids, 0, m * count, true), n = bind(counts, 0, m, true);
+      try {
+        enter();
+        x.candidatesFromDots(p(d), m, count, shift, p(a), p(b), p(c), p(pr), start, p(o), p(n));
       } finally { leave(); }
     },
 
