@@ -73,6 +73,10 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private q16Buf: F32Buffer;
   private readonly dotsBuf: F32Buffer;
   private readonly o64 = new Float64Array(CHUNK);
+  /** candidatesFromDots scratch for a group of ≤ 3 heads. */
+  private readonly params = new Float64Array(12);
+  private readonly groupIds = new Uint32Array(3 * CHUNK);
+  private readonly groupCounts = new Int32Array(3);
   private readonly candBuf: F32Buffer;
   private candView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private readonly ones: F32Buffer;
@@ -140,32 +144,53 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
-    const { scales, slacks, norms, codeNorms, dim, kernels } = this;
+    const { scales, slacks, codeNorms, dim, kernels } = this;
     const lists = this.idLists(normals.length);
-    const absolute = dim * 2 ** -140;
     let scored = 0;
-    this.sweep(normals, limit, (h, start, end, o, q, factor, qNorm, qErr) => {
-      const offset = offsets[h]!;
-      const candidates = this.candidates();
-      const count = collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offset, candidates);
+    // Candidates of one head in one chunk (ids in candidates()[0..count)) → verified hits.
+    const verify = (h: number, count: number, factor: number, qNorm: number): void => {
       if (count === 0) return;
       scored += count;
-      const data = this.pts.view(); // fetched after sweep's allocations, which may move the memory
-      const v32 = this.outBuf.view();
+      const candidates = this.candidates();
+      const data = this.pts.view(); // fetched after the sweep's kernel calls, which may move the memory
+      const v32 = this.outBuf.view(), q = this.qBuf.view().subarray(h * dim, (h + 1) * dim);
       kernels.scoreIds(q, data, candidates, count, dim, v32);
-      const normal = normals[h]!;
-      const hits = lists[h]!;
-      const qNormScaled = qNorm / factor;
-      for (let k = 0; k < count; k++) {
-        const id = candidates[k]!;
-        const v = v32[k]! * factor;
-        const margin = (this.g32 * qNormScaled * norms[id]! + absolute) * factor;
-        if (v - margin >= offset || (v + margin >= offset && dotRow(normal, data, id, dim) >= offset)) hits.push(id);
+      this.accept(normals[h]!, offsets[h]!, data, candidates, v32, count, factor, qNorm, lists[h]!);
+    };
+    this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
+      verify(h, collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offsets[h]!, this.candidates()), factor, qNorm);
+    }, (h0, m, start, count, dots, factors, norms, errs) => {
+      // Integer sweep: the candidate test runs in the kernels too (candidatesFromDots), per group.
+      const params = this.params, ids = this.groupIds, counts = this.groupCounts;
+      for (let j = 0; j < m; j++) {
+        const h = h0 + j;
+        params[4 * j] = factors[h]!; params[4 * j + 1] = norms[h]!; params[4 * j + 2] = factors[h]! * errs[h]!; params[4 * j + 3] = offsets[h]!;
+      }
+      kernels.candidatesFromDots(dots, m, count, Q16, scales, slacks, codeNorms, start, params, ids, counts);
+      for (let j = 0; j < m; j++) {
+        this.candidates().set(ids.subarray(j * count, j * count + counts[j]!));
+        verify(h0 + j, counts[j]!, factors[h0 + j]!, norms[h0 + j]!);
       }
     });
     const out = normals.map((_, h) => lists[h]!.toArray());
     setStats(this.lastQueryStats, normals.length * limit, scored, out.reduce((sum, r) => sum + r.length, 0));
     return out;
+  }
+
+  /**
+   * Pushes the candidates whose float32 score v (kernel `scoreIds`, q' = 2^e·q) certainly reaches
+   * the offset, deciding the band cases with the float64 `dotRow` (see the class comment).
+   */
+  private accept(normal: Float32Array, offset: number, data: Float32Array, candidates: Uint32Array, v32: Float32Array,
+    count: number, factor: number, qNorm: number, hits: IdList): void {
+    const { norms, dim } = this;
+    const absolute = dim * 2 ** -140, qNormScaled = qNorm / factor;
+    for (let k = 0; k < count; k++) {
+      const id = candidates[k]!;
+      const v = v32[k]! * factor;
+      const margin = (this.g32 * qNormScaled * norms[id]! + absolute) * factor;
+      if (v - margin >= offset || (v + margin >= offset && dotRow(normal, data, id, dim) >= offset)) hits.push(id);
+    }
   }
 
   scoreBounds(normal: Float32Array, upper: Float64Array, lower: Float64Array, limit = this.size): void {
@@ -202,10 +227,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
    * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑, qErr)` gets o[i − start] with
    * |Σ_j q'_j·c_ij − o[i − start]| ≤ qErr·‖c_i‖ + (float32 rounding, covered by G32 in the slack)
    * for q' = 2^e·q_h in float32 and factor = 2^−e: the integer sweep's exact ⟨q̂, c⟩ (qErr =
-   * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0).
+   * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0). On the
+   * integer path `visitGroup`, when given, replaces `visit`: it gets the raw int32 dots of up to 3
+   * heads (o = dots·2⁻¹³, row j·count + i) with each head's factor, ‖q‖↑ and qErr.
    */
   private sweep(normals: readonly Float32Array[], limit: number,
-    visit: (head: number, start: number, end: number, o: Float64Array, q: Float32Array, factor: number, qNorm: number, qErr: number) => void): void {
+    visit: (head: number, start: number, end: number, o: Float64Array, q: Float32Array, factor: number, qNorm: number, qErr: number) => void,
+    visitGroup?: (h0: number, m: number, start: number, count: number, dots: Int32Array<ArrayBufferLike>,
+      factors: readonly number[], norms: readonly number[], errs: readonly number[]) => void): void {
     const { dim, kernels, o64 } = this;
     const heads = normals.length;
     const integer = dim <= MAX_INT_DIM;
@@ -247,6 +276,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
           const dots = this.int32(this.dotsBuf, 3 * CHUNK);
           kernels.scoreBlockI8I16(this.int16(this.q16Buf, heads * dim).subarray(h0 * dim, (h0 + m) * dim), m,
             this.codes.view().subarray(start * dim, end * dim), 0, count, dim, dots);
+          if (visitGroup) { visitGroup(h0, m, start, count, this.int32(this.dotsBuf, 3 * CHUNK), factors, norms, errs); continue; }
           for (let h = h0; h < h0 + m; h++) {
             const base = (h - h0) * count;
             widen(dots, base, count, 2 ** -Q16, o64);
