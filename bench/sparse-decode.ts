@@ -5,14 +5,15 @@
  * fewest keys whose exact mass reaches 1 − ε. Also times the index pass alone (scoreBoundsBatch /
  * queryBatch) so the table says where a sparse step's time goes.
  *
- *   node --import tsx bench/sparse-decode.ts [--queries 16] [--rounds 7] [--out bench/results/sparse-decode.json]
+ *   node --import tsx bench/sparse-decode.ts [--queries 16] [--rounds 7] [--llm 65536] [--out bench/results/sparse-decode.json]
  *
  * A "step" is one decode position: every query head (6 over 2 KV heads) against all n = 8192 keys.
+ * --llm n adds the LLM-like synthetic keys (bench/lib/keys.ts) at that n, d = 64, same heads.
  */
 import { KVCache, type AttentionOptions } from '../src/index.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
 import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
-import { realWorkload, type Workload } from './lib/keys.js';
+import { realWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { alternateRounds, table, writeJson } from './lib/measure.js';
 import { exactWeights, oracleMinimum, sortedDescending } from './softmax-lib.js';
 
@@ -21,6 +22,7 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const R = Number(args.get('queries') ?? 16);
 const ROUNDS = Number(args.get('rounds') ?? 7);
 const OUT = args.get('out') ?? 'bench/results/sparse-decode.json';
+const LLM = args.has('llm') ? Number(args.get('llm')) : 0;
 
 interface Row { workload: string; mode: string; msPerStep: number; vsDense: number; keysUsedPerHead: number; oracleMinPerHead?: number; maxErrorBound?: number }
 
@@ -52,15 +54,20 @@ function oracleMin(w: Workload, eps: number): number {
 
 const rows: Row[] = [];
 const timings: Record<string, Record<string, number>> = {};
-for (const [kind, name] of [['softmax', 'real'], ['relu', 'real-relu']] as const) {
-  const w = realWorkload(name, R);
+const workloads: ['softmax' | 'relu', string][] = [['softmax', 'real'], ['relu', 'real-relu']];
+if (LLM > 0) workloads.push(['softmax', 'llm'], ['relu', 'llm']);
+for (const [kind, name] of workloads) {
+  const w = name === 'llm' ? syntheticWorkload('llm', LLM, 64, 6, 2, R) : realWorkload(name as 'real' | 'real-relu', R);
   if (!w) { console.log(`${name}: dump not found, skipped`); continue; }
   const dec = denseDecoder(w, kind);
   const out = new Float32Array(w.heads * w.dv);
   const modes: Record<string, Omit<AttentionOptions, 'causal'>> = kind === 'softmax'
-    ? { 'certified ε=1e-2': { sparsity: { epsilon: 1e-2 } }, 'certified ε=1e-3': { sparsity: { epsilon: 1e-3 } }, 'top-k 256': { sparsity: { topK: 256 } } }
+    ? {
+      'certified ε=1e-2': { kind: 'softmax', sparsity: { epsilon: 1e-2 } }, 'certified ε=1e-3': { kind: 'softmax', sparsity: { epsilon: 1e-3 } },
+      'top-k 256': { kind: 'softmax', sparsity: { topK: 256 } },
+    }
     : { 'exact sparse ReLU': { kind: 'relu', bias: w.relu.bias, alpha: w.relu.alpha } };
-  const caches = Object.fromEntries(Object.entries(modes).map(([m, o]) => [m, cache(w, { kind: 'softmax', ...o })]));
+  const caches = Object.fromEntries(Object.entries(modes).map(([m, o]) => [m, cache(w, o)]));
   const used: Record<string, number> = {}, bounds: Record<string, number> = {};
   const contenders: Record<string, () => void> = { dense: () => { for (const q of w.queries) dec.attend(q, out); } };
   for (const [m, c] of Object.entries(caches)) {
@@ -75,12 +82,13 @@ for (const [kind, name] of [['softmax', 'real'], ['relu', 'real-relu']] as const
     };
   }
   const t = alternateRounds(contenders, ROUNDS);
-  timings[name] = t;
+  timings[`${name} ${kind}`] = t;
   const dense = t.dense! / R;
-  rows.push({ workload: name, mode: `dense WASM (DenseDecoder, ${kind})`, msPerStep: dense, vsDense: 1, keysUsedPerHead: w.n });
+  const label = name === 'llm' ? `llm n=${w.n}` : name;
+  rows.push({ workload: label, mode: `dense WASM (DenseDecoder, ${kind})`, msPerStep: dense, vsDense: 1, keysUsedPerHead: w.n });
   for (const m of Object.keys(modes)) {
     const eps = /ε=([0-9e.-]+)/.exec(m)?.[1];
-    const row: Row = { workload: name, mode: m, msPerStep: t[m]! / R, vsDense: dense / (t[m]! / R), keysUsedPerHead: used[m]! };
+    const row: Row = { workload: label, mode: m, msPerStep: t[m]! / R, vsDense: dense / (t[m]! / R), keysUsedPerHead: used[m]! };
     if (eps) { row.oracleMinPerHead = oracleMin(w, Number(eps)); row.maxErrorBound = bounds[m]; }
     rows.push(row);
   }
