@@ -221,6 +221,23 @@ export function candidatesFromDots(dots: usize, m: i32, count: i32, shift: i32, 
   }
 }
 
+/**
+ * The quantized index's bounds from one head's scoreBlockI8I16 dots: for i < count,
+ *   centre = (scales[i]·f)·(dots[i]·2⁻ᵘ),  radius = qn·slacks[i] + qe·codeNorms[i],
+ *   up[i] = centre + radius,  lo[i] = centre − radius       (float64, the index's plain-loop order).
+ */
+export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usize, slacks: usize, codeNorms: usize,
+  f: f64, qn: f64, qe: f64, up: usize, lo: usize): void {
+  const unit = reinterpret<f64>(<u64>(1023 - shift) << 52);
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 3;
+    const centre = load<f64>(scales + o) * f * (<f64>load<i32>(dots + (<usize>i << 2)) * unit);
+    const radius = qn * load<f64>(slacks + o) + qe * load<f64>(codeNorms + o);
+    store<f64>(up + o, centre + radius);
+    store<f64>(lo + o, centre - radius);
+  }
+}
+
 @inline function hsumI32(v: v128): i32 {
   return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }

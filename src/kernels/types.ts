@@ -110,6 +110,15 @@ export interface Kernels {
     codeNorms: Float64Array, start: number, params: Float64Array, ids: Uint32Array, counts: Int32Array): void;
 
   /**
+   * The quantized index's bounds from one head's {@link scoreBlockI8I16} dots, for keys
+   * k = start + i, i < count, in float64 and this order:
+   *   centre = (scales[k]·f)·(dots[i]·2^−shift),  radius = qn·slacks[k] + qe·codeNorms[k],
+   *   up[k] = centre + radius,  lo[k] = centre − radius.
+   */
+  boundsFromDots(dots: Int32Array, count: number, shift: number, scales: Float64Array, slacks: Float64Array,
+    codeNorms: Float64Array, start: number, f: number, qn: number, qe: number, up: Float64Array, lo: Float64Array): void;
+
+  /**
    * Folds already-computed dot products into an online state (see STATE_EXTRA):
    * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
    * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.

@@ -138,6 +138,26 @@ for (const b of backends()) {
       }
     });
 
+    it('boundsFromDots = the float64 centre ± radius, bit for bit', () => {
+      const r = rng(16);
+      for (const [count, start] of [[0, 2], [1, 0], [37, 5], [64, 0]] as const) {
+        const n = start + count + 3;
+        const f64 = (g: () => number) => Float64Array.from({ length: n }, g);
+        const scales = f64(() => r.uniform() * 10 ** (r.int(9) - 4)), slacks = f64(() => r.uniform()), codeNorms = f64(() => r.uniform() * 100);
+        const dots = Int32Array.from({ length: count }, () => r.int(2 ** 31) - 2 ** 30);
+        const [f, qn, qe] = [2 ** (r.int(40) - 20), r.uniform() * 5, r.uniform() * 1e-3];
+        const up = new Float64Array(n).fill(NaN), lo = new Float64Array(n).fill(NaN);
+        k.boundsFromDots(dots, count, 13, scales, slacks, codeNorms, start, f, qn, qe, up, lo);
+        for (let i = 0; i < n; i++) {
+          const j = i - start;
+          if (j < 0 || j >= count) { assert.ok(Number.isNaN(up[i]!) && Number.isNaN(lo[i]!), 'outside the range untouched'); continue; }
+          const centre = scales[i]! * f * (dots[j]! * 2 ** -13), radius = qn * slacks[i]! + qe * codeNorms[i]!;
+          assert.equal(up[i], centre + radius);
+          assert.equal(lo[i], centre - radius);
+        }
+      }
+    });
+
     it('ballUpperBounds = ⟨q, c⟩ + ‖q‖·r', () => {
       const r = rng(5);
       for (const dim of [2, 16, 33, 128]) {

@@ -101,6 +101,16 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    boundsFromDots(dots, count, shift, scales, slacks, codeNorms, start, f, qn, qe, up, lo) {
+      const unit = 2 ** -shift;
+      for (let i = 0; i < count; i++) {
+        const k = start + i;
+        const centre = scales[k]! * f * (dots[i]! * unit), radius = qn * slacks[k]! + qe * codeNorms[k]!;
+        up[k] = centre + radius;
+        lo[k] = centre - radius;
+      }
+    },
+
     accumulateBlock(state, d, count, w, values, start, dv) {
       accumulate(state, 0, d, 0, count, w, values, null, start, dv);
     },

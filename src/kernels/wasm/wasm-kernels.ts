@@ -17,6 +17,8 @@ export interface KernelExports {
   scoreBlockI8I16(q16: number, m: number, k8: number, count: number, dim: number, out: number): void;
   candidatesFromDots(dots: number, m: number, count: number, shift: number, scales: number, slacks: number,
     codeNorms: number, params: number, base: number, ids: number, counts: number): void;
+  boundsFromDots(dots: number, count: number, shift: number, scales: number, slacks: number, codeNorms: number,
+    f: number, qn: number, qe: number, up: number, lo: number): void;
   ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
     values: number, ids: number, dv: number): void;
@@ -122,6 +124,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       const a = s.array;
       if (s.output && a instanceof Int32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Int32Array(buf, s.ptr, s.length), s.offset);
+      } else if (s.output && a instanceof Float64Array && a.buffer !== buf && s.length > 0) {
+        a.set(new Float64Array(buf, s.ptr, s.length), s.offset);
       } else if (s.output && a instanceof Uint32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Uint32Array(buf, s.ptr, s.length), s.offset);
       } else if (s.output && a instanceof Float32Array && a.buffer !== buf && s.length > 0) {
@@ -221,6 +225,17 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         x.candidatesFromDots(p(d), m, count, shift, p(a), p(b), p(c), p(pr), start, p(o), p(n));
+      } finally { leave(); }
+    },
+
+    boundsFromDots(dots: Int32Array, count: number, shift: number, scales: Float64Array, slacks: Float64Array, codeNorms: Float64Array,
+      start: number, f: number, qn: number, qe: number, up: Float64Array, lo: Float64Array) {
+      if (count === 0) return;
+      const d = bind(dots, 0, count, false), a = bind(scales, start, count, false), b = bind(slacks, start, count, false);
+      const c = bind(codeNorms, start, count, false), u = bind(up, start, count, true), l = bind(lo, start, count, true);
+      try {
+        enter();
+        x.boundsFromDots(p(d), count, shift, p(a), p(b), p(c), f, qn, qe, p(u), p(l));
       } finally { leave(); }
     },
 
