@@ -201,6 +201,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
     const { scales, slacks, codeNorms } = this;
     this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
       boundsInto(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, upper[h]!, lower[h]!);
+    }, (h0, m, start, count, _dots, factors, norms, errs) => {
+      // Integer sweep: the bounds are computed by the kernels too (boundsFromDots, same float64 order).
+      // The dots view is fetched per call: staging the previous call's arguments may have moved memory.
+      for (let j = 0; j < m; j++) {
+        const h = h0 + j, f = factors[h]!;
+        this.kernels.boundsFromDots(this.int32(this.dotsBuf, 3 * CHUNK).subarray(j * count, (j + 1) * count), count, Q16, scales, slacks, codeNorms, start,
+          f, norms[h]!, f * errs[h]!, upper[h]!, lower[h]!);
+      }
     });
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
   }
