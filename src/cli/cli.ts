@@ -9,8 +9,8 @@ import type { Command } from './command.js';
 import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
 import { perplexityCommand } from './commands/perplexity.js';
-import { analyzeCommand } from './analyze.js';
-import { reproduceCommand } from './reproduce.js';
+import { analyzeCommand } from './commands/analyze.js';
+import { reproduceCommand } from './commands/reproduce.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
 export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand];

@@ -4,16 +4,16 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { analyzeDump, type LayerAnalysis, type TensorLookup } from '../analysis/dump-analysis.js';
-import { HsrError } from '../errors.js';
-import { indexKinds } from '../hsr/half-space-index.js';
-import { npyToFloat32, parseNpy } from '../io/npy.js';
-import type { Float32Tensor } from '../io/safetensors.js';
-import { readBytes, readSafetensors } from '../node/checkpoint.js';
-import { UsageError } from './args.js';
-import type { Command } from './command.js';
-import { ProgressBar } from './progress.js';
-import { formatTable } from './table.js';
+import { analyzeDump, type LayerAnalysis, type TensorLookup } from '../../analysis/dump-analysis.js';
+import { HsrError } from '../../errors.js';
+import { indexKinds } from '../../hsr/half-space-index.js';
+import { npyToFloat32, parseNpy } from '../../io/npy.js';
+import type { Float32Tensor } from '../../io/safetensors.js';
+import { readBytes, readSafetensors } from '../../node/checkpoint.js';
+import { UsageError } from '../args.js';
+import type { Command } from '../command.js';
+import { ProgressBar } from '../progress.js';
+import { formatTable } from '../table.js';
 
 const EPSILONS = [1e-2, 1e-3, 1e-4];
 

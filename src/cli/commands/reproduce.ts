@@ -7,20 +7,20 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { findDumpLayers } from '../analysis/dump-analysis.js';
-import { median } from '../analysis/stats.js';
-import { loadModel } from '../node/model.js';
-import { writeFileAtomic } from '../node/files.js';
-import { DecodePool } from '../node/worker-pool.js';
-import { readBytes, readSafetensors } from '../node/checkpoint.js';
-import { renderReport } from '../report/report.js';
-import { reproduceConfig, runReproduction, type ParallelResult } from '../report/reproduce.js';
-import type { DumpTensors } from '../report/experiments/softmax-error.js';
-import { gaussianArray, seededRandom } from '../report/random.js';
-import { timeMs } from '../report/timing.js';
-import type { Command } from './command.js';
-import { DEFAULT_MODEL, PACKAGE_ROOT, RELU_MODEL } from './paths.js';
-import { ProgressBar } from './progress.js';
+import { findDumpLayers } from '../../analysis/dump-analysis.js';
+import { median } from '../../analysis/stats.js';
+import { loadModel } from '../../node/model.js';
+import { writeFileAtomic } from '../../node/files.js';
+import { DecodePool } from '../../node/worker-pool.js';
+import { readBytes, readSafetensors } from '../../node/checkpoint.js';
+import { renderReport } from '../../report/report.js';
+import { reproduceConfig, runReproduction, type ParallelResult } from '../../report/reproduce.js';
+import type { DumpTensors } from '../../report/experiments/softmax-error.js';
+import { gaussianArray, seededRandom } from '../../report/random.js';
+import { timeMs } from '../../report/timing.js';
+import type { Command } from '../command.js';
+import { DEFAULT_MODEL, PACKAGE_ROOT, RELU_MODEL } from '../paths.js';
+import { ProgressBar } from '../progress.js';
 
 export const reproduceCommand: Command = {
   name: 'reproduce',
