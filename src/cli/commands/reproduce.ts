@@ -24,7 +24,7 @@ import { ProgressBar } from '../progress.js';
 
 export const reproduceCommand: Command = {
   name: 'reproduce',
-  usage: 'hsr-attn reproduce [--quick] [--out DIR] [--json]',
+  usage: 'hsr-attn reproduce [--quick] [--out DIR] [--data DIR] [--json]',
   brief: 'run the paper-claim experiments and write report.md, SVG plots and results.json',
   summary: [
     'Runs every experiment of the reproduction report on the vendored models (bytelm-10m, bytelm-relu-10m),',
