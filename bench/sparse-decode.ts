@@ -9,8 +9,10 @@
  *
  * A "step" is one decode position: every query head (6 over 2 KV heads) against all n = 8192 keys.
  * --llm n adds the LLM-like synthetic keys (bench/lib/keys.ts) at that n, d = 64, same heads.
+ * --before DIR adds, in the same alternating rounds, the sparse modes of an older checkout's KVCache
+ * (DIR/src/index.js), e.g. `mkdir /tmp/before && git archive 04ff3e1 src | tar -x -C /tmp/before`.
  */
-import { KVCache, type AttentionOptions } from '../src/index.js';
+import { HalfSpaceIndex, KVCache, matrix, type AttentionOptions } from '../src/index.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
 import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
 import { realWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
@@ -23,6 +25,8 @@ const R = Number(args.get('queries') ?? 16);
 const ROUNDS = Number(args.get('rounds') ?? 7);
 const OUT = args.get('out') ?? 'bench/results/sparse-decode.json';
 const LLM = args.has('llm') ? Number(args.get('llm')) : 0;
+const BEFORE = args.get('before');
+const Before = BEFORE ? ((await import(`${BEFORE}/src/index.js`)) as { KVCache: typeof KVCache }).KVCache : null;
 
 interface Row { workload: string; mode: string; msPerStep: number; vsDense: number; keysUsedPerHead: number; oracleMinPerHead?: number; maxErrorBound?: number }
 
@@ -35,8 +39,8 @@ function denseDecoder(w: Workload, kind: 'softmax' | 'relu'): DenseDecoder {
   return dec;
 }
 
-function cache(w: Workload, options: Omit<AttentionOptions, 'causal'>): KVCache {
-  const c = new KVCache({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, ...options });
+function cache(w: Workload, options: Omit<AttentionOptions, 'causal'>, Impl: typeof KVCache = KVCache): KVCache {
+  const c = new Impl({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, ...options });
   c.append(w.keys, w.values);
   return c;
 }
@@ -68,6 +72,7 @@ for (const [kind, name] of workloads) {
     }
     : { 'exact sparse ReLU': { kind: 'relu', bias: w.relu.bias, alpha: w.relu.alpha } };
   const caches = Object.fromEntries(Object.entries(modes).map(([m, o]) => [m, cache(w, o)]));
+  if (Before) for (const [m, o] of Object.entries(modes)) caches[`${m} (before)`] = cache(w, o, Before);
   const used: Record<string, number> = {}, bounds: Record<string, number> = {};
   const contenders: Record<string, () => void> = { dense: () => { for (const q of w.queries) dec.attend(q, out); } };
   for (const [m, c] of Object.entries(caches)) {
@@ -81,17 +86,32 @@ for (const [kind, name] of workloads) {
       used[m] = u / (R * w.heads); bounds[m] = b;
     };
   }
+  // The index pass alone (what every sparse step pays before touching a key): per KV head one
+  // batched sweep for its 3 query heads — bounds for softmax, the ReLU half-space query for ReLU.
+  const group = w.heads / w.kvHeads, scale = 1 / Math.sqrt(w.d);
+  const indexes = w.keyHeads.map((k) => HalfSpaceIndex.build(matrix(k, w.n, w.d), { kind: 'quantized' }).reporter);
+  const up = Array.from({ length: group }, () => new Float64Array(w.n)), lo = Array.from({ length: group }, () => new Float64Array(w.n));
+  const offsets = new Array<number>(group).fill(w.relu.bias / scale);
+  contenders['index pass only'] = () => {
+    for (const q of w.queries) for (let g = 0; g < w.kvHeads; g++) {
+      const qs = Array.from({ length: group }, (_, i) => q.subarray((g * group + i) * w.d, (g * group + i + 1) * w.d));
+      if (kind === 'softmax') indexes[g]!.scoreBoundsBatch(qs, up, lo, w.n);
+      else indexes[g]!.queryBatch(qs, offsets, w.n);
+    }
+  };
   const t = alternateRounds(contenders, ROUNDS);
   timings[`${name} ${kind}`] = t;
   const dense = t.dense! / R;
   const label = name === 'llm' ? `llm n=${w.n}` : name;
   rows.push({ workload: label, mode: `dense WASM (DenseDecoder, ${kind})`, msPerStep: dense, vsDense: 1, keysUsedPerHead: w.n });
-  for (const m of Object.keys(modes)) {
+  for (const m of Object.keys(caches)) {
     const eps = /ε=([0-9e.-]+)/.exec(m)?.[1];
     const row: Row = { workload: label, mode: m, msPerStep: t[m]! / R, vsDense: dense / (t[m]! / R), keysUsedPerHead: used[m]! };
     if (eps) { row.oracleMinPerHead = oracleMin(w, Number(eps)); row.maxErrorBound = bounds[m]; }
     rows.push(row);
   }
+  rows.push({ workload: label, mode: `index pass only (quantized ${kind === 'softmax' ? 'bounds' : 'ReLU query'})`, msPerStep: t['index pass only']! / R,
+    vsDense: dense / (t['index pass only']! / R), keysUsedPerHead: 0 });
 }
 
 console.log(table(['workload', 'mode', 'ms/step', 'speed-up vs dense', 'keys used/head', 'oracle min/head', 'max δ'],
