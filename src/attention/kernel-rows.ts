@@ -1,5 +1,7 @@
 import { normUp, roundingSlack } from '../hsr/rounding.js';
 import { STATE_EXTRA, type Kernels, type Weighting } from '../kernels/types.js';
+import { initStates } from '../kernels/state.js';
+import type { AttentionState } from './state.js';
 
 /**
  * The per-taken-key work of sparse rows — scoring gathered key rows and adding their weighted value
@@ -47,21 +49,41 @@ export class KernelRows {
   }
 
   /**
-   * logits[p] = s̃(q, k_{ids[p]})·scale for p in [from, to), scored by the kernels in float32;
-   * returns their maximum.
+   * Softmax over the keys ids[from..to) folded into the float64 state `st` entirely by the kernels:
+   * float32 scores (scoreIds), then weights e^{s − max} (float32 exp polynomial), their sum and the
+   * weighted value rows (accumulateIds), merged into `st` by log-sum-exp. The float32 sum of the
+   * chunk is within a relative {@link sumSlack}(count) of Σ e^{s̃ − max}; the bound accounts for it
+   * (RowAttention.certifiedRow). `weighting` is { softmax, scale }.
    */
-  score(q: Float32Array, keys: Float32Array, ids: Uint32Array, from: number, to: number, scale: number, logits: Float64Array): number {
+  foldSoftmax(q: Float32Array, keys: Float32Array, ids: Uint32Array, from: number, to: number, weighting: Weighting,
+    values: Float32Array, st: AttentionState): void {
     const count = to - from;
-    if (count <= 0) return -Infinity;
-    const dots = this.scratch(count), idv = this.ids(ids, from, count);
+    if (count <= 0) return;
+    const dots = this.scratch(count), idv = this.ids(ids, from, count), s32 = this.state, dv = this.valueDim;
     this.kernels.scoreIds(q, keys, idv, count, this.dim, dots);
-    let m = -Infinity;
-    for (let p = 0; p < count; p++) {
-      const s = dots[p]! * scale;
-      logits[from + p] = s;
-      if (s > m) m = s;
-    }
-    return m;
+    initStates(s32, 1, dv, 'softmax');
+    this.kernels.accumulateIds(s32, dots, count, weighting, values, idv, dv);
+    const m32 = s32[dv]!, sum32 = s32[dv + 1]!;
+    if (!(sum32 > 0)) return;
+    const m = Math.max(st.max, m32);
+    const fa = st.sum > 0 ? Math.exp(st.max - m) : 0, fb = Math.exp(m32 - m), acc = st.acc;
+    for (let c = 0; c < dv; c++) acc[c] = acc[c]! * fa + s32[c]! * fb;
+    st.sum = st.sum * fa + sum32 * fb;
+    st.max = m;
+  }
+
+  /**
+   * Relative error of a float32 softmax chunk's sum of `count` weights: the exp polynomial
+   * (≤ 1e-6 per weight, generously) and the float32 additions (γ_{count+4}).
+   */
+  sumSlack(count: number): number { return 2e-6 + (count + 4) * 2 ** -23; }
+
+  /**
+   * A bound on the error of the float32 logits inside the kernel's weighting, beyond {@link margin}:
+   * fl(dot·scale) and fl(logit − max) each round by ≤ 2⁻²⁴ of a value ≤ 2·scale·‖q‖·max‖k‖.
+   */
+  logitRounding(qNorm: number, keyNormMax: number, scale: number): number {
+    return 2 ** -21 * scale * qNorm * keyNormMax * (1 + 1e-6);
   }
 
   /** Raw float32 dots ⟨q, k_{ids[p]}⟩ for p < count (a view valid until the next call). */

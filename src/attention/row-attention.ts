@@ -88,6 +88,8 @@ export class RowAttention {
   private keptCount = 0;
   /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
   private kernelRows: KernelRows | null = null;
+  /** Certified rows on the kernels: the most keys folded in one float32 chunk (sumSlack). */
+  private largestFold = 0;
   /** Dense rows through the kernels: one float32 online state. */
   private denseState = new Float32Array(0);
 
@@ -301,17 +303,22 @@ export class RowAttention {
   }
 
   /**
-   * Folds the keys ids[from..to) into the online state `st`: exact logits (float64, or float32 by
-   * the kernels when `kr` is given), rescale when the maximum rises, weights, value rows.
-   * Uses this.scores[from..to) as scratch (logits, then weights).
+   * Folds the keys ids[from..to) into the online state `st`: with `kr`, all in the kernels
+   * (KernelRows.foldSoftmax, float32); else exact float64 logits, rescale when the maximum rises,
+   * weights, value rows, using this.scores[from..to) as scratch (logits, then weights).
    */
   private fold(kv: KeyValueView, q: Float32Array, h: number, kr: KernelRows | null, ids: Uint32Array, from: number, to: number,
     st: AttentionState): void {
     if (to <= from) return;
     const w = this.scores, scale = this.o.scale;
+    if (kr) {
+      kr.foldSoftmax(q, kv.keys, ids, from, to, this.softmaxWeighting, kv.values, st);
+      this.work.keysScored += to - from;
+      this.largestFold = Math.max(this.largestFold, to - from);
+      return;
+    }
     let m: number;
-    if (kr) { m = kr.score(q, kv.keys, ids, from, to, scale, w); this.work.keysScored += to - from; }
-    else {
+    {
       this.work.keysScored += scoreIdsExact(q, kv.keys, kv.dim, this.upper[h]!, this.lower[h]!, ids, from, to, scale, w);
       m = -Infinity;
       for (let p = from; p < to; p++) if (w[p]! > m) m = w[p]!;
@@ -324,8 +331,7 @@ export class RowAttention {
       st.max = m;
     }
     st.sum += expRelative(w, to, st.max, from);
-    if (kr) kr.accumulate(st.acc, w, ids, from, to, kv.values);
-    else accumulateRows(st.acc, w, ids, to, kv.values, this.valueDim, from);
+    accumulateRows(st.acc, w, ids, to, kv.values, this.valueDim, from);
   }
 
   /**
@@ -357,16 +363,20 @@ export class RowAttention {
     const cut = massCut(res[2]!, m0);
     const bMax = Math.min(b + EXACT_BUCKETS, BUCKETS - 1);
     const mass = skippedMass(ids, up, scale, taken, this.bucketStart[bMax + 1]!, m0, cut, Math.exp(cut)) + this.tailMass[bMax + 1]!;
-    // Float32 kernel scores are off by at most `margin` nats each, so the exact W of the taken keys
-    // is at least e^{−margin}·(the W computed from them): the bound uses that.
+    // Kernel path: each float32 logit is within `margin` + `logitRounding` nats of the exact one and
+    // every float32 chunk sum within sumSlack(largest chunk) of its terms' sum, so the exact W of
+    // the taken keys is at least `shrink` times the computed one: the bound uses that.
     const kr = this.rowsFor(kv);
     const qNorm = kr ? kr.queryNorm(q) : 0;
     const fast = kr !== null && kr.usable(qNorm, kv.keyNormMax!) ? kr : null;
-    const shrink = fast ? Math.exp(-fast.margin(qNorm, kv.keyNormMax!, scale)) : 1;
+    const logitSlack = fast ? fast.margin(qNorm, kv.keyNormMax!, scale) + fast.logitRounding(qNorm, kv.keyNormMax!, scale) : 0;
+    const shrinkNow = (): number => (fast ? Math.exp(-logitSlack) * (1 - fast.sumSlack(this.largestFold)) : 1);
     const st = this.state.reset('softmax');
+    this.largestFold = 0;
     // Gather in position order (the walk's bucket order is random in memory).
     ids.subarray(0, taken).sort();
     this.fold(kv, q, h, fast, ids, 0, taken, st);
+    let shrink = shrinkNow();
     let delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
     // If the estimate stopped too early, keep taking keys in bound order, an eighth more at a time
     // (the skipped-mass sum stays valid: it covers a superset of what is left out).
@@ -376,6 +386,7 @@ export class RowAttention {
       taken = next;
       while (taken - 1 >= this.bucketStart[b + 1]!) b++;
       u = (this.bucketStart[b + 1]! - taken) * BUCKET_EDGE[b]! + this.tailMass[b + 1]!;
+      shrink = shrinkNow();
       delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
     }
     st.finish(out, off);

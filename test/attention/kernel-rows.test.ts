@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KernelRows, maxRowNorm, residentKernels } from '../../src/attention/kernel-rows.js';
 import { resolveAttentionOptions, type AttentionOptions } from '../../src/attention/options.js';
+import { AttentionState } from '../../src/attention/state.js';
 import { RowAttention, type KeyValueView } from '../../src/attention/row-attention.js';
 import { HalfSpaceIndex } from '../../src/hsr/half-space-index.js';
 import { createJsKernels, createKernels, createWasmKernels } from '../../src/kernels/index.js';
@@ -72,7 +73,7 @@ test('kernel rows: certified softmax keeps TV ≤ errorBound ≤ ε and matches 
   }
 });
 
-test('KernelRows.accumulate: weights beyond float32 range, zeros, offsets; margin covers float32 scores', () => {
+test('KernelRows.accumulate: weights beyond float32 range, zeros, offsets; margin covers float32 dots; foldSoftmax = float64 softmax', () => {
   for (const kernels of [createJsKernels(), createWasmKernels()]) {
     const d = 8, dv = 4, n = 50, r = rng(2);
     const keys = kernels.allocF32(n * d).view(), values = kernels.allocF32(n * dv).view();
@@ -87,16 +88,27 @@ test('KernelRows.accumulate: weights beyond float32 range, zeros, offsets; margi
     for (let c = 0; c < dv; c++) assert.ok(Math.abs(acc[c]! - want[c]!) <= 1e-5 * 1e40 * n * n, `${kernels.name}: acc ${acc[c]} vs ${want[c]}`);
     kr.accumulate(acc.fill(0), new Float64Array(n), ids, 0, n, values);
     assert.deepEqual([...acc], [0, 0, 0, 0]);
-    const q = gaussian(r, 1, d, 100).data, logits = new Float64Array(n);
-    const qn = kr.queryNorm(q), knMax = maxRowNorm(keys, d, 0, n), margin = kr.margin(qn, knMax, 0.5);
-    const m = kr.score(q, keys, ids, 2, n, 0.5, logits);
-    let best = -Infinity;
-    for (let p = 2; p < n; p++) {
+    const q = gaussian(r, 1, d, 100).data;
+    const qn = kr.queryNorm(q), knMax = maxRowNorm(keys, d, 0, n), margin = kr.margin(qn, knMax, 1);
+    const dots = kr.dotsOf(q, keys, ids, n);
+    for (let p = 0; p < n; p++) {
       let s = 0;
       for (let j = 0; j < d; j++) s += q[j]! * keys[ids[p]! * d + j]!;
-      assert.ok(Math.abs(logits[p]! - 0.5 * s) <= margin, `${kernels.name}: logit within the margin`);
-      best = Math.max(best, logits[p]!);
+      assert.ok(Math.abs(dots[p]! - s) <= margin, `${kernels.name}: dot within the margin`);
     }
-    assert.equal(m, best);
+    // foldSoftmax in two chunks (the second raising the max) = float64 softmax over the ids; the sum
+    // within the slack the bound assumes.
+    const scale = 0.01, st = new AttentionState(dv).reset('softmax');
+    kr.foldSoftmax(q, keys, ids, 0, 20, { kind: 'softmax', scale, bias: 0, alpha: 1 }, values, st);
+    kr.foldSoftmax(q, keys, ids, 20, n, { kind: 'softmax', scale, bias: 0, alpha: 1 }, values, st);
+    const logits = Array.from(ids, (id) => { let s = 0; for (let j = 0; j < d; j++) s += q[j]! * keys[id * d + j]!; return s * scale; });
+    const mx = Math.max(...logits);
+    let sum = 0;
+    const out = new Float64Array(dv);
+    logits.forEach((l, p) => { const e = Math.exp(l - mx); sum += e; for (let c = 0; c < dv; c++) out[c]! += e * values[ids[p]! * dv + c]!; });
+    const slack = Math.exp(kr.margin(qn, knMax, scale) + kr.logitRounding(qn, knMax, scale)) / (1 - kr.sumSlack(n - 20));
+    const ratio = (st.sum * Math.exp(st.max)) / (sum * Math.exp(mx));
+    assert.ok(ratio <= slack && ratio >= 1 / slack, `${kernels.name}: W within the certified slack (${ratio})`);
+    for (let c = 0; c < dv; c++) assert.ok(Math.abs(st.acc[c]! / st.sum - out[c]! / sum) <= 1e-5, `${kernels.name}: output`);
   }
 });
