@@ -14,14 +14,13 @@
  */
 import { loadavg } from 'node:os';
 import { KVCache, type AttentionOptions } from '../src/index.js';
-import { referenceAttention } from '../src/attention/reference.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
 import { createJsKernels } from '../src/kernels/js/js-kernels.js';
 import type { Weighting } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
 import { DecodePool } from '../src/node/worker-pool.js';
 import { measureBandwidth, type Bandwidth } from './lib/bandwidth.js';
-import { realWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
+import { calibrateReluBias, denseDecodeBytes, realWorkload, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from './lib/keys.js';
 import { median, table, writeJson } from './lib/measure.js';
 import { createOrtDecoder } from './lib/onnx-attention.js';
 
@@ -60,18 +59,6 @@ function weighting(kind: 'softmax' | 'relu', w: Workload): Weighting {
   return { kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? w.relu.bias : 0, alpha: kind === 'relu' ? w.relu.alpha : 1 };
 }
 
-/** Float64 reference output [heads, dv] of query set q. */
-function reference(w: Workload, q: Float32Array, wt: Weighting): Float64Array {
-  const out = new Float64Array(w.heads * w.dv);
-  const group = w.heads / w.kvHeads;
-  for (let h = 0; h < w.heads; h++) {
-    const g = Math.floor(h / group);
-    out.set(referenceAttention({ q: q.subarray(h * w.d, (h + 1) * w.d), m: 1, k: w.keyHeads[g]!, n: w.n, v: w.valueHeads[g]!,
-      d: w.d, dv: w.dv, kind: wt.kind, scale: wt.scale, alpha: wt.alpha, bias: wt.bias, causal: false }), h * w.dv);
-  }
-  return out;
-}
-
 /** Fewest keys per head whose exact softmax mass reaches 1 − ε (the oracle minimum), averaged over heads. */
 function oracleKeys(w: Workload, q: Float32Array, eps: number): number {
   const group = w.heads / w.kvHeads, scale = 1 / Math.sqrt(w.d);
@@ -96,31 +83,11 @@ function oracleKeys(w: Workload, q: Float32Array, eps: number): number {
   return total / w.heads;
 }
 
-/** ReLU bias giving ~2% active keys per head on the first query (synthetic data has no trained bias). */
-function calibrateReluBias(w: Workload): number {
-  const group = w.heads / w.kvHeads, scale = 1 / Math.sqrt(w.d), q = w.queries[0]!;
-  const qs: number[] = [];
-  for (let h = 0; h < w.heads; h++) {
-    const k = w.keyHeads[Math.floor(h / group)]!;
-    const s = new Float64Array(w.n);
-    for (let j = 0; j < w.n; j++) {
-      let x = 0;
-      for (let c = 0; c < w.d; c++) x += q[h * w.d + c]! * k[j * w.d + c]!;
-      s[j] = x * scale;
-    }
-    s.sort();
-    qs.push(s[Math.floor(0.98 * (w.n - 1))]!);
-  }
-  return median(qs);
-}
-
-function denseBytes(w: Workload): number { return w.kvHeads * w.n * (w.d + w.dv) * 4; }
-
 function decoderContender(name: string, w: Workload, wt: Weighting, kernels: ReturnType<typeof createJsKernels>): Contender {
   const dec = new DenseDecoder({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting: wt, kernels, initialCapacity: w.n });
   dec.append(w.keys, w.values);
   const out = new Float32Array(w.heads * w.dv);
-  return { name, kind: wt.kind, threads: 1, run: (q) => { dec.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) };
+  return { name, kind: wt.kind, threads: 1, run: (q) => { dec.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseDecodeBytes(w) }) };
 }
 
 async function poolContender(w: Workload, wt: Weighting, threads: number): Promise<{ c: Contender; close: () => Promise<void> }> {
@@ -128,7 +95,7 @@ async function poolContender(w: Workload, wt: Weighting, threads: number): Promi
   pool.append(w.keys, w.values);
   const out = new Float32Array(w.heads * w.dv);
   return {
-    c: { name: `dense wasm ${threads}t`, kind: wt.kind, threads, run: (q) => { pool.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) },
+    c: { name: `dense wasm ${threads}t`, kind: wt.kind, threads, run: (q) => { pool.attend(q, out); return out; }, work: () => ({ used: w.n, scored: w.n, bytes: denseDecodeBytes(w) }) },
     close: () => pool.close(),
   };
 }
@@ -144,8 +111,7 @@ function kvContender(name: string, w: Workload, options: AttentionOptions): Cont
     run: (q) => {
       const r = cache.attend(q);
       const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads;
-      const indexPass = dense ? 0 : w.kvHeads * w.n * (Math.ceil(w.d / 4) * 4 + 16);
-      last = { used, scored, bytes: dense ? denseBytes(w) : indexPass + w.heads * (scored * w.d + used * w.dv) * 4 };
+      last = { used, scored, bytes: dense ? denseDecodeBytes(w) : sparseDecodeBytes(w, used, scored) };
       return r.output;
     },
     work: () => last,
@@ -193,7 +159,7 @@ async function runPhase(w: Workload, kind: 'softmax' | 'relu', bw: Bandwidth): P
   if (kind === 'softmax') {
     for (const threads of [1, 2]) {
       const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, w.heads / w.kvHeads, w.d, w.dv, wt.scale, threads);
-      if (ort !== null) cs.push({ name: `onnxruntime ${threads}t`, kind, threads, run: (q) => ort.run(q), work: () => ({ used: w.n, scored: w.n, bytes: denseBytes(w) }) });
+      if (ort !== null) cs.push({ name: `onnxruntime ${threads}t`, kind, threads, run: (q) => ort.run(q), work: () => ({ used: w.n, scored: w.n, bytes: denseDecodeBytes(w) }) });
     }
   }
   if (WITH_KV && kind === 'softmax') {
@@ -208,7 +174,7 @@ async function runPhase(w: Workload, kind: 'softmax' | 'relu', bw: Bandwidth): P
     cs.push(kvContender('KVCache relu exact', w, { kind: 'relu', alpha: wt.alpha, bias: wt.bias }));
   }
   const q0 = w.queries[0]!;
-  const want = reference(w, q0, wt);
+  const want = referenceDecode(w, q0, wt.kind, wt.alpha, wt.bias);
   const errors: number[] = [];
   for (const c of cs) errors.push(maxError(await c.run(q0), want));
   const { wall: ms, cpu } = await timeContenders(cs, w.queries);

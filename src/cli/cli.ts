@@ -11,9 +11,10 @@ import { generateCommand } from './commands/generate.js';
 import { perplexityCommand } from './commands/perplexity.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { reproduceCommand } from './commands/reproduce.js';
+import { benchCommand } from './commands/bench.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
-export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand];
+export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand, benchCommand];
 const DEFAULT_COMMAND = demoCommand;
 
 function overview(): string {

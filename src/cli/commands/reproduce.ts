@@ -7,15 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { findDumpLayers } from '../../analysis/dump-analysis.js';
 import { median } from '../../analysis/stats.js';
 import { loadModel } from '../../node/model.js';
 import { writeFileAtomic } from '../../node/files.js';
 import { DecodePool } from '../../node/worker-pool.js';
-import { readBytes, readSafetensors } from '../../node/checkpoint.js';
+import { readBytes } from '../../node/checkpoint.js';
+import { loadDumpTensors } from '../../node/workloads.js';
 import { renderReport } from '../../report/report.js';
 import { reproduceConfig, runReproduction, type ParallelResult } from '../../report/reproduce.js';
-import type { DumpTensors } from '../../report/experiments/softmax-error.js';
 import { gaussianArray, seededRandom } from '../../report/random.js';
 import { timeMs } from '../../report/timing.js';
 import type { Command } from '../command.js';
@@ -47,7 +46,7 @@ export const reproduceCommand: Command = {
     const text = readBytes(join(data, 'dev_c.txt'));
     const inputs = {
       softmaxModel, reluModel, text, reluBias: a.bias, reluAlpha: a.alpha,
-      softmaxDump: loadDump(join(data, 'dev_c_l2.safetensors')), reluDump: loadDump(join(data, 'dev_c_relu_l3.safetensors')),
+      softmaxDump: loadDumpTensors(join(data, 'dev_c_l2.safetensors')), reluDump: loadDumpTensors(join(data, 'dev_c_relu_l3.safetensors')),
     };
     const config = reproduceConfig(quick);
     const bar = new ProgressBar(`reproduce${quick ? ' --quick' : ''}`, 'steps', !args.json);
@@ -86,15 +85,6 @@ function codeVersion(): string {
   } catch {
     return 'not a git checkout';
   }
-}
-
-/** The first layer of a dump (docs/reproduction/README.md) as DumpTensors. */
-function loadDump(path: string): DumpTensors {
-  const st = readSafetensors(path);
-  const [layer] = findDumpLayers(st);
-  const q = st.float32(`layers.${layer}.q`), k = st.float32(`layers.${layer}.k`), v = st.float32(`layers.${layer}.v`);
-  const [heads, n, dim] = q.shape as [number, number, number];
-  return { q: q.data, k: k.data, v: v.data, heads, kvHeads: k.shape[0]!, n, dim };
 }
 
 function machineDescription(): string {

@@ -29,6 +29,7 @@ export interface PrefillProblem {
 export interface PrefillTimingResult {
   problem: string;
   points: { n: number; ms: Record<string, number>; keptFraction: Record<string, number> }[];
+  /** Fitted exponent of ms vs n per contender; empty for a single size. */
   fits: Record<string, PowerLawFit>;
 }
 
@@ -57,7 +58,8 @@ export function prefillTiming(p: PrefillProblem, sizes: readonly number[], round
     points.push({ n, ms: alternateRounds(contenders, rounds), keptFraction: kept });
     onStep?.();
   }
-  const fits = Object.fromEntries(Object.keys(points[0]!.ms).map((label) =>
+  // A single size has no exponent to fit (`hsr-attn bench prefill --n 2048` times one size).
+  const fits = points.length < 2 ? {} : Object.fromEntries(Object.keys(points[0]!.ms).map((label) =>
     [label, fitPowerLaw(points.map((q) => q.n), points.map((q) => Math.max(q.ms[label]!, 1e-6)))]));
   return { problem: p.name, points, fits };
 }

@@ -1,0 +1,224 @@
+/**
+ * `hsr-attn bench [decode|prefill]`: wall-clock timing of dense baselines beside the library's
+ * sparse modes on one machine, in alternating rounds (src/report/timing.ts) so that load from other
+ * processes hits every contender alike; medians, and ratios taken within the same run. The full
+ * sweeps (onnxruntime, worker threads, bandwidth) are bench/decode.ts and bench/prefill.ts.
+ */
+import { KVCache } from '../../kvcache/kv-cache.js';
+import type { AttentionOptions } from '../../attention/options.js';
+import { DenseDecoder } from '../../kernels/dense-decode.js';
+import { createJsKernels } from '../../kernels/js/js-kernels.js';
+import type { Kernels, Weighting } from '../../kernels/types.js';
+import { createWasmKernels } from '../../kernels/wasm/wasm-kernels.js';
+import { writeFileAtomic } from '../../node/files.js';
+import { dataFile, loadDumpTensors, REAL_DUMPS, realWorkload } from '../../node/workloads.js';
+import { prefillTiming } from '../../report/experiments/prefill-timing.js';
+import { alternateRounds } from '../../report/timing.js';
+import { calibrateReluBias, denseDecodeBytes, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from '../../report/workloads.js';
+import { UsageError } from '../args.js';
+import type { Command } from '../command.js';
+import { ProgressBar } from '../progress.js';
+import { formatTable } from '../table.js';
+
+const WORKLOADS = ['gaussian', 'llm', 'real'] as const;
+type WorkloadName = (typeof WORKLOADS)[number];
+const INDEX = 'quantized', TOP_K = 256, RELU_ALPHA = 2;
+const DEFAULTS = { decode: { n: '16384', workload: 'real,llm,gaussian', rounds: 15 }, prefill: { n: '2048', workload: 'real', rounds: 3 } };
+
+/** One decode contender: one step for query set q, and the work of its last step. */
+interface Contender {
+  name: string;
+  kind: 'softmax' | 'relu';
+  step(q: Float32Array): Float32Array;
+  work(): { keysUsedPerHead: number; bytes: number };
+}
+
+export interface DecodeRow {
+  workload: string; n: number; d: number; heads: number; kvHeads: number; contender: string; kind: 'softmax' | 'relu';
+  /** Median wall ms per decode step (all query heads). */
+  msPerToken: number;
+  /** Median ms of dense WASM (same kind) / this contender's median ms. */
+  speedupVsDenseWasm: number;
+  keysUsedPerHead: number;
+  /** Bytes read per step (dense: all of K and V; sparse: index pass + exact rows, an estimate). */
+  mbTouched: number;
+  /** Max |output − float64 reference| on the first query set. */
+  maxError: number;
+}
+
+export interface PrefillRow { workload: string; n: number; d: number; contender: string; ms: number; keptFraction: number; speedupVsDense: number }
+
+export const benchCommand: Command = {
+  name: 'bench',
+  usage: 'hsr-attn bench [decode|prefill] [--n LIST] [--d 64|128] [--workload LIST] [--rounds R] [--json] [--out FILE]',
+  brief: 'time dense baselines (plain JS, WASM) against the sparse modes: per-token decode or causal prefill',
+  summary: [
+    'decode (default): per-token decode, 8 query heads over 2 KV heads (synthetic) or the real dump\'s 6 over 2',
+    '(its first n ≤ 8192 positions, d = 64), for dense plain JS and dense WASM (DenseDecoder), and KVCache: exact',
+    `sparse ReLU^${RELU_ALPHA} (bias calibrated to ~2% active keys), softmax certified ε = 1e-3 and 1e-2, top-k ${TOP_K}, paper`,
+    `(${INDEX} index). Reports ms/token, speed-up vs dense WASM, keys used per head, MB touched and the max error`,
+    'vs the float64 reference. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
+    'part alone). Contenders alternate in rounds; medians. Defaults: decode --n 16384 --workload real,llm,gaussian',
+    '--rounds 15; prefill --n 2048 --workload real --rounds 3.',
+  ].join('\n'),
+  options: {
+    n: { type: 'string', value: 'LIST', help: 'cache lengths, comma-separated (default 16384; prefill 2048)' },
+    d: { type: 'integer', value: '64|128', default: 64, help: 'head dimension of the synthetic workloads' },
+    workload: { type: 'string', value: 'LIST', help: `comma-separated from ${WORKLOADS.join('|')} (default real,llm,gaussian; prefill real)` },
+    rounds: { type: 'integer', value: 'R', help: 'alternating rounds per size (default 15; prefill 3)' },
+    out: { type: 'string', value: 'FILE', help: 'also write the JSON result to FILE (atomically)' },
+  },
+  run(args) {
+    const mode = args._[0] ?? 'decode';
+    if ((mode !== 'decode' && mode !== 'prefill') || args._.length > 1) throw new UsageError(`expected decode or prefill, got ${args._.join(' ')}`);
+    const def = DEFAULTS[mode];
+    const ns = ((args.n as string | undefined) ?? def.n).split(',').map(Number);
+    if (ns.some((n) => !Number.isSafeInteger(n) || n < 2)) throw new UsageError(`expected --n to be integers ≥ 2, got ${JSON.stringify(args.n)}`);
+    const d = args.d as number;
+    if (d !== 64 && d !== 128) throw new UsageError(`expected --d to be 64 or 128, got ${d}`);
+    const workloads = ((args.workload as string | undefined) ?? def.workload).split(',');
+    for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`expected --workload from ${WORKLOADS.join('|')}, got ${JSON.stringify(w)}`);
+    const rounds = (args.rounds as number | undefined) ?? def.rounds;
+    if (rounds < 1) throw new UsageError(`expected --rounds ≥ 1, got ${rounds}`);
+    const config = { mode, ns, d, workloads: workloads as WorkloadName[], rounds };
+    const bar = new ProgressBar(`bench ${mode}`, 'sizes', !args.json);
+    const started = performance.now();
+    const result = mode === 'decode' ? { mode, rounds, index: INDEX, rows: benchDecode(config, bar) } : { mode, rounds, index: INDEX, rows: benchPrefill(config, bar) };
+    bar.done();
+    const seconds = (performance.now() - started) / 1000;
+    const json = JSON.stringify({ ...result, seconds });
+    if (args.out !== undefined) writeFileAtomic(args.out as string, JSON.stringify({ ...result, seconds }, null, 1) + '\n');
+    process.stdout.write((args.json ? json : formatResult(result)) + '\n');
+    return 0;
+  },
+};
+
+interface Config { ns: number[]; d: number; workloads: WorkloadName[]; rounds: number }
+
+/** Every (workload, n) decode workload; the real dump gives its first min(n, 8192) positions, once per distinct length. */
+function* decodeWorkloads(c: Config, R: number): Generator<Workload> {
+  for (const name of c.workloads) {
+    if (name === 'real') {
+      const seen = new Set<number>();
+      for (const n of c.ns) {
+        const w = realWorkload('real', R, n);
+        if (w === null) throw new UsageError(`expected the dump ${REAL_DUMPS.real} in data/ or ../shared/data, got nothing`);
+        if (!seen.has(w.n)) { seen.add(w.n); yield w; }
+      }
+    } else for (const n of c.ns) yield syntheticWorkload(name, n, c.d, 8, 2, R);
+  }
+}
+
+function benchDecode(c: Config, bar: ProgressBar): DecodeRow[] {
+  const rows: DecodeRow[] = [];
+  const total = c.workloads.length * c.ns.length;
+  let done = 0;
+  bar.update(0, total);
+  for (const w of decodeWorkloads(c, c.rounds + 1)) {
+    rows.push(...decodeRows(w, c.rounds));
+    bar.update(++done, total);
+  }
+  return rows;
+}
+
+function decodeRows(w: Workload, rounds: number): DecodeRow[] {
+  const bias = calibrateReluBias(w);
+  const weighting = (kind: 'softmax' | 'relu'): Weighting => ({ kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? bias : 0, alpha: kind === 'relu' ? RELU_ALPHA : 1 });
+  const cs: Contender[] = [
+    denseContender('dense js', w, weighting('softmax'), createJsKernels()),
+    denseContender('dense wasm', w, weighting('softmax'), createWasmKernels()),
+    denseContender('dense wasm relu', w, weighting('relu'), createWasmKernels()),
+    cacheContender(`sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
+    cacheContender('certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
+    cacheContender('certified ε=1e-2', w, { kind: 'softmax', sparsity: { epsilon: 1e-2 } }),
+    cacheContender(`top-k ${TOP_K}`, w, { kind: 'softmax', sparsity: { topK: TOP_K } }),
+    cacheContender('paper', w, { kind: 'softmax', sparsity: 'paper' }),
+  ];
+  // Validate on the first query set (queries[0]); the timed rounds use the others in turn.
+  const q0 = w.queries[0]!;
+  const want = { softmax: referenceDecode(w, q0, 'softmax', 1, 0), relu: referenceDecode(w, q0, 'relu', RELU_ALPHA, bias) };
+  const errors = cs.map((c) => maxAbsDiff(c.step(q0), want[c.kind]));
+  const work = cs.map((c) => c.work());
+  const timed: Record<string, () => void> = {};
+  for (const c of cs) {
+    let r = 0;
+    timed[c.name] = () => { c.step(w.queries[1 + (r++ % (w.queries.length - 1))]!); };
+  }
+  const ms = alternateRounds(timed, rounds);
+  return cs.map((c, i) => ({
+    workload: w.name, n: w.n, d: w.d, heads: w.heads, kvHeads: w.kvHeads, contender: c.name, kind: c.kind,
+    msPerToken: ms[c.name]!, speedupVsDenseWasm: ms[c.kind === 'relu' ? 'dense wasm relu' : 'dense wasm']! / ms[c.name]!,
+    keysUsedPerHead: work[i]!.keysUsedPerHead, mbTouched: work[i]!.bytes / 1e6, maxError: errors[i]!,
+  }));
+}
+
+function denseContender(name: string, w: Workload, weighting: Weighting, kernels: Kernels): Contender {
+  const dec = new DenseDecoder({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting, kernels, initialCapacity: w.n });
+  dec.append(w.keys, w.values);
+  const out = new Float32Array(w.heads * w.dv);
+  return { name, kind: weighting.kind, step: (q) => { dec.attend(q, out); return out; }, work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) };
+}
+
+function cacheContender(name: string, w: Workload, options: Omit<AttentionOptions, 'causal'>): Contender {
+  const cache = new KVCache({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, index: INDEX, ...options });
+  cache.append(w.keys, w.values);
+  let last = { keysUsedPerHead: 0, bytes: 0 };
+  return {
+    name, kind: options.kind ?? 'softmax',
+    step: (q) => {
+      const r = cache.attend(q);
+      const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads;
+      last = { keysUsedPerHead: used, bytes: sparseDecodeBytes(w, used, scored) };
+      return r.output;
+    },
+    work: () => last,
+  };
+}
+
+function maxAbsDiff(got: Float32Array, want: Float64Array): number {
+  let e = 0;
+  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got[i]! - want[i]!));
+  return e;
+}
+
+/** Causal prefill of head 0 (its KV head 0) at every n: prefillTiming's dense vs certified ε = 1e-2 and the HSR part. */
+function benchPrefill(c: Config, bar: ProgressBar): PrefillRow[] {
+  const rows: PrefillRow[] = [];
+  let done = 0;
+  for (const name of c.workloads) {
+    const maxN = Math.max(...c.ns);
+    let head: { q: Float32Array; k: Float32Array; v: Float32Array; dim: number; n: number };
+    if (name === 'real') {
+      const file = dataFile(REAL_DUMPS.real);
+      if (file === null) throw new UsageError(`expected the dump ${REAL_DUMPS.real} in data/ or ../shared/data, got nothing`);
+      const t = loadDumpTensors(file);
+      head = { q: t.q.subarray(0, t.n * t.dim), k: t.k.subarray(0, t.n * t.dim), v: t.v.subarray(0, t.n * t.dim), dim: t.dim, n: t.n };
+    } else {
+      const w = syntheticWorkload(name, maxN, c.d, 8, 2, maxN);
+      const q = new Float32Array(maxN * w.d);
+      w.queries.forEach((x, i) => q.set(x.subarray(0, w.d), i * w.d));
+      head = { q, k: w.keyHeads[0]!, v: w.valueHeads[0]!, dim: w.d, n: maxN };
+    }
+    const sizes = [...new Set(c.ns.map((n) => Math.min(n, head.n)))].sort((a, b) => a - b);
+    const r = prefillTiming({ name, ...head, kind: 'softmax', alpha: 1, bias: 0, index: INDEX,
+      modes: [{ label: 'certified ε=1e-2', options: { sparsity: { epsilon: 1e-2 } } }] }, sizes, c.rounds, () => bar.update(++done, c.workloads.length * c.ns.length));
+    for (const p of r.points) for (const [label, ms] of Object.entries(p.ms)) {
+      rows.push({ workload: name, n: p.n, d: head.dim, contender: label, ms, keptFraction: label === 'dense' ? 1 : p.keptFraction[label] ?? NaN, speedupVsDense: p.ms['dense']! / ms });
+    }
+  }
+  return rows;
+}
+
+const fmt = (x: number, digits = 3): string => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toPrecision(digits));
+
+function formatResult(r: { mode: string; rows: DecodeRow[] | PrefillRow[] }): string {
+  if (r.mode === 'decode') {
+    return formatTable(['workload', 'n', 'd', 'heads', 'contender', 'ms/token', '× dense wasm', 'keys used/head', 'MB touched', 'max err'],
+      (r.rows as DecodeRow[]).map((x) => [x.workload, String(x.n), String(x.d), `${x.heads}/${x.kvHeads}`, x.contender, fmt(x.msPerToken),
+        fmt(x.speedupVsDenseWasm), String(Math.round(x.keysUsedPerHead)), fmt(x.mbTouched), x.maxError.toExponential(1)]),
+      ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r']);
+  }
+  return formatTable(['workload', 'n', 'd', 'contender (head 0, causal)', 'ms', '× dense', 'keys used / causal pairs'],
+    (r.rows as PrefillRow[]).map((x) => [x.workload, String(x.n), String(x.d), x.contender, fmt(x.ms), fmt(x.speedupVsDense), fmt(x.keptFraction)]),
+    ['l', 'r', 'r', 'l', 'r', 'r', 'r']);
+}
