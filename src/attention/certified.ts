@@ -94,3 +94,15 @@ export function skippedMass(ids: Uint32Array, up: Float64Array, scale: number, f
   }
   return mass;
 }
+
+/**
+ * Reorders ids[0..taken) (distinct, < limit) ascending: mark them, then one pass over [0, limit) —
+ * O(limit) byte reads, cheaper than sorting the ~10% of keys a certified row takes. marks[0..limit)
+ * must be 0 and is left 0; order is scratch.
+ */
+export function positionOrder(ids: Uint32Array, taken: number, limit: number, marks: Uint8Array, order: Uint32Array): void {
+  for (let p = 0; p < taken; p++) marks[ids[p]!] = 1;
+  let c = 0;
+  for (let j = 0; j < limit; j++) if (marks[j]) { marks[j] = 0; order[c++] = j; }
+  for (let p = 0; p < taken; p++) ids[p] = order[p]!;
+}

@@ -3,7 +3,7 @@ import type { HalfSpaceReporter } from '../hsr/types.js';
 import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, skippedMass, walkBounds } from './certified.js';
+import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
@@ -88,6 +88,9 @@ export class RowAttention {
   private keptCount = 0;
   /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
   private kernelRows: KernelRows | null = null;
+  /** Certified mode scratch for putting the taken ids in position order, [capacity]. */
+  private marks = new Uint8Array(0);
+  private order = new Uint32Array(0);
   /** Certified rows on the kernels: the most keys folded in one float32 chunk (sumSlack). */
   private largestFold = 0;
   /** Dense rows through the kernels: one float32 online state. */
@@ -172,6 +175,8 @@ export class RowAttention {
       this.scores = new Float64Array(cap);
       this.spare = new Float64Array(cap);
       this.bucketOfKey = new Uint16Array(cap);
+      this.marks = new Uint8Array(cap);
+      this.order = new Uint32Array(cap);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
@@ -374,7 +379,7 @@ export class RowAttention {
     const st = this.state.reset('softmax');
     this.largestFold = 0;
     // Gather in position order (the walk's bucket order is random in memory).
-    ids.subarray(0, taken).sort();
+    positionOrder(ids, taken, limit, this.marks, this.order);
     this.fold(kv, q, h, fast, ids, 0, taken, st);
     let shrink = shrinkNow();
     let delta = Math.min(tvBound(st.sum * shrink, st.max, u, m0), tvBound(st.sum * shrink, st.max, mass, m0));
