@@ -43,12 +43,22 @@ test('bench decode --json: every contender per workload, dense agrees with the f
   assert.ok(!/ms\/token/.test(r.stdout)); // --json prints only JSON
 });
 
-test('bench prefill prints a table of dense vs certified; bad options are usage errors', () => {
+test('bench prefill: a table, or JSON rows of dense vs certified checked against the causal reference; bad options are usage errors', () => {
   const r = bench('prefill', '--n', '256', '--workload', 'gaussian', '--rounds', '1');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /gaussian\s+256\s+64\s+dense\s/);
   assert.match(r.stdout, /certified ε=1e-2/);
   assert.match(r.stderr, /bench prefill: done in/);
+  const j = bench('prefill', '--n', '128,256', '--workload', 'llm', '--rounds', '1', '--json');
+  assert.equal(j.status, 0, j.stderr);
+  const rows = JSON.parse(j.stdout).rows;
+  assert.deepEqual(rows.map((x: { n: number; contender: string }) => `${x.n} ${x.contender}`),
+    ['128 dense', '128 certified ε=1e-2', '128 HSR: build + bounds passes', '256 dense', '256 certified ε=1e-2', '256 HSR: build + bounds passes']);
+  for (const x of rows) {
+    assert.ok(x.ms > 0 && x.speedupVsDense > 0, JSON.stringify(x));
+    if (x.contender === 'dense') assert.ok(x.keptFraction === 1 && x.maxErrorTail < 1e-4, JSON.stringify(x));
+    if (x.contender.startsWith('certified')) assert.ok(x.keptFraction > 0 && x.keptFraction <= 1 && x.maxErrorTail < 0.1, JSON.stringify(x));
+  }
   assert.equal(bench('--d', '96').status, 2);
   assert.equal(bench('--workload', 'bogus').status, 2);
   assert.equal(bench('sideways').status, 2);

@@ -4,8 +4,10 @@
  * processes hits every contender alike; medians, and ratios taken within the same run. The full
  * sweeps (onnxruntime, worker threads, bandwidth) are bench/decode.ts and bench/prefill.ts.
  */
+import { attention } from '../../attention/attention.js';
+import { referenceAttention } from '../../attention/reference.js';
 import { KVCache } from '../../kvcache/kv-cache.js';
-import type { AttentionOptions } from '../../attention/options.js';
+import type { AttentionOptions, Sparsity } from '../../attention/options.js';
 import { DenseDecoder } from '../../kernels/dense-decode.js';
 import { createJsKernels } from '../../kernels/js/js-kernels.js';
 import type { Kernels, Weighting } from '../../kernels/types.js';
@@ -19,6 +21,7 @@ import { UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { ProgressBar } from '../progress.js';
 import { formatTable } from '../table.js';
+import { matrix } from '../../tensor/matrix.js';
 
 const WORKLOADS = ['gaussian', 'llm', 'real'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
@@ -46,7 +49,11 @@ export interface DecodeRow {
   maxError: number;
 }
 
-export interface PrefillRow { workload: string; n: number; d: number; contender: string; ms: number; keptFraction: number; speedupVsDense: number }
+export interface PrefillRow {
+  workload: string; n: number; d: number; contender: string; ms: number; keptFraction: number; speedupVsDense: number;
+  /** Max |output − float64 causal reference| over the last 64 positions (NaN for the HSR-only row). */
+  maxErrorTail: number;
+}
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -202,11 +209,29 @@ function benchPrefill(c: Config, bar: ProgressBar): PrefillRow[] {
     const sizes = [...new Set(c.ns.map((n) => Math.min(n, head.n)))].sort((a, b) => a - b);
     const r = prefillTiming({ name, ...head, kind: 'softmax', alpha: 1, bias: 0, index: INDEX,
       modes: [{ label: 'certified ε=1e-2', options: { sparsity: { epsilon: 1e-2 } } }] }, sizes, c.rounds, () => bar.update(++done, c.workloads.length * c.ns.length));
-    for (const p of r.points) for (const [label, ms] of Object.entries(p.ms)) {
-      rows.push({ workload: name, n: p.n, d: head.dim, contender: label, ms, keptFraction: label === 'dense' ? 1 : p.keptFraction[label] ?? NaN, speedupVsDense: p.ms['dense']! / ms });
+    for (const p of r.points) {
+      const errors = prefillTailErrors(head, p.n);
+      for (const [label, ms] of Object.entries(p.ms)) {
+        rows.push({ workload: name, n: p.n, d: head.dim, contender: label, ms, keptFraction: label === 'dense' ? 1 : p.keptFraction[label] ?? NaN,
+          speedupVsDense: p.ms['dense']! / ms, maxErrorTail: errors[label] ?? NaN });
+      }
     }
   }
   return rows;
+}
+
+/** Max |output − float64 causal reference| over the last 64 positions, for dense and certified ε = 1e-2 (run once, untimed). */
+function prefillTailErrors(head: { q: Float32Array; k: Float32Array; v: Float32Array; dim: number }, n: number): Record<string, number> {
+  const d = head.dim, tail = Math.min(64, n), rows = (a: Float32Array) => matrix(a.subarray(0, n * d), n, d);
+  const want = referenceAttention({ q: head.q.subarray((n - tail) * d, n * d), m: tail, k: head.k, n, v: head.v, d, dv: d,
+    kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0, causal: true });
+  const error = (sparsity: Sparsity) => {
+    const got = attention(rows(head.q), rows(head.k), rows(head.v), { kind: 'softmax', causal: true, index: INDEX, sparsity }).output.data;
+    let e = 0;
+    for (let i = 0; i < tail * d; i++) e = Math.max(e, Math.abs(got[(n - tail) * d + i]! - want[i]!));
+    return e;
+  };
+  return { dense: error('dense'), 'certified ε=1e-2': error({ epsilon: 1e-2 }) };
 }
 
 const fmt = (x: number, digits = 3): string => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toPrecision(digits));
@@ -218,7 +243,8 @@ function formatResult(r: { mode: string; rows: DecodeRow[] | PrefillRow[] }): st
         fmt(x.speedupVsDenseWasm), String(Math.round(x.keysUsedPerHead)), fmt(x.mbTouched), x.maxError.toExponential(1)]),
       ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r']);
   }
-  return formatTable(['workload', 'n', 'd', 'contender (head 0, causal)', 'ms', '× dense', 'keys used / causal pairs'],
-    (r.rows as PrefillRow[]).map((x) => [x.workload, String(x.n), String(x.d), x.contender, fmt(x.ms), fmt(x.speedupVsDense), fmt(x.keptFraction)]),
-    ['l', 'r', 'r', 'l', 'r', 'r', 'r']);
+  return formatTable(['workload', 'n', 'd', 'contender (head 0, causal)', 'ms', '× dense', 'keys used / causal pairs', 'max err (last 64)'],
+    (r.rows as PrefillRow[]).map((x) => [x.workload, String(x.n), String(x.d), x.contender, fmt(x.ms), fmt(x.speedupVsDense), fmt(x.keptFraction),
+      Number.isNaN(x.maxErrorTail) ? '–' : x.maxErrorTail.toExponential(1)]),
+    ['l', 'r', 'r', 'l', 'r', 'r', 'r', 'r']);
 }
