@@ -93,7 +93,9 @@ export class RowAttention {
   private order = new Uint32Array(0);
   /** Certified rows on the kernels: the most keys folded in one float32 chunk (sumSlack). */
   private largestFold = 0;
-  /** Dense rows through the kernels: one float32 online state. */
+  /** Dense rows through the kernels: a group's queries back to back and their float32 online states. */
+  private denseQueries = new Float32Array(0);
+  private readonly oneQuery: Float32Array[] = [new Float32Array(0)];
   private denseState = new Float32Array(0);
 
   private readonly softmaxWeighting: Weighting;
@@ -130,6 +132,8 @@ export class RowAttention {
     }
     this.ensureCapacity(limit);
     if (!o.sparse) {
+      const kr = o.kind === 'softmax' && limits === null ? this.rowsFor(kv) : null;
+      if (kr) { this.denseKernel(kr, kv, queries, limit, out, outRow * dv); return; }
       for (let h = 0; h < count; h++) {
         const lim = limits ? limits[h]! : limit, off = (outRow + h) * dv;
         if (lim === 0) out.fill(0, off, off + dv);
@@ -201,22 +205,31 @@ export class RowAttention {
 
   private denseSoftmax(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
     const kr = this.rowsFor(kv);
-    if (kr && kv.index) {
-      // Sparse rows that went dense: the fused kernel (one pass, online softmax) on resident K/V.
-      const dv = this.valueDim, st = this.denseState.length === dv + STATE_EXTRA ? this.denseState : (this.denseState = new Float32Array(dv + STATE_EXTRA));
-      initStates(st, 1, dv, 'softmax');
-      kr.kernels.attendRange(q, 1, kv.keys, kv.values, 0, limit, kv.dim, dv, this.softmaxWeighting, st);
-      finishState(st, 0, dv, out, off);
-      for (let j = 0; j < limit; j++) this.ids[j] = j;
-      this.work.keysScored += limit;
-      this.work.keysUsed += limit;
-      this.keptBuf = this.ids;
-      this.keptCount = limit;
-      return;
-    }
+    if (kr) { this.oneQuery[0] = q; this.denseKernel(kr, kv, this.oneQuery, limit, out, off); return; }
     const m = scoreAll(q, kv.keys, kv.dim, limit, this.o.scale, this.scores, this.ids);
     this.work.keysScored += limit;
     this.finishKept(kv, limit, m, out, off);
+  }
+
+  /**
+   * Dense softmax rows of `queries` over keys [0, limit) on resident K/V: one fused `attendRange`
+   * (online softmax, float32) for all of them, so each key and value row is read once per group.
+   * Row h goes to out[off + h·valueDim ..].
+   */
+  private denseKernel(kr: KernelRows, kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, off: number): void {
+    const dv = this.valueDim, d = kv.dim, m = queries.length, stride = dv + STATE_EXTRA;
+    if (this.denseQueries.length < m * d) this.denseQueries = new Float32Array(m * d);
+    if (this.denseState.length < m * stride) this.denseState = new Float32Array(m * stride);
+    const qs = this.denseQueries, st = this.denseState;
+    for (let h = 0; h < m; h++) qs.set(queries[h]!, h * d);
+    initStates(st, m, dv, 'softmax');
+    kr.kernels.attendRange(qs.subarray(0, m * d), m, kv.keys, kv.values, 0, limit, d, dv, this.softmaxWeighting, st);
+    for (let h = 0; h < m; h++) finishState(st, h * stride, dv, out, off + h * dv);
+    for (let j = 0; j < limit; j++) this.ids[j] = j;
+    this.work.keysScored += m * limit;
+    this.work.keysUsed += m * limit;
+    this.keptBuf = this.ids;
+    this.keptCount = limit;
   }
 
   /** ReLU over all keys j < limit, or over the ids < limit the index reported (`hits`, ascending). */

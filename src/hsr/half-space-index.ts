@@ -9,7 +9,7 @@ import type { HalfSpaceReporter, IndexOptions, QueryStats } from './types.js';
 export type ReporterFactory = (points: Float32Array, n: number, dim: number, options: IndexOptions) => HalfSpaceReporter;
 
 const kinds = new Map<string, ReporterFactory>([
-  ['scan', (p, n, d) => new ScanIndex(p, n, d)],
+  ['scan', (p, n, d, o) => new ScanIndex(p, n, d, o.kernels)],
   ['quantized', (p, n, d, o) => new QuantizedIndex(p, n, d, o.kernels)],
   ['ball-tree', (p, n, d, o) => new BallTreeIndex(p, n, d, o.leafSize)],
 ]);

@@ -1,10 +1,13 @@
 import { dotRow } from './dot.js';
+import type { Kernels } from '../kernels/types.js';
 import { GrowableRows } from './growable.js';
 import { IdList } from './id-list.js';
 import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from './types.js';
 
 /**
- * Brute force: scores every point in float64. The oracle in tests and the baseline in benchmarks.
+ * Brute force: scores every point in float64. The oracle in tests and the baseline in benchmarks,
+ * and the key store of dense KV caches: given `kernels`, the points live in that backend's memory
+ * (like the quantized index's), so kernel calls over `points()` copy nothing.
  */
 export class ScanIndex implements HalfSpaceReporter {
   readonly kind = 'scan';
@@ -12,8 +15,8 @@ export class ScanIndex implements HalfSpaceReporter {
   private readonly rows: GrowableRows;
   private readonly hits = new IdList();
 
-  constructor(points: Float32Array, n: number, readonly dim: number) {
-    this.rows = GrowableRows.from(points, n, dim);
+  constructor(points: Float32Array, n: number, readonly dim: number, kernels?: Kernels) {
+    this.rows = GrowableRows.from(points, n, dim, kernels && ((length) => kernels.allocF32(length)));
   }
 
   get size(): number { return this.rows.size; }
