@@ -40,7 +40,10 @@ function slice(w: Workload, n: number) {
   const k = w.keyHeads.map((x) => x.subarray(0, n * w.d)), v = w.valueHeads.map((x) => x.subarray(0, n * w.dv));
   const qHead = Array.from({ length: w.heads }, (_, h) => {
     const q = new Float32Array(n * w.d);
-    for (let i = 0; i < n; i++) q.set(w.queries[i]!.subarray(h * w.d, (h + 1) * w.d), i * w.d);
+    // A workload lists its queries newest first (dump workloads: queries[j] is position n − 1 − j; both
+    // workloads here have one query per position), so position i is queries[R − 1 − i].
+    const R = w.queries.length;
+    for (let i = 0; i < n; i++) q.set(w.queries[R - 1 - i]!.subarray(h * w.d, (h + 1) * w.d), i * w.d);
     return q;
   });
   // Per KV head: its group's queries position-major [n, group, d] (denseCausalAttention's layout).
