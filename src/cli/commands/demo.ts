@@ -62,7 +62,7 @@ export const demoCommand: Command = {
     const dense = new Map(rows.filter((r) => r.attention === 'dense').map((r) => [r.model, r.result]));
     const table = rows.map(({ model, attention, result: r }) => {
       const base = dense.get(model)!;
-      return [model, attention, r.bitsPerToken.toFixed(4), r === base ? '' : `${((r.bitsPerToken / base.bitsPerToken - 1) * 100).toFixed(2)}%`,
+      return [model, attention, r.bitsPerToken.toFixed(4), r === base ? '' : relativeChange(r.bitsPerToken, base.bitsPerToken),
         (r.tokens / r.seconds).toFixed(0), r === base ? '' : `${(base.seconds / r.seconds).toFixed(2)}×`,
         pct(r.keysScored / r.keysVisible), pct(r.keysUsed / r.keysVisible), r.maxErrorBound > 0 ? r.maxErrorBound.toExponential(1) : ''];
     });
@@ -80,3 +80,9 @@ export const demoCommand: Command = {
     return 0;
   },
 };
+
+/** `x` relative to `base` in percent, two decimals; a change that rounds to zero prints as 0.00%, not -0.00%. */
+function relativeChange(x: number, base: number): string {
+  const text = ((x / base - 1) * 100).toFixed(2);
+  return `${text === '-0.00' ? '0.00' : text}%`;
+}
