@@ -39,10 +39,14 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   const index = kernels ? HalfSpaceIndex.build(k, { kind: o.index, kernels }).reporter : null;
   const valueBuf = kernels ? kernels.allocF32(Math.max(1, n * dv)) : null;
   valueBuf?.view().set(v.data.subarray(0, n * dv));
-  const keys = index ? index.points() : k.data, values = valueBuf ? valueBuf.view() : v.data;
+  // Keys and values are read through getters: any kernel call may grow the kernels' memory, which
+  // detaches views taken earlier, so every use re-fetches them (cached until the memory grows).
+  const keysNow = () => (index ? index.points() : k.data), valuesNow = () => (valueBuf ? valueBuf.view() : v.data);
   const kv: KeyValueView = {
-    keys, values, dim: d, valueDim: dv, index,
-    kernels: residentKernels(kernels, keys, values), keyNormMax: maxRowNorm(k.data, d, 0, n),
+    get keys() { return keysNow(); },
+    get values() { return valuesNow(); },
+    dim: d, valueDim: dv, index,
+    kernels: residentKernels(kernels, keysNow(), valuesNow()), keyNormMax: maxRowNorm(k.data, d, 0, n),
   };
   // 'paper' needs the moments of exactly the visible keys: grown key by key as the prefix grows,
   // one query at a time. Other modes go in batches of BATCH queries, which the index serves in one

@@ -23,8 +23,8 @@ interface KvHeadStore {
   values: F32Buffer;                   // [capacity, valueDim] in the kernels' memory, grown by doubling
   keyNormMax: number;                  // ≥ the norm of every key appended (kernel scoring margins)
   readonly moments: KeyMoments | null; // running mean / covariance of the keys ('paper' only)
-  /** What attend reads: re-pointed at the (possibly regrown) buffers before each use. */
-  readonly view: { -readonly [K in keyof KeyValueView]: KeyValueView[K] };
+  /** What attend reads; keys and values are getters (fresh views after memory growth). */
+  readonly view: Omit<KeyValueView, 'kernels' | 'keyNormMax'> & { -readonly [K in 'kernels' | 'keyNormMax']: KeyValueView[K] };
 }
 
 /**
@@ -74,11 +74,17 @@ export class KVCache {
     this.stores = Array.from({ length: kvHeads }, () => {
       // Dense rows only read the keys; the scan "index" is then just their growable store.
       const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan', kernels }).reporter;
-      const values = kernels.allocF32(64 * valueDim);
-      return {
-        index, values, keyNormMax: 0, moments: paper ? new KeyMoments(headDim) : null,
-        view: { keys: index.points(), values: values.view(), index, dim: headDim, valueDim, kernels: null, keyNormMax: 0 },
+      const store: KvHeadStore = {
+        index, values: kernels.allocF32(64 * valueDim), keyNormMax: 0, moments: paper ? new KeyMoments(headDim) : null,
+        // Getters: any kernel call may grow the kernels' memory and detach earlier views (and the
+        // values buffer is replaced when it grows), so every use re-fetches them.
+        view: {
+          get keys() { return index.points(); },
+          get values() { return store.values.view(); },
+          index, dim: headDim, valueDim, kernels: null, keyNormMax: 0,
+        },
       };
+      return store;
     });
     const group = heads / kvHeads;
     this.rows = new RowAttention(o, valueDim, group);
@@ -136,8 +142,6 @@ export class KVCache {
     this.rows.resetWork();
     for (let g = 0; g < this.kvHeads; g++) {
       const s = this.stores[g]!;
-      s.view.keys = s.index.points();
-      s.view.values = s.values.view();
       s.view.kernels = residentKernels(this.kernels, s.view.keys, s.view.values);
       s.view.keyNormMax = s.keyNormMax;
       this.rows.attendGroup(s.view, this.groupViews[g]!, n, output, g * group, errorBound, s.moments);

@@ -116,12 +116,13 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
     }
   };
 
-  /** Copies staged outputs back and clears the slots. */
+  /** Copies staged outputs back and clears the slots (a slot left at −1 by a failed enter holds nothing). */
   const leave = (): void => {
     const buf = memory.buffer;
     for (let i = 0; i < nSlots; i++) {
       const s = slots[i]!;
       const a = s.array;
+      if (s.ptr === -1) { s.array = null; continue; }
       if (s.output && a instanceof Int32Array && a.buffer !== buf && s.length > 0) {
         a.set(new Int32Array(buf, s.ptr, s.length), s.offset);
       } else if (s.output && a instanceof Float64Array && a.buffer !== buf && s.length > 0) {
