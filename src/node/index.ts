@@ -2,3 +2,5 @@
 export { writeFileAtomic } from './files.js';
 export { loadCheckpoint, readSafetensors, readBytes } from './checkpoint.js';
 export { loadModel } from './model.js';
+export { DecodePool, type DecodePoolOptions } from './worker-pool.js';
+export { kernelBackendFromEnv } from './kernels-env.js';
