@@ -50,6 +50,8 @@ const DENSE_SWITCH = 0.75;
 const EXACT_BUCKETS = 16;
 /** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
 const STOP_SLACK = 1 + 1e-6;
+/** certifiedRow's answer when it left a row to be computed densely with the rest of its group. */
+const SWITCHED_TO_DENSE = -1;
 
 /**
  * Computes attention rows for one group of query heads that share keys, values and visible prefix
@@ -97,6 +99,10 @@ export class RowAttention {
   private denseQueries = new Float32Array(0);
   private readonly oneQuery: Float32Array[] = [new Float32Array(0)];
   private denseState = new Float32Array(0);
+  /** Certified rows of one group that switched to dense: their heads, queries and outputs [count, valueDim]. */
+  private readonly switchedHeads: number[] = [];
+  private readonly switchedQueries: Float32Array[] = [];
+  private switchedOut = new Float32Array(0);
 
   private readonly softmaxWeighting: Weighting;
 
@@ -158,6 +164,10 @@ export class RowAttention {
     index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     this.countIndexWork(index);
     const s = o.sparsity;
+    // Certified rows that switch to dense over one shared prefix are computed together after the
+    // loop, so each key and value row is read once for all of them (not once per head).
+    const switched = this.switchedHeads;
+    switched.length = 0;
     for (let h = 0; h < count; h++) {
       const q = queries[h]!, off = (outRow + h) * dv, lim = limits ? limits[h]! : limit;
       let delta: number;
@@ -166,9 +176,28 @@ export class RowAttention {
       else if (s === 'dense') throw new Error('unreachable: dense rows do not use the index');
       else if ('threshold' in s) delta = this.thresholdRow(kv, q, h, lim, s.threshold, out, off);
       else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
-      else delta = this.certifiedRow(kv, q, h, lim, s.epsilon, out, off);
+      else {
+        delta = this.certifiedRow(kv, q, h, lim, s.epsilon, out, off, limits === null);
+        if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
+      }
       if (errorBound) errorBound[outRow + h] = delta;
     }
+    if (switched.length > 0) this.denseSwitched(kv, queries, limit, out, outRow);
+  }
+
+  /** Dense rows for the heads in `switchedHeads` over keys [0, limit), in one kernel call when resident. */
+  private denseSwitched(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, outRow: number): void {
+    const heads = this.switchedHeads, dv = this.valueDim, kr = this.rowsFor(kv);
+    if (!kr) {
+      for (const h of heads) this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
+      return;
+    }
+    const qs = this.switchedQueries;
+    qs.length = 0;
+    for (const h of heads) qs.push(queries[h]!);
+    if (this.switchedOut.length < heads.length * dv) this.switchedOut = new Float32Array(this.groupSize * dv);
+    this.denseKernel(kr, kv, qs, limit, this.switchedOut, 0);
+    heads.forEach((h, i) => out.set(this.switchedOut.subarray(i * dv, (i + 1) * dv), (outRow + h) * dv));
   }
 
   private ensureCapacity(limit: number): void {
@@ -360,7 +389,7 @@ export class RowAttention {
    * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
-    out: Float32Array, off: number): number {
+    out: Float32Array, off: number, deferDense: boolean): number {
     const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids;
     const start = this.bucketStart, res = this.res;
     const m0 = maxUpper(up, limit, scale);
@@ -372,8 +401,9 @@ export class RowAttention {
       : walkBounds(ids, up, lo, scale, start, this.tailMass, m0, stopAt, maxTake, res);
     let u = res[0]!, b = res[1]!;
     if (taken >= maxTake) {
-      this.denseSoftmax(kv, q, limit, out, off);
       this.work.denseQueries++;
+      if (deferDense) return SWITCHED_TO_DENSE;
+      this.denseSoftmax(kv, q, limit, out, off);
       return 0;
     }
     // The keys left out are ids[taken ..) (the walk takes them in bucket order): those of the
