@@ -238,6 +238,273 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
   }
 }
 
+// ---------------------------------------------------------------- quantized index: fused sweep
+
+/**
+ * Two keys' i32x4 accumulators x, y → [x0+x2, y0+y2, x1+x3, y1+y3]: the first half of the
+ * transpose-reduction that turns four keys' accumulators into one vector of their four dots.
+ */
+@inline function pairFold(x: v128, y: v128): v128 {
+  return i32x4.add(i32x4.shuffle(x, y, 0, 4, 1, 5), i32x4.shuffle(x, y, 2, 6, 3, 7));
+}
+
+/** pairFold(x, y) and pairFold(z, w) → [Σx, Σy, Σz, Σw]. */
+@inline function quadFold(p: v128, q: v128): v128 {
+  return i32x4.add(i32x4.shuffle(p, q, 0, 1, 4, 5), i32x4.shuffle(p, q, 2, 3, 6, 7));
+}
+
+/** Lanes 0..nk−1 of a float32 array at p (nk ≤ 4; lanes past nk repeat lane 0, never read beyond). */
+@inline function loadLanes(p: usize, nk: i32): v128 {
+  if (nk == 4) return v128.load(p);
+  let v = f32x4.splat(load<f32>(p));
+  if (nk > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (nk > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+/** Stores lanes 0..nk−1 of v at p. */
+@inline function storeLanes(p: usize, v: v128, nk: i32): void {
+  if (nk == 4) { v128.store(p, v); return; }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (nk > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (nk > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/**
+ * centre = a·scale·dot for four keys, as float32: (a·scale) is exact in float64 (24 + 24
+ * significant bits), ·dot is one float64 rounding, the demotion one float32 rounding. Float64 here
+ * because a float32 a·scale can be subnormal (abs error 2⁻¹⁵⁰ that ·dot would blow up to 2⁻¹¹⁹)
+ * or overflow while the centre does not.
+ */
+@inline function sweptCentre(dots: v128, a: v128, sLo: v128, sHi: v128): v128 {
+  const lo = f64x2.mul(f64x2.mul(a, sLo), f64x2.convert_low_i32x4_s(dots));
+  const hi = f64x2.mul(f64x2.mul(a, sHi), f64x2.convert_low_i32x4_s(i32x4.shuffle(dots, dots, 2, 3, 2, 3)));
+  return f32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * upper = fl(fl(c + r) + fl(fl(fl(|c| + r)·2⁻¹⁹) + 2⁻¹²⁰)) ≥ C + R, with C, R the exact centre and
+ * radius, c = sweptCentre and r = fl(fl(n·slack) + fl(e·codeNorm)). Why the allowance suffices
+ * (u = 2⁻²⁴, each rounding is relative ≤ u, or absolute ≤ 2⁻¹⁵⁰ where a result is subnormal):
+ *   |c − C| ≤ (u + 2⁻⁵³)|C| + 2⁻¹⁵⁰,  |r − R| ≤ (2u + u²)R + 2·2⁻¹⁵⁰,  |fl(c + r) − (c + r)| ≤ u(|c| + r),
+ * so fl(c + r) ≥ C + R − (4u + O(u²))(|C| + R) − 3·2⁻¹⁵⁰. The allowance computed in float32 is
+ * ≥ 2⁻¹⁹(1 − 4u)(|C| + R)·(1 − u) + 2⁻¹²⁰(1 − u) − 2⁻¹⁵⁰ (the ·2⁻¹⁹ is exact unless subnormal),
+ * and the final add loses ≤ u(|c| + r + allowance). 2⁻¹⁹ = 32u covers the ≈ 6u of relative loss,
+ * 2⁻¹²⁰ the few 2⁻¹⁵⁰ of absolute loss. Overflow: any ±Infinity on the way makes the sum +Infinity
+ * or NaN (−Infinity + Infinity), and NaN is replaced by +Infinity, so upper ≥ C + R always holds.
+ * Tight: upper ≤ C + R + 2⁻¹⁹(1 + 8u)(|C| + R) + 2⁻¹²⁰ + ... when nothing overflows.
+ */
+@inline function sweptUpper(c: v128, r: v128): v128 {
+  const allowance = f32x4.add(f32x4.mul(f32x4.add(f32x4.abs(c), r), f32x4.splat(reinterpret<f32>(0x36000000))), // 2⁻¹⁹
+    f32x4.splat(reinterpret<f32>(0x03800000))); // 2⁻¹²⁰
+  const u = f32x4.add(f32x4.add(c, r), allowance);
+  return v128.bitselect(u, f32x4.splat(Infinity), f32x4.eq(u, u));
+}
+
+/**
+ * Head j's four bounds (centre, upper) from their dots: bounds mode stores both, candidates mode
+ * appends the ids of lanes with upper ≥ t_j (rare: usually no lane, checked with one bitmask).
+ * Returns head j's new candidate count.
+ */
+@inline function sweptEmit(mode: i32, dots: v128, coefJ: usize, sLo: v128, sHi: v128, slack: v128, norm: v128,
+  nk: i32, out0: usize, out1: usize, id: i32, c: i32): i32 {
+  const centre = sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
+  const radius = f32x4.add(f32x4.mul(v128.load32_splat(coefJ, 4), slack), f32x4.mul(v128.load32_splat(coefJ, 8), norm));
+  const upper = sweptUpper(centre, radius);
+  if (mode == 0) {
+    storeLanes(out0, upper, nk);
+    storeLanes(out1, centre, nk);
+    return c;
+  }
+  let bits = i32x4.bitmask(f32x4.ge(upper, v128.load32_splat(coefJ, 12))) & ((1 << nk) - 1);
+  while (bits != 0) {
+    store<u32>(out0 + (<usize>c << 2), <u32>(id + ctz(bits)));
+    c++;
+    bits &= bits - 1;
+  }
+  return c;
+}
+
+/**
+ * The shared core of sweepBoundsI8 (mode 0: out0 = upper, out1 = centre) and sweepCandidatesI8
+ * (mode 1: out0 = ids, out1 = counts) for M = m heads (a constant after inlining). Keys go four
+ * at a time, as two pairs: each pair's code row is loaded and widened once for all M heads and
+ * dotted with i32x4.dot_i16x8_s (2 keys × M ≤ 4 heads = at most 8 accumulators: V8 11 keeps them
+ * in registers); the accumulators fold into one i32x4 of four keys' dots per head, and the bounds
+ * of four keys are evaluated at once. A last partial group re-reads the last key in its spare
+ * lanes (never memory past the arrays) and writes only its valid lanes.
+ */
+@inline function sweepI8(mode: i32, M: i32, q16: usize, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize): void {
+  const dim16 = dim & ~15, rowQ = <usize>dim << 1;
+  const qa = q16, qb = qa + rowQ, qc = qb + rowQ, qd = qc + rowQ;
+  const rowOut = <usize>count << 2;
+  const zero = i32x4.splat(0);
+  let na: i32 = 0, nb: i32 = 0, nc: i32 = 0, nd: i32 = 0; // candidate counts (mode 1)
+  for (let i: i32 = 0; i < count; i += 4) {
+    const nk = min(4, count - i);
+    let pa = zero, pb = zero, pc = zero, pd = zero; // pairFold of the first pair
+    let da = zero, db = zero, dc = zero, dd = zero; // the four keys' dots per head
+    for (let h: i32 = 0; h < 4; h += 2) {
+      const k0 = k8 + <usize>min(i + h, count - 1) * <usize>dim, k1 = k8 + <usize>min(i + h + 1, count - 1) * <usize>dim;
+      let a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, e0 = zero, e1 = zero;
+      for (let c: i32 = 0; c < dim16; c += 16) {
+        const r0 = v128.load(k0 + <usize>c), r1 = v128.load(k1 + <usize>c);
+        const l0 = i16x8.extend_low_i8x16_s(r0), h0 = i16x8.extend_high_i8x16_s(r0);
+        const l1 = i16x8.extend_low_i8x16_s(r1), h1 = i16x8.extend_high_i8x16_s(r1);
+        const o = <usize>c << 1;
+        let x = v128.load(qa + o), y = v128.load(qa + o, 16);
+        a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
+        a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
+        if (M > 1) {
+          x = v128.load(qb + o); y = v128.load(qb + o, 16);
+          b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
+          b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
+        }
+        if (M > 2) {
+          x = v128.load(qc + o); y = v128.load(qc + o, 16);
+          c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
+          c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
+        }
+        if (M > 3) {
+          x = v128.load(qd + o); y = v128.load(qd + o, 16);
+          e0 = i32x4.add(e0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
+          e1 = i32x4.add(e1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
+        }
+      }
+      if (dim16 < dim) {
+        // General dims: the last dim % 16 codes scalar, added into lane 0 (the fold sums all lanes).
+        let sa0: i32 = 0, sa1: i32 = 0, sb0: i32 = 0, sb1: i32 = 0, sc0: i32 = 0, sc1: i32 = 0, sd0: i32 = 0, sd1: i32 = 0;
+        for (let c = dim16; c < dim; c++) {
+          const x0 = <i32>load<i8>(k0 + <usize>c), x1 = <i32>load<i8>(k1 + <usize>c), o = <usize>c << 1;
+          let q = <i32>load<i16>(qa + o); sa0 += x0 * q; sa1 += x1 * q;
+          if (M > 1) { q = <i32>load<i16>(qb + o); sb0 += x0 * q; sb1 += x1 * q; }
+          if (M > 2) { q = <i32>load<i16>(qc + o); sc0 += x0 * q; sc1 += x1 * q; }
+          if (M > 3) { q = <i32>load<i16>(qd + o); sd0 += x0 * q; sd1 += x1 * q; }
+        }
+        a0 = i32x4.add(a0, i32x4.replace_lane(zero, 0, sa0)); a1 = i32x4.add(a1, i32x4.replace_lane(zero, 0, sa1));
+        b0 = i32x4.add(b0, i32x4.replace_lane(zero, 0, sb0)); b1 = i32x4.add(b1, i32x4.replace_lane(zero, 0, sb1));
+        c0 = i32x4.add(c0, i32x4.replace_lane(zero, 0, sc0)); c1 = i32x4.add(c1, i32x4.replace_lane(zero, 0, sc1));
+        e0 = i32x4.add(e0, i32x4.replace_lane(zero, 0, sd0)); e1 = i32x4.add(e1, i32x4.replace_lane(zero, 0, sd1));
+      }
+      if (h == 0) {
+        pa = pairFold(a0, a1); pb = pairFold(b0, b1); pc = pairFold(c0, c1); pd = pairFold(e0, e1);
+      } else {
+        da = quadFold(pa, pairFold(a0, a1)); db = quadFold(pb, pairFold(b0, b1));
+        dc = quadFold(pc, pairFold(c0, c1)); dd = quadFold(pd, pairFold(e0, e1));
+      }
+    }
+    const o = <usize>i << 2;
+    const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
+    const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
+    const id = base + i;
+    if (mode == 0) {
+      const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
+      sweptEmit(0, da, coef, sLo, sHi, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
+      if (M > 1) sweptEmit(0, db, coef + 16, sLo, sHi, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
+      if (M > 2) sweptEmit(0, dc, coef + 32, sLo, sHi, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
+      if (M > 3) sweptEmit(0, dd, coef + 48, sLo, sHi, slack, norm, nk, out0 + od, out1 + od, id, 0);
+    } else {
+      na = sweptEmit(1, da, coef, sLo, sHi, slack, norm, nk, out0, 0, id, na);
+      if (M > 1) nb = sweptEmit(1, db, coef + 16, sLo, sHi, slack, norm, nk, out0 + rowOut, 0, id, nb);
+      if (M > 2) nc = sweptEmit(1, dc, coef + 32, sLo, sHi, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
+      if (M > 3) nd = sweptEmit(1, dd, coef + 48, sLo, sHi, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
+    }
+  }
+  if (mode == 1) {
+    store<i32>(out1, na);
+    if (M > 1) store<i32>(out1, nb, 4);
+    if (M > 2) store<i32>(out1, nc, 8);
+    if (M > 3) store<i32>(out1, nd, 12);
+  }
+}
+
+/**
+ * The fused sweep's bounds (types.ts sweepBoundsI8): for m ≤ 4 heads and the `count` keys at k8
+ * (per-key arrays already offset to the first key), upper and centre as [m, count] float32.
+ */
+export function sweepBoundsI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
+  if (m == 1) sweepI8(0, 1, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  else if (m == 2) sweepI8(0, 2, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  else if (m == 3) sweepI8(0, 3, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  else if (m == 4) sweepI8(0, 4, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+}
+
+/** The fused sweep as a half-space query (types.ts sweepCandidatesI8): ids base + i, counts [m]. */
+export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
+  if (m == 1) sweepI8(1, 1, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  else if (m == 2) sweepI8(1, 2, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  else if (m == 3) sweepI8(1, 3, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  else if (m == 4) sweepI8(1, 4, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+}
+
+/**
+ * types.ts gapBucket for four keys, bit for bit: ⌊fl(fl(top − upper)·W)·(1 − 2⁻²²)⌋ in float32,
+ * clamped to [0, buckets − 1] (trunc_sat: NaN → 0, +Infinity and huge → i32 max → clamped).
+ */
+@inline function gapBuckets(top: v128, upper: v128, w: v128, last: v128): v128 {
+  const g = f32x4.mul(f32x4.mul(f32x4.sub(top, upper), w), f32x4.splat(reinterpret<f32>(0x3f7ffffc))); // 1 − 2⁻²²
+  return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(g), last), i32x4.splat(0));
+}
+
+/**
+ * Certified selection's histogram (types.ts gapHistogram): returns top = max upper (−Infinity for
+ * count 0), overwrites counts/mass [buckets] with each bucket's key count and Σ e^{centre − top}
+ * (the exponent clamped to ≤ 0; expNeg4's ~1e-7 relative error, float32 sums: an estimate).
+ */
+export function gapHistogram(upper: usize, centre: usize, count: i32, invWidth: f32, buckets: i32, counts: usize, mass: usize): f32 {
+  for (let b = 0; b < buckets; b++) { store<i32>(counts + (<usize>b << 2), 0); store<f32>(mass + (<usize>b << 2), 0); }
+  let m4 = f32x4.splat(-Infinity);
+  let i: i32 = 0;
+  for (; i + 4 <= count; i += 4) m4 = f32x4.max(m4, v128.load(upper + (<usize>i << 2)));
+  let top = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  for (; i < count; i++) top = max(top, load<f32>(upper + (<usize>i << 2)));
+  const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
+  for (i = 0; i < count; i += 4) {
+    const nk = min(4, count - i), o = <usize>i << 2;
+    const b = gapBuckets(t4, loadLanes(upper + o, nk), w4, last);
+    const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), f32x4.splat(0)));
+    let p = counts + (<usize>i32x4.extract_lane(b, 0) << 2);
+    store<i32>(p, load<i32>(p) + 1);
+    p = mass + (<usize>i32x4.extract_lane(b, 0) << 2);
+    store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 0));
+    if (nk > 1) {
+      p = counts + (<usize>i32x4.extract_lane(b, 1) << 2); store<i32>(p, load<i32>(p) + 1);
+      p = mass + (<usize>i32x4.extract_lane(b, 1) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 1));
+    }
+    if (nk > 2) {
+      p = counts + (<usize>i32x4.extract_lane(b, 2) << 2); store<i32>(p, load<i32>(p) + 1);
+      p = mass + (<usize>i32x4.extract_lane(b, 2) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 2));
+    }
+    if (nk > 3) {
+      p = counts + (<usize>i32x4.extract_lane(b, 3) << 2); store<i32>(p, load<i32>(p) + 1);
+      p = mass + (<usize>i32x4.extract_lane(b, 3) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 3));
+    }
+  }
+  return top;
+}
+
+/** Ids base + i (ascending) of the keys whose gapBuckets lies in [from, to]; returns their number. */
+export function selectBuckets(upper: usize, count: i32, top: f32, invWidth: f32, buckets: i32, from: i32, to: i32,
+  base: i32, ids: usize): i32 {
+  const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
+  const lo = i32x4.splat(from), hi = i32x4.splat(to);
+  let c: i32 = 0;
+  for (let i: i32 = 0; i < count; i += 4) {
+    const nk = min(4, count - i);
+    const b = gapBuckets(t4, loadLanes(upper + (<usize>i << 2), nk), w4, last);
+    let bits = i32x4.bitmask(v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi))) & ((1 << nk) - 1);
+    while (bits != 0) {
+      store<u32>(ids + (<usize>c << 2), <u32>(base + i + ctz(bits)));
+      c++;
+      bits &= bits - 1;
+    }
+  }
+  return c;
+}
+
 @inline function hsumI32(v: v128): i32 {
   return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }

@@ -119,6 +119,52 @@ export interface Kernels {
     codeNorms: Float64Array, start: number, f: number, qn: number, qe: number, up: Float64Array, lo: Float64Array): void;
 
   /**
+   * The quantized index's fused sweep: exact int32 dots of m ≤ 4 int16 queries with int8 keys (as
+   * {@link scoreBlockI8I16}, each key row read once for all m) turned into certified float32 bounds
+   * without leaving the kernel. For key k = start + i (i < count) and head j, with
+   * coef[4j .. 4j+3] = (a_j, n_j, e_j, t_j), a_j > 0 and n_j, e_j ≥ 0, and per-key float32 arrays
+   * indexed by k (scales > 0 or 0 for a zero key, slacks ≥ 0, codeNorms ≥ 0):
+   *   dot    = Σ_c queries16[j·dim + c]·keys8[k·dim + c]
+   *   centre = a_j·scales[k]·dot,   radius = n_j·slacks[k] + e_j·codeNorms[k]
+   * writes centreOut[j·count + i] = centre (float32 evaluation: an estimate) and
+   * upper[j·count + i] ≥ centre + radius in exact real arithmetic: the float32 evaluation plus an
+   * allowance of 2⁻¹⁹·(|centre| + radius) + 2⁻¹²⁰ (which covers every float32 rounding on the way).
+   * t_j is unused here. Same exactness limits as scoreBlockI8I16 (|queries16| ≤ 2¹⁴, dim ≤ 1024).
+   */
+  sweepBoundsI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
+    codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,
+    centreOut: Float32Array): void;
+
+  /**
+   * The same sweep as a half-space query: key k = start + i is a candidate of head j when its
+   * `upper` (exactly as {@link sweepBoundsI8} computes it) is ≥ t_j. Candidate ids (k, ascending)
+   * go to ids[j·count ..], their number to counts[j]. Every key whose exact centre + radius reaches
+   * t_j is a candidate (the allowance only ever adds keys; callers verify candidates exactly).
+   */
+  sweepCandidatesI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
+    codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, ids: Uint32Array,
+    counts: Int32Array): void;
+
+  /**
+   * Certified selection's histogram over one head's float32 upper bounds on logits: returns
+   * top = max_{i < count} upper[i] (−Infinity when count = 0) and, with W = `invWidth` (a power of
+   * two), puts key i in bucket b_i = {@link gapBucket}(top, upper[i], W, buckets):
+   * counts[b_i] += 1 and mass[b_i] += e^{centre[i] − top} (float32: an estimate, no guarantee).
+   * counts and mass ([buckets]) are overwritten. The guarantee the certificate rests on:
+   * b_i / W ≤ top − upper[i] in exact arithmetic, so e^{upper[i] − top} ≤ e^{−b_i/W}.
+   */
+  gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
+    counts: Int32Array, mass: Float32Array): number;
+
+  /**
+   * Ids (base + i, ascending) of the keys i < count whose bucket — computed exactly as
+   * {@link gapHistogram} does for the same top, invWidth and buckets — lies in [from, to];
+   * returns their number. ids needs room for every match.
+   */
+  selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
+    to: number, base: number, ids: Uint32Array): number;
+
+  /**
    * Folds already-computed dot products into an online state (see STATE_EXTRA):
    * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
    * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.
@@ -144,4 +190,19 @@ export interface Kernels {
    */
   ballUpperBounds(q: Float32Array, qNorm: number, centers: Float32Array, radii: Float32Array,
     start: number, count: number, dim: number, upper: Float32Array): void;
+}
+
+/** Float32 constant of {@link gapBucket}: 1 − 2⁻²² (exact in float32). */
+const GAP_SHRINK = Math.fround(1 - 2 ** -22);
+
+/**
+ * The histogram bucket of a key with float32 upper bound `upper` below the row's top:
+ * ⌊fl(fl(top − upper)·W)·(1 − 2⁻²²)⌋ in float32 arithmetic, clamped to [0, buckets − 1]. fl(top − upper)
+ * is within a relative 2⁻²⁴ of the exact gap and ·W (a power of two) is exact, so the shrink
+ * keeps b ≤ W·(top − upper) exactly: a key is never put in a bucket whose edge e^{−b/W} is below
+ * its own bound. Every backend computes buckets this way (the wasm one in float32 SIMD).
+ */
+export function gapBucket(top: number, upper: number, invWidth: number, buckets: number): number {
+  const g = Math.fround(Math.fround(Math.fround(top - upper) * invWidth) * GAP_SHRINK);
+  return g >= buckets - 1 ? buckets - 1 : g > 0 ? Math.floor(g) : 0;
 }

@@ -1,4 +1,4 @@
-import type { Kernels, Weighting } from '../types.js';
+import { gapBucket, type Kernels, type Weighting } from '../types.js';
 
 /** Keys per block in the fused `attendRange`: a block's dots ([m, BLOCK] floats) stay in L1. */
 const BLOCK = 64;
@@ -111,6 +111,50 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    sweepBoundsI8(queries16, m, keys8, scales, slacks, codeNorms, start, count, dim, coef, upper, centreOut) {
+      for (let j = 0; j < m; j++) {
+        for (let i = 0; i < count; i++) {
+          const k = start + i, [c, u] = sweptBound(queries16, j, keys8, k, dim, scales, slacks, codeNorms, coef);
+          centreOut[j * count + i] = c;
+          upper[j * count + i] = u;
+        }
+      }
+    },
+
+    sweepCandidatesI8(queries16, m, keys8, scales, slacks, codeNorms, start, count, dim, coef, ids, counts) {
+      for (let j = 0; j < m; j++) {
+        const t = coef[4 * j + 3]!;
+        let c = 0;
+        for (let i = 0; i < count; i++) {
+          const k = start + i;
+          if (sweptBound(queries16, j, keys8, k, dim, scales, slacks, codeNorms, coef)[1] >= t) ids[j * count + c++] = k;
+        }
+        counts[j] = c;
+      }
+    },
+
+    gapHistogram(upper, centre, count, invWidth, buckets, counts, mass) {
+      counts.fill(0, 0, buckets);
+      mass.fill(0, 0, buckets);
+      let top = -Infinity;
+      for (let i = 0; i < count; i++) if (upper[i]! > top) top = upper[i]!;
+      for (let i = 0; i < count; i++) {
+        const b = gapBucket(top, upper[i]!, invWidth, buckets);
+        counts[b]!++;
+        mass[b]! += Math.exp(centre[i]! - top);
+      }
+      return top;
+    },
+
+    selectBuckets(upper, count, top, invWidth, buckets, from, to, base, ids) {
+      let c = 0;
+      for (let i = 0; i < count; i++) {
+        const b = gapBucket(top, upper[i]!, invWidth, buckets);
+        if (b >= from && b <= to) ids[c++] = base + i;
+      }
+      return c;
+    },
+
     accumulateBlock(state, d, count, w, values, start, dv) {
       accumulate(state, 0, d, 0, count, w, values, null, start, dv);
     },
@@ -162,4 +206,24 @@ function dotI8(q: Float32Array, b: Int8Array, bo: number, n: number): number {
 
 function plainBuffer<T extends Float32Array | Int8Array>(array: T): { readonly length: number; view(): T; free(): void } {
   return { length: array.length, view: () => array, free: () => {} };
+}
+
+/** Scratch of {@link sweptBound}'s answer: [centre, upper] as float32 values. */
+const swept: [number, number] = [0, 0];
+
+/**
+ * Head j's float32 centre and certified upper bound for key k (sweepBoundsI8's definition),
+ * evaluated in float64 — the int32 dot is exact — then the 2⁻¹⁹ allowance added before rounding
+ * to float32, which it covers with room to spare (the rounding moves the value by ≤ 2⁻²⁴ of it).
+ */
+function sweptBound(q16: Int16Array, j: number, keys8: Int8Array, k: number, dim: number, scales: Float32Array,
+  slacks: Float32Array, codeNorms: Float32Array, coef: Float32Array): [number, number] {
+  let dot = 0;
+  const q = j * dim, base = k * dim;
+  for (let c = 0; c < dim; c++) dot += q16[q + c]! * keys8[base + c]!;
+  const centre = coef[4 * j]! * scales[k]! * dot;
+  const radius = coef[4 * j + 1]! * slacks[k]! + coef[4 * j + 2]! * codeNorms[k]!;
+  swept[0] = Math.fround(centre);
+  swept[1] = Math.fround(centre + radius + 2 ** -19 * (Math.abs(centre) + radius) + 2 ** -120);
+  return swept;
 }

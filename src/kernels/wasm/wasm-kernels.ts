@@ -20,6 +20,13 @@ export interface KernelExports {
   boundsFromDots(dots: number, count: number, shift: number, scales: number, slacks: number, codeNorms: number,
     f: number, qn: number, qe: number, up: number, lo: number): void;
   ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
+  sweepBoundsI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
+    count: number, dim: number, coef: number, upper: number, centre: number): void;
+  sweepCandidatesI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
+    base: number, count: number, dim: number, coef: number, ids: number, counts: number): void;
+  gapHistogram(upper: number, centre: number, count: number, invWidth: number, buckets: number, counts: number, mass: number): number;
+  selectBuckets(upper: number, count: number, top: number, invWidth: number, buckets: number, from: number, to: number,
+    base: number, ids: number): number;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
     values: number, ids: number, dv: number): void;
   attendRange(qs: number, m: number, k: number, v: number, count: number, dim: number, dv: number,
@@ -237,6 +244,64 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         x.boundsFromDots(p(d), count, shift, p(a), p(b), p(c), f, qn, qe, p(u), p(l));
+      } finally { leave(); }
+    },
+
+    sweepBoundsI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
+      codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,
+      centreOut: Float32Array) {
+      if (count === 0 || m === 0) return;
+      const q = bind(queries16, 0, m * dim, false), k = bind(keys8, start * dim, count * dim, false);
+      const a = bind(scales, start, count, false), b = bind(slacks, start, count, false), c = bind(codeNorms, start, count, false);
+      const f = bind(coef, 0, 4 * m, false), u = bind(upper, 0, m * count, true), o = bind(centreOut, 0, m * count, true);
+      try {
+        enter();
+        x.sweepBoundsI8(p(q), m, p(k), p(a), p(b), p(c), count, dim, p(f), p(u), p(o));
+      } finally { leave(); }
+    },
+
+    sweepCandidatesI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
+      codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, ids: Uint32Array, counts: Int32Array) {
+      if (count === 0 || m === 0) { counts.fill(0, 0, m); return; }
+      const q = bind(queries16, 0, m * dim, false), k = bind(keys8, start * dim, count * dim, false);
+      const a = bind(scales, start, count, false), b = bind(slacks, start, count, false), c = bind(codeNorms, start, count, false);
+      const f = bind(coef, 0, 4 * m, false), n = bind(counts, 0, m, true);
+      // Resident ids are written in place; otherwise the kernel writes scratch and only each head's
+      // candidates (usually a few per cent of m·count) are copied back.
+      const residentIds = ids.buffer === memory.buffer;
+      const o = residentIds ? bind(ids, 0, m * count, false) : bind(null, 0, m * count, false);
+      try {
+        enter();
+        x.sweepCandidatesI8(p(q), m, p(k), p(a), p(b), p(c), start, count, dim, p(f), p(o), p(n));
+        if (!residentIds) {
+          const buf = memory.buffer;
+          const found = new Int32Array(buf, p(n), m);
+          for (let j = 0; j < m; j++) ids.set(new Uint32Array(buf, p(o) + j * count * 4, found[j]!), j * count);
+        }
+      } finally { leave(); }
+    },
+
+    gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
+      counts: Int32Array, mass: Float32Array): number {
+      const u = bind(upper, 0, count, false), c = bind(centre, 0, count, false);
+      const n = bind(counts, 0, buckets, true), s = bind(mass, 0, buckets, true);
+      try {
+        enter();
+        return x.gapHistogram(p(u), p(c), count, invWidth, buckets, p(n), p(s));
+      } finally { leave(); }
+    },
+
+    selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
+      to: number, base: number, ids: Uint32Array): number {
+      if (count === 0) return 0;
+      const u = bind(upper, 0, count, false);
+      const residentIds = ids.buffer === memory.buffer;
+      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count, false);
+      try {
+        enter();
+        const found = x.selectBuckets(p(u), count, top, invWidth, buckets, from, to, base, p(o));
+        if (!residentIds) ids.set(new Uint32Array(memory.buffer, p(o), found));
+        return found;
       } finally { leave(); }
     },
 
