@@ -271,10 +271,10 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
 }
 
 /**
- * centre = a·scale·dot for four keys, as float32: (a·scale) is exact in float64 (24 + 24
- * significant bits), ·dot is one float64 rounding, the demotion one float32 rounding. Float64 here
- * because a float32 a·scale can be subnormal (abs error 2⁻¹⁵⁰ that ·dot would blow up to 2⁻¹¹⁹)
- * or overflow while the centre does not.
+ * centre = a·scale·dot for four keys, as float32, the careful way: (a·scale) is exact in float64
+ * (24 + 24 significant bits), ·dot is one float64 rounding, the demotion one float32 rounding.
+ * Used when a float32 a·scale could be subnormal (abs error 2⁻¹⁵⁰, which ·dot would blow up to
+ * 2⁻¹¹⁹) or overflow while the centre does not; sweptCentreF32 otherwise.
  */
 @inline function sweptCentre(dots: v128, a: v128, sLo: v128, sHi: v128): v128 {
   const lo = f64x2.mul(f64x2.mul(a, sLo), f64x2.convert_low_i32x4_s(dots));
@@ -283,16 +283,32 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
 }
 
 /**
+ * centre = fl(fl(a·scale)·fl(dot)) in float32, for a and scales in [2⁻⁶⁰, 2⁶⁰]: then a·scale lies in
+ * [2⁻¹²⁰, 2¹²⁰] (normal, no overflow), fl(dot) is exact or within u = 2⁻²⁴, so |c − C| ≤ (3u + 3u²)|C|
+ * (an overflow of the last product only gives ±Infinity, which sweptUpper turns into +Infinity).
+ */
+@inline function sweptCentreF32(dots: v128, a: v128, s: v128): v128 {
+  return f32x4.mul(f32x4.mul(a, s), f32x4.convert_i32x4_s(dots));
+}
+
+/** True when all four lanes' |x| lie in [2⁻⁶⁰, 2⁶⁰] (sweptCentreF32's range): one unsigned compare on the bits. */
+@inline function inF32Range(x: v128): bool {
+  const lo = (127 - 60) << 23, hi = (127 + 60) << 23;
+  return i32x4.all_true(i32x4.le_u(i32x4.sub(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(lo)), i32x4.splat(hi - lo)));
+}
+
+/**
  * upper = fl(fl(c + r) + fl(fl(fl(|c| + r)·2⁻¹⁹) + 2⁻¹²⁰)) ≥ C + R, with C, R the exact centre and
  * radius, c = sweptCentre and r = fl(fl(n·slack) + fl(e·codeNorm)). Why the allowance suffices
  * (u = 2⁻²⁴, each rounding is relative ≤ u, or absolute ≤ 2⁻¹⁵⁰ where a result is subnormal):
- *   |c − C| ≤ (u + 2⁻⁵³)|C| + 2⁻¹⁵⁰,  |r − R| ≤ (2u + u²)R + 2·2⁻¹⁵⁰,  |fl(c + r) − (c + r)| ≤ u(|c| + r),
- * so fl(c + r) ≥ C + R − (4u + O(u²))(|C| + R) − 3·2⁻¹⁵⁰. The allowance computed in float32 is
+ *   |c − C| ≤ (3u + 3u²)|C| + 2⁻¹⁵⁰ (either centre),  |r − R| ≤ (2u + u²)R + 2·2⁻¹⁵⁰,
+ *   |fl(c + r) − (c + r)| ≤ u(|c| + r),
+ * so fl(c + r) ≥ C + R − (6u + O(u²))(|C| + R) − 3·2⁻¹⁵⁰. The allowance computed in float32 is
  * ≥ 2⁻¹⁹(1 − 4u)(|C| + R)·(1 − u) + 2⁻¹²⁰(1 − u) − 2⁻¹⁵⁰ (the ·2⁻¹⁹ is exact unless subnormal),
- * and the final add loses ≤ u(|c| + r + allowance). 2⁻¹⁹ = 32u covers the ≈ 6u of relative loss,
+ * and the final add loses ≤ u(|c| + r + allowance). 2⁻¹⁹ = 32u covers the ≈ 8u of relative loss,
  * 2⁻¹²⁰ the few 2⁻¹⁵⁰ of absolute loss. Overflow: any ±Infinity on the way makes the sum +Infinity
  * or NaN (−Infinity + Infinity), and NaN is replaced by +Infinity, so upper ≥ C + R always holds.
- * Tight: upper ≤ C + R + 2⁻¹⁹(1 + 8u)(|C| + R) + 2⁻¹²⁰ + ... when nothing overflows.
+ * Tight: upper ≤ C + R + (2⁻¹⁹ + 10u)(|C| + R) + 2⁻¹²⁰ + 4·2⁻¹⁵⁰ when nothing overflows.
  */
 @inline function sweptUpper(c: v128, r: v128): v128 {
   const allowance = f32x4.add(f32x4.mul(f32x4.add(f32x4.abs(c), r), f32x4.splat(reinterpret<f32>(0x36000000))), // 2⁻¹⁹
@@ -306,9 +322,14 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
  * appends the ids of lanes with upper ≥ t_j (rare: usually no lane, checked with one bitmask).
  * Returns head j's new candidate count.
  */
-@inline function sweptEmit(mode: i32, dots: v128, coefJ: usize, sLo: v128, sHi: v128, slack: v128, norm: v128,
+@inline function sweptEmit(mode: i32, dots: v128, coefJ: usize, fast: bool, s: v128, slack: v128, norm: v128,
   nk: i32, out0: usize, out1: usize, id: i32, c: i32): i32 {
-  const centre = sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
+  let centre: v128;
+  if (fast) centre = sweptCentreF32(dots, v128.load32_splat(coefJ), s);
+  else {
+    const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
+    centre = sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
+  }
   const radius = f32x4.add(f32x4.mul(v128.load32_splat(coefJ, 4), slack), f32x4.mul(v128.load32_splat(coefJ, 8), norm));
   const upper = sweptUpper(centre, radius);
   if (mode == 0) {
@@ -341,6 +362,12 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
   const rowOut = <usize>count << 2;
   const zero = i32x4.splat(0);
   let na: i32 = 0, nb: i32 = 0, nc: i32 = 0, nd: i32 = 0; // candidate counts (mode 1)
+  // The float32 centre needs every a_j (and, checked per group, every scale) in [2⁻⁶⁰, 2⁶⁰].
+  let coefs = f32x4.splat(load<f32>(coef));
+  if (M > 1) coefs = f32x4.replace_lane(coefs, 1, load<f32>(coef, 16));
+  if (M > 2) coefs = f32x4.replace_lane(coefs, 2, load<f32>(coef, 32));
+  if (M > 3) coefs = f32x4.replace_lane(coefs, 3, load<f32>(coef, 48));
+  const coefsFast = inF32Range(coefs);
   for (let i: i32 = 0; i < count; i += 4) {
     const nk = min(4, count - i);
     let pa = zero, pb = zero, pc = zero, pd = zero; // pairFold of the first pair
@@ -396,19 +423,19 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
     }
     const o = <usize>i << 2;
     const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
-    const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
+    const fast = coefsFast && inF32Range(s);
     const id = base + i;
     if (mode == 0) {
       const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
-      sweptEmit(0, da, coef, sLo, sHi, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
-      if (M > 1) sweptEmit(0, db, coef + 16, sLo, sHi, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
-      if (M > 2) sweptEmit(0, dc, coef + 32, sLo, sHi, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
-      if (M > 3) sweptEmit(0, dd, coef + 48, sLo, sHi, slack, norm, nk, out0 + od, out1 + od, id, 0);
+      sweptEmit(0, da, coef, fast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
+      if (M > 1) sweptEmit(0, db, coef + 16, fast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
+      if (M > 2) sweptEmit(0, dc, coef + 32, fast, s, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
+      if (M > 3) sweptEmit(0, dd, coef + 48, fast, s, slack, norm, nk, out0 + od, out1 + od, id, 0);
     } else {
-      na = sweptEmit(1, da, coef, sLo, sHi, slack, norm, nk, out0, 0, id, na);
-      if (M > 1) nb = sweptEmit(1, db, coef + 16, sLo, sHi, slack, norm, nk, out0 + rowOut, 0, id, nb);
-      if (M > 2) nc = sweptEmit(1, dc, coef + 32, sLo, sHi, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
-      if (M > 3) nd = sweptEmit(1, dd, coef + 48, sLo, sHi, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
+      na = sweptEmit(1, da, coef, fast, s, slack, norm, nk, out0, 0, id, na);
+      if (M > 1) nb = sweptEmit(1, db, coef + 16, fast, s, slack, norm, nk, out0 + rowOut, 0, id, nb);
+      if (M > 2) nc = sweptEmit(1, dc, coef + 32, fast, s, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
+      if (M > 3) nd = sweptEmit(1, dd, coef + 48, fast, s, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
     }
   }
   if (mode == 1) {

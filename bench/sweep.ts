@@ -1,0 +1,92 @@
+/**
+ * The quantized index's sweep, old against fused (wasm backend, one grouped-query group of m heads
+ * against n keys, codes and per-key arrays resident in kernel memory):
+ *   (a) old         scoreBlockI8I16 + m × boundsFromDots per 2048-key chunk, float64 per-key arrays
+ *                   (as src/hsr/quantized.ts did before the fused kernels)
+ *   (b) bounds      sweepBoundsI8 (upper and centre for all m·n)
+ *   (c) candidates  sweepCandidatesI8 with t_j at the 98th percentile of head j's upper (~2 %)
+ *   (d) histogram   gapHistogram over one head's n uppers (64 buckets of width 1/32)
+ *   (e) select      selectBuckets of the buckets holding the top ~10 % of that head
+ *   (f) dense       attendRange over the same n keys with float32 K and V (d = dv): the yardstick
+ * Gaussian keys and queries (the codes' values do not change the time). Alternating rounds, medians;
+ * a first pass of rounds is discarded so that every kernel runs optimised (V8 tiers wasm up lazily).
+ *
+ *   node --import tsx bench/sweep.ts [--rounds 41] [--out bench/results/sweep.json]
+ */
+import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
+import { alternateRounds, rng, table, writeJson } from './lib/measure.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
+const ROUNDS = Number(args.get('rounds') ?? 41);
+const OUT = args.get('out') ?? 'bench/results/sweep.json';
+const CHUNK = 2048, Q16 = 13, BUCKETS = 64, INV_WIDTH = 32;
+
+const rows: (string | number)[][] = [];
+const json: Record<string, unknown>[] = [];
+for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
+  const k = createWasmKernels({ initialPages: 2048 }); // 128 MiB: nothing grows while views are held
+  const r = rng(n + d);
+  const f32 = (len: number) => k.allocF32(len).view();
+  const heapView = <T extends Int16Array | Int32Array | Uint32Array>(make: (b: ArrayBufferLike, at: number, len: number) => T, len: number): T => {
+    const v = f32(Math.ceil(len / 2) * 2);
+    return make(v.buffer, v.byteOffset, len);
+  };
+  const codes = k.allocI8(n * d).view();
+  for (let i = 0; i < codes.length; i++) codes[i] = Math.max(-127, Math.min(127, Math.round(r.gauss() * 40)));
+  const q16 = heapView((b, a, l) => new Int16Array(b, a, l), m * d);
+  for (let i = 0; i < q16.length; i++) q16[i] = Math.max(-16384, Math.min(16384, Math.round(r.gauss() * 4000)));
+  const scales = f32(n), slacks = f32(n), codeNorms = f32(n);
+  for (let i = 0; i < n; i++) { scales[i] = 0.01 * (1 + r.uniform()); slacks[i] = 0.004 * r.uniform(); codeNorms[i] = 0.05 * r.uniform(); }
+  const coef = f32(4 * m);
+  for (let j = 0; j < m; j++) coef.set([2 ** -Q16 * 0.125, 1, 1e-3, 0], 4 * j);
+  const upper = f32(m * n), centre = f32(m * n);
+  const ids = heapView((b, a, l) => new Uint32Array(b, a, l), m * n), counts = heapView((b, a, l) => new Int32Array(b, a, l), m);
+  const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), BUCKETS), mass = f32(BUCKETS);
+  // The old path's state: int32 dots in kernel memory, float64 per-key arrays and bounds in JS.
+  const dots = heapView((b, a, l) => new Int32Array(b, a, l), m * CHUNK);
+  const s64 = Float64Array.from(scales), l64 = Float64Array.from(slacks), c64 = Float64Array.from(codeNorms);
+  const up = Array.from({ length: m }, () => new Float64Array(n)), lo = Array.from({ length: m }, () => new Float64Array(n));
+  const K = f32(n * d), V = f32(n * d), Q = f32(m * d), states = f32(m * (d + 2));
+  for (const a of [K, V, Q]) for (let i = 0; i < a.length; i++) a[i] = r.gauss();
+  const softmax = { kind: 'softmax', scale: 1 / Math.sqrt(d), bias: 0, alpha: 1 } as const;
+
+  // t_j: the 98th percentile of head j's uppers; the selection: buckets 0..b covering ~10 % of head 0.
+  k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre);
+  for (let j = 0; j < m; j++) coef[4 * j + 3] = [...upper.subarray(j * n, (j + 1) * n)].sort((x, y) => y - x)[Math.floor(0.02 * n)]!;
+  const top = k.gapHistogram(upper, centre, n, INV_WIDTH, BUCKETS, hCounts, mass);
+  let to = 0;
+  for (let seen = hCounts[0]!; seen < 0.1 * n && to < BUCKETS - 1;) seen += hCounts[++to]!;
+
+  const contenders = {
+    old: () => {
+      for (let start = 0; start < n; start += CHUNK) {
+        const count = Math.min(CHUNK, n - start);
+        k.scoreBlockI8I16(q16, m, codes.subarray(start * d, (start + count) * d), 0, count, d, dots);
+        for (let j = 0; j < m; j++) {
+          k.boundsFromDots(dots.subarray(j * count, (j + 1) * count), count, Q16, s64, l64, c64, start, 0.125, 1, 1e-3, up[j]!, lo[j]!);
+        }
+      }
+    },
+    bounds: () => k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre),
+    candidates: () => k.sweepCandidatesI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, ids, counts),
+    histogram: () => { k.gapHistogram(upper, centre, n, INV_WIDTH, BUCKETS, hCounts, mass); },
+    select: () => { k.selectBuckets(upper, n, top, INV_WIDTH, BUCKETS, 0, to, 0, ids); },
+    dense: () => {
+      for (let j = 0; j < m; j++) { states.fill(0, j * (d + 2), j * (d + 2) + d); states[j * (d + 2) + d] = -Infinity; states[j * (d + 2) + d + 1] = 0; }
+      k.attendRange(Q, m, K, V, 0, n, d, d, softmax, states);
+    },
+  };
+  alternateRounds(contenders, 5);
+  const ms = alternateRounds(contenders, ROUNDS);
+  k.sweepCandidatesI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, ids, counts);
+  const candidateShare = [...counts].reduce((s, c) => s + c, 0) / (m * n);
+  const selected = k.selectBuckets(upper, n, top, INV_WIDTH, BUCKETS, 0, to, 0, ids) / n;
+  for (const [part, t] of Object.entries(ms)) {
+    const note = part === 'candidates' ? `${(100 * candidateShare).toFixed(1)} % candidates` : part === 'select' ? `${(100 * selected).toFixed(1)} % selected` : '';
+    rows.push([`n=${n} d=${d} m=${m}`, part, t * 1000, t / ms.dense!, t / ms.old!, note]);
+    json.push({ n, d, m, part, us: t * 1000, ofDense: t / ms.dense!, ofOld: t / ms.old!, candidateShare, selectedShare: selected });
+  }
+}
+console.log(table(['case', 'part', 'µs / call', '× dense (f)', '× old (a)', 'note'], rows));
+writeJson(OUT, { rounds: ROUNDS, results: json });
