@@ -489,27 +489,33 @@ export function gapHistogram(upper: usize, centre: usize, count: i32, invWidth: 
   let top = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; i < count; i++) top = max(top, load<f32>(upper + (<usize>i << 2)));
   const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
+  // Most keys usually land in the last bucket (far below the top): those are summed in vector
+  // accumulators; the others are scattered one by one (read-modify-writes that chain when
+  // consecutive keys share a bucket).
+  let farCount = i32x4.splat(0), farMass = f32x4.splat(0);
   for (i = 0; i < count; i += 4) {
     const nk = min(4, count - i), o = <usize>i << 2;
     const b = gapBuckets(t4, loadLanes(upper + o, nk), w4, last);
     const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), f32x4.splat(0)));
-    let p = counts + (<usize>i32x4.extract_lane(b, 0) << 2);
-    store<i32>(p, load<i32>(p) + 1);
-    p = mass + (<usize>i32x4.extract_lane(b, 0) << 2);
-    store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 0));
-    if (nk > 1) {
-      p = counts + (<usize>i32x4.extract_lane(b, 1) << 2); store<i32>(p, load<i32>(p) + 1);
-      p = mass + (<usize>i32x4.extract_lane(b, 1) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 1));
-    }
-    if (nk > 2) {
-      p = counts + (<usize>i32x4.extract_lane(b, 2) << 2); store<i32>(p, load<i32>(p) + 1);
-      p = mass + (<usize>i32x4.extract_lane(b, 2) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 2));
-    }
-    if (nk > 3) {
-      p = counts + (<usize>i32x4.extract_lane(b, 3) << 2); store<i32>(p, load<i32>(p) + 1);
-      p = mass + (<usize>i32x4.extract_lane(b, 3) << 2); store<f32>(p, load<f32>(p) + f32x4.extract_lane(e, 3));
+    const valid = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(nk));
+    const far = v128.and(i32x4.eq(b, last), valid);
+    farCount = i32x4.sub(farCount, far);
+    farMass = f32x4.add(farMass, v128.and(e, far));
+    let bits = i32x4.bitmask(v128.andnot(valid, far));
+    while (bits != 0) {
+      const lane = ctz(bits);
+      // extract_lane needs a constant lane index, hence the selection.
+      const bl = lane == 0 ? i32x4.extract_lane(b, 0) : lane == 1 ? i32x4.extract_lane(b, 1) : lane == 2 ? i32x4.extract_lane(b, 2) : i32x4.extract_lane(b, 3);
+      const el = lane == 0 ? f32x4.extract_lane(e, 0) : lane == 1 ? f32x4.extract_lane(e, 1) : lane == 2 ? f32x4.extract_lane(e, 2) : f32x4.extract_lane(e, 3);
+      const pc = counts + (<usize>bl << 2), pm = mass + (<usize>bl << 2);
+      store<i32>(pc, load<i32>(pc) + 1);
+      store<f32>(pm, load<f32>(pm) + el);
+      bits &= bits - 1;
     }
   }
+  const pc = counts + (<usize>(buckets - 1) << 2), pm = mass + (<usize>(buckets - 1) << 2);
+  store<i32>(pc, load<i32>(pc) + hsumI32(farCount));
+  store<f32>(pm, load<f32>(pm) + hsum(farMass));
   return top;
 }
 
