@@ -8,8 +8,8 @@ import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } f
 import { visibleKeys } from './reference.js';
 import { RowAttention, type KeyValueView } from './row-attention.js';
 
-/** Queries per index pass: the quantized index shares one sweep among up to 3 normals. */
-const BATCH = 3;
+/** Queries per index pass: the quantized index's fused sweep reads each code row once for up to 4 normals. */
+const BATCH = 4;
 
 /**
  * One-shot attention (prefill / full attention) of m queries over n keys, per API.md.

@@ -5,6 +5,7 @@ import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
 import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
+import { SWEPT_BUCKETS, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-kernels.js';
@@ -86,10 +87,12 @@ export class RowAttention {
   /** offsets[c]: the half-space offsets of a batch of c queries (queryBatch wants equal lengths). */
   private readonly offsets: number[][];
   /** The last softmax row's kept ids are keptBuf[0..keptCount) (`ids`; bucket order in certified mode). */
-  private keptBuf = new Uint32Array(0);
+  private keptBuf: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private keptCount = 0;
   /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
   private kernelRows: KernelRows | null = null;
+  /** Certified rows on the fused sweep's float32 bounds (created for the first kernels seen). */
+  private swept: SweptBounds | null = null;
   /** Certified mode scratch for putting the taken ids in position order, [capacity]. */
   private marks = new Uint8Array(0);
   private order = new Uint32Array(0);
@@ -161,9 +164,12 @@ export class RowAttention {
       }
       return;
     }
-    index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
-    this.countIndexWork(index);
     const s = o.sparsity;
+    // Certified rows take the float32 fused sweep when the index has one and the kernels can score
+    // these queries; everything else the float64 bounds.
+    const swept = typeof s === 'object' && 'epsilon' in s ? this.sweptFor(kv, index, queries, limit) : null;
+    if (!swept) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
+    this.countIndexWork(index);
     // Certified rows that switch to dense over one shared prefix are computed together after the
     // loop, so each key and value row is read once for all of them (not once per head).
     const switched = this.switchedHeads;
@@ -177,7 +183,8 @@ export class RowAttention {
       else if ('threshold' in s) delta = this.thresholdRow(kv, q, h, lim, s.threshold, out, off);
       else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
       else {
-        delta = this.certifiedRow(kv, q, h, lim, s.epsilon, out, off, limits === null);
+        delta = swept ? this.sweptCertifiedRow(kv, swept, q, h, lim, s.epsilon, out, off, limits === null)
+          : this.certifiedRow(kv, q, h, lim, s.epsilon, out, off, limits === null);
         if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
       }
       if (errorBound) errorBound[outRow + h] = delta;
@@ -198,6 +205,18 @@ export class RowAttention {
     if (this.switchedOut.length < heads.length * dv) this.switchedOut = new Float32Array(this.groupSize * dv);
     this.denseKernel(kr, kv, qs, limit, this.switchedOut, 0);
     heads.forEach((h, i) => out.set(this.switchedOut.subarray(i * dv, (i + 1) * dv), (outRow + h) * dv));
+  }
+
+  /**
+   * The group's float32 logit bounds from the index's fused sweep (SweptBounds), or null when the
+   * keys are not resident, a query is too large for float32 scoring, or the index has no sweep.
+   */
+  private sweptFor(kv: KeyValueView, index: HalfSpaceReporter, queries: readonly Float32Array[], limit: number): SweptBounds | null {
+    const kr = this.rowsFor(kv);
+    if (!kr || !index.logitBoundsBatch) return null;
+    for (const q of queries) if (!kr.usable(kr.queryNorm(q), kv.keyNormMax!)) return null;
+    if (this.swept === null || this.swept.kernels !== kr.kernels) this.swept = new SweptBounds(kr.kernels);
+    return this.swept.fill(index, queries, this.o.scale, limit) ? this.swept : null;
   }
 
   private ensureCapacity(limit: number): void {
@@ -379,6 +398,50 @@ export class RowAttention {
     }
     st.sum += expRelative(w, to, st.max, from);
     accumulateRows(st.acc, w, ids, to, kv.values, this.valueDim, from);
+  }
+
+  /**
+   * Certified mode on the fused sweep's bounds (swept-bounds.ts): whole Δ-buckets in decreasing
+   * order of upper bound, the stop estimated from the buckets' estimated masses, the taken keys
+   * folded by the kernels (float32, certified margins as in certifiedRow), then more buckets while
+   * the exact bound U / (W + U) exceeds ε. Rows needing ≥ DENSE_SWITCH of the keys go dense.
+   */
+  private sweptCertifiedRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
+    out: Float32Array, off: number, deferDense: boolean): number {
+    const kr = this.rowsFor(kv)!, scale = this.o.scale;
+    sb.histogram(h, limit);
+    const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
+    let b = sb.stopBucket(stopAt, -1, 0);
+    let taken = sb.countBetween(-1, b);
+    if (taken >= Math.ceil(DENSE_SWITCH * limit)) {
+      this.work.denseQueries++;
+      if (deferDense) return SWITCHED_TO_DENSE;
+      this.denseSoftmax(kv, q, limit, out, off);
+      return 0;
+    }
+    const qNorm = kr.queryNorm(q);
+    const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
+    const st = this.state.reset('softmax');
+    this.largestFold = 0;
+    sb.select(h, limit, -1, b, 0);
+    this.fold(kv, q, h, kr, sb.ids(), 0, taken, st);
+    // W of the taken keys is at least w·shrink (float32 logits and chunk sums, see certifiedRow).
+    const w = (): number => st.sum * Math.exp(-logitSlack) * (1 - kr.sumSlack(this.largestFold));
+    let delta = tvBound(w(), st.max, sb.massAfter(b), top);
+    while (delta > epsilon && b < SWEPT_BUCKETS - 1) {
+      const next = sb.stopBucket(stopAt, b, w() * Math.exp(st.max - top));
+      const c = sb.select(h, limit, b, next, taken);
+      this.fold(kv, q, h, kr, sb.ids().subarray(taken), 0, c, st);
+      taken += c;
+      b = next;
+      delta = tvBound(w(), st.max, sb.massAfter(b), top);
+    }
+    st.finish(out, off);
+    this.work.keysUsed += taken;
+    this.keptBuf = sb.ids();
+    this.keptCount = taken;
+    if (taken === limit) { this.work.denseQueries++; return 0; }
+    return delta;
   }
 
   /**

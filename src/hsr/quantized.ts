@@ -8,6 +8,8 @@ import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from '.
 
 /** Keys per kernel call: the chunk's codes (CHUNK·dim bytes) stay in L2 while every head of a batch reads them. */
 const CHUNK = 2048;
+/** Heads per call of the fused kernels (sweepCandidatesI8 / sweepBoundsI8 read each code row once for all of them). */
+const GROUP = 4;
 /** Integer sweep: the query is quantised to int16 as round(q'·2^Q16), |q'| < 2 so |q16| ≤ 2¹⁴. */
 const Q16 = 13;
 /** scoreBlockI8I16's int32 sums stay exact up to this dimension (2¹⁴·127·1024 < 2³¹). */
@@ -69,14 +71,23 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private norms: Float64Array;
   /** s·‖c‖ per key, rounded up (the integer sweep's query-quantisation term). */
   private codeNorms: Float64Array;
+  /**
+   * Float32 copies for the fused kernels (sweepBoundsI8 / sweepCandidatesI8), in kernel memory:
+   * scale rounded to nearest, slack and s·‖c‖ rounded up; the slack copy also absorbs the scale's
+   * rounding (see encode).
+   */
+  private scales32: F32Buffer;
+  private slacks32: F32Buffer;
+  private codeNorms32: F32Buffer;
+  /** Fused kernels' per-head coefficients (a, n, e, t) for a group of ≤ GROUP heads. */
+  private readonly coef: F32Buffer;
+  /** sweepCandidatesI8's output: candidate ids [GROUP, CHUNK] and counts [GROUP], in kernel memory. */
+  private readonly groupCandidates: F32Buffer;
+  private readonly groupCountsBuf: F32Buffer;
   /** Integer sweep scratch in kernel memory: int16 queries [heads, dim] and int32 dots [heads, CHUNK]. */
   private q16Buf: F32Buffer;
   private readonly dotsBuf: F32Buffer;
   private readonly o64 = new Float64Array(CHUNK);
-  /** candidatesFromDots scratch for a group of ≤ 3 heads. */
-  private readonly params = new Float64Array(12);
-  private readonly groupIds = new Uint32Array(3 * CHUNK);
-  private readonly groupCounts = new Int32Array(3);
   private readonly candBuf: F32Buffer;
   private candView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private readonly ones: F32Buffer;
@@ -94,6 +105,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.codeNorms = new Float64Array(Math.max(1, n));
     this.q16Buf = kernels.allocF32(Math.max(1, dim));
     this.dotsBuf = kernels.allocF32(3 * CHUNK);
+    this.scales32 = kernels.allocF32(Math.max(1, n));
+    this.slacks32 = kernels.allocF32(Math.max(1, n));
+    this.codeNorms32 = kernels.allocF32(Math.max(1, n));
+    this.coef = kernels.allocF32(4 * GROUP);
+    this.groupCandidates = kernels.allocF32(GROUP * CHUNK);
+    this.groupCountsBuf = kernels.allocF32(GROUP);
     this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
     this.pts.view().set(points.subarray(0, n * dim));
     this.count = n;
@@ -111,7 +128,9 @@ export class QuantizedIndex implements HalfSpaceReporter {
   memoryBytes(): number {
     return 4 * this.pts.length + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
       + this.codeNorms.byteLength + this.o64.byteLength
-      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length + this.q16Buf.length + this.dotsBuf.length);
+      + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length + this.q16Buf.length + this.dotsBuf.length
+        + this.scales32.length + this.slacks32.length + this.codeNorms32.length + this.coef.length + this.groupCandidates.length
+        + this.groupCountsBuf.length);
   }
 
   insert(point: Float32Array): number {
@@ -128,6 +147,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
       grown.view().set(this.codes.view());
       this.codes.free();
       this.codes = grown;
+    }
+    if (id + 1 > this.scales32.length) {
+      const cap = Math.max(id + 1, 2 * this.scales32.length);
+      this.scales32 = this.grownF32(this.scales32, cap);
+      this.slacks32 = this.grownF32(this.slacks32, cap);
+      this.codeNorms32 = this.grownF32(this.codeNorms32, cap);
     }
     this.pts.view().set(point, id * this.dim);
     this.scales = grownTo(this.scales, id + 1);
@@ -157,24 +182,72 @@ export class QuantizedIndex implements HalfSpaceReporter {
       kernels.scoreIds(q, data, candidates, count, dim, v32);
       this.accept(normals[h]!, offsets[h]!, data, candidates, v32, count, factor, qNorm, lists[h]!);
     };
-    this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
-      verify(h, collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offsets[h]!, this.candidates()), factor, qNorm);
-    }, (h0, m, start, count, dots, factors, norms, errs) => {
-      // Integer sweep: the candidate test runs in the kernels too (candidatesFromDots), per group.
-      const params = this.params, ids = this.groupIds, counts = this.groupCounts;
-      for (let j = 0; j < m; j++) {
-        const h = h0 + j;
-        params[4 * j] = factors[h]!; params[4 * j + 1] = norms[h]!; params[4 * j + 2] = factors[h]! * errs[h]!; params[4 * j + 3] = offsets[h]!;
+    if (dim <= MAX_INT_DIM) {
+      // Fused integer sweep: the candidate test runs in the kernel (sweepCandidatesI8), per group.
+      const { factors, norms } = this.prepare(normals);
+      for (let start = 0; start < limit; start += CHUNK) {
+        const count = Math.min(limit, start + CHUNK) - start;
+        for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
+          const m = Math.min(GROUP, normals.length - h0);
+          for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, 1, offsets[h0 + j]!);
+          const ids = this.uint32(this.groupCandidates, GROUP * CHUNK), counts = this.int32(this.groupCountsBuf, GROUP);
+          kernels.sweepCandidatesI8(this.int16(this.q16Buf, normals.length * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+            this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), start, count, dim,
+            this.coef.view().subarray(0, 4 * m), ids, counts);
+          for (let j = 0; j < m; j++) {
+            const c = counts[j]!;
+            this.candidates().set(ids.subarray(j * count, j * count + c));
+            verify(h0 + j, c, factors[h0 + j]!, norms[h0 + j]!);
+          }
+        }
       }
-      kernels.candidatesFromDots(dots, m, count, Q16, scales, slacks, codeNorms, start, params, ids, counts);
-      for (let j = 0; j < m; j++) {
-        this.candidates().set(ids.subarray(j * count, j * count + counts[j]!));
-        verify(h0 + j, counts[j]!, factors[h0 + j]!, norms[h0 + j]!);
-      }
-    });
+    } else {
+      this.sweep(normals, limit, (h, start, end, o, _q, factor, qNorm, qErr) => {
+        verify(h, collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offsets[h]!, this.candidates()), factor, qNorm);
+      });
+    }
     const out = normals.map((_, h) => lists[h]!.toArray());
     setStats(this.lastQueryStats, normals.length * limit, scored, out.reduce((sum, r) => sum + r.length, 0));
     return out;
+  }
+
+  /**
+   * Float32 certified bounds on logits, one pass over the codes per group of ≤ 4 normals (the
+   * kernels' fused sweepBoundsI8): for h < normals.length and i < limit,
+   *   upper[h·limit + i] ≥ scale·⟨normals[h], p_i⟩ (the exact real value; scale > 0)
+   * and centre[h·limit + i] = the quantised estimate of it. Both buffers are the kernels' (this
+   * index's) and hold ≥ normals.length·limit floats. Returns false — and writes nothing — when the
+   * integer sweep does not apply (dim > 1024); callers then use {@link scoreBoundsBatch}.
+   */
+  logitBoundsBatch(normals: readonly Float32Array[], scale: number, upper: F32Buffer, centre: F32Buffer, limit = this.size): boolean {
+    const { dim, kernels } = this;
+    if (dim > MAX_INT_DIM) return false;
+    this.prepare(normals);
+    for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
+      const m = Math.min(GROUP, normals.length - h0);
+      for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, scale, 0);
+      kernels.sweepBoundsI8(this.int16(this.q16Buf, normals.length * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+        this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), 0, limit, dim,
+        this.coef.view().subarray(0, 4 * m), upper.view().subarray(h0 * limit, (h0 + m) * limit),
+        centre.view().subarray(h0 * limit, (h0 + m) * limit));
+    }
+    setStats(this.lastQueryStats, normals.length * limit, 0, 0);
+    return true;
+  }
+
+  /**
+   * Coefficients of head h (prepared by {@link prepare}) for the fused kernels, slot j, bounds
+   * scaled by `scale` > 0, offset t. a = fl32(2^−e·2⁻¹³·scale) is off by ≤ 2⁻²⁴ relatively, so
+   * |a·s·dot − exact| ≤ 2⁻²⁴·scale·‖q‖·s‖c‖·(1 + small): the codeNorm coefficient e takes
+   * 2⁻²¹·‖q‖·scale on top of the query-quantisation term. n and e are rounded up, t down, so the
+   * kernel's test is never stricter than the float64 one of {@link collectCandidates}.
+   */
+  private setCoef(j: number, h: number, scale: number, offset: number): void {
+    const c = this.coef.view(), p = this.prepared;
+    c[4 * j] = Math.fround(p.factors[h]! * 2 ** -Q16 * scale);
+    c[4 * j + 1] = up32(p.norms[h]! * scale);
+    c[4 * j + 2] = up32((p.factors[h]! * p.errs[h]! + 2 ** -21 * p.norms[h]!) * scale);
+    c[4 * j + 3] = down32(offset);
   }
 
   /**
@@ -230,22 +303,18 @@ export class QuantizedIndex implements HalfSpaceReporter {
     return this.hits;
   }
 
+  /** Per-head query data of the last {@link prepare}. */
+  private readonly prepared = { factors: [] as number[], norms: [] as number[], errs: [] as number[], live: [] as boolean[] };
+
   /**
-   * One pass over the codes of ids [0, limit) in chunks, every normal reading a chunk while it is
-   * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑, qErr)` gets o[i − start] with
-   * |Σ_j q'_j·c_ij − o[i − start]| ≤ qErr·‖c_i‖ + (float32 rounding, covered by G32 in the slack)
-   * for q' = 2^e·q_h in float32 and factor = 2^−e: the integer sweep's exact ⟨q̂, c⟩ (qErr =
-   * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0). On the
-   * integer path `visitGroup`, when given, replaces `visit`: it gets the raw int32 dots of up to 3
-   * heads (o = dots·2⁻¹³, row j·count + i) with each head's factor, ‖q‖↑ and qErr.
+   * Scales every normal to q' = 2^e·q with max|q'_j| ∈ [1, 2) into qBuf and, for the integer sweep
+   * (dim ≤ 1024), quantises it to int16 q̂ = round(q'·2¹³) into q16Buf: per head the factor 2^−e,
+   * ‖q‖ rounded up, ‖q' − q̂‖ rounded up (errs) and whether q ≠ 0. Grows both buffers first, so
+   * earlier views of kernel memory may be detached afterwards.
    */
-  private sweep(normals: readonly Float32Array[], limit: number,
-    visit: (head: number, start: number, end: number, o: Float64Array, q: Float32Array, factor: number, qNorm: number, qErr: number) => void,
-    visitGroup?: (h0: number, m: number, start: number, count: number, dots: Int32Array<ArrayBufferLike>,
-      factors: readonly number[], norms: readonly number[], errs: readonly number[]) => void): void {
-    const { dim, kernels, o64 } = this;
-    const heads = normals.length;
-    const integer = dim <= MAX_INT_DIM;
+  private prepare(normals: readonly Float32Array[]): QuantizedIndex['prepared'] {
+    const { dim, kernels } = this;
+    const heads = normals.length, integer = dim <= MAX_INT_DIM;
     if (this.qBuf.length < heads * dim) {
       this.qBuf.free();
       this.qBuf = kernels.allocF32(heads * dim);
@@ -255,7 +324,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
       this.q16Buf = kernels.allocF32(Math.ceil(heads * dim / 2));
     }
     const qAll = this.qBuf.view(), q16 = integer ? this.int16(this.q16Buf, heads * dim) : null;
-    const factors: number[] = [], norms: number[] = [], live: boolean[] = [], errs: number[] = [];
+    const { factors, norms, live, errs } = this.prepared;
+    factors.length = norms.length = live.length = errs.length = 0;
     for (let h = 0; h < heads; h++) {
       const a = normals[h]!;
       let maxAbs = 0;
@@ -275,6 +345,28 @@ export class QuantizedIndex implements HalfSpaceReporter {
       factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
       errs.push(Math.sqrt(err2) * (1 + 4 * this.g));
     }
+    return this.prepared;
+  }
+
+  /**
+   * One pass over the codes of ids [0, limit) in chunks, every normal reading a chunk while it is
+   * in cache: `visit(h, start, end, o, q', factor, ‖q_h‖↑, qErr)` gets o[i − start] with
+   * |Σ_j q'_j·c_ij − o[i − start]| ≤ qErr·‖c_i‖ + (float32 rounding, covered by G32 in the slack)
+   * for q' = 2^e·q_h in float32 and factor = 2^−e: the integer sweep's exact ⟨q̂, c⟩ (qErr =
+   * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0). On the
+   * integer path `visitGroup`, when given, replaces `visit`: it gets the raw int32 dots of up to 3
+   * heads (o = dots·2⁻¹³, row j·count + i) with each head's factor, ‖q‖↑ and qErr (scoreBoundsBatch
+   * uses it; queryBatch and logitBoundsBatch use the fused kernels instead).
+   */
+  private sweep(normals: readonly Float32Array[], limit: number,
+    visit: (head: number, start: number, end: number, o: Float64Array, q: Float32Array, factor: number, qNorm: number, qErr: number) => void,
+    visitGroup?: (h0: number, m: number, start: number, count: number, dots: Int32Array<ArrayBufferLike>,
+      factors: readonly number[], norms: readonly number[], errs: readonly number[]) => void): void {
+    const { dim, kernels, o64 } = this;
+    const heads = normals.length;
+    const integer = dim <= MAX_INT_DIM;
+    const { factors, norms, live, errs } = this.prepare(normals);
+    const q16 = integer ? this.int16(this.q16Buf, heads * dim) : null;
     for (let start = 0; start < limit; start += CHUNK) {
       const end = Math.min(limit, start + CHUNK), count = end - start;
       if (q16) {
@@ -303,7 +395,20 @@ export class QuantizedIndex implements HalfSpaceReporter {
     }
   }
 
-  /** An Int16Array / Int32Array view of kernel memory (fresh: memory may have moved). */
+  private uint32(buf: F32Buffer, length: number): Uint32Array<ArrayBufferLike> {
+    const f = buf.view();
+    return new Uint32Array(f.buffer, f.byteOffset, length);
+  }
+
+  /** A copy of `buf` with room for `length` floats (kernel memory; `buf` is freed). */
+  private grownF32(buf: F32Buffer, length: number): F32Buffer {
+    const grown = this.kernels.allocF32(length);
+    grown.view().set(buf.view());
+    buf.free();
+    return grown;
+  }
+
+  /** An Int16Array / Int32Array / Uint32Array view of kernel memory (fresh: memory may have moved). */
   private int16(buf: F32Buffer, length: number): Int16Array<ArrayBufferLike> {
     const f = buf.view();
     return new Int16Array(f.buffer, f.byteOffset, length);
@@ -336,6 +441,13 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.slacks[id] = (Math.sqrt(err2) + g * (sc + Math.sqrt(norm2)) + this.g32 * sc) * (1 + g);
     this.norms[id] = Math.sqrt(norm2) * (1 + g);
     this.codeNorms[id] = sc * (1 + g);
+    // Float32 copies for the fused kernels. The scale's rounding moves a·s·dot by at most
+    // |s − s32|·‖c‖·(‖q‖·2^e·2¹³ scaled back) ≤ 2·|s − s32|·‖c‖·‖q‖ (‖q̂‖ ≤ ‖q'‖ + 2⁻¹⁴·√d ≤ 2‖q'‖):
+    // the slack copy, which the kernels multiply by ‖q‖, takes that term.
+    const s32 = Math.fround(s);
+    this.scales32.view()[id] = s32;
+    this.slacks32.view()[id] = up32(this.slacks[id]! + 2 * Math.abs(s - s32) * Math.sqrt(code2) * (1 + g));
+    this.codeNorms32.view()[id] = up32(this.codeNorms[id]!);
   }
 }
 
@@ -366,6 +478,17 @@ function boundsInto(scales: Float64Array, slacks: Float64Array, codeNorms: Float
     up[i] = centre + radius;
     lo[i] = centre - radius;
   }
+}
+
+/** x ≥ 0 rounded up to float32 (never below x: the relative and absolute nudges cover the rounding). */
+function up32(x: number): number {
+  return Math.fround(x * (1 + 2 ** -22) + 2 ** -140);
+}
+
+/** x rounded down to float32 (never above x). */
+function down32(x: number): number {
+  const f = Math.fround(x);
+  return f <= x ? f : Math.fround(x - Math.abs(x) * 2 ** -22 - 2 ** -140);
 }
 
 /** The integer e with 2^e·x ∈ [1, 2) for x > 0. */

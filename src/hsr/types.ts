@@ -15,7 +15,7 @@
  * Inputs reaching a reporter are already validated by the `HalfSpaceIndex` facade (Float32Array of
  * `dim` finite values, finite offsets, integer `limit` in [0, size]); reporters do not re-check.
  */
-import type { Kernels } from '../kernels/types.js';
+import type { F32Buffer, Kernels } from '../kernels/types.js';
 
 export interface QueryStats {
   /** Tree nodes, blocks or compressed keys whose bound was evaluated (summed over a batch). */
@@ -67,6 +67,14 @@ export interface HalfSpaceReporter {
    * `normals[h]`. Stats are summed over the batch.
    */
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit?: number): void;
+  /**
+   * Optional fast path of certified softmax (only `quantized` has it): float32 bounds on logits for
+   * a batch of normals, upper[h·limit + i] ≥ scale·⟨normals[h], p_i⟩ (exact real value; scale > 0)
+   * and centre[h·limit + i] an estimate of it, computed by the kernels whose memory holds both
+   * buffers (the reporter's own kernels). Returns false, writing nothing, when it cannot serve
+   * these inputs. nodesVisited = normals.length · limit.
+   */
+  logitBoundsBatch?(normals: readonly Float32Array[], scale: number, upper: F32Buffer, centre: F32Buffer, limit?: number): boolean;
   /**
    * The stored points, row-major in id order; only the first `size*dim` entries are meaningful.
    * May be a view that `insert` replaces (storage grows by reallocation; `quantized` keeps it in
