@@ -467,13 +467,17 @@ export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, 
   else if (m == 4) sweepI8(1, 4, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
 }
 
+/** fl(fl(fl(top − upper)·W)·(1 − 2⁻²²)) for four keys: types.ts gapBucket before its floor and clamp. */
+@inline function gapScaled(top: v128, upper: v128, w: v128): v128 {
+  return f32x4.mul(f32x4.mul(f32x4.sub(top, upper), w), f32x4.splat(reinterpret<f32>(0x3f7ffffc))); // 1 − 2⁻²²
+}
+
 /**
- * types.ts gapBucket for four keys, bit for bit: ⌊fl(fl(top − upper)·W)·(1 − 2⁻²²)⌋ in float32,
- * clamped to [0, buckets − 1] (trunc_sat: NaN → 0, +Infinity and huge → i32 max → clamped).
+ * types.ts gapBucket for four keys, bit for bit: gapScaled truncated and clamped to
+ * [0, buckets − 1] (trunc_sat: NaN → 0, +Infinity and huge → i32 max → clamped).
  */
 @inline function gapBuckets(top: v128, upper: v128, w: v128, last: v128): v128 {
-  const g = f32x4.mul(f32x4.mul(f32x4.sub(top, upper), w), f32x4.splat(reinterpret<f32>(0x3f7ffffc))); // 1 − 2⁻²²
-  return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(g), last), i32x4.splat(0));
+  return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(gapScaled(top, upper, w)), last), i32x4.splat(0));
 }
 
 /**
@@ -489,24 +493,26 @@ export function gapHistogram(upper: usize, centre: usize, count: i32, invWidth: 
   let top = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; i < count; i++) top = max(top, load<f32>(upper + (<usize>i << 2)));
   const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
-  // Most keys usually land in the last bucket (far below the top): those are summed in vector
-  // accumulators; the others are scattered one by one (read-modify-writes that chain when
-  // consecutive keys share a bucket).
+  // Most keys usually land in the last bucket (far below the top, g ≥ buckets − 1, the same test
+  // as gapBucket's clamp): those are summed in vector accumulators; the others are scattered one
+  // by one, their bucket ⌊g⌋ taken from the lane (NaN → 0 as in gapBucket).
+  const lastF = f32x4.splat(<f32>(buckets - 1));
   let farCount = i32x4.splat(0), farMass = f32x4.splat(0);
   for (i = 0; i < count; i += 4) {
     const nk = min(4, count - i), o = <usize>i << 2;
-    const b = gapBuckets(t4, loadLanes(upper + o, nk), w4, last);
+    const g = gapScaled(t4, loadLanes(upper + o, nk), w4);
     const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), f32x4.splat(0)));
-    const valid = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(nk));
-    const far = v128.and(i32x4.eq(b, last), valid);
+    let far = f32x4.ge(g, lastF);
+    if (nk < 4) far = v128.and(far, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(nk)));
     farCount = i32x4.sub(farCount, far);
     farMass = f32x4.add(farMass, v128.and(e, far));
-    let bits = i32x4.bitmask(v128.andnot(valid, far));
+    let bits = ~i32x4.bitmask(far) & ((1 << nk) - 1);
     while (bits != 0) {
       const lane = ctz(bits);
       // extract_lane needs a constant lane index, hence the selection.
-      const bl = lane == 0 ? i32x4.extract_lane(b, 0) : lane == 1 ? i32x4.extract_lane(b, 1) : lane == 2 ? i32x4.extract_lane(b, 2) : i32x4.extract_lane(b, 3);
+      const gl = lane == 0 ? f32x4.extract_lane(g, 0) : lane == 1 ? f32x4.extract_lane(g, 1) : lane == 2 ? f32x4.extract_lane(g, 2) : f32x4.extract_lane(g, 3);
       const el = lane == 0 ? f32x4.extract_lane(e, 0) : lane == 1 ? f32x4.extract_lane(e, 1) : lane == 2 ? f32x4.extract_lane(e, 2) : f32x4.extract_lane(e, 3);
+      const bl: i32 = gl > 0 ? <i32>gl : 0; // 0 ≤ gl < buckets − 1 here
       const pc = counts + (<usize>bl << 2), pm = mass + (<usize>bl << 2);
       store<i32>(pc, load<i32>(pc) + 1);
       store<f32>(pm, load<f32>(pm) + el);
