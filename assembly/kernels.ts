@@ -376,9 +376,9 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
       const k0 = k8 + <usize>min(i + h, count - 1) * <usize>dim, k1 = k8 + <usize>min(i + h + 1, count - 1) * <usize>dim;
       let a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, e0 = zero, e1 = zero;
       for (let c: i32 = 0; c < dim16; c += 16) {
-        const r0 = v128.load(k0 + <usize>c), r1 = v128.load(k1 + <usize>c);
-        const l0 = i16x8.extend_low_i8x16_s(r0), h0 = i16x8.extend_high_i8x16_s(r0);
-        const l1 = i16x8.extend_low_i8x16_s(r1), h1 = i16x8.extend_high_i8x16_s(r1);
+        // load8x8_s widens while loading (one pmovsxbw with a memory operand on x64).
+        const l0 = v128.load8x8_s(k0 + <usize>c), h0 = v128.load8x8_s(k0 + <usize>c, 8);
+        const l1 = v128.load8x8_s(k1 + <usize>c), h1 = v128.load8x8_s(k1 + <usize>c, 8);
         const o = <usize>c << 1;
         let x = v128.load(qa + o), y = v128.load(qa + o, 16);
         a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
