@@ -5,7 +5,7 @@
  *                   (as src/hsr/quantized.ts did before the fused kernels)
  *   (b) bounds      sweepBoundsI8 (upper and centre for all m·n)
  *   (c) candidates  sweepCandidatesI8 with t_j at the 98th percentile of head j's upper (~2 %)
- *   (d) histogram   gapHistogram over one head's n uppers (64 buckets of width 1/32)
+ *   (d) histogram   gapHistogram over one head's n uppers (64 buckets of width 1/4)
  *   (e) select      selectBuckets of the buckets holding the top ~10 % of that head
  *   (f) dense       attendRange over the same n keys with float32 K and V (d = dv): the yardstick
  * Gaussian keys and queries (the codes' values do not change the time). Alternating rounds, medians;
@@ -20,7 +20,7 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);
 const ROUNDS = Number(args.get('rounds') ?? 41);
 const OUT = args.get('out') ?? 'bench/results/sweep.json';
-const CHUNK = 2048, Q16 = 13, BUCKETS = 64, INV_WIDTH = 32;
+const CHUNK = 2048, Q16 = 13, BUCKETS = 64, INV_WIDTH = 4;
 
 const rows: (string | number)[][] = [];
 const json: Record<string, unknown>[] = [];
@@ -39,7 +39,8 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   const scales = f32(n), slacks = f32(n), codeNorms = f32(n);
   for (let i = 0; i < n; i++) { scales[i] = 0.01 * (1 + r.uniform()); slacks[i] = 0.004 * r.uniform(); codeNorms[i] = 0.05 * r.uniform(); }
   const coef = f32(4 * m);
-  for (let j = 0; j < m; j++) coef.set([2 ** -Q16 * 0.125, 1, 1e-3, 0], 4 * j);
+  // a_j puts the centres at a standard deviation of ≈ 2 (logit-like spread: a mix of near and far buckets).
+  for (let j = 0; j < m; j++) coef.set([2 ** -Q16 * 1.25 * Math.sqrt(64 / d), 1, 1e-3, 0], 4 * j);
   const upper = f32(m * n), centre = f32(m * n);
   const ids = heapView((b, a, l) => new Uint32Array(b, a, l), m * n), counts = heapView((b, a, l) => new Int32Array(b, a, l), m);
   const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), BUCKETS), mass = f32(BUCKETS);
