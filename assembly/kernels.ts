@@ -473,11 +473,11 @@ export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, 
 }
 
 /**
- * types.ts gapBucket for four keys, bit for bit: gapScaled truncated and clamped to
+ * types.ts gapBucket for four keys, bit for bit, from their gapScaled g: truncated and clamped to
  * [0, buckets − 1] (trunc_sat: NaN → 0, +Infinity and huge → i32 max → clamped).
  */
-@inline function gapBuckets(top: v128, upper: v128, w: v128, last: v128): v128 {
-  return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(gapScaled(top, upper, w)), last), i32x4.splat(0));
+@inline function gapBuckets(g: v128, last: v128): v128 {
+  return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(g), last), i32x4.splat(0));
 }
 
 /**
@@ -493,30 +493,34 @@ export function gapHistogram(upper: usize, centre: usize, count: i32, invWidth: 
   let top = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; i < count; i++) top = max(top, load<f32>(upper + (<usize>i << 2)));
   const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
-  // Most keys usually land in the last bucket (far below the top, g ≥ buckets − 1, the same test
-  // as gapBucket's clamp): those are summed in vector accumulators; the others are scattered one
-  // by one, their bucket ⌊g⌋ taken from the lane (NaN → 0 as in gapBucket).
+  // Groups of four far keys (g ≥ buckets − 1, gapBucket's clamp: the last bucket, usually most
+  // keys) are summed in vector accumulators; any other group is scattered lane by lane, all four
+  // lanes unconditionally (a loop over the near lanes alone mispredicts its exit every group).
   const lastF = f32x4.splat(<f32>(buckets - 1));
   let farCount = i32x4.splat(0), farMass = f32x4.splat(0);
   for (i = 0; i < count; i += 4) {
     const nk = min(4, count - i), o = <usize>i << 2;
     const g = gapScaled(t4, loadLanes(upper + o, nk), w4);
     const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), f32x4.splat(0)));
-    let far = f32x4.ge(g, lastF);
-    if (nk < 4) far = v128.and(far, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(nk)));
-    farCount = i32x4.sub(farCount, far);
-    farMass = f32x4.add(farMass, v128.and(e, far));
-    let bits = ~i32x4.bitmask(far) & ((1 << nk) - 1);
-    while (bits != 0) {
-      const lane = ctz(bits);
-      // extract_lane needs a constant lane index, hence the selection.
-      const gl = lane == 0 ? f32x4.extract_lane(g, 0) : lane == 1 ? f32x4.extract_lane(g, 1) : lane == 2 ? f32x4.extract_lane(g, 2) : f32x4.extract_lane(g, 3);
-      const el = lane == 0 ? f32x4.extract_lane(e, 0) : lane == 1 ? f32x4.extract_lane(e, 1) : lane == 2 ? f32x4.extract_lane(e, 2) : f32x4.extract_lane(e, 3);
-      const bl: i32 = gl > 0 ? <i32>gl : 0; // 0 ≤ gl < buckets − 1 here
-      const pc = counts + (<usize>bl << 2), pm = mass + (<usize>bl << 2);
-      store<i32>(pc, load<i32>(pc) + 1);
-      store<f32>(pm, load<f32>(pm) + el);
-      bits &= bits - 1;
+    if (nk == 4 && i32x4.all_true(f32x4.ge(g, lastF))) {
+      farCount = i32x4.add(farCount, i32x4.splat(1));
+      farMass = f32x4.add(farMass, e);
+      continue;
+    }
+    const b = gapBuckets(g, last);
+    let p = counts + (<usize>i32x4.extract_lane(b, 0) << 2), q = mass + (<usize>i32x4.extract_lane(b, 0) << 2);
+    store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 0));
+    if (nk > 1) {
+      p = counts + (<usize>i32x4.extract_lane(b, 1) << 2); q = mass + (<usize>i32x4.extract_lane(b, 1) << 2);
+      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 1));
+    }
+    if (nk > 2) {
+      p = counts + (<usize>i32x4.extract_lane(b, 2) << 2); q = mass + (<usize>i32x4.extract_lane(b, 2) << 2);
+      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 2));
+    }
+    if (nk > 3) {
+      p = counts + (<usize>i32x4.extract_lane(b, 3) << 2); q = mass + (<usize>i32x4.extract_lane(b, 3) << 2);
+      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 3));
     }
   }
   const pc = counts + (<usize>(buckets - 1) << 2), pm = mass + (<usize>(buckets - 1) << 2);
@@ -533,7 +537,7 @@ export function selectBuckets(upper: usize, count: i32, top: f32, invWidth: f32,
   let c: i32 = 0;
   for (let i: i32 = 0; i < count; i += 4) {
     const nk = min(4, count - i);
-    const b = gapBuckets(t4, loadLanes(upper + (<usize>i << 2), nk), w4, last);
+    const b = gapBuckets(gapScaled(t4, loadLanes(upper + (<usize>i << 2), nk), w4), last);
     let bits = i32x4.bitmask(v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi))) & ((1 << nk) - 1);
     while (bits != 0) {
       store<u32>(ids + (<usize>c << 2), <u32>(base + i + ctz(bits)));
