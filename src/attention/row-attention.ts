@@ -5,7 +5,7 @@ import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
 import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
-import { SWEPT_BUCKETS, SweptBounds } from './swept-bounds.js';
+import { BUCKETS_PER_NAT, SWEPT_BUCKETS, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-kernels.js';
@@ -167,7 +167,7 @@ export class RowAttention {
     const s = o.sparsity;
     // Certified rows take the float32 fused sweep when the index has one and the kernels can score
     // these queries; everything else the float64 bounds.
-    const swept = typeof s === 'object' && 'epsilon' in s ? this.sweptFor(kv, index, queries, limit) : null;
+    const swept = s === 'paper' || (typeof s === 'object' && !('topK' in s)) ? this.sweptFor(kv, index, queries, limit) : null;
     if (!swept) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     this.countIndexWork(index);
     // Certified rows that switch to dense over one shared prefix are computed together after the
@@ -178,9 +178,9 @@ export class RowAttention {
       const q = queries[h]!, off = (outRow + h) * dv, lim = limits ? limits[h]! : limit;
       let delta: number;
       if (lim === 0) { out.fill(0, off, off + dv); delta = 0; }
-      else if (s === 'paper') delta = this.thresholdRow(kv, q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
+      else if (s === 'paper') delta = this.anyThresholdRow(kv, swept, q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
       else if (s === 'dense') throw new Error('unreachable: dense rows do not use the index');
-      else if ('threshold' in s) delta = this.thresholdRow(kv, q, h, lim, s.threshold, out, off);
+      else if ('threshold' in s) delta = this.anyThresholdRow(kv, swept, q, h, lim, s.threshold, out, off);
       else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
       else {
         delta = swept ? this.sweptCertifiedRow(kv, swept, q, h, lim, s.epsilon, out, off, limits === null)
@@ -342,6 +342,50 @@ export class RowAttention {
     const w = this.finishKept(kv, kept, m, out, off);
     if (kept === limit) this.work.denseQueries++;
     return tvBound(w, m, mass, m0);
+  }
+
+  /** A threshold row on the fused sweep's bounds when there are some, else on the float64 bounds. */
+  private anyThresholdRow(kv: KeyValueView, sb: SweptBounds | null, q: Float32Array, h: number, limit: number, t: number,
+    out: Float32Array, off: number): number {
+    return sb ? this.sweptThresholdRow(kv, sb, q, h, limit, t, out, off) : this.thresholdRow(kv, q, h, limit, t, out, off);
+  }
+
+  /**
+   * thresholdRow on the fused sweep's float32 bounds: the candidates are the buckets that may hold
+   * an upper bound ≥ t (gapBucket ≤ W·(top − t), plus one for this product's rounding), scored in
+   * float32; a key whose logit lies within the certified margin of t is decided by the float64
+   * `dotRow`, so the kept set is exactly the float64 path's. Skipped mass: the buckets after the
+   * candidates (edges) and the rejected candidates' logits + margin; the kept mass is taken at
+   * logit − margin. Rows where no key reaches t fall back to the float64 path (its top-1 rule).
+   */
+  private sweptThresholdRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, t: number,
+    out: Float32Array, off: number): number {
+    const kr = this.rowsFor(kv)!, scale = this.o.scale, ids = this.ids, scores = this.scores;
+    sb.histogram(h, limit);
+    const top = sb.top;
+    let kept = 0, rejectedMass = 0, m = -Infinity;
+    const qNorm = kr.queryNorm(q), marginLogit = kr.margin(qNorm, kv.keyNormMax!, scale);
+    const bt = t <= top ? Math.min(SWEPT_BUCKETS - 1, Math.floor((top - t) * BUCKETS_PER_NAT) + 1) : -1;
+    if (bt >= 0) {
+      const count = sb.select(h, limit, -1, bt, 0), cand = sb.ids();
+      const dots = kr.dotsOf(q, kv.keys, cand, count);
+      this.work.keysScored += count;
+      for (let p = 0; p < count; p++) {
+        const j = cand[p]!;
+        let x = dots[p]! * scale;
+        if (Math.abs(x - t) <= marginLogit + Math.abs(t) * 1e-15) x = dotRow(q, kv.keys, j, kv.dim) * scale;
+        if (x >= t) { ids[kept] = j; scores[kept++] = x; if (x > m) m = x; }
+        else rejectedMass += Math.exp(x + marginLogit - top);
+      }
+    }
+    if (kept === 0) {
+      // No key reaches t: the float64 path keeps the single best key.
+      kv.index!.scoreBounds(q, this.upper[h]!, this.lower[h]!, limit);
+      return this.thresholdRow(kv, q, h, limit, t, out, off);
+    }
+    const w = this.finishKept(kv, kept, m, out, off);
+    if (kept === limit) this.work.denseQueries++;
+    return tvBound(w * Math.exp(-marginLogit), m, sb.massAfter(bt) + rejectedMass, top);
   }
 
   /**
