@@ -197,31 +197,6 @@ export function scoreBlockI8I16(q16: usize, m: i32, k8: usize, count: i32, dim: 
 }
 
 /**
- * The quantized index's candidate test on scoreBlockI8I16's dots (m heads × count keys, row
- * j·count + i): key i is a candidate of head j when
- *   (scales[i]·F_j)·(dots[j·count + i]·2⁻ᵘ) + N_j·slacks[i] + E_j·codeNorms[i] ≥ b_j
- * with params[4j ..] = (F_j, N_j, E_j, b_j) and u = `shift` — the same float64 expression, in
- * the same order, as the index's plain loop, so both decide alike. Candidate ids (base + i,
- * ascending) go to ids[j·count ..], their number to counts[j].
- */
-export function candidatesFromDots(dots: usize, m: i32, count: i32, shift: i32, scales: usize, slacks: usize,
-  codeNorms: usize, params: usize, base: i32, ids: usize, counts: usize): void {
-  const unit = reinterpret<f64>(<u64>(1023 - shift) << 52);
-  for (let j = 0; j < m; j++) {
-    const p = params + (<usize>j << 5);
-    const f = load<f64>(p), qn = load<f64>(p, 8), qe = load<f64>(p, 16), b = load<f64>(p, 24);
-    const row = dots + (<usize>j * <usize>count << 2), out = ids + (<usize>j * <usize>count << 2);
-    let c: i32 = 0;
-    for (let i = 0; i < count; i++) {
-      const o = <usize>i << 3;
-      const v = load<f64>(scales + o) * f * (<f64>load<i32>(row + (<usize>i << 2)) * unit) + qn * load<f64>(slacks + o) + qe * load<f64>(codeNorms + o);
-      if (v >= b) { store<u32>(out + (<usize>c << 2), <u32>(base + i)); c++; }
-    }
-    store<i32>(counts + (<usize>j << 2), c);
-  }
-}
-
-/**
  * The quantized index's bounds from one head's scoreBlockI8I16 dots: for i < count,
  *   centre = (scales[i]·f)·(dots[i]·2⁻ᵘ),  radius = qn·slacks[i] + qe·codeNorms[i],
  *   up[i] = centre + radius,  lo[i] = centre − radius       (float64, the index's plain-loop order).
@@ -480,70 +455,95 @@ export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, 
   return i32x4.max_s(i32x4.min_s(i32x4.trunc_sat_f32x4_s(g), last), i32x4.splat(0));
 }
 
+/** counts[at] += 1 and mass[at] += e for one key (`at` a byte offset). */
+@inline function bump(counts: usize, mass: usize, at: usize, e: f32): void {
+  store<i32>(counts + at, load<i32>(counts + at) + 1);
+  store<f32>(mass + at, load<f32>(mass + at) + e);
+}
+
 /**
  * Certified selection's histogram (types.ts gapHistogram): returns top = max upper (−Infinity for
- * count 0), overwrites counts/mass [buckets] with each bucket's key count and Σ e^{centre − top}
+ * count 0) and leaves in counts/mass [0, buckets) each bucket's key count and Σ e^{centre − top}
  * (the exponent clamped to ≤ 0; expNeg4's ~1e-7 relative error, float32 sums: an estimate).
+ * counts and mass are scratch of 4·buckets entries: lane l of every group of four keys goes to
+ * copy l (entries [l·buckets, (l+1)·buckets)), so two keys of one group never hit the same
+ * address and a load never waits on the store of the key just before it; the copies are summed
+ * into copy 0 at the end. Every key is scattered, all four lanes, with no data-dependent branch
+ * (flat attention puts most keys within a few nats of the top, where a far-key shortcut rarely applies).
  */
 export function gapHistogram(upper: usize, centre: usize, count: i32, invWidth: f32, buckets: i32, counts: usize, mass: usize): f32 {
-  for (let b = 0; b < buckets; b++) { store<i32>(counts + (<usize>b << 2), 0); store<f32>(mass + (<usize>b << 2), 0); }
+  const entries = buckets << 2, copy = <usize>buckets << 2;
+  const zero = f32x4.splat(0);
+  let b: i32 = 0;
+  for (; b + 4 <= entries; b += 4) { v128.store(counts + (<usize>b << 2), zero); v128.store(mass + (<usize>b << 2), zero); }
+  for (; b < entries; b++) { store<i32>(counts + (<usize>b << 2), 0); store<f32>(mass + (<usize>b << 2), 0); }
   let m4 = f32x4.splat(-Infinity);
   let i: i32 = 0;
   for (; i + 4 <= count; i += 4) m4 = f32x4.max(m4, v128.load(upper + (<usize>i << 2)));
   let top = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; i < count; i++) top = max(top, load<f32>(upper + (<usize>i << 2)));
   const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
-  // Groups of four far keys (g ≥ buckets − 1, gapBucket's clamp: the last bucket, usually most
-  // keys) are summed in vector accumulators; any other group is scattered lane by lane, all four
-  // lanes unconditionally (a loop over the near lanes alone mispredicts its exit every group).
-  const lastF = f32x4.splat(<f32>(buckets - 1));
-  let farCount = i32x4.splat(0), farMass = f32x4.splat(0);
-  for (i = 0; i < count; i += 4) {
-    const nk = min(4, count - i), o = <usize>i << 2;
-    const g = gapScaled(t4, loadLanes(upper + o, nk), w4);
-    const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), f32x4.splat(0)));
-    if (nk == 4 && i32x4.all_true(f32x4.ge(g, lastF))) {
-      farCount = i32x4.add(farCount, i32x4.splat(1));
-      farMass = f32x4.add(farMass, e);
-      continue;
-    }
-    const b = gapBuckets(g, last);
-    let p = counts + (<usize>i32x4.extract_lane(b, 0) << 2), q = mass + (<usize>i32x4.extract_lane(b, 0) << 2);
-    store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 0));
-    if (nk > 1) {
-      p = counts + (<usize>i32x4.extract_lane(b, 1) << 2); q = mass + (<usize>i32x4.extract_lane(b, 1) << 2);
-      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 1));
-    }
-    if (nk > 2) {
-      p = counts + (<usize>i32x4.extract_lane(b, 2) << 2); q = mass + (<usize>i32x4.extract_lane(b, 2) << 2);
-      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 2));
-    }
-    if (nk > 3) {
-      p = counts + (<usize>i32x4.extract_lane(b, 3) << 2); q = mass + (<usize>i32x4.extract_lane(b, 3) << 2);
-      store<i32>(p, load<i32>(p) + 1); store<f32>(q, load<f32>(q) + f32x4.extract_lane(e, 3));
-    }
+  // Byte offset of lane l's copy, added to the buckets' byte offsets in one vector op.
+  const lanes = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(0), 1, <i32>copy), 2, <i32>(2 * copy)), 3, <i32>(3 * copy));
+  for (i = 0; i + 4 <= count; i += 4) {
+    const o = <usize>i << 2;
+    const at = i32x4.add(i32x4.shl(gapBuckets(gapScaled(t4, v128.load(upper + o), w4), last), 2), lanes);
+    const e = expNeg4(f32x4.min(f32x4.sub(v128.load(centre + o), t4), zero));
+    bump(counts, mass, <usize>i32x4.extract_lane(at, 0), f32x4.extract_lane(e, 0));
+    bump(counts, mass, <usize>i32x4.extract_lane(at, 1), f32x4.extract_lane(e, 1));
+    bump(counts, mass, <usize>i32x4.extract_lane(at, 2), f32x4.extract_lane(e, 2));
+    bump(counts, mass, <usize>i32x4.extract_lane(at, 3), f32x4.extract_lane(e, 3));
   }
-  const pc = counts + (<usize>(buckets - 1) << 2), pm = mass + (<usize>(buckets - 1) << 2);
-  store<i32>(pc, load<i32>(pc) + hsumI32(farCount));
-  store<f32>(pm, load<f32>(pm) + hsum(farMass));
+  if (i < count) { // the last count % 4 keys, once
+    const nk = count - i, o = <usize>i << 2;
+    const at = i32x4.add(i32x4.shl(gapBuckets(gapScaled(t4, loadLanes(upper + o, nk), w4), last), 2), lanes);
+    const e = expNeg4(f32x4.min(f32x4.sub(loadLanes(centre + o, nk), t4), zero));
+    bump(counts, mass, <usize>i32x4.extract_lane(at, 0), f32x4.extract_lane(e, 0));
+    if (nk > 1) bump(counts, mass, <usize>i32x4.extract_lane(at, 1), f32x4.extract_lane(e, 1));
+    if (nk > 2) bump(counts, mass, <usize>i32x4.extract_lane(at, 2), f32x4.extract_lane(e, 2));
+  }
+  const c1 = counts + copy, c2 = c1 + copy, c3 = c2 + copy, s1 = mass + copy, s2 = s1 + copy, s3 = s2 + copy;
+  for (b = 0; b + 4 <= buckets; b += 4) {
+    const o = <usize>b << 2;
+    v128.store(counts + o, i32x4.add(i32x4.add(v128.load(counts + o), v128.load(c1 + o)), i32x4.add(v128.load(c2 + o), v128.load(c3 + o))));
+    v128.store(mass + o, f32x4.add(f32x4.add(v128.load(mass + o), v128.load(s1 + o)), f32x4.add(v128.load(s2 + o), v128.load(s3 + o))));
+  }
+  for (; b < buckets; b++) {
+    const o = <usize>b << 2;
+    store<i32>(counts + o, (load<i32>(counts + o) + load<i32>(c1 + o)) + (load<i32>(c2 + o) + load<i32>(c3 + o)));
+    store<f32>(mass + o, (load<f32>(mass + o) + load<f32>(s1 + o)) + (load<f32>(s2 + o) + load<f32>(s3 + o)));
+  }
   return top;
 }
 
-/** Ids base + i (ascending) of the keys whose gapBuckets lies in [from, to]; returns their number. */
+/**
+ * Ids base + i (ascending) of the keys whose gapBuckets lies in [from, to]; returns their number n.
+ * Every lane stores its id at the current end of the list and advances the end only if it
+ * matches, so there is no data-dependent branch; the stores reach ids[n] (one past the last match).
+ */
 export function selectBuckets(upper: usize, count: i32, top: f32, invWidth: f32, buckets: i32, from: i32, to: i32,
   base: i32, ids: usize): i32 {
   const t4 = f32x4.splat(top), w4 = f32x4.splat(invWidth), last = i32x4.splat(buckets - 1);
   const lo = i32x4.splat(from), hi = i32x4.splat(to);
   let c: i32 = 0;
-  for (let i: i32 = 0; i < count; i += 4) {
-    const nk = min(4, count - i);
+  let i: i32 = 0;
+  for (; i + 4 <= count; i += 4) {
+    const b = gapBuckets(gapScaled(t4, v128.load(upper + (<usize>i << 2)), w4), last);
+    const hit = v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi)); // −1 where taken
+    const id = <u32>(base + i);
+    store<u32>(ids + (<usize>c << 2), id); c -= i32x4.extract_lane(hit, 0);
+    store<u32>(ids + (<usize>c << 2), id + 1); c -= i32x4.extract_lane(hit, 1);
+    store<u32>(ids + (<usize>c << 2), id + 2); c -= i32x4.extract_lane(hit, 2);
+    store<u32>(ids + (<usize>c << 2), id + 3); c -= i32x4.extract_lane(hit, 3);
+  }
+  if (i < count) {
+    const nk = count - i;
     const b = gapBuckets(gapScaled(t4, loadLanes(upper + (<usize>i << 2), nk), w4), last);
-    let bits = i32x4.bitmask(v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi))) & ((1 << nk) - 1);
-    while (bits != 0) {
-      store<u32>(ids + (<usize>c << 2), <u32>(base + i + ctz(bits)));
-      c++;
-      bits &= bits - 1;
-    }
+    const hit = v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi));
+    const id = <u32>(base + i);
+    store<u32>(ids + (<usize>c << 2), id); c -= i32x4.extract_lane(hit, 0);
+    if (nk > 1) { store<u32>(ids + (<usize>c << 2), id + 1); c -= i32x4.extract_lane(hit, 1); }
+    if (nk > 2) { store<u32>(ids + (<usize>c << 2), id + 2); c -= i32x4.extract_lane(hit, 2); }
   }
   return c;
 }
@@ -682,25 +682,9 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   }
 }
 
-/** acc += w0·v0 + w1·v1: two value rows per pass halve the loads and stores of acc. */
-@inline function axpy2(acc: usize, w0: f32, v0: usize, w1: f32, v1: usize, dv: i32): void {
-  const a = f32x4.splat(w0), b = f32x4.splat(w1);
-  let d: i32 = 0;
-  for (; d + 4 <= dv; d += 4) {
-    const o = <usize>d << 2;
-    v128.store(acc + o, f32x4.add(v128.load(acc + o),
-      f32x4.add(f32x4.mul(a, v128.load(v0 + o)), f32x4.mul(b, v128.load(v1 + o)))));
-  }
-  for (; d < dv; d++) {
-    const o = <usize>d << 2;
-    store<f32>(acc + o, load<f32>(acc + o) + w0 * load<f32>(v0 + o) + w1 * load<f32>(v1 + o));
-  }
-}
-
-/** acc += w0·v0 + w1·v1 + w2·v2 + w3·v3 (rows `row` bytes apart): one load and store of acc per 4 rows. */
-@inline function axpy4(acc: usize, w: usize, v0: usize, row: usize, dv: i32): void {
+/** acc += w0·v0 + w1·v1 + w2·v2 + w3·v3 (weights w[0..4), rows anywhere): one load and store of acc per 4 rows. */
+@inline function axpy4(acc: usize, w: usize, v0: usize, v1: usize, v2: usize, v3: usize, dv: i32): void {
   const a = v128.load32_splat(w), b = v128.load32_splat(w + 4), c4 = v128.load32_splat(w + 8), e = v128.load32_splat(w + 12);
-  const v1 = v0 + row, v2 = v1 + row, v3 = v2 + row;
   let d: i32 = 0;
   for (; d + 4 <= dv; d += 4) {
     const o = <usize>d << 2;
@@ -716,26 +700,104 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
 }
 
 /**
+ * Adds the weighted value rows (weights at w[0..count)) into acc: rows `values + ids[i]·row` when
+ * `gathered`, else `values + i·row`. Four rows per pass (one load and store of acc per four),
+ * groups of four zero weights skipped (ReLU), the last count % 4 rows one by one.
+ */
+@inline function addRows(acc: usize, w: usize, count: i32, values: usize, ids: usize, gathered: bool, dv: i32): void {
+  const row = <usize>dv << 2;
+  let i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const wi = w + (<usize>i << 2);
+    if (!v128.any_true(f32x4.ne(v128.load(wi), f32x4.splat(0)))) continue;
+    if (gathered) {
+      const at = ids + (<usize>i << 2);
+      axpy4(acc, wi, values + <usize>load<u32>(at) * row, values + <usize>load<u32>(at, 4) * row,
+        values + <usize>load<u32>(at, 8) * row, values + <usize>load<u32>(at, 12) * row, dv);
+    } else {
+      const v0 = values + <usize>i * row;
+      axpy4(acc, wi, v0, v0 + row, v0 + 2 * row, v0 + 3 * row, dv);
+    }
+  }
+  for (; i < count; i++) {
+    const w0 = load<f32>(w + (<usize>i << 2));
+    const r0 = gathered ? <usize>load<u32>(ids + (<usize>i << 2)) : <usize>i;
+    if (w0 != 0) axpy(acc, w0, values + r0 * row, dv);
+  }
+}
+
+/**
  * Folds dots (overwritten with weights) and value rows into one state. Rows: `values + ids[i]·row`
  * when ids ≠ 0, else `values + i·row` (values already points at the first row).
  */
 export function accumulate(state: usize, dots: usize, count: i32, kind: i32, scale: f32, bias: f32, alpha: i32,
   values: usize, ids: usize, dv: i32): void {
   weighBlock(dots, count, kind, scale, bias, alpha, state, dv);
-  const row = <usize>dv << 2;
+  if (ids != 0) addRows(state, dots, count, values, ids, true, dv);
+  else addRows(state, dots, count, values, 0, false, dv);
+}
+
+/** Two keys' f32x4 partial sums x, y → [x0+x2, y0+y2, x1+x3, y1+y3] (pairFold for floats). */
+@inline function pairFoldF(x: v128, y: v128): v128 {
+  return f32x4.add(i32x4.shuffle(x, y, 0, 4, 1, 5), i32x4.shuffle(x, y, 2, 6, 3, 7));
+}
+
+/**
+ * [⟨q, k0⟩, ⟨q, k1⟩, ⟨q, k2⟩, ⟨q, k3⟩] for four rows anywhere: each query vector is loaded once for
+ * the four rows; two accumulators per row (8 floats per step) hide the add latency.
+ */
+@inline function dotRows4(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let c: i32 = 0;
+  for (; c + 8 <= n; c += 8) {
+    const o = <usize>c << 2;
+    const x = v128.load(q + o), y = v128.load(q + o, 16);
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(k0 + o))); b0 = f32x4.add(b0, f32x4.mul(y, v128.load(k0 + o, 16)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(k1 + o))); b1 = f32x4.add(b1, f32x4.mul(y, v128.load(k1 + o, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(k2 + o))); b2 = f32x4.add(b2, f32x4.mul(y, v128.load(k2 + o, 16)));
+    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(k3 + o))); b3 = f32x4.add(b3, f32x4.mul(y, v128.load(k3 + o, 16)));
+  }
+  if (c + 4 <= n) {
+    const o = <usize>c << 2;
+    const x = v128.load(q + o);
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(k0 + o))); a1 = f32x4.add(a1, f32x4.mul(x, v128.load(k1 + o)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(k2 + o))); a3 = f32x4.add(a3, f32x4.mul(x, v128.load(k3 + o)));
+    c += 4;
+  }
+  const p = pairFoldF(f32x4.add(a0, b0), f32x4.add(a1, b1)), r = pairFoldF(f32x4.add(a2, b2), f32x4.add(a3, b3));
+  let s = f32x4.add(i32x4.shuffle(p, r, 0, 1, 4, 5), i32x4.shuffle(p, r, 2, 3, 6, 7));
+  if (c < n) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (; c < n; c++) {
+      const o = <usize>c << 2, x = load<f32>(q + o);
+      t0 += x * load<f32>(k0 + o); t1 += x * load<f32>(k1 + o); t2 += x * load<f32>(k2 + o); t3 += x * load<f32>(k3 + o);
+    }
+    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  }
+  return s;
+}
+
+/**
+ * Sparse decode of one query over gathered keys (types.ts attendIds): scores the rows ids[0..count)
+ * of keys four at a time into scratch (count floats), weighs them all against one max (weighBlock,
+ * so the state is rescaled at most once per call and the float32 error is accumulate's), then adds
+ * the weighted value rows ids[i] four at a time. = scoreIds + accumulate in one call.
+ */
+export function attendIds(q: usize, keys: usize, values: usize, ids: usize, count: i32, dim: i32, dv: i32,
+  kind: i32, scale: f32, bias: f32, alpha: i32, state: usize, scratch: usize): void {
+  const row = <usize>dim << 2;
   let i = 0;
-  for (; i + 2 <= count; i += 2) {
-    const w0 = load<f32>(dots + (<usize>i << 2)), w1 = load<f32>(dots + (<usize>i << 2), 4);
-    if (w0 == 0 && w1 == 0) continue;
-    const r0 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2)) : <usize>i;
-    const r1 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2), 4) : <usize>(i + 1);
-    axpy2(state, w0, values + r0 * row, w1, values + r1 * row, dv);
+  for (; i + 4 <= count; i += 4) {
+    const at = ids + (<usize>i << 2);
+    v128.store(scratch + (<usize>i << 2), dotRows4(q, keys + <usize>load<u32>(at) * row, keys + <usize>load<u32>(at, 4) * row,
+      keys + <usize>load<u32>(at, 8) * row, keys + <usize>load<u32>(at, 12) * row, dim));
   }
-  if (i < count) {
-    const w0 = load<f32>(dots + (<usize>i << 2));
-    const r0 = ids != 0 ? <usize>load<u32>(ids + (<usize>i << 2)) : <usize>i;
-    if (w0 != 0) axpy(state, w0, values + r0 * row, dv);
+  for (; i < count; i++) {
+    store<f32>(scratch + (<usize>i << 2), dot(q, keys + <usize>load<u32>(ids + (<usize>i << 2)) * row, dim));
   }
+  weighBlock(scratch, count, kind, scale, bias, alpha, state, dv);
+  addRows(state, scratch, count, values, ids, true, dv);
 }
 
 /**
@@ -766,7 +828,7 @@ export function attendRange(qs: usize, m: i32, k: usize, v: usize, count: i32, d
       const wi = scratch + (<usize>i << 2);
       for (let j = 0; j < m; j++) {
         const wj = wi + <usize>j * stride;
-        if (v128.any_true(f32x4.ne(v128.load(wj), f32x4.splat(0)))) axpy4(states + <usize>j * srow, wj, v0, vrow, dv);
+        if (v128.any_true(f32x4.ne(v128.load(wj), f32x4.splat(0)))) axpy4(states + <usize>j * srow, wj, v0, v0 + vrow, v0 + 2 * vrow, v0 + 3 * vrow, dv);
       }
     }
     for (; i < c; i++) {

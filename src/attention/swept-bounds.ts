@@ -31,8 +31,9 @@ export class SweptBounds {
   private centre: F32Buffer;
   private idBuf: F32Buffer;
   private stride = 0;
-  private readonly counts = new Int32Array(SWEPT_BUCKETS);
-  private readonly mass = new Float32Array(SWEPT_BUCKETS);
+  /** gapHistogram's result in [0, SWEPT_BUCKETS); the rest is its scratch (4·buckets). */
+  private readonly counts = new Int32Array(4 * SWEPT_BUCKETS);
+  private readonly mass = new Float32Array(4 * SWEPT_BUCKETS);
   /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[SWEPT_BUCKETS] = 0. */
   private readonly tail = new Float64Array(SWEPT_BUCKETS + 1);
   /** The current head's largest upper bound (the histogram's top). */
@@ -57,9 +58,9 @@ export class SweptBounds {
       this.upper = this.kernels.allocF32(cap);
       this.centre = this.kernels.allocF32(cap);
     }
-    if (this.idBuf.length < limit) {
+    if (this.idBuf.length < limit + 4) { // selectBuckets may write one entry past its matches
       this.idBuf.free();
-      this.idBuf = this.kernels.allocF32(Math.max(limit, 2 * this.idBuf.length));
+      this.idBuf = this.kernels.allocF32(Math.max(limit + 4, 2 * this.idBuf.length));
     }
     this.stride = limit;
     return index.logitBoundsBatch(queries, scale, this.upper, this.centre, limit);

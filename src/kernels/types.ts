@@ -100,16 +100,6 @@ export interface Kernels {
     dim: number, out: Int32Array): void;
 
   /**
-   * The quantized index's candidate test over {@link scoreBlockI8I16}'s dots ([m, count]) for keys
-   * start..start+count: key k = start + i is a candidate of head j when, in float64 and this order,
-   *   (scales[k]·F_j)·(dots[j·count + i]·2^−shift) + N_j·slacks[k] + E_j·codeNorms[k] ≥ b_j,
-   * params[4j ..] = (F_j, N_j, E_j, b_j). Candidates (ascending) go to ids[j·count ..], their
-   * number to counts[j]. (hsr/quantized.ts derives the terms.)
-   */
-  candidatesFromDots(dots: Int32Array, m: number, count: number, shift: number, scales: Float64Array, slacks: Float64Array,
-    codeNorms: Float64Array, start: number, params: Float64Array, ids: Uint32Array, counts: Int32Array): void;
-
-  /**
    * The quantized index's bounds from one head's {@link scoreBlockI8I16} dots, for keys
    * k = start + i, i < count, in float64 and this order:
    *   centre = (scales[k]·f)·(dots[i]·2^−shift),  radius = qn·slacks[k] + qe·codeNorms[k],
@@ -150,8 +140,10 @@ export interface Kernels {
    * top = max_{i < count} upper[i] (−Infinity when count = 0) and, with W = `invWidth` (a power of
    * two), puts key i in bucket b_i = {@link gapBucket}(top, upper[i], W, buckets):
    * counts[b_i] += 1 and mass[b_i] += e^{centre[i] − top} (float32: an estimate, no guarantee).
-   * counts and mass ([buckets]) are overwritten. The guarantee the certificate rests on:
-   * b_i / W ≤ top − upper[i] in exact arithmetic, so e^{upper[i] − top} ≤ e^{−b_i/W}.
+   * The result is in counts[0, buckets) and mass[0, buckets), overwritten; both arrays must have
+   * length ≥ 4·buckets: the rest is scratch (the wasm kernel keeps one copy of the histogram per
+   * SIMD lane so that neighbouring keys never update the same address). The guarantee the
+   * certificate rests on: b_i / W ≤ top − upper[i] in exact arithmetic, so e^{upper[i] − top} ≤ e^{−b_i/W}.
    */
   gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
     counts: Int32Array, mass: Float32Array): number;
@@ -159,7 +151,9 @@ export interface Kernels {
   /**
    * Ids (base + i, ascending) of the keys i < count whose bucket — computed exactly as
    * {@link gapHistogram} does for the same top, invWidth and buckets — lies in [from, to];
-   * returns their number. ids needs room for every match.
+   * returns their number n. ids may be written up to ids[n] (one entry past the matches: the wasm
+   * kernel stores every key's id and advances only on a match), so it needs room for n + 1
+   * entries — count + 1 always suffices.
    */
   selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
     to: number, base: number, ids: Uint32Array): number;
@@ -175,6 +169,16 @@ export interface Kernels {
   /** As {@link accumulateBlock} with value rows `values[ids[i]]`. */
   accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
     values: Float32Array, ids: Uint32Array, dv: number): void;
+
+  /**
+   * Fused sparse step of one query over gathered keys — {@link scoreIds} then {@link accumulateIds}
+   * in one call: the dots ⟨q, k_{ids[i]}⟩ (i < count, float32, any summation order) are turned into
+   * weights against one running max for the whole call (softmax: the state is rescaled at most
+   * once, as accumulateIds does) and the value rows values[ids[i]] are added into `state` ([dv + 2]).
+   * ids may repeat and come in any order.
+   */
+  attendIds(q: Float32Array, keys: Float32Array, values: Float32Array, ids: Uint32Array, count: number, dim: number,
+    dv: number, w: Weighting, state: Float32Array): void;
 
   /**
    * Fused decode step over a contiguous key range — the dense (Flash-Decoding) inner loop:

@@ -9,7 +9,7 @@ const BLOCK = 64;
  * multiply-adds (about 2 GFLOP/s when scoring on this machine, against ~30 for wasm-simd).
  */
 export function createJsKernels(): Kernels {
-  let dots = new Float32Array(0); // [m, BLOCK] scratch of attendRange, grown once per larger m
+  let dots = new Float32Array(0); // scratch of attendRange ([m, BLOCK]) and attendIds ([count]), grown when too small
 
   let acc = new Float64Array(0); // [dv] float64 accumulator: no float32 rounding per update
 
@@ -88,19 +88,6 @@ export function createJsKernels(): Kernels {
       }
     },
 
-    candidatesFromDots(dots, m, count, shift, scales, slacks, codeNorms, start, params, ids, counts) {
-      const unit = 2 ** -shift;
-      for (let j = 0; j < m; j++) {
-        const f = params[4 * j]!, qn = params[4 * j + 1]!, qe = params[4 * j + 2]!, b = params[4 * j + 3]!;
-        let c = 0;
-        for (let i = 0; i < count; i++) {
-          const k = start + i;
-          if (scales[k]! * f * (dots[j * count + i]! * unit) + qn * slacks[k]! + qe * codeNorms[k]! >= b) ids[j * count + c++] = k;
-        }
-        counts[j] = c;
-      }
-    },
-
     boundsFromDots(dots, count, shift, scales, slacks, codeNorms, start, f, qn, qe, up, lo) {
       const unit = 2 ** -shift;
       for (let i = 0; i < count; i++) {
@@ -161,6 +148,12 @@ export function createJsKernels(): Kernels {
 
     accumulateIds(state, d, count, w, values, ids, dv) {
       accumulate(state, 0, d, 0, count, w, values, ids, 0, dv);
+    },
+
+    attendIds(q, keys, values, ids, count, dim, dv, w, state) {
+      if (dots.length < count) dots = new Float32Array(Math.max(count, 2 * dots.length));
+      kernels.scoreIds(q, keys, ids, count, dim, dots);
+      accumulate(state, 0, dots, 0, count, w, values, ids, 0, dv);
     },
 
     attendRange(queries, m, keys, values, start, count, dim, dv, w, states) {

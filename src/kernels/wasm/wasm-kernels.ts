@@ -15,8 +15,6 @@ export interface KernelExports {
   scoreBlockMulti(qs: number, m: number, k: number, count: number, dim: number, out: number): void;
   scoreBlockI8(q: number, k8: number, scales: number, count: number, dim: number, out: number): void;
   scoreBlockI8I16(q16: number, m: number, k8: number, count: number, dim: number, out: number): void;
-  candidatesFromDots(dots: number, m: number, count: number, shift: number, scales: number, slacks: number,
-    codeNorms: number, params: number, base: number, ids: number, counts: number): void;
   boundsFromDots(dots: number, count: number, shift: number, scales: number, slacks: number, codeNorms: number,
     f: number, qn: number, qe: number, up: number, lo: number): void;
   ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
@@ -31,6 +29,8 @@ export interface KernelExports {
     values: number, ids: number, dv: number): void;
   attendRange(qs: number, m: number, k: number, v: number, count: number, dim: number, dv: number,
     kind: number, scale: number, bias: number, alpha: number, states: number, scratch: number): void;
+  attendIds(q: number, keys: number, values: number, ids: number, count: number, dim: number, dv: number,
+    kind: number, scale: number, bias: number, alpha: number, state: number, scratch: number): void;
   /** Streams `bytes` (a multiple of 64) from p: the memory-bandwidth probe. */
   readSum(p: number, bytes: number): number;
 }
@@ -224,18 +224,6 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       } finally { leave(); }
     },
 
-    candidatesFromDots(dots: Int32Array, m: number, count: number, shift: number, scales: Float64Array, slacks: Float64Array,
-      codeNorms: Float64Array, start: number, params: Float64Array, ids: Uint32Array, counts: Int32Array) {
-      if (count === 0 || m === 0) { counts.fill(0, 0, m); return; }
-      const d = bind(dots, 0, m * count, false), a = bind(scales, start, count, false), b = bind(slacks, start, count, false);
-      const c = bind(codeNorms, start, count, false), pr = bind(params, 0, 4 * m, false);
-      const o = bind(ids, 0, m * count, true), n = bind(counts, 0, m, true);
-      try {
-        enter();
-        x.candidatesFromDots(p(d), m, count, shift, p(a), p(b), p(c), p(pr), start, p(o), p(n));
-      } finally { leave(); }
-    },
-
     boundsFromDots(dots: Int32Array, count: number, shift: number, scales: Float64Array, slacks: Float64Array, codeNorms: Float64Array,
       start: number, f: number, qn: number, qe: number, up: Float64Array, lo: Float64Array) {
       if (count === 0) return;
@@ -284,10 +272,15 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
     gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
       counts: Int32Array, mass: Float32Array): number {
       const u = bind(upper, 0, count, false), c = bind(centre, 0, count, false);
-      const n = bind(counts, 0, buckets, true), s = bind(mass, 0, buckets, true);
+      // 4·buckets of room (one histogram per lane); only the result [0, buckets) is copied back.
+      const n = counts.buffer === memory.buffer ? bind(counts, 0, 4 * buckets, true) : bind(null, 0, 4 * buckets, false);
+      const s = mass.buffer === memory.buffer ? bind(mass, 0, 4 * buckets, true) : bind(null, 0, 4 * buckets, false);
       try {
         enter();
-        return x.gapHistogram(p(u), p(c), count, invWidth, buckets, p(n), p(s));
+        const top = x.gapHistogram(p(u), p(c), count, invWidth, buckets, p(n), p(s));
+        if (counts.buffer !== memory.buffer) counts.set(new Int32Array(memory.buffer, p(n), buckets));
+        if (mass.buffer !== memory.buffer) mass.set(new Float32Array(memory.buffer, p(s), buckets));
+        return top;
       } finally { leave(); }
     },
 
@@ -296,7 +289,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       if (count === 0) return 0;
       const u = bind(upper, 0, count, false);
       const residentIds = ids.buffer === memory.buffer;
-      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count, false);
+      // The kernel may write one entry past its matches (types.ts), so scratch has count + 1.
+      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count + 1, false);
       try {
         enter();
         const found = x.selectBuckets(p(u), count, top, invWidth, buckets, from, to, base, p(o));
@@ -324,6 +318,18 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
         enter();
         new Float32Array(memory.buffer, p(d), count).set(dots.subarray(0, count));
         x.accumulate(p(s), p(d), count, kindCode(w), w.scale, w.bias, w.alpha, p(v), p(c), dv);
+      } finally { leave(); }
+    },
+
+    attendIds(q: Float32Array, keys: Float32Array, values: Float32Array, ids: Uint32Array, count: number, dim: number,
+      dv: number, w: Weighting, state: Float32Array) {
+      if (count === 0) return;
+      // Gathered rows may lie anywhere, so non-resident keys and values are staged whole; the dots go to scratch.
+      const a = bind(q, 0, dim, false), k = bind(keys, 0, keys.length, false), v = bind(values, 0, values.length, false);
+      const c = bind(ids, 0, count, false), s = bind(state, 0, dv + 2, true), t = bind(null, 0, count, false);
+      try {
+        enter();
+        x.attendIds(p(a), p(k), p(v), p(c), count, dim, dv, kindCode(w), w.scale, w.bias, w.alpha, p(s), p(t));
       } finally { leave(); }
     },
 
