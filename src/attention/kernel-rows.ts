@@ -49,9 +49,9 @@ export class KernelRows {
   }
 
   /**
-   * Softmax over the keys ids[from..to) folded into the float64 state `st` entirely by the kernels:
-   * float32 scores (scoreIds), then weights e^{s − max} (float32 exp polynomial), their sum and the
-   * weighted value rows (accumulateIds), merged into `st` by log-sum-exp. The float32 sum of the
+   * Softmax over the keys ids[from..to) folded into the float64 state `st` entirely by the kernels,
+   * in one `attendIds` call: float32 scores, then weights e^{s − max} against the chunk's max (float32
+   * exp polynomial), their sum and the weighted value rows, merged into `st` by log-sum-exp. The float32 sum of the
    * chunk is within a relative {@link sumSlack}(count) of Σ e^{s̃ − max}; the bound accounts for it
    * (RowAttention.certifiedRow). `weighting` is { softmax, scale }.
    */
@@ -59,10 +59,9 @@ export class KernelRows {
     values: Float32Array, st: AttentionState): void {
     const count = to - from;
     if (count <= 0) return;
-    const dots = this.scratch(count), idv = this.ids(ids, from, count), s32 = this.state, dv = this.valueDim;
-    this.kernels.scoreIds(q, keys, idv, count, this.dim, dots);
+    const idv = this.ids(ids, from, count), s32 = this.state, dv = this.valueDim;
     initStates(s32, 1, dv, 'softmax');
-    this.kernels.accumulateIds(s32, dots, count, weighting, values, idv, dv);
+    this.kernels.attendIds(q, keys, values, idv, count, this.dim, dv, weighting, s32);
     const m32 = s32[dv]!, sum32 = s32[dv + 1]!;
     if (!(sum32 > 0)) return;
     const m = Math.max(st.max, m32);
