@@ -11,8 +11,16 @@
  * Gaussian keys and queries (the codes' values do not change the time). Alternating rounds, medians;
  * a first pass of rounds is discarded so that every kernel runs optimised (V8 tiers wasm up lazily).
  *
- *   node --import tsx bench/sweep.ts [--rounds 41] [--out bench/results/sweep.json]
+ * Then certified selection at the settings SweptBounds uses (W = 16 buckets per nat, B = 768), one
+ * head of n = 8192 uppers spread like logits (σ = 3 nats) and flat (σ = 0.5: every key within a few
+ * nats of the top, the real dump's case): gapHistogram and selectBuckets of the top ~15 % — and the
+ * sparse fold of 1200 gathered ids at d = dv = 64: attendIds against scoreIds + accumulateIds.
+ * --before DIR adds the same selection calls on an older checkout's kernels (DIR/src, e.g.
+ * `git archive HEAD src | tar -x -C DIR`) in the same alternating rounds.
+ *
+ *   node --import tsx bench/sweep.ts [--rounds 41] [--before DIR] [--out bench/results/sweep.json]
  */
+import type { Kernels } from '../src/kernels/types.js';
 import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
 import { alternateRounds, rng, table, writeJson } from './lib/measure.js';
 
@@ -43,7 +51,7 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   for (let j = 0; j < m; j++) coef.set([2 ** -Q16 * 1.25 * Math.sqrt(64 / d), 1, 1e-3, 0], 4 * j);
   const upper = f32(m * n), centre = f32(m * n);
   const ids = heapView((b, a, l) => new Uint32Array(b, a, l), m * n), counts = heapView((b, a, l) => new Int32Array(b, a, l), m);
-  const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), BUCKETS), mass = f32(BUCKETS);
+  const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), 4 * BUCKETS), mass = f32(4 * BUCKETS); // 4·B: gapHistogram's scratch
   // The old path's state: int32 dots in kernel memory, float64 per-key arrays and bounds in JS.
   const dots = heapView((b, a, l) => new Int32Array(b, a, l), m * CHUNK);
   const s64 = Float64Array.from(scales), l64 = Float64Array.from(slacks), c64 = Float64Array.from(codeNorms);
@@ -90,4 +98,59 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   }
 }
 console.log(table(['case', 'part', 'µs / call', '× dense (f)', '× old (a)', 'note'], rows));
-writeJson(OUT, { rounds: ROUNDS, results: json });
+
+// ---- certified selection (W = 16, B = 768) and the sparse fold, per call, REPS calls per sample
+const SEL_N = 8192, SEL_W = 16, SEL_B = 768, REPS = 20, IDS = 1200, D = 64;
+const BEFORE = args.get('before');
+type Make = (o?: { initialPages: number }) => Kernels;
+const makers: [string, Make][] = [['new', (o) => createWasmKernels(o)]];
+if (BEFORE) {
+  const old = (await import(`${BEFORE}/src/kernels/wasm/wasm-kernels.js`)) as { createWasmKernels: Make };
+  makers.push(['old', (o) => old.createWasmKernels(o)]);
+}
+const selRows: (string | number)[][] = [];
+const selJson: Record<string, unknown>[] = [];
+const repeat = (f: () => void) => () => { for (let t = 0; t < REPS; t++) f(); };
+const sel: Record<string, () => void> = {};
+const notes: Record<string, string> = {};
+for (const [tag, make] of makers) {
+  const k = make({ initialPages: 256 });
+  for (const [spread, sigma] of [['σ=3', 3], ['flat', 0.5]] as const) {
+    const r = rng(7 + sigma);
+    const upper = k.allocF32(SEL_N).view(), centre = k.allocF32(SEL_N).view();
+    for (let i = 0; i < SEL_N; i++) { upper[i] = r.gauss() * sigma; centre[i] = upper[i]! - 0.3 * r.uniform(); }
+    const hv = k.allocF32(4 * SEL_B).view(), counts = new Int32Array(hv.buffer, hv.byteOffset, 4 * SEL_B), mass = k.allocF32(4 * SEL_B).view();
+    const iv = k.allocF32(SEL_N + 4).view(), ids = new Uint32Array(iv.buffer, iv.byteOffset, SEL_N + 4);
+    const top = k.gapHistogram(upper, centre, SEL_N, SEL_W, SEL_B, counts, mass);
+    let to = 0;
+    for (let seen = counts[0]!; seen < 0.15 * SEL_N && to < SEL_B - 1;) seen += counts[++to]!;
+    sel[`${tag} histogram ${spread}`] = repeat(() => { k.gapHistogram(upper, centre, SEL_N, SEL_W, SEL_B, counts, mass); });
+    sel[`${tag} select ${spread}`] = repeat(() => { k.selectBuckets(upper, SEL_N, top, SEL_W, SEL_B, 0, to, 0, ids); });
+    const near = counts.subarray(0, SEL_B).reduce((a, c, b) => (b < 15 * SEL_W ? a + c : a), 0) / SEL_N;
+    notes[`${tag} histogram ${spread}`] = `${(100 * near).toFixed(0)} % within 15 nats`;
+    notes[`${tag} select ${spread}`] = `${(100 * k.selectBuckets(upper, SEL_N, top, SEL_W, SEL_B, 0, to, 0, ids) / SEL_N).toFixed(1)} % selected`;
+  }
+  if (typeof k.attendIds !== 'function') continue;
+  const r = rng(99);
+  const K = k.allocF32(SEL_N * D).view(), V = k.allocF32(SEL_N * D).view(), q = k.allocF32(D).view();
+  for (const a of [K, V, q]) for (let i = 0; i < a.length; i++) a[i] = r.gauss();
+  const iv = k.allocF32(IDS).view(), ids = new Uint32Array(iv.buffer, iv.byteOffset, IDS);
+  for (let i = 0; i < IDS; i++) ids[i] = Math.floor(r.uniform() * SEL_N);
+  ids.sort();
+  const dots = k.allocF32(IDS).view(), state = k.allocF32(D + 2).view();
+  const w = { kind: 'softmax', scale: 1 / Math.sqrt(D), bias: 0, alpha: 1 } as const;
+  const fresh = () => { state.fill(0); state[D] = -Infinity; };
+  sel[`${tag} attendIds`] = repeat(() => { fresh(); k.attendIds(q, K, V, ids, IDS, D, D, w, state); });
+  sel[`${tag} scoreIds + accumulateIds`] = repeat(() => {
+    fresh(); k.scoreIds(q, K, ids, IDS, D, dots); k.accumulateIds(state, dots, IDS, w, V, ids, D);
+  });
+  notes[`${tag} attendIds`] = notes[`${tag} scoreIds + accumulateIds`] = `${IDS} sorted random ids of ${SEL_N}, d = dv = ${D}`;
+}
+alternateRounds(sel, 5);
+const selMs = alternateRounds(sel, ROUNDS);
+for (const [part, t] of Object.entries(selMs)) {
+  selRows.push([part, (t * 1000) / REPS, notes[part] ?? '']);
+  selJson.push({ part, us: (t * 1000) / REPS, note: notes[part] ?? '' });
+}
+console.log(table([`W = ${SEL_W}, B = ${SEL_B}, n = ${SEL_N}`, 'µs / call', 'note'], selRows));
+writeJson(OUT, { rounds: ROUNDS, results: json, selection: selJson });
