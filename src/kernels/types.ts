@@ -151,9 +151,10 @@ export interface Kernels {
   /**
    * Ids (base + i, ascending) of the keys i < count whose bucket — computed exactly as
    * {@link gapHistogram} does for the same top, invWidth and buckets — lies in [from, to];
-   * returns their number n. ids may be written up to ids[n] (one entry past the matches: the wasm
-   * kernel stores every key's id and advances only on a match), so it needs room for n + 1
-   * entries — count + 1 always suffices.
+   * returns their number n. ids may be written up to ids[min(n, count − 1)] (one entry past the
+   * matches: the wasm kernel stores the ids of a group of four and advances only on a match), so
+   * it needs room for min(n + 1, count) entries — a caller writing at an offset into a longer list
+   * needs one entry beyond the last match.
    */
   selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
     to: number, base: number, ids: Uint32Array): number;

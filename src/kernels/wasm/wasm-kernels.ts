@@ -289,8 +289,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       if (count === 0) return 0;
       const u = bind(upper, 0, count, false);
       const residentIds = ids.buffer === memory.buffer;
-      // The kernel may write one entry past its matches (types.ts), so scratch has count + 1.
-      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count + 1, false);
+      // The kernel may write one entry past its matches but never past ids[count − 1] (types.ts).
+      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count, false);
       try {
         enter();
         const found = x.selectBuckets(p(u), count, top, invWidth, buckets, from, to, base, p(o));
