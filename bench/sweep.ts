@@ -51,7 +51,7 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   for (let j = 0; j < m; j++) coef.set([2 ** -Q16 * 1.25 * Math.sqrt(64 / d), 1, 1e-3, 0], 4 * j);
   const upper = f32(m * n), centre = f32(m * n);
   const ids = heapView((b, a, l) => new Uint32Array(b, a, l), m * n), counts = heapView((b, a, l) => new Int32Array(b, a, l), m);
-  const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), 4 * BUCKETS), mass = f32(4 * BUCKETS); // 4·B: gapHistogram's scratch
+  const hCounts = heapView((b, a, l) => new Int32Array(b, a, l), 4 * BUCKETS); // 4·B: gapHistogram's scratch
   // The old path's state: int32 dots in kernel memory, float64 per-key arrays and bounds in JS.
   const dots = heapView((b, a, l) => new Int32Array(b, a, l), m * CHUNK);
   const s64 = Float64Array.from(scales), l64 = Float64Array.from(slacks), c64 = Float64Array.from(codeNorms);
@@ -63,7 +63,7 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   // t_j: the 98th percentile of head j's uppers; the selection: buckets 0..b covering ~10 % of head 0.
   k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre);
   for (let j = 0; j < m; j++) coef[4 * j + 3] = [...upper.subarray(j * n, (j + 1) * n)].sort((x, y) => y - x)[Math.floor(0.02 * n)]!;
-  const top = k.gapHistogram(upper, centre, n, INV_WIDTH, BUCKETS, hCounts, mass);
+  const top = k.gapHistogram(upper, n, INV_WIDTH, BUCKETS, hCounts);
   let to = 0;
   for (let seen = hCounts[0]!; seen < 0.1 * n && to < BUCKETS - 1;) seen += hCounts[++to]!;
 
@@ -79,7 +79,7 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
     },
     bounds: () => k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre),
     candidates: () => k.sweepCandidatesI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, ids, counts),
-    histogram: () => { k.gapHistogram(upper, centre, n, INV_WIDTH, BUCKETS, hCounts, mass); },
+    histogram: () => { k.gapHistogram(upper, n, INV_WIDTH, BUCKETS, hCounts); },
     select: () => { k.selectBuckets(upper, n, top, INV_WIDTH, BUCKETS, 0, to, 0, ids); },
     dense: () => {
       for (let j = 0; j < m; j++) { states.fill(0, j * (d + 2), j * (d + 2) + d); states[j * (d + 2) + d] = -Infinity; states[j * (d + 2) + d + 1] = 0; }
@@ -117,14 +117,14 @@ for (const [tag, make] of makers) {
   const k = make({ initialPages: 256 });
   for (const [spread, sigma] of [['σ=3', 3], ['flat', 0.5]] as const) {
     const r = rng(7 + sigma);
-    const upper = k.allocF32(SEL_N).view(), centre = k.allocF32(SEL_N).view();
-    for (let i = 0; i < SEL_N; i++) { upper[i] = r.gauss() * sigma; centre[i] = upper[i]! - 0.3 * r.uniform(); }
-    const hv = k.allocF32(4 * SEL_B).view(), counts = new Int32Array(hv.buffer, hv.byteOffset, 4 * SEL_B), mass = k.allocF32(4 * SEL_B).view();
+    const upper = k.allocF32(SEL_N).view();
+    for (let i = 0; i < SEL_N; i++) upper[i] = r.gauss() * sigma;
+    const hv = k.allocF32(4 * SEL_B).view(), counts = new Int32Array(hv.buffer, hv.byteOffset, 4 * SEL_B);
     const iv = k.allocF32(SEL_N + 4).view(), ids = new Uint32Array(iv.buffer, iv.byteOffset, SEL_N + 4);
-    const top = k.gapHistogram(upper, centre, SEL_N, SEL_W, SEL_B, counts, mass);
+    const top = k.gapHistogram(upper, SEL_N, SEL_W, SEL_B, counts);
     let to = 0;
     for (let seen = counts[0]!; seen < 0.15 * SEL_N && to < SEL_B - 1;) seen += counts[++to]!;
-    sel[`${tag} histogram ${spread}`] = repeat(() => { k.gapHistogram(upper, centre, SEL_N, SEL_W, SEL_B, counts, mass); });
+    sel[`${tag} histogram ${spread}`] = repeat(() => { k.gapHistogram(upper, SEL_N, SEL_W, SEL_B, counts); });
     sel[`${tag} select ${spread}`] = repeat(() => { k.selectBuckets(upper, SEL_N, top, SEL_W, SEL_B, 0, to, 0, ids); });
     const near = counts.subarray(0, SEL_B).reduce((a, c, b) => (b < 15 * SEL_W ? a + c : a), 0) / SEL_N;
     notes[`${tag} histogram ${spread}`] = `${(100 * near).toFixed(0)} % within 15 nats`;

@@ -4,9 +4,10 @@ import type { F32Buffer, Kernels } from '../kernels/types.js';
 /**
  * Certified selection on float32 logit bounds, with every per-key loop in the kernels: the index's
  * fused sweep writes an upper bound U_j ≥ the exact logit and an estimate C_j for every key and
- * head (`logitBoundsBatch`), `gapHistogram` buckets each head's keys by Δ = 1/16 nat below the
- * largest bound (counts, and Σ e^{C − top} as an estimate of each bucket's mass), JS picks the
- * bucket to stop at from 768 numbers, and `selectBuckets` lists the taken keys in position order.
+ * head (`logitBoundsBatch`), `gapHistogram` counts each head's keys in buckets of Δ = 1/16 nat
+ * below the largest bound, JS picks the bucket to stop at from 768 counts (a bucket's mass is
+ * estimated as count·e^{−(b+½)Δ − r̄}, r̄ the head's typical U − C read off 64 sampled keys), and
+ * `selectBuckets` lists the taken keys in position order.
  * The certificate: a key in bucket b has e^{U_j − top} ≤ e^{−bΔ} (gapBucket's guarantee), so the
  * mass of every bucket after the stop is at most Σ_{b' > b} count_{b'}·e^{−b'Δ} (relative to top).
  *
@@ -21,6 +22,10 @@ export const BUCKETS_PER_NAT = 16;
 export const SWEPT_BUCKETS = 48 * BUCKETS_PER_NAT;
 /** e^{−b/W}, the largest weight relative to top a key of bucket b can have. */
 const EDGE = Float64Array.from({ length: SWEPT_BUCKETS }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
+/** e^{−(b+½)/W}: a bucket's mid weight, for estimates. */
+const MID = EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
+/** Keys sampled per head to estimate the typical gap between upper bound and estimate. */
+const RADIUS_SAMPLES = 64;
 
 /**
  * Buffers (in the kernels' memory) and bucket arithmetic of swept certified rows for one group of
@@ -33,11 +38,12 @@ export class SweptBounds {
   private stride = 0;
   /** gapHistogram's result in [0, SWEPT_BUCKETS); the rest is its scratch (4·buckets). */
   private readonly counts = new Int32Array(4 * SWEPT_BUCKETS);
-  private readonly mass = new Float32Array(4 * SWEPT_BUCKETS);
   /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[SWEPT_BUCKETS] = 0. */
   private readonly tail = new Float64Array(SWEPT_BUCKETS + 1);
   /** The current head's largest upper bound (the histogram's top). */
   top = -Infinity;
+  /** e^{−r̄} for the current head: a key's estimated weight is its bucket's mid weight times this. */
+  private shrink = 1;
 
   constructor(readonly kernels: Kernels) {
     this.upper = kernels.allocF32(16);
@@ -69,8 +75,11 @@ export class SweptBounds {
   /** Histogram of head h's keys [0, lim) (lim ≤ the filled limit); sets `top` and the tail sums. */
   histogram(h: number, lim: number): void {
     const from = h * this.stride;
-    this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), this.centre.view().subarray(from, from + lim),
-      lim, BUCKETS_PER_NAT, SWEPT_BUCKETS, this.counts, this.mass);
+    this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), lim, BUCKETS_PER_NAT, SWEPT_BUCKETS, this.counts);
+    const up = this.upper.view(), ce = this.centre.view(), step = Math.max(1, Math.floor(lim / RADIUS_SAMPLES));
+    let gap = 0, samples = 0;
+    for (let i = 0; i < lim; i += step, samples++) gap += up[from + i]! - ce[from + i]!;
+    this.shrink = Math.exp(-gap / samples);
     const { tail, counts } = this;
     tail[SWEPT_BUCKETS] = 0;
     for (let b = SWEPT_BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * EDGE[b]!;
@@ -78,13 +87,13 @@ export class SweptBounds {
 
   /**
    * The first bucket b > after at which taking buckets (after, b] is estimated to certify:
-   * tail[b + 1] ≤ stopAt·(known + Σ_{after < b' ≤ b} mass[b']), masses relative to top (`known`:
-   * the mass already taken). The last bucket when none does.
+   * tail[b + 1] ≤ stopAt·(known + Σ_{after < b' ≤ b} estimate[b']), masses relative to top
+   * (`known`: the mass already taken). The last bucket when none does.
    */
   stopBucket(stopAt: number, after: number, known: number): number {
     let w = known;
     for (let b = after + 1; b < SWEPT_BUCKETS; b++) {
-      w += this.mass[b]!;
+      w += this.counts[b]! * MID[b]! * this.shrink;
       if (this.counts[b]! > 0 && this.tail[b + 1]! <= stopAt * w) return b;
     }
     return SWEPT_BUCKETS - 1;

@@ -8,6 +8,11 @@ import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from '.
 
 /** Keys per kernel call: the chunk's codes (CHUNK·dim bytes) stay in L2 while every head of a batch reads them. */
 const CHUNK = 2048;
+/**
+ * Keys per call of the fused candidate sweep: candidates are few (the active set plus ~10%), so
+ * larger calls only save per-call overhead (kernel entry, the per-chunk verification calls).
+ */
+const CANDIDATE_CHUNK = 16384;
 /** Heads per call of the fused kernels (sweepCandidatesI8 / sweepBoundsI8 read each code row once for all of them). */
 const GROUP = 4;
 /** Integer sweep: the query is quantised to int16 as round(q'·2^Q16), |q'| < 2 so |q16| ≤ 2¹⁴. */
@@ -53,7 +58,7 @@ const MAX_INT_DIM = 1024;
  *                          view `points()` returns is replaced when an insert grows the buffer)
  *   codes  [capacity, dim] int8 in the kernels' memory (so WebAssembly reads them in place)
  *   scales, slacks, norms, codeNorms [capacity] float64 (norms = ‖p‖, codeNorms = s·‖c‖)
- *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out [CHUNK], candidate ids [CHUNK]
+ *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out and candidate ids [CANDIDATE_CHUNK]
  *   kernel scratch, int16 queries [heads, dim] and int32 dots [3, CHUNK] for the integer sweep,
  *   all in kernel memory so no kernel call has to stage (copy in) an argument
  * Appends encode one key: O(dim), arrays grow by doubling.
@@ -81,7 +86,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private codeNorms32: F32Buffer;
   /** Fused kernels' per-head coefficients (a, n, e, t) for a group of ≤ GROUP heads. */
   private readonly coef: F32Buffer;
-  /** sweepCandidatesI8's output: candidate ids [GROUP, CHUNK] and counts [GROUP], in kernel memory. */
+  /** sweepCandidatesI8's output: candidate ids [GROUP, CANDIDATE_CHUNK] and counts [GROUP], in kernel memory. */
   private readonly groupCandidates: F32Buffer;
   private readonly groupCountsBuf: F32Buffer;
   /** Integer sweep scratch in kernel memory: int16 queries [heads, dim] and int32 dots [heads, CHUNK]. */
@@ -109,15 +114,15 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.slacks32 = kernels.allocF32(Math.max(1, n));
     this.codeNorms32 = kernels.allocF32(Math.max(1, n));
     this.coef = kernels.allocF32(4 * GROUP);
-    this.groupCandidates = kernels.allocF32(GROUP * CHUNK);
+    this.groupCandidates = kernels.allocF32(GROUP * CANDIDATE_CHUNK);
     this.groupCountsBuf = kernels.allocF32(GROUP);
     this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
     this.pts.view().set(points.subarray(0, n * dim));
     this.count = n;
     this.ones = kernels.allocF32(CHUNK);
     this.qBuf = kernels.allocF32(Math.max(1, dim));
-    this.outBuf = kernels.allocF32(CHUNK);
-    this.candBuf = kernels.allocF32(CHUNK);
+    this.outBuf = kernels.allocF32(CANDIDATE_CHUNK);
+    this.candBuf = kernels.allocF32(CANDIDATE_CHUNK);
     this.ones.view().fill(1);
     for (let i = 0; i < n; i++) this.encode(i);
   }
@@ -185,12 +190,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
     if (dim <= MAX_INT_DIM) {
       // Fused integer sweep: the candidate test runs in the kernel (sweepCandidatesI8), per group.
       const { factors, norms } = this.prepare(normals);
-      for (let start = 0; start < limit; start += CHUNK) {
-        const count = Math.min(limit, start + CHUNK) - start;
+      for (let start = 0; start < limit; start += CANDIDATE_CHUNK) {
+        const count = Math.min(limit, start + CANDIDATE_CHUNK) - start;
         for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
           const m = Math.min(GROUP, normals.length - h0);
           for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, 1, offsets[h0 + j]!);
-          const ids = this.uint32(this.groupCandidates, GROUP * CHUNK), counts = this.int32(this.groupCountsBuf, GROUP);
+          const ids = this.uint32(this.groupCandidates, GROUP * CANDIDATE_CHUNK), counts = this.int32(this.groupCountsBuf, GROUP);
           kernels.sweepCandidatesI8(this.int16(this.q16Buf, normals.length * dim).subarray(h0 * dim, (h0 + m) * dim), m,
             this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), start, count, dim,
             this.coef.view().subarray(0, 4 * m), ids, counts);
@@ -292,7 +297,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
    */
   private candidates(): Uint32Array {
     const f = this.candBuf.view();
-    if (this.candView.buffer !== f.buffer) this.candView = new Uint32Array(f.buffer, f.byteOffset, CHUNK);
+    if (this.candView.buffer !== f.buffer) this.candView = new Uint32Array(f.buffer, f.byteOffset, CANDIDATE_CHUNK);
     return this.candView;
   }
 

@@ -138,15 +138,13 @@ export interface Kernels {
   /**
    * Certified selection's histogram over one head's float32 upper bounds on logits: returns
    * top = max_{i < count} upper[i] (−Infinity when count = 0) and, with W = `invWidth` (a power of
-   * two), puts key i in bucket b_i = {@link gapBucket}(top, upper[i], W, buckets):
-   * counts[b_i] += 1 and mass[b_i] += e^{centre[i] − top} (float32: an estimate, no guarantee).
-   * The result is in counts[0, buckets) and mass[0, buckets), overwritten; both arrays must have
-   * length ≥ 4·buckets: the rest is scratch (the wasm kernel keeps one copy of the histogram per
-   * SIMD lane so that neighbouring keys never update the same address). The guarantee the
-   * certificate rests on: b_i / W ≤ top − upper[i] in exact arithmetic, so e^{upper[i] − top} ≤ e^{−b_i/W}.
+   * two), counts key i in bucket b_i = {@link gapBucket}(top, upper[i], W, buckets).
+   * The result is in counts[0, buckets), overwritten; the array must have length ≥ 4·buckets: the
+   * rest is scratch (the wasm kernel keeps one copy of the histogram per SIMD lane so that
+   * neighbouring keys never update the same address). The guarantee the certificate rests on:
+   * b_i / W ≤ top − upper[i] in exact arithmetic, so e^{upper[i] − top} ≤ e^{−b_i/W}.
    */
-  gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
-    counts: Int32Array, mass: Float32Array): number;
+  gapHistogram(upper: Float32Array, count: number, invWidth: number, buckets: number, counts: Int32Array): number;
 
   /**
    * Ids (base + i, ascending) of the keys i < count whose bucket — computed exactly as

@@ -141,7 +141,7 @@ for (const b of backends()) {
       }
     });
 
-    it('gapHistogram: top exact, buckets = gapBucket bit for bit, certificate b/W ≤ top − upper, mass ≈ Σ e^(centre − top)', () => {
+    it('gapHistogram: top exact, buckets = gapBucket bit for bit, certificate b/W ≤ top − upper', () => {
       const r = rng(33);
       const shapes = ['gauss', 'equal', 'wide', 'huge', 'grid'] as const;
       for (const count of [0, 1, 2, 3, 4, 5, 31, 64, 257, 1001]) for (const [W, B] of [[1, 1], [4, 2], [2 ** -3, 7], [16, 64], [1, 40], [16, 768]] as const) {
@@ -151,24 +151,19 @@ for (const b of backends()) {
           shape === 'equal' ? 1.5 : shape === 'wide' ? r.gauss() * 30 : shape === 'huge' ? (r.int(2) ? 1e30 : -1e30) * r.uniform()
             // gaps of exactly k/W: where the 1 − 2⁻²² shrink decides the bucket
             : shape === 'grid' ? 2 - r.int(B + 2) / W : r.gauss());
-        const centre = upper.map((u) => u - Math.abs(r.gauss()) * (shape === 'equal' ? 0 : 3));
         // 4·B of room (the kernels' scratch); the result is in [0, B). Resident or not, as callers do.
-        const counts = outI32(b, 4 * B).fill(-7), mass = place(b, new Float32Array(4 * B).fill(-7));
-        const top = k.gapHistogram(place(b, upper), place(b, centre), count, W, B, counts, mass);
+        const counts = outI32(b, 4 * B).fill(-7);
+        const top = k.gapHistogram(place(b, upper), count, W, B, counts);
         const what = `count ${count} W ${W} B ${B} ${shape}`;
         assert.ok(top === (count === 0 ? -Infinity : Math.max(...upper)), `top ${top}: ${what}`);
-        const wantCounts = new Int32Array(B), wantMass = new Float64Array(B);
+        const wantCounts = new Int32Array(B);
         for (let i = 0; i < count; i++) {
           const bi = gapBucket(top, upper[i]!, W, B);
           assert.ok(bi / W <= top - upper[i]!, `certificate key ${i}: ${what}`);
           if (top - upper[i]! > ((B - 1) / W) * (1 + 2 ** -20)) assert.equal(bi, B - 1, `far gap in last bucket: ${what}`);
           wantCounts[bi]!++;
-          wantMass[bi]! += Math.exp(centre[i]! - top);
         }
         assert.deepEqual([...counts.subarray(0, B)], [...wantCounts], what);
-        for (let q = 0; q < B; q++) {
-          assert.ok(Math.abs(mass[q]! - wantMass[q]!) <= 1e-5 * wantMass[q]! + 1e-36, `mass ${q}: ${mass[q]} vs ${wantMass[q]}: ${what}`);
-        }
       }
     });
 

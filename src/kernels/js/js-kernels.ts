@@ -120,16 +120,11 @@ export function createJsKernels(): Kernels {
       }
     },
 
-    gapHistogram(upper, centre, count, invWidth, buckets, counts, mass) {
+    gapHistogram(upper, count, invWidth, buckets, counts) {
       counts.fill(0, 0, buckets);
-      mass.fill(0, 0, buckets);
       let top = -Infinity;
       for (let i = 0; i < count; i++) if (upper[i]! > top) top = upper[i]!;
-      for (let i = 0; i < count; i++) {
-        const b = gapBucket(top, upper[i]!, invWidth, buckets);
-        counts[b]!++;
-        mass[b]! += Math.exp(centre[i]! - top);
-      }
+      for (let i = 0; i < count; i++) counts[gapBucket(top, upper[i]!, invWidth, buckets)]!++;
       return top;
     },
 

@@ -22,7 +22,7 @@ export interface KernelExports {
     count: number, dim: number, coef: number, upper: number, centre: number): void;
   sweepCandidatesI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
     base: number, count: number, dim: number, coef: number, ids: number, counts: number): void;
-  gapHistogram(upper: number, centre: number, count: number, invWidth: number, buckets: number, counts: number, mass: number): number;
+  gapHistogram(upper: number, count: number, invWidth: number, buckets: number, counts: number): number;
   selectBuckets(upper: number, count: number, top: number, invWidth: number, buckets: number, from: number, to: number,
     base: number, ids: number): number;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
@@ -269,17 +269,14 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       } finally { leave(); }
     },
 
-    gapHistogram(upper: Float32Array, centre: Float32Array, count: number, invWidth: number, buckets: number,
-      counts: Int32Array, mass: Float32Array): number {
-      const u = bind(upper, 0, count, false), c = bind(centre, 0, count, false);
+    gapHistogram(upper: Float32Array, count: number, invWidth: number, buckets: number, counts: Int32Array): number {
+      const u = bind(upper, 0, count, false);
       // 4·buckets of room (one histogram per lane); only the result [0, buckets) is copied back.
       const n = counts.buffer === memory.buffer ? bind(counts, 0, 4 * buckets, true) : bind(null, 0, 4 * buckets, false);
-      const s = mass.buffer === memory.buffer ? bind(mass, 0, 4 * buckets, true) : bind(null, 0, 4 * buckets, false);
       try {
         enter();
-        const top = x.gapHistogram(p(u), p(c), count, invWidth, buckets, p(n), p(s));
+        const top = x.gapHistogram(p(u), count, invWidth, buckets, p(n));
         if (counts.buffer !== memory.buffer) counts.set(new Int32Array(memory.buffer, p(n), buckets));
-        if (mass.buffer !== memory.buffer) mass.set(new Float32Array(memory.buffer, p(s), buckets));
         return top;
       } finally { leave(); }
     },
