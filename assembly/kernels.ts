@@ -337,12 +337,10 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
   const rowOut = <usize>count << 2;
   const zero = i32x4.splat(0);
   let na: i32 = 0, nb: i32 = 0, nc: i32 = 0, nd: i32 = 0; // candidate counts (mode 1)
-  // The float32 centre needs every a_j (and, checked per group, every scale) in [2⁻⁶⁰, 2⁶⁰].
-  let coefs = f32x4.splat(load<f32>(coef));
-  if (M > 1) coefs = f32x4.replace_lane(coefs, 1, load<f32>(coef, 16));
-  if (M > 2) coefs = f32x4.replace_lane(coefs, 2, load<f32>(coef, 32));
-  if (M > 3) coefs = f32x4.replace_lane(coefs, 3, load<f32>(coef, 48));
-  const coefsFast = inF32Range(coefs);
+  // The float32 centre needs head j's a_j (and, checked per group of keys, every scale) in
+  // [2⁻⁶⁰, 2⁶⁰]. Decided per head, so a head's bounds do not depend on which heads share the call.
+  const fa = inF32Range(v128.load32_splat(coef)), fb = M > 1 && inF32Range(v128.load32_splat(coef, 16));
+  const fc = M > 2 && inF32Range(v128.load32_splat(coef, 32)), fd = M > 3 && inF32Range(v128.load32_splat(coef, 48));
   for (let i: i32 = 0; i < count; i += 4) {
     const nk = min(4, count - i);
     let pa = zero, pb = zero, pc = zero, pd = zero; // pairFold of the first pair
@@ -398,19 +396,19 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
     }
     const o = <usize>i << 2;
     const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
-    const fast = coefsFast && inF32Range(s);
+    const sFast = inF32Range(s);
     const id = base + i;
     if (mode == 0) {
       const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
-      sweptEmit(0, da, coef, fast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
-      if (M > 1) sweptEmit(0, db, coef + 16, fast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
-      if (M > 2) sweptEmit(0, dc, coef + 32, fast, s, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
-      if (M > 3) sweptEmit(0, dd, coef + 48, fast, s, slack, norm, nk, out0 + od, out1 + od, id, 0);
+      sweptEmit(0, da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
+      if (M > 1) sweptEmit(0, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
+      if (M > 2) sweptEmit(0, dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
+      if (M > 3) sweptEmit(0, dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + od, out1 + od, id, 0);
     } else {
-      na = sweptEmit(1, da, coef, fast, s, slack, norm, nk, out0, 0, id, na);
-      if (M > 1) nb = sweptEmit(1, db, coef + 16, fast, s, slack, norm, nk, out0 + rowOut, 0, id, nb);
-      if (M > 2) nc = sweptEmit(1, dc, coef + 32, fast, s, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
-      if (M > 3) nd = sweptEmit(1, dd, coef + 48, fast, s, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
+      na = sweptEmit(1, da, coef, fa && sFast, s, slack, norm, nk, out0, 0, id, na);
+      if (M > 1) nb = sweptEmit(1, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + rowOut, 0, id, nb);
+      if (M > 2) nc = sweptEmit(1, dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
+      if (M > 3) nd = sweptEmit(1, dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
     }
   }
   if (mode == 1) {

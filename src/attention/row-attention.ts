@@ -93,6 +93,8 @@ export class RowAttention {
   private kernelRows: KernelRows | null = null;
   /** Certified rows on the fused sweep's float32 bounds (created for the first kernels seen). */
   private swept: SweptBounds | null = null;
+  /** Per group member: whether its row runs on `swept` (else on the float64 bounds). */
+  private readonly sweptHead: boolean[] = [];
   /** Certified mode scratch for putting the taken ids in position order, [capacity]. */
   private marks = new Uint8Array(0);
   private order = new Uint32Array(0);
@@ -141,7 +143,7 @@ export class RowAttention {
     }
     this.ensureCapacity(limit);
     if (!o.sparse) {
-      const kr = o.kind === 'softmax' && limits === null ? this.rowsFor(kv) : null;
+      const kr = o.kind === 'softmax' && limits === null ? this.denseRowsFor(kv, queries) : null;
       if (kr) { this.denseKernel(kr, kv, queries, limit, out, outRow * dv); return; }
       for (let h = 0; h < count; h++) {
         const lim = limits ? limits[h]! : limit, off = (outRow + h) * dv;
@@ -170,20 +172,31 @@ export class RowAttention {
     const swept = s === 'paper' || (typeof s === 'object' && !('topK' in s)) ? this.sweptFor(kv, index, queries, limit) : null;
     if (!swept) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     this.countIndexWork(index);
+    // Heads whose logits are too large for float32 rows take the float64 bounds, one by one (the
+    // choice depends on the query alone, never on which heads share the call).
+    if (swept) {
+      for (let h = 0; h < count; h++) {
+        if (this.sweptHead[h]) continue;
+        index.scoreBounds(queries[h]!, this.upper[h]!, this.lower[h]!, limit);
+        this.countIndexWork(index);
+      }
+    }
     // Certified rows that switch to dense over one shared prefix are computed together after the
     // loop, so each key and value row is read once for all of them (not once per head).
     const switched = this.switchedHeads;
     switched.length = 0;
+    const sb = (h: number): SweptBounds | null => (swept && this.sweptHead[h] ? swept : null);
     for (let h = 0; h < count; h++) {
       const q = queries[h]!, off = (outRow + h) * dv, lim = limits ? limits[h]! : limit;
       let delta: number;
       if (lim === 0) { out.fill(0, off, off + dv); delta = 0; }
-      else if (s === 'paper') delta = this.anyThresholdRow(kv, swept, q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
+      else if (s === 'paper') delta = this.anyThresholdRow(kv, sb(h), q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
       else if (s === 'dense') throw new Error('unreachable: dense rows do not use the index');
-      else if ('threshold' in s) delta = this.anyThresholdRow(kv, swept, q, h, lim, s.threshold, out, off);
+      else if ('threshold' in s) delta = this.anyThresholdRow(kv, sb(h), q, h, lim, s.threshold, out, off);
       else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
       else {
-        delta = swept ? this.sweptCertifiedRow(kv, swept, q, h, lim, s.epsilon, out, off, limits === null)
+        const b = sb(h);
+        delta = b ? this.sweptCertifiedRow(kv, b, q, h, lim, s.epsilon, out, off, limits === null)
           : this.certifiedRow(kv, q, h, lim, s.epsilon, out, off, limits === null);
         if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
       }
@@ -194,7 +207,7 @@ export class RowAttention {
 
   /** Dense rows for the heads in `switchedHeads` over keys [0, limit), in one kernel call when resident. */
   private denseSwitched(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, outRow: number): void {
-    const heads = this.switchedHeads, dv = this.valueDim, kr = this.rowsFor(kv);
+    const heads = this.switchedHeads, dv = this.valueDim, kr = this.denseRowsFor(kv, heads.map((h) => queries[h]!));
     if (!kr) {
       for (const h of heads) this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
       return;
@@ -209,12 +222,15 @@ export class RowAttention {
 
   /**
    * The group's float32 logit bounds from the index's fused sweep (SweptBounds), or null when the
-   * keys are not resident, a query is too large for float32 scoring, or the index has no sweep.
+   * keys are not resident, the index has no sweep, or no query may take float32 rows;
+   * sweptHead[h] says whether query h may (KernelRows.softmaxUsable).
    */
   private sweptFor(kv: KeyValueView, index: HalfSpaceReporter, queries: readonly Float32Array[], limit: number): SweptBounds | null {
     const kr = this.rowsFor(kv);
     if (!kr || !index.logitBoundsBatch) return null;
-    for (const q of queries) if (!kr.usable(kr.queryNorm(q), kv.keyNormMax!)) return null;
+    let any = false;
+    queries.forEach((q, h) => { any = (this.sweptHead[h] = kr.softmaxUsable(kr.queryNorm(q), kv.keyNormMax!, this.o.scale)) || any; });
+    if (!any) return null;
     if (this.swept === null || this.swept.kernels !== kr.kernels) this.swept = new SweptBounds(kr.kernels);
     return this.swept.fill(index, queries, this.o.scale, limit) ? this.swept : null;
   }
@@ -245,6 +261,14 @@ export class RowAttention {
     return this.kernelRows;
   }
 
+  /** The kernel row helper when every query may take float32 softmax rows (KernelRows.softmaxUsable), else null. */
+  private denseRowsFor(kv: KeyValueView, queries: readonly Float32Array[]): KernelRows | null {
+    const kr = this.rowsFor(kv);
+    if (!kr) return null;
+    for (const q of queries) if (!kr.softmaxUsable(kr.queryNorm(q), kv.keyNormMax!, this.o.scale)) return null;
+    return kr;
+  }
+
   private countIndexWork(index: HalfSpaceReporter): void {
     const st = index.lastQueryStats;
     this.work.keysScored += st.pointsScored;
@@ -252,8 +276,9 @@ export class RowAttention {
   }
 
   private denseSoftmax(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number): void {
-    const kr = this.rowsFor(kv);
-    if (kr) { this.oneQuery[0] = q; this.denseKernel(kr, kv, this.oneQuery, limit, out, off); return; }
+    this.oneQuery[0] = q;
+    const kr = this.denseRowsFor(kv, this.oneQuery);
+    if (kr) { this.denseKernel(kr, kv, this.oneQuery, limit, out, off); return; }
     const m = scoreAll(q, kv.keys, kv.dim, limit, this.o.scale, this.scores, this.ids);
     this.work.keysScored += limit;
     this.finishKept(kv, limit, m, out, off);
@@ -523,7 +548,7 @@ export class RowAttention {
     // the taken keys is at least `shrink` times the computed one: the bound uses that.
     const kr = this.rowsFor(kv);
     const qNorm = kr ? kr.queryNorm(q) : 0;
-    const fast = kr !== null && kr.usable(qNorm, kv.keyNormMax!) ? kr : null;
+    const fast = kr !== null && kr.softmaxUsable(qNorm, kv.keyNormMax!, scale) ? kr : null;
     const logitSlack = fast ? fast.margin(qNorm, kv.keyNormMax!, scale) + fast.logitRounding(qNorm, kv.keyNormMax!, scale) : 0;
     const shrinkNow = (): number => (fast ? Math.exp(-logitSlack) * (1 - fast.sumSlack(this.largestFold)) : 1);
     const st = this.state.reset('softmax');

@@ -64,7 +64,8 @@ test('swept certified rows: TV ≤ errorBound ≤ ε, output = softmax over the 
             for (let c = 0; c < dv; c++) assert.ok(Math.abs(group[h * dv + c]! - out[h * dv + c]!) <= 1e-5 * (1 + Math.abs(out[h * dv + c]!)));
           }
         }
-        assert.ok(sweeps > 0, 'certified rows on the quantized index use the fused sweep');
+        // Moderate logits take the fused sweep; rows whose logits could exceed 2⁸ take float64 (softmaxUsable).
+        if (family === 'gaussian') assert.ok(sweeps > 0, 'certified rows on the quantized index use the fused sweep');
       }
     }
   }
