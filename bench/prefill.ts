@@ -79,7 +79,7 @@ async function run(w: Workload, n: number): Promise<void> {
     const vr = v.map((x) => { const b = kernels.allocF32(x.length); b.view().set(x); return b; });
     const outs = k.map(() => new Float32Array(n * group * w.dv));
     contenders.push({ name, fn: () => {
-      for (let g = 0; g < w.kvHeads; g++) denseCausalAttention(kernels, qGroup[g]!, kr[g]!.view(), vr[g]!.view(), n, group, w.d, w.dv, soft, outs[g]!);
+      for (let g = 0; g < w.kvHeads; g++) denseCausalAttention(kernels, qGroup[g]!, kr[g]!, vr[g]!, n, group, w.d, w.dv, soft, outs[g]!);
       return { head0: outs[0]!, stride: group * w.dv, used: 1 };
     } });
   };

@@ -1,8 +1,9 @@
 import { HsrError } from '../errors.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
+import { denseAttentionRows } from '../kernels/dense-prefill.js';
 import { createKernels } from '../kernels/index.js';
 import { assertMatrix, row, type Matrix } from '../tensor/matrix.js';
-import { maxRowNorm, residentKernels } from './kernel-rows.js';
+import { float32SoftmaxSafe, maxRowNorm, residentKernels } from './kernel-rows.js';
 import { KeyMoments } from './moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } from './options.js';
 import { visibleKeys } from './reference.js';
@@ -30,6 +31,11 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   const o = resolveAttentionOptions(options, q.cols, 'attention');
   const m = q.rows, n = k.rows, d = q.cols, dv = v.cols;
   const output = new Float32Array(m * dv);
+  if (o.kind === 'softmax' && !o.sparse && denseOnKernels(q, k, v, o.scale, o.causal, output)) {
+    let visible = 0;
+    for (let i = 0; i < m; i++) visible += visibleKeys(m, n, i, o.causal);
+    return { output: { data: output, rows: m, cols: dv }, stats: { keysScored: visible, keysUsed: visible, boundsEvaluated: 0, denseQueries: 0 } };
+  }
   const softmaxSparse = o.kind === 'softmax' && o.sparse;
   const errorBound = softmaxSparse ? new Float64Array(m) : null;
   // Sparse rows: the index and a copy of the values share one kernels memory, so rows can score
@@ -74,4 +80,22 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   };
   if (errorBound) stats.errorBound = errorBound;
   return { output: { data: output, rows: m, cols: dv }, stats };
+}
+
+/**
+ * Dense softmax rows on the kernels (WebAssembly SIMD where available): K, V and q copied into the
+ * kernels' memory, tiles of 16 query rows sharing each streamed key block (denseAttentionRows).
+ * Declines — returns false, writes nothing — when logits could exceed float32's comfortable range
+ * (float32SoftmaxSafe); those rows stay on the float64 path.
+ */
+function denseOnKernels(q: Matrix, k: Matrix, v: Matrix, scale: number, causal: boolean, output: Float32Array): boolean {
+  const m = q.rows, n = k.rows, d = q.cols, dv = v.cols;
+  if (m === 0 || n === 0 || !float32SoftmaxSafe(maxRowNorm(q.data, d, 0, m), maxRowNorm(k.data, d, 0, n), scale)) return false;
+  const kernels = createKernels();
+  const kb = kernels.allocF32(n * d), vb = kernels.allocF32(n * dv), qb = kernels.allocF32(m * d);
+  kb.view().set(k.data.subarray(0, n * d));
+  vb.view().set(v.data.subarray(0, n * dv));
+  qb.view().set(q.data.subarray(0, m * d));
+  denseAttentionRows(kernels, qb, m, kb, vb, n, 1, d, dv, { kind: 'softmax', scale, bias: 0, alpha: 1 }, causal, output);
+  return true;
 }

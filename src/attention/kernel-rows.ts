@@ -51,7 +51,7 @@ export class KernelRows {
    * kept keys to the precision the tests and users expect); such rows take the float64 path.
    */
   softmaxUsable(qNorm: number, keyNormMax: number, scale: number): boolean {
-    return this.usable(qNorm, keyNormMax) && scale * qNorm * keyNormMax <= 2 ** 8;
+    return float32SoftmaxSafe(qNorm, keyNormMax, scale);
   }
 
   /** A bound on |logit̃ − logit| for every key: scale·(G32·‖q‖·max‖k‖ + d·2⁻¹⁴⁰), rounded up. */
@@ -145,6 +145,11 @@ export class KernelRows {
 export function residentKernels(kernels: Kernels | null, keys: Float32Array, values: Float32Array): Kernels | null {
   if (kernels === null) return null;
   return kernels.name === 'js' || keys.buffer === values.buffer ? kernels : null;
+}
+
+/** KernelRows.softmaxUsable's rule, for callers without a KernelRows (logits within 2⁸, norms within float32). */
+export function float32SoftmaxSafe(qNorm: number, keyNormMax: number, scale: number): boolean {
+  return qNorm * keyNormMax < FLOAT32_SAFE && scale * qNorm * keyNormMax <= 2 ** 8;
 }
 
 /** Largest Euclidean norm of rows [from, to) of a [·, dim] array, rounded up (float64). */
