@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { finishState, initStates } from '../../src/kernels/state.js';
 import type { Kernels, Weighting } from '../../src/kernels/types.js';
-import { backends, gaussArray, place, rng, unplace } from './backends.js';
+import { backends, gaussArray, place, rng, unplace, weightings } from './backends.js';
 
 // attendIds (scoreIds + accumulateIds fused) on every backend against float64 math over the
 // gathered rows: random shapes, repeated ids, odd counts, several calls continuing one state,
@@ -48,13 +48,6 @@ function assertClose(got: number, want: number, tol: number, what: string): void
   assert.ok(Math.abs(got - want) <= tol, `${what}: got ${got}, want ${want} (tolerance ${tol})`);
 }
 
-const weightings: Weighting[] = [
-  { kind: 'softmax', scale: 0.125, bias: 0, alpha: 1 },
-  { kind: 'softmax', scale: 1.7, bias: 0, alpha: 1 },
-  { kind: 'relu', scale: 0.25, bias: 0, alpha: 1 },
-  { kind: 'relu', scale: 0.5, bias: 0.3, alpha: 2 },
-  { kind: 'relu', scale: 0.5, bias: -0.2, alpha: 3 },
-];
 
 for (const b of backends()) {
   const k: Kernels = b.kernels;

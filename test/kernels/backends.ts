@@ -75,3 +75,12 @@ export function referenceDecode(q: Float32Array, k: Float32Array, v: Float32Arra
   return out;
 }
 
+
+/** Weightings every accumulation test runs: softmax at two scales, ReLU^α for α = 1, 2, 3 with biases of both signs. */
+export const weightings: Weighting[] = [
+  { kind: 'softmax', scale: 0.125, bias: 0, alpha: 1 },
+  { kind: 'softmax', scale: 1.7, bias: 0, alpha: 1 },
+  { kind: 'relu', scale: 0.25, bias: 0, alpha: 1 },
+  { kind: 'relu', scale: 0.5, bias: 0.3, alpha: 2 },
+  { kind: 'relu', scale: 0.5, bias: -0.2, alpha: 3 },
+];

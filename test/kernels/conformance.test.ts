@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { referenceAttention } from '../../src/attention/reference.js';
 import { finishState, initStates, mergeState } from '../../src/kernels/state.js';
 import type { Kernels, Weighting } from '../../src/kernels/types.js';
-import { backends, gaussArray, place, placeI8, rng, unplace } from './backends.js';
+import { backends, gaussArray, place, placeI8, rng, unplace, weightings } from './backends.js';
 
 // Lengths around the SIMD widths (4, 8, 16) and the attendRange block (64), and zero.
 const DIMS = [1, 3, 4, 5, 8, 15, 16, 17, 63, 64, 128, 130];
@@ -150,14 +150,6 @@ for (const b of backends()) {
         }
       }
     });
-
-    const weightings: Weighting[] = [
-      { kind: 'softmax', scale: 0.125, bias: 0, alpha: 1 },
-      { kind: 'softmax', scale: 1.7, bias: 0, alpha: 1 },
-      { kind: 'relu', scale: 0.25, bias: 0, alpha: 1 },
-      { kind: 'relu', scale: 0.5, bias: 0.3, alpha: 2 },
-      { kind: 'relu', scale: 0.5, bias: -0.2, alpha: 3 },
-    ];
 
     for (const w of weightings) {
       it(`attendRange, accumulateBlock, accumulateIds match referenceAttention (${w.kind}, scale ${w.scale}, bias ${w.bias}, α ${w.alpha})`, () => {
