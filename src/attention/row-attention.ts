@@ -5,7 +5,7 @@ import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
 import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
 import { KernelRows } from './kernel-rows.js';
-import { BUCKETS_PER_NAT, SWEPT_BUCKETS, SweptBounds } from './swept-bounds.js';
+import { BUCKETS_PER_NAT, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-kernels.js';
@@ -390,7 +390,7 @@ export class RowAttention {
     const top = sb.top;
     let kept = 0, rejectedMass = 0, m = -Infinity;
     const qNorm = kr.queryNorm(q), marginLogit = kr.margin(qNorm, kv.keyNormMax!, scale);
-    const bt = t <= top ? Math.min(SWEPT_BUCKETS - 1, Math.floor((top - t) * BUCKETS_PER_NAT) + 1) : -1;
+    const bt = t <= top ? Math.min(sb.buckets - 1, Math.floor((top - t) * BUCKETS_PER_NAT) + 1) : -1;
     if (bt >= 0) {
       const count = sb.select(h, limit, -1, bt, 0), cand = sb.ids();
       const dots = kr.dotsOf(q, kv.keys, cand, count);
@@ -478,7 +478,8 @@ export class RowAttention {
   private sweptCertifiedRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
     const kr = this.rowsFor(kv)!, scale = this.o.scale;
-    sb.histogram(h, limit);
+    // Buckets down to ln(limit/ε) + 12 nats: everything below weighs at most ε·e^{−12} of the top key.
+    sb.histogram(h, limit, Math.log(limit / epsilon) + 12);
     const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
@@ -497,7 +498,7 @@ export class RowAttention {
     // W of the taken keys is at least w·shrink (float32 logits and chunk sums, see certifiedRow).
     const w = (): number => st.sum * Math.exp(-logitSlack) * (1 - kr.sumSlack(this.largestFold));
     let delta = tvBound(w(), st.max, sb.massAfter(b), top);
-    while (delta > epsilon && b < SWEPT_BUCKETS - 1) {
+    while (delta > epsilon && b < sb.buckets - 1) {
       const next = sb.stopBucket(stopAt, b, w() * Math.exp(st.max - top));
       const c = sb.select(h, limit, b, next, taken);
       this.fold(kv, q, h, kr, sb.ids().subarray(taken), 0, c, st);

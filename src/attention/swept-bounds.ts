@@ -18,7 +18,7 @@ import type { F32Buffer, Kernels } from '../kernels/types.js';
 
 /** Buckets per nat (W = 1/Δ): a power of two, as gapHistogram requires. */
 export const BUCKETS_PER_NAT = 16;
-/** 48 nats of buckets: the last one (everything further down) is weighted e^{−47.9} ≈ 1.6e−21 per key. */
+/** At most 48 nats of buckets: the last one (everything further down) is weighted e^{−47.9} ≈ 1.6e−21 per key. */
 export const SWEPT_BUCKETS = 48 * BUCKETS_PER_NAT;
 /** e^{−b/W}, the largest weight relative to top a key of bucket b can have. */
 const EDGE = Float64Array.from({ length: SWEPT_BUCKETS }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
@@ -36,12 +36,14 @@ export class SweptBounds {
   private centre: F32Buffer;
   private idBuf: F32Buffer;
   private stride = 0;
-  /** gapHistogram's result in [0, SWEPT_BUCKETS); the rest is its scratch (4·buckets). */
+  /** gapHistogram's result in [0, buckets); the rest is its scratch (4·buckets). */
   private readonly counts = new Int32Array(4 * SWEPT_BUCKETS);
-  /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[SWEPT_BUCKETS] = 0. */
+  /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[buckets] = 0. */
   private readonly tail = new Float64Array(SWEPT_BUCKETS + 1);
   /** The current head's largest upper bound (the histogram's top). */
   top = -Infinity;
+  /** The current head's bucket count (histogram's depth·W ≤ SWEPT_BUCKETS); the last bucket takes everything below. */
+  buckets = SWEPT_BUCKETS;
   /** e^{−r̄} for the current head: a key's estimated weight is its bucket's mid weight times this. */
   private shrink = 1;
 
@@ -72,17 +74,23 @@ export class SweptBounds {
     return index.logitBoundsBatch(queries, scale, this.upper, this.centre, limit);
   }
 
-  /** Histogram of head h's keys [0, lim) (lim ≤ the filled limit); sets `top` and the tail sums. */
-  histogram(h: number, lim: number): void {
-    const from = h * this.stride;
-    this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), lim, BUCKETS_PER_NAT, SWEPT_BUCKETS, this.counts);
+  /**
+   * Histogram of head h's keys [0, lim) (lim ≤ the filled limit) over `depth` nats below the top
+   * (≤ 48; keys further down share the last bucket and its edge): sets `top`, `buckets` and the
+   * tail sums. A shallower histogram is cheaper for short rows (fewer buckets to clear, sum and walk)
+   * and costs nothing in the certificate when lim·e^{−depth} is negligible next to ε.
+   */
+  histogram(h: number, lim: number, depth = 48): void {
+    const from = h * this.stride, buckets = Math.min(SWEPT_BUCKETS, Math.max(2, Math.ceil(depth * BUCKETS_PER_NAT)));
+    this.buckets = buckets;
+    this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), lim, BUCKETS_PER_NAT, buckets, this.counts);
     const up = this.upper.view(), ce = this.centre.view(), step = Math.max(1, Math.floor(lim / RADIUS_SAMPLES));
     let gap = 0, samples = 0;
     for (let i = 0; i < lim; i += step, samples++) gap += up[from + i]! - ce[from + i]!;
     this.shrink = Math.exp(-gap / samples);
     const { tail, counts } = this;
-    tail[SWEPT_BUCKETS] = 0;
-    for (let b = SWEPT_BUCKETS - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * EDGE[b]!;
+    tail[buckets] = 0;
+    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * EDGE[b]!;
   }
 
   /**
@@ -92,11 +100,11 @@ export class SweptBounds {
    */
   stopBucket(stopAt: number, after: number, known: number): number {
     let w = known;
-    for (let b = after + 1; b < SWEPT_BUCKETS; b++) {
+    for (let b = after + 1; b < this.buckets; b++) {
       w += this.counts[b]! * MID[b]! * this.shrink;
       if (this.counts[b]! > 0 && this.tail[b + 1]! <= stopAt * w) return b;
     }
-    return SWEPT_BUCKETS - 1;
+    return this.buckets - 1;
   }
 
   /** Keys in buckets (after, b]. */
@@ -116,7 +124,7 @@ export class SweptBounds {
   select(h: number, lim: number, after: number, b: number, at: number): number {
     const from = h * this.stride;
     return this.kernels.selectBuckets(this.upper.view().subarray(from, from + lim), lim, this.top, BUCKETS_PER_NAT,
-      SWEPT_BUCKETS, after + 1, b, 0, this.ids().subarray(at));
+      this.buckets, after + 1, b, 0, this.ids().subarray(at));
   }
 
   /** The id list (a view of kernel memory: re-fetch after any allocation). */
