@@ -336,17 +336,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       let maxAbs = 0;
       for (let j = 0; j < dim; j++) maxAbs = Math.max(maxAbs, Math.abs(a[j]!));
       const e = maxAbs > 0 ? unitExponent(maxAbs) : 0;
-      let err2 = 0;
-      for (let j = 0; j < dim; j++) {
-        const x = a[j]! * 2 ** e;
-        qAll[h * dim + j] = x;
-        if (q16) {
-          const r = Math.round(x * 2 ** Q16); // |x| < 2: |r| ≤ 2¹⁴
-          q16[h * dim + j] = r;
-          const diff = x - r * 2 ** -Q16;     // exact: both are short binary fractions
-          err2 += diff * diff;
-        }
-      }
+      const err2 = scaleQuery(a, 2 ** e, qAll, q16, h * dim, dim);
       factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
       errs.push(Math.sqrt(err2) * (1 + 4 * this.g));
     }
@@ -458,6 +448,26 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
 // Per-key loops of the sweep as plain functions: V8 optimises them whole (a long loop inside a
 // method or closure is compiled by on-stack replacement and can fall back to the interpreter).
+
+/**
+ * q'[at + j] = a[j]·f (f a power of two: exact) and, when q16 is given, q16[at + j] = round(q'_j·2¹³)
+ * (|q'| < 2: |q16| ≤ 2¹⁴); returns ‖q' − q16·2⁻¹³‖² (each difference exact: short binary fractions).
+ */
+function scaleQuery(a: Float32Array, f: number, q: Float32Array, q16: Int16Array<ArrayBufferLike> | null, at: number, dim: number): number {
+  const up = 2 ** Q16, down = 2 ** -Q16;
+  let err2 = 0;
+  for (let j = 0; j < dim; j++) {
+    const x = a[j]! * f;
+    q[at + j] = x;
+    if (q16) {
+      const r = Math.round(x * up);
+      q16[at + j] = r;
+      const diff = x - r * down;
+      err2 += diff * diff;
+    }
+  }
+  return err2;
+}
 
 /** o[i] = x[from + i]·unit for i < count (exact: int32 or float32 times a power of two). */
 function widen(x: Int32Array<ArrayBufferLike> | Float32Array, from: number, count: number, unit: number, o: Float64Array): void {
