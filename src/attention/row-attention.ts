@@ -159,7 +159,9 @@ export class RowAttention {
       // rounded logit clears the bias is never lost to the rounding of bias/scale.
       const off = o.bias / o.scale, offsets = this.offsets[count]!;
       offsets.fill(off - Math.abs(off) * 1e-15);
-      const hits = index.queryBatch(queries, offsets, limit);
+      // relu() decides every key it is given exactly (float64 inside the float32 margin), so the
+      // index's unchecked candidates serve as well as its checked hits and save scoring them twice.
+      const hits = index.candidateBatch ? index.candidateBatch(queries, offsets, limit) : index.queryBatch(queries, offsets, limit);
       this.countIndexWork(index);
       for (let h = 0; h < count; h++) {
         this.relu(kv, queries[h]!, limits ? limits[h]! : limit, hits[h]!, out, (outRow + h) * dv);
@@ -305,7 +307,7 @@ export class RowAttention {
     this.keptCount = limit;
   }
 
-  /** ReLU over all keys j < limit, or over the ids < limit the index reported (`hits`, ascending). */
+  /** ReLU over all keys j < limit, or over the ids < limit the index gave (`hits`: its candidates or hits, ascending; each is decided exactly here). */
   private relu(kv: KeyValueView, q: Float32Array, limit: number, hits: Uint32Array | null, out: Float32Array, off: number): void {
     const { scale, bias, alpha } = this.o;
     let count = limit;

@@ -15,6 +15,13 @@ export class IdList {
     this.ids[this.length++] = id;
   }
 
+  /** Appends ids[0..count). */
+  pushAll(ids: Uint32Array, count: number): void {
+    if (this.length + count > this.ids.length) this.ids = grownTo(this.ids, this.length + count);
+    this.ids.set(ids.subarray(0, count), this.length);
+    this.length += count;
+  }
+
   /** A copy of the ids (the query result). */
   toArray(): Uint32Array { return this.ids.slice(0, this.length); }
 }

@@ -174,12 +174,28 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   queryBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
+    return this.report(normals, offsets, limit, true);
+  }
+
+  /**
+   * The candidates of {@link queryBatch} without its exact check: per normal, ascending, every id
+   * whose certified upper bound reaches the offset — a superset of the answer (1.06–1.17× it on
+   * real keys). For callers that score the candidates exactly anyway (ReLU rows), which saves the
+   * index's own scoring of them. nodesVisited = normals.length · limit, pointsScored = 0.
+   */
+  candidateBatch(normals: readonly Float32Array[], offsets: readonly number[], limit = this.size): Uint32Array[] {
+    return this.report(normals, offsets, limit, false);
+  }
+
+  /** queryBatch (`exact`) or candidateBatch. */
+  private report(normals: readonly Float32Array[], offsets: readonly number[], limit: number, exact: boolean): Uint32Array[] {
     const { scales, slacks, codeNorms, dim, kernels } = this;
     const lists = this.idLists(normals.length);
     let scored = 0;
     // Candidates of one head in one chunk (ids in candidates()[0..count)) → verified hits.
     const verify = (h: number, count: number, factor: number, qNorm: number): void => {
       if (count === 0) return;
+      if (!exact) { lists[h]!.pushAll(this.candidates(), count); return; }
       scored += count;
       const candidates = this.candidates();
       const data = this.pts.view(); // fetched after the sweep's kernel calls, which may move the memory

@@ -68,6 +68,12 @@ export interface HalfSpaceReporter {
    */
   scoreBoundsBatch(normals: readonly Float32Array[], upper: readonly Float64Array[], lower: readonly Float64Array[], limit?: number): void;
   /**
+   * Optional (only `quantized` has it): per normal, ascending, a superset of `queryBatch`'s answer
+   * — ids whose certified bound reaches the offset, not checked exactly — for callers that score
+   * them exactly anyway. pointsScored = 0.
+   */
+  candidateBatch?(normals: readonly Float32Array[], offsets: readonly number[], limit?: number): Uint32Array[];
+  /**
    * Optional fast path of certified softmax (only `quantized` has it): float32 bounds on logits for
    * a batch of normals, upper[h·limit + i] ≥ scale·⟨normals[h], p_i⟩ (exact real value; scale > 0)
    * and centre[h·limit + i] an estimate of it, computed by the kernels whose memory holds both

@@ -59,3 +59,32 @@ test('quantized integer sweep: the query-quantisation term is needed and enough 
     assert.deepEqual([...idx.query(q, top)], [0], `dim ${dim}: the key on the hyperplane is reported`);
   }
 });
+
+test('quantized candidateBatch: ascending superset of queryBatch (= brute force), ties and extreme norms included, and not much more', () => {
+  const r = rng(23);
+  for (const [dim, n, heads] of [[64, 3000, 6], [1030, 40, 3], [7, 500, 5], [64, 1, 2]] as const) {
+    const data = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      const f = i % 7 === 6 ? 0 : i % 11 === 3 ? 10 ** Math.round(r.uniform() * 40 - 20) : 1;
+      for (let j = 0; j < dim; j++) data[i * dim + j] = r.gauss() * f;
+    }
+    // A duplicated key, so some offset sits exactly on two keys' scores (ties must be candidates).
+    if (n > 2) data.copyWithin(dim, 0, dim);
+    const idx = HalfSpaceIndex.build(matrix(data, n, dim), { kind: 'quantized' });
+    const reporter = idx.reporter;
+    const normals = Array.from({ length: heads }, () => Float32Array.from({ length: dim }, () => r.gauss()));
+    const offsets = normals.map((a, h) => {
+      const scores = Array.from({ length: n }, (_, i) => dotRow(a, data, i, dim)).sort((x, y) => y - x);
+      return h === 0 ? dotRow(a, data, 0, dim) : scores[Math.min(n - 1, Math.floor(n * 0.02 * h))]!;
+    });
+    const hits = reporter.queryBatch(normals, offsets, n), cands = reporter.candidateBatch!(normals, offsets, n);
+    assert.equal(reporter.lastQueryStats.pointsScored, 0, 'candidateBatch scores nothing exactly');
+    normals.forEach((a, h) => {
+      const c = [...cands[h]!], set = new Set(c);
+      for (let p = 1; p < c.length; p++) assert.ok(c[p - 1]! < c[p]!, 'ascending, distinct');
+      for (let i = 0; i < n; i++) if (dotRow(a, data, i, dim) >= offsets[h]!) assert.ok(set.has(i), `dim ${dim} head ${h}: hit ${i} missing`);
+      for (const id of hits[h]!) assert.ok(set.has(id));
+      if (dim === 64 && n > 1) assert.ok(c.length <= 2 * hits[h]!.length + 16, `dim ${dim} head ${h}: ${c.length} candidates for ${hits[h]!.length} hits`);
+    });
+  }
+});
