@@ -22,7 +22,7 @@ import { DecodePool } from '../src/node/worker-pool.js';
 import { measureBandwidth, type Bandwidth } from './lib/bandwidth.js';
 import { calibrateReluBias, denseDecodeBytes, realWorkload, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from './lib/keys.js';
 import { median, table, writeJson } from './lib/measure.js';
-import { createOrtDecoder } from './lib/onnx-attention.js';
+import { createOrtDecoder } from '../src/node/onnx-attention.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1]!);

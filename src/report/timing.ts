@@ -26,6 +26,21 @@ export function timed<T>(fn: () => T): { value: T; ms: number } {
  * Median milliseconds per contender over `rounds` alternating rounds (A, B, C, A, B, C, …) after
  * one untimed warm-up call each.
  */
+/** {@link alternateRounds} for contenders that may return a promise (awaited inside the timing). */
+export async function alternateRoundsAsync(contenders: Record<string, () => unknown>, rounds: number): Promise<Record<string, number>> {
+  const names = Object.keys(contenders);
+  for (const n of names) await contenders[n]!();
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const n of names) {
+      const t0 = now();
+      await contenders[n]!();
+      samples[n]!.push(now() - t0);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(samples[n]!)]));
+}
+
 export function alternateRounds(contenders: Record<string, () => void>, rounds: number): Record<string, number> {
   const names = Object.keys(contenders);
   for (const n of names) contenders[n]!();

@@ -1,8 +1,9 @@
 /**
  * `hsr-attn bench [decode|prefill]`: wall-clock timing of dense baselines beside the library's
  * sparse modes on one machine, in alternating rounds (src/report/timing.ts) so that load from other
- * processes hits every contender alike; medians, and ratios taken within the same run. The full
- * sweeps (onnxruntime, worker threads, bandwidth) are bench/decode.ts and bench/prefill.ts.
+ * processes hits every contender alike; medians, and ratios taken within the same run. Decode adds
+ * onnxruntime-node (one thread) when it is installed and our dense decoder on two worker threads.
+ * The full sweeps (more sizes, ORT on two threads, bandwidth) are bench/decode.ts and bench/prefill.ts.
  */
 import { attention } from '../../attention/attention.js';
 import { referenceAttention } from '../../attention/reference.js';
@@ -13,9 +14,11 @@ import { createJsKernels } from '../../kernels/js/js-kernels.js';
 import type { Kernels, Weighting } from '../../kernels/types.js';
 import { createWasmKernels } from '../../kernels/wasm/wasm-kernels.js';
 import { writeFileAtomic } from '../../node/files.js';
+import { createOrtDecoder } from '../../node/onnx-attention.js';
+import { DecodePool } from '../../node/worker-pool.js';
 import { dataFile, loadDumpTensors, REAL_DUMPS, realWorkload } from '../../node/workloads.js';
 import { prefillTiming } from '../../report/experiments/prefill-timing.js';
-import { alternateRounds } from '../../report/timing.js';
+import { alternateRoundsAsync } from '../../report/timing.js';
 import { calibrateReluBias, denseDecodeBytes, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from '../../report/workloads.js';
 import { UsageError } from '../args.js';
 import type { Command } from '../command.js';
@@ -32,8 +35,9 @@ const DEFAULTS = { decode: { n: '16384', workload: 'real,llm,gaussian', rounds: 
 interface Contender {
   name: string;
   kind: 'softmax' | 'relu';
-  step(q: Float32Array): Float32Array;
+  step(q: Float32Array): Float32Array | Promise<Float32Array>;
   work(): { keysUsedPerHead: number; bytes: number };
+  close?(): Promise<void>;
 }
 
 export interface DecodeRow {
@@ -61,7 +65,8 @@ export const benchCommand: Command = {
   brief: 'time dense baselines (plain JS, WASM) against the sparse modes: per-token decode or causal prefill',
   summary: [
     'decode (default): per-token decode, 8 query heads over 2 KV heads (synthetic) or the real dump\'s 6 over 2',
-    '(its first n ≤ 8192 positions, d = 64), for dense plain JS and dense WASM (DenseDecoder), and KVCache: exact',
+    '(its first n ≤ 8192 positions, d = 64), for dense plain JS, dense WASM (DenseDecoder; also on 2 worker threads),',
+    'onnxruntime-node dense attention on one thread (when the package is installed), and KVCache: exact',
     `sparse ReLU^${RELU_ALPHA} (bias calibrated to ~2% active keys), softmax certified ε = 1e-3 and 1e-2, top-k ${TOP_K}, paper`,
     `(${INDEX} index). Reports ms/token, speed-up vs dense WASM, keys used per head, MB touched and the max error`,
     'vs the float64 reference. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
@@ -75,7 +80,7 @@ export const benchCommand: Command = {
     rounds: { type: 'integer', value: 'R', help: 'alternating rounds per size (default 15; prefill 3)' },
     out: { type: 'string', value: 'FILE', help: 'also write the JSON result to FILE (atomically)' },
   },
-  run(args) {
+  async run(args) {
     const mode = args._[0] ?? 'decode';
     if ((mode !== 'decode' && mode !== 'prefill') || args._.length > 1) throw new UsageError(`expected decode or prefill, got ${args._.join(' ')}`);
     const def = DEFAULTS[mode];
@@ -90,7 +95,7 @@ export const benchCommand: Command = {
     const config = { mode, ns, d, workloads: workloads as WorkloadName[], rounds };
     const bar = new ProgressBar(`bench ${mode}`, 'sizes', !args.json);
     const started = performance.now();
-    const result = mode === 'decode' ? { mode, rounds, index: INDEX, rows: benchDecode(config, bar) } : { mode, rounds, index: INDEX, rows: benchPrefill(config, bar) };
+    const result = mode === 'decode' ? { mode, rounds, index: INDEX, rows: await benchDecode(config, bar) } : { mode, rounds, index: INDEX, rows: benchPrefill(config, bar) };
     bar.done();
     const seconds = (performance.now() - started) / 1000;
     const json = JSON.stringify({ ...result, seconds });
@@ -116,24 +121,26 @@ function* decodeWorkloads(c: Config, R: number): Generator<Workload> {
   }
 }
 
-function benchDecode(c: Config, bar: ProgressBar): DecodeRow[] {
+async function benchDecode(c: Config, bar: ProgressBar): Promise<DecodeRow[]> {
   const rows: DecodeRow[] = [];
   const total = c.workloads.length * c.ns.length;
   let done = 0;
   bar.update(0, total);
   for (const w of decodeWorkloads(c, c.rounds + 1)) {
-    rows.push(...decodeRows(w, c.rounds));
+    rows.push(...await decodeRows(w, c.rounds));
     bar.update(++done, total);
   }
   return rows;
 }
 
-function decodeRows(w: Workload, rounds: number): DecodeRow[] {
+async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
   const bias = calibrateReluBias(w);
   const weighting = (kind: 'softmax' | 'relu'): Weighting => ({ kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? bias : 0, alpha: kind === 'relu' ? RELU_ALPHA : 1 });
   const cs: Contender[] = [
     denseContender('dense js', w, weighting('softmax'), createJsKernels()),
     denseContender('dense wasm', w, weighting('softmax'), createWasmKernels()),
+    await poolContender(w, weighting('softmax'), 2),
+    ...await ortContender(w),
     denseContender('dense wasm relu', w, weighting('relu'), createWasmKernels()),
     cacheContender(`sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
     cacheContender('certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
@@ -144,14 +151,16 @@ function decodeRows(w: Workload, rounds: number): DecodeRow[] {
   // Validate on the first query set (queries[0]); the timed rounds use the others in turn.
   const q0 = w.queries[0]!;
   const want = { softmax: referenceDecode(w, q0, 'softmax', 1, 0), relu: referenceDecode(w, q0, 'relu', RELU_ALPHA, bias) };
-  const errors = cs.map((c) => maxAbsDiff(c.step(q0), want[c.kind]));
+  const errors: number[] = [];
+  for (const c of cs) errors.push(maxAbsDiff(await c.step(q0), want[c.kind]));
   const work = cs.map((c) => c.work());
-  const timed: Record<string, () => void> = {};
+  const timed: Record<string, () => unknown> = {};
   for (const c of cs) {
     let r = 0;
-    timed[c.name] = () => { c.step(w.queries[1 + (r++ % (w.queries.length - 1))]!); };
+    timed[c.name] = () => c.step(w.queries[1 + (r++ % (w.queries.length - 1))]!);
   }
-  const ms = alternateRounds(timed, rounds);
+  const ms = await alternateRoundsAsync(timed, rounds);
+  for (const c of cs) await c.close?.();
   return cs.map((c, i) => ({
     workload: w.name, n: w.n, d: w.d, heads: w.heads, kvHeads: w.kvHeads, contender: c.name, kind: c.kind,
     msPerToken: ms[c.name]!, speedupVsDenseWasm: ms[c.kind === 'relu' ? 'dense wasm relu' : 'dense wasm']! / ms[c.name]!,
@@ -164,6 +173,25 @@ function denseContender(name: string, w: Workload, weighting: Weighting, kernels
   dec.append(w.keys, w.values);
   const out = new Float32Array(w.heads * w.dv);
   return { name, kind: weighting.kind, step: (q) => { dec.attend(q, out); return out; }, work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) };
+}
+
+/** Our dense decoder split over `threads` worker threads (DecodePool: heads and key ranges, log-sum-exp merge). */
+async function poolContender(w: Workload, weighting: Weighting, threads: number): Promise<Contender> {
+  const pool = await DecodePool.create({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting, threads, initialCapacity: w.n });
+  pool.append(w.keys, w.values);
+  const out = new Float32Array(w.heads * w.dv);
+  return {
+    name: `dense wasm ${threads}t`, kind: weighting.kind, step: (q) => { pool.attend(q, out); return out; },
+    work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }), close: () => pool.close(),
+  };
+}
+
+/** onnxruntime-node dense decode attention on one thread (src/node/onnx-attention.ts); none when the package is missing. */
+async function ortContender(w: Workload): Promise<Contender[]> {
+  const group = w.heads / w.kvHeads;
+  const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, group, w.d, w.dv, 1 / Math.sqrt(w.d), 1);
+  if (ort === null) return [];
+  return [{ name: 'onnxruntime 1t', kind: 'softmax', step: (q) => ort.run(q), work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) }];
 }
 
 function cacheContender(name: string, w: Workload, options: Omit<AttentionOptions, 'causal'>): Contender {
