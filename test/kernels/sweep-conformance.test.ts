@@ -84,16 +84,23 @@ function sweepCases(): [m: number, dim: number, count: number, start: number, ki
   return cases;
 }
 
+/** Every sweepCases() case on backend b with sweepBoundsI8 already run: its inputs and outputs. */
+function* sweptCases(b: Backend, r: ReturnType<typeof rng>) {
+  for (const [m, dim, count, start, kind, extreme] of sweepCases()) {
+    unplace(b);
+    const s = makeSweep(b, r, m, dim, count, start, kind, extreme);
+    const upper = outF32(b, m * count), centre = outF32(b, m * count);
+    b.kernels.sweepBoundsI8(s.q16, m, s.keys8, s.scales, s.slacks, s.codeNorms, start, count, dim, s.coef, upper, centre);
+    yield { m, dim, count, start, kind, s, upper, centre };
+  }
+}
+
 for (const b of backends()) {
   const k: Kernels = b.kernels;
   describe(`quantized sweep kernels: ${b.label}`, () => {
     it('sweepBoundsI8: exact ≤ upper ≤ exact + 2⁻¹⁷·(|C| + R) + 2⁻¹¹⁰, centre within 2⁻²⁰', () => {
       const r = rng(31);
-      for (const [m, dim, count, start, kind, extreme] of sweepCases()) {
-        unplace(b);
-        const s = makeSweep(b, r, m, dim, count, start, kind, extreme);
-        const upper = outF32(b, m * count), centre = outF32(b, m * count);
-        k.sweepBoundsI8(s.q16, m, s.keys8, s.scales, s.slacks, s.codeNorms, start, count, dim, s.coef, upper, centre);
+      for (const { m, dim, count, kind, s, upper, centre } of sweptCases(b, r)) {
         for (let j = 0; j < m; j++) for (let i = 0; i < count; i++) {
           const e = exact(s, j, i), u = upper[j * count + i]!, c = centre[j * count + i]!;
           const what = `${kind} m ${m} dim ${dim} count ${count} head ${j} key ${i}: upper ${u} centre ${c} exact ${e.v}`;
@@ -110,11 +117,7 @@ for (const b of backends()) {
 
     it('sweepCandidatesI8 = {k : sweepBoundsI8 upper ≥ t_j}, ascending, covering every exact hit (ties included)', () => {
       const r = rng(32);
-      for (const [m, dim, count, start, kind, extreme] of sweepCases()) {
-        unplace(b);
-        const s = makeSweep(b, r, m, dim, count, start, kind, extreme);
-        const upper = outF32(b, m * count), centre = outF32(b, m * count);
-        k.sweepBoundsI8(s.q16, m, s.keys8, s.scales, s.slacks, s.codeNorms, start, count, dim, s.coef, upper, centre);
+      for (const { m, dim, count, start, kind, s, upper } of sweptCases(b, r)) {
         // t_j: one key's exact value (exactly representable for 'pow2' keys: a tie), a random upper, or ±∞.
         for (let j = 0; j < m; j++) {
           const pick = count > 0 ? r.int(count) : 0;
