@@ -85,7 +85,7 @@ function sweepCases(): [m: number, dim: number, count: number, start: number, ki
 }
 
 /** Every sweepCases() case on backend b with sweepBoundsI8 already run: its inputs and outputs. */
-function* sweptCases(b: Backend, r: ReturnType<typeof rng>) {
+function* sweptCases(b: Backend, r: Rng) {
   for (const [m, dim, count, start, kind, extreme] of sweepCases()) {
     unplace(b);
     const s = makeSweep(b, r, m, dim, count, start, kind, extreme);
