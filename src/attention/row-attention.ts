@@ -47,6 +47,13 @@ export interface WorkCounters {
  * skipped key against 2.3 per key for a dense row, so the break-even is near 3/4.
  */
 const DENSE_SWITCH = 0.75;
+/**
+ * Certified rows over at most this many keys are computed densely (exact, errorBound 0): the bound
+ * pass and selection have a fixed cost per row that a short dense row does not. Measured on the
+ * real dump (KVCache, 6/2 heads, ε = 1e-2): certified/dense time 4.0× at n = 128, 1.7× at 512,
+ * 1.35× at 1024, 1.0× at 2048, 0.9× at 4096.
+ */
+const DENSE_BELOW = 1024;
 /** Buckets past the stop (2 nats) whose skipped keys enter the bound with their own upper bounds. */
 const EXACT_BUCKETS = 16;
 /** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
@@ -171,9 +178,12 @@ export class RowAttention {
     const s = o.sparsity;
     // Certified rows take the float32 fused sweep when the index has one and the kernels can score
     // these queries; everything else the float64 bounds.
-    const swept = s === 'paper' || (typeof s === 'object' && !('topK' in s)) ? this.sweptFor(kv, index, queries, limit) : null;
-    if (!swept) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
-    this.countIndexWork(index);
+    // Certified rows over ≤ DENSE_BELOW keys go dense without bounds: a group whose prefix is that
+    // short needs none (longer prefixes still compute them; each row decides by its own limit).
+    const short = typeof s === 'object' && 'epsilon' in s && limit <= DENSE_BELOW;
+    const swept = !short && (s === 'paper' || (typeof s === 'object' && !('topK' in s))) ? this.sweptFor(kv, index, queries, limit) : null;
+    if (!swept && !short) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
+    if (!short) this.countIndexWork(index);
     // Heads whose logits are too large for float32 rows take the float64 bounds, one by one (the
     // choice depends on the query alone, never on which heads share the call).
     if (swept) {
@@ -472,6 +482,17 @@ export class RowAttention {
   }
 
   /**
+   * A certified row computed densely instead (exact: errorBound 0, counted in denseQueries): now, or,
+   * with `deferDense`, after the group's loop together with the other switched heads.
+   */
+  private denseInstead(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number, deferDense: boolean): number {
+    this.work.denseQueries++;
+    if (deferDense) return SWITCHED_TO_DENSE;
+    this.denseSoftmax(kv, q, limit, out, off);
+    return 0;
+  }
+
+  /**
    * Certified mode on the fused sweep's bounds (swept-bounds.ts): whole Δ-buckets in decreasing
    * order of upper bound, the stop estimated from the buckets' estimated masses, the taken keys
    * folded by the kernels (float32, certified margins as in certifiedRow), then more buckets while
@@ -479,18 +500,14 @@ export class RowAttention {
    */
   private sweptCertifiedRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
+    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, limit, out, off, deferDense);
     const kr = this.rowsFor(kv)!, scale = this.o.scale;
     // Buckets down to ln(limit/ε) + 12 nats: everything below weighs at most ε·e^{−12} of the top key.
     sb.histogram(h, limit, Math.log(limit / epsilon) + 12);
     const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
-    if (taken >= Math.ceil(DENSE_SWITCH * limit)) {
-      this.work.denseQueries++;
-      if (deferDense) return SWITCHED_TO_DENSE;
-      this.denseSoftmax(kv, q, limit, out, off);
-      return 0;
-    }
+    if (taken >= Math.ceil(DENSE_SWITCH * limit)) return this.denseInstead(kv, q, limit, out, off, deferDense);
     const qNorm = kr.queryNorm(q);
     const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
     const st = this.state.reset('softmax');
@@ -525,6 +542,7 @@ export class RowAttention {
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
+    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, limit, out, off, deferDense);
     const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids;
     const start = this.bucketStart, res = this.res;
     const m0 = maxUpper(up, limit, scale);
@@ -535,12 +553,7 @@ export class RowAttention {
     let taken = minWalk(start, this.tailMass, stopAt) >= maxTake ? maxTake
       : walkBounds(ids, up, lo, scale, start, this.tailMass, m0, stopAt, maxTake, res);
     let u = res[0]!, b = res[1]!;
-    if (taken >= maxTake) {
-      this.work.denseQueries++;
-      if (deferDense) return SWITCHED_TO_DENSE;
-      this.denseSoftmax(kv, q, limit, out, off);
-      return 0;
-    }
+    if (taken >= maxTake) return this.denseInstead(kv, q, limit, out, off, deferDense);
     // The keys left out are ids[taken ..) (the walk takes them in bucket order): those of the
     // buckets near the stop enter the skipped mass with their own bounds, farther ones by edges.
     const cut = massCut(res[2]!, m0);

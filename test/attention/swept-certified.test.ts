@@ -34,7 +34,7 @@ function keyFamilies(r: Rand, n: number, d: number): Record<string, Float32Array
 test('swept certified rows: TV ≤ errorBound ≤ ε, output = softmax over the kept keys, on both backends', () => {
   const r = rng(41);
   for (const kernels of backends()) {
-    for (const [n, d] of [[1, 4], [2, 8], [257, 16], [1500, 64]] as const) {
+    for (const [n, d] of [[1, 4], [257, 16], [1100, 8], [1500, 64]] as const) {
       for (const [family, k] of Object.entries(keyFamilies(r, n, d))) {
         const dv = 3, v = gaussian(r, n, dv).data;
         const index = HalfSpaceIndex.build(matrix(k, n, d), { kind: 'quantized', kernels }).reporter;
@@ -65,7 +65,8 @@ test('swept certified rows: TV ≤ errorBound ≤ ε, output = softmax over the 
           }
         }
         // Moderate logits take the fused sweep; rows whose logits could exceed 2⁸ take float64 (softmaxUsable).
-        if (family === 'gaussian') assert.ok(sweeps > 0, 'certified rows on the quantized index use the fused sweep');
+        // (Rows over ≤ 1024 keys are computed densely, without bounds: RowAttention's DENSE_BELOW.)
+        if (family === 'gaussian' && n > 1024) assert.ok(sweeps > 0, 'certified rows on the quantized index use the fused sweep');
       }
     }
   }
@@ -92,3 +93,20 @@ function check(q: Float32Array, k: Float32Array, v: Float32Array, n: number, d: 
     assert.ok(Math.abs(out[c]! - restricted[c]! / keptSum) <= 1e-4 * (1 + Math.abs(restricted[c]! / keptSum)), `${what}: output`);
   }
 }
+
+test('certified rows over ≤ 1024 keys are computed densely (exact, bound 0, no index work); longer ones are not', async () => {
+  const { attention } = await import('../../src/attention/attention.js');
+  const r = rng(44);
+  for (const [n, dense] of [[600, true], [1024, true], [1500, false]] as const) {
+    const d = 16, m = 3;
+    const q = gaussian(r, m, d, 3), k = gaussian(r, n, d, 3), v = gaussian(r, n, 2);
+    const { stats } = attention(q, k, v, { kind: 'softmax', sparsity: { epsilon: 1e-2 }, index: 'quantized' });
+    if (dense) {
+      assert.equal(stats.denseQueries, m, `n ${n}`);
+      assert.equal(stats.boundsEvaluated, 0, `n ${n}: no index pass`);
+      assert.deepEqual([...stats.errorBound!], [0, 0, 0]);
+    } else {
+      assert.ok(stats.boundsEvaluated! > 0 && stats.keysUsed < m * n, `n ${n}: sparse (${stats.keysUsed} keys)`);
+    }
+  }
+});
