@@ -14,7 +14,7 @@ import { formatTable } from '../table.js';
 import { pct } from './perplexity.js';
 
 /** Long enough for attention to matter, short enough that the demo finishes in well under a minute on 2 cores. */
-export const DEMO_TOKENS = 1024;
+export const DEMO_TOKENS = 2048;
 
 interface DemoRow { model: string; attention: string; result: PerplexityResult }
 
