@@ -19,7 +19,7 @@ import type { F32Buffer, Kernels } from '../kernels/types.js';
 /** Buckets per nat (W = 1/Δ): a power of two, as gapHistogram requires. */
 export const BUCKETS_PER_NAT = 16;
 /** At most 48 nats of buckets: the last one (everything further down) is weighted e^{−47.9} ≈ 1.6e−21 per key. */
-export const SWEPT_BUCKETS = 48 * BUCKETS_PER_NAT;
+const SWEPT_BUCKETS = 48 * BUCKETS_PER_NAT;
 /** e^{−b/W}, the largest weight relative to top a key of bucket b can have. */
 const EDGE = Float64Array.from({ length: SWEPT_BUCKETS }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
 /** e^{−(b+½)/W}: a bucket's mid weight, for estimates. */
