@@ -5,15 +5,15 @@ import type { F32Buffer, Kernels } from '../kernels/types.js';
  * Certified selection on float32 logit bounds, with every per-key loop in the kernels: the index's
  * fused sweep writes an upper bound U_j ≥ the exact logit and an estimate C_j for every key and
  * head (`logitBoundsBatch`), `gapHistogram` counts each head's keys in buckets of Δ = 1/16 nat
- * below the largest bound, JS picks the bucket to stop at from 768 counts (a bucket's mass is
+ * below the largest bound (at most 768 buckets), JS picks the bucket to stop at from the counts (a bucket's mass is
  * estimated as count·e^{−(b+½)Δ − r̄}, r̄ the head's typical U − C read off 64 sampled keys), and
  * `selectBuckets` lists the taken keys in position order.
  * The certificate: a key in bucket b has e^{U_j − top} ≤ e^{−bΔ} (gapBucket's guarantee), so the
  * mass of every bucket after the stop is at most Σ_{b' > b} count_{b'}·e^{−b'Δ} (relative to top).
  *
  * Compared with the float64 bucket walk (certified.ts) this takes whole buckets — at most
- * e^{Δ} ≈ 6% more mass than needed per bucket edge — and touches each key twice in SIMD loops
- * instead of several float64 passes, so its cost is a small fraction of a dense step.
+ * e^{Δ} ≈ 6% more mass than needed per bucket edge — and touches each key's bound twice in SIMD
+ * loops instead of several float64 passes; the sweep itself dominates (docs/sparse-decode.md).
  */
 
 /** Buckets per nat (W = 1/Δ): a power of two, as gapHistogram requires. */
