@@ -30,7 +30,7 @@ export const reproduceCommand: Command = {
     'the dev text and the real q/k/v dumps: (1) keys kept by the paper threshold vs n, (2) ReLU^α exactness and',
     'the ReLU model sparse vs dense, (3) softmax error and bits/byte vs kept fraction, (4) decode and prefill',
     'time vs n, (5) the reviewers\' questions. --quick: smaller sweeps (under 2 minutes on 2 cores); the full',
-    'run takes about 15–30 minutes. Writes DIR/report.md, DIR/*.svg, DIR/results.json.',
+    'run takes about 3 minutes here (2 cores). Writes DIR/report.md, DIR/*.svg, DIR/results.json.',
   ].join('\n'),
   options: {
     quick: { type: 'boolean', help: 'smaller sweeps, for CI and a first look' },
