@@ -48,6 +48,13 @@ export interface WorkCounters {
  */
 const DENSE_SWITCH = 0.75;
 /**
+ * The same switch for rows on the fused sweep (sweptCertifiedRow): there a taken key costs 1.8–3.3×
+ * a key of the group's dense row (each head gathers its own K/V rows; dense reads them once for the
+ * whole group), while a switched head joins the group's one dense pass, so past about half the
+ * keys dense is cheaper (Gaussian keys, 16k, 6/2 heads: 66 % taken ran at 0.39× of dense).
+ */
+const SWEPT_DENSE_SWITCH = 0.5;
+/**
  * Certified rows over at most this many keys are computed densely (exact, errorBound 0): the bound
  * pass and selection have a fixed cost per row that a short dense row does not. Measured on the
  * real dump (KVCache, 6/2 heads, ε = 1e-2): certified/dense time 4.0× at n = 128, 1.7× at 512,
@@ -496,7 +503,7 @@ export class RowAttention {
    * Certified mode on the fused sweep's bounds (swept-bounds.ts): whole Δ-buckets in decreasing
    * order of upper bound, the stop estimated from the buckets' estimated masses, the taken keys
    * folded by the kernels (float32, certified margins as in certifiedRow), then more buckets while
-   * the exact bound U / (W + U) exceeds ε. Rows needing ≥ DENSE_SWITCH of the keys go dense.
+   * the exact bound U / (W + U) exceeds ε. Rows needing ≥ SWEPT_DENSE_SWITCH of the keys go dense.
    */
   private sweptCertifiedRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
@@ -507,7 +514,7 @@ export class RowAttention {
     const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
-    if (taken >= Math.ceil(DENSE_SWITCH * limit)) return this.denseInstead(kv, q, limit, out, off, deferDense);
+    if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.denseInstead(kv, q, limit, out, off, deferDense);
     const qNorm = kr.queryNorm(q);
     const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
     const st = this.state.reset('softmax');
