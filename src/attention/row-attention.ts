@@ -183,10 +183,10 @@ export class RowAttention {
       return;
     }
     const s = o.sparsity;
-    // Certified rows take the float32 fused sweep when the index has one and the kernels can score
-    // these queries; everything else the float64 bounds.
-    // Certified rows over ≤ DENSE_BELOW keys go dense without bounds: a group whose prefix is that
-    // short needs none (longer prefixes still compute them; each row decides by its own limit).
+    // Certified, threshold and paper rows take the float32 fused sweep when the index has one and
+    // the kernels can score these queries; top-k and everything else the float64 bounds. Certified
+    // rows over ≤ DENSE_BELOW keys go dense without bounds: a group whose prefix is that short needs
+    // none (longer prefixes still compute them; each row decides by its own limit).
     const short = typeof s === 'object' && 'epsilon' in s && limit <= DENSE_BELOW;
     const swept = !short && (s === 'paper' || (typeof s === 'object' && !('topK' in s))) ? this.sweptFor(kv, index, queries, limit) : null;
     if (!swept && !short) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
