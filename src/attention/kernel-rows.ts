@@ -43,17 +43,6 @@ export class KernelRows {
   /** Whether float32 scoring is safe for this query against keys of norm ≤ keyNormMax. */
   usable(qNorm: number, keyNormMax: number): boolean { return qNorm * keyNormMax < FLOAT32_SAFE; }
 
-  /**
-   * Whether softmax rows for this query may run in float32: `usable`, and logits bounded by
-   * scale·‖q‖·max‖k‖ ≤ 2⁸. A float32 logit is rounded by up to 2⁻²⁴ of its size, so beyond that the
-   * weights of a row drift from the exact softmax by more than ~1e-5 relative (the certificate
-   * would still hold — `margin` covers it — but the output would no longer be the softmax over the
-   * kept keys to the precision the tests and users expect); such rows take the float64 path.
-   */
-  softmaxUsable(qNorm: number, keyNormMax: number, scale: number): boolean {
-    return float32SoftmaxSafe(qNorm, keyNormMax, scale);
-  }
-
   /** A bound on |logit̃ − logit| for every key: scale·(G32·‖q‖·max‖k‖ + d·2⁻¹⁴⁰), rounded up. */
   margin(qNorm: number, keyNormMax: number, scale: number): number {
     return scale * (this.g32 * qNorm * keyNormMax + this.absolute) * (1 + 1e-6);
@@ -147,7 +136,14 @@ export function residentKernels(kernels: Kernels | null, keys: Float32Array, val
   return kernels.name === 'js' || keys.buffer === values.buffer ? kernels : null;
 }
 
-/** KernelRows.softmaxUsable's rule, for callers without a KernelRows (logits within 2⁸, norms within float32). */
+/**
+ * Whether softmax rows for a query of norm ≤ qNorm may run in float32 (KernelRows, the dense
+ * kernels): products of norms within float32 (`usable`), and logits bounded by
+ * scale·‖q‖·max‖k‖ ≤ 2⁸. A float32 logit is rounded by up to 2⁻²⁴ of its size, so beyond that the
+ * weights of a row drift from the exact softmax by more than ~1e-5 relative (the certificate would
+ * still hold — `margin` covers it — but the output would no longer be the softmax over the kept
+ * keys to the precision the tests and users expect); such rows take the float64 path.
+ */
 export function float32SoftmaxSafe(qNorm: number, keyNormMax: number, scale: number): boolean {
   return qNorm * keyNormMax < FLOAT32_SAFE && scale * qNorm * keyNormMax <= 2 ** 8;
 }

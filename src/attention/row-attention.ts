@@ -4,7 +4,7 @@ import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
 import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
-import { KernelRows } from './kernel-rows.js';
+import { float32SoftmaxSafe, KernelRows } from './kernel-rows.js';
 import { BUCKETS_PER_NAT, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
@@ -107,8 +107,9 @@ export class RowAttention {
   private kernelRows: KernelRows | null = null;
   /** Certified rows on the fused sweep's float32 bounds (created for the first kernels seen). */
   private swept: SweptBounds | null = null;
-  /** Per group member: whether its row runs on `swept` (else on the float64 bounds). */
+  /** Per group member: whether its row runs on `swept` (else on the float64 bounds), and ‖q‖↑. */
   private readonly sweptHead: boolean[] = [];
+  private readonly sweptNorm: number[] = [];
   /** Certified mode scratch for putting the taken ids in position order, [capacity]. */
   private marks = new Uint8Array(0);
   private order = new Uint32Array(0);
@@ -226,14 +227,14 @@ export class RowAttention {
 
   /** Dense rows for the heads in `switchedHeads` over keys [0, limit), in one kernel call when resident. */
   private denseSwitched(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, outRow: number): void {
-    const heads = this.switchedHeads, dv = this.valueDim, kr = this.denseRowsFor(kv, heads.map((h) => queries[h]!));
+    const heads = this.switchedHeads, dv = this.valueDim, qs = this.switchedQueries;
+    qs.length = 0;
+    for (const h of heads) qs.push(queries[h]!);
+    const kr = this.denseRowsFor(kv, qs);
     if (!kr) {
       for (const h of heads) this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
       return;
     }
-    const qs = this.switchedQueries;
-    qs.length = 0;
-    for (const h of heads) qs.push(queries[h]!);
     if (this.switchedOut.length < heads.length * dv) this.switchedOut = new Float32Array(this.groupSize * dv);
     this.denseKernel(kr, kv, qs, limit, this.switchedOut, 0);
     heads.forEach((h, i) => out.set(this.switchedOut.subarray(i * dv, (i + 1) * dv), (outRow + h) * dv));
@@ -242,13 +243,16 @@ export class RowAttention {
   /**
    * The group's float32 logit bounds from the index's fused sweep (SweptBounds), or null when the
    * keys are not resident, the index has no sweep, or no query may take float32 rows;
-   * sweptHead[h] says whether query h may (KernelRows.softmaxUsable).
+   * sweptHead[h] says whether query h may (float32SoftmaxSafe).
    */
   private sweptFor(kv: KeyValueView, index: HalfSpaceReporter, queries: readonly Float32Array[], limit: number): SweptBounds | null {
     const kr = this.rowsFor(kv);
     if (!kr || !index.logitBoundsBatch) return null;
     let any = false;
-    queries.forEach((q, h) => { any = (this.sweptHead[h] = kr.softmaxUsable(kr.queryNorm(q), kv.keyNormMax!, this.o.scale)) || any; });
+    queries.forEach((q, h) => {
+      const qNorm = this.sweptNorm[h] = kr.queryNorm(q);
+      any = (this.sweptHead[h] = float32SoftmaxSafe(qNorm, kv.keyNormMax!, this.o.scale)) || any;
+    });
     if (!any) return null;
     if (this.swept === null || this.swept.kernels !== kr.kernels) this.swept = new SweptBounds(kr.kernels);
     return this.swept.fill(index, queries, this.o.scale, limit) ? this.swept : null;
@@ -280,11 +284,11 @@ export class RowAttention {
     return this.kernelRows;
   }
 
-  /** The kernel row helper when every query may take float32 softmax rows (KernelRows.softmaxUsable), else null. */
+  /** The kernel row helper when every query may take float32 softmax rows (float32SoftmaxSafe), else null. */
   private denseRowsFor(kv: KeyValueView, queries: readonly Float32Array[]): KernelRows | null {
     const kr = this.rowsFor(kv);
     if (!kr) return null;
-    for (const q of queries) if (!kr.softmaxUsable(kr.queryNorm(q), kv.keyNormMax!, this.o.scale)) return null;
+    for (const q of queries) if (!float32SoftmaxSafe(kr.queryNorm(q), kv.keyNormMax!, this.o.scale)) return null;
     return kr;
   }
 
@@ -408,7 +412,7 @@ export class RowAttention {
     sb.histogram(h, limit);
     const top = sb.top;
     let kept = 0, rejectedMass = 0, m = -Infinity;
-    const qNorm = kr.queryNorm(q), marginLogit = kr.margin(qNorm, kv.keyNormMax!, scale);
+    const marginLogit = kr.margin(this.sweptNorm[h]!, kv.keyNormMax!, scale);
     const bt = t <= top ? Math.min(sb.buckets - 1, Math.floor((top - t) * BUCKETS_PER_NAT) + 1) : -1;
     if (bt >= 0) {
       const count = sb.select(h, limit, -1, bt, 0), cand = sb.ids();
@@ -515,7 +519,7 @@ export class RowAttention {
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
     if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.denseInstead(kv, q, limit, out, off, deferDense);
-    const qNorm = kr.queryNorm(q);
+    const qNorm = this.sweptNorm[h]!;
     const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
     const st = this.state.reset('softmax');
     this.largestFold = 0;
@@ -571,7 +575,7 @@ export class RowAttention {
     // the taken keys is at least `shrink` times the computed one: the bound uses that.
     const kr = this.rowsFor(kv);
     const qNorm = kr ? kr.queryNorm(q) : 0;
-    const fast = kr !== null && kr.softmaxUsable(qNorm, kv.keyNormMax!, scale) ? kr : null;
+    const fast = kr !== null && float32SoftmaxSafe(qNorm, kv.keyNormMax!, scale) ? kr : null;
     const logitSlack = fast ? fast.margin(qNorm, kv.keyNormMax!, scale) + fast.logitRounding(qNorm, kv.keyNormMax!, scale) : 0;
     const shrinkNow = (): number => (fast ? Math.exp(-logitSlack) * (1 - fast.sumSlack(this.largestFold)) : 1);
     const st = this.state.reset('softmax');

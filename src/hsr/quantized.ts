@@ -216,8 +216,10 @@ export class QuantizedIndex implements HalfSpaceReporter {
             this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), start, count, dim,
             this.coef.view().subarray(0, 4 * m), ids, counts);
           for (let j = 0; j < m; j++) {
-            const c = counts[j]!;
-            this.candidates().set(ids.subarray(j * count, j * count + c));
+            const c = counts[j]!, row = ids.subarray(j * count, j * count + c);
+            // Unchecked candidates go straight to the result; checked ones are verified from candidates().
+            if (!exact) { lists[h0 + j]!.pushAll(row, c); continue; }
+            this.candidates().set(row);
             verify(h0 + j, c, factors[h0 + j]!, norms[h0 + j]!);
           }
         }

@@ -64,7 +64,7 @@ test('swept certified rows: TV ≤ errorBound ≤ ε, output = softmax over the 
             for (let c = 0; c < dv; c++) assert.ok(Math.abs(group[h * dv + c]! - out[h * dv + c]!) <= 1e-5 * (1 + Math.abs(out[h * dv + c]!)));
           }
         }
-        // Moderate logits take the fused sweep; rows whose logits could exceed 2⁸ take float64 (softmaxUsable).
+        // Moderate logits take the fused sweep; rows whose logits could exceed 2⁸ take float64 (float32SoftmaxSafe).
         // (Rows over ≤ 1024 keys are computed densely, without bounds: RowAttention's DENSE_BELOW.)
         if (family === 'gaussian' && n > 1024) assert.ok(sweeps > 0, 'certified rows on the quantized index use the fused sweep');
       }
