@@ -1,4 +1,4 @@
-// Public API: re-exports only (see ../shared/design/API.md for the contract).
+// Public API: re-exports only (see docs/api.md for the contract).
 export { HsrError, type HsrErrorCode } from './errors.js';
 export { matrix, type Matrix } from './tensor/matrix.js';
 export { HalfSpaceIndex, registerIndexKind, indexKinds, type ReporterFactory } from './hsr/half-space-index.js';

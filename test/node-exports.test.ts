@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as node from '../src/node/index.js';
 import * as core from '../src/index.js';
 
-// The names README.md and API.md promise; a re-export lost in a merge fails here, not in a user's build.
+// The names README.md and docs/api.md promise; a re-export lost in a merge fails here, not in a user's build.
 test('the package root and hsr-attention/node export the documented names', () => {
   for (const name of ['matrix', 'HalfSpaceIndex', 'attention', 'KVCache', 'HsrError', 'AttentionState', 'mergeStates', 'DenseDecoder', 'createKernels']) {
     assert.ok(name in core, `root export ${name}`);

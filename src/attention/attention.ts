@@ -13,7 +13,7 @@ import { RowAttention, type KeyValueView } from './row-attention.js';
 const BATCH = 4;
 
 /**
- * One-shot attention (prefill / full attention) of m queries over n keys, per API.md.
+ * One-shot attention (prefill / full attention) of m queries over n keys, per docs/api.md.
  * Sparse rows (softmax with a sparsity mode, ReLU by default) build one index over k for the
  * call and ask it about the visible prefix of each query (`limit` = i + n − m + 1 when causal),
  * so the index prunes by position instead of scoring keys past the query and masking them.

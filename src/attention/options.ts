@@ -2,7 +2,7 @@ import { HsrError } from '../errors.js';
 import { indexKinds } from '../hsr/half-space-index.js';
 import { describe } from '../tensor/matrix.js';
 
-/** Which entries of a softmax row are kept (API.md). ReLU attention is always exact. */
+/** Which entries of a softmax row are kept (docs/api.md). ReLU attention is always exact. */
 export type Sparsity =
   | 'dense'
   | 'paper'

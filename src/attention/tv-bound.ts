@@ -1,5 +1,5 @@
 /**
- * Certified total-variation bound between exact and used softmax weights (PAPER.md):
+ * Certified total-variation bound between exact and used softmax weights (docs/paper.md):
  * with W = Σ_used e^{s_j} and U ≥ Σ_skipped e^{s_j},  δ = W_T / (W_S + W_T) ≤ U / (W + U).
  * Both masses come relative to their own reference logit, so nothing overflows however far the
  * bounds are from the scores:  W = w·e^{m},  U = u·e^{m0}.

@@ -2,7 +2,7 @@
  * The contract every half-space reporting structure implements. Points are stored row-major
  * (`point i` = `points[i*dim .. (i+1)*dim)`), ids are insertion order.
  *
- * Exactness band (API.md): `query(a, b)` reports every point with ⟨a,p⟩ ≥ b + 1e-5·‖a‖·‖p‖ and
+ * Exactness band (docs/api.md): `query(a, b)` reports every point with ⟨a,p⟩ ≥ b + 1e-5·‖a‖·‖p‖ and
  * none with ⟨a,p⟩ < b − 1e-5·‖a‖·‖p‖. Implementations verify candidates in float64 from the stored
  * float32 points (`dotRow`, the same arithmetic as `scan`), and every pruning bound is certified to
  * hold for that float64 value too, so in practice every kind agrees with the `scan` oracle exactly.

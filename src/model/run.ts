@@ -1,6 +1,6 @@
 /**
  * The two jobs a user runs a model for, browser-safe (the CLI in src/cli/ wraps them):
- * perplexity of a text (per-token NLL, the API.md result) and generation from a prompt.
+ * perplexity of a text (per-token NLL, the docs/api.md result) and generation from a prompt.
  */
 import { HsrError } from '../errors.js';
 import type { KernelBackend } from '../kernels/index.js';
@@ -23,7 +23,7 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** API.md's perplexity result, plus counters that make keysUsed interpretable. */
+/** The perplexity result of docs/api.md, plus counters that make keysUsed interpretable. */
 export interface PerplexityResult {
   /** Tokens read (the text's first N bytes); `nll` has one entry per predicted token, N − 1. */
   tokens: number;

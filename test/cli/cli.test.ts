@@ -23,7 +23,7 @@ test('parseArgs: --name value, --name=value, booleans, defaults, positionals; er
   assert.match(helpText('u', 's', specs), /--n INTEGER\s+\(default 3\)/);
 });
 
-test('perplexity --json prints exactly the API.md result, matching the reference NLL', () => {
+test('perplexity --json prints exactly the docs/api.md result, matching the reference NLL', () => {
   const r = cli('perplexity', '--model', 'models/bytelm-10m', '--text', 'data/dev_c.txt', '--attention', 'dense', '--max-tokens', '96', '--json');
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);

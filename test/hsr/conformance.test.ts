@@ -1,6 +1,6 @@
 // Every index kind against the scan oracle. Candidates are verified with the same float64 dot as
 // scan and every bound is certified for that value, so results must agree exactly (stronger than
-// the API.md band).
+// the docs/api.md band).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -1,4 +1,4 @@
-/** `hsr-attn perplexity`: per-token NLL of a text under a model with a chosen attention mode (API.md). */
+/** `hsr-attn perplexity`: per-token NLL of a text under a model with a chosen attention mode (docs/api.md). */
 import { describeAttention } from '../../model/attention-mode.js';
 import { perplexity } from '../../model/run.js';
 import type { KernelBackend } from '../../kernels/index.js';
@@ -11,10 +11,10 @@ import { formatPairs } from '../table.js';
 export const perplexityCommand: Command = {
   name: 'perplexity',
   usage: 'hsr-attn perplexity --model DIR --text FILE [--attention MODE] [--epsilon E] [--threshold T] [--top-k K] [--max-tokens N] [--json]',
-  brief: 'per-token NLL and bits/token of a text, with any attention mode (API.md JSON with --json)',
+  brief: 'per-token NLL and bits/token of a text, with any attention mode (the docs/api.md JSON with --json)',
   summary: [
     'Per-token negative log-likelihood of the text\'s first N bytes (one token per byte), with the chosen',
-    'attention. --json prints { tokens, nll, bitsPerToken, seconds, keysScored, keysUsed } (API.md):',
+    'attention. --json prints { tokens, nll, bitsPerToken, seconds, keysScored, keysUsed } (docs/api.md):',
     'tokens read, nll[i] = −ln p(byte[i+1] | byte[0..i]) (N − 1 values), mean NLL in bits, wall-clock',
     'seconds of the forward passes, and ⟨q,k⟩ products / weighted keys summed over layers, positions, heads.',
   ].join('\n'),
