@@ -11,7 +11,11 @@ export type HsrErrorCode =
   | 'BAD_DTYPE'          // a tensor's element type is not one we read or expected
   | 'MALFORMED_FILE'     // a file's header or layout is inconsistent or truncated
   | 'NOT_FOUND'          // a named tensor, file or model part does not exist
-  | 'UNSUPPORTED';       // a valid request this build cannot serve
+  | 'UNSUPPORTED'        // a valid request this build cannot serve
+  | 'TOO_LARGE'          // a size from input or options exceeds what we allocate (see the limit in the message)
+  | 'IO_ERROR'           // a file or folder cannot be read or written (a directory, permissions, …)
+  | 'CLOSED'             // the object was closed and refuses further work
+  | 'WORKER_FAILED';     // a worker thread threw, exited or did not answer in time
 
 export class HsrError extends Error {
   readonly code: HsrErrorCode;

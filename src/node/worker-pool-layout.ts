@@ -25,3 +25,10 @@ export const T_START = 0, T_END = 1, T_STATES = 2, T_SCRATCH = 3;
 export function controlSlots(kvHeads: number, threads: number): number { return threadBase(kvHeads, threads); }
 /** Keys per block in the kernels' attendRange: scratch per thread is BLOCK · group floats. */
 export const BLOCK = 64;
+
+/**
+ * The status block: a separate SharedArrayBuffer of STATUS_INTS int32s through which a thread
+ * whose slice threw reports it (slot number ≥ 1, then its message as UTF-8 bytes).
+ */
+export const STATUS_FAILED_SLOT = 0, STATUS_MESSAGE_BYTES = 1, STATUS_MESSAGE = 2;
+export const STATUS_INTS = 2 + 256;

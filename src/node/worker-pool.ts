@@ -7,6 +7,7 @@ import { finishState, mergeState } from '../kernels/state.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { simdSupported, type WasmMemory } from '../kernels/wasm/wasm-api.js';
 import { createKernelMemory, createWasmKernels, type KernelExports } from '../kernels/wasm/wasm-kernels.js';
+import { assertFinite, assertVector, describe } from '../tensor/matrix.js';
 import { kernelBackendFromEnv } from './kernels-env.js';
 import { spawnWorker } from './spawn-worker.js';
 import * as L from './worker-pool-layout.js';
@@ -20,6 +21,11 @@ export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> 
    * thread alone, since waking a thread costs tens of microseconds. Default 8192.
    */
   minPositionsPerThread?: number;
+  /**
+   * Longest an attend waits for the other threads before it gives up with HsrError WORKER_FAILED
+   * (a thread that died mid-task never answers). Default 10 000 ms.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -32,17 +38,31 @@ export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> 
  *
  * Falls back to one thread (plain DenseDecoder on the chosen backend) when threads = 1,
  * SharedArrayBuffer or WebAssembly SIMD is missing, or HSR_KERNELS=js.
+ *
+ * Failures are bounded: a thread that throws reports through a shared status block (the calling
+ * thread is blocked in Atomics.wait, so it cannot hear worker events); a thread that exits
+ * between calls is noticed through its 'exit' event; one that dies mid-task is given up on after
+ * `timeoutMs`. Each of these fails the pool for good (HsrError WORKER_FAILED); after `close()`
+ * every call throws HsrError CLOSED.
  */
 export class DecodePool {
   readonly decoder: DenseDecoder;
   readonly threads: number;
   private readonly workers: Worker[];
-  private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[] } | null;
-
+  private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[]; status: Int32Array } | null;
   private readonly minPerThread: number;
+  private readonly timeoutMs: number;
+  /** Set once: the error every later call rethrows. */
+  private failure: HsrError | null = null;
 
-  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number) {
-    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared; this.minPerThread = minPerThread;
+  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number, timeoutMs: number) {
+    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared;
+    this.minPerThread = minPerThread; this.timeoutMs = timeoutMs;
+    workers.forEach((w, i) => {
+      const lost = (why: string) => this.record(new HsrError('WORKER_FAILED', `DecodePool: expected thread ${i + 1} to be running, got ${why}`));
+      w.on('error', (e) => lost(`an error: ${e.message}`));
+      w.on('exit', (code) => lost(`its exit (code ${code})`));
+    });
   }
 
   static async create(options: DecodePoolOptions): Promise<DecodePool> {
@@ -54,11 +74,15 @@ export class DecodePool {
     if (!Number.isSafeInteger(minPer) || minPer < 0) {
       throw new HsrError('BAD_OPTION', `DecodePool: expected minPositionsPerThread to be an integer ≥ 0, got ${minPer}`);
     }
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      throw new HsrError('BAD_OPTION', `DecodePool: expected timeoutMs to be a finite number > 0, got ${describe(timeoutMs)}`);
+    }
     const backend = kernelBackendFromEnv();
     const canShare = typeof SharedArrayBuffer === 'function' && simdSupported() && backend !== 'js';
     if (threads === 1 || !canShare) {
       const decoder = new DenseDecoder({ ...options, kernels: createKernels({ backend }) });
-      return new DecodePool(decoder, 1, [], null, minPer);
+      return new DecodePool(decoder, 1, [], null, minPer, timeoutMs);
     }
     const memory = createKernelMemory(true);
     const kernels = createWasmKernels({ memory, shared: true });
@@ -69,24 +93,46 @@ export class DecodePool {
     const queries = heap.alloc(4 * heads * decoder.headDim);
     const states = Array.from({ length: threads }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
     const scratch = Array.from({ length: threads }, () => heap.alloc(4 * L.BLOCK * group));
-    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1 }));
+    const status = new Int32Array(new SharedArrayBuffer(4 * L.STATUS_INTS));
+    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status }));
     // Wait until every thread is up (its module instantiated) so the first attend is not slowed by startup.
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
       w.once('online', () => resolve());
       w.once('error', reject);
     })));
     for (const w of workers) w.unref();
-    return new DecodePool(decoder, threads, workers, { x: kernels.exports, memory, control, queries, states, scratch }, minPer);
+    return new DecodePool(decoder, threads, workers, { x: kernels.exports, memory, control, queries, states, scratch, status }, minPer, timeoutMs);
   }
 
   get length(): number { return this.decoder.length; }
 
-  append(keys: Float32Array, values: Float32Array): void { this.decoder.append(keys, values); }
+  /** Appends t tokens: keys `[t, kvHeads, headDim]`, values `[t, kvHeads, valueDim]`, all finite. */
+  append(keys: Float32Array, values: Float32Array): void {
+    this.usable();
+    const { kvHeads, headDim: d, valueDim: dv } = this.decoder;
+    for (const [name, x] of [['keys', keys], ['values', values]] as const) {
+      if (!(x instanceof Float32Array)) throw new HsrError('BAD_DTYPE', `DecodePool.append ${name}: expected a Float32Array, got ${describe(x)}`);
+    }
+    const t = keys.length / (kvHeads * d);
+    if (!Number.isInteger(t) || values.length !== t * kvHeads * dv) {
+      throw new HsrError('SHAPE_MISMATCH',
+        `DecodePool.append: expected keys [t, ${kvHeads}, ${d}] and values [t, ${kvHeads}, ${dv}], got ${keys.length} and ${values.length} values`);
+    }
+    assertFinite(keys, 'DecodePool.append keys');
+    assertFinite(values, 'DecodePool.append values');
+    this.decoder.append(keys, values);
+  }
 
-  /** Dense attention of `queries` ([heads, headDim], unscaled) into `out` ([heads, valueDim]). */
+  /** Dense attention of `queries` ([heads, headDim], unscaled, finite) into `out` ([heads, valueDim]). */
   attend(queries: Float32Array, out: Float32Array): void {
+    this.usable();
     const sh = this.shared;
     const dec = this.decoder;
+    assertVector(queries, dec.heads * dec.headDim, 'DecodePool.attend queries');
+    if (!(out instanceof Float32Array)) throw new HsrError('BAD_DTYPE', `DecodePool.attend out: expected a Float32Array, got ${describe(out)}`);
+    if (out.length !== dec.heads * dec.valueDim) {
+      throw new HsrError('DIM_MISMATCH', `DecodePool.attend out: expected length ${dec.heads * dec.valueDim}, got ${out.length}`);
+    }
     if (sh === null || dec.kvHeads * dec.length < 2 * this.minPerThread) { dec.attend(queries, out); return; }
     const { kvHeads, group, headDim, valueDim, heads } = dec;
     const T = this.threads;
@@ -112,9 +158,15 @@ export class DecodePool {
     Atomics.add(ctrl, L.SEQ, 1);
     Atomics.notify(ctrl, L.SEQ);
     runSlice(sh.x, sh.memory, ctrl, 0);
+    const deadline = performance.now() + this.timeoutMs;
     for (let done = Atomics.load(ctrl, L.DONE); done < T - 1; done = Atomics.load(ctrl, L.DONE)) {
-      Atomics.wait(ctrl, L.DONE, done);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.fail(new HsrError('WORKER_FAILED', `DecodePool.attend: expected ${T - 1} threads to finish within timeoutMs = ${this.timeoutMs} ms, got ${done}`));
+      }
+      Atomics.wait(ctrl, L.DONE, done, left);
     }
+    this.throwIfThreadFailed(sh.status);
     // Merge every thread's states into thread 0's, then normalise.
     const stride = valueDim + STATE_EXTRA;
     const buf = sh.memory.buffer;
@@ -126,8 +178,10 @@ export class DecodePool {
     for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
   }
 
-  /** Stops the threads (the pool must not be used afterwards). */
+  /** Stops the threads; afterwards every call throws HsrError CLOSED. Closing again does nothing. */
   async close(): Promise<void> {
+    if (this.failure?.code === 'CLOSED') return;
+    this.failure = new HsrError('CLOSED', 'DecodePool: expected an open pool, got one that was closed');
     const sh = this.shared;
     if (sh !== null) {
       const ctrl = new Int32Array(sh.memory.buffer, sh.control, 4);
@@ -136,6 +190,30 @@ export class DecodePool {
       Atomics.notify(ctrl, L.SEQ);
     }
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private usable(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** A thread that threw wrote its slot and message into the status block (worker-pool-thread.ts). */
+  private throwIfThreadFailed(status: Int32Array): void {
+    const slot = Atomics.load(status, L.STATUS_FAILED_SLOT);
+    if (slot <= 0) return; // -1: a thread is still writing its message; it reports DONE after
+    const bytes = new Uint8Array(status.buffer, 4 * L.STATUS_MESSAGE, Atomics.load(status, L.STATUS_MESSAGE_BYTES));
+    this.fail(new HsrError('WORKER_FAILED', `DecodePool.attend: expected thread ${slot} to finish its slice, got an error: ${new TextDecoder().decode(bytes.slice())}`));
+  }
+
+  /** Fails the pool for good (its threads may be stuck or gone); the first failure is the one reported. */
+  private record(error: HsrError): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    for (const w of this.workers) void w.terminate();
+  }
+
+  private fail(error: HsrError): never {
+    this.record(error);
+    throw this.failure!;
   }
 }
 
