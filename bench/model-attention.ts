@@ -17,7 +17,8 @@ import { readBytes } from '../src/node/checkpoint.js';
 import { loadModel } from '../src/node/model.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODEL, DEV_TEXT, PACKAGE_ROOT, RELU_MODEL } from '../src/cli/paths.js';
+import { DEV_TEXT, PACKAGE_ROOT, RELU_MODEL_NAME, SOFTMAX_MODEL_NAME } from '../src/cli/paths.js';
+import { vendoredModelDir } from '../src/node/vendored-models.js';
 import { machineInfo, table, writeJson } from './lib/measure.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -35,8 +36,8 @@ const reference: Record<string, number[]> = {
   'bytelm-10m': JSON.parse(readFileSync(join(PACKAGE_ROOT, 'data', 'nll_dev_c.json'), 'utf8')).nll_nat,
   'bytelm-relu-10m': JSON.parse(readFileSync(join(PACKAGE_ROOT, 'data', 'nll_relu_dev_c.json'), 'utf8')).nll_nat,
 };
-const softmax = loadModel(DEFAULT_MODEL);
-const relu = loadModel(RELU_MODEL);
+const softmax = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME));
+const relu = loadModel(vendoredModelDir(RELU_MODEL_NAME));
 const rows: Record<string, unknown>[] = [];
 
 function run(modelName: string, model: typeof softmax, n: number, mode: AttentionMode): { keysPerRow: number } {

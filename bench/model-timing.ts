@@ -10,7 +10,8 @@ import { describeAttention, type AttentionMode } from '../src/model/attention-mo
 import { perplexity } from '../src/model/run.js';
 import { readBytes } from '../src/node/checkpoint.js';
 import { loadModel } from '../src/node/model.js';
-import { DEFAULT_MODEL, DEV_TEXT, RELU_MODEL } from '../src/cli/paths.js';
+import { DEV_TEXT, RELU_MODEL_NAME, SOFTMAX_MODEL_NAME } from '../src/cli/paths.js';
+import { vendoredModelDir } from '../src/node/vendored-models.js';
 import { median, table, writeJson } from './lib/measure.js';
 
 const arg = (name: string, fallback: string): string => {
@@ -21,7 +22,7 @@ const n = Number(arg('context', '2048'));
 const rounds = Number(arg('rounds', '3'));
 const out = arg('out', 'bench/model-timing.json');
 const text = readBytes(DEV_TEXT).subarray(0, n);
-const softmax = loadModel(DEFAULT_MODEL), relu = loadModel(RELU_MODEL);
+const softmax = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME)), relu = loadModel(vendoredModelDir(RELU_MODEL_NAME));
 
 const contenders: [string, typeof softmax, AttentionMode][] = [
   ['bytelm-10m', softmax, { kind: 'dense' }],

@@ -8,7 +8,7 @@ test('the package root and hsr-attention/node export the documented names', () =
   for (const name of ['matrix', 'HalfSpaceIndex', 'attention', 'KVCache', 'HsrError', 'AttentionState', 'mergeStates', 'DenseDecoder', 'createKernels']) {
     assert.ok(name in core, `root export ${name}`);
   }
-  for (const name of ['loadModel', 'loadCheckpoint', 'readSafetensors', 'writeFileAtomic', 'DecodePool', 'kernelBackendFromEnv']) {
+  for (const name of ['loadModel', 'loadCheckpoint', 'readSafetensors', 'writeFileAtomic', 'DecodePool', 'kernelBackendFromEnv', 'vendoredModelDir', 'vendoredModelNames']) {
     assert.ok(name in node, `hsr-attention/node export ${name}`);
   }
 });

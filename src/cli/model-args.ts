@@ -4,10 +4,11 @@ import type { LlamaModel } from '../model/llama.js';
 import { loadModel } from '../node/model.js';
 import { readBytes } from '../node/checkpoint.js';
 import type { OptionSpecs, ParsedArgs } from './args.js';
-import { DEFAULT_MODEL, DEV_TEXT } from './paths.js';
+import { vendoredModelDir } from '../node/vendored-models.js';
+import { DEV_TEXT, SOFTMAX_MODEL_NAME } from './paths.js';
 
 export const MODEL_OPTION: OptionSpecs = {
-  model: { type: 'string', value: 'DIR', help: 'model folder: HF config.json + safetensors (default: the vendored models/bytelm-10m)' },
+  model: { type: 'string', value: 'DIR', help: 'model folder: HF config.json + safetensors (default: the vendored bytelm-10m, from the hsr-attention-models package)' },
 };
 
 export const TEXT_OPTION: OptionSpecs = {
@@ -15,7 +16,7 @@ export const TEXT_OPTION: OptionSpecs = {
 };
 
 export function modelFromArgs(args: ParsedArgs): LlamaModel {
-  return loadModel((args.model as string | undefined) ?? DEFAULT_MODEL, { kernels: args.kernels as KernelBackend });
+  return loadModel((args.model as string | undefined) ?? vendoredModelDir(SOFTMAX_MODEL_NAME), { kernels: args.kernels as KernelBackend });
 }
 
 /** The text's bytes (token ids of the byte-level models). */

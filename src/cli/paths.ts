@@ -1,8 +1,9 @@
-/** Where the vendored models and data are: beside dist/ (or src/) in the package root. */
+/** Where the library's own files are (the package root, beside dist/ or src/), and the vendored models' names. */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const DEFAULT_MODEL = join(PACKAGE_ROOT, 'models', 'bytelm-10m');
-export const RELU_MODEL = join(PACKAGE_ROOT, 'models', 'bytelm-relu-10m');
 export const DEV_TEXT = join(PACKAGE_ROOT, 'data', 'dev_c.txt');
+/** Vendored model folders are found by name through src/node/vendored-models.ts. */
+export const SOFTMAX_MODEL_NAME = 'bytelm-10m';
+export const RELU_MODEL_NAME = 'bytelm-relu-10m';

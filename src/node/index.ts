@@ -4,3 +4,4 @@ export { loadCheckpoint, readSafetensors, readBytes } from './checkpoint.js';
 export { loadModel } from './model.js';
 export { DecodePool, type DecodePoolOptions } from './worker-pool.js';
 export { kernelBackendFromEnv } from './kernels-env.js';
+export { vendoredModelDir, vendoredModelNames, vendoredModelsRoot } from './vendored-models.js';

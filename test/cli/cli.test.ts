@@ -24,7 +24,7 @@ test('parseArgs: --name value, --name=value, booleans, defaults, positionals; er
 });
 
 test('perplexity --json prints exactly the docs/api.md result, matching the reference NLL', () => {
-  const r = cli('perplexity', '--model', 'models/bytelm-10m', '--text', 'data/dev_c.txt', '--attention', 'dense', '--max-tokens', '96', '--json');
+  const r = cli('perplexity', '--model', 'packages/hsr-attention-models/bytelm-10m', '--text', 'data/dev_c.txt', '--attention', 'dense', '--max-tokens', '96', '--json');
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(Object.keys(out).sort(), ['bitsPerToken', 'keysScored', 'keysUsed', 'nll', 'seconds', 'tokens']);

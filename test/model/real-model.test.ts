@@ -1,4 +1,4 @@
-// End-to-end checks on the vendored models (models/, data/): per-token NLL against the reference
+// End-to-end checks on the vendored models (package hsr-attention-models, data/): per-token NLL against the reference
 // computed by an independent implementation, and a greedy generation snapshot. Prefixes keep CI fast.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,13 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { generate, perplexity } from '../../src/model/run.js';
 import { encodeBytes } from '../../src/model/tokenizer.js';
 import { loadModel } from '../../src/node/model.js';
+import { vendoredModelDir } from '../../src/node/vendored-models.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PREFIX = 384;
 const TOLERANCE = 2e-3;
 const text = new Uint8Array(readFileSync(`${root}data/dev_c.txt`)).subarray(0, PREFIX);
-const softmax = loadModel(`${root}models/bytelm-10m`);
-const relu = loadModel(`${root}models/bytelm-relu-10m`);
+const softmax = loadModel(vendoredModelDir('bytelm-10m'));
+const relu = loadModel(vendoredModelDir('bytelm-relu-10m'));
 const reference = (file: string): number[] => JSON.parse(readFileSync(`${root}data/${file}`, 'utf8')).nll_nat;
 
 function maxAbsDiff(a: number[], b: number[]): { max: number; over: number } {
@@ -65,7 +66,7 @@ test('greedy generation snapshot (bytelm-10m, dense), identical on the js and wa
   const expected = '_sys_path_file(filename, path):\n    """\n    Return the file file';
   const out = Buffer.from(generate(softmax, prompt, 64).tokens).toString('latin1');
   assert.equal(out, expected);
-  const js = loadModel(`${root}models/bytelm-10m`, { kernels: 'js' });
+  const js = loadModel(vendoredModelDir('bytelm-10m'), { kernels: 'js' });
   assert.equal(Buffer.from(generate(js, prompt, 64).tokens).toString('latin1'), expected);
 });
 

@@ -9,7 +9,8 @@ import { loadModel } from '../../node/model.js';
 import { readBytes } from '../../node/checkpoint.js';
 import type { Command } from '../command.js';
 import { ProgressBar } from '../progress.js';
-import { DEFAULT_MODEL, DEV_TEXT, RELU_MODEL } from '../paths.js';
+import { vendoredModelDir } from '../../node/vendored-models.js';
+import { DEV_TEXT, RELU_MODEL_NAME, SOFTMAX_MODEL_NAME } from '../paths.js';
 import { formatTable } from '../table.js';
 import { pct } from './perplexity.js';
 
@@ -36,15 +37,15 @@ export const demoCommand: Command = {
     const n = args.tokens as number;
     const text = readBytes(DEV_TEXT).subarray(0, n);
     const kernels = args.kernels as KernelBackend;
-    const plan: [string, string, AttentionMode[]][] = [
-      ['bytelm-10m', DEFAULT_MODEL, [{ kind: 'dense' }, { kind: 'flash' }, { kind: 'certified', epsilon: 1e-2 }, { kind: 'paper' }]],
+    const plan: [string, AttentionMode[]][] = [
+      [SOFTMAX_MODEL_NAME, [{ kind: 'dense' }, { kind: 'flash' }, { kind: 'certified', epsilon: 1e-2 }, { kind: 'paper' }]],
     ];
-    if (!args['no-relu']) plan.push(['bytelm-relu-10m', RELU_MODEL, [{ kind: 'dense' }, { kind: 'sparse' }]]);
+    if (!args['no-relu']) plan.push([RELU_MODEL_NAME, [{ kind: 'dense' }, { kind: 'sparse' }]]);
     const quiet = Boolean(args.json);
     if (!quiet) process.stderr.write(`hsr-attn demo: ${plan.map((p) => p[0]).join(' and ')} on data/dev_c.txt, the first ${text.length} bytes (context ${text.length})\n`);
     const rows: DemoRow[] = [];
-    for (const [name, dir, modes] of plan) {
-      const model = loadModel(dir, { kernels });
+    for (const [name, modes] of plan) {
+      const model = loadModel(vendoredModelDir(name), { kernels });
       for (const mode of modes) {
         const bar = new ProgressBar(`${name} ${describeAttention(mode)}`, 'tok', !quiet);
         const result = perplexity(model, text, { attention: mode, onProgress: (d, t) => bar.update(d, t) });

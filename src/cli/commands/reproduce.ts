@@ -18,7 +18,8 @@ import { reproduceConfig, runReproduction, type ParallelResult } from '../../rep
 import { gaussianArray, seededRandom } from '../../report/random.js';
 import { timeMs } from '../../report/timing.js';
 import type { Command } from '../command.js';
-import { DEFAULT_MODEL, PACKAGE_ROOT, RELU_MODEL } from '../paths.js';
+import { vendoredModelDir } from '../../node/vendored-models.js';
+import { PACKAGE_ROOT, RELU_MODEL_NAME, SOFTMAX_MODEL_NAME } from '../paths.js';
 import { ProgressBar } from '../progress.js';
 
 export const reproduceCommand: Command = {
@@ -40,9 +41,9 @@ export const reproduceCommand: Command = {
   async run(args) {
     const quick = args.quick === true, out = args.out as string, data = args.data as string;
     const started = performance.now(), loadBefore = loadavg()[1]!;
-    const softmaxModel = loadModel(DEFAULT_MODEL), reluModel = loadModel(RELU_MODEL);
+    const softmaxModel = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME)), reluModel = loadModel(vendoredModelDir(RELU_MODEL_NAME));
     const a = reluModel.config.attention;
-    if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL} to be a ReLU model`);
+    if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL_NAME} to be a ReLU model`);
     const text = readBytes(join(data, 'dev_c.txt'));
     const inputs = {
       softmaxModel, reluModel, text, reluBias: a.bias, reluAlpha: a.alpha,
