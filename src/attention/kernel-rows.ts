@@ -1,6 +1,6 @@
 import { normUp, roundingSlack } from '../hsr/rounding.js';
 import { STATE_EXTRA, type Kernels, type Weighting } from '../kernels/types.js';
-import { initStates } from '../kernels/state.js';
+import { initStates, lseMerge } from '../kernels/state.js';
 import type { AttentionState } from './state.js';
 
 /**
@@ -62,13 +62,7 @@ export class KernelRows {
     const idv = this.ids(ids, from, count), s32 = this.state, dv = this.valueDim;
     initStates(s32, 1, dv, 'softmax');
     this.kernels.attendIds(q, keys, values, idv, count, this.dim, dv, weighting, s32);
-    const m32 = s32[dv]!, sum32 = s32[dv + 1]!;
-    if (!(sum32 > 0)) return;
-    const m = Math.max(st.max, m32);
-    const fa = st.sum > 0 ? Math.exp(st.max - m) : 0, fb = Math.exp(m32 - m), acc = st.acc;
-    for (let c = 0; c < dv; c++) acc[c] = acc[c]! * fa + s32[c]! * fb;
-    st.sum = st.sum * fa + sum32 * fb;
-    st.max = m;
+    lseMerge(st.data, 0, s32, 0, dv);
   }
 
   /**

@@ -8,9 +8,9 @@ import { float32SoftmaxSafe, KernelRows } from './kernel-rows.js';
 import { BUCKETS_PER_NAT, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
-import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-kernels.js';
+import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-loops.js';
 import { kthLargest, selectTop } from './selection.js';
-import { AttentionState } from './state.js';
+import { AttentionState, mergeStates } from './state.js';
 import { massCut, tvBound } from './tv-bound.js';
 
 /**
@@ -83,6 +83,8 @@ const SWITCHED_TO_DENSE = -1;
 export class RowAttention {
   readonly work: WorkCounters = { keysScored: 0, keysUsed: 0, boundsEvaluated: 0, denseQueries: 0 };
   private readonly state: AttentionState;
+  /** One chunk of a float64 fold, merged into the row's state (fold). */
+  private readonly chunk: AttentionState;
   private capacity = 0;
   // Per group member: certified bounds on ⟨q_h, k_j⟩, [capacity].
   private readonly upper: Float64Array[] = [];
@@ -129,6 +131,7 @@ export class RowAttention {
   constructor(private readonly o: ResolvedAttentionOptions, readonly valueDim: number, readonly groupSize: number) {
     this.softmaxWeighting = { kind: 'softmax', scale: o.scale, bias: 0, alpha: 1 };
     this.state = new AttentionState(valueDim);
+    this.chunk = new AttentionState(valueDim);
     this.offsets = Array.from({ length: groupSize + 1 }, (_, c) => new Array<number>(c).fill(0));
   }
 
@@ -475,21 +478,15 @@ export class RowAttention {
       this.largestFold = Math.max(this.largestFold, to - from);
       return;
     }
-    let m: number;
-    {
-      this.work.keysScored += scoreIdsExact(q, kv.keys, kv.dim, this.upper[h]!, this.lower[h]!, ids, from, to, scale, w);
-      m = -Infinity;
-      for (let p = from; p < to; p++) if (w[p]! > m) m = w[p]!;
-    }
-    if (m > st.max) {
-      // exp(−∞) = 0 empties nothing that was there: the state is empty exactly when max = −∞.
-      const f = Math.exp(st.max - m), acc = st.acc;
-      st.sum *= f;
-      for (let c = 0; c < acc.length; c++) acc[c]! *= f;
-      st.max = m;
-    }
-    st.sum += expRelative(w, to, st.max, from);
-    accumulateRows(st.acc, w, ids, to, kv.values, this.valueDim, from);
+    this.work.keysScored += scoreIdsExact(q, kv.keys, kv.dim, this.upper[h]!, this.lower[h]!, ids, from, to, scale, w);
+    let m = -Infinity;
+    for (let p = from; p < to; p++) if (w[p]! > m) m = w[p]!;
+    // The chunk as its own state relative to its maximum, merged into st by log-sum-exp.
+    const chunk = this.chunk.reset('softmax');
+    chunk.max = m;
+    chunk.sum = expRelative(w, to, m, from);
+    accumulateRows(chunk.acc, w, ids, to, kv.values, this.valueDim, from);
+    mergeStates(st, chunk);
   }
 
   /**

@@ -1,4 +1,6 @@
-import { accumulateRows } from './row-kernels.js';
+import { finishState, lseMerge } from '../kernels/state.js';
+import { STATE_EXTRA } from '../kernels/types.js';
+import { accumulateRows } from './row-loops.js';
 
 /**
  * A partial attention result over some subset of keys, in float64:
@@ -10,37 +12,43 @@ import { accumulateRows } from './row-kernels.js';
  * by log-sum-exp ({@link mergeStates}) into the state of their union — the one primitive behind
  * "attend to the reported keys, then add a bounded tail", splitting keys across threads, and a
  * sharded KV cache. For ReLU (weights are absolute, not relative to a maximum) `max` stays 0 and
- * the merge reduces to adding sums.
+ * the merge reduces to adding sums. The numbers live in `data`, packed as the kernels' states
+ * (`[acc, max, sum]`, kernels/types.ts), so one merge (kernels/state.ts `lseMerge`) serves both.
  */
 export class AttentionState {
-  max = -Infinity;
-  sum = 0;
-  /** Weighted sum of value rows, [valueDim]. */
+  /** `[acc_0 .. acc_{valueDim−1}, max, sum]`. */
+  readonly data: Float64Array;
+  /** Weighted sum of value rows, [valueDim] (a view of `data`). */
   readonly acc: Float64Array;
+  /** A one-key state for {@link addLogit}, created on first use. */
+  private one: AttentionState | null = null;
 
   constructor(readonly valueDim: number) {
-    this.acc = new Float64Array(valueDim);
+    this.data = new Float64Array(valueDim + STATE_EXTRA);
+    this.acc = this.data.subarray(0, valueDim);
+    this.data[valueDim] = -Infinity;
   }
+
+  get max(): number { return this.data[this.valueDim]!; }
+  set max(m: number) { this.data[this.valueDim] = m; }
+  get sum(): number { return this.data[this.valueDim + 1]!; }
+  set sum(s: number) { this.data[this.valueDim + 1] = s; }
 
   /** Empties the state: softmax states start at max = −∞, ReLU states at max = 0. */
   reset(kind: 'softmax' | 'relu' = 'softmax'): this {
+    this.acc.fill(0);
     this.max = kind === 'softmax' ? -Infinity : 0;
     this.sum = 0;
-    this.acc.fill(0);
     return this;
   }
 
   /** Folds in one key with softmax logit `logit` and value row `row` of `values` (online softmax). */
   addLogit(logit: number, values: Float32Array, row: number): void {
-    const dv = this.valueDim, acc = this.acc;
-    if (logit > this.max) {
-      // Rescale what we have so far to the new maximum (exp(−∞) = 0 covers the empty state).
-      const f = Math.exp(this.max - logit);
-      this.sum *= f;
-      for (let c = 0; c < dv; c++) acc[c]! *= f;
-      this.max = logit;
-    }
-    this.addWeight(Math.exp(logit - this.max), values, row);
+    const one = this.one ??= new AttentionState(this.valueDim);
+    one.acc.set(values.subarray(row * this.valueDim, (row + 1) * this.valueDim));
+    one.max = logit;
+    one.sum = 1;
+    mergeStates(this, one);
   }
 
   /** Folds in one key with weight `w` (already relative to `max`) and value row `row` of `values`. */
@@ -52,16 +60,15 @@ export class AttentionState {
 
   /**
    * Folds in `count` keys at once: weight `w[p]` (already relative to `max`) and value row
-   * `rows[p]` of `values` (four rows per sweep over acc: row-kernels.ts).
+   * `rows[p]` of `values` (four rows per sweep over acc: row-loops.ts).
    */
-  addWeights(w: Float64Array, rows: Uint32Array, count: number, values: Float32Array): void {
-    this.sum += accumulateRows(this.acc, w, rows, count, values, this.valueDim);
+  addWeights(w: Float64Array, rows: Uint32Array, count: number, values: Float32Array, from = 0): void {
+    this.sum += accumulateRows(this.acc, w, rows, count, values, this.valueDim, from);
   }
 
   /** Writes acc / sum (float32) to out[offset ..]; zeros when no key carried weight. */
   finish(out: Float32Array, offset: number): void {
-    const inv = this.sum > 0 ? 1 / this.sum : 0;
-    for (let c = 0; c < this.valueDim; c++) out[offset + c] = this.acc[c]! * inv;
+    finishState(this.data, 0, this.valueDim, out, offset);
   }
 
   /** log(Σ_j w_j): the state's total weight in log space (−∞ when empty). */
@@ -75,12 +82,9 @@ export class AttentionState {
  * `out` may be `a` or `b`. Both states must have the same valueDim.
  */
 export function mergeStates(a: AttentionState, b: AttentionState, out: AttentionState = a): AttentionState {
-  const m = Math.max(a.max, b.max);
-  // An empty side contributes nothing (and may carry max = −∞: avoid ∞ − ∞).
-  const fa = a.sum > 0 ? Math.exp(a.max - m) : 0;
-  const fb = b.sum > 0 ? Math.exp(b.max - m) : 0;
-  for (let c = 0; c < out.valueDim; c++) out.acc[c] = a.acc[c]! * fa + b.acc[c]! * fb;
-  out.sum = a.sum * fa + b.sum * fb;
-  out.max = m;
+  const dv = out.valueDim;
+  if (out === b) { lseMerge(out.data, 0, a.data, 0, dv); return out; }
+  if (out !== a) out.data.set(a.data);
+  lseMerge(out.data, 0, b.data, 0, dv);
   return out;
 }

@@ -111,7 +111,7 @@ export class DenseDecoder {
 
   /**
    * Folds positions [start, end) of every KV head into `states`: the split-KV building block
-   * (partial states over disjoint ranges merge with mergeState).
+   * (partial states over disjoint ranges merge with lseMerge).
    */
   attendRange(start: number, end: number): void {
     const { group: m, headDim: d, valueDim: dv } = this;

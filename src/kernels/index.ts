@@ -27,7 +27,7 @@ export function createKernels(options: { backend?: KernelBackend } = {}): Kernel
 export { createJsKernels } from './js/js-kernels.js';
 export { createWasmKernels } from './wasm/wasm-kernels.js';
 export { simdSupported } from './wasm/wasm-api.js';
-export { initStates, mergeState, finishState } from './state.js';
+export { initStates, lseMerge, finishState, type StateArray } from './state.js';
 export type { Kernels, F32Buffer, I8Buffer, Weighting } from './types.js';
 export { STATE_EXTRA } from './types.js';
 export { DenseDecoder, type DenseDecoderOptions } from './dense-decode.js';

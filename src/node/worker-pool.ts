@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { HsrError } from '../errors.js';
 import { DenseDecoder, type DenseDecoderOptions } from '../kernels/dense-decode.js';
 import { createKernels } from '../kernels/index.js';
-import { finishState, mergeState } from '../kernels/state.js';
+import { finishState, lseMerge } from '../kernels/state.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { simdSupported, type WasmMemory } from '../kernels/wasm/wasm-api.js';
 import { createKernelMemory, createWasmKernels, type KernelExports } from '../kernels/wasm/wasm-kernels.js';
@@ -173,7 +173,7 @@ export class DecodePool {
     const s0 = new Float32Array(buf, sh.states[0]!, heads * stride);
     for (let t = 1; t < T; t++) {
       const st = new Float32Array(buf, sh.states[t]!, heads * stride);
-      for (let h = 0; h < heads; h++) mergeState(s0, h * stride, st, h * stride, valueDim);
+      for (let h = 0; h < heads; h++) lseMerge(s0, h * stride, st, h * stride, valueDim);
     }
     for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
   }

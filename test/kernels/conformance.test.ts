@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { referenceAttention } from '../../src/attention/reference.js';
-import { finishState, initStates, mergeState } from '../../src/kernels/state.js';
+import { finishState, initStates, lseMerge } from '../../src/kernels/state.js';
 import type { Kernels, Weighting } from '../../src/kernels/types.js';
 import { backends, gaussArray, place, placeI8, rng, unplace, weightings } from './backends.js';
 
@@ -167,7 +167,7 @@ for (const b of backends()) {
           k.attendRange(q, m, keys, values, cut, n - cut, dim, dv, w, s2);
           const out = new Float32Array(dv);
           for (let j = 0; j < m; j++) {
-            mergeState(s1, j * (dv + 2), s2, j * (dv + 2), dv);
+            lseMerge(s1, j * (dv + 2), s2, j * (dv + 2), dv);
             finishState(s1, j * (dv + 2), dv, out, 0);
             for (let c = 0; c < dv; c++) assertClose(out[c]!, want[j * dv + c]!, tol, `attendRange dim ${dim} n ${n} m ${m} cut ${cut} query ${j} col ${c}`);
           }

@@ -1,4 +1,5 @@
-import { gapBucket, type Kernels, type Weighting } from '../types.js';
+import { lseMerge } from '../state.js';
+import { gapBucket, STATE_EXTRA, type Kernels, type Weighting } from '../types.js';
 
 /** Keys per block in the fused `attendRange`: a block's dots ([m, BLOCK] floats) stay in L1. */
 const BLOCK = 64;
@@ -11,29 +12,26 @@ const BLOCK = 64;
 export function createJsKernels(): Kernels {
   let dots = new Float32Array(0); // scratch of attendRange ([m, BLOCK]) and attendIds ([count]), grown when too small
 
-  let acc = new Float64Array(0); // [dv] float64 accumulator: no float32 rounding per update
+  let chunk = new Float64Array(0); // [dv + 2] float64 state of one call's keys: no float32 rounding per update
 
+  /**
+   * Folds `count` dots into the state at states[so ..]: the keys as one float64 state relative to
+   * their own maximum (softmax; rounded to float32 so the merged max is a float32 value) or to 0
+   * (ReLU), merged in by log-sum-exp (lseMerge).
+   */
   const accumulate = (state: Float32Array, so: number, d: Float32Array, dOff: number, count: number,
     w: Weighting, values: Float32Array, ids: Uint32Array | null, start: number, dv: number): void => {
-    if (acc.length < dv) acc = new Float64Array(dv);
-    const { scale } = w;
-    let sum = state[so + dv + 1]!;
-    let factor = 1; // rescaling of the incoming acc (softmax, when the running max rises)
-    let max = state[so + dv]!;
-    if (w.kind === 'softmax') {
+    if (chunk.length < dv + STATE_EXTRA) chunk = new Float64Array(dv + STATE_EXTRA);
+    const { scale, bias, alpha } = w;
+    const softmax = w.kind === 'softmax';
+    let max = 0;
+    if (softmax) {
       let blockMax = -Infinity;
       for (let i = 0; i < count; i++) { const l = d[dOff + i]! * scale; if (l > blockMax) blockMax = l; }
-      if (blockMax > max) {
-        // exp(−∞) = 0 clears an empty state's acc.
-        factor = Math.exp(max - blockMax);
-        sum *= factor;
-        max = Math.fround(blockMax);
-        state[so + dv] = max;
-      }
+      max = Math.fround(blockMax);
     }
-    for (let c = 0; c < dv; c++) acc[c] = state[so + c]! * factor;
-    const { bias, alpha } = w;
-    const softmax = w.kind === 'softmax';
+    chunk.fill(0, 0, dv);
+    let sum = 0;
     for (let i = 0; i < count; i++) {
       let p: number;
       if (softmax) {
@@ -45,10 +43,11 @@ export function createJsKernels(): Kernels {
       if (p === 0) continue;
       sum += p;
       const vo = (ids === null ? start + i : ids[i]!) * dv;
-      for (let c = 0; c < dv; c++) acc[c] += p * values[vo + c]!;
+      for (let c = 0; c < dv; c++) chunk[c] += p * values[vo + c]!;
     }
-    for (let c = 0; c < dv; c++) state[so + c] = acc[c]!;
-    state[so + dv + 1] = sum;
+    chunk[dv] = max;
+    chunk[dv + 1] = sum;
+    lseMerge(state, so, chunk, 0, dv);
   };
 
   const kernels: Kernels = {
