@@ -5,7 +5,7 @@ import { createKernels } from '../kernels/index.js';
 import { assertMatrix, row, type Matrix } from '../tensor/matrix.js';
 import { float32SoftmaxSafe, maxRowNorm, residentKernels } from './kernel-rows.js';
 import { KeyMoments } from './moments.js';
-import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } from './options.js';
+import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, type ResolvedAttentionOptions } from './options.js';
 import { visibleKeys } from './reference.js';
 import { RowAttention, type KeyValueView } from './row-attention.js';
 
@@ -31,7 +31,7 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   const o = resolveAttentionOptions(options, q.cols, 'attention');
   const m = q.rows, n = k.rows, d = q.cols, dv = v.cols;
   const output = new Float32Array(m * dv);
-  if (o.kind === 'softmax' && !o.sparse && denseOnKernels(q, k, v, o.scale, o.causal, output)) {
+  if (o.kind === 'softmax' && !o.sparse && denseOnKernels(q, k, v, o, output)) {
     let visible = 0;
     for (let i = 0; i < m; i++) visible += visibleKeys(m, n, i, o.causal);
     return { output: { data: output, rows: m, cols: dv }, stats: { keysScored: visible, keysUsed: visible, boundsEvaluated: 0, denseQueries: 0 } };
@@ -41,7 +41,7 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   // Sparse rows: the index and a copy of the values share one kernels memory, so rows can score
   // and accumulate their taken keys with the SIMD kernels when the index keeps its points there
   // (kernel-rows.ts); the copy is freed at the end.
-  const kernels = o.sparse ? createKernels() : null;
+  const kernels = o.sparse ? createKernels({ backend: o.backend }) : null;
   const index = kernels ? HalfSpaceIndex.build(k, { kind: o.index, kernels }).reporter : null;
   const valueBuf = kernels ? kernels.allocF32(Math.max(1, n * dv)) : null;
   valueBuf?.view().set(v.data.subarray(0, n * dv));
@@ -57,7 +57,7 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   // 'paper' needs the moments of exactly the visible keys: grown key by key as the prefix grows,
   // one query at a time. Other modes go in batches of BATCH queries, which the index serves in one
   // pass (bounds for the batch's largest prefix; each row reads only its own).
-  const moments = o.sparsity === 'paper' && softmaxSparse ? new KeyMoments(d) : null;
+  const moments = o.selection.rule === 'paper' ? new KeyMoments(d) : null;
   const batch = moments ? 1 : BATCH;
   const rows = new RowAttention(o, dv, batch);
   const queries = Array.from({ length: batch + 1 }, (_, c) => new Array<Float32Array>(c));
@@ -88,14 +88,14 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
  * Declines — returns false, writes nothing — when logits could exceed float32's comfortable range
  * (float32SoftmaxSafe); those rows stay on the float64 path.
  */
-function denseOnKernels(q: Matrix, k: Matrix, v: Matrix, scale: number, causal: boolean, output: Float32Array): boolean {
-  const m = q.rows, n = k.rows, d = q.cols, dv = v.cols;
+function denseOnKernels(q: Matrix, k: Matrix, v: Matrix, o: ResolvedAttentionOptions, output: Float32Array): boolean {
+  const m = q.rows, n = k.rows, d = q.cols, dv = v.cols, scale = o.scale;
   if (m === 0 || n === 0 || !float32SoftmaxSafe(maxRowNorm(q.data, d, 0, m), maxRowNorm(k.data, d, 0, n), scale)) return false;
-  const kernels = createKernels();
+  const kernels = createKernels({ backend: o.backend });
   const kb = kernels.allocF32(n * d), vb = kernels.allocF32(n * dv), qb = kernels.allocF32(m * d);
   kb.view().set(k.data.subarray(0, n * d));
   vb.view().set(v.data.subarray(0, n * dv));
   qb.view().set(q.data.subarray(0, m * d));
-  denseAttentionRows(kernels, qb, m, kb, vb, n, 1, d, dv, { kind: 'softmax', scale, bias: 0, alpha: 1 }, causal, output);
+  denseAttentionRows(kernels, qb, m, kb, vb, n, 1, d, dv, { kind: 'softmax', scale, bias: 0, alpha: 1 }, o.causal, output);
   return true;
 }

@@ -73,7 +73,7 @@ const SWITCHED_TO_DENSE = -1;
  * (a grouped-query KV head at decode time, or one query row of a prefill). Holds every scratch
  * buffer, so a call allocates nothing once the buffers have grown to the largest prefix seen.
  *
- * Modes (options.kind / options.sparsity):
+ * Modes (options.kind / options.selection):
  *  - dense: every visible key scored in float64, two passes (max, then weights) for softmax.
  *  - ReLU via the index: `query(q, bias/scale)` reports exactly the keys with positive weight.
  *  - softmax sparse: one `scoreBounds` pass (certified per-key bounds on ⟨q,k⟩) drives the
@@ -186,13 +186,13 @@ export class RowAttention {
       }
       return;
     }
-    const s = o.sparsity;
+    const sel = o.selection;
     // Certified, threshold and paper rows take the float32 fused sweep when the index has one and
     // the kernels can score these queries; top-k and everything else the float64 bounds. Certified
     // rows over ≤ DENSE_BELOW keys go dense without bounds: a group whose prefix is that short needs
     // none (longer prefixes still compute them; each row decides by its own limit).
-    const short = typeof s === 'object' && 'epsilon' in s && limit <= DENSE_BELOW;
-    const swept = !short && (s === 'paper' || (typeof s === 'object' && !('topK' in s))) ? this.sweptFor(kv, index, queries, limit) : null;
+    const short = sel.rule === 'certified' && limit <= DENSE_BELOW;
+    const swept = !short && (sel.rule === 'paper' || sel.rule === 'threshold' || sel.rule === 'certified') ? this.sweptFor(kv, index, queries, limit) : null;
     if (!swept && !short) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     if (!short) this.countIndexWork(index);
     // Heads whose logits are too large for float32 rows take the float64 bounds, one by one (the
@@ -213,16 +213,15 @@ export class RowAttention {
       const q = queries[h]!, off = (outRow + h) * dv, lim = limits ? limits[h]! : limit;
       let delta: number;
       if (lim === 0) { out.fill(0, off, off + dv); delta = 0; }
-      else if (s === 'paper') delta = this.anyThresholdRow(kv, sb(h), q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
-      else if (s === 'dense') throw new Error('unreachable: dense rows do not use the index');
-      else if ('threshold' in s) delta = this.anyThresholdRow(kv, sb(h), q, h, lim, s.threshold, out, off);
-      else if ('topK' in s) delta = this.topKRow(kv, q, h, lim, s.topK, out, off);
-      else {
+      else if (sel.rule === 'paper') delta = this.anyThresholdRow(kv, sb(h), q, h, lim, paperThreshold(q, moments!, lim, o.scale), out, off);
+      else if (sel.rule === 'threshold') delta = this.anyThresholdRow(kv, sb(h), q, h, lim, sel.threshold, out, off);
+      else if (sel.rule === 'top-k') delta = this.topKRow(kv, q, h, lim, sel.topK, out, off);
+      else if (sel.rule === 'certified') {
         const b = sb(h);
-        delta = b ? this.sweptCertifiedRow(kv, b, q, h, lim, s.epsilon, out, off, limits === null)
-          : this.certifiedRow(kv, q, h, lim, s.epsilon, out, off, limits === null);
+        delta = b ? this.sweptCertifiedRow(kv, b, q, h, lim, sel.epsilon, out, off, limits === null)
+          : this.certifiedRow(kv, q, h, lim, sel.epsilon, out, off, limits === null);
         if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
-      }
+      } else throw new Error(`unreachable: ${sel.rule} rows do not come here`);
       if (errorBound) errorBound[outRow + h] = delta;
     }
     if (switched.length > 0) this.denseSwitched(kv, queries, limit, out, outRow);

@@ -69,8 +69,8 @@ export class KVCache {
     const { causal: _ignored, ...rest } = options as KVCacheOptions & { causal?: unknown };
     this.options = resolveAttentionOptions({ ...rest, causal: false }, headDim, 'KVCache');
     const o = this.options;
-    const paper = o.kind === 'softmax' && o.sparse && o.sparsity === 'paper';
-    const kernels = this.kernels = createKernels();
+    const paper = o.selection.rule === 'paper';
+    const kernels = this.kernels = createKernels({ backend: o.backend });
     this.stores = Array.from({ length: kvHeads }, () => {
       // Dense rows only read the keys; the scan "index" is then just their growable store.
       const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan', kernels }).reporter;

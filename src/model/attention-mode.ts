@@ -4,10 +4,10 @@
  * baselines (sink+window, page top-k) run on their own store (baselines.ts). The attention kind
  * (softmax or ReLU^α with its bias) always comes from the model's config.
  */
-import type { Sparsity } from '../attention/options.js';
+import { resolveAttentionOptions, type Sparsity } from '../attention/options.js';
 import { HsrError } from '../errors.js';
 import { createKernels, type KernelBackend } from '../kernels/index.js';
-import { KVCache } from '../kvcache/kv-cache.js';
+import { KVCache, type KVCacheOptions } from '../kvcache/kv-cache.js';
 import { describe } from '../tensor/matrix.js';
 import { FlashAttention, PageTopKAttention, SinkWindowAttention } from './baselines.js';
 import type { ModelConfig } from './config.js';
@@ -28,6 +28,8 @@ export type AttentionMode =
   | { kind: 'page-topk'; pageSize: number; budget: number };
 
 export const ATTENTION_KINDS = ['dense', 'flash', 'sparse', 'certified', 'threshold', 'topk', 'paper', 'window', 'page-topk'] as const;
+/** The modes that run on the library's KVCache (the others are the flash kernel and the baselines). */
+const LIBRARY_KINDS: readonly string[] = ['dense', 'sparse', 'certified', 'threshold', 'topk', 'paper'];
 
 /** The mode a model runs with when none is asked for: dense softmax, exact sparse ReLU. */
 export function defaultAttention(config: ModelConfig): AttentionMode {
@@ -48,20 +50,15 @@ export function describeAttention(mode: AttentionMode): string {
   }
 }
 
-/** The KVCache sparsity of a library mode; null for the baselines. */
-function cacheSparsity(mode: AttentionMode, config: ModelConfig): Sparsity | undefined | null {
+/** The KVCache sparsity of a mode that runs on the library's KVCache (not the baselines). */
+function cacheSparsity(mode: Exclude<AttentionMode, { kind: 'flash' | 'window' | 'page-topk' }>): Sparsity {
   switch (mode.kind) {
     case 'dense': return 'dense';
-    case 'sparse':
-      if (config.attention.kind !== 'relu') {
-        throw new HsrError('BAD_OPTION', `attention 'sparse' (exact sparse) is for ReLU models; for softmax choose certified, threshold, topk or paper, got a softmax model`);
-      }
-      return undefined;             // ReLU: KVCache's default is exact attention through the index
+    case 'sparse': return 'exact';
     case 'paper': return 'paper';
     case 'threshold': return { threshold: mode.threshold };
     case 'topk': return { topK: mode.topK };
     case 'certified': return { epsilon: mode.epsilon };
-    default: return null;
   }
 }
 
@@ -99,13 +96,16 @@ export function attentionFactory(mode: AttentionMode, config: ModelConfig, capac
     return () => new PageTopKAttention(shape, kernels(), mode.pageSize, mode.budget);
   }
   if (mode.kind === 'flash') return () => new FlashAttention(shape, kernels());
-  const sparsity = cacheSparsity(mode, config);
-  if (sparsity === null) throw new HsrError('BAD_OPTION', `expected an attention mode, got ${describe((mode as { kind: unknown }).kind)}`);
-  return () => new CacheAttention(new KVCache({
+  if (!LIBRARY_KINDS.includes(mode.kind)) throw new HsrError('BAD_OPTION', `expected an attention mode, got ${describe((mode as { kind: unknown }).kind)}`);
+  const cacheOptions: KVCacheOptions = {
     heads: shape.heads, kvHeads: shape.kvHeads, headDim: shape.headDim,
     kind: shape.kind, alpha: shape.alpha, bias: shape.bias, scale: shape.scale,
-    ...(sparsity === undefined ? {} : { sparsity }), ...(index === undefined ? {} : { index }),
-  }));
+    sparsity: cacheSparsity(mode as Parameters<typeof cacheSparsity>[0]), ...(index === undefined ? {} : { index }),
+  };
+  // Checked now, not at the first layer: a mode the model's weighting does not have (a softmax rule
+  // on a ReLU model, exact sparse on a softmax model) is BAD_OPTION naming what is allowed.
+  resolveAttentionOptions(cacheOptions, shape.headDim, `attention '${mode.kind}' on a ${shape.kind} model`);
+  return () => new CacheAttention(new KVCache(cacheOptions));
 }
 
 /** The library's KVCache as a layer's attention. */

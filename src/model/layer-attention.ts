@@ -1,3 +1,5 @@
+import type { Weighting } from '../kernels/types.js';
+
 /**
  * What a transformer layer needs from attention, one position at a time: store this position's
  * keys and values, then attend this position's queries to everything stored so far. Every attention
@@ -15,15 +17,11 @@ export interface LayerAttention {
   readonly keysUsed: number;
 }
 
-/** The attention geometry of one layer. */
-export interface AttentionShape {
+/** The attention geometry of one layer, and its weighting. */
+export interface AttentionShape extends Weighting {
   heads: number;
   kvHeads: number;
   headDim: number;
   /** Positions to reserve room for (the longest sequence this run will see). */
   capacity: number;
-  kind: 'softmax' | 'relu';
-  alpha: number;
-  bias: number;
-  scale: number;
 }

@@ -66,6 +66,26 @@ test('attention validates shapes and options with HsrError codes', () => {
   assert.throws(() => attention({ data: new Float32Array([NaN, 1]), rows: 1, cols: 2 }, k, v, { kind: 'softmax' }), code('NON_FINITE'));
 });
 
+test('every weighting × selection × backend combination that does not exist is BAD_OPTION naming what is allowed', () => {
+  const q = matrix([1, 2], 1, 2), k = matrix([1, 2, 3, 4], 2, 2), v = matrix([1, 2], 2, 1);
+  const rejected = (options: Parameters<typeof attention>[3], allowed: RegExp) =>
+    assert.throws(() => attention(q, k, v, options), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && allowed.test(e.message),
+      JSON.stringify(options));
+  // ReLU is exact: a softmax selection rule would silently change nothing, so it is refused.
+  for (const sparsity of [{ topK: 5 }, { epsilon: 0.01 }, { threshold: 1 }, 'paper'] as const) {
+    rejected({ kind: 'relu', sparsity }, /expected sparsity 'exact' \(the default\) or 'dense'/);
+  }
+  rejected({ kind: 'softmax', sparsity: 'exact' }, /'dense' \(the default\), 'paper', \{ threshold \}, \{ topK \} or \{ epsilon \}/);
+  rejected({ kind: 'softmax', backend: 'gpu' as never }, /expected backend 'auto', 'wasm', 'js'/);
+  // The allowed ones run and agree: ReLU 'exact' (the default) = 'dense'; every backend gives the same rows.
+  const exact = attention(q, k, v, { kind: 'relu', sparsity: 'exact' }).output.data;
+  assert.deepEqual([...exact], [...attention(q, k, v, { kind: 'relu', sparsity: 'dense' }).output.data]);
+  for (const backend of ['js', 'wasm', 'auto'] as const) {
+    const out = attention(q, k, v, { kind: 'softmax', sparsity: { epsilon: 0.01 }, backend }).output.data;
+    assert.ok(Math.abs(out[0]! - attention(q, k, v, { kind: 'softmax' }).output.data[0]!) <= 1e-5, backend);
+  }
+});
+
 test('exact ReLU on adversarial keys: ties at the threshold, duplicates, zero and huge vectors, n = 1, m > n', () => {
   const r = rng(3);
   const d = 4;

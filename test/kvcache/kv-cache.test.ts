@@ -83,6 +83,7 @@ test('KVCache validates options and inputs with HsrError codes', () => {
   assert.throws(() => new KVCache({ heads: 2, kvHeads: 1, headDim: 4, kind: 'softmax', index: 'nope' }), code('BAD_OPTION'));
   assert.throws(() => new KVCache({ heads: 2, kvHeads: 1, headDim: 4, kind: 'softmax', sparsity: { epsilon: 2 } }), code('BAD_OPTION'));
   assert.throws(() => new KVCache({ heads: 2, kvHeads: 1, headDim: 4, valueDim: 1.5, kind: 'softmax' }), code('BAD_OPTION'));
+  assert.throws(() => new KVCache({ heads: 2, kvHeads: 1, headDim: 4, kind: 'relu', sparsity: { topK: 5 } }), code('BAD_OPTION'));
   const cache = new KVCache({ heads: 2, kvHeads: 1, headDim: 2, valueDim: 3, kind: 'relu' });
   assert.throws(() => cache.append(new Float32Array(3), new Float32Array(3)), code('SHAPE_MISMATCH'));
   assert.throws(() => cache.append(new Float32Array(2), new Float32Array(2)), code('SHAPE_MISMATCH'));

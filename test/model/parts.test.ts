@@ -5,6 +5,7 @@ import { referenceAttention } from '../../src/attention/reference.js';
 import { HsrError } from '../../src/errors.js';
 import { createKernels } from '../../src/kernels/index.js';
 import { FlashAttention, PageTopKAttention, selectTop, SinkWindowAttention } from '../../src/model/baselines.js';
+import { attentionFactory } from '../../src/model/attention-mode.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import type { AttentionShape, LayerAttention } from '../../src/model/layer-attention.js';
 import { matmul, WeightProducts } from '../../src/model/matmul.js';
@@ -104,6 +105,18 @@ test('config: HF fields, the attention kind (softmax when absent), and clear err
   assert.throws(() => parseModelConfig({ ...base, attention_kind: 'linear' }), isCode('UNSUPPORTED'));
   assert.throws(() => parseModelConfig({ ...base, rope_scaling: { rope_type: 'yarn' } }), isCode('UNSUPPORTED'));
   assert.throws(() => parseModelConfig({ ...base, hidden_size: -1 }), isCode('MALFORMED_FILE'));
+});
+
+test('attentionFactory refuses a mode the model\'s weighting does not have, before any layer is built', () => {
+  const base = { vocab_size: 256, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 2,
+    num_key_value_heads: 1, head_dim: 32, max_position_embeddings: 64, rms_norm_eps: 1e-5, rope_theta: 10000 };
+  const relu = parseModelConfig({ ...base, attention_kind: 'relu', relu_alpha: 2, relu_bias: 1 }), softmax = parseModelConfig(base);
+  for (const mode of [{ kind: 'certified', epsilon: 0.01 }, { kind: 'topk', topK: 4 }, { kind: 'threshold', threshold: 1 }, { kind: 'paper' }] as const) {
+    assert.throws(() => attentionFactory(mode, relu, 16), isCode('BAD_OPTION'), mode.kind);
+    assert.equal(typeof attentionFactory(mode, softmax, 16), 'function');
+  }
+  assert.throws(() => attentionFactory({ kind: 'sparse' }, softmax, 16), isCode('BAD_OPTION'));
+  assert.equal(typeof attentionFactory({ kind: 'sparse' }, relu, 16), 'function');
 });
 
 /** Runs a layer attention over n random positions; returns each step's output for query head `h`. */
