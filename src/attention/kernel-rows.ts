@@ -1,4 +1,5 @@
 import { normUp, roundingSlack } from '../hsr/rounding.js';
+import { float32DotAbsolute, float32DotRelative, float32Usable } from '../kernels/float32-error.js';
 import { STATE_EXTRA, type Kernels, type Weighting } from '../kernels/types.js';
 import { initStates, lseMerge } from '../kernels/state.js';
 import type { AttentionState } from './state.js';
@@ -9,18 +10,14 @@ import type { AttentionState } from './state.js';
  * when the keys and values live in the kernels' memory (`residentKernels`), so nothing is copied
  * but the ids, the weights and one small state per call.
  *
- * Float32 scores come with a certified margin (the same argument as the quantized index's
- * verification, hsr/quantized.ts): for key j, |s̃_j − ⟨q,k_j⟩| ≤ G32·‖q‖·‖k_j‖ + d·2⁻¹⁴⁰ with
- * G32 = (d + 8)·2⁻²² ≥ 4·γ_{d+8} in float32 (products, sums and the rounding of the output), the
- * absolute term covering subnormal products. {@link KernelRows.margin} turns it into a bound on
- * the logit error of every key of a row through the largest key norm. Rows whose ‖q‖·max‖k‖ could
- * overflow float32 do not come here (`usable`).
+ * Float32 scores come with a certified margin, the kernels' float32 error model
+ * (kernels/float32-error.ts, the same bound the quantized index's verification uses):
+ * {@link KernelRows.margin} turns it into a bound on the logit error of every key of a row through
+ * the largest key norm. Rows whose ‖q‖·max‖k‖ could overflow float32 do not come here (`usable`).
  */
 
 /** `accumulateIds` with these settings adds w·v for precomputed weights w passed as the dots. */
 const GIVEN_WEIGHTS: Weighting = { kind: 'relu', scale: 1, bias: 0, alpha: 1 };
-/** Products of norms beyond this could overflow float32 partial sums. */
-const FLOAT32_SAFE = 2 ** 120;
 
 export class KernelRows {
   private dots = new Float32Array(0);
@@ -32,16 +29,16 @@ export class KernelRows {
 
   constructor(readonly kernels: Kernels, readonly dim: number, readonly valueDim: number) {
     this.state = new Float32Array(valueDim + STATE_EXTRA);
-    this.g32 = (dim + 8) * 2 ** -22;
+    this.g32 = float32DotRelative(dim);
     this.g = roundingSlack(dim);
-    this.absolute = dim * 2 ** -140;
+    this.absolute = float32DotAbsolute(dim);
   }
 
   /** ‖q‖ rounded up (the input of {@link margin} and {@link usable}). */
   queryNorm(q: Float32Array): number { return normUp(q, this.g); }
 
   /** Whether float32 scoring is safe for this query against keys of norm ≤ keyNormMax. */
-  usable(qNorm: number, keyNormMax: number): boolean { return qNorm * keyNormMax < FLOAT32_SAFE; }
+  usable(qNorm: number, keyNormMax: number): boolean { return float32Usable(qNorm, keyNormMax); }
 
   /** A bound on |logit̃ − logit| for every key: scale·(G32·‖q‖·max‖k‖ + d·2⁻¹⁴⁰), rounded up. */
   margin(qNorm: number, keyNormMax: number, scale: number): number {
@@ -120,26 +117,14 @@ export class KernelRows {
 }
 
 /**
- * `kernels` when the keys live where the kernels read them at full speed, else null — then rows
- * take the float64 path instead of having the kernels copy the whole key array in on every call.
- * The caller allocates `values` from `kernels`; the keys are the index's points, which the
- * quantized index keeps in the same memory (the js backend's arrays are plain ones).
+ * `kernels` when the keys and values live where the kernels read them at full speed, else null —
+ * then rows take the float64 path instead of having the kernels copy the whole key array in on
+ * every call. The caller allocates `values` from `kernels`; the keys are the index's points, which
+ * the quantized index keeps in the same memory.
  */
 export function residentKernels(kernels: Kernels | null, keys: Float32Array, values: Float32Array): Kernels | null {
   if (kernels === null) return null;
-  return kernels.name === 'js' || keys.buffer === values.buffer ? kernels : null;
-}
-
-/**
- * Whether softmax rows for a query of norm ≤ qNorm may run in float32 (KernelRows, the dense
- * kernels): products of norms within float32 (`usable`), and logits bounded by
- * scale·‖q‖·max‖k‖ ≤ 2⁸. A float32 logit is rounded by up to 2⁻²⁴ of its size, so beyond that the
- * weights of a row drift from the exact softmax by more than ~1e-5 relative (the certificate would
- * still hold — `margin` covers it — but the output would no longer be the softmax over the kept
- * keys to the precision the tests and users expect); such rows take the float64 path.
- */
-export function float32SoftmaxSafe(qNorm: number, keyNormMax: number, scale: number): boolean {
-  return qNorm * keyNormMax < FLOAT32_SAFE && scale * qNorm * keyNormMax <= 2 ** 8;
+  return kernels.isResident(keys) && kernels.isResident(values) ? kernels : null;
 }
 
 /** Largest Euclidean norm of rows [from, to) of a [·, dim] array, rounded up (float64). */

@@ -4,7 +4,8 @@ import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
 import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
-import { float32SoftmaxSafe, KernelRows } from './kernel-rows.js';
+import { float32SoftmaxSafe, insideBand } from '../kernels/float32-error.js';
+import { KernelRows } from './kernel-rows.js';
 import { BUCKETS_PER_NAT, SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
@@ -423,7 +424,7 @@ export class RowAttention {
       for (let p = 0; p < count; p++) {
         const j = cand[p]!;
         let x = dots[p]! * scale;
-        if (Math.abs(x - t) <= marginLogit + Math.abs(t) * 1e-15) x = dotRow(q, kv.keys, j, kv.dim) * scale;
+        if (insideBand(x, t, marginLogit)) x = dotRow(q, kv.keys, j, kv.dim) * scale;
         if (x >= t) { ids[kept] = j; scores[kept++] = x; if (x > m) m = x; }
         else rejectedMass += Math.exp(x + marginLogit - top);
       }

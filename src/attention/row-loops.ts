@@ -1,4 +1,5 @@
 import { dotRow } from '../hsr/dot.js';
+import { insideBand } from '../kernels/float32-error.js';
 
 /**
  * The inner loops of attention rows, as plain functions of typed arrays and numbers. Keeping hot
@@ -100,7 +101,7 @@ export function reluWeightsF32(q: Float32Array, keys: Float32Array, dim: number,
   for (let p = 0; p < count; p++) {
     const j = hits[p]!, x = dots[p]!;
     let t: number;
-    if (Math.abs(x - edge) <= margin + Math.abs(edge) * 1e-15) t = dotRow(q, keys, j, dim) * scale - bias;
+    if (insideBand(x, edge, margin)) t = dotRow(q, keys, j, dim) * scale - bias;
     else t = x * scale - bias;
     if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
   }

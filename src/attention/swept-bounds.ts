@@ -1,5 +1,5 @@
 import type { HalfSpaceReporter } from '../hsr/types.js';
-import type { F32Buffer, Kernels } from '../kernels/types.js';
+import type { CoreKernels, F32Buffer, SelectionKernels, U32Buffer } from '../kernels/types.js';
 
 /**
  * Certified selection on float32 logit bounds, with every per-key loop in the kernels: the index's
@@ -34,7 +34,7 @@ const RADIUS_SAMPLES = 64;
 export class SweptBounds {
   private upper: F32Buffer;
   private centre: F32Buffer;
-  private idBuf: F32Buffer;
+  private idBuf: U32Buffer;
   private stride = 0;
   /** gapHistogram's result in [0, buckets); the rest is its scratch (4·buckets). */
   private readonly counts = new Int32Array(4 * SWEPT_BUCKETS);
@@ -47,10 +47,10 @@ export class SweptBounds {
   /** e^{−r̄} for the current head: a key's estimated weight is its bucket's mid weight times this. */
   private shrink = 1;
 
-  constructor(readonly kernels: Kernels) {
+  constructor(readonly kernels: CoreKernels & SelectionKernels) {
     this.upper = kernels.allocF32(16);
     this.centre = kernels.allocF32(16);
-    this.idBuf = kernels.allocF32(16);
+    this.idBuf = kernels.allocU32(16);
   }
 
   /**
@@ -68,7 +68,7 @@ export class SweptBounds {
     }
     if (this.idBuf.length < limit + 4) { // selectBuckets may write one entry past its matches
       this.idBuf.free();
-      this.idBuf = this.kernels.allocF32(Math.max(limit + 4, 2 * this.idBuf.length));
+      this.idBuf = this.kernels.allocU32(Math.max(limit + 4, 2 * this.idBuf.length));
     }
     this.stride = limit;
     return index.logitBoundsBatch(queries, scale, this.upper, this.centre, limit);
@@ -129,7 +129,6 @@ export class SweptBounds {
 
   /** The id list (a view of kernel memory: re-fetch after any allocation). */
   ids(): Uint32Array {
-    const f = this.idBuf.view();
-    return new Uint32Array(f.buffer, f.byteOffset, this.idBuf.length);
+    return this.idBuf.view();
   }
 }

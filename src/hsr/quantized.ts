@@ -1,5 +1,6 @@
 import { createKernels } from '../kernels/index.js';
-import type { F32Buffer, I8Buffer, Kernels } from '../kernels/types.js';
+import { float32DotAbsolute, float32DotRelative, insideBand } from '../kernels/float32-error.js';
+import type { CoreKernels, F32Buffer, I16Buffer, I32Buffer, I8Buffer, QuantizedSweepKernels, U32Buffer } from '../kernels/types.js';
 import { dotRow } from './dot.js';
 import { grownTo } from './growable.js';
 import { IdList } from './id-list.js';
@@ -87,42 +88,41 @@ export class QuantizedIndex implements HalfSpaceReporter {
   /** Fused kernels' per-head coefficients (a, n, e, t) for a group of ≤ GROUP heads. */
   private readonly coef: F32Buffer;
   /** sweepCandidatesI8's output: candidate ids [GROUP, CANDIDATE_CHUNK] and counts [GROUP], in kernel memory. */
-  private readonly groupCandidates: F32Buffer;
-  private readonly groupCountsBuf: F32Buffer;
+  private readonly groupCandidates: U32Buffer;
+  private readonly groupCountsBuf: I32Buffer;
   /** Integer sweep scratch in kernel memory: int16 queries [heads, dim] and int32 dots [heads, CHUNK]. */
-  private q16Buf: F32Buffer;
-  private readonly dotsBuf: F32Buffer;
+  private q16Buf: I16Buffer;
+  private readonly dotsBuf: I32Buffer;
   private readonly o64 = new Float64Array(CHUNK);
-  private readonly candBuf: F32Buffer;
-  private candView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+  private readonly candBuf: U32Buffer;
   private readonly ones: F32Buffer;
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
   private readonly hits: IdList[] = [];
 
-  constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: Kernels = createKernels()) {
+  constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: CoreKernels & QuantizedSweepKernels = createKernels()) {
     this.g = roundingSlack(dim);
-    this.g32 = (dim + 8) * 2 ** -22;
+    this.g32 = float32DotRelative(dim);
     this.codes = kernels.allocI8(Math.max(1, n) * Math.max(1, dim));
     this.scales = new Float64Array(Math.max(1, n));
     this.slacks = new Float64Array(Math.max(1, n));
     this.norms = new Float64Array(Math.max(1, n));
     this.codeNorms = new Float64Array(Math.max(1, n));
-    this.q16Buf = kernels.allocF32(Math.max(1, dim));
-    this.dotsBuf = kernels.allocF32(3 * CHUNK);
+    this.q16Buf = kernels.allocI16(Math.max(1, dim));
+    this.dotsBuf = kernels.allocI32(3 * CHUNK);
     this.scales32 = kernels.allocF32(Math.max(1, n));
     this.slacks32 = kernels.allocF32(Math.max(1, n));
     this.codeNorms32 = kernels.allocF32(Math.max(1, n));
     this.coef = kernels.allocF32(4 * GROUP);
-    this.groupCandidates = kernels.allocF32(GROUP * CANDIDATE_CHUNK);
-    this.groupCountsBuf = kernels.allocF32(GROUP);
+    this.groupCandidates = kernels.allocU32(GROUP * CANDIDATE_CHUNK);
+    this.groupCountsBuf = kernels.allocI32(GROUP);
     this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
     this.pts.view().set(points.subarray(0, n * dim));
     this.count = n;
     this.ones = kernels.allocF32(CHUNK);
     this.qBuf = kernels.allocF32(Math.max(1, dim));
     this.outBuf = kernels.allocF32(CANDIDATE_CHUNK);
-    this.candBuf = kernels.allocF32(CANDIDATE_CHUNK);
+    this.candBuf = kernels.allocU32(CANDIDATE_CHUNK);
     this.ones.view().fill(1);
     for (let i = 0; i < n; i++) this.encode(i);
   }
@@ -211,8 +211,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
         for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
           const m = Math.min(GROUP, normals.length - h0);
           for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, 1, offsets[h0 + j]!);
-          const ids = this.uint32(this.groupCandidates, GROUP * CANDIDATE_CHUNK), counts = this.int32(this.groupCountsBuf, GROUP);
-          kernels.sweepCandidatesI8(this.int16(this.q16Buf, normals.length * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+          const ids = this.groupCandidates.view(), counts = this.groupCountsBuf.view();
+          kernels.sweepCandidatesI8(this.q16Buf.view().subarray(h0 * dim, (h0 + m) * dim), m,
             this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), start, count, dim,
             this.coef.view().subarray(0, 4 * m), ids, counts);
           for (let j = 0; j < m; j++) {
@@ -249,7 +249,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
       const m = Math.min(GROUP, normals.length - h0);
       for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, scale, 0);
-      kernels.sweepBoundsI8(this.int16(this.q16Buf, normals.length * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+      kernels.sweepBoundsI8(this.q16Buf.view().subarray(h0 * dim, (h0 + m) * dim), m,
         this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), 0, limit, dim,
         this.coef.view().subarray(0, 4 * m), upper.view().subarray(h0 * limit, (h0 + m) * limit),
         centre.view().subarray(h0 * limit, (h0 + m) * limit));
@@ -280,12 +280,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private accept(normal: Float32Array, offset: number, data: Float32Array, candidates: Uint32Array, v32: Float32Array,
     count: number, factor: number, qNorm: number, hits: IdList): void {
     const { norms, dim } = this;
-    const absolute = dim * 2 ** -140, qNormScaled = qNorm / factor;
+    const absolute = float32DotAbsolute(dim), qNormScaled = qNorm / factor;
     for (let k = 0; k < count; k++) {
       const id = candidates[k]!;
       const v = v32[k]! * factor;
       const margin = (this.g32 * qNormScaled * norms[id]! + absolute) * factor;
-      if (v - margin >= offset || (v + margin >= offset && dotRow(normal, data, id, dim) >= offset)) hits.push(id);
+      if (insideBand(v, offset, margin) ? dotRow(normal, data, id, dim) >= offset : v >= offset) hits.push(id);
     }
   }
 
@@ -302,7 +302,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       // The dots view is fetched per call: staging the previous call's arguments may have moved memory.
       for (let j = 0; j < m; j++) {
         const h = h0 + j, f = factors[h]!;
-        this.kernels.boundsFromDots(this.int32(this.dotsBuf, 3 * CHUNK).subarray(j * count, (j + 1) * count), count, Q16, scales, slacks, codeNorms, start,
+        this.kernels.boundsFromDots(this.dotsBuf.view().subarray(j * count, (j + 1) * count), count, Q16, scales, slacks, codeNorms, start,
           f, norms[h]!, f * errs[h]!, upper[h]!, lower[h]!);
       }
     });
@@ -314,9 +314,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
    * place (nothing staged, so the kernel call never grows memory under our views).
    */
   private candidates(): Uint32Array {
-    const f = this.candBuf.view();
-    if (this.candView.buffer !== f.buffer) this.candView = new Uint32Array(f.buffer, f.byteOffset, CANDIDATE_CHUNK);
-    return this.candView;
+    return this.candBuf.view();
   }
 
   /** `count` cleared hit lists (scratch reused across queries). */
@@ -342,11 +340,11 @@ export class QuantizedIndex implements HalfSpaceReporter {
       this.qBuf.free();
       this.qBuf = kernels.allocF32(heads * dim);
     }
-    if (integer && 2 * this.q16Buf.length < heads * dim) {
+    if (integer && this.q16Buf.length < heads * dim) {
       this.q16Buf.free();
-      this.q16Buf = kernels.allocF32(Math.ceil(heads * dim / 2));
+      this.q16Buf = kernels.allocI16(heads * dim);
     }
-    const qAll = this.qBuf.view(), q16 = integer ? this.int16(this.q16Buf, heads * dim) : null;
+    const qAll = this.qBuf.view(), q16 = integer ? this.q16Buf.view() : null;
     const { factors, norms, live, errs } = this.prepared;
     factors.length = norms.length = live.length = errs.length = 0;
     for (let h = 0; h < heads; h++) {
@@ -379,17 +377,17 @@ export class QuantizedIndex implements HalfSpaceReporter {
     const heads = normals.length;
     const integer = dim <= MAX_INT_DIM;
     const { factors, norms, live, errs } = this.prepare(normals);
-    const q16 = integer ? this.int16(this.q16Buf, heads * dim) : null;
+    const q16 = integer ? this.q16Buf.view() : null;
     for (let start = 0; start < limit; start += CHUNK) {
       const end = Math.min(limit, start + CHUNK), count = end - start;
       if (q16) {
         for (let h0 = 0; h0 < heads; h0 += 3) {
           const m = Math.min(3, heads - h0);
           // Views are fetched per call: a kernel call that stages arguments may grow (and move) memory.
-          const dots = this.int32(this.dotsBuf, 3 * CHUNK);
-          kernels.scoreBlockI8I16(this.int16(this.q16Buf, heads * dim).subarray(h0 * dim, (h0 + m) * dim), m,
+          const dots = this.dotsBuf.view();
+          kernels.scoreBlockI8I16(this.q16Buf.view().subarray(h0 * dim, (h0 + m) * dim), m,
             this.codes.view().subarray(start * dim, end * dim), 0, count, dim, dots);
-          if (visitGroup) { visitGroup(h0, m, start, count, this.int32(this.dotsBuf, 3 * CHUNK), factors, norms, errs); continue; }
+          if (visitGroup) { visitGroup(h0, m, start, count, this.dotsBuf.view(), factors, norms, errs); continue; }
           for (let h = h0; h < h0 + m; h++) {
             const base = (h - h0) * count;
             widen(dots, base, count, 2 ** -Q16, o64);
@@ -408,28 +406,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
     }
   }
 
-  private uint32(buf: F32Buffer, length: number): Uint32Array<ArrayBufferLike> {
-    const f = buf.view();
-    return new Uint32Array(f.buffer, f.byteOffset, length);
-  }
-
   /** A copy of `buf` with room for `length` floats (kernel memory; `buf` is freed). */
   private grownF32(buf: F32Buffer, length: number): F32Buffer {
     const grown = this.kernels.allocF32(length);
     grown.view().set(buf.view());
     buf.free();
     return grown;
-  }
-
-  /** An Int16Array / Int32Array / Uint32Array view of kernel memory (fresh: memory may have moved). */
-  private int16(buf: F32Buffer, length: number): Int16Array<ArrayBufferLike> {
-    const f = buf.view();
-    return new Int16Array(f.buffer, f.byteOffset, length);
-  }
-
-  private int32(buf: F32Buffer, length: number): Int32Array<ArrayBufferLike> {
-    const f = buf.view();
-    return new Int32Array(f.buffer, f.byteOffset, length);
   }
 
   /** Quantises point `id` (row `id` of the stored points) into codes, scale and slack. */

@@ -1,9 +1,12 @@
 /**
  * The kernel interface: the few inner loops attention spends its time in, behind one narrow
  * contract with two backends — `js` (plain TypeScript, runs anywhere, the readable fallback) and
- * `wasm-simd` (WebAssembly f32x4, picked by feature detection). One conformance suite
- * (test/kernels/) runs every backend against the float64 reference. Layout and ownership rules are
- * written down in docs/kernels.md.
+ * `wasm-simd` (WebAssembly f32x4, picked by feature detection). {@link CoreKernels} is what every
+ * backend has; the quantized index's sweeps ({@link QuantizedSweepKernels}) and certified
+ * selection's bucket ops ({@link SelectionKernels}) are separate, announced by `capabilities`.
+ * One conformance suite (test/kernels/) runs every backend against the float64 reference. Layout
+ * and ownership rules are written down in docs/kernels.md; the float32 error model in
+ * float32-error.ts.
  *
  * Conventions (the same for every method):
  * - Rows are row-major: row r of a `[rows, dim]` array is `a[r·dim .. (r+1)·dim)`.
@@ -23,20 +26,38 @@
  * The `js` backend hands out plain typed arrays, so code written for `wasm-simd` runs unchanged.
  */
 
-/** A block of float32 memory owned by a backend; element count fixed at allocation. */
-export interface F32Buffer {
+/** The typed arrays a backend hands out as memory of its own. */
+export type BackendArray = Float32Array | Int8Array | Int16Array | Int32Array | Uint32Array;
+
+/**
+ * A block of memory owned by a backend, of one element type, element count fixed at allocation.
+ * Integer data (quantised keys, int16 queries, int32 dots, ids, counts) lives in integer buffers:
+ * no backend is asked to reinterpret float32 memory.
+ */
+export interface BackendBuffer<T extends BackendArray> {
   readonly length: number;
   /** A view of the whole block. Re-call after any allocation on the same backend (memory may have moved). */
-  view(): Float32Array;
+  view(): T;
   /** Returns the block to the backend; the buffer and its views must not be used afterwards. */
   free(): void;
 }
+export type F32Buffer = BackendBuffer<Float32Array>;
+export type I8Buffer = BackendBuffer<Int8Array>;
+export type I16Buffer = BackendBuffer<Int16Array>;
+export type I32Buffer = BackendBuffer<Int32Array>;
+export type U32Buffer = BackendBuffer<Uint32Array>;
 
-/** A block of int8 memory owned by a backend (quantised keys); same rules as {@link F32Buffer}. */
-export interface I8Buffer {
-  readonly length: number;
-  view(): Int8Array;
-  free(): void;
+/** What a backend can do, so callers ask instead of testing its name. */
+export interface BackendCapabilities {
+  /**
+   * Plain host typed arrays are read in place at full speed (the js backend): every array counts
+   * as resident. False where only the backend's own memory is (wasm linear memory, GPU buffers).
+   */
+  readonly hostArraysResident: boolean;
+  /** Implements {@link QuantizedSweepKernels} (the quantized index's int8 sweeps). */
+  readonly quantizedSweep: boolean;
+  /** Implements {@link SelectionKernels} (certified selection's bucket histogram and listing). */
+  readonly bucketSelection: boolean;
 }
 
 /**
@@ -61,16 +82,22 @@ export interface Weighting {
  */
 export const STATE_EXTRA = 2;
 
-export interface Kernels {
-  /** 'js' or 'wasm-simd'. */
+/**
+ * The ops every backend has: memory, the dense and gathered dot products, and the fused attention
+ * steps (online softmax / ReLU^α into packed states). A new backend (WebGPU) starts here.
+ */
+export interface CoreKernels {
+  /** 'js', 'wasm-simd', … (for messages and tables; decisions read {@link capabilities}). */
   readonly name: string;
+  readonly capabilities: BackendCapabilities;
 
   allocF32(length: number): F32Buffer;
   allocI8(length: number): I8Buffer;
-
-  /** out[outStart + i] = ⟨q, k_{start+i}⟩ for i < count.  q: [dim], keys: [≥ start+count, dim]. */
-  scoreBlock(q: Float32Array, keys: Float32Array, start: number, count: number, dim: number,
-    out: Float32Array, outStart: number): void;
+  allocI16(length: number): I16Buffer;
+  allocI32(length: number): I32Buffer;
+  allocU32(length: number): U32Buffer;
+  /** Whether `array` lives where this backend reads it at full speed (its memory, or any host array when hostArraysResident). */
+  isResident(array: ArrayBufferView): boolean;
 
   /**
    * Several queries against one block, reading each key once:
@@ -83,6 +110,35 @@ export interface Kernels {
   scoreIds(q: Float32Array, keys: Float32Array, ids: Uint32Array, count: number, dim: number,
     out: Float32Array): void;
 
+  /**
+   * Folds already-computed dot products into an online state (see STATE_EXTRA): key i < count has
+   * dot `dots[i]` and value row `values[ids[i]]`. Softmax rescales acc and sum when the running max
+   * rises; ReLU adds weights directly.
+   */
+  accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
+    values: Float32Array, ids: Uint32Array, dv: number): void;
+
+  /**
+   * Fused sparse step of one query over gathered keys — {@link scoreIds} then {@link accumulateIds}
+   * in one call: the dots ⟨q, k_{ids[i]}⟩ (i < count, float32, any summation order) are turned into
+   * weights against one running max for the whole call (softmax: the state is rescaled at most
+   * once, as accumulateIds does) and the value rows values[ids[i]] are added into `state` ([dv + 2]).
+   * ids may repeat and come in any order.
+   */
+  attendIds(q: Float32Array, keys: Float32Array, values: Float32Array, ids: Uint32Array, count: number, dim: number,
+    dv: number, w: Weighting, state: Float32Array): void;
+
+  /**
+   * Fused decode step over a contiguous key range — the dense (Flash-Decoding) inner loop:
+   * m queries (one grouped-query group sharing these keys/values) against rows start..start+count,
+   * each K and V row read once for all m queries, folded into `states` ([m, dv + 2]).
+   */
+  attendRange(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array,
+    start: number, count: number, dim: number, dv: number, w: Weighting, states: Float32Array): void;
+}
+
+/** The quantized index's int8 sweeps (hsr/quantized.ts): exact integer dots and certified bounds. */
+export interface QuantizedSweepKernels {
   /**
    * Int8 keys with one scale per key (quantised index): out[i] = scales[start+i] · ⟨q, k8_{start+i}⟩.
    * keys8: [≥ start+count, dim] int8, scales: [≥ start+count].
@@ -134,7 +190,10 @@ export interface Kernels {
   sweepCandidatesI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
     codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, ids: Uint32Array,
     counts: Int32Array): void;
+}
 
+/** Certified selection's bucket ops over float32 upper bounds (attention/swept-bounds.ts). */
+export interface SelectionKernels {
   /**
    * Certified selection's histogram over one head's float32 upper bounds on logits: returns
    * top = max_{i < count} upper[i] (−Infinity when count = 0) and, with W = `invWidth` (a power of
@@ -156,43 +215,19 @@ export interface Kernels {
    */
   selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
     to: number, base: number, ids: Uint32Array): number;
+}
 
-  /**
-   * Folds already-computed dot products into an online state (see STATE_EXTRA):
-   * keys start..start+count with dots `dots[0..count)` and value rows `values[start+i]`.
-   * Softmax rescales acc and sum when the running max rises; ReLU adds weights directly.
-   */
-  accumulateBlock(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
-    values: Float32Array, start: number, dv: number): void;
+/** A CPU backend: every op (js and wasm-simd implement all three interfaces). */
+export interface Kernels extends CoreKernels, QuantizedSweepKernels, SelectionKernels {}
 
-  /** As {@link accumulateBlock} with value rows `values[ids[i]]`. */
-  accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting,
-    values: Float32Array, ids: Uint32Array, dv: number): void;
+/** Whether `k` has the quantized index's sweeps. */
+export function hasQuantizedSweep<K extends CoreKernels>(k: K): k is K & QuantizedSweepKernels {
+  return k.capabilities.quantizedSweep;
+}
 
-  /**
-   * Fused sparse step of one query over gathered keys — {@link scoreIds} then {@link accumulateIds}
-   * in one call: the dots ⟨q, k_{ids[i]}⟩ (i < count, float32, any summation order) are turned into
-   * weights against one running max for the whole call (softmax: the state is rescaled at most
-   * once, as accumulateIds does) and the value rows values[ids[i]] are added into `state` ([dv + 2]).
-   * ids may repeat and come in any order.
-   */
-  attendIds(q: Float32Array, keys: Float32Array, values: Float32Array, ids: Uint32Array, count: number, dim: number,
-    dv: number, w: Weighting, state: Float32Array): void;
-
-  /**
-   * Fused decode step over a contiguous key range — the dense (Flash-Decoding) inner loop:
-   * m queries (one grouped-query group sharing these keys/values) against rows start..start+count,
-   * each K and V row read once for all m queries, folded into `states` ([m, dv + 2]).
-   */
-  attendRange(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array,
-    start: number, count: number, dim: number, dv: number, w: Weighting, states: Float32Array): void;
-
-  /**
-   * Ball bounds for tree pruning: upper[i] = ⟨q, c_{start+i}⟩ + qNorm · radii[start+i], the max of
-   * ⟨q, x⟩ over the ball. centers: [≥ start+count, dim]. (Cheap; rounding is the caller's margin.)
-   */
-  ballUpperBounds(q: Float32Array, qNorm: number, centers: Float32Array, radii: Float32Array,
-    start: number, count: number, dim: number, upper: Float32Array): void;
+/** Whether `k` has certified selection's bucket ops. */
+export function hasBucketSelection<K extends CoreKernels>(k: K): k is K & SelectionKernels {
+  return k.capabilities.bucketSelection;
 }
 
 /** Float32 constant of {@link gapBucket}: 1 − 2⁻²² (exact in float32). */

@@ -76,7 +76,7 @@ export class WeightProducts {
 
   /** Makes `w` resident in the backend's memory (once per weight; a no-op for the js backend). */
   prepare(w: Float32Array): void {
-    if (this.kernels.name === 'js' || this.resident.has(w)) return;
+    if (this.kernels.capabilities.hostArraysResident || this.resident.has(w)) return;
     const buf = this.kernels.allocF32(w.length);
     buf.view().set(w);
     this.resident.set(w, buf);

@@ -30,18 +30,18 @@ const softmax: Weighting = { kind: 'softmax', scale: 1, bias: 0, alpha: 1 };
 for (const b of backends()) {
   const k: Kernels = b.kernels;
   describe(`kernels conformance: ${b.label}`, () => {
-    it('scoreBlock(q, keys, start, count) = float64 dots for every dim and count, offsets included', () => {
+    it('scoreBlockMulti(q, 1, keys, start, count) = float64 dots for every dim and count, offsets included', () => {
       const r = rng(1);
       for (const dim of DIMS) for (const count of COUNTS) {
         unplace(b);
         const start = r.int(3);
         const q = gaussArray(r, dim), keys = place(b, gaussArray(r, (start + count) * dim));
-        const out = new Float32Array(count + 2).fill(99);
-        k.scoreBlock(q, keys, start, count, dim, out, 1);
-        assert.equal(out[0], 99); assert.equal(out[count + 1], 99);
+        const out = new Float32Array(count + 1).fill(99);
+        k.scoreBlockMulti(q, 1, keys, start, count, dim, out);
+        assert.equal(out[count], 99);
         for (let i = 0; i < count; i++) {
           const [want, abs] = dot64(q, 0, keys, (start + i) * dim, dim);
-          assertClose(out[1 + i]!, want, dotTol(dim, abs), `dim ${dim} count ${count} key ${i}`);
+          assertClose(out[i]!, want, dotTol(dim, abs), `dim ${dim} count ${count} key ${i}`);
         }
       }
     });
@@ -134,25 +134,8 @@ for (const b of backends()) {
       }
     });
 
-    it('ballUpperBounds = ⟨q, c⟩ + ‖q‖·r', () => {
-      const r = rng(5);
-      for (const dim of [2, 16, 33, 128]) {
-        const count = 20, start = 2;
-        const q = gaussArray(r, dim), centers = place(b, gaussArray(r, (start + count) * dim));
-        const radii = place(b, Float32Array.from({ length: start + count }, () => r.uniform() * 3));
-        const qNorm = Math.hypot(...q);
-        const out = new Float32Array(count);
-        k.ballUpperBounds(q, qNorm, centers, radii, start, count, dim, out);
-        for (let i = 0; i < count; i++) {
-          const [d, abs] = dot64(q, 0, centers, (start + i) * dim, dim);
-          const want = d + qNorm * radii[start + i]!;
-          assertClose(out[i]!, want, dotTol(dim, abs) + 1e-6 * Math.abs(want), `dim ${dim} node ${i}`);
-        }
-      }
-    });
-
     for (const w of weightings) {
-      it(`attendRange, accumulateBlock, accumulateIds match referenceAttention (${w.kind}, scale ${w.scale}, bias ${w.bias}, α ${w.alpha})`, () => {
+      it(`attendRange, accumulateIds (in blocks and shuffled) match referenceAttention (${w.kind}, scale ${w.scale}, bias ${w.bias}, α ${w.alpha})`, () => {
         const r = rng(6);
         for (const [dim, dv] of [[16, 16], [5, 7], [64, 64], [128, 128], [3, 130]] as const) for (const n of [1, 2, 63, 64, 65, 200]) for (const m of [1, 3, 4, 6]) {
           unplace(b);
@@ -171,17 +154,19 @@ for (const b of backends()) {
             finishState(s1, j * (dv + 2), dv, out, 0);
             for (let c = 0; c < dv; c++) assertClose(out[c]!, want[j * dv + c]!, tol, `attendRange dim ${dim} n ${n} m ${m} cut ${cut} query ${j} col ${c}`);
           }
-          // Two-step path: scoreBlock then accumulateBlock over blocks of 37 keys, query 0.
+          // Two-step path: scoreIds then accumulateIds over blocks of 37 consecutive keys, query 0
+          // (each block merged into the state as the max rises).
           const st = new Float32Array(dv + 2);
           initStates(st, 1, dv, w.kind);
-          const dots = new Float32Array(37);
+          const dots = new Float32Array(37), blockIds = new Uint32Array(37);
           for (let s = 0; s < n; s += 37) {
             const c = Math.min(37, n - s);
-            k.scoreBlock(q, keys, s, c, dim, dots, 0);
-            k.accumulateBlock(st, dots, c, w, values, s, dv);
+            for (let i = 0; i < c; i++) blockIds[i] = s + i;
+            k.scoreIds(q, keys, blockIds, c, dim, dots);
+            k.accumulateIds(st, dots, c, w, values, blockIds, dv);
           }
           finishState(st, 0, dv, out, 0);
-          for (let c = 0; c < dv; c++) assertClose(out[c]!, want[c]!, tol, `accumulateBlock dim ${dim} n ${n} col ${c}`);
+          for (let c = 0; c < dv; c++) assertClose(out[c]!, want[c]!, tol, `accumulateIds in blocks dim ${dim} n ${n} col ${c}`);
           // Ids path: all keys in a shuffled order give the same output.
           const ids = Uint32Array.from({ length: n }, (_, i) => i);
           for (let i = n - 1; i > 0; i--) { const j = r.int(i + 1); [ids[i], ids[j]] = [ids[j]!, ids[i]!]; }

@@ -1,5 +1,5 @@
 import { lseMerge } from '../state.js';
-import { gapBucket, STATE_EXTRA, type Kernels, type Weighting } from '../types.js';
+import { gapBucket, STATE_EXTRA, type BackendArray, type BackendBuffer, type Kernels, type Weighting } from '../types.js';
 
 /** Keys per block in the fused `attendRange`: a block's dots ([m, BLOCK] floats) stay in L1. */
 const BLOCK = 64;
@@ -52,12 +52,13 @@ export function createJsKernels(): Kernels {
 
   const kernels: Kernels = {
     name: 'js',
+    capabilities: { hostArraysResident: true, quantizedSweep: true, bucketSelection: true },
     allocF32: (length) => plainBuffer(new Float32Array(length)),
     allocI8: (length) => plainBuffer(new Int8Array(length)),
-
-    scoreBlock(q, keys, start, count, dim, out, outStart) {
-      for (let i = 0; i < count; i++) out[outStart + i] = dot(q, 0, keys, (start + i) * dim, dim);
-    },
+    allocI16: (length) => plainBuffer(new Int16Array(length)),
+    allocI32: (length) => plainBuffer(new Int32Array(length)),
+    allocU32: (length) => plainBuffer(new Uint32Array(length)),
+    isResident: () => true,
 
     scoreBlockMulti(queries, m, keys, start, count, dim, out) {
       for (let i = 0; i < count; i++) {
@@ -136,10 +137,6 @@ export function createJsKernels(): Kernels {
       return c;
     },
 
-    accumulateBlock(state, d, count, w, values, start, dv) {
-      accumulate(state, 0, d, 0, count, w, values, null, start, dv);
-    },
-
     accumulateIds(state, d, count, w, values, ids, dv) {
       accumulate(state, 0, d, 0, count, w, values, ids, 0, dv);
     },
@@ -156,12 +153,6 @@ export function createJsKernels(): Kernels {
         const c = Math.min(BLOCK, count - b);
         kernels.scoreBlockMulti(queries, m, keys, start + b, c, dim, dots);
         for (let j = 0; j < m; j++) accumulate(states, j * (dv + 2), dots, j * c, c, w, values, null, start + b, dv);
-      }
-    },
-
-    ballUpperBounds(q, qNorm, centers, radii, start, count, dim, upper) {
-      for (let i = 0; i < count; i++) {
-        upper[i] = dot(q, 0, centers, (start + i) * dim, dim) + qNorm * radii[start + i]!;
       }
     },
   };
@@ -191,7 +182,7 @@ function dotI8(q: Float32Array, b: Int8Array, bo: number, n: number): number {
   return s0 + s1;
 }
 
-function plainBuffer<T extends Float32Array | Int8Array>(array: T): { readonly length: number; view(): T; free(): void } {
+function plainBuffer<T extends BackendArray>(array: T): BackendBuffer<T> {
   return { length: array.length, view: () => array, free: () => {} };
 }
 

@@ -1,4 +1,4 @@
-import type { F32Buffer, I8Buffer, Kernels, Weighting } from '../types.js';
+import type { BackendArray, BackendBuffer, Kernels, Weighting } from '../types.js';
 import { LinearHeap } from './heap.js';
 import { KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64 } from './kernels.generated.js';
 import { decodeBase64, wasmApi, type WasmMemory } from './wasm-api.js';
@@ -10,14 +10,12 @@ export const MAX_PAGES = 65536;
 
 /** The raw exports of assembly/kernels.ts: byte offsets into linear memory and counts. */
 export interface KernelExports {
-  scoreBlock(q: number, k: number, count: number, dim: number, out: number): void;
   scoreIds(q: number, keys: number, ids: number, count: number, dim: number, out: number): void;
   scoreBlockMulti(qs: number, m: number, k: number, count: number, dim: number, out: number): void;
   scoreBlockI8(q: number, k8: number, scales: number, count: number, dim: number, out: number): void;
   scoreBlockI8I16(q16: number, m: number, k8: number, count: number, dim: number, out: number): void;
   boundsFromDots(dots: number, count: number, shift: number, scales: number, slacks: number, codeNorms: number,
     f: number, qn: number, qe: number, up: number, lo: number): void;
-  ballUpperBounds(q: number, qNorm: number, centers: number, radii: number, count: number, dim: number, upper: number): void;
   sweepBoundsI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
     count: number, dim: number, coef: number, upper: number, centre: number): void;
   sweepCandidatesI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
@@ -145,45 +143,34 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
   };
 
   const p = (i: number): number => slots[i]!.ptr;
+
+  /** A block of `length` elements of linear memory; its view is re-made after the memory moved. */
+  const alloc = <T extends BackendArray>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number },
+    length: number): BackendBuffer<T> => {
+    const ptr = heap.alloc(length * Type.BYTES_PER_ELEMENT);
+    let view = new Type(memory.buffer, ptr, length);
+    return {
+      length,
+      view() {
+        if (view.buffer !== memory.buffer) view = new Type(memory.buffer, ptr, length);
+        return view;
+      },
+      free() { heap.release(ptr); },
+    };
+  };
   const kindCode = (w: Weighting): number => (w.kind === 'softmax' ? 0 : 1);
 
   const kernels = {
     name: 'wasm-simd',
     heap,
     exports: x,
-    allocF32(length: number): F32Buffer {
-      const ptr = heap.alloc(length * 4);
-      let view = new Float32Array(memory.buffer, ptr, length);
-      return {
-        length,
-        view() {
-          if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer, ptr, length);
-          return view;
-        },
-        free() { heap.release(ptr); },
-      };
-    },
-    allocI8(length: number): I8Buffer {
-      const ptr = heap.alloc(length);
-      let view = new Int8Array(memory.buffer, ptr, length);
-      return {
-        length,
-        view() {
-          if (view.buffer !== memory.buffer) view = new Int8Array(memory.buffer, ptr, length);
-          return view;
-        },
-        free() { heap.release(ptr); },
-      };
-    },
-
-    scoreBlock(q: Float32Array, keys: Float32Array, start: number, count: number, dim: number, out: Float32Array, outStart: number) {
-      if (count === 0) return;
-      const a = bind(q, 0, dim, false), b = bind(keys, start * dim, count * dim, false), o = bind(out, outStart, count, true);
-      try {
-        enter();
-        x.scoreBlock(p(a), p(b), count, dim, p(o));
-      } finally { leave(); }
-    },
+    capabilities: { hostArraysResident: false, quantizedSweep: true, bucketSelection: true },
+    allocF32: (length: number) => alloc(Float32Array, length),
+    allocI8: (length: number) => alloc(Int8Array, length),
+    allocI16: (length: number) => alloc(Int16Array, length),
+    allocI32: (length: number) => alloc(Int32Array, length),
+    allocU32: (length: number) => alloc(Uint32Array, length),
+    isResident: (array: ArrayBufferView) => array.buffer === memory.buffer,
 
     scoreBlockMulti(queries: Float32Array, m: number, keys: Float32Array, start: number, count: number, dim: number, out: Float32Array) {
       if (count === 0 || m === 0) return;
@@ -296,17 +283,6 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       } finally { leave(); }
     },
 
-    accumulateBlock(state: Float32Array, dots: Float32Array, count: number, w: Weighting, values: Float32Array, start: number, dv: number) {
-      if (count === 0) return;
-      // The kernel turns dots into weights in place, so dots go through scratch (never the caller's array).
-      const s = bind(state, 0, dv + 2, true), d = bind(null, 0, count, false), v = bind(values, start * dv, count * dv, false);
-      try {
-        enter();
-        new Float32Array(memory.buffer, p(d), count).set(dots.subarray(0, count));
-        x.accumulate(p(s), p(d), count, kindCode(w), w.scale, w.bias, w.alpha, p(v), 0, dv);
-      } finally { leave(); }
-    },
-
     accumulateIds(state: Float32Array, dots: Float32Array, count: number, w: Weighting, values: Float32Array, ids: Uint32Array, dv: number) {
       if (count === 0) return;
       const s = bind(state, 0, dv + 2, true), d = bind(null, 0, count, false);
@@ -339,17 +315,6 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         x.attendRange(p(a), m, p(k), p(v), count, dim, dv, kindCode(w), w.scale, w.bias, w.alpha, p(s), p(t));
-      } finally { leave(); }
-    },
-
-    ballUpperBounds(q: Float32Array, qNorm: number, centers: Float32Array, radii: Float32Array, start: number, count: number,
-      dim: number, upper: Float32Array) {
-      if (count === 0) return;
-      const a = bind(q, 0, dim, false), c = bind(centers, start * dim, count * dim, false);
-      const r = bind(radii, start, count, false), o = bind(upper, 0, count, true);
-      try {
-        enter();
-        x.ballUpperBounds(p(a), qNorm, p(c), p(r), count, dim, p(o));
       } finally { leave(); }
     },
   };
