@@ -24,6 +24,7 @@ function run(cmd, args) {
 const tsc = join('node_modules', 'typescript', 'bin', 'tsc');
 run(process.execPath, [tsc, '-p', 'tsconfig.core.json']);
 run(process.execPath, [tsc, '-p', 'tsconfig.test.json']);
+run(process.execPath, [tsc, '-p', 'tsconfig.explorer.json', '--noEmit']);
 
 const files = process.argv.length > 2 ? process.argv.slice(2) : findTests('test');
 run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files]);

@@ -11,5 +11,5 @@ export type { AttentionOptions, AttentionStats, Sparsity } from './attention/opt
 export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
-export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, perplexity, generate, Sampler, ByteDecoder, encodeBytes, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention } from './model/index.js';
+export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, loadModelFiles, fetchReader, perplexity, generate, Sampler, ByteDecoder, encodeBytes, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention, type ModelFileReader, type AttentionFactory } from './model/index.js';
 export { analyzeDump, findDumpLayers, type LayerAnalysis, type TensorLookup } from './analysis/dump-analysis.js';

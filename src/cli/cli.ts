@@ -12,9 +12,10 @@ import { perplexityCommand } from './commands/perplexity.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { benchCommand } from './commands/bench.js';
+import { serveCommand } from './commands/serve.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
-export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand, benchCommand];
+export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand, benchCommand, serveCommand];
 const DEFAULT_COMMAND = demoCommand;
 
 function overview(): string {

@@ -51,7 +51,7 @@ export function describeAttention(mode: AttentionMode): string {
 }
 
 /** The KVCache sparsity of a mode that runs on the library's KVCache (not the baselines). */
-function cacheSparsity(mode: Exclude<AttentionMode, { kind: 'flash' | 'window' | 'page-topk' }>): Sparsity {
+export function cacheSparsity(mode: Exclude<AttentionMode, { kind: 'flash' | 'window' | 'page-topk' }>): Sparsity {
   switch (mode.kind) {
     case 'dense': return 'dense';
     case 'sparse': return 'exact';

@@ -8,3 +8,4 @@ export type { LayerAttention, AttentionShape } from './layer-attention.js';
 export { perplexity, generate, type PerplexityResult, type GenerateResult, type RunOptions } from './run.js';
 export { Sampler, type SamplerOptions } from './sampler.js';
 export { ByteDecoder, encodeBytes } from './tokenizer.js';
+export { loadModelFiles, fetchReader, type ModelFileReader } from './load.js';

@@ -5,7 +5,7 @@
 import { HsrError } from '../errors.js';
 import type { KernelBackend } from '../kernels/index.js';
 import { attentionFactory, CacheAttention, defaultAttention, type AttentionMode } from './attention-mode.js';
-import type { LlamaModel } from './llama.js';
+import type { AttentionFactory, LlamaModel } from './llama.js';
 import { LlamaSession } from './llama.js';
 import { negLogLikelihood } from './ops.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
@@ -17,6 +17,8 @@ export interface RunOptions {
   index?: string;
   /** Kernel backend of the flash, sink+window and page top-k modes (default 'auto', see AttentionFactoryOptions). */
   attentionKernels?: KernelBackend;
+  /** Builds each layer's attention instead of `attention` (e.g. an instrumented one); `attention` then only names the run. */
+  factory?: AttentionFactory;
   /** Tokens per forward block (default 32). */
   block?: number;
   /** Called after each block with tokens done and total. */
@@ -47,7 +49,8 @@ const now = (): number => (globalThis as unknown as { performance: { now(): numb
 
 function session(model: LlamaModel, capacity: number, options: RunOptions): LlamaSession {
   const mode = options.attention ?? defaultAttention(model.config);
-  return new LlamaSession(model, attentionFactory(mode, model.config, capacity, { index: options.index, kernels: options.attentionKernels }), { block: options.block ?? 32 });
+  const factory = options.factory ?? attentionFactory(mode, model.config, capacity, { index: options.index, kernels: options.attentionKernels });
+  return new LlamaSession(model, factory, { block: options.block ?? 32 });
 }
 
 function keysVisible(model: LlamaModel, n: number): number {

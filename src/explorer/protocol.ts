@@ -1,0 +1,28 @@
+/** Messages between the explorer page (page.ts) and its worker (worker.ts). */
+import type { AttentionMode } from '../model/attention-mode.js';
+
+/** The two vendored models the page offers (served at models/softmax/ and models/relu/). */
+export type ModelName = 'softmax' | 'relu';
+
+export type Request =
+  | { type: 'load'; model: ModelName }
+  /** bits/byte, tokens/s and per-token NLL of `tokens` under one mode. */
+  | { type: 'perplexity'; tokens: Uint8Array; mode: AttentionMode }
+  /** Per-head keys used and bounds along positions (the instrumented, untimed run). */
+  | { type: 'probe'; tokens: Uint8Array; mode: AttentionMode }
+  | { type: 'generate'; prompt: Uint8Array; mode: AttentionMode; maxTokens: number }
+  /** Decode tokens/s at growing contexts (prefill to each, then time single-token steps). */
+  | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number };
+
+export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: number; heads: number; kvHeads: number; maxPositions: number; loadSeconds: number }
+
+export type Reply =
+  | { type: 'loaded'; info: ModelInfo; backend: string }
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'perplexity'; label: string; tokens: number; nll: number[]; bitsPerToken: number; tokensPerSecond: number;
+      keysUsed: number; keysVisible: number; maxErrorBound: number }
+  | { type: 'probe'; label: string; layers: number; heads: number; positions: number; keysUsed: Float64Array; errorBound: Float64Array }
+  | { type: 'token'; text: string; count: number; tokensPerSecond: number }
+  | { type: 'generated'; tokens: number; tokensPerSecond: number; keysUsedFraction: number }
+  | { type: 'speed'; label: string; contexts: number[]; tokensPerSecond: number[] }
+  | { type: 'error'; message: string };

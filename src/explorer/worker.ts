@@ -1,0 +1,105 @@
+/**
+ * The explorer's Web Worker: loads a vendored model over HTTP and runs the library on it, so the
+ * page stays responsive. One request at a time; replies are the Reply messages of protocol.ts.
+ */
+import { HsrError } from '../errors.js';
+import { attentionFactory, cacheSparsity, describeAttention, type AttentionMode } from '../model/attention-mode.js';
+import { fetchReader, loadModelFiles } from '../model/load.js';
+import { LlamaSession, type LlamaModel } from '../model/llama.js';
+import { generate, perplexity } from '../model/run.js';
+import { ByteDecoder } from '../model/tokenizer.js';
+import { HeadProbe } from './probe.js';
+import type { ModelName, Reply, Request } from './protocol.js';
+
+let model: LlamaModel | null = null;
+let modelName: ModelName | null = null;
+
+const post = (r: Reply, transfer: Transferable[] = []) => postMessage(r, { transfer });
+const now = () => performance.now();
+
+function loaded(): LlamaModel {
+  if (model === null) throw new HsrError('BAD_OPTION', 'explorer worker: expected a loaded model, got none');
+  return model;
+}
+
+async function load(name: ModelName): Promise<void> {
+  if (modelName !== name) {
+    const t0 = now();
+    model = await loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url)));
+    modelName = name;
+    const c = model.config;
+    post({ type: 'loaded', backend: model.products.name, info: {
+      name, kind: c.attention.kind, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, maxPositions: c.maxPositions, loadSeconds: (now() - t0) / 1000,
+    } });
+  }
+}
+
+function runPerplexity(tokens: Uint8Array, mode: AttentionMode): void {
+  const r = perplexity(loaded(), tokens, { attention: mode, onProgress: (done, total) => post({ type: 'progress', done, total }) });
+  post({ type: 'perplexity', label: describeAttention(mode), tokens: r.tokens, nll: r.nll, bitsPerToken: r.bitsPerToken,
+    tokensPerSecond: r.tokens / r.seconds, keysUsed: r.keysUsed, keysVisible: r.keysVisible, maxErrorBound: r.maxErrorBound });
+}
+
+function runProbe(tokens: Uint8Array, mode: AttentionMode): void {
+  const m = loaded(), c = m.config, a = c.attention;
+  if (mode.kind === 'flash' || mode.kind === 'window' || mode.kind === 'page-topk') {
+    throw new HsrError('BAD_OPTION', `explorer: the heatmap shows the library's KVCache modes, got ${describeAttention(mode)}`);
+  }
+  const probe = new HeadProbe({ layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, positions: tokens.length }, {
+    kind: a.kind, alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0, scale: 1 / Math.sqrt(c.headDim),
+    sparsity: cacheSparsity(mode),
+  });
+  perplexity(m, tokens, { attention: mode, factory: probe.factory, onProgress: (done, total) => post({ type: 'progress', done, total }) });
+  post({ type: 'probe', label: describeAttention(mode), layers: c.layers, heads: c.heads, positions: tokens.length,
+    keysUsed: probe.keysUsed, errorBound: probe.errorBound }, [probe.keysUsed.buffer, probe.errorBound.buffer]);
+}
+
+function runGenerate(prompt: Uint8Array, mode: AttentionMode, maxTokens: number): void {
+  const decoder = new ByteDecoder();
+  let count = 0, t0 = 0;
+  const m = loaded();
+  const r = generate(m, prompt, maxTokens, {
+    attention: mode,
+    onToken: (t) => {
+      if (count === 0) t0 = now();       // tokens/s over decode steps, as the CLI reports it
+      count++;
+      post({ type: 'token', text: decoder.push(t), count, tokensPerSecond: count > 1 ? (count - 1) / ((now() - t0) / 1000) : 0 });
+    },
+  });
+  const visible = m.config.layers * m.config.heads * r.tokens.length * (r.promptTokens + r.tokens.length / 2);
+  post({ type: 'generated', tokens: r.tokens.length, tokensPerSecond: r.tokens.length / Math.max(r.decodeSeconds, 1e-9), keysUsedFraction: r.keysUsed / visible });
+}
+
+/** Prefills to each context length in blocks, then times `steps` single-token forwards there. */
+function runSpeed(tokens: Uint8Array, mode: AttentionMode, contexts: number[], steps: number): void {
+  const m = loaded();
+  const last = contexts[contexts.length - 1]!;
+  if (last + steps * contexts.length > Math.min(tokens.length, m.config.maxPositions)) {
+    throw new HsrError('BAD_OPTION', `explorer speed: expected ${last + steps * contexts.length} tokens of text and context, got ${tokens.length} (model: ${m.config.maxPositions})`);
+  }
+  const s = new LlamaSession(m, attentionFactory(mode, m.config, last + steps * contexts.length));
+  const rates: number[] = [];
+  for (const ctx of contexts) {
+    while (s.pos < ctx) s.forward(tokens, s.pos, Math.min(s.block, ctx - s.pos), false);
+    const t0 = now();
+    for (let i = 0; i < steps; i++) s.forward(tokens, s.pos, 1);
+    rates.push(steps / ((now() - t0) / 1000));
+    post({ type: 'progress', done: rates.length, total: contexts.length });
+  }
+  post({ type: 'speed', label: describeAttention(mode), contexts, tokensPerSecond: rates });
+}
+
+onmessage = async (e: MessageEvent<Request>) => {
+  const q = e.data;
+  try {
+    switch (q.type) {
+      case 'load': await load(q.model); break;
+      case 'perplexity': runPerplexity(q.tokens, q.mode); break;
+      case 'probe': runProbe(q.tokens, q.mode); break;
+      case 'generate': runGenerate(q.prompt, q.mode, q.maxTokens); break;
+      case 'speed': runSpeed(q.tokens, q.mode, q.contexts, q.steps); break;
+    }
+  } catch (err) {
+    post({ type: 'error', message: err instanceof HsrError ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err) });
+  }
+};

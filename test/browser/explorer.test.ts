@@ -1,0 +1,94 @@
+// The explorer end to end: `hsr-attn serve` in a child process, the page in headless Chromium.
+// It must load, run every panel with no console error, draw its plots, and give the same bits/byte
+// as `hsr-attn perplexity` on the same short text. EXPLORER_SCREENSHOT=FILE saves a screenshot.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromiumSkip, launchChromium } from './chromium.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const BYTES = 200;
+
+function cliBits(textFile: string, attention: string): number {
+  const r = spawnSync(process.execPath, [CLI, 'perplexity', '--text', textFile, '--attention', attention, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { bitsPerToken: number }).bitsPerToken;
+}
+
+const skip = chromiumSkip();
+
+test('hsr-attn serve: the explorer loads, runs every panel without console errors, and matches hsr-attn perplexity', { skip, timeout: 180_000 }, async (t) => {
+  const server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dir = mkdtempSync(join(tmpdir(), 'hsr-explorer-'));
+  const chromium = await launchChromium();
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: server.stdout! }).once('line', resolve);
+      server.once('exit', (code) => reject(new Error(`hsr-attn serve exited with ${code}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+
+    const page = await chromium.browser.newPage({ viewport: { width: 840, height: 900 } });
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    const ready = () => page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+
+    const t0 = Date.now();
+    await page.goto(url);
+    await ready();
+    const loadSeconds = (Date.now() - t0) / 1000;
+    t.diagnostic(`page load to a loaded model: ${loadSeconds.toFixed(2)} s`);
+    assert.ok(loadSeconds < 15, `page load took ${loadSeconds} s`);
+    assert.match(await page.textContent('#isolation') ?? '', /^cross-origin isolated/);
+    assert.match(await page.textContent('#webgpu') ?? '', /^WebGPU: /);
+
+    // Bits/byte per mode on a short text, against the CLI on the same bytes.
+    const text = readFileSync(join(ROOT, 'data', 'dev_c.txt')).subarray(0, BYTES);
+    const textFile = join(dir, 'text.txt');
+    writeFileSync(textFile, text);
+    await page.fill('#text', text.toString('utf8'));
+    await page.fill('#bytes', String(BYTES));
+    await page.uncheck('#mode-threshold');
+    await page.click('#run');
+    await ready();
+    const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => ({ mode: (tr as HTMLElement).dataset.mode!, bits: Number((tr.children[1] as HTMLElement).dataset.bits) })));
+    assert.deepEqual(rows.map((r) => r.mode), ['dense', 'certified']);
+    for (const r of rows) {
+      const cli = cliBits(textFile, r.mode);
+      assert.ok(Math.abs(r.bits - cli) <= 1e-9, `${r.mode}: page ${r.bits} bits/byte, CLI ${cli}`);
+    }
+    assert.ok(await page.locator('#nll-plot svg polyline').count() >= 1, 'the NLL difference plot has a line');
+
+    await page.click('#heat-run');
+    await ready();
+    assert.ok(await page.$eval('#heat', (c) => (c as HTMLCanvasElement).height) > 6 * 6 * 12, 'the heatmap has a row per layer × head');
+
+    await page.fill('#gen-tokens', '24');
+    await page.click('#gen-run');
+    await ready();
+    for (const side of ['a', 'b']) assert.match(await page.textContent(`#gen-${side}-speed`) ?? '', /^24 tokens, [\d.]+ tokens\/s/);
+
+    await page.selectOption('#speed-max', '512');
+    await page.click('#speed-run');
+    await ready();
+    assert.equal(await page.locator('#speed-plot svg polyline').count(), 2, 'dense and sparse decode-speed curves');
+    assert.doesNotMatch(await page.textContent('#status') ?? '', /error|expected/i);
+
+    assert.deepEqual(errors, []);
+    const png = await page.screenshot({ fullPage: true });
+    assert.ok(png.length > 20_000, 'a screenshot with content');
+    if (process.env.EXPLORER_SCREENSHOT) writeFileSync(process.env.EXPLORER_SCREENSHOT, png);
+  } finally {
+    await chromium.close();
+    server.kill('SIGINT');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
