@@ -25,7 +25,7 @@ function loaded(): LlamaModel {
 async function load(name: ModelName): Promise<void> {
   if (modelName !== name) {
     const t0 = now();
-    model = await loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url)));
+    model = await loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url).href));
     modelName = name;
     const c = model.config;
     post({ type: 'loaded', backend: model.products.name, info: {

@@ -13,11 +13,12 @@ import { loadWeights } from './weights.js';
 /** A file of the model folder by name, or null where there is none. */
 export type ModelFileReader = (name: string) => Promise<Uint8Array | null>;
 
-/** A reader of the folder at `base` (a URL ending in '/') through `fetch`: 404 is null, other failures throw. */
-export function fetchReader(base: string | URL): ModelFileReader {
-  const fetchFn = (globalThis as unknown as { fetch: (u: URL) => Promise<{ ok: boolean; status: number; arrayBuffer(): Promise<ArrayBuffer> }> }).fetch;
+/** A reader of the folder at `base` (an absolute URL ending in '/') through `fetch`: 404 is null, other failures throw. */
+export function fetchReader(base: string): ModelFileReader {
+  if (!base.endsWith('/')) throw new HsrError('BAD_OPTION', `fetchReader: expected a folder URL ending in '/', got ${JSON.stringify(base)}`);
+  const fetchFn = (globalThis as unknown as { fetch: (u: string) => Promise<{ ok: boolean; status: number; arrayBuffer(): Promise<ArrayBuffer> }> }).fetch;
   return async (name) => {
-    const url = new URL(name, base);
+    const url = base + name;   // names come from the folder's own index: relative, checked by parseShardIndex
     const res = await fetchFn(url);
     if (res.status === 404) return null;
     if (!res.ok) throw new HsrError('NOT_FOUND', `expected ${url} to load, got HTTP ${res.status}`);

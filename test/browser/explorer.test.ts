@@ -34,7 +34,8 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     });
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
-    const page = await chromium.browser.newPage({ viewport: { width: 840, height: 900 } });
+    const page = await chromium.browser.newPage();
+    await page.setViewportSize({ width: 840, height: 900 });
     const errors: string[] = [];
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text()); });
     page.on('pageerror', (e) => errors.push(e.message));
@@ -59,17 +60,21 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     await page.uncheck('#mode-threshold');
     await page.click('#run');
     await ready();
-    const rows = await page.$$eval('#results tbody tr', (trs) => trs.map((tr) => ({ mode: (tr as HTMLElement).dataset.mode!, bits: Number((tr.children[1] as HTMLElement).dataset.bits) })));
+    const tr = page.locator('#results tbody tr');
+    const rows: { mode: string | null; bits: number }[] = [];
+    for (let i = 0; i < await tr.count(); i++) {
+      rows.push({ mode: await tr.nth(i).getAttribute('data-mode'), bits: Number(await tr.nth(i).locator('td').nth(1).getAttribute('data-bits')) });
+    }
     assert.deepEqual(rows.map((r) => r.mode), ['dense', 'certified']);
     for (const r of rows) {
-      const cli = cliBits(textFile, r.mode);
+      const cli = cliBits(textFile, r.mode!);
       assert.ok(Math.abs(r.bits - cli) <= 1e-9, `${r.mode}: page ${r.bits} bits/byte, CLI ${cli}`);
     }
     assert.ok(await page.locator('#nll-plot svg polyline').count() >= 1, 'the NLL difference plot has a line');
 
     await page.click('#heat-run');
     await ready();
-    assert.ok(await page.$eval('#heat', (c) => (c as HTMLCanvasElement).height) > 6 * 6 * 12, 'the heatmap has a row per layer × head');
+    assert.ok(Number(await page.getAttribute('#heat', 'height')) > 6 * 6 * 12, 'the heatmap has a row per layer × head');
 
     await page.fill('#gen-tokens', '24');
     await page.click('#gen-run');
