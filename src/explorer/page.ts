@@ -36,7 +36,8 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 
 interface ModeChoice { id: string; label: string; param?: { name: string; value: number; step: number }; checked: boolean; make(p: number): AttentionMode }
 
-const MODES: Record<ModelName, ModeChoice[]> = {
+/** The modes offered for each attention kind of model. */
+const MODES: Record<'softmax' | 'relu', ModeChoice[]> = {
   softmax: [
     { id: 'dense', label: 'dense', checked: true, make: () => ({ kind: 'dense' }) },
     { id: 'certified', label: 'certified, ε =', param: { name: 'epsilon', value: 0.01, step: 0.005 }, checked: true, make: (p) => ({ kind: 'certified', epsilon: p }) },
@@ -52,7 +53,8 @@ const MODES: Record<ModelName, ModeChoice[]> = {
 
 const analysis = new WorkerClient();
 const second = new WorkerClient();
-let model: ModelName = 'softmax';
+let kind: 'softmax' | 'relu' = 'softmax';
+let modelName: ModelName = '';
 let bundled = '';
 
 function setStatus(text: string): void { $('status').textContent = text; }
@@ -75,18 +77,18 @@ function progress(r: Reply): void {
 
 /** The modes ticked on the page, dense first (the baseline every difference is taken against). */
 function chosenModes(): AttentionMode[] {
-  return MODES[model].filter((m) => $<HTMLInputElement>(`mode-${m.id}`).checked || m.id === 'dense')
+  return MODES[kind].filter((m) => $<HTMLInputElement>(`mode-${m.id}`).checked || m.id === 'dense')
     .map((m) => m.make(m.param ? Number($<HTMLInputElement>(`param-${m.id}`).value) : 0));
 }
 
 function sparseModes(): { label: string; mode: AttentionMode }[] {
-  return MODES[model].filter((m) => m.id !== 'dense')
+  return MODES[kind].filter((m) => m.id !== 'dense')
     .map((m) => ({ label: m.label.replace(/[,=]/g, '').trim(), mode: m.make(m.param ? Number($<HTMLInputElement>(`param-${m.id}`).value) : 0) }));
 }
 
 function renderModeChoices(): void {
   const box = $('modes');
-  box.replaceChildren(...MODES[model].map((m) => {
+  box.replaceChildren(...MODES[kind].map((m) => {
     const label = document.createElement('label');
     label.innerHTML = `<input type="checkbox" id="mode-${m.id}" ${m.checked ? 'checked' : ''} ${m.id === 'dense' ? 'disabled' : ''}> ${m.label}` +
       (m.param ? ` <input type="number" id="param-${m.id}" value="${m.param.value}" step="${m.param.step}" min="0">` : '');
@@ -103,10 +105,12 @@ function tokens(): Uint8Array {
   return bytes.slice(0, n);
 }
 
+/** Loads the model in the analysis worker; the second worker loads it when a side-by-side run first needs it. */
 async function loadModel(name: ModelName): Promise<void> {
-  model = name;
+  const a = await analysis.request<'loaded'>({ type: 'load', model: name });
+  modelName = name;
+  kind = a.info.kind;
   renderModeChoices();
-  const [a] = await Promise.all([analysis.request<'loaded'>({ type: 'load', model: name }), second.request<'loaded'>({ type: 'load', model: name })]);
   $('model-info').textContent = `${a.info.layers} layers × ${a.info.heads} heads (${a.info.kvHeads} KV heads), ${a.info.kind === 'relu' ? 'ReLU²' : 'softmax'} attention, ` +
     `context ${a.info.maxPositions}; loaded in ${a.info.loadSeconds.toFixed(2)} s; weight products on ${a.backend}`;
 }
@@ -161,6 +165,7 @@ async function runGeneration(): Promise<void> {
       $(`${pane}-speed`).textContent = `${u.count} tokens, ${u.tokensPerSecond.toFixed(1)} tokens/s`;
     }).then((g) => { $(`${pane}-speed`).textContent = `${g.tokens} tokens, ${g.tokensPerSecond.toFixed(1)} tokens/s, ${(100 * g.keysUsedFraction).toFixed(1)}% of keys`; });
   };
+  await second.request<'loaded'>({ type: 'load', model: modelName });
   await Promise.all([side(analysis, { kind: 'dense' }, 'gen-a', 'dense'), side(second, chosen.mode, 'gen-b', chosen.label)]);
 }
 
@@ -171,6 +176,7 @@ async function runSpeed(): Promise<void> {
   const text = new TextEncoder().encode(bundled);
   const chosen = sparseModes()[Number($<HTMLSelectElement>('speed-mode').value)]!;
   // Both modes at once, one per worker: the same machine load for both curves.
+  await second.request<'loaded'>({ type: 'load', model: modelName });
   const runs = await Promise.all([
     analysis.request<'speed'>({ type: 'speed', tokens: text, mode: { kind: 'dense' }, contexts, steps: 16 }, progress),
     second.request<'speed'>({ type: 'speed', tokens: text, mode: chosen.mode, contexts, steps: 16 }),
@@ -195,14 +201,14 @@ async function start(): Promise<void> {
   bundled = await res.text();
   $<HTMLTextAreaElement>('text').value = bundled.slice(0, 8000);
   $('bundled').onclick = () => { $<HTMLTextAreaElement>('text').value = bundled.slice(0, 8000); };
-  $<HTMLSelectElement>('model').onchange = (e) => void busy('loading model', () => loadModel((e.target as HTMLSelectElement).value as ModelName));
+  $<HTMLSelectElement>('model').onchange = (e) => void busy('loading model', () => loadModel((e.target as HTMLSelectElement).value));
   $('run').onclick = () => void busy('running the chosen modes', runModes);
   $('heat-run').onclick = () => void busy('measuring keys per head', runHeatmap);
   $('gen-run').onclick = () => void busy('generating', runGeneration);
   $('speed-run').onclick = () => void busy('measuring decode speed', runSpeed);
   void webgpuStatus().then((s) => { $('webgpu').textContent = s; });
   $('isolation').textContent = crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated';
-  await busy('loading model', () => loadModel('softmax'));
+  await busy('loading model', () => loadModel($<HTMLSelectElement>('model').value));
   setStatus('ready: pick modes and press Run');
 }
 

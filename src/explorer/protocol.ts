@@ -1,8 +1,8 @@
 /** Messages between the explorer page (page.ts) and its worker (worker.ts). */
 import type { AttentionMode } from '../model/attention-mode.js';
 
-/** The two vendored models the page offers (served at models/softmax/ and models/relu/). */
-export type ModelName = 'softmax' | 'relu';
+/** A vendored model's folder name (`hsr-attn serve` mounts each at models/NAME/). */
+export type ModelName = string;
 
 export type Request =
   | { type: 'load'; model: ModelName }

@@ -13,6 +13,7 @@ import type { ModelName, Reply, Request } from './protocol.js';
 
 let model: LlamaModel | null = null;
 let modelName: ModelName | null = null;
+let loadedReply: Extract<Reply, { type: 'loaded' }> | null = null;
 
 const post = (r: Reply, transfer: Transferable[] = []) => postMessage(r, { transfer });
 const now = () => performance.now();
@@ -22,16 +23,18 @@ function loaded(): LlamaModel {
   return model;
 }
 
+/** Loads `name` unless it is the model already loaded; replies with the model's info either way. */
 async function load(name: ModelName): Promise<void> {
-  if (modelName !== name) {
+  if (modelName !== name || loadedReply === null) {
     const t0 = now();
     model = await loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url).href));
     modelName = name;
     const c = model.config;
-    post({ type: 'loaded', backend: model.products.name, info: {
+    loadedReply = { type: 'loaded', backend: model.products.name, info: {
       name, kind: c.attention.kind, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, maxPositions: c.maxPositions, loadSeconds: (now() - t0) / 1000,
-    } });
+    } };
   }
+  post(loadedReply);
 }
 
 function runPerplexity(tokens: Uint8Array, mode: AttentionMode): void {

@@ -46,8 +46,11 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     await page.goto(url);
     await ready();
     const loadSeconds = (Date.now() - t0) / 1000;
-    t.diagnostic(`page load to a loaded model: ${loadSeconds.toFixed(2)} s`);
-    assert.ok(loadSeconds < 15, `page load took ${loadSeconds} s`);
+    const domSeconds = Number(await page.evaluate('performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd')) / 1000;
+    t.diagnostic(`page interactive (DOMContentLoaded) after ${domSeconds.toFixed(2)} s; model loaded in its worker after ${loadSeconds.toFixed(2)} s`);
+    // The goal is < 3 s on an idle machine; CI shares its 2 cores with other suites, hence the margin.
+    assert.ok(domSeconds < 3, `the page took ${domSeconds} s to become interactive`);
+    assert.ok(loadSeconds < 15, `the model took ${loadSeconds} s to load`);
     assert.match(await page.textContent('#isolation') ?? '', /^cross-origin isolated/);
     assert.match(await page.textContent('#webgpu') ?? '', /^WebGPU: /);
 

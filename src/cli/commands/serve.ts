@@ -2,17 +2,18 @@
 import { join } from 'node:path';
 import { startStaticServer, type StaticServerOptions } from '../../node/static-server.js';
 import type { Command } from '../command.js';
-import { DEFAULT_MODEL, DEV_TEXT, PACKAGE_ROOT, RELU_MODEL } from '../paths.js';
+import { vendoredModelDir, vendoredModelNames } from '../../node/vendored-models.js';
+import { DEV_TEXT, PACKAGE_ROOT } from '../paths.js';
 
 /** What the explorer loads, by URL path (page.ts and worker.ts resolve these relative to dist/explorer/). */
 export function explorerMounts(): StaticServerOptions['mounts'] {
-  return {
+  const mounts: StaticServerOptions['mounts'] = {
     '/dist/': join(PACKAGE_ROOT, 'dist'),
     '/explorer/': join(PACKAGE_ROOT, 'explorer'),
-    '/models/softmax/': DEFAULT_MODEL,
-    '/models/relu/': RELU_MODEL,
     '/text.txt': DEV_TEXT,
   };
+  for (const name of vendoredModelNames()) mounts[`/models/${name}/`] = vendoredModelDir(name);
+  return mounts;
 }
 
 export const EXPLORER_PAGE = join(PACKAGE_ROOT, 'explorer', 'index.html');
