@@ -16,6 +16,7 @@ import { KeyMoments } from '../src/attention/moments.js';
 import { resolveAttentionOptions } from '../src/attention/options.js';
 import { RowAttention, type KeyValueView } from '../src/attention/row-attention.js';
 import { readSafetensors } from '../src/node/checkpoint.js';
+import { requireDataFile } from '../src/node/workloads.js';
 import { alternateRounds, median, rng, table, writeJson } from './lib/measure.js';
 import { droppedMass, exactWeights, oracleMinimum, quantile, sortedDescending } from './softmax-lib.js';
 
@@ -25,7 +26,7 @@ const Q = Number(args.get('queries') ?? 64);
 const INDEX = args.get('index') ?? 'quantized';
 const GAUSS_MAX = Number(args.get('gauss-max') ?? 20);
 const OUT = args.get('out') ?? 'bench/softmax-real.json';
-const FILE = args.get('file') ?? '../shared/data/dev_c_l2.safetensors';
+const FILE = args.get('file') ?? requireDataFile('dev_c_l2.safetensors');
 const EPSILONS = [1e-2, 1e-3, 1e-4];
 
 const st = readSafetensors(FILE);

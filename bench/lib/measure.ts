@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { writeFileAtomic } from '../../src/node/files.js';
+import { recordedCommand } from '../../src/node/recorded-path.js';
 
 // The timing scheme and the seeded RNG live in the browser-safe core (the report uses them too);
 // benchmarks take them from there.
@@ -13,7 +14,7 @@ export function machineInfo(): Record<string, unknown> {
   return {
     cpu: c[0]?.model ?? 'unknown', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString(),
-    command: `node ${process.execArgv.join(' ')} ${process.argv.slice(1).join(' ')}`.trim(),
+    command: recordedCommand(),
   };
 }
 

@@ -21,7 +21,8 @@ export function vendoredModelsRoot(): string {
   } catch {
     throw new HsrError('NOT_FOUND',
       `expected the package ${MODELS_PACKAGE} (the vendored models) to be installed beside hsr-attention, got none; ` +
-      `install it with \`npm install ${MODELS_PACKAGE}\`, (perplexity and generate also take --model DIR, a model folder of your own)`);
+      `install it with \`npm install ${MODELS_PACKAGE}\` (in a clone of the repository: \`npm ci\`, which links its ` +
+      `workspace packages/${MODELS_PACKAGE}); perplexity and generate also take --model DIR, a model folder of your own`);
   }
 }
 

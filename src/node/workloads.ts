@@ -1,19 +1,35 @@
 /** Loading the real q/k/v dumps (docs/reproduction/README.md) from disk as decode workloads. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HsrError } from '../errors.js';
 import { findDumpLayers } from '../analysis/dump-analysis.js';
 import type { DumpTensors } from '../report/experiments/softmax-error.js';
 import { dumpWorkload, type Workload } from '../report/workloads.js';
 import { readSafetensors } from './checkpoint.js';
 
-/** Where the data files are looked for: the package's data/, then ../shared/data beside the clone. */
-const PACKAGE_DATA = new URL('../../data/', import.meta.url).pathname;
-export const DATA_DIRS = ['data', PACKAGE_DATA, '../shared/data', '/work/shared/data'];
+/**
+ * Where the data files are looked for: data/ in the working directory, the package's data/, then
+ * shared/data beside the package's folder (where a clone's ../shared sits). The Q/K/V dumps are in
+ * the repository's data/ but not in the npm package (22 MB): an installed package finds them only
+ * where the user put them.
+ */
+const PACKAGE_DATA = fileURLToPath(new URL('../../data/', import.meta.url));
+export const DATA_DIRS = ['data', PACKAGE_DATA, fileURLToPath(new URL('../../../shared/data/', import.meta.url))];
 
 /** The path of data file `name` in the first of `dirs` that has it, or null. */
 export function dataFile(name: string, dirs: readonly string[] = DATA_DIRS): string | null {
   for (const dir of dirs) if (existsSync(join(dir, name))) return join(dir, name);
   return null;
+}
+
+/** Like dataFile, but a missing file is an HsrError saying where it was looked for and where to get it. */
+export function requireDataFile(name: string, dirs: readonly string[] = DATA_DIRS): string {
+  const file = dataFile(name, dirs);
+  if (file !== null) return file;
+  throw new HsrError('NOT_FOUND',
+    `expected the data file ${name} in one of ${dirs.join(', ')}, got none; the Q/K/V dumps are not in the npm package ` +
+    `(22 MB): copy them from the data/ folder of the hsr-attention repository into ./data`);
 }
 
 /** The first layer of a dump file as DumpTensors. */

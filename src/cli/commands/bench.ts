@@ -16,7 +16,7 @@ import { createWasmKernels } from '../../kernels/wasm/wasm-kernels.js';
 import { writeFileAtomic } from '../../node/files.js';
 import { createOrtDecoder } from '../../node/onnx-attention.js';
 import { DecodePool } from '../../node/worker-pool.js';
-import { dataFile, loadDumpTensors, REAL_DUMPS, realWorkload } from '../../node/workloads.js';
+import { dataFile, loadDumpTensors, REAL_DUMPS, realWorkload, requireDataFile } from '../../node/workloads.js';
 import { prefillTiming } from '../../report/experiments/prefill-timing.js';
 import { alternateRoundsAsync } from '../../report/timing.js';
 import { calibrateReluBias, denseDecodeBytes, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from '../../report/workloads.js';
@@ -29,7 +29,11 @@ import { matrix } from '../../tensor/matrix.js';
 const WORKLOADS = ['gaussian', 'llm', 'real'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 const INDEX = 'quantized', TOP_K = 256, RELU_ALPHA = 2;
-const DEFAULTS = { decode: { n: '16384', workload: 'real,llm,gaussian', rounds: 15 }, prefill: { n: '2048', workload: 'real', rounds: 3 } };
+/** `noDump`: the default workloads where the real dump is absent (an npm install; it ships no dumps). */
+const DEFAULTS = {
+  decode: { n: '16384', workload: 'real,llm,gaussian', noDump: 'llm,gaussian', rounds: 15 },
+  prefill: { n: '2048', workload: 'real', noDump: 'llm', rounds: 3 },
+};
 
 /** One decode contender: one step for query set q, and the work of its last step. */
 interface Contender {
@@ -71,7 +75,7 @@ export const benchCommand: Command = {
     `(${INDEX} index). Reports ms/token, speed-up vs dense WASM, keys used per head, MB touched and the max error`,
     'vs the float64 reference. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
     'part alone). Contenders alternate in rounds; medians. Defaults: decode --n 16384 --workload real,llm,gaussian',
-    '--rounds 15; prefill --n 2048 --workload real --rounds 3.',
+    '--rounds 15; prefill --n 2048 --workload real --rounds 3 (without the real dump: llm,gaussian and llm).',
   ].join('\n'),
   options: {
     n: { type: 'string', value: 'LIST', help: 'cache lengths, comma-separated (default 16384; prefill 2048)' },
@@ -88,7 +92,12 @@ export const benchCommand: Command = {
     if (ns.some((n) => !Number.isSafeInteger(n) || n < 2)) throw new UsageError(`expected --n to be integers ≥ 2, got ${JSON.stringify(args.n)}`);
     const d = args.d as number;
     if (d !== 64 && d !== 128) throw new UsageError(`expected --d to be 64 or 128, got ${d}`);
-    const workloads = ((args.workload as string | undefined) ?? def.workload).split(',');
+    let workload = args.workload as string | undefined;
+    if (workload === undefined) {
+      workload = dataFile(REAL_DUMPS.real) === null ? def.noDump : def.workload;
+      if (workload === def.noDump) process.stderr.write(`hsr-attn bench: the real dump ${REAL_DUMPS.real} is not here (the npm package ships no dumps), so --workload ${workload}\n`);
+    }
+    const workloads = workload.split(',');
     for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`expected --workload from ${WORKLOADS.join('|')}, got ${JSON.stringify(w)}`);
     const rounds = (args.rounds as number | undefined) ?? def.rounds;
     if (rounds < 1) throw new UsageError(`expected --rounds ≥ 1, got ${rounds}`);
@@ -113,8 +122,8 @@ function* decodeWorkloads(c: Config, R: number): Generator<Workload> {
     if (name === 'real') {
       const seen = new Set<number>();
       for (const n of c.ns) {
-        const w = realWorkload('real', R, n);
-        if (w === null) throw new UsageError(`expected the dump ${REAL_DUMPS.real} in data/ or ../shared/data, got nothing`);
+        requireDataFile(REAL_DUMPS.real);
+        const w = realWorkload('real', R, n)!;
         if (!seen.has(w.n)) { seen.add(w.n); yield w; }
       }
     } else for (const n of c.ns) yield syntheticWorkload(name, n, c.d, 8, 2, R);
@@ -224,9 +233,7 @@ function benchPrefill(c: Config, bar: ProgressBar): PrefillRow[] {
     const maxN = Math.max(...c.ns);
     let head: { q: Float32Array; k: Float32Array; v: Float32Array; dim: number; n: number };
     if (name === 'real') {
-      const file = dataFile(REAL_DUMPS.real);
-      if (file === null) throw new UsageError(`expected the dump ${REAL_DUMPS.real} in data/ or ../shared/data, got nothing`);
-      const t = loadDumpTensors(file);
+      const t = loadDumpTensors(requireDataFile(REAL_DUMPS.real));
       head = { q: t.q.subarray(0, t.n * t.dim), k: t.k.subarray(0, t.n * t.dim), v: t.v.subarray(0, t.n * t.dim), dim: t.dim, n: t.n };
     } else {
       const w = syntheticWorkload(name, maxN, c.d, 8, 2, maxN);

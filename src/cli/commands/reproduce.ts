@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { median } from '../../analysis/stats.js';
 import { loadModel } from '../../node/model.js';
 import { writeFileAtomic } from '../../node/files.js';
+import { recordedPath } from '../../node/recorded-path.js';
 import { DecodePool } from '../../node/worker-pool.js';
 import { readBytes } from '../../node/checkpoint.js';
-import { loadDumpTensors } from '../../node/workloads.js';
+import { DATA_DIRS, loadDumpTensors, requireDataFile } from '../../node/workloads.js';
+import { HsrError } from '../../errors.js';
 import { renderReport } from '../../report/report.js';
 import { reproduceConfig, runReproduction, type ParallelResult } from '../../report/reproduce.js';
 import { gaussianArray, seededRandom } from '../../report/random.js';
@@ -36,18 +38,20 @@ export const reproduceCommand: Command = {
   options: {
     quick: { type: 'boolean', help: 'smaller sweeps, for CI and a first look' },
     out: { type: 'string', value: 'DIR', default: 'reproduction', help: 'output folder (created if missing)' },
-    data: { type: 'string', value: 'DIR', default: join(PACKAGE_ROOT, 'data'), help: 'folder with dev_c.txt, dev_c_l2.safetensors, dev_c_relu_l3.safetensors' },
+    data: { type: 'string', value: 'DIR', help: 'folder with dev_c.txt, dev_c_l2.safetensors, dev_c_relu_l3.safetensors (default: ./data, the package\'s data/, ../shared/data; the npm package ships no dumps)' },
   },
   async run(args) {
-    const quick = args.quick === true, out = args.out as string, data = args.data as string;
+    const quick = args.quick === true, out = args.out as string;
+    const dirs = args.data === undefined ? DATA_DIRS : [args.data as string];
+    const [textFile, softmaxDumpFile, reluDumpFile] = ['dev_c.txt', 'dev_c_l2.safetensors', 'dev_c_relu_l3.safetensors'].map((f) => requireDataFile(f, dirs)) as [string, string, string];
     const started = performance.now(), loadBefore = loadavg()[1]!;
     const softmaxModel = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME)), reluModel = loadModel(vendoredModelDir(RELU_MODEL_NAME));
     const a = reluModel.config.attention;
-    if (a.kind !== 'relu') throw new Error(`expected ${RELU_MODEL_NAME} to be a ReLU model`);
-    const text = readBytes(join(data, 'dev_c.txt'));
+    if (a.kind !== 'relu') throw new HsrError('BAD_OPTION', `expected ${RELU_MODEL_NAME} to be a ReLU model, got ${a.kind} attention`);
+    const text = readBytes(textFile);
     const inputs = {
       softmaxModel, reluModel, text, reluBias: a.bias, reluAlpha: a.alpha,
-      softmaxDump: loadDumpTensors(join(data, 'dev_c_l2.safetensors')), reluDump: loadDumpTensors(join(data, 'dev_c_relu_l3.safetensors')),
+      softmaxDump: loadDumpTensors(softmaxDumpFile), reluDump: loadDumpTensors(reluDumpFile),
     };
     const config = reproduceConfig(quick);
     const bar = new ProgressBar(`reproduce${quick ? ' --quick' : ''}`, 'steps', !args.json);
@@ -63,7 +67,7 @@ export const reproduceCommand: Command = {
     });
     bar.done();
     const seconds = (performance.now() - started) / 1000;
-    const command = `hsr-attn reproduce${quick ? ' --quick' : ''} --out ${out}`;
+    const command = `hsr-attn reproduce${quick ? ' --quick' : ''} --out ${recordedPath(out)}`;
     const machine = machineDescription();
     const conditions = `Code: ${codeVersion()}. Machine load (5-minute load average, every job on the 2 cores): ${loadBefore.toFixed(1)} at the start, ${loadavg()[1]!.toFixed(1)} at the end.`;
     const report = renderReport(result, { command, machine, conditions, date: new Date().toISOString(), seconds });
