@@ -62,6 +62,13 @@ const SWEPT_DENSE_SWITCH = 0.5;
  * 1.35× at 1024, 1.0× at 2048, 0.9× at 4096.
  */
 const DENSE_BELOW = 1024;
+/**
+ * Certified groups whose every row went dense (scores too flat to skip any key) make the following
+ * groups go dense at once, without the bound pass (exact, errorBound 0, counted in denseQueries),
+ * so a flat cache costs what dense costs rather than bounds + dense. The bounds are tried again
+ * after 1, 2, 4, … up to this many such groups, so a cache whose scores sharpen soon goes sparse again.
+ */
+const FLAT_RETRY_MAX = 64;
 /** Buckets past the stop (2 nats) whose skipped keys enter the bound with their own upper bounds. */
 const EXACT_BUCKETS = 16;
 /** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
@@ -93,6 +100,8 @@ export class RowAttention {
   // Row scratch, [capacity]: ids of kept / candidate keys and their exact logits; `spare` holds
   // rejected logits or a copy for selection.
   private ids = new Uint32Array(0);
+  /** 0, 1, …, capacity − 1: every key as an id list, for dense ReLU rows on the kernels. */
+  private allIds = new Uint32Array(0);
   private scores = new Float64Array(0);
   private spare = new Float64Array(0);
   private bucketOfKey = new Uint16Array(0);
@@ -126,6 +135,8 @@ export class RowAttention {
   private readonly switchedHeads: number[] = [];
   private readonly switchedQueries: Float32Array[] = [];
   private switchedOut = new Float32Array(0);
+  /** Per KV view (flatness is the data's): certified groups still to go dense without bounds (FLAT_RETRY_MAX), and the next such run's length. */
+  private readonly flatRuns = new WeakMap<KeyValueView, { skip: number; backoff: number }>();
 
   private readonly softmaxWeighting: Weighting;
 
@@ -168,7 +179,9 @@ export class RowAttention {
         const lim = limits ? limits[h]! : limit, off = (outRow + h) * dv;
         if (lim === 0) out.fill(0, off, off + dv);
         else if (o.kind === 'softmax') this.denseSoftmax(kv, queries[h]!, lim, out, off);
-        else this.relu(kv, queries[h]!, lim, null, out, off);
+        // Dense ReLU takes the kernels' scoring as if the index had reported every key: SIMD dots,
+        // each key still decided exactly, and keysUsed still counts the keys with non-zero weight.
+        else this.relu(kv, queries[h]!, lim, kv.kernels ? this.allIds.subarray(0, lim) : null, out, off);
       }
       return;
     }
@@ -192,7 +205,12 @@ export class RowAttention {
     // the kernels can score these queries; top-k and everything else the float64 bounds. Certified
     // rows over ≤ DENSE_BELOW keys go dense without bounds: a group whose prefix is that short needs
     // none (longer prefixes still compute them; each row decides by its own limit).
-    const short = sel.rule === 'certified' && limit <= DENSE_BELOW;
+    const certified = sel.rule === 'certified';
+    const run = certified ? this.flatRuns.get(kv) : undefined;
+    const flat = run !== undefined && limit > DENSE_BELOW && run.skip > 0;
+    if (flat) run.skip--;
+    const short = certified && (limit <= DENSE_BELOW || flat);
+    const denseBefore = this.work.denseQueries;
     const swept = !short && (sel.rule === 'paper' || sel.rule === 'threshold' || sel.rule === 'certified') ? this.sweptFor(kv, index, queries, limit) : null;
     if (!swept && !short) index.scoreBoundsBatch(queries, this.upper, this.lower, limit);
     if (!short) this.countIndexWork(index);
@@ -219,13 +237,22 @@ export class RowAttention {
       else if (sel.rule === 'top-k') delta = this.topKRow(kv, q, h, lim, sel.topK, out, off);
       else if (sel.rule === 'certified') {
         const b = sb(h);
-        delta = b ? this.sweptCertifiedRow(kv, b, q, h, lim, sel.epsilon, out, off, limits === null)
+        delta = short ? this.denseInstead(kv, q, lim, out, off, limits === null) : b ? this.sweptCertifiedRow(kv, b, q, h, lim, sel.epsilon, out, off, limits === null)
           : this.certifiedRow(kv, q, h, lim, sel.epsilon, out, off, limits === null);
         if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
       } else throw new Error(`unreachable: ${sel.rule} rows do not come here`);
       if (errorBound) errorBound[outRow + h] = delta;
     }
     if (switched.length > 0) this.denseSwitched(kv, queries, limit, out, outRow);
+    if (certified && !short) {
+      const allDense = this.work.denseQueries - denseBefore === count;
+      if (allDense || run) {
+        const r = run ?? { skip: 0, backoff: 0 };
+        r.backoff = allDense ? Math.min(FLAT_RETRY_MAX, Math.max(1, 2 * r.backoff)) : 0;
+        r.skip = r.backoff;
+        if (!run) this.flatRuns.set(kv, r);
+      }
+    }
   }
 
   /** Dense rows for the heads in `switchedHeads` over keys [0, limit), in one kernel call when resident. */
@@ -271,6 +298,7 @@ export class RowAttention {
       this.bucketOfKey = new Uint16Array(cap);
       this.marks = new Uint8Array(cap);
       this.order = new Uint32Array(cap);
+      this.allIds = Uint32Array.from({ length: cap }, (_, j) => j);
       if (this.o.sparse && this.o.kind === 'softmax') {
         for (let h = 0; h < this.groupSize; h++) { this.upper[h] = new Float64Array(cap); this.lower[h] = new Float64Array(cap); }
       }
