@@ -69,7 +69,9 @@ function runGenerate(prompt: Uint8Array, mode: AttentionMode, maxTokens: number)
       post({ type: 'token', text: decoder.push(t), count, tokensPerSecond: count > 1 ? (count - 1) / ((now() - t0) / 1000) : 0 });
     },
   });
-  const visible = m.config.layers * m.config.heads * r.tokens.length * (r.promptTokens + r.tokens.length / 2);
+  // Positions run through the model: the prompt and every generated token but the last.
+  const n = r.promptTokens + r.tokens.length - 1;
+  const visible = m.config.layers * m.config.heads * n * (n + 1) / 2;
   post({ type: 'generated', tokens: r.tokens.length, tokensPerSecond: r.tokens.length / Math.max(r.decodeSeconds, 1e-9), keysUsedFraction: r.keysUsed / visible });
 }
 
