@@ -51,7 +51,7 @@ export function resolveMount(mounts: Record<string, string>, path: string): stri
 }
 
 /** Starts serving; resolves once listening. */
-export function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
+export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new HsrError('BAD_OPTION', `serve: expected a port in [0, 65535], got ${port}`);
