@@ -6,15 +6,29 @@
 // TypeScript side, src/kernels/wasm/) or a count. Nothing here allocates and there are no data
 // segments, so one module instance per thread can share one (shared) memory.
 //
-// Speed notes (AMD Zen 5, V8 11; measurements in docs/performance.md): WebAssembly SIMD has no
-// fused multiply-add, so a dot product costs a mul and an add per 4 floats; the multi-query loops
+// Speed notes (AMD Zen 5, V8 11; measurements in docs/performance.md): WebAssembly SIMD 1.0 has no
+// fused multiply-add, so in the plain build a dot product costs a mul and an add per 4 floats (madd); the multi-query loops
 // keep 4 accumulators (with 8, V8 hoists the loads and spills accumulators to the stack) and read
 // each key once for all the queries of a grouped-query group.
 
 const BLOCK: i32 = 64; // keys per block in attendRange (the TS side sizes its scratch as BLOCK·m floats)
 let sink: v128 = f32x4.splat(0); // keeps touchLines' loads alive (a global, so never optimised away)
 
+import { loadLanes, storeLanes } from './sweep';
+
 // ---------------------------------------------------------------- dot products
+
+/**
+ * a·b + c per lane. The relaxed-SIMD build (assembly/kernels-relaxed.ts, --enable relaxed-simd)
+ * uses f32x4.relaxed_madd, which V8 compiles to one fused multiply-add where the CPU has FMA
+ * (vfmadd213ps on x64) and to a multiply and an add where not: either rounding is within the
+ * float32 error bounds the kernels promise (a fused one rounds once instead of twice). The plain
+ * build keeps the separate multiply and add (WebAssembly SIMD 1.0 has no FMA).
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
 
 @inline function hsum(v: v128): f32 {
   return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) +
@@ -27,14 +41,14 @@ let sink: v128 = f32x4.splat(0); // keeps touchLines' loads alive (a global, so 
   let c: i32 = 0;
   for (; c + 16 <= n; c += 16) {
     const o = <usize>c << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
-    s2 = f32x4.add(s2, f32x4.mul(v128.load(a + o, 32), v128.load(b + o, 32)));
-    s3 = f32x4.add(s3, f32x4.mul(v128.load(a + o, 48), v128.load(b + o, 48)));
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+    s2 = madd(v128.load(a + o, 32), v128.load(b + o, 32), s2);
+    s3 = madd(v128.load(a + o, 48), v128.load(b + o, 48), s3);
   }
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
   }
   let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
   for (; c < n; c++) {
@@ -71,10 +85,10 @@ export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
     const k0 = v128.load(k + o);
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), k0));
+    a0 = madd(v128.load(q + o), k0, a0);
+    a1 = madd(v128.load(q1 + o), k0, a1);
+    a2 = madd(v128.load(q2 + o), k0, a2);
+    a3 = madd(v128.load(q3 + o), k0, a3);
   }
   let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
   for (; c < n; c++) {
@@ -95,9 +109,9 @@ export function scoreIds(q: usize, keys: usize, ids: usize, count: i32, dim: i32
   for (; c + 4 <= n; c += 4) {
     const o = <usize>c << 2;
     const k0 = v128.load(k + o);
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(q + o), k0));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), k0));
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), k0));
+    a0 = madd(v128.load(q + o), k0, a0);
+    a1 = madd(v128.load(q1 + o), k0, a1);
+    a2 = madd(v128.load(q2 + o), k0, a2);
   }
   let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2);
   for (; c < n; c++) {
@@ -135,10 +149,10 @@ export function scoreBlockI8(q: usize, k8: usize, scales: usize, count: i32, dim
       const raw = v128.load(k + <usize>c);
       const lo = i16x8.extend_low_i8x16_s(raw), hi = i16x8.extend_high_i8x16_s(raw);
       const o = <usize>c << 2;
-      s0 = f32x4.add(s0, f32x4.mul(v128.load(q + o), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo))));
-      s1 = f32x4.add(s1, f32x4.mul(v128.load(q + o, 16), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo))));
-      s2 = f32x4.add(s2, f32x4.mul(v128.load(q + o, 32), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi))));
-      s3 = f32x4.add(s3, f32x4.mul(v128.load(q + o, 48), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi))));
+      s0 = madd(v128.load(q + o), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), s0);
+      s1 = madd(v128.load(q + o, 16), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), s1);
+      s2 = madd(v128.load(q + o, 32), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), s2);
+      s3 = madd(v128.load(q + o, 48), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), s3);
     }
     let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
     for (; c < dim; c++) s += load<f32>(q + (<usize>c << 2)) * <f32>load<i8>(k + <usize>c);
@@ -213,232 +227,10 @@ export function boundsFromDots(dots: usize, count: i32, shift: i32, scales: usiz
   }
 }
 
-// ---------------------------------------------------------------- quantized index: fused sweep
 
-/**
- * Two keys' i32x4 accumulators x, y → [x0+x2, y0+y2, x1+x3, y1+y3]: the first half of the
- * transpose-reduction that turns four keys' accumulators into one vector of their four dots.
- */
-@inline function pairFold(x: v128, y: v128): v128 {
-  return i32x4.add(i32x4.shuffle(x, y, 0, 4, 1, 5), i32x4.shuffle(x, y, 2, 6, 3, 7));
-}
+// ---------------------------------------------------------------- quantized index: fused sweep and selection
 
-/** pairFold(x, y) and pairFold(z, w) → [Σx, Σy, Σz, Σw]. */
-@inline function quadFold(p: v128, q: v128): v128 {
-  return i32x4.add(i32x4.shuffle(p, q, 0, 1, 4, 5), i32x4.shuffle(p, q, 2, 3, 6, 7));
-}
-
-/** Lanes 0..nk−1 of a float32 array at p (nk ≤ 4; lanes past nk repeat lane 0, never read beyond). */
-@inline function loadLanes(p: usize, nk: i32): v128 {
-  if (nk == 4) return v128.load(p);
-  let v = f32x4.splat(load<f32>(p));
-  if (nk > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
-  if (nk > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
-  return v;
-}
-
-/** Stores lanes 0..nk−1 of v at p. */
-@inline function storeLanes(p: usize, v: v128, nk: i32): void {
-  if (nk == 4) { v128.store(p, v); return; }
-  store<f32>(p, f32x4.extract_lane(v, 0));
-  if (nk > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
-  if (nk > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
-}
-
-/**
- * centre = a·scale·dot for four keys, as float32, the careful way: (a·scale) is exact in float64
- * (24 + 24 significant bits), ·dot is one float64 rounding, the demotion one float32 rounding.
- * Used when a float32 a·scale could be subnormal (abs error 2⁻¹⁵⁰, which ·dot would blow up to
- * 2⁻¹¹⁹) or overflow while the centre does not; sweptCentreF32 otherwise.
- */
-@inline function sweptCentre(dots: v128, a: v128, sLo: v128, sHi: v128): v128 {
-  const lo = f64x2.mul(f64x2.mul(a, sLo), f64x2.convert_low_i32x4_s(dots));
-  const hi = f64x2.mul(f64x2.mul(a, sHi), f64x2.convert_low_i32x4_s(i32x4.shuffle(dots, dots, 2, 3, 2, 3)));
-  return f32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-}
-
-/**
- * centre = fl(fl(a·scale)·fl(dot)) in float32, for a and scales in [2⁻⁶⁰, 2⁶⁰]: then a·scale lies in
- * [2⁻¹²⁰, 2¹²⁰] (normal, no overflow), fl(dot) is exact or within u = 2⁻²⁴, so |c − C| ≤ (3u + 3u²)|C|
- * (an overflow of the last product only gives ±Infinity, which sweptUpper turns into +Infinity).
- */
-@inline function sweptCentreF32(dots: v128, a: v128, s: v128): v128 {
-  return f32x4.mul(f32x4.mul(a, s), f32x4.convert_i32x4_s(dots));
-}
-
-/** True when all four lanes' |x| lie in [2⁻⁶⁰, 2⁶⁰] (sweptCentreF32's range): one unsigned compare on the bits. */
-@inline function inF32Range(x: v128): bool {
-  const lo = (127 - 60) << 23, hi = (127 + 60) << 23;
-  return i32x4.all_true(i32x4.le_u(i32x4.sub(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(lo)), i32x4.splat(hi - lo)));
-}
-
-/**
- * upper = fl(fl(c + r) + fl(fl(fl(|c| + r)·2⁻¹⁹) + 2⁻¹²⁰)) ≥ C + R, with C, R the exact centre and
- * radius, c = sweptCentre and r = fl(fl(n·slack) + fl(e·codeNorm)). Why the allowance suffices
- * (u = 2⁻²⁴, each rounding is relative ≤ u, or absolute ≤ 2⁻¹⁵⁰ where a result is subnormal):
- *   |c − C| ≤ (3u + 3u²)|C| + 2⁻¹⁵⁰ (either centre),  |r − R| ≤ (2u + u²)R + 2·2⁻¹⁵⁰,
- *   |fl(c + r) − (c + r)| ≤ u(|c| + r),
- * so fl(c + r) ≥ C + R − (6u + O(u²))(|C| + R) − 3·2⁻¹⁵⁰. The allowance computed in float32 is
- * ≥ 2⁻¹⁹(1 − 4u)(|C| + R)·(1 − u) + 2⁻¹²⁰(1 − u) − 2⁻¹⁵⁰ (the ·2⁻¹⁹ is exact unless subnormal),
- * and the final add loses ≤ u(|c| + r + allowance). 2⁻¹⁹ = 32u covers the ≈ 8u of relative loss,
- * 2⁻¹²⁰ the few 2⁻¹⁵⁰ of absolute loss. Overflow: any ±Infinity on the way makes the sum +Infinity
- * or NaN (−Infinity + Infinity), and NaN is replaced by +Infinity, so upper ≥ C + R always holds.
- * Tight: upper ≤ C + R + (2⁻¹⁹ + 10u)(|C| + R) + 2⁻¹²⁰ + 4·2⁻¹⁵⁰ when nothing overflows.
- */
-@inline function sweptUpper(c: v128, r: v128): v128 {
-  const allowance = f32x4.add(f32x4.mul(f32x4.add(f32x4.abs(c), r), f32x4.splat(reinterpret<f32>(0x36000000))), // 2⁻¹⁹
-    f32x4.splat(reinterpret<f32>(0x03800000))); // 2⁻¹²⁰
-  const u = f32x4.add(f32x4.add(c, r), allowance);
-  return v128.bitselect(u, f32x4.splat(Infinity), f32x4.eq(u, u));
-}
-
-/**
- * Head j's four bounds (centre, upper) from their dots: bounds mode stores both, candidates mode
- * appends the ids of lanes with upper ≥ t_j (rare: usually no lane, checked with one bitmask).
- * Returns head j's new candidate count.
- */
-@inline function sweptEmit(mode: i32, dots: v128, coefJ: usize, fast: bool, s: v128, slack: v128, norm: v128,
-  nk: i32, out0: usize, out1: usize, id: i32, c: i32): i32 {
-  let centre: v128;
-  if (fast) centre = sweptCentreF32(dots, v128.load32_splat(coefJ), s);
-  else {
-    const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
-    centre = sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
-  }
-  const radius = f32x4.add(f32x4.mul(v128.load32_splat(coefJ, 4), slack), f32x4.mul(v128.load32_splat(coefJ, 8), norm));
-  const upper = sweptUpper(centre, radius);
-  if (mode == 0) {
-    storeLanes(out0, upper, nk);
-    storeLanes(out1, centre, nk);
-    return c;
-  }
-  let bits = i32x4.bitmask(f32x4.ge(upper, v128.load32_splat(coefJ, 12))) & ((1 << nk) - 1);
-  while (bits != 0) {
-    store<u32>(out0 + (<usize>c << 2), <u32>(id + ctz(bits)));
-    c++;
-    bits &= bits - 1;
-  }
-  return c;
-}
-
-/**
- * The shared core of sweepBoundsI8 (mode 0: out0 = upper, out1 = centre) and sweepCandidatesI8
- * (mode 1: out0 = ids, out1 = counts) for M = m heads (a constant after inlining). Keys go four
- * at a time, as two pairs: each pair's code row is loaded and widened once for all M heads and
- * dotted with i32x4.dot_i16x8_s (2 keys × M ≤ 4 heads = at most 8 accumulators: V8 11 keeps them
- * in registers); the accumulators fold into one i32x4 of four keys' dots per head, and the bounds
- * of four keys are evaluated at once. A last partial group re-reads the last key in its spare
- * lanes (never memory past the arrays) and writes only its valid lanes.
- */
-@inline function sweepI8(mode: i32, M: i32, q16: usize, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize): void {
-  const dim16 = dim & ~15, rowQ = <usize>dim << 1;
-  const qa = q16, qb = qa + rowQ, qc = qb + rowQ, qd = qc + rowQ;
-  const rowOut = <usize>count << 2;
-  const zero = i32x4.splat(0);
-  let na: i32 = 0, nb: i32 = 0, nc: i32 = 0, nd: i32 = 0; // candidate counts (mode 1)
-  // The float32 centre needs head j's a_j (and, checked per group of keys, every scale) in
-  // [2⁻⁶⁰, 2⁶⁰]. Decided per head, so a head's bounds do not depend on which heads share the call.
-  const fa = inF32Range(v128.load32_splat(coef)), fb = M > 1 && inF32Range(v128.load32_splat(coef, 16));
-  const fc = M > 2 && inF32Range(v128.load32_splat(coef, 32)), fd = M > 3 && inF32Range(v128.load32_splat(coef, 48));
-  for (let i: i32 = 0; i < count; i += 4) {
-    const nk = min(4, count - i);
-    let pa = zero, pb = zero, pc = zero, pd = zero; // pairFold of the first pair
-    let da = zero, db = zero, dc = zero, dd = zero; // the four keys' dots per head
-    for (let h: i32 = 0; h < 4; h += 2) {
-      const k0 = k8 + <usize>min(i + h, count - 1) * <usize>dim, k1 = k8 + <usize>min(i + h + 1, count - 1) * <usize>dim;
-      let a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, e0 = zero, e1 = zero;
-      for (let c: i32 = 0; c < dim16; c += 16) {
-        // load8x8_s widens while loading (one pmovsxbw with a memory operand on x64).
-        const l0 = v128.load8x8_s(k0 + <usize>c), h0 = v128.load8x8_s(k0 + <usize>c, 8);
-        const l1 = v128.load8x8_s(k1 + <usize>c), h1 = v128.load8x8_s(k1 + <usize>c, 8);
-        const o = <usize>c << 1;
-        let x = v128.load(qa + o), y = v128.load(qa + o, 16);
-        a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
-        a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
-        if (M > 1) {
-          x = v128.load(qb + o); y = v128.load(qb + o, 16);
-          b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
-          b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
-        }
-        if (M > 2) {
-          x = v128.load(qc + o); y = v128.load(qc + o, 16);
-          c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
-          c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
-        }
-        if (M > 3) {
-          x = v128.load(qd + o); y = v128.load(qd + o, 16);
-          e0 = i32x4.add(e0, i32x4.add(i32x4.dot_i16x8_s(l0, x), i32x4.dot_i16x8_s(h0, y)));
-          e1 = i32x4.add(e1, i32x4.add(i32x4.dot_i16x8_s(l1, x), i32x4.dot_i16x8_s(h1, y)));
-        }
-      }
-      if (dim16 < dim) {
-        // General dims: the last dim % 16 codes scalar, added into lane 0 (the fold sums all lanes).
-        let sa0: i32 = 0, sa1: i32 = 0, sb0: i32 = 0, sb1: i32 = 0, sc0: i32 = 0, sc1: i32 = 0, sd0: i32 = 0, sd1: i32 = 0;
-        for (let c = dim16; c < dim; c++) {
-          const x0 = <i32>load<i8>(k0 + <usize>c), x1 = <i32>load<i8>(k1 + <usize>c), o = <usize>c << 1;
-          let q = <i32>load<i16>(qa + o); sa0 += x0 * q; sa1 += x1 * q;
-          if (M > 1) { q = <i32>load<i16>(qb + o); sb0 += x0 * q; sb1 += x1 * q; }
-          if (M > 2) { q = <i32>load<i16>(qc + o); sc0 += x0 * q; sc1 += x1 * q; }
-          if (M > 3) { q = <i32>load<i16>(qd + o); sd0 += x0 * q; sd1 += x1 * q; }
-        }
-        a0 = i32x4.add(a0, i32x4.replace_lane(zero, 0, sa0)); a1 = i32x4.add(a1, i32x4.replace_lane(zero, 0, sa1));
-        b0 = i32x4.add(b0, i32x4.replace_lane(zero, 0, sb0)); b1 = i32x4.add(b1, i32x4.replace_lane(zero, 0, sb1));
-        c0 = i32x4.add(c0, i32x4.replace_lane(zero, 0, sc0)); c1 = i32x4.add(c1, i32x4.replace_lane(zero, 0, sc1));
-        e0 = i32x4.add(e0, i32x4.replace_lane(zero, 0, sd0)); e1 = i32x4.add(e1, i32x4.replace_lane(zero, 0, sd1));
-      }
-      if (h == 0) {
-        pa = pairFold(a0, a1); pb = pairFold(b0, b1); pc = pairFold(c0, c1); pd = pairFold(e0, e1);
-      } else {
-        da = quadFold(pa, pairFold(a0, a1)); db = quadFold(pb, pairFold(b0, b1));
-        dc = quadFold(pc, pairFold(c0, c1)); dd = quadFold(pd, pairFold(e0, e1));
-      }
-    }
-    const o = <usize>i << 2;
-    const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
-    const sFast = inF32Range(s);
-    const id = base + i;
-    if (mode == 0) {
-      const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
-      sweptEmit(0, da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
-      if (M > 1) sweptEmit(0, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
-      if (M > 2) sweptEmit(0, dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + oc, out1 + oc, id, 0);
-      if (M > 3) sweptEmit(0, dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + od, out1 + od, id, 0);
-    } else {
-      na = sweptEmit(1, da, coef, fa && sFast, s, slack, norm, nk, out0, 0, id, na);
-      if (M > 1) nb = sweptEmit(1, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + rowOut, 0, id, nb);
-      if (M > 2) nc = sweptEmit(1, dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + 2 * rowOut, 0, id, nc);
-      if (M > 3) nd = sweptEmit(1, dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + 3 * rowOut, 0, id, nd);
-    }
-  }
-  if (mode == 1) {
-    store<i32>(out1, na);
-    if (M > 1) store<i32>(out1, nb, 4);
-    if (M > 2) store<i32>(out1, nc, 8);
-    if (M > 3) store<i32>(out1, nd, 12);
-  }
-}
-
-/**
- * The fused sweep's bounds (types.ts sweepBoundsI8): for m ≤ 4 heads and the `count` keys at k8
- * (per-key arrays already offset to the first key), upper and centre as [m, count] float32.
- */
-export function sweepBoundsI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
-  if (m == 1) sweepI8(0, 1, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 2) sweepI8(0, 2, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 3) sweepI8(0, 3, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 4) sweepI8(0, 4, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-}
-
-/** The fused sweep as a half-space query (types.ts sweepCandidatesI8): ids base + i, counts [m]. */
-export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
-  if (m == 1) sweepI8(1, 1, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 2) sweepI8(1, 2, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 3) sweepI8(1, 3, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 4) sweepI8(1, 4, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-}
+export { sweepBoundsI8, sweepCandidatesI8 } from './sweep';
 
 /** fl(fl(fl(top − upper)·W)·(1 − 2⁻²²)) for four keys: types.ts gapBucket before its floor and clamp. */
 @inline function gapScaled(top: v128, upper: v128, w: v128): v128 {
@@ -664,12 +456,12 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   let d: i32 = 0;
   for (; d + 8 <= dv; d += 8) {
     const o = acc + (<usize>d << 2), p = v + (<usize>d << 2);
-    v128.store(o, f32x4.add(v128.load(o), f32x4.mul(vw, v128.load(p))));
-    v128.store(o, f32x4.add(v128.load(o, 16), f32x4.mul(vw, v128.load(p, 16))), 16);
+    v128.store(o, madd(vw, v128.load(p), v128.load(o)));
+    v128.store(o, madd(vw, v128.load(p, 16), v128.load(o, 16)), 16);
   }
   for (; d + 4 <= dv; d += 4) {
     const o = acc + (<usize>d << 2);
-    v128.store(o, f32x4.add(v128.load(o), f32x4.mul(vw, v128.load(v + (<usize>d << 2)))));
+    v128.store(o, madd(vw, v128.load(v + (<usize>d << 2)), v128.load(o)));
   }
   for (; d < dv; d++) {
     const o = acc + (<usize>d << 2);
@@ -683,8 +475,8 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   let d: i32 = 0;
   for (; d + 4 <= dv; d += 4) {
     const o = <usize>d << 2;
-    const s01 = f32x4.add(f32x4.mul(a, v128.load(v0 + o)), f32x4.mul(b, v128.load(v1 + o)));
-    const s23 = f32x4.add(f32x4.mul(c4, v128.load(v2 + o)), f32x4.mul(e, v128.load(v3 + o)));
+    const s01 = madd(b, v128.load(v1 + o), f32x4.mul(a, v128.load(v0 + o)));
+    const s23 = madd(e, v128.load(v3 + o), f32x4.mul(c4, v128.load(v2 + o)));
     v128.store(acc + o, f32x4.add(v128.load(acc + o), f32x4.add(s01, s23)));
   }
   for (; d < dv; d++) {
@@ -748,16 +540,16 @@ export function accumulate(state: usize, dots: usize, count: i32, kind: i32, sca
   for (; c + 8 <= n; c += 8) {
     const o = <usize>c << 2;
     const x = v128.load(q + o), y = v128.load(q + o, 16);
-    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(k0 + o))); b0 = f32x4.add(b0, f32x4.mul(y, v128.load(k0 + o, 16)));
-    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(k1 + o))); b1 = f32x4.add(b1, f32x4.mul(y, v128.load(k1 + o, 16)));
-    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(k2 + o))); b2 = f32x4.add(b2, f32x4.mul(y, v128.load(k2 + o, 16)));
-    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(k3 + o))); b3 = f32x4.add(b3, f32x4.mul(y, v128.load(k3 + o, 16)));
+    a0 = madd(x, v128.load(k0 + o), a0); b0 = madd(y, v128.load(k0 + o, 16), b0);
+    a1 = madd(x, v128.load(k1 + o), a1); b1 = madd(y, v128.load(k1 + o, 16), b1);
+    a2 = madd(x, v128.load(k2 + o), a2); b2 = madd(y, v128.load(k2 + o, 16), b2);
+    a3 = madd(x, v128.load(k3 + o), a3); b3 = madd(y, v128.load(k3 + o, 16), b3);
   }
   if (c + 4 <= n) {
     const o = <usize>c << 2;
     const x = v128.load(q + o);
-    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(k0 + o))); a1 = f32x4.add(a1, f32x4.mul(x, v128.load(k1 + o)));
-    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(k2 + o))); a3 = f32x4.add(a3, f32x4.mul(x, v128.load(k3 + o)));
+    a0 = madd(x, v128.load(k0 + o), a0); a1 = madd(x, v128.load(k1 + o), a1);
+    a2 = madd(x, v128.load(k2 + o), a2); a3 = madd(x, v128.load(k3 + o), a3);
     c += 4;
   }
   const p = pairFoldF(f32x4.add(a0, b0), f32x4.add(a1, b1)), r = pairFoldF(f32x4.add(a2, b2), f32x4.add(a3, b3));

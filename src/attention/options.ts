@@ -1,6 +1,6 @@
 import { HsrError } from '../errors.js';
 import { indexKinds } from '../hsr/half-space-index.js';
-import type { KernelBackend } from '../kernels/index.js';
+import { KERNEL_BACKENDS, type KernelBackend } from '../kernels/index.js';
 import type { Weighting } from '../kernels/types.js';
 import { describe } from '../tensor/matrix.js';
 
@@ -45,7 +45,11 @@ export interface AttentionOptions extends WeightingOptions {
    * else 'scan'.
    */
   index?: string;
-  /** Kernel backend (createKernels): 'auto' (default: WebAssembly SIMD where the host has it), 'wasm' or 'js'. */
+  /**
+   * Kernel backend (createKernels): 'auto' (default: WebAssembly where the host has SIMD — the
+   * relaxed-SIMD build where it passes its known-answer test), 'wasm', 'wasm-simd', 'wasm-relaxed',
+   * 'wasm-relaxed-q7' or 'js'.
+   */
   backend?: KernelBackend;
 }
 
@@ -90,7 +94,7 @@ export interface ResolvedAttentionOptions extends Weighting {
   backend: KernelBackend;
 }
 
-const BACKENDS: readonly KernelBackend[] = ['auto', 'wasm', 'js'];
+const BACKENDS = KERNEL_BACKENDS;
 
 /** Validates `options` for head dimension `d` and fills defaults; throws BAD_OPTION naming the field. */
 export function resolveAttentionOptions(options: AttentionOptions, d: number, where: string): ResolvedAttentionOptions {

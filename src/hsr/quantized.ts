@@ -16,8 +16,6 @@ const CHUNK = 2048;
 const CANDIDATE_CHUNK = 16384;
 /** Heads per call of the fused kernels (sweepCandidatesI8 / sweepBoundsI8 read each code row once for all of them). */
 const GROUP = 4;
-/** Integer sweep: the query is quantised to int16 as round(q'·2^Q16), |q'| < 2 so |q16| ≤ 2¹⁴. */
-const Q16 = 13;
 /** scoreBlockI8I16's int32 sums stay exact up to this dimension (2¹⁴·127·1024 < 2³¹). */
 const MAX_INT_DIM = 1024;
 
@@ -41,12 +39,22 @@ const MAX_INT_DIM = 1024;
  * So `upper = s·2^−e·o + ‖q‖·slack ≥ dotRow(q, p)` and ≥ the real ⟨q,p⟩: a key is pruned only if
  * it cannot reach the offset. A zero key has s = 0, slack = 0.
  *
- * Integer sweep (dim ≤ 1024, the usual case): the query is quantised too, q̂ = round(q'·2¹³)·2⁻¹³
- * (int16), and the kernels' `scoreBlockI8I16` computes o = ⟨q̂, c⟩ exactly in int32 for every head
- * of the batch at once (8 multiply-adds per SIMD instruction, each code block loaded once). Then
- * |⟨q', c⟩ − o| ≤ ‖q' − q̂‖·‖c‖ (Cauchy–Schwarz), so each key's bound gains the term
- * 2^−e·‖q' − q̂‖·s‖c‖ (≈ 1% of the key's own quantisation term at d = 64); the float32 term G32 is
- * then not needed but kept (one slack per key serves both sweeps).
+ * Integer sweep (dim ≤ 1024, the usual case): the query is quantised too, to the kernels' precision
+ * s = `sweepQueryShift` (13: int16 for js, wasm-simd and wasm-relaxed-simd; 5: 7-bit for
+ * wasm-relaxed-simd-q7), as Q = clamp(round(q'·2^s), −2^(s+1), 2^(s+1) − 1) and q̂ = Q·2^−s, and the
+ * kernels compute o = ⟨Q, c⟩ exactly in int32 for every head of the batch at once
+ * (`scoreBlockI8I16`, or fused in `sweepBoundsI8` / `sweepCandidatesI8`; each code block loaded
+ * once). With δ = q' − q̂,
+ *   ⟨q', c⟩ = 2^−s·o + ⟨δ, c⟩  and  |⟨δ, c⟩| ≤ ‖δ‖·‖c‖ (Cauchy–Schwarz),
+ * so each key's bound gains the term 2^−e·‖δ‖·s‖c‖, whatever s is. ‖δ‖ is computed exactly (each
+ * δ_j is exact in float64: q'_j is a float32 below 2 in magnitude and Q_j·2^−s a short binary
+ * fraction, so δ_j needs at most s + 25 bits), then rounded up. Size: |δ_j| ≤ 2^−(s+1), or 2^−s
+ * where clamping applies (only at q'_j ≥ (2^(s+1) − ½)·2^−s, and q' < 2), so
+ * ‖δ‖ ≤ 2^−s·√d/2 (a little more if clamped) against ‖q'‖ ≥ 1: at d = 64 and s = 13 the term is
+ * ≈ 1% of the key's own quantisation term; at s = 5 (7-bit query) ‖δ‖ ≈ 2^−5·√(d/12) ≈ 0.07, about
+ * 2% of ‖q'‖ for typical queries (docs/kernels.md: measured effect on keys selected). The exact
+ * integer sums fit int32: |o| ≤ 2^(s+1)·128·d ≤ 2³¹ for s = 13 and d ≤ 1024. The float32 term G32
+ * is then not needed but kept (one slack per key serves both sweeps).
  *
  * Verification: each candidate is scored from its float32 point by the kernels' `scoreIds` (float32,
  * SIMD), v = 2^−e·⟨q', p⟩, with the certified margin m = 2^−e·(G32·‖q'‖·‖p‖ + d·2⁻¹⁴⁰) (float32
@@ -92,6 +100,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private readonly groupCountsBuf: I32Buffer;
   /** Integer sweep scratch in kernel memory: int16 queries [heads, dim] and int32 dots [heads, CHUNK]. */
   private q16Buf: I16Buffer;
+  /** The integer sweep's query precision: Q = round(q'·2^qShift) (QuantizedSweepKernels.sweepQueryShift). */
+  private readonly qShift: number;
   private readonly dotsBuf: I32Buffer;
   private readonly o64 = new Float64Array(CHUNK);
   private readonly candBuf: U32Buffer;
@@ -103,6 +113,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: CoreKernels & QuantizedSweepKernels = createKernels()) {
     this.g = roundingSlack(dim);
     this.g32 = float32DotRelative(dim);
+    this.qShift = kernels.sweepQueryShift;
     this.codes = kernels.allocI8(Math.max(1, n) * Math.max(1, dim));
     this.scales = new Float64Array(Math.max(1, n));
     this.slacks = new Float64Array(Math.max(1, n));
@@ -260,14 +271,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   /**
    * Coefficients of head h (prepared by {@link prepare}) for the fused kernels, slot j, bounds
-   * scaled by `scale` > 0, offset t. a = fl32(2^−e·2⁻¹³·scale) is off by ≤ 2⁻²⁴ relatively, so
+   * scaled by `scale` > 0, offset t. a = fl32(2^−e·2^−qShift·scale) is off by ≤ 2⁻²⁴ relatively, so
    * |a·s·dot − exact| ≤ 2⁻²⁴·scale·‖q‖·s‖c‖·(1 + small): the codeNorm coefficient e takes
    * 2⁻²¹·‖q‖·scale on top of the query-quantisation term. n and e are rounded up, t down, so the
    * kernel's test is never stricter than the float64 one of {@link collectCandidates}.
    */
   private setCoef(j: number, h: number, scale: number, offset: number): void {
     const c = this.coef.view(), p = this.prepared;
-    c[4 * j] = Math.fround(p.factors[h]! * 2 ** -Q16 * scale);
+    c[4 * j] = Math.fround(p.factors[h]! * 2 ** -this.qShift * scale);
     c[4 * j + 1] = up32(p.norms[h]! * scale);
     c[4 * j + 2] = up32((p.factors[h]! * p.errs[h]! + 2 ** -21 * p.norms[h]!) * scale);
     c[4 * j + 3] = down32(offset);
@@ -302,7 +313,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       // The dots view is fetched per call: staging the previous call's arguments may have moved memory.
       for (let j = 0; j < m; j++) {
         const h = h0 + j, f = factors[h]!;
-        this.kernels.boundsFromDots(this.dotsBuf.view().subarray(j * count, (j + 1) * count), count, Q16, scales, slacks, codeNorms, start,
+        this.kernels.boundsFromDots(this.dotsBuf.view().subarray(j * count, (j + 1) * count), count, this.qShift, scales, slacks, codeNorms, start,
           f, norms[h]!, f * errs[h]!, upper[h]!, lower[h]!);
       }
     });
@@ -329,7 +340,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   /**
    * Scales every normal to q' = 2^e·q with max|q'_j| ∈ [1, 2) into qBuf and, for the integer sweep
-   * (dim ≤ 1024), quantises it to int16 q̂ = round(q'·2¹³) into q16Buf: per head the factor 2^−e,
+   * (dim ≤ 1024), quantises it to Q = round(q'·2^qShift) (clamped, int16) into q16Buf: per head the factor 2^−e,
    * ‖q‖ rounded up, ‖q' − q̂‖ rounded up (errs) and whether q ≠ 0. Grows both buffers first, so
    * earlier views of kernel memory may be detached afterwards.
    */
@@ -352,7 +363,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       let maxAbs = 0;
       for (let j = 0; j < dim; j++) maxAbs = Math.max(maxAbs, Math.abs(a[j]!));
       const e = maxAbs > 0 ? unitExponent(maxAbs) : 0;
-      const err2 = scaleQuery(a, 2 ** e, qAll, q16, h * dim, dim);
+      const err2 = scaleQuery(a, 2 ** e, qAll, q16, this.qShift, h * dim, dim);
       factors.push(2 ** -e); norms.push(normUp(a, this.g)); live.push(maxAbs > 0);
       errs.push(Math.sqrt(err2) * (1 + 4 * this.g));
     }
@@ -366,7 +377,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
    * for q' = 2^e·q_h in float32 and factor = 2^−e: the integer sweep's exact ⟨q̂, c⟩ (qErr =
    * ‖q' − q̂‖↑) when dim ≤ MAX_INT_DIM, else scoreBlockI8's float32 dots (qErr = 0). On the
    * integer path `visitGroup`, when given, replaces `visit`: it gets the raw int32 dots of up to 3
-   * heads (o = dots·2⁻¹³, row j·count + i) with each head's factor, ‖q‖↑ and qErr (scoreBoundsBatch
+   * heads (o = dots·2^−qShift, row j·count + i) with each head's factor, ‖q‖↑ and qErr (scoreBoundsBatch
    * uses it; queryBatch and logitBoundsBatch use the fused kernels instead).
    */
   private sweep(normals: readonly Float32Array[], limit: number,
@@ -390,7 +401,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
           if (visitGroup) { visitGroup(h0, m, start, count, this.dotsBuf.view(), factors, norms, errs); continue; }
           for (let h = h0; h < h0 + m; h++) {
             const base = (h - h0) * count;
-            widen(dots, base, count, 2 ** -Q16, o64);
+            widen(dots, base, count, 2 ** -this.qShift, o64);
             visit(h, start, end, o64, this.qBuf.view().subarray(h * dim, (h + 1) * dim), factors[h]!, norms[h]!, errs[h]!);
           }
         }
@@ -437,7 +448,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.norms[id] = Math.sqrt(norm2) * (1 + g);
     this.codeNorms[id] = sc * (1 + g);
     // Float32 copies for the fused kernels. The scale's rounding moves a·s·dot by at most
-    // |s − s32|·‖c‖·(‖q‖·2^e·2¹³ scaled back) ≤ 2·|s − s32|·‖c‖·‖q‖ (‖q̂‖ ≤ ‖q'‖ + 2⁻¹⁴·√d ≤ 2‖q'‖):
+    // |s − s32|·‖c‖·‖q̂‖ (scaled back) ≤ 2·|s − s32|·‖c‖·‖q‖ (‖q̂‖ ≤ ‖q'‖ + 2^−qShift·√d ≤ 2‖q'‖ for
+    // qShift ≥ 5 and d ≤ 1024, as ‖q'‖ ≥ 1):
     // the slack copy, which the kernels multiply by ‖q‖, takes that term.
     const s32 = Math.fround(s);
     this.scales32.view()[id] = s32;
@@ -450,17 +462,19 @@ export class QuantizedIndex implements HalfSpaceReporter {
 // method or closure is compiled by on-stack replacement and can fall back to the interpreter).
 
 /**
- * q'[at + j] = a[j]·f (f a power of two: exact) and, when q16 is given, q16[at + j] = round(q'_j·2¹³)
- * (|q'| < 2: |q16| ≤ 2¹⁴); returns ‖q' − q16·2⁻¹³‖² (each difference exact: short binary fractions).
+ * q'[at + j] = a[j]·f (f a power of two: exact) and, when q16 is given,
+ * q16[at + j] = clamp(round(q'_j·2^shift), −2^(shift+1), 2^(shift+1) − 1) (|q'| < 2); returns
+ * ‖q' − q16·2^−shift‖² (each difference exact: short binary fractions).
  */
-function scaleQuery(a: Float32Array, f: number, q: Float32Array, q16: Int16Array<ArrayBufferLike> | null, at: number, dim: number): number {
-  const up = 2 ** Q16, down = 2 ** -Q16;
+function scaleQuery(a: Float32Array, f: number, q: Float32Array, q16: Int16Array<ArrayBufferLike> | null, shift: number,
+  at: number, dim: number): number {
+  const up = 2 ** shift, down = 2 ** -shift, hi = 2 ** (shift + 1) - 1, lo = -(2 ** (shift + 1));
   let err2 = 0;
   for (let j = 0; j < dim; j++) {
     const x = a[j]! * f;
     q[at + j] = x;
     if (q16) {
-      const r = Math.round(x * up);
+      const r = Math.min(hi, Math.max(lo, Math.round(x * up)));
       q16[at + j] = r;
       const diff = x - r * down;
       err2 += diff * diff;

@@ -87,7 +87,7 @@ export const STATE_EXTRA = 2;
  * steps (online softmax / ReLU^α into packed states). A new backend (WebGPU) starts here.
  */
 export interface CoreKernels {
-  /** 'js', 'wasm-simd', … (for messages and tables; decisions read {@link capabilities}). */
+  /** 'js', 'wasm-simd', 'wasm-relaxed-simd', … (for messages and tables; decisions read {@link capabilities}). */
   readonly name: string;
   readonly capabilities: BackendCapabilities;
 
@@ -140,6 +140,16 @@ export interface CoreKernels {
 /** The quantized index's int8 sweeps (hsr/quantized.ts): exact integer dots and certified bounds. */
 export interface QuantizedSweepKernels {
   /**
+   * The quantized sweep's query precision (`queries16` of {@link sweepBoundsI8} /
+   * {@link sweepCandidatesI8}): callers quantise a query q' with |q'| < 2 as
+   * q̂ = clamp(round(q'·2^s), −2^(s+1), 2^(s+1) − 1) for s = sweepQueryShift, so that q̂·2^−s is
+   * within 2^−s (2^−(s+1) unless clamped) of q' in every component. 13 (int16 query) for every
+   * backend but `wasm-relaxed-simd-q7`: 5 (a 7-bit query, [−64, 63]), whose sweep multiplies int8
+   * codes by 7-bit queries (i32x4.relaxed_dot_i8x16_i7x16_add_s). docs/kernels.md derives the bound.
+   */
+  readonly sweepQueryShift: number;
+
+  /**
    * Int8 keys with one scale per key (quantised index): out[i] = scales[start+i] · ⟨q, k8_{start+i}⟩.
    * keys8: [≥ start+count, dim] int8, scales: [≥ start+count].
    */
@@ -175,7 +185,8 @@ export interface QuantizedSweepKernels {
    * writes centreOut[j·count + i] = centre (float32 evaluation: an estimate) and
    * upper[j·count + i] ≥ centre + radius in exact real arithmetic: the float32 evaluation plus an
    * allowance of 2⁻¹⁹·(|centre| + radius) + 2⁻¹²⁰ (which covers every float32 rounding on the way).
-   * t_j is unused here. Same exactness limits as scoreBlockI8I16 (|queries16| ≤ 2¹⁴, dim ≤ 1024).
+   * t_j is unused here. Same exactness limits as scoreBlockI8I16 (|queries16| ≤ 2¹⁴, dim ≤ 1024); the
+   * queries must lie in the range {@link sweepQueryShift} gives.
    */
   sweepBoundsI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
     codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,

@@ -3,6 +3,7 @@ import { referenceAttention } from '../../src/attention/reference.js';
 import type { Kernels, Weighting } from '../../src/kernels/types.js';
 import { rng as baseRng } from '../../bench/lib/measure.js';
 import { simdSupported } from '../../src/kernels/wasm/wasm-api.js';
+import { relaxedSimdUsable } from '../../src/kernels/wasm/relaxed.js';
 import { createWasmKernels } from '../../src/kernels/wasm/wasm-kernels.js';
 
 /**
@@ -18,6 +19,14 @@ export function backends(): Backend[] {
     // 64 MiB up front: placing test inputs never grows the memory, so earlier views stay attached.
     list.push({ label: 'wasm-simd (resident arrays)', kernels: createWasmKernels({ initialPages: 1024 }), resident: true, placed: [] });
     list.push({ label: 'wasm-simd (staged arrays)', kernels: createWasmKernels(), resident: false, placed: [] });
+  }
+  if (relaxedSimdUsable()) {
+    list.push({ label: 'wasm-relaxed-simd (resident arrays)', kernels: createWasmKernels({ initialPages: 1024, relaxed: true }), resident: true, placed: [] });
+    list.push({ label: 'wasm-relaxed-simd (staged arrays)', kernels: createWasmKernels({ relaxed: true }), resident: false, placed: [] });
+    list.push({ label: 'wasm-relaxed-simd-q7 (resident arrays)', kernels: createWasmKernels({ initialPages: 1024, relaxed: true, sweepQueryBits: 7 }), resident: true, placed: [] });
+  } else if (process.versions.node.split('.').map(Number)[0]! >= 22) {
+    // Relaxed SIMD is on by default from Node 22: its absence there is a failure, not a skip.
+    throw new Error(`relaxed SIMD kernels unusable on Node ${process.version}`);
   }
   return list;
 }

@@ -32,9 +32,11 @@ function makeSweep(b: Backend, r: Rng, m: number, dim: number, count: number, st
   const scales = f32((i) => (zero(i) ? 0 : magnitude(r, kind)));
   const slacks = f32(() => (kind === 'pow2' ? 0 : magnitude(r, kind === 'huge' ? 'normal' : kind)));
   const codeNorms = f32(() => (kind === 'pow2' ? 0 : magnitude(r, 'normal') * 100));
-  // Extremes stay inside the documented exactness limit (|dot| < 2³¹): ±2¹⁴ against ±127/−128.
-  const q16 = Int16Array.from({ length: m * dim }, () => (extreme ? (r.int(2) ? 16384 : -16384) : r.int(32769) - 16384));
-  if (extreme && dim === 1024) for (let c = 0; c < m * dim; c++) q16[c] = c % 2 ? 16383 : -16383;
+  // Queries span the backend's whole range (Kernels.sweepQueryShift: [−2^(s+1), 2^(s+1) − 1]);
+  // extremes stay inside the exactness limit (|dot| < 2³¹): ±2¹⁴ against ±127/−128.
+  const top = 2 ** (b.kernels.sweepQueryShift + 1);
+  const q16 = Int16Array.from({ length: m * dim }, () => (extreme ? (r.int(2) ? top - 1 : -top) : r.int(2 * top) - top));
+  if (extreme && dim === 1024) for (let c = 0; c < m * dim; c++) q16[c] = c % 2 ? top - 1 : -(top - 1);
   const coef = new Float32Array(4 * m);
   for (let j = 0; j < m; j++) {
     coef.set([kind === 'pow2' ? 2 ** -(10 + r.int(8)) : magnitude(r, kind === 'huge' ? 'tiny' : kind === 'tiny' ? 'huge' : 'normal'),

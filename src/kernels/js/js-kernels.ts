@@ -52,6 +52,7 @@ export function createJsKernels(): Kernels {
 
   const kernels: Kernels = {
     name: 'js',
+    sweepQueryShift: 13,
     capabilities: { hostArraysResident: true, quantizedSweep: true, bucketSelection: true },
     allocF32: (length) => plainBuffer(new Float32Array(length)),
     allocI8: (length) => plainBuffer(new Int8Array(length)),

@@ -1,6 +1,9 @@
+import { HsrError } from '../../errors.js';
 import type { BackendArray, BackendBuffer, Kernels, Weighting } from '../types.js';
 import { LinearHeap } from './heap.js';
-import { KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64 } from './kernels.generated.js';
+import {
+  KERNELS_RELAXED_WASM_BASE64, KERNELS_RELAXED_WASM_SHARED_BASE64, KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64,
+} from './kernels.generated.js';
 import { decodeBase64, wasmApi, type WasmMemory } from './wasm-api.js';
 
 /** Keys per block in assembly/kernels.ts `attendRange` (its scratch is BLOCK·m floats). */
@@ -20,6 +23,9 @@ export interface KernelExports {
     count: number, dim: number, coef: number, upper: number, centre: number): void;
   sweepCandidatesI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
     base: number, count: number, dim: number, coef: number, ids: number, counts: number): void;
+  /** The relaxed build only: the two sweeps on 7-bit queries (q8: bytes q̂ + 64). */
+  sweepBoundsI8Q7?: KernelExports['sweepBoundsI8'];
+  sweepCandidatesI8Q7?: KernelExports['sweepCandidatesI8'];
   gapHistogram(upper: number, count: number, invWidth: number, buckets: number, counts: number): number;
   selectBuckets(upper: number, count: number, top: number, invWidth: number, buckets: number, from: number, to: number,
     base: number, ids: number): number;
@@ -33,14 +39,18 @@ export interface KernelExports {
   readSum(p: number, bytes: number): number;
 }
 
-const modules: { plain?: object; shared?: object } = {};
+const SOURCES = {
+  plain: KERNELS_WASM_BASE64, shared: KERNELS_WASM_SHARED_BASE64,
+  relaxed: KERNELS_RELAXED_WASM_BASE64, relaxedShared: KERNELS_RELAXED_WASM_SHARED_BASE64,
+};
+const modules: { [K in keyof typeof SOURCES]?: object } = {};
 
 /** Instantiates the kernels over `memory` (compiling the embedded module once per process). */
-export function instantiateKernels(memory: WasmMemory, shared: boolean): KernelExports {
+export function instantiateKernels(memory: WasmMemory, shared: boolean, relaxed = false): KernelExports {
   const api = wasmApi();
   if (api === null) throw new Error('WebAssembly is not available');
-  const key = shared ? 'shared' : 'plain';
-  const module = modules[key] ??= new api.Module(decodeBase64(shared ? KERNELS_WASM_SHARED_BASE64 : KERNELS_WASM_BASE64));
+  const key = relaxed ? (shared ? 'relaxedShared' : 'relaxed') : (shared ? 'shared' : 'plain');
+  const module = modules[key] ??= new api.Module(decodeBase64(SOURCES[key]));
   return new api.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
 }
 
@@ -66,13 +76,32 @@ export interface WasmKernelsOptions {
   shared?: boolean;
   /** Initial size of a new memory in 64 KiB pages (default 32 = 2 MiB). */
   initialPages?: number;
+  /**
+   * The relaxed-SIMD build (fused multiply-adds in the float kernels; name 'wasm-relaxed-simd').
+   * Only where relaxedSimdUsable() (wasm/relaxed.ts) says so: createKernels decides. Default false.
+   */
+  relaxed?: boolean;
+  /**
+   * The quantized sweep's query precision: 16 (default: int16 queries, i32x4.dot_i16x8_s) or, with
+   * `relaxed`, 7 (7-bit queries, i32x4.relaxed_dot_i8x16_i7x16_add_s; name 'wasm-relaxed-simd-q7',
+   * sweepQueryShift 5). The 7-bit sweep gains only where V8 lowers the relaxed dot to AVX-VNNI and
+   * widens every certified bound (docs/kernels.md), so it is never the default.
+   */
+  sweepQueryBits?: 7 | 16;
 }
 
-/** The WebAssembly SIMD backend (see types.ts for semantics and docs/kernels.md for ownership). */
+/** The relaxed build's 7-bit sweep query byte: q̂ + 64 for q̂ ∈ [−64, 63] (assembly/sweep.ts QUERY_BIAS). */
+const QUERY_BIAS = 64;
+
+/** The WebAssembly SIMD backends, SIMD 1.0 or relaxed (see types.ts for semantics and docs/kernels.md for ownership). */
 export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & { readonly heap: LinearHeap; readonly exports: KernelExports } {
   const shared = options.shared ?? false;
   const memory = options.memory ?? createKernelMemory(shared, options.initialPages);
-  const x = instantiateKernels(memory, shared);
+  const relaxed = options.relaxed ?? false;
+  const q7 = options.sweepQueryBits === 7;
+  if (q7 && !relaxed) throw new HsrError('BAD_OPTION', 'createWasmKernels: expected sweepQueryBits 7 only with relaxed: true, got relaxed false');
+  const x = instantiateKernels(memory, shared, relaxed);
+  const sweepBounds = q7 ? x.sweepBoundsI8Q7! : x.sweepBoundsI8, sweepCandidates = q7 ? x.sweepCandidatesI8Q7! : x.sweepCandidatesI8;
   const heap = new LinearHeap(memory);
 
   // Staging area for non-resident arguments; grows (rarely) to the largest call seen.
@@ -144,6 +173,26 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
 
   const p = (i: number): number => slots[i]!.ptr;
 
+  /** The sweep's query argument: the int16 rows as they are, or (7-bit sweep) scratch for their bytes. */
+  const bindSweepQuery = (queries16: Int16Array, length: number): number =>
+    q7 ? bind(null, 0, length, false, 1) : bind(queries16, 0, length, false);
+
+  /**
+   * 7-bit sweep: writes q̂ + 64 bytes into the scratch slot. A q̂ outside [−64, 63] would make
+   * the kernel's dot wrong, so it is rejected here (m·dim checks per call: nothing next to the sweep).
+   */
+  const packSweepQuery = (queries16: Int16Array, slot: number, length: number): void => {
+    if (!q7) return;
+    const bytes = new Uint8Array(memory.buffer, p(slot), length);
+    for (let i = 0; i < length; i++) {
+      const v = queries16[i]!;
+      if (v < -QUERY_BIAS || v >= QUERY_BIAS) {
+        throw new HsrError('BAD_OPTION', `sweep: expected 7-bit queries in [-64, 63] (sweepQueryShift 5), got ${v}`);
+      }
+      bytes[i] = v + QUERY_BIAS;
+    }
+  };
+
   /** A block of `length` elements of linear memory; its view is re-made after the memory moved. */
   const alloc = <T extends BackendArray>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number },
     length: number): BackendBuffer<T> => {
@@ -161,7 +210,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
   const kindCode = (w: Weighting): number => (w.kind === 'softmax' ? 0 : 1);
 
   const kernels = {
-    name: 'wasm-simd',
+    name: q7 ? 'wasm-relaxed-simd-q7' : relaxed ? 'wasm-relaxed-simd' : 'wasm-simd',
+    sweepQueryShift: q7 ? 5 : 13,
     heap,
     exports: x,
     capabilities: { hostArraysResident: false, quantizedSweep: true, bucketSelection: true },
@@ -226,19 +276,20 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,
       centreOut: Float32Array) {
       if (count === 0 || m === 0) return;
-      const q = bind(queries16, 0, m * dim, false), k = bind(keys8, start * dim, count * dim, false);
+      const q = bindSweepQuery(queries16, m * dim), k = bind(keys8, start * dim, count * dim, false);
       const a = bind(scales, start, count, false), b = bind(slacks, start, count, false), c = bind(codeNorms, start, count, false);
       const f = bind(coef, 0, 4 * m, false), u = bind(upper, 0, m * count, true), o = bind(centreOut, 0, m * count, true);
       try {
         enter();
-        x.sweepBoundsI8(p(q), m, p(k), p(a), p(b), p(c), count, dim, p(f), p(u), p(o));
+        packSweepQuery(queries16, q, m * dim);
+        sweepBounds(p(q), m, p(k), p(a), p(b), p(c), count, dim, p(f), p(u), p(o));
       } finally { leave(); }
     },
 
     sweepCandidatesI8(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
       codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, ids: Uint32Array, counts: Int32Array) {
       if (count === 0 || m === 0) { counts.fill(0, 0, m); return; }
-      const q = bind(queries16, 0, m * dim, false), k = bind(keys8, start * dim, count * dim, false);
+      const q = bindSweepQuery(queries16, m * dim), k = bind(keys8, start * dim, count * dim, false);
       const a = bind(scales, start, count, false), b = bind(slacks, start, count, false), c = bind(codeNorms, start, count, false);
       const f = bind(coef, 0, 4 * m, false), n = bind(counts, 0, m, true);
       // Resident ids are written in place; otherwise the kernel writes scratch and only each head's
@@ -247,7 +298,8 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       const o = residentIds ? bind(ids, 0, m * count, false) : bind(null, 0, m * count, false);
       try {
         enter();
-        x.sweepCandidatesI8(p(q), m, p(k), p(a), p(b), p(c), start, count, dim, p(f), p(o), p(n));
+        packSweepQuery(queries16, q, m * dim);
+        sweepCandidates(p(q), m, p(k), p(a), p(b), p(c), start, count, dim, p(f), p(o), p(n));
         if (!residentIds) {
           const buf = memory.buffer;
           const found = new Int32Array(buf, p(n), m);
