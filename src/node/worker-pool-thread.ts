@@ -8,8 +8,8 @@ import { runSlice } from './worker-pool-slice.js';
  * A decode pool thread: instantiates the shared-memory kernels over the pool's memory, then
  * sleeps on the control block (Atomics.wait) and runs its slice of every task generation.
  */
-const { memory, control, slot, status } = workerData as { memory: WasmMemory; control: number; slot: number; status: Int32Array };
-const x = instantiateKernels(memory, true);
+const { memory, control, slot, status, relaxed } = workerData as { memory: WasmMemory; control: number; slot: number; status: Int32Array; relaxed: boolean };
+const x = instantiateKernels(memory, true, relaxed);
 let seen = 0;
 for (;;) {
   let ctrl = new Int32Array(memory.buffer, control, 64);

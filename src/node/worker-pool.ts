@@ -5,6 +5,7 @@ import { DenseDecoder, type DenseDecoderOptions } from '../kernels/dense-decode.
 import { createKernels } from '../kernels/index.js';
 import { finishState, lseMerge } from '../kernels/state.js';
 import { STATE_EXTRA } from '../kernels/types.js';
+import { relaxedSimdUsable } from '../kernels/wasm/relaxed.js';
 import { simdSupported, type WasmMemory } from '../kernels/wasm/wasm-api.js';
 import { createKernelMemory, createWasmKernels, type KernelExports } from '../kernels/wasm/wasm-kernels.js';
 import { assertFinite, assertVector, describe } from '../tensor/matrix.js';
@@ -85,7 +86,9 @@ export class DecodePool {
       return new DecodePool(decoder, 1, [], null, minPer, timeoutMs);
     }
     const memory = createKernelMemory(true);
-    const kernels = createWasmKernels({ memory, shared: true });
+    // The relaxed-SIMD build (FMA) where usable, as createKernels would pick, unless SIMD 1.0 is asked for.
+    const relaxed = backend !== 'wasm-simd' && relaxedSimdUsable();
+    const kernels = createWasmKernels({ memory, shared: true, relaxed });
     const decoder = new DenseDecoder({ ...options, kernels });
     const { heads, kvHeads, group, valueDim } = decoder;
     const heap = kernels.heap;
@@ -94,7 +97,7 @@ export class DecodePool {
     const states = Array.from({ length: threads }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
     const scratch = Array.from({ length: threads }, () => heap.alloc(4 * L.BLOCK * group));
     const status = new Int32Array(new SharedArrayBuffer(4 * L.STATUS_INTS));
-    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status }));
+    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status, relaxed }));
     // Wait until every thread is up (its module instantiated) so the first attend is not slowed by startup.
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
       w.once('online', () => resolve());
