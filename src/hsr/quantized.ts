@@ -1,3 +1,4 @@
+import { HsrError } from '../errors.js';
 import { createKernels } from '../kernels/index.js';
 import { float32DotAbsolute, float32DotRelative, insideBand } from '../kernels/float32-error.js';
 import type { CoreKernels, F32Buffer, I16Buffer, I32Buffer, I8Buffer, QuantizedSweepKernels, U32Buffer } from '../kernels/types.js';
@@ -18,6 +19,9 @@ const CANDIDATE_CHUNK = 16384;
 const GROUP = 4;
 /** scoreBlockI8I16's int32 sums stay exact up to this dimension (2¹⁴·127·1024 < 2³¹). */
 const MAX_INT_DIM = 1024;
+
+/** Byte addresses of {@link QuantizedIndex.sweepAddresses}: the fused sweep's inputs in kernel memory. */
+export interface SweepAddresses { queries: number; coef: number; codes: number; scales: number; slacks: number; codeNorms: number }
 
 /**
  * Int8 keys with one scale per key and a certified per-key error bound; candidates are verified
@@ -267,6 +271,28 @@ export class QuantizedIndex implements HalfSpaceReporter {
     }
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
     return true;
+  }
+
+  /**
+   * The fused candidate sweep's arguments as byte addresses in this index's kernel memory, for
+   * threads that call the kernels' raw exports over a shared memory (src/node/worker-pool.ts): the
+   * ≤ 4 normals are prepared (quantised queries, coefficients with their offsets) exactly as
+   * {@link candidateBatch} prepares them, so `sweepCandidatesI8` over any key range [a, b) finds
+   * the candidates candidateBatch reports there. Per-key arrays start at key 0 (add 4·a, codes
+   * dim·a). Addresses stay valid until the next insert (which may reallocate). UNSUPPORTED for more
+   * than 4 normals or dim > 1024 (no integer sweep).
+   */
+  sweepAddresses(normals: readonly Float32Array[], offsets: readonly number[]): SweepAddresses {
+    if (normals.length > GROUP || this.dim > MAX_INT_DIM) {
+      throw new HsrError('UNSUPPORTED', `QuantizedIndex.sweepAddresses: expected ≤ ${GROUP} normals of dim ≤ ${MAX_INT_DIM}, got ${normals.length} of dim ${this.dim}`);
+    }
+    this.prepare(normals);
+    for (let j = 0; j < normals.length; j++) this.setCoef(j, j, 1, offsets[j]!);
+    return {
+      queries: this.int16(this.q16Buf, normals.length * this.dim).byteOffset, coef: this.coef.view().byteOffset,
+      codes: this.codes.view().byteOffset, scales: this.scales32.view().byteOffset, slacks: this.slacks32.view().byteOffset,
+      codeNorms: this.codeNorms32.view().byteOffset,
+    };
   }
 
   /**

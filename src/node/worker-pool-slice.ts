@@ -8,7 +8,8 @@ function bitsToF32(bits: number): number { i32[0] = bits; return f32[0]!; }
 
 /**
  * Runs thread `t`'s slice of the current task: empties its states ([heads, dv + 2]), then for each
- * KV head its slice of the line touches, attendRange over that position range. Shared by the
+ * KV head its slice of the line touches, attendRange over that position range (dense mode) or the
+ * quantized index's candidate sweep and attendIds over it (sparse ReLU mode). Shared by the
  * main thread (slot 0) and the pool threads.
  */
 export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array, t: number): void {
@@ -21,11 +22,30 @@ export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array,
   const stride = dv + 2;
   initStates(new Float32Array(memory.buffer, states, kvHeads * m * stride), kvHeads * m, dv, kind === 0 ? 'softmax' : 'relu');
   if (n === 0) return;
+  const sparse = ctrl[L.MODE] === 1;
   for (let g = Math.floor(start / n); g < kvHeads && g * n < end; g++) {
     const a = Math.max(start, g * n) - g * n, b = Math.min(end, (g + 1) * n) - g * n;
     if (b <= a) continue;
-    const keys = ctrl[L.HEADS_BASE + 2 * g]!, values = ctrl[L.HEADS_BASE + 2 * g + 1]!;
-    x.attendRange(ctrl[L.QUERIES]! + g * m * d * 4, m, keys + a * d * 4, values + a * dv * 4, b - a, d, dv,
-      kind, scale, bias, alpha, states + g * m * stride * 4, scratch);
+    const H = L.HEADS_BASE + L.HEAD_SLOTS * g;
+    const keys = ctrl[H + L.H_KEYS]!, values = ctrl[H + L.H_VALUES]!, queries = ctrl[L.QUERIES]! + g * m * d * 4;
+    if (!sparse) {
+      x.attendRange(queries, m, keys + a * d * 4, values + a * dv * 4, b - a, d, dv, kind, scale, bias, alpha, states + g * m * stride * 4, scratch);
+      continue;
+    }
+    // Sparse ReLU rows: the candidates of keys [a, b) (every key whose certified upper bound reaches
+    // the ReLU threshold) by the fused sweep, then each head's candidates folded exactly as dense
+    // would fold them (attendIds gives the rest weight 0). Scratch: ids [m, chunk], counts, dots.
+    const ids = scratch, counts = scratch + 4 * L.SPARSE_CHUNK * m, dots = counts + 16;
+    for (let c0 = a; c0 < b; c0 += L.SPARSE_CHUNK) {
+      const count = Math.min(L.SPARSE_CHUNK, b - c0);
+      x.sweepCandidatesI8(ctrl[H + L.H_QUERIES16]!, m, ctrl[H + L.H_CODES]! + c0 * d, ctrl[H + L.H_SCALES]! + 4 * c0,
+        ctrl[H + L.H_SLACKS]! + 4 * c0, ctrl[H + L.H_CODE_NORMS]! + 4 * c0, c0, count, d, ctrl[H + L.H_COEF]!, ids, counts);
+      const found = new Int32Array(memory.buffer, counts, m);
+      for (let j = 0; j < m; j++) {
+        if (found[j]! === 0) continue;
+        x.attendIds(queries + j * d * 4, keys, values, ids + 4 * j * count, found[j]!, d, dv, kind, scale, bias, alpha,
+          states + (g * m + j) * stride * 4, dots);
+      }
+    }
   }
 }

@@ -9,6 +9,7 @@ import { relaxedSimdUsable } from '../kernels/wasm/relaxed.js';
 import { simdSupported, type WasmMemory } from '../kernels/wasm/wasm-api.js';
 import { createKernelMemory, createWasmKernels, type KernelExports } from '../kernels/wasm/wasm-kernels.js';
 import { assertFinite, assertVector, describe } from '../tensor/matrix.js';
+import { QuantizedIndex } from '../hsr/quantized.js';
 import { kernelBackendFromEnv } from './kernels-env.js';
 import { spawnWorker } from './spawn-worker.js';
 import * as L from './worker-pool-layout.js';
@@ -27,6 +28,15 @@ export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> 
    * (a thread that died mid-task never answers). Default 10 000 ms.
    */
   timeoutMs?: number;
+  /**
+   * Sparse ReLU rows (weighting.kind 'relu' only): every KV head keeps a quantized HSR index, and
+   * each thread sweeps its key range for the keys whose certified upper bound reaches the ReLU
+   * threshold (the fused candidate sweep) and folds only those, exactly as dense folds them (the
+   * rest have weight 0). Needs WebAssembly SIMD, at most 4 query heads per KV head and
+   * headDim ≤ 1024. Softmax rows (certified, threshold) are not split across threads: BAD_OPTION.
+   * Default false (dense).
+   */
+  sparse?: boolean;
 }
 
 /**
@@ -51,13 +61,21 @@ export class DecodePool {
   readonly threads: number;
   private readonly workers: Worker[];
   private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[]; status: Int32Array } | null;
+  /** Sparse mode: one quantized index per KV head over the same keys, in the pool's memory; else null. */
+  private readonly indexes: QuantizedIndex[] | null;
+  private readonly offsets: number[];
   private readonly minPerThread: number;
   private readonly timeoutMs: number;
   /** Set once: the error every later call rethrows. */
   private failure: HsrError | null = null;
 
-  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number, timeoutMs: number) {
-    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared;
+  private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number,
+    timeoutMs: number, indexes: QuantizedIndex[] | null = null) {
+    this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared; this.indexes = indexes;
+    // ReLU weight > 0 ⟺ ⟨q,k⟩·scale > bias; the offset is lowered by a few ulps so that rounding of
+    // bias/scale never loses a key (row-attention.ts does the same).
+    const w = decoder.weighting, off = w.bias / w.scale;
+    this.offsets = new Array<number>(decoder.group).fill(off - Math.abs(off) * 1e-15);
     this.minPerThread = minPerThread; this.timeoutMs = timeoutMs;
     workers.forEach((w, i) => {
       const lost = (why: string) => this.record(new HsrError('WORKER_FAILED', `DecodePool: expected thread ${i + 1} to be running, got ${why}`));
@@ -80,31 +98,45 @@ export class DecodePool {
       throw new HsrError('BAD_OPTION', `DecodePool: expected timeoutMs to be a finite number > 0, got ${describe(timeoutMs)}`);
     }
     const backend = kernelBackendFromEnv();
+    const sparse = options.sparse ?? false;
+    if (typeof sparse !== 'boolean') throw new HsrError('BAD_OPTION', `DecodePool: expected sparse to be a boolean, got ${describe(sparse)}`);
     const canShare = typeof SharedArrayBuffer === 'function' && simdSupported() && backend !== 'js';
-    if (threads === 1 || !canShare) {
+    if (sparse) {
+      const w = options.weighting, group = options.heads / options.kvHeads;
+      if (w?.kind !== 'relu') {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse rows with weighting.kind 'relu' (softmax rows are not split across threads), got ${describe(w?.kind)}`);
+      }
+      if (!simdSupported() || backend === 'js') throw new HsrError('UNSUPPORTED', 'DecodePool: expected WebAssembly SIMD kernels for sparse rows, got the js backend');
+      if (!(group <= 4) || !(options.headDim <= 1024)) {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse rows with ≤ 4 query heads per KV head and headDim ≤ 1024, got ${group} and ${options.headDim}`);
+      }
+    }
+    if (!sparse && (threads === 1 || !canShare)) {
       const decoder = new DenseDecoder({ ...options, kernels: createKernels({ backend }) });
       return new DecodePool(decoder, 1, [], null, minPer, timeoutMs);
     }
-    const memory = createKernelMemory(true);
+    const T = canShare ? threads : 1;
+    const memory = createKernelMemory(T > 1);
     // The relaxed-SIMD build (FMA) where usable, as createKernels would pick, unless SIMD 1.0 is asked for.
     const relaxed = backend !== 'wasm-simd' && relaxedSimdUsable();
-    const kernels = createWasmKernels({ memory, shared: true, relaxed });
+    const kernels = createWasmKernels({ memory, shared: T > 1, relaxed });
     const decoder = new DenseDecoder({ ...options, kernels });
-    const { heads, kvHeads, group, valueDim } = decoder;
+    const { heads, kvHeads, group, valueDim, headDim } = decoder;
+    const indexes = sparse ? Array.from({ length: kvHeads }, () => new QuantizedIndex(new Float32Array(0), 0, headDim, kernels)) : null;
     const heap = kernels.heap;
-    const control = heap.alloc(4 * Math.max(64, L.controlSlots(kvHeads, threads)));
-    const queries = heap.alloc(4 * heads * decoder.headDim);
-    const states = Array.from({ length: threads }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
-    const scratch = Array.from({ length: threads }, () => heap.alloc(4 * L.BLOCK * group));
+    const control = heap.alloc(4 * Math.max(64, L.controlSlots(kvHeads, T)));
+    const queries = heap.alloc(4 * heads * headDim);
+    const states = Array.from({ length: T }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
+    const scratch = Array.from({ length: T }, () => heap.alloc(4 * L.scratchWords(group, sparse)));
     const status = new Int32Array(new SharedArrayBuffer(4 * L.STATUS_INTS));
-    const workers = Array.from({ length: threads - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status, relaxed }));
+    const workers = Array.from({ length: T - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status, relaxed }));
     // Wait until every thread is up (its module instantiated) so the first attend is not slowed by startup.
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
       w.once('online', () => resolve());
       w.once('error', reject);
     })));
     for (const w of workers) w.unref();
-    return new DecodePool(decoder, threads, workers, { x: kernels.exports, memory, control, queries, states, scratch, status }, minPer, timeoutMs);
+    return new DecodePool(decoder, T, workers, { x: kernels.exports, memory, control, queries, states, scratch, status }, minPer, timeoutMs, indexes);
   }
 
   get length(): number { return this.decoder.length; }
@@ -124,6 +156,11 @@ export class DecodePool {
     assertFinite(keys, 'DecodePool.append keys');
     assertFinite(values, 'DecodePool.append values');
     this.decoder.append(keys, values);
+    if (this.indexes !== null) {
+      for (let i = 0; i < t; i++) {
+        for (let g = 0; g < kvHeads; g++) this.indexes[g]!.insert(keys.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d));
+      }
+    }
   }
 
   /** Dense attention of `queries` ([heads, headDim], unscaled, finite) into `out` ([heads, valueDim]). */
@@ -136,18 +173,30 @@ export class DecodePool {
     if (out.length !== dec.heads * dec.valueDim) {
       throw new HsrError('DIM_MISMATCH', `DecodePool.attend out: expected length ${dec.heads * dec.valueDim}, got ${out.length}`);
     }
-    if (sh === null || dec.kvHeads * dec.length < 2 * this.minPerThread) { dec.attend(queries, out); return; }
+    const short = dec.kvHeads * dec.length < 2 * this.minPerThread;
+    if (sh === null || (short && this.indexes === null)) { dec.attend(queries, out); return; }
     const { kvHeads, group, headDim, valueDim, heads } = dec;
-    const T = this.threads;
+    // Short sparse caches run on the calling thread alone (its slice is the whole line).
+    const T = short ? 1 : this.threads;
+    // The groups' quantised queries and bounds' coefficients, prepared in the pool's memory first:
+    // preparing may allocate, which may grow the memory and detach views taken before.
+    const sweeps = this.indexes?.map((index, g) => index.sweepAddresses(this.groupQueries(queries, g), this.offsets)) ?? null;
     const ctrl = new Int32Array(sh.memory.buffer, sh.control, L.controlSlots(kvHeads, T));
     new Float32Array(sh.memory.buffer, sh.queries, heads * headDim).set(queries);
     const w = dec.weighting;
     ctrl[L.KV_HEADS] = kvHeads; ctrl[L.GROUP] = group; ctrl[L.DIM] = headDim; ctrl[L.VDIM] = valueDim;
     ctrl[L.KIND] = w.kind === 'softmax' ? 0 : 1; ctrl[L.ALPHA] = w.alpha; ctrl[L.LENGTH] = dec.length;
     ctrl[L.SCALE] = f32Bits(w.scale); ctrl[L.BIAS] = f32Bits(w.bias); ctrl[L.QUERIES] = sh.queries;
+    ctrl[L.MODE] = sweeps === null ? 0 : 1;
     for (let g = 0; g < kvHeads; g++) {
-      ctrl[L.HEADS_BASE + 2 * g] = dec.keys(g).byteOffset;
-      ctrl[L.HEADS_BASE + 2 * g + 1] = dec.values(g).byteOffset;
+      const H = L.HEADS_BASE + L.HEAD_SLOTS * g;
+      if (sweeps !== null) {
+        const a = sweeps[g]!;
+        ctrl[H + L.H_QUERIES16] = a.queries; ctrl[H + L.H_COEF] = a.coef; ctrl[H + L.H_CODES] = a.codes;
+        ctrl[H + L.H_SCALES] = a.scales; ctrl[H + L.H_SLACKS] = a.slacks; ctrl[H + L.H_CODE_NORMS] = a.codeNorms;
+      }
+      ctrl[H + L.H_KEYS] = dec.keys(g).byteOffset;
+      ctrl[H + L.H_VALUES] = dec.values(g).byteOffset;
     }
     const line = kvHeads * dec.length;
     for (let t = 0; t < T; t++) {
@@ -156,6 +205,12 @@ export class DecodePool {
       ctrl[b + L.T_END] = Math.floor((line * (t + 1)) / T);
       ctrl[b + L.T_STATES] = sh.states[t]!;
       ctrl[b + L.T_SCRATCH] = sh.scratch[t]!;
+    }
+    if (T === 1) {
+      runSlice(sh.x, sh.memory, ctrl, 0);
+      const stride = valueDim + STATE_EXTRA, s0 = new Float32Array(sh.memory.buffer, sh.states[0]!, heads * stride);
+      for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
+      return;
     }
     Atomics.store(ctrl, L.DONE, 0);
     Atomics.add(ctrl, L.SEQ, 1);
@@ -179,6 +234,12 @@ export class DecodePool {
       for (let h = 0; h < heads; h++) lseMerge(s0, h * stride, st, h * stride, valueDim);
     }
     for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
+  }
+
+  /** The query rows of KV group g as views (the index's sweep takes one vector per head). */
+  private groupQueries(queries: Float32Array, g: number): Float32Array[] {
+    const { group, headDim: d } = this.decoder;
+    return Array.from({ length: group }, (_, j) => queries.subarray((g * group + j) * d, (g * group + j + 1) * d));
   }
 
   /** Stops the threads; afterwards every call throws HsrError CLOSED. Closing again does nothing. */
