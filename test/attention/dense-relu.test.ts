@@ -76,7 +76,7 @@ test('every weighting × selection × backend combination that does not exist is
     rejected({ kind: 'relu', sparsity }, /expected sparsity 'exact' \(the default\) or 'dense'/);
   }
   rejected({ kind: 'softmax', sparsity: 'exact' }, /'dense' \(the default\), 'paper', \{ threshold \}, \{ topK \} or \{ epsilon \}/);
-  rejected({ kind: 'softmax', backend: 'gpu' as never }, /expected backend 'auto', 'wasm', 'js'/);
+  rejected({ kind: 'softmax', backend: 'gpu' as never }, /expected backend 'auto', 'js', 'wasm', 'wasm-simd', 'wasm-relaxed', 'wasm-relaxed-q7'/);
   // The allowed ones run and agree: ReLU 'exact' (the default) = 'dense'; every backend gives the same rows.
   const exact = attention(q, k, v, { kind: 'relu', sparsity: 'exact' }).output.data;
   assert.deepEqual([...exact], [...attention(q, k, v, { kind: 'relu', sparsity: 'dense' }).output.data]);
