@@ -289,7 +289,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.prepare(normals);
     for (let j = 0; j < normals.length; j++) this.setCoef(j, j, 1, offsets[j]!);
     return {
-      queries: this.int16(this.q16Buf, normals.length * this.dim).byteOffset, coef: this.coef.view().byteOffset,
+      queries: this.q16Buf.view().byteOffset, coef: this.coef.view().byteOffset,
       codes: this.codes.view().byteOffset, scales: this.scales32.view().byteOffset, slacks: this.slacks32.view().byteOffset,
       codeNorms: this.codeNorms32.view().byteOffset,
     };
