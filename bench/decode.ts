@@ -17,7 +17,7 @@ import { KVCache, type AttentionOptions } from '../src/index.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
 import { createJsKernels } from '../src/kernels/js/js-kernels.js';
 import type { Weighting } from '../src/kernels/types.js';
-import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
+import { createKernels } from '../src/kernels/index.js';
 import { DecodePool } from '../src/node/worker-pool.js';
 import { measureBandwidth, type Bandwidth } from './lib/bandwidth.js';
 import { calibrateReluBias, denseDecodeBytes, realWorkload, referenceDecode, sparseDecodeBytes, syntheticWorkload, type Workload } from './lib/keys.js';
@@ -152,7 +152,7 @@ async function runPhase(w: Workload, kind: 'softmax' | 'relu', bw: Bandwidth): P
   const closers: (() => Promise<void>)[] = [];
   const cs: Contender[] = [];
   cs.push(decoderContender(`dense js${tag}`, w, wt, createJsKernels()));
-  cs.push(decoderContender(`dense wasm 1t${tag}`, w, wt, createWasmKernels()));
+  cs.push(decoderContender(`dense wasm 1t${tag}`, w, wt, createKernels({ backend: 'wasm' })));
   const p = await poolContender(w, wt, 2);
   p.c.name += tag;
   cs.push(p.c); closers.push(p.close);

@@ -14,7 +14,7 @@
  */
 import { HalfSpaceIndex, KVCache, matrix, type AttentionOptions } from '../src/index.js';
 import { DenseDecoder } from '../src/kernels/dense-decode.js';
-import { createWasmKernels } from '../src/kernels/wasm/wasm-kernels.js';
+import { createKernels } from '../src/kernels/index.js';
 import { realWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { alternateRounds, table, writeJson } from './lib/measure.js';
 import { exactWeights, oracleMinimum, sortedDescending } from './softmax-lib.js';
@@ -32,7 +32,7 @@ interface Row { workload: string; mode: string; msPerStep: number; vsDense: numb
 
 function denseDecoder(w: Workload, kind: 'softmax' | 'relu'): DenseDecoder {
   const dec = new DenseDecoder({
-    heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, kernels: createWasmKernels(), initialCapacity: w.n,
+    heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, kernels: createKernels({ backend: 'wasm' }), initialCapacity: w.n,
     weighting: { kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? w.relu.bias : 0, alpha: kind === 'relu' ? w.relu.alpha : 1 },
   });
   dec.append(w.keys, w.values);

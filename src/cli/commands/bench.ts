@@ -12,7 +12,7 @@ import type { AttentionOptions, Sparsity } from '../../attention/options.js';
 import { DenseDecoder } from '../../kernels/dense-decode.js';
 import { createJsKernels } from '../../kernels/js/js-kernels.js';
 import type { Kernels, Weighting } from '../../kernels/types.js';
-import { createWasmKernels } from '../../kernels/wasm/wasm-kernels.js';
+import { createKernels } from '../../kernels/index.js';
 import { writeFileAtomic } from '../../node/files.js';
 import { createOrtDecoder } from '../../node/onnx-attention.js';
 import { DecodePool } from '../../node/worker-pool.js';
@@ -147,10 +147,10 @@ async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
   const weighting = (kind: 'softmax' | 'relu'): Weighting => ({ kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? bias : 0, alpha: kind === 'relu' ? RELU_ALPHA : 1 });
   const cs: Contender[] = [
     denseContender('dense js', w, weighting('softmax'), createJsKernels()),
-    denseContender('dense wasm', w, weighting('softmax'), createWasmKernels()),
+    denseContender('dense wasm', w, weighting('softmax'), createKernels({ backend: 'wasm' })),
     await poolContender(w, weighting('softmax'), 2),
     ...await ortContender(w),
-    denseContender('dense wasm relu', w, weighting('relu'), createWasmKernels()),
+    denseContender('dense wasm relu', w, weighting('relu'), createKernels({ backend: 'wasm' })),
     cacheContender(`sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
     cacheContender('certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
     cacheContender('certified ε=1e-2', w, { kind: 'softmax', sparsity: { epsilon: 1e-2 } }),
