@@ -3,26 +3,20 @@
 // dots, plus the quantized sweep on 7-bit queries (sweepBoundsI8Q7 / sweepCandidatesI8Q7: the
 // int16 sweep's contract with queries in [−64, 63], packed as bytes q̂ + 64). src/kernels/wasm/relaxed.ts
 // allows this module only where relaxedDotProbe gives the known answers (see there).
-import { sweepI8 } from './sweep';
+import { sweepHeads } from './sweep';
 
 export * from './kernels';
 
 /** sweepBoundsI8 on 7-bit queries (q8: m rows of dim bytes q̂ + 64). */
 export function sweepBoundsI8Q7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
-  if (m == 1) sweepI8(true, 0, 1, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 2) sweepI8(true, 0, 2, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 3) sweepI8(true, 0, 3, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 4) sweepI8(true, 0, 4, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  sweepHeads(true, 0, m, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
 }
 
 /** sweepCandidatesI8 on 7-bit queries (as sweepBoundsI8Q7). */
 export function sweepCandidatesI8Q7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
-  if (m == 1) sweepI8(true, 1, 1, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 2) sweepI8(true, 1, 2, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 3) sweepI8(true, 1, 3, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 4) sweepI8(true, 1, 4, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  sweepHeads(true, 1, m, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
 }
 
 /**

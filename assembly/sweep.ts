@@ -252,22 +252,28 @@ const QUERY_BIAS: i8 = 64;
 }
 
 /**
+ * sweepI8 for m ≤ 4 heads, with M a constant in each branch (the exports below and the relaxed
+ * build's 7-bit ones): mode 0 bounds (base 0, out0 = upper, out1 = centre), 1 candidates.
+ */
+@inline export function sweepHeads(q7: bool, mode: i32, m: i32, q: usize, k8: usize, scales: usize, slacks: usize,
+  codeNorms: usize, base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize): void {
+  if (m == 1) sweepI8(q7, mode, 1, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
+  else if (m == 2) sweepI8(q7, mode, 2, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
+  else if (m == 3) sweepI8(q7, mode, 3, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
+  else if (m == 4) sweepI8(q7, mode, 4, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
+}
+
+/**
  * The fused sweep's bounds (types.ts sweepBoundsI8): for m ≤ 4 heads and the `count` keys at k8
  * (per-key arrays already offset to the first key), upper and centre as [m, count] float32.
  */
 export function sweepBoundsI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
-  if (m == 1) sweepI8(false, 0, 1, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 2) sweepI8(false, 0, 2, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 3) sweepI8(false, 0, 3, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
-  else if (m == 4) sweepI8(false, 0, 4, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  sweepHeads(false, 0, m, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
 }
 
 /** The fused sweep as a half-space query (types.ts sweepCandidatesI8): ids base + i, counts [m]. */
 export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
-  if (m == 1) sweepI8(false, 1, 1, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 2) sweepI8(false, 1, 2, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 3) sweepI8(false, 1, 3, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
-  else if (m == 4) sweepI8(false, 1, 4, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  sweepHeads(false, 1, m, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
 }
