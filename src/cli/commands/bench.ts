@@ -5,7 +5,9 @@
  * onnxruntime-node (one thread) when it is installed and our dense decoder on two worker threads.
  * The full sweeps (more sizes, ORT on two threads, bandwidth) are bench/decode.ts and bench/prefill.ts.
  */
+import { sweepSparsity } from '../../analysis/mode-sweep.js';
 import { attention } from '../../attention/attention.js';
+import { HalfSpaceIndex } from '../../hsr/half-space-index.js';
 import { referenceAttention } from '../../attention/reference.js';
 import { KVCache } from '../../kvcache/kv-cache.js';
 import type { AttentionOptions, Sparsity } from '../../attention/options.js';
@@ -39,8 +41,13 @@ const DEFAULTS = {
 interface Contender {
   name: string;
   kind: 'softmax' | 'relu';
+  /** Dense contenders are the speed baselines (the fastest of the same kind and thread count). */
+  dense?: boolean;
+  threads?: number;
+  /** The KVCache sparsity of a softmax sparse contender: its total-variation distance is measured. */
+  sparsity?: Sparsity;
   step(q: Float32Array): Float32Array | Promise<Float32Array>;
-  work(): { keysUsedPerHead: number; bytes: number };
+  work(): { keysUsedPerHead: number; bytes: number; tvBound?: number };
   close?(): Promise<void>;
 }
 
@@ -48,13 +55,21 @@ export interface DecodeRow {
   workload: string; n: number; d: number; heads: number; kvHeads: number; contender: string; kind: 'softmax' | 'relu';
   /** Median wall ms per decode step (all query heads). */
   msPerToken: number;
-  /** Median ms of dense WASM (same kind) / this contender's median ms. */
-  speedupVsDenseWasm: number;
+  /** Median ms of the fastest dense contender of the same kind and thread count (`baseline`) / this contender's. */
+  speedupVsDense: number;
+  baseline: string;
   keysUsedPerHead: number;
   /** Bytes read per step (dense: all of K and V; sparse: index pass + exact rows, an estimate). */
   mbTouched: number;
-  /** Max |output − float64 reference| on the first query set. */
+  /** Max |output − float64 reference| on the first query set: the absolute output error. */
   maxError: number;
+  /**
+   * Total-variation distance between the exact softmax weights and the ones used, on the first query
+   * set, max over query heads (the mass the kept keys leave out; 0 for dense and exact ReLU).
+   */
+  tvDistance: number;
+  /** The largest certified bound on that distance (stats.errorBound) on the first query set; null where none. */
+  tvBound: number | null;
 }
 
 export interface PrefillRow {
@@ -70,10 +85,11 @@ export const benchCommand: Command = {
   summary: [
     'decode (default): per-token decode, 8 query heads over 2 KV heads (synthetic) or the real dump\'s 6 over 2',
     '(its first n ≤ 8192 positions, d = 64), for dense plain JS, dense WASM (DenseDecoder; also on 2 worker threads),',
-    'onnxruntime-node dense attention on one thread (when the package is installed), and KVCache: exact',
+    'onnxruntime-node dense attention on one thread (when the package is installed), and KVCache: dense, exact',
     `sparse ReLU^${RELU_ALPHA} (bias calibrated to ~2% active keys), softmax certified ε = 1e-3 and 1e-2, top-k ${TOP_K}, paper`,
-    `(${INDEX} index). Reports ms/token, speed-up vs dense WASM, keys used per head, MB touched and the max error`,
-    'vs the float64 reference. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
+    `(${INDEX} index). Reports ms/token, speed against the fastest dense contender of the same kind and thread count,`,
+    'keys used per head, MB touched, the max absolute output error vs the float64 reference, and for the softmax sparse modes',
+    'the total-variation distance of their weights from the exact ones and its certified bound; names the sparse modes slower than dense. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
     'part alone). Contenders alternate in rounds; medians. Defaults: decode --n 16384 --workload real,llm,gaussian',
     '--rounds 15; prefill --n 2048 --workload real --rounds 3 (without the real dump: llm,gaussian and llm).',
   ].join('\n'),
@@ -150,6 +166,7 @@ async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
     denseContender('dense wasm', w, weighting('softmax'), createKernels({ backend: 'wasm' })),
     await poolContender(w, weighting('softmax'), 2),
     ...await ortContender(w),
+    { ...cacheContender('KVCache dense', w, { kind: 'softmax', sparsity: 'dense' }), dense: true },
     denseContender('dense wasm relu', w, weighting('relu'), createKernels({ backend: 'wasm' })),
     cacheContender(`sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
     cacheContender('certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
@@ -163,6 +180,8 @@ async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
   const errors: number[] = [];
   for (const c of cs) errors.push(maxAbsDiff(await c.step(q0), want[c.kind]));
   const work = cs.map((c) => c.work());
+  const sparse = cs.filter((c) => c.sparsity !== undefined);
+  const tv = new Map(measuredTv(w, q0, sparse.map((c) => c.sparsity!)).map((x, i) => [sparse[i]!.name, x]));
   const timed: Record<string, () => unknown> = {};
   for (const c of cs) {
     let r = 0;
@@ -170,18 +189,46 @@ async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
   }
   const ms = await alternateRoundsAsync(timed, rounds);
   for (const c of cs) await c.close?.();
-  return cs.map((c, i) => ({
-    workload: w.name, n: w.n, d: w.d, heads: w.heads, kvHeads: w.kvHeads, contender: c.name, kind: c.kind,
-    msPerToken: ms[c.name]!, speedupVsDenseWasm: ms[c.kind === 'relu' ? 'dense wasm relu' : 'dense wasm']! / ms[c.name]!,
-    keysUsedPerHead: work[i]!.keysUsedPerHead, mbTouched: work[i]!.bytes / 1e6, maxError: errors[i]!,
-  }));
+  // Speed baseline of each contender: the fastest dense contender of its kind at its thread count.
+  const threadsOf = (c: Contender) => c.threads ?? 1;
+  const baselineOf = (c: Contender) => cs.filter((d) => d.dense && d.kind === c.kind && threadsOf(d) === threadsOf(c))
+    .reduce((best, d) => (ms[d.name]! < ms[best.name]! ? d : best));
+  return cs.map((c, i) => {
+    const base = baselineOf(c);
+    return {
+      workload: w.name, n: w.n, d: w.d, heads: w.heads, kvHeads: w.kvHeads, contender: c.name, kind: c.kind,
+      msPerToken: ms[c.name]!, speedupVsDense: ms[base.name]! / ms[c.name]!, baseline: base.name,
+      keysUsedPerHead: work[i]!.keysUsedPerHead, mbTouched: work[i]!.bytes / 1e6, maxError: errors[i]!,
+      tvDistance: tv.get(c.name) ?? 0, tvBound: work[i]!.tvBound ?? null,
+    };
+  });
+}
+
+/**
+ * The total-variation distance each softmax sparse mode reaches on query set q0, max over query
+ * heads: the same selection rule run through the row engine on an index of the same kind over
+ * each KV head's keys (mode-sweep.ts), its kept ids against the exact float64 softmax weights.
+ */
+function measuredTv(w: Workload, q0: Float32Array, modes: Sparsity[]): number[] {
+  const tv = modes.map(() => 0), group = w.heads / w.kvHeads;
+  if (modes.length === 0) return tv;
+  const queries = new Float32Array(w.n * w.d);   // [n, d]: the decode query as the last position's
+  for (let g = 0; g < w.kvHeads; g++) {
+    const keys = w.keyHeads[g]!, index = HalfSpaceIndex.build(matrix(keys, w.n, w.d), { kind: INDEX }).reporter;
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      queries.set(q0.subarray(h * w.d, (h + 1) * w.d), (w.n - 1) * w.d);
+      const head = { queries, keys, values: w.valueHeads[g]!, n: w.n, dim: w.d, valueDim: w.dv };
+      sweepSparsity(head, index, modes, { queries: 1 }).forEach((m, i) => { tv[i] = Math.max(tv[i]!, m.tv[0]!); });
+    }
+  }
+  return tv;
 }
 
 function denseContender(name: string, w: Workload, weighting: Weighting, kernels: Kernels): Contender {
   const dec = new DenseDecoder({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, weighting, kernels, initialCapacity: w.n });
   dec.append(w.keys, w.values);
   const out = new Float32Array(w.heads * w.dv);
-  return { name, kind: weighting.kind, step: (q) => { dec.attend(q, out); return out; }, work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) };
+  return { name, kind: weighting.kind, dense: true, step: (q) => { dec.attend(q, out); return out; }, work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) };
 }
 
 /** Our dense decoder split over `threads` worker threads (DecodePool: heads and key ranges, log-sum-exp merge). */
@@ -190,7 +237,7 @@ async function poolContender(w: Workload, weighting: Weighting, threads: number)
   pool.append(w.keys, w.values);
   const out = new Float32Array(w.heads * w.dv);
   return {
-    name: `dense wasm ${threads}t`, kind: weighting.kind, step: (q) => { pool.attend(q, out); return out; },
+    name: `dense wasm ${threads}t`, kind: weighting.kind, dense: true, threads, step: (q) => { pool.attend(q, out); return out; },
     work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }), close: () => pool.close(),
   };
 }
@@ -200,19 +247,20 @@ async function ortContender(w: Workload): Promise<Contender[]> {
   const group = w.heads / w.kvHeads;
   const ort = await createOrtDecoder(w.keyHeads, w.valueHeads, w.n, group, w.d, w.dv, 1 / Math.sqrt(w.d), 1);
   if (ort === null) return [];
-  return [{ name: 'onnxruntime 1t', kind: 'softmax', step: (q) => ort.run(q), work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) }];
+  return [{ name: 'onnxruntime 1t', kind: 'softmax', dense: true, step: (q) => ort.run(q), work: () => ({ keysUsedPerHead: w.n, bytes: denseDecodeBytes(w) }) }];
 }
 
 function cacheContender(name: string, w: Workload, options: Omit<AttentionOptions, 'causal'>): Contender {
   const cache = new KVCache({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, index: INDEX, ...options });
   cache.append(w.keys, w.values);
-  let last = { keysUsedPerHead: 0, bytes: 0 };
+  let last: ReturnType<Contender['work']> = { keysUsedPerHead: 0, bytes: 0 };
+  const kind = options.kind ?? 'softmax';
   return {
-    name, kind: options.kind ?? 'softmax',
+    name, kind, ...(kind === 'softmax' && options.sparsity !== undefined && options.sparsity !== 'dense' ? { sparsity: options.sparsity } : {}),
     step: (q) => {
       const r = cache.attend(q);
-      const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads;
-      last = { keysUsedPerHead: used, bytes: sparseDecodeBytes(w, used, scored) };
+      const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads, bound = r.stats.errorBound;
+      last = { keysUsedPerHead: used, bytes: sparseDecodeBytes(w, used, scored), ...(bound ? { tvBound: Math.max(...bound) } : {}) };
       return r.output;
     },
     work: () => last,
@@ -269,14 +317,27 @@ function prefillTailErrors(head: { q: Float32Array; k: Float32Array; v: Float32A
   return { dense: error('dense'), 'certified ε=1e-2': error({ epsilon: 1e-2 }) };
 }
 
+/** The dense contenders' names (the speed baselines), as decodeRows names them. */
+const DENSE_NAME = /^(dense|onnxruntime|KVCache dense)/;
+
 const fmt = (x: number, digits = 3): string => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toPrecision(digits));
 
 function formatResult(r: { mode: string; rows: DecodeRow[] | PrefillRow[] }): string {
   if (r.mode === 'decode') {
-    return formatTable(['workload', 'n', 'd', 'heads', 'contender', 'ms/token', '× dense wasm', 'keys used/head', 'MB touched', 'max err'],
-      (r.rows as DecodeRow[]).map((x) => [x.workload, String(x.n), String(x.d), `${x.heads}/${x.kvHeads}`, x.contender, fmt(x.msPerToken),
-        fmt(x.speedupVsDenseWasm), String(Math.round(x.keysUsedPerHead)), fmt(x.mbTouched), x.maxError.toExponential(1)]),
-      ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r']);
+    const rows = r.rows as DecodeRow[];
+    const table = formatTable(['workload', 'n', 'd', 'heads', 'contender', 'ms/token', '× fastest dense', 'keys used/head', 'MB touched', 'max |out err|', 'TV dist.', 'TV bound'],
+      rows.map((x) => [x.workload, String(x.n), String(x.d), `${x.heads}/${x.kvHeads}`, x.contender, fmt(x.msPerToken),
+        fmt(x.speedupVsDense), String(Math.round(x.keysUsedPerHead)), fmt(x.mbTouched), x.maxError.toExponential(1),
+        x.tvDistance === 0 ? '0' : x.tvDistance.toExponential(1), x.tvBound === null ? '' : x.tvBound.toExponential(1)]),
+      ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
+    const slower = rows.filter((x) => x.speedupVsDense < 1 && !DENSE_NAME.test(x.contender));
+    return [table, '',
+      '× fastest dense: median ms of the fastest dense contender of the same kind (softmax / ReLU) and thread count, over this row\'s.',
+      'max |out err|: largest absolute difference of an output entry from the float64 reference. TV dist.: total-variation distance',
+      'between the exact softmax weights and the weights used (the mass left out), max over heads; TV bound: the certified bound on it',
+      '(stats.errorBound), which ε limits. Both on the first query set; 0 for dense and exact ReLU.',
+      ...(slower.length > 0 ? [`Slower than dense here: ${slower.map((x) => `${x.workload} n=${x.n} ${x.contender} (${fmt(x.speedupVsDense)}×)`).join(', ')}.`] : []),
+    ].join('\n');
   }
   return formatTable(['workload', 'n', 'd', 'contender (head 0, causal)', 'ms', '× dense', 'keys used / causal pairs', 'max err (last 64)'],
     (r.rows as PrefillRow[]).map((x) => [x.workload, String(x.n), String(x.d), x.contender, fmt(x.ms), fmt(x.speedupVsDense), fmt(x.keptFraction),

@@ -32,8 +32,9 @@ export const reproduceCommand: Command = {
     'Runs every experiment of the reproduction report on the vendored models (bytelm-10m, bytelm-relu-10m),',
     'the dev text and the real q/k/v dumps: (1) keys kept by the paper threshold vs n, (2) ReLU^α exactness and',
     'the ReLU model sparse vs dense, (3) softmax error and bits/byte vs kept fraction, (4) decode and prefill',
-    'time vs n, (5) the reviewers\' questions. --quick: smaller sweeps (under 2 minutes on 2 cores); the full',
-    'run takes about 3 minutes here (2 cores). Writes DIR/report.md, DIR/*.svg, DIR/results.json.',
+    'time vs n, (5) the reviewers\' questions. --quick: smaller sweeps, about 15 s on an idle 2-core machine (13 s of',
+    'CPU time); the full run about 2.5 minutes (more when other work shares the cores). Writes DIR/report.md, DIR/*.svg,',
+    'DIR/results.json.',
   ].join('\n'),
   options: {
     quick: { type: 'boolean', help: 'smaller sweeps, for CI and a first look' },

@@ -1,6 +1,6 @@
 /**
  * Claim 4 (time), decoding: wall-clock per decode step versus cache length n for the dense
- * kernel (Flash-Decoding style DenseDecoder on the wasm SIMD backend), the library's dense float64
+ * kernel (Flash-Decoding style DenseDecoder on the wasm SIMD backend), the library's dense KVCache
  * path, and its sparse modes (certified ε, paper threshold; exact ReLU^α), all fed the same keys.
  * The HSR part of a sparse step (the index's bounds pass for softmax, its half-space query for
  * ReLU) is timed on its own, so attention arithmetic = step − HSR. Contenders alternate in rounds
@@ -59,8 +59,8 @@ export function decodeTiming(p: DecodeProblem, sizes: readonly number[], rounds:
   const cacheOf = (sparsity: Sparsity | undefined) => new KVCache({ heads, kvHeads, headDim: d, kind: p.kind, alpha: p.alpha, bias: p.bias, index: p.index,
     ...(sparsity === undefined ? {} : { sparsity }) });
   const caches = p.kind === 'softmax'
-    ? [{ label: 'dense (float64 JS)', cache: cacheOf('dense') }, ...p.modes.map((m) => ({ label: m.label, cache: cacheOf(m.sparsity) }))]
-    : [{ label: 'dense (float64 JS)', cache: cacheOf('dense') }, { label: 'exact sparse', cache: cacheOf(undefined) }];
+    ? [{ label: 'dense (KVCache)', cache: cacheOf('dense') }, ...p.modes.map((m) => ({ label: m.label, cache: cacheOf(m.sparsity) }))]
+    : [{ label: 'dense (KVCache)', cache: cacheOf('dense') }, { label: 'exact sparse', cache: cacheOf(undefined) }];
   const indexes: HalfSpaceReporter[] = Array.from({ length: kvHeads }, () => HalfSpaceIndex.build(matrix(new Float32Array(0), 0, d), { kind: p.index }).reporter);
   const upper = Array.from({ length: group }, () => new Float64Array(sizes[sizes.length - 1]!));
   const lower = Array.from({ length: group }, () => new Float64Array(sizes[sizes.length - 1]!));
