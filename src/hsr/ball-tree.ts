@@ -1,6 +1,6 @@
 import { buildBallTree, type BallTree } from './ball-tree-build.js';
 import { dotRow } from './dot.js';
-import { GrowableRows } from './growable.js';
+import { GrowableRows } from '../kernels/growable.js';
 import { IdList } from './id-list.js';
 import { normUp, roundingSlack } from './rounding.js';
 import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from './types.js';

@@ -1,4 +1,4 @@
-import { grownTo } from './growable.js';
+import { grownTo } from '../kernels/growable.js';
 
 /**
  * A reusable growing list of ids: queries append hits here (no per-hit allocation) and copy the

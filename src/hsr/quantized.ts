@@ -3,7 +3,7 @@ import { createKernels } from '../kernels/index.js';
 import { float32DotAbsolute, float32DotRelative, insideBand } from '../kernels/float32-error.js';
 import type { CoreKernels, F32Buffer, I16Buffer, I32Buffer, I8Buffer, QuantizedSweepKernels, U32Buffer } from '../kernels/types.js';
 import { dotRow } from './dot.js';
-import { grownTo } from './growable.js';
+import { grownBuffer, grownTo } from '../kernels/growable.js';
 import { IdList } from './id-list.js';
 import { normUp, roundingSlack } from './rounding.js';
 import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from './types.js';
@@ -155,25 +155,12 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   insert(point: Float32Array): number {
     const id = this.count;
-    const need = (id + 1) * this.dim;
-    if (need > this.pts.length) {
-      const grown = this.kernels.allocF32(Math.max(need, 2 * this.pts.length));
-      grown.view().set(this.pts.view());
-      this.pts.free();
-      this.pts = grown;
-    }
-    if (need > this.codes.length) {
-      const grown = this.kernels.allocI8(Math.max(need, 2 * this.codes.length));
-      grown.view().set(this.codes.view());
-      this.codes.free();
-      this.codes = grown;
-    }
-    if (id + 1 > this.scales32.length) {
-      const cap = Math.max(id + 1, 2 * this.scales32.length);
-      this.scales32 = this.grownF32(this.scales32, cap);
-      this.slacks32 = this.grownF32(this.slacks32, cap);
-      this.codeNorms32 = this.grownF32(this.codeNorms32, cap);
-    }
+    const need = (id + 1) * this.dim, f32 = (length: number) => this.kernels.allocF32(length);
+    this.pts = grownBuffer(this.pts, need, id * this.dim, f32);
+    this.codes = grownBuffer(this.codes, need, id * this.dim, (length) => this.kernels.allocI8(length));
+    this.scales32 = grownBuffer(this.scales32, id + 1, id, f32);
+    this.slacks32 = grownBuffer(this.slacks32, id + 1, id, f32);
+    this.codeNorms32 = grownBuffer(this.codeNorms32, id + 1, id, f32);
     this.pts.view().set(point, id * this.dim);
     this.scales = grownTo(this.scales, id + 1);
     this.slacks = grownTo(this.slacks, id + 1);
@@ -441,14 +428,6 @@ export class QuantizedIndex implements HalfSpaceReporter {
         visit(h, start, end, o64, q, factors[h]!, norms[h]!, 0);
       }
     }
-  }
-
-  /** A copy of `buf` with room for `length` floats (kernel memory; `buf` is freed). */
-  private grownF32(buf: F32Buffer, length: number): F32Buffer {
-    const grown = this.kernels.allocF32(length);
-    grown.view().set(buf.view());
-    buf.free();
-    return grown;
   }
 
   /** Quantises point `id` (row `id` of the stored points) into codes, scale and slack. */

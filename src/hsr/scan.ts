@@ -1,6 +1,6 @@
 import { dotRow } from './dot.js';
 import type { Kernels } from '../kernels/types.js';
-import { GrowableRows } from './growable.js';
+import { GrowableRows } from '../kernels/growable.js';
 import { IdList } from './id-list.js';
 import { emptyStats, setStats, type HalfSpaceReporter, type QueryStats } from './types.js';
 

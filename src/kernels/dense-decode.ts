@@ -1,7 +1,8 @@
 import { HsrError } from '../errors.js';
-import { assertCount, describe } from '../tensor/matrix.js';
+import { describe } from '../tensor/matrix.js';
+import { KvHeadStore, resolveGroupedHeads } from './kv-store.js';
 import { finishState, initStates } from './state.js';
-import { STATE_EXTRA, type F32Buffer, type Kernels, type Weighting } from './types.js';
+import { STATE_EXTRA, type Kernels, type Weighting } from './types.js';
 
 export interface DenseDecoderOptions {
   heads: number;
@@ -23,9 +24,9 @@ export interface DenseDecoderOptions {
  * grouped-query group. It is both the `sparsity: 'dense'` path and the yardstick sparse modes are
  * timed against.
  *
- * Layout (like KVCache, docs/kv-layout.md): per KV head g one contiguous key block
- * `[capacity, headDim]` and one value block `[capacity, valueDim]`, allocated from the backend so
- * the wasm kernels stream them straight from linear memory. Query head h reads KV head
+ * Layout (like KVCache, docs/kv-layout.md): per KV head g one KvHeadStore — a contiguous key block
+ * `[capacity, headDim]` and value block `[capacity, valueDim]` allocated from the backend, so the
+ * wasm kernels stream them straight from linear memory. Query head h reads KV head
  * ⌊h / (heads / kvHeads)⌋. `attend` allocates nothing.
  */
 export class DenseDecoder {
@@ -36,10 +37,8 @@ export class DenseDecoder {
   readonly group: number;
   readonly weighting: Weighting;
   readonly kernels: Kernels;
-  private len = 0;
-  private capacity: number;
-  private readonly keyBlocks: F32Buffer[];
-  private readonly valueBlocks: F32Buffer[];
+  /** Per KV head: its keys and values (KvHeadStore, in the backend's memory). */
+  private readonly stores: KvHeadStore[];
   /** [heads, valueDim + 2] online states of the current attend. */
   readonly states: Float32Array;
   /** [heads, headDim] the current queries; per KV head, views of its group's query and state rows. */
@@ -48,28 +47,18 @@ export class DenseDecoder {
   private readonly sGroup: Float32Array[];
 
   constructor(options: DenseDecoderOptions) {
-    const { heads, kvHeads, headDim } = options;
-    for (const [name, x] of [['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim]] as const) {
-      assertCount(x, `DenseDecoder ${name}`);
-      if (x < 1) throw new HsrError('BAD_OPTION', `DenseDecoder: expected ${name} ≥ 1, got ${x}`);
-    }
-    if (heads % kvHeads !== 0) {
-      throw new HsrError('BAD_OPTION', `DenseDecoder: expected heads (${heads}) to be a multiple of kvHeads, got ${kvHeads}`);
-    }
-    const valueDim = options.valueDim ?? headDim;
-    assertCount(valueDim, 'DenseDecoder valueDim');
+    const { heads, kvHeads, headDim, valueDim, group } = resolveGroupedHeads(options, 'DenseDecoder');
     const w = options.weighting;
     if (w === null || typeof w !== 'object' || (w.kind !== 'softmax' && w.kind !== 'relu') || !(w.scale > 0) ||
       !Number.isFinite(w.bias) || !Number.isSafeInteger(w.alpha) || w.alpha < 1) {
       throw new HsrError('BAD_OPTION', `DenseDecoder: expected weighting { kind, scale > 0, finite bias, integer alpha ≥ 1 }, got ${describe(w)}`);
     }
     this.heads = heads; this.kvHeads = kvHeads; this.headDim = headDim; this.valueDim = valueDim;
-    this.group = heads / kvHeads;
+    this.group = group;
     this.weighting = { kind: w.kind, scale: w.scale, bias: w.bias, alpha: w.alpha };
     this.kernels = options.kernels;
-    this.capacity = Math.max(1, options.initialCapacity ?? 1024);
-    this.keyBlocks = Array.from({ length: kvHeads }, () => this.kernels.allocF32(this.capacity * headDim));
-    this.valueBlocks = Array.from({ length: kvHeads }, () => this.kernels.allocF32(this.capacity * valueDim));
+    const initialRows = Math.max(1, options.initialCapacity ?? 1024);
+    this.stores = Array.from({ length: kvHeads }, () => new KvHeadStore(headDim, valueDim, this.kernels, null, initialRows));
     this.states = new Float32Array(heads * (valueDim + STATE_EXTRA));
     this.queries = new Float32Array(heads * headDim);
     const m = this.group, sStride = m * (valueDim + STATE_EXTRA);
@@ -77,12 +66,12 @@ export class DenseDecoder {
     this.sGroup = Array.from({ length: kvHeads }, (_, g) => this.states.subarray(g * sStride, (g + 1) * sStride));
   }
 
-  get length(): number { return this.len; }
+  get length(): number { return this.stores[0]!.length; }
 
   /** Keys of KV head g, `[≥ length, headDim]`; a fresh view (re-fetch after any append). */
-  keys(g: number): Float32Array { return this.keyBlocks[g]!.view(); }
+  keys(g: number): Float32Array { return this.stores[g]!.keys; }
   /** Values of KV head g, `[≥ length, valueDim]`; a fresh view (re-fetch after any append). */
-  values(g: number): Float32Array { return this.valueBlocks[g]!.view(); }
+  values(g: number): Float32Array { return this.stores[g]!.values; }
 
   /** Appends t tokens: keys `[t, kvHeads, headDim]`, values `[t, kvHeads, valueDim]` (KVCache's layout). */
   append(keys: Float32Array, values: Float32Array): void {
@@ -92,15 +81,13 @@ export class DenseDecoder {
       throw new HsrError('SHAPE_MISMATCH',
         `DenseDecoder.append: expected keys [t, ${kvHeads}, ${d}] and values [t, ${kvHeads}, ${dv}], got ${keys.length} and ${values.length} values`);
     }
-    this.reserve(this.len + t);
     for (let g = 0; g < kvHeads; g++) {
-      const kb = this.keys(g), vb = this.values(g);
+      const store = this.stores[g]!;
+      store.reserve(store.length + t);
       for (let i = 0; i < t; i++) {
-        kb.set(keys.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d), (this.len + i) * d);
-        vb.set(values.subarray((i * kvHeads + g) * dv, (i * kvHeads + g + 1) * dv), (this.len + i) * dv);
+        store.append(keys.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d), values.subarray((i * kvHeads + g) * dv, (i * kvHeads + g + 1) * dv));
       }
     }
-    this.len += t;
   }
 
   /** Copies `queries` ([heads, headDim], unscaled) in and empties the states: the start of an attend. */
@@ -129,26 +116,7 @@ export class DenseDecoder {
   /** Dense attention of `queries` ([heads, headDim], unscaled) over all positions into `out` ([heads, valueDim]). */
   attend(queries: Float32Array, out: Float32Array): void {
     this.begin(queries);
-    this.attendRange(0, this.len);
+    this.attendRange(0, this.length);
     this.finish(out);
-  }
-
-  /** Grows every block to hold at least `need` positions (doubling; old blocks freed after the copy). */
-  private reserve(need: number): void {
-    if (need <= this.capacity) return;
-    let cap = this.capacity;
-    while (cap < need) cap *= 2;
-    const grow = (blocks: F32Buffer[], width: number) => {
-      for (let g = 0; g < blocks.length; g++) {
-        const next = this.kernels.allocF32(cap * width);
-        // Views are taken after the allocation (it may have moved memory).
-        next.view().set(blocks[g]!.view().subarray(0, this.len * width));
-        blocks[g]!.free();
-        blocks[g] = next;
-      }
-    };
-    grow(this.keyBlocks, this.headDim);
-    grow(this.valueBlocks, this.valueDim);
-    this.capacity = cap;
   }
 }

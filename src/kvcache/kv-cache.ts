@@ -4,10 +4,10 @@ import { RowAttention, type KeyValueView } from '../attention/row-attention.js';
 import { HsrError } from '../errors.js';
 import { maxRowNorm, residentKernels } from '../attention/kernel-rows.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
-import type { HalfSpaceReporter } from '../hsr/types.js';
 import { createKernels } from '../kernels/index.js';
-import type { F32Buffer, Kernels } from '../kernels/types.js';
-import { assertCount, assertFinite, describe, matrix } from '../tensor/matrix.js';
+import { KvHeadStore, resolveGroupedHeads } from '../kernels/kv-store.js';
+import type { Kernels } from '../kernels/types.js';
+import { assertFinite, describe, matrix } from '../tensor/matrix.js';
 
 export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'> {
   heads: number;
@@ -17,23 +17,22 @@ export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'> {
   valueDim?: number;
 }
 
-/** One KV head's storage: keys inside its index, values beside them, moments for 'paper'. */
-interface KvHeadStore {
-  readonly index: HalfSpaceReporter;   // keys [length, headDim], ids = positions
-  values: F32Buffer;                   // [capacity, valueDim] in the kernels' memory, grown by doubling
+/** One KV head: its keys and values (the store; the index, when there is one, holds the keys), and what attend reads. */
+interface KvHead {
+  readonly store: KvHeadStore;
   keyNormMax: number;                  // ≥ the norm of every key appended (kernel scoring margins)
   readonly moments: KeyMoments | null; // running mean / covariance of the keys ('paper' only)
-  /** What attend reads; keys and values are getters (fresh views after memory growth). */
+  /** What attend reads; keys and values are the store's (fresh views after memory growth). */
   readonly view: Omit<KeyValueView, 'kernels' | 'keyNormMax'> & { -readonly [K in 'kernels' | 'keyNormMax']: KeyValueView[K] };
 }
 
 /**
  * A decoding KV cache with grouped-query heads (layout: docs/kv-layout.md). Query head h reads KV
- * head ⌊h / (heads / kvHeads)⌋. Every KV head keeps its keys in a half-space reporting index (the
- * keys' only copy, grown by doubling: amortised O(1) appends) and its values in a row buffer of
- * the kernels' memory (createKernels(), shared with the index): when the index keeps its points
- * there too (the quantized index does), sparse rows score and accumulate their taken keys with the
- * SIMD kernels (kernel-rows.ts). `attend` computes each KV group's query heads together (the index shares one pass over
+ * head ⌊h / (heads / kvHeads)⌋. Every KV head is a KvHeadStore (kernels/kv-store.ts: values, and
+ * keys in the attached half-space reporting index — their only copy — or in the store itself for
+ * dense rows), in the kernels' memory (createKernels()): when the index keeps its points there too
+ * (the quantized index does), sparse rows score and accumulate their taken keys with the SIMD
+ * kernels (kernel-rows.ts). `attend` computes each KV group's query heads together (the index shares one pass over
  * its compressed keys among them) and allocates nothing but its result.
  */
 export class KVCache {
@@ -42,7 +41,7 @@ export class KVCache {
   readonly headDim: number;
   readonly valueDim: number;
   readonly options: ResolvedAttentionOptions;
-  private readonly stores: KvHeadStore[];
+  private readonly stores: KvHead[];
   private readonly kernels: Kernels;
   private readonly rows: RowAttention;
   /** Copy of the current queries, [heads, headDim], and per KV group the views of its heads. */
@@ -53,17 +52,7 @@ export class KVCache {
     if (options === null || typeof options !== 'object') {
       throw new HsrError('BAD_OPTION', `KVCache: expected an options object, got ${describe(options)}`);
     }
-    const { heads, kvHeads, headDim } = options;
-    for (const [name, x] of [['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim]] as const) {
-      assertCount(x, `KVCache ${name}`);
-      if (x < 1) throw new HsrError('BAD_OPTION', `KVCache: expected ${name} ≥ 1, got ${x}`);
-    }
-    if (heads % kvHeads !== 0) {
-      throw new HsrError('BAD_OPTION', `KVCache: expected heads (${heads}) to be a multiple of kvHeads, got kvHeads = ${kvHeads}`);
-    }
-    const valueDim = options.valueDim ?? headDim;
-    assertCount(valueDim, 'KVCache valueDim');
-    if (valueDim < 1) throw new HsrError('BAD_OPTION', `KVCache: expected valueDim ≥ 1, got ${valueDim}`);
+    const { heads, kvHeads, headDim, valueDim, group } = resolveGroupedHeads(options, 'KVCache');
     this.heads = heads; this.kvHeads = kvHeads; this.headDim = headDim; this.valueDim = valueDim;
     // Decoding attends to every cached key: `causal` has no meaning here and is not accepted.
     const { causal: _ignored, ...rest } = options as KVCacheOptions & { causal?: unknown };
@@ -72,21 +61,18 @@ export class KVCache {
     const paper = o.selection.rule === 'paper';
     const kernels = this.kernels = createKernels({ backend: o.backend });
     this.stores = Array.from({ length: kvHeads }, () => {
-      // Dense rows only read the keys; the scan "index" is then just their growable store.
-      const index = HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.sparse ? o.index : 'scan', kernels }).reporter;
-      const store: KvHeadStore = {
-        index, values: kernels.allocF32(64 * valueDim), keyNormMax: 0, moments: paper ? new KeyMoments(headDim) : null,
-        // Getters: any kernel call may grow the kernels' memory and detach earlier views (and the
-        // values buffer is replaced when it grows), so every use re-fetches them.
+      // Dense rows only read the keys: the store keeps them; sparse rows read them from the index.
+      const index = o.sparse ? HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.index, kernels }).reporter : null;
+      const store = new KvHeadStore(headDim, valueDim, kernels, index);
+      return {
+        store, keyNormMax: 0, moments: paper ? new KeyMoments(headDim) : null,
         view: {
-          get keys() { return index.points(); },
-          get values() { return store.values.view(); },
+          get keys() { return store.keys; },
+          get values() { return store.values; },
           index, dim: headDim, valueDim, kernels: null, keyNormMax: 0,
         },
       };
-      return store;
     });
-    const group = heads / kvHeads;
     this.rows = new RowAttention(o, valueDim, group);
     this.queryBuf = new Float32Array(heads * headDim);
     this.groupViews = Array.from({ length: kvHeads }, (_, g) =>
@@ -94,7 +80,7 @@ export class KVCache {
   }
 
   /** Number of cached positions. */
-  get length(): number { return this.stores[0]!.index.size; }
+  get length(): number { return this.stores[0]!.store.length; }
 
   /**
    * Appends t positions. keys: [t, kvHeads, headDim], values: [t, kvHeads, valueDim] (token-major,
@@ -118,10 +104,9 @@ export class KVCache {
       for (let g = 0; g < this.kvHeads; g++) {
         const s = this.stores[g]!;
         const key = keys.subarray(p * kd + g * this.headDim, p * kd + (g + 1) * this.headDim);
-        const id = s.index.insert(key);
+        const id = s.store.append(key, values.subarray(p * vd + g * this.valueDim, p * vd + (g + 1) * this.valueDim));
         s.keyNormMax = maxRowNorm(key, this.headDim, 0, 1, s.keyNormMax);
-        this.pushValue(s, id, values.subarray(p * vd + g * this.valueDim, p * vd + (g + 1) * this.valueDim));
-        s.moments?.add(s.index.points(), id);
+        s.moments?.add(s.store.keys, id);
       }
     }
   }
@@ -152,17 +137,5 @@ export class KVCache {
     };
     if (errorBound) stats.errorBound = errorBound;
     return { output, stats };
-  }
-
-  /** Writes value row `id` of store s, doubling its buffer when full (views re-fetched after the allocation). */
-  private pushValue(s: KvHeadStore, id: number, row: Float32Array): void {
-    const dv = this.valueDim;
-    if ((id + 1) * dv > s.values.length) {
-      const grown = this.kernels.allocF32(2 * s.values.length);
-      grown.view().set(s.values.view().subarray(0, id * dv));
-      s.values.free();
-      s.values = grown;
-    }
-    s.values.view().set(row, id * dv);
   }
 }
