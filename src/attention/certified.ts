@@ -5,14 +5,10 @@
  * says why).
  */
 
-/** Buckets of Δ nats below the largest upper bound; the last one takes everything further down. */
-export const BUCKETS = 384;
-const DELTA = 1 / 8;                 // 384 · Δ = 48 nats: e^{−48} ≈ 1.4e−21 for the last (tail) bucket
-const INV_DELTA = 1 / DELTA;
-/** Gaps at or beyond this go to the tail bucket. */
-const TAIL_GAP = (BUCKETS - 1) * DELTA;
-/** e^{−bΔ}: the largest weight (relative to the top upper bound) a key in bucket b can have. */
-export const BUCKET_EDGE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b * DELTA));
+import { BUCKETS, BUCKETS_PER_NAT, BUCKET_EDGE } from './buckets.js';
+
+/** Gaps at or beyond this go to the tail bucket (buckets.ts: Δ = 1/BUCKETS_PER_NAT nat). */
+const TAIL_GAP = (BUCKETS - 1) / BUCKETS_PER_NAT;
 
 /** max_j up[j]·scale over j < limit (m0; = scale·max up[j], rounding is monotone). */
 export function maxUpper(up: Float64Array, limit: number, scale: number): number {
@@ -31,7 +27,7 @@ export function bucketByGap(up: Float64Array, scale: number, limit: number, m0: 
   start.fill(0);
   for (let j = 0; j < limit; j++) {
     const gap = m0 - up[j]! * scale;
-    const b = gap < TAIL_GAP ? (gap * INV_DELTA) | 0 : BUCKETS - 1;
+    const b = gap < TAIL_GAP ? (gap * BUCKETS_PER_NAT) | 0 : BUCKETS - 1;
     bucketOfKey[j] = b;
     start[b + 1]!++;
   }

@@ -3,10 +3,11 @@ import type { HalfSpaceReporter } from '../hsr/types.js';
 import type { Kernels, Weighting } from '../kernels/types.js';
 import { STATE_EXTRA } from '../kernels/types.js';
 import { finishState, initStates } from '../kernels/state.js';
-import { BUCKETS, BUCKET_EDGE, bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
+import { BUCKETS, BUCKETS_PER_NAT, BUCKET_EDGE } from './buckets.js';
+import { bucketByGap, maxUpper, minWalk, positionOrder, skippedMass, walkBounds } from './certified.js';
 import { float32SoftmaxSafe, insideBand } from '../kernels/float32-error.js';
 import { KernelRows } from './kernel-rows.js';
-import { BUCKETS_PER_NAT, SweptBounds } from './swept-bounds.js';
+import { SweptBounds } from './swept-bounds.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { accumulateRows, expRelative, massBelow, massOf, reluWeights, reluWeightsF32, scaleInto, scoreAll, scoreCandidates, scoreIdsExact } from './row-loops.js';
@@ -49,17 +50,16 @@ export interface WorkCounters {
  */
 const DENSE_SWITCH = 0.75;
 /**
- * The same switch for rows on the fused sweep (sweptCertifiedRow): there a taken key costs 1.8–3.3×
- * a key of the group's dense row (each head gathers its own K/V rows; dense reads them once for the
- * whole group), while a switched head joins the group's one dense pass, so past about half the
- * keys dense is cheaper (Gaussian keys, 16k, 6/2 heads: 66 % taken ran at 0.39× of dense).
+ * The same switch for rows on the fused sweep (sweptCertifiedRow): there a taken key costs a few
+ * times a key of the group's dense row (each head gathers its own K/V rows; dense reads them once
+ * for the whole group), while a switched head joins the group's one dense pass, so past about half
+ * the keys dense is cheaper (measurements: docs/softmax.md, docs/sparse-decode.md).
  */
 const SWEPT_DENSE_SWITCH = 0.5;
 /**
  * Certified rows over at most this many keys are computed densely (exact, errorBound 0): the bound
- * pass and selection have a fixed cost per row that a short dense row does not. Measured on the
- * real dump (KVCache, 6/2 heads, ε = 1e-2): certified/dense time 4.0× at n = 128, 1.7× at 512,
- * 1.35× at 1024, 1.0× at 2048, 0.9× at 4096.
+ * pass and selection have a fixed cost per row that a short dense row does not; below about this
+ * length it is not repaid (measurements: docs/sparse-decode.md).
  */
 const DENSE_BELOW = 1024;
 /**
@@ -70,11 +70,9 @@ const DENSE_BELOW = 1024;
  */
 const FLAT_RETRY_MAX = 64;
 /** Buckets past the stop (2 nats) whose skipped keys enter the bound with their own upper bounds. */
-const EXACT_BUCKETS = 16;
+const EXACT_BUCKETS = 2 * BUCKETS_PER_NAT;
 /** Rounding slack of phase 1's stopping test (phase 2 re-checks the stop with tvBound). */
 const STOP_SLACK = 1 + 1e-6;
-/** certifiedRow's answer when it left a row to be computed densely with the rest of its group. */
-const SWITCHED_TO_DENSE = -1;
 
 /**
  * Computes attention rows for one group of query heads that share keys, values and visible prefix
@@ -128,7 +126,7 @@ export class RowAttention {
   /** Certified rows on the kernels: the most keys folded in one float32 chunk (sumSlack). */
   private largestFold = 0;
   /** Dense rows through the kernels: a group's queries back to back and their float32 online states. */
-  private denseQueries = new Float32Array(0);
+  private groupQueries = new Float32Array(0);
   private readonly oneQuery: Float32Array[] = [new Float32Array(0)];
   private denseState = new Float32Array(0);
   /** Certified rows of one group that switched to dense: their heads, queries and outputs [count, valueDim]. */
@@ -239,7 +237,6 @@ export class RowAttention {
         const b = sb(h);
         delta = short ? this.denseInstead(kv, q, lim, out, off, limits === null) : b ? this.sweptCertifiedRow(kv, b, q, h, lim, sel.epsilon, out, off, limits === null)
           : this.certifiedRow(kv, q, h, lim, sel.epsilon, out, off, limits === null);
-        if (delta === SWITCHED_TO_DENSE) { switched.push(h); delta = 0; }
       } else throw new Error(`unreachable: ${sel.rule} rows do not come here`);
       if (errorBound) errorBound[outRow + h] = delta;
     }
@@ -345,9 +342,9 @@ export class RowAttention {
    */
   private denseKernel(kr: KernelRows, kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, off: number): void {
     const dv = this.valueDim, d = kv.dim, m = queries.length, stride = dv + STATE_EXTRA;
-    if (this.denseQueries.length < m * d) this.denseQueries = new Float32Array(m * d);
+    if (this.groupQueries.length < m * d) this.groupQueries = new Float32Array(m * d);
     if (this.denseState.length < m * stride) this.denseState = new Float32Array(m * stride);
-    const qs = this.denseQueries, st = this.denseState;
+    const qs = this.groupQueries, st = this.denseState;
     for (let h = 0; h < m; h++) qs.set(queries[h]!, h * d);
     initStates(st, m, dv, 'softmax');
     kr.kernels.attendRange(qs.subarray(0, m * d), m, kv.keys, kv.values, 0, limit, d, dv, this.softmaxWeighting, st);
@@ -519,12 +516,13 @@ export class RowAttention {
 
   /**
    * A certified row computed densely instead (exact: errorBound 0, counted in denseQueries): now, or,
-   * with `deferDense`, after the group's loop together with the other switched heads.
+   * with `deferDense`, after the group's loop together with the other switched heads (switchedHeads).
+   * Returns the row's bound, 0.
    */
-  private denseInstead(kv: KeyValueView, q: Float32Array, limit: number, out: Float32Array, off: number, deferDense: boolean): number {
+  private denseInstead(kv: KeyValueView, q: Float32Array, h: number, limit: number, out: Float32Array, off: number, deferDense: boolean): number {
     this.work.denseQueries++;
-    if (deferDense) return SWITCHED_TO_DENSE;
-    this.denseSoftmax(kv, q, limit, out, off);
+    if (deferDense) this.switchedHeads.push(h);
+    else this.denseSoftmax(kv, q, limit, out, off);
     return 0;
   }
 
@@ -536,14 +534,14 @@ export class RowAttention {
    */
   private sweptCertifiedRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
-    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, limit, out, off, deferDense);
+    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, h, limit, out, off, deferDense);
     const kr = this.rowsFor(kv)!, scale = this.o.scale;
     // Buckets down to ln(limit/ε) + 12 nats: everything below weighs at most ε·e^{−12} of the top key.
     sb.histogram(h, limit, Math.log(limit / epsilon) + 12);
     const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
-    if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.denseInstead(kv, q, limit, out, off, deferDense);
+    if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.denseInstead(kv, q, h, limit, out, off, deferDense);
     const qNorm = this.sweptNorm[h]!;
     const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
     const st = this.state.reset('softmax');
@@ -578,7 +576,7 @@ export class RowAttention {
    */
   private certifiedRow(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
     out: Float32Array, off: number, deferDense: boolean): number {
-    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, limit, out, off, deferDense);
+    if (limit <= DENSE_BELOW) return this.denseInstead(kv, q, h, limit, out, off, deferDense);
     const up = this.upper[h]!, lo = this.lower[h]!, scale = this.o.scale, ids = this.ids;
     const start = this.bucketStart, res = this.res;
     const m0 = maxUpper(up, limit, scale);
@@ -589,7 +587,7 @@ export class RowAttention {
     let taken = minWalk(start, this.tailMass, stopAt) >= maxTake ? maxTake
       : walkBounds(ids, up, lo, scale, start, this.tailMass, m0, stopAt, maxTake, res);
     let u = res[0]!, b = res[1]!;
-    if (taken >= maxTake) return this.denseInstead(kv, q, limit, out, off, deferDense);
+    if (taken >= maxTake) return this.denseInstead(kv, q, h, limit, out, off, deferDense);
     // The keys left out are ids[taken ..) (the walk takes them in bucket order): those of the
     // buckets near the stop enter the skipped mass with their own bounds, farther ones by edges.
     const cut = massCut(res[2]!, m0);

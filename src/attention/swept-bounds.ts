@@ -1,29 +1,25 @@
 import type { HalfSpaceReporter } from '../hsr/types.js';
+import { grownBuffer } from '../kernels/growable.js';
+import { BUCKETS, BUCKETS_PER_NAT, BUCKET_EDGE } from './buckets.js';
 import type { CoreKernels, F32Buffer, SelectionKernels, U32Buffer } from '../kernels/types.js';
 
 /**
  * Certified selection on float32 logit bounds, with every per-key loop in the kernels: the index's
  * fused sweep writes an upper bound U_j ≥ the exact logit and an estimate C_j for every key and
- * head (`logitBoundsBatch`), `gapHistogram` counts each head's keys in buckets of Δ = 1/16 nat
- * below the largest bound (at most 768 buckets), JS picks the bucket to stop at from the counts (a bucket's mass is
+ * head (`logitBoundsBatch`), `gapHistogram` counts each head's keys in the buckets of buckets.ts
+ * (Δ = 1/16 nat below the largest bound, 48 nats deep), JS picks the bucket to stop at from the counts (a bucket's mass is
  * estimated as count·e^{−(b+½)Δ − r̄}, r̄ the head's typical U − C read off 64 sampled keys), and
  * `selectBuckets` lists the taken keys in position order.
  * The certificate: a key in bucket b has e^{U_j − top} ≤ e^{−bΔ} (gapBucket's guarantee), so the
  * mass of every bucket after the stop is at most Σ_{b' > b} count_{b'}·e^{−b'Δ} (relative to top).
  *
- * Compared with the float64 bucket walk (certified.ts) this takes whole buckets — at most
- * e^{Δ} ≈ 6% more mass than needed per bucket edge — and touches each key's bound twice in SIMD
- * loops instead of several float64 passes; the sweep itself dominates (docs/sparse-decode.md).
+ * Compared with the float64 bucket walk (certified.ts, the same buckets) this takes whole buckets —
+ * at most e^{Δ} more mass than needed per bucket edge — and touches each key's bound twice in SIMD
+ * loops instead of several float64 passes.
  */
 
-/** Buckets per nat (W = 1/Δ): a power of two, as gapHistogram requires. */
-export const BUCKETS_PER_NAT = 16;
-/** At most 48 nats of buckets: the last one (everything further down) is weighted e^{−47.9} ≈ 1.6e−21 per key. */
-const SWEPT_BUCKETS = 48 * BUCKETS_PER_NAT;
-/** e^{−b/W}, the largest weight relative to top a key of bucket b can have. */
-const EDGE = Float64Array.from({ length: SWEPT_BUCKETS }, (_, b) => Math.exp(-b / BUCKETS_PER_NAT));
 /** e^{−(b+½)/W}: a bucket's mid weight, for estimates. */
-const MID = EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
+const MID = BUCKET_EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
 /** Keys sampled per head to estimate the typical gap between upper bound and estimate. */
 const RADIUS_SAMPLES = 64;
 
@@ -37,13 +33,13 @@ export class SweptBounds {
   private idBuf: U32Buffer;
   private stride = 0;
   /** gapHistogram's result in [0, buckets); the rest is its scratch (4·buckets). */
-  private readonly counts = new Int32Array(4 * SWEPT_BUCKETS);
+  private readonly counts = new Int32Array(4 * BUCKETS);
   /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[buckets] = 0. */
-  private readonly tail = new Float64Array(SWEPT_BUCKETS + 1);
+  private readonly tail = new Float64Array(BUCKETS + 1);
   /** The current head's largest upper bound (the histogram's top). */
   top = -Infinity;
-  /** The current head's bucket count (histogram's depth·W ≤ SWEPT_BUCKETS); the last bucket takes everything below. */
-  buckets = SWEPT_BUCKETS;
+  /** The current head's bucket count (histogram's depth·W ≤ BUCKETS); the last bucket takes everything below. */
+  buckets = BUCKETS;
   /** e^{−r̄} for the current head: a key's estimated weight is its bucket's mid weight times this. */
   private shrink = 1;
 
@@ -60,16 +56,11 @@ export class SweptBounds {
   fill(index: HalfSpaceReporter, queries: readonly Float32Array[], scale: number, limit: number): boolean {
     if (!index.logitBoundsBatch) return false;
     const need = queries.length * limit;
-    if (this.upper.length < need) {
-      const cap = Math.max(need, 2 * this.upper.length);
-      this.upper.free(); this.centre.free();
-      this.upper = this.kernels.allocF32(cap);
-      this.centre = this.kernels.allocF32(cap);
-    }
-    if (this.idBuf.length < limit + 4) { // selectBuckets may write one entry past its matches
-      this.idBuf.free();
-      this.idBuf = this.kernels.allocU32(Math.max(limit + 4, 2 * this.idBuf.length));
-    }
+    const f32 = (length: number) => this.kernels.allocF32(length);
+    this.upper = grownBuffer(this.upper, need, 0, f32);
+    this.centre = grownBuffer(this.centre, need, 0, f32);
+    // selectBuckets may write one entry past its matches
+    this.idBuf = grownBuffer(this.idBuf, limit + 4, 0, (length) => this.kernels.allocU32(length));
     this.stride = limit;
     return index.logitBoundsBatch(queries, scale, this.upper, this.centre, limit);
   }
@@ -81,7 +72,7 @@ export class SweptBounds {
    * and costs nothing in the certificate when lim·e^{−depth} is negligible next to ε.
    */
   histogram(h: number, lim: number, depth = 48): void {
-    const from = h * this.stride, buckets = Math.min(SWEPT_BUCKETS, Math.max(2, Math.ceil(depth * BUCKETS_PER_NAT)));
+    const from = h * this.stride, buckets = Math.min(BUCKETS, Math.max(2, Math.ceil(depth * BUCKETS_PER_NAT)));
     this.buckets = buckets;
     this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), lim, BUCKETS_PER_NAT, buckets, this.counts);
     const up = this.upper.view(), ce = this.centre.view(), step = Math.max(1, Math.floor(lim / RADIUS_SAMPLES));
@@ -90,7 +81,7 @@ export class SweptBounds {
     this.shrink = Math.exp(-gap / samples);
     const { tail, counts } = this;
     tail[buckets] = 0;
-    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * EDGE[b]!;
+    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * BUCKET_EDGE[b]!;
   }
 
   /**

@@ -127,7 +127,7 @@ export class PageTopKAttention extends DecoderAttention {
         this.bound[pg] = s;
         this.order[pg] = pg;
       }
-      selectTop(this.order, current, kept, this.bound);
+      selectTopPages(this.order, current, kept, this.bound);
       // Each head attends alone to its own pages, into its row of the decoder's states.
       const qRow = this.qHead[h]!, keys = this.decoder.keys(g), values = this.decoder.values(g);
       this.kernels.attendRange(qRow, 1, keys, values, current * size, n - current * size, headDim, headDim, w, this.stateHead[h]!);
@@ -143,7 +143,7 @@ export class PageTopKAttention extends DecoderAttention {
  * Moves the k ids of ids[0..n) with the largest key[id] to ids[0..k) (in no particular order):
  * quickselect, in place, O(n) on average, allocating nothing.
  */
-export function selectTop(ids: Uint32Array, n: number, k: number, key: Float32Array): void {
+export function selectTopPages(ids: Uint32Array, n: number, k: number, key: Float32Array): void {
   let lo = 0, hi = n - 1;
   while (lo < hi && k > lo && k <= hi) {
     const pivot = key[ids[(lo + hi) >> 1]!]!;

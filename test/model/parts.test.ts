@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { referenceAttention } from '../../src/attention/reference.js';
 import { HsrError } from '../../src/errors.js';
 import { createKernels } from '../../src/kernels/index.js';
-import { FlashAttention, PageTopKAttention, selectTop, SinkWindowAttention } from '../../src/model/baselines.js';
+import { FlashAttention, PageTopKAttention, selectTopPages, SinkWindowAttention } from '../../src/model/baselines.js';
 import { attentionFactory } from '../../src/model/attention-mode.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import type { AttentionShape, LayerAttention } from '../../src/model/layer-attention.js';
@@ -186,11 +186,11 @@ test('page top-k: the page bound is ≥ every score in the page, and the chosen 
   }), { numRuns: 40 });
 });
 
-test('selectTop moves exactly the k largest keys to the front', () => {
+test('selectTopPages moves exactly the k largest keys to the front', () => {
   fc.assert(fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 60 }), fc.nat(), (vals, kk) => {
     const n = vals.length, k = kk % (n + 1);
     const key = Float32Array.from(vals), ids = Uint32Array.from(vals.keys());
-    selectTop(ids, n, k, key);
+    selectTopPages(ids, n, k, key);
     assert.deepEqual([...ids].sort((a, b) => a - b), [...vals.keys()]);
     const front = [...ids.subarray(0, k)].map((i) => key[i]!), back = [...ids.subarray(k)].map((i) => key[i]!);
     if (k > 0 && k < n) assert.ok(Math.min(...front) >= Math.max(...back));
