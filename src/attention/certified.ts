@@ -1,5 +1,5 @@
 /**
- * Loops of certified mode (see RowAttention.certifiedRow and docs/softmax.md): bucket the keys by
+ * Loops of certified mode (see certified-rule.ts CertifiedRule.row and docs/softmax.md): bucket the keys by
  * how far their upper bound lies below the largest one, walk them in that order on bounds only,
  * then score the taken keys (gathered by id). Plain functions of typed arrays (row-loops.ts
  * says why).

@@ -50,7 +50,7 @@ export class KernelRows {
    * in one `attendIds` call: float32 scores, then weights e^{s − max} against the chunk's max (float32
    * exp polynomial), their sum and the weighted value rows, merged into `st` by log-sum-exp. The float32 sum of the
    * chunk is within a relative {@link sumSlack}(count) of Σ e^{s̃ − max}; the bound accounts for it
-   * (RowAttention.certifiedRow). `weighting` is { softmax, scale }.
+   * (certified-rule.ts). `weighting` is { softmax, scale }.
    */
   foldSoftmax(q: Float32Array, keys: Float32Array, ids: Uint32Array, from: number, to: number, weighting: Weighting,
     values: Float32Array, st: AttentionState): void {
