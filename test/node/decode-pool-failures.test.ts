@@ -111,8 +111,9 @@ describe('DecodePool failures surface as HsrError within a bounded time', () => 
     const pool = await filledPool(2, 40, 20_000);
     try {
       // Thread 1's slice is KV head 1; point its key block beyond the memory so the kernel traps there.
-      const blocks = (pool.decoder as unknown as { keyBlocks: { view(): { byteOffset: number } }[] }).keyBlocks;
-      blocks[1] = { view: () => ({ byteOffset: 0x7fff0000 }) } as never;
+      const dec = pool.decoder as unknown as { keys(g: number): { byteOffset: number } };
+      const keysOf = dec.keys.bind(dec);
+      dec.keys = (g) => (g === 1 ? { byteOffset: 0x7fff0000 } : keysOf(g));
       const t0 = performance.now();
       expectHsr(() => pool.attend(new Float32Array(heads * d), new Float32Array(heads * dv)), 'WORKER_FAILED', /out of bounds/);
       assert.ok(performance.now() - t0 < 5000);
