@@ -1,15 +1,10 @@
 import { HsrError } from '../errors.js';
 import { describe } from '../tensor/matrix.js';
-import { KvHeadStore, resolveGroupedHeads } from './kv-store.js';
+import { KvHeadStore, resolveGroupedHeads, type GroupedHeadsOptions } from './kv-store.js';
 import { finishState, initStates } from './state.js';
 import { STATE_EXTRA, type Kernels, type Weighting } from './types.js';
 
-export interface DenseDecoderOptions {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  /** Default headDim. */
-  valueDim?: number;
+export interface DenseDecoderOptions extends GroupedHeadsOptions {
   /** How dots become weights (softmax or ReLU^α); `scale` is applied to the unscaled dots. */
   weighting: Weighting;
   /** The backend whose memory holds K and V (allocate once, share nothing else). */

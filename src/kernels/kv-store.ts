@@ -52,6 +52,15 @@ export class KvHeadStore {
   }
 }
 
+/** The head counts of a grouped-query store (KVCache, DenseDecoder options). */
+export interface GroupedHeadsOptions {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Default headDim. */
+  valueDim?: number;
+}
+
 /** Grouped-query head counts, checked: heads a multiple of kvHeads, all ≥ 1; valueDim defaults to headDim. */
 export interface GroupedHeads {
   readonly heads: number;
@@ -63,7 +72,7 @@ export interface GroupedHeads {
 }
 
 /** Validates the head counts of a grouped-query store (KVCache, DenseDecoder); throws BAD_OPTION naming the field. */
-export function resolveGroupedHeads(options: { heads: number; kvHeads: number; headDim: number; valueDim?: number }, where: string): GroupedHeads {
+export function resolveGroupedHeads(options: GroupedHeadsOptions, where: string): GroupedHeads {
   const { heads, kvHeads, headDim } = options;
   for (const [name, x] of [['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim]] as const) {
     assertCount(x, `${where} ${name}`);

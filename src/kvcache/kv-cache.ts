@@ -5,17 +5,11 @@ import { HsrError } from '../errors.js';
 import { maxRowNorm, residentKernels } from '../attention/kernel-rows.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
 import { createKernels } from '../kernels/index.js';
-import { KvHeadStore, resolveGroupedHeads } from '../kernels/kv-store.js';
+import { KvHeadStore, resolveGroupedHeads, type GroupedHeadsOptions } from '../kernels/kv-store.js';
 import type { Kernels } from '../kernels/types.js';
 import { assertFinite, describe, matrix } from '../tensor/matrix.js';
 
-export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'> {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  /** Default headDim. */
-  valueDim?: number;
-}
+export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'>, GroupedHeadsOptions {}
 
 /** One KV head: its keys and values (the store; the index, when there is one, holds the keys), and what attend reads. */
 interface KvHead {
