@@ -1,6 +1,7 @@
 // A representative slice of the conformance and exactness suites that runs unchanged in Node and in
 // Chromium: every attention mode (one-shot and KV-cache decode, each kernel backend) against the
-// float64 reference, and every HSR index kind against the scan oracle. It returns its raw results
+// float64 reference (one-shot on the plain-TypeScript and the WebAssembly kernels), and every HSR
+// index kind against the scan oracle. It returns its raw results
 // (outputs, counters, ids) so the Node test can also check that both hosts computed the same.
 // The modules are passed in (Node imports dist/ from disk, the page over HTTP), so this file
 // imports types only and the browser gets it through TypeScript's transpileModule.
@@ -78,14 +79,14 @@ function attentionCases(m: typeof Lib, ref: typeof Reference, r: Random.Random):
   const out: CaseResult[] = [];
   const q = gaussian(r, M * D, 2.5), k = gaussian(r, N * D, 1.5), v = gaussian(r, N * DV);
   for (const mode of MODES) {
-    for (const causal of [false, true]) {
-      const opts: Lib.AttentionOptions = { kind: mode.kind, alpha: mode.alpha, bias: mode.bias, causal, sparsity: mode.sparsity, index: mode.index };
+    for (const [causal, backend] of [[false, 'js'], [true, 'js'], [false, 'wasm'], [true, 'wasm']] as const) {
+      const opts: Lib.AttentionOptions = { kind: mode.kind, alpha: mode.alpha, bias: mode.bias, causal, sparsity: mode.sparsity, index: mode.index, backend };
       const res = m.attention(m.matrix(q, M, D), m.matrix(k, N, D), m.matrix(v, N, DV), opts);
       const want = ref.referenceAttention({ q, m: M, k, n: N, v, d: D, dv: DV, kind: mode.kind, scale: 1 / Math.sqrt(D),
         alpha: mode.alpha ?? 1, bias: mode.bias ?? 0, causal });
       const bounds = res.stats.errorBound ?? new Float64Array(0);
       out.push({
-        name: `attention ${mode.name}${causal ? ' causal' : ''}`, worst: worstRow(res.output.data, want, DV, res.stats.errorBound, maxAbs(v)), output: [...res.output.data],
+        name: `attention ${backend} ${mode.name}${causal ? ' causal' : ''}`, worst: worstRow(res.output.data, want, DV, res.stats.errorBound, maxAbs(v)), output: [...res.output.data],
         keysScored: res.stats.keysScored, keysUsed: res.stats.keysUsed, errorBound: [...bounds],
       });
     }
