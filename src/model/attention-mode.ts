@@ -114,6 +114,9 @@ export class CacheAttention implements LayerAttention {
   keysUsed = 0;
   /** Largest certified total-variation bound seen (softmax sparse modes), over steps and heads. */
   maxErrorBound = 0;
+  /** Rows of a softmax sparse mode (those with an errorBound), and how many of them were computed densely (stats.denseQueries). */
+  sparseModeRows = 0;
+  denseRows = 0;
 
   constructor(readonly cache: KVCache) {}
 
@@ -124,5 +127,7 @@ export class CacheAttention implements LayerAttention {
     this.keysScored += stats.keysScored;
     this.keysUsed += stats.keysUsed;
     if (stats.errorBound) for (const e of stats.errorBound) if (e > this.maxErrorBound) this.maxErrorBound = e;
+    this.sparseModeRows += stats.errorBound?.length ?? 0;
+    this.denseRows += stats.denseQueries ?? 0;
   }
 }

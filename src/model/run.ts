@@ -43,6 +43,11 @@ export interface PerplexityResult {
   keysVisible: number;
   /** Largest certified total-variation bound of any row (softmax sparse modes; 0 otherwise). */
   maxErrorBound: number;
+  /**
+   * Softmax sparse modes: the fraction of their rows computed densely instead (≤ 1024 visible keys,
+   * or scores too flat to skip any key); such rows cost a dense row or more. 0 for other modes.
+   */
+  denseFallbackFraction: number;
 }
 
 const now = (): number => (globalThis as unknown as { performance: { now(): number } }).performance.now();
@@ -59,6 +64,12 @@ function keysVisible(model: LlamaModel, n: number): number {
 
 function maxErrorBound(s: LlamaSession): number {
   return s.attention.reduce((m, a) => Math.max(m, a instanceof CacheAttention ? a.maxErrorBound : 0), 0);
+}
+
+function denseFallbackFraction(s: LlamaSession): number {
+  let rows = 0, dense = 0;
+  for (const a of s.attention) if (a instanceof CacheAttention) { rows += a.sparseModeRows; dense += a.denseRows; }
+  return rows > 0 ? dense / rows : 0;
 }
 
 /** Per-token NLL of `tokens` under the model with the chosen attention. */
@@ -80,7 +91,7 @@ export function perplexity(model: LlamaModel, tokens: ArrayLike<number>, options
   const mean = nll.reduce((a, b) => a + b, 0) / nll.length;
   return {
     tokens: n, nll, bitsPerToken: mean / Math.LN2, seconds,
-    keysScored: s.keysScored, keysUsed: s.keysUsed, keysVisible: keysVisible(model, n), maxErrorBound: maxErrorBound(s),
+    keysScored: s.keysScored, keysUsed: s.keysUsed, keysVisible: keysVisible(model, n), maxErrorBound: maxErrorBound(s), denseFallbackFraction: denseFallbackFraction(s),
   };
 }
 

@@ -1,5 +1,5 @@
 /** `hsr-attn perplexity`: per-token NLL of a text under a model with a chosen attention mode (docs/api.md). */
-import { describeAttention } from '../../model/attention-mode.js';
+import { describeAttention, type AttentionMode } from '../../model/attention-mode.js';
 import { perplexity } from '../../model/run.js';
 import type { KernelBackend } from '../../kernels/index.js';
 import type { Command } from '../command.js';
@@ -50,10 +50,27 @@ export const perplexityCommand: Command = {
       ['keys used', `${r.keysUsed} (${pct(r.keysUsed / r.keysVisible)} of dense)`],
     ];
     if (r.maxErrorBound > 0) rows.push(['max certified TV bound', r.maxErrorBound.toExponential(2)]);
+    if (r.denseFallbackFraction > 0) rows.push(['rows computed densely', pct(r.denseFallbackFraction)]);
     process.stdout.write(formatPairs(rows) + '\n');
+    const note = slowerThanDenseNote(mode, r.denseFallbackFraction);
+    if (note) process.stderr.write(`note: ${note}\n`);
     return 0;
   },
 };
+
+/**
+ * What a user of a sparse mode should know about its speed against dense (measured in
+ * docs/performance.md; this run timed only the chosen mode), or null for the dense modes.
+ */
+export function slowerThanDenseNote(mode: AttentionMode, denseFallbackFraction: number): string | null {
+  if (mode.kind === 'dense' || mode.kind === 'flash') return null;
+  const compare = 'compare with --attention flash (the dense kernel) on the same text; docs/performance.md says when sparse helps';
+  if (mode.kind === 'topk') return `top-k scores its candidates in float64 and runs slower than dense attention (0.1–0.45× of dense decode in docs/performance.md); ${compare}`;
+  if (denseFallbackFraction >= 0.5) {
+    return `${pct(denseFallbackFraction)} of this mode's rows were computed densely (≤ 1024 visible keys, or scores too flat to skip any key), so it cannot be faster than dense here; ${compare}`;
+  }
+  return `sparse attention is often no faster than dense at these sizes; ${compare}`;
+}
 
 export function pct(x: number): string {
   return `${(100 * x).toFixed(x < 0.1 ? 2 : 1)}%`;
