@@ -7,7 +7,8 @@
 //       Node (the first `node` on PATH outside node_modules, e.g. Node 20): the library supports
 //       Node >= 20, the project runs on 24
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 
 function findTests(dir) {
@@ -36,6 +37,14 @@ function hostNode() {
   process.exit(1);
 }
 
+// The WebGPU tests need an adapter: where Chromium's SwiftShader Vulkan driver is installed (CI:
+// .ci/run installs it) and nothing else was chosen, Dawn is pointed at it.
+const swiftShader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(swiftShader)) {
+  process.env.VK_ICD_FILENAMES = swiftShader;
+  process.env.XDG_RUNTIME_DIR ??= tmpdir(); // else the Vulkan loader prints an error line per process
+}
+
 const args = process.argv.slice(2);
 const host = args[0] === '--host-node';
 const node = host ? hostNode() : process.execPath;
@@ -46,9 +55,11 @@ if (!host) {
   run(node, [tsc, '-p', 'tsconfig.test.json']);
   run(node, [tsc, '-p', 'tsconfig.explorer.json', '--noEmit']);
 }
-// The browser tests run in Chromium; the Node that drives it does not matter, so they run once.
+// The browser tests run in Chromium and the WebGPU ones on the GPU (in CI a slow SwiftShader); the
+// Node that drives them does not matter, so they run once.
+const once = [join('test', 'browser'), join('test', 'webgpu')];
 const files = args.length > (host ? 1 : 0) ? args.slice(host ? 1 : 0)
-  : findTests('test').filter((f) => !(host && f.startsWith(join('test', 'browser'))));
+  : findTests('test').filter((f) => !(host && once.some((dir) => f.startsWith(dir))));
 const version = spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim();
 console.log(`run-tests: ${files.length} test files on Node ${version}`);
 run(node, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files]);

@@ -10,6 +10,8 @@ export { attention } from './attention/attention.js';
 export type { AttentionOptions, AttentionStats, Sparsity } from './attention/options.js';
 export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';
+export { WebGpuDecodePlan, type DecodePlanOptions, type DecodeBuffers } from './webgpu/plan.js';
+export { webGpuDevice } from './webgpu/device.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
 export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, loadModelFiles, fetchReader, perplexity, generate, Sampler, ByteDecoder, encodeBytes, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention, type ModelFileReader, type AttentionFactory } from './model/index.js';
 export { analyzeDump, findDumpLayers, type LayerAnalysis, type TensorLookup } from './analysis/dump-analysis.js';

@@ -1,15 +1,25 @@
+/// <reference types="@webgpu/types" />
 import { KeyMoments } from '../attention/moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, type ResolvedAttentionOptions } from '../attention/options.js';
 import { RowAttention, type KeyValueView } from '../attention/row-attention.js';
 import { HsrError } from '../errors.js';
 import { maxRowNorm, residentKernels } from '../attention/kernel-rows.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
-import { createKernels } from '../kernels/index.js';
+import { createKernels, type KernelBackend } from '../kernels/index.js';
 import { KvHeadStore, resolveGroupedHeads, type GroupedHeadsOptions } from '../kernels/kv-store.js';
 import type { Kernels } from '../kernels/types.js';
 import { assertFinite, describe, matrix } from '../tensor/matrix.js';
+import { webGpuDevice } from '../webgpu/device.js';
+import { GpuDecoder } from '../webgpu/decoder.js';
 
-export interface KVCacheOptions extends Omit<AttentionOptions, 'causal'>, GroupedHeadsOptions {}
+export interface KVCacheOptions extends Omit<AttentionOptions, 'causal' | 'backend'>, GroupedHeadsOptions {
+  /** Where attention runs (API.md "Backends"); 'webgpu' needs `KVCache.create` and `attendAsync`. */
+  backend?: KernelBackend | 'webgpu';
+  /** 'webgpu' only: the GPU to use (default navigator.gpu, or the `webgpu` package in Node). */
+  gpu?: GPU;
+  /** 'webgpu' only: how keys and values are kept on the GPU (default 'f32'; 'f16' halves the bytes). */
+  storage?: 'f32' | 'f16';
+}
 
 /** One KV head: its keys and values (the store; the index, when there is one, holds the keys), and what attend reads. */
 interface KvHead {
@@ -36,25 +46,46 @@ export class KVCache {
   readonly valueDim: number;
   readonly options: ResolvedAttentionOptions;
   private readonly stores: KvHead[];
+  /** The 'webgpu' backend's cache (then `stores` is empty: the keys live on the GPU only). */
+  private readonly gpu: GpuDecoder | null;
   private readonly kernels: Kernels;
   private readonly rows: RowAttention;
   /** Copy of the current queries, [heads, headDim], and per KV group the views of its heads. */
   private readonly queryBuf: Float32Array;
   private readonly groupViews: Float32Array[][];
 
-  constructor(options: KVCacheOptions) {
+  /** A cache on any backend ('webgpu' opens its device here, asynchronously). */
+  static async create(options: KVCacheOptions): Promise<KVCache> {
+    if (options?.backend !== 'webgpu') return new KVCache(options);
+    const device = await webGpuDevice(options.gpu);
+    return new KVCache(options, device);
+  }
+
+  /** Synchronous construction serves the CPU backends; 'webgpu' goes through {@link KVCache.create}. */
+  constructor(options: KVCacheOptions, device?: GPUDevice) {
     if (options === null || typeof options !== 'object') {
       throw new HsrError('BAD_OPTION', `KVCache: expected an options object, got ${describe(options)}`);
     }
     const { heads, kvHeads, headDim, valueDim, group } = resolveGroupedHeads(options, 'KVCache');
     this.heads = heads; this.kvHeads = kvHeads; this.headDim = headDim; this.valueDim = valueDim;
     // Decoding attends to every cached key: `causal` has no meaning here and is not accepted.
-    const { causal: _ignored, ...rest } = options as KVCacheOptions & { causal?: unknown };
-    this.options = resolveAttentionOptions({ ...rest, causal: false }, headDim, 'KVCache');
+    const { causal: _ignored, backend = 'auto', gpu: _gpu, storage = 'f32', ...rest } = options as KVCacheOptions & { causal?: unknown };
+    if (!['auto', 'js', 'wasm', 'webgpu'].includes(backend)) {
+      throw new HsrError('BAD_OPTION', `KVCache: expected backend 'auto', 'js', 'wasm' or 'webgpu', got ${describe(backend)}`);
+    }
+    if (storage !== 'f32' && storage !== 'f16') throw new HsrError('BAD_OPTION', `KVCache: expected storage 'f32' or 'f16', got ${describe(storage)}`);
+    // 'webgpu' keeps nothing on the CPU; its options resolve with the plain-TypeScript kernels.
+    this.options = resolveAttentionOptions({ ...rest, backend: backend === 'webgpu' ? 'js' : backend, causal: false }, headDim, 'KVCache');
     const o = this.options;
     const paper = o.selection.rule === 'paper';
+    if (backend === 'webgpu') {
+      if (!device) throw new HsrError('UNSUPPORTED', "KVCache: backend 'webgpu' opens its GPU asynchronously: use `await KVCache.create(options)`");
+      this.gpu = new GpuDecoder(device, { heads, kvHeads, headDim, valueDim, storage }, o);
+    } else {
+      this.gpu = null;
+    }
     const kernels = this.kernels = createKernels({ backend: o.backend });
-    this.stores = Array.from({ length: kvHeads }, () => {
+    this.stores = this.gpu ? [] : Array.from({ length: kvHeads }, () => {
       // Dense rows only read the keys: the store keeps them; sparse rows read them from the index.
       const index = o.sparse ? HalfSpaceIndex.build(matrix(new Float32Array(0), 0, headDim), { kind: o.index, kernels }).reporter : null;
       const store = new KvHeadStore(headDim, valueDim, kernels, index);
@@ -74,7 +105,7 @@ export class KVCache {
   }
 
   /** Number of cached positions. */
-  get length(): number { return this.stores[0]!.store.length; }
+  get length(): number { return this.gpu ? this.gpu.length : this.stores[0]!.store.length; }
 
   /**
    * Appends t positions. keys: [t, kvHeads, headDim], values: [t, kvHeads, valueDim] (token-major,
@@ -94,6 +125,7 @@ export class KVCache {
     }
     assertFinite(keys, 'KVCache.append keys');
     assertFinite(values, 'KVCache.append values');
+    if (this.gpu) { this.gpu.append(keys, values); return; }
     for (let p = 0; p < t; p++) {
       for (let g = 0; g < this.kvHeads; g++) {
         const s = this.stores[g]!;
@@ -107,13 +139,8 @@ export class KVCache {
 
   /** Attention of one query per head ([heads, headDim]) over every cached position. */
   attend(queries: Float32Array): { output: Float32Array; stats: AttentionStats } {
-    if (!(queries instanceof Float32Array)) {
-      throw new HsrError('BAD_DTYPE', `KVCache.attend: expected a Float32Array, got ${describe(queries)}`);
-    }
-    if (queries.length !== this.heads * this.headDim) {
-      throw new HsrError('DIM_MISMATCH', `KVCache.attend: expected heads·headDim = ${this.heads * this.headDim} values, got ${queries.length}`);
-    }
-    assertFinite(queries, 'KVCache.attend queries');
+    if (this.gpu) throw new HsrError('UNSUPPORTED', "KVCache.attend: backend 'webgpu' answers asynchronously: use `await cache.attendAsync(queries)`");
+    this.checkQueries(queries, 'attend');
     const o = this.options, group = this.heads / this.kvHeads, n = this.length;
     const output = new Float32Array(this.heads * this.valueDim);
     const errorBound = o.kind === 'softmax' && o.sparse ? new Float64Array(this.heads) : null;
@@ -131,5 +158,22 @@ export class KVCache {
     };
     if (errorBound) stats.errorBound = errorBound;
     return { output, stats };
+  }
+
+  /** {@link attend} on every backend: a promise of the same result (the GPU's on 'webgpu'). */
+  async attendAsync(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
+    if (!this.gpu) return this.attend(queries);
+    this.checkQueries(queries, 'attendAsync');
+    return this.gpu.attend(queries);
+  }
+
+  private checkQueries(queries: Float32Array, where: string): void {
+    if (!(queries instanceof Float32Array)) {
+      throw new HsrError('BAD_DTYPE', `KVCache.${where}: expected a Float32Array, got ${describe(queries)}`);
+    }
+    if (queries.length !== this.heads * this.headDim) {
+      throw new HsrError('DIM_MISMATCH', `KVCache.${where}: expected heads·headDim = ${this.heads * this.headDim} values, got ${queries.length}`);
+    }
+    assertFinite(queries, `KVCache.${where} queries`);
   }
 }

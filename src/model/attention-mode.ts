@@ -4,7 +4,7 @@
  * baselines (sink+window, page top-k) run on their own store (baselines.ts). The attention kind
  * (softmax or ReLU^α with its bias) always comes from the model's config.
  */
-import { resolveAttentionOptions, type Sparsity } from '../attention/options.js';
+import { resolveAttentionOptions, type AttentionOptions, type Sparsity } from '../attention/options.js';
 import { HsrError } from '../errors.js';
 import { createKernels, type KernelBackend } from '../kernels/index.js';
 import { KVCache, type KVCacheOptions } from '../kvcache/kv-cache.js';
@@ -97,7 +97,7 @@ export function attentionFactory(mode: AttentionMode, config: ModelConfig, capac
   }
   if (mode.kind === 'flash') return () => new FlashAttention(shape, kernels());
   if (!LIBRARY_KINDS.includes(mode.kind)) throw new HsrError('BAD_OPTION', `expected an attention mode, got ${describe((mode as { kind: unknown }).kind)}`);
-  const cacheOptions: KVCacheOptions = {
+  const cacheOptions: KVCacheOptions & AttentionOptions = {
     heads: shape.heads, kvHeads: shape.kvHeads, headDim: shape.headDim,
     kind: shape.kind, alpha: shape.alpha, bias: shape.bias, scale: shape.scale,
     sparsity: cacheSparsity(mode as Parameters<typeof cacheSparsity>[0]), ...(index === undefined ? {} : { index }),

@@ -80,7 +80,7 @@ export interface PrefillRow {
 
 export const benchCommand: Command = {
   name: 'bench',
-  usage: 'hsr-attn bench [decode|prefill] [--n LIST] [--d 64|128] [--workload LIST] [--rounds R] [--json] [--out FILE]',
+  usage: 'hsr-attn bench [decode|prefill] [--n LIST] [--d 64|128] [--workload LIST] [--rounds R] [--backend cpu|webgpu] [--json] [--out FILE]',
   brief: 'time dense baselines (plain JS, WASM) against the sparse modes: per-token decode or causal prefill',
   summary: [
     'decode (default): per-token decode, 8 query heads over 2 KV heads (synthetic) or the real dump\'s 6 over 2',
@@ -92,12 +92,16 @@ export const benchCommand: Command = {
     'the total-variation distance of their weights from the exact ones and its certified bound; names the sparse modes slower than dense. prefill: causal attention() of one head, dense vs certified ε = 1e-2 (plus the HSR',
     'part alone). Contenders alternate in rounds; medians. Defaults: decode --n 16384 --workload real,llm,gaussian',
     '--rounds 15; prefill --n 2048 --workload real --rounds 3 (without the real dump: llm,gaussian and llm).',
+    'decode --backend webgpu: the same workloads on the GPU (KVCache backend \'webgpu\', f16 K/V): dense softmax and',
+    `ReLU^${RELU_ALPHA}, exact sparse ReLU^${RELU_ALPHA}, certified ε = 1e-3 and 1e-2, each step a full attendAsync (upload, passes,`,
+    'readback); ratios vs dense webgpu of the same kind. Without a GPU, VK_ICD_FILENAMES may name SwiftShader (docs/webgpu.md).',
   ].join('\n'),
   options: {
     n: { type: 'string', value: 'LIST', help: 'cache lengths, comma-separated (default 16384; prefill 2048)' },
     d: { type: 'integer', value: '64|128', default: 64, help: 'head dimension of the synthetic workloads' },
     workload: { type: 'string', value: 'LIST', help: `comma-separated from ${WORKLOADS.join('|')} (default real,llm,gaussian; prefill real)` },
     rounds: { type: 'integer', value: 'R', help: 'alternating rounds per size (default 15; prefill 3)' },
+    backend: { type: 'string', value: 'cpu|webgpu', help: 'decode on the CPU (default) or on the GPU through WebGPU' },
     out: { type: 'string', value: 'FILE', help: 'also write the JSON result to FILE (atomically)' },
   },
   async run(args) {
@@ -117,10 +121,15 @@ export const benchCommand: Command = {
     for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`expected --workload from ${WORKLOADS.join('|')}, got ${JSON.stringify(w)}`);
     const rounds = (args.rounds as number | undefined) ?? def.rounds;
     if (rounds < 1) throw new UsageError(`expected --rounds ≥ 1, got ${rounds}`);
-    const config = { mode, ns, d, workloads: workloads as WorkloadName[], rounds };
+    const backend = ((args.backend as string | undefined) ?? 'cpu') as 'cpu' | 'webgpu';
+    if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`expected --backend cpu or webgpu, got ${JSON.stringify(backend)}`);
+    if (backend === 'webgpu' && mode !== 'decode') throw new UsageError('expected --backend webgpu with decode only (prefill runs on the CPU)');
+    const config = { mode, ns, d, workloads: workloads as WorkloadName[], rounds, backend };
     const bar = new ProgressBar(`bench ${mode}`, 'sizes', !args.json);
     const started = performance.now();
-    const result = mode === 'decode' ? { mode, rounds, index: INDEX, rows: await benchDecode(config, bar) } : { mode, rounds, index: INDEX, rows: benchPrefill(config, bar) };
+    const result = mode === 'decode'
+      ? { mode, rounds, backend, index: INDEX, rows: await benchDecode(config, bar) }
+      : { mode, rounds, index: INDEX, rows: benchPrefill(config, bar) };
     bar.done();
     const seconds = (performance.now() - started) / 1000;
     const json = JSON.stringify({ ...result, seconds });
@@ -130,7 +139,7 @@ export const benchCommand: Command = {
   },
 };
 
-interface Config { ns: number[]; d: number; workloads: WorkloadName[]; rounds: number }
+interface Config { ns: number[]; d: number; workloads: WorkloadName[]; rounds: number; backend: 'cpu' | 'webgpu' }
 
 /** Every (workload, n) decode workload; the real dump gives its first min(n, 8192) positions, once per distinct length. */
 function* decodeWorkloads(c: Config, R: number): Generator<Workload> {
@@ -152,16 +161,22 @@ async function benchDecode(c: Config, bar: ProgressBar): Promise<DecodeRow[]> {
   let done = 0;
   bar.update(0, total);
   for (const w of decodeWorkloads(c, c.rounds + 1)) {
-    rows.push(...await decodeRows(w, c.rounds));
+    rows.push(...await decodeRows(w, c.rounds, c.backend));
     bar.update(++done, total);
   }
   return rows;
 }
 
-async function decodeRows(w: Workload, rounds: number): Promise<DecodeRow[]> {
+async function decodeRows(w: Workload, rounds: number, backend: 'cpu' | 'webgpu'): Promise<DecodeRow[]> {
   const bias = calibrateReluBias(w);
   const weighting = (kind: 'softmax' | 'relu'): Weighting => ({ kind, scale: 1 / Math.sqrt(w.d), bias: kind === 'relu' ? bias : 0, alpha: kind === 'relu' ? RELU_ALPHA : 1 });
-  const cs: Contender[] = [
+  const cs: Contender[] = backend === 'webgpu' ? [
+    await gpuContender('dense webgpu', w, { kind: 'softmax' }, true),
+    await gpuContender('dense webgpu relu', w, { kind: 'relu', sparsity: 'dense', alpha: RELU_ALPHA, bias }, true),
+    await gpuContender(`webgpu sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
+    await gpuContender('webgpu certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
+    await gpuContender('webgpu certified ε=1e-2', w, { kind: 'softmax', sparsity: { epsilon: 1e-2 } }),
+  ] : [
     denseContender('dense js', w, weighting('softmax'), createJsKernels()),
     denseContender('dense wasm', w, weighting('softmax'), createKernels({ backend: 'wasm' })),
     await poolContender(w, weighting('softmax'), 2),
@@ -261,6 +276,25 @@ function cacheContender(name: string, w: Workload, options: Omit<AttentionOption
       const r = cache.attend(q);
       const used = r.stats.keysUsed / w.heads, scored = r.stats.keysScored / w.heads, bound = r.stats.errorBound;
       last = { keysUsedPerHead: used, bytes: sparseDecodeBytes(w, used, scored), ...(bound ? { tvBound: Math.max(...bound) } : {}) };
+      return r.output;
+    },
+    work: () => last,
+  };
+}
+
+/** A KVCache on the GPU (f16 K/V); each step is a whole attendAsync, readback included. */
+async function gpuContender(name: string, w: Workload, options: Omit<AttentionOptions, 'causal' | 'backend'>, dense = false): Promise<Contender> {
+  const cache = await KVCache.create({ heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, backend: 'webgpu', storage: 'f16', ...options });
+  cache.append(w.keys, w.values);
+  let last = { keysUsedPerHead: 0, bytes: 0 };
+  const kv = (keys: number) => w.kvHeads * keys * (w.d + w.dv) * 2;
+  return {
+    name, kind: options.kind ?? 'softmax', dense, ...(dense || options.kind === 'relu' ? {} : { sparsity: options.sparsity }),
+    step: async (q) => {
+      const r = await cache.attendAsync(q);
+      const used = r.stats.keysUsed / w.heads, sparse = r.stats.boundsEvaluated !== undefined;
+      // Bytes: f16 K and V of the keys used (dense: all); sparse modes add the int8 codes (d bytes a key).
+      last = { keysUsedPerHead: used, bytes: sparse ? kv(used) + w.kvHeads * w.n * w.d : kv(w.n) };
       return r.output;
     },
     work: () => last,

@@ -1,0 +1,42 @@
+# PyTorch SDPA decode on the same GPU and shapes as bench/webgpu-decode.ts: 8 query / 2 KV heads,
+# d = 128, f16 K/V, one query position. Median over rounds of `reps` calls timed with CUDA
+# synchronisation around the batch (GPU time plus launch overhead, like the WebGPU numbers).
+#   python3 bench/webgpu_torch_sdpa.py [--n 32768,65536] [--rounds 5] [--reps 20] [--out file.json]
+import argparse, json, statistics, time
+import torch
+import torch.nn.functional as F
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--n', default='32768,65536,131072,262144,524288')
+ap.add_argument('--rounds', type=int, default=5)
+ap.add_argument('--reps', type=int, default=20)
+ap.add_argument('--out')
+a = ap.parse_args()
+heads, kv_heads, d = 8, 2, 128
+# The achievable read bandwidth of this GPU (a 1 GiB f32 sum), the yardstick of "% of bandwidth".
+x = torch.empty(1 << 28, device='cuda', dtype=torch.float32)
+for _ in range(3): x.sum()
+torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(50): x.sum()
+torch.cuda.synchronize(); read_gbps = 2**30 / ((time.perf_counter() - t) / 50) / 1e9
+del x
+print(json.dumps({'readGBps': read_gbps}), flush=True)
+rows = []
+for n in map(int, a.n.split(',')):
+    q = torch.randn(1, heads, 1, d, device='cuda', dtype=torch.float16)
+    k = torch.randn(1, kv_heads, n, d, device='cuda', dtype=torch.float16)
+    v = torch.randn(1, kv_heads, n, d, device='cuda', dtype=torch.float16)
+    f = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    for _ in range(5): f()
+    samples = []
+    for _ in range(a.rounds):
+        torch.cuda.synchronize(); t = time.perf_counter()
+        for _ in range(a.reps): f()
+        torch.cuda.synchronize(); samples.append((time.perf_counter() - t) / a.reps * 1e3)
+    ms = statistics.median(samples)
+    kv_bytes = 2 * kv_heads * n * d * 2
+    row = {'n': n, 'sdpa.ms': ms, 'sdpa.GBps': kv_bytes / ms / 1e6, 'samples': samples}
+    rows.append(row); print(json.dumps(row), flush=True)
+result = {'bench': 'torch-sdpa-decode', 'torch': torch.__version__, 'gpu': torch.cuda.get_device_name(), 'readGBps': read_gbps, 'heads': heads, 'kvHeads': kv_heads, 'd': d, 'dtype': 'float16', 'rounds': a.rounds, 'reps': a.reps, 'rows': rows}
+if a.out:
+    with open(a.out, 'w') as fh: json.dump(result, fh, indent=2)

@@ -1,0 +1,62 @@
+/// <reference types="@webgpu/types" />
+import { HsrError } from '../errors.js';
+
+/**
+ * The GPUDevice of the 'webgpu' backend: from an injected `GPU` object, else `navigator.gpu` (browsers,
+ * Deno), else — in Node — the optional `webgpu` package (Dawn), imported on demand so that the core
+ * stays browser-safe (the specifier is a variable: bundlers leave it alone). No adapter → UNSUPPORTED.
+ * One device per GPU object, shared by every cache that asks.
+ */
+const devices = new WeakMap<GPU, Promise<GPUDevice>>();
+let nodeGpu: Promise<GPU | null> | null = null;
+
+export async function webGpuDevice(gpu?: GPU): Promise<GPUDevice> {
+  const g = gpu ?? (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? await dawnGpu();
+  if (!g) {
+    throw new HsrError('UNSUPPORTED', "backend 'webgpu': expected navigator.gpu or the optional 'webgpu' package (Node), got neither");
+  }
+  let d = devices.get(g);
+  if (!d) {
+    d = openDevice(g);
+    devices.set(g, d);
+    d.catch(() => devices.delete(g));
+  }
+  return d;
+}
+
+async function openDevice(gpu: GPU): Promise<GPUDevice> {
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new HsrError('UNSUPPORTED', "backend 'webgpu': expected a GPU adapter, got none (without a GPU, VK_ICD_FILENAMES may point Vulkan at SwiftShader: docs/webgpu.md)");
+  }
+  if (!navigatorHasDot4(gpu)) {
+    throw new HsrError('UNSUPPORTED', "backend 'webgpu': expected the WGSL feature packed_4x8_integer_dot_product, got an implementation without it");
+  }
+  const L = adapter.limits;
+  return adapter.requestDevice({
+    requiredLimits: { maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize },
+  });
+}
+
+/** WGSL language features, where the implementation lists them (older ones do not: assume present). */
+function navigatorHasDot4(gpu: GPU): boolean {
+  const features = (gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  return !features || features.has('packed_4x8_integer_dot_product');
+}
+
+async function dawnGpu(): Promise<GPU | null> {
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (!proc?.versions?.node) return null;
+  nodeGpu ??= (async () => {
+    const name = 'webgpu';
+    try {
+      const dawn = await import(/* @vite-ignore */ name) as { create(flags: string[]): GPU; globals: object };
+      // Dawn's constants (GPUBufferUsage, …) are globals in browsers; the package exports them.
+      for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+      return dawn.create([]);
+    } catch {
+      return null;
+    }
+  })();
+  return nodeGpu;
+}

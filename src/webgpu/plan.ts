@@ -1,0 +1,207 @@
+/// <reference types="@webgpu/types" />
+import { HsrError } from '../errors.js';
+import { resolveAttentionOptions } from '../attention/options.js';
+import { assertCount, describe } from '../tensor/matrix.js';
+import { attendSource, mergeSource, tileKeys, type Storage } from './wgsl.js';
+
+/** Most query heads one dense workgroup serves (keeps its workgroup memory under 16 KiB). */
+const MAX_G = 8;
+const PARAMS_BYTES = 32;
+
+/** Compiled pipelines of one device by key, and one-call dispatches. */
+export class Pipelines {
+  private readonly cache = new Map<string, GPUComputePipeline>();
+  constructor(readonly device: GPUDevice) {}
+
+  get(key: string, source: () => string): GPUComputePipeline {
+    let p = this.cache.get(key);
+    if (!p) {
+      const module = this.device.createShaderModule({ code: source() });
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.cache.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * One compute pass: `buffers[i]` at binding i (null skips a binding), plus `extra` entries. Bind
+   * groups are cached by pipeline and buffers (a decode step reuses the last step's: creating them
+   * cost more CPU time than the GPU spends on a short step).
+   */
+  dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, buffers: (GPUBuffer | null)[], x: number, y: number,
+    extra: GPUBindGroupEntry[] = []): void {
+    const all = [...buffers.map((b, i) => [i, b] as const), ...extra.map((e) => [e.binding, (e.resource as GPUBufferBinding).buffer] as const)];
+    const key = `${this.idOf(pipe)}:${all.map(([i, b]) => (b ? `${i}=${this.idOf(b)}` : '')).join(',')}`;
+    let bg = this.groups.get(key);
+    if (!bg) {
+      if (this.groups.size > 256) this.groups.clear(); // buffers replaced by growth leave stale keys
+      const entries: GPUBindGroupEntry[] = [];
+      for (const [i, b] of all) if (b) entries.push({ binding: i, resource: { buffer: b } });
+      bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+      this.groups.set(key, bg);
+    }
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipe); pass.setBindGroup(0, bg); pass.dispatchWorkgroups(x, y); pass.end();
+  }
+
+  private readonly groups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) { id = this.nextId++; this.ids.set(o, id); }
+    return id;
+  }
+}
+
+/**
+ * queue.writeBuffer of a typed array's bytes (typed arrays over ArrayBufferLike are not a
+ * GPUAllowSharedBufferSource in the DOM typings).
+ */
+export function upload(queue: GPUQueue, buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+  queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+}
+
+/** The attention passes' uniform (wgsl.ts `Params`). */
+export function attendParams(n: number, chunk: number, splits: number, cap: number, scale: number, bias: number, group: number, sub: number): Uint32Array {
+  const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub]);
+  const f = new Float32Array(u.buffer);
+  f[4] = scale; f[5] = bias;
+  return u;
+}
+
+export interface DecodePlanOptions {
+  heads: number;
+  kvHeads: number;
+  /** A multiple of 16 (the kernels read K rows in 16-byte words of f16 pairs or f32 quads). */
+  headDim: number;
+  /** Default headDim; a multiple of 8. */
+  valueDim?: number;
+  /** Element type of the caller's K and V buffers: 'f16' (packed two per 32 bits) or 'f32'. */
+  storage: Storage;
+  kind: 'softmax' | 'relu';
+  alpha?: number;
+  bias?: number;
+  /** Default 1/√headDim. */
+  scale?: number;
+  /**
+   * K/V layout: 'contiguous' (default) — [kvHeads, capacity, dim], capacity read off the buffer's
+   * size; or paged — a pool [pages, kvHeads, pageSize, dim] and a page table (u32: logical page →
+   * pool page) shared by the KV heads.
+   */
+  layout?: 'contiguous' | { pageSize: number };
+  /** The longest context the plan will run (sizes its split scratch). */
+  maxLength: number;
+  /** Workgroups a pass aims for (default 1024). */
+  targetWorkgroups?: number;
+}
+
+export interface DecodeBuffers {
+  /** [heads, headDim] f32. */
+  queries: GPUBuffer;
+  keys: GPUBuffer;
+  values: GPUBuffer;
+  /** [heads, valueDim] f32, written. */
+  output: GPUBuffer;
+  /** Paged layout: ⌈length / pageSize⌉ u32 page numbers. */
+  pageTable?: GPUBuffer;
+}
+
+/**
+ * Dense decode attention for WebGPU engines that keep their KV cache on the GPU: `encode` records
+ * split-KV attention (Flash-Decoding) and its log-sum-exp merge into the caller's command encoder
+ * over the caller's buffers; nothing is read back. One plan per layer shape; the plan owns only its
+ * pipelines and scratch (split states, a uniform). Its uniform is written with `queue.writeBuffer`
+ * when `encode` runs, so encode a plan once per submit (or with the same length).
+ */
+export class WebGpuDecodePlan {
+  readonly valueDim: number;
+  readonly scale: number;
+  /** ReLU: u32 per head, keys with positive weight of the last encoded step (cleared by encode). */
+  readonly counters: GPUBuffer;
+  private readonly part: GPUBuffer;
+  private readonly params: GPUBuffer;
+  private readonly summary: GPUBuffer;
+  private readonly G: number;
+  private readonly sub: number;
+
+  private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number }) {
+    const { heads, kvHeads, headDim } = options;
+    this.valueDim = options.valueDim ?? headDim;
+    this.scale = options.scale ?? 1 / Math.sqrt(headDim);
+    const group = heads / kvHeads;
+    let G = Math.min(group, MAX_G);
+    while (group % G !== 0) G--;
+    this.G = G; this.sub = group / G;
+    const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.part = device.createBuffer({ size: heads * this.maxSplits() * (this.valueDim + 4) * 4, usage: storage });
+    this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.summary = device.createBuffer({ size: Math.max(16, heads * 8), usage: storage });
+    this.counters = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
+  }
+
+  /** Validates the shape (BAD_OPTION naming the field) and compiles nothing yet (pipelines on first use). */
+  static create(device: GPUDevice | Pipelines, options: DecodePlanOptions): WebGpuDecodePlan {
+    if (options === null || typeof options !== 'object') throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected an options object, got ${describe(options)}`);
+    const { heads, kvHeads, headDim, maxLength } = options, valueDim = options.valueDim ?? headDim;
+    for (const [name, x] of [['heads', heads], ['kvHeads', kvHeads], ['headDim', headDim], ['valueDim', valueDim], ['maxLength', maxLength]] as const) {
+      assertCount(x, `WebGpuDecodePlan ${name}`);
+      if (x < 1) throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected ${name} ≥ 1, got ${x}`);
+    }
+    if (heads % kvHeads !== 0) throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected heads (${heads}) to be a multiple of kvHeads, got ${kvHeads}`);
+    if (headDim % 16 !== 0 || valueDim % 8 !== 0 || headDim > 2048 || valueDim > 2048) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected headDim a multiple of 16 and valueDim of 8 (≤ 2048), got ${headDim} and ${valueDim}`);
+    }
+    if (options.storage !== 'f16' && options.storage !== 'f32') throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected storage 'f16' or 'f32', got ${describe(options.storage)}`);
+    const layout = options.layout ?? 'contiguous';
+    if (layout !== 'contiguous' && !(typeof layout === 'object' && layout !== null && Number.isSafeInteger(layout.pageSize) && layout.pageSize >= 1)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected layout 'contiguous' or { pageSize: integer ≥ 1 }, got ${JSON.stringify(layout)}`);
+    }
+    const w = resolveAttentionOptions({ kind: options.kind, alpha: options.alpha, bias: options.bias, scale: options.scale, sparsity: 'dense' }, headDim, 'WebGpuDecodePlan');
+    const pipelines = device instanceof Pipelines ? device : new Pipelines(device);
+    return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias });
+  }
+
+  private maxSplits(): number {
+    return Math.max(1, Math.ceil((this.options.targetWorkgroups ?? 1024) / (this.options.kvHeads * this.sub)));
+  }
+
+  /** Records attention of the queries over the first `length` positions into `enc` (length ≤ maxLength). */
+  encode(enc: GPUCommandEncoder, b: DecodeBuffers, length: number): void {
+    const o = this.options, { kvHeads, heads, storage } = o, layout = o.layout ?? 'contiguous';
+    if (!Number.isSafeInteger(length) || length < 0 || length > o.maxLength) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
+    }
+    const rowBytes = o.headDim * (storage === 'f16' ? 2 : 4);
+    const cap = layout === 'contiguous' ? Math.floor(b.keys.size / (kvHeads * rowBytes)) : 0;
+    if (layout === 'contiguous' ? cap < length : !b.pageTable) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected ${layout === 'contiguous' ? `keys holding ${length} rows per KV head, got ${cap}` : 'a pageTable buffer for the paged layout'}`);
+    }
+    const TK = tileKeys(this.G);
+    let splits = Math.max(1, Math.min(this.maxSplits(), Math.ceil(length / TK)));
+    const chunk = Math.max(TK, Math.ceil(Math.ceil(length / splits) / TK) * TK);
+    splits = Math.max(1, Math.ceil(length / chunk));
+    const device = this.pipelines.device;
+    upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub));
+    const relu = o.kind === 'relu';
+    if (relu) enc.clearBuffer(this.counters);
+    const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
+    const key = `plan-${this.G}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const pipe = this.pipelines.get(key, () => attendSource({
+      D: o.headDim, DV: this.valueDim, G: this.G, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: false, layout: paged,
+    }));
+    const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
+    this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, this.part, this.params, relu ? this.counters : null], splits, kvHeads * this.sub, extra);
+    encodeMerge(this.pipelines, enc, this.valueDim, this.part, b.output, this.summary, this.params, heads);
+  }
+
+  destroy(): void {
+    for (const b of [this.part, this.params, this.summary, this.counters]) b.destroy();
+  }
+}
+
+/** The log-sum-exp merge of the split states in `part` (split count in `params`) → output and summary (M, L) per head. */
+export function encodeMerge(p: Pipelines, enc: GPUCommandEncoder, DV: number, part: GPUBuffer, output: GPUBuffer, summary: GPUBuffer,
+  params: GPUBuffer, heads: number): void {
+  p.dispatch(enc, p.get(`merge-${DV}`, () => mergeSource(DV)), [part, output, summary, params], heads, 1);
+}

@@ -1,0 +1,87 @@
+/// <reference types="@webgpu/types" />
+// WebGpuDecodePlan over caller-owned GPU buffers (contiguous and paged, f32 and f16) against the
+// float64 reference; nothing but the test reads anything back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HsrError, WebGpuDecodePlan, webGpuDevice } from '../../src/index.js';
+import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
+
+async function deviceOrSkip(t: { skip(msg: string): void }): Promise<GPUDevice | null> {
+  try {
+    return await webGpuDevice();
+  } catch (e) {
+    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
+    t.skip(`no WebGPU adapter here (${e.message})`);
+    return null;
+  }
+}
+
+function upload(device: GPUDevice, data: ArrayBufferView, usage = GPUBufferUsage.STORAGE): GPUBuffer {
+  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: usage | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+  return b;
+}
+
+async function readF32(device: GPUDevice, src: GPUBuffer, count: number): Promise<Float32Array> {
+  const rb = device.createBuffer({ size: count * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, rb, 0, count * 4);
+  device.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(rb.getMappedRange().slice(0));
+  rb.unmap(); rb.destroy();
+  return out;
+}
+
+test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, contiguous and paged K/V, f32 and f16', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const heads = 4, kvHeads = 2, d = 16, dv = 8, n = 300, cap = 320, pageSize = 64, pages = Math.ceil(n / pageSize);
+  const r = rng(5);
+  const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data; // k: [kvHeads, n, d]
+  const order = [3, 0, 4, 1, 2]; // logical page p lives at pool page order[p]
+  for (const storage of ['f32', 'f16'] as const) {
+    const stored = (x: Float32Array) => {
+      if (storage === 'f32') return x;
+      const out = new Float32Array(x.length);
+      decodeF16(Uint16Array.from(x, (y) => numberToF16Bits(y)), out);
+      return out;
+    };
+    const asGpu = (x: Float32Array) => (storage === 'f32' ? x : Uint16Array.from(x, (y) => numberToF16Bits(y)));
+    // Contiguous [kvHeads, cap, dim] and paged [pages, kvHeads, pageSize, dim] copies of the same rows.
+    const lay = (x: Float32Array, dim: number, paged: boolean) => {
+      const out = new Float32Array(paged ? pages * kvHeads * pageSize * dim : kvHeads * cap * dim);
+      for (let g = 0; g < kvHeads; g++) {
+        for (let j = 0; j < n; j++) {
+          const row = paged ? (order[Math.floor(j / pageSize)]! * kvHeads + g) * pageSize + (j % pageSize) : g * cap + j;
+          out.set(x.subarray((g * n + j) * dim, (g * n + j + 1) * dim), row * dim);
+        }
+      }
+      return asGpu(out);
+    };
+    for (const [kind, alpha, bias] of [['softmax', 1, 0], ['relu', 2, 0.1]] as const) {
+      for (const paged of [false, true]) {
+        const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind, alpha, bias, maxLength: 512,
+          layout: paged ? { pageSize } : 'contiguous', targetWorkgroups: 2 });
+        const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+        const bufs = { queries: upload(device, q), keys: upload(device, lay(k, d, paged)), values: upload(device, lay(v, dv, paged)), output,
+          ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
+        const enc = device.createCommandEncoder();
+        plan.encode(enc, bufs, n);
+        device.queue.submit([enc.finish()]);
+        const got = await readF32(device, output, heads * dv);
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / (heads / kvHeads));
+          const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,
+            v: stored(v.subarray(g * n * dv, (g + 1) * n * dv)), d, dv, kind, scale: 1 / Math.sqrt(d), alpha, bias, causal: false });
+          for (let c = 0; c < dv; c++) assert.ok(Math.abs(got[h * dv + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${storage} ${kind} paged=${paged} head ${h}: ${got[h * dv + c]} vs ${ref[c]}`);
+        }
+        plan.destroy();
+        for (const b of Object.values(bufs)) b.destroy();
+      }
+    }
+  }
+  assert.throws(() => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: 12, storage: 'f16', kind: 'softmax', maxLength: 8 }),
+    (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+});
