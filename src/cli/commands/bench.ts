@@ -46,6 +46,8 @@ interface Contender {
   threads?: number;
   /** The KVCache sparsity of a softmax sparse contender: its total-variation distance is measured. */
   sparsity?: Sparsity;
+  /** A sparse contender whose kept set the CPU engine does not reproduce (the GPU's): no TV distance. */
+  tvUnmeasured?: boolean;
   step(q: Float32Array): Float32Array | Promise<Float32Array>;
   work(): { keysUsedPerHead: number; bytes: number; tvBound?: number };
   close?(): Promise<void>;
@@ -65,7 +67,8 @@ export interface DecodeRow {
   maxError: number;
   /**
    * Total-variation distance between the exact softmax weights and the ones used, on the first query
-   * set, max over query heads (the mass the kept keys leave out; 0 for dense and exact ReLU).
+   * set, max over query heads (the mass the kept keys leave out; 0 for dense and exact ReLU; NaN —
+   * null in JSON — for the GPU's certified rows, whose kept set is not reproduced on the CPU).
    */
   tvDistance: number;
   /** The largest certified bound on that distance (stats.errorBound) on the first query set; null where none. */
@@ -214,7 +217,7 @@ async function decodeRows(w: Workload, rounds: number, backend: 'cpu' | 'webgpu'
       workload: w.name, n: w.n, d: w.d, heads: w.heads, kvHeads: w.kvHeads, contender: c.name, kind: c.kind,
       msPerToken: ms[c.name]!, speedupVsDense: ms[base.name]! / ms[c.name]!, baseline: base.name,
       keysUsedPerHead: work[i]!.keysUsedPerHead, mbTouched: work[i]!.bytes / 1e6, maxError: errors[i]!,
-      tvDistance: tv.get(c.name) ?? 0, tvBound: work[i]!.tvBound ?? null,
+      tvDistance: tv.get(c.name) ?? (c.tvUnmeasured ? NaN : 0), tvBound: work[i]!.tvBound ?? null,
     };
   });
 }
@@ -289,12 +292,13 @@ async function gpuContender(name: string, w: Workload, options: Omit<AttentionOp
   let last = { keysUsedPerHead: 0, bytes: 0 };
   const kv = (keys: number) => w.kvHeads * keys * (w.d + w.dv) * 2;
   return {
-    name, kind: options.kind ?? 'softmax', dense, ...(dense || options.kind === 'relu' ? {} : { sparsity: options.sparsity }),
+    name, kind: options.kind ?? 'softmax', dense, tvUnmeasured: !dense && options.kind === 'softmax',
     step: async (q) => {
       const r = await cache.attendAsync(q);
       const used = r.stats.keysUsed / w.heads, sparse = r.stats.boundsEvaluated !== undefined;
       // Bytes: f16 K and V of the keys used (dense: all); sparse modes add the int8 codes (d bytes a key).
-      last = { keysUsedPerHead: used, bytes: sparse ? kv(used) + w.kvHeads * w.n * w.d : kv(w.n) };
+      last = { keysUsedPerHead: used, bytes: sparse ? kv(used) + w.kvHeads * w.n * w.d : kv(w.n),
+        ...(r.stats.errorBound ? { tvBound: Math.max(...r.stats.errorBound) } : {}) };
       return r.output;
     },
     work: () => last,
@@ -362,7 +366,7 @@ function formatResult(r: { mode: string; rows: DecodeRow[] | PrefillRow[] }): st
     const table = formatTable(['workload', 'n', 'd', 'heads', 'contender', 'ms/token', '× fastest dense', 'keys used/head', 'MB touched', 'max |out err|', 'TV dist.', 'TV bound'],
       rows.map((x) => [x.workload, String(x.n), String(x.d), `${x.heads}/${x.kvHeads}`, x.contender, fmt(x.msPerToken),
         fmt(x.speedupVsDense), String(Math.round(x.keysUsedPerHead)), fmt(x.mbTouched), x.maxError.toExponential(1),
-        x.tvDistance === 0 ? '0' : x.tvDistance.toExponential(1), x.tvBound === null ? '' : x.tvBound.toExponential(1)]),
+        x.tvDistance === 0 ? '0' : Number.isNaN(x.tvDistance) ? '–' : x.tvDistance.toExponential(1), x.tvBound === null ? '' : x.tvBound.toExponential(1)]),
       ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
     const slower = rows.filter((x) => x.speedupVsDense < 1 && !DENSE_NAME.test(x.contender));
     return [table, '',
