@@ -50,7 +50,7 @@ export class GpuDecoder {
     this.D = round(shape.headDim, 16);
     this.DV = round(shape.valueDim, 8);
     this.group = shape.heads / shape.kvHeads;
-    this.pipelines = new Pipelines(device);
+    this.pipelines = Pipelines.of(device);
     const sel = options.selection;
     if (sel.rule === 'dense') this.mode = { kind: 'dense' };
     else if (sel.rule === 'exact') this.mode = { kind: 'relu' };
@@ -249,12 +249,12 @@ export class GpuDecoder {
     const blocks = Math.ceil(n / WG);
     const common = [this.codes!, this.meta!, this.scratch.get('qcode')!, this.scratch.get('coef')!, params];
     if (mode.kind === 'relu') {
-      this.pipelines.dispatch(enc, this.pipelines.get(`bounds-relu`, () => boundsSource(D, group, 'relu')), [...common, ids, counts], blocks, kvHeads);
+      this.pipelines.dispatch(enc, this.pipelines.get(`bounds-relu-${D}-${group}`, () => boundsSource(D, group, 'relu')), [...common, ids, counts], blocks, kvHeads);
       return;
     }
     const up = this.buf('up', heads * this.cap * 4, GPUBufferUsage.STORAGE), lo = this.buf('lo', heads * this.cap * 4, GPUBufferUsage.STORAGE);
     const m0 = this.cleared(enc, 'm0', heads * 4);
-    this.pipelines.dispatch(enc, this.pipelines.get('bounds-certified', () => boundsSource(D, group, 'certified')), [...common, up, lo, m0], blocks, kvHeads);
+    this.pipelines.dispatch(enc, this.pipelines.get(`bounds-certified-${D}-${group}`, () => boundsSource(D, group, 'certified')), [...common, up, lo, m0], blocks, kvHeads);
     const hist = this.cleared(enc, 'hist', heads * 2 * BUCKETS * 4);
     this.pipelines.dispatch(enc, this.pipelines.get('histogram', histogramSource), [up, lo, m0, hist, params], blocks, heads);
     const eps = (mode as { epsilon: number }).epsilon;
@@ -273,7 +273,7 @@ export class GpuDecoder {
     const splits = Math.max(1, Math.min(Math.ceil(target / heads), Math.ceil(n / tileKeys(1))));
     const params = this.params('gatherParams', n, 0, splits, 1);
     const relu = this.options.kind === 'relu';
-    const pipe = this.pipelines.get('attend-gather', () => attendSource({
+    const pipe = this.pipelines.get(`attend-gather-${this.D}-${this.DV}-${storage}-${this.options.kind}-${this.options.alpha}`, () => attendSource({
       D: this.D, DV: this.DV, G: 1, storage, weighting: relu ? 'relu' : 'softmax', alpha: this.options.alpha, gather: true,
     }));
     const part = this.buf('part', heads * splits * (this.DV + 4) * 4, GPUBufferUsage.STORAGE);

@@ -8,10 +8,22 @@ import { attendSource, mergeSource, tileKeys, type Storage } from './wgsl.js';
 const MAX_G = 8;
 const PARAMS_BYTES = 32;
 
-/** Compiled pipelines of one device by key, and one-call dispatches. */
+const shared = new WeakMap<GPUDevice, Pipelines>();
+
+/**
+ * Compiled pipelines of one device by key, and one-call dispatches. One per device (`of`): every
+ * cache and plan on a device shares the compiled shaders (a model's layers would otherwise compile
+ * the same ones per layer).
+ */
 export class Pipelines {
   private readonly cache = new Map<string, GPUComputePipeline>();
-  constructor(readonly device: GPUDevice) {}
+  private constructor(readonly device: GPUDevice) {}
+
+  static of(device: GPUDevice): Pipelines {
+    let p = shared.get(device);
+    if (!p) { p = new Pipelines(device); shared.set(device, p); }
+    return p;
+  }
 
   get(key: string, source: () => string): GPUComputePipeline {
     let p = this.cache.get(key);
@@ -34,7 +46,7 @@ export class Pipelines {
     const key = `${this.idOf(pipe)}:${all.map(([i, b]) => (b ? `${i}=${this.idOf(b)}` : '')).join(',')}`;
     let bg = this.groups.get(key);
     if (!bg) {
-      if (this.groups.size > 256) this.groups.clear(); // buffers replaced by growth leave stale keys
+      if (this.groups.size > 4096) this.groups.clear(); // buffers replaced by growth leave stale keys
       const entries: GPUBindGroupEntry[] = [];
       for (const [i, b] of all) if (b) entries.push({ binding: i, resource: { buffer: b } });
       bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
@@ -158,7 +170,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected layout 'contiguous' or { pageSize: integer ≥ 1 }, got ${JSON.stringify(layout)}`);
     }
     const w = resolveAttentionOptions({ kind: options.kind, alpha: options.alpha, bias: options.bias, scale: options.scale, sparsity: 'dense' }, headDim, 'WebGpuDecodePlan');
-    const pipelines = device instanceof Pipelines ? device : new Pipelines(device);
+    const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
     return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias });
   }
 
