@@ -86,6 +86,11 @@ function sparseModes(): { label: string; mode: AttentionMode }[] {
     .map((m) => ({ label: m.label.replace(/[,=]/g, '').trim(), mode: m.make(m.param ? Number($<HTMLInputElement>(`param-${m.id}`).value) : 0) }));
 }
 
+/** The modes the WebGPU backend runs: dense, certified softmax and exact sparse ReLU. */
+function gpuModes(): { label: string; mode: AttentionMode }[] {
+  return [{ label: 'dense', mode: { kind: 'dense' } }, ...sparseModes().filter((s) => s.mode.kind === 'certified' || s.mode.kind === 'sparse')];
+}
+
 function renderModeChoices(): void {
   const box = $('modes');
   box.replaceChildren(...MODES[kind].map((m) => {
@@ -97,6 +102,7 @@ function renderModeChoices(): void {
   for (const sel of [$<HTMLSelectElement>('heat-mode'), $<HTMLSelectElement>('gen-mode'), $<HTMLSelectElement>('speed-mode')]) {
     sel.replaceChildren(...sparseModes().map((s, i) => new Option(s.label, String(i))));
   }
+  $<HTMLSelectElement>('gpu-mode').replaceChildren(...gpuModes().map((s, i) => new Option(s.label, String(i))));
 }
 
 function tokens(): Uint8Array {
@@ -186,13 +192,31 @@ async function runSpeed(): Promise<void> {
     x: { label: 'context (tokens)', scale: 'log', base: 2 }, y: { label: 'tokens/s' }, series });
 }
 
-async function webgpuStatus(): Promise<string> {
+/** The WebGPU adapter's name, or why there is none (the WebGPU panel is enabled only with one). */
+async function webgpuStatus(): Promise<{ ok: boolean; text: string }> {
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string } } | null> } }).gpu;
-  if (!gpu) return 'WebGPU: not available in this browser';
+  if (!gpu) return { ok: false, text: 'WebGPU: not available in this browser' };
   const adapter = await gpu.requestAdapter().catch(() => null);
-  if (!adapter) return 'WebGPU: no adapter';
+  if (!adapter) return { ok: false, text: 'WebGPU: no adapter' };
   const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
-  return `WebGPU: adapter found (${name}), but this build of hsr-attention has no WebGPU backend yet: runs use WebAssembly`;
+  return { ok: true, text: `WebGPU: ${name} (model runs use WebAssembly; panel 6 runs attention on the GPU)` };
+}
+
+async function runGpu(): Promise<void> {
+  const chosen = gpuModes()[Number($<HTMLSelectElement>('gpu-mode').value)]!;
+  const contexts = $<HTMLSelectElement>('gpu-contexts').value.split(',').map(Number);
+  const r = await analysis.request<'gpu'>({ type: 'gpu', mode: chosen.mode, contexts, queries: 8 }, progress);
+  const body = $('gpu-results').querySelector('tbody')!;
+  body.replaceChildren();
+  for (const row of r.rows) {
+    const tr = body.insertRow();
+    tr.dataset.backend = row.backend;
+    tr.dataset.agrees = String(row.agrees);
+    const diff = row.backend === 'wasm' ? '—' : `${row.maxDiff.toExponential(1)} ${row.agrees ? '(within bounds)' : '(OUTSIDE the bounds)'}`;
+    for (const c of [r.label, String(row.context), row.backend, row.msPerAttend.toFixed(2), row.keysUsed.toFixed(0), row.maxBound > 0 ? row.maxBound.toExponential(1) : 'exact', diff]) {
+      tr.insertCell().textContent = c;
+    }
+  }
 }
 
 async function start(): Promise<void> {
@@ -206,7 +230,12 @@ async function start(): Promise<void> {
   $('heat-run').onclick = () => void busy('measuring keys per head', runHeatmap);
   $('gen-run').onclick = () => void busy('generating', runGeneration);
   $('speed-run').onclick = () => void busy('measuring decode speed', runSpeed);
-  void webgpuStatus().then((s) => { $('webgpu').textContent = s; });
+  $('gpu-run').onclick = () => void busy('comparing WebGPU with WebAssembly', runGpu);
+  void webgpuStatus().then((gpu) => {
+    $('webgpu').textContent = gpu.text;
+    if (!gpu.ok) $('gpu-note').textContent = `${gpu.text}: nothing to compare.`;
+    $<HTMLButtonElement>('gpu-run').hidden = !gpu.ok;
+  });
   $('isolation').textContent = crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated';
   await busy('loading model', () => loadModel($<HTMLSelectElement>('model').value));
   setStatus('ready: pick modes and press Run');

@@ -12,7 +12,9 @@ export type Request =
   | { type: 'probe'; tokens: Uint8Array; mode: AttentionMode }
   | { type: 'generate'; prompt: Uint8Array; mode: AttentionMode; maxTokens: number }
   /** Decode tokens/s at growing contexts (prefill to each, then time single-token steps). */
-  | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number };
+  | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number }
+  /** One mode's decode attention on the WebAssembly and the WebGPU backend, same keys and queries. */
+  | { type: 'gpu'; mode: AttentionMode; contexts: number[]; queries: number };
 
 export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: number; heads: number; kvHeads: number; maxPositions: number; loadSeconds: number }
 
@@ -25,4 +27,13 @@ export type Reply =
   | { type: 'token'; text: string; count: number; tokensPerSecond: number }
   | { type: 'generated'; tokens: number; tokensPerSecond: number; keysUsedFraction: number }
   | { type: 'speed'; label: string; contexts: number[]; tokensPerSecond: number[] }
+  | { type: 'gpu'; label: string; rows: GpuRow[] }
   | { type: 'error'; message: string };
+
+export interface GpuRow {
+  context: number; backend: string; msPerAttend: number; keysUsed: number;
+  /** Largest certified TV bound of any row (0 for exact modes). */
+  maxBound: number;
+  /** Largest |output − wasm output|, and whether every entry is within what both bounds allow. */
+  maxDiff: number; agrees: boolean;
+}

@@ -8,8 +8,10 @@ import { fetchReader, loadModelFiles } from '../model/load.js';
 import { LlamaSession, type LlamaModel } from '../model/llama.js';
 import { generate, perplexity } from '../model/run.js';
 import { ByteDecoder } from '../model/tokenizer.js';
+import { KVCache, type KVCacheOptions } from '../kvcache/kv-cache.js';
+import { gaussianArray, seededRandom } from '../report/random.js';
 import { HeadProbe } from './probe.js';
-import type { ModelName, Reply, Request } from './protocol.js';
+import type { GpuRow, ModelName, Reply, Request } from './protocol.js';
 
 let model: LlamaModel | null = null;
 let modelName: ModelName | null = null;
@@ -94,6 +96,55 @@ function runSpeed(tokens: Uint8Array, mode: AttentionMode, contexts: number[], s
   post({ type: 'speed', label: describeAttention(mode), contexts, tokensPerSecond: rates });
 }
 
+/**
+ * Decode attention of one library mode on 'wasm' and on 'webgpu' over the same seeded Gaussian
+ * keys, values and queries (the model's head shape and attention kind): time per attendAsync after
+ * one warm-up call (shader compilation), keys used, and the largest output difference from wasm.
+ */
+async function runGpu(mode: AttentionMode, contexts: number[], count: number): Promise<void> {
+  const c = loaded().config, a = c.attention;
+  if (mode.kind === 'flash' || mode.kind === 'window' || mode.kind === 'page-topk') {
+    throw new HsrError('BAD_OPTION', `explorer: the WebGPU comparison runs the library's KVCache modes, got ${describeAttention(mode)}`);
+  }
+  const options: KVCacheOptions = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, kind: a.kind,
+    alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0, scale: 1 / Math.sqrt(c.headDim), sparsity: cacheSparsity(mode) };
+  const rows: GpuRow[] = [];
+  for (const n of contexts) {
+    const r = seededRandom(n);
+    const keys = gaussianArray(r, n * c.kvHeads * c.headDim), values = gaussianArray(r, n * c.kvHeads * c.headDim);
+    const queries = Array.from({ length: count }, () => gaussianArray(r, c.heads * c.headDim).map((x) => 2 * x));
+    let reference: Float32Array[] = [], referenceBounds: number[] = [];
+    const vMax = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    for (const backend of ['wasm', 'webgpu'] as const) {
+      const cache = await KVCache.create({ ...options, backend });
+      cache.append(keys, values);
+      await cache.attendAsync(queries[0]!);
+      const outputs: Float32Array[] = [], bounds: number[] = [];
+      let used = 0;
+      const t0 = now();
+      for (const q of queries) {
+        const { output, stats } = await cache.attendAsync(q);
+        outputs.push(output);
+        bounds.push(stats.errorBound ? Math.max(...stats.errorBound) : 0);
+        used += stats.keysUsed;
+      }
+      const ms = (now() - t0) / count;
+      if (backend === 'wasm') { reference = outputs; referenceBounds = bounds; }
+      // Exact modes agree to float rounding (f32 on both); sparse softmax rows may each differ from
+      // exact by 2·TV·max|v|, so two of them by the sum of both bounds.
+      let diff = 0, agrees = true;
+      outputs.forEach((o, i) => o.forEach((v, j) => {
+        const d = Math.abs(v - reference[i]![j]!);
+        diff = Math.max(diff, d);
+        if (d > 1e-4 * Math.max(1, Math.abs(reference[i]![j]!)) + 2 * (bounds[i]! + referenceBounds[i]!) * vMax) agrees = false;
+      }));
+      rows.push({ context: n, backend, msPerAttend: ms, keysUsed: used / count, maxBound: Math.max(...bounds), maxDiff: diff, agrees });
+      post({ type: 'progress', done: rows.length, total: 2 * contexts.length });
+    }
+  }
+  post({ type: 'gpu', label: describeAttention(mode), rows });
+}
+
 onmessage = async (e: MessageEvent<Request>) => {
   const q = e.data;
   try {
@@ -103,6 +154,7 @@ onmessage = async (e: MessageEvent<Request>) => {
       case 'probe': runProbe(q.tokens, q.mode); break;
       case 'generate': runGenerate(q.prompt, q.mode, q.maxTokens); break;
       case 'speed': runSpeed(q.tokens, q.mode, q.contexts, q.steps); break;
+      case 'gpu': await runGpu(q.mode, q.contexts, q.queries); break;
     }
   } catch (err) {
     post({ type: 'error', message: err instanceof HsrError ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err) });

@@ -91,6 +91,17 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     assert.equal(await page.locator('#speed-plot svg polyline').count(), 2, 'dense and sparse decode-speed curves');
     assert.doesNotMatch(await page.textContent('#status') ?? '', /error|expected/i);
 
+    // WebGPU (SwiftShader here): the same decode attention as WebAssembly, within the modes' bounds.
+    assert.match(await page.textContent('#webgpu') ?? '', /^WebGPU: .*swiftshader/i);
+    for (const label of ['dense', 'certified ε']) {
+      await page.selectOption('#gpu-mode', { label });
+      await page.click('#gpu-run');
+      await ready();
+      const gpuRows = page.locator('#gpu-results tbody tr');
+      assert.equal(await gpuRows.count(), 4, `${label}: wasm and webgpu at two contexts`);
+      for (let i = 0; i < 4; i++) assert.equal(await gpuRows.nth(i).getAttribute('data-agrees'), 'true', `${label}: ${await gpuRows.nth(i).innerText()}`);
+    }
+
     assert.deepEqual(errors, []);
     const png = await page.screenshot({ fullPage: true });
     assert.ok(png.length > 20_000, 'a screenshot with content');
