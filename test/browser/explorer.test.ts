@@ -93,6 +93,7 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
 
     // WebGPU (SwiftShader here): the same decode attention as WebAssembly, within the modes' bounds.
     assert.match(await page.textContent('#webgpu') ?? '', /^WebGPU: .*swiftshader/i);
+    await page.selectOption('#gpu-contexts', '256,1024');
     for (const label of ['dense', 'certified ε']) {
       await page.selectOption('#gpu-mode', { label });
       await page.click('#gpu-run');
