@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Takes the README's screenshot of the explorer (docs/explorer.png) and prints the page's numbers:
 // starts `hsr-attn serve`, runs every panel in headless Chromium (system binary, playwright-core)
-// on the first 2048 bytes of the bundled text, and saves a full-page PNG.
+// on the first 2048 bytes of the bundled text (WebGPU on SwiftShader where available), and saves a
+// full-page PNG.
 //   node scripts/explorer-screenshot.mjs [OUT.png]      (after npm run build)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,12 @@ try {
   await page.selectOption('#speed-max', '2048');
   await page.click('#speed-run');
   await ready();
+  if (await page.isVisible('#gpu-run')) {
+    await page.selectOption('#gpu-mode', { label: 'certified ε' });
+    await page.click('#gpu-run');
+    await ready();
+    for (const row of await page.locator('#gpu-results tbody tr').allInnerTexts()) console.log('webgpu panel:', row.replace(/\t/g, ' | '));
+  }
   writeFileSync(out, await page.screenshot({ fullPage: true }));
   console.log(`wrote ${out}`);
 } finally {
