@@ -19,6 +19,11 @@ const CANDIDATE_CHUNK = 16384;
 const GROUP = 4;
 /** scoreBlockI8I16's int32 sums stay exact up to this dimension (2¹⁴·127·1024 < 2³¹). */
 const MAX_INT_DIM = 1024;
+/**
+ * Keys with a coordinate beyond this take the exact path (see the class comment): far below
+ * float32's 3.4e38, so no float32 value derived from the other keys (s·dot, slack, s‖c‖) overflows.
+ */
+const WIDE = 2 ** 64;
 
 /** Byte addresses of {@link QuantizedIndex.sweepAddresses}: the fused sweep's inputs in kernel memory. */
 export interface SweepAddresses { queries: number; coef: number; codes: number; scales: number; slacks: number; codeNorms: number }
@@ -65,6 +70,11 @@ export interface SweepAddresses { queries: number; coef: number; codes: number; 
  * rounding as above, plus subnormal products). v − m ≥ b accepts and v + m < b rejects; only the
  * rare candidates inside that band are decided by the float64 `dotRow`, so results equal `scan`'s.
  * pointsScored counts every candidate once (float32 full-precision score; band cases add a float64 one).
+ *
+ * Wide keys (a coordinate beyond 2⁶⁴, up to float32's 3.4e38: their norms leave float32's range)
+ * would overflow the float32 sweep and verification. They are stored with zero codes, scale and
+ * slack, listed in `wide`, and decided by the float64 `dotRow` alone: every result drops whatever
+ * the sweep said about them and merges in their exact answers (bounds likewise).
  *
  * Layout (ids in insertion order):
  *   points [capacity, dim] float32 in the kernels' memory (verification reads them in place; the
@@ -113,6 +123,9 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
   private readonly hits: IdList[] = [];
+  /** Ids of the wide keys, ascending, and a flag per id (1 = wide). */
+  private readonly wide: number[] = [];
+  private isWide = new Uint8Array(0);
 
   constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: CoreKernels & QuantizedSweepKernels = createKernels()) {
     this.g = roundingSlack(dim);
@@ -231,9 +244,41 @@ export class QuantizedIndex implements HalfSpaceReporter {
         verify(h, collectCandidates(scales, slacks, codeNorms, o, start, end, factor, qNorm, factor * qErr, offsets[h]!, this.candidates()), factor, qNorm);
       });
     }
-    const out = normals.map((_, h) => lists[h]!.toArray());
+    const out = normals.map((_, h) => this.withWide(lists[h]!.toArray(), normals[h]!, offsets[h]!, limit));
+    if (exact) scored += normals.length * this.wideBelow(limit);
     setStats(this.lastQueryStats, normals.length * limit, scored, out.reduce((sum, r) => sum + r.length, 0));
     return out;
+  }
+
+  /** Wide ids below `limit`. */
+  private wideBelow(limit: number): number {
+    let k = 0;
+    while (k < this.wide.length && this.wide[k]! < limit) k++;
+    return k;
+  }
+
+  /** `ids` (ascending) with the wide keys' entries replaced by their exact float64 answers. */
+  private withWide(ids: Uint32Array, normal: Float32Array, offset: number, limit: number): Uint32Array {
+    const n = this.wideBelow(limit);
+    if (n === 0) return ids;
+    const data = this.pts.view(), flags = this.isWide;
+    const out = new IdList();
+    let k = 0;
+    const mergeUpTo = (id: number) => {
+      for (; k < n && this.wide[k]! < id; k++) if (dotRow(normal, data, this.wide[k]!, this.dim) >= offset) out.push(this.wide[k]!);
+    };
+    for (const id of ids) {
+      if (flags[id] === 1) continue;
+      mergeUpTo(id);
+      out.push(id);
+    }
+    mergeUpTo(limit);
+    return out.toArray();
+  }
+
+  /** Exact float64 score of wide key `id` and a certified radius around it (dotRow's rounding). */
+  private wideScore(normal: Float32Array, id: number): { score: number; radius: number } {
+    return { score: dotRow(normal, this.pts.view(), id, this.dim), radius: this.g * normUp(normal, this.g) * this.norms[id]! };
   }
 
   /**
@@ -255,6 +300,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
         this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), 0, limit, dim,
         this.coef.view().subarray(0, 4 * m), upper.view().subarray(h0 * limit, (h0 + m) * limit),
         centre.view().subarray(h0 * limit, (h0 + m) * limit));
+    }
+    for (let k = 0, n = this.wideBelow(limit); k < n; k++) {
+      const id = this.wide[k]!;
+      for (let h = 0; h < normals.length; h++) {
+        const { score, radius } = this.wideScore(normals[h]!, id);
+        upper.view()[h * limit + id] = ceil32(scale * (score + radius));
+        centre.view()[h * limit + id] = clamp32(scale * score);
+      }
     }
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
     return true;
@@ -330,6 +383,14 @@ export class QuantizedIndex implements HalfSpaceReporter {
           f, norms[h]!, f * errs[h]!, upper[h]!, lower[h]!);
       }
     });
+    for (let k = 0, n = this.wideBelow(limit); k < n; k++) {
+      const id = this.wide[k]!;
+      for (let h = 0; h < normals.length; h++) {
+        const { score, radius } = this.wideScore(normals[h]!, id);
+        upper[h]![id] = score + radius;
+        lower[h]![id] = score - radius;
+      }
+    }
     setStats(this.lastQueryStats, normals.length * limit, 0, 0);
   }
 
@@ -438,6 +499,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     const base = id * dim;
     let maxAbs = 0;
     for (let j = 0; j < dim; j++) maxAbs = Math.max(maxAbs, Math.abs(source[base + j]!));
+    if (maxAbs > WIDE) { this.encodeWide(id); return; }
     const s = maxAbs / 127;
     let err2 = 0, code2 = 0, norm2 = 0;
     for (let j = 0; j < dim; j++) {
@@ -460,6 +522,21 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.scales32.view()[id] = s32;
     this.slacks32.view()[id] = up32(this.slacks[id]! + 2 * Math.abs(s - s32) * Math.sqrt(code2) * (1 + g));
     this.codeNorms32.view()[id] = up32(this.codeNorms[id]!);
+  }
+
+  /** A wide key: zero codes, scale and slacks (the sweep treats it as the zero key), listed for the exact path. */
+  private encodeWide(id: number): void {
+    const { dim, g } = this;
+    const source = this.pts.view();
+    let norm2 = 0;
+    for (let j = 0; j < dim; j++) norm2 += source[id * dim + j]! ** 2;
+    this.codes.view().fill(0, id * dim, (id + 1) * dim);
+    this.scales[id] = this.slacks[id] = this.codeNorms[id] = 0;
+    this.norms[id] = Math.sqrt(norm2) * (1 + g);
+    this.scales32.view()[id] = this.slacks32.view()[id] = this.codeNorms32.view()[id] = 0;
+    this.isWide = grownTo(this.isWide, id + 1);
+    this.isWide[id] = 1;
+    this.wide.push(id);
   }
 }
 
@@ -517,6 +594,20 @@ function boundsInto(scales: Float64Array, slacks: Float64Array, codeNorms: Float
 /** x ≥ 0 rounded up to float32 (never below x: the relative and absolute nudges cover the rounding). */
 function up32(x: number): number {
   return Math.fround(x * (1 + 2 ** -22) + 2 ** -140);
+}
+
+const F32_MAX = 3.4028234663852886e38;
+
+/** Any finite x rounded up to float32 (+Infinity above float32's range, never below x). */
+function ceil32(x: number): number {
+  const f = Math.fround(x);
+  if (f >= x) return f;
+  return f === -Infinity ? -F32_MAX : Math.fround(x + Math.abs(x) * 2 ** -22 + 2 ** -140);
+}
+
+/** x rounded to float32, kept finite (±F32_MAX beyond its range). */
+function clamp32(x: number): number {
+  return Math.fround(Math.max(-F32_MAX, Math.min(F32_MAX, x)));
 }
 
 /** x rounded down to float32 (never above x). */

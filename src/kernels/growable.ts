@@ -19,7 +19,7 @@ export function grownBuffer<T extends BackendArray>(buf: BackendBuffer<T>, need:
   return grown;
 }
 
-type GrowableArray = Float32Array | Float64Array | Int32Array | Uint32Array;
+type GrowableArray = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
 
 /** `arr` itself when it holds `need` entries, else a copy at least twice as long (host arrays). */
 export function grownTo<T extends GrowableArray>(arr: T, need: number): T {
