@@ -7,7 +7,7 @@ import { HsrError } from '../errors.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
 import type { HalfSpaceReporter } from '../hsr/types.js';
 import type { Float32Tensor } from '../io/safetensors.js';
-import { matrix } from '../tensor/matrix.js';
+import { assertFinite, matrix } from '../tensor/matrix.js';
 import { analyzeHead, type HeadAnalysis, type HeadAnalysisOptions } from './head-analysis.js';
 import { keyStatistics, type KeyStatistics } from './key-stats.js';
 
@@ -59,10 +59,7 @@ export function analyzeDump(source: TensorLookup, options: DumpAnalysisOptions):
   if (!options.indexKinds.includes(options.certifiedIndex)) {
     throw new HsrError('BAD_OPTION', `analyze: expected the certified index '${options.certifiedIndex}' among the index kinds, got ${options.indexKinds.join(', ')}`);
   }
-  const layers = findDumpLayers(source, prefix).map((layer) => {
-    const get = (t: string) => source.float32(`${prefix}${layer}.${t}`);
-    return { layer, ...checkShapes(layer, get('q'), get('k'), get('v')) };
-  });
+  const layers = findDumpLayers(source, prefix).map((layer) => ({ layer, ...dumpLayer(source, prefix, layer) }));
   const total = layers.reduce((s, l) => s + l.heads, 0);
   let done = 0;
   return layers.map(({ layer, q, k, v, heads, kvHeads, n, dim, valueDim }) => {
@@ -83,12 +80,16 @@ export function analyzeDump(source: TensorLookup, options: DumpAnalysisOptions):
   });
 }
 
-function checkShapes(layer: string, q: Float32Tensor, k: Float32Tensor, v: Float32Tensor) {
+/** One layer's q, k, v of a dump, with their shapes checked against each other and every value finite. */
+export function dumpLayer(source: TensorLookup, prefix: string, layer: string) {
+  const get = (t: string) => source.float32(`${prefix}${layer}.${t}`);
+  const q = get('q'), k = get('k'), v = get('v');
   const [heads, n, dim] = q.shape, [kvHeads, nk, dk] = k.shape, [kvv, nv, valueDim] = v.shape;
-  const ok = q.shape.length === 3 && k.shape.length === 3 && v.shape.length === 3 && kvHeads! >= 1 && heads! % kvHeads! === 0
-    && nk === n && nv === n && dk === dim && kvv === kvHeads && n! >= 1;
+  const ok = q.shape.length === 3 && k.shape.length === 3 && v.shape.length === 3 && kvHeads! >= 1 && heads! >= 1 && heads! % kvHeads! === 0
+    && nk === n && nv === n && dk === dim && kvv === kvHeads && n! >= 1 && dim! >= 1 && valueDim! >= 1;
   if (!ok) {
-    throw new HsrError('SHAPE_MISMATCH', `layer ${layer}: expected q [heads, n, d], k [kvHeads, n, d], v [kvHeads, n, dv] with kvHeads dividing heads, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+    throw new HsrError('SHAPE_MISMATCH', `layer ${layer}: expected q [heads, n, d], k [kvHeads, n, d], v [kvHeads, n, dv], all ≥ 1, with kvHeads dividing heads, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
   }
+  for (const [t, x] of [['q', q], ['k', k], ['v', v]] as const) assertFinite(x.data, `${prefix}${layer}.${t}`);
   return { q: q.data, k: k.data, v: v.data, heads: heads!, kvHeads: kvHeads!, n: n!, dim: dim!, valueDim: valueDim! };
 }

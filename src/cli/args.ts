@@ -16,6 +16,10 @@ export interface OptionSpec {
   value?: string;
   /** Allowed values (string options). */
   choices?: readonly string[];
+  /** Range of number and integer options: min ≤ x (or x > above) and x ≤ max. */
+  min?: number;
+  above?: number;
+  max?: number;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -65,9 +69,24 @@ function convert(name: string, spec: OptionSpec, raw: string): string | number {
   }
   const x = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(x) || (spec.type === 'integer' && !Number.isSafeInteger(x))) {
-    throw new UsageError(`expected --${name} to be ${spec.type === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(`expected --${name} to be ${spec.type === 'integer' ? 'an integer' : 'a number'}${rangeText(spec)}, got ${JSON.stringify(raw)}`);
+  }
+  if ((spec.min !== undefined && x < spec.min) || (spec.above !== undefined && x <= spec.above) || (spec.max !== undefined && x > spec.max)) {
+    throw new UsageError(`expected --${name} to be ${spec.type === 'integer' ? 'an integer' : 'a number'}${rangeText(spec)}, got ${raw}`);
   }
   return x;
+}
+
+/** " ≥ 2 and ≤ 8192", " > 0", or "" for an unbounded option. */
+function rangeText(spec: OptionSpec): string {
+  const parts = [spec.min !== undefined ? `≥ ${spec.min}` : '', spec.above !== undefined ? `> ${spec.above}` : '', spec.max !== undefined ? `≤ ${spec.max}` : ''];
+  const text = parts.filter((p) => p !== '').join(' and ');
+  return text === '' ? '' : ` ${text}`;
+}
+
+/** Commands without positional arguments call this: a stray word is a usage error, not silently ignored. */
+export function assertNoPositionals(args: ParsedArgs): void {
+  if (args._.length > 0) throw new UsageError(`expected no positional arguments, got ${args._.map((a) => JSON.stringify(a)).join(' ')}`);
 }
 
 /** The help text of a command: usage line, summary, then one line per option. */
@@ -75,7 +94,8 @@ export function helpText(usage: string, summary: string, specs: OptionSpecs): st
   const rows = Object.entries({ ...specs, ...COMMON_OPTIONS }).map(([name, s]) => {
     const flag = `--${name}${s.type === 'boolean' ? '' : ` ${s.value ?? (s.choices ? s.choices.join('|') : s.type.toUpperCase())}`}`;
     const def = s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : '';
-    return [flag, s.help + def] as [string, string];
+    const range = rangeText(s);
+    return [flag, s.help + (range === '' ? '' : ` (${range.trim()})`) + def] as [string, string];
   });
   const width = Math.min(24, Math.max(...rows.map(([f]) => f.length)));
   const line = ([f, h]: readonly [string, string]) => (f.length > width ? `  ${f}\n  ${''.padEnd(width)}  ${h}` : `  ${f.padEnd(width)}  ${h}`);

@@ -4,7 +4,7 @@
  * stderr), 2 usage error. main.ts is the executable; this module only exports.
  */
 import { HsrError } from '../errors.js';
-import { helpText, parseArgs, UsageError } from './args.js';
+import { assertNoPositionals, helpText, parseArgs, UsageError } from './args.js';
 import type { Command } from './command.js';
 import { demoCommand } from './commands/demo.js';
 import { generateCommand } from './commands/generate.js';
@@ -44,6 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(helpText(command.usage, command.summary, command.options) + '\n');
       return 0;
     }
+    if (command.positionals === undefined) assertNoPositionals(args);
     return await command.run(args);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -10,6 +10,8 @@ export interface Command {
   /** Paragraph for `hsr-attn <command> --help`. */
   summary: string;
   options: OptionSpecs;
+  /** Positional arguments the command reads itself (e.g. 'FILE'); without it any positional argument is a usage error. */
+  positionals?: string;
   /** Runs with parsed args; resolves to the process exit code. */
   run(args: ParsedArgs): Promise<number> | number;
 }

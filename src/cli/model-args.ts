@@ -19,7 +19,7 @@ export function modelFromArgs(args: ParsedArgs): LlamaModel {
   return loadModel((args.model as string | undefined) ?? vendoredModelDir(SOFTMAX_MODEL_NAME), { kernels: args.kernels as KernelBackend });
 }
 
-/** The text's bytes (token ids of the byte-level models). */
-export function textFromArgs(args: ParsedArgs): Uint8Array {
-  return readBytes((args.text as string | undefined) ?? DEV_TEXT);
+/** The text's bytes (token ids of the byte-level models), at most `limit` of them: the rest is never read. */
+export function textFromArgs(args: ParsedArgs, limit: number): Uint8Array {
+  return readBytes((args.text as string | undefined) ?? DEV_TEXT, limit);
 }

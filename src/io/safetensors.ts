@@ -49,49 +49,69 @@ export interface TensorSource {
 /** Largest header the reference implementation accepts; bigger is certainly not a real checkpoint. */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** Reads `length` bytes of the file at absolute byte `offset` (a view of bytes in memory, or a file read). */
+export type ByteReader = (offset: number, length: number) => Uint8Array;
+
+/**
+ * The header's byte length from the file's first 8 bytes, checked against the file size: the
+ * JSON header is bytes [8, 8 + length). Read this first, then the header, then tensors as needed.
+ */
+export function safetensorsHeaderLength(first8: Uint8Array, fileSize: number, what = 'safetensors'): number {
+  if (fileSize < 8 || first8.length < 8) {
+    throw new HsrError('MALFORMED_FILE', `${what}: expected at least 8 bytes (header length), got ${Math.min(fileSize, first8.length)}`);
+  }
+  const dv = new DataView(first8.buffer, first8.byteOffset, 8);
+  const lo = dv.getUint32(0, true);
+  const hi = dv.getUint32(4, true);
+  const available = fileSize - 8;
+  if (hi !== 0 || lo > available || lo > MAX_HEADER_BYTES) {
+    throw new HsrError('MALFORMED_FILE',
+      `${what}: expected a header length ≤ ${Math.min(available, MAX_HEADER_BYTES)} bytes, got ${hi * 2 ** 32 + lo}`);
+  }
+  return lo;
+}
+
 export class SafetensorsFile implements TensorSource {
   private constructor(
-    readonly bytes: Uint8Array,
+    private readonly read: ByteReader,
     readonly metadata: Readonly<Record<string, string>>,
     private readonly tensors: ReadonlyMap<string, TensorInfo>,
   ) {}
 
-  /** Parses and validates `bytes` (kept, not copied). `what` names the file in error messages. */
+  /** Parses and validates `bytes`, a whole file in memory (kept, not copied). `what` names the file in error messages. */
   static parse(bytes: Uint8Array, what = 'safetensors'): SafetensorsFile {
     if (!(bytes instanceof Uint8Array)) {
       throw new HsrError('BAD_DTYPE', `${what}: expected a Uint8Array, got ${describe(bytes)}`);
     }
-    if (bytes.length < 8) {
-      throw new HsrError('MALFORMED_FILE', `${what}: expected at least 8 bytes (header length), got ${bytes.length}`);
-    }
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const lo = dv.getUint32(0, true);
-    const hi = dv.getUint32(4, true);
-    const available = bytes.length - 8;
-    if (hi !== 0 || lo > available || lo > MAX_HEADER_BYTES) {
-      const n = hi * 2 ** 32 + lo;
-      throw new HsrError('MALFORMED_FILE',
-        `${what}: expected a header length ≤ ${Math.min(available, MAX_HEADER_BYTES)} bytes, got ${n}`);
-    }
-    const headerEnd = 8 + lo;
-    let header: unknown;
+    const n = safetensorsHeaderLength(bytes, bytes.length, what);
+    return SafetensorsFile.fromHeader(bytes.subarray(8, 8 + n), bytes.length, (o, l) => bytes.subarray(o, o + l), what);
+  }
+
+  /**
+   * A file known by its header alone (the JSON bytes after the length field) and its size; tensor
+   * bytes are fetched through `read` only when asked for. Every header claim is checked against
+   * `fileSize` here, so nothing is read or allocated for a file whose header lies.
+   */
+  static fromHeader(header: Uint8Array, fileSize: number, read: ByteReader, what = 'safetensors'): SafetensorsFile {
+    const headerEnd = 8 + header.length;
+    let json: unknown;
     try {
-      header = JSON.parse(utf8Decode(bytes.subarray(8, headerEnd)));
+      json = JSON.parse(utf8Decode(header));
     } catch (e) {
       throw new HsrError('MALFORMED_FILE', `${what}: expected a UTF-8 JSON header, got ${(e as Error).message}`);
     }
-    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
-      throw new HsrError('MALFORMED_FILE', `${what}: expected the header to be a JSON object, got ${describe(header)}`);
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      throw new HsrError('MALFORMED_FILE', `${what}: expected the header to be a JSON object, got ${describe(json)}`);
     }
-    const dataLength = bytes.length - headerEnd;
+    const dataLength = fileSize - headerEnd;
     const tensors = new Map<string, TensorInfo>();
     let metadata: Record<string, string> = {};
-    for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
+    for (const [name, entry] of Object.entries(json as Record<string, unknown>)) {
       if (name === '__metadata__') metadata = parseMetadata(entry, what);
       else tensors.set(name, parseEntry(name, entry, headerEnd, dataLength, what));
     }
     assertNoOverlap([...tensors.values()], what);
-    return new SafetensorsFile(bytes, metadata, tensors);
+    return new SafetensorsFile(read, metadata, tensors);
   }
 
   names(): string[] { return [...this.tensors.keys()]; }
@@ -103,9 +123,10 @@ export class SafetensorsFile implements TensorSource {
     return t;
   }
 
+  /** The tensor's stored bytes: a view when the file is in memory, else read now. */
   raw(name: string): Uint8Array {
     const t = this.info(name);
-    return this.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength);
+    return this.read(t.byteOffset, t.byteLength);
   }
 
   float32(name: string): Float32Tensor {

@@ -24,7 +24,7 @@ export function parseShardIndex(text: string, what = SHARD_INDEX_FILE): Map<stri
   }
   const out = new Map<string, string>();
   for (const [name, file] of Object.entries(map)) {
-    if (typeof file !== 'string' || file === '' || file.startsWith('/') || file.split(/[\\/]/).includes('..')) {
+    if (typeof file !== 'string' || file.startsWith('/') || file.split(/[\\/]/).some((part) => part === '' || part === '.' || part === '..')) {
       throw new HsrError('MALFORMED_FILE', `${what}: expected a shard file name inside the folder for ${JSON.stringify(name)}, got ${JSON.stringify(file)}`);
     }
     out.set(name, file);

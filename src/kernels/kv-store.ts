@@ -1,5 +1,5 @@
 import { HsrError } from '../errors.js';
-import { assertCount } from '../tensor/matrix.js';
+import { assertCount, assertUpFrontSize } from '../tensor/matrix.js';
 import { GrowableRows } from './growable.js';
 import type { CoreKernels } from './types.js';
 
@@ -84,5 +84,7 @@ export function resolveGroupedHeads(options: GroupedHeadsOptions, where: string)
   const valueDim = options.valueDim ?? headDim;
   assertCount(valueDim, `${where} valueDim`);
   if (valueDim < 1) throw new HsrError('BAD_OPTION', `${where}: expected valueDim ≥ 1, got ${valueDim}`);
+  // Per-head buffers and the first blocks of every KV head are allocated right after this.
+  assertUpFrontSize((heads + 64 * kvHeads) * (headDim + valueDim), `${where} (heads + 64·kvHeads)·(headDim + valueDim)`);
   return { heads, kvHeads, headDim, valueDim, group: heads / kvHeads };
 }

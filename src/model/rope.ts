@@ -9,26 +9,22 @@
  * reference likelihoods were computed that way.
  */
 export class RopeTable {
-  readonly cos: Float32Array; // (maxPositions, headDim/2)
-  readonly sin: Float32Array; // (maxPositions, headDim/2)
+  // (built, headDim/2): filled for the positions used so far and grown by doubling up to
+  // maxPositions, so a config declaring a huge context costs nothing until it is used.
+  private cos = new Float32Array(0);
+  private sin = new Float32Array(0);
+  private built = 0;
   private readonly half: number;
+  private readonly invFreq: Float32Array;
 
   constructor(readonly headDim: number, readonly maxPositions: number, theta: number) {
     const half = (this.half = headDim / 2);
-    this.cos = new Float32Array(maxPositions * half);
-    this.sin = new Float32Array(maxPositions * half);
-    for (let i = 0; i < half; i++) {
-      const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
-      for (let p = 0; p < maxPositions; p++) {
-        const angle = Math.fround(p * invFreq);
-        this.cos[p * half + i] = Math.cos(angle);
-        this.sin[p * half + i] = Math.sin(angle);
-      }
-    }
+    this.invFreq = Float32Array.from({ length: half }, (_, i) => Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim))));
   }
 
-  /** Rotates `count` consecutive heads of `x` starting at `offset`, in place, for position `pos`. */
+  /** Rotates `count` consecutive heads of `x` starting at `offset`, in place, for position `pos` (< maxPositions). */
   apply(x: Float32Array, offset: number, count: number, pos: number): void {
+    if (pos >= this.built) this.build(pos + 1);
     const { half, headDim } = this;
     const t = pos * half;
     for (let h = 0; h < count; h++) {
@@ -40,5 +36,21 @@ export class RopeTable {
         x[o + i + half] = b * c + a * s;
       }
     }
+  }
+
+  /** Extends the table to at least `need` positions (doubling, at most maxPositions). */
+  private build(need: number): void {
+    const half = this.half;
+    const size = Math.min(this.maxPositions, Math.max(need, 2 * this.built, 256));
+    const cos = new Float32Array(size * half), sin = new Float32Array(size * half);
+    cos.set(this.cos); sin.set(this.sin);
+    for (let p = this.built; p < size; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(p * this.invFreq[i]!);
+        cos[p * half + i] = Math.cos(angle);
+        sin[p * half + i] = Math.sin(angle);
+      }
+    }
+    this.cos = cos; this.sin = sin; this.built = size;
   }
 }

@@ -84,7 +84,11 @@ export function perplexity(model: LlamaModel, tokens: ArrayLike<number>, options
   for (let i = 0; i < n; i += s.block) {
     const m = Math.min(s.block, n - i);
     s.forward(tokens, i, m);
-    for (let r = 0; r < m && i + r + 1 < n; r++) nll.push(negLogLikelihood(s.logits, r * V, V, tokens[i + r + 1]!));
+    for (let r = 0; r < m && i + r + 1 < n; r++) {
+      const x = negLogLikelihood(s.logits, r * V, V, tokens[i + r + 1]!);
+      if (!Number.isFinite(x)) throw nonFinite('perplexity', 'log-likelihoods', x, i + r + 1);
+      nll.push(x);
+    }
     options.onProgress?.(i + m, n);
   }
   const seconds = (now() - t0) / 1000;
@@ -128,6 +132,7 @@ export function generate(model: LlamaModel, prompt: ArrayLike<number>, maxTokens
   const out: number[] = [];
   const one = [0];
   while (out.length < maxTokens) {
+    for (let j = last * V; j < (last + 1) * V; j++) if (!Number.isFinite(s.logits[j]!)) throw nonFinite('generate', 'logits', s.logits[j]!, s.pos);
     const t = sampler.sample(s.logits, last * V);
     out.push(t);
     options.onToken?.(t);
@@ -141,4 +146,9 @@ export function generate(model: LlamaModel, prompt: ArrayLike<number>, maxTokens
     tokens: out, promptTokens: prompt.length, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (now() - t1) / 1000,
     keysScored: s.keysScored, keysUsed: s.keysUsed,
   };
+}
+
+/** Non-finite output from finite weights: activations overflowed float32 (or the attention produced NaN). */
+function nonFinite(what: string, of: string, x: number, position: number): HsrError {
+  return new HsrError('NON_FINITE', `${what}: expected finite ${of}, got ${x} at position ${position} (an activation overflowed float32)`);
 }

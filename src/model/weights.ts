@@ -4,6 +4,7 @@
  */
 import { HsrError } from '../errors.js';
 import type { TensorSource } from '../io/safetensors.js';
+import { assertFinite } from '../tensor/matrix.js';
 import type { ModelConfig } from './config.js';
 
 export interface LayerWeights {
@@ -25,7 +26,7 @@ export interface ModelWeights {
   lmHead: Float32Array;   // (vocab, hidden); the embedding itself when tied
 }
 
-/** Reads every tensor the config calls for, checking each shape. */
+/** Reads every tensor the config calls for, checking each shape and that every value is finite (NaN weights would only show as NaN output). */
 export function loadWeights(source: TensorSource, c: ModelConfig): ModelWeights {
   const get = (name: string, shape: number[]): Float32Array => {
     if (!source.has(name)) throw new HsrError('NOT_FOUND', `model weights: expected a tensor ${name}, got none`);
@@ -33,6 +34,7 @@ export function loadWeights(source: TensorSource, c: ModelConfig): ModelWeights 
     if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
       throw new HsrError('SHAPE_MISMATCH', `model weights: expected ${name} of shape [${shape.join(', ')}], got [${t.shape.join(', ')}]`);
     }
+    assertFinite(t.data, `model weights: ${name}`);
     return t.data;
   };
   const qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HsrError } from '../errors.js';
-import { findDumpLayers } from '../analysis/dump-analysis.js';
+import { dumpLayer, findDumpLayers } from '../analysis/dump-analysis.js';
 import type { DumpTensors } from '../report/experiments/softmax-error.js';
 import { dumpWorkload, type Workload } from '../report/workloads.js';
 import { readSafetensors } from './checkpoint.js';
@@ -36,9 +36,8 @@ export function requireDataFile(name: string, dirs: readonly string[] = DATA_DIR
 export function loadDumpTensors(path: string): DumpTensors {
   const st = readSafetensors(path);
   const [layer] = findDumpLayers(st);
-  const q = st.float32(`layers.${layer}.q`), k = st.float32(`layers.${layer}.k`), v = st.float32(`layers.${layer}.v`);
-  const [heads, n, dim] = q.shape as [number, number, number];
-  return { q: q.data, k: k.data, v: v.data, heads, kvHeads: k.shape[0]!, n, dim };
+  const { q, k, v, heads, kvHeads, n, dim } = dumpLayer(st, 'layers.', layer!);
+  return { q, k, v, heads, kvHeads, n, dim };
 }
 
 /** The dump file of each real workload: 'real' (softmax model, layer 2), 'real-relu' (ReLU² model, layer 3). */

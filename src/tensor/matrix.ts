@@ -69,6 +69,19 @@ export function assertMatrix(m: unknown, what: string): asserts m is Matrix {
   assertFinite(mm.data, what);
 }
 
+/** Most float32 values a constructor allocates up front from sizes it is given (1 GiB). */
+export const MAX_UP_FRONT_VALUES = 2 ** 28;
+
+/**
+ * Throws TOO_LARGE when sizes taken from input ask for more than MAX_UP_FRONT_VALUES up front:
+ * checked before allocating, since a failed huge allocation aborts the process uncatchably.
+ */
+export function assertUpFrontSize(values: number, what: string): void {
+  if (!(values <= MAX_UP_FRONT_VALUES)) {
+    throw new HsrError('TOO_LARGE', `${what}: expected at most ${MAX_UP_FRONT_VALUES} float32 values allocated up front, got ${values}`);
+  }
+}
+
 /** Row `i` of `m` as a view (no copy). */
 export function row(m: Matrix, i: number): Float32Array {
   return m.data.subarray(i * m.cols, (i + 1) * m.cols);

@@ -30,8 +30,9 @@ export const analyzeCommand: Command = {
     'the certified bound; pointsScored / n of each index kind; attention-sink mass; and per KV head the',
     'effective rank, top-16 PC variance share and outlier channels of the keys.',
   ].join('\n'),
+  positionals: 'FILE',
   options: {
-    queries: { type: 'integer', value: 'N', default: 32, help: 'analyse the last N positions of every head' },
+    queries: { type: 'integer', value: 'N', default: 32, min: 1, help: 'analyse the last N positions of every head' },
     'layer-prefix': { type: 'string', value: 'P', default: 'layers.', help: 'tensor name prefix before the layer number' },
     index: { type: 'string', value: 'KIND', default: 'quantized', help: 'index kind of the certified-mode table' },
     'relu-bias': { type: 'number', value: 'B', help: 'ReLU dumps: also report the active fraction ⟨q,k⟩/√d > B and HSR pruning at B' },
@@ -40,7 +41,6 @@ export const analyzeCommand: Command = {
     const file = args._[0];
     if (file === undefined || args._.length > 1) throw new UsageError(`expected one dump FILE, got ${args._.length ? args._.join(' ') : 'none'}`);
     const queries = args.queries as number;
-    if (queries < 1) throw new UsageError(`expected --queries ≥ 1, got ${queries}`);
     const certifiedIndex = args.index as string;
     if (!indexKinds().includes(certifiedIndex)) throw new UsageError(`expected --index to be one of ${indexKinds().join('|')}, got ${certifiedIndex}`);
     const prefix = args['layer-prefix'] as string;

@@ -99,6 +99,7 @@ export const benchCommand: Command = {
     `ReLU^${RELU_ALPHA}, exact sparse ReLU^${RELU_ALPHA}, certified ε = 1e-3 and 1e-2, each step a full attendAsync (upload, passes,`,
     'readback); ratios vs dense webgpu of the same kind. Without a GPU, VK_ICD_FILENAMES may name SwiftShader (docs/webgpu.md).',
   ].join('\n'),
+  positionals: 'decode|prefill',
   options: {
     n: { type: 'string', value: 'LIST', help: 'cache lengths, comma-separated (default 16384; prefill 2048)' },
     d: { type: 'integer', value: '64|128', default: 64, help: 'head dimension of the synthetic workloads' },

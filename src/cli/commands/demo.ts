@@ -30,13 +30,13 @@ export const demoCommand: Command = {
     'WebAssembly SIMD), and the fraction of keys scored and used; says which sparse rows ran slower than dense. `npm start` runs it.',
   ].join('\n'),
   options: {
-    tokens: { type: 'integer', value: 'N', default: DEMO_TOKENS, help: 'bytes of the dev text to read (≤ 8192)' },
+    tokens: { type: 'integer', value: 'N', default: DEMO_TOKENS, min: 2, max: 8192, help: 'bytes of the dev text to read (the models\' context is 8192)' },
     'no-relu': { type: 'boolean', help: 'skip the ReLU model' },
     kernels: { type: 'string', choices: ['auto', 'js', 'wasm'], default: 'auto', help: 'backend of the weight products' },
   },
   run(args) {
     const n = args.tokens as number;
-    const text = readBytes(DEV_TEXT).subarray(0, n);
+    const text = readBytes(DEV_TEXT, n);
     const kernels = args.kernels as KernelBackend;
     const plan: [string, AttentionMode[]][] = [
       [SOFTMAX_MODEL_NAME, [{ kind: 'dense' }, { kind: 'flash' }, { kind: 'certified', epsilon: 1e-2 }, { kind: 'paper' }]],

@@ -21,9 +21,9 @@ export const generateCommand: Command = {
   options: {
     ...MODEL_OPTION,
     prompt: { type: 'string', value: 'TEXT', help: 'the prompt (required)' },
-    'max-tokens': { type: 'integer', value: 'N', default: 200, help: 'tokens (bytes) to generate' },
-    temperature: { type: 'number', value: 'T', default: 0, help: 'sampling temperature; 0 = greedy' },
-    'top-p': { type: 'number', value: 'P', default: 1, help: 'nucleus sampling: smallest set of tokens with probability ≥ P' },
+    'max-tokens': { type: 'integer', value: 'N', default: 200, min: 0, help: 'tokens (bytes) to generate' },
+    temperature: { type: 'number', value: 'T', default: 0, min: 0, help: 'sampling temperature; 0 = greedy' },
+    'top-p': { type: 'number', value: 'P', default: 1, above: 0, max: 1, help: 'nucleus sampling: smallest set of tokens with probability ≥ P' },
     seed: { type: 'integer', value: 'S', default: 0, help: 'PRNG seed for sampling' },
     ...ATTENTION_OPTIONS,
   },

@@ -20,16 +20,17 @@ export const perplexityCommand: Command = {
   ].join('\n'),
   options: {
     ...MODEL_OPTION, ...TEXT_OPTION,
-    'max-tokens': { type: 'integer', value: 'N', help: 'read at most N bytes (default: the whole text, up to the model\'s context)' },
+    'max-tokens': { type: 'integer', value: 'N', min: 2, help: 'read at most N bytes (default: the whole text, up to the model\'s context)' },
     ...ATTENTION_OPTIONS,
   },
   run(args) {
     const model = modelFromArgs(args);
     const mode = attentionMode(args, model.config);
-    const bytes = textFromArgs(args);
-    const asked = Math.min(bytes.length, (args['max-tokens'] as number | undefined) ?? Infinity);
-    const n = Math.min(asked, model.config.maxPositions);
-    if (n < asked) process.stderr.write(`note: reading the first ${n} of ${asked} bytes (the model's context is ${model.config.maxPositions} tokens)\n`);
+    const context = model.config.maxPositions, asked = args['max-tokens'] as number | undefined;
+    // One byte past the context tells whether the text (or --max-tokens) goes beyond it.
+    const bytes = textFromArgs(args, Math.min(asked ?? Infinity, context + 1));
+    const n = Math.min(bytes.length, context);
+    if (n < bytes.length) process.stderr.write(`note: reading the first ${n} bytes of the text (the model's context is ${context} tokens)\n`);
     const bar = new ProgressBar(`perplexity (${describeAttention(mode)})`, 'tok', !args.json);
     const r = perplexity(model, bytes.subarray(0, n), {
       attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend, onProgress: (d, t) => bar.update(d, t),

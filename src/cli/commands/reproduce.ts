@@ -1,7 +1,7 @@
 /**
  * `hsr-attn reproduce [--quick] [--out DIR]`: runs the experiments of src/report/reproduce.ts on
  * the vendored models and dumps and writes report.md, the SVG plots and results.json into DIR
- * (each file atomically). This module does the Node parts: loading, the worker-thread speedup
+ * (the set swapped in at once). This module does the Node parts: loading, the worker-thread speedup
  * measurement, progress and files.
  */
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { median } from '../../analysis/stats.js';
 import { loadModel } from '../../node/model.js';
-import { writeFileAtomic } from '../../node/files.js';
+import { assertWritableFolder, writeFolderAtomic } from '../../node/files.js';
 import { recordedPath } from '../../node/recorded-path.js';
 import { DecodePool } from '../../node/worker-pool.js';
 import { readBytes } from '../../node/checkpoint.js';
@@ -45,6 +45,7 @@ export const reproduceCommand: Command = {
     const quick = args.quick === true, out = args.out as string;
     const dirs = args.data === undefined ? DATA_DIRS : [args.data as string];
     const [textFile, softmaxDumpFile, reluDumpFile] = ['dev_c.txt', 'dev_c_l2.safetensors', 'dev_c_relu_l3.safetensors'].map((f) => requireDataFile(f, dirs)) as [string, string, string];
+    assertWritableFolder(out); // before minutes of work, not after
     const started = performance.now(), loadBefore = loadavg()[1]!;
     const softmaxModel = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME)), reluModel = loadModel(vendoredModelDir(RELU_MODEL_NAME));
     const a = reluModel.config.attention;
@@ -72,9 +73,12 @@ export const reproduceCommand: Command = {
     const machine = machineDescription();
     const conditions = `Code: ${codeVersion()}. Machine load (5-minute load average, every job on the 2 cores): ${loadBefore.toFixed(1)} at the start, ${loadavg()[1]!.toFixed(1)} at the end.`;
     const report = renderReport(result, { command, machine, conditions, date: new Date().toISOString(), seconds });
-    for (const [name, svg] of Object.entries(report.plots)) writeFileAtomic(join(out, name), svg);
-    writeFileAtomic(join(out, 'results.json'), JSON.stringify({ command, machine, conditions, seconds, ...result }, null, 1) + '\n');
-    writeFileAtomic(join(out, 'report.md'), report.markdown);
+    // One set: an interrupt leaves the old report with its old plots, never a mix.
+    writeFolderAtomic(out, {
+      ...report.plots,
+      'results.json': JSON.stringify({ command, machine, conditions, seconds, ...result }, null, 1) + '\n',
+      'report.md': report.markdown,
+    });
     const files = ['report.md', 'results.json', ...Object.keys(report.plots)];
     if (args.json) process.stdout.write(JSON.stringify({ out, seconds, files }) + '\n');
     else process.stdout.write(`wrote ${files.map((x) => join(out, x)).join(', ')} in ${seconds.toFixed(0)} s\n`);
