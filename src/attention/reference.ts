@@ -27,7 +27,7 @@ export function referenceScores(x: ReferenceInput, i: number): Float64Array {
   return s;
 }
 
-/** Unnormalised weights of query i (softmax weights are relative to the row max). */
+/** Unnormalised weights of query i, relative to the row's largest (softmax: e^{s − max}; ReLU: (t / t_max)^α). */
 export function referenceWeights(x: ReferenceInput, i: number): Float64Array {
   const s = referenceScores(x, i);
   const w = new Float64Array(s.length);
@@ -36,9 +36,12 @@ export function referenceWeights(x: ReferenceInput, i: number): Float64Array {
     for (const t of s) if (t > max) max = t;
     for (let j = 0; j < s.length; j++) w[j] = Math.exp(s[j]! - max);
   } else {
+    // Relative to the row's largest t, like softmax's max: t^α alone overflows (100^300), the ratio never does.
+    let max = 0;
+    for (const t of s) if (t - x.bias > max) max = t - x.bias;
     for (let j = 0; j < s.length; j++) {
       const t = s[j]! - x.bias;
-      w[j] = t > 0 ? t ** x.alpha : 0;
+      w[j] = t > 0 ? (t / max) ** x.alpha : 0;
     }
   }
   return w;

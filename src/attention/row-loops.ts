@@ -79,13 +79,23 @@ export function accumulateRows(acc: Float64Array, w: Float64Array, rows: Uint32A
  */
 export function reluWeights(q: Float32Array, keys: Float32Array, dim: number, count: number, hits: Uint32Array,
   useHits: boolean, scale: number, bias: number, alpha: number, ids: Uint32Array, w: Float64Array): number {
-  let used = 0;
+  let used = 0, max = 0;
   for (let p = 0; p < count; p++) {
     const j = useHits ? hits[p]! : p;
     const t = dotRow(q, keys, j, dim) * scale - bias;
-    if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
+    if (t > 0) { ids[used] = j; w[used++] = t; if (t > max) max = t; }
   }
+  powRelative(w, used, max, alpha);
   return used;
+}
+
+/**
+ * w[p] = (w[p] / max)^α for p < count: ReLU^α weights relative to the row's largest t, which the
+ * normalisation cancels. t^α itself overflows float64 (100^300); the ratio is ≤ 1.
+ */
+function powRelative(w: Float64Array, count: number, max: number, alpha: number): void {
+  if (alpha === 1) return;
+  for (let p = 0; p < count; p++) w[p] = (w[p]! / max) ** alpha;
 }
 
 /**
@@ -97,14 +107,15 @@ export function reluWeights(q: Float32Array, keys: Float32Array, dim: number, co
 export function reluWeightsF32(q: Float32Array, keys: Float32Array, dim: number, dots: Float32Array, hits: Uint32Array,
   count: number, scale: number, bias: number, alpha: number, margin: number, ids: Uint32Array, w: Float64Array): number {
   const edge = bias / scale;
-  let used = 0;
+  let used = 0, max = 0;
   for (let p = 0; p < count; p++) {
     const j = hits[p]!, x = dots[p]!;
     let t: number;
     if (insideBand(x, edge, margin)) t = dotRow(q, keys, j, dim) * scale - bias;
     else t = x * scale - bias;
-    if (t > 0) { ids[used] = j; w[used++] = t ** alpha; }
+    if (t > 0) { ids[used] = j; w[used++] = t; if (t > max) max = t; }
   }
+  powRelative(w, used, max, alpha);
   return used;
 }
 

@@ -55,6 +55,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`hsr-attn ${command.name}: ${e.code}: ${e.message}\n`);
       return 1;
     }
+    // A file-system error no loader turned into an HsrError still gets a line, not a stack trace.
+    const sys = e as { code?: unknown; syscall?: unknown; message?: string };
+    if (typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+      process.stderr.write(`hsr-attn ${command.name}: IO_ERROR: ${sys.message}\n`);
+      return 1;
+    }
     throw e;
   }
 }

@@ -213,6 +213,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
       if (!exact) { lists[h]!.pushAll(this.candidates(), count); return; }
       scored += count;
       const candidates = this.candidates();
+      // Wide keys are scored once, by withWide, whatever the sweep said of them.
+      if (this.wide.length > 0) for (let k = 0; k < count; k++) scored -= this.isWide[candidates[k]!]!;
       const data = this.pts.view(); // fetched after the sweep's kernel calls, which may move the memory
       const v32 = this.outBuf.view(), q = this.qBuf.view().subarray(h * dim, (h + 1) * dim);
       kernels.scoreIds(q, data, candidates, count, dim, v32);
