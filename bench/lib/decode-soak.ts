@@ -118,8 +118,13 @@ export function decodeSoak(options: SoakOptions): SoakResult {
   return { options: o, checkpoints, attends, idleGrowthBytes: memoryNow() - before, idleAttends: idle };
 }
 
-/** The memory a checkpoint may have grown by since the first: the caches' own bytes per token (keys, values, index codes and per-key scalars, ×2 for doubling) for both caches, plus a fixed allowance. */
+/**
+ * The memory growth allowed between two checkpoints: 4× the bytes both caches must hold per token
+ * (float32 key and value, the index's int8 code and per-key scalars: 4 float64 + 3 float32) plus
+ * 32 MiB. Buffers grow by doubling inside one WebAssembly memory that never shrinks, so a freed
+ * block's space stays counted: 2–4× the raw bytes is what bounded (linear) growth looks like here.
+ */
 export function allowedGrowth(o: Required<SoakOptions>, fromTokens: number, toTokens: number): number {
-  const perToken = o.kvHeads * (4 * 2 * o.headDim + o.headDim + 64);
-  return 2 * 2 * perToken * (toTokens - fromTokens) + 32 * 2 ** 20;
+  const perTokenPerCache = o.kvHeads * (4 * 2 * o.headDim + o.headDim + 4 * 8 + 3 * 4);
+  return 4 * 2 * perTokenPerCache * (toTokens - fromTokens) + 32 * 2 ** 20;
 }

@@ -123,7 +123,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private qBuf: F32Buffer;
   private readonly outBuf: F32Buffer;
   private readonly hits: IdList[] = [];
-  /** Ids of the wide keys, ascending, and a flag per id (1 = wide). */
+  /** Ids of the wide keys, ascending, and a flag per id (1 = wide; ids past its length are not wide). */
   private readonly wide: number[] = [];
   private isWide = new Uint8Array(0);
 
@@ -214,7 +214,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       scored += count;
       const candidates = this.candidates();
       // Wide keys are scored once, by withWide, whatever the sweep said of them.
-      if (this.wide.length > 0) for (let k = 0; k < count; k++) scored -= this.isWide[candidates[k]!]!;
+      if (this.wide.length > 0) for (let k = 0; k < count; k++) if (this.isWide[candidates[k]!] === 1) scored--;
       const data = this.pts.view(); // fetched after the sweep's kernel calls, which may move the memory
       const v32 = this.outBuf.view(), q = this.qBuf.view().subarray(h * dim, (h + 1) * dim);
       kernels.scoreIds(q, data, candidates, count, dim, v32);

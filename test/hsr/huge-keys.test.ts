@@ -53,6 +53,8 @@ test('quantized equals scan on keys with coordinates ≈ ±3e38 mixed with ordin
       for (const b of offsets) {
         const want = [...scan.query(a, b)];
         assert.deepEqual([...quant.query(a, b)], want, `b=${b}`);
+        const stats = quant.lastQueryStats;
+        assert.ok(stats.reported === want.length && stats.pointsScored <= n, `stats ${JSON.stringify(stats)}`);
         const limit = n >> 1;
         assert.deepEqual([...quant.query(a, b, limit)], [...scan.query(a, b, limit)], `b=${b} limit=${limit}`);
         const candidates = new Set(quant.reporter.candidateBatch!([a], [b])[0]);
