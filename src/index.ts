@@ -15,3 +15,4 @@ export { webGpuDevice } from './webgpu/device.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
 export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, loadModelFiles, fetchReader, perplexity, generate, Sampler, ByteDecoder, encodeBytes, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention, type ModelFileReader, type AttentionFactory } from './model/index.js';
 export { analyzeDump, findDumpLayers, type LayerAnalysis, type TensorLookup } from './analysis/dump-analysis.js';
+export { evaluateTask, makeTrials, TASK_KINDS, type TaskKind, type TaskOptions, type TaskResult, type TaskTrial, type TrialOutcome } from './tasks/index.js';

@@ -13,9 +13,10 @@ import { analyzeCommand } from './commands/analyze.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { benchCommand } from './commands/bench.js';
 import { serveCommand } from './commands/serve.js';
+import { evalCommand } from './commands/eval.js';
 
 /** Every command, in the order `hsr-attn --help` lists them. Add a command here and in commands/. */
-export const COMMANDS: Command[] = [perplexityCommand, generateCommand, demoCommand, analyzeCommand, reproduceCommand, benchCommand, serveCommand];
+export const COMMANDS: Command[] = [perplexityCommand, generateCommand, evalCommand, demoCommand, analyzeCommand, reproduceCommand, benchCommand, serveCommand];
 const DEFAULT_COMMAND = demoCommand;
 
 function overview(): string {

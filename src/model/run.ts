@@ -58,7 +58,8 @@ function session(model: LlamaModel, capacity: number, options: RunOptions): Llam
   return new LlamaSession(model, factory, { block: options.block ?? 32 });
 }
 
-function keysVisible(model: LlamaModel, n: number): number {
+/** Keys dense attention reads over positions 0 … n−1, summed over layers and query heads. */
+export function keysVisible(model: LlamaModel, n: number): number {
   return model.config.layers * model.config.heads * (n * (n + 1)) / 2;
 }
 
@@ -107,6 +108,8 @@ export interface GenerateResult {
   decodeSeconds: number;
   keysScored: number;
   keysUsed: number;
+  /** Largest certified total-variation bound of any row (softmax sparse modes; 0 otherwise). */
+  maxErrorBound: number;
 }
 
 /**
@@ -144,7 +147,7 @@ export function generate(model: LlamaModel, prompt: ArrayLike<number>, maxTokens
   }
   return {
     tokens: out, promptTokens: prompt.length, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (now() - t1) / 1000,
-    keysScored: s.keysScored, keysUsed: s.keysUsed,
+    keysScored: s.keysScored, keysUsed: s.keysUsed, maxErrorBound: maxErrorBound(s),
   };
 }
 
