@@ -9,7 +9,8 @@
  * with about equal trial counts whenever the deadline falls. Sink+window and page top-k get the
  * budget that matches the keys per row of the library's sparse mode (certified ε = 1e-2 on the softmax
  * model, exact sparse on the ReLU² one) in the cell's first trial, as the reproduction report's
- * equal-budget runs do. Each finished unit is appended to --out as one JSON line.
+ * equal-budget runs do. Each finished unit is appended to --out as one JSON line. --seed-offset K
+ * starts the seeds at K + 1, so runs on several machines add trials instead of repeating them.
  *
  *   node --import tsx bench/task-accuracy.ts --workers 16 --seconds 240 --out results.jsonl
  *   node --import tsx bench/task-accuracy.ts --report results.jsonl [--md docs/reproduction/task-accuracy.md]
@@ -84,7 +85,7 @@ async function worker(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- driver: hands out units until the deadline
-async function drive(workers: number, seconds: number, out: string, tasks: TaskKind[], contexts: number[]): Promise<void> {
+async function drive(workers: number, seconds: number, out: string, tasks: TaskKind[], contexts: number[], seedOffset: number): Promise<void> {
   const start = Date.now();
   const elapsed = () => (Date.now() - start) / 1000;
   const budgets = new Map<string, number>();           // cell key → budget from its first sparse trial
@@ -97,7 +98,7 @@ async function drive(workers: number, seconds: number, out: string, tasks: TaskK
     round++;
     for (const context of contexts) for (const model of MODELS) for (const task of tasks) {
       if (task === 'copy' && context > COPY_MAX_CONTEXT) continue;
-      const seeds = context <= 2048 ? [2 * round - 1, 2 * round] : [round];
+      const seeds = (context <= 2048 ? [2 * round - 1, 2 * round] : [round]).map((s) => s + seedOffset);
       if (!firstSeed.has(cellKey(model, task, context))) firstSeed.set(cellKey(model, task, context), seeds[0]!);
       for (const seed of seeds) for (const role of ROLES) queue.push({ role, model, task, context, seed });
     }
@@ -205,7 +206,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     worker: { type: 'boolean' }, workers: { type: 'string' }, seconds: { type: 'string' }, out: { type: 'string' },
-    tasks: { type: 'string' }, contexts: { type: 'string' }, report: { type: 'string', multiple: true }, md: { type: 'string' },
+    tasks: { type: 'string' }, contexts: { type: 'string' }, 'seed-offset': { type: 'string' }, report: { type: 'string', multiple: true }, md: { type: 'string' },
   },
 });
 if (values.worker) await worker();
@@ -213,5 +214,5 @@ else if (values.report) report(values.report, values.md ?? join(ROOT, 'docs', 'r
 else {
   if (positionals.length) throw new Error(`unexpected arguments ${positionals.join(' ')}`);
   await drive(Number(values.workers ?? Math.max(1, cpus().length)), Number(values.seconds ?? 60), values.out ?? 'task-accuracy.jsonl',
-    (values.tasks?.split(',') as TaskKind[] | undefined) ?? TASKS, values.contexts?.split(',').map(Number) ?? CONTEXTS);
+    (values.tasks?.split(',') as TaskKind[] | undefined) ?? TASKS, values.contexts?.split(',').map(Number) ?? CONTEXTS, Number(values['seed-offset'] ?? 0));
 }
