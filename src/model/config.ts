@@ -4,6 +4,7 @@
  */
 import { HsrError } from '../errors.js';
 import { describe } from '../tensor/matrix.js';
+import { parseRopeConfig, type RopeConfig } from './rope-scaling.js';
 
 export interface ModelConfig {
   vocabSize: number;
@@ -14,9 +15,14 @@ export interface ModelConfig {
   kvHeads: number;       // key/value heads (grouped-query attention: query head h uses KV head ⌊h / (heads/kvHeads)⌋)
   headDim: number;
   maxPositions: number;  // max_position_embeddings: the longest context the model was trained for
-  ropeTheta: number;
+  /** RoPE base and frequency scaling (rope-scaling.ts). */
+  rope: RopeConfig;
   rmsNormEps: number;
   tieEmbeddings: boolean;
+  /** q/k/v/o projections carry biases (`attention_bias`, as in Qwen2-style Llama checkpoints). */
+  attentionBias: boolean;
+  /** gate/up/down projections carry biases (`mlp_bias`). */
+  mlpBias: boolean;
   attention: { kind: 'softmax' } | { kind: 'relu'; alpha: number; bias: number };
 }
 
@@ -35,12 +41,15 @@ export function parseModelConfig(json: unknown, what = 'config.json'): ModelConf
   };
   const hiddenAct = c.hidden_act ?? 'silu';
   if (hiddenAct !== 'silu') throw new HsrError('UNSUPPORTED', `${what}: expected hidden_act "silu" (SwiGLU), got ${describe(hiddenAct)}`);
-  for (const flag of ['attention_bias', 'mlp_bias'] as const) {
-    if (c[flag] === true) throw new HsrError('UNSUPPORTED', `${what}: expected ${flag} false (Llama has no biases), got true`);
+  const modelType = c.model_type ?? 'llama';
+  if (modelType !== 'llama') {
+    throw new HsrError('UNSUPPORTED', `${what}: expected model_type "llama" (LlamaForCausalLM and checkpoints saved in its format), got ${describe(modelType)}`);
   }
-  const rope = c.rope_parameters as Record<string, unknown> | undefined;
-  const ropeType = rope?.rope_type ?? (c.rope_scaling as Record<string, unknown> | null | undefined)?.rope_type ?? 'default';
-  if (ropeType !== 'default') throw new HsrError('UNSUPPORTED', `${what}: expected default RoPE (no scaling), got rope_type ${describe(ropeType)}`);
+  const flag = (key: string): boolean => {
+    const v = c[key] ?? false;
+    if (typeof v !== 'boolean') throw new HsrError('MALFORMED_FILE', `${what}: expected ${key} to be true or false, got ${describe(v)}`);
+    return v;
+  };
 
   const hidden = int('hidden_size');
   const heads = int('num_attention_heads');
@@ -61,9 +70,11 @@ export function parseModelConfig(json: unknown, what = 'config.json'): ModelConf
   return {
     vocabSize: int('vocab_size'), hidden, intermediate: int('intermediate_size'), layers: int('num_hidden_layers'),
     heads, kvHeads, headDim, maxPositions: int('max_position_embeddings'),
-    ropeTheta: num(rope?.rope_theta ?? c.rope_theta ?? 10000, 'rope_theta'),
+    rope: parseRopeConfig(c, what),
     rmsNormEps: num(c.rms_norm_eps ?? 1e-6, 'rms_norm_eps'),
-    tieEmbeddings: c.tie_word_embeddings === true,
+    tieEmbeddings: flag('tie_word_embeddings'),
+    attentionBias: flag('attention_bias'),
+    mlpBias: flag('mlp_bias'),
     attention,
   };
 }

@@ -12,7 +12,7 @@ import type { ModelConfig } from './config.js';
 import type { LayerAttention } from './layer-attention.js';
 import { createKernels, type KernelBackend } from '../kernels/index.js';
 import { WeightProducts } from './matmul.js';
-import { addInPlace, rmsNorm, swiglu } from './ops.js';
+import { addBias, addInPlace, rmsNorm, swiglu } from './ops.js';
 import { RopeTable } from './rope.js';
 import type { ModelWeights } from './weights.js';
 
@@ -22,7 +22,7 @@ export class LlamaModel {
   readonly products: WeightProducts;
 
   constructor(readonly config: ModelConfig, readonly weights: ModelWeights, options: { kernels?: KernelBackend } = {}) {
-    this.rope = new RopeTable(config.headDim, config.maxPositions, config.ropeTheta);
+    this.rope = new RopeTable(config.headDim, config.maxPositions, config.rope);
     this.products = new WeightProducts(createKernels({ backend: options.kernels ?? 'auto' }));
     for (const l of weights.layers) for (const w of [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown]) this.products.prepare(w);
     this.products.prepare(weights.lmHead);
@@ -103,6 +103,7 @@ export class LlamaSession {
       mm.run(this.xb, m, lw.wq, qDim, H, this.q);
       mm.run(this.xb, m, lw.wk, kvDim, H, this.k);
       mm.run(this.xb, m, lw.wv, kvDim, H, this.v);
+      if (lw.bq) { addBias(this.q, lw.bq, m, qDim); addBias(this.k, lw.bk!, m, kvDim); addBias(this.v, lw.bv!, m, kvDim); }
       for (let i = 0; i < m; i++) {
         const p = this.pos + i;
         rope.apply(this.q, i * qDim, c.heads, p);
@@ -114,13 +115,16 @@ export class LlamaSession {
         this.att.set(this.outTok, i * qDim);
       }
       mm.run(this.att, m, lw.wo, H, qDim, this.proj);
+      if (lw.bo) addBias(this.proj, lw.bo, m, H);
       addInPlace(this.x, this.proj, m * H);
       // MLP sub-block: x += down(silu(gate(h)) · up(h)), h = rms_norm(x).
       rmsNorm(this.x, lw.mlpNorm, m, H, c.rmsNormEps, this.xb);
       mm.run(this.xb, m, lw.wGate, I, H, this.gate);
       mm.run(this.xb, m, lw.wUp, I, H, this.up);
+      if (lw.bGate) { addBias(this.gate, lw.bGate, m, I); addBias(this.up, lw.bUp!, m, I); }
       swiglu(this.gate, this.up, m * I);
       mm.run(this.gate, m, lw.wDown, H, I, this.proj);
+      if (lw.bDown) addBias(this.proj, lw.bDown, m, H);
       addInPlace(this.x, this.proj, m * H);
     }
     this.pos += m;

@@ -19,6 +19,11 @@ export function swiglu(gate: Float32Array, up: Float32Array, length: number): vo
   }
 }
 
+/** Adds `bias` (width n) to each of m rows of x, in place (the projections' optional biases). */
+export function addBias(x: Float32Array, bias: Float32Array, m: number, n: number): void {
+  for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) x[r * n + j] = x[r * n + j]! + bias[j]!;
+}
+
 /** x += y over the first `length` values (the residual connection). */
 export function addInPlace(x: Float32Array, y: Float32Array, length: number): void {
   for (let i = 0; i < length; i++) x[i] = x[i]! + y[i]!;

@@ -1,13 +1,15 @@
 /**
  * Rotary position embeddings, HF Llama "rotate_half" convention (first half / second half of the
  * head, not interleaved pairs):
- *   inv_freq[i] = θ^(−2i/d),  angle = pos · inv_freq[i]  (i < d/2)
+ *   inv_freq[i] = θ^(−2i/d) (then the config's scaling, rope-scaling.ts),  angle = pos · inv_freq[i]  (i < d/2)
  *   out[i]       = x[i]·cos − x[i + d/2]·sin
  *   out[i + d/2] = x[i + d/2]·cos + x[i]·sin
  * Angles are formed in float32 exactly as HF computes them (inv_freq and pos·inv_freq rounded to
  * float32), because at positions in the thousands that rounding moves an angle by ~1e-4 rad and the
  * reference likelihoods were computed that way.
  */
+import { inverseFrequencies, type RopeConfig } from './rope-scaling.js';
+
 export class RopeTable {
   // (built, headDim/2): filled for the positions used so far and grown by doubling up to
   // maxPositions, so a config declaring a huge context costs nothing until it is used.
@@ -17,9 +19,9 @@ export class RopeTable {
   private readonly half: number;
   private readonly invFreq: Float32Array;
 
-  constructor(readonly headDim: number, readonly maxPositions: number, theta: number) {
+  constructor(readonly headDim: number, readonly maxPositions: number, rope: RopeConfig) {
     const half = (this.half = headDim / 2);
-    this.invFreq = Float32Array.from({ length: half }, (_, i) => Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim))));
+    this.invFreq = inverseFrequencies(headDim, rope);
   }
 
   /** Rotates `count` consecutive heads of `x` starting at `offset`, in place, for position `pos` (< maxPositions). */

@@ -17,6 +17,9 @@ export interface LayerWeights {
   wGate: Float32Array;    // (intermediate, hidden)
   wUp: Float32Array;      // (intermediate, hidden)
   wDown: Float32Array;    // (hidden, intermediate)
+  /** Biases of the projections, present when the config says attention_bias / mlp_bias. */
+  bq?: Float32Array; bk?: Float32Array; bv?: Float32Array; bo?: Float32Array;
+  bGate?: Float32Array; bUp?: Float32Array; bDown?: Float32Array;
 }
 
 export interface ModelWeights {
@@ -51,6 +54,14 @@ export function loadWeights(source: TensorSource, c: ModelConfig): ModelWeights 
       wGate: get(`${p}mlp.gate_proj.weight`, [c.intermediate, c.hidden]),
       wUp: get(`${p}mlp.up_proj.weight`, [c.intermediate, c.hidden]),
       wDown: get(`${p}mlp.down_proj.weight`, [c.hidden, c.intermediate]),
+      ...(c.attentionBias ? {
+        bq: get(`${p}self_attn.q_proj.bias`, [qDim]), bk: get(`${p}self_attn.k_proj.bias`, [kvDim]),
+        bv: get(`${p}self_attn.v_proj.bias`, [kvDim]), bo: get(`${p}self_attn.o_proj.bias`, [c.hidden]),
+      } : {}),
+      ...(c.mlpBias ? {
+        bGate: get(`${p}mlp.gate_proj.bias`, [c.intermediate]), bUp: get(`${p}mlp.up_proj.bias`, [c.intermediate]),
+        bDown: get(`${p}mlp.down_proj.bias`, [c.hidden]),
+      } : {}),
     });
   }
   const embed = get('model.embed_tokens.weight', [c.vocabSize, c.hidden]);

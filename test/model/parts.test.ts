@@ -44,7 +44,7 @@ test('matmul(x, m, W) = x·Wᵀ (float64 loop) for every tile remainder; WeightP
 });
 
 test('RoPE rotates each (i, i + d/2) pair by pos·θ^(−2i/d): norms kept, ⟨rope(q,p), rope(k,p′)⟩ depends on p − p′ only', () => {
-  const d = 8, rope = new RopeTable(d, 64, 10000), r = rng(2);
+  const d = 8, rope = new RopeTable(d, 64, { theta: 10000, scaling: { type: 'default' } }), r = rng(2);
   const q = Float32Array.from({ length: d }, r), k = Float32Array.from({ length: d }, r);
   const rot = (v: Float32Array, p: number) => { const x = v.slice(); rope.apply(x, 0, 1, p); return x; };
   const x = rot(q, 5);
@@ -98,7 +98,7 @@ test('config: HF fields, the attention kind (softmax when absent), and clear err
   const c = parseModelConfig(base);
   assert.deepEqual(c.attention, { kind: 'softmax' });
   assert.equal(c.kvHeads, 2);
-  assert.equal(c.ropeTheta, 100000);
+  assert.deepEqual(c.rope, { theta: 100000, scaling: { type: 'default' } });
   assert.deepEqual(parseModelConfig({ ...base, attention_kind: 'relu', relu_alpha: 2, relu_bias: 1 }).attention, { kind: 'relu', alpha: 2, bias: 1 });
   assert.equal(parseModelConfig({ ...base, head_dim: undefined }).headDim, 64);
   assert.throws(() => parseModelConfig({ ...base, num_key_value_heads: 4 }), isCode('MALFORMED_FILE'));

@@ -4,7 +4,7 @@ import { perplexity } from '../../model/run.js';
 import type { KernelBackend } from '../../kernels/index.js';
 import type { Command } from '../command.js';
 import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
-import { MODEL_OPTION, modelFromArgs, TEXT_OPTION, textFromArgs } from '../model-args.js';
+import { MODEL_OPTION, modelFromArgs, TEXT_OPTION, textFromArgs, tokenizerFromArgs } from '../model-args.js';
 import { ProgressBar } from '../progress.js';
 import { formatPairs } from '../table.js';
 
@@ -13,26 +13,27 @@ export const perplexityCommand: Command = {
   usage: 'hsr-attn perplexity --model DIR --text FILE [--attention MODE] [--epsilon E] [--threshold T] [--top-k K] [--max-tokens N] [--json]',
   brief: 'per-token NLL and bits/token of a text, with any attention mode (the docs/api.md JSON with --json)',
   summary: [
-    'Per-token negative log-likelihood of the text\'s first N bytes (one token per byte), with the chosen',
+    'Per-token negative log-likelihood of the text\'s first N tokens (bytes, or tokenizer.json\'s tokens), with the chosen',
     'attention. --json prints { tokens, nll, bitsPerToken, seconds, keysScored, keysUsed } (docs/api.md):',
     'tokens read, nll[i] = −ln p(byte[i+1] | byte[0..i]) (N − 1 values), mean NLL in bits, wall-clock',
     'seconds of the forward passes, and ⟨q,k⟩ products / weighted keys summed over layers, positions, heads.',
   ].join('\n'),
   options: {
     ...MODEL_OPTION, ...TEXT_OPTION,
-    'max-tokens': { type: 'integer', value: 'N', min: 2, help: 'read at most N bytes (default: the whole text, up to the model\'s context)' },
+    'max-tokens': { type: 'integer', value: 'N', min: 2, help: 'read at most N tokens (default: the whole text, up to the model\'s context)' },
     ...ATTENTION_OPTIONS,
   },
   run(args) {
     const model = modelFromArgs(args);
     const mode = attentionMode(args, model.config);
     const context = model.config.maxPositions, asked = args['max-tokens'] as number | undefined;
-    // One byte past the context tells whether the text (or --max-tokens) goes beyond it.
-    const bytes = textFromArgs(args, Math.min(asked ?? Infinity, context + 1));
-    const n = Math.min(bytes.length, context);
-    if (n < bytes.length) process.stderr.write(`note: reading the first ${n} bytes of the text (the model's context is ${context} tokens)\n`);
+    // One token past the context tells whether the text (or --max-tokens) goes beyond it.
+    const wanted = Math.min(asked ?? Infinity, context + 1);
+    const tokens = textFromArgs(args, tokenizerFromArgs(args, model), wanted);
+    const n = Math.min(tokens.length, context);
+    if (n < tokens.length) process.stderr.write(`note: reading the first ${n} tokens of the text (the model's context is ${context} tokens)\n`);
     const bar = new ProgressBar(`perplexity (${describeAttention(mode)})`, 'tok', !args.json);
-    const r = perplexity(model, bytes.subarray(0, n), {
+    const r = perplexity(model, tokens.slice(0, n), {
       attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend, onProgress: (d, t) => bar.update(d, t),
     });
     bar.done();
