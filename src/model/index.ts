@@ -9,4 +9,4 @@ export { perplexity, generate, type PerplexityResult, type GenerateResult, type 
 export { Sampler, type SamplerOptions } from './sampler.js';
 export { ByteDecoder, encodeBytes } from './tokenizer.js';
 export { loadModelFiles, fetchReader, type ModelFileReader } from './load.js';
-export { ByteTokenizer, HfTokenizer, type TextTokenizer, type StreamingDecoder } from './text-tokenizer.js';
+export { ByteTokenizer, type TextTokenizer, type StreamingDecoder } from './text-tokenizer.js';

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HsrError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
-import { ByteTokenizer, HfTokenizer, type TextTokenizer } from '../model/text-tokenizer.js';
+import { ByteTokenizer, type TextTokenizer } from '../model/text-tokenizer.js';
+import { HfTokenizer } from './hf-tokenizer.js';
 
 function readJson(path: string): unknown {
   try {

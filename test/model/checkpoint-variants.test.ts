@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseModelConfig } from '../../src/model/config.js';
 import { inverseFrequencies, type RopeConfig } from '../../src/model/rope-scaling.js';
-import { HfTokenizer } from '../../src/model/text-tokenizer.js';
+import { HfTokenizer } from '../../src/node/hf-tokenizer.js';
 import { loadTokenizer } from '../../src/node/tokenizer.js';
 import { HsrError } from '../../src/errors.js';
 
