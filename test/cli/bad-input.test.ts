@@ -136,7 +136,7 @@ Object.assign(rows, {
   'analyze on q shaped [0, 48, 8]': { argv: () => ['analyze', dump('empty-q', (t) => { t.q = { dtype: 'F32', shape: [0, 48, 8], data: new Float32Array(0) }; })], status: 1, stderr: /SHAPE_MISMATCH/ },
   // Defect 6: text read only as far as needed.
   '--text a 3 GiB file': { argv: () => ['perplexity', '--model', M(), '--text', join(dir, 'big.txt'), '--max-tokens', '50', '--json'], status: 0, stderr: /^$/, stdout: /"tokens":50/, maxMs: 5000 },
-  '--text /dev/zero': { argv: () => ['perplexity', '--model', M(), '--text', '/dev/zero', '--json'], status: 0, stderr: /first 64 bytes/, stdout: /"tokens":64/, maxMs: 5000 },
+  '--text /dev/zero': { argv: () => ['perplexity', '--model', M(), '--text', '/dev/zero', '--json'], status: 0, stderr: /first 64 tokens/, stdout: /"tokens":64/, maxMs: 5000 },
   // Defect 3: non-finite data.
   'NaN weights': { argv: () => ['perplexity', '--model', nanModel, '--text', textFile, '--attention', 'flash'], status: 1, stderr: /NON_FINITE: .*mlp\.up_proj\.weight.*NaN at element 7/ },
   'analyze: NaN in q': { argv: () => ['analyze', dump('nan-q', (t) => { (t.q.data as Float32Array)[9] = NaN; })], status: 1, stderr: /NON_FINITE: .*layers\.0\.q.*NaN at element 9/ },

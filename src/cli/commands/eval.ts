@@ -15,6 +15,9 @@ import { ProgressBar } from '../progress.js';
 import { formatPairs } from '../table.js';
 import { pct } from './perplexity.js';
 
+/** Haystack bytes read at most: windows are drawn from this much, and a huge file or /dev/zero costs a bounded read. */
+const MAX_HAYSTACK_BYTES = 64 * 2 ** 20;
+
 export const evalCommand: Command = {
   name: 'eval',
   usage: 'hsr-attn eval passkey|recall|copy [--model DIR] [--haystack FILE] [--context N] [--trials T] [--seed S] [--attention MODE] [--json]',
@@ -23,15 +26,16 @@ export const evalCommand: Command = {
     'Hides needles in a haystack text, asks for them at the end of a --context-token prompt and greedily',
     'decodes the answer; a trial is correct when every answer byte matches. passkey: one 5-digit key;',
     'recall: the key of one of --pairs names; copy: continue a span of the haystack whose first',
-    '--copy-prefix bytes are repeated at the end. Formats: models/bytelm-recall-10m/README.md. --json prints',
+    '--copy-prefix bytes are repeated at the end. Formats: bytelm-recall-10m/README.md in the hsr-attention-models package. --json prints',
     '{ task, model, context, trials, correct, accuracy, keysScored, keysUsed, keysVisible, maxErrorBound?,',
     'seconds, outcomes } (maxErrorBound for the softmax modes that drop keys; outcomes per trial).',
   ].join('\n'),
+  positionals: 'passkey|recall|copy',
   options: {
     model: { type: 'string', value: 'DIR', help: 'byte-level model folder (default: the vendored bytelm-recall-10m, trained to retrieve)' },
-    haystack: { type: 'string', value: 'FILE', help: 'text the needles are hidden in, read as bytes, repeated if short (default: the vendored data/factbook-backgrounds.txt)' },
-    context: { type: 'integer', value: 'N', default: 2048, help: 'tokens per trial, prompt and answer together (at most the model\'s context)' },
-    trials: { type: 'integer', value: 'T', default: 10, help: 'trials (each a fresh haystack window, needles and positions)' },
+    haystack: { type: 'string', value: 'FILE', help: 'text the needles are hidden in, read as bytes (its first 64 MiB), repeated if short (default: the vendored data/factbook-backgrounds.txt)' },
+    context: { type: 'integer', value: 'N', default: 2048, min: 1, help: 'tokens per trial, prompt and answer together (at most the model\'s context)' },
+    trials: { type: 'integer', value: 'T', default: 10, min: 1, help: 'trials (each a fresh haystack window, needles and positions)' },
     seed: { type: 'integer', value: 'S', default: 0, help: 'fixes the windows, needles and positions (trial t depends only on S and t)' },
     pairs: { type: 'integer', value: 'P', default: 8, help: 'recall: key-value pairs in the haystack' },
     'copy-prefix': { type: 'integer', value: 'B', default: 96, help: 'copy: bytes of the span repeated as the cue' },
@@ -48,7 +52,7 @@ export const evalCommand: Command = {
     const mode = attentionMode(args, model.config);
     const bar = new ProgressBar(`eval ${task} (${describeAttention(mode)})`, 'trials', !args.json);
     const r = evaluateTask(model, task as TaskKind, {
-      haystack: readBytes((args.haystack as string | undefined) ?? HAYSTACK_TEXT), context: args.context as number,
+      haystack: readBytes((args.haystack as string | undefined) ?? HAYSTACK_TEXT, MAX_HAYSTACK_BYTES), context: args.context as number,
       trials: args.trials as number, seed: args.seed as number, pairs: args.pairs as number,
       copyPrefix: args['copy-prefix'] as number, copyAnswer: args['copy-answer'] as number,
       attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend,
