@@ -67,8 +67,12 @@ def randomize(model, seed):
                 p.copy_(torch.randn(p.shape, generator=g))
             else:
                 p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
-    # Round to F16 once, so the stored checkpoint and the reference use the same values.
-    model.half().float()
+    # Round the parameters to F16 once, so the stored checkpoint and the reference use the same values.
+    # Parameters only: model.half() would also round the rotary inv_freq buffer to F16, and the reference
+    # logits would then drift from any runner using float32 frequencies as position grows.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
 
 
 def train_tokenizer(text_path, vocab_size, folder):
