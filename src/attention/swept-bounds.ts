@@ -1,6 +1,7 @@
 import type { HalfSpaceReporter } from '../hsr/types.js';
 import { grownBuffer } from '../kernels/growable.js';
-import { BUCKETS, BUCKETS_PER_NAT, BUCKET_EDGE } from './buckets.js';
+import { BUCKETS, BUCKETS_PER_NAT } from './buckets.js';
+import { GapCounts } from './gap-counts.js';
 import type { CoreKernels, F32Buffer, SelectionKernels, U32Buffer } from '../kernels/types.js';
 
 /**
@@ -18,8 +19,6 @@ import type { CoreKernels, F32Buffer, SelectionKernels, U32Buffer } from '../ker
  * loops instead of several float64 passes.
  */
 
-/** e^{−(b+½)/W}: a bucket's mid weight, for estimates. */
-const MID = BUCKET_EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
 /** Keys sampled per head to estimate the typical gap between upper bound and estimate. */
 const RADIUS_SAMPLES = 64;
 
@@ -27,23 +26,16 @@ const RADIUS_SAMPLES = 64;
  * Buffers (in the kernels' memory) and bucket arithmetic of swept certified rows for one group of
  * query heads. Views of kernel memory are re-fetched after every call that may allocate.
  */
-export class SweptBounds {
+export class SweptBounds extends GapCounts {
   private upper: F32Buffer;
   private centre: F32Buffer;
   private idBuf: U32Buffer;
   private stride = 0;
-  /** gapHistogram's result in [0, buckets); the rest is its scratch (4·buckets). */
-  private readonly counts = new Int32Array(4 * BUCKETS);
-  /** tail[b] = Σ_{b' ≥ b} counts[b']·EDGE[b'] (relative to top), tail[buckets] = 0. */
-  private readonly tail = new Float64Array(BUCKETS + 1);
   /** The current head's largest upper bound (the histogram's top). */
   top = -Infinity;
-  /** The current head's bucket count (histogram's depth·W ≤ BUCKETS); the last bucket takes everything below. */
-  buckets = BUCKETS;
-  /** e^{−r̄} for the current head: a key's estimated weight is its bucket's mid weight times this. */
-  private shrink = 1;
 
   constructor(readonly kernels: CoreKernels & SelectionKernels) {
+    super();
     this.upper = kernels.allocF32(16);
     this.centre = kernels.allocF32(16);
     this.idBuf = kernels.allocU32(16);
@@ -73,40 +65,9 @@ export class SweptBounds {
    */
   histogram(h: number, lim: number, depth = 48): void {
     const from = h * this.stride, buckets = Math.min(BUCKETS, Math.max(2, Math.ceil(depth * BUCKETS_PER_NAT)));
-    this.buckets = buckets;
     this.top = this.kernels.gapHistogram(this.upper.view().subarray(from, from + lim), lim, BUCKETS_PER_NAT, buckets, this.counts);
-    const up = this.upper.view(), ce = this.centre.view(), step = Math.max(1, Math.floor(lim / RADIUS_SAMPLES));
-    let gap = 0, samples = 0;
-    for (let i = 0; i < lim; i += step, samples++) gap += up[from + i]! - ce[from + i]!;
-    this.shrink = Math.exp(-gap / samples);
-    const { tail, counts } = this;
-    tail[buckets] = 0;
-    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * BUCKET_EDGE[b]!;
+    this.finishCounts(buckets, Math.exp(-typicalGap(this.upper.view(), this.centre.view(), from, lim)));
   }
-
-  /**
-   * The first bucket b > after at which taking buckets (after, b] is estimated to certify:
-   * tail[b + 1] ≤ stopAt·(known + Σ_{after < b' ≤ b} estimate[b']), masses relative to top
-   * (`known`: the mass already taken). The last bucket when none does.
-   */
-  stopBucket(stopAt: number, after: number, known: number): number {
-    let w = known;
-    for (let b = after + 1; b < this.buckets; b++) {
-      w += this.counts[b]! * MID[b]! * this.shrink;
-      if (this.counts[b]! > 0 && this.tail[b + 1]! <= stopAt * w) return b;
-    }
-    return this.buckets - 1;
-  }
-
-  /** Keys in buckets (after, b]. */
-  countBetween(after: number, b: number): number {
-    let c = 0;
-    for (let x = after + 1; x <= b; x++) c += this.counts[x]!;
-    return c;
-  }
-
-  /** Bound on the mass (relative to top) of the keys in buckets after b. */
-  massAfter(b: number): number { return this.tail[b + 1]!; }
 
   /**
    * Lists head h's keys [0, lim) of buckets (after, b] in position order at ids()[at ..]; returns
@@ -122,4 +83,15 @@ export class SweptBounds {
   ids(): Uint32Array {
     return this.idBuf.view();
   }
+}
+
+/**
+ * Mean of upper − centre over about RADIUS_SAMPLES evenly spaced keys [from, from + lim): the typical
+ * gap between a key's upper bound and its estimate, for the buckets' mass estimates.
+ */
+export function typicalGap(upper: Float32Array, centre: Float32Array, from: number, lim: number): number {
+  const step = Math.max(1, Math.floor(lim / RADIUS_SAMPLES));
+  let gap = 0, samples = 0;
+  for (let i = 0; i < lim; i += step, samples++) gap += upper[from + i]! - centre[from + i]!;
+  return samples > 0 ? gap / samples : 0;
 }

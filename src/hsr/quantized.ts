@@ -322,14 +322,16 @@ export class QuantizedIndex implements HalfSpaceReporter {
    * {@link candidateBatch} prepares them, so `sweepCandidatesI8` over any key range [a, b) finds
    * the candidates candidateBatch reports there. Per-key arrays start at key 0 (add 4·a, codes
    * dim·a). Addresses stay valid until the next insert (which may reallocate). UNSUPPORTED for more
-   * than 4 normals or dim > 1024 (no integer sweep).
+   * than 4 normals or dim > 1024 (no integer sweep). With `scale` (> 0), the coefficients are
+   * {@link logitBoundsBatch}'s instead, so `sweepBoundsI8` over [a, b) writes the bounds it would
+   * write there (offsets are then ignored: pass zeros).
    */
-  sweepAddresses(normals: readonly Float32Array[], offsets: readonly number[]): SweepAddresses {
+  sweepAddresses(normals: readonly Float32Array[], offsets: readonly number[], scale = 1): SweepAddresses {
     if (normals.length > GROUP || this.dim > MAX_INT_DIM) {
       throw new HsrError('UNSUPPORTED', `QuantizedIndex.sweepAddresses: expected ≤ ${GROUP} normals of dim ≤ ${MAX_INT_DIM}, got ${normals.length} of dim ${this.dim}`);
     }
     this.prepare(normals);
-    for (let j = 0; j < normals.length; j++) this.setCoef(j, j, 1, offsets[j]!);
+    for (let j = 0; j < normals.length; j++) this.setCoef(j, j, scale, offsets[j]!);
     return {
       queries: this.q16Buf.view().byteOffset, coef: this.coef.view().byteOffset,
       codes: this.codes.view().byteOffset, scales: this.scales32.view().byteOffset, slacks: this.slacks32.view().byteOffset,

@@ -2,6 +2,7 @@ import { initStates } from '../kernels/state.js';
 import type { KernelExports } from '../kernels/wasm/wasm-kernels.js';
 import type { WasmMemory } from '../kernels/wasm/wasm-api.js';
 import * as L from './worker-pool-layout.js';
+import { certifiedSlice, forSegments } from './worker-pool-certified-slice.js';
 
 const f32 = new Float32Array(1), i32 = new Int32Array(f32.buffer);
 function bitsToF32(bits: number): number { i32[0] = bits; return f32[0]!; }
@@ -9,28 +10,25 @@ function bitsToF32(bits: number): number { i32[0] = bits; return f32[0]!; }
 /**
  * Runs thread `t`'s slice of the current task: empties its states ([heads, dv + 2]), then for each
  * KV head its slice of the line touches, attendRange over that position range (dense mode) or the
- * quantized index's candidate sweep and attendIds over it (sparse ReLU mode). Shared by the
- * main thread (slot 0) and the pool threads.
+ * quantized index's candidate sweep and attendIds over it (sparse ReLU mode); the certified modes'
+ * rounds are worker-pool-certified-slice.ts's. Shared by the main thread (slot 0) and the pool threads.
  */
 export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array, t: number): void {
+  if (ctrl[L.MODE] === L.MODE_BOUNDS || ctrl[L.MODE] === L.MODE_FOLD) { certifiedSlice(x, memory, ctrl, t); return; }
   const kvHeads = ctrl[L.KV_HEADS]!, m = ctrl[L.GROUP]!, d = ctrl[L.DIM]!, dv = ctrl[L.VDIM]!;
-  const kind = ctrl[L.KIND]!, alpha = ctrl[L.ALPHA]!, n = ctrl[L.LENGTH]!;
+  const kind = ctrl[L.KIND]!, alpha = ctrl[L.ALPHA]!;
   const scale = bitsToF32(ctrl[L.SCALE]!), bias = bitsToF32(ctrl[L.BIAS]!);
   const base = L.threadBase(kvHeads, t);
-  const start = ctrl[base + L.T_START]!, end = ctrl[base + L.T_END]!;
   const states = ctrl[base + L.T_STATES]!, scratch = ctrl[base + L.T_SCRATCH]!;
   const stride = dv + 2;
   initStates(new Float32Array(memory.buffer, states, kvHeads * m * stride), kvHeads * m, dv, kind === 0 ? 'softmax' : 'relu');
-  if (n === 0) return;
-  const sparse = ctrl[L.MODE] === 1;
-  for (let g = Math.floor(start / n); g < kvHeads && g * n < end; g++) {
-    const a = Math.max(start, g * n) - g * n, b = Math.min(end, (g + 1) * n) - g * n;
-    if (b <= a) continue;
+  const sparse = ctrl[L.MODE] === L.MODE_RELU;
+  forSegments(ctrl, t, (g, a, b) => {
     const H = L.HEADS_BASE + L.HEAD_SLOTS * g;
     const keys = ctrl[H + L.H_KEYS]!, values = ctrl[H + L.H_VALUES]!, queries = ctrl[L.QUERIES]! + g * m * d * 4;
     if (!sparse) {
       x.attendRange(queries, m, keys + a * d * 4, values + a * dv * 4, b - a, d, dv, kind, scale, bias, alpha, states + g * m * stride * 4, scratch);
-      continue;
+      return;
     }
     // Sparse ReLU rows: the candidates of keys [a, b) (every key whose certified upper bound reaches
     // the ReLU threshold) by the fused sweep, then each head's candidates folded exactly as dense
@@ -47,5 +45,5 @@ export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array,
           states + (g * m + j) * stride * 4, dots);
       }
     }
-  }
+  });
 }

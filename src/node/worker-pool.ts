@@ -14,6 +14,8 @@ import { kernelBackendFromEnv } from './kernels-env.js';
 import { spawnWorker } from './spawn-worker.js';
 import * as L from './worker-pool-layout.js';
 import { runSlice } from './worker-pool-slice.js';
+import { PoolCertified } from './worker-pool-certified.js';
+import { DENSE_BELOW } from '../attention/row-plan.js';
 
 export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> {
   /** Threads in all, the calling thread included (default: os.availableParallelism()). */
@@ -29,14 +31,16 @@ export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> 
    */
   timeoutMs?: number;
   /**
-   * Sparse ReLU rows (weighting.kind 'relu' only): every KV head keeps a quantized HSR index, and
+   * Sparse rows. `true` (weighting.kind 'relu' only): every KV head keeps a quantized HSR index, and
    * each thread sweeps its key range for the keys whose certified upper bound reaches the ReLU
    * threshold (the fused candidate sweep) and folds only those, exactly as dense folds them (the
-   * rest have weight 0). Needs WebAssembly SIMD, at most 4 query heads per KV head and
-   * headDim ≤ 1024. Softmax rows (certified, threshold) are not split across threads: BAD_OPTION.
+   * rest have weight 0). `{ epsilon }` (softmax only, 0 < ε < 1): certified rows — each thread
+   * bounds its key range, one ε budget is shared by all ranges (worker-pool-certified.ts), and every
+   * row's total-variation error is ≤ its `errorBound` ≤ ε. Needs WebAssembly SIMD, at most 4 query
+   * heads per KV head and headDim ≤ 1024. Threshold and paper rows are not split across threads.
    * Default false (dense).
    */
-  sparse?: boolean;
+  sparse?: boolean | { epsilon: number };
 }
 
 /**
@@ -60,22 +64,29 @@ export class DecodePool {
   readonly decoder: DenseDecoder;
   readonly threads: number;
   private readonly workers: Worker[];
-  private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[]; status: Int32Array } | null;
+  private readonly shared: { x: KernelExports; memory: WasmMemory; control: number; queries: number; states: number[]; scratch: number[];
+    status: Int32Array; certs: number[]; plan: number } | null;
+  /** Certified softmax rows (sparse: { epsilon }); else null. */
+  private readonly certified: PoolCertified | null;
   /** Sparse mode: one quantized index per KV head over the same keys, in the pool's memory; else null. */
   private readonly indexes: QuantizedIndex[] | null;
   private readonly offsets: number[];
+  /** Offsets of the certified rows' bound sweep (unused by it). */
+  private readonly zeros: number[];
   private readonly minPerThread: number;
   private readonly timeoutMs: number;
   /** Set once: the error every later call rethrows. */
   private failure: HsrError | null = null;
 
   private constructor(decoder: DenseDecoder, threads: number, workers: Worker[], shared: DecodePool['shared'], minPerThread: number,
-    timeoutMs: number, indexes: QuantizedIndex[] | null = null) {
+    timeoutMs: number, indexes: QuantizedIndex[] | null = null, certified: PoolCertified | null = null) {
     this.decoder = decoder; this.threads = threads; this.workers = workers; this.shared = shared; this.indexes = indexes;
+    this.certified = certified;
     // ReLU weight > 0 ⟺ ⟨q,k⟩·scale > bias; the offset is lowered by a few ulps so that rounding of
     // bias/scale never loses a key (row-attention.ts does the same).
     const w = decoder.weighting, off = w.bias / w.scale;
     this.offsets = new Array<number>(decoder.group).fill(off - Math.abs(off) * 1e-15);
+    this.zeros = new Array<number>(decoder.group).fill(0);
     this.minPerThread = minPerThread; this.timeoutMs = timeoutMs;
     workers.forEach((w, i) => {
       const lost = (why: string) => this.record(new HsrError('WORKER_FAILED', `DecodePool: expected thread ${i + 1} to be running, got ${why}`));
@@ -98,13 +109,20 @@ export class DecodePool {
       throw new HsrError('BAD_OPTION', `DecodePool: expected timeoutMs to be a finite number > 0, got ${describe(timeoutMs)}`);
     }
     const backend = kernelBackendFromEnv();
-    const sparse = options.sparse ?? false;
-    if (typeof sparse !== 'boolean') throw new HsrError('BAD_OPTION', `DecodePool: expected sparse to be a boolean, got ${describe(sparse)}`);
+    const sparseOption = options.sparse ?? false;
+    const epsilon = typeof sparseOption === 'object' && sparseOption !== null ? (sparseOption as { epsilon?: unknown }).epsilon : undefined;
+    if (typeof sparseOption !== 'boolean' && !(typeof epsilon === 'number' && epsilon > 0 && epsilon < 1 && Object.keys(sparseOption).length === 1)) {
+      throw new HsrError('BAD_OPTION', `DecodePool: expected sparse to be a boolean or { epsilon: 0 < ε < 1 }, got ${describe(sparseOption)}`);
+    }
+    const sparse = sparseOption !== false;
     const canShare = typeof SharedArrayBuffer === 'function' && simdSupported() && backend !== 'js';
     if (sparse) {
       const w = options.weighting, group = options.heads / options.kvHeads;
-      if (w?.kind !== 'relu') {
-        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse rows with weighting.kind 'relu' (softmax rows are not split across threads), got ${describe(w?.kind)}`);
+      if (epsilon === undefined && w?.kind !== 'relu') {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: true with weighting.kind 'relu' (softmax rows take sparse: { epsilon }), got ${describe(w?.kind)}`);
+      }
+      if (epsilon !== undefined && w?.kind !== 'softmax') {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: { epsilon } with weighting.kind 'softmax' (ReLU rows take sparse: true), got ${describe(w?.kind)}`);
       }
       if (!simdSupported() || backend === 'js') throw new HsrError('UNSUPPORTED', 'DecodePool: expected WebAssembly SIMD kernels for sparse rows, got the js backend');
       if (!(group <= 4) || !(options.headDim <= 1024)) {
@@ -128,6 +146,10 @@ export class DecodePool {
     const queries = heap.alloc(4 * heads * headDim);
     const states = Array.from({ length: T }, () => heap.alloc(4 * heads * (valueDim + STATE_EXTRA)));
     const scratch = Array.from({ length: T }, () => heap.alloc(4 * L.scratchWords(group, sparse)));
+    const certified = epsilon === undefined ? null
+      : new PoolCertified(kernels, heap, kvHeads, group, headDim, valueDim, decoder.weighting.scale, epsilon as number);
+    const certs = certified === null ? [] : Array.from({ length: T }, () => heap.alloc(4 * L.certWords(heads)));
+    const plan = certified === null ? 0 : heap.alloc(4 * L.PLAN_SLOTS * heads);
     const status = new Int32Array(new SharedArrayBuffer(4 * L.STATUS_INTS));
     const workers = Array.from({ length: T - 1 }, (_, i) => spawnWorker(import.meta.url, './worker-pool-thread.js', { memory, control, slot: i + 1, status, relaxed }));
     // Wait until every thread is up (its module instantiated) so the first attend is not slowed by startup.
@@ -136,7 +158,8 @@ export class DecodePool {
       w.once('error', reject);
     })));
     for (const w of workers) w.unref();
-    return new DecodePool(decoder, T, workers, { x: kernels.exports, memory, control, queries, states, scratch, status }, minPer, timeoutMs, indexes);
+    return new DecodePool(decoder, T, workers, { x: kernels.exports, memory, control, queries, states, scratch, status, certs, plan },
+      minPer, timeoutMs, indexes, certified);
   }
 
   get length(): number { return this.decoder.length; }
@@ -156,6 +179,7 @@ export class DecodePool {
     assertFinite(keys, 'DecodePool.append keys');
     assertFinite(values, 'DecodePool.append values');
     this.decoder.append(keys, values);
+    this.certified?.noteKeys(keys, d);
     if (this.indexes !== null) {
       for (let i = 0; i < t; i++) {
         for (let g = 0; g < kvHeads; g++) this.indexes[g]!.insert(keys.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d));
@@ -174,20 +198,29 @@ export class DecodePool {
       throw new HsrError('DIM_MISMATCH', `DecodePool.attend out: expected length ${dec.heads * dec.valueDim}, got ${out.length}`);
     }
     const short = dec.kvHeads * dec.length < 2 * this.minPerThread;
+    const cert = this.certified;
+    if (cert !== null && dec.length <= DENSE_BELOW) {
+      // Short certified rows go dense (exact), as CertifiedRule's: bounds would not repay their cost.
+      cert.errorBound.fill(0); cert.keysUsed.fill(dec.length);
+      dec.attend(queries, out);
+      return;
+    }
     if (sh === null || (short && this.indexes === null)) { dec.attend(queries, out); return; }
     const { kvHeads, group, headDim, valueDim, heads } = dec;
     // Short sparse caches run on the calling thread alone (its slice is the whole line).
     const T = short ? 1 : this.threads;
+    const w = dec.weighting;
     // The groups' quantised queries and bounds' coefficients, prepared in the pool's memory first:
     // preparing may allocate, which may grow the memory and detach views taken before.
-    const sweeps = this.indexes?.map((index, g) => index.sweepAddresses(this.groupQueries(queries, g), this.offsets)) ?? null;
+    const sweeps = this.indexes?.map((index, g) => cert === null ? index.sweepAddresses(this.groupQueries(queries, g), this.offsets)
+      : index.sweepAddresses(this.groupQueries(queries, g), this.zeros, w.scale)) ?? null;
+    cert?.reserve(dec.length);
     const ctrl = new Int32Array(sh.memory.buffer, sh.control, L.controlSlots(kvHeads, T));
     new Float32Array(sh.memory.buffer, sh.queries, heads * headDim).set(queries);
-    const w = dec.weighting;
     ctrl[L.KV_HEADS] = kvHeads; ctrl[L.GROUP] = group; ctrl[L.DIM] = headDim; ctrl[L.VDIM] = valueDim;
     ctrl[L.KIND] = w.kind === 'softmax' ? 0 : 1; ctrl[L.ALPHA] = w.alpha; ctrl[L.LENGTH] = dec.length;
     ctrl[L.SCALE] = f32Bits(w.scale); ctrl[L.BIAS] = f32Bits(w.bias); ctrl[L.QUERIES] = sh.queries;
-    ctrl[L.MODE] = sweeps === null ? 0 : 1;
+    ctrl[L.MODE] = sweeps === null ? L.MODE_DENSE : L.MODE_RELU;
     for (let g = 0; g < kvHeads; g++) {
       const H = L.HEADS_BASE + L.HEAD_SLOTS * g;
       if (sweeps !== null) {
@@ -205,13 +238,40 @@ export class DecodePool {
       ctrl[b + L.T_END] = Math.floor((line * (t + 1)) / T);
       ctrl[b + L.T_STATES] = sh.states[t]!;
       ctrl[b + L.T_SCRATCH] = sh.scratch[t]!;
+      ctrl[b + L.T_CERT] = sh.certs[t] ?? 0;
     }
-    if (T === 1) {
-      runSlice(sh.x, sh.memory, ctrl, 0);
-      const stride = valueDim + STATE_EXTRA, s0 = new Float32Array(sh.memory.buffer, sh.states[0]!, heads * stride);
-      for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
+    if (cert !== null) {
+      cert.prepare(ctrl, dec.length);
+      ctrl[L.PLAN] = sh.plan;
+      cert.run(ctrl, sh.memory, queries, dec.length, T, sh.states, sh.certs, sh.plan, (mode) => { ctrl[L.MODE] = mode; this.round(ctrl, T); }, out);
       return;
     }
+    this.round(ctrl, T);
+    // Merge every thread's states into thread 0's, then normalise.
+    const stride = valueDim + STATE_EXTRA;
+    const buf = sh.memory.buffer;
+    const s0 = new Float32Array(buf, sh.states[0]!, heads * stride);
+    for (let t = 1; t < T; t++) {
+      const st = new Float32Array(buf, sh.states[t]!, heads * stride);
+      for (let h = 0; h < heads; h++) lseMerge(s0, h * stride, st, h * stride, valueDim);
+    }
+    for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
+  }
+
+  /**
+   * Certified rows (sparse: { epsilon }) of the last attend, per query head: the bound on the
+   * total-variation distance of its weights from the exact softmax (0 for rows computed densely)
+   * and the keys it folded; the rounds and time per phase. null for other pools.
+   */
+  get lastCertified(): { errorBound: Float64Array; keysUsed: Float64Array; work: PoolCertified['lastWork'] } | null {
+    const c = this.certified;
+    return c === null ? null : { errorBound: c.errorBound, keysUsed: c.keysUsed, work: c.lastWork };
+  }
+
+  /** Runs one task generation: every thread its slice (the calling thread slice 0), then waits for all. */
+  private round(ctrl: Int32Array, T: number): void {
+    const sh = this.shared!;
+    if (T === 1) { runSlice(sh.x, sh.memory, ctrl, 0); return; }
     Atomics.store(ctrl, L.DONE, 0);
     Atomics.add(ctrl, L.SEQ, 1);
     Atomics.notify(ctrl, L.SEQ);
@@ -225,15 +285,6 @@ export class DecodePool {
       Atomics.wait(ctrl, L.DONE, done, left);
     }
     this.throwIfThreadFailed(sh.status);
-    // Merge every thread's states into thread 0's, then normalise.
-    const stride = valueDim + STATE_EXTRA;
-    const buf = sh.memory.buffer;
-    const s0 = new Float32Array(buf, sh.states[0]!, heads * stride);
-    for (let t = 1; t < T; t++) {
-      const st = new Float32Array(buf, sh.states[t]!, heads * stride);
-      for (let h = 0; h < heads; h++) lseMerge(s0, h * stride, st, h * stride, valueDim);
-    }
-    for (let h = 0; h < heads; h++) finishState(s0, h * stride, valueDim, out, h * valueDim);
   }
 
   /** The query rows of KV group g as views (the index's sweep takes one vector per head). */
