@@ -14,8 +14,13 @@
  * starts the seeds at K + 1, so runs on several machines add trials instead of repeating them.
  *
  *   node --import tsx bench/task-accuracy.ts --workers 16 --seconds 240 --out results.jsonl
- *   node --import tsx bench/task-accuracy.ts --report results.jsonl [--report more.jsonl] [--note TEXT]… [--md FILE]
+ *   node --import tsx bench/task-accuracy.ts --report results.jsonl [--report more.jsonl] [--torch dense.jsonl] [--note TEXT]… [--md FILE]
  *     (default FILE docs/reproduction/task-accuracy.md, with task-accuracy.svg beside it)
+ *
+ * Prompts mode (`--prompts FILE --trials N --seed-offset K`): writes the prompts of PROMPT_GRID, seeds
+ * K + 1 … K + N (each exactly the prompt of `hsr-attn eval TASK --trials 1 --seed S`), one JSON line each,
+ * for bench/task-accuracy-torch.py, which answers them with an independent PyTorch forward pass on a GPU:
+ * dense accuracy with hundreds of trials a cell, and paired with the library's dense answers above.
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { fork } from 'node:child_process';
@@ -32,7 +37,7 @@ import { budgetForAverage } from '../src/report/reproduce.js';
 import { markdownTable } from '../src/report/markdown.js';
 import { linePlot } from '../src/report/svg-plot.js';
 import { evaluateTask } from '../src/tasks/evaluate.js';
-import type { TaskKind } from '../src/tasks/trials.js';
+import { makeTrials, type TaskKind, type TrialOptions } from '../src/tasks/trials.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MODELS = ['bytelm-recall-10m', 'bytelm-relu-recall-10m'] as const;
@@ -41,6 +46,30 @@ const CONTEXTS = [2048, 8192];
 const EPSILON = 1e-2;
 /** Copy (a task the models were not trained on) only up to this context: the 8k budget goes to the trained tasks. */
 const COPY_MAX_CONTEXT = 2048;
+
+/** The GPU reference's cells: every trained task at every context, and the recall variants that tell what limits recall. */
+const PROMPT_GRID: { task: TaskKind; contexts: number[]; options: TrialOptions }[] = [
+  { task: 'passkey', contexts: [1024, 2048, 4096, 8192], options: {} },
+  { task: 'passkey', contexts: [2048, 8192], options: { intro: true } },
+  { task: 'recall', contexts: [1024, 2048, 4096, 8192], options: { pairs: 8 } },
+  ...[1, 2, 4, 12].map((pairs) => ({ task: 'recall' as const, contexts: [2048, 8192], options: { pairs } })),
+  { task: 'recall', contexts: [2048, 8192], options: { pairs: 8, intro: true } },
+  { task: 'copy', contexts: [1024, 2048, 8192], options: {} },
+];
+
+function writePrompts(out: string, trials: number, seedOffset: number): void {
+  const haystack = new Uint8Array(readFileSync(join(ROOT, 'data', 'factbook-backgrounds.txt')));
+  const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+  const lines: string[] = [];
+  for (const { task, contexts, options } of PROMPT_GRID) for (const context of contexts) {
+    for (let seed = seedOffset + 1; seed <= seedOffset + trials; seed++) {
+      const t = makeTrials(task, haystack, context, 1, seed, options)[0]!;
+      lines.push(JSON.stringify({ task, context, ...options, seed, prompt: latin1(t.prompt), answer: latin1(t.answer), distance: t.prompt.length - t.needleAt }));
+    }
+  }
+  writeFileSync(out, lines.join('\n') + '\n');
+  process.stderr.write(`${lines.length} prompts written to ${out}\n`);
+}
 
 interface Unit { id: number; model: string; task: TaskKind; context: number; seed: number; mode: AttentionMode; label: string }
 interface UnitResult extends Omit<Unit, 'id'> {
@@ -228,10 +257,12 @@ const { values, positionals } = parseArgs({
   options: {
     worker: { type: 'boolean' }, workers: { type: 'string' }, seconds: { type: 'string' }, out: { type: 'string' },
     tasks: { type: 'string' }, contexts: { type: 'string' }, 'seed-offset': { type: 'string' }, report: { type: 'string', multiple: true }, md: { type: 'string' },
+    prompts: { type: 'string' }, trials: { type: 'string' }, torch: { type: 'string', multiple: true },
     note: { type: 'string', multiple: true },
   },
 });
 if (values.worker) await worker();
+else if (values.prompts) writePrompts(values.prompts, Number(values.trials ?? 200), Number(values['seed-offset'] ?? 0));
 else if (values.report) report(values.report, values.md ?? join(ROOT, 'docs', 'reproduction', 'task-accuracy.md'), values.note ?? []);
 else {
   if (positionals.length) throw new Error(`unexpected arguments ${positionals.join(' ')}`);

@@ -24,6 +24,8 @@ export interface TaskTrial {
 export interface TrialOptions {
   /** recall: key-value pairs written into the haystack (trained with 2–12). Default 8. */
   pairs?: number;
+  /** passkey, recall: start the prompt with the instruction line half of the training tasks began with (the models README). */
+  intro?: boolean;
   /** copy: bytes of the span repeated as the query, then bytes to continue. Defaults 96 and 8 (the retrieval models were not trained to copy; shorter cues or longer answers fail even with dense attention). */
   copyPrefix?: number;
   copyAnswer?: number;
@@ -33,6 +35,7 @@ const PASSKEY_QUERY = '\nWhat is the pass key? The pass key is ';
 const passkeyNeedle = (key: string) => `\nThe pass key is ${key}. Remember it. ${key} is the pass key.\n`;
 const recallNeedle = (name: string, key: string) => `\nThe code for ${name} is ${key}.\n`;
 const recallQuery = (name: string) => `\nThe code for ${name} is `;
+const INTRO = 'There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the important information there.\n';
 const KEY_DIGITS = 5, NAME_LETTERS = 4;
 
 /** The trials of one evaluation: trial t depends only on (seed, t), so a run with more trials extends a shorter one. */
@@ -50,7 +53,7 @@ export function makeTrial(task: TaskKind, haystack: Uint8Array, context: number,
   switch (task) {
     case 'passkey': {
       const key = digits(rng, KEY_DIGITS);
-      return withNeedles(haystack, context, rng, [passkeyNeedle(key)], 0, PASSKEY_QUERY, key, task);
+      return withNeedles(haystack, context, rng, [passkeyNeedle(key)], 0, PASSKEY_QUERY, key, task, options.intro);
     }
     case 'recall': {
       const pairs = options.pairs ?? 8;
@@ -60,7 +63,7 @@ export function makeTrial(task: TaskKind, haystack: Uint8Array, context: number,
       const keys = [...names].map(() => digits(rng, KEY_DIGITS));
       const asked = Math.floor(rng.uniform() * pairs);
       const name = [...names][asked]!;
-      return withNeedles(haystack, context, rng, [...names].map((n, i) => recallNeedle(n, keys[i]!)), asked, recallQuery(name), keys[asked]!, task);
+      return withNeedles(haystack, context, rng, [...names].map((n, i) => recallNeedle(n, keys[i]!)), asked, recallQuery(name), keys[asked]!, task, options.intro);
     }
     case 'copy': {
       const prefix = options.copyPrefix ?? 96, length = options.copyAnswer ?? 8;
@@ -84,19 +87,22 @@ export function makeTrial(task: TaskKind, haystack: Uint8Array, context: number,
 
 /**
  * A haystack window with `needles` written over it, one in each of as many equal segments (so they
- * never overlap and their positions cover the whole window), then `query`; needle `target` holds the answer.
+ * never overlap and their positions cover the whole window), then `query`; needle `target` holds the
+ * answer. With `intro` the window starts with the training tasks' instruction line, and the needles
+ * go after it.
  */
-function withNeedles(haystack: Uint8Array, context: number, rng: Random, needles: string[], target: number, query: string, answer: string, task: TaskKind): TaskTrial {
-  const q = utf8Encode(query), a = utf8Encode(answer), encoded = needles.map(utf8Encode);
+function withNeedles(haystack: Uint8Array, context: number, rng: Random, needles: string[], target: number, query: string, answer: string, task: TaskKind, intro = false): TaskTrial {
+  const q = utf8Encode(query), a = utf8Encode(answer), encoded = needles.map(utf8Encode), head = utf8Encode(intro ? INTRO : '');
   const bodyLength = context - a.length - q.length;
-  const segment = Math.floor(bodyLength / encoded.length);
+  const segment = Math.floor((bodyLength - head.length) / encoded.length);
   const longest = Math.max(...encoded.map((n) => n.length));
-  if (bodyLength < 1 || segment < longest) throw tooShort(task, context, longest * encoded.length + q.length + a.length);
+  if (bodyLength < 1 || segment < longest) throw tooShort(task, context, head.length + longest * encoded.length + q.length + a.length);
   const prompt = new Uint8Array(context - a.length);
   prompt.set(haystackWindow(haystack, bodyLength, rng));
+  prompt.set(head);
   let needleAt = 0;
   encoded.forEach((n, i) => {
-    const at = i * segment + Math.floor(rng.uniform() * (segment - n.length + 1));
+    const at = head.length + i * segment + Math.floor(rng.uniform() * (segment - n.length + 1));
     prompt.set(n, at);
     if (i === target) needleAt = at;
   });

@@ -36,6 +36,17 @@ test('recall: distinct names, non-overlapping needles spread over the window, on
   assert.ok(needles[7]!.index! > 1024 / 2, 'needles reach the second half of the window');
 });
 
+test('intro: the training tasks\' instruction line opens the prompt, the needles follow it, the rest is unchanged', () => {
+  const line = 'There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the important information there.\n';
+  for (const task of ['passkey', 'recall'] as const) {
+    const plain = makeTrial(task, haystack, 1024, seededRandom(5)), t = makeTrial(task, haystack, 1024, seededRandom(5), { intro: true });
+    assert.ok(text(t.prompt).startsWith(line), task);
+    assert.ok(t.needleAt >= line.length, `${task}: needle after the line`);
+    assert.equal(t.prompt.length, plain.prompt.length);
+    assert.deepEqual(t.answer, plain.answer, `${task}: same key asked (same random stream)`);
+  }
+});
+
 test('copy: the cue repeats the span\'s start and the answer continues it from the haystack', () => {
   const t = makeTrial('copy', haystack, 512, seededRandom(3), { copyPrefix: 20, copyAnswer: 6 });
   const p = text(t.prompt);

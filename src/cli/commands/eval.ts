@@ -38,6 +38,7 @@ export const evalCommand: Command = {
     trials: { type: 'integer', value: 'T', default: 10, min: 1, help: 'trials (each a fresh haystack window, needles and positions)' },
     seed: { type: 'integer', value: 'S', default: 0, help: 'fixes the windows, needles and positions (trial t depends only on S and t)' },
     pairs: { type: 'integer', value: 'P', default: 8, help: 'recall: key-value pairs in the haystack' },
+    intro: { type: 'boolean', help: 'passkey, recall: begin the prompt with the instruction line half of the training tasks began with' },
     'copy-prefix': { type: 'integer', value: 'B', default: 96, help: 'copy: bytes of the span repeated as the cue' },
     'copy-answer': { type: 'integer', value: 'B', default: 8, help: 'copy: bytes to continue' },
     ...ATTENTION_OPTIONS,
@@ -53,7 +54,7 @@ export const evalCommand: Command = {
     const bar = new ProgressBar(`eval ${task} (${describeAttention(mode)})`, 'trials', !args.json);
     const r = evaluateTask(model, task as TaskKind, {
       haystack: readBytes((args.haystack as string | undefined) ?? HAYSTACK_TEXT, MAX_HAYSTACK_BYTES), context: args.context as number,
-      trials: args.trials as number, seed: args.seed as number, pairs: args.pairs as number,
+      trials: args.trials as number, seed: args.seed as number, pairs: args.pairs as number, intro: args.intro === true,
       copyPrefix: args['copy-prefix'] as number, copyAnswer: args['copy-answer'] as number,
       attention: mode, index: indexOption(args), block: args.block as number, attentionKernels: args['attention-kernels'] as KernelBackend,
       onTrial: (d, t) => bar.update(d, t),
