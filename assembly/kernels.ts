@@ -375,33 +375,31 @@ export function ballUpperBounds(q: usize, qNorm: f32, centers: usize, radii: usi
 /**
  * Turns dots[0..count) into weights in place and folds them into the state's max/sum
  * (state layout: acc[dv], max, sum). Softmax: rescales acc when the block raises the running max.
- * kind 0 = softmax, 1 = relu. Returns nothing; the caller accumulates values with the weights.
+ * ReLU^α: the weights are t^α·e^{−max} (reluReference), so the caller's t^α never overflows or
+ * underflows float32. kind 0 = softmax, 1 = relu. Returns nothing; the caller accumulates values
+ * with the weights.
  */
 function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, alpha: i32, state: usize, dv: i32): void {
   const maxAt = state + (<usize>dv << 2);
   let sum = load<f32>(maxAt, 4);
   const vs = f32x4.splat(scale);
   let c: i32 = 0;
+  let m4 = f32x4.splat(-Infinity);
+  for (; c + 4 <= count; c += 4) m4 = f32x4.max(m4, v128.load(dots + (<usize>c << 2)));
+  let bm = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
+  for (; c < count; c++) bm = max(bm, load<f32>(dots + (<usize>c << 2)));
+  bm *= scale; // scale > 0, so the max of the logits is the scaled max of the dots
+  c = 0;
   if (kind == 0) {
-    let m4 = f32x4.splat(-Infinity);
-    for (; c + 4 <= count; c += 4) m4 = f32x4.max(m4, v128.load(dots + (<usize>c << 2)));
-    let bm = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
-    for (; c < count; c++) bm = max(bm, load<f32>(dots + (<usize>c << 2)));
-    bm *= scale; // scale > 0, so the max of the logits is the scaled max of the dots
     let mx = load<f32>(maxAt);
     if (bm > mx) {
       const f = f32x4.extract_lane(expNeg4(f32x4.splat(mx - bm)), 0); // e^−∞ = 0 clears an empty state
-      const vf = f32x4.splat(f);
-      let d: i32 = 0;
-      for (; d + 4 <= dv; d += 4) { const o = state + (<usize>d << 2); v128.store(o, f32x4.mul(v128.load(o), vf)); }
-      for (; d < dv; d++) { const o = state + (<usize>d << 2); store<f32>(o, load<f32>(o) * f); }
       sum *= f;
       mx = bm;
-      store<f32>(maxAt, mx);
+      rescaleState(state, dv, f, mx);
     }
     const vm = f32x4.splat(mx);
     let s4 = f32x4.splat(0);
-    c = 0;
     for (; c + 4 <= count; c += 4) {
       const o = dots + (<usize>c << 2);
       const p = expNeg4(f32x4.sub(f32x4.mul(v128.load(o), vs), vm));
@@ -416,12 +414,15 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
     }
     sum += hsum(s4);
   } else {
-    const vb = f32x4.splat(bias);
+    // r = e^{−max/α} after the block's reference is settled, so (t·r)^α = t^α·e^{−max}.
+    const r = reluReference(bm - bias, alpha, state, dv, sum);
+    sum = load<f32>(maxAt, 4);
+    const vb = f32x4.splat(bias), vr = f32x4.splat(r);
     const zero = f32x4.splat(0);
     let s4 = f32x4.splat(0);
     for (; c + 4 <= count; c += 4) {
       const o = dots + (<usize>c << 2);
-      const t = f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vs), vb), zero);
+      const t = f32x4.mul(f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vs), vb), zero), vr);
       let p = t;
       for (let a = 1; a < alpha; a++) p = f32x4.mul(p, t);
       v128.store(o, p);
@@ -429,7 +430,7 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
     }
     for (; c < count; c++) {
       const o = dots + (<usize>c << 2);
-      const t = max<f32>(load<f32>(o) * scale - bias, 0);
+      const t = max<f32>(load<f32>(o) * scale - bias, 0) * r;
       let p = t;
       for (let a = 1; a < alpha; a++) p *= t;
       store<f32>(o, p);
@@ -440,6 +441,43 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   store<f32>(maxAt + 4, sum);
 }
 
+/** acc[0..dv) *= f, max = mx (sum is the caller's). */
+function rescaleState(state: usize, dv: i32, f: f32, mx: f32): void {
+  const vf = f32x4.splat(f);
+  let d: i32 = 0;
+  for (; d + 4 <= dv; d += 4) { const o = state + (<usize>d << 2); v128.store(o, f32x4.mul(v128.load(o), vf)); }
+  for (; d < dv; d++) { const o = state + (<usize>d << 2); store<f32>(o, load<f32>(o) * f); }
+  store<f32>(state + (<usize>dv << 2), mx);
+}
+
+/**
+ * The ReLU^α state's reference before a block whose largest t is tmax: returns r with the block's
+ * weights (t·r)^α relative to e^{max}. A state at max = 0 whose block has tmax^α within 2^±64
+ * keeps absolute weights (r = 1, the common case, no transcendental call); otherwise max becomes
+ * α·ln tmax when that is larger or the state is empty (acc and sum rescaled by e^{old − new}),
+ * as softmax's running max does: t^α alone overflows float32 from 100^20 on.
+ */
+function reluReference(tmax: f32, alpha: i32, state: usize, dv: i32, sum: f32): f32 {
+  if (!(tmax > 0)) return 1; // every weight of the block is 0
+  const maxAt = state + (<usize>dv << 2);
+  const mx = load<f32>(maxAt);
+  let pw: f64 = tmax;
+  for (let a = 1; a < alpha; a++) pw *= <f64>tmax;
+  if (mx == 0 && pw <= 1.8446744073709552e19 && pw >= 5.421010862427522e-20) return 1;
+  const mb = <f64>alpha * Math.log(<f64>tmax);
+  if (!(sum > 0) || mb > <f64>mx) {
+    const nm = <f32>mb;
+    if (sum > 0) {
+      const f = <f32>Math.exp(<f64>mx - <f64>nm);
+      store<f32>(maxAt, sum * f, 4);
+      rescaleState(state, dv, f, nm);
+    } else {
+      store<f32>(maxAt, nm);
+    }
+    return <f32>Math.exp(-<f64>nm / <f64>alpha);
+  }
+  return <f32>Math.exp(-<f64>mx / <f64>alpha);
+}
 
 /** One load per 64-byte line of [p, p + bytes), OR-ed together (no dependency chain): pulls a block toward L1. */
 @inline function touchLines(p: usize, bytes: usize): void {

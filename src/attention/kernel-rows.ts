@@ -99,7 +99,8 @@ export class KernelRows {
     for (let p = 0; p < count; p++) dots[p] = w[from + p]! * inv;
     st.fill(0);
     this.kernels.accumulateIds(st, dots, count, GIVEN_WEIGHTS, values, idv, dv);
-    for (let c = 0; c < dv; c++) acc[c]! += st[c]! * top;
+    const back = top * Math.exp(st[dv]!); // the state's weights are w/top relative to e^max (0 here: they are ≤ 1)
+    for (let c = 0; c < dv; c++) acc[c]! += st[c]! * back;
   }
 
   private scratch(count: number): Float32Array {

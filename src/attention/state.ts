@@ -5,15 +5,16 @@ import { accumulateRows } from './row-loops.js';
 /**
  * A partial attention result over some subset of keys, in float64:
  *
- *   max = the reference logit (softmax: the largest logit folded in so far; ReLU: always 0)
+ *   max = the reference logit (softmax: the largest logit folded in so far; ReLU: 0, or α·ln t_max
+ *         where the kernels scaled weights that would leave float32's range)
  *   sum = Σ_j w_j · e^{−max}            acc = Σ_j w_j · e^{−max} · v_j      (acc: [valueDim])
  *
  * so the attention output over that subset is acc / sum. Two states over disjoint key sets merge
  * by log-sum-exp ({@link mergeStates}) into the state of their union — the one primitive behind
  * "attend to the reported keys, then add a bounded tail", splitting keys across threads, and a
- * sharded KV cache. For ReLU (weights are absolute, not relative to a maximum) `max` stays 0 and
- * the merge reduces to adding sums. The numbers live in `data`, packed as the kernels' states
- * (`[acc, max, sum]`, kernels/types.ts), so one merge (kernels/state.ts `lseMerge`) serves both.
+ * sharded KV cache. For ReLU states at max = 0 (absolute weights) the merge reduces to adding
+ * sums. The numbers live in `data`, packed as the kernels' states (`[acc, max, sum]`,
+ * kernels/types.ts), so one merge (kernels/state.ts `lseMerge`) serves both.
  */
 export class AttentionState {
   /** `[acc_0 .. acc_{valueDim−1}, max, sum]`. */

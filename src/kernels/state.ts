@@ -26,8 +26,9 @@ export function initStates(states: StateArray, m: number, dv: number, kind: 'sof
  * kernels' blocks, split-KV threads): state `b` (at bOff) is merged into state `a` (at aOff), so `a`
  * becomes what one pass over the union of both (disjoint) key sets would have produced. Both are
  * brought to the larger reference logit m = max(max_a, max_b): acc and sum scale by e^{max − m}.
- * An empty side (sum 0) contributes nothing and may carry max = −∞ (no ∞ − ∞). ReLU states
- * (max = 0) simply add. Writing into a float32 `a` rounds once per entry.
+ * An empty side (sum 0) contributes nothing and may carry max = −∞ (no ∞ − ∞). ReLU states at
+ * max = 0 (absolute weights) simply add; scaled ones (types.ts) merge like softmax's. Writing into a
+ * float32 `a` rounds once per entry.
  */
 export function lseMerge(a: StateArray, aOff: number, b: StateArray, bOff: number, dv: number): void {
   const sb = b[bOff + dv + 1]!;

@@ -63,7 +63,7 @@ export interface BackendCapabilities {
 /**
  * How scores become attention weights. `ResolvedAttentionOptions` (attention/options.ts) fits.
  *   softmax: logit = dot·scale, weight = exp(logit − running max)
- *   relu:    weight = max(dot·scale − bias, 0)^alpha   (alpha a positive integer)
+ *   relu:    weight = max(dot·scale − bias, 0)^alpha   (alpha a positive integer; in a state, relative to e^max)
  */
 export interface Weighting {
   readonly kind: 'softmax' | 'relu';
@@ -76,8 +76,10 @@ export interface Weighting {
  * Online-softmax state of one query, `dv + 2` floats: `[acc_0 .. acc_{dv−1}, max, sum]` where
  *   out = acc / sum   and   sum = Σ_j exp(logit_j − max),  acc = Σ_j exp(logit_j − max)·v_j.
  * A fresh state is `acc = 0, max = −Infinity, sum = 0` ({@link initState}). For ReLU the same
- * layout holds with `max` fixed at 0 (weights are absolute), so the one log-sum-exp merge
- * (`kernels/state.ts`) serves both kinds, split-KV threads and sparse + tail combinations alike.
+ * layout holds with weights t^α·e^{−max}: `max` starts at 0 (absolute weights) and the kernels raise
+ * it to α·ln t_max only when t^α would leave float32's range (100^20 already overflows), so the one
+ * log-sum-exp merge (`kernels/state.ts`) serves both kinds, split-KV threads and sparse + tail
+ * combinations alike.
  * Several queries' states lie back to back with stride `dv + 2`.
  */
 export const STATE_EXTRA = 2;

@@ -16,20 +16,18 @@ export function createJsKernels(): Kernels {
 
   /**
    * Folds `count` dots into the state at states[so ..]: the keys as one float64 state relative to
-   * their own maximum (softmax; rounded to float32 so the merged max is a float32 value) or to 0
-   * (ReLU), merged in by log-sum-exp (lseMerge).
+   * their own maximum (softmax; rounded to float32 so the merged max is a float32 value) or to the
+   * ReLU reference of {@link reluReference}, merged in by log-sum-exp (lseMerge).
    */
   const accumulate = (state: Float32Array, so: number, d: Float32Array, dOff: number, count: number,
     w: Weighting, values: Float32Array, ids: Uint32Array | null, start: number, dv: number): void => {
     if (chunk.length < dv + STATE_EXTRA) chunk = new Float64Array(dv + STATE_EXTRA);
     const { scale, bias, alpha } = w;
     const softmax = w.kind === 'softmax';
-    let max = 0;
-    if (softmax) {
-      let blockMax = -Infinity;
-      for (let i = 0; i < count; i++) { const l = d[dOff + i]! * scale; if (l > blockMax) blockMax = l; }
-      max = Math.fround(blockMax);
-    }
+    let blockMax = -Infinity;
+    for (let i = 0; i < count; i++) { const l = d[dOff + i]! * scale; if (l > blockMax) blockMax = l; }
+    const max = softmax ? Math.fround(blockMax) : reluReference(blockMax - bias, alpha);
+    const r = softmax ? 1 : Math.exp(-max / alpha);
     chunk.fill(0, 0, dv);
     let sum = 0;
     for (let i = 0; i < count; i++) {
@@ -37,7 +35,7 @@ export function createJsKernels(): Kernels {
       if (softmax) {
         p = Math.exp(d[dOff + i]! * scale - max);
       } else {
-        const t = d[dOff + i]! * scale - bias;
+        const t = (d[dOff + i]! * scale - bias) * r;
         p = t > 0 ? (alpha === 1 ? t : t ** alpha) : 0;
       }
       if (p === 0) continue;
@@ -158,6 +156,19 @@ export function createJsKernels(): Kernels {
     },
   };
   return kernels;
+}
+
+/**
+ * The reference (the state's max slot) of a ReLU^α block whose largest t is tmax: its weights are
+ * t^α·e^{−max}. 0 (absolute weights) while tmax^α lies within 2^±64, else α·ln tmax rounded to
+ * float32 (the state's precision, so the merge's e^{max_a − max_b} is exact): t^α alone overflows
+ * float32 from 100^20 on and float64 from 100^155. Merging by log-sum-exp (lseMerge) then rescales
+ * states of different references as it does softmax's.
+ */
+function reluReference(tmax: number, alpha: number): number {
+  if (!(tmax > 0)) return 0;
+  const pw = tmax ** alpha;
+  return pw <= 2 ** 64 && pw >= 2 ** -64 ? 0 : Math.fround(alpha * Math.log(tmax));
 }
 
 /** ⟨a[ao ..], b[bo ..]⟩ over n elements with four partial sums (float64 in V8's registers). */
