@@ -414,15 +414,17 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
     }
     sum += hsum(s4);
   } else {
-    // r = e^{−max/α} after the block's reference is settled, so (t·r)^α = t^α·e^{−max}.
+    // r = e^{−max/α} once the block's reference is settled, so (t·r)^α = t^α·e^{−max}; r is folded
+    // into scale and bias (r = 1, exactly the unscaled arithmetic, in the common case).
     const r = reluReference(bm - bias, alpha, state, dv, sum);
     sum = load<f32>(maxAt, 4);
-    const vb = f32x4.splat(bias), vr = f32x4.splat(r);
+    const sr = scale * r, br = bias * r;
+    const vsr = f32x4.splat(sr), vb = f32x4.splat(br);
     const zero = f32x4.splat(0);
     let s4 = f32x4.splat(0);
     for (; c + 4 <= count; c += 4) {
       const o = dots + (<usize>c << 2);
-      const t = f32x4.mul(f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vs), vb), zero), vr);
+      const t = f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vsr), vb), zero);
       let p = t;
       for (let a = 1; a < alpha; a++) p = f32x4.mul(p, t);
       v128.store(o, p);
@@ -430,7 +432,7 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
     }
     for (; c < count; c++) {
       const o = dots + (<usize>c << 2);
-      const t = max<f32>(load<f32>(o) * scale - bias, 0) * r;
+      const t = max<f32>(load<f32>(o) * sr - br, 0);
       let p = t;
       for (let a = 1; a < alpha; a++) p *= t;
       store<f32>(o, p);
