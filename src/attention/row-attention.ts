@@ -5,7 +5,7 @@ import { ExactReluRule } from './exact-relu-rule.js';
 import type { KeyMoments } from './moments.js';
 import type { ResolvedAttentionOptions } from './options.js';
 import { RowEvaluator, type KeyValueView, type WorkCounters } from './row-evaluator.js';
-import { allShort, FLAT_RETRY_MAX, sweepable, type GroupPlan } from './row-plan.js';
+import { allShort, FLAT_RETRY_MAX, FLAT_RETRY_MIN, sweepable, type GroupPlan } from './row-plan.js';
 import { SweptBounds } from './swept-bounds.js';
 import { paperThreshold, ThresholdRule } from './threshold-rule.js';
 import { TopKRule } from './top-k-rule.js';
@@ -78,9 +78,19 @@ export class RowAttention {
       return;
     }
     ev.ensureCapacity(limit);
-    if (!o.sparse) {
+    const index = kv.index!;
+    const plan = o.sparse && o.kind === 'softmax' ? this.planGroup(kv, index, queries, limit) : null;
+    if (!o.sparse || (plan?.bounds === 'none' && limits === null)) {
+      // Dense, and certified groups that go dense without bounds (short or flat): the one fused
+      // kernel pass of the dense path, nothing else (exact: errorBound 0).
       const kr = o.kind === 'softmax' && limits === null ? ev.denseRowsFor(kv, queries) : null;
-      if (kr) { ev.denseKernel(kr, kv, queries, limit, out, outRow * dv); return; }
+      if (kr) {
+        ev.denseKernel(kr, kv, queries, limit, out, outRow * dv);
+        if (plan !== null) { ev.work.denseQueries += count; errorBound?.fill(0, outRow, outRow + count); }
+        return;
+      }
+    }
+    if (!o.sparse) {
       for (let h = 0; h < count; h++) {
         const lim = limits ? limits[h]! : limit, off = (outRow + h) * dv;
         if (lim === 0) out.fill(0, off, off + dv);
@@ -91,9 +101,7 @@ export class RowAttention {
       }
       return;
     }
-    const index = kv.index!;
-    if (o.kind === 'relu') { this.relu.rows(kv, index, queries, limit, limits, out, outRow); return; }
-    const plan = this.planGroup(kv, index, queries, limit);
+    if (plan === null) { this.relu.rows(kv, index, queries, limit, limits, out, outRow); return; }
     const swept = this.bounds(plan, kv, index, queries, limit);
     const denseBefore = ev.work.denseQueries;
     // Certified rows that switch to dense over one shared prefix are computed together after the
@@ -121,14 +129,14 @@ export class RowAttention {
 
   /**
    * After a certified group that computed bounds: when every row went dense anyway (scores too flat
-   * to skip any key), the next 1, 2, 4, … up to FLAT_RETRY_MAX groups of this KV view skip the bounds
+   * to skip any key), the next FLAT_RETRY_MIN, 2·FLAT_RETRY_MIN, … up to FLAT_RETRY_MAX groups of this KV view skip the bounds
    * (planGroup); a group that kept some row sparse resets the back-off.
    */
   private noteFlat(kv: KeyValueView, allDense: boolean): void {
     const run = this.flatRuns.get(kv);
     if (!allDense && !run) return;
     const r = run ?? { skip: 0, backoff: 0 };
-    r.backoff = allDense ? Math.min(FLAT_RETRY_MAX, Math.max(1, 2 * r.backoff)) : 0;
+    r.backoff = allDense ? Math.min(FLAT_RETRY_MAX, Math.max(FLAT_RETRY_MIN, 2 * r.backoff)) : 0;
     r.skip = r.backoff;
     if (!run) this.flatRuns.set(kv, r);
   }

@@ -59,7 +59,7 @@ export class RowEvaluator {
   spare = new Float64Array(0);
   /** Secondary results of the row loops. */
   readonly res = new Float64Array(4);
-  /** The last softmax row's kept ids are keptBuf[0..keptCount) (`ids`; bucket order in certified mode). */
+  /** The last softmax row's kept ids are keptBuf[0..keptCount) (`ids`, bucket order in certified mode; `allIds` for dense rows). */
   keptBuf: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   keptCount = 0;
   /** Kernel-side row work, created for the first kernels seen (one owner, one backend). */
@@ -148,10 +148,9 @@ export class RowEvaluator {
     initStates(st, m, dv, 'softmax');
     kr.kernels.attendRange(qs.subarray(0, m * d), m, kv.keys, kv.values, 0, limit, d, dv, this.softmaxWeighting, st);
     for (let h = 0; h < m; h++) finishState(st, h * stride, dv, out, off + h * dv);
-    for (let j = 0; j < limit; j++) this.ids[j] = j;
     this.work.keysScored += m * limit;
     this.work.keysUsed += m * limit;
-    this.keptBuf = this.ids;
+    this.keptBuf = this.allIds; // every key, without writing the ids per call
     this.keptCount = limit;
   }
 
