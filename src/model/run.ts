@@ -110,6 +110,8 @@ export interface GenerateResult {
   keysUsed: number;
   /** Largest certified total-variation bound of any row (softmax sparse modes; 0 otherwise). */
   maxErrorBound: number;
+  /** As PerplexityResult's: the fraction of a softmax sparse mode's rows computed densely (0 for other modes). */
+  denseFallbackFraction: number;
 }
 
 /**
@@ -147,7 +149,7 @@ export function generate(model: LlamaModel, prompt: ArrayLike<number>, maxTokens
   }
   return {
     tokens: out, promptTokens: prompt.length, prefillSeconds: (t1 - t0) / 1000, decodeSeconds: (now() - t1) / 1000,
-    keysScored: s.keysScored, keysUsed: s.keysUsed, maxErrorBound: maxErrorBound(s),
+    keysScored: s.keysScored, keysUsed: s.keysUsed, maxErrorBound: maxErrorBound(s), denseFallbackFraction: denseFallbackFraction(s),
   };
 }
 

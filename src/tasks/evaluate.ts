@@ -45,6 +45,8 @@ export interface TaskResult {
   keysVisible: number;
   /** Largest certified total-variation bound of any row of any trial (softmax sparse modes; 0 otherwise). */
   maxErrorBound: number;
+  /** The fraction of a softmax sparse mode's rows computed densely, mean over trials (GenerateResult's). */
+  denseFallbackFraction: number;
   seconds: number;
   outcomes: TrialOutcome[];
 }
@@ -63,13 +65,14 @@ export function evaluateTask(model: LlamaModel, task: TaskKind, options: TaskOpt
   const trials = makeTrials(task, options.haystack, context, options.trials, options.seed, options);
   const run: RunOptions = { attention: options.attention ?? defaultAttention(model.config), index: options.index, attentionKernels: options.attentionKernels, block: options.block };
   const outcomes: TrialOutcome[] = [];
-  let keysScored = 0, keysUsed = 0, maxErrorBound = 0;
+  let keysScored = 0, keysUsed = 0, maxErrorBound = 0, denseFallback = 0;
   const t0 = now();
   for (const trial of trials) {
     const r = generate(model, trial.prompt, trial.answer.length, run);
     keysScored += r.keysScored;
     keysUsed += r.keysUsed;
     maxErrorBound = Math.max(maxErrorBound, r.maxErrorBound);
+    denseFallback += r.denseFallbackFraction;
     const got = latin1(r.tokens), expected = latin1(trial.answer);
     outcomes.push({ expected, got, correct: got === expected, distance: trial.prompt.length - trial.needleAt });
     options.onTrial?.(outcomes.length, trials.length);
@@ -77,7 +80,8 @@ export function evaluateTask(model: LlamaModel, task: TaskKind, options: TaskOpt
   const correct = outcomes.filter((o) => o.correct).length;
   return {
     task, context, trials: trials.length, correct, accuracy: correct / trials.length, keysScored, keysUsed,
-    keysVisible: trials.length * keysVisible(model, context - 1), maxErrorBound, seconds: (now() - t0) / 1000, outcomes,
+    keysVisible: trials.length * keysVisible(model, context - 1), maxErrorBound,
+    denseFallbackFraction: denseFallback / trials.length, seconds: (now() - t0) / 1000, outcomes,
   };
 }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { perplexity } from '../../src/model/run.js';
@@ -21,4 +22,19 @@ test('perplexity reports the fraction of sparse-mode rows computed densely; the 
   assert.match(slowerThanDenseNote({ kind: 'paper' }, 0)!, /--attention flash/);
   assert.equal(slowerThanDenseNote({ kind: 'dense' }, 0), null);
   assert.equal(slowerThanDenseNote({ kind: 'flash' }, 0), null);
+});
+
+test('generate says when its sparse mode fell back to dense (stderr note, denseFallbackFraction in --json); dense modes say nothing', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'generate', '--prompt', 'def f(x):', '--max-tokens', '3', ...args],
+    { cwd: root, encoding: 'utf8' });
+  // A 12-token context: every certified row sees ≤ 1024 keys and is computed densely.
+  const certified = cli('--attention', 'certified');
+  assert.equal(certified.status, 0, certified.stderr);
+  assert.match(certified.stderr, /note: 100\.0% of this mode's rows were computed densely.*cannot be faster than dense/);
+  const json = cli('--attention', 'certified', '--json');
+  assert.equal(JSON.parse(json.stdout).denseFallbackFraction, 1);
+  assert.match(json.stderr, /note: 100\.0%/);
+  const dense = cli('--attention', 'dense');
+  assert.equal(dense.status, 0, dense.stderr);
+  assert.doesNotMatch(dense.stderr, /note:/);
 });

@@ -13,7 +13,7 @@ import { vendoredModelDir } from '../../node/vendored-models.js';
 import { HAYSTACK_TEXT, RECALL_MODEL_NAME } from '../paths.js';
 import { ProgressBar } from '../progress.js';
 import { formatPairs } from '../table.js';
-import { pct } from './perplexity.js';
+import { pct, slowerThanDenseNote } from './perplexity.js';
 
 /** Haystack bytes read at most: windows are drawn from this much, and a huge file or /dev/zero costs a bounded read. */
 const MAX_HAYSTACK_BYTES = 64 * 2 ** 20;
@@ -80,6 +80,8 @@ export const evalCommand: Command = {
     const wrong = r.outcomes.filter((o) => !o.correct).slice(0, 5);
     for (const o of wrong) rows.push(['wrong', `expected ${JSON.stringify(o.expected)}, got ${JSON.stringify(o.got)} (needle ${o.distance} tokens back)`]);
     process.stdout.write(formatPairs(rows) + '\n');
+    const note = slowerThanDenseNote(mode, r.denseFallbackFraction);
+    if (note) process.stderr.write(`note: ${note}\n`);
     return 0;
   },
 };

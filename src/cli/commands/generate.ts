@@ -6,6 +6,7 @@ import type { KernelBackend } from '../../kernels/index.js';
 import type { Command } from '../command.js';
 import { ATTENTION_OPTIONS, attentionMode, indexOption } from '../attention-args.js';
 import { MODEL_OPTION, modelFromArgs, tokenizerFromArgs } from '../model-args.js';
+import { slowerThanDenseNote } from './perplexity.js';
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -15,7 +16,8 @@ export const generateCommand: Command = {
     'Continues the prompt token by token (bytes, or the model\'s tokenizer.json), printing text as it is produced, then tokens/s on stderr.',
     'Greedy by default (--temperature 0); with a temperature, sampling is seeded (--seed) and can be',
     'restricted to the top-p nucleus. --json prints { prompt, text, tokens, promptTokens, prefillSeconds,',
-    'decodeSeconds, tokensPerSecond, keysScored, keysUsed } instead of streaming.',
+    'decodeSeconds, tokensPerSecond, keysScored, keysUsed, denseFallbackFraction } instead of streaming. A sparse',
+    '--attention mode adds a note on stderr about its speed against dense (as perplexity does).',
   ].join('\n'),
   options: {
     ...MODEL_OPTION,
@@ -44,12 +46,15 @@ export const generateCommand: Command = {
     if (!stream) {
       const text = tokenizer.decode(r.tokens);
       process.stdout.write(JSON.stringify({ prompt, text, tokens: r.tokens.length, promptTokens: r.promptTokens, prefillSeconds: r.prefillSeconds,
-        decodeSeconds: r.decodeSeconds, tokensPerSecond, keysScored: r.keysScored, keysUsed: r.keysUsed }) + '\n');
-      return 0;
+        decodeSeconds: r.decodeSeconds, tokensPerSecond, keysScored: r.keysScored, keysUsed: r.keysUsed, denseFallbackFraction: r.denseFallbackFraction }) + '\n');
+    } else {
+      process.stdout.write(decoder.flush() + '\n');
+      process.stderr.write(`[${describeAttention(mode)}] ${r.tokens.length} tokens in ${r.decodeSeconds.toFixed(2)} s: ${tokensPerSecond.toFixed(1)} tokens/s` +
+        ` (prompt: ${r.promptTokens} tokens in ${r.prefillSeconds.toFixed(2)} s)\n`);
     }
-    process.stdout.write(decoder.flush() + '\n');
-    process.stderr.write(`[${describeAttention(mode)}] ${r.tokens.length} tokens in ${r.decodeSeconds.toFixed(2)} s: ${tokensPerSecond.toFixed(1)} tokens/s` +
-      ` (prompt: ${r.promptTokens} tokens in ${r.prefillSeconds.toFixed(2)} s)\n`);
+    // On stderr in both modes: --json keeps stdout machine-readable.
+    const note = slowerThanDenseNote(mode, r.denseFallbackFraction);
+    if (note) process.stderr.write(`note: ${note}\n`);
     return 0;
   },
 };
