@@ -15,7 +15,7 @@ import { DenseDecoder } from '../../kernels/dense-decode.js';
 import { createJsKernels } from '../../kernels/js/js-kernels.js';
 import type { Kernels, Weighting } from '../../kernels/types.js';
 import { createKernels } from '../../kernels/index.js';
-import { writeFileAtomic } from '../../node/files.js';
+import { assertWritableFile, writeFileAtomic } from '../../node/files.js';
 import { createOrtDecoder } from '../../node/onnx-attention.js';
 import { DecodePool } from '../../node/worker-pool.js';
 import { dataFile, loadDumpTensors, REAL_DUMPS, realWorkload, requireDataFile } from '../../node/workloads.js';
@@ -129,6 +129,7 @@ export const benchCommand: Command = {
     if (backend !== 'cpu' && backend !== 'webgpu') throw new UsageError(`expected --backend cpu or webgpu, got ${JSON.stringify(backend)}`);
     if (backend === 'webgpu' && mode !== 'decode') throw new UsageError('expected --backend webgpu with decode only (prefill runs on the CPU)');
     const config = { mode, ns, d, workloads: workloads as WorkloadName[], rounds, backend };
+    if (args.out !== undefined) assertWritableFile(args.out as string); // before the run, not after
     const bar = new ProgressBar(`bench ${mode}`, 'sizes', !args.json);
     const started = performance.now();
     const result = mode === 'decode'

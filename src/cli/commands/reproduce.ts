@@ -43,9 +43,9 @@ export const reproduceCommand: Command = {
   },
   async run(args) {
     const quick = args.quick === true, out = args.out as string;
+    assertWritableFolder(out); // before minutes of work, not after
     const dirs = args.data === undefined ? DATA_DIRS : [args.data as string];
     const [textFile, softmaxDumpFile, reluDumpFile] = ['dev_c.txt', 'dev_c_l2.safetensors', 'dev_c_relu_l3.safetensors'].map((f) => requireDataFile(f, dirs)) as [string, string, string];
-    assertWritableFolder(out); // before minutes of work, not after
     const started = performance.now(), loadBefore = loadavg()[1]!;
     const softmaxModel = loadModel(vendoredModelDir(SOFTMAX_MODEL_NAME)), reluModel = loadModel(vendoredModelDir(RELU_MODEL_NAME));
     const a = reluModel.config.attention;
