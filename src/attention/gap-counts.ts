@@ -8,7 +8,7 @@ const MID = BUCKET_EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
  * certified selection does on them: where to stop, how many keys that takes, and the certified
  * bound on the mass of the buckets after the stop. Filled by the kernels' gapHistogram on one key
  * array (SweptBounds) or by merging the histograms of several key ranges (the decode pool's
- * certified rows, src/node/worker-pool-certified.ts).
+ * certified rows, src/kernels/pool/certified.ts).
  */
 export class GapCounts {
   /** Counts in [0, buckets); the rest is gapHistogram's scratch (4·BUCKETS). */

@@ -27,7 +27,7 @@ function expectHsr(fn: () => unknown, code: HsrErrorCode, message?: RegExp): Hsr
 }
 
 /** The pool's worker threads (private: the tests below stand in for a thread dying or failing). */
-const workersOf = (pool: DecodePool): Worker[] => (pool as unknown as { workers: Worker[] }).workers;
+const workersOf = (pool: DecodePool): Worker[] => (pool as unknown as { workers: { worker: Worker }[] }).workers.map((t) => t.worker);
 
 describe('DecodePool rejects bad input with HsrError (table)', () => {
   const pools: DecodePool[] = [];

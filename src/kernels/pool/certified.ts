@@ -1,22 +1,24 @@
-import { BUCKETS, BUCKETS_PER_NAT } from '../attention/buckets.js';
-import { GapCounts } from '../attention/gap-counts.js';
-import { KernelRows, maxRowNorm } from '../attention/kernel-rows.js';
-import { SWEPT_DENSE_SWITCH } from '../attention/row-plan.js';
-import { typicalGap } from '../attention/swept-bounds.js';
-import { tvBound } from '../attention/tv-bound.js';
-import { float32SoftmaxSafe } from '../kernels/float32-error.js';
-import { finishState, initStates, lseMerge } from '../kernels/state.js';
-import { STATE_EXTRA, type Kernels } from '../kernels/types.js';
-import type { LinearHeap } from '../kernels/wasm/heap.js';
-import { bucketShift, forSegments } from './worker-pool-certified-slice.js';
-import * as L from './worker-pool-layout.js';
+import { BUCKETS, BUCKETS_PER_NAT } from '../../attention/buckets.js';
+import { GapCounts } from '../../attention/gap-counts.js';
+import { KernelRows, maxRowNorm } from '../../attention/kernel-rows.js';
+import { SWEPT_DENSE_SWITCH } from '../../attention/row-plan.js';
+import { typicalGap } from '../../attention/swept-bounds.js';
+import { tvBound } from '../../attention/tv-bound.js';
+import { float32SoftmaxSafe } from '../float32-error.js';
+import { finishState, initStates, lseMerge } from '../state.js';
+import { STATE_EXTRA, type Kernels } from '../types.js';
+import type { LinearHeap } from '../wasm/heap.js';
+import { bucketShift, forSegments } from './certified-slice.js';
+import * as L from './layout.js';
+
+const { performance } = globalThis as unknown as { performance: { now(): number } }; // the core has no DOM or Node types
 
 /** Rounding slack of the stopping estimate (the exact bound re-checks it), as certified-rule.ts. */
 const STOP_SLACK = 1 + 1e-6;
 
 /**
  * Certified softmax rows split across the decode pool's threads (the main thread's side; the
- * threads' is worker-pool-certified-slice.ts). Every thread bounds its key range of every row
+ * threads' is certified-slice.ts). Every thread bounds its key range of every row
  * (fused sweep) and histograms the bounds below the range's own top; the main thread merges the
  * histograms of a row (shifted to the row's top over all ranges, bucketShift), picks the buckets to
  * take with the same stopping rule as the one-thread swept rows (CertifiedRule.sweptRow), and each

@@ -1,8 +1,8 @@
-import { initStates } from '../kernels/state.js';
-import type { KernelExports } from '../kernels/wasm/wasm-kernels.js';
-import type { WasmMemory } from '../kernels/wasm/wasm-api.js';
-import * as L from './worker-pool-layout.js';
-import { certifiedSlice, forSegments } from './worker-pool-certified-slice.js';
+import { initStates } from '../state.js';
+import type { KernelExports } from '../wasm/wasm-kernels.js';
+import type { WasmMemory } from '../wasm/wasm-api.js';
+import * as L from './layout.js';
+import { certifiedSlice, forSegments } from './certified-slice.js';
 
 const f32 = new Float32Array(1), i32 = new Int32Array(f32.buffer);
 function bitsToF32(bits: number): number { i32[0] = bits; return f32[0]!; }
@@ -11,7 +11,8 @@ function bitsToF32(bits: number): number { i32[0] = bits; return f32[0]!; }
  * Runs thread `t`'s slice of the current task: empties its states ([heads, dv + 2]), then for each
  * KV head its slice of the line touches, attendRange over that position range (dense mode) or the
  * quantized index's candidate sweep and attendIds over it (sparse ReLU mode); the certified modes'
- * rounds are worker-pool-certified-slice.ts's. Shared by the main thread (slot 0) and the pool threads.
+ * rounds are certified-slice.ts's. Shared by the calling thread (slot 0) and the pool threads
+ * (thread.ts), in Node and in browsers.
  */
 export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array, t: number): void {
   if (ctrl[L.MODE] === L.MODE_BOUNDS || ctrl[L.MODE] === L.MODE_FOLD) { certifiedSlice(x, memory, ctrl, t); return; }

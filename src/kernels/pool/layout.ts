@@ -1,9 +1,9 @@
-import { BUCKETS } from '../attention/buckets.js';
+import { BUCKETS } from '../../attention/buckets.js';
 
 /**
- * The control block the decode pool (worker-pool.ts) and its threads (worker-pool-thread.ts)
- * share, as int32 slots in the shared WebAssembly memory. One attend = one task generation:
- * the main thread writes the parameters, bumps SEQ and notifies; each thread works on its slice of
+ * The control block the decode pool (decode-pool.ts) and its threads (thread.ts) share, as int32
+ * slots in the shared WebAssembly memory. One attend = one task generation: the calling thread
+ * writes the parameters, bumps SEQ and notifies; each thread works on its slice of
  * the "line" of kvHeads × length positions (KV head g's positions are line g·n .. g·n + n) and
  * adds 1 to DONE. Addresses are byte offsets into the same memory.
  */

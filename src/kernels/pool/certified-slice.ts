@@ -1,12 +1,12 @@
-import { BUCKETS_PER_NAT } from '../attention/buckets.js';
-import { initStates } from '../kernels/state.js';
-import type { KernelExports } from '../kernels/wasm/wasm-kernels.js';
-import type { WasmMemory } from '../kernels/wasm/wasm-api.js';
-import * as L from './worker-pool-layout.js';
+import { BUCKETS_PER_NAT } from '../../attention/buckets.js';
+import { initStates } from '../state.js';
+import type { KernelExports } from '../wasm/wasm-kernels.js';
+import type { WasmMemory } from '../wasm/wasm-api.js';
+import * as L from './layout.js';
 
 /**
  * The threads' side of the decode pool's certified softmax rows (the plan and the proof are in
- * worker-pool-certified.ts). Each thread works on the key ranges its slice of the line covers:
+ * certified.ts). Each thread works on the key ranges its slice of the line covers:
  * round 1 (MODE_BOUNDS) writes the fused sweep's float32 upper bounds and estimates of the range
  * and each query head's gap histogram of them, relative to the range's own top; later rounds
  * (MODE_FOLD) fold the keys of the buckets the main thread chose from the merged histograms (or
