@@ -165,3 +165,57 @@ export function runSlice(modules: SliceModules, host: string, seed = 20261206): 
   const cases = [...attentionCases(lib, reference, r), ...decodeCases(lib, reference, r)];
   return { host, backend: lib.createKernels().name, cases, indexes: indexCases(lib, r) };
 }
+
+/** One DecodePool run: its thread count, why it fell back (or null), and every attend's output. */
+export interface PoolCase { name: string; threads: number; fallback: string | null; worst: number; output: number[] }
+
+/** The pool's weightings: dense softmax, dense ReLU², and sparse ReLU² rows (the fused candidate sweep). */
+const POOL_CASES: { name: string; weighting: Lib.Weighting; sparse: boolean }[] = [
+  { name: 'softmax', weighting: { kind: 'softmax', scale: 1 / Math.sqrt(D), bias: 0, alpha: 1 }, sparse: false },
+  { name: 'relu²', weighting: { kind: 'relu', scale: 1 / Math.sqrt(D), bias: 0.1, alpha: 2 }, sparse: false },
+  { name: 'relu² sparse', weighting: { kind: 'relu', scale: 1 / Math.sqrt(D), bias: 0.1, alpha: 2 }, sparse: true },
+];
+
+/**
+ * Grouped-query decode through DecodePool (`threads` asked for, every attend split across them:
+ * minPositionsPerThread 0), appending in uneven chunks so slices cut heads and key ranges at
+ * varying places; each attend checked against the float64 reference (1e-5 relative, as KVCache).
+ * Async (creating a pool starts its threads): in a browser, call it from a Web Worker.
+ */
+export async function runPoolSlice(modules: Pick<SliceModules, 'reference' | 'random'> & { DecodePool: typeof Lib.DecodePool }, threads: number,
+  seed = 20261207): Promise<PoolCase[]> {
+  const heads = 6, kvHeads = 2, group = heads / kvHeads, chunks = [1, 2, 37, 300, 700];
+  const r = modules.random.seededRandom(seed);
+  const cases: PoolCase[] = [];
+  for (const c of POOL_CASES) {
+    const pool = await modules.DecodePool.create({ heads, kvHeads, headDim: D, valueDim: DV, weighting: c.weighting, sparse: c.sparse, threads, minPositionsPerThread: 0 });
+    const keys: number[] = [], values: number[] = [], output: number[] = [];
+    let worst = 0;
+    try {
+      for (const t of chunks) {
+        const k = gaussian(r, t * kvHeads * D, 1.5), v = gaussian(r, t * kvHeads * DV);
+        pool.append(k, v);
+        keys.push(...k); values.push(...v);
+        const q = gaussian(r, heads * D, 2.5), out = new Float32Array(heads * DV);
+        pool.attend(q, out);
+        output.push(...out);
+        const n = pool.length;
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / group), kh = new Float32Array(n * D), vh = new Float32Array(n * DV);
+          for (let j = 0; j < n; j++) {
+            kh.set(keys.slice((j * kvHeads + g) * D, (j * kvHeads + g + 1) * D), j * D);
+            vh.set(values.slice((j * kvHeads + g) * DV, (j * kvHeads + g + 1) * DV), j * DV);
+          }
+          const w = c.weighting;
+          const want = modules.reference.referenceAttention({ q: q.slice(h * D, (h + 1) * D), m: 1, k: kh, n, v: vh, d: D, dv: DV, kind: w.kind,
+            scale: w.scale, alpha: w.alpha, bias: w.bias, causal: false });
+          worst = Math.max(worst, worstRow(out.subarray(h * DV, (h + 1) * DV), want, DV, undefined, 0));
+        }
+      }
+    } finally {
+      await pool.close();
+    }
+    cases.push({ name: `DecodePool ${c.name}`, threads: pool.threads, fallback: pool.fallback, worst, output });
+  }
+  return cases;
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Weighting } from '../../src/kernels/types.js';
+import { DecodePool as CoreDecodePool } from '../../src/kernels/pool/decode-pool.js';
 import { DecodePool } from '../../src/node/worker-pool.js';
 import { gaussArray, referenceDecode, rng } from './backends.js';
 
@@ -87,5 +88,19 @@ describe('DecodePool sparse ReLU rows (quantized index per KV head, candidate sw
     const base = { heads: 6, kvHeads: 2, headDim: 8, valueDim: 8, threads: 1, sparse: true };
     await assert.rejects(DecodePool.create({ ...base, weighting: softmax(8) }), { code: 'BAD_OPTION' });
     await assert.rejects(DecodePool.create({ ...base, heads: 10, weighting: { kind: 'relu', scale: 1, bias: 0, alpha: 1 } }), { code: 'BAD_OPTION' });
+  });
+});
+
+describe('the package root\'s DecodePool (Web Workers) in Node', () => {
+  it('runs on one thread and says why (Node has no Web Workers: hsr-attention/node\'s pool spawns worker_threads)', async () => {
+    const pool = await CoreDecodePool.create({ heads: 2, kvHeads: 1, headDim: 8, threads: 2, weighting: softmax(8) });
+    try {
+      assert.equal(pool.threads, 1);
+      assert.match(pool.fallback ?? '', /^one thread: Web Workers are not available here/);
+      const node = await DecodePool.create({ heads: 2, kvHeads: 1, headDim: 8, threads: 2, weighting: softmax(8) });
+      assert.equal(node.threads, 2);
+      assert.equal(node.fallback, null);
+      await node.close();
+    } finally { await pool.close(); }
   });
 });
