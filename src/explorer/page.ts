@@ -6,7 +6,7 @@
 import type { AttentionMode } from '../model/attention-mode.js';
 import { linePlot, PALETTE, type Series } from '../report/svg-plot.js';
 import { drawHeatmap } from './heatmap.js';
-import type { ModelName, Reply, Request } from './protocol.js';
+import type { ModelName, PoolInfo, Reply, Request } from './protocol.js';
 
 type Final = Exclude<Reply, { type: 'progress' } | { type: 'token' }>;
 
@@ -56,6 +56,8 @@ const second = new WorkerClient();
 let kind: 'softmax' | 'relu' = 'softmax';
 let modelName: ModelName = '';
 let bundled = '';
+/** The analysis worker's DecodePool threads (dense runs on them when there are several). */
+let pool: PoolInfo = { threads: 1, fallback: null };
 
 function setStatus(text: string): void { $('status').textContent = text; }
 
@@ -116,6 +118,8 @@ async function loadModel(name: ModelName): Promise<void> {
   const a = await analysis.request<'loaded'>({ type: 'load', model: name });
   modelName = name;
   kind = a.info.kind;
+  pool = a.pool;
+  $('threads').textContent = pool.threads > 1 ? `threads: ${pool.threads} (DecodePool on Web Workers, shared memory)` : `threads: 1 (${pool.fallback ?? 'one CPU'})`;
   renderModeChoices();
   $('model-info').textContent = `${a.info.layers} layers × ${a.info.heads} heads (${a.info.kvHeads} KV heads), ${a.info.kind === 'relu' ? 'ReLU²' : 'softmax'} attention, ` +
     `context ${a.info.maxPositions}; loaded in ${a.info.loadSeconds.toFixed(2)} s; weight products on ${a.backend}`;
@@ -127,21 +131,24 @@ async function runModes(): Promise<void> {
   const results: Extract<Final, { type: 'perplexity' }>[] = [];
   const body = $('results').querySelector('tbody')!;
   body.replaceChildren();
-  for (const mode of chosenModes()) {
-    const r = await analysis.request<'perplexity'>({ type: 'perplexity', tokens: toks, mode }, progress);
+  // Dense once more on the worker pool where there are threads: the same numbers, split across them.
+  const runs: { mode: AttentionMode; threads: number; id: string }[] = chosenModes().map((mode) => ({ mode, threads: 1, id: mode.kind }));
+  if (pool.threads > 1) runs.splice(1, 0, { mode: { kind: 'dense' }, threads: pool.threads, id: 'dense-pool' });
+  for (const { mode, threads, id } of runs) {
+    const r = await analysis.request<'perplexity'>({ type: 'perplexity', tokens: toks, mode, threads }, progress);
     results.push(r);
     const dense = results[0]!;
     const row = body.insertRow();
-    row.dataset.mode = mode.kind;
+    row.dataset.mode = id;
     const cells = [r.label, r.bitsPerToken.toFixed(4), (r.bitsPerToken - dense.bitsPerToken).toFixed(4), r.tokensPerSecond.toFixed(1),
-      `${(100 * r.keysUsed / r.keysVisible).toFixed(1)}%`, r.maxErrorBound > 0 ? r.maxErrorBound.toExponential(2) : (mode.kind === 'dense' || mode.kind === 'sparse' ? 'exact' : '0')];
+      `${(100 * r.keysUsed / r.keysVisible).toFixed(1)}%`, r.maxErrorBound > 0 ? r.maxErrorBound.toExponential(2) : (mode.kind === 'dense' || mode.kind === 'sparse' ? 'exact' : '0'), r.ranOn];
     for (const c of cells) row.insertCell().textContent = c;
     row.cells[1]!.dataset.bits = String(r.bitsPerToken);
   }
   $('nll-plot').innerHTML = linePlot({
     title: `Per-byte NLL minus dense (${toks.length} bytes)`, width: 760, height: 300,
     x: { label: 'position (byte)' }, y: { label: 'Δ NLL (nats)' },
-    series: results.slice(1).map((r, i) => ({ name: r.label, style: 'line', color: PALETTE[(i + 1) % PALETTE.length],
+    series: results.slice(1).filter((r) => !r.label.startsWith('dense')).map((r, i) => ({ name: r.label, style: 'line', color: PALETTE[(i + 1) % PALETTE.length],
       points: r.nll.map((v, j) => [j + 1, v - results[0]!.nll[j]!] as const) })),
     hLines: [{ y: 0, label: 'dense' }],
   });
@@ -187,7 +194,10 @@ async function runSpeed(): Promise<void> {
     analysis.request<'speed'>({ type: 'speed', tokens: text, mode: { kind: 'dense' }, contexts, steps: 16 }, progress),
     second.request<'speed'>({ type: 'speed', tokens: text, mode: chosen.mode, contexts, steps: 16 }),
   ]);
+  // Dense on the worker pool afterwards, alone: it takes all the threads.
+  if (pool.threads > 1) runs.push(await analysis.request<'speed'>({ type: 'speed', tokens: text, mode: { kind: 'dense' }, contexts, steps: 16, threads: pool.threads }, progress));
   const series: Series[] = runs.map((r) => ({ name: r.label, points: r.contexts.map((c, i) => [c, r.tokensPerSecond[i]!] as const) }));
+  $('speed-ran').textContent = `ran on: ${runs.map((r) => `${r.label}: ${r.ranOn}`).join('; ')}`;
   $('speed-plot').innerHTML = linePlot({ title: 'Decode speed as the context grows (measured in this page)', width: 760, height: 300,
     x: { label: 'context (tokens)', scale: 'log', base: 2 }, y: { label: 'tokens/s' }, series });
 }

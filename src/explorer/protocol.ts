@@ -6,27 +6,31 @@ export type ModelName = string;
 
 export type Request =
   | { type: 'load'; model: ModelName }
-  /** bits/byte, tokens/s and per-token NLL of `tokens` under one mode. */
-  | { type: 'perplexity'; tokens: Uint8Array; mode: AttentionMode }
+  /** bits/byte, tokens/s and per-token NLL of `tokens` under one mode (threads > 1: dense on a DecodePool per layer). */
+  | { type: 'perplexity'; tokens: Uint8Array; mode: AttentionMode; threads?: number }
   /** Per-head keys used and bounds along positions (the instrumented, untimed run). */
   | { type: 'probe'; tokens: Uint8Array; mode: AttentionMode }
   | { type: 'generate'; prompt: Uint8Array; mode: AttentionMode; maxTokens: number }
   /** Decode tokens/s at growing contexts (prefill to each, then time single-token steps). */
-  | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number }
+  | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number; threads?: number }
   /** One mode's decode attention on the WebAssembly and the WebGPU backend, same keys and queries. */
   | { type: 'gpu'; mode: AttentionMode; contexts: number[]; queries: number };
 
 export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: number; heads: number; kvHeads: number; maxPositions: number; loadSeconds: number }
 
+/** What the worker's DecodePool gets here: its threads, and why fewer than the CPUs (null: all of them). */
+export interface PoolInfo { threads: number; fallback: string | null }
+
 export type Reply =
-  | { type: 'loaded'; info: ModelInfo; backend: string }
+  | { type: 'loaded'; info: ModelInfo; backend: string; pool: PoolInfo }
   | { type: 'progress'; done: number; total: number }
-  | { type: 'perplexity'; label: string; tokens: number; nll: number[]; bitsPerToken: number; tokensPerSecond: number;
+  /** ranOn: the attention kernels and threads that ran (e.g. 'wasm-relaxed-simd · 1 thread'). */
+  | { type: 'perplexity'; label: string; ranOn: string; tokens: number; nll: number[]; bitsPerToken: number; tokensPerSecond: number;
       keysUsed: number; keysVisible: number; maxErrorBound: number }
   | { type: 'probe'; label: string; layers: number; heads: number; positions: number; keysUsed: Float64Array; errorBound: Float64Array }
   | { type: 'token'; text: string; count: number; tokensPerSecond: number }
   | { type: 'generated'; tokens: number; tokensPerSecond: number; keysUsedFraction: number }
-  | { type: 'speed'; label: string; contexts: number[]; tokensPerSecond: number[] }
+  | { type: 'speed'; label: string; ranOn: string; contexts: number[]; tokensPerSecond: number[] }
   | { type: 'gpu'; label: string; rows: GpuRow[] }
   | { type: 'error'; message: string };
 

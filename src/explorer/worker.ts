@@ -9,13 +9,39 @@ import { LlamaSession, type LlamaModel } from '../model/llama.js';
 import { generate, perplexity } from '../model/run.js';
 import { ByteDecoder } from '../model/tokenizer.js';
 import { KVCache, type KVCacheOptions } from '../kvcache/kv-cache.js';
+import { createKernels } from '../kernels/index.js';
+import { DecodePool } from '../kernels/pool/decode-pool.js';
+import { poolAttention, type PoolAttentionSet } from '../model/pool-attention.js';
 import { gaussianArray, seededRandom } from '../report/random.js';
 import { HeadProbe } from './probe.js';
-import type { GpuRow, ModelName, Reply, Request } from './protocol.js';
+import type { GpuRow, ModelName, PoolInfo, Reply, Request } from './protocol.js';
+
+/**
+ * Fewest positions (over the KV heads) a pool thread takes: waking Web Workers costs tens of
+ * microseconds, which a short slice does not repay (the model's 2 KV heads split from 512 positions).
+ */
+const MIN_POSITIONS_PER_THREAD = 512;
 
 let model: LlamaModel | null = null;
 let modelName: ModelName | null = null;
 let loadedReply: Extract<Reply, { type: 'loaded' }> | null = null;
+let poolInfo: Promise<PoolInfo> | null = null;
+/** The kernels KVCache picks by default ('auto'), for the 'ran on' labels. */
+let kernelsName: string | null = null;
+const oneThread = () => `${kernelsName ??= createKernels().name} · 1 thread`;
+const poolThreads = (set: PoolAttentionSet) => `${kernelsName ??= createKernels().name} · DecodePool on ${set.threads} threads (${set.threads - 1} Web Workers + this one)`;
+
+/** Threads a DecodePool gets in this worker (it starts them once to know), and why fewer than the CPUs. */
+function probePool(): Promise<PoolInfo> {
+  return poolInfo ??= DecodePool.create({ heads: 1, kvHeads: 1, headDim: 4, weighting: { kind: 'softmax', scale: 1, bias: 0, alpha: 1 } })
+    .then(async (p) => { await p.close(); return { threads: p.threads, fallback: p.fallback }; });
+}
+
+/** Dense attention on a DecodePool per layer for `capacity` positions, closed after `run`. */
+async function withPool<T>(capacity: number, threads: number, run: (set: PoolAttentionSet) => T): Promise<T> {
+  const set = await poolAttention(loaded().config, capacity, { threads, minPositionsPerThread: MIN_POSITIONS_PER_THREAD });
+  try { return run(set); } finally { await set.close(); }
+}
 
 const post = (r: Reply, transfer: Transferable[] = []) => postMessage(r, { transfer });
 const now = () => performance.now();
@@ -29,19 +55,25 @@ function loaded(): LlamaModel {
 async function load(name: ModelName): Promise<void> {
   if (modelName !== name || loadedReply === null) {
     const t0 = now();
-    model = await loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url).href));
+    // The pool's threads start while the weights download.
+    const [m, pool] = await Promise.all([loadModelFiles(fetchReader(new URL(`../../models/${name}/`, import.meta.url).href)), probePool()]);
+    model = m;
     modelName = name;
     const c = model.config;
-    loadedReply = { type: 'loaded', backend: model.products.name, info: {
+    loadedReply = { type: 'loaded', backend: model.products.name, pool, info: {
       name, kind: c.attention.kind, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, maxPositions: c.maxPositions, loadSeconds: (now() - t0) / 1000,
     } };
   }
   post(loadedReply);
 }
 
-function runPerplexity(tokens: Uint8Array, mode: AttentionMode): void {
-  const r = perplexity(loaded(), tokens, { attention: mode, onProgress: (done, total) => post({ type: 'progress', done, total }) });
-  post({ type: 'perplexity', label: describeAttention(mode), tokens: r.tokens, nll: r.nll, bitsPerToken: r.bitsPerToken,
+async function runPerplexity(tokens: Uint8Array, mode: AttentionMode, threads: number): Promise<void> {
+  const onProgress = (done: number, total: number) => post({ type: 'progress', done, total });
+  const { r, label, ranOn } = threads > 1 && mode.kind === 'dense'
+    ? await withPool(tokens.length, threads, (set) => ({ r: perplexity(loaded(), tokens, { attention: mode, factory: set.factory, onProgress }),
+      label: `dense · ${set.threads} threads`, ranOn: poolThreads(set) }))
+    : { r: perplexity(loaded(), tokens, { attention: mode, onProgress }), label: describeAttention(mode), ranOn: oneThread() };
+  post({ type: 'perplexity', label, ranOn, tokens: r.tokens, nll: r.nll, bitsPerToken: r.bitsPerToken,
     tokensPerSecond: r.tokens / r.seconds, keysUsed: r.keysUsed, keysVisible: r.keysVisible, maxErrorBound: r.maxErrorBound });
 }
 
@@ -77,14 +109,24 @@ function runGenerate(prompt: Uint8Array, mode: AttentionMode, maxTokens: number)
   post({ type: 'generated', tokens: r.tokens.length, tokensPerSecond: r.tokens.length / Math.max(r.decodeSeconds, 1e-9), keysUsedFraction: r.keysUsed / visible });
 }
 
-/** Prefills to each context length in blocks, then times `steps` single-token forwards there. */
-function runSpeed(tokens: Uint8Array, mode: AttentionMode, contexts: number[], steps: number): void {
+/**
+ * Prefills to each context length in blocks, then times `steps` single-token forwards there
+ * (threads > 1: dense attention on a DecodePool per layer).
+ */
+async function runSpeed(tokens: Uint8Array, mode: AttentionMode, contexts: number[], steps: number, threads: number): Promise<void> {
   const m = loaded();
-  const last = contexts[contexts.length - 1]!;
-  if (last + steps * contexts.length > Math.min(tokens.length, m.config.maxPositions)) {
-    throw new HsrError('BAD_OPTION', `explorer speed: expected ${last + steps * contexts.length} tokens of text and context, got ${tokens.length} (model: ${m.config.maxPositions})`);
+  const last = contexts[contexts.length - 1]!, capacity = last + steps * contexts.length;
+  if (capacity > Math.min(tokens.length, m.config.maxPositions)) {
+    throw new HsrError('BAD_OPTION', `explorer speed: expected ${capacity} tokens of text and context, got ${tokens.length} (model: ${m.config.maxPositions})`);
   }
-  const s = new LlamaSession(m, attentionFactory(mode, m.config, last + steps * contexts.length));
+  if (threads > 1 && mode.kind === 'dense') {
+    await withPool(capacity, threads, (set) => measureSpeed(new LlamaSession(m, set.factory), tokens, contexts, steps, `dense · ${set.threads} threads`, poolThreads(set)));
+  } else {
+    measureSpeed(new LlamaSession(m, attentionFactory(mode, m.config, capacity)), tokens, contexts, steps, describeAttention(mode), oneThread());
+  }
+}
+
+function measureSpeed(s: LlamaSession, tokens: Uint8Array, contexts: number[], steps: number, label: string, ranOn: string): void {
   const rates: number[] = [];
   for (const ctx of contexts) {
     while (s.pos < ctx) s.forward(tokens, s.pos, Math.min(s.block, ctx - s.pos), false);
@@ -93,7 +135,7 @@ function runSpeed(tokens: Uint8Array, mode: AttentionMode, contexts: number[], s
     rates.push(steps / ((now() - t0) / 1000));
     post({ type: 'progress', done: rates.length, total: contexts.length });
   }
-  post({ type: 'speed', label: describeAttention(mode), contexts, tokensPerSecond: rates });
+  post({ type: 'speed', label, ranOn, contexts, tokensPerSecond: rates });
 }
 
 /**
@@ -150,10 +192,10 @@ onmessage = async (e: MessageEvent<Request>) => {
   try {
     switch (q.type) {
       case 'load': await load(q.model); break;
-      case 'perplexity': runPerplexity(q.tokens, q.mode); break;
+      case 'perplexity': await runPerplexity(q.tokens, q.mode, q.threads ?? 1); break;
       case 'probe': runProbe(q.tokens, q.mode); break;
       case 'generate': runGenerate(q.prompt, q.mode, q.maxTokens); break;
-      case 'speed': runSpeed(q.tokens, q.mode, q.contexts, q.steps); break;
+      case 'speed': await runSpeed(q.tokens, q.mode, q.contexts, q.steps, q.threads ?? 1); break;
       case 'gpu': await runGpu(q.mode, q.contexts, q.queries); break;
     }
   } catch (err) {

@@ -54,6 +54,14 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     assert.ok(loadSeconds < 15, `the model took ${loadSeconds} s to load`);
     assert.match(await page.textContent('#isolation') ?? '', /^cross-origin isolated/);
     assert.match(await page.textContent('#webgpu') ?? '', /^WebGPU: /);
+    // The page is isolated, so the worker's DecodePool gets every CPU Chromium reports (Web Workers).
+    const cpus = Number(await page.evaluate('navigator.hardwareConcurrency'));
+    const threads = await page.textContent('#threads') ?? '';
+    assert.match(threads, cpus > 1 ? new RegExp(`^threads: ${cpus} \\(DecodePool on Web Workers`) : /^threads: 1 /);
+    t.diagnostic(threads);
+
+    // The main thread stays responsive during runs: the longest gap between 10 ms timer ticks.
+    await page.evaluate(`window.maxGap = 0; { let last = performance.now(); setInterval(() => { const t = performance.now(); window.maxGap = Math.max(window.maxGap, t - last); last = t; }, 10); }`);
 
     // Bits/byte per mode on a short text, against the CLI on the same bytes.
     const text = readFileSync(join(ROOT, 'data', 'dev_c.txt')).subarray(0, BYTES);
@@ -69,11 +77,15 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
       rows.push({ mode: await tr.nth(i).getAttribute('data-mode'), bits: Number(await tr.nth(i).locator('td').nth(1).getAttribute('data-bits')) });
     }
     // Certified rows this short are dense (≤ 1024 keys); threshold rows are sparse at any length.
-    assert.deepEqual(rows.map((r) => r.mode), ['dense', 'certified', 'threshold']);
+    // dense-pool: dense again on the worker pool, equal to dense but for the order of float sums.
+    assert.deepEqual(rows.map((r) => r.mode), cpus > 1 ? ['dense', 'dense-pool', 'certified', 'threshold'] : ['dense', 'certified', 'threshold']);
     for (const r of rows) {
-      const cli = cliBits(textFile, r.mode!);
-      assert.ok(Math.abs(r.bits - cli) <= 1e-9, `${r.mode}: page ${r.bits} bits/byte, CLI ${cli}`);
+      const cli = cliBits(textFile, r.mode === 'dense-pool' ? 'dense' : r.mode!);
+      assert.ok(Math.abs(r.bits - cli) <= (r.mode === 'dense-pool' ? 1e-6 : 1e-9), `${r.mode}: page ${r.bits} bits/byte, CLI ${cli}`);
     }
+    const ranOn = await tr.locator('td:last-child').allTextContents();
+    assert.match(ranOn[0]!, /^wasm-relaxed-simd · 1 thread$/);
+    if (cpus > 1) assert.match(ranOn[1]!, new RegExp(`DecodePool on ${cpus} threads`));
     assert.ok(await page.locator('#nll-plot svg polyline').count() >= 1, 'the NLL difference plot has a line');
 
     await page.click('#heat-run');
@@ -88,7 +100,10 @@ test('hsr-attn serve: the explorer loads, runs every panel without console error
     await page.selectOption('#speed-max', '512');
     await page.click('#speed-run');
     await ready();
-    assert.equal(await page.locator('#speed-plot svg polyline').count(), 2, 'dense and sparse decode-speed curves');
+    assert.equal(await page.locator('#speed-plot svg polyline').count(), cpus > 1 ? 3 : 2, 'dense, sparse (and dense on the pool) decode-speed curves');
+    const maxGap = Number(await page.evaluate('window.maxGap'));
+    t.diagnostic(`longest main-thread timer gap during the runs: ${maxGap.toFixed(0)} ms`);
+    assert.ok(maxGap < 1000, `the page's main thread was blocked for ${maxGap} ms`);
     assert.doesNotMatch(await page.textContent('#status') ?? '', /error|expected/i);
 
     // WebGPU (SwiftShader here): the same decode attention as WebAssembly, within the modes' bounds.
