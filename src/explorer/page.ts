@@ -223,7 +223,7 @@ async function runGpu(): Promise<void> {
     tr.dataset.backend = row.backend;
     tr.dataset.agrees = String(row.agrees);
     const diff = row.backend === 'wasm' ? '—' : `${row.maxDiff.toExponential(1)} ${row.agrees ? '(within bounds)' : '(OUTSIDE the bounds)'}`;
-    for (const c of [r.label, String(row.context), row.backend, row.msPerAttend.toFixed(2), row.keysUsed.toFixed(0), row.maxBound > 0 ? row.maxBound.toExponential(1) : 'exact', diff]) {
+    for (const c of [r.label, String(row.context), row.backend, row.msPerAttend.toFixed(2), Number.isFinite(row.keysUsed) ? row.keysUsed.toFixed(0) : '—', row.maxBound > 0 ? row.maxBound.toExponential(1) : 'exact', diff]) {
       tr.insertCell().textContent = c;
     }
   }

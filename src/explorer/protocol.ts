@@ -13,7 +13,7 @@ export type Request =
   | { type: 'generate'; prompt: Uint8Array; mode: AttentionMode; maxTokens: number }
   /** Decode tokens/s at growing contexts (prefill to each, then time single-token steps). */
   | { type: 'speed'; tokens: Uint8Array; mode: AttentionMode; contexts: number[]; steps: number; threads?: number }
-  /** One mode's decode attention on the WebAssembly and the WebGPU backend, same keys and queries. */
+  /** One mode's decode attention on WebAssembly (one thread, and the worker pool where it applies) and WebGPU, same keys and queries. */
   | { type: 'gpu'; mode: AttentionMode; contexts: number[]; queries: number };
 
 export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: number; heads: number; kvHeads: number; maxPositions: number; loadSeconds: number }
@@ -35,7 +35,9 @@ export type Reply =
   | { type: 'error'; message: string };
 
 export interface GpuRow {
-  context: number; backend: string; msPerAttend: number; keysUsed: number;
+  context: number; backend: string; msPerAttend: number;
+  /** Mean keys used per attend (NaN: not counted, the pool's sparse rows). */
+  keysUsed: number;
   /** Largest certified TV bound of any row (0 for exact modes). */
   maxBound: number;
   /** Largest |output − wasm output|, and whether every entry is within what both bounds allow. */

@@ -138,50 +138,82 @@ function measureSpeed(s: LlamaSession, tokens: Uint8Array, contexts: number[], s
   post({ type: 'speed', label, ranOn, contexts, tokensPerSecond: rates });
 }
 
+/** One decode-attention backend of the comparison: appends once, then answers queries. */
+interface Attender { backend: string; attend(q: Float32Array): Promise<{ output: Float32Array; bound: number; used: number }>; close(): Promise<void> }
+
 /**
- * Decode attention of one library mode on 'wasm' and on 'webgpu' over the same seeded Gaussian
- * keys, values and queries (the model's head shape and attention kind): time per attendAsync after
- * one warm-up call (shader compilation), keys used, and the largest output difference from wasm.
+ * Decode attention of one library mode on 'wasm' (one thread), on the DecodePool's threads (dense
+ * rows and exact sparse ReLU rows, where the page has threads) and on 'webgpu', over the same seeded
+ * Gaussian keys, values and queries (the model's head shape and attention kind): time per attend
+ * after one warm-up call (shader compilation), keys used, and the largest output difference from wasm.
  */
 async function runGpu(mode: AttentionMode, contexts: number[], count: number): Promise<void> {
   const c = loaded().config, a = c.attention;
   if (mode.kind === 'flash' || mode.kind === 'window' || mode.kind === 'page-topk') {
     throw new HsrError('BAD_OPTION', `explorer: the WebGPU comparison runs the library's KVCache modes, got ${describeAttention(mode)}`);
   }
-  const options: KVCacheOptions = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, kind: a.kind,
-    alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0, scale: 1 / Math.sqrt(c.headDim), sparsity: cacheSparsity(mode) };
+  const weighting = { kind: a.kind, alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0, scale: 1 / Math.sqrt(c.headDim) };
+  const options: KVCacheOptions = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ...weighting, sparsity: cacheSparsity(mode) };
+  const pooled = (await probePool()).threads > 1 && (mode.kind === 'dense' || (mode.kind === 'sparse' && a.kind === 'relu'));
   const rows: GpuRow[] = [];
+  const backends = pooled ? 3 : 2;
   for (const n of contexts) {
     const r = seededRandom(n);
     const keys = gaussianArray(r, n * c.kvHeads * c.headDim), values = gaussianArray(r, n * c.kvHeads * c.headDim);
     const queries = Array.from({ length: count }, () => gaussianArray(r, c.heads * c.headDim).map((x) => 2 * x));
     let reference: Float32Array[] = [], referenceBounds: number[] = [];
     const vMax = values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    for (const backend of ['wasm', 'webgpu'] as const) {
+    const caches = async (backend: 'wasm' | 'webgpu'): Promise<Attender> => {
       const cache = await KVCache.create({ ...options, backend });
       cache.append(keys, values);
-      await cache.attendAsync(queries[0]!);
-      const outputs: Float32Array[] = [], bounds: number[] = [];
-      let used = 0;
-      const t0 = now();
-      for (const q of queries) {
+      return { backend, close: async () => {}, attend: async (q) => {
         const { output, stats } = await cache.attendAsync(q);
-        outputs.push(output);
-        bounds.push(stats.errorBound ? Math.max(...stats.errorBound) : 0);
-        used += stats.keysUsed;
+        return { output, bound: stats.errorBound ? Math.max(...stats.errorBound) : 0, used: stats.keysUsed };
+      } };
+    };
+    const makers: (() => Promise<Attender>)[] = [() => caches('wasm')];
+    if (pooled) {
+      makers.push(async () => {
+        const p = await DecodePool.create({ heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, weighting, initialCapacity: n,
+          sparse: mode.kind === 'sparse', minPositionsPerThread: MIN_POSITIONS_PER_THREAD });
+        p.append(keys, values);
+        return { backend: `wasm · ${p.threads} threads`, close: () => p.close(), attend: async (q) => {
+          const output = new Float32Array(c.heads * c.headDim);
+          p.attend(q, output);
+          // The pool reports no counts: dense rows use every key; sparse ReLU rows are exact, as KVCache's.
+          return { output, bound: 0, used: mode.kind === 'dense' ? c.heads * n : NaN };
+        } };
+      });
+    }
+    makers.push(() => caches('webgpu'));
+    for (const make of makers) {
+      const att = await make();
+      try {
+        await att.attend(queries[0]!);
+        const outputs: Float32Array[] = [], bounds: number[] = [];
+        let used = 0;
+        const t0 = now();
+        for (const q of queries) {
+          const { output, bound, used: u } = await att.attend(q);
+          outputs.push(output);
+          bounds.push(bound);
+          used += u;
+        }
+        const ms = (now() - t0) / count;
+        if (att.backend === 'wasm') { reference = outputs; referenceBounds = bounds; }
+        // Exact modes agree to float rounding (f32 everywhere); sparse softmax rows may each differ from
+        // exact by 2·TV·max|v|, so two of them by the sum of both bounds.
+        let diff = 0, agrees = true;
+        outputs.forEach((o, i) => o.forEach((v, j) => {
+          const d = Math.abs(v - reference[i]![j]!);
+          diff = Math.max(diff, d);
+          if (d > 1e-4 * Math.max(1, Math.abs(reference[i]![j]!)) + 2 * (bounds[i]! + referenceBounds[i]!) * vMax) agrees = false;
+        }));
+        rows.push({ context: n, backend: att.backend, msPerAttend: ms, keysUsed: used / count, maxBound: Math.max(...bounds), maxDiff: diff, agrees });
+      } finally {
+        await att.close();
       }
-      const ms = (now() - t0) / count;
-      if (backend === 'wasm') { reference = outputs; referenceBounds = bounds; }
-      // Exact modes agree to float rounding (f32 on both); sparse softmax rows may each differ from
-      // exact by 2·TV·max|v|, so two of them by the sum of both bounds.
-      let diff = 0, agrees = true;
-      outputs.forEach((o, i) => o.forEach((v, j) => {
-        const d = Math.abs(v - reference[i]![j]!);
-        diff = Math.max(diff, d);
-        if (d > 1e-4 * Math.max(1, Math.abs(reference[i]![j]!)) + 2 * (bounds[i]! + referenceBounds[i]!) * vMax) agrees = false;
-      }));
-      rows.push({ context: n, backend, msPerAttend: ms, keysUsed: used / count, maxBound: Math.max(...bounds), maxDiff: diff, agrees });
-      post({ type: 'progress', done: rows.length, total: 2 * contexts.length });
+      post({ type: 'progress', done: rows.length, total: backends * contexts.length });
     }
   }
   post({ type: 'gpu', label: describeAttention(mode), rows });
