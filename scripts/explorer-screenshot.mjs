@@ -24,8 +24,11 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error('page:', m.text()); });
   const ready = () => page.waitForSelector('body[data-state="ready"]', { timeout: 600_000 });
+  const t0 = Date.now();
   await page.goto(url);
   await ready();
+  const dom = await page.evaluate('performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd');
+  console.log(`DOMContentLoaded ${(dom / 1000).toFixed(2)} s, model loaded ${((Date.now() - t0) / 1000).toFixed(2)} s; ${await page.textContent('#threads')}`);
   await page.click('#run');
   await ready();
   for (const row of await page.locator('#results tbody tr').allInnerTexts()) console.log(row.replace(/\t/g, ' | '));
@@ -39,7 +42,13 @@ try {
   await page.selectOption('#speed-max', '2048');
   await page.click('#speed-run');
   await ready();
+  console.log(await page.textContent('#speed-ran'));
+  console.log('decode speed (tokens/s):', await page.getAttribute('#speed-plot', 'data-runs'));
   if (await page.isVisible('#gpu-run')) {
+    await page.selectOption('#gpu-mode', { label: 'dense' });
+    await page.click('#gpu-run');
+    await ready();
+    for (const row of await page.locator('#gpu-results tbody tr').allInnerTexts()) console.log('webgpu panel:', row.replace(/\t/g, ' | '));
     await page.selectOption('#gpu-mode', { label: 'certified ε' });
     await page.click('#gpu-run');
     await ready();

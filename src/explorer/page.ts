@@ -198,6 +198,8 @@ async function runSpeed(): Promise<void> {
   if (pool.threads > 1) runs.push(await analysis.request<'speed'>({ type: 'speed', tokens: text, mode: { kind: 'dense' }, contexts, steps: 16, threads: pool.threads }, progress));
   const series: Series[] = runs.map((r) => ({ name: r.label, points: r.contexts.map((c, i) => [c, r.tokensPerSecond[i]!] as const) }));
   $('speed-ran').textContent = `ran on: ${runs.map((r) => `${r.label}: ${r.ranOn}`).join('; ')}`;
+  // The measured numbers, for scripts reading the page (scripts/explorer-screenshot.mjs).
+  $('speed-plot').dataset.runs = JSON.stringify(runs.map((r) => ({ label: r.label, contexts: r.contexts, tokensPerSecond: r.tokensPerSecond.map((x) => Math.round(x)) })));
   $('speed-plot').innerHTML = linePlot({ title: 'Decode speed as the context grows (measured in this page)', width: 760, height: 300,
     x: { label: 'context (tokens)', scale: 'log', base: 2 }, y: { label: 'tokens/s' }, series });
 }
