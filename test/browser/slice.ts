@@ -169,17 +169,19 @@ export function runSlice(modules: SliceModules, host: string, seed = 20261206): 
 /** One DecodePool run: its thread count, why it fell back (or null), and every attend's output. */
 export interface PoolCase { name: string; threads: number; fallback: string | null; worst: number; output: number[] }
 
-/** The pool's weightings: dense softmax, dense ReLU², and sparse ReLU² rows (the fused candidate sweep). */
-const POOL_CASES: { name: string; weighting: Lib.Weighting; sparse: boolean }[] = [
+/** The pool's row kinds: dense softmax and ReLU², sparse ReLU² (the fused candidate sweep), certified softmax. */
+const POOL_CASES: { name: string; weighting: Lib.Weighting; sparse: boolean | { epsilon: number } }[] = [
   { name: 'softmax', weighting: { kind: 'softmax', scale: 1 / Math.sqrt(D), bias: 0, alpha: 1 }, sparse: false },
   { name: 'relu²', weighting: { kind: 'relu', scale: 1 / Math.sqrt(D), bias: 0.1, alpha: 2 }, sparse: false },
   { name: 'relu² sparse', weighting: { kind: 'relu', scale: 1 / Math.sqrt(D), bias: 0.1, alpha: 2 }, sparse: true },
+  { name: 'softmax certified', weighting: { kind: 'softmax', scale: 1 / Math.sqrt(D), bias: 0, alpha: 1 }, sparse: { epsilon: 0.01 } },
 ];
 
 /**
  * Grouped-query decode through DecodePool (`threads` asked for, every attend split across them:
  * minPositionsPerThread 0), appending in uneven chunks so slices cut heads and key ranges at
- * varying places; each attend checked against the float64 reference (1e-5 relative, as KVCache).
+ * varying places (the last length, 1040, past the certified rows' dense cut-over); each attend
+ * checked against the float64 reference (1e-5 relative, plus 2·errorBound·max|v| for certified rows).
  * Async (creating a pool starts its threads): in a browser, call it from a Web Worker.
  */
 export async function runPoolSlice(modules: Pick<SliceModules, 'reference' | 'random'> & { DecodePool: typeof Lib.DecodePool }, threads: number,
@@ -209,7 +211,8 @@ export async function runPoolSlice(modules: Pick<SliceModules, 'reference' | 'ra
           const w = c.weighting;
           const want = modules.reference.referenceAttention({ q: q.slice(h * D, (h + 1) * D), m: 1, k: kh, n, v: vh, d: D, dv: DV, kind: w.kind,
             scale: w.scale, alpha: w.alpha, bias: w.bias, causal: false });
-          worst = Math.max(worst, worstRow(out.subarray(h * DV, (h + 1) * DV), want, DV, undefined, 0));
+          const bound = pool.lastCertified ? [pool.lastCertified.errorBound[h]!] : undefined;
+          worst = Math.max(worst, worstRow(out.subarray(h * DV, (h + 1) * DV), want, DV, bound, maxAbs(vh)));
         }
       }
     } finally {
