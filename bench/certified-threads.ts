@@ -7,11 +7,13 @@
  * query within each round, so besides medians of ms per decode step (all query heads) the spread
  * over queries is reported: per query the median over rounds, then the median and p90 over queries
  * of the time and of the ratio against dense of the same thread count. Also per query: keys
- * folded per head (mean) and the certified pool's time per phase (bounds / plan / folds).
+ * folded per head (mean), the oracle minimum (n ≤ 65536) and the certified pool's time per phase
+ * (bounds / plan / folds).
  *
  *   npm run bench bench/certified-threads.ts -- [--queries 8] [--rounds 5] [--real 1] [--llm 65536,262144]
  *     [--kv 1] [--onnx 1] [--one-thread 1] [--out bench/results/certified-threads.json]
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { KVCache } from '../src/index.js';
 import { DecodePool } from '../src/node/worker-pool.js';
@@ -30,6 +32,30 @@ const OUT = args.get('out') ?? 'bench/results/certified-threads.json';
 function quantile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
+/**
+ * The oracle minimum: per head, the fewest keys whose exact softmax mass reaches 1 − ε (float64,
+ * keys by decreasing logit), the mean over heads — what any certified selection must take at least.
+ */
+function oracleKeys(w: Workload, q: Float32Array, epsilon: number): number {
+  const { n, d, heads, kvHeads } = w, group = heads / kvHeads, scale = 1 / Math.sqrt(d), s = new Float64Array(n);
+  let total = 0;
+  for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < n; i++) {
+      let dot = 0;
+      for (let c = 0; c < d; c++) dot += q[h * d + c]! * w.keys[(i * kvHeads + g) * d + c]!;
+      s[i] = dot * scale;
+    }
+    s.sort().reverse();
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += Math.exp(s[i]! - s[0]!);
+    let acc = 0, k = 0;
+    while (acc < (1 - epsilon) * sum) acc += Math.exp(s[k++]! - s[0]!);
+    total += k;
+  }
+  return total / heads;
 }
 
 const workloads: (() => Workload | null)[] = [];
@@ -78,6 +104,7 @@ for (const make of workloads) {
     }
   }
   const memMiB = (process.memoryUsage().rss - memBefore) / 2 ** 20;
+  const oracle = w.n <= 65536 ? w.queries.map((q) => oracleKeys(w, q, epsilon)) : null;
   const names = Object.keys(contenders);
   const times: Record<string, number[][]> = Object.fromEntries(names.map((nm) => [nm, Array.from({ length: R }, () => [])]));
   for (let round = -1; round < ROUNDS; round++) { // round −1: warm-up, not recorded
@@ -106,6 +133,7 @@ for (const make of workloads) {
       keysUsedPerHead: keysUsed[nm] ? median(keysUsed[nm]!) : null,
       keysUsedPerHeadP90: keysUsed[nm] ? quantile(keysUsed[nm]!, 0.9) : null,
       perQueryMs: mine, perQueryKeys: keysUsed[nm] ?? null,
+      ...(oracle && keysUsed[nm] ? { oracleKeysPerHead: median(oracle), keysOverOracle: keysUsed[nm]!.reduce((a, b) => a + b, 0) / oracle.reduce((a, b) => a + b, 0) } : {}),
       ...(phases[nm] ? { phasesMsMedian: { bounds: median(phases[nm]!.map((p) => p[0]!)), plan: median(phases[nm]!.map((p) => p[1]!)), folds: median(phases[nm]!.map((p) => p[2]!)) },
         foldRoundsMax: Math.max(...phases[nm]!.map((p) => p[3]!)) } : {}),
       memoryMiB: memMiB,
@@ -118,5 +146,10 @@ console.log(table(['workload', 'contender', 'ms median', 'ms p90', '× dense (me
   rows.map((r) => [r['workload'] as string, r['contender'] as string, r['msMedian'] as number, r['msP90'] as number, r['vsDenseMedian'] as number,
     r['speedupPerQueryMedian'] as number, r['speedupPerQueryP10'] as number, r['speedupPerQueryMin'] as number, r['speedupPerQueryMax'] as number,
     (r['keysUsedPerHead'] as number | null) ?? '', (r['keysUsedPerHeadP90'] as number | null) ?? ''])));
+for (const r of rows) if (r['keysOverOracle']) console.log(r['workload'], r['contender'], `keys used ÷ oracle minimum (sums over queries): ${(r['keysOverOracle'] as number).toFixed(2)} (oracle median ${(r['oracleKeysPerHead'] as number).toFixed(0)}/head)`);
 for (const r of rows) if (r['phasesMsMedian']) console.log(r['workload'], r['contender'], 'phases (ms, median):', JSON.stringify(r['phasesMsMedian']), 'fold rounds max', r['foldRoundsMax'], `memory +${(r['memoryMiB'] as number).toFixed(0)} MiB`);
-writeJson(OUT, { queries: R, rounds: ROUNDS, loadAverages: loads, rows });
+// Peak resident memory of the whole run (Linux), workloads and baselines included.
+const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
+const peakRssMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+console.log(`peak resident memory of the run: ${peakRssMiB.toFixed(0)} MiB`);
+writeJson(OUT, { queries: R, rounds: ROUNDS, loadAverages: loads, peakRssMiB, rows });
