@@ -166,6 +166,25 @@ export class QuantizedIndex implements HalfSpaceReporter {
         + this.groupCountsBuf.length);
   }
 
+  /**
+   * Grows every per-key buffer to hold `capacity` keys at once, so inserting that many never
+   * doubles a buffer (a doubling briefly holds both copies: at 10⁶ keys of dim 128 that is the
+   * difference between fitting a 4 GiB WebAssembly memory or not).
+   */
+  reserve(capacity: number): void {
+    const n = this.count, d = this.dim, f32 = (length: number) => this.kernels.allocF32(length);
+    if (capacity <= n) return;
+    this.pts = grownBuffer(this.pts, capacity * d, n * d, f32);
+    this.codes = grownBuffer(this.codes, capacity * d, n * d, (length) => this.kernels.allocI8(length));
+    this.scales32 = grownBuffer(this.scales32, capacity, n, f32);
+    this.slacks32 = grownBuffer(this.slacks32, capacity, n, f32);
+    this.codeNorms32 = grownBuffer(this.codeNorms32, capacity, n, f32);
+    this.scales = grownTo(this.scales, capacity);
+    this.slacks = grownTo(this.slacks, capacity);
+    this.norms = grownTo(this.norms, capacity);
+    this.codeNorms = grownTo(this.codeNorms, capacity);
+  }
+
   insert(point: Float32Array): number {
     const id = this.count;
     const need = (id + 1) * this.dim, f32 = (length: number) => this.kernels.allocF32(length);

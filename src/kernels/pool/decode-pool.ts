@@ -164,6 +164,7 @@ export class DecodePool {
     const decoder = new DenseDecoder({ ...options, kernels });
     const { heads, kvHeads, group, valueDim, headDim } = decoder;
     const indexes = sparse ? Array.from({ length: kvHeads }, () => new QuantizedIndex(new Float32Array(0), 0, headDim, kernels)) : null;
+    for (const index of indexes ?? []) index.reserve(options.initialCapacity ?? 0);
     const heap = kernels.heap;
     const control = heap.alloc(4 * Math.max(64, L.controlSlots(kvHeads, T)));
     const queries = heap.alloc(4 * heads * headDim);
