@@ -43,7 +43,7 @@ export function certifiedSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32
   const kvHeads = ctrl[L.KV_HEADS]!, m = ctrl[L.GROUP]!, d = ctrl[L.DIM]!, dv = ctrl[L.VDIM]!;
   const scale = bitsToF32(ctrl[L.SCALE]!), heads = kvHeads * m, B = ctrl[L.BUCKET_COUNT]!;
   const base = L.threadBase(kvHeads, t), stride = dv + 2;
-  const states = ctrl[base + L.T_STATES]!, scratch = ctrl[base + L.T_SCRATCH]!, cert = ctrl[base + L.T_CERT]!;
+  const states = ctrl[base + L.T_STATES]! >>> 0, scratch = ctrl[base + L.T_SCRATCH]! >>> 0, cert = ctrl[base + L.T_CERT]! >>> 0;
   const report = new Int32Array(memory.buffer, cert, L.certWords(heads));
   const W = BUCKETS_PER_NAT;
   if (ctrl[L.MODE] === L.MODE_BOUNDS) {
@@ -67,7 +67,7 @@ export function certifiedSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32
     });
     return;
   }
-  const plan = new Int32Array(memory.buffer, ctrl[L.PLAN]!, heads * L.PLAN_SLOTS);
+  const plan = new Int32Array(memory.buffer, ctrl[L.PLAN]! >>> 0, heads * L.PLAN_SLOTS);
   const ids = scratch, dots = scratch + 4 * (L.SPARSE_CHUNK + 4);
   forSegments(ctrl, t, (g, a, b) => {
     const H = L.HEADS_BASE + L.HEAD_SLOTS * g, count = b - a;

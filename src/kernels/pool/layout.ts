@@ -5,7 +5,9 @@ import { BUCKETS } from '../../attention/buckets.js';
  * slots in the shared WebAssembly memory. One attend = one task generation: the calling thread
  * writes the parameters, bumps SEQ and notifies; each thread works on its slice of
  * the "line" of kvHeads × length positions (KV head g's positions are line g·n .. g·n + n) and
- * adds 1 to DONE. Addresses are byte offsets into the same memory.
+ * adds 1 to DONE. Addresses are byte offsets into the same memory; past 2 GiB they read back
+ * negative from the int32 slots, which the kernels' i32 arguments take as the same bits, but JS
+ * views must read them unsigned (`>>> 0`).
  */
 export const SEQ = 0;      // task generation, bumped by the main thread
 export const DONE = 1;     // threads finished with the current generation

@@ -20,7 +20,7 @@ export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array,
   const kind = ctrl[L.KIND]!, alpha = ctrl[L.ALPHA]!;
   const scale = bitsToF32(ctrl[L.SCALE]!), bias = bitsToF32(ctrl[L.BIAS]!);
   const base = L.threadBase(kvHeads, t);
-  const states = ctrl[base + L.T_STATES]!, scratch = ctrl[base + L.T_SCRATCH]!;
+  const states = ctrl[base + L.T_STATES]! >>> 0, scratch = ctrl[base + L.T_SCRATCH]! >>> 0;
   const stride = dv + 2;
   initStates(new Float32Array(memory.buffer, states, kvHeads * m * stride), kvHeads * m, dv, kind === 0 ? 'softmax' : 'relu');
   const sparse = ctrl[L.MODE] === L.MODE_RELU;
