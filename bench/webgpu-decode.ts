@@ -2,13 +2,14 @@
 // the GPU Dawn finds. 8 query / 2 KV heads, d = 128, f16 K/V, 'llm' synthetic keys (workloads.ts).
 // For every n the contenders alternate in rounds; each sample is `reps` decode steps encoded into
 // one command buffer (CPU encoding — also reported alone as encodeMs — then GPU time, plus one
-// submit; no readback) and one whole attendAsync; medians are reported, with the
+// submit; no readback; gpuMs: submit to done alone) and one whole attendAsync; medians are reported, with the
 // bandwidth of dense (K+V bytes / time) and each sparse mode's ratio to dense from the same run.
 // Each sparse mode's output is checked against a dense float64 reference of the same stored data.
 //
 // --dump FILE[,FILE] adds real q/k/v dumps (all their positions, their own heads and d) first.
 //
-//   node --import tsx bench/webgpu-decode.ts [--n 32768,131072] [--dump data/dev_c_l2.safetensors] [--rounds 5] [--reps 20] [--out file.json]
+//   node --import tsx bench/webgpu-decode.ts [--n 32768,131072] [--dump data/dev_c_l2.safetensors] [--rounds 5] [--reps 20]
+//     [--modes dense,certified,relu-dense,relu] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,6 +25,7 @@ const { values: a } = parseArgs({ options: {
   rounds: { type: 'string', default: '5' }, reps: { type: 'string', default: '20' },
   epsilon: { type: 'string', default: '1e-3' }, activation: { type: 'string', default: '0.03' },
   storage: { type: 'string', default: 'f16' }, dump: { type: 'string' }, out: { type: 'string' },
+  modes: { type: 'string', default: 'dense,certified,relu-dense,relu' },
 } });
 const ns = a.n!.split(',').map(Number), rounds = Number(a.rounds), reps = Number(a.reps);
 const eps = Number(a.epsilon), storage = a.storage as 'f16' | 'f32';
@@ -59,12 +61,13 @@ const gpuOf = (c: KVCache) => (c as unknown as { gpu: GpuDecoder }).gpu;
 async function measure(full: Workload, sizes: number[]): Promise<Record<string, unknown>[]> {
   const { heads, kvHeads, d, dv } = full, q = full.queries[0]!;
   const bias = reluBias(full, q, Number(a.activation));
-  const modes: Record<string, Omit<KVCacheOptions, 'heads' | 'kvHeads' | 'headDim'>> = {
+  const all: Record<string, Omit<KVCacheOptions, 'heads' | 'kvHeads' | 'headDim'>> = {
     dense: { kind: 'softmax' },
     certified: { kind: 'softmax', sparsity: { epsilon: eps } },
     'relu-dense': { kind: 'relu', sparsity: 'dense', alpha: 1, bias },
     relu: { kind: 'relu', alpha: 1, bias },
   };
+  const modes = Object.fromEntries(a.modes!.split(',').map((m) => [m, all[m]!]));
   const caches: Record<string, KVCache> = {};
   for (const [name, o] of Object.entries(modes)) caches[name] = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage, ...o });
   const out: Record<string, unknown>[] = [];
@@ -90,11 +93,13 @@ async function measure(full: Workload, sizes: number[]): Promise<Record<string, 
     const gpuMs: Record<string, number[]> = Object.fromEntries(names.map((m) => [m, []]));
     const e2eMs: Record<string, number[]> = Object.fromEntries(names.map((m) => [m, []]));
     const encMs: Record<string, number[]> = Object.fromEntries(names.map((m) => [m, []]));
+    const subMs: Record<string, number[]> = Object.fromEntries(names.map((m) => [m, []]));
     for (const m of names) await gpuOf(caches[m]!).timeSteps(q, 2); // warm-up
     for (let r = 0; r < rounds; r++) {
       for (const m of names) {
         gpuMs[m]!.push(await gpuOf(caches[m]!).timeSteps(q, reps));
         encMs[m]!.push(gpuOf(caches[m]!).lastEncodeMs);
+        subMs[m]!.push(gpuOf(caches[m]!).lastGpuMs);
         const t0 = performance.now();
         await caches[m]!.attendAsync(q);
         e2eMs[m]!.push(performance.now() - t0);
@@ -102,19 +107,36 @@ async function measure(full: Workload, sizes: number[]): Promise<Record<string, 
     }
     for (const m of names) {
       row[`${m}.ms`] = median(gpuMs[m]!); row[`${m}.encodeMs`] = median(encMs[m]!); row[`${m}.attendAsyncMs`] = median(e2eMs[m]!);
+      row[`${m}.gpuMs`] = median(subMs[m]!);
     }
+    const ratio = (x: string, y: string) => { if (row[x] !== undefined && row[y] !== undefined) return (row[x] as number) / (row[y] as number); return undefined; };
     row['dense.GBps'] = (row.kvBytes as number) / (row['dense.ms'] as number) / 1e6;
-    row['certified.speedup'] = (row['dense.ms'] as number) / (row['certified.ms'] as number);
-    row['relu.speedup'] = (row['relu-dense.ms'] as number) / (row['relu.ms'] as number);
-    row['relu.vsSoftmaxDense'] = (row['dense.ms'] as number) / (row['relu.ms'] as number);
+    row['dense.gpuGBps'] = (row.kvBytes as number) / (row['dense.gpuMs'] as number) / 1e6;
+    row['certified.speedup'] = ratio('dense.ms', 'certified.ms');
+    row['certified.gpuSpeedup'] = ratio('dense.gpuMs', 'certified.gpuMs');
+    row['relu.speedup'] = ratio('relu-dense.ms', 'relu.ms');
+    row['relu.gpuSpeedup'] = ratio('relu-dense.gpuMs', 'relu.gpuMs');
+    row['relu.vsSoftmaxDense'] = ratio('dense.ms', 'relu.ms');
     out.push(row);
     console.log(JSON.stringify(row));
+    save([...rows, ...out]); // a run cut short by its time limit keeps the rows it finished
   }
   for (const c of Object.values(caches)) gpuOf(c).destroy();
   return out;
 }
 
 const rows: Record<string, unknown>[] = [];
+let adapter = 'unknown';
+function save(done: Record<string, unknown>[]): void {
+  const result = { bench: 'webgpu-decode', adapter, node: process.version, storage, epsilon: eps, reluAlpha: 1, activationTarget: Number(a.activation),
+    synthetic: 'llm (8 query / 2 KV heads, d = 128)', rounds, reps, rows: done };
+  if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');
+}
+{
+  const probe = await KVCache.create({ heads: 1, kvHeads: 1, headDim: 4, kind: 'softmax', backend: 'webgpu' });
+  const info = (gpuOf(probe).device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  if (info) adapter = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim();
+}
 for (const file of a.dump ? a.dump.split(',') : []) {
   const t = loadDumpTensors(file);
   rows.push(...await measure(dumpWorkload(basename(file), t, 1, { alpha: 1, bias: 0 }), [t.n]));
@@ -122,9 +144,4 @@ for (const file of a.dump ? a.dump.split(',') : []) {
 const sizes = [...ns].sort((x, y) => x - y);
 if (sizes.length > 0 && sizes[0]! > 0) rows.push(...await measure(syntheticWorkload('llm', sizes.at(-1)!, 128, 8, 2, 1), sizes));
 
-const probe = await KVCache.create({ heads: 1, kvHeads: 1, headDim: 4, kind: 'softmax', backend: 'webgpu' });
-const info = (gpuOf(probe).device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-const adapter = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim() : 'unknown';
-const result = { bench: 'webgpu-decode', adapter, node: process.version, storage, epsilon: eps, reluAlpha: 1, activationTarget: Number(a.activation),
-  synthetic: 'llm (8 query / 2 KV heads, d = 128)', rounds, reps, rows };
-if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');
+save(rows);

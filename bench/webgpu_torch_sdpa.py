@@ -1,6 +1,7 @@
 # PyTorch SDPA decode on the same GPU and shapes as bench/webgpu-decode.ts: 8 query / 2 KV heads,
-# d = 128, f16 K/V, one query position. Median over rounds of `reps` calls timed with CUDA
-# synchronisation around the batch (GPU time plus launch overhead, like the WebGPU numbers).
+# d = 128, f16 K/V, one query position (and the real dump's shape, 6 / 2 heads, d = 64, n = 8192).
+# Median over rounds of `reps` calls timed with CUDA synchronisation around the batch (GPU time plus
+# launch overhead, like the WebGPU numbers).
 #   python3 bench/webgpu_torch_sdpa.py [--n 32768,65536] [--rounds 5] [--reps 20] [--out file.json]
 import argparse, json, statistics, time
 import torch
@@ -10,6 +11,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--n', default='32768,65536,131072,262144,524288')
 ap.add_argument('--rounds', type=int, default=5)
 ap.add_argument('--reps', type=int, default=20)
+ap.add_argument('--dump-shape', default='6,2,64,8192', help='heads,kvHeads,d,n of the real dump the WebGPU bench also runs ("" skips)')
 ap.add_argument('--out')
 a = ap.parse_args()
 heads, kv_heads, d = 8, 2, 128
@@ -22,10 +24,12 @@ torch.cuda.synchronize(); read_gbps = 2**30 / ((time.perf_counter() - t) / 50) /
 del x
 print(json.dumps({'readGBps': read_gbps}), flush=True)
 rows = []
-for n in map(int, a.n.split(',')):
-    q = torch.randn(1, heads, 1, d, device='cuda', dtype=torch.float16)
-    k = torch.randn(1, kv_heads, n, d, device='cuda', dtype=torch.float16)
-    v = torch.randn(1, kv_heads, n, d, device='cuda', dtype=torch.float16)
+shapes = [(heads, kv_heads, d, n) for n in map(int, a.n.split(','))]
+if a.dump_shape: shapes.insert(0, tuple(map(int, a.dump_shape.split(','))))
+for (hq, hk, dd, n) in shapes:
+    q = torch.randn(1, hq, 1, dd, device='cuda', dtype=torch.float16)
+    k = torch.randn(1, hk, n, dd, device='cuda', dtype=torch.float16)
+    v = torch.randn(1, hk, n, dd, device='cuda', dtype=torch.float16)
     f = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
     for _ in range(5): f()
     samples = []
@@ -34,8 +38,8 @@ for n in map(int, a.n.split(',')):
         for _ in range(a.reps): f()
         torch.cuda.synchronize(); samples.append((time.perf_counter() - t) / a.reps * 1e3)
     ms = statistics.median(samples)
-    kv_bytes = 2 * kv_heads * n * d * 2
-    row = {'n': n, 'sdpa.ms': ms, 'sdpa.GBps': kv_bytes / ms / 1e6, 'samples': samples}
+    kv_bytes = 2 * hk * n * dd * 2
+    row = {'n': n, 'heads': hq, 'kvHeads': hk, 'd': dd, 'sdpa.ms': ms, 'sdpa.GBps': kv_bytes / ms / 1e6, 'samples': samples}
     rows.append(row); print(json.dumps(row), flush=True)
 result = {'bench': 'torch-sdpa-decode', 'torch': torch.__version__, 'gpu': torch.cuda.get_device_name(), 'readGBps': read_gbps, 'heads': heads, 'kvHeads': kv_heads, 'd': d, 'dtype': 'float16', 'rounds': a.rounds, 'reps': a.reps, 'rows': rows}
 if a.out:

@@ -4,8 +4,9 @@ import { tvBound } from '../attention/tv-bound.js';
 import type { AttentionStats, ResolvedAttentionOptions } from '../attention/options.js';
 import { decodeF16, numberToF16Bits } from '../tensor/half.js';
 import { down32, encodeKey, encodeQuery, up32 } from './quantize.js';
-import { attendParams, encodeMerge, Pipelines, upload, WebGpuDecodePlan } from './plan.js';
-import { attendSource, boundsSource, BUCKETS, compactSource, cutSource, histogramSource, tileKeys, WG, type Storage } from './wgsl.js';
+import { attendParams, encodeMerge, Pipelines, splitCount, upload, WebGpuDecodePlan } from './plan.js';
+import { boundsSource, BUCKETS, compactSource, cutSource, histogramSource, WG, type Storage } from './wgsl.js';
+import { attendSource, keysPerStep, lanesFor } from './attend-kernel.js';
 
 export interface GpuDecoderShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
@@ -184,7 +185,8 @@ export class GpuDecoder {
 
   /**
    * Benchmarks: milliseconds per decode step of `reps` steps encoded into one command buffer and
-   * waited for once (CPU encoding, then GPU time, plus one submit; no readback).
+   * waited for once (CPU encoding, then GPU time, plus one submit; no readback). The parts go to
+   * {@link lastEncodeMs} and {@link lastGpuMs}.
    */
   async timeSteps(queries: Float32Array, reps: number): Promise<number> {
     const { heads, headDim: d } = this.shape;
@@ -195,14 +197,19 @@ export class GpuDecoder {
     const t0 = now();
     for (let r = 0; r < reps; r++) this.encodeStep(enc, Q);
     const cb = enc.finish();
-    this.lastEncodeMs = (now() - t0) / reps;
+    const t1 = now();
+    this.lastEncodeMs = (t1 - t0) / reps;
     this.device.queue.submit([cb]);
     await this.device.queue.onSubmittedWorkDone();
-    return (now() - t0) / reps;
+    const t2 = now();
+    this.lastGpuMs = (t2 - t1) / reps;
+    return (t2 - t0) / reps;
   }
 
   /** CPU milliseconds per step of the last {@link timeSteps} spent encoding (the GPU starts after them). */
   lastEncodeMs = 0;
+  /** Milliseconds per step of the last {@link timeSteps} from submit to done: GPU time plus one submit's latency shared by the steps. */
+  lastGpuMs = 0;
 
   /**
    * errorBound of a certified row: δ ≤ U/(W + U) (tv-bound.ts) with U the cut's bound on the skipped
@@ -270,11 +277,12 @@ export class GpuDecoder {
   private encodeGathered(enc: GPUCommandEncoder, n: number): void {
     const { heads, storage } = this.shape;
     const target = this.shape.targetWorkgroups ?? 1024;
-    const splits = Math.max(1, Math.min(Math.ceil(target / heads), Math.ceil(n / tileKeys(1))));
+    const T = lanesFor(this.D, this.DV, this.pipelines.subgroupSize);
+    const splits = splitCount(Math.ceil(target / heads), n, keysPerStep(T));
     const params = this.params('gatherParams', n, 0, splits, 1);
     const relu = this.options.kind === 'relu';
-    const pipe = this.pipelines.get(`attend-gather-${this.D}-${this.DV}-${storage}-${this.options.kind}-${this.options.alpha}`, () => attendSource({
-      D: this.D, DV: this.DV, G: 1, storage, weighting: relu ? 'relu' : 'softmax', alpha: this.options.alpha, gather: true,
+    const pipe = this.pipelines.get(`attend-gather-${T}-${this.D}-${this.DV}-${storage}-${this.options.kind}-${this.options.alpha}`, () => attendSource({
+      D: this.D, DV: this.DV, G: 1, T, storage, weighting: relu ? 'relu' : 'softmax', alpha: this.options.alpha, gather: true,
     }));
     const part = this.buf('part', heads * splits * (this.DV + 4) * 4, GPUBufferUsage.STORAGE);
     const bufs = [this.K!, this.V!, this.scratch.get('Q')!, part, params, this.scratch.get('ids')!, this.scratch.get('counts')!];

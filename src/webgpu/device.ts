@@ -33,9 +33,27 @@ async function openDevice(gpu: GPU): Promise<GPUDevice> {
     throw new HsrError('UNSUPPORTED', "backend 'webgpu': expected the WGSL feature packed_4x8_integer_dot_product, got an implementation without it");
   }
   const L = adapter.limits;
-  return adapter.requestDevice({
+  // Subgroups let the attention kernel's lanes share a key row without barriers (attend-kernel.ts).
+  const subgroups = adapter.features.has('subgroups');
+  const device = await adapter.requestDevice({
+    requiredFeatures: subgroups ? ['subgroups' as GPUFeatureName] : [],
     requiredLimits: { maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize },
   });
+  const min = (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize;
+  if (subgroups && min) subgroupSizes.set(device, min);
+  return device;
+}
+
+const subgroupSizes = new WeakMap<GPUDevice, number>();
+
+/**
+ * The smallest subgroup size the device's shaders may run with: 0 without the `subgroups` feature;
+ * the adapter's subgroupMinSize where known; else 4 (WebGPU's lower bound).
+ */
+export function subgroupSize(device: GPUDevice): number {
+  if (!device.features.has('subgroups')) return 0;
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { subgroupMinSize?: number } }).adapterInfo;
+  return subgroupSizes.get(device) ?? info?.subgroupMinSize ?? 4;
 }
 
 /** WGSL language features, where the implementation lists them (older ones do not: assume present). */

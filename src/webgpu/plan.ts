@@ -2,9 +2,11 @@
 import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
-import { attendSource, mergeSource, tileKeys, type Storage } from './wgsl.js';
+import { mergeSource, type Storage } from './wgsl.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
+import { subgroupSize } from './device.js';
 
-/** Most query heads one dense workgroup serves (keeps its workgroup memory under 16 KiB). */
+/** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
 const PARAMS_BYTES = 32;
 
@@ -17,7 +19,9 @@ const shared = new WeakMap<GPUDevice, Pipelines>();
  */
 export class Pipelines {
   private readonly cache = new Map<string, GPUComputePipeline>();
-  private constructor(readonly device: GPUDevice) {}
+  /** Lanes of a subgroup the attention kernel may rely on (0: no subgroups). */
+  readonly subgroupSize: number;
+  private constructor(readonly device: GPUDevice) { this.subgroupSize = subgroupSize(device); }
 
   static of(device: GPUDevice): Pipelines {
     let p = shared.get(device);
@@ -136,14 +140,17 @@ export class WebGpuDecodePlan {
   private readonly summary: GPUBuffer;
   private readonly G: number;
   private readonly sub: number;
+  /** Lanes per key of the attention kernel. */
+  private readonly T: number;
 
   private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number }) {
     const { heads, kvHeads, headDim } = options;
     this.valueDim = options.valueDim ?? headDim;
     this.scale = options.scale ?? 1 / Math.sqrt(headDim);
     const group = heads / kvHeads;
+    this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
     let G = Math.min(group, MAX_G);
-    while (group % G !== 0) G--;
+    while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.part = device.createBuffer({ size: heads * this.maxSplits() * (this.valueDim + 4) * 4, usage: storage });
@@ -189,18 +196,18 @@ export class WebGpuDecodePlan {
     if (layout === 'contiguous' ? cap < length : !b.pageTable) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected ${layout === 'contiguous' ? `keys holding ${length} rows per KV head, got ${cap}` : 'a pageTable buffer for the paged layout'}`);
     }
-    const TK = tileKeys(this.G);
-    let splits = Math.max(1, Math.min(this.maxSplits(), Math.ceil(length / TK)));
-    const chunk = Math.max(TK, Math.ceil(Math.ceil(length / splits) / TK) * TK);
+    const step = keysPerStep(this.T);
+    let splits = splitCount(this.maxSplits(), length, step);
+    const chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
     splits = Math.max(1, Math.ceil(length / chunk));
     const device = this.pipelines.device;
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub));
     const relu = o.kind === 'relu';
     if (relu) enc.clearBuffer(this.counters);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const key = `plan-${this.G}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `plan-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: false, layout: paged,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: false, layout: paged,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, this.part, this.params, relu ? this.counters : null], splits, kvHeads * this.sub, extra);
@@ -210,6 +217,14 @@ export class WebGpuDecodePlan {
   destroy(): void {
     for (const b of [this.part, this.params, this.summary, this.counters]) b.destroy();
   }
+}
+
+/**
+ * Splits of a pass over `length` keys: at most `max`, and at least two key-loop steps of `step`
+ * keys a split (a workgroup's fixed costs — query loads, the fold of its teams — need keys to pay for).
+ */
+export function splitCount(max: number, length: number, step: number): number {
+  return Math.max(1, Math.min(max, Math.ceil(length / (2 * step))));
 }
 
 /** The log-sum-exp merge of the split states in `part` (split count in `params`) → output and summary (M, L) per head. */

@@ -85,3 +85,34 @@ test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, con
   assert.throws(() => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: 12, storage: 'f16', kind: 'softmax', maxLength: 8 }),
     (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
 });
+
+test('WebGpuDecodePlan: lanes sharing a key (subgroups), several key-loop steps a split, one and many splits', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  // d = 64: D/8 = 8 allows 4 lanes a key on SwiftShader (subgroups of 4), 8+ on GPUs; 1100 keys
+  // are several steps of the key loop (256 keys a step with 4 lanes) and end mid-step.
+  const heads = 8, kvHeads = 2, d = 64, n = 1100;
+  const r = rng(9);
+  const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 1.5).data;
+  for (const storage of ['f32', 'f16'] as const) {
+    const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
+    const stored = (x: Float32Array) => { if (storage === 'f32') return x; const o = new Float32Array(x.length); decodeF16(half(x), o); return o; };
+    const bufs = { queries: upload(device, q), keys: upload(device, storage === 'f32' ? k : half(k)), values: upload(device, storage === 'f32' ? v : half(v)),
+      output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+    for (const targetWorkgroups of [2, 40]) {
+      const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind: 'softmax', maxLength: n, targetWorkgroups });
+      const enc = device.createCommandEncoder();
+      plan.encode(enc, bufs, n);
+      device.queue.submit([enc.finish()]);
+      const got = await readF32(device, bufs.output, heads * d);
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / (heads / kvHeads));
+        const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,
+          v: stored(v.subarray(g * n * d, (g + 1) * n * d)), d, dv: d, kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0, causal: false });
+        for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${storage} targets ${targetWorkgroups} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
+      }
+      plan.destroy();
+    }
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+});

@@ -1,0 +1,209 @@
+/**
+ * The split-KV attention kernel (Flash-Decoding) of the WebGPU backend: dense rows of a KV head
+ * (decode plans) and gathered id lists (sparse modes). Decode attention is bound by memory traffic,
+ * so the kernel is laid out to stream K and V once, in wide coalesced loads, with no barrier in its
+ * key loop:
+ * - a team of T lanes (T threads of one subgroup) shares each key: lane i holds 8·KU consecutive
+ *   dims of the K row and 8·VU of the V row (16-byte words of f16 pairs, or two f32 quads), so a
+ *   team reads a row in one contiguous sweep and the workgroup's NT = WG/T teams read NT adjacent
+ *   rows at once;
+ * - partial dot products meet by a butterfly of subgroup shuffles (every lane ends with the same,
+ *   bitwise equal, score), for all G query heads of the KV group that the workgroup serves;
+ * - every team keeps its own online softmax (max, sum, accumulator per head) over the keys it sees,
+ *   B keys per step (independent loads in flight, one rescale per step), with no communication;
+ * - at the end the teams fold their states through workgroup memory (a few barriers, once), and
+ *   one partial state per head goes out for the log-sum-exp merge (wgsl.ts mergeSource).
+ * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
+ */
+import { NEG, WG, type Storage, type Weighting } from './wgsl.js';
+
+export interface AttendShape {
+  D: number; DV: number;
+  /** Query heads one workgroup serves (dense: a divisor of the group size; gathered: 1). */
+  G: number;
+  storage: Storage;
+  weighting: Weighting;
+  alpha: number;
+  /** Keys come from a per-head id list (sparse modes) instead of a contiguous range. */
+  gather: boolean;
+  /**
+   * Where position j of KV head g lives: 'contiguous' — row g·cap + j of [kvHeads, cap, dim];
+   * paged — pages[j / pageSize] names a page of the pool [pages, kvHeads, pageSize, dim].
+   */
+  layout?: 'contiguous' | { pageSize: number; kvHeads: number };
+  /** Lanes per key ({@link lanesFor}). */
+  T: number;
+}
+
+/** Keys each team takes per step of the key loop. */
+const B = 4;
+/** Workgroup memory of one kernel (WebGPU's default limit is 16 KiB). */
+const WG_BYTES = 16384;
+
+/**
+ * Lanes per key: the largest power of two T ≤ 16 that divides D/8 and DV/8 (a lane reads whole
+ * 16-byte words) and fits in a subgroup (`subgroupSize` 0: no subgroups, T = 1).
+ */
+export function lanesFor(D: number, DV: number, subgroupSize: number): number {
+  let T = 1;
+  while (2 * T <= Math.min(16, subgroupSize) && (D / 8) % (2 * T) === 0 && (DV / 8) % (2 * T) === 0) T *= 2;
+  return T;
+}
+
+/** Keys one workgroup step covers (a split's chunk is a multiple of it). */
+export function keysPerStep(T: number): number {
+  return (WG / T) * B;
+}
+
+/** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima. */
+function foldSlots(G: number, T: number): number {
+  return Math.floor((WG_BYTES - 64 - 4 * (WG / T) * G) / 16);
+}
+
+/** Whether a workgroup can serve G heads of value width DV (its fold buffer holds one team's states). */
+export function fitsHeads(G: number, DV: number, T: number): boolean {
+  return G * (DV / 4 + 1) <= foldSlots(G, T);
+}
+
+export function attendSource(x: AttendShape): string {
+  const { D, DV, G, T, storage, weighting, alpha, gather, layout = 'contiguous' } = x;
+  if (!fitsHeads(G, DV, T)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
+  const NT = WG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
+  const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T) / (G * (DQ + 1))))); // teams folded per round
+  const softmax = weighting === 'softmax';
+  const f16 = storage === 'f16';
+  // Unit u of a row (8 dims) as two f32 quads.
+  const unit = (buf: 'K' | 'V', rowWords: number) => {
+    const word = `row * ${rowWords}u + lane * ${buf}U + u`;
+    return f16
+      ? `let w = ${buf}[${word}]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
+      : `let e = 2u * (${word}); let a0 = ${buf}[e]; let a1 = ${buf}[e + 1u];`;
+  };
+  const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
+  const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
+  return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
+const WG = ${WG}u; const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
+const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
+struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+@group(0) @binding(0) var<storage, read> K: array<${f16 ? 'vec4u' : 'vec4f'}>;
+@group(0) @binding(1) var<storage, read> V: array<${f16 ? 'vec4u' : 'vec4f'}>;
+@group(0) @binding(2) var<storage, read> Q: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> part: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;
+${gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
+@group(0) @binding(6) var<storage, read> counts: array<u32>;` : ''}
+${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
+${softmax ? '' : `@group(0) @binding(${gather ? 7 : 5}) var<storage, read_write> used: array<atomic<u32>>;
+var<workgroup> usedHere: atomic<u32>;`}
+var<workgroup> teamMax: array<f32, ${NT * G}>;
+var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
+fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
+    ? `(pages[key / ${layout.pageSize}u] * ${layout.kvHeads}u + kvh) * ${layout.pageSize}u + key % ${layout.pageSize}u`
+    : 'kvh * p.cap + key'}; }
+${softmax ? '' : `fn relu(x: f32) -> f32 { let t = max(x, 0.0); return ${power('t')}; }`}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let split = wid.x;
+  let lane = lid % T; let team = lid / T;
+  ${gather
+    ? `let head0 = wid.y; let kvh = wid.y / p.groupSize;
+  let count = counts[head0]; let chunk = (count + p.splits - 1u) / p.splits;
+  let r = vec2u(min(split * chunk, count), min(split * chunk + chunk, count));`
+    : `let kvh = wid.y / p.sub; let head0 = kvh * p.groupSize + (wid.y % p.sub) * G;
+  let r = vec2u(min(split * p.chunk, p.n), min(split * p.chunk + p.chunk, p.n));`}
+  ${softmax ? '' : 'if (lid == 0u) { atomicStore(&usedHere, 0u); }\n  var usedLane = 0u;'}
+  // This lane's slice of every head's query (scale folded in).
+  var q: array<vec4f, ${G * 2 * KU}>;
+  for (var h = 0u; h < G; h++) {
+    for (var i = 0u; i < 2u * KU; i++) { q[h * 2u * KU + i] = p.scale * Q[(head0 + h) * ${D / 4}u + lane * 2u * KU + i]; }
+  }
+  var m: array<f32, G>;
+  var l: array<f32, G>;
+  var acc: array<vec4f, ${G * 2 * VU}>;
+  for (var h = 0u; h < G; h++) { m[h] = ${softmax ? 'NEG' : '0.0'}; l[h] = 0.0; }
+  for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
+  for (var base = r.x; base < r.y; base += NT * B) {
+    // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
+    var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
+    var v: array<vec4f, ${B * 2 * VU}>;
+    var ok: array<bool, B>;
+    for (var b = 0u; b < B; b++) {
+      let pos = base + b * NT + team;
+      ok[b] = pos < r.y;
+      let key = ${gather ? 'ids[head0 * p.cap + min(pos, r.y - 1u)]' : 'min(pos, r.y - 1u)'};
+      let row = rowOf(kvh, key);
+      for (var u = 0u; u < KU; u++) {
+        ${unit('K', D / 8)}
+        for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, q[h * 2u * KU + 2u * u]) + dot(a1, q[h * 2u * KU + 2u * u + 1u]); }
+      }
+      for (var u = 0u; u < VU; u++) {
+        ${unit('V', DV / 8)}
+        v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
+      }
+    }
+    ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
+    for (var h = 0u; h < G; h++) {
+      ${softmax ? `var mx = m[h];
+      for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
+      let corr = exp(m[h] - mx);
+      m[h] = mx;
+      var w: array<f32, B>;
+      for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[h * B + b] - mx), ok[b]); }
+      l[h] = l[h] * corr + w[0] + w[1] + w[2] + w[3];
+      for (var i = 0u; i < 2u * VU; i++) {
+        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + w[0] * v[i] + w[1] * v[2u * VU + i] + w[2] * v[4u * VU + i] + w[3] * v[6u * VU + i];
+      }` : `var w: array<f32, B>;
+      for (var b = 0u; b < B; b++) {
+        w[b] = select(0.0, relu(s[h * B + b] - p.bias), ok[b]);
+        if (w[b] > 0.0) { usedLane += 1u; }
+      }
+      l[h] += w[0] + w[1] + w[2] + w[3];
+      for (var i = 0u; i < 2u * VU; i++) {
+        acc[h * 2u * VU + i] += w[0] * v[i] + w[1] * v[2u * VU + i] + w[2] * v[4u * VU + i] + w[3] * v[6u * VU + i];
+      }`}
+    }
+  }
+  // Fold the teams: a common max per head, then halving rounds through workgroup memory.
+  ${softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
+  workgroupBarrier();
+  for (var h = 0u; h < G; h++) {
+    var M = NEG;
+    for (var t = 0u; t < NT; t++) { M = max(M, teamMax[t * G + h]); }
+    let f = exp(m[h] - M);
+    m[h] = M; l[h] *= f;
+    for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] *= f; }
+  }` : ''}
+  for (var half = NT / 2u; half > 0u; half >>= 1u) {
+    for (var c0 = 0u; c0 < half; c0 += C) {
+      let width = min(C, half - c0);
+      if (team >= half + c0 && team < half + c0 + width) {
+        let slot = (team - half - c0) * G;
+        for (var h = 0u; h < G; h++) {
+          for (var i = 0u; i < 2u * VU; i++) { fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
+          if (lane == 0u) { fold[(slot + h) * (DQ + 1u)] = vec4f(l[h], 0.0, 0.0, 0.0); }
+        }
+      }
+      workgroupBarrier();
+      if (team >= c0 && team < c0 + width) {
+        let slot = (team - c0) * G;
+        for (var h = 0u; h < G; h++) {
+          for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] += fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i]; }
+          l[h] += fold[(slot + h) * (DQ + 1u)].x;
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (team == 0u) {
+    for (var h = 0u; h < G; h++) {
+      let base = ((head0 + h) * p.splits + split) * (DQ + 1u);
+      for (var i = 0u; i < 2u * VU; i++) { part[base + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
+      if (lane == 0u) { part[base] = vec4f(m[h], l[h], 0.0, 0.0); }
+    }
+  }
+  ${softmax ? '' : `if (lane == 0u && usedLane > 0u) { atomicAdd(&usedHere, usedLane); }
+  workgroupBarrier();
+  if (lid == 0u) { let u = atomicLoad(&usedHere); if (u > 0u) { atomicAdd(&used[head0], u); } }`}
+}`;
+}
