@@ -80,6 +80,9 @@ export function attendSource(x: AttendShape): string {
       : `let e = 2u * (${word}); let a0 = ${buf}[e]; let a1 = ${buf}[e + 1u];`;
   };
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
+  // The B keys' weights summed, and their weighted value slices (written out: no loop-carried sum).
+  const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
+  const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const WG = ${WG}u; const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
@@ -150,17 +153,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       m[h] = mx;
       var w: array<f32, B>;
       for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[h * B + b] - mx), ok[b]); }
-      l[h] = l[h] * corr + w[0] + w[1] + w[2] + w[3];
+      l[h] = l[h] * corr + ${wSum};
       for (var i = 0u; i < 2u * VU; i++) {
-        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + w[0] * v[i] + w[1] * v[2u * VU + i] + w[2] * v[4u * VU + i] + w[3] * v[6u * VU + i];
+        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
       }` : `var w: array<f32, B>;
       for (var b = 0u; b < B; b++) {
         w[b] = select(0.0, relu(s[h * B + b] - p.bias), ok[b]);
         if (w[b] > 0.0) { usedLane += 1u; }
       }
-      l[h] += w[0] + w[1] + w[2] + w[3];
+      l[h] += ${wSum};
       for (var i = 0u; i < 2u * VU; i++) {
-        acc[h * 2u * VU + i] += w[0] * v[i] + w[1] * v[2u * VU + i] + w[2] * v[4u * VU + i] + w[3] * v[6u * VU + i];
+        acc[h * 2u * VU + i] += ${wv};
       }`}
     }
   }
