@@ -21,6 +21,9 @@ const { values: a } = parseArgs({ options: {
 const ns = a.n!.split(',').map(Number), targets = a.targets!.split(',').map(Number);
 const heads = Number(a.heads), kvHeads = Number(a['kv-heads']), d = Number(a.d), rounds = Number(a.rounds), reps = Number(a.reps);
 const device = await webGpuDevice();
+const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { subgroupMinSize?: number } }).adapterInfo;
+const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), subgroupMinSize: info?.subgroupMinSize };
+console.log(JSON.stringify(adapter));
 const maxN = Math.max(...ns), bytes = kvHeads * maxN * d * 2;
 
 /** A buffer of `size` bytes of random halves: one random MiB written over and over. */
@@ -58,5 +61,5 @@ for (const n of ns) {
   console.log(JSON.stringify(row));
   for (const p of plans) p.destroy();
 }
-if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-plan-sweep', node: process.version, rounds, reps, rows }, null, 2) + '\n');
+if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-plan-sweep', adapter, node: process.version, rounds, reps, rows }, null, 2) + '\n');
 process.exit(0);
