@@ -1,7 +1,7 @@
 // Kernel-level sweep of WebGpuDecodePlan (dense decode over caller-owned f16 buffers, no CPU
 // workload): milliseconds per step and GB/s of K+V for each context length and workgroup target,
-// `reps` steps per submit, timed from submit to done (GPU time plus one submit shared by the
-// steps), median of alternating rounds. K/V hold random halves in [-1, 1] (speed does not depend on
+// `reps` steps per command buffer, the GPU's own time from timestamps around them (timing.ts; submit
+// to done without timestamps), median of alternating rounds. K/V hold random halves in [-1, 1] (speed does not depend on
 // them). 8 query / 2 KV heads, d = 128 unless said.
 //
 //   node --import tsx bench/webgpu-plan-sweep.ts [--n 32768,131072,524288] [--targets 512,1024,2048]
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { WebGpuDecodePlan, webGpuDevice } from '../src/index.js';
 import { numberToF16Bits } from '../src/tensor/half.js';
 import { median } from './lib/measure.js';
+import { timeOnGpu } from '../src/webgpu/timing.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, targets: { type: 'string', default: '512,1024,2048' },
@@ -22,7 +23,7 @@ const ns = a.n!.split(',').map(Number), targets = a.targets!.split(',').map(Numb
 const heads = Number(a.heads), kvHeads = Number(a['kv-heads']), d = Number(a.d), rounds = Number(a.rounds), reps = Number(a.reps);
 const device = await webGpuDevice();
 const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { subgroupMinSize?: number } }).adapterInfo;
-const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), subgroupMinSize: info?.subgroupMinSize };
+const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), subgroupMinSize: info?.subgroupMinSize, timestamps: device.features.has('timestamp-query') };
 console.log(JSON.stringify(adapter));
 const maxN = Math.max(...ns), bytes = kvHeads * maxN * d * 2;
 
@@ -43,13 +44,8 @@ for (const n of ns) {
   const plans = targets.map((t) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'softmax', maxLength: maxN, targetWorkgroups: t }));
   // The plan reads rows [g·cap, g·cap + n) of a [kvHeads, cap, d] buffer: cap = maxN for every n.
   const step = async (plan: WebGpuDecodePlan, k: number) => {
-    const enc = device.createCommandEncoder();
-    for (let r = 0; r < k; r++) plan.encode(enc, { queries, keys, values, output }, n);
-    const cb = enc.finish();
-    const t0 = performance.now();
-    device.queue.submit([cb]);
-    await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / k;
+    const t = await timeOnGpu(device, (enc) => { for (let r = 0; r < k; r++) plan.encode(enc, { queries, keys, values, output }, n); });
+    return (t.gpuMs ?? t.submitMs) / k;
   };
   for (const p of plans) await step(p, 3);
   const samples = plans.map(() => [] as number[]);

@@ -4,9 +4,10 @@ import { tvBound } from '../attention/tv-bound.js';
 import type { AttentionStats, ResolvedAttentionOptions } from '../attention/options.js';
 import { decodeF16, numberToF16Bits } from '../tensor/half.js';
 import { down32, encodeKey, encodeQuery, up32 } from './quantize.js';
-import { attendParams, encodeMerge, Pipelines, splitCount, upload, WebGpuDecodePlan } from './plan.js';
+import { attendParams, DEFAULT_WORKGROUPS, encodeMerge, Pipelines, splitCount, upload, WebGpuDecodePlan } from './plan.js';
 import { boundsSource, BUCKETS, compactSource, cutSource, histogramSource, WG, type Storage } from './wgsl.js';
 import { attendSource, keysPerStep, lanesFor } from './attend-kernel.js';
+import { timeOnGpu, type GpuTiming } from './timing.js';
 
 export interface GpuDecoderShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
@@ -19,7 +20,6 @@ export interface GpuDecoderShape {
 /** What a sparse decode runs on the GPU. */
 type Mode = { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number };
 
-const now = (): number => (globalThis as unknown as { performance: { now(): number } }).performance.now();
 const round = (x: number, m: number) => Math.ceil(x / m) * m;
 
 /**
@@ -184,32 +184,22 @@ export class GpuDecoder {
   }
 
   /**
-   * Benchmarks: milliseconds per decode step of `reps` steps encoded into one command buffer and
-   * waited for once (CPU encoding, then GPU time, plus one submit; no readback). The parts go to
-   * {@link lastEncodeMs} and {@link lastGpuMs}.
+   * Benchmarks: milliseconds per decode step of `reps` steps recorded into one command buffer and
+   * waited for once (no readback): the GPU's own time where it has timestamps, else submit to done
+   * (timing.ts); {@link lastTiming} has every part of the last call, per step.
    */
   async timeSteps(queries: Float32Array, reps: number): Promise<number> {
     const { heads, headDim: d } = this.shape;
     const Q = new Float32Array(heads * this.D);
     for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
     await this.chain;
-    const enc = this.device.createCommandEncoder();
-    const t0 = now();
-    for (let r = 0; r < reps; r++) this.encodeStep(enc, Q);
-    const cb = enc.finish();
-    const t1 = now();
-    this.lastEncodeMs = (t1 - t0) / reps;
-    this.device.queue.submit([cb]);
-    await this.device.queue.onSubmittedWorkDone();
-    const t2 = now();
-    this.lastGpuMs = (t2 - t1) / reps;
-    return (t2 - t0) / reps;
+    const t = await timeOnGpu(this.device, (enc) => { for (let r = 0; r < reps; r++) this.encodeStep(enc, Q); });
+    this.lastTiming = { encodeMs: t.encodeMs / reps, submitMs: t.submitMs / reps, gpuMs: t.gpuMs === null ? null : t.gpuMs / reps };
+    return this.lastTiming.gpuMs ?? this.lastTiming.submitMs;
   }
 
-  /** CPU milliseconds per step of the last {@link timeSteps} spent encoding (the GPU starts after them). */
-  lastEncodeMs = 0;
-  /** Milliseconds per step of the last {@link timeSteps} from submit to done: GPU time plus one submit's latency shared by the steps. */
-  lastGpuMs = 0;
+  /** The parts of the last {@link timeSteps}, milliseconds per step. */
+  lastTiming: GpuTiming = { encodeMs: 0, submitMs: 0, gpuMs: null };
 
   /**
    * errorBound of a certified row: δ ≤ U/(W + U) (tv-bound.ts) with U the cut's bound on the skipped
@@ -276,7 +266,7 @@ export class GpuDecoder {
   /** Attention over each head's id list, merged into 'out' and 'summary'. */
   private encodeGathered(enc: GPUCommandEncoder, n: number): void {
     const { heads, storage } = this.shape;
-    const target = this.shape.targetWorkgroups ?? 1024;
+    const target = this.shape.targetWorkgroups ?? DEFAULT_WORKGROUPS;
     const T = lanesFor(this.D, this.DV, this.pipelines.subgroupSize);
     const splits = splitCount(Math.ceil(target / heads), n, keysPerStep(T));
     const params = this.params('gatherParams', n, 0, splits, 1);

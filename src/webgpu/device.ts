@@ -33,10 +33,12 @@ async function openDevice(gpu: GPU): Promise<GPUDevice> {
     throw new HsrError('UNSUPPORTED', "backend 'webgpu': expected the WGSL feature packed_4x8_integer_dot_product, got an implementation without it");
   }
   const L = adapter.limits;
-  // Subgroups let the attention kernel's lanes share a key row without barriers (attend-kernel.ts).
+  // Subgroups let the attention kernel's lanes share a key row without barriers (attend-kernel.ts);
+  // timestamps serve the benchmarks (timing.ts).
   const subgroups = adapter.features.has('subgroups');
+  const features = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
-    requiredFeatures: subgroups ? ['subgroups' as GPUFeatureName] : [],
+    requiredFeatures: features,
     requiredLimits: { maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize },
   });
   const min = (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize;

@@ -9,6 +9,12 @@ import { subgroupSize } from './device.js';
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
 const PARAMS_BYTES = 32;
+/**
+ * Workgroups a pass aims for: about two per multiprocessor of an H100 or H200 (132), one wave of
+ * long-running workgroups — on an H100 this beat 528–2112 at 32k–512k keys (docs/webgpu.md).
+ * WebGPU does not tell the multiprocessor count; larger GPUs may want more (`targetWorkgroups`).
+ */
+export const DEFAULT_WORKGROUPS = 264;
 
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
@@ -108,7 +114,7 @@ export interface DecodePlanOptions {
   layout?: 'contiguous' | { pageSize: number };
   /** The longest context the plan will run (sizes its split scratch). */
   maxLength: number;
-  /** Workgroups a pass aims for (default 1024). */
+  /** Workgroups a pass aims for (default {@link DEFAULT_WORKGROUPS}). */
   targetWorkgroups?: number;
 }
 
@@ -182,7 +188,7 @@ export class WebGpuDecodePlan {
   }
 
   private maxSplits(): number {
-    return Math.max(1, Math.ceil((this.options.targetWorkgroups ?? 1024) / (this.options.kvHeads * this.sub)));
+    return Math.max(1, Math.ceil((this.options.targetWorkgroups ?? DEFAULT_WORKGROUPS) / (this.options.kvHeads * this.sub)));
   }
 
   /** Records attention of the queries over the first `length` positions into `enc` (length ≤ maxLength). */
