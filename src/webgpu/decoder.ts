@@ -246,12 +246,12 @@ export class GpuDecoder {
     const blocks = Math.ceil(n / WG);
     const common = [this.codes!, this.meta!, this.scratch.get('qcode')!, this.scratch.get('coef')!, params];
     if (mode.kind === 'relu') {
-      this.pipelines.dispatch(enc, this.pipelines.get(`bounds-relu-${D}-${group}`, () => boundsSource(D, group, 'relu')), [...common, ids, counts], blocks, kvHeads);
+      this.pipelines.dispatch(enc, this.pipelines.get(`bounds-relu-${D}-${group}`, () => boundsSource(D, group, 'relu', false)), [...common, ids, counts], blocks, kvHeads);
       return;
     }
     const up = this.buf('up', heads * this.cap * 4, GPUBufferUsage.STORAGE), lo = this.buf('lo', heads * this.cap * 4, GPUBufferUsage.STORAGE);
-    const m0 = this.cleared(enc, 'm0', heads * 4);
-    this.pipelines.dispatch(enc, this.pipelines.get(`bounds-certified-${D}-${group}`, () => boundsSource(D, group, 'certified')), [...common, up, lo, m0], blocks, kvHeads);
+    const m0 = this.cleared(enc, 'm0', heads * 4), sg = this.pipelines.subgroupSize > 0;
+    this.pipelines.dispatch(enc, this.pipelines.get(`bounds-certified-${D}-${group}-${sg}`, () => boundsSource(D, group, 'certified', sg)), [...common, up, lo, m0], blocks, kvHeads);
     const hist = this.cleared(enc, 'hist', heads * 2 * BUCKETS * 4);
     this.pipelines.dispatch(enc, this.pipelines.get('histogram', histogramSource), [up, lo, m0, hist, params], blocks, heads);
     const eps = (mode as { epsilon: number }).epsilon;

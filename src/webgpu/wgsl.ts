@@ -90,9 +90,14 @@ fn fromOrdered(u: u32) -> f32 { return bitcast<f32>(select(~u, u & 0x7fffffffu, 
  * - 'relu': keys whose upper bound exceeds the bias are appended to the head's id list.
  * - 'certified': up/lo go to [heads, cap] arrays and the head's max upper bound to m0 (ordered u32).
  */
-export function boundsSource(D: number, group: number, mode: 'relu' | 'certified'): string {
+export function boundsSource(D: number, group: number, mode: 'relu' | 'certified', subgroups: boolean): string {
   const W = D / 4;
-  return /* wgsl */ `
+  // Certified: a head's largest upper bound goes to workgroup memory once a subgroup (subgroupMax)
+  // where subgroups exist — one atomic per key and head serialised the whole workgroup on 4 words.
+  const localMax = subgroups
+    ? 'let top = subgroupMax(select(-3.0e38, est + width, valid)); if (sid == 0u) { atomicMax(&localMax[h], toOrdered(top)); }'
+    : 'if (valid) { atomicMax(&localMax[h], toOrdered(est + width)); }';
+  return /* wgsl */ `${subgroups && mode === 'certified' ? 'enable subgroups;' : ''}
 const WG = ${WG}u; const W = ${W}u; const GS = ${group}u;
 struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
 @group(0) @binding(0) var<storage, read> codes: array<vec4u>;
@@ -110,7 +115,7 @@ var<workgroup> localBase: array<u32, GS>;`
 var<workgroup> localMax: array<atomic<u32>, GS>;`}
 ${ORDER}
 @compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u${subgroups && mode === 'certified' ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let kvh = wid.y;
   let j = wid.x * WG + lid;
   let valid = j < p.n;
@@ -136,7 +141,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     ${mode === 'relu'
       ? `take[h] = valid && est + width > p.bias;
     if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); }`
-      : `if (valid) { up[head * p.cap + j] = est + width; lo[head * p.cap + j] = est - width; atomicMax(&localMax[h], toOrdered(est + width)); }`}
+      : `if (valid) { up[head * p.cap + j] = est + width; lo[head * p.cap + j] = est - width; }
+    ${localMax}`}
   }
   workgroupBarrier();
   ${mode === 'relu'
