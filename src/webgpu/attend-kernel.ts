@@ -5,7 +5,7 @@
  * key loop:
  * - a team of T lanes (T threads of one subgroup) shares each key: lane i holds 8·KU consecutive
  *   dims of the K row and 8·VU of the V row (16-byte words of f16 pairs, or two f32 quads), so a
- *   team reads a row in one contiguous sweep and the workgroup's NT = WG/T teams read NT adjacent
+ *   team reads a row in one contiguous sweep and the workgroup's NT = AWG/T teams read NT adjacent
  *   rows at once;
  * - partial dot products meet by a butterfly of subgroup shuffles (every lane ends with the same,
  *   bitwise equal, score), for all G query heads of the KV group that the workgroup serves;
@@ -16,6 +16,9 @@
  * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
  */
 import { NEG, WG, type Storage, type Weighting } from './wgsl.js';
+
+/** Threads of an attention workgroup (the other kernels' size; SwiftShader allows no more). */
+const AWG = WG;
 
 export interface AttendShape {
   D: number; DV: number;
@@ -52,12 +55,12 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
 
 /** Keys one workgroup step covers (a split's chunk is a multiple of it). */
 export function keysPerStep(T: number): number {
-  return (WG / T) * B;
+  return (AWG / T) * B;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima. */
 function foldSlots(G: number, T: number): number {
-  return Math.floor((WG_BYTES - 64 - 4 * (WG / T) * G) / 16);
+  return Math.floor((WG_BYTES - 64 - 4 * (AWG / T) * G) / 16);
 }
 
 /** Whether a workgroup can serve G heads of value width DV (its fold buffer holds one team's states). */
@@ -68,7 +71,7 @@ export function fitsHeads(G: number, DV: number, T: number): boolean {
 export function attendSource(x: AttendShape): string {
   const { D, DV, G, T, storage, weighting, alpha, gather, layout = 'contiguous' } = x;
   if (!fitsHeads(G, DV, T)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
-  const NT = WG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
+  const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T) / (G * (DQ + 1))))); // teams folded per round
   const softmax = weighting === 'softmax';
   const f16 = storage === 'f16';
@@ -85,7 +88,7 @@ export function attendSource(x: AttendShape): string {
   const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
-const WG = ${WG}u; const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
+const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
 const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
 struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
 @group(0) @binding(0) var<storage, read> K: array<${f16 ? 'vec4u' : 'vec4f'}>;
@@ -105,7 +108,7 @@ fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
     : 'kvh * p.cap + key'}; }
 ${softmax ? '' : `fn relu(x: f32) -> f32 { let t = max(x, 0.0); return ${power('t')}; }`}
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${AWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let split = wid.x;
   let lane = lid % T; let team = lid / T;
