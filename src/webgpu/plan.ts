@@ -2,7 +2,7 @@
 import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
-import { mergeSource, type Storage } from './wgsl.js';
+import { mergeGroups, mergeSource, type Storage } from './wgsl.js';
 import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 
@@ -236,5 +236,5 @@ export function splitCount(max: number, length: number, step: number): number {
 /** The log-sum-exp merge of the split states in `part` (split count in `params`) → output and summary (M, L) per head. */
 export function encodeMerge(p: Pipelines, enc: GPUCommandEncoder, DV: number, part: GPUBuffer, output: GPUBuffer, summary: GPUBuffer,
   params: GPUBuffer, heads: number): void {
-  p.dispatch(enc, p.get(`merge-${DV}`, () => mergeSource(DV)), [part, output, summary, params], heads, 1);
+  p.dispatch(enc, p.get(`merge-${DV}`, () => mergeSource(DV)), [part, output, summary, params], heads, mergeGroups(DV));
 }

@@ -27,13 +27,14 @@ export type Weighting = 'softmax' | 'relu';
 /**
  * Log-sum-exp merge of the splits' states: out[h] = Σ e^{m_s − M} acc_s / Σ e^{m_s − M} l_s, zeros
  * where no key had weight; summary[h] = (M, L) with L = Σ e^{m_s − M} l_s (certified mode's W).
+ * Workgroup (h, y) merges MQ quads of head h; its 256 threads are LANES lanes a quad, each summing
+ * a few splits with independent loads (a serial walk over the splits per thread took microseconds
+ * of dependent loads), then a tree over the lanes. Dispatch (heads, mergeGroups(DV)).
  */
 export function mergeSource(DV: number): string {
-  const DQ = DV / 4, CQ = Math.min(DQ, WG), LANES = Math.floor(WG / CQ);
-  // Thread (quad c, lane) sums the splits ≡ lane (mod LANES) for quad c; lanes then add up in
-  // workgroup memory. The max over splits is a tree over the workgroup first.
+  const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   return /* wgsl */ `
-const WG = ${WG}u; const DQ = ${DQ}u; const CQ = ${CQ}u; const LANES = ${LANES}u; const NEG = ${NEG};
+const WG = ${WG}u; const DQ = ${DQ}u; const MQ = ${MQ}u; const LANES = ${LANES}u; const NEG = ${NEG};
 struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
 @group(0) @binding(0) var<storage, read> part: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
@@ -54,27 +55,38 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   workgroupBarrier();
   let M = red[0];
-  let lane = lid / CQ;
-  for (var c0 = 0u; c0 < DQ; c0 += CQ) {
-    let c = c0 + lid % CQ;
-    var x = vec4f(0.0); var L = 0.0;
-    if (c < DQ && lane < LANES) {
-      for (var s = lane; s < p.splits; s += LANES) {
-        let base = (h * p.splits + s) * (DQ + 1u);
-        let st = part[base];
-        if (st.y > 0.0) { let f = exp(st.x - M); x += f * part[base + 1u + c]; L += f * st.y; }
-      }
+  let c = wid.y * MQ + lid % MQ; let lane = lid / MQ;
+  var x = vec4f(0.0); var L = 0.0;
+  if (c < DQ) {
+    for (var s = lane; s < p.splits; s += LANES) {
+      let base = (h * p.splits + s) * (DQ + 1u);
+      let st = part[base]; let a = part[base + 1u + c];
+      let f = select(0.0, exp(st.x - M), st.y > 0.0);
+      x += f * a; L += f * st.y;
     }
-    accs[lid] = x; ls[lid] = L;
+  }
+  accs[lid] = x; ls[lid] = L;
+  for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
-    if (lane == 0u && c < DQ) {
-      for (var q = 1u; q < LANES; q++) { x += accs[q * CQ + lid]; L += ls[q * CQ + lid]; }
-      out[h * DQ + c] = select(vec4f(0.0), x / L, L > 0.0);
-      if (c == 0u) { summary[h] = vec2f(M, L); }
-    }
-    workgroupBarrier();
+    if (lane < stride) { accs[lid] += accs[lid + stride * MQ]; ls[lid] += ls[lid + stride * MQ]; }
+  }
+  workgroupBarrier();
+  if (lane == 0u && c < DQ) {
+    let X = accs[lid]; let Lt = ls[lid];
+    out[h * DQ + c] = select(vec4f(0.0), X / Lt, Lt > 0.0);
+    if (c == 0u) { summary[h] = vec2f(M, Lt); }
   }
 }`;
+}
+
+/** Quads (4 value dims) one merge workgroup serves. */
+function mergeQuads(DV: number): number {
+  return Math.min(DV / 4, 4);
+}
+
+/** Merge workgroups per head (the dispatch's y). */
+export function mergeGroups(DV: number): number {
+  return Math.ceil(DV / 4 / mergeQuads(DV));
 }
 
 /** Orderable u32 of an f32 (atomicMax on floats) and back. */
