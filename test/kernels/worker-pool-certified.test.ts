@@ -48,7 +48,7 @@ describe('DecodePool certified rows (sparse: { epsilon }, one ε budget over all
         pool.append(k, v);
         const r = rng(100 + threads), out = new Float32Array(heads * n);
         let sparseRows = 0, skipped = 0;
-        for (const sharp of [0, 2, 4, 8]) {
+        for (const sharp of [2, 4, 8, 0]) { // the flat step (0) last: its back-off would make later steps dense
           // Query h aims at key (37·h + 11·sharp) of its KV head with strength `sharp` (0: flat row):
           // its top lies in one thread's range, so ranges' tops differ by many buckets.
           const q = gaussArray(r, heads * d, 0.5);
@@ -92,6 +92,24 @@ describe('DecodePool certified rows (sparse: { epsilon }, one ε budget over all
       const bounds = one.lastCertified!.errorBound[h]! + two.lastCertified!.errorBound[h]!;
       assert.ok(diff / 2 <= bounds + 1e-5, `head ${h}: rows differ by ${diff / 2} in TV, bounds ${bounds}`);
     }
+  });
+
+  it('flat rows back off: after a step whose every group went dense the bound pass is skipped 4, 8, … steps, output = dense', async () => {
+    const r = rng(31), k = gaussArray(r, n * kvHeads * d), v = gaussArray(r, n * kvHeads * 4);
+    const options = { heads, kvHeads, headDim: d, valueDim: 4, weighting: w, threads: 2, minPositionsPerThread: 0 };
+    const pool = await DecodePool.create({ ...options, sparse: { epsilon: 1e-3 } }), dense = await DecodePool.create(options);
+    pools.push(pool, dense);
+    pool.append(k, v); dense.append(k, v);
+    const got = new Float32Array(heads * 4), want = new Float32Array(heads * 4), bounded: number[] = [];
+    for (let step = 0; step < 16; step++) {
+      const q = gaussArray(r, heads * d, 0.05); // near-zero queries: flat rows, every group dense
+      pool.attend(q, got); dense.attend(q, want);
+      const c = pool.lastCertified!;
+      if (c.work.rounds > 0) bounded.push(step);
+      assert.deepEqual([...c.errorBound], new Array(heads).fill(0));
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 2e-5 * (1 + Math.abs(want[i]!)), `step ${step} element ${i}`);
+    }
+    assert.deepEqual(bounded, [0, 5, 14]); // bound passes, then 4 and 8 skipped steps
   });
 
   it('short caches (≤ 1024 keys) and bad options', async () => {

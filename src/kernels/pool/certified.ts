@@ -1,7 +1,7 @@
 import { BUCKETS, BUCKETS_PER_NAT } from '../../attention/buckets.js';
 import { GapCounts } from '../../attention/gap-counts.js';
 import { KernelRows, maxRowNorm } from '../../attention/kernel-rows.js';
-import { SWEPT_DENSE_SWITCH } from '../../attention/row-plan.js';
+import { FLAT_RETRY_MAX, FLAT_RETRY_MIN, SWEPT_DENSE_SWITCH } from '../../attention/row-plan.js';
 import { typicalGap } from '../../attention/swept-bounds.js';
 import { tvBound } from '../../attention/tv-bound.js';
 import { float32SoftmaxSafe } from '../float32-error.js';
@@ -65,6 +65,14 @@ export class PoolCertified {
   readonly keysUsed: Float64Array;
   /** Of the last attend: fold rounds after the bounds round, and ms spent in bounds / planning / folds. */
   readonly lastWork = { rounds: 0, boundsMs: 0, planMs: 0, foldMs: 0 };
+  /**
+   * Flat back-off, as KVCache's (row-plan.ts FLAT_RETRY_*): after a step whose every group went
+   * dense, the next `flatSkip` steps run the pool's dense rows without the bound pass (a flat cache
+   * then costs what dense costs, not bounds + dense); the skip doubles from FLAT_RETRY_MIN to
+   * FLAT_RETRY_MAX while steps stay flat and resets after one that is not.
+   */
+  private flatSkip = 0;
+  private flatBackoff = FLAT_RETRY_MIN;
 
   constructor(kernels: Kernels, private readonly heap: LinearHeap, private readonly kvHeads: number, private readonly group: number,
     dim: number, private readonly valueDim: number, private readonly scale: number, readonly epsilon: number) {
@@ -80,6 +88,18 @@ export class PoolCertified {
     this.centre = new Array<number>(kvHeads).fill(0);
     this.errorBound = new Float64Array(heads);
     this.keysUsed = new Float64Array(heads);
+  }
+
+  /**
+   * Whether this step skips the bound pass (flat back-off); if so its rows are dense: bound 0, every
+   * key used.
+   */
+  skipBounds(n: number): boolean {
+    if (this.flatSkip === 0) return false;
+    this.flatSkip--;
+    this.errorBound.fill(0); this.keysUsed.fill(n);
+    Object.assign(this.lastWork, { rounds: 0, boundsMs: 0, planMs: 0, foldMs: 0 });
+    return true;
   }
 
   /** Notes appended keys ([t, kvHeads, dim]) for the largest key norm of each KV head. */
@@ -163,6 +183,9 @@ export class PoolCertified {
       this.tops[h] = top;
       this.slack[h] = this.rows.margin(qNorm, kn, scale) + this.rows.logitRounding(qNorm, kn, scale);
     }
+    const flat = this.last.every((b) => b === -2);
+    this.flatSkip = flat ? this.flatBackoff : 0;
+    this.flatBackoff = flat ? Math.min(2 * this.flatBackoff, FLAT_RETRY_MAX) : FLAT_RETRY_MIN;
     t0 = performance.now();
     work.planMs = t0 - t1;
     work.rounds = 0;

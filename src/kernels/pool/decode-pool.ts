@@ -238,7 +238,9 @@ export class DecodePool {
     const w = dec.weighting;
     // The groups' quantised queries and bounds' coefficients, prepared in the pool's memory first:
     // preparing may allocate, which may grow the memory and detach views taken before.
-    const sweeps = this.indexes?.map((index, g) => cert === null ? index.sweepAddresses(this.groupQueries(queries, g), this.offsets)
+    // Certified pools in their flat back-off run this step's rows dense (certified.ts skipBounds).
+    const flat = cert !== null && cert.skipBounds(dec.length);
+    const sweeps = flat ? null : this.indexes?.map((index, g) => cert === null ? index.sweepAddresses(this.groupQueries(queries, g), this.offsets)
       : index.sweepAddresses(this.groupQueries(queries, g), this.zeros, w.scale)) ?? null;
     cert?.reserve(dec.length);
     const ctrl = new Int32Array(sh.memory.buffer, sh.control, L.controlSlots(kvHeads, T));
@@ -266,7 +268,7 @@ export class DecodePool {
       ctrl[b + L.T_SCRATCH] = sh.scratch[t]!;
       ctrl[b + L.T_CERT] = sh.certs[t] ?? 0;
     }
-    if (cert !== null) {
+    if (cert !== null && !flat) {
       cert.prepare(ctrl, dec.length);
       ctrl[L.PLAN] = sh.plan;
       cert.run(ctrl, sh.memory, queries, dec.length, T, sh.states, sh.certs, sh.plan, (mode) => { ctrl[L.MODE] = mode; this.round(ctrl, T); }, out);
