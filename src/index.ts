@@ -14,6 +14,7 @@ export { WebGpuDecodePlan, type DecodePlanOptions, type DecodeBuffers } from './
 export { webGpuDevice } from './webgpu/device.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
 export { DecodePool, type DecodePoolOptions } from './kernels/pool/decode-pool.js';
+export { PoolAttention, poolAttention, type PoolAttentionSet } from './model/pool-attention.js';
 export { LlamaModel, LlamaSession, parseModelConfig, loadWeights, loadModelFiles, fetchReader, perplexity, generate, Sampler, ByteDecoder, encodeBytes, ByteTokenizer, type TextTokenizer, type StreamingDecoder, attentionFactory, defaultAttention, describeAttention, type ModelConfig, type ModelWeights, type AttentionMode, type PerplexityResult, type GenerateResult, type RunOptions, type SamplerOptions, type LayerAttention, type ModelFileReader, type AttentionFactory } from './model/index.js';
 export { analyzeDump, findDumpLayers, type LayerAnalysis, type TensorLookup } from './analysis/dump-analysis.js';
 export { evaluateTask, makeTrials, TASK_KINDS, type TaskKind, type TaskOptions, type TaskResult, type TaskTrial, type TrialOutcome } from './tasks/index.js';

@@ -119,10 +119,10 @@ async function loadModel(name: ModelName): Promise<void> {
   modelName = name;
   kind = a.info.kind;
   pool = a.pool;
-  $('threads').textContent = pool.threads > 1 ? `threads: ${pool.threads} (DecodePool on Web Workers, shared memory)` : `threads: 1 (${pool.fallback ?? 'one CPU'})`;
+  $('threads').textContent = pool.threads > 1 ? `threads: ${pool.threads} (DecodePool: ${pool.threads - 1} Web Worker${pool.threads > 2 ? 's' : ''} + the model's worker, shared memory)` : `threads: 1 (${pool.fallback ?? 'one CPU'})`;
   renderModeChoices();
   $('model-info').textContent = `${a.info.layers} layers × ${a.info.heads} heads (${a.info.kvHeads} KV heads), ${a.info.kind === 'relu' ? 'ReLU²' : 'softmax'} attention, ` +
-    `context ${a.info.maxPositions}; loaded in ${a.info.loadSeconds.toFixed(2)} s; weight products on ${a.backend}`;
+    `context ${a.info.maxPositions}; loaded in ${a.info.loadSeconds.toFixed(2)} s; weight products on ${a.backend}, attention on ${a.attentionKernels}`;
 }
 
 async function runModes(): Promise<void> {

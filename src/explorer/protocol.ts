@@ -22,9 +22,9 @@ export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: 
 export interface PoolInfo { threads: number; fallback: string | null }
 
 export type Reply =
-  | { type: 'loaded'; info: ModelInfo; backend: string; pool: PoolInfo }
+  | { type: 'loaded'; info: ModelInfo; backend: string; attentionKernels: string; pool: PoolInfo }
   | { type: 'progress'; done: number; total: number }
-  /** ranOn: the attention kernels and threads that ran (e.g. 'wasm-relaxed-simd · 1 thread'). */
+  /** ranOn: the threads attention ran on ('1 thread', '2 threads (DecodePool)'). */
   | { type: 'perplexity'; label: string; ranOn: string; tokens: number; nll: number[]; bitsPerToken: number; tokensPerSecond: number;
       keysUsed: number; keysVisible: number; maxErrorBound: number }
   | { type: 'probe'; label: string; layers: number; heads: number; positions: number; keysUsed: Float64Array; errorBound: Float64Array }

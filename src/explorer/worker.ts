@@ -26,10 +26,9 @@ let model: LlamaModel | null = null;
 let modelName: ModelName | null = null;
 let loadedReply: Extract<Reply, { type: 'loaded' }> | null = null;
 let poolInfo: Promise<PoolInfo> | null = null;
-/** The kernels KVCache picks by default ('auto'), for the 'ran on' labels. */
-let kernelsName: string | null = null;
-const oneThread = () => `${kernelsName ??= createKernels().name} · 1 thread`;
-const poolThreads = (set: PoolAttentionSet) => `${kernelsName ??= createKernels().name} · DecodePool on ${set.threads} threads (${set.threads - 1} Web Workers + this one)`;
+/** The 'ran on' labels (the attention kernels, the same for both, are in the 'loaded' reply). */
+const oneThread = () => '1 thread';
+const poolThreads = (set: PoolAttentionSet) => `${set.threads} threads (DecodePool)`;
 
 /** Threads a DecodePool gets in this worker (it starts them once to know), and why fewer than the CPUs. */
 function probePool(): Promise<PoolInfo> {
@@ -60,7 +59,8 @@ async function load(name: ModelName): Promise<void> {
     model = m;
     modelName = name;
     const c = model.config;
-    loadedReply = { type: 'loaded', backend: model.products.name, pool, info: {
+    // KVCache's and DecodePool's kernels: what createKernels picks by default ('auto').
+    loadedReply = { type: 'loaded', backend: model.products.name, attentionKernels: createKernels().name, pool, info: {
       name, kind: c.attention.kind, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, maxPositions: c.maxPositions, loadSeconds: (now() - t0) / 1000,
     } };
   }

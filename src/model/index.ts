@@ -10,3 +10,4 @@ export { Sampler, type SamplerOptions } from './sampler.js';
 export { ByteDecoder, encodeBytes } from './tokenizer.js';
 export { loadModelFiles, fetchReader, type ModelFileReader } from './load.js';
 export { ByteTokenizer, type TextTokenizer, type StreamingDecoder } from './text-tokenizer.js';
+export { PoolAttention, poolAttention, type PoolAttentionSet } from './pool-attention.js';
