@@ -18,7 +18,7 @@ export type Request =
 
 export interface ModelInfo { name: ModelName; kind: 'softmax' | 'relu'; layers: number; heads: number; kvHeads: number; maxPositions: number; loadSeconds: number }
 
-/** What the worker's DecodePool gets here: its threads, and why fewer than the CPUs (null: all of them). */
+/** What the worker's DecodePool gets here: its threads, and why one when more were asked for (else null). */
 export interface PoolInfo { threads: number; fallback: string | null }
 
 export type Reply =

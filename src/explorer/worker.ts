@@ -21,6 +21,11 @@ import type { GpuRow, ModelName, PoolInfo, Reply, Request } from './protocol.js'
  * microseconds, which a short slice does not repay (the model's 2 KV heads split from 512 positions).
  */
 const MIN_POSITIONS_PER_THREAD = 512;
+/**
+ * Most threads a pool takes: a run makes one pool per layer (6 here), each with threads − 1 Web
+ * Workers, and the model's contexts (≤ 8192 positions × 2 KV heads) give more threads too little work each.
+ */
+const MAX_THREADS = 4;
 
 let model: LlamaModel | null = null;
 let modelName: ModelName | null = null;
@@ -32,7 +37,8 @@ const poolThreads = (set: PoolAttentionSet) => `${set.threads} threads (DecodePo
 
 /** Threads a DecodePool gets in this worker (it starts them once to know), and why fewer than the CPUs. */
 function probePool(): Promise<PoolInfo> {
-  return poolInfo ??= DecodePool.create({ heads: 1, kvHeads: 1, headDim: 4, weighting: { kind: 'softmax', scale: 1, bias: 0, alpha: 1 } })
+  const threads = Math.min(MAX_THREADS, navigator.hardwareConcurrency || 1);
+  return poolInfo ??= DecodePool.create({ heads: 1, kvHeads: 1, headDim: 4, threads, weighting: { kind: 'softmax', scale: 1, bias: 0, alpha: 1 } })
     .then(async (p) => { await p.close(); return { threads: p.threads, fallback: p.fallback }; });
 }
 
@@ -154,7 +160,8 @@ async function runGpu(mode: AttentionMode, contexts: number[], count: number): P
   }
   const weighting = { kind: a.kind, alpha: a.kind === 'relu' ? a.alpha : 1, bias: a.kind === 'relu' ? a.bias : 0, scale: 1 / Math.sqrt(c.headDim) };
   const options: KVCacheOptions = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ...weighting, sparsity: cacheSparsity(mode) };
-  const pooled = (await probePool()).threads > 1 && (mode.kind === 'dense' || (mode.kind === 'sparse' && a.kind === 'relu'));
+  const { threads } = await probePool();
+  const pooled = threads > 1 && (mode.kind === 'dense' || (mode.kind === 'sparse' && a.kind === 'relu'));
   const rows: GpuRow[] = [];
   const backends = pooled ? 3 : 2;
   for (const n of contexts) {
@@ -174,7 +181,7 @@ async function runGpu(mode: AttentionMode, contexts: number[], count: number): P
     const makers: (() => Promise<Attender>)[] = [() => caches('wasm')];
     if (pooled) {
       makers.push(async () => {
-        const p = await DecodePool.create({ heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, weighting, initialCapacity: n,
+        const p = await DecodePool.create({ heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, weighting, initialCapacity: n, threads,
           sparse: mode.kind === 'sparse', minPositionsPerThread: MIN_POSITIONS_PER_THREAD });
         p.append(keys, values);
         return { backend: `wasm · ${p.threads} threads`, close: () => p.close(), attend: async (q) => {
