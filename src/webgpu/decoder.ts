@@ -44,6 +44,7 @@ export class GpuDecoder {
   /** Dense modes: the plan that attends over this cache's own buffers (grown with them). */
   private plan: WebGpuDecodePlan | null = null;
   private readonly scratch = new Map<string, GPUBuffer>();
+  private readback: GPUBuffer | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly group: number;
 
@@ -137,17 +138,21 @@ export class GpuDecoder {
     let total = 0;
     const at: Record<string, number> = {};
     for (const [name, bytes] of layout) { at[name] = total; total += bytes; }
-    const rb = dev.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    // One readback buffer, reused: steps run one at a time (this.chain), and creating a mappable
+    // buffer per step is host time on every decode step.
+    const rb = this.readback && this.readback.size >= total ? this.readback
+      : dev.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (rb !== this.readback) { this.readback?.destroy(); this.readback = rb; }
     for (const [name, bytes] of layout) {
       const src = name === 'used' && mode.kind === 'dense' ? this.plan!.counters : this.scratch.get(name);
       if (src) enc.copyBufferToBuffer(src, 0, rb, at[name]!, bytes);
     }
     dev.queue.submit([enc.finish()]);
     const invalid = await dev.popErrorScope();
-    if (invalid) { rb.destroy(); throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid.message}`); }
+    if (invalid) { throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid.message}`); }
     await rb.mapAsync(GPUMapMode.READ);
     const data = rb.getMappedRange().slice(0);
-    rb.unmap(); rb.destroy();
+    rb.unmap();
     const out = new Float32Array(data, 0, heads * this.DV);
     for (let h = 0; h < heads; h++) output.set(out.subarray(h * this.DV, h * this.DV + dv), h * dv);
     const counts = new Uint32Array(data, at.counts!, heads), used = new Uint32Array(data, at.used!, heads);
@@ -378,7 +383,8 @@ export class GpuDecoder {
 
   /** Frees every GPU buffer (the device stays: it is shared). */
   destroy(): void {
-    for (const b of [this.K, this.V, this.codes, this.meta, ...this.scratch.values()]) b?.destroy();
+    for (const b of [this.K, this.V, this.codes, this.meta, this.readback, ...this.scratch.values()]) b?.destroy();
+    this.readback = null;
     this.plan?.destroy();
     this.plan = null;
     this.scratch.clear();
