@@ -384,8 +384,10 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   let sum = load<f32>(maxAt, 4);
   const vs = f32x4.splat(scale);
   let c: i32 = 0;
+  // The block's largest dot: pmax (one maxps on x64; max's NaN rules cost several instructions),
+  // the same answer for the finite dots that reach here.
   let m4 = f32x4.splat(-Infinity);
-  for (; c + 4 <= count; c += 4) m4 = f32x4.max(m4, v128.load(dots + (<usize>c << 2)));
+  for (; c + 4 <= count; c += 4) m4 = f32x4.pmax(m4, v128.load(dots + (<usize>c << 2)));
   let bm = max(max(f32x4.extract_lane(m4, 0), f32x4.extract_lane(m4, 1)), max(f32x4.extract_lane(m4, 2), f32x4.extract_lane(m4, 3)));
   for (; c < count; c++) bm = max(bm, load<f32>(dots + (<usize>c << 2)));
   bm *= scale; // scale > 0, so the max of the logits is the scaled max of the dots
@@ -416,15 +418,18 @@ function weighBlock(dots: usize, count: i32, kind: i32, scale: f32, bias: f32, a
   } else {
     // r = e^{−max/α} once the block's reference is settled, so (t·r)^α = t^α·e^{−max}; r is folded
     // into scale and bias (r = 1, exactly the unscaled arithmetic, in the common case).
-    const r = reluReference(bm - bias, alpha, state, dv, sum);
-    sum = load<f32>(maxAt, 4);
+    let r: f32 = 1;
+    if (!(load<f32>(maxAt) == 0 && reluAbsolute(bm - bias, alpha))) {
+      r = reluReference(bm - bias, alpha, state, dv, sum);
+      sum = load<f32>(maxAt, 4);
+    }
     const sr = scale * r, br = bias * r;
     const vsr = f32x4.splat(sr), vb = f32x4.splat(br);
     const zero = f32x4.splat(0);
     let s4 = f32x4.splat(0);
     for (; c + 4 <= count; c += 4) {
       const o = dots + (<usize>c << 2);
-      const t = f32x4.max(f32x4.sub(f32x4.mul(v128.load(o), vsr), vb), zero);
+      const t = f32x4.pmax(f32x4.sub(f32x4.mul(v128.load(o), vsr), vb), zero); // pmax: one maxps
       let p = t;
       for (let a = 1; a < alpha; a++) p = f32x4.mul(p, t);
       v128.store(o, p);
@@ -452,10 +457,18 @@ function rescaleState(state: usize, dv: i32, f: f32, mx: f32): void {
   store<f32>(state + (<usize>dv << 2), mx);
 }
 
+/** Whether a block whose largest t is tmax keeps absolute weights: tmax^α within 2^±64 (or no weight at all). */
+@inline function reluAbsolute(tmax: f32, alpha: i32): bool {
+  if (!(tmax > 0)) return true;
+  let pw: f64 = tmax;
+  for (let a = 1; a < alpha; a++) pw *= <f64>tmax;
+  return pw <= 1.8446744073709552e19 && pw >= 5.421010862427522e-20;
+}
+
 /**
  * The ReLU^α state's reference before a block whose largest t is tmax: returns r with the block's
- * weights (t·r)^α relative to e^{max}. A state at max = 0 whose block has tmax^α within 2^±64
- * keeps absolute weights (r = 1, the common case, no transcendental call); otherwise max becomes
+ * weights (t·r)^α relative to e^{max}. A state at max = 0 whose block passes reluAbsolute keeps
+ * absolute weights (r = 1, the common case: weighBlock does not call this); otherwise max becomes
  * α·ln tmax when that is larger or the state is empty (acc and sum rescaled by e^{old − new}),
  * as softmax's running max does: t^α alone overflows float32 from 100^20 on.
  */
@@ -463,9 +476,6 @@ function reluReference(tmax: f32, alpha: i32, state: usize, dv: i32, sum: f32): 
   if (!(tmax > 0)) return 1; // every weight of the block is 0
   const maxAt = state + (<usize>dv << 2);
   const mx = load<f32>(maxAt);
-  let pw: f64 = tmax;
-  for (let a = 1; a < alpha; a++) pw *= <f64>tmax;
-  if (mx == 0 && pw <= 1.8446744073709552e19 && pw >= 5.421010862427522e-20) return 1;
   const mb = <f64>alpha * Math.log(<f64>tmax);
   if (!(sum > 0) || mb > <f64>mx) {
     const nm = <f32>mb;
