@@ -106,7 +106,7 @@ var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
 fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
     ? `(pages[key / ${layout.pageSize}u] * ${layout.kvHeads}u + kvh) * ${layout.pageSize}u + key % ${layout.pageSize}u`
     : 'kvh * p.cap + key'}; }
-${softmax ? '' : `fn relu(x: f32) -> f32 { let t = max(x, 0.0); return ${power('t')}; }`}
+${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}
 
 @compute @workgroup_size(${AWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -159,27 +159,38 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       l[h] = l[h] * corr + ${wSum};
       for (var i = 0u; i < 2u * VU; i++) {
         acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
-      }` : `var w: array<f32, B>;
+      }` : `// ReLU^α in scaled form: m[h] holds the largest t = ReLU(score − bias) so far and the
+      // weights are (t / m)^α ≤ 1, so t^α never leaves float32's range (α = 300, t = 100); the
+      // state written out carries α·ln m, which the log-sum-exp merge treats as softmax's max.
+      var t: array<f32, B>;
+      var mx = m[h];
       for (var b = 0u; b < B; b++) {
-        w[b] = select(0.0, relu(s[h * B + b] - p.bias), ok[b]);
-        if (w[b] > 0.0) { usedLane += 1u; }
+        t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
+        mx = max(mx, t[b]);
+        if (t[b] > 0.0) { usedLane += 1u; }
       }
-      l[h] += ${wSum};
+      let inv = select(0.0, 1.0 / mx, mx > 0.0);
+      let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
+      m[h] = mx;
+      var w: array<f32, B>;
+      for (var b = 0u; b < B; b++) { w[b] = pw(t[b] * inv); }
+      l[h] = l[h] * corr + ${wSum};
       for (var i = 0u; i < 2u * VU; i++) {
-        acc[h * 2u * VU + i] += ${wv};
+        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
       }`}
     }
   }
-  // Fold the teams: a common max per head, then halving rounds through workgroup memory.
-  ${softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
+  // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
+  // workgroup memory.
+  if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
   workgroupBarrier();
   for (var h = 0u; h < G; h++) {
-    var M = NEG;
+    var M = ${softmax ? 'NEG' : '0.0'};
     for (var t = 0u; t < NT; t++) { M = max(M, teamMax[t * G + h]); }
-    let f = exp(m[h] - M);
+    let f = ${softmax ? 'exp(m[h] - M)' : 'select(1.0, pw(m[h] / M), M > 0.0)'};
     m[h] = M; l[h] *= f;
     for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] *= f; }
-  }` : ''}
+  }
   for (var half = NT / 2u; half > 0u; half >>= 1u) {
     for (var c0 = 0u; c0 < half; c0 += C) {
       let width = min(C, half - c0);
@@ -205,7 +216,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var h = 0u; h < G; h++) {
       let base = ((head0 + h) * p.splits + split) * (DQ + 1u);
       for (var i = 0u; i < 2u * VU; i++) { part[base + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
-      if (lane == 0u) { part[base] = vec4f(m[h], l[h], 0.0, 0.0); }
+      if (lane == 0u) { part[base] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], 0.0, 0.0); }
     }
   }
   ${softmax ? '' : `if (lane == 0u && usedLane > 0u) { atomicAdd(&usedHere, usedLane); }
