@@ -70,7 +70,7 @@ export class ThresholdRule {
       for (let p = 0; p < count; p++) {
         const j = cand[p]!;
         let x = dots[p]! * scale;
-        if (insideBand(x, t, marginLogit)) x = dotRow(q, kv.keys, j, kv.dim) * scale;
+        if (insideBand(x, t, marginLogit)) x = exactLogit(q, kv.keys, j, kv.dim, scale);
         if (x >= t) { ids[kept] = j; scores[kept++] = x; if (x > m) m = x; }
         else rejectedMass += Math.exp(x + marginLogit - top);
       }
@@ -84,6 +84,15 @@ export class ThresholdRule {
     if (kept === limit) this.ev.work.denseQueries++;
     return tvBound(w * Math.exp(-marginLogit), m, sb.massAfter(bt) + rejectedMass, top);
   }
+}
+
+/**
+ * The float64 logit that decides whether key j reaches a threshold: what the float64 path scores
+ * (row-loops.ts scoreCandidates) and what the fused-sweep rows fall back to near t, so every path
+ * that selects by threshold (here, the decode pool's slices) keeps the same keys.
+ */
+export function exactLogit(q: Float32Array, keys: Float32Array, j: number, dim: number, scale: number): number {
+  return dotRow(q, keys, j, dim) * scale;
 }
 
 /** The paper's threshold μ + σ·√(0.4·ln n) on scaled logits, μ and σ from the keys' moments. */

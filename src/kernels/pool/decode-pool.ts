@@ -12,6 +12,7 @@ import { DENSE_BELOW } from '../../attention/row-plan.js';
 import * as L from './layout.js';
 import { runSlice } from './slice.js';
 import { PoolCertified } from './certified.js';
+import { PoolThreshold, type PoolThresholdSelection } from './threshold.js';
 import type { PoolThread, ThreadHost } from './thread-host.js';
 import { webThreads } from './web-threads.js';
 
@@ -43,10 +44,13 @@ export interface DecodePoolOptions extends Omit<DenseDecoderOptions, 'kernels'> 
    * rest have weight 0). `{ epsilon }` (softmax only, 0 < ε < 1): certified rows — each thread
    * bounds its key range, one ε budget is shared by all ranges (certified.ts), and every
    * row's total-variation error is ≤ its `errorBound` ≤ ε. Needs WebAssembly SIMD, at most 4 query
-   * heads per KV head and headDim ≤ 1024. Threshold and paper rows are not split across threads.
+   * heads per KV head and headDim ≤ 1024. `{ threshold }` (finite) and `'paper'` (softmax only): the
+   * rows KVCache's sparsity of the same name computes — the keys whose scaled logit reaches the
+   * threshold (the paper's μ + σ·√(0.4·ln n) over the whole cache), each key decided by its float64
+   * logit, so the same keys as KVCache; each thread sweeps its key range for them (threshold.ts).
    * Default false (dense).
    */
-  sparse?: boolean | { epsilon: number };
+  sparse?: boolean | { epsilon: number } | { threshold: number } | 'paper';
 }
 
 /**
@@ -84,6 +88,8 @@ export class DecodePool {
     status: Int32Array; certs: number[]; plan: number } | null;
   /** Certified softmax rows (sparse: { epsilon }); else null. */
   private readonly certified: PoolCertified | null;
+  /** Threshold and paper softmax rows (sparse: { threshold } or 'paper'); else null. */
+  private readonly thresholdRows: PoolThreshold | null;
   /** Sparse mode: one quantized index per KV head over the same keys, in the pool's memory; else null. */
   private readonly indexes: QuantizedIndex[] | null;
   private readonly offsets: number[];
@@ -95,9 +101,10 @@ export class DecodePool {
   private failure: HsrError | null = null;
 
   protected constructor(decoder: DenseDecoder, threads: number, fallback: string | null, workers: PoolThread[], shared: DecodePool['shared'],
-    minPerThread: number, timeoutMs: number, indexes: QuantizedIndex[] | null = null, certified: PoolCertified | null = null) {
+    minPerThread: number, timeoutMs: number, indexes: QuantizedIndex[] | null = null, certified: PoolCertified | null = null,
+    thresholdRows: PoolThreshold | null = null) {
     this.decoder = decoder; this.threads = threads; this.fallback = fallback; this.workers = workers; this.shared = shared; this.indexes = indexes;
-    this.certified = certified;
+    this.certified = certified; this.thresholdRows = thresholdRows;
     // ReLU weight > 0 ⟺ ⟨q,k⟩·scale > bias; the offset is lowered by a few ulps so that rounding of
     // bias/scale never loses a key (row-attention.ts does the same).
     const w = decoder.weighting, off = w.bias / w.scale;
@@ -128,9 +135,13 @@ export class DecodePool {
       throw new HsrError('BAD_OPTION', `DecodePool: expected backend ${KERNEL_BACKENDS.map((b) => `'${b}'`).join(', ')}, got ${describe(backend)}`);
     }
     const sparseOption = options.sparse ?? false;
-    const epsilon = typeof sparseOption === 'object' && sparseOption !== null ? (sparseOption as { epsilon?: unknown }).epsilon : undefined;
-    if (typeof sparseOption !== 'boolean' && !(typeof epsilon === 'number' && epsilon > 0 && epsilon < 1 && Object.keys(sparseOption).length === 1)) {
-      throw new HsrError('BAD_OPTION', `DecodePool: expected sparse to be a boolean or { epsilon: 0 < ε < 1 }, got ${describe(sparseOption)}`);
+    const one = typeof sparseOption === 'object' && sparseOption !== null && Object.keys(sparseOption).length === 1;
+    const epsilon = one ? (sparseOption as { epsilon?: unknown }).epsilon : undefined;
+    const level = one ? (sparseOption as { threshold?: unknown }).threshold : undefined;
+    const selection: PoolThresholdSelection | null = sparseOption === 'paper' ? 'paper'
+      : typeof level === 'number' && Number.isFinite(level) ? { threshold: level } : null;
+    if (typeof sparseOption !== 'boolean' && selection === null && !(typeof epsilon === 'number' && epsilon > 0 && epsilon < 1)) {
+      throw new HsrError('BAD_OPTION', `DecodePool: expected sparse to be a boolean, { epsilon: 0 < ε < 1 }, { threshold: finite } or 'paper', got ${describe(sparseOption)}`);
     }
     const sparse = sparseOption !== false;
     // The platform's reason first: a page that is not isolated is why SharedArrayBuffer is missing.
@@ -141,11 +152,11 @@ export class DecodePool {
     const fallback = threads > 1 && !canShare ? `one thread: ${unshared}` : null;
     if (sparse) {
       const w = options.weighting, group = options.heads / options.kvHeads;
-      if (epsilon === undefined && w?.kind !== 'relu') {
-        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: true with weighting.kind 'relu' (softmax rows take sparse: { epsilon }), got ${describe(w?.kind)}`);
+      if (sparseOption === true && w?.kind !== 'relu') {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: true with weighting.kind 'relu' (softmax rows take sparse: { epsilon }, { threshold } or 'paper'), got ${describe(w?.kind)}`);
       }
-      if (epsilon !== undefined && w?.kind !== 'softmax') {
-        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: { epsilon } with weighting.kind 'softmax' (ReLU rows take sparse: true), got ${describe(w?.kind)}`);
+      if ((epsilon !== undefined || selection !== null) && w?.kind !== 'softmax') {
+        throw new HsrError('BAD_OPTION', `DecodePool: expected sparse: ${describe(sparseOption)} with weighting.kind 'softmax' (ReLU rows take sparse: true), got ${describe(w?.kind)}`);
       }
       if (!simdSupported() || backend === 'js') throw new HsrError('UNSUPPORTED', 'DecodePool: expected WebAssembly SIMD kernels for sparse rows, got the js backend');
       if (!(group <= 4) || !(options.headDim <= 1024)) {
@@ -172,8 +183,9 @@ export class DecodePool {
     const scratch = Array.from({ length: T }, () => heap.alloc(4 * L.scratchWords(group, sparse)));
     const certified = epsilon === undefined ? null
       : new PoolCertified(kernels, heap, kvHeads, group, headDim, valueDim, decoder.weighting.scale, epsilon as number);
-    const certs = certified === null ? [] : Array.from({ length: T }, () => heap.alloc(4 * L.certWords(heads)));
-    const plan = certified === null ? 0 : heap.alloc(4 * L.PLAN_SLOTS * heads);
+    const thresholdRows = selection === null ? null : new PoolThreshold(kvHeads, group, headDim, valueDim, decoder.weighting.scale, selection);
+    const certs = certified === null && thresholdRows === null ? [] : Array.from({ length: T }, () => heap.alloc(4 * L.certWords(heads)));
+    const plan = certified !== null ? heap.alloc(4 * L.PLAN_SLOTS * heads) : thresholdRows !== null ? heap.alloc(8 * L.thresholdWords(heads)) : 0;
     // Shared only with threads: sparse rows on one thread also run here, where SharedArrayBuffer may be missing.
     const status = new Int32Array(T > 1 ? new SharedArrayBuffer(4 * L.STATUS_INTS) : new ArrayBuffer(4 * L.STATUS_INTS));
     const workers = Array.from({ length: T - 1 }, (_, i) => host.spawn({ memory, control, slot: i + 1, status, relaxed }));
@@ -185,7 +197,7 @@ export class DecodePool {
       throw new HsrError('WORKER_FAILED', `DecodePool: expected ${T - 1} threads to start, got ${(e as Error)?.message ?? String(e)}`);
     }
     return new this(decoder, T, fallback, workers, { x: kernels.exports, memory, control, queries, states, scratch, status, certs, plan },
-      minPer, timeoutMs, indexes, certified);
+      minPer, timeoutMs, indexes, certified, thresholdRows);
   }
 
   get length(): number { return this.decoder.length; }
@@ -206,6 +218,7 @@ export class DecodePool {
     assertFinite(values, 'DecodePool.append values');
     this.decoder.append(keys, values);
     this.certified?.noteKeys(keys, d);
+    this.thresholdRows?.noteKeys(keys, d);
     if (this.indexes !== null) {
       for (let i = 0; i < t; i++) {
         for (let g = 0; g < kvHeads; g++) this.indexes[g]!.insert(keys.subarray((i * kvHeads + g) * d, (i * kvHeads + g + 1) * d));
@@ -240,15 +253,19 @@ export class DecodePool {
     // preparing may allocate, which may grow the memory and detach views taken before.
     // Certified pools in their flat back-off run this step's rows dense (certified.ts skipBounds).
     const flat = cert !== null && cert.skipBounds(dec.length);
-    const sweeps = flat ? null : this.indexes?.map((index, g) => cert === null ? index.sweepAddresses(this.groupQueries(queries, g), this.offsets)
-      : index.sweepAddresses(this.groupQueries(queries, g), this.zeros, w.scale)) ?? null;
+    const thr = this.thresholdRows;
+    // Threshold rows: each head's threshold (float64, in the pool's memory) and its sweep offset.
+    const thrOffsets = thr === null ? null : thr.prepare(queries, dec.length, headDim, new Float64Array(sh.memory.buffer, sh.plan, L.thresholdWords(heads)));
+    const sweeps = flat ? null : this.indexes?.map((index, g) => cert !== null ? index.sweepAddresses(this.groupQueries(queries, g), this.zeros, w.scale)
+      : index.sweepAddresses(this.groupQueries(queries, g), thrOffsets?.[g] ?? this.offsets)) ?? null;
     cert?.reserve(dec.length);
     const ctrl = new Int32Array(sh.memory.buffer, sh.control, L.controlSlots(kvHeads, T));
     new Float32Array(sh.memory.buffer, sh.queries, heads * headDim).set(queries);
     ctrl[L.KV_HEADS] = kvHeads; ctrl[L.GROUP] = group; ctrl[L.DIM] = headDim; ctrl[L.VDIM] = valueDim;
     ctrl[L.KIND] = w.kind === 'softmax' ? 0 : 1; ctrl[L.ALPHA] = w.alpha; ctrl[L.LENGTH] = dec.length;
     ctrl[L.SCALE] = f32Bits(w.scale); ctrl[L.BIAS] = f32Bits(w.bias); ctrl[L.QUERIES] = sh.queries;
-    ctrl[L.MODE] = sweeps === null ? L.MODE_DENSE : L.MODE_RELU;
+    ctrl[L.MODE] = sweeps === null ? L.MODE_DENSE : thr !== null ? L.MODE_THRESHOLD : L.MODE_RELU;
+    ctrl[L.PLAN] = sh.plan;
     for (let g = 0; g < kvHeads; g++) {
       const H = L.HEADS_BASE + L.HEAD_SLOTS * g;
       if (sweeps !== null) {
@@ -275,6 +292,10 @@ export class DecodePool {
       return;
     }
     this.round(ctrl, T);
+    if (thr !== null) {
+      thr.finish(sh.memory.buffer, sh.states.slice(0, T), sh.certs.slice(0, T), queries, (g) => dec.keys(g), (g) => dec.values(g), dec.length, headDim, out);
+      return;
+    }
     // Merge every thread's states into thread 0's, then normalise.
     const stride = valueDim + STATE_EXTRA;
     const buf = sh.memory.buffer;
@@ -294,6 +315,11 @@ export class DecodePool {
   get lastCertified(): { errorBound: Float64Array; keysUsed: Float64Array; work: PoolCertified['lastWork'] } | null {
     const c = this.certified;
     return c === null ? null : { errorBound: c.errorBound, keysUsed: c.keysUsed, work: c.lastWork };
+  }
+
+  /** Threshold and paper rows (sparse: { threshold } or 'paper'): the keys each query head's row used in the last attend; null for other pools. */
+  get lastKeysUsed(): Float64Array | null {
+    return this.thresholdRows?.keysUsed ?? null;
   }
 
   /** Runs one task generation: every thread its slice (the calling thread slice 0), then waits for all. */

@@ -23,7 +23,7 @@ export const SCALE = 10;   // float32 bits
 export const BIAS = 11;    // float32 bits
 export const QUERIES = 12; // address of [heads, dim] float32
 export const MODE = 13;    // one of the MODE_* below
-export const PLAN = 14;    // certified modes: address of the plan, PLAN_SLOTS int32 per query head
+export const PLAN = 14;    // certified modes: address of the plan, PLAN_SLOTS int32 per query head; threshold mode: of the float64 thresholds (THRESHOLDS)
 export const BUCKET_COUNT = 15; // certified modes: gap buckets per row (buckets.ts, ≤ BUCKETS)
 export const HEADS_BASE = 16;
 /** Dense rows (attendRange). */
@@ -34,6 +34,13 @@ export const MODE_RELU = 1;
 export const MODE_BOUNDS = 2;
 /** Certified softmax rows, later rounds: fold what the plan says (buckets of the merged histogram, or dense). */
 export const MODE_FOLD = 3;
+/**
+ * Threshold and paper softmax rows: the candidate sweep (as MODE_RELU, offsets just below each
+ * head's threshold), each candidate decided by its float64 logit, attendIds over the kept ones.
+ */
+export const MODE_THRESHOLD = 4;
+/** Threshold mode: float64 words at PLAN: each query head's threshold t (scaled logits), then the scale. */
+export function thresholdWords(heads: number): number { return heads + 1; }
 // The plan of certified rows, per query head h at PLAN + 4·PLAN_SLOTS·h: what this round folds
 // (P_NONE, P_BUCKETS: merged buckets [P_FROM, P_TO] of the row's histogram, P_DENSE: every key of
 // the slice) and the row's top upper bound over all slices (float32 bits), which the merged buckets count from.
@@ -50,7 +57,8 @@ export const HEAD_SLOTS = 10;
 export const THREAD_SLOTS = 5;
 export function threadBase(kvHeads: number, t: number): number { return HEADS_BASE + HEAD_SLOTS * kvHeads + THREAD_SLOTS * t; }
 // Per thread t at threadBase(kvHeads, t): line start, line end, states address, scratch address, and
-// (certified modes) its report: certWords(heads) int32 at T_CERT (see certTop and the ones after it).
+// (certified and threshold modes) its report: certWords(heads) int32 at T_CERT (see certTop and the
+// ones after it; threshold mode writes only certTaken, the keys it kept per query head).
 export const T_START = 0, T_END = 1, T_STATES = 2, T_SCRATCH = 3, T_CERT = 4;
 export function controlSlots(kvHeads: number, threads: number): number { return threadBase(kvHeads, threads); }
 /** Keys per block in the kernels' attendRange: scratch per thread is BLOCK · group floats. */
