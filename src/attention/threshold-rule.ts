@@ -69,8 +69,7 @@ export class ThresholdRule {
       this.ev.work.keysScored += count;
       for (let p = 0; p < count; p++) {
         const j = cand[p]!;
-        let x = dots[p]! * scale;
-        if (insideBand(x, t, marginLogit)) x = exactLogit(q, kv.keys, j, kv.dim, scale);
+        const x = decidedLogit(dots[p]!, q, kv.keys, j, kv.dim, scale, t, marginLogit);
         if (x >= t) { ids[kept] = j; scores[kept++] = x; if (x > m) m = x; }
         else rejectedMass += Math.exp(x + marginLogit - top);
       }
@@ -93,6 +92,18 @@ export class ThresholdRule {
  */
 export function exactLogit(q: Float32Array, keys: Float32Array, j: number, dim: number, scale: number): number {
   return dotRow(q, keys, j, dim) * scale;
+}
+
+/**
+ * The logit that decides key j against threshold t, from its float32 dot `dot32` whose scaled
+ * error is ≤ `margin`: dot32·scale when that lies outside the margin band around t (the exact
+ * logit is then on the same side), else the float64 {@link exactLogit}. So `≥ t` keeps exactly
+ * the keys the float64 path keeps.
+ */
+export function decidedLogit(dot32: number, q: Float32Array, keys: Float32Array, j: number, dim: number, scale: number,
+  t: number, margin: number): number {
+  const x = dot32 * scale;
+  return insideBand(x, t, margin) ? exactLogit(q, keys, j, dim, scale) : x;
 }
 
 /** The paper's threshold μ + σ·√(0.4·ln n) on scaled logits, μ and σ from the keys' moments. */

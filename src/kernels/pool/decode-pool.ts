@@ -183,7 +183,7 @@ export class DecodePool {
     const scratch = Array.from({ length: T }, () => heap.alloc(4 * L.scratchWords(group, sparse)));
     const certified = epsilon === undefined ? null
       : new PoolCertified(kernels, heap, kvHeads, group, headDim, valueDim, decoder.weighting.scale, epsilon as number);
-    const thresholdRows = selection === null ? null : new PoolThreshold(kvHeads, group, headDim, valueDim, decoder.weighting.scale, selection);
+    const thresholdRows = selection === null ? null : new PoolThreshold(kernels, kvHeads, group, headDim, valueDim, decoder.weighting.scale, selection);
     const certs = certified === null && thresholdRows === null ? [] : Array.from({ length: T }, () => heap.alloc(4 * L.certWords(heads)));
     const plan = certified !== null ? heap.alloc(4 * L.PLAN_SLOTS * heads) : thresholdRows !== null ? heap.alloc(8 * L.thresholdWords(heads)) : 0;
     // Shared only with threads: sparse rows on one thread also run here, where SharedArrayBuffer may be missing.

@@ -36,11 +36,15 @@ export const MODE_BOUNDS = 2;
 export const MODE_FOLD = 3;
 /**
  * Threshold and paper softmax rows: the candidate sweep (as MODE_RELU, offsets just below each
- * head's threshold), each candidate decided by its float64 logit, attendIds over the kept ones.
+ * head's threshold), each candidate decided by its float32 dot and, near the threshold, its
+ * float64 logit (threshold-rule.ts decidedLogit), attendIds over the kept ones.
  */
 export const MODE_THRESHOLD = 4;
-/** Threshold mode: float64 words at PLAN: each query head's threshold t (scaled logits), then the scale. */
-export function thresholdWords(heads: number): number { return heads + 1; }
+/**
+ * Threshold mode: float64 words at PLAN: per query head h its threshold t (scaled logits) at 2h and
+ * the float32 logits' certified margin at 2h + 1, then the scale.
+ */
+export function thresholdWords(heads: number): number { return 2 * heads + 1; }
 // The plan of certified rows, per query head h at PLAN + 4·PLAN_SLOTS·h: what this round folds
 // (P_NONE, P_BUCKETS: merged buckets [P_FROM, P_TO] of the row's histogram, P_DENSE: every key of
 // the slice) and the row's top upper bound over all slices (float32 bits), which the merged buckets count from.

@@ -1,7 +1,7 @@
 import { initStates } from '../state.js';
 import type { KernelExports } from '../wasm/wasm-kernels.js';
 import type { WasmMemory } from '../wasm/wasm-api.js';
-import { exactLogit } from '../../attention/threshold-rule.js';
+import { decidedLogit } from '../../attention/threshold-rule.js';
 import * as L from './layout.js';
 import { certifiedSlice, forSegments } from './certified-slice.js';
 
@@ -51,8 +51,9 @@ export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array,
         let kept = found[j]!;
         if (limits !== null && kept > 0) {
           const list = new Int32Array(memory.buffer, ids + 4 * j * count, kept), h = g * m + j;
-          kept = keepReaching(list, new Float32Array(memory.buffer, queries + j * d * 4, d), new Float32Array(memory.buffer, keys, (c0 + count) * d),
-            d, limits[heads]!, limits[h]!);
+          x.scoreIds(queries + j * d * 4, keys, ids + 4 * j * count, kept, d, dots);
+          kept = keepReaching(list, new Float32Array(memory.buffer, dots, kept), new Float32Array(memory.buffer, queries + j * d * 4, d),
+            new Float32Array(memory.buffer, keys, (c0 + count) * d), d, limits[2 * heads]!, limits[2 * h]!, limits[2 * h + 1]!);
           report![L.certTaken(h)]! += kept;
         }
         if (kept === 0) continue;
@@ -63,9 +64,12 @@ export function runSlice(x: KernelExports, memory: WasmMemory, ctrl: Int32Array,
   });
 }
 
-/** Moves the candidates whose float64 logit reaches t (ThresholdRule's decision) to the front of `ids`; returns how many. */
-function keepReaching(ids: Int32Array, q: Float32Array, keys: Float32Array, d: number, scale: number, t: number): number {
+/**
+ * Moves the candidates whose logit reaches t to the front of `ids` (ThresholdRule's decision:
+ * float32 dots `dots`, the float64 logit within `margin` of t); returns how many.
+ */
+function keepReaching(ids: Int32Array, dots: Float32Array, q: Float32Array, keys: Float32Array, d: number, scale: number, t: number, margin: number): number {
   let kept = 0;
-  for (let p = 0; p < ids.length; p++) if (exactLogit(q, keys, ids[p]!, d, scale) >= t) ids[kept++] = ids[p]!;
+  for (let p = 0; p < ids.length; p++) if (decidedLogit(dots[p]!, q, keys, ids[p]!, d, scale, t, margin) >= t) ids[kept++] = ids[p]!;
   return kept;
 }

@@ -1,8 +1,8 @@
-import { maxRowNorm } from '../../attention/kernel-rows.js';
+import { KernelRows, maxRowNorm } from '../../attention/kernel-rows.js';
 import { KeyMoments } from '../../attention/moments.js';
 import { exactLogit, paperThreshold } from '../../attention/threshold-rule.js';
 import { finishState, lseMerge } from '../state.js';
-import { STATE_EXTRA } from '../types.js';
+import { STATE_EXTRA, type Kernels } from '../types.js';
 import * as L from './layout.js';
 
 /** Threshold rows' selection, as KVCache's sparsity option spells it. */
@@ -26,9 +26,12 @@ export class PoolThreshold {
   private readonly keyNorm: Float64Array;
   /** Per query head, of the last attend: the keys its row used. */
   readonly keysUsed: Float64Array;
+  /** The float32 logits' certified margin (KernelRows.margin, as ThresholdRule.sweptRow). */
+  private readonly rows: KernelRows;
 
-  constructor(private readonly kvHeads: number, private readonly group: number, dim: number, private readonly valueDim: number,
+  constructor(kernels: Kernels, private readonly kvHeads: number, private readonly group: number, dim: number, private readonly valueDim: number,
     private readonly scale: number, private readonly selection: PoolThresholdSelection) {
+    this.rows = new KernelRows(kernels, dim, valueDim);
     this.moments = selection === 'paper' ? Array.from({ length: kvHeads }, () => new KeyMoments(dim)) : null;
     this.keyNorm = new Float64Array(kvHeads);
     this.keysUsed = new Float64Array(kvHeads * group);
@@ -45,20 +48,22 @@ export class PoolThreshold {
   }
 
   /**
-   * Writes each query head's threshold and the scale (float64, L.thresholdWords) to `limits`, and
-   * returns KV head g's sweep offsets: t/scale lowered by more than the rounding of that division
-   * and of the float64 dot, so the sweep's candidates include every key the float64 test keeps.
+   * Writes each query head's threshold, its float32 logits' margin (Infinity where float32 scoring
+   * is not safe: every candidate then decided in float64) and the scale (float64, L.thresholdWords)
+   * to `limits`, and returns KV head g's sweep offsets: t/scale lowered by more than the rounding of
+   * that division and of the float64 dot, so the sweep's candidates include every key the float64
+   * test keeps.
    */
   prepare(queries: Float32Array, n: number, dim: number, limits: Float64Array): number[][] {
-    const heads = this.kvHeads * this.group, scale = this.scale, sel = this.selection;
-    limits[heads] = scale;
+    const heads = this.kvHeads * this.group, scale = this.scale, sel = this.selection, rows = this.rows;
+    limits[2 * heads] = scale;
     return Array.from({ length: this.kvHeads }, (_, g) => Array.from({ length: this.group }, (_, j) => {
-      const h = g * this.group + j, q = queries.subarray(h * dim, (h + 1) * dim);
-      const t = limits[h] = sel === 'paper' ? paperThreshold(q, this.moments![g]!, n, scale) : sel.threshold;
-      let qNorm = 0;
-      for (let c = 0; c < dim; c++) qNorm += q[c]! * q[c]!;
+      const h = g * this.group + j, q = queries.subarray(h * dim, (h + 1) * dim), kn = this.keyNorm[g]!;
+      const t = limits[2 * h] = sel === 'paper' ? paperThreshold(q, this.moments![g]!, n, scale) : sel.threshold;
+      const qNorm = rows.queryNorm(q);
+      limits[2 * h + 1] = rows.usable(qNorm, kn) ? rows.margin(qNorm, kn, scale) : Infinity;
       const off = t / scale;
-      return off - Math.abs(off) * 1e-12 - 1e-12 * Math.sqrt(qNorm) * this.keyNorm[g]!;
+      return off - Math.abs(off) * 1e-12 - 1e-12 * qNorm * kn;
     }));
   }
 
