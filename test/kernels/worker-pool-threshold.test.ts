@@ -100,6 +100,24 @@ describe('DecodePool threshold and paper rows (sparse: { threshold } / \'paper\'
     });
   }
 
+  it('keys beyond 2⁶⁴ (the quantized index\'s wide keys) are kept or dropped as KVCache keeps them', async () => {
+    const n = 50, dim = 8, k = new Float32Array(n * kvHeads * dim).map((_, i) => Math.sin(i)), v = new Float32Array(n * kvHeads * dv).map((_, i) => i % 7);
+    k[7 * kvHeads * dim] = -1e20; k[9 * kvHeads * dim] = 1e20; k[9 * kvHeads * dim + 1] = 3; k[(20 * kvHeads + 1) * dim + 2] = 1e20;
+    const q = new Float32Array(heads * dim).map((_, i) => Math.cos(i) + 0.5);
+    q[0] = 0; // head 0: key 9's wide coordinate meets a zero, so its logit is moderate
+    for (const sparse of [{ threshold: 0.5 }, 'paper'] as const) {
+      const pool = await DecodePool.create({ heads, kvHeads, headDim: dim, valueDim: dv, weighting: { ...w, scale: 0.25 }, threads: 2, minPositionsPerThread: 0, sparse });
+      pools.push(pool);
+      pool.append(k, v);
+      const kv = new KVCache({ heads, kvHeads, headDim: dim, valueDim: dv, kind: 'softmax', scale: 0.25, sparsity: sparse });
+      kv.append(k, v);
+      const out = new Float32Array(heads * dv), one = kv.attend(q);
+      pool.attend(q, out);
+      assert.equal(pool.lastKeysUsed!.reduce((a, b) => a + b, 0), one.stats.keysUsed, JSON.stringify(sparse));
+      for (let i = 0; i < out.length; i++) assert.ok(Math.abs(out[i]! - one.output[i]!) <= 1e-5 * (1 + Math.abs(out[i]!)), `${JSON.stringify(sparse)} element ${i}`);
+    }
+  });
+
   it('bad options give HsrError BAD_OPTION', async () => {
     const relu: Weighting = { kind: 'relu', scale: 0.2, bias: 0, alpha: 1 };
     const base = { heads, kvHeads, headDim: d, valueDim: dv, threads: 2 };
