@@ -59,7 +59,7 @@ import { loadLanes, storeLanes } from './sweep';
 }
 
 /** out[i] = ⟨q, k_i⟩ for the `count` rows starting at `k`. */
-export function scoreBlock(q: usize, k: usize, count: i32, dim: i32, out: usize): void {
+function scoreBlock(q: usize, k: usize, count: i32, dim: i32, out: usize): void {
   const row = <usize>dim << 2;
   for (let i = 0; i < count; i++) store<f32>(out + (<usize>i << 2), dot(q, k + <usize>i * row, dim));
 }
@@ -337,15 +337,6 @@ export function selectBuckets(upper: usize, count: i32, top: f32, invWidth: f32,
 
 @inline function hsumI32(v: v128): i32 {
   return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
-}
-
-/** upper[i] = ⟨q, c_i⟩ + qNorm · radii[i]. */
-export function ballUpperBounds(q: usize, qNorm: f32, centers: usize, radii: usize, count: i32, dim: i32, upper: usize): void {
-  const row = <usize>dim << 2;
-  for (let i = 0; i < count; i++) {
-    const o = <usize>i << 2;
-    store<f32>(upper + o, dot(q, centers + <usize>i * row, dim) + qNorm * load<f32>(radii + o));
-  }
 }
 
 // ---------------------------------------------------------------- weights
