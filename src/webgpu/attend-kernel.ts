@@ -15,7 +15,7 @@
  *   one partial state per head goes out for the log-sum-exp merge (wgsl.ts mergeSource).
  * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
  */
-import { NEG, WG, type Storage, type Weighting } from './wgsl.js';
+import { NEG, PARAMS, WG, type Storage, type Weighting } from './wgsl.js';
 
 /** Threads of an attention workgroup (the other kernels' size; SwiftShader allows no more). */
 const AWG = WG;
@@ -90,7 +90,7 @@ export function attendSource(x: AttendShape): string {
   return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
 const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
-struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> K: array<${f16 ? 'vec4u' : 'vec4f'}>;
 @group(0) @binding(1) var<storage, read> V: array<${f16 ? 'vec4u' : 'vec4f'}>;
 @group(0) @binding(2) var<storage, read> Q: array<vec4f>;

@@ -84,7 +84,7 @@ export function upload(queue: GPUQueue, buffer: GPUBuffer, offset: number, data:
   queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
 }
 
-/** The attention passes' uniform (wgsl.ts `Params`). */
+/** The attention passes' uniform (wgsl.ts `PARAMS`). */
 export function attendParams(n: number, chunk: number, splits: number, cap: number, scale: number, bias: number, group: number, sub: number): Uint32Array {
   const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub]);
   const f = new Float32Array(u.buffer);

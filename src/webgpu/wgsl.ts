@@ -21,6 +21,9 @@ export const BUCKETS = 384;
 /** Below every logit: an "empty" max that exp() turns into 0 without NaN. */
 export const NEG = '-3.0e38';
 
+/** The attention passes' uniform, as plan.ts `attendParams` writes it: one declaration for every shader. */
+export const PARAMS = /* wgsl */ `struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }`;
+
 export type Storage = 'f32' | 'f16';
 export type Weighting = 'softmax' | 'relu';
 
@@ -35,7 +38,7 @@ export function mergeSource(DV: number): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   return /* wgsl */ `
 const WG = ${WG}u; const DQ = ${DQ}u; const MQ = ${MQ}u; const LANES = ${LANES}u; const NEG = ${NEG};
-struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> part: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> summary: array<vec2f>;
@@ -111,7 +114,7 @@ export function boundsSource(D: number, group: number, mode: 'relu' | 'certified
     : 'if (valid) { atomicMax(&localMax[h], toOrdered(est + width)); }';
   return /* wgsl */ `${subgroups && mode === 'certified' ? 'enable subgroups;' : ''}
 const WG = ${WG}u; const W = ${W}u; const GS = ${group}u;
-struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> codes: array<vec4u>;
 @group(0) @binding(1) var<storage, read> keyMeta: array<vec4f>;
 @group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
@@ -174,7 +177,7 @@ fn bucketLo(m0: f32, l: f32) -> u32 { let g = (m0 - l) * 1.00000023841857910156;
 export function histogramSource(): string {
   return /* wgsl */ `
 const WG = ${WG}u; const B = ${BUCKETS}u;
-struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> up: array<f32>;
 @group(0) @binding(1) var<storage, read> lo: array<f32>;
 @group(0) @binding(2) var<storage, read> m0: array<u32>;
@@ -238,7 +241,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 export function compactSource(): string {
   return /* wgsl */ `
 const WG = ${WG}u;
-struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32 }
+${PARAMS}
 @group(0) @binding(0) var<storage, read> up: array<f32>;
 @group(0) @binding(1) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
