@@ -27,7 +27,7 @@ const BENCH = ['bench', 'decode', '--n', '64', '--workload', 'gaussian', '--roun
  */
 function unprivilegedBlocked(): string | null {
   const r = spawnSync(process.execPath, ['-e', 'require("node:fs").accessSync("src/cli/main.ts")'], { cwd: root, encoding: 'utf8', ...unprivileged });
-  return r.status === 0 ? null : `user 65534 cannot run Node in this checkout (${r.error?.message ?? r.stderr.trim().split('\n').pop()})`;
+  return r.status === 0 ? null : `user 65534 cannot run Node in this checkout (${r.error?.message ?? String(r.stderr).trim().split('\n').pop()})`;
 }
 
 test('reproduce --out and bench --out in a folder without write permission: IO_ERROR EACCES before any work', (t) => {
