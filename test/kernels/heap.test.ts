@@ -4,7 +4,7 @@ import { LinearHeap } from '../../src/kernels/wasm/heap.js';
 import { createKernelMemory } from '../../src/kernels/wasm/wasm-kernels.js';
 import { rng } from './backends.js';
 
-it('LinearHeap hands out disjoint 64-byte-aligned blocks above the reserved page, reuses and coalesces freed ones, grows memory on demand', () => {
+it('LinearHeap hands out disjoint 64-byte-aligned blocks (page-aligned from 4 KiB) above the reserved page, reuses and coalesces freed ones, grows memory on demand', () => {
   const memory = createKernelMemory(false, 1);
   const heap = new LinearHeap(memory);
   const r = rng(41);
@@ -19,6 +19,7 @@ it('LinearHeap hands out disjoint 64-byte-aligned blocks above the reserved page
       const bytes = 1 + r.int(r.uniform() < 0.05 ? 3_000_000 : 5000);
       const p = heap.alloc(bytes);
       assert.equal(p % 64, 0);
+      if (bytes >= 4096) assert.equal(p % 4096, 0, `a block of ${bytes} bytes starts on a page`);
       assert.ok(p >= 65536, 'address 0 .. 64 KiB stays unused');
       assert.ok(p + bytes <= memory.buffer.byteLength, 'block inside the memory');
       for (const [q, n] of live) assert.ok(p + bytes <= q || q + n <= p, `block ${p}+${bytes} overlaps ${q}+${n}`);
