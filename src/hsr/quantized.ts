@@ -25,6 +25,13 @@ const MAX_INT_DIM = 1024;
  */
 const WIDE = 2 ** 64;
 
+/**
+ * The key rows of a store that keeps them itself, in the index's kernel memory (the decode pool's
+ * DenseDecoder): a fresh view of rows [≥ size, dim], row id = key id. An index given one keeps no
+ * float32 copy of the keys; verification reads these rows.
+ */
+export type KeyRowsView = () => Float32Array;
+
 /** Byte addresses of {@link QuantizedIndex.sweepAddresses}: the fused sweep's inputs in kernel memory. */
 export interface SweepAddresses { queries: number; coef: number; codes: number; scales: number; slacks: number; codeNorms: number }
 
@@ -78,7 +85,9 @@ export interface SweepAddresses { queries: number; coef: number; codes: number; 
  *
  * Layout (ids in insertion order):
  *   points [capacity, dim] float32 in the kernels' memory (verification reads them in place; the
- *                          view `points()` returns is replaced when an insert grows the buffer)
+ *                          view `points()` returns is replaced when an insert grows the buffer), or
+ *                          none: with a {@link KeyRowsView} the index reads the store's rows instead
+ *                          (at 10⁶ keys of dim 128 per KV head that saves 512 MiB per head)
  *   codes  [capacity, dim] int8 in the kernels' memory (so WebAssembly reads them in place)
  *   scales, slacks, norms, codeNorms [capacity] float64 (norms = ‖p‖, codeNorms = s·‖c‖)
  *   ones [CHUNK], q [heads, dim] (grows to the largest batch), out and candidate ids [CANDIDATE_CHUNK]
@@ -89,7 +98,8 @@ export interface SweepAddresses { queries: number; coef: number; codes: number; 
 export class QuantizedIndex implements HalfSpaceReporter {
   readonly kind = 'quantized';
   readonly lastQueryStats: QueryStats = emptyStats();
-  private pts: F32Buffer;
+  /** The keys' float32 rows when this index keeps them (no KeyRowsView), else null. */
+  private pts: F32Buffer | null;
   private count: number;
   private readonly g: number;
   private readonly g32: number;
@@ -127,7 +137,13 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private readonly wide: number[] = [];
   private isWide = new Uint8Array(0);
 
-  constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: CoreKernels & QuantizedSweepKernels = createKernels()) {
+  /**
+   * An index over points [n, dim]. With `keyRows` the index keeps no copy of the keys: `points` is
+   * not read, the first n rows of keyRows() are the keys, and every later {@link insert} must come
+   * after the store appended its key as the next row.
+   */
+  constructor(points: Float32Array, n: number, readonly dim: number, private readonly kernels: CoreKernels & QuantizedSweepKernels = createKernels(),
+    private readonly keyRows: KeyRowsView | null = null) {
     this.g = roundingSlack(dim);
     this.g32 = float32DotRelative(dim);
     this.qShift = kernels.sweepQueryShift;
@@ -144,8 +160,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.coef = kernels.allocF32(4 * GROUP);
     this.groupCandidates = kernels.allocU32(GROUP * CANDIDATE_CHUNK);
     this.groupCountsBuf = kernels.allocI32(GROUP);
-    this.pts = kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
-    this.pts.view().set(points.subarray(0, n * dim));
+    this.pts = keyRows ? null : kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
+    this.pts?.view().set(points.subarray(0, n * dim));
     this.count = n;
     this.ones = kernels.allocF32(CHUNK);
     this.qBuf = kernels.allocF32(Math.max(1, dim));
@@ -156,10 +172,10 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   get size(): number { return this.count; }
-  points(): Float32Array { return this.pts.view(); }
+  points(): Float32Array { return this.pts ? this.pts.view() : this.keyRows!(); }
 
   memoryBytes(): number {
-    return 4 * this.pts.length + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
+    return 4 * (this.pts?.length ?? 0) + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
       + this.codeNorms.byteLength + this.o64.byteLength
       + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length + this.q16Buf.length + this.dotsBuf.length
         + this.scales32.length + this.slacks32.length + this.codeNorms32.length + this.coef.length + this.groupCandidates.length
@@ -174,7 +190,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   reserve(capacity: number): void {
     const n = this.count, d = this.dim, f32 = (length: number) => this.kernels.allocF32(length);
     if (capacity <= n) return;
-    this.pts = grownBuffer(this.pts, capacity * d, n * d, f32);
+    if (this.pts) this.pts = grownBuffer(this.pts, capacity * d, n * d, f32);
     this.codes = grownBuffer(this.codes, capacity * d, n * d, (length) => this.kernels.allocI8(length));
     this.scales32 = grownBuffer(this.scales32, capacity, n, f32);
     this.slacks32 = grownBuffer(this.slacks32, capacity, n, f32);
@@ -185,15 +201,16 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.codeNorms = grownTo(this.codeNorms, capacity);
   }
 
+  /** Appends one key (with a KeyRowsView, the store's row `size`, which must already be `point`); returns its id. */
   insert(point: Float32Array): number {
     const id = this.count;
     const need = (id + 1) * this.dim, f32 = (length: number) => this.kernels.allocF32(length);
-    this.pts = grownBuffer(this.pts, need, id * this.dim, f32);
+    if (this.pts) this.pts = grownBuffer(this.pts, need, id * this.dim, f32);
     this.codes = grownBuffer(this.codes, need, id * this.dim, (length) => this.kernels.allocI8(length));
     this.scales32 = grownBuffer(this.scales32, id + 1, id, f32);
     this.slacks32 = grownBuffer(this.slacks32, id + 1, id, f32);
     this.codeNorms32 = grownBuffer(this.codeNorms32, id + 1, id, f32);
-    this.pts.view().set(point, id * this.dim);
+    this.pts?.view().set(point, id * this.dim);
     this.scales = grownTo(this.scales, id + 1);
     this.slacks = grownTo(this.slacks, id + 1);
     this.norms = grownTo(this.norms, id + 1);
@@ -234,7 +251,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       const candidates = this.candidates();
       // Wide keys are scored once, by withWide, whatever the sweep said of them.
       if (this.wide.length > 0) for (let k = 0; k < count; k++) if (this.isWide[candidates[k]!] === 1) scored--;
-      const data = this.pts.view(); // fetched after the sweep's kernel calls, which may move the memory
+      const data = this.points(); // fetched after the sweep's kernel calls, which may move the memory
       const v32 = this.outBuf.view(), q = this.qBuf.view().subarray(h * dim, (h + 1) * dim);
       kernels.scoreIds(q, data, candidates, count, dim, v32);
       this.accept(normals[h]!, offsets[h]!, data, candidates, v32, count, factor, qNorm, lists[h]!);
@@ -282,7 +299,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private withWide(ids: Uint32Array, normal: Float32Array, offset: number, limit: number): Uint32Array {
     const n = this.wideBelow(limit);
     if (n === 0) return ids;
-    const data = this.pts.view(), flags = this.isWide;
+    const data = this.points(), flags = this.isWide;
     const out = new IdList();
     let k = 0;
     const mergeUpTo = (id: number) => {
@@ -299,7 +316,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
 
   /** Exact float64 score of wide key `id` and a certified radius around it (dotRow's rounding). */
   private wideScore(normal: Float32Array, id: number): { score: number; radius: number } {
-    return { score: dotRow(normal, this.pts.view(), id, this.dim), radius: this.g * normUp(normal, this.g) * this.norms[id]! };
+    return { score: dotRow(normal, this.points(), id, this.dim), radius: this.g * normUp(normal, this.g) * this.norms[id]! };
   }
 
   /**
@@ -517,7 +534,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   /** Quantises point `id` (row `id` of the stored points) into codes, scale and slack. */
   private encode(id: number): void {
     const { dim, g } = this;
-    const source = this.pts.view();
+    const source = this.points();
     const codes = this.codes.view();
     const base = id * dim;
     let maxAbs = 0;
@@ -550,7 +567,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
   /** A wide key: zero codes, scale and slacks (the sweep treats it as the zero key), listed for the exact path. */
   private encodeWide(id: number): void {
     const { dim, g } = this;
-    const source = this.pts.view();
+    const source = this.points();
     let norm2 = 0;
     for (let j = 0; j < dim; j++) norm2 += source[id * dim + j]! ** 2;
     this.codes.view().fill(0, id * dim, (id + 1) * dim);

@@ -90,7 +90,7 @@ export class DecodePool {
   private readonly certified: PoolCertified | null;
   /** Threshold and paper softmax rows (sparse: { threshold } or 'paper'); else null. */
   private readonly thresholdRows: PoolThreshold | null;
-  /** Sparse mode: one quantized index per KV head over the same keys, in the pool's memory; else null. */
+  /** Sparse mode: one quantized index per KV head over the decoder's keys (no copy of them), in the pool's memory; else null. */
   private readonly indexes: QuantizedIndex[] | null;
   private readonly offsets: number[];
   /** Offsets of the certified rows' bound sweep (unused by it). */
@@ -174,7 +174,8 @@ export class DecodePool {
     const kernels = createWasmKernels({ memory, shared: T > 1, relaxed });
     const decoder = new DenseDecoder({ ...options, kernels });
     const { heads, kvHeads, group, valueDim, headDim } = decoder;
-    const indexes = sparse ? Array.from({ length: kvHeads }, () => new QuantizedIndex(new Float32Array(0), 0, headDim, kernels)) : null;
+    // The indexes read the decoder's key rows (same memory) for exact checks: no float32 copy of their own.
+    const indexes = sparse ? Array.from({ length: kvHeads }, (_, g) => new QuantizedIndex(new Float32Array(0), 0, headDim, kernels, () => decoder.keys(g))) : null;
     for (const index of indexes ?? []) index.reserve(options.initialCapacity ?? 0);
     const heap = kernels.heap;
     const control = heap.alloc(4 * Math.max(64, L.controlSlots(kvHeads, T)));
