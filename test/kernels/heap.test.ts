@@ -34,3 +34,13 @@ it('LinearHeap hands out disjoint 64-byte-aligned blocks (page-aligned from 4 Ki
   assert.equal(p, 65536);
   assert.equal(memory.buffer.byteLength, size);
 });
+
+it('LinearHeap grows by what a block needs when growing by half would pass the memory\'s maximum', () => {
+  const memory = new WebAssembly.Memory({ initial: 4, maximum: 5 });
+  const heap = new LinearHeap(memory);
+  heap.alloc(3 * 65536);                          // pages 1–3: the memory is full
+  const p = heap.alloc(65536);                    // needs one more page; half the memory would be two
+  assert.equal(p, 4 * 65536);
+  assert.equal(memory.buffer.byteLength, 5 * 65536);
+  assert.throws(() => heap.alloc(64), RangeError, 'past the maximum the memory cannot grow');
+});

@@ -64,15 +64,20 @@ export class LinearHeap {
       this.freeBlocks.pop();
     }
     const ptr = alignUp(this.top, align);
-    // The alignment gap stays free (never adjacent to the last free block: that one ends below top).
-    if (ptr > this.top) this.freeBlocks.push({ start: this.top, end: ptr });
     const end = ptr + size;
     const have = this.memory.buffer.byteLength;
     if (end > have) {
-      // Grow by at least half the current size so a growing cache reallocates O(log n) times.
-      const pages = Math.max(Math.ceil((end - have) / PAGE), Math.ceil(have / PAGE / 2));
-      this.memory.grow(pages);
+      // Grow by at least half the current size so a growing cache reallocates O(log n) times — or,
+      // near the memory's maximum (4 GiB), by what this block needs, which may still fit.
+      const needed = Math.ceil((end - have) / PAGE);
+      try {
+        this.memory.grow(Math.max(needed, Math.ceil(have / PAGE / 2)));
+      } catch {
+        this.memory.grow(needed);
+      }
     }
+    // The alignment gap stays free (never adjacent to the last free block: that one ends below top).
+    if (ptr > this.top) this.freeBlocks.push({ start: this.top, end: ptr });
     this.top = end;
     this.sizes.set(ptr, size);
     return ptr;
