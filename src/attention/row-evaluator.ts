@@ -171,13 +171,20 @@ export class RowEvaluator {
 
   /**
    * Softmax over ids[0..kept) with logits scores[0..kept) and maximum m; returns Σ e^{s−m}.
-   * Overwrites scores[0..kept) with the weights.
+   * Overwrites scores[0..kept) with the weights. With `kr` (resident K/V) the weighted value rows
+   * are summed by the kernels (KernelRows.accumulate, float32 over weights ≤ 1), as the sparse
+   * rows' other folds on the kernels are; else in float64 here.
    */
-  finishKept(kv: KeyValueView, kept: number, m: number, out: Float32Array, off: number): number {
-    expRelative(this.scores, kept, m);
+  finishKept(kv: KeyValueView, kept: number, m: number, out: Float32Array, off: number, kr: KernelRows | null = null): number {
+    const sum = expRelative(this.scores, kept, m);
     const st = this.state.reset('softmax');
     st.max = m;
-    st.addWeights(this.scores, this.ids, kept, kv.values);
+    if (kr) {
+      kr.accumulate(st.acc, this.scores, this.ids, 0, kept, kv.values);
+      st.sum = sum;
+    } else {
+      st.addWeights(this.scores, this.ids, kept, kv.values);
+    }
     st.finish(out, off);
     this.work.keysUsed += kept;
     this.keptBuf = this.ids;
@@ -221,7 +228,9 @@ export class RowEvaluator {
     const st = this.state.reset('relu');
     let used: number;
     if (kr && kr.usable(qNorm, kv.keyNormMax!)) {
-      used = reluWeightsF32(q, kv.keys, kv.dim, kr.dotsOf(q, kv.keys, hits!, count), hits!, count, scale, bias, alpha,
+      // The dots first: their kernel call may grow the memory, detaching a keys view taken before.
+      const dots = kr.dotsOf(q, kv.keys, hits!, count);
+      used = reluWeightsF32(q, kv.keys, kv.dim, dots, hits!, count, scale, bias, alpha,
         kr.margin(qNorm, kv.keyNormMax!, 1), this.ids, this.scores);
       kr.accumulate(st.acc, this.scores, this.ids, 0, used, kv.values);
       for (let p = 0; p < used; p++) st.sum += this.scores[p]!;

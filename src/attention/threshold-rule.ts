@@ -66,10 +66,13 @@ export class ThresholdRule {
     if (bt >= 0) {
       const count = sb.select(h, limit, -1, bt, 0), cand = sb.ids();
       const dots = kr.dotsOf(q, kv.keys, cand, count);
+      // One view of the keys for the loop (KVCache's `keys` is a getter that re-views kernel
+      // memory), taken after the kernel call, which may grow that memory.
+      const keys = kv.keys, dim = kv.dim;
       this.ev.work.keysScored += count;
       for (let p = 0; p < count; p++) {
         const j = cand[p]!;
-        const x = decidedLogit(dots[p]!, q, kv.keys, j, kv.dim, scale, t, marginLogit);
+        const x = decidedLogit(dots[p]!, q, keys, j, dim, scale, t, marginLogit);
         if (x >= t) { ids[kept] = j; scores[kept++] = x; if (x > m) m = x; }
         else rejectedMass += Math.exp(x + marginLogit - top);
       }
@@ -79,7 +82,7 @@ export class ThresholdRule {
       kv.index!.scoreBounds(q, this.ev.upper[h]!, this.ev.lower[h]!, limit);
       return this.row(kv, q, h, limit, t, out, off);
     }
-    const w = this.ev.finishKept(kv, kept, m, out, off);
+    const w = this.ev.finishKept(kv, kept, m, out, off, kr);
     if (kept === limit) this.ev.work.denseQueries++;
     return tvBound(w * Math.exp(-marginLogit), m, sb.massAfter(bt) + rejectedMass, top);
   }
