@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { LinearHeap } from '../../src/kernels/wasm/heap.js';
 import { createKernelMemory } from '../../src/kernels/wasm/wasm-kernels.js';
+import { wasmApi } from '../../src/kernels/wasm/wasm-api.js';
 import { rng } from './backends.js';
 
 it('LinearHeap hands out disjoint 64-byte-aligned blocks (page-aligned from 4 KiB) above the reserved page, reuses and coalesces freed ones, grows memory on demand', () => {
@@ -36,7 +37,7 @@ it('LinearHeap hands out disjoint 64-byte-aligned blocks (page-aligned from 4 Ki
 });
 
 it('LinearHeap grows by what a block needs when growing by half would pass the memory\'s maximum', () => {
-  const memory = new WebAssembly.Memory({ initial: 4, maximum: 5 });
+  const memory = new (wasmApi()!.Memory)({ initial: 4, maximum: 5 });
   const heap = new LinearHeap(memory);
   heap.alloc(3 * 65536);                          // pages 1–3: the memory is full
   const p = heap.alloc(65536);                    // needs one more page; half the memory would be two
