@@ -3,20 +3,26 @@
 // dots, plus the quantized sweep on 7-bit queries (sweepBoundsI8Q7 / sweepCandidatesI8Q7: the
 // int16 sweep's contract with queries in [−64, 63], packed as bytes q̂ + 64). src/kernels/wasm/relaxed.ts
 // allows this module only where relaxedDotProbe gives the known answers (see there).
-import { sweepHeads } from './sweep';
+import { sweepHeads, sweepRows } from './sweep';
 
 export * from './kernels';
 
 /** sweepBoundsI8 on 7-bit queries (q8: m rows of dim bytes q̂ + 64). */
 export function sweepBoundsI8Q7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
-  sweepHeads(true, 0, m, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  sweepHeads(true, 0, m, q8, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre, <usize>count << 2);
 }
 
 /** sweepCandidatesI8 on 7-bit queries (as sweepBoundsI8Q7). */
 export function sweepCandidatesI8Q7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
-  sweepHeads(true, 1, m, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  sweepHeads(true, 1, m, q8, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts, <usize>count << 2);
+}
+
+/** sweepBoundsRows on 7-bit queries (as sweepBoundsI8Q7). */
+export function sweepBoundsRowsQ7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
+  sweepRows(true, q8, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, stride, tops, scratch);
 }
 
 /**

@@ -79,6 +79,34 @@
   return v128.bitselect(u, f32x4.splat(Infinity), f32x4.eq(u, u));
 }
 
+/** Head j's centres of four keys from their dots (sweptCentreF32 when `fast`, else sweptCentre). */
+@inline function sweptCentreOf(dots: v128, coefJ: usize, fast: bool, s: v128): v128 {
+  if (fast) return sweptCentreF32(dots, v128.load32_splat(coefJ), s);
+  const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
+  return sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
+}
+
+/** Head j's radii n_j·slack + e_j·codeNorm of four keys. */
+@inline function sweptRadius(coefJ: usize, slack: v128, norm: v128): v128 {
+  return f32x4.add(f32x4.mul(v128.load32_splat(coefJ, 4), slack), f32x4.mul(v128.load32_splat(coefJ, 8), norm));
+}
+
+/**
+ * Row j's four upper bounds stored at out0 (lanes < nk) and folded into its running lane maxima
+ * at top (mode 2, the prefill tile's sweep). Spare lanes of a last partial group pair the last
+ * key's dot with the first key's scale: they are left out of the maxima.
+ */
+@inline function sweptEmitTop(dots: v128, coefJ: usize, fast: bool, s: v128, slack: v128, norm: v128, nk: i32,
+  out0: usize, top: usize): void {
+  let upper = sweptUpper(sweptCentreOf(dots, coefJ, fast, s), sweptRadius(coefJ, slack, norm));
+  storeLanes(out0, upper, nk);
+  if (nk < 4) {
+    const lane = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(0), 1, 1), 2, 2), 3, 3);
+    upper = v128.bitselect(upper, f32x4.splat(-Infinity), i32x4.lt_s(lane, i32x4.splat(nk)));
+  }
+  v128.store(top, f32x4.max(v128.load(top), upper));
+}
+
 /**
  * Head j's four bounds (centre, upper) from their dots: bounds mode stores both, candidates mode
  * appends the ids of lanes with upper ≥ t_j (rare: usually no lane, checked with one bitmask).
@@ -86,14 +114,8 @@
  */
 @inline function sweptEmit(mode: i32, dots: v128, coefJ: usize, fast: bool, s: v128, slack: v128, norm: v128,
   nk: i32, out0: usize, out1: usize, id: i32, c: i32): i32 {
-  let centre: v128;
-  if (fast) centre = sweptCentreF32(dots, v128.load32_splat(coefJ), s);
-  else {
-    const sLo = f64x2.promote_low_f32x4(s), sHi = f64x2.promote_low_f32x4(f32x4.shuffle(s, s, 2, 3, 2, 3));
-    centre = sweptCentre(dots, f64x2.promote_low_f32x4(v128.load32_splat(coefJ)), sLo, sHi);
-  }
-  const radius = f32x4.add(f32x4.mul(v128.load32_splat(coefJ, 4), slack), f32x4.mul(v128.load32_splat(coefJ, 8), norm));
-  const upper = sweptUpper(centre, radius);
+  const centre = sweptCentreOf(dots, coefJ, fast, s);
+  const upper = sweptUpper(centre, sweptRadius(coefJ, slack, norm));
   if (mode == 0) {
     storeLanes(out0, upper, nk);
     storeLanes(out1, centre, nk);
@@ -134,10 +156,9 @@ const QUERY_BIAS: i8 = 64;
  * it V8 emits vpmaddubsw + vpmaddwd, no faster than the int16 path).
  */
 @inline export function sweepI8(q7: bool, mode: i32, M: i32, q16: usize, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize): void {
+  base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize, rowOut: usize): void {
   const dim16 = dim & ~15, rowQ = ASC_FEATURE_RELAXED_SIMD && q7 ? <usize>dim : <usize>dim << 1;
   const qa = q16, qb = qa + rowQ, qc = qb + rowQ, qd = qc + rowQ;
-  const rowOut = <usize>count << 2;
   const zero = i32x4.splat(0);
   let na: i32 = 0, nb: i32 = 0, nc: i32 = 0, nd: i32 = 0; // candidate counts (mode 1)
   // The float32 centre needs head j's a_j (and, checked per group of keys, every scale) in
@@ -230,7 +251,13 @@ const QUERY_BIAS: i8 = 64;
     const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
     const sFast = inF32Range(s);
     const id = base + i;
-    if (mode == 0) {
+    if (mode == 2) {
+      const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
+      sweptEmitTop(da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1);
+      if (M > 1) sweptEmitTop(db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + 16);
+      if (M > 2) sweptEmitTop(dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + oc, out1 + 32);
+      if (M > 3) sweptEmitTop(dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + od, out1 + 48);
+    } else if (mode == 0) {
       const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
       sweptEmit(0, da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
       if (M > 1) sweptEmit(0, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
@@ -253,14 +280,44 @@ const QUERY_BIAS: i8 = 64;
 
 /**
  * sweepI8 for m ≤ 4 heads, with M a constant in each branch (the exports below and the relaxed
- * build's 7-bit ones): mode 0 bounds (base 0, out0 = upper, out1 = centre), 1 candidates.
+ * build's 7-bit ones): mode 0 bounds (base 0, out0 = upper, out1 = centre), 1 candidates, 2 bounds
+ * with running maxima (out0 = upper, out1 = four lane maxima per head). Rows of out0 lie
+ * rowOut bytes apart (mode 0 and 2).
  */
 @inline export function sweepHeads(q7: bool, mode: i32, m: i32, q: usize, k8: usize, scales: usize, slacks: usize,
-  codeNorms: usize, base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize): void {
-  if (m == 1) sweepI8(q7, mode, 1, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
-  else if (m == 2) sweepI8(q7, mode, 2, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
-  else if (m == 3) sweepI8(q7, mode, 3, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
-  else if (m == 4) sweepI8(q7, mode, 4, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1);
+  codeNorms: usize, base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize, rowOut: usize): void {
+  if (m == 1) sweepI8(q7, mode, 1, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1, rowOut);
+  else if (m == 2) sweepI8(q7, mode, 2, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1, rowOut);
+  else if (m == 3) sweepI8(q7, mode, 3, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1, rowOut);
+  else if (m == 4) sweepI8(q7, mode, 4, q, k8, scales, slacks, codeNorms, base, count, dim, coef, out0, out1, rowOut);
+}
+
+/** Keys per block of the tile sweep: a block's codes (TILE_KEYS·dim bytes, 16 KiB at d = 64) stay in L1 while every row group reads them. */
+const TILE_KEYS: i32 = 256;
+
+/**
+ * The prefill tile's bound pass (types.ts sweepBoundsRows): m rows (any number) against `count`
+ * keys, as an int8 matrix product blocked for the cache — per block of TILE_KEYS keys, every group
+ * of four rows runs sweepI8 over it, so each code row is fetched from memory once for the whole
+ * tile and loaded into registers once per four rows (more rows per register load would need more
+ * than the 16 vector registers V8 allocates on x64). Row j's bounds go to upper + j·stride floats;
+ * tops[j] = the largest of them. scratch: 4·m floats (lane maxima).
+ */
+@inline export function sweepRows(q7: bool, q: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
+  const rowQ = ASC_FEATURE_RELAXED_SIMD && q7 ? <usize>dim : <usize>dim << 1, rowOut = <usize>stride << 2;
+  for (let j: i32 = 0; j < m; j++) v128.store(scratch + (<usize>j << 4), f32x4.splat(-Infinity));
+  for (let b: i32 = 0; b < count; b += TILE_KEYS) {
+    const c = min(TILE_KEYS, count - b), o = <usize>b << 2;
+    for (let j: i32 = 0; j < m; j += 4) {
+      sweepHeads(q7, 2, min(4, m - j), q + <usize>j * rowQ, k8 + <usize>b * <usize>dim, scales + o, slacks + o, codeNorms + o,
+        0, c, dim, coef + (<usize>j << 4), upper + <usize>j * rowOut + o, scratch + (<usize>j << 4), rowOut);
+    }
+  }
+  for (let j: i32 = 0; j < m; j++) {
+    const x = v128.load(scratch + (<usize>j << 4));
+    store<f32>(tops + (<usize>j << 2), max(max(f32x4.extract_lane(x, 0), f32x4.extract_lane(x, 1)), max(f32x4.extract_lane(x, 2), f32x4.extract_lane(x, 3))));
+  }
 }
 
 /**
@@ -269,11 +326,17 @@ const QUERY_BIAS: i8 = 64;
  */
 export function sweepBoundsI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   count: i32, dim: i32, coef: usize, upper: usize, centre: usize): void {
-  sweepHeads(false, 0, m, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre);
+  sweepHeads(false, 0, m, q16, k8, scales, slacks, codeNorms, 0, count, dim, coef, upper, centre, <usize>count << 2);
 }
 
 /** The fused sweep as a half-space query (types.ts sweepCandidatesI8): ids base + i, counts [m]. */
 export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
   base: i32, count: i32, dim: i32, coef: usize, ids: usize, counts: usize): void {
-  sweepHeads(false, 1, m, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts);
+  sweepHeads(false, 1, m, q16, k8, scales, slacks, codeNorms, base, count, dim, coef, ids, counts, <usize>count << 2);
+}
+
+/** The prefill tile's bound pass on int16 queries (sweepRows; types.ts sweepBoundsRows). */
+export function sweepBoundsRows(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
+  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
+  sweepRows(false, q16, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, stride, tops, scratch);
 }
