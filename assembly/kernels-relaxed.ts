@@ -21,8 +21,8 @@ export function sweepCandidatesI8Q7(q8: usize, m: i32, k8: usize, scales: usize,
 
 /** sweepBoundsRows on 7-bit queries (as sweepBoundsI8Q7). */
 export function sweepBoundsRowsQ7(q8: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
-  sweepRows(true, q8, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, stride, tops, scratch);
+  count: i32, dim: i32, coef: usize, upper: usize, centre: usize, stride: i32): void {
+  sweepRows(true, q8, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, centre, stride);
 }
 
 /**

@@ -335,68 +335,6 @@ export function selectBuckets(upper: usize, count: i32, top: f32, invWidth: f32,
   return c;
 }
 
-/** log2(e) rounded down to float32 (0x3fb8aa3b = 1.44269502…), so y below never exceeds the exact gap in bits. */
-const LOG2E_DOWN: f32 = reinterpret<f32>(0x3fb8aa3b);
-/** Blocks of keys whose float32 lane sums of gapBand's mass are flushed into float64 (≤ 256 terms per lane). */
-const MASS_BLOCK: i32 = 1024;
-
-/**
- * y = fl(fl(fl(top − upper)·L)·(1 − 2⁻²²)) for four keys (types.ts gapBits), L = log2 e rounded
- * down: fl(top − upper) ≤ (1 + 2⁻²⁴)·the exact gap, the two products add ≤ 2·2⁻²⁴ more and the shrink
- * takes 2⁻²² off, so y ≤ (top − upper)·log2 e exactly and 2^−y ≥ e^{upper − top}. NaN → 0.
- */
-@inline function gapBits(top: v128, upper: v128): v128 {
-  const y = f32x4.mul(f32x4.mul(f32x4.sub(top, upper), f32x4.splat(LOG2E_DOWN)), f32x4.splat(reinterpret<f32>(0x3f7ffffc)));
-  return v128.bitselect(y, f32x4.splat(0), f32x4.eq(y, y));
-}
-
-/**
- * An upper bound on 2^−y for four y ≥ 0 (types.ts pow2Above): 2^−k·(1 − f/2) for y = k + f, k an
- * integer ≤ 100 and f ∈ [0, 1) — the chord of the convex 2^−f lies above it — and 2^−100 for
- * y ≥ 101. Each is exact in float32 but for 1 − f/2, rounded by ≤ 2⁻²⁵ (relative 2⁻²⁴).
- */
-@inline function pow2Above(y: v128): v128 {
-  const k = i32x4.trunc_sat_f32x4_s(y), far = i32x4.gt_s(k, i32x4.splat(100));
-  const f = v128.andnot(f32x4.sub(y, f32x4.convert_i32x4_s(k)), far);
-  const p = i32x4.shl(i32x4.sub(i32x4.splat(127), i32x4.min_s(k, i32x4.splat(100))), 23);
-  return f32x4.mul(p, f32x4.sub(f32x4.splat(1), f32x4.mul(f, f32x4.splat(0.5))));
-}
-
-/**
- * Certified selection by gap (types.ts selectGapBand): ids base + i (ascending) of the keys with
- * lo ≤ y_i < hi, y_i = gapBits(top, upper[i]); returns their number and writes mass[0] (float64)
- * ≥ Σ_{y_i ≥ hi} e^{upper[i] − top}: pow2Above summed in float32 lanes over blocks of MASS_BLOCK
- * keys (≤ 256 terms per lane: relative error < 2⁻¹⁵·⁹ with the chord's rounding), flushed into
- * float64 and raised by 2⁻¹⁴. Ids are emitted as in selectBuckets (one entry past the matches).
- */
-export function selectGapBand(upper: usize, count: i32, top: f32, lo: f32, hi: f32, base: i32, ids: usize, mass: usize): i32 {
-  const t4 = f32x4.splat(top), lo4 = f32x4.splat(lo), hi4 = f32x4.splat(hi);
-  const lane = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(0), 1, 1), 2, 2), 3, 3);
-  let c: i32 = 0;
-  let total: f64 = 0;
-  for (let b: i32 = 0; b < count; b += MASS_BLOCK) {
-    const end = min(count, b + MASS_BLOCK);
-    let m4 = f32x4.splat(0);
-    for (let i = b; i < end; i += 4) {
-      const nk = min(4, end - i);
-      const y = gapBits(t4, nk == 4 ? v128.load(upper + (<usize>i << 2)) : loadLanes(upper + (<usize>i << 2), nk));
-      const valid = nk == 4 ? i32x4.splat(-1) : i32x4.lt_s(lane, i32x4.splat(nk));
-      const below = v128.and(f32x4.ge(y, hi4), valid);
-      m4 = f32x4.add(m4, v128.and(pow2Above(y), below));
-      const hit = v128.and(v128.and(f32x4.ge(y, lo4), f32x4.lt(y, hi4)), valid); // −1 where taken
-      if (!v128.any_true(hit)) continue;
-      const id = <u32>(base + i);
-      store<u32>(ids + (<usize>c << 2), id); c -= i32x4.extract_lane(hit, 0);
-      if (nk > 1) { store<u32>(ids + (<usize>c << 2), id + 1); c -= i32x4.extract_lane(hit, 1); }
-      if (nk > 2) { store<u32>(ids + (<usize>c << 2), id + 2); c -= i32x4.extract_lane(hit, 2); }
-      if (nk > 3) { store<u32>(ids + (<usize>c << 2), id + 3); c -= i32x4.extract_lane(hit, 3); }
-    }
-    total += (<f64>f32x4.extract_lane(m4, 0) + <f64>f32x4.extract_lane(m4, 1)) + (<f64>f32x4.extract_lane(m4, 2) + <f64>f32x4.extract_lane(m4, 3));
-  }
-  store<f64>(mass, total * (1 + 1.0 / 16384));
-  return c;
-}
-
 @inline function hsumI32(v: v128): i32 {
   return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
 }

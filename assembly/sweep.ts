@@ -92,22 +92,6 @@
 }
 
 /**
- * Row j's four upper bounds stored at out0 (lanes < nk) and folded into its running lane maxima
- * at top (mode 2, the prefill tile's sweep). Spare lanes of a last partial group pair the last
- * key's dot with the first key's scale: they are left out of the maxima.
- */
-@inline function sweptEmitTop(dots: v128, coefJ: usize, fast: bool, s: v128, slack: v128, norm: v128, nk: i32,
-  out0: usize, top: usize): void {
-  let upper = sweptUpper(sweptCentreOf(dots, coefJ, fast, s), sweptRadius(coefJ, slack, norm));
-  storeLanes(out0, upper, nk);
-  if (nk < 4) {
-    const lane = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(0), 1, 1), 2, 2), 3, 3);
-    upper = v128.bitselect(upper, f32x4.splat(-Infinity), i32x4.lt_s(lane, i32x4.splat(nk)));
-  }
-  v128.store(top, f32x4.max(v128.load(top), upper));
-}
-
-/**
  * Head j's four bounds (centre, upper) from their dots: bounds mode stores both, candidates mode
  * appends the ids of lanes with upper ≥ t_j (rare: usually no lane, checked with one bitmask).
  * Returns head j's new candidate count.
@@ -251,13 +235,7 @@ const QUERY_BIAS: i8 = 64;
     const s = loadLanes(scales + o, nk), slack = loadLanes(slacks + o, nk), norm = loadLanes(codeNorms + o, nk);
     const sFast = inF32Range(s);
     const id = base + i;
-    if (mode == 2) {
-      const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
-      sweptEmitTop(da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1);
-      if (M > 1) sweptEmitTop(db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + 16);
-      if (M > 2) sweptEmitTop(dc, coef + 32, fc && sFast, s, slack, norm, nk, out0 + oc, out1 + 32);
-      if (M > 3) sweptEmitTop(dd, coef + 48, fd && sFast, s, slack, norm, nk, out0 + od, out1 + 48);
-    } else if (mode == 0) {
+    if (mode == 0) {
       const oa = o, ob = oa + rowOut, oc = ob + rowOut, od = oc + rowOut;
       sweptEmit(0, da, coef, fa && sFast, s, slack, norm, nk, out0 + oa, out1 + oa, id, 0);
       if (M > 1) sweptEmit(0, db, coef + 16, fb && sFast, s, slack, norm, nk, out0 + ob, out1 + ob, id, 0);
@@ -280,9 +258,8 @@ const QUERY_BIAS: i8 = 64;
 
 /**
  * sweepI8 for m ≤ 4 heads, with M a constant in each branch (the exports below and the relaxed
- * build's 7-bit ones): mode 0 bounds (base 0, out0 = upper, out1 = centre), 1 candidates, 2 bounds
- * with running maxima (out0 = upper, out1 = four lane maxima per head). Rows of out0 lie
- * rowOut bytes apart (mode 0 and 2).
+ * build's 7-bit ones): mode 0 bounds (base 0, out0 = upper, out1 = centre; rows rowOut bytes
+ * apart), 1 candidates.
  */
 @inline export function sweepHeads(q7: bool, mode: i32, m: i32, q: usize, k8: usize, scales: usize, slacks: usize,
   codeNorms: usize, base: i32, count: i32, dim: i32, coef: usize, out0: usize, out1: usize, rowOut: usize): void {
@@ -297,26 +274,21 @@ const TILE_KEYS: i32 = 256;
 
 /**
  * The prefill tile's bound pass (types.ts sweepBoundsRows): m rows (any number) against `count`
- * keys, as an int8 matrix product blocked for the cache — per block of TILE_KEYS keys, every group
+ * keys as an int8 matrix product blocked for the cache — per block of TILE_KEYS keys, every group
  * of four rows runs sweepI8 over it, so each code row is fetched from memory once for the whole
  * tile and loaded into registers once per four rows (more rows per register load would need more
- * than the 16 vector registers V8 allocates on x64). Row j's bounds go to upper + j·stride floats;
- * tops[j] = the largest of them. scratch: 4·m floats (lane maxima).
+ * than the 16 vector registers V8 allocates on x64). Row j's upper bounds and centres go to
+ * upper + j·stride and centre + j·stride floats.
  */
 @inline export function sweepRows(q7: bool, q: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
+  count: i32, dim: i32, coef: usize, upper: usize, centre: usize, stride: i32): void {
   const rowQ = ASC_FEATURE_RELAXED_SIMD && q7 ? <usize>dim : <usize>dim << 1, rowOut = <usize>stride << 2;
-  for (let j: i32 = 0; j < m; j++) v128.store(scratch + (<usize>j << 4), f32x4.splat(-Infinity));
   for (let b: i32 = 0; b < count; b += TILE_KEYS) {
     const c = min(TILE_KEYS, count - b), o = <usize>b << 2;
     for (let j: i32 = 0; j < m; j += 4) {
-      sweepHeads(q7, 2, min(4, m - j), q + <usize>j * rowQ, k8 + <usize>b * <usize>dim, scales + o, slacks + o, codeNorms + o,
-        0, c, dim, coef + (<usize>j << 4), upper + <usize>j * rowOut + o, scratch + (<usize>j << 4), rowOut);
+      sweepHeads(q7, 0, min(4, m - j), q + <usize>j * rowQ, k8 + <usize>b * <usize>dim, scales + o, slacks + o, codeNorms + o,
+        0, c, dim, coef + (<usize>j << 4), upper + <usize>j * rowOut + o, centre + <usize>j * rowOut + o, rowOut);
     }
-  }
-  for (let j: i32 = 0; j < m; j++) {
-    const x = v128.load(scratch + (<usize>j << 4));
-    store<f32>(tops + (<usize>j << 2), max(max(f32x4.extract_lane(x, 0), f32x4.extract_lane(x, 1)), max(f32x4.extract_lane(x, 2), f32x4.extract_lane(x, 3))));
   }
 }
 
@@ -337,6 +309,6 @@ export function sweepCandidatesI8(q16: usize, m: i32, k8: usize, scales: usize, 
 
 /** The prefill tile's bound pass on int16 queries (sweepRows; types.ts sweepBoundsRows). */
 export function sweepBoundsRows(q16: usize, m: i32, k8: usize, scales: usize, slacks: usize, codeNorms: usize,
-  count: i32, dim: i32, coef: usize, upper: usize, stride: i32, tops: usize, scratch: usize): void {
-  sweepRows(false, q16, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, stride, tops, scratch);
+  count: i32, dim: i32, coef: usize, upper: usize, centre: usize, stride: i32): void {
+  sweepRows(false, q16, m, k8, scales, slacks, codeNorms, count, dim, coef, upper, centre, stride);
 }

@@ -10,8 +10,12 @@ import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, ty
 import { visibleKeys } from './reference.js';
 import { RowAttention, type KeyValueView } from './row-attention.js';
 
-/** Queries per index pass: the quantized index's fused sweep reads each code row once for up to 4 normals. */
-const BATCH = 4;
+/**
+ * Query rows per index pass (a prefill tile): the quantized index's bound sweep is one int8 matrix
+ * product for all of them (each block of codes fetched once per tile), and certified rows that go
+ * dense are computed together over their common prefix.
+ */
+const BATCH = 16;
 
 /**
  * One-shot attention (prefill / full attention) of m queries over n keys, per docs/api.md.

@@ -36,15 +36,15 @@ export class CertifiedRule {
    * the exact bound U / (W + U) exceeds ε. Rows needing ≥ SWEPT_DENSE_SWITCH of the keys go dense.
    */
   sweptRow(kv: KeyValueView, sb: SweptBounds, q: Float32Array, h: number, limit: number, epsilon: number,
-    out: Float32Array, off: number, deferDense: boolean): number {
-    if (limit <= DENSE_BELOW) return this.ev.denseInstead(kv, q, h, limit, out, off, deferDense);
+    out: Float32Array, off: number): number {
+    if (limit <= DENSE_BELOW) return this.ev.denseInstead(h);
     const kr = this.ev.rowsFor(kv)!, scale = this.scale;
     // Buckets down to ln(limit/ε) + 12 nats: everything below weighs at most ε·e^{−12} of the top key.
     sb.histogram(h, limit, Math.log(limit / epsilon) + 12);
     const top = sb.top, stopAt = epsilon / ((1 - epsilon) * STOP_SLACK);
     let b = sb.stopBucket(stopAt, -1, 0);
     let taken = sb.countBetween(-1, b);
-    if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.ev.denseInstead(kv, q, h, limit, out, off, deferDense);
+    if (taken >= Math.ceil(SWEPT_DENSE_SWITCH * limit)) return this.ev.denseInstead(h);
     const qNorm = this.ev.sweptNorm[h]!;
     const logitSlack = kr.margin(qNorm, kv.keyNormMax!, scale) + kr.logitRounding(qNorm, kv.keyNormMax!, scale);
     const st = this.ev.state.reset('softmax');
@@ -78,8 +78,8 @@ export class CertifiedRule {
    * bound is the smaller of the bucket bound and the skipped keys' own upper bounds.
    */
   row(kv: KeyValueView, q: Float32Array, h: number, limit: number, epsilon: number,
-    out: Float32Array, off: number, deferDense: boolean): number {
-    if (limit <= DENSE_BELOW) return this.ev.denseInstead(kv, q, h, limit, out, off, deferDense);
+    out: Float32Array, off: number): number {
+    if (limit <= DENSE_BELOW) return this.ev.denseInstead(h);
     this.ensureCapacity();
     const up = this.ev.upper[h]!, lo = this.ev.lower[h]!, scale = this.scale, ids = this.ev.ids;
     const start = this.bucketStart, res = this.ev.res;
@@ -91,7 +91,7 @@ export class CertifiedRule {
     let taken = minWalk(start, this.tailMass, stopAt) >= maxTake ? maxTake
       : walkBounds(ids, up, lo, scale, start, this.tailMass, m0, stopAt, maxTake, res);
     let u = res[0]!, b = res[1]!;
-    if (taken >= maxTake) return this.ev.denseInstead(kv, q, h, limit, out, off, deferDense);
+    if (taken >= maxTake) return this.ev.denseInstead(h);
     // The keys left out are ids[taken ..) (the walk takes them in bucket order): those of the
     // buckets near the stop enter the skipped mass with their own bounds, farther ones by edges.
     const cut = massCut(res[2]!, m0);

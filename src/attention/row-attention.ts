@@ -117,13 +117,13 @@ export class RowAttention {
       else if (sel.rule === 'threshold') delta = this.threshold.anyRow(kv, sb, q, h, lim, sel.threshold, out, off);
       else if (sel.rule === 'top-k') delta = this.topK.row(kv, q, h, lim, sel.topK, out, off);
       else if (sel.rule === 'certified') {
-        delta = plan.bounds === 'none' ? ev.denseInstead(kv, q, h, lim, out, off, limits === null)
-          : sb ? this.certified.sweptRow(kv, sb, q, h, lim, sel.epsilon, out, off, limits === null)
-          : this.certified.row(kv, q, h, lim, sel.epsilon, out, off, limits === null);
+        delta = plan.bounds === 'none' ? ev.denseInstead(h)
+          : sb ? this.certified.sweptRow(kv, sb, q, h, lim, sel.epsilon, out, off)
+          : this.certified.row(kv, q, h, lim, sel.epsilon, out, off);
       } else throw new Error(`unreachable: ${sel.rule} rows do not come here`);
       if (errorBound) errorBound[outRow + h] = delta;
     }
-    if (ev.switchedHeads.length > 0) ev.denseSwitched(kv, queries, limit, out, outRow);
+    if (ev.switchedHeads.length > 0) ev.denseSwitched(kv, queries, limit, out, outRow, limits);
     if (sel.rule === 'certified' && plan.bounds !== 'none') this.noteFlat(kv, ev.work.denseQueries - denseBefore === count);
   }
 

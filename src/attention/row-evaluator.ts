@@ -75,6 +75,7 @@ export class RowEvaluator {
   /** Certified rows of one group that switched to dense: their heads, queries and outputs [count, valueDim]. */
   readonly switchedHeads: number[] = [];
   private readonly switchedQueries: Float32Array[] = [];
+  private readonly switchedLimits: number[] = [];
   private switchedOut = new Float32Array(0);
   private readonly softmaxWeighting: Weighting;
 
@@ -135,37 +136,52 @@ export class RowEvaluator {
   }
 
   /**
-   * Dense softmax rows of `queries` over keys [0, limit) on resident K/V: one fused `attendRange`
-   * (online softmax, float32) for all of them, so each key and value row is read once per group.
+   * Dense softmax rows of `queries` over keys [0, limit) — or row h over [0, limits[h]) — on
+   * resident K/V: one fused `attendRange` (online softmax, float32) for all of them over the keys
+   * every row sees, so each key and value row is read once per group, then each row's own tail.
    * Row h goes to out[off + h·valueDim ..].
    */
-  denseKernel(kr: KernelRows, kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, off: number): void {
+  denseKernel(kr: KernelRows, kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, off: number,
+    limits: readonly number[] | null = null): void {
     const dv = this.valueDim, d = kv.dim, m = queries.length, stride = dv + STATE_EXTRA;
     if (this.groupQueries.length < m * d) this.groupQueries = new Float32Array(m * d);
     if (this.denseState.length < m * stride) this.denseState = new Float32Array(m * stride);
     const qs = this.groupQueries, st = this.denseState;
     for (let h = 0; h < m; h++) qs.set(queries[h]!, h * d);
     initStates(st, m, dv, 'softmax');
-    kr.kernels.attendRange(qs.subarray(0, m * d), m, kv.keys, kv.values, 0, limit, d, dv, this.softmaxWeighting, st);
+    let shared = limit, keys = m * limit;
+    if (limits) { shared = Math.min(...limits); keys = 0; for (const l of limits) keys += l; }
+    kr.kernels.attendRange(qs.subarray(0, m * d), m, kv.keys, kv.values, 0, shared, d, dv, this.softmaxWeighting, st);
+    if (limits) {
+      for (let h = 0; h < m; h++) {
+        if (limits[h]! <= shared) continue;
+        kr.kernels.attendRange(qs.subarray(h * d, (h + 1) * d), 1, kv.keys, kv.values, shared, limits[h]! - shared, d, dv,
+          this.softmaxWeighting, st.subarray(h * stride, (h + 1) * stride));
+      }
+    }
     for (let h = 0; h < m; h++) finishState(st, h * stride, dv, out, off + h * dv);
-    this.work.keysScored += m * limit;
-    this.work.keysUsed += m * limit;
+    this.work.keysScored += keys;
+    this.work.keysUsed += keys;
     this.keptBuf = this.allIds; // every key, without writing the ids per call
-    this.keptCount = limit;
+    this.keptCount = limits ? limits[m - 1]! : limit;
   }
 
-  /** Dense rows for the heads in `switchedHeads` over keys [0, limit), in one kernel call when resident. */
-  denseSwitched(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, outRow: number): void {
-    const heads = this.switchedHeads, dv = this.valueDim, qs = this.switchedQueries;
-    qs.length = 0;
-    for (const h of heads) qs.push(queries[h]!);
+  /**
+   * Dense rows for the heads in `switchedHeads` over keys [0, limit) — or [0, limits[h]) — in one
+   * kernel call over their common prefix when resident.
+   */
+  denseSwitched(kv: KeyValueView, queries: readonly Float32Array[], limit: number, out: Float32Array, outRow: number,
+    limits: Int32Array | null): void {
+    const heads = this.switchedHeads, dv = this.valueDim, qs = this.switchedQueries, lims = this.switchedLimits;
+    qs.length = lims.length = 0;
+    for (const h of heads) { qs.push(queries[h]!); lims.push(limits ? limits[h]! : limit); }
     const kr = this.denseRowsFor(kv, qs);
     if (!kr) {
-      for (const h of heads) this.denseSoftmax(kv, queries[h]!, limit, out, (outRow + h) * dv);
+      heads.forEach((h, i) => this.denseSoftmax(kv, queries[h]!, lims[i]!, out, (outRow + h) * dv));
       return;
     }
     if (this.switchedOut.length < heads.length * dv) this.switchedOut = new Float32Array(this.groupSize * dv);
-    this.denseKernel(kr, kv, qs, limit, this.switchedOut, 0);
+    this.denseKernel(kr, kv, qs, limit, this.switchedOut, 0, limits ? lims : null);
     heads.forEach((h, i) => out.set(this.switchedOut.subarray(i * dv, (i + 1) * dv), (outRow + h) * dv));
   }
 
@@ -244,14 +260,13 @@ export class RowEvaluator {
   }
 
   /**
-   * A certified row computed densely instead (exact: errorBound 0, counted in denseQueries): now, or,
-   * with `deferDense`, after the group's loop together with the other switched heads (switchedHeads).
+   * A certified row computed densely instead (exact: errorBound 0, counted in denseQueries), after
+   * the group's loop together with the other switched heads (switchedHeads, denseSwitched).
    * Returns the row's bound, 0.
    */
-  denseInstead(kv: KeyValueView, q: Float32Array, h: number, limit: number, out: Float32Array, off: number, deferDense: boolean): number {
+  denseInstead(h: number): number {
     this.work.denseQueries++;
-    if (deferDense) this.switchedHeads.push(h);
-    else this.denseSoftmax(kv, q, limit, out, off);
+    this.switchedHeads.push(h);
     return 0;
   }
 }

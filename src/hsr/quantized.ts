@@ -119,6 +119,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
   private codeNorms32: F32Buffer;
   /** Fused kernels' per-head coefficients (a, n, e, t) for a group of ≤ GROUP heads. */
   private readonly coef: F32Buffer;
+  /** The same for every normal of a logitBoundsBatch call (sweepBoundsRows), grown to the largest batch. */
+  private rowsCoef: F32Buffer;
   /** sweepCandidatesI8's output: candidate ids [GROUP, CANDIDATE_CHUNK] and counts [GROUP], in kernel memory. */
   private readonly groupCandidates: U32Buffer;
   private readonly groupCountsBuf: I32Buffer;
@@ -158,6 +160,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     this.slacks32 = kernels.allocF32(Math.max(1, n));
     this.codeNorms32 = kernels.allocF32(Math.max(1, n));
     this.coef = kernels.allocF32(4 * GROUP);
+    this.rowsCoef = kernels.allocF32(4 * GROUP);
     this.groupCandidates = kernels.allocU32(GROUP * CANDIDATE_CHUNK);
     this.groupCountsBuf = kernels.allocI32(GROUP);
     this.pts = keyRows ? null : kernels.allocF32(Math.max(1, n) * Math.max(1, dim));
@@ -178,7 +181,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
     return 4 * (this.pts?.length ?? 0) + this.codes.length + this.scales.byteLength + this.slacks.byteLength + this.norms.byteLength
       + this.codeNorms.byteLength + this.o64.byteLength
       + 4 * (this.ones.length + this.qBuf.length + this.outBuf.length + this.candBuf.length + this.q16Buf.length + this.dotsBuf.length
-        + this.scales32.length + this.slacks32.length + this.codeNorms32.length + this.coef.length + this.groupCandidates.length
+        + this.scales32.length + this.slacks32.length + this.codeNorms32.length + this.coef.length + this.rowsCoef.length + this.groupCandidates.length
         + this.groupCountsBuf.length);
   }
 
@@ -263,7 +266,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
         const count = Math.min(limit, start + CANDIDATE_CHUNK) - start;
         for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
           const m = Math.min(GROUP, normals.length - h0);
-          for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, 1, offsets[h0 + j]!);
+          for (let j = 0; j < m; j++) this.setCoef(this.coef.view(), j, h0 + j, 1, offsets[h0 + j]!);
           const ids = this.groupCandidates.view(), counts = this.groupCountsBuf.view();
           kernels.sweepCandidatesI8(this.q16Buf.view().subarray(h0 * dim, (h0 + m) * dim), m,
             this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), start, count, dim,
@@ -320,25 +323,24 @@ export class QuantizedIndex implements HalfSpaceReporter {
   }
 
   /**
-   * Float32 certified bounds on logits, one pass over the codes per group of ≤ 4 normals (the
-   * kernels' fused sweepBoundsI8): for h < normals.length and i < limit,
+   * Float32 certified bounds on logits, one pass over the codes for all the normals (the kernels'
+   * sweepBoundsRows, sweepBoundsI8's bounds for any number of rows): for h < normals.length and i < limit,
    *   upper[h·limit + i] ≥ scale·⟨normals[h], p_i⟩ (the exact real value; scale > 0)
    * and centre[h·limit + i] = the quantised estimate of it. Both buffers are the kernels' (this
    * index's) and hold ≥ normals.length·limit floats. Returns false — and writes nothing — when the
    * integer sweep does not apply (dim > 1024); callers then use {@link scoreBoundsBatch}.
    */
   logitBoundsBatch(normals: readonly Float32Array[], scale: number, upper: F32Buffer, centre: F32Buffer, limit = this.size): boolean {
-    const { dim, kernels } = this;
+    const { dim, kernels } = this, m = normals.length;
     if (dim > MAX_INT_DIM) return false;
     this.prepare(normals);
-    for (let h0 = 0; h0 < normals.length; h0 += GROUP) {
-      const m = Math.min(GROUP, normals.length - h0);
-      for (let j = 0; j < m; j++) this.setCoef(j, h0 + j, scale, 0);
-      kernels.sweepBoundsI8(this.q16Buf.view().subarray(h0 * dim, (h0 + m) * dim), m,
-        this.codes.view(), this.scales32.view(), this.slacks32.view(), this.codeNorms32.view(), 0, limit, dim,
-        this.coef.view().subarray(0, 4 * m), upper.view().subarray(h0 * limit, (h0 + m) * limit),
-        centre.view().subarray(h0 * limit, (h0 + m) * limit));
-    }
+    // All normals in one sweepBoundsRows call: an int8 matrix product that fetches each block of
+    // codes once for the whole batch (a prefill tile's rows, or a decode step's heads).
+    this.rowsCoef = grownBuffer(this.rowsCoef, 4 * m, 0, (length) => kernels.allocF32(length));
+    const coef = this.rowsCoef.view();
+    for (let j = 0; j < m; j++) this.setCoef(coef, j, j, scale, 0);
+    kernels.sweepBoundsRows(this.q16Buf.view().subarray(0, m * dim), m, this.codes.view(), this.scales32.view(), this.slacks32.view(),
+      this.codeNorms32.view(), 0, limit, dim, coef.subarray(0, 4 * m), upper.view(), centre.view(), limit);
     for (let k = 0, n = this.wideBelow(limit); k < n; k++) {
       const id = this.wide[k]!;
       for (let h = 0; h < normals.length; h++) {
@@ -367,7 +369,7 @@ export class QuantizedIndex implements HalfSpaceReporter {
       throw new HsrError('UNSUPPORTED', `QuantizedIndex.sweepAddresses: expected ≤ ${GROUP} normals of dim ≤ ${MAX_INT_DIM}, got ${normals.length} of dim ${this.dim}`);
     }
     this.prepare(normals);
-    for (let j = 0; j < normals.length; j++) this.setCoef(j, j, scale, offsets[j]!);
+    for (let j = 0; j < normals.length; j++) this.setCoef(this.coef.view(), j, j, scale, offsets[j]!);
     return {
       queries: this.q16Buf.view().byteOffset, coef: this.coef.view().byteOffset,
       codes: this.codes.view().byteOffset, scales: this.scales32.view().byteOffset, slacks: this.slacks32.view().byteOffset,
@@ -382,8 +384,8 @@ export class QuantizedIndex implements HalfSpaceReporter {
    * 2⁻²¹·‖q‖·scale on top of the query-quantisation term. n and e are rounded up, t down, so the
    * kernel's test is never stricter than the float64 one of {@link collectCandidates}.
    */
-  private setCoef(j: number, h: number, scale: number, offset: number): void {
-    const c = this.coef.view(), p = this.prepared;
+  private setCoef(c: Float32Array, j: number, h: number, scale: number, offset: number): void {
+    const p = this.prepared;
     c[4 * j] = Math.fround(p.factors[h]! * 2 ** -this.qShift * scale);
     c[4 * j + 1] = up32(p.norms[h]! * scale);
     c[4 * j + 2] = up32((p.factors[h]! * p.errs[h]! + 2 ** -21 * p.norms[h]!) * scale);

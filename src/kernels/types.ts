@@ -205,16 +205,15 @@ export interface QuantizedSweepKernels {
     counts: Int32Array): void;
 
   /**
-   * The prefill tile's bound pass: {@link sweepBoundsI8}'s upper bounds for m rows — any number,
-   * coef [4m] as there — against keys k = start + i, i < count, as one int8 matrix product (each
-   * block of codes fetched once for all m rows), without centres:
-   *   upper[j·stride + i] = the upper sweepBoundsI8 computes for row j and key k, bit for bit;
-   *   tops[j] = max_{i < count} upper[j·stride + i] (−Infinity when count = 0).
+   * The prefill tile's bound pass: {@link sweepBoundsI8} for m rows — any number, coef [4m] as
+   * there — against keys k = start + i, i < count, as one int8 matrix product (each block of
+   * codes fetched once for all m rows); row j's values go to upper[j·stride + i] and
+   * centreOut[j·stride + i], bit for bit what sweepBoundsI8 writes for that row and key.
    * stride ≥ count. Same exactness limits and query range as sweepBoundsI8.
    */
   sweepBoundsRows(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
     codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,
-    stride: number, tops: Float32Array): void;
+    centreOut: Float32Array, stride: number): void;
 }
 
 /** Certified selection's bucket ops over float32 upper bounds (attention/swept-bounds.ts). */
@@ -241,16 +240,6 @@ export interface SelectionKernels {
   selectBuckets(upper: Float32Array, count: number, top: number, invWidth: number, buckets: number, from: number,
     to: number, base: number, ids: Uint32Array): number;
 
-  /**
-   * Certified selection by a cut instead of a histogram (the prefill tile's rows): with
-   * y_i = {@link gapBits}(top, upper[i]) — never more than the exact (top − upper[i])·log2 e —
-   * lists the ids base + i (ascending) of the keys i < count with lo ≤ y_i < hi, returns their
-   * number, and sets mass[0] ≥ Σ_{i: y_i ≥ hi} e^{upper[i] − top} (each term bounded by
-   * {@link pow2Above}(y_i), the sum rounded up). hi ≥ 0. ids as in
-   * {@link selectBuckets} (room for one entry past the matches).
-   */
-  selectGapBand(upper: Float32Array, count: number, top: number, lo: number, hi: number, base: number, ids: Uint32Array,
-    mass: Float64Array): number;
 }
 
 /** A CPU backend: every op (js and wasm-simd implement all three interfaces). */
@@ -281,31 +270,3 @@ export function gapBucket(top: number, upper: number, invWidth: number, buckets:
   return g >= buckets - 1 ? buckets - 1 : g > 0 ? Math.floor(g) : 0;
 }
 
-/** float32 log2(e) rounded down (0x3fb8aa3b) and 1 − 2⁻²² (exact): {@link gapBits}'s constants. */
-const LOG2E_DOWN = Math.fround(1.4426950216293335);
-
-/**
- * The gap in bits of a key below the row's top as selectGapBand computes it, in float32:
- * fl(fl(fl(top − upper)·L)·(1 − 2⁻²²)), L = log2 e rounded down; NaN → 0. fl(top − upper) is within
- * a relative 2⁻²⁴ of the exact gap and the two products add ≤ 2·2⁻²⁴, which the shrink more than
- * takes back, so y ≤ (top − upper)·log2 e exactly (or +∞ where that is beyond float32's range) and
- * e^{upper − top} ≤ 2^−y.
- */
-export function gapBits(top: number, upper: number): number {
-  const y = Math.fround(Math.fround(Math.fround(top - upper) * LOG2E_DOWN) * GAP_SHRINK);
-  return y === y ? y : 0;
-}
-
-/**
- * An upper bound on 2^−y for y ≥ 0, as every backend computes it: 2^−k·fl(1 − f/2) for y = k + f
- * (k integer ≤ 100, f ∈ [0, 1): the chord of the convex 2^−f lies above it, by ≤ 6 %) and 2^−100
- * for y ≥ 101. fl(1 − f/2) may round down by a relative 2⁻²⁴, which selectGapBand's final 2⁻¹⁴ covers.
- */
-export function pow2Above(y: number): number {
-  const k = Math.trunc(y);
-  if (!(k <= 100)) return 2 ** -100;
-  return 2 ** -k * Math.fround(1 - (y - k) / 2);
-}
-
-/** The relative margin selectGapBand adds to its mass sum (float32 lane sums of ≤ 256 terms and the chord's rounding). */
-export const GAP_MASS_MARGIN = 1 + 2 ** -14;

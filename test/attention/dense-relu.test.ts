@@ -126,7 +126,7 @@ test('sparse ReLU scores few keys when few are active (quantized index)', () => 
   assert.ok(stats.boundsEvaluated! > 0);
 });
 
-test('causal prefill asks the index about the visible prefix only (quantized: one bound per visible key, batches of 4)', () => {
+test('causal prefill asks the index about the visible prefix only (quantized: one bound per visible key, tiles of 16 rows)', () => {
   const r = rng(5);
   // n above RowAttention's DENSE_BELOW (1024): shorter certified rows are computed densely, without the index.
   // Queries sharp enough that certified rows stay sparse (flat groups that went dense skip the bounds).
@@ -137,8 +137,8 @@ test('causal prefill asks the index about the visible prefix only (quantized: on
   for (const kind of ['relu', 'softmax'] as const) {
     const sparsity = kind === 'softmax' ? { epsilon: 1e-3 } : undefined;
     const { stats } = attention(p.q, p.k, p.v, { kind, causal: true, index: 'quantized', sparsity });
-    // Queries go to the index in batches of 4 sharing the batch's largest prefix: ≤ 3 extra keys each.
-    assert.ok(stats.boundsEvaluated! >= visible && stats.boundsEvaluated! <= visible + 3 * m, kind);
+    // Queries go to the index in tiles of 16 sharing the tile's largest prefix: ≤ 15 extra keys each.
+    assert.ok(stats.boundsEvaluated! >= visible && stats.boundsEvaluated! <= visible + 15 * m, kind);
     // ReLU scores each reported key again for its weight (the index verifies, attention weighs).
     assert.ok(stats.keysScored <= (kind === 'relu' ? 2 : 1) * visible, kind);
   }

@@ -104,9 +104,15 @@ function checkCase(p: Problem, o: AttentionOptions): void {
   const x = referenceInput(p, 'softmax', { causal: ro.causal, scale: ro.scale });
   const res = runRows(p, o);
   const pub = attention(p.q, p.k, p.v, o);
-  assert.deepEqual(pub.output.data, res.out, 'attention() runs the same rows');
-  assert.deepEqual(pub.stats.errorBound, res.errorBound);
+  assert.deepEqual(pub.stats.errorBound, res.errorBound, 'attention() runs the same rows');
   const dv = p.v.cols;
+  // attention() computes a tile's dense rows in one pass over their common prefix (float32 online
+  // softmax in other chunks than one row alone): the same rows up to float32 rounding.
+  let vMax = 0;
+  for (const x of p.v.data) vMax = Math.max(vMax, Math.abs(x));
+  for (let c = 0; c < res.out.length; c++) {
+    assert.ok(Math.abs(pub.output.data[c]! - res.out[c]!) <= 2e-6 * vMax, `attention() runs the same rows: element ${c}, ${pub.output.data[c]} vs ${res.out[c]}`);
+  }
   for (let i = 0; i < p.q.rows; i++) {
     const s = referenceScores(x, i), w = referenceWeights(x, i);
     const kept = new Set(res.kept[i]);

@@ -1,5 +1,5 @@
 import { lseMerge } from '../state.js';
-import { GAP_MASS_MARGIN, gapBits, gapBucket, pow2Above, STATE_EXTRA, type BackendArray, type BackendBuffer, type Kernels, type Weighting } from '../types.js';
+import { gapBucket, STATE_EXTRA, type BackendArray, type BackendBuffer, type Kernels, type Weighting } from '../types.js';
 
 /** Keys per block in the fused `attendRange`: a block's dots ([m, BLOCK] floats) stay in L1. */
 const BLOCK = 64;
@@ -119,15 +119,13 @@ export function createJsKernels(): Kernels {
       }
     },
 
-    sweepBoundsRows(queries16, m, keys8, scales, slacks, codeNorms, start, count, dim, coef, upper, stride, tops) {
+    sweepBoundsRows(queries16, m, keys8, scales, slacks, codeNorms, start, count, dim, coef, upper, centreOut, stride) {
       for (let j = 0; j < m; j++) {
-        let top = -Infinity;
         for (let i = 0; i < count; i++) {
-          const u = sweptBound(queries16, j, keys8, start + i, dim, scales, slacks, codeNorms, coef)[1];
+          const [c, u] = sweptBound(queries16, j, keys8, start + i, dim, scales, slacks, codeNorms, coef);
+          centreOut[j * stride + i] = c;
           upper[j * stride + i] = u;
-          if (u > top) top = u;
         }
-        tops[j] = top;
       }
     },
 
@@ -145,17 +143,6 @@ export function createJsKernels(): Kernels {
         const b = gapBucket(top, upper[i]!, invWidth, buckets);
         if (b >= from && b <= to) ids[c++] = base + i;
       }
-      return c;
-    },
-
-    selectGapBand(upper, count, top, lo, hi, base, ids, mass) {
-      let c = 0, total = 0;
-      for (let i = 0; i < count; i++) {
-        const y = gapBits(top, upper[i]!);
-        if (y >= hi) total += pow2Above(y);
-        else if (y >= lo) ids[c++] = base + i;
-      }
-      mass[0] = total * GAP_MASS_MARGIN;
       return c;
     },
 

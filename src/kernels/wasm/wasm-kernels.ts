@@ -24,7 +24,7 @@ export interface KernelExports {
   sweepCandidatesI8(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
     base: number, count: number, dim: number, coef: number, ids: number, counts: number): void;
   sweepBoundsRows(q16: number, m: number, k8: number, scales: number, slacks: number, codeNorms: number,
-    count: number, dim: number, coef: number, upper: number, stride: number, tops: number, scratch: number): void;
+    count: number, dim: number, coef: number, upper: number, centre: number, stride: number): void;
   /** The relaxed build only: the sweeps on 7-bit queries (q8: bytes q̂ + 64). */
   sweepBoundsI8Q7?: KernelExports['sweepBoundsI8'];
   sweepCandidatesI8Q7?: KernelExports['sweepCandidatesI8'];
@@ -32,7 +32,6 @@ export interface KernelExports {
   gapHistogram(upper: number, count: number, invWidth: number, buckets: number, counts: number): number;
   selectBuckets(upper: number, count: number, top: number, invWidth: number, buckets: number, from: number, to: number,
     base: number, ids: number): number;
-  selectGapBand(upper: number, count: number, top: number, lo: number, hi: number, base: number, ids: number, mass: number): number;
   accumulate(state: number, dots: number, count: number, kind: number, scale: number, bias: number, alpha: number,
     values: number, ids: number, dv: number): void;
   attendRange(qs: number, m: number, k: number, v: number, count: number, dim: number, dv: number,
@@ -111,7 +110,7 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
 
   // Staging area for non-resident arguments; grows (rarely) to the largest call seen.
   let stagePtr = 0, stageBytes = 0;
-  const slots: Slot[] = Array.from({ length: 10 }, () => ({ array: null, offset: 0, length: 0, bytes: 0, output: false, ptr: 0 }));
+  const slots: Slot[] = Array.from({ length: 8 }, () => ({ array: null, offset: 0, length: 0, bytes: 0, output: false, ptr: 0 }));
   let nSlots = 0;
 
   const bind = (array: Typed | null, offset: number, length: number, output: boolean, bytesPerElement = 4): number => {
@@ -315,17 +314,16 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
 
     sweepBoundsRows(queries16: Int16Array, m: number, keys8: Int8Array, scales: Float32Array, slacks: Float32Array,
       codeNorms: Float32Array, start: number, count: number, dim: number, coef: Float32Array, upper: Float32Array,
-      stride: number, tops: Float32Array) {
-      if (m === 0) return;
-      if (count === 0) { tops.fill(-Infinity, 0, m); return; }
+      centreOut: Float32Array, stride: number) {
+      if (count === 0 || m === 0) return;
       const q = bindSweepQuery(queries16, m * dim), k = bind(keys8, start * dim, count * dim, false);
       const a = bind(scales, start, count, false), b = bind(slacks, start, count, false), c = bind(codeNorms, start, count, false);
-      const f = bind(coef, 0, 4 * m, false), u = bind(upper, 0, (m - 1) * stride + count, true), t = bind(tops, 0, m, true);
-      const scratch = bind(null, 0, 4 * m, false);
+      const span = (m - 1) * stride + count;
+      const f = bind(coef, 0, 4 * m, false), u = bind(upper, 0, span, true), o = bind(centreOut, 0, span, true);
       try {
         enter();
         packSweepQuery(queries16, q, m * dim);
-        sweepRows(p(q), m, p(k), p(a), p(b), p(c), count, dim, p(f), p(u), stride, p(t), p(scratch));
+        sweepRows(p(q), m, p(k), p(a), p(b), p(c), count, dim, p(f), p(u), p(o), stride);
       } finally { leave(); }
     },
 
@@ -351,22 +349,6 @@ export function createWasmKernels(options: WasmKernelsOptions = {}): Kernels & {
       try {
         enter();
         const found = x.selectBuckets(p(u), count, top, invWidth, buckets, from, to, base, p(o));
-        if (!residentIds) ids.set(new Uint32Array(memory.buffer, p(o), found));
-        return found;
-      } finally { leave(); }
-    },
-
-    selectGapBand(upper: Float32Array, count: number, top: number, lo: number, hi: number, base: number, ids: Uint32Array,
-      mass: Float64Array): number {
-      if (count === 0) { mass[0] = 0; return 0; }
-      const u = bind(upper, 0, count, false);
-      const residentIds = ids.buffer === memory.buffer;
-      const o = residentIds ? bind(ids, 0, count, false) : bind(null, 0, count, false);
-      const sum = bind(null, 0, 2, false); // one float64
-      try {
-        enter();
-        const found = x.selectGapBand(p(u), count, top, lo, hi, base, p(o), p(sum));
-        mass[0] = new Float64Array(memory.buffer, p(sum), 1)[0]!;
         if (!residentIds) ids.set(new Uint32Array(memory.buffer, p(o), found));
         return found;
       } finally { leave(); }
