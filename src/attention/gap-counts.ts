@@ -1,5 +1,10 @@
 import { BUCKETS, BUCKETS_PER_NAT, BUCKET_EDGE } from './buckets.js';
 
+/**
+ * The bucket edges as a module-local binding: the per-row loops below read them hundreds of times a
+ * row, and a module loader that turns imports into getters (tsx, CommonJS bundles) would call one per read.
+ */
+const EDGE = BUCKET_EDGE;
 /** e^{−(b+½)/W}: a bucket's mid weight, for estimates. */
 const MID = BUCKET_EDGE.map((e) => e * Math.exp(-0.5 / BUCKETS_PER_NAT));
 
@@ -26,7 +31,7 @@ export class GapCounts {
     this.shrink = shrink;
     const { tail, counts } = this;
     tail[buckets] = 0;
-    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * BUCKET_EDGE[b]!;
+    for (let b = buckets - 1; b >= 0; b--) tail[b] = tail[b + 1]! + counts[b]! * EDGE[b]!;
   }
 
   /**

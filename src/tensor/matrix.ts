@@ -28,12 +28,21 @@ export function matrix(data: Float32Array | number[], rows: number, cols: number
 
 /** Throws NON_FINITE naming the first offending element. */
 export function assertFinite(values: ArrayLike<number>, what: string): void {
+  // The common case first, in one monomorphic loop (x·0 is NaN exactly for ±Infinity and NaN): the
+  // generic loop below reads elements polymorphically, ~20× slower on the megabytes of a K/V matrix.
+  if (values instanceof Float32Array && allFinite(values)) return;
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
     if (!Number.isFinite(x)) {
       throw new HsrError('NON_FINITE', `${what}: expected finite values, got ${x} at element ${i}`);
     }
   }
+}
+
+function allFinite(a: Float32Array): boolean {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * 0;
+  return s === 0;
 }
 
 /** Throws unless `x` is a non-negative safe integer. */
