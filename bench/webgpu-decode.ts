@@ -4,7 +4,8 @@
 // one command buffer, no readback — ms is the GPU's own time per step from timestamps around them
 // (src/webgpu/timing.ts; submit to done where the GPU has no timestamps), with submitMs and the
 // host's encodeMs beside it — and one whole attendAsync; medians are reported, with the
-// bandwidth of dense (K+V bytes / time) and each sparse mode's ratio to dense from the same run.
+// bandwidth of dense (K+V bytes / time) and each sparse mode's ratio to dense from the same run;
+// `MODE.passes` splits a step's GPU time by pass (timestamps around every pass).
 // Each sparse mode's output is checked against a dense float64 reference of the same stored data.
 //
 // --dump FILE[,FILE] adds real q/k/v dumps (all their positions, their own heads and d) first.
@@ -104,6 +105,11 @@ async function measure(full: Workload, sizes: number[]): Promise<Record<string, 
         await caches[m]!.attendAsync(q);
         e2eMs[m]!.push(performance.now() - t0);
       }
+    }
+    // Where the GPU time goes: per-pass timestamps (the passes then run one by one, as in the rounds).
+    for (const m of names) {
+      const passes = await gpuOf(caches[m]!).timeStepPasses(q, reps);
+      if (passes) row[`${m}.passes`] = passes;
     }
     for (const m of names) {
       // ms: the GPU's own time per step (timestamps) where it has them, else submit to done.

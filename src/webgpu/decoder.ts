@@ -7,7 +7,7 @@ import { down32, encodeKey, encodeQuery, up32 } from './quantize.js';
 import { attendParams, DEFAULT_WORKGROUPS, encodeMerge, Pipelines, splitCount, upload, WebGpuDecodePlan } from './plan.js';
 import { boundsSource, BUCKETS, compactSource, cutSource, histogramSource, WG, type Storage } from './wgsl.js';
 import { attendSource, keysPerStep, lanesFor } from './attend-kernel.js';
-import { timeOnGpu, type GpuTiming } from './timing.js';
+import { timeOnGpu, timePasses, type GpuTiming } from './timing.js';
 
 export interface GpuDecoderShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
@@ -117,8 +117,7 @@ export class GpuDecoder {
     if (mode.kind === 'relu') stats.boundsEvaluated = 0;
     if (n === 0) return { output, stats };
     // Queries, padded; for sparse modes also their int8 parts and bound coefficients.
-    const Q = new Float32Array(heads * this.D);
-    for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
+    const Q = this.paddedQueries(queries);
     let qMax = 0;
     for (let h = 0; h < heads; h++) {
       let s = 0;
@@ -194,13 +193,31 @@ export class GpuDecoder {
    * (timing.ts); {@link lastTiming} has every part of the last call, per step.
    */
   async timeSteps(queries: Float32Array, reps: number): Promise<number> {
-    const { heads, headDim: d } = this.shape;
-    const Q = new Float32Array(heads * this.D);
-    for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
+    const Q = this.paddedQueries(queries);
     await this.chain;
     const t = await timeOnGpu(this.device, (enc) => { for (let r = 0; r < reps; r++) this.encodeStep(enc, Q); });
     this.lastTiming = { encodeMs: t.encodeMs / reps, submitMs: t.submitMs / reps, gpuMs: t.gpuMs === null ? null : t.gpuMs / reps };
     return this.lastTiming.gpuMs ?? this.lastTiming.submitMs;
+  }
+
+  /**
+   * Benchmarks: GPU milliseconds per decode step by pass (bounds, histogram, cut, compact,
+   * attention, merge; `between`: the gaps between passes) over `reps` steps in one command buffer;
+   * null without timestamps.
+   */
+  async timeStepPasses(queries: Float32Array, reps: number): Promise<Record<string, number> | null> {
+    const Q = this.paddedQueries(queries);
+    await this.chain;
+    const t = await timePasses(this.device, this.pipelines, (enc) => { for (let r = 0; r < reps; r++) this.encodeStep(enc, Q); });
+    if (t) for (const k of Object.keys(t)) t[k]! /= reps;
+    return t;
+  }
+
+  private paddedQueries(queries: Float32Array): Float32Array {
+    const { heads, headDim: d } = this.shape;
+    const Q = new Float32Array(heads * this.D);
+    for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
+    return Q;
   }
 
   /** The parts of the last {@link timeSteps}, milliseconds per step. */

@@ -5,6 +5,7 @@ import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type Storage } from './wgsl.js';
 import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
+import type { PassProfile, Profiled } from './timing.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
@@ -23,8 +24,12 @@ const shared = new WeakMap<GPUDevice, Pipelines>();
  * cache and plan on a device shares the compiled shaders (a model's layers would otherwise compile
  * the same ones per layer).
  */
-export class Pipelines {
+export class Pipelines implements Profiled {
   private readonly cache = new Map<string, GPUComputePipeline>();
+  /** Pass labels by pipeline (benchmarks' per-pass timing): the key's words before its first number. */
+  private readonly labels = new WeakMap<GPUComputePipeline, string>();
+  /** Benchmarks (timing.ts `timePasses`): while set, every pass gets GPU timestamps. */
+  profile: PassProfile | null = null;
   /** Lanes of a subgroup the attention kernel may rely on (0: no subgroups). */
   readonly subgroupSize: number;
   private constructor(readonly device: GPUDevice) { this.subgroupSize = subgroupSize(device); }
@@ -41,6 +46,9 @@ export class Pipelines {
       const module = this.device.createShaderModule({ code: source() });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.cache.set(key, p);
+      const words = key.split('-');
+      const first = words.findIndex((w) => /^[0-9]/.test(w));
+      this.labels.set(p, words.slice(0, first < 0 ? words.length : first).join('-'));
     }
     return p;
   }
@@ -62,7 +70,8 @@ export class Pipelines {
       bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
       this.groups.set(key, bg);
     }
-    const pass = enc.beginComputePass();
+    const writes = this.profile?.next(this.labels.get(pipe) ?? 'pass');
+    const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : undefined);
     pass.setPipeline(pipe); pass.setBindGroup(0, bg); pass.dispatchWorkgroups(x, y); pass.end();
   }
 

@@ -40,3 +40,59 @@ export async function timeOnGpu(device: GPUDevice, record: (enc: GPUCommandEncod
   }
   return { encodeMs: t1 - t0, submitMs: t2 - t1, gpuMs };
 }
+
+/**
+ * Per-pass GPU time (benchmarks): while a profile is set on a {@link Profiled} (plan.ts `Pipelines`),
+ * every compute pass it records gets timestamps at its beginning and end, labelled by its pipeline.
+ */
+export class PassProfile {
+  readonly labels: string[] = [];
+  constructor(readonly set: GPUQuerySet, readonly capacity: number) {}
+
+  /** The timestamp writes of the next pass, or none once the query set is full. */
+  next(label: string): GPUComputePassTimestampWrites | undefined {
+    const i = this.labels.length;
+    if (2 * i + 2 > this.capacity) return undefined;
+    this.labels.push(label);
+    return { querySet: this.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+  }
+}
+
+export interface Profiled { profile: PassProfile | null }
+
+/**
+ * GPU milliseconds by pass label of what `record` puts into one command buffer (summed over the
+ * passes of each label), and `between`: the step's time outside every pass (the GPU's gaps between
+ * dependent passes, buffer clears and copies). Null without 'timestamp-query'.
+ */
+export async function timePasses(device: GPUDevice, target: Profiled, record: (enc: GPUCommandEncoder) => void,
+  capacity = 1024): Promise<Record<string, number> | null> {
+  if (!device.features.has('timestamp-query')) return null;
+  const set = device.createQuerySet({ type: 'timestamp', count: capacity });
+  const profile = new PassProfile(set, capacity);
+  const enc = device.createCommandEncoder();
+  target.profile = profile;
+  try { record(enc); } finally { target.profile = null; }
+  const count = 2 * profile.labels.length, bytes = Math.max(16, 8 * count);
+  const resolved = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  if (count > 0) {
+    enc.resolveQuerySet(set, 0, count, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, read, 0, bytes);
+  }
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(read.getMappedRange().slice(0));
+  read.unmap();
+  for (const b of [read, resolved]) b.destroy();
+  set.destroy();
+  const out: Record<string, number> = {};
+  let inside = 0;
+  profile.labels.forEach((label, i) => {
+    const ms = Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
+    out[label] = (out[label] ?? 0) + ms;
+    inside += ms;
+  });
+  if (count > 0) out.between = Number(t[count - 1]! - t[0]!) / 1e6 - inside;
+  return out;
+}
