@@ -137,7 +137,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var b = 0u; b < B; b++) {
       let pos = base + b * NT + team;
       ok[b] = pos < r.y;
-      let key = ${gather ? 'ids[head0 * p.cap + min(pos, r.y - 1u)]' : 'min(pos, r.y - 1u)'};
+      let key = ${gather ? 'ids[head0 * p.stride + min(pos, r.y - 1u)]' : 'min(pos, r.y - 1u)'};
       let row = rowOf(kvh, key);
       for (var u = 0u; u < KU; u++) {
         ${unit('K', D / 8)}

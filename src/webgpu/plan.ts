@@ -2,14 +2,15 @@
 import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
-import { mergeGroups, mergeSource, type Storage } from './wgsl.js';
+import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
 import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
+import { CodeSelection } from './selection.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
-const PARAMS_BYTES = 32;
+const PARAMS_BYTES = 48;
 /**
  * Workgroups a pass aims for: about two per multiprocessor of an H100 or H200 (132), one wave of
  * long-running workgroups — on an H100 this beat 528–2112 at 32k–512k keys (docs/webgpu.md).
@@ -94,8 +95,9 @@ export function upload(queue: GPUQueue, buffer: GPUBuffer, offset: number, data:
 }
 
 /** The attention passes' uniform (wgsl.ts `PARAMS`). */
-export function attendParams(n: number, chunk: number, splits: number, cap: number, scale: number, bias: number, group: number, sub: number): Uint32Array {
-  const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub]);
+export function attendParams(n: number, chunk: number, splits: number, cap: number, scale: number, bias: number, group: number, sub: number,
+  stride: number): Uint32Array {
+  const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub, stride, 0, 0, 0]);
   const f = new Float32Array(u.buffer);
   f[4] = scale; f[5] = bias;
   return u;
@@ -121,10 +123,16 @@ export interface DecodePlanOptions {
    * pool page) shared by the KV heads.
    */
   layout?: 'contiguous' | { pageSize: number };
-  /** The longest context the plan will run (sizes its split scratch). */
+  /** The longest context the plan will run (sizes its scratch, and the key codes of sparse plans). */
   maxLength: number;
   /** Workgroups a pass aims for (default {@link DEFAULT_WORKGROUPS}). */
   targetWorkgroups?: number;
+  /**
+   * 'dense' (default); sparse modes select the keys on the GPU from int8 key codes the plan keeps:
+   * 'exact' (kind 'relu': every key of positive weight, the dense answer) or { epsilon } (kind
+   * 'softmax': certified, total variation to dense ≤ errorBound ≤ ε).
+   */
+  sparsity?: 'dense' | 'exact' | { epsilon: number };
 }
 
 export interface DecodeBuffers {
@@ -138,40 +146,57 @@ export interface DecodeBuffers {
   pageTable?: GPUBuffer;
 }
 
+/** Bytes of one head's row of {@link WebGpuDecodePlan.stats}. */
+export const STATS_BYTES = 16;
+
 /**
- * Dense decode attention for WebGPU engines that keep their KV cache on the GPU: `encode` records
- * split-KV attention (Flash-Decoding) and its log-sum-exp merge into the caller's command encoder
- * over the caller's buffers; nothing is read back. One plan per layer shape; the plan owns only its
- * pipelines and scratch (split states, a uniform). Its uniform is written with `queue.writeBuffer`
- * when `encode` runs, so encode a plan once per submit (or with the same length).
+ * Decode attention for WebGPU engines that keep their KV cache on the GPU: `encode` records every
+ * pass of a decode step into the caller's command encoder over the caller's buffers — for sparse
+ * plans the query's codes, the selection and the gathered attention, then the log-sum-exp merge;
+ * nothing is read back. One plan per layer shape; the plan owns its pipelines, scratch and (sparse)
+ * the int8 codes of the keys by position. Its uniforms are written with `queue.writeBuffer` when
+ * `encode` / `encodeQuantize` run, so record each at most once per plan per submit (or with the
+ * same arguments).
  */
 export class WebGpuDecodePlan {
   readonly valueDim: number;
   readonly scale: number;
-  /** ReLU: u32 per head, keys with positive weight of the last encoded step (cleared by encode). */
-  readonly counters: GPUBuffer;
+  /**
+   * Per head, 16 bytes of the last encoded step: keysScored (u32), keysUsed (u32), errorBound (f32,
+   * certified; else 0), 0 — the CPU backends' stats (dense: n, n; ReLU: keys of positive weight;
+   * exact ReLU: candidates scored; certified: keys kept). Written by encode; the caller may copy it.
+   */
+  readonly stats: GPUBuffer;
   private readonly part: GPUBuffer;
   private readonly params: GPUBuffer;
-  private readonly summary: GPUBuffer;
+  private readonly used: GPUBuffer;
   private readonly G: number;
   private readonly sub: number;
   /** Lanes per key of the attention kernel. */
   private readonly T: number;
+  /** Sparse plans: the key codes and the GPU selection. */
+  private readonly selection: CodeSelection | null;
 
-  private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number }) {
+  private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number },
+    readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number }) {
     const { heads, kvHeads, headDim } = options;
     this.valueDim = options.valueDim ?? headDim;
     this.scale = options.scale ?? 1 / Math.sqrt(headDim);
     const group = heads / kvHeads;
     this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
-    let G = Math.min(group, MAX_G);
+    let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : 1;
     while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.part = device.createBuffer({ size: heads * this.maxSplits() * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.summary = device.createBuffer({ size: Math.max(16, heads * 8), usage: storage });
-    this.counters = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
+    this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
+    this.used = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
+    const layout = options.layout ?? 'contiguous';
+    this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
+      heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
+      stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS,
+    });
   }
 
   /** Validates the shape (BAD_OPTION naming the field) and compiles nothing yet (pipelines on first use). */
@@ -191,13 +216,48 @@ export class WebGpuDecodePlan {
     if (layout !== 'contiguous' && !(typeof layout === 'object' && layout !== null && Number.isSafeInteger(layout.pageSize) && layout.pageSize >= 1)) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected layout 'contiguous' or { pageSize: integer ≥ 1 }, got ${JSON.stringify(layout)}`);
     }
-    const w = resolveAttentionOptions({ kind: options.kind, alpha: options.alpha, bias: options.bias, scale: options.scale, sparsity: 'dense' }, headDim, 'WebGpuDecodePlan');
+    const w = resolveAttentionOptions({ kind: options.kind, alpha: options.alpha, bias: options.bias, scale: options.scale, sparsity: options.sparsity ?? 'dense' },
+      headDim, 'WebGpuDecodePlan');
+    const sel = w.selection;
+    const mode = sel.rule === 'dense' ? { kind: 'dense' as const } : sel.rule === 'exact' ? { kind: 'relu' as const }
+      : sel.rule === 'certified' ? { kind: 'certified' as const, epsilon: sel.epsilon } : null;
+    if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU) or { epsilon } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
-    return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias });
+    return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias }, mode);
   }
 
   private maxSplits(): number {
     return Math.max(1, Math.ceil((this.options.targetWorkgroups ?? DEFAULT_WORKGROUPS) / (this.options.kvHeads * this.sub)));
+  }
+
+  /**
+   * Sparse plans: positions [0, quantizedLength) have key codes. `encode` quantizes the positions
+   * from there to its length itself; after rewriting K rows below it, record {@link encodeQuantize}.
+   */
+  get quantizedLength(): number { return this.selection?.quantized ?? 0; }
+
+  /**
+   * Sparse plans: records the int8 codes of positions [from, to) from the caller's K (for rows the
+   * caller wrote or rewrote; from ≤ quantizedLength). Dense plans: nothing to do.
+   */
+  encodeQuantize(enc: GPUCommandEncoder, b: Pick<DecodeBuffers, 'keys' | 'pageTable'>, from: number, to: number): void {
+    if (!this.selection) return;
+    const o = this.options;
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > o.maxLength || from > this.selection.quantized) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encodeQuantize: expected 0 ≤ from ≤ quantizedLength = ${this.selection.quantized} and from ≤ to ≤ maxLength = ${o.maxLength}, got ${describe(from)} and ${describe(to)}`);
+    }
+    this.selection.encodeQuantize(enc, b.keys, b.pageTable, this.capacity(b, to, 'encodeQuantize'), from, to);
+  }
+
+  /** Rows per KV head of a contiguous K buffer (checked to hold `length`); 0 for the paged layout (its page table, checked). */
+  private capacity(b: Pick<DecodeBuffers, 'keys' | 'pageTable'>, length: number, where: string): number {
+    const o = this.options, layout = o.layout ?? 'contiguous';
+    const rowBytes = o.headDim * (o.storage === 'f16' ? 2 : 4);
+    const cap = layout === 'contiguous' ? Math.floor(b.keys.size / (o.kvHeads * rowBytes)) : 0;
+    if (layout === 'contiguous' ? cap < length : !b.pageTable) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.${where}: expected ${layout === 'contiguous' ? `keys holding ${length} rows per KV head, got ${cap}` : 'a pageTable buffer for the paged layout'}`);
+    }
+    return cap;
   }
 
   /** Records attention of the queries over the first `length` positions into `enc` (length ≤ maxLength). */
@@ -206,31 +266,45 @@ export class WebGpuDecodePlan {
     if (!Number.isSafeInteger(length) || length < 0 || length > o.maxLength) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
-    const rowBytes = o.headDim * (storage === 'f16' ? 2 : 4);
-    const cap = layout === 'contiguous' ? Math.floor(b.keys.size / (kvHeads * rowBytes)) : 0;
-    if (layout === 'contiguous' ? cap < length : !b.pageTable) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected ${layout === 'contiguous' ? `keys holding ${length} rows per KV head, got ${cap}` : 'a pageTable buffer for the paged layout'}`);
-    }
+    const cap = this.capacity(b, length, 'encode');
+    if (length === 0) { enc.clearBuffer(b.output, 0, heads * this.valueDim * 4); enc.clearBuffer(this.stats); return; }
+    const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
-    let splits = splitCount(this.maxSplits(), length, step);
-    const chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
-    splits = Math.max(1, Math.ceil(length / chunk));
-    const device = this.pipelines.device;
-    upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub));
-    const relu = o.kind === 'relu';
-    if (relu) enc.clearBuffer(this.counters);
+    let splits: number, chunk = 0;
+    if (sel) {
+      splits = splitCount(Math.ceil((o.targetWorkgroups ?? DEFAULT_WORKGROUPS) / heads), length, step);
+    } else {
+      splits = splitCount(this.maxSplits(), length, step);
+      chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
+      splits = Math.max(1, Math.ceil(length / chunk));
+    }
+    upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength));
+    if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
+    if (sel) sel.encodeSelect(enc, b.queries, length, this.params);
+    if (relu) enc.clearBuffer(this.used);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const key = `plan-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: false, layout: paged,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
-    this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, this.part, this.params, relu ? this.counters : null], splits, kvHeads * this.sub, extra);
-    encodeMerge(this.pipelines, enc, this.valueDim, this.part, b.output, this.summary, this.params, heads);
+    const bufs = sel ? [b.keys, b.values, b.queries, this.part, this.params, sel.ids, sel.counts, relu ? this.used : null]
+      : [b.keys, b.values, b.queries, this.part, this.params, relu ? this.used : null];
+    this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? heads : kvHeads * this.sub, extra);
+    const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}`, () => mergeSource(this.valueDim, stats, o.headDim));
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, sel ? sel.counts : null, relu ? this.used : null,
+      sel?.cut ?? null, sel && this.mode.kind === 'certified' ? sel.coef : null, sel && this.mode.kind === 'certified' ? sel.normMax : null], heads, mergeGroups(this.valueDim));
+  }
+
+  /** Sparse plans: the last step's id lists and counts (diagnostics and tests; null for dense plans). */
+  get selected(): { ids: GPUBuffer; counts: GPUBuffer } | null {
+    return this.selection ? { ids: this.selection.ids, counts: this.selection.counts } : null;
   }
 
   destroy(): void {
-    for (const b of [this.part, this.params, this.summary, this.counters]) b.destroy();
+    for (const b of [this.part, this.params, this.stats, this.used]) b.destroy();
+    this.selection?.destroy();
   }
 }
 
@@ -240,10 +314,4 @@ export class WebGpuDecodePlan {
  */
 export function splitCount(max: number, length: number, step: number): number {
   return Math.max(1, Math.min(max, Math.ceil(length / (2 * step))));
-}
-
-/** The log-sum-exp merge of the split states in `part` (split count in `params`) → output and summary (M, L) per head. */
-export function encodeMerge(p: Pipelines, enc: GPUCommandEncoder, DV: number, part: GPUBuffer, output: GPUBuffer, summary: GPUBuffer,
-  params: GPUBuffer, heads: number): void {
-  p.dispatch(enc, p.get(`merge-${DV}`, () => mergeSource(DV)), [part, output, summary, params], heads, mergeGroups(DV));
 }

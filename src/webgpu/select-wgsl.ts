@@ -1,0 +1,236 @@
+/**
+ * WGSL of the sparse decode plans' selection on the GPU (docs/webgpu.md "Kernels"): from the int8
+ * codes (codes-wgsl.ts layouts) to one id list per head of the keys to attend, with nothing read
+ * back. Passes of one step:
+ *   exact ReLU   — scan: every key whose upper bound exceeds the bias joins its head's list.
+ *   certified ε  — scan: each key's upper and lower bound bucketed below the head's anchor (1/8 nat
+ *                  buckets) into a histogram, and the upper bound's bucket kept (a byte a head);
+ *                  cut: the smallest bucket c with U(c) ≤ ε/(1−ε)·L(c); compact: keys below c join
+ *                  the list. One read of the codes a step; the bounds themselves are never stored.
+ * A workgroup serves GH heads of one KV group (the key's codes are read once for all of them).
+ */
+import { BOUND_FNS } from './codes-wgsl.js';
+import { PARAMS, WG } from './wgsl.js';
+
+/** Buckets of 1/8 nat below the anchor (48 nats, as the CPU's depth). */
+export const BELOW = 384;
+/** Buckets above the anchor (8 nats; keys further above land in bucket 0, always kept). */
+export const ABOVE = 64;
+/** Histogram buckets per head: bucket b holds bounds x with anchor − x in [(b − ABOVE)/8, (b − ABOVE + 1)/8). */
+export const NB = ABOVE + BELOW;
+/** The byte a key's upper-bound bucket is kept in saturates here (a cut beyond it keeps every key). */
+const BYTE_MAX = 255;
+
+/** Heads one selection workgroup serves: the largest divisor of the group size ≤ 8 (registers, workgroup memory). */
+export function headsPerScan(group: number): number {
+  let g = Math.min(group, 8);
+  while (group % g !== 0) g--;
+  return g;
+}
+
+/** u32 words a key's bucket bytes take (four heads a word). */
+export function bucketWords(GH: number): number {
+  return Math.ceil(GH / 4);
+}
+
+/** The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads. */
+function codeDots(D: number, GH: number): string {
+  return `var o: array<i32, ${GH}>;
+    for (var i = 0u; i < ${D / 16}u; i++) {
+      let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
+      for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }
+    }
+    let mt = keyMeta[kvh * p.stride + jj];`;
+}
+
+const SCAN_BINDINGS = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(1) var<storage, read> keyMeta: array<vec4f>;
+@group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
+@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;`;
+
+/**
+ * Exact ReLU: keys whose upper bound exceeds the bias are appended to their head's id list
+ * ([heads, stride]; counts[head]) with one atomic per workgroup and head. Dispatch
+ * (⌈n / WG⌉, kvHeads · group / GH).
+ */
+export function reluScanSource(D: number, group: number, GH: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u;
+${PARAMS}
+${SCAN_BINDINGS}
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+var<workgroup> localCount: array<atomic<u32>, GH>;
+var<workgroup> localBase: array<u32, GH>;
+${BOUND_FNS}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
+  ${codeDots(D, GH)}
+  var pos: array<u32, GH>;
+  var take: array<bool, GH>;
+  for (var h = 0u; h < GH; h++) {
+    let cf = coef[h0 + h];
+    let est = boundEst(cf, mt, o[h]);
+    take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
+    if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); }
+  }
+  workgroupBarrier();
+  if (lid < GH) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[h0 + lid], c), c > 0u); }
+  workgroupBarrier();
+  for (var h = 0u; h < GH; h++) { if (take[h]) { ids[(h0 + h) * p.stride + localBase[h] + pos[h]] = j; } }
+}`;
+}
+
+/**
+ * Certified ε, pass 1: per key and head the bucket of its upper bound (gap to the anchor rounded
+ * down) and of its lower bound (rounded up) — counted in a workgroup histogram (two 16-bit counts a
+ * word: a workgroup sees fewer than 65536 keys) flushed into hist [heads, NB, 2] — and the upper
+ * bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride]. Workgroups
+ * stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ */
+export function certifiedScanSource(D: number, group: number, GH: number): string {
+  const WPK = bucketWords(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
+${PARAMS}
+${SCAN_BINDINGS}
+@group(0) @binding(5) var<storage, read> anchor: array<f32>;
+@group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read_write> upBytes: array<u32>;
+var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
+${BOUND_FNS}
+// Bucket of a gap g to the anchor, computed as a − x in float32 (error ≤ 2⁻²⁴·(|a| + |x|)): the
+// upper bound's gap is taken from below (its mass bound e^{−(b − ABOVE)/8} stays above the key's),
+// the lower bound's from above (e^{−(b − ABOVE + 1)/8} stays below).
+fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
+  workgroupBarrier();
+  var a: array<f32, GH>;
+  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
+    let j = base + lid;
+    if (j < p.n) {
+      let jj = j;
+      ${codeDots(D, GH)}
+      var word: array<u32, ${WPK}>;
+      for (var h = 0u; h < GH; h++) {
+        let cf = coef[h0 + h];
+        let est = boundEst(cf, mt, o[h]);
+        let w = boundWidth(cf, mt, est);
+        let up = est + w; let lo = est - w;
+        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
+        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);
+        atomicAdd(&wgHist[h * NB + bu], 1u);
+        atomicAdd(&wgHist[h * NB + bl], 0x10000u);
+        word[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
+      }
+      for (var w = 0u; w < ${WPK}u; w++) { upBytes[(wid.y * ${WPK}u + w) * p.stride + j] = word[w]; }
+    }
+  }
+  workgroupBarrier();
+  for (var b = lid; b < GH * NB; b += WG) {
+    let c = atomicLoad(&wgHist[b]);
+    let at = ((h0 + b / NB) * NB + b % NB) * 2u;
+    if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
+    if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
+  }
+}`;
+}
+
+/**
+ * Certified ε, pass 2, one workgroup per head: U(c) = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges
+ * rounded up: bounds the mass, relative to the anchor, of the keys a cut at c skips) and
+ * L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the mass of keys every one of which
+ * it keeps, since a key's lower bucket is at or after its upper one), by two scans; the smallest
+ * c ≥ 1 with U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0).
+ * cut[h] = (c, U(c), L(c), anchor), the sums widened by 10⁻⁴ for their float32 rounding.
+ */
+export function cutSource(): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const NB = ${NB}u;
+struct CutParams { ratio: f32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<storage, read> hist: array<u32>;
+@group(0) @binding(1) var<storage, read> edges: array<f32>;
+@group(0) @binding(2) var<storage, read> anchor: array<f32>;
+@group(0) @binding(3) var<storage, read_write> cut: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: CutParams;
+var<workgroup> scan: array<vec2f, WG>;
+var<workgroup> best: atomic<u32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x;
+  let b0 = 2u * lid; let b1 = b0 + 1u;
+  var u = vec2f(0.0); var l = vec2f(0.0);
+  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }
+  if (b1 < NB) { u.y = f32(hist[(h * NB + b1) * 2u]) * edges[b1]; l.y = f32(hist[(h * NB + b1) * 2u + 1u]) * edges[NB + b1]; }
+  if (lid == 0u) { atomicStore(&best, NB); }
+  // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
+  scan[lid] = vec2f(u.x + u.y, l.x + l.y);
+  for (var s = 1u; s < WG; s <<= 1u) {
+    workgroupBarrier();
+    var v = scan[lid];
+    if (lid + s < WG) { v.x += scan[lid + s].x; }
+    if (lid >= s) { v.y += scan[lid - s].y; }
+    workgroupBarrier();
+    scan[lid] = v;
+  }
+  workgroupBarrier();
+  let sAfter = select(0.0, scan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
+  let lBefore = select(0.0, scan[max(lid, 1u) - 1u].y, lid > 0u);
+  // U(b0) = sAfter + u.y + u.x, U(b1) = sAfter + u.y; L(b0) = lBefore, L(b1) = lBefore + l.x.
+  let U0 = (sAfter + u.y + u.x) * 1.0001; let L0 = lBefore * 0.9999;
+  let U1 = (sAfter + u.y) * 1.0001; let L1 = (lBefore + l.x) * 0.9999;
+  if (b0 >= 1u && b0 < NB && U0 <= p.ratio * L0) { atomicMin(&best, b0); }
+  if (b1 < NB && U1 <= p.ratio * L1) { atomicMin(&best, b1); }
+  workgroupBarrier();
+  let c = atomicLoad(&best);
+  if (c == NB && lid == 0u) { cut[h] = vec4f(bitcast<f32>(NB), 0.0, scan[WG - 1u].y * 0.9999, anchor[h]); }
+  if (c == b0) { cut[h] = vec4f(bitcast<f32>(c), U0, L0, anchor[h]); }
+  if (c == b1) { cut[h] = vec4f(bitcast<f32>(c), U1, L1, anchor[h]); }
+}`;
+}
+
+/**
+ * Certified ε, pass 3: every key whose upper bucket is below its head's cut joins the head's id
+ * list (a saturated byte keeps the key when the cut is beyond it). One thread per key and bucket
+ * word. Dispatch (⌈n / WG⌉, kvHeads · group / GH · words).
+ */
+export function compactSource(group: number, GH: number): string {
+  const WPK = bucketWords(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
+@group(0) @binding(1) var<storage, read> cut: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> p: Params;
+var<workgroup> localCount: array<atomic<u32>, 4>;
+var<workgroup> localBase: array<u32, 4>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let grp = wid.y / WPK; let w = wid.y % WPK;
+  let kvh = grp / HG; let h0 = kvh * GS + (grp % HG) * GH + 4u * w; let nh = min(4u, GH - 4u * w);
+  let j = wid.x * WG + lid;
+  let word = select(0u, upBytes[wid.y * p.stride + min(j, p.n - 1u)], j < p.n);
+  var pos: array<u32, 4>;
+  var take: array<bool, 4>;
+  for (var h = 0u; h < nh; h++) {
+    let c = bitcast<u32>(cut[h0 + h].x);
+    let b = (word >> (8u * h)) & 0xffu;
+    take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
+    if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); }
+  }
+  workgroupBarrier();
+  if (lid < nh) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[h0 + lid], c), c > 0u); }
+  workgroupBarrier();
+  for (var h = 0u; h < nh; h++) { if (take[h]) { ids[(h0 + h) * p.stride + localBase[h] + pos[h]] = j; } }
+}`;
+}

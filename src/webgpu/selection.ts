@@ -1,0 +1,142 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The sparse decode plans' key codes and selection on the GPU (codes-wgsl.ts, select-wgsl.ts): int8
+ * codes of the caller's keys kept by logical position, and per step the query's codes, then the
+ * selection passes, leaving per head an id list (`ids` [heads, stride], `counts`) for the gathered
+ * attention — nothing comes back to the CPU.
+ */
+import { down32, up32 } from './quantize.js';
+import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
+import { bucketWords, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { upload, type Pipelines } from './plan.js';
+import { WG, type Storage } from './wgsl.js';
+
+export interface SelectionShape {
+  heads: number; kvHeads: number;
+  /** Key width (a multiple of 16). */
+  D: number;
+  storage: Storage;
+  layout: KeyLayout;
+  /** Positions the codes and id lists hold per head (the plan's maxLength). */
+  stride: number;
+  mode: { kind: 'relu' } | { kind: 'certified'; epsilon: number };
+  scale: number;
+  /** Workgroups the certified scan aims for. */
+  targetWorkgroups: number;
+}
+
+export class CodeSelection {
+  /** Per head: the keys to attend ([heads, stride] u32) and their number. */
+  readonly ids: GPUBuffer;
+  readonly counts: GPUBuffer;
+  /** The query's (A, E1, E2, ‖q‖) per head; normMax: the largest key norm bound quantized. */
+  readonly coef: GPUBuffer;
+  readonly normMax: GPUBuffer;
+  /** Certified: (c, U, L, anchor) per head (select-wgsl.ts cutSource). */
+  readonly cut: GPUBuffer | null;
+  /** Positions [0, quantized) have codes. */
+  quantized = 0;
+  private readonly buffers: GPUBuffer[] = [];
+  private readonly codes: GPUBuffer;
+  private readonly meta: GPUBuffer;
+  private readonly qcode: GPUBuffer;
+  private readonly anchor: GPUBuffer;
+  private readonly quantParams: GPUBuffer;
+  private readonly queryParams: GPUBuffer;
+  private readonly hist: GPUBuffer | null = null;
+  private readonly upBytes: GPUBuffer | null = null;
+  private readonly edges: GPUBuffer | null = null;
+  private readonly cutParams: GPUBuffer | null = null;
+  private readonly group: number;
+  private readonly GH: number;
+
+  constructor(private readonly pipelines: Pipelines, readonly shape: SelectionShape) {
+    const { heads, kvHeads, D, stride } = shape, device = pipelines.device;
+    this.group = heads / kvHeads;
+    this.GH = headsPerScan(this.group);
+    // (GPUBufferUsage is a global only once a GPU is loaded: read here, not at module load.)
+    const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    const make = (bytes: number, usage = STORAGE) => {
+      const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+      this.buffers.push(b);
+      return b;
+    };
+    this.codes = make(kvHeads * D * stride);
+    this.meta = make(kvHeads * stride * 16);
+    this.normMax = make(16);
+    this.qcode = make(heads * 2 * D);
+    this.coef = make(heads * 16);
+    this.anchor = make(heads * 4);
+    this.ids = make(heads * stride * 4);
+    this.counts = make(heads * 4);
+    this.quantParams = make(16, UNIFORM);
+    this.queryParams = make(16, UNIFORM);
+    if (shape.mode.kind === 'certified') {
+      this.hist = make(heads * NB * 2 * 4);
+      this.cut = make(heads * 16);
+      this.upBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
+      this.edges = make(2 * NB * 4);
+      upload(device.queue, this.edges, 0, bucketEdges());
+      this.cutParams = make(16, UNIFORM);
+      const ratio = new Float32Array(4);
+      // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
+      ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
+      upload(device.queue, this.cutParams, 0, ratio);
+    } else {
+      this.cut = null;
+    }
+  }
+
+  /**
+   * Records the quantization of positions [from, to) from the caller's K (`cap` rows per KV head
+   * when contiguous); the codes then cover [0, max(quantized, to)). Its uniform is written now: one
+   * call per submit.
+   */
+  encodeQuantize(enc: GPUCommandEncoder, keys: GPUBuffer, pageTable: GPUBuffer | undefined, cap: number, from: number, to: number): void {
+    if (to <= from) return;
+    const { D, storage, layout, kvHeads, stride } = this.shape;
+    upload(this.pipelines.device.queue, this.quantParams, 0, new Uint32Array([from, to - from, cap, stride]));
+    const paged = typeof layout === 'object';
+    const pipe = this.pipelines.get(`quantize-${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`, () => quantizeKeysSource(D, storage, layout));
+    this.pipelines.dispatch(enc, pipe, [keys, this.codes, this.meta, this.normMax, this.quantParams, paged ? pageTable! : null], Math.ceil((to - from) / WG), kvHeads);
+    this.quantized = Math.max(this.quantized, to);
+  }
+
+  /** Records the query's codes and the selection over positions [0, n) (params: the plan's uniform, written). */
+  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
+    const { heads, kvHeads, D, stride, mode, scale } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
+    upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, group));
+    enc.clearBuffer(this.counts);
+    p.dispatch(enc, p.get(`query-${D}`, () => encodeQuerySource(D)), [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams], heads, 1);
+    const scan = [this.codes, this.meta, this.qcode, this.coef, params];
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
+    if (mode.kind === 'relu') {
+      p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}`, () => reluScanSource(D, group, GH)), [...scan, this.ids, this.counts], blocks, groups);
+      return;
+    }
+    enc.clearBuffer(this.hist!);
+    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
+    p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
+    p.dispatch(enc, p.get(`compact-${group}-${GH}`, () => compactSource(group, GH)), [this.upBytes, this.cut, this.ids, this.counts, params], blocks, groups * bucketWords(GH));
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.quantized = 0;
+  }
+}
+
+/**
+ * The cut's bucket edges relative to the anchor: e^{−(b − ABOVE)/8} rounded up (bounds the mass of a
+ * key whose upper bound is in bucket b; bucket 0 is never skipped), then e^{−(b − ABOVE + 1)/8}
+ * rounded down (a key whose lower bound is in bucket b; 0 for the last, unbounded, bucket).
+ */
+function bucketEdges(): Float32Array {
+  const e = new Float32Array(2 * NB);
+  for (let b = 0; b < NB; b++) {
+    e[b] = up32(Math.exp(-(b - ABOVE) / 8) * (1 + 1e-12));
+    e[NB + b] = b === NB - 1 ? 0 : down32(Math.exp(-(b - ABOVE + 1) / 8) * (1 - 1e-12));
+  }
+  return e;
+}
