@@ -61,6 +61,7 @@ export class Pipelines implements Profiled {
    */
   dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, buffers: (GPUBuffer | null)[], x: number, y: number,
     extra: GPUBindGroupEntry[] = []): void {
+    if (x === 0 || y === 0) return; // nothing to run (e.g. a selection scan over 0 keys)
     const all = [...buffers.map((b, i) => [i, b] as const), ...extra.map((e) => [e.binding, (e.resource as GPUBufferBinding).buffer] as const)];
     const key = `${this.idOf(pipe)}:${all.map(([i, b]) => (b ? `${i}=${this.idOf(b)}` : '')).join(',')}`;
     let bg = this.groups.get(key);
@@ -267,7 +268,6 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
-    if (length === 0) { enc.clearBuffer(b.output, 0, heads * this.valueDim * 4); enc.clearBuffer(this.stats); return; }
     const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
     let splits: number, chunk = 0;

@@ -1,0 +1,186 @@
+/// <reference types="@webgpu/types" />
+// Sparse WebGpuDecodePlan (exact ReLU, certified ε) over caller-owned buffers — contiguous and
+// paged, f32 and f16 — against the float64 reference: key codes made on the GPU (on demand and by
+// encodeQuantize after rows are rewritten), selection on the GPU, stats in the plan's buffer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HsrError, WebGpuDecodePlan, webGpuDevice } from '../../src/index.js';
+import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
+
+async function deviceOrSkip(t: { skip(msg: string): void }): Promise<GPUDevice | null> {
+  try {
+    return await webGpuDevice();
+  } catch (e) {
+    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
+    t.skip(`no WebGPU adapter here (${e.message})`);
+    return null;
+  }
+}
+
+function upload(device: GPUDevice, data: ArrayBufferView): GPUBuffer {
+  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+  return b;
+}
+
+async function read(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const out = rb.getMappedRange().slice(0);
+  rb.unmap(); rb.destroy();
+  return out;
+}
+
+/** LLM-like keys [kvHeads, n, d]: an offset direction, every 37th key three times larger. */
+function llmKeys(r: Rand, kvHeads: number, n: number, d: number): Float32Array {
+  const k = gaussian(r, kvHeads * n, d, 0.6).data;
+  for (let i = 0; i < k.length; i += d) k[i]! += 2;
+  for (let j = 0; j < kvHeads * n; j += 37) for (let c = 0; c < d; c++) k[j * d + c]! *= 3;
+  return k;
+}
+
+const heads = 4, kvHeads = 2, d = 32, dv = 16, n = 700, cap = 768, pageSize = 64, pages = Math.ceil(cap / pageSize);
+const order = Array.from({ length: pages }, (_, p) => (p * 5) % pages); // logical page p lives at pool page order[p]
+
+/** One storage's buffers: contiguous [kvHeads, cap, dim] or paged [pages, kvHeads, pageSize, dim] copies of rows [kvHeads, n, dim]. */
+function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | 'f16'): Float32Array | Uint16Array {
+  const out = new Float32Array(paged ? pages * kvHeads * pageSize * dim : kvHeads * cap * dim);
+  for (let g = 0; g < kvHeads; g++) {
+    for (let j = 0; j < n; j++) {
+      const row = paged ? (order[Math.floor(j / pageSize)]! * kvHeads + g) * pageSize + (j % pageSize) : g * cap + j;
+      out.set(x.subarray((g * n + j) * dim, (g * n + j + 1) * dim), row * dim);
+    }
+  }
+  return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
+}
+
+function stored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
+  if (storage === 'f32') return x;
+  const out = new Float32Array(x.length);
+  decodeF16(Uint16Array.from(x, (y) => numberToF16Bits(y)), out);
+  return out;
+}
+
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number }
+
+/**
+ * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
+ * counts its keys; certified rows keep a set whose true TV is within errorBound ≤ ε, the output
+ * within 2·errorBound·max‖v‖ of the reference. Returns the kept / candidate keys per head.
+ */
+async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parameters<WebGpuDecodePlan['encode']>[1], mode: Mode,
+  k: Float32Array, v: Float32Array, q: Float32Array, storage: 'f32' | 'f16', label: string, record?: (enc: GPUCommandEncoder) => void): Promise<number[]> {
+  const enc = device.createCommandEncoder();
+  record?.(enc);
+  plan.encode(enc, bufs, n);
+  device.queue.submit([enc.finish()]);
+  const got = new Float32Array(await read(device, bufs.output, heads * dv * 4));
+  const statsBytes = await read(device, plan.stats, heads * 16);
+  const words = new Uint32Array(statsBytes), bounds = new Float32Array(statsBytes);
+  const sel = plan.selected!;
+  const ids = new Uint32Array(await read(device, sel.ids, heads * cap * 4));
+  const counts = new Uint32Array(await read(device, sel.counts, 16));
+  const tol = (storage === 'f16' ? 1e-3 : 2e-5);
+  const kept: number[] = [];
+  for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / (heads / kvHeads));
+    const x = { q: q.subarray(h * d, (h + 1) * d), m: 1, n, d, dv, kind: mode.kind, scale: 1 / Math.sqrt(d), alpha: mode.alpha, bias: mode.bias, causal: false,
+      k: stored(k.subarray(g * n * d, (g + 1) * n * d), storage), v: stored(v.subarray(g * n * dv, (g + 1) * n * dv), storage) };
+    const ref = referenceAttention(x), w = referenceWeights(x, 0);
+    let vMax = 0;
+    for (const t of x.v) vMax = Math.max(vMax, Math.abs(t));
+    const list = ids.slice(h * cap, h * cap + counts[h]!);
+    assert.equal(new Set(list).size, list.length, `${label} head ${h}: ids repeat`);
+    kept.push(list.length);
+    assert.equal(words[4 * h], counts[h], `${label} head ${h}: keysScored is the list's length`);
+    if (mode.kind === 'relu') {
+      for (let i = 0; i < dv; i++) assert.ok(Math.abs(got[h * dv + i]! - ref[i]!) <= tol * vMax, `${label} head ${h} dim ${i}: ${got[h * dv + i]} vs ${ref[i]}`);
+      const inList = new Set(list);
+      let positive = 0;
+      for (let j = 0; j < n; j++) if (w[j]! > 0) { positive++; assert.ok(inList.has(j), `${label} head ${h}: key ${j} of positive weight not a candidate`); }
+      assert.equal(words[4 * h + 1], positive, `${label} head ${h}: keysUsed`);
+      continue;
+    }
+    const eps = (mode.sparsity as { epsilon: number }).epsilon, bound = bounds[4 * h + 2]!;
+    const inList = new Uint8Array(n);
+    for (const j of list) inList[j] = 1;
+    let all = 0, skipped = 0;
+    for (let j = 0; j < n; j++) { all += w[j]!; if (!inList[j]) skipped += w[j]!; }
+    assert.ok(skipped / all <= bound, `${label} head ${h}: TV ${skipped / all} > errorBound ${bound}`);
+    assert.ok(bound <= eps, `${label} head ${h}: errorBound ${bound} > ε ${eps}`);
+    assert.equal(words[4 * h + 1], counts[h], `${label} head ${h}: keysUsed`);
+    let vNorm = 0;
+    for (let j = 0; j < n; j++) { let s = 0; for (let i = 0; i < dv; i++) s += x.v[j * dv + i]! ** 2; vNorm = Math.max(vNorm, Math.sqrt(s)); }
+    for (let i = 0; i < dv; i++) assert.ok(Math.abs(got[h * dv + i]! - ref[i]!) <= 2 * bound * vNorm + tol * vMax, `${label} head ${h} dim ${i}`);
+  }
+  return kept;
+}
+
+const modes: [string, Mode][] = [
+  ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
+  ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
+];
+
+test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(21);
+  const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 4).data;
+  q.fill(0, 0, d); // head 0: a zero query
+  for (const storage of ['f32', 'f16'] as const) {
+    for (const paged of [false, true]) {
+      for (const [name, mode] of modes) {
+        const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
+        const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
+          sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 8, layout: paged ? { pageSize } : 'contiguous' });
+        const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
+          output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+          ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
+        assert.equal(plan.quantizedLength, 0);
+        const kept = await checkPlan(device, plan, bufs, mode, k, v, q, storage, label);
+        assert.equal(plan.quantizedLength, n, `${label}: encode quantized the new rows`);
+        if (mode.kind === 'softmax') assert.ok(kept.slice(1).every((c) => c < n / 2), `${label}: certified kept ${kept} of ${n}`);
+        plan.destroy();
+        for (const b of Object.values(bufs)) b.destroy();
+      }
+    }
+  }
+});
+
+test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by encodeQuantize; stats of n = 0; bad sparsity and ranges', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(22);
+  const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
+  for (const [name, mode] of modes) {
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
+      sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 8 });
+    const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
+      output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+    await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
+    // Rows 100..299 of both KV heads now hold the largest keys, aligned with the queries.
+    const k2 = k.slice();
+    for (let g = 0; g < kvHeads; g++) {
+      for (let j = 100; j < 300; j++) for (let c = 0; c < d; c++) k2[(g * n + j) * d + c] = 1.5 * q[(g * (heads / kvHeads)) * d + c]!;
+    }
+    device.queue.writeBuffer(bufs.keys, 0, layout(k2, d, false, 'f32') as Float32Array);
+    await checkPlan(device, plan, bufs, mode, k2, v, q, 'f32', `${name} rewritten`, (enc) => plan.encodeQuantize(enc, bufs, 100, 300));
+    assert.throws(() => plan.encodeQuantize(device.createCommandEncoder(), bufs, n + 1, n + 2), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+    // n = 0: zero output, zero stats.
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, 0);
+    device.queue.submit([enc.finish()]);
+    assert.ok(new Float32Array(await read(device, bufs.output, heads * dv * 4)).every((x) => x === 0));
+    assert.ok(new Uint32Array(await read(device, plan.stats, heads * 16)).every((x) => x === 0));
+    plan.destroy();
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+  const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'exact' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { topK: 4 } as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+});
