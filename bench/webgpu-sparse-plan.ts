@@ -1,0 +1,177 @@
+// Sparse WebGpuDecodePlan modes against the dense plan, kernel time only: the plans run over
+// caller-owned f16 K/V buffers ([kvHeads, cap, d], 'llm' synthetic keys, 8 query / 2 KV heads,
+// d = 128, one decode query), every step recorded into the caller's encoder with nothing read
+// back — the path an engine takes. For each context length the contenders alternate in rounds;
+// a sample is `reps` steps in one command buffer, timed by GPU timestamps around them (Dawn's
+// timestamp quantization off where the package allows, so short passes are resolved); medians and
+// ratios to the dense plan come from the same run. Before the rounds the GPU is kept busy for
+// --warm-ms (clocks ramp up under load: run 4 of docs/webgpu.md timed a cold GPU at ~1/4 of its
+// bandwidth). Each mode's output is checked once against the float64 reference of the stored data,
+// and its stats (keys kept, errorBound) read from the plan's stats buffer. `MODE.passes` splits a
+// step's GPU time by pass.
+//
+//   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
+//     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
+/// <reference types="@webgpu/types" />
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
+import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
+import { Pipelines } from '../src/webgpu/plan.js';
+import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
+import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
+import { loadDumpTensors } from '../src/node/workloads.js';
+import { median } from './lib/measure.js';
+
+const { values: a } = parseArgs({ options: {
+  n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
+  activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
+  'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
+} });
+const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
+const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
+const t0 = performance.now();
+const log = (x: unknown) => console.log(JSON.stringify(x));
+
+/** Dawn's GPU object, held for the process's life (Dawn's instance dies with it, under its device). */
+let gpu: GPU | null = null;
+/** Dawn with exact timestamps where the package takes the toggle; else the library's device. */
+async function openDevice(): Promise<GPUDevice> {
+  try {
+    const name = 'webgpu';
+    const dawn = await import(name) as { create(flags: string[]): GPU; globals: object };
+    for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+    gpu = dawn.create(['disable-dawn-features=timestamp_quantization']);
+    return await webGpuDevice(gpu);
+  } catch {
+    return webGpuDevice();
+  }
+}
+const device = await openDevice();
+const exactTimestamps = gpu !== null;
+const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps, subgroups: device.features.has('subgroups') };
+log(adapter);
+const pipelines = Pipelines.of(device);
+
+/** Head-major f16 [kvHeads, n, dim] of w's first n positions, and their float32 values (the stored data). */
+function halves(w: Workload, n: number, which: 'keys' | 'values'): { bits: Uint16Array; stored: Float32Array[] } {
+  const dim = which === 'keys' ? w.d : w.dv, heads = which === 'keys' ? w.keyHeads : w.valueHeads;
+  const bits = new Uint16Array(w.kvHeads * n * dim);
+  for (let g = 0; g < w.kvHeads; g++) { const src = heads[g]!; for (let i = 0; i < n * dim; i++) bits[g * n * dim + i] = numberToF16Bits(src[i]!); }
+  const stored = heads.map((_, g) => { const o = new Float32Array(n * dim); decodeF16(bits.subarray(g * n * dim, (g + 1) * n * dim), o); return o; });
+  return { bits, stored };
+}
+
+function gpuBuffer(data: ArrayBufferView, usage = GPUBufferUsage.STORAGE): GPUBuffer {
+  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: usage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  for (let at = 0; at < data.byteLength; at += 1 << 26) {
+    const len = Math.min(1 << 26, data.byteLength - at);
+    device.queue.writeBuffer(b, at, data.buffer as ArrayBuffer, data.byteOffset + at, len);
+  }
+  return b;
+}
+
+async function read(src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const out = rb.getMappedRange().slice(0);
+  rb.unmap(); rb.destroy();
+  return out;
+}
+
+/** The ReLU bias that leaves about `target` of one query's logits (all heads) above it, at length n. */
+function reluBias(w: Workload, n: number, q: Float32Array, target: number): number {
+  const s: number[] = [], group = w.heads / w.kvHeads, step = Math.max(1, Math.floor(n / 8192)), scale = 1 / Math.sqrt(w.d);
+  for (let j = 0; j < n; j += step) {
+    for (let h = 0; h < w.heads; h++) {
+      const k = w.keyHeads[Math.floor(h / group)]!;
+      let dot = 0;
+      for (let c = 0; c < w.d; c++) dot += q[h * w.d + c]! * k[j * w.d + c]!;
+      s.push(dot * scale);
+    }
+  }
+  s.sort((x, y) => y - x);
+  return s[Math.floor(target * s.length)]!;
+}
+
+interface Contender { name: string; options: Omit<DecodePlanOptions, 'heads' | 'kvHeads' | 'headDim' | 'storage' | 'maxLength'> }
+
+/** Every contender over the first n positions of w (K/V buffers hold cap ≥ n rows per KV head). */
+async function measure(w: Workload, n: number): Promise<Record<string, unknown>> {
+  const { heads, kvHeads, d, dv } = w, q = w.queries[0]!;
+  const prefix: Workload = { ...w, n, keyHeads: w.keyHeads.map((k) => k.subarray(0, n * d)), valueHeads: w.valueHeads.map((v) => v.subarray(0, n * dv)) };
+  const K = halves(prefix, n, 'keys'), V = halves(prefix, n, 'values');
+  const stored: Workload = { ...prefix, keyHeads: K.stored, valueHeads: V.stored };
+  const bufs = { queries: gpuBuffer(q), keys: gpuBuffer(K.bits), values: gpuBuffer(V.bits),
+    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const contenders: Contender[] = [
+    { name: 'dense', options: { kind: 'softmax' } },
+    { name: 'certified', options: { kind: 'softmax', sparsity: { epsilon: eps } } },
+    { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
+  ];
+  for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
+  const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
+  const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
+  // One checked step each (sparse plans code their keys here, on demand).
+  for (let i = 0; i < plans.length; i++) {
+    const c = contenders[i]!, plan = plans[i]!;
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, n);
+    device.queue.submit([enc.finish()]);
+    const out = new Float32Array(await read(bufs.output, heads * dv * 4)), st = await read(plan.stats, heads * 16);
+    const words = new Uint32Array(st), bounds = new Float32Array(st);
+    const ref = referenceDecode(stored, q, c.options.kind, c.options.alpha ?? 1, c.options.bias ?? 0);
+    let err = 0, refMax = 0;
+    for (let j = 0; j < out.length; j++) { err = Math.max(err, Math.abs(out[j]! - ref[j]!)); refMax = Math.max(refMax, Math.abs(ref[j]!)); }
+    let scored = 0, used = 0, bound = 0;
+    for (let h = 0; h < heads; h++) { scored += words[4 * h]!; used += words[4 * h + 1]!; bound = Math.max(bound, bounds[4 * h + 2]!); }
+    Object.assign(row, { [`${c.name}.maxAbsErr`]: err, [`${c.name}.refMax`]: refMax, [`${c.name}.keysScoredPerHead`]: scored / heads, [`${c.name}.keysUsedPerHead`]: used / heads });
+    if (c.options.bias !== undefined) row[`${c.name}.bias`] = c.options.bias;
+    if (c.name === 'certified') row['certified.errorBoundMax'] = bound;
+  }
+  const steps = (plan: WebGpuDecodePlan, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plan.encode(enc, bufs, n); };
+  // Warm the GPU up (clocks), then alternate.
+  for (const start = performance.now(); performance.now() - start < warmMs;) await timeOnGpu(device, steps(plans[0]!, 50));
+  const samples = plans.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < plans.length; i++) {
+      const t = await timeOnGpu(device, steps(plans[i]!, reps));
+      samples[i]!.push((t.gpuMs ?? t.submitMs) / reps);
+    }
+  }
+  contenders.forEach((c, i) => { row[`${c.name}.ms`] = median(samples[i]!); });
+  for (let i = 0; i < plans.length; i++) {
+    const p = await timePasses(device, pipelines, steps(plans[i]!, reps));
+    if (p) row[`${contenders[i]!.name}.passes`] = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v / reps]));
+  }
+  const dense = row['dense.ms'] as number;
+  row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
+  for (const c of contenders.filter((x) => x.name !== 'dense' && x.name !== 'relu-dense')) row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number : dense) / (row[`${c.name}.ms`] as number);
+  for (const act of activations) row[`relu-${act}.vsSoftmaxDense`] = dense / (row[`relu-${act}.ms`] as number);
+  row.timing = adapter.timestamps ? 'timestamps' : 'submit to done';
+  for (const p of plans) p.destroy();
+  for (const b of Object.values(bufs)) b.destroy();
+  return row;
+}
+
+const rows: Record<string, unknown>[] = [];
+const save = () => {
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs,
+    synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
+};
+for (const file of a.dump ? a.dump.split(',') : []) {
+  const t = loadDumpTensors(file);
+  const w = dumpWorkload(basename(file), t, 1, { alpha: 1, bias: 0 });
+  if (w.d % 16 === 0) { rows.push(await measure(w, w.n)); log(rows.at(-1)); save(); }
+}
+if (ns.length > 0) {
+  const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);
+  for (const n of ns) { rows.push(await measure(full, n)); log(rows.at(-1)); save(); }
+}
+save();
+process.exit(0);
