@@ -104,6 +104,8 @@ for (const make of workloads) {
     }
   }
   const memMiB = (process.memoryUsage().rss - memBefore) / 2 ** 20;
+  // What the two-thread certified pool holds in its WebAssembly memory (K/V, indexes, bounds, scratch).
+  const heapGiB = ((cert2.decoder.kernels as { heap?: { used: number } }).heap?.used ?? NaN) / 2 ** 30;
   const oracle = w.n <= 65536 ? w.queries.map((q) => oracleKeys(w, q, epsilon)) : null;
   const names = Object.keys(contenders);
   const times: Record<string, number[][]> = Object.fromEntries(names.map((nm) => [nm, Array.from({ length: R }, () => [])]));
@@ -136,7 +138,7 @@ for (const make of workloads) {
       ...(oracle && keysUsed[nm] ? { oracleKeysPerHead: median(oracle), keysOverOracle: keysUsed[nm]!.reduce((a, b) => a + b, 0) / oracle.reduce((a, b) => a + b, 0) } : {}),
       ...(phases[nm] ? { phasesMsMedian: { bounds: median(phases[nm]!.map((p) => p[0]!)), plan: median(phases[nm]!.map((p) => p[1]!)), folds: median(phases[nm]!.map((p) => p[2]!)) },
         foldRoundsMax: Math.max(...phases[nm]!.map((p) => p[3]!)) } : {}),
-      memoryMiB: memMiB,
+      memoryMiB: memMiB, certifiedPoolHeapGiB: heapGiB,
     });
   }
   await Promise.all(pools.map((p) => p.close()));
@@ -147,7 +149,7 @@ console.log(table(['workload', 'contender', 'ms median', 'ms p90', '× dense (me
     r['speedupPerQueryMedian'] as number, r['speedupPerQueryP10'] as number, r['speedupPerQueryMin'] as number, r['speedupPerQueryMax'] as number,
     (r['keysUsedPerHead'] as number | null) ?? '', (r['keysUsedPerHeadP90'] as number | null) ?? ''])));
 for (const r of rows) if (r['keysOverOracle']) console.log(r['workload'], r['contender'], `keys used ÷ oracle minimum (sums over queries): ${(r['keysOverOracle'] as number).toFixed(2)} (oracle median ${(r['oracleKeysPerHead'] as number).toFixed(0)}/head)`);
-for (const r of rows) if (r['phasesMsMedian']) console.log(r['workload'], r['contender'], 'phases (ms, median):', JSON.stringify(r['phasesMsMedian']), 'fold rounds max', r['foldRoundsMax'], `memory +${(r['memoryMiB'] as number).toFixed(0)} MiB`);
+for (const r of rows) if (r['phasesMsMedian']) console.log(r['workload'], r['contender'], 'phases (ms, median):', JSON.stringify(r['phasesMsMedian']), 'fold rounds max', r['foldRoundsMax'], `memory +${(r['memoryMiB'] as number).toFixed(0)} MiB, certified pool heap ${(r['certifiedPoolHeapGiB'] as number).toFixed(2)} GiB`);
 // Peak resident memory of the whole run (Linux), workloads and baselines included.
 const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
 const peakRssMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
