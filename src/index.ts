@@ -7,6 +7,7 @@ export { SafetensorsFile, encodeSafetensors, type SafetensorsDtype, type TensorI
 export { ShardedCheckpoint, parseShardIndex } from './io/sharded.js';
 export { parseNpy, encodeNpy, npyToFloat32, type NpyArray, type NpyDtype, type NpyData } from './io/npy.js';
 export { attention } from './attention/attention.js';
+export { attentionAsync, type AsyncAttentionOptions } from './attention/attention-async.js';
 export type { AttentionOptions, AttentionStats, Sparsity } from './attention/options.js';
 export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';

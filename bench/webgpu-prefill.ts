@@ -1,0 +1,203 @@
+// WebGPU causal prefill (src/webgpu/prefill.ts): dense softmax, dense ReLU and exact sparse ReLU at
+// a few activation levels, on the GPU Dawn finds. 8 query / 2 KV heads, d = 128, f16 K/V, m = n
+// positions of 'llm' synthetic keys and queries (workloads.ts). For every n the contenders alternate
+// in rounds; a sample is one prefill in its own command buffer, timed by the GPU's timestamps
+// (src/webgpu/timing.ts; submit to done where there are none), median reported, with TFLOP/s of the
+// dense work (4·d flops per visible query–key pair) and each sparse mode's ratio to dense ReLU
+// (the fastest dense path of the same weighting) from the same run. Every mode's output is checked
+// on sampled rows against the float64 reference; its stats (keys scored / used) are recorded.
+// Rounds shrink to fit --budget seconds (the joint GPU run allows 150).
+// Workloads: 'llm' (workloads.ts: low-rank keys with outlier dims and a sink key; ReLU activations
+// spread over all positions) and 'local' (the same plus rotating pairs of dims in keys and queries,
+// as rotary embeddings give: logits fall with distance, so a ReLU head's active keys sit near the
+// diagonal — the case tile skipping is for). 'local' runs the ReLU modes only.
+//
+// --dump FILE[,FILE] adds real q/k/v dumps first (all their positions, their own heads and d; a
+// missing file is skipped with a note): a ReLU model's dump (data/dev_c_relu_l3.safetensors, ReLU²
+// with bias 1) also runs its model's own setting as 'relu-model' (exact) against 'relu-model-dense'.
+//
+//   node --import tsx bench/webgpu-prefill.ts [--n 4096,16384,32768] [--activations 0.01,0.05,0.2]
+//     [--workloads llm,local] [--dump data/dev_c_relu_l3.safetensors] [--dump-n N (first N positions)] [--rounds 5] [--budget 130]
+//     [--storage f16] [--out file.json]
+/// <reference types="@webgpu/types" />
+import { existsSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { webGpuDevice } from '../src/index.js';
+import { resolveAttentionOptions, type AttentionOptions } from '../src/attention/options.js';
+import { referenceAttention } from '../src/attention/reference.js';
+import { GpuPrefill } from '../src/webgpu/prefill.js';
+import { timeOnGpu } from '../src/webgpu/timing.js';
+import { syntheticWorkload } from './lib/keys.js';
+import { loadDumpTensors } from '../src/node/workloads.js';
+import { median, rng } from './lib/measure.js';
+
+const { values: a } = parseArgs({ options: {
+  n: { type: 'string', default: '4096,16384,32768' }, activations: { type: 'string', default: '0.01,0.05,0.2' },
+  rounds: { type: 'string', default: '5' }, budget: { type: 'string', default: '130' },
+  storage: { type: 'string', default: 'f16' }, workloads: { type: 'string', default: 'llm,local' }, dump: { type: 'string' }, 'dump-n': { type: 'string' }, out: { type: 'string' },
+} });
+const started = performance.now();
+const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), activations = a.activations!.split(',').map(Number);
+const rounds = Number(a.rounds), budgetMs = Number(a.budget) * 1000, storage = a.storage as 'f16' | 'f32';
+const device = await webGpuDevice();
+const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), timestamps: device.features.has('timestamp-query') };
+console.log(JSON.stringify(adapter));
+
+/** One problem: position-major queries [n, heads, d], keys and values [n, kvHeads, d]; sizes are prefixes. */
+interface Problem {
+  name: string; heads: number; kvHeads: number; d: number; n: number;
+  Q: Float32Array; K: Float32Array; V: Float32Array;
+  sizes: number[];
+  /** Softmax dense runs too (the 'local' variant only adds ReLU structure). */
+  softmax: boolean;
+  /** A ReLU model's own setting. */
+  model?: { alpha: number; bias: number };
+}
+
+const problems: Problem[] = [];
+for (const file of a.dump ? a.dump.split(',') : []) {
+  if (!existsSync(file)) { console.log(JSON.stringify({ skipped: file, why: 'not found' })); continue; }
+  const t = loadDumpTensors(file), { heads, kvHeads, dim: d } = t, n = Math.min(t.n, Number(a['dump-n'] ?? t.n));
+  const toPositionMajor = (x: Float32Array, rows: number) => {
+    const out = new Float32Array(n * rows * d);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) out.set(x.subarray((r * t.n + i) * d, (r * t.n + i + 1) * d), (i * rows + r) * d);
+    return out;
+  };
+  const relu = /relu/.test(basename(file));
+  problems.push({ name: basename(file), heads, kvHeads, d, n, Q: toPositionMajor(t.q, heads), K: toPositionMajor(t.k, kvHeads), V: toPositionMajor(t.v, kvHeads),
+    sizes: [n], softmax: true, model: relu ? { alpha: 2, bias: 1 } : undefined });
+}
+{
+  // Synthetic: one workload at the largest n, 8 query / 2 KV heads, d = 128; smaller sizes take its first positions.
+  const heads = 8, kvHeads = 2, d = 128, maxN = ns.at(-1)!;
+  const w = syntheticWorkload('llm', maxN, d, heads, kvHeads, maxN);
+  const Q = new Float32Array(maxN * heads * d);
+  for (let i = 0; i < maxN; i++) Q.set(w.queries[i]!, i * heads * d);
+  w.queries.length = 0;
+  /**
+   * 'local': llm's keys and queries plus rotary-like pairs: dims (2f, 2f + 1), f < 8, gain
+   * A·(cos ω_f i, sin ω_f i) with ω_f = 2^f·π / maxN, so scale·⟨q_i, k_j⟩ gains
+   * (30/8)·Σ_f cos(ω_f (i − j)): 30 on the diagonal, falling within ~maxN/256 positions to a few.
+   */
+  const localized = (x: Float32Array, rowsOf: number): Float32Array => {
+    const out = x.slice(), A = Math.sqrt((30 / 8) * Math.sqrt(d));
+    for (let i = 0; i < maxN; i++) {
+      for (let f = 0; f < 8; f++) {
+        const angle = (2 ** f * Math.PI * i) / maxN;
+        for (let r = 0; r < rowsOf; r++) { out[(i * rowsOf + r) * d + 2 * f]! += A * Math.cos(angle); out[(i * rowsOf + r) * d + 2 * f + 1]! += A * Math.sin(angle); }
+      }
+    }
+    return out;
+  };
+  for (const name of a.workloads!.split(',').filter((x) => x)) {
+    const local = name === 'local';
+    problems.push({ name, heads, kvHeads, d, n: maxN, Q: local ? localized(Q, heads) : Q, K: local ? localized(w.keys, kvHeads) : w.keys, V: w.values, sizes: ns, softmax: !local });
+  }
+}
+
+/** ReLU biases giving about each `target` fraction of the visible (causal) logits of the first n positions above them, from sampled pairs. */
+function reluBiases(p: Problem, n: number, targets: number[]): number[] {
+  const r = rng(n), s: number[] = [], { heads, kvHeads, d } = p, group = heads / kvHeads;
+  for (let t = 0; t < 40000; t++) {
+    // (i, j) uniform over the causal triangle: i with probability ∝ i + 1.
+    const i = Math.min(n - 1, Math.floor(Math.sqrt(r.uniform()) * n)), j = Math.floor(r.uniform() * (i + 1));
+    const h = Math.floor(r.uniform() * heads), g = Math.floor(h / group);
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += p.Q[(i * heads + h) * d + c]! * p.K[(j * kvHeads + g) * d + c]!;
+    s.push(dot / Math.sqrt(d));
+  }
+  s.sort((x, y) => y - x);
+  return targets.map((x) => s[Math.floor(x * s.length)]!);
+}
+
+/** Largest |GPU − float64 reference| over `count` sampled positions × all heads (reference over the float32 inputs). */
+function sampledError(p: Problem, out: Float32Array, n: number, o: AttentionOptions, count: number): { maxAbsErr: number; refMax: number } {
+  const r = rng(7 + n), { heads, kvHeads, d } = p, group = heads / kvHeads;
+  let maxAbsErr = 0, refMax = 0;
+  for (let s = 0; s < count; s++) {
+    const i = s === 0 ? n - 1 : Math.floor(r.uniform() * n);
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / group), k = new Float32Array((i + 1) * d), v = new Float32Array((i + 1) * d);
+      for (let j = 0; j <= i; j++) {
+        k.set(p.K.subarray((j * kvHeads + g) * d, (j * kvHeads + g + 1) * d), j * d);
+        v.set(p.V.subarray((j * kvHeads + g) * d, (j * kvHeads + g + 1) * d), j * d);
+      }
+      const ref = referenceAttention({ q: p.Q.subarray((i * heads + h) * d, (i * heads + h + 1) * d), m: 1, k, n: i + 1, v, d, dv: d,
+        kind: o.kind, scale: 1 / Math.sqrt(d), alpha: o.alpha ?? 1, bias: o.bias ?? 0, causal: true });
+      for (let c = 0; c < d; c++) {
+        maxAbsErr = Math.max(maxAbsErr, Math.abs(out[(i * heads + h) * d + c]! - ref[c]!));
+        refMax = Math.max(refMax, Math.abs(ref[c]!));
+      }
+    }
+  }
+  return { maxAbsErr, refMax };
+}
+
+const rows: Record<string, unknown>[] = [];
+function save(): void {
+  const result = { bench: 'webgpu-prefill', adapter, node: process.version, storage, causal: true, problems: problems.map((p) => p.name), rounds, rows };
+  if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');
+}
+
+/** Work of every (problem, size) in units of visible pairs × d, to share the time budget. */
+const work = problems.flatMap((p) => p.sizes.map((n) => p.heads * n * n * p.d));
+let workDone = 0;
+for (const p of problems) for (const n of p.sizes) {
+  const { heads, kvHeads, d } = p;
+  const biases = reluBiases(p, n, activations);
+  const modes: Record<string, AttentionOptions> = p.softmax ? { softmax: { kind: 'softmax', causal: true } } : {};
+  modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
+  activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });
+  if (p.model) {
+    modes['relu-model-dense'] = { kind: 'relu', sparsity: 'dense', ...p.model, causal: true };
+    modes['relu-model'] = { kind: 'relu', ...p.model, causal: true };
+  }
+  const row: Record<string, unknown> = { workload: p.name, n, m: n, heads, kvHeads, d, storage, biases: Object.fromEntries(activations.map((x, i) => [x, biases[i]])), model: p.model };
+  const visible = heads * n * (n + 1) / 2, flops = 4 * d * visible;
+  const prefills: Record<string, GpuPrefill> = {};
+  for (const [name, o] of Object.entries(modes)) {
+    const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage }, resolveAttentionOptions(o, d, 'bench'));
+    g.load(p.Q.subarray(0, n * heads * d), n, p.K.subarray(0, n * kvHeads * d), p.V.subarray(0, n * kvHeads * d), n);
+    const { output, stats } = await g.run(); // also the warm-up (pipelines compiled)
+    Object.assign(row, Object.fromEntries(Object.entries(sampledError(p, output, n, o, 4)).map(([k, v]) => [`${name}.${k}`, v])));
+    row[`${name}.keysScored`] = stats.keysScored; row[`${name}.keysUsed`] = stats.keysUsed;
+    row[`${name}.scoredFraction`] = stats.keysScored / visible; row[`${name}.activation`] = stats.keysUsed / visible;
+    prefills[name] = g;
+  }
+  // Rounds that fit the time left, shared with the (problem, size) pairs still to come by their work.
+  const contenders = Object.keys(modes), first: Record<string, number> = {};
+  for (const m of contenders) { const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc)); first[m] = t.submitMs; }
+  const perRound = contenders.reduce((s, m) => s + first[m]!, 0) * 1.3 + 1;
+  const mine = heads * n * n * d, rest = work.slice(workDone + 1).reduce((s, x) => s + x, 0);
+  workDone++;
+  const left = budgetMs - (performance.now() - started);
+  const r = Math.max(1, Math.min(rounds, Math.floor(left / (perRound * (1 + 1.5 * rest / mine)))));
+  const gpuMs: Record<string, number[]> = {}, subMs: Record<string, number[]> = {};
+  for (const m of contenders) { gpuMs[m] = []; subMs[m] = []; }
+  for (let k = 0; k < r; k++) {
+    for (const m of contenders) {
+      const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc));
+      if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
+      subMs[m]!.push(t.submitMs);
+    }
+  }
+  row.rounds = r;
+  row.timing = gpuMs[contenders[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
+  for (const m of contenders) {
+    const ms = median(gpuMs[m]!.length > 0 ? gpuMs[m]! : subMs[m]!);
+    row[`${m}.ms`] = ms; row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.samples`] = gpuMs[m]!.length > 0 ? gpuMs[m] : subMs[m];
+    row[`${m}.denseTFLOPs`] = flops / ms / 1e9;
+  }
+  for (const m of contenders) {
+    if (m.startsWith('relu@')) row[`${m}.speedup`] = (row['relu-dense.ms'] as number) / (row[`${m}.ms`] as number);
+    if (m === 'relu-model') row[`${m}.speedup`] = (row['relu-model-dense.ms'] as number) / (row[`${m}.ms`] as number);
+  }
+  for (const g of Object.values(prefills)) g.destroy();
+  rows.push(row);
+  console.log(JSON.stringify(row));
+  save();
+}
+save();
+process.exit(0);
