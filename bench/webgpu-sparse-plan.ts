@@ -8,7 +8,7 @@
 // --warm-ms (clocks ramp up under load: run 4 of docs/webgpu.md timed a cold GPU at ~1/4 of its
 // bandwidth). Each mode's output is checked once against the float64 reference of the stored data,
 // and its stats (keys kept, errorBound) read from the plan's stats buffer. `MODE.passes` splits a
-// step's GPU time by pass.
+// step's GPU time by pass. A last row times KVCache.attendAsync (host included) at the smallest n.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -16,7 +16,8 @@
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
+import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
+import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
@@ -112,6 +113,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   const contenders: Contender[] = [
     { name: 'dense', options: { kind: 'softmax' } },
     { name: 'certified', options: { kind: 'softmax', sparsity: { epsilon: eps } } },
+    // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.
+    { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
@@ -132,7 +135,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     for (let h = 0; h < heads; h++) { scored += words[4 * h]!; used += words[4 * h + 1]!; bound = Math.max(bound, bounds[4 * h + 2]!); }
     Object.assign(row, { [`${c.name}.maxAbsErr`]: err, [`${c.name}.refMax`]: refMax, [`${c.name}.keysScoredPerHead`]: scored / heads, [`${c.name}.keysUsedPerHead`]: used / heads });
     if (c.options.bias !== undefined) row[`${c.name}.bias`] = c.options.bias;
-    if (c.name === 'certified') row['certified.errorBoundMax'] = bound;
+    if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
   const steps = (plan: WebGpuDecodePlan, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plan.encode(enc, bufs, n); };
   // Warm the GPU up (clocks), then alternate.
@@ -159,6 +162,28 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   return row;
 }
 
+/**
+ * Host overhead of KVCache.attendAsync (query upload, encode, submit, readback of output and
+ * stats) at length n: its median wall time against the same cache's GPU time per step.
+ */
+async function hostOverhead(w: Workload, n: number): Promise<Record<string, unknown>> {
+  const { heads, kvHeads, d, dv } = w, q = w.queries[0]!, row: Record<string, unknown> = { workload: w.name, n, what: 'KVCache.attendAsync' };
+  for (const [name, sparsity] of [['dense', 'dense'], ['certified', { epsilon: eps }]] as const) {
+    const cache = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, kind: 'softmax', sparsity, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined });
+    cache.append(w.keys.subarray(0, n * kvHeads * d), w.values.subarray(0, n * kvHeads * dv));
+    const dec = (cache as unknown as { gpu: GpuDecoder }).gpu;
+    for (let i = 0; i < 20; i++) await cache.attendAsync(q);
+    const wall: number[] = [], onGpu: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      onGpu.push(await dec.timeSteps(q, reps));
+      for (let i = 0; i < 10; i++) { const t = performance.now(); await cache.attendAsync(q); wall.push(performance.now() - t); }
+    }
+    row[`${name}.attendAsyncMs`] = median(wall); row[`${name}.gpuMs`] = median(onGpu);
+    dec.destroy();
+  }
+  return row;
+}
+
 const rows: Record<string, unknown>[] = [];
 const save = () => {
   if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs,
@@ -172,6 +197,7 @@ for (const file of a.dump ? a.dump.split(',') : []) {
 if (ns.length > 0) {
   const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);
   for (const n of ns) { rows.push(await measure(full, n)); log(rows.at(-1)); save(); }
+  rows.push(await hostOverhead(full, ns[0]!)); log(rows.at(-1)); save();
 }
 save();
 process.exit(0);

@@ -280,8 +280,8 @@ export class WebGpuDecodePlan {
     }
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
-    if (sel) sel.encodeSelect(enc, b.queries, length, this.params);
-    if (relu) enc.clearBuffer(this.used);
+    if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null);
+    else if (relu) enc.clearBuffer(this.used);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({

@@ -102,19 +102,21 @@ export class CodeSelection {
     this.quantized = Math.max(this.quantized, to);
   }
 
-  /** Records the query's codes and the selection over positions [0, n) (params: the plan's uniform, written). */
-  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
+  /**
+   * Records the query's codes and the selection over positions [0, n) (params: the plan's uniform,
+   * written); ReLU: `used` (u32 a head, the attention's count of keys of positive weight) is zeroed.
+   */
+  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null): void {
     const { heads, kvHeads, D, stride, mode, scale } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
     upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, group));
-    enc.clearBuffer(this.counts);
-    p.dispatch(enc, p.get(`query-${D}`, () => encodeQuerySource(D)), [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams], heads, 1);
+    p.dispatch(enc, p.get(`query-${D}-${mode.kind}`, () => encodeQuerySource(D, mode.kind, 2 * NB)),
+      [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
     if (mode.kind === 'relu') {
       p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}`, () => reluScanSource(D, group, GH)), [...scan, this.ids, this.counts], blocks, groups);
       return;
     }
-    enc.clearBuffer(this.hist!);
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
     p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
     p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
