@@ -65,6 +65,12 @@ export class GpuPrefill {
   load(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array, n: number): void {
     const { heads, kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
     const { D, DV } = this, queue = this.device.queue, usage = GPUBufferUsage.STORAGE;
+    // One workgroup per query tile (x) and per (query tile, KV head group) in the mask pass (y):
+    // WebGPU guarantees 65535 a dimension.
+    const tiles = Math.ceil(m / queryTile(this.G)) * (this.sparse ? kvHeads * this.sub : 1);
+    if (tiles > 65535) {
+      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' dispatches at most 65535 query tiles${this.sparse ? ' × KV head groups' : ''} (${queryTile(this.G)} positions a tile), got ${tiles} for m = ${m}`);
+    }
     this.m = m; this.n = n;
     if (storage === 'f16') checkHalfRange(keys, values, 'attentionAsync');
     const K = headMajor(keys, n, kvHeads, d, D), V = headMajor(values, n, kvHeads, dv, DV);
