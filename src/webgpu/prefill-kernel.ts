@@ -87,6 +87,16 @@ export function prefillSource(x: PrefillShape): string {
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
   const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
+  // Words of the K and V tiles each thread fetches.
+  const KW = Math.ceil((BK * KROW) / (NT * T)), VW = Math.ceil((BK * VROW) / (NT * T));
+  const fetch = (tile: string) => `for (var i = 0u; i < ${KW}u; i++) {
+      let w = lid + i * ${NT * T}u; let j = ${tile} * BK + w / ${KROW}u;
+      pk[i] = select(${word}(0), K[(kvh * p.cap + min(j, p.n - 1u)) * ${KROW}u + w % ${KROW}u], j < p.n && w < ${BK * KROW}u);
+    }
+    for (var i = 0u; i < ${VW}u; i++) {
+      let w = lid + i * ${NT * T}u; let j = ${tile} * BK + w / ${VROW}u;
+      pv[i] = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + w % ${VROW}u], j < p.n && w < ${BK * VROW}u);
+    }`;
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u; const PT = ${PT}u; const RT = ${RT}u; const BQ = ${BQ}u;
@@ -102,6 +112,12 @@ ${sparse ? '@group(0) @binding(6) var<storage, read> mask: array<u32>;' : ''}
 var<workgroup> kt: array<${word}, ${BK * KROW}>;
 var<workgroup> vt: array<${word}, ${BK * VROW}>;
 ${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}
+${sparse ? `// The first tile at or after t that the mask pass marked (tiles if none).
+fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
+  var u = t;
+  while (u < tiles && mask[(z * p.qTiles + qt) * p.kTiles + u] == 0u) { u++; }
+  return u;
+}` : ''}
 
 @compute @workgroup_size(${NT * T})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -132,19 +148,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var i = 0u; i < ${RT * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
   for (var pp = 0u; pp < PT; pp++) { scored[pp] = 0u; }
   let tiles = (kEnd + BK - 1u) / BK;
-  for (var t = 0u; t < tiles; t++) {
-    ${sparse ? 'if (mask[(wid.y * p.qTiles + qt) * p.kTiles + t] == 0u) { continue; }' : ''}
+  // The next tile's K and V words are fetched into registers while this one is scored, so the
+  // global loads' latency hides behind the arithmetic (one workgroup a multiprocessor has no other
+  // to switch to); at the top of a tile they go to workgroup memory.
+  var pk: array<${word}, ${KW}>;
+  var pv: array<${word}, ${VW}>;
+  var t = ${sparse ? 'nextLive(wid.y, qt, 0u, tiles)' : '0u'};
+  ${fetch('t')}
+  loop {
+    if (t >= tiles) { break; }
     let k0 = t * BK;
     workgroupBarrier(); // the previous tile's reads are done
-    for (var w = lid; w < ${BK * KROW}u; w += ${NT * T}u) {
-      let j = k0 + w / ${KROW}u;
-      kt[w] = select(${word}(0), K[(kvh * p.cap + min(j, p.n - 1u)) * ${KROW}u + w % ${KROW}u], j < p.n);
-    }
-    for (var w = lid; w < ${BK * VROW}u; w += ${NT * T}u) {
-      let j = k0 + w / ${VROW}u;
-      vt[w] = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + w % ${VROW}u], j < p.n);
-    }
+    for (var i = 0u; i < ${KW}u; i++) { let w = lid + i * ${NT * T}u; if (w < ${BK * KROW}u) { kt[w] = pk[i]; } }
+    for (var i = 0u; i < ${VW}u; i++) { let w = lid + i * ${NT * T}u; if (w < ${BK * VROW}u) { vt[w] = pv[i]; } }
     workgroupBarrier();
+    let next = ${sparse ? 'nextLive(wid.y, qt, t + 1u, tiles)' : 't + 1u'};
+    if (next < tiles) {
+      ${fetch('next')}
+    }
     for (var pp = 0u; pp < PT; pp++) { scored[pp] += min(BK, max(lim[pp], k0) - k0); }
     for (var b0 = 0u; b0 < BK; b0 += B) {
       var s = array<f32, ${RT * B}>(); // explicitly zeroed (a loop-local var must not keep old values)
@@ -190,6 +211,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         }
       }
     }
+    t = next;
   }
   for (var r = 0u; r < RT; r++) {
     let pos = pos0 + r / G;
