@@ -96,7 +96,7 @@ export const benchCommand: Command = {
     'part alone). Contenders alternate in rounds; medians. Defaults: decode --n 16384 --workload real,llm,gaussian',
     '--rounds 15; prefill --n 2048 --workload real --rounds 3 (without the real dump: llm,gaussian and llm).',
     'decode --backend webgpu: the same workloads on the GPU (KVCache backend \'webgpu\', f16 K/V): dense softmax and',
-    `ReLU^${RELU_ALPHA}, exact sparse ReLU^${RELU_ALPHA}, certified ε = 1e-3 and 1e-2, each step a full attendAsync (upload, passes,`,
+    `ReLU^${RELU_ALPHA}, exact sparse ReLU^${RELU_ALPHA}, certified ε = 1e-3 and 1e-2, top-k ${TOP_K}, paper, each step a full attendAsync (upload, passes,`,
     'readback); ratios vs dense webgpu of the same kind. Without a GPU, VK_ICD_FILENAMES may name SwiftShader (docs/webgpu.md).',
   ].join('\n'),
   positionals: 'decode|prefill',
@@ -181,6 +181,8 @@ async function decodeRows(w: Workload, rounds: number, backend: 'cpu' | 'webgpu'
     await gpuContender(`webgpu sparse relu^${RELU_ALPHA} exact`, w, { kind: 'relu', alpha: RELU_ALPHA, bias }),
     await gpuContender('webgpu certified ε=1e-3', w, { kind: 'softmax', sparsity: { epsilon: 1e-3 } }),
     await gpuContender('webgpu certified ε=1e-2', w, { kind: 'softmax', sparsity: { epsilon: 1e-2 } }),
+    await gpuContender(`webgpu top-k ${TOP_K}`, w, { kind: 'softmax', sparsity: { topK: TOP_K } }),
+    await gpuContender('webgpu paper', w, { kind: 'softmax', sparsity: 'paper' }),
   ] : [
     denseContender('dense js', w, weighting('softmax'), createJsKernels()),
     denseContender('dense wasm', w, weighting('softmax'), createKernels({ backend: 'wasm' })),

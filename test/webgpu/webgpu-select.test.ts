@@ -1,0 +1,177 @@
+/// <reference types="@webgpu/types" />
+// Threshold, 'paper' and top-k softmax on the 'webgpu' backend against the CPU KVCache (the same
+// options on the plain-TypeScript kernels, fed the keys as the GPU stores them): the same kept keys
+// (the float64 rule: logit ≥ t, else the best key; the top k by logit desc, id asc), the same
+// keysUsed, outputs within the f32 / f16 tolerances, and errorBound never below the true TV.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HsrError, KVCache, type KVCacheOptions } from '../../src/index.js';
+import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import type { GpuDecoder } from '../../src/webgpu/decoder.js';
+import { paperThreshold } from '../../src/attention/threshold-rule.js';
+import { KeyMoments } from '../../src/attention/moments.js';
+import { gaussian, rng } from '../attention/fixtures.js';
+
+async function gpuOrSkip(t: { skip(msg: string): void }): Promise<boolean> {
+  try {
+    await KVCache.create({ kind: 'softmax', heads: 1, kvHeads: 1, headDim: 4, backend: 'webgpu' });
+    return true;
+  } catch (e) {
+    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
+    t.skip(`no WebGPU adapter here (${e.message})`);
+    return false;
+  }
+}
+
+function asStored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
+  if (storage === 'f32') return x;
+  const out = new Float32Array(x.length);
+  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
+  return out;
+}
+
+type Sparsity = 'paper' | { threshold: number } | { topK: number };
+
+interface Case {
+  label: string; sparsity: Sparsity; n: number; d: number; dv: number; storage?: 'f32' | 'f16';
+  /** Keys: 'gauss', 'dups' (every other key repeats the one before), or 'grid' (integers: exact logits, many ties). */
+  keys?: 'gauss' | 'dups' | 'grid';
+  scale?: number;
+  /**
+   * The threshold is the float64 logit of a key for query head 1 — the first whose logit, divided
+   * back by the scale, lies above its dot product (exact with integer keys): that key must be kept.
+   */
+  atKey?: boolean;
+  /** Checks after every append batch (the capacity grows, and the radix rounds with it), not only the last. */
+  everyBatch?: boolean;
+}
+
+const heads = 4, kvHeads = 2, group = heads / kvHeads;
+
+/** Float64 logits of query head h over the stored keys of its KV head. */
+function logits(q: Float32Array, keys: Float32Array, n: number, d: number, h: number, scale: number): Float64Array {
+  const g = Math.floor(h / group), x = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let i = 0; i < d; i++) s += q[h * d + i]! * keys[(j * kvHeads + g) * d + i]!;
+    x[j] = s * scale;
+  }
+  return x;
+}
+
+/** The CPU rule's kept ids, ascending: logit ≥ t (else the best key, the smaller id on ties), or the top k by (logit desc, id asc). */
+function expectedKept(x: Float64Array, rule: { threshold: number } | { topK: number }): number[] {
+  const order = Array.from(x.keys()).sort((a, b) => x[b]! - x[a]! || a - b);
+  if ('topK' in rule) return order.slice(0, rule.topK).sort((a, b) => a - b);
+  const kept = order.filter((j) => x[j]! >= rule.threshold);
+  return (kept.length > 0 ? kept : order.slice(0, 1)).sort((a, b) => a - b);
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const r = rng(seed), { n, d, dv } = c, storage = c.storage ?? 'f32';
+  let keys = gaussian(r, n, kvHeads * d, 1.2).data;
+  if (c.keys === 'grid') keys = keys.map((v) => Math.round(v * 2));
+  if (c.keys === 'dups') for (let j = 1; j < n; j += 2) keys.copyWithin(j * kvHeads * d, (j - 1) * kvHeads * d, j * kvHeads * d);
+  keys = asStored(keys, storage);
+  const values = asStored(gaussian(r, n, kvHeads * dv).data, storage);
+  const queries = gaussian(r, heads, d, 1.5).data;
+  queries.fill(0, 0, d); // head 0: a zero query (every logit 0: all ties)
+  if (c.atKey) {
+    const s = c.scale ?? 1 / Math.sqrt(d), x = logits(queries, keys, n, d, 1, s), dots = logits(queries, keys, n, d, 1, 1);
+    const j = dots.findIndex((dot, i) => x[i]! / s > dot);
+    assert.ok(j >= 0, 'a key whose logit rounds up');
+    c.sparsity = { threshold: x[j]! };
+  }
+  const opts: KVCacheOptions = { heads, kvHeads, headDim: d, valueDim: dv, kind: 'softmax', sparsity: c.sparsity, scale: c.scale };
+  const gpu = await KVCache.create({ ...opts, backend: 'webgpu', storage });
+  const cpu = new KVCache({ ...opts, backend: 'js' });
+  const cut = [0, Math.floor(n / 3), Math.floor(n / 2), n];
+  for (let b = 0; b < 3; b++) {
+    const k = keys.subarray(cut[b]! * kvHeads * d, cut[b + 1]! * kvHeads * d), v = values.subarray(cut[b]! * kvHeads * dv, cut[b + 1]! * kvHeads * dv);
+    gpu.append(k, v); cpu.append(k, v);
+    if (b === 2 || c.everyBatch) await verify(c, gpu, cpu, keys, values, queries, cut[b + 1]!);
+  }
+}
+
+/** One decode step of both caches over their first `now` keys, checked as `check` says. */
+async function verify(c: Case, gpu: KVCache, cpu: KVCache, keys: Float32Array, values: Float32Array, queries: Float32Array, now: number): Promise<void> {
+  const { d, dv } = c, storage = c.storage ?? 'f32', label = `${c.label} (n = ${now})`, n = now;
+  const got = await gpu.attendAsync(queries), want = cpu.attend(queries);
+  const selection = await (gpu as unknown as { gpu: GpuDecoder }).gpu.lastSelection();
+  const scale = gpu.options.scale;
+  let vMax = 0;
+  for (const v of values) vMax = Math.max(vMax, Math.abs(v));
+  const tol = (storage === 'f16' ? 1e-3 : 2e-5) * vMax;
+  const moments = Array.from({ length: kvHeads }, () => new KeyMoments(d));
+  for (let j = 0; j < n * kvHeads; j++) moments[j % kvHeads]!.add(keys, j);
+  const sparsity = c.sparsity as Sparsity;
+  for (let h = 0; h < heads; h++) {
+    const x = logits(queries, keys, n, d, h, scale);
+    const rule = sparsity === 'paper'
+      ? { threshold: paperThreshold(queries.subarray(h * d, (h + 1) * d), moments[Math.floor(h / group)]!, n, scale) }
+      : 'topK' in sparsity ? { topK: Math.min(sparsity.topK, n) } : sparsity;
+    const kept = expectedKept(x, rule);
+    assert.deepEqual([...selection[h]!], kept, `${label} head ${h}: kept keys`);
+    for (let i = 0; i < dv; i++) {
+      assert.ok(Math.abs(got.output[h * dv + i]! - want.output[h * dv + i]!) <= tol, `${label} head ${h} dim ${i}: ${got.output[h * dv + i]} vs CPU ${want.output[h * dv + i]}`);
+    }
+    // errorBound ≥ the true TV of the kept set (float64 weights over every key).
+    let top = -Infinity;
+    for (const v of x) top = Math.max(top, v);
+    let all = 0, inKept = 0;
+    for (const j of x.keys()) all += Math.exp(x[j]! - top);
+    for (const j of kept) inKept += Math.exp(x[j]! - top);
+    const bound = got.stats.errorBound![h]!;
+    assert.ok((all - inKept) / all <= bound * (1 + 1e-9) + 1e-15, `${label} head ${h}: TV ${(all - inKept) / all} > errorBound ${bound}`);
+    assert.ok(bound <= 1 && (kept.length < n || bound === 0), `${label} head ${h}: errorBound ${bound}`);
+  }
+  assert.equal(got.stats.keysUsed, want.stats.keysUsed, `${label}: keysUsed`);
+  assert.equal(got.stats.denseQueries, want.stats.denseQueries, `${label}: denseQueries`);
+  assert.equal(got.stats.boundsEvaluated, heads * n);
+  assert.ok(got.stats.keysScored >= got.stats.keysUsed && got.stats.keysScored <= heads * n, `${label}: keysScored ${got.stats.keysScored}`);
+}
+
+test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t, a key exactly at t, no key above t → the best key)', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  const cases: Case[] = [
+    { label: 'threshold 1.0 f32', sparsity: { threshold: 1.0 }, n: 400, d: 16, dv: 8 },
+    { label: 'threshold 0.5 f16, duplicates', sparsity: { threshold: 0.5 }, n: 300, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
+    { label: 'threshold above every key, duplicates (top-1, smaller id)', sparsity: { threshold: 1e3 }, n: 200, d: 16, dv: 8, keys: 'dups' },
+    { label: 'threshold −1e3 (every key), n = 1', sparsity: { threshold: -1e3 }, n: 1, d: 16, dv: 8 },
+    { label: 'paper f32', sparsity: 'paper', n: 500, d: 16, dv: 8, everyBatch: true },
+    { label: 'paper f16', sparsity: 'paper', n: 300, d: 16, dv: 8, storage: 'f16' },
+    // The CPU's logit is rounded (scale 0.3), and that key must still be kept.
+    { label: 'threshold at a key\'s float64 logit', sparsity: { threshold: 0 }, atKey: true, n: 64, d: 16, dv: 8, scale: 0.3, keys: 'grid' },
+  ];
+  let seed = 100;
+  for (const c of cases) await check(c, seed++);
+});
+
+test('webgpu backend: top-k rows keep the CPU\'s top k (ties → smaller id, k = 1, k ≥ n, n = 1, integer keys)', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  const cases: Case[] = [
+    { label: 'top-5 f32, duplicates', sparsity: { topK: 5 }, n: 300, d: 16, dv: 8, keys: 'dups' },
+    { label: 'top-1 f32', sparsity: { topK: 1 }, n: 200, d: 16, dv: 8 },
+    { label: 'top-40 f16, integer keys (exact ties)', sparsity: { topK: 40 }, n: 600, d: 16, dv: 8, storage: 'f16', keys: 'grid', scale: 1, everyBatch: true },
+    { label: 'top-500, k ≥ n', sparsity: { topK: 500 }, n: 90, d: 16, dv: 8 },
+    { label: 'top-3, n = 1', sparsity: { topK: 3 }, n: 1, d: 16, dv: 8 },
+  ];
+  let seed = 200;
+  for (const c of cases) await check(c, seed++);
+});
+
+test('webgpu backend: threshold/top-k bad input is BAD_OPTION; n = 0 gives zeros', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  const base = { kind: 'softmax' as const, heads: 2, kvHeads: 1, headDim: 8, backend: 'webgpu' as const };
+  for (const sparsity of [{ topK: 0 }, { topK: 1.5 }, { threshold: Number.NaN }, { threshold: 1, topK: 2 }]) {
+    await assert.rejects(KVCache.create({ ...base, sparsity: sparsity as Sparsity }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(sparsity));
+  }
+  await assert.rejects(KVCache.create({ ...base, kind: 'relu', sparsity: { topK: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+  for (const sparsity of ['paper', { topK: 2 }, { threshold: 0 }] as const) {
+    const cache = await KVCache.create({ ...base, sparsity });
+    const { output, stats } = await cache.attendAsync(new Float32Array(16).fill(1));
+    assert.deepEqual([...output], new Array(16).fill(0));
+    assert.deepEqual([...stats.errorBound!], [0, 0]);
+    assert.equal(stats.keysUsed, 0);
+  }
+});
