@@ -2,7 +2,9 @@
 import { HsrError } from '../errors.js';
 import type { AttentionStats, ResolvedAttentionOptions } from '../attention/options.js';
 import { decodeF16, numberToF16Bits } from '../tensor/half.js';
-import { Pipelines, STATS_BYTES, upload, WebGpuDecodePlan } from './plan.js';
+import { Pipelines, STATS_BYTES, upload, WebGpuDecodePlan, type DecodePlanOptions } from './plan.js';
+import { KeyMoments } from '../attention/moments.js';
+import { paperThreshold } from '../attention/threshold-rule.js';
 import type { Storage } from './wgsl.js';
 import { timeOnGpu, timePasses, type GpuTiming } from './timing.js';
 
@@ -19,7 +21,8 @@ const round = (x: number, m: number) => Math.ceil(x / m) * m;
 /**
  * A decoding KV cache on a GPU: keys and values in GPU buffers [kvHeads, cap, dim], grown by
  * doubling with GPU-side copies; every decode step is one {@link WebGpuDecodePlan} over them (dense,
- * exact sparse ReLU or certified softmax: the plan keeps the key codes and selects on the GPU),
+ * exact sparse ReLU, certified, threshold or top-k softmax: the plan keeps the key codes and
+ * selects on the GPU; 'paper' is a threshold plan given each query's threshold from key moments),
  * recorded into one command buffer, with only the output and the plan's per-head stats read back.
  */
 export class GpuDecoder {
@@ -32,7 +35,9 @@ export class GpuDecoder {
   private V: GPUBuffer | null = null;
   private Q: GPUBuffer | null = null;
   private out: GPUBuffer | null = null;
-  private readonly sparsity: 'dense' | 'exact' | { epsilon: number };
+  private readonly sparsity: NonNullable<DecodePlanOptions['sparsity']>;
+  /** 'paper': running key moments per KV head (of the keys as stored), for the per-query threshold. */
+  private readonly moments: KeyMoments[] | null;
   private readonly pipelines: Pipelines;
   /** The plan over this cache's buffers (rebuilt with them when the capacity grows). */
   private plan: WebGpuDecodePlan | null = null;
@@ -44,9 +49,9 @@ export class GpuDecoder {
     this.DV = round(shape.valueDim, 8);
     this.pipelines = Pipelines.of(device);
     const sel = options.selection;
-    if (sel.rule === 'dense' || sel.rule === 'exact') this.sparsity = sel.rule;
-    else if (sel.rule === 'certified') this.sparsity = { epsilon: sel.epsilon };
-    else throw new HsrError('UNSUPPORTED', `backend 'webgpu': expected sparsity 'dense' or { epsilon } for softmax, got the ${sel.rule} rule`);
+    this.sparsity = sel.rule === 'dense' || sel.rule === 'exact' ? sel.rule : sel.rule === 'certified' ? { epsilon: sel.epsilon }
+      : sel.rule === 'top-k' ? { topK: sel.topK } : { threshold: sel.rule === 'threshold' ? sel.threshold : 0 };
+    this.moments = sel.rule === 'paper' ? Array.from({ length: shape.kvHeads }, () => new KeyMoments(shape.headDim)) : null;
     if (this.D > 2048 || this.DV > 2048) throw new HsrError('UNSUPPORTED', `backend 'webgpu': expected headDim and valueDim ≤ 2048, got ${shape.headDim} and ${shape.valueDim}`);
   }
 
@@ -78,6 +83,7 @@ export class GpuDecoder {
         let n2 = 0;
         for (let i = p * this.D; i < p * this.D + d; i++) n2 += stored[i]! * stored[i]!;
         this.keyNormMax = Math.max(this.keyNormMax, Math.sqrt(n2));
+        this.moments?.[g]!.add(stored.subarray(p * this.D, p * this.D + d), 0);
       }
     }
     this.n += t;
@@ -95,7 +101,8 @@ export class GpuDecoder {
     const { scale } = this.options, n = this.n, sparsity = this.sparsity;
     const output = new Float32Array(heads * dv);
     const stats: AttentionStats = { keysScored: 0, keysUsed: 0 };
-    if (typeof sparsity === 'object') { stats.errorBound = new Float64Array(heads); stats.boundsEvaluated = 0; stats.denseQueries = 0; }
+    const bounded = typeof sparsity === 'object'; // certified, threshold, 'paper', top-k: errorBound as on the CPU
+    if (bounded) { stats.errorBound = new Float64Array(heads); stats.boundsEvaluated = 0; stats.denseQueries = 0; }
     if (sparsity === 'exact') stats.boundsEvaluated = 0;
     if (n === 0) return { output, stats };
     let qMax = 0;
@@ -106,6 +113,9 @@ export class GpuDecoder {
     }
     if (!(scale * qMax * this.keyNormMax < 1e30)) {
       throw new HsrError('UNSUPPORTED', `backend 'webgpu': logits up to scale·‖q‖·‖k‖ = ${scale * qMax * this.keyNormMax} exceed what float32 kernels can weigh (≤ 1e30)`);
+    }
+    if (typeof sparsity === 'object' && !('epsilon' in sparsity) && !(qMax * this.keyNormMax < 1e30)) {
+      throw new HsrError('UNSUPPORTED', `backend 'webgpu': threshold and top-k score ⟨q, k⟩ in float32 pairs: expected ‖q‖·‖k‖ < 1e30, got ${qMax * this.keyNormMax}`);
     }
     const dev = this.device;
     dev.pushErrorScope('validation');
@@ -133,7 +143,7 @@ export class GpuDecoder {
     for (let h = 0; h < heads; h++) {
       stats.keysScored += words[4 * h]!;
       stats.keysUsed += words[4 * h + 1]!;
-      if (typeof sparsity === 'object') {
+      if (bounded) {
         stats.errorBound![h] = bounds[4 * h + 2]!;
         if (words[4 * h + 1] === n) stats.denseQueries!++;
       }
@@ -148,6 +158,11 @@ export class GpuDecoder {
     this.Q ??= this.device.createBuffer({ size: Q.byteLength, usage });
     this.out ??= this.device.createBuffer({ size: this.shape.heads * this.DV * 4, usage });
     upload(this.device.queue, this.Q, 0, Q);
+    if (this.moments) {
+      const { heads, headDim: d } = this.shape, group = heads / this.shape.kvHeads, scale = this.options.scale;
+      this.decodePlan().setThresholds(Array.from({ length: heads }, (_, h) =>
+        paperThreshold(Q.subarray(h * this.D, h * this.D + d), this.moments![Math.floor(h / group)]!, this.n, scale)));
+    }
     this.decodePlan().encode(enc, { queries: this.Q, keys: this.K!, values: this.V!, output: this.out }, this.n);
   }
 
@@ -229,7 +244,7 @@ export class GpuDecoder {
     this.cap = cap;
   }
 
-  /** The last sparse decode's kept (certified) or candidate (ReLU) positions per head, ascending — for tests and diagnostics. */
+  /** The last sparse decode's kept (certified, threshold, top-k) or candidate (ReLU) positions per head, ascending — for tests and diagnostics. */
   async lastSelection(): Promise<Uint32Array[]> {
     await this.chain;
     const sel = this.plan?.selected;

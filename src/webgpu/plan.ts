@@ -7,6 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection } from './selection.js';
+import type { RankRow } from './select.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
@@ -130,10 +131,13 @@ export interface DecodePlanOptions {
   targetWorkgroups?: number;
   /**
    * 'dense' (default); sparse modes select the keys on the GPU from int8 key codes the plan keeps:
-   * 'exact' (kind 'relu': every key of positive weight, the dense answer) or { epsilon } (kind
-   * 'softmax': certified, total variation to dense ≤ errorBound ≤ ε).
+   * 'exact' (kind 'relu': every key of positive weight, the dense answer), { epsilon } (kind
+   * 'softmax': certified, total variation to dense ≤ errorBound ≤ ε), { threshold } (the keys with
+   * scaled logit ≥ t, else the best key; per head: setThresholds) or { topK } (the k best keys by
+   * logit, ties to the smaller position) — the CPU's kept keys (docs/webgpu.md), errorBound as the
+   * CPU reports it. Threshold and top-k need |⟨q, k⟩| < 1e30 unscaled.
    */
-  sparsity?: 'dense' | 'exact' | { epsilon: number };
+  sparsity?: 'dense' | 'exact' | { epsilon: number } | { threshold: number } | { topK: number };
 }
 
 export interface DecodeBuffers {
@@ -179,7 +183,7 @@ export class WebGpuDecodePlan {
   private readonly selection: CodeSelection | null;
 
   private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number },
-    readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number }) {
+    readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow }) {
     const { heads, kvHeads, headDim } = options;
     this.valueDim = options.valueDim ?? headDim;
     this.scale = options.scale ?? 1 / Math.sqrt(headDim);
@@ -221,8 +225,10 @@ export class WebGpuDecodePlan {
       headDim, 'WebGpuDecodePlan');
     const sel = w.selection;
     const mode = sel.rule === 'dense' ? { kind: 'dense' as const } : sel.rule === 'exact' ? { kind: 'relu' as const }
-      : sel.rule === 'certified' ? { kind: 'certified' as const, epsilon: sel.epsilon } : null;
-    if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU) or { epsilon } (softmax), got the ${sel.rule} rule`);
+      : sel.rule === 'certified' ? { kind: 'certified' as const, epsilon: sel.epsilon }
+      : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
+      : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
+    if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
     return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias }, mode);
   }
@@ -280,7 +286,7 @@ export class WebGpuDecodePlan {
     }
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
-    if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null);
+    if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null, b.keys, b.pageTable);
     else if (relu) enc.clearBuffer(this.used);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
@@ -288,18 +294,32 @@ export class WebGpuDecodePlan {
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
-    const bufs = sel ? [b.keys, b.values, b.queries, this.part, this.params, sel.ids, sel.counts, relu ? this.used : null]
+    const list = sel?.list;
+    const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts, relu ? this.used : null]
       : [b.keys, b.values, b.queries, this.part, this.params, relu ? this.used : null];
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? heads : kvHeads * this.sub, extra);
     const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
     const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}`, () => mergeSource(this.valueDim, stats, o.headDim));
-    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, sel ? sel.counts : null, relu ? this.used : null,
-      sel?.cut ?? null, sel && this.mode.kind === 'certified' ? sel.coef : null, sel && this.mode.kind === 'certified' ? sel.normMax : null], heads, mergeGroups(this.valueDim));
+    const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, relu ? this.used : null,
+      sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
   }
 
-  /** Sparse plans: the last step's id lists and counts (diagnostics and tests; null for dense plans). */
+  /** Sparse plans: the last step's id lists (the attended keys) and counts (diagnostics and tests; null for dense plans). */
   get selected(): { ids: GPUBuffer; counts: GPUBuffer } | null {
-    return this.selection ? { ids: this.selection.ids, counts: this.selection.counts } : null;
+    return this.selection?.list ?? null;
+  }
+
+  /**
+   * Threshold plans: per-head thresholds (scaled logits, [heads]) for the next encodes, in place of
+   * the plan's `{ threshold }` — a per-query rule such as the paper's μ + σ·√(0.4·ln n).
+   */
+  setThresholds(thresholds: ArrayLike<number>): void {
+    const rank = this.selection?.rank;
+    if (!rank || rank.rule !== 'threshold' || thresholds.length !== this.options.heads || !Array.prototype.every.call(thresholds, (t: unknown) => typeof t === 'number' && Number.isFinite(t))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.setThresholds: expected a { threshold } plan and ${this.options.heads} finite thresholds, got ${rank ? `a ${rank.rule} plan and ` : 'a plan without a threshold and '}${describe(thresholds)}`);
+    }
+    rank.setThresholds(thresholds);
   }
 
   destroy(): void {

@@ -1,15 +1,18 @@
 /**
- * WGSL of the WebGPU backend's threshold, 'paper' and top-k softmax selection (select.ts encodes
- * them), after the certified bounds pass and the histogram of bound gaps (wgsl.ts):
+ * WGSL of the sparse decode plans' threshold and top-k softmax selection (select.ts encodes them),
+ * around the certified scan's histogram of bound gaps and its compaction (select-wgsl.ts):
  *   cut      per head, the bucket c below which every key that can be kept lies (its upper bound
  *            may reach the threshold, or may reach the k-th largest lower bound), and U(c), the
- *            upper bound on the skipped keys' mass; wgsl.ts compactSource then lists the candidates;
+ *            upper bound on the skipped keys' mass; select-wgsl.ts compactSource then lists the
+ *            candidates;
  *   score    each candidate's logit in double-float (below), and per head how many reach t;
  *   radix    top-k: the k-th best candidate by (logit desc, id asc) as a radix select, 8 bits
  *            a round over a 96-bit key, one dispatch a round, no readback (a threshold row that
  *            no key reaches: its best key, by three rounds of atomicMax);
  *   keep     the kept ids (a second list, for the gathered attention) and per workgroup the
- *            rejected candidates' mass (errorBound).
+ *            rejected candidates' mass;
+ *   finish   U in cut[h] raised by that mass, so the merge's certified errorBound (wgsl.ts) covers
+ *            every key left out.
  *
  * Exact logits. The CPU decides a key by its float64 logit (attention/threshold-rule.ts). WGSL has no
  * f64, so the score pass computes ⟨q, k⟩ in double-float: q and k split by masking their mantissas
@@ -22,11 +25,13 @@
  * are kept on both). Top-k orders by the double-float value (ties: the smaller id), as the CPU by
  * float64 logits.
  *
- * Layouts: sc [heads, cap] vec4f (hi, lo, err, 0) of candidate slot i; radix [R + 1, heads] vec4u
+ * Layouts: sc [heads, stride] vec4f (hi, lo, err, 0) of candidate slot i; radix [R + 1, heads] vec4u
  * states (key prefix words 0..2, rank still wanted) then [R, heads, 256] u32 digit counts; tally
  * [heads, TALLY] u32: (keys reaching t, —, —, —, then RW f32 rejected masses).
  */
-import { BUCKETS, PARAMS, WG } from './wgsl.js';
+import { rowOfSource, type KeyLayout } from './codes-wgsl.js';
+import { ABOVE, NB } from './select-wgsl.js';
+import { PARAMS, WG, type Storage } from './wgsl.js';
 
 /** Most workgroups per head of the passes over candidates (each loops over its share). */
 export const RW = 32;
@@ -36,18 +41,17 @@ export function rankSplits(n: number): number {
 }
 /** u32 words of a head's tally. */
 export const TALLY = 4 + RW;
-/** Radix rounds for a cache of capacity cap: 8 for the two float words, then the id's bits. */
-export function radixRounds(cap: number): { rounds: number; idBits: number } {
-  const idBits = Math.max(8, Math.ceil(Math.log2(Math.max(cap, 2))));
+/** Radix rounds for positions below `stride`: 8 for the two float words, then the id's bits. */
+export function radixRounds(stride: number): { rounds: number; idBits: number } {
+  const idBits = Math.max(8, Math.ceil(Math.log2(Math.max(stride, 2))));
   return { rounds: 8 + Math.ceil(idBits / 8), idBits };
 }
 
 export type RankRule = 'threshold' | 'top-k';
 
 /**
- * Per head (uniform): x, y = t/scale as a double-float (hi, lo), z = the candidate cut's logit (t
- * lowered past every rounding, f32), w = bitcast u32: top-k the rank wanted min(k, n), threshold 1
- * (a row no key reaches keeps its best key).
+ * Per head (uniform): x, y = t/scale as a double-float (hi, lo), z = t (f32), w = bitcast u32:
+ * top-k the rank wanted min(k, n), threshold 1 (a row no key reaches keeps its best key).
  */
 const SEL = (heads: number) => /* wgsl */ `struct Sel { h: array<vec4f, ${heads}> }`;
 
@@ -63,40 +67,45 @@ fn reaches(s: vec4f, t: vec4f) -> bool {
 }`;
 
 /**
- * Pass 1 (one workgroup per head, its threads over the buckets: a thread walking 384 buckets of
+ * Pass 1 (one workgroup per head, its threads over the buckets: a thread walking 448 buckets of
  * global memory alone is a chain of dependent loads): c = max(c_rank, c_threshold) with c_rank
  * one past the first bucket where the lower-gap counts reach the wanted rank (the k-th largest
- * lower bound lies in it, so a key of the top k has its upper-gap bucket ≤ it) and c_threshold one
- * bucket past the gap of t (slack for the bucket's rounding); cut[h] = (c, U(c), 0, m0) as wgsl.ts
- * cutSource, so compactSource lists the candidates. U(c) = Σ_{b ≥ c} countUp_b·e^{−bΔ} (edges
- * rounded up; the f32 tree sum within 9·2⁻²⁴ relative, inside the ×1.0001).
+ * lower bound lies in it, so a key of the top k has its upper-gap bucket ≤ it) and c_threshold
+ * past the gap of t lowered by the score pass's tolerance (2⁻³⁰·(|t| + scale·‖q‖·max‖k‖)) and
+ * the gap's rounding, at least 1 (bucket 0 holds the keys far above the anchor); cut[h] =
+ * (c, U(c), 0, anchor) as select-wgsl.ts cutSource, so compactSource lists the candidates.
+ * U(c) = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges rounded up; the f32 tree sum within 9·2⁻²⁴
+ * relative, inside the ×1.0001).
  */
 export function rankCutSource(heads: number, rule: RankRule): string {
   return /* wgsl */ `
-const B = ${BUCKETS}u; const WG = ${WG}u; const SLOTS = ${2 * WG}u;
+const B = ${NB}u; const WG = ${WG}u; const SLOTS = ${2 * WG}u; const ABOVE = ${ABOVE}.0;
+${PARAMS}
 ${SEL(heads)}
 @group(0) @binding(0) var<storage, read> hist: array<u32>;
 @group(0) @binding(1) var<storage, read> edges: array<f32>;
-@group(0) @binding(2) var<storage, read> m0: array<u32>;
+@group(0) @binding(2) var<storage, read> anchor: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cut: array<vec4f>;
 @group(0) @binding(4) var<uniform> sel: Sel;
+@group(0) @binding(5) var<storage, read> coef: array<vec4f>;
+@group(0) @binding(6) var<storage, read> normMax: array<u32>;
+@group(0) @binding(7) var<uniform> p: Params;
 var<workgroup> pre: array<u32, ${2 * WG}>;
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> cRank: atomic<u32>;
-${ORDER}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.x; let s = sel.h[h]; let m = fromOrdered(m0[h]);
+  let h = wid.x; let s = sel.h[h]; let a = anchor[h];
   let need = bitcast<u32>(s.w);
   // Inclusive prefix sums of the lower-gap counts (Hillis–Steele, two buckets a thread).
-  for (var i = lid; i < SLOTS; i += WG) { pre[i] = select(0u, hist[h * 2u * B + B + min(i, B - 1u)], i < B); }
+  for (var i = lid; i < SLOTS; i += WG) { pre[i] = select(0u, hist[(h * B + min(i, B - 1u)) * 2u + 1u], i < B); }
   if (lid == 0u) { atomicStore(&cRank, B); }
   for (var off = 1u; off < SLOTS; off <<= 1u) {
     workgroupBarrier();
-    let a = select(0u, pre[max(lid, off) - off], lid >= off);
-    let b = select(0u, pre[max(lid + WG, off) - off], lid + WG >= off);
+    let x = select(0u, pre[max(lid, off) - off], lid >= off);
+    let y = select(0u, pre[max(lid + WG, off) - off], lid + WG >= off);
     workgroupBarrier();
-    pre[lid] += a; pre[lid + WG] += b;
+    pre[lid] += x; pre[lid + WG] += y;
   }
   workgroupBarrier();
   for (var i = lid; i < B; i += WG) {
@@ -104,16 +113,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   workgroupBarrier();
   var c = atomicLoad(&cRank);
-  ${rule === 'threshold' ? `if (m >= s.z) { c = max(c, u32(min(floor((m - s.z) * 8.0000019), f32(B))) + 2u); }` : ''}
+  ${rule === 'threshold' ? `let t = s.z - (abs(s.z) + p.scale * coef[h].w * bitcast<f32>(normMax[0])) * 9.313225746154785e-10 - 1e-30;
+  let g = (a - t) + (abs(a) + abs(t)) * 1.1920928955078125e-7;
+  c = max(c, u32(clamp(floor(g * 8.0) + ABOVE + 2.0, 1.0, f32(B))));` : ''}
   c = min(c, B);
   var U = 0.0;
-  for (var b = c + lid; b < B; b += WG) { U += f32(hist[h * 2u * B + b]) * edges[b]; }
+  for (var b = c + lid; b < B; b += WG) { U += f32(hist[(h * B + b) * 2u]) * edges[b]; }
   red[lid] = U;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
     if (lid < stride) { red[lid] += red[lid + stride]; }
   }
-  if (lid == 0u) { cut[h] = vec4f(bitcast<f32>(c), red[0] * 1.0001, 0.0, m); }
+  if (lid == 0u) { cut[h] = vec4f(bitcast<f32>(c), red[0] * 1.0001, 0.0, a); }
 }`;
 }
 
@@ -121,7 +132,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Pass 2: every candidate's logit in double-float → sc; threshold rows count the candidates that
  * reach t (tally word 0). One thread a candidate (they are few: the bounds kept the rest out).
  */
-export function scoreSource(D: number, heads: number, storage: 'f32' | 'f16', rule: RankRule): string {
+export function scoreSource(D: number, heads: number, storage: Storage, layout: KeyLayout, rule: RankRule): string {
   const f16 = storage === 'f16';
   // Products of 12-bit halves: a f16 key has 11 significant bits, so it needs no split.
   const terms = f16
@@ -139,6 +150,10 @@ ${SEL(heads)}
 @group(0) @binding(5) var<storage, read_write> tally: array<atomic<u32>>;
 @group(0) @binding(6) var<uniform> p: Params;
 @group(0) @binding(7) var<uniform> sel: Sel;
+@group(0) @binding(8) var<uniform> rp: Round;
+${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
+${ROUND}
+${rowOfSource(layout, 'p.cap')}
 var<workgroup> reached: atomic<u32>;
 ${REACHES}
 fn hiPart(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u); }
@@ -150,8 +165,8 @@ fn dfAdd(a: vec2f, x: f32) -> vec2f {
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let head = wid.y; let kvh = head / p.groupSize; let count = counts[head];
-  for (var i = wid.x * WG + lid; i < count; i += p.splits * WG) {
-    let row = kvh * p.cap + ids[head * p.cap + i];
+  for (var i = wid.x * WG + lid; i < count; i += rp.splits * WG) {
+    let row = rowOf(kvh, ids[head * p.stride + i]);
     var acc = vec2f(0.0); var S = 0.0;
     for (var u = 0u; u < ${D / 8}u; u++) {
       ${f16
@@ -170,7 +185,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // and flushed subnormal products.
     let err = S * 1.001 * ${(4 * D * 2 ** -47 + D * 2 ** -53).toExponential(8)} + 1e-33;
     let s = vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
-    sc[head * p.cap + i] = s;
+    sc[head * p.stride + i] = s;
     ${rule === 'threshold' ? 'if (reaches(s, sel.h[head])) { atomicAdd(&reached, 1u); }' : ''}
   }
   ${rule === 'threshold' ? `workgroupBarrier();
@@ -179,10 +194,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * The radix passes' uniform: this round, the key's id bits, the cache capacity, where the digit
- * counts start, the scale, and the workgroups per head.
+ * The radix passes' uniform: this round, the key's id bits, the id lists' stride, where the digit
+ * counts start, the scale, and the workgroups per head over the candidates.
  */
-const ROUND = /* wgsl */ `struct Round { round: u32, idBits: u32, cap: u32, hist: u32, scale: f32, splits: u32, p0: u32, p1: u32 }`;
+const ROUND = /* wgsl */ `struct Round { round: u32, idBits: u32, stride: u32, hist: u32, scale: f32, splits: u32, p0: u32, p1: u32 }`;
 
 /**
  * The radix select's shared part: the 96-bit key of a candidate — ordered hi, ordered lo, and the
@@ -210,7 +225,7 @@ var<workgroup> picked: vec4u;
 var<workgroup> countHere: u32;
 ${ORDER}
 fn keyOf(s: vec4f, id: u32) -> vec3u {
-  return vec3u(toOrdered(s.x), toOrdered(s.y), (rp.cap - 1u - id) << (32u - rp.idBits));
+  return vec3u(toOrdered(s.x), toOrdered(s.y), (rp.stride - 1u - id) << (32u - rp.idBits));
 }
 // Bits of word w known after r rounds, as a mask.
 fn known(w: u32, r: u32) -> u32 {
@@ -274,7 +289,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (st.w == 0u || st.w == DONE) { return; }
   let count = workgroupUniformLoad(&countHere);
   for (var i = wid.x * WG + lid; i < count; i += rp.splits * WG) {
-    let k = keyOf(sc[h * rp.cap + i], ids[h * rp.cap + i]);
+    let k = keyOf(sc[h * rp.stride + i], ids[h * rp.stride + i]);
     if (matches(k, st, rp.round)) { atomicAdd(&local[digit(k, rp.round)], 1u); }
   }
   workgroupBarrier();
@@ -298,7 +313,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (!none) { return; }
   let w = rp.round; let p0 = atomicLoad(&radix[4u * h]); let p1 = atomicLoad(&radix[4u * h + 1u]);
   for (var i = wid.x * WG + lid; i < counts[h]; i += rp.splits * WG) {
-    let k = keyOf(sc[h * rp.cap + i], ids[h * rp.cap + i]);
+    let k = keyOf(sc[h * rp.stride + i], ids[h * rp.stride + i]);
     if ((w < 1u || k.x == p0) && (w < 2u || k.y == p1)) { atomicMax(&radix[4u * h + w], k[w]); }
   }
 }`;
@@ -337,7 +352,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let i = base + lid;
     var keep = false; var id = 0u;
     if (i < count) {
-      let s = sc[h * rp.cap + i]; id = ids[h * rp.cap + i];
+      let s = sc[h * rp.stride + i]; id = ids[h * rp.stride + i];
       keep = select(reaches(s, t), atLeast(keyOf(s, id), st), st.w > 0u);
       if (!keep) {
         let x = (s.x + abs(s.y) + s.z) * rp.scale;
@@ -349,7 +364,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
     if (lid == 0u) { keptBase = atomicAdd(&keptCounts[h], atomicLoad(&keptHere)); atomicStore(&keptHere, 0u); }
     workgroupBarrier();
-    if (keep) { keptIds[h * rp.cap + keptBase + pos] = id; }
+    if (keep) { keptIds[h * rp.stride + keptBase + pos] = id; }
   }
   red[lid] = mass;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
@@ -357,5 +372,36 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (lid < stride) { red[lid] += red[lid + stride]; }
   }
   if (lid == 0u) { atomicStore(&tally[h * TALLY + 4u + wid.x], bitcast<u32>(red[0])); }
+}`;
+}
+
+/**
+ * Last pass, one workgroup of RW threads per head: U in cut[h] raised by the rejected candidates'
+ * mass (the keep pass's per-workgroup f32 sums: ≤ m terms a thread, 8 halvings, then 5 here, each
+ * addition within 2⁻²⁴ relative: ×(1 + (m + 16)·2⁻²³)), and L cleared (the cut's L is not a lower
+ * bound on the kept mass here). The merge's certifiedBound then bounds the TV of the kept set.
+ */
+export function finishSource(): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const RW = ${RW}u; const TALLY = ${TALLY}u;
+${ROUND}
+@group(0) @binding(0) var<storage, read_write> cut: array<vec4f>;
+@group(0) @binding(1) var<storage, read> tally: array<u32>;
+@group(0) @binding(2) var<storage, read> counts: array<u32>;
+@group(0) @binding(3) var<uniform> rp: Round;
+var<workgroup> red: array<f32, RW>;
+@compute @workgroup_size(${RW})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x;
+  red[lid] = select(0.0, bitcast<f32>(tally[h * TALLY + 4u + lid]), lid < rp.splits);
+  for (var stride = RW / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; }
+  }
+  if (lid == 0u) {
+    let m = f32((counts[h] + rp.splits * WG - 1u) / (rp.splits * WG));
+    let ct = cut[h];
+    cut[h] = vec4f(ct.x, (ct.y + red[0] * (1.0 + (m + 16.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
+  }
 }`;
 }

@@ -9,6 +9,7 @@ import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
 import { bucketWords, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
+import { RankSelection, type RankRow } from './select.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface SelectionShape {
@@ -19,20 +20,22 @@ export interface SelectionShape {
   layout: KeyLayout;
   /** Positions the codes and id lists hold per head (the plan's maxLength). */
   stride: number;
-  mode: { kind: 'relu' } | { kind: 'certified'; epsilon: number };
+  mode: { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow };
   scale: number;
   /** Workgroups the certified scan aims for. */
   targetWorkgroups: number;
 }
 
 export class CodeSelection {
-  /** Per head: the keys to attend ([heads, stride] u32) and their number. */
+  /** Per head: the keys to attend ([heads, stride] u32) and their number (rank rules: the candidates, scored exactly). */
   readonly ids: GPUBuffer;
   readonly counts: GPUBuffer;
+  /** Threshold and top-k rules (select.ts): the candidates' exact selection, whose kept list is attended. */
+  readonly rank: RankSelection | null;
   /** The query's (A, E1, E2, ‖q‖) per head; normMax: the largest key norm bound quantized. */
   readonly coef: GPUBuffer;
   readonly normMax: GPUBuffer;
-  /** Certified: (c, U, L, anchor) per head (select-wgsl.ts cutSource). */
+  /** Certified and rank rules: (c, U, L, anchor) per head (select-wgsl.ts cutSource, select-kernels.ts rankCutSource). */
   readonly cut: GPUBuffer | null;
   /** Positions [0, quantized) have codes. */
   quantized = 0;
@@ -71,20 +74,24 @@ export class CodeSelection {
     this.counts = make(heads * 4);
     this.quantParams = make(16, UNIFORM);
     this.queryParams = make(16, UNIFORM);
-    if (shape.mode.kind === 'certified') {
+    if (shape.mode.kind !== 'relu') {
       this.hist = make(heads * NB * 2 * 4);
       this.cut = make(heads * 16);
       this.upBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
       this.edges = make(2 * NB * 4);
       upload(device.queue, this.edges, 0, bucketEdges());
-      this.cutParams = make(16, UNIFORM);
-      const ratio = new Float32Array(4);
-      // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
-      ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
-      upload(device.queue, this.cutParams, 0, ratio);
+      if (shape.mode.kind === 'certified') {
+        this.cutParams = make(16, UNIFORM);
+        const ratio = new Float32Array(4);
+        // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
+        ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
+        upload(device.queue, this.cutParams, 0, ratio);
+      }
     } else {
       this.cut = null;
     }
+    this.rank = shape.mode.kind === 'rank'
+      ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;
   }
 
   /**
@@ -102,14 +109,22 @@ export class CodeSelection {
     this.quantized = Math.max(this.quantized, to);
   }
 
+  /** The list the gathered attention reads: the kept keys (rank rules), else {@link ids} / {@link counts}. */
+  get list(): { ids: GPUBuffer; counts: GPUBuffer } {
+    return this.rank ? { ids: this.rank.keptIds, counts: this.rank.keptCounts } : { ids: this.ids, counts: this.counts };
+  }
+
   /**
    * Records the query's codes and the selection over positions [0, n) (params: the plan's uniform,
-   * written); ReLU: `used` (u32 a head, the attention's count of keys of positive weight) is zeroed.
+   * written); ReLU: `used` (u32 a head, the attention's count of keys of positive weight) is zeroed;
+   * keys and pageTable: the caller's K, which the rank rules score exactly.
    */
-  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null): void {
+  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null, keys: GPUBuffer, pageTable?: GPUBuffer): void {
     const { heads, kvHeads, D, stride, mode, scale } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
     upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, group));
-    p.dispatch(enc, p.get(`query-${D}-${mode.kind}`, () => encodeQuerySource(D, mode.kind, 2 * NB)),
+    // Rank rules use the certified scan's histogram: the query pass zeroes it as for ε.
+    const counters = mode.kind === 'relu' ? 'relu' : 'certified';
+    p.dispatch(enc, p.get(`query-${D}-${counters}`, () => encodeQuerySource(D, counters, 2 * NB)),
       [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
@@ -119,12 +134,16 @@ export class CodeSelection {
     }
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
     p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
-    p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
+    const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
+    if (rank) rank.encodeCut(enc, inputs, n);
+    else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
     p.dispatch(enc, p.get(`compact-${group}-${GH}`, () => compactSource(group, GH)), [this.upBytes, this.cut, this.ids, this.counts, params], blocks, groups * bucketWords(GH));
+    rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
   }
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();
+    this.rank?.destroy();
     this.quantized = 0;
   }
 }

@@ -26,9 +26,10 @@ export type Weighting = 'softmax' | 'relu';
 /**
  * What a decode plan's merge pass writes to its stats buffer, [heads] × (keysScored u32, keysUsed
  * u32, errorBound f32, 0): 'dense' (n, n), 'dense-relu' (n, keys of positive weight), 'relu'
- * (candidates, keys of positive weight), 'certified' (kept, kept, the certified bound).
+ * (candidates, keys of positive weight), 'certified' (kept, kept, the certified bound), 'rank'
+ * (candidates scored exactly, kept, the certified bound: threshold and top-k, select.ts).
  */
-export type StatsMode = 'dense' | 'dense-relu' | 'relu' | 'certified';
+export type StatsMode = 'dense' | 'dense-relu' | 'relu' | 'certified' | 'rank';
 
 /**
  * Certified mode's errorBound on the GPU (decoder stats; tv-bound.ts is the float64 twin): δ ≤ U/(W + U)
@@ -69,12 +70,14 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  */
 export function mergeSource(DV: number, stats: StatsMode, D: number): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
-  const gathered = stats === 'relu' || stats === 'certified', relu = stats === 'relu' || stats === 'dense-relu';
+  const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
+  const bounded = stats === 'certified' || stats === 'rank';
   const row = {
     dense: 'vec4u(p.n, p.n, 0u, 0u)',
     'dense-relu': 'vec4u(p.n, atomicLoad(&used[h]), 0u, 0u)',
     relu: 'vec4u(counts[h], atomicLoad(&used[h]), 0u, 0u)',
     certified: 'vec4u(counts[h], counts[h], bitcast<u32>(certifiedBound(counts[h], M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
+    rank: 'vec4u(scored[h], counts[h], bitcast<u32>(certifiedBound(counts[h], M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
   }[stats];
   return /* wgsl */ `
 const WG = ${WG}u; const DQ = ${DQ}u; const MQ = ${MQ}u; const LANES = ${LANES}u; const NEG = ${NEG};
@@ -85,10 +88,11 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read_write> stats: array<vec4u>;
 ${gathered ? '@group(0) @binding(4) var<storage, read> counts: array<u32>;' : ''}
 ${relu ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
-${stats === 'certified' ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
+${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(7) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
 ${certifiedBoundSource(D)}` : ''}
+${stats === 'rank' ? '@group(0) @binding(9) var<storage, read> scored: array<u32>;' : ''}
 var<workgroup> red: array<f32, WG>;
 var<workgroup> accs: array<vec4f, WG>;
 var<workgroup> ls: array<f32, WG>;

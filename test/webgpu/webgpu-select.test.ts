@@ -5,7 +5,7 @@
 // keysUsed, outputs within the f32 / f16 tolerances, and errorBound never below the true TV.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HsrError, KVCache, type KVCacheOptions } from '../../src/index.js';
+import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions } from '../../src/index.js';
 import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
@@ -174,4 +174,62 @@ test('webgpu backend: threshold/top-k bad input is BAD_OPTION; n = 0 gives zeros
     assert.deepEqual([...stats.errorBound!], [0, 0]);
     assert.equal(stats.keysUsed, 0);
   }
+});
+
+test('WebGpuDecodePlan { topK } and { threshold } over a paged f16 pool: the float64 rule\'s keys; setThresholds per head; bad thresholds are BAD_OPTION', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  const device = await webGpuDevice();
+  const d = 16, dv = 8, n = 300, pageSize = 32, pages = Math.ceil(n / pageSize), r = rng(300);
+  const order = Array.from({ length: pages }, (_, p) => (p * 3) % pages);
+  const keys = asStored(gaussian(r, n, kvHeads * d, 1.2).data, 'f16'), values = asStored(gaussian(r, n, kvHeads * dv).data, 'f16');
+  const queries = gaussian(r, heads, d, 1.5).data;
+  // Pool [pages, kvHeads, pageSize, dim] as f16 bits; logical page p at pool page order[p].
+  const pool = (x: Float32Array, dim: number) => {
+    const out = new Uint16Array(pages * kvHeads * pageSize * dim);
+    for (let j = 0; j < n; j++) for (let g = 0; g < kvHeads; g++) {
+      const row = (order[Math.floor(j / pageSize)]! * kvHeads + g) * pageSize + (j % pageSize);
+      for (let c = 0; c < dim; c++) out[row * dim + c] = numberToF16Bits(x[(j * kvHeads + g) * dim + c]!);
+    }
+    return out;
+  };
+  const buffer = (data: ArrayBufferView, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST) => {
+    const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage });
+    device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+    return b;
+  };
+  const bufs = { queries: buffer(queries), keys: buffer(pool(keys, d)), values: buffer(pool(values, dv)), pageTable: buffer(Uint32Array.from(order)),
+    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const read = async (src: GPUBuffer, bytes: number) => {
+    const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
+    device.queue.submit([enc.finish()]);
+    await rb.mapAsync(GPUMapMode.READ);
+    const out = rb.getMappedRange().slice(0);
+    rb.unmap(); rb.destroy();
+    return out;
+  };
+  const scale = 1 / Math.sqrt(d), perHead = [0.2, 0.8, 1.5, 99];
+  for (const sparsity of [{ topK: 7 }, { threshold: 0 }]) {
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', kind: 'softmax', sparsity, maxLength: n, layout: { pageSize } });
+    if ('threshold' in sparsity) plan.setThresholds(perHead);
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, n);
+    device.queue.submit([enc.finish()]);
+    const words = new Uint32Array(await read(plan.stats, heads * 16));
+    const ids = new Uint32Array(await read(plan.selected!.ids, heads * n * 4)), counts = new Uint32Array(await read(plan.selected!.counts, 16));
+    for (let h = 0; h < heads; h++) {
+      const want = expectedKept(logits(queries, keys, n, d, h, scale), 'topK' in sparsity ? sparsity : { threshold: perHead[h]! });
+      assert.deepEqual([...ids.slice(h * n, h * n + counts[h]!)].sort((a, b) => a - b), want, `${JSON.stringify(sparsity)} head ${h}`);
+      assert.equal(words[4 * h + 1], want.length, 'keysUsed');
+      assert.ok(words[4 * h]! >= want.length, 'keysScored: the candidates');
+    }
+    if ('threshold' in sparsity) {
+      for (const bad of [[1, 2], [0, 0, 0, Number.NaN]]) assert.throws(() => plan.setThresholds(bad), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+    } else {
+      assert.throws(() => plan.setThresholds(perHead), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+    }
+    plan.destroy();
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });

@@ -181,6 +181,6 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   }
   const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'exact' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { topK: 4 } as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'paper' as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
 });
