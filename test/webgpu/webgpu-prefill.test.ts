@@ -92,12 +92,14 @@ async function check(c: Case, seed: number) {
 test('webgpu prefill: causal and full attention against the float64 reference (GQA, m ≠ n, padding, f32 and f16)', async (t) => {
   if (!(await gpuOrSkip(t))) return;
   const cases: Case[] = [];
-  // Shapes repeat where they can: every new (dims, heads a tile, storage, weighting) compiles a pipeline.
+  // Shapes repeat where they can: every new (dims, heads a tile, storage, weighting) compiles a
+  // pipeline. Lanes a row (attend-kernel.ts lanesFor): dv = 8 gives one (the path without
+  // subgroups), d = dv = 32 four on SwiftShader (subgroups of 4: the butterfly), d = 32, dv = 16 two.
   cases.push(
     // d = 24 and dv = 20 pad to 32 and 24; 4 heads on 2 KV heads (two heads a tile).
     { label: 'softmax causal m = n, padded dims', m: 70, n: 70, heads: 4, kvHeads: 2, d: 24, dv: 20, opts: { kind: 'softmax', causal: true } },
-    { label: 'softmax causal m = n f16', m: 70, n: 70, heads: 2, kvHeads: 2, d: 16, dv: 8, opts: { kind: 'softmax', causal: true, storage: 'f16' } },
-    { label: 'exact ReLU causal, 8 heads on 2 KV heads', m: 40, n: 100, heads: 8, kvHeads: 2, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true } },
+    { label: 'softmax causal m = n f16, 4 lanes a row', m: 70, n: 70, heads: 2, kvHeads: 2, d: 32, dv: 32, opts: { kind: 'softmax', causal: true, storage: 'f16' } },
+    { label: 'exact ReLU causal, 8 heads on 2 KV heads, 2 lanes a row', m: 40, n: 100, heads: 8, kvHeads: 2, d: 32, dv: 16, opts: { kind: 'relu', bias: 0.5, causal: true } },
     { label: 'exact ReLU causal f16', m: 40, n: 100, heads: 1, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true, storage: 'f16' } },
     { label: 'softmax causal m < n (query i sees j ≤ i + n − m)', m: 40, n: 100, heads: 2, kvHeads: 2, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } },
     { label: 'softmax causal m > n (the first rows see no key: zeros)', m: 100, n: 40, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } },
