@@ -157,58 +157,66 @@ for (const p of problems) for (const n of p.sizes) {
     workDone++;
     continue;
   }
-  const biases = reluBiases(p, n, activations);
-  const modes: Record<string, AttentionOptions> = p.softmax ? { softmax: { kind: 'softmax', causal: true } } : {};
-  modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
-  activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });
-  if (p.model) {
-    modes['relu-model-dense'] = { kind: 'relu', sparsity: 'dense', ...p.model, causal: true };
-    modes['relu-model'] = { kind: 'relu', ...p.model, causal: true };
-  }
-  const row: Record<string, unknown> = { workload: p.name, n, m: n, heads, kvHeads, d, storage, biases: Object.fromEntries(activations.map((x, i) => [x, biases[i]])), model: p.model };
-  const visible = heads * n * (n + 1) / 2, flops = 4 * d * visible;
-  const prefills: Record<string, GpuPrefill> = {};
-  for (const [name, o] of Object.entries(modes)) {
-    const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage }, resolveAttentionOptions(o, d, 'bench'));
-    g.load(p.Q.subarray(0, n * heads * d), n, p.K.subarray(0, n * kvHeads * d), p.V.subarray(0, n * kvHeads * d), n);
-    const { output, stats } = await g.run(); // also the warm-up (pipelines compiled)
-    Object.assign(row, Object.fromEntries(Object.entries(sampledError(p, output, n, o, 4)).map(([k, v]) => [`${name}.${k}`, v])));
-    row[`${name}.keysScored`] = stats.keysScored; row[`${name}.keysUsed`] = stats.keysUsed;
-    row[`${name}.scoredFraction`] = stats.keysScored / visible; row[`${name}.activation`] = stats.keysUsed / visible;
-    prefills[name] = g;
-  }
-  // Rounds that fit the time left, shared with the (problem, size) pairs still to come by their work.
-  const contenders = Object.keys(modes), first: Record<string, number> = {};
-  for (const m of contenders) { const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc)); first[m] = t.submitMs; }
-  const perRound = contenders.reduce((s, m) => s + first[m]!, 0) * 1.3 + 1;
-  const mine = heads * n * n * d, rest = work.slice(workDone + 1).reduce((s, x) => s + x, 0);
-  msPerWork = Math.max(...contenders.map((m) => first[m]!)) / mine;
-  workDone++;
-  const left = budgetMs - (performance.now() - started);
-  const r = Math.max(1, Math.min(rounds, Math.floor(left / (perRound * (1 + 1.5 * rest / mine)))));
-  const gpuMs: Record<string, number[]> = {}, subMs: Record<string, number[]> = {};
-  for (const m of contenders) { gpuMs[m] = []; subMs[m] = []; }
-  for (let k = 0; k < r; k++) {
-    for (const m of contenders) {
-      const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc));
-      if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
-      subMs[m]!.push(t.submitMs);
+  // One failing (problem, size) — out of memory, a refused pass — is recorded and the rest still run.
+  const doneBefore = workDone;
+  try {
+    const biases = reluBiases(p, n, activations);
+    const modes: Record<string, AttentionOptions> = p.softmax ? { softmax: { kind: 'softmax', causal: true } } : {};
+    modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
+    activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });
+    if (p.model) {
+      modes['relu-model-dense'] = { kind: 'relu', sparsity: 'dense', ...p.model, causal: true };
+      modes['relu-model'] = { kind: 'relu', ...p.model, causal: true };
     }
+    const row: Record<string, unknown> = { workload: p.name, n, m: n, heads, kvHeads, d, storage, biases: Object.fromEntries(activations.map((x, i) => [x, biases[i]])), model: p.model };
+    const visible = heads * n * (n + 1) / 2, flops = 4 * d * visible;
+    const prefills: Record<string, GpuPrefill> = {};
+    for (const [name, o] of Object.entries(modes)) {
+      const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage }, resolveAttentionOptions(o, d, 'bench'));
+      g.load(p.Q.subarray(0, n * heads * d), n, p.K.subarray(0, n * kvHeads * d), p.V.subarray(0, n * kvHeads * d), n);
+      const { output, stats } = await g.run(); // also the warm-up (pipelines compiled)
+      Object.assign(row, Object.fromEntries(Object.entries(sampledError(p, output, n, o, 4)).map(([k, v]) => [`${name}.${k}`, v])));
+      row[`${name}.keysScored`] = stats.keysScored; row[`${name}.keysUsed`] = stats.keysUsed;
+      row[`${name}.scoredFraction`] = stats.keysScored / visible; row[`${name}.activation`] = stats.keysUsed / visible;
+      prefills[name] = g;
+    }
+    // Rounds that fit the time left, shared with the (problem, size) pairs still to come by their work.
+    const contenders = Object.keys(modes), first: Record<string, number> = {};
+    for (const m of contenders) { const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc)); first[m] = t.submitMs; }
+    const perRound = contenders.reduce((s, m) => s + first[m]!, 0) * 1.3 + 1;
+    const mine = heads * n * n * d, rest = work.slice(workDone + 1).reduce((s, x) => s + x, 0);
+    msPerWork = Math.max(...contenders.map((m) => first[m]!)) / mine;
+    workDone++;
+    const left = budgetMs - (performance.now() - started);
+    const r = Math.max(1, Math.min(rounds, Math.floor(left / (perRound * (1 + 1.5 * rest / mine)))));
+    const gpuMs: Record<string, number[]> = {}, subMs: Record<string, number[]> = {};
+    for (const m of contenders) { gpuMs[m] = []; subMs[m] = []; }
+    for (let k = 0; k < r; k++) {
+      for (const m of contenders) {
+        const t = await timeOnGpu(device, (enc) => prefills[m]!.encode(enc));
+        if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
+        subMs[m]!.push(t.submitMs);
+      }
+    }
+    row.rounds = r;
+    row.timing = gpuMs[contenders[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
+    for (const m of contenders) {
+      const ms = median(gpuMs[m]!.length > 0 ? gpuMs[m]! : subMs[m]!);
+      row[`${m}.ms`] = ms; row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.samples`] = gpuMs[m]!.length > 0 ? gpuMs[m] : subMs[m];
+      row[`${m}.denseTFLOPs`] = flops / ms / 1e9;
+    }
+    for (const m of contenders) {
+      if (m.startsWith('relu@')) row[`${m}.speedup`] = (row['relu-dense.ms'] as number) / (row[`${m}.ms`] as number);
+      if (m === 'relu-model') row[`${m}.speedup`] = (row['relu-model-dense.ms'] as number) / (row[`${m}.ms`] as number);
+    }
+    for (const g of Object.values(prefills)) g.destroy();
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  } catch (e) {
+    rows.push({ workload: p.name, n, error: String(e) });
+    console.log(JSON.stringify(rows.at(-1)));
+    workDone = doneBefore + 1;
   }
-  row.rounds = r;
-  row.timing = gpuMs[contenders[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
-  for (const m of contenders) {
-    const ms = median(gpuMs[m]!.length > 0 ? gpuMs[m]! : subMs[m]!);
-    row[`${m}.ms`] = ms; row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.samples`] = gpuMs[m]!.length > 0 ? gpuMs[m] : subMs[m];
-    row[`${m}.denseTFLOPs`] = flops / ms / 1e9;
-  }
-  for (const m of contenders) {
-    if (m.startsWith('relu@')) row[`${m}.speedup`] = (row['relu-dense.ms'] as number) / (row[`${m}.ms`] as number);
-    if (m === 'relu-model') row[`${m}.speedup`] = (row['relu-model-dense.ms'] as number) / (row[`${m}.ms`] as number);
-  }
-  for (const g of Object.values(prefills)) g.destroy();
-  rows.push(row);
-  console.log(JSON.stringify(row));
   save();
 }
 save();
