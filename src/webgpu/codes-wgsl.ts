@@ -103,10 +103,13 @@ fn boundWidth(cf: vec4f, mt: vec4f, est: f32) -> f32 {
   return (cf.y * mt.y + cf.z * mt.z + abs(est) * 9.5367431640625e-7) * 1.00000095367431640625 + 1e-30;
 }`;
 
-/** Threads of the query pass's workgroup (one workgroup per head). */
-const QWG = 64;
+/**
+ * Threads of the query pass's workgroup (one workgroup per head): one sampled key a thread for the
+ * anchor, so its loads are in flight together (the pass runs at every step, short ones included).
+ */
+const QWG = WG;
 /** Keys the query pass samples for a head's anchor (the certified histogram's reference). */
-const SAMPLES = 4 * QWG;
+const SAMPLES = QWG;
 
 /** Uniform of the query pass. */
 export function queryParams(scale: number, n: number, stride: number, groupSize: number): Uint32Array {
