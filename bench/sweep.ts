@@ -3,12 +3,14 @@
  * against n keys, codes and per-key arrays resident in kernel memory):
  *   (a) old         scoreBlockI8I16 + m × boundsFromDots per 2048-key chunk, float64 per-key arrays
  *                   (as src/hsr/quantized.ts did before the fused kernels)
- *   (b) bounds      sweepBoundsI8 (upper and centre for all m·n)
+ *   (b) bounds      sweepBoundsI8 (upper and centre for all m·n), one call per group of ≤ 4 heads
+ *   (b') rows       sweepBoundsRows: the same bounds for all m rows in one call (the prefill tile's
+ *                   int8 matrix product, codes blocked so each block is fetched once for all m)
  *   (c) candidates  sweepCandidatesI8 with t_j at the 98th percentile of head j's upper (~2 %)
  *   (d) histogram   gapHistogram over one head's n uppers (64 buckets of width 1/4)
  *   (e) select      selectBuckets of the buckets holding the top ~10 % of that head
  *   (f) dense       attendRange over the same n keys with float32 K and V (d = dv): the yardstick
- * Gaussian keys and queries (the codes' values do not change the time). Alternating rounds, medians;
+ * m = 16 is a prefill tile's rows. Gaussian keys and queries (the codes' values do not change the time). Alternating rounds, medians;
  * a first pass of rounds is discarded so that every kernel runs optimised (V8 tiers wasm up lazily).
  *
  * Then certified selection at the settings SweptBounds uses (W = 16 buckets per nat, B = 768), one
@@ -32,7 +34,7 @@ const CHUNK = 2048, Q16 = 13, BUCKETS = 64, INV_WIDTH = 4;
 
 const rows: (string | number)[][] = [];
 const json: Record<string, unknown>[] = [];
-for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
+for (const [n, d, m] of [[8192, 64, 3], [8192, 64, 16], [65536, 128, 4]] as const) {
   const k = createWasmKernels({ initialPages: 2048 }); // 128 MiB: nothing grows while views are held
   const r = rng(n + d);
   const f32 = (len: number) => k.allocF32(len).view();
@@ -61,7 +63,13 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   const softmax = { kind: 'softmax', scale: 1 / Math.sqrt(d), bias: 0, alpha: 1 } as const;
 
   // t_j: the 98th percentile of head j's uppers; the selection: buckets 0..b covering ~10 % of head 0.
-  k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre);
+  // sweepBoundsI8 and sweepCandidatesI8 take ≤ 4 heads a call: larger m goes in groups of 4.
+  const groups = (f: (j: number, g: number) => void) => { for (let j = 0; j < m; j += 4) f(j, Math.min(4, m - j)); };
+  const bounds = () => groups((j, g) => k.sweepBoundsI8(q16.subarray(j * d, (j + g) * d), g, codes, scales, slacks, codeNorms, 0, n, d,
+    coef.subarray(4 * j, 4 * (j + g)), upper.subarray(j * n, (j + g) * n), centre.subarray(j * n, (j + g) * n)));
+  const candidates = () => groups((j, g) => k.sweepCandidatesI8(q16.subarray(j * d, (j + g) * d), g, codes, scales, slacks, codeNorms, 0, n,
+    d, coef.subarray(4 * j, 4 * (j + g)), ids.subarray(j * n, (j + g) * n), counts.subarray(j, j + g)));
+  bounds();
   for (let j = 0; j < m; j++) coef[4 * j + 3] = [...upper.subarray(j * n, (j + 1) * n)].sort((x, y) => y - x)[Math.floor(0.02 * n)]!;
   const top = k.gapHistogram(upper, n, INV_WIDTH, BUCKETS, hCounts);
   let to = 0;
@@ -77,8 +85,9 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
         }
       }
     },
-    bounds: () => k.sweepBoundsI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre),
-    candidates: () => k.sweepCandidatesI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, ids, counts),
+    bounds,
+    rows: () => k.sweepBoundsRows(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, upper, centre, n),
+    candidates,
     histogram: () => { k.gapHistogram(upper, n, INV_WIDTH, BUCKETS, hCounts); },
     select: () => { k.selectBuckets(upper, n, top, INV_WIDTH, BUCKETS, 0, to, 0, ids); },
     dense: () => {
@@ -88,7 +97,7 @@ for (const [n, d, m] of [[8192, 64, 3], [65536, 128, 4]] as const) {
   };
   alternateRounds(contenders, 5);
   const ms = alternateRounds(contenders, ROUNDS);
-  k.sweepCandidatesI8(q16, m, codes, scales, slacks, codeNorms, 0, n, d, coef, ids, counts);
+  candidates();
   const candidateShare = [...counts].reduce((s, c) => s + c, 0) / (m * n);
   const selected = k.selectBuckets(upper, n, top, INV_WIDTH, BUCKETS, 0, to, 0, ids) / n;
   for (const [part, t] of Object.entries(ms)) {

@@ -111,3 +111,34 @@ test('certified rows over ≤ 1024 keys are computed densely (exact, bound 0, no
     }
   }
 });
+
+test('certified causal prefill in tiles: rows crossing the dense length inside a tile, partial tiles, m ≠ n: TV ≤ errorBound ≤ ε, dense rows exact', async () => {
+  const { attention } = await import('../../src/attention/attention.js');
+  const { referenceAttention } = await import('../../src/attention/reference.js');
+  const r = rng(45);
+  // m = 37: two full tiles of 16 and a partial one; n − m + i crosses 1024 keys inside the first
+  // tile (rows with ≤ 1024 keys go dense, later ones are certified), and the peaked rows every 5th
+  // keep few keys while the flat ones go dense for needing ≥ half of them: both kinds share tiles.
+  for (const [m, n] of [[37, 1040], [20, 20], [1, 1], [17, 1100]] as const) {
+    const d = 16, dv = 3, eps = 1e-2;
+    const q = gaussian(r, m, d, 1);
+    for (let i = 0; i < m; i += 5) for (let c = 0; c < d; c++) q.data[i * d + c]! *= 6;
+    const k = gaussian(r, n, d, 1), v = gaussian(r, n, dv);
+    const { output, stats } = attention(q, k, v, { kind: 'softmax', causal: true, sparsity: { epsilon: eps }, index: 'quantized' });
+    const want = referenceAttention({ q: q.data, m, k: k.data, n, v: v.data, d, dv, kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0, causal: true });
+    let vMax = 0;
+    for (let j = 0; j < n; j++) vMax = Math.max(vMax, Math.hypot(...v.data.subarray(j * dv, (j + 1) * dv)));
+    let sparse = 0;
+    for (let i = 0; i < m; i++) {
+      const eb = stats.errorBound![i]!, what = `m ${m} n ${n} row ${i} (bound ${eb})`;
+      assert.ok(eb >= 0 && eb <= eps, what);
+      if (eb > 0) sparse++;
+      let err = 0;
+      for (let c = 0; c < dv; c++) err += (output.data[i * dv + c]! - want[i * dv + c]!) ** 2;
+      // Dense rows (bound 0) are exact up to float32 rounding; certified rows within 2·δ·max‖v‖.
+      assert.ok(Math.sqrt(err) <= (2 * eb + 1e-5) * vMax, `${what}: error ${Math.sqrt(err)}`);
+      if (n - m + i + 1 <= 1024) assert.equal(eb, 0, `${what}: a row over ≤ 1024 keys goes dense`);
+    }
+    if (n > 1024) assert.ok(sparse > 0, `m ${m} n ${n}: some rows certified sparse`);
+  }
+});
