@@ -35,7 +35,10 @@ export function bucketWords(GH: number): number {
 
 /** The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads. */
 function codeDots(D: number, GH: number): string {
-  return `var o: array<i32, ${GH}>;
+  // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
+  // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
+  // second block on; attend-kernel.ts met the same).
+  return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
       let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
       for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }
@@ -119,7 +122,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (j < p.n) {
       let jj = j;
       ${codeDots(D, GH)}
-      var word: array<u32, ${WPK}>;
+      var word = array<u32, ${WPK}>(); // explicitly zeroed, as o
       for (var h = 0u; h < GH; h++) {
         let cf = coef[h0 + h];
         let est = boundEst(cf, mt, o[h]);

@@ -136,7 +136,8 @@ test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and p
       for (const [name, mode] of modes) {
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-          sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 8, layout: paged ? { pageSize } : 'contiguous' });
+          // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
+          sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
