@@ -26,8 +26,10 @@ const BENCH = ['bench', 'decode', '--n', '64', '--workload', 'gaussian', '--roun
  * by mktemp, is closed to other users), or null when it can.
  */
 function unprivilegedBlocked(): string | null {
-  const r = spawnSync(process.execPath, ['-e', 'require("node:fs").accessSync("src/cli/main.ts")'], { cwd: root, encoding: 'utf8', ...unprivileged });
-  return r.status === 0 ? null : `user 65534 cannot run Node in this checkout (${r.error?.message ?? String(r.stderr).trim().split('\n').pop()})`;
+  // The CLI's own start (Node, tsx resolved by absolute path, the entry file): a relative access
+  // check alone passes in a private folder, since the child enters its cwd before dropping to 65534.
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', 'require("node:fs").accessSync("src/cli/main.ts")'], { cwd: root, encoding: 'utf8', ...unprivileged });
+  return r.status === 0 ? null : `user 65534 cannot run Node in this checkout (${r.error?.message ?? String(r.stderr).split('\n').find((l) => /Error/.test(l))?.trim()})`;
 }
 
 test('reproduce --out and bench --out in a folder without write permission: IO_ERROR EACCES before any work', (t) => {
