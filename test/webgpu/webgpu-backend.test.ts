@@ -4,21 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, KVCache, type KVCacheOptions } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
-
-/** Whether an adapter exists; without one the suite fails in CI and skips (saying why) elsewhere. */
-async function gpuOrSkip(t: { skip(msg: string): void }): Promise<boolean> {
-  try {
-    await KVCache.create({ kind: 'softmax', heads: 1, kvHeads: 1, headDim: 4, backend: 'webgpu' });
-    return true;
-  } catch (e) {
-    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
-    t.skip(`no WebGPU adapter here (${e.message})`);
-    return false;
-  }
-}
+import { gpuOrSkip, asStored } from './gpu-helpers.js';
 
 /** LLM-like keys: a shared offset direction, a few strong outliers per query, Gaussian rest. */
 function llmKeys(r: Rand, n: number, kvHeads: number, d: number): Float32Array {
@@ -26,14 +14,6 @@ function llmKeys(r: Rand, n: number, kvHeads: number, d: number): Float32Array {
   for (let i = 0; i < k.length; i += d) k[i] = (k[i] ?? 0) + 2;
   for (let j = 0; j < n; j += 37) for (let c = 0; c < kvHeads * d; c++) k[j * kvHeads * d + c]! *= 3;
   return k;
-}
-
-/** Keys as the GPU stores them: float16-rounded for storage 'f16'. */
-function asStored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
-  if (storage === 'f32') return x;
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
-  return out;
 }
 
 /** Head h's keys or values out of token-major [n, kvHeads, dim] rows. */

@@ -3,36 +3,10 @@
 // float64 reference; nothing but the test reads anything back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HsrError, WebGpuDecodePlan, webGpuDevice } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
+import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
-
-async function deviceOrSkip(t: { skip(msg: string): void }): Promise<GPUDevice | null> {
-  try {
-    return await webGpuDevice();
-  } catch (e) {
-    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
-    t.skip(`no WebGPU adapter here (${e.message})`);
-    return null;
-  }
-}
-
-function upload(device: GPUDevice, data: ArrayBufferView, usage = GPUBufferUsage.STORAGE): GPUBuffer {
-  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: usage | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
-  return b;
-}
-
-async function readF32(device: GPUDevice, src: GPUBuffer, count: number): Promise<Float32Array> {
-  const rb = device.createBuffer({ size: count * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, rb, 0, count * 4);
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(rb.getMappedRange().slice(0));
-  rb.unmap(); rb.destroy();
-  return out;
-}
+import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
 
 test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, contiguous and paged K/V, f32 and f16', async (t) => {
   const device = await deviceOrSkip(t);
@@ -42,12 +16,7 @@ test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, con
   const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data; // k: [kvHeads, n, d]
   const order = [3, 0, 4, 1, 2]; // logical page p lives at pool page order[p]
   for (const storage of ['f32', 'f16'] as const) {
-    const stored = (x: Float32Array) => {
-      if (storage === 'f32') return x;
-      const out = new Float32Array(x.length);
-      decodeF16(Uint16Array.from(x, (y) => numberToF16Bits(y)), out);
-      return out;
-    };
+    const stored = (x: Float32Array) => asStored(x, storage);
     const asGpu = (x: Float32Array) => (storage === 'f32' ? x : Uint16Array.from(x, (y) => numberToF16Bits(y)));
     // Contiguous [kvHeads, cap, dim] and paged [pages, kvHeads, pageSize, dim] copies of the same rows.
     const lay = (x: Float32Array, dim: number, paged: boolean) => {
@@ -70,7 +39,7 @@ test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, con
         const enc = device.createCommandEncoder();
         plan.encode(enc, bufs, n);
         device.queue.submit([enc.finish()]);
-        const got = await readF32(device, output, heads * dv);
+        const got = new Float32Array(await readBuffer(device, output, heads * dv * 4));
         for (let h = 0; h < heads; h++) {
           const g = Math.floor(h / (heads / kvHeads));
           const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,
@@ -96,7 +65,7 @@ test('WebGpuDecodePlan: lanes sharing a key (subgroups), several key-loop steps 
   const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 1.5).data;
   for (const storage of ['f32', 'f16'] as const) {
     const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
-    const stored = (x: Float32Array) => { if (storage === 'f32') return x; const o = new Float32Array(x.length); decodeF16(half(x), o); return o; };
+    const stored = (x: Float32Array) => asStored(x, storage);
     const bufs = { queries: upload(device, q), keys: upload(device, storage === 'f32' ? k : half(k)), values: upload(device, storage === 'f32' ? v : half(v)),
       output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     for (const targetWorkgroups of [2, 40]) {
@@ -104,7 +73,7 @@ test('WebGpuDecodePlan: lanes sharing a key (subgroups), several key-loop steps 
       const enc = device.createCommandEncoder();
       plan.encode(enc, bufs, n);
       device.queue.submit([enc.finish()]);
-      const got = await readF32(device, bufs.output, heads * d);
+      const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
       for (let h = 0; h < heads; h++) {
         const g = Math.floor(h / (heads / kvHeads));
         const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,

@@ -5,29 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { attentionAsync, HsrError, matrix, type AsyncAttentionOptions, type Matrix } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, referenceWeights, rng, visibleKeys } from '../attention/fixtures.js';
-
-/** Whether an adapter exists; without one the suite fails in CI and skips (saying why) elsewhere. */
-async function gpuOrSkip(t: { skip(msg: string): void }): Promise<boolean> {
-  try {
-    const one = matrix([1, 0, 0, 0], 1, 4);
-    await attentionAsync(one, one, one, { kind: 'softmax', backend: 'webgpu' });
-    return true;
-  } catch (e) {
-    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
-    t.skip(`no WebGPU adapter here (${e.message})`);
-    return false;
-  }
-}
-
-/** Keys as the GPU stores them: float16-rounded for storage 'f16'. */
-function asStored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
-  if (storage === 'f32') return x;
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
-  return out;
-}
+import { gpuOrSkip, asStored } from './gpu-helpers.js';
 
 /** Columns [c0, c0 + w) of every row. */
 function cols(x: Matrix, c0: number, w: number): Float32Array {

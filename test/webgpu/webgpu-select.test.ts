@@ -6,29 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import { numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
-
-async function gpuOrSkip(t: { skip(msg: string): void }): Promise<boolean> {
-  try {
-    await KVCache.create({ kind: 'softmax', heads: 1, kvHeads: 1, headDim: 4, backend: 'webgpu' });
-    return true;
-  } catch (e) {
-    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
-    t.skip(`no WebGPU adapter here (${e.message})`);
-    return false;
-  }
-}
-
-function asStored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
-  if (storage === 'f32') return x;
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
-  return out;
-}
+import { gpuOrSkip, asStored, readBuffer } from './gpu-helpers.js';
 
 type Sparsity = 'paper' | { threshold: number } | { topK: number };
 
@@ -199,16 +182,8 @@ test('WebGpuDecodePlan { topK } and { threshold } over a paged f16 pool: the flo
   };
   const bufs = { queries: buffer(queries), keys: buffer(pool(keys, d)), values: buffer(pool(values, dv)), pageTable: buffer(Uint32Array.from(order)),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
-  const read = async (src: GPUBuffer, bytes: number) => {
-    const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
-    device.queue.submit([enc.finish()]);
-    await rb.mapAsync(GPUMapMode.READ);
-    const out = rb.getMappedRange().slice(0);
-    rb.unmap(); rb.destroy();
-    return out;
-  };
+  const read = (src: GPUBuffer, bytes: number) => readBuffer(device, src, bytes);
+
   const scale = 1 / Math.sqrt(d), perHead = [0.2, 0.8, 1.5, 99];
   for (const sparsity of [{ topK: 7 }, { threshold: 0 }]) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', kind: 'softmax', sparsity, maxLength: n, layout: { pageSize } });

@@ -4,36 +4,10 @@
 // encodeQuantize after rows are rewritten), selection on the GPU, stats in the plan's buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HsrError, WebGpuDecodePlan, webGpuDevice } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
+import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
-
-async function deviceOrSkip(t: { skip(msg: string): void }): Promise<GPUDevice | null> {
-  try {
-    return await webGpuDevice();
-  } catch (e) {
-    if (process.env.CI || !(e instanceof HsrError) || e.code !== 'UNSUPPORTED') throw e;
-    t.skip(`no WebGPU adapter here (${e.message})`);
-    return null;
-  }
-}
-
-function upload(device: GPUDevice, data: ArrayBufferView): GPUBuffer {
-  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
-  return b;
-}
-
-async function read(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const out = rb.getMappedRange().slice(0);
-  rb.unmap(); rb.destroy();
-  return out;
-}
+import { asStored as stored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
 
 /** LLM-like keys [kvHeads, n, d]: an offset direction, every 37th key three times larger. */
 function llmKeys(r: Rand, kvHeads: number, n: number, d: number): Float32Array {
@@ -58,13 +32,6 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-function stored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
-  if (storage === 'f32') return x;
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (y) => numberToF16Bits(y)), out);
-  return out;
-}
-
 interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number }
 
 /**
@@ -78,12 +45,12 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
   record?.(enc);
   plan.encode(enc, bufs, n);
   device.queue.submit([enc.finish()]);
-  const got = new Float32Array(await read(device, bufs.output, heads * dv * 4));
-  const statsBytes = await read(device, plan.stats, heads * 16);
+  const got = new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4));
+  const statsBytes = await readBuffer(device, plan.stats, heads * 16);
   const words = new Uint32Array(statsBytes), bounds = new Float32Array(statsBytes);
   const sel = plan.selected!;
-  const ids = new Uint32Array(await read(device, sel.ids, heads * cap * 4));
-  const counts = new Uint32Array(await read(device, sel.counts, 16));
+  const ids = new Uint32Array(await readBuffer(device, sel.ids, heads * cap * 4));
+  const counts = new Uint32Array(await readBuffer(device, sel.counts, 16));
   const tol = (storage === 'f16' ? 1e-3 : 2e-5);
   const kept: number[] = [];
   for (let h = 0; h < heads; h++) {
@@ -175,8 +142,8 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
     const enc = device.createCommandEncoder();
     plan.encode(enc, bufs, 0);
     device.queue.submit([enc.finish()]);
-    assert.ok(new Float32Array(await read(device, bufs.output, heads * dv * 4)).every((x) => x === 0));
-    assert.ok(new Uint32Array(await read(device, plan.stats, heads * 16)).every((x) => x === 0));
+    assert.ok(new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4)).every((x) => x === 0));
+    assert.ok(new Uint32Array(await readBuffer(device, plan.stats, heads * 16)).every((x) => x === 0));
     plan.destroy();
     for (const b of Object.values(bufs)) b.destroy();
   }
