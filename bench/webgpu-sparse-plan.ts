@@ -17,6 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
+import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { Pipelines } from '../src/webgpu/plan.js';
@@ -74,16 +75,7 @@ function gpuBuffer(data: ArrayBufferView, usage = GPUBufferUsage.STORAGE): GPUBu
   return b;
 }
 
-async function read(src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const out = rb.getMappedRange().slice(0);
-  rb.unmap(); rb.destroy();
-  return out;
-}
+const read = (src: GPUBuffer, bytes: number) => readBuffer(device, src, bytes);
 
 /** The ReLU bias that leaves about `target` of one query's logits (all heads) above it, at length n. */
 function reluBias(w: Workload, n: number, q: Float32Array, target: number): number {

@@ -80,3 +80,15 @@ async function dawnGpu(): Promise<GPU | null> {
   })();
   return nodeGpu;
 }
+
+/** The first `bytes` of `src` (a COPY_SRC buffer), read back through a staging buffer: for checks and benchmarks. */
+export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const out = rb.getMappedRange().slice(0);
+  rb.unmap(); rb.destroy();
+  return out;
+}

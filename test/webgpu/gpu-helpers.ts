@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" />
 // What the WebGPU test files share: the adapter check, K/V as the GPU stores them, and buffers in
-// and out of the device.
+// and out of the device (read-back: the library's readBuffer).
 import { HsrError, webGpuDevice } from '../../src/index.js';
 import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+export { readBuffer } from '../../src/webgpu/device.js';
 
 /** The device, or null after skipping (saying why) where no adapter exists; in CI a missing adapter fails. */
 export async function deviceOrSkip(t: { skip(msg: string): void }): Promise<GPUDevice | null> {
@@ -33,16 +34,4 @@ export function upload(device: GPUDevice, data: ArrayBufferView, usage: number =
   const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: usage | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
   return b;
-}
-
-/** The first `bytes` of `src`, read back. */
-export async function readBuffer(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const rb = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, rb, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const out = rb.getMappedRange().slice(0);
-  rb.unmap(); rb.destroy();
-  return out;
 }
