@@ -39,7 +39,11 @@ async function openDevice(gpu: GPU): Promise<GPUDevice> {
   const features = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
     requiredFeatures: features,
-    requiredLimits: { maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize },
+    // The adapter's workgroup memory, not WebGPU's default 16 KiB: prefill's 64-key tiles need 32 KiB (prefill-kernel.ts).
+    requiredLimits: {
+      maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+      maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+    },
   });
   const min = (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize;
   if (subgroups && min) subgroupSizes.set(device, min);

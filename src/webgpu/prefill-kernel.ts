@@ -1,14 +1,21 @@
 /**
  * WGSL of causal prefill on WebGPU (FlashAttention-style): a workgroup owns a query tile — BQ
  * positions × G query heads of one KV group, 64 rows — and walks the key tiles its rows can see,
- * BK keys at a time through workgroup memory; every row keeps its own online softmax (or ReLU^α
- * state) in registers, so nothing is merged afterwards.
- * - 16 teams of T lanes (T threads of one subgroup; T = 1 without subgroups): a team owns RT = 4
- *   rows (PT = 4/G positions × G heads), lane i holds 8·KU dims of each row's query and 8·VU dims
- *   of its accumulator; a key's partial dot products meet by a butterfly of subgroupShuffleXor, so
- *   every lane has the same score (as in attend-kernel.ts, which does this for one decode query).
- * - Key tiles past the tile's last visible key are never visited (causal); inside the diagonal
- *   tile each row masks keys j > i + n − m. Query tiles are dispatched heaviest first.
+ * BK keys at a time; every row keeps its own online softmax (or ReLU^α state), so nothing is merged
+ * afterwards. Both products are register-blocked like a GEMM (core WGSL has no matrix units, so
+ * every multiply-add is a float32 FMA, and what bounds it is how many of them each workgroup-memory
+ * load feeds):
+ * - scores S = Q·Kᵀ: thread (ty, tx) of 16 × TX computes a 4 × 4 micro-tile — rows 4·ty … 4·ty + 3,
+ *   keys tx + TX·j — over the full d, DC dims at a time: per dim one vec4 of Q (4 rows) and one of
+ *   K (4 keys) from workgroup memory feed 16 FMAs. Q and K chunks are stored transposed there
+ *   (dim-major), K and V converted to float32 once per tile (f16 words are unpacked on the way in);
+ * - a row's maximum over the tile meets through workgroup memory (one vec4 per thread and 16 reads),
+ *   each thread exponentiates only its own 16 scores and writes them to the P tile;
+ * - O += P·V: the same thread owns the same 4 rows and dims 4·(tx + TX·u) … + 3 of each, so its
+ *   rows' maxima, rescales and sums stay in its registers; per key one vec4 of P and VU of V feed
+ *   16·VU FMAs. Partial row sums are folded across the TX threads of a row once, at the end.
+ * - Key tiles past the tile's last visible key are never visited (causal); the diagonal tile masks
+ *   per row (key j visible to row i iff j < i + n − m + 1). Query tiles are dispatched heaviest first.
  * - Exact sparse ReLU^α: a mask pass (maskSource) marks the key tiles where some visible
  *   (row, key) pair has a certified upper bound (int8 codes, codes-wgsl.ts BOUND_FNS) above the bias;
  *   the attention pass skips the others without loading them: every key there has weight 0.
@@ -24,25 +31,27 @@
 import { BOUND_FNS } from './codes-wgsl.js';
 import { NEG, WG, type Storage, type Weighting } from './wgsl.js';
 
-/** Teams of a workgroup and rows a team owns: 64 query rows a tile. */
-const NT = 16;
+/** Rows of a query tile, and rows of a thread's micro-tile (its 16 threads of ty). */
+const ROWS = 64;
 const RT = 4;
-/** Keys a team scores per step (independent loads in flight, one rescale per step). */
-const B = 4;
+/** Keys of a thread's micro-tile (one vec4 of scores per row). */
+const KT = 4;
 
 /** The prefill passes' uniform, as prefill.ts writes it. */
 export const PREFILL_PARAMS = /* wgsl */ `struct Params { m: u32, n: u32, shift: i32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32,
   qTiles: u32, kTiles: u32, causal: u32, pad: u32 }`;
 export const PREFILL_PARAMS_BYTES = 48;
 
-export interface PrefillShape {
+/**
+ * Tile sizes of the attention pass: TX threads a row (16 or 8: 16·TX threads), BK = 4·TX keys a
+ * tile, DC dims of Q and K a step of the score loop, KC keys of V a step of the output loop.
+ */
+export interface PrefillTiles { TX: number; BK: number; DC: number; KC: number }
+
+export interface PrefillShape extends PrefillTiles {
   D: number; DV: number;
   /** Query heads of one KV group a workgroup serves: 1, 2 or 4. */
   G: number;
-  /** Lanes per row (attend-kernel.ts lanesFor). */
-  T: number;
-  /** Keys per tile ({@link keyTile}). */
-  BK: number;
   storage: Storage;
   weighting: Weighting;
   alpha: number;
@@ -52,7 +61,7 @@ export interface PrefillShape {
 
 /** Positions of a query tile for G heads a workgroup. */
 export function queryTile(G: number): number {
-  return (NT * RT) / G;
+  return ROWS / G;
 }
 
 /** Heads of a KV group one workgroup serves: the largest of 4, 2, 1 dividing the group. */
@@ -61,46 +70,77 @@ export function headsPerTile(group: number): number {
 }
 
 /**
- * Keys per tile: the largest power of two ≤ 64 whose K and V rows fit `limit` bytes of workgroup
- * memory; 0 when not even B keys fit (the head is too wide for this device).
+ * Workgroup memory of the attention pass (bytes): the P tile (BK keys × 64 rows) beside one region
+ * that holds in turn the Q and K chunks, the rows' partial maxima / sums and counts, and a V chunk.
  */
-export function keyTile(D: number, DV: number, storage: Storage, limit: number): number {
-  const bytes = (D + DV) * (storage === 'f16' ? 2 : 4);
-  let bk = 64;
-  while (bk >= B && bk * bytes > limit) bk /= 2;
-  return bk >= B ? bk : 0;
+export function prefillBytes(t: PrefillTiles, DV: number): number {
+  return 4 * (t.BK * ROWS + Math.max(t.DC * (ROWS + t.BK), 2 * t.TX * ROWS, t.KC * DV));
 }
 
-/** The attention pass. Dispatch (qTiles, kvHeads·sub); G·PT rows per team, 16·T threads. */
+/**
+ * The largest tiles whose workgroup memory fits `limit` bytes: 64-key tiles need 32 KiB at
+ * d = dv = 128 (the adapters of NVIDIA GPUs allow 48), 32-key tiles (128 threads) fit WebGPU's
+ * default 16 KiB; null when not even those fit (the head is too wide for this device).
+ */
+export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles | null {
+  for (const TX of [16, 8]) {
+    for (const DC of [32, 16].filter((c) => D % c === 0)) {
+      for (let KC = 4 * TX; KC >= 4; KC /= 2) {
+        const t = { TX, BK: 4 * TX, DC, KC };
+        if (prefillBytes(t, DV) <= limit) return t;
+      }
+    }
+  }
+  return null;
+}
+
+/** The attention pass. Dispatch (qTiles, kvHeads·sub); 16·TX threads. */
 export function prefillSource(x: PrefillShape): string {
-  const { D, DV, G, T, BK, storage, weighting, alpha, sparse } = x;
-  const PT = RT / G, BQ = queryTile(G), KU = D / (8 * T), VU = DV / (8 * T);
+  const { D, DV, G, TX, BK, DC, KC, storage, weighting, alpha, sparse } = x;
+  const NTH = 16 * TX, BQ = queryTile(G), D4 = D / 4, DV4 = DV / 4, VU = Math.ceil(DV4 / TX);
   const f16 = storage === 'f16';
   const word = f16 ? 'vec4u' : 'vec4f';
-  // Words of a K / V row in the tiles: vec4u of 8 f16 dims, or vec4f of 4 f32 dims.
-  const KROW = f16 ? D / 8 : D / 4, VROW = f16 ? DV / 8 : DV / 4;
+  // Words of a K / V row: vec4u of 8 f16 dims, or vec4f of 4 f32 dims; words of a K row in a chunk.
+  const DW = f16 ? 8 : 4, KROW = D / DW, VROW = DV / DW, CW = DC / DW;
   const softmax = weighting === 'softmax';
-  // Unit u (8 dims) of this lane's slice of tile row `kr` as two f32 quads.
-  const unit = (tile: 'kt' | 'vt', U: string, ROW: number) => (f16
-    ? `let w = ${tile}[kr * ${ROW}u + lane * ${U} + u]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
-    : `let e = kr * ${ROW}u + 2u * (lane * ${U} + u); let a0 = ${tile}[e]; let a1 = ${tile}[e + 1u];`);
+  const rows = [0, 1, 2, 3], cs = ['x', 'y', 'z', 'w'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
-  const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
-  const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
-  // Words of the K and V tiles each thread fetches.
-  const KW = Math.ceil((BK * KROW) / (NT * T)), VW = Math.ceil((BK * VROW) / (NT * T));
-  const fetch = (tile: string) => `for (var i = 0u; i < ${KW}u; i++) {
-      let w = lid + i * ${NT * T}u; let j = ${tile} * BK + w / ${KROW}u;
-      pk[i] = select(${word}(0), K[(kvh * p.cap + min(j, p.n - 1u)) * ${KROW}u + w % ${KROW}u], j < p.n && w < ${BK * KROW}u);
-    }
-    for (var i = 0u; i < ${VW}u; i++) {
-      let w = lid + i * ${NT * T}u; let j = ${tile} * BK + w / ${VROW}u;
-      pv[i] = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + w % ${VROW}u], j < p.n && w < ${BK * VROW}u);
-    }`;
-  const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
-  return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
-const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u; const PT = ${PT}u; const RT = ${RT}u; const BQ = ${BQ}u;
-const BK = ${BK}u; const KU = ${KU}u; const VU = ${VU}u; const NEG = ${NEG};
+  const unpack = (w: string) => `vec4f(unpack2x16float(${w}.x), unpack2x16float(${w}.y)), vec4f(unpack2x16float(${w}.z), unpack2x16float(${w}.w))`;
+  // Region offsets (vec4 units): Q chunk [DC][16] then K chunk [DC][TX]; V chunk [KC][DV4].
+  const KOFF = DC * 16;
+  // Q and K chunk c into the region, transposed: Q task (row group g, quad o) loads 4 rows' quad o
+  // and writes 4 dims × (4 rows); K task (thread x, word o) loads keys x + TX·j and writes its dims × (4 keys).
+  const QTASKS = 16 * (DC / 4), KTASKS = TX * CW;
+  const loadQK = /* wgsl */ `workgroupBarrier(); // the region's previous readers are done
+      for (var w = lid; w < ${QTASKS + KTASKS}u; w += ${NTH}u) {
+        if (w < ${QTASKS}u) {
+          let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
+          ${rows.map((i) => `let q${i} = p.scale * Q[((head0 + (4u * g + ${i}u) % G) * p.m + min(qt * BQ + (4u * g + ${i}u) / G, p.m - 1u)) * ${D4}u + d0 / 4u + o];`).join('\n          ')}
+          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + g] = vec4f(q0.${c}, q1.${c}, q2.${c}, q3.${c});`).join('\n          ')}
+        } else {
+          let x = (w - ${QTASKS}u) / ${CW}u; let o = (w - ${QTASKS}u) % ${CW}u;
+          ${rows.map((j) => `let j${j} = k0 + x + ${TX * j}u; let w${j} = select(${word}(0), K[(kvh * p.cap + min(j${j}, p.n - 1u)) * ${KROW}u + d0 / ${DW}u + o], j${j} < p.n);`).join('\n          ')}
+          ${f16
+    ? `${rows.map((j) => `let a${j} = array<vec4f, 2>(${unpack(`w${j}`)});`).join(' ')}
+          ${[0, 1].flatMap((h) => cs.map((c, e) => `sm[${KOFF}u + (8u * o + ${4 * h + e}u) * ${TX}u + x] = vec4f(a0[${h}].${c}, a1[${h}].${c}, a2[${h}].${c}, a3[${h}].${c});`)).join('\n          ')}`
+    : cs.map((c, e) => `sm[${KOFF}u + (4u * o + ${e}u) * ${TX}u + x] = vec4f(w0.${c}, w1.${c}, w2.${c}, w3.${c});`).join('\n          ')}
+        }
+      }
+      workgroupBarrier();`;
+  // Four dims of the score loop: a vec4 of Q (4 rows) and of K (4 keys) feed 16 FMAs.
+  const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * 16u + ty]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + tx];
+          ${rows.map((i) => `s[${i}] += qv.${cs[i]} * kv;`).join(' ')} }`).join('\n        ');
+  const loadV = /* wgsl */ `workgroupBarrier(); // the P tile is written, the region's previous readers are done
+      for (var w = lid; w < ${KC * VROW}u; w += ${NTH}u) {
+        let r = w / ${VROW}u; let o = w % ${VROW}u; let j = k0 + kc + r;
+        let v = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + o], j < p.n);
+        ${f16 ? `sm[r * ${DV4}u + 2u * o] = vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); sm[r * ${DV4}u + 2u * o + 1u] = vec4f(unpack2x16float(v.z), unpack2x16float(v.w));`
+    : `sm[r * ${DV4}u + o] = v;`}
+      }
+      workgroupBarrier();`;
+  const us = Array.from({ length: VU }, (_, u) => u);
+  return /* wgsl */ `
+const TX = ${TX}u; const G = ${G}u; const BQ = ${BQ}u; const BK = ${BK}u; const NEG = ${NEG};
 ${PREFILL_PARAMS}
 @group(0) @binding(0) var<storage, read> K: array<${word}>;
 @group(0) @binding(1) var<storage, read> V: array<${word}>;
@@ -109,9 +149,11 @@ ${PREFILL_PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> rowCount: array<vec2u>;
 ${sparse ? '@group(0) @binding(6) var<storage, read> mask: array<u32>;' : ''}
-var<workgroup> kt: array<${word}, ${BK * KROW}>;
-var<workgroup> vt: array<${word}, ${BK * VROW}>;
-${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}
+// P tile: key kl's 4 rows of row group g at kl·16 + (g ^ (kl % 16)) (the xor spreads a step's
+// writes over the banks); the region: see prefillBytes.
+var<workgroup> ps: array<vec4f, ${BK * 16}>;
+var<workgroup> sm: array<vec4f, ${prefillBytes(x, DV) / 16 - BK * 16}>;
+${softmax ? '' : `fn pw(x: vec4f) -> vec4f { return ${power('x')}; }`}
 ${sparse ? `// The first tile at or after t that the mask pass marked (tiles if none).
 fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
   var u = t;
@@ -119,108 +161,87 @@ fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
   return u;
 }` : ''}
 
-@compute @workgroup_size(${NT * T})
+@compute @workgroup_size(${NTH})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let qt = p.qTiles - 1u - wid.x; // heaviest (latest) tiles first: they start while light ones fill in
   let kvh = wid.y / p.sub; let head0 = kvh * p.groupSize + (wid.y % p.sub) * G;
-  let lane = lid % T; let team = lid / T;
-  let pos0 = qt * BQ + team * PT;
-  // Keys visible to this team's positions, and to the whole tile (its last position).
-  var lim: array<u32, PT>;
-  for (var pp = 0u; pp < PT; pp++) {
-    let visible = select(i32(p.n), clamp(i32(pos0 + pp) + p.shift + 1, 0, i32(p.n)), p.causal != 0u);
-    lim[pp] = select(0u, u32(visible), pos0 + pp < p.m);
-  }
+  let tx = lid % TX; let ty = lid / TX;
+  // Keys visible to this thread's rows 4·ty + i (position qt·BQ + row / G), and to the whole tile.
+  var lim: vec4u;
+  ${rows.map((i) => `{ let pos = qt * BQ + (4u * ty + ${i}u) / G;
+    let visible = select(i32(p.n), clamp(i32(pos) + p.shift + 1, 0, i32(p.n)), p.causal != 0u);
+    lim.${cs[i]} = select(0u, u32(visible), pos < p.m); }`).join('\n  ')}
   let last = min(qt * BQ + BQ, p.m) - 1u;
   let kEnd = select(p.n, u32(clamp(i32(last) + p.shift + 1, 0, i32(p.n))), p.causal != 0u);
-  // This lane's slice of each row's query (scale folded in); row r = position pp·G + head h.
-  var q: array<vec4f, ${RT * 2 * KU}>;
-  for (var r = 0u; r < RT; r++) {
-    let pos = min(pos0 + r / G, p.m - 1u);
-    for (var i = 0u; i < 2u * KU; i++) { q[r * 2u * KU + i] = p.scale * Q[((head0 + r % G) * p.m + pos) * ${D / 4}u + lane * 2u * KU + i]; }
-  }
-  var m: array<f32, RT>;
-  var l: array<f32, RT>;
-  var used: array<u32, RT>;
-  var scored: array<u32, PT>;
-  var acc: array<vec4f, ${RT * 2 * VU}>;
-  for (var r = 0u; r < RT; r++) { m[r] = ${softmax ? 'NEG' : '0.0'}; l[r] = 0.0; used[r] = 0u; }
-  for (var i = 0u; i < ${RT * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
-  for (var pp = 0u; pp < PT; pp++) { scored[pp] = 0u; }
+  var m = vec4f(${softmax ? 'NEG' : '0.0'});
+  var l = vec4f(0.0);
+  var used = vec4u(0u);
+  var scored = vec4u(0u);
+  var acc: array<vec4f, ${RT * VU}>;
+  for (var i = 0u; i < ${RT * VU}u; i++) { acc[i] = vec4f(0.0); }
   let tiles = (kEnd + BK - 1u) / BK;
-  // The next tile's K and V words are fetched into registers while this one is scored, so the
-  // global loads' latency hides behind the arithmetic (one workgroup a multiprocessor has no other
-  // to switch to); at the top of a tile they go to workgroup memory.
-  var pk: array<${word}, ${KW}>;
-  var pv: array<${word}, ${VW}>;
   var t = ${sparse ? 'nextLive(wid.y, qt, 0u, tiles)' : '0u'};
-  ${fetch('t')}
   loop {
     if (t >= tiles) { break; }
     let k0 = t * BK;
-    workgroupBarrier(); // the previous tile's reads are done
-    for (var i = 0u; i < ${KW}u; i++) { let w = lid + i * ${NT * T}u; if (w < ${BK * KROW}u) { kt[w] = pk[i]; } }
-    for (var i = 0u; i < ${VW}u; i++) { let w = lid + i * ${NT * T}u; if (w < ${BK * VROW}u) { vt[w] = pv[i]; } }
+    scored += min(vec4u(BK), max(lim, vec4u(k0)) - vec4u(k0));
+    // Scores of rows 4·ty + i (s[i]) and keys k0 + tx + TX·j (component j), scale folded into Q.
+    var s = array<vec4f, ${RT}>(); // explicitly zeroed (a loop-local var must not keep old values)
+    for (var d0 = 0u; d0 < ${D}u; d0 += ${DC}u) {
+      ${loadQK}
+      for (var dd = 0u; dd < ${DC}u; dd += 4u) {
+        ${scoreStep}
+      }
+    }
+    let keys = vec4u(k0 + tx) + vec4u(0u, TX, 2u * TX, 3u * TX);
+    var top: vec4f;
+    ${rows.map((i) => `let ok${i} = keys < vec4u(lim.${cs[i]});`).join(' ')}
+    ${softmax
+    ? rows.map((i) => `s[${i}] = select(vec4f(NEG), s[${i}], ok${i}); top.${cs[i]} = max(max(s[${i}].x, s[${i}].y), max(s[${i}].z, s[${i}].w));`).join('\n    ')
+    : `// ReLU^α in scaled form (docs/kernels.md "Online state layout"): m is each row's largest
+    // t = ReLU(score − bias) so far and weights are (t / m)^α ≤ 1, so t^α never overflows.
+    ${rows.map((i) => `s[${i}] = select(vec4f(0.0), max(s[${i}] - p.bias, vec4f(0.0)), ok${i}); top.${cs[i]} = max(max(s[${i}].x, s[${i}].y), max(s[${i}].z, s[${i}].w));
+    used.${cs[i]} += dot(vec4u(s[${i}] > vec4f(0.0)), vec4u(1u));`).join('\n    ')}`}
+    // Each row's maximum over the tile: every thread's 4 partial maxima through the region.
     workgroupBarrier();
-    let next = ${sparse ? 'nextLive(wid.y, qt, t + 1u, tiles)' : 't + 1u'};
-    if (next < tiles) {
-      ${fetch('next')}
-    }
-    for (var pp = 0u; pp < PT; pp++) { scored[pp] += min(BK, max(lim[pp], k0) - k0); }
-    for (var b0 = 0u; b0 < BK; b0 += B) {
-      var s = array<f32, ${RT * B}>(); // explicitly zeroed (a loop-local var must not keep old values)
-      var v: array<vec4f, ${B * 2 * VU}>;
-      for (var b = 0u; b < B; b++) {
-        let kr = b0 + b;
-        for (var u = 0u; u < KU; u++) {
-          ${unit('kt', 'KU', KROW)}
-          for (var r = 0u; r < RT; r++) { s[r * B + b] += dot(a0, q[r * 2u * KU + 2u * u]) + dot(a1, q[r * 2u * KU + 2u * u + 1u]); }
-        }
-        for (var u = 0u; u < VU; u++) {
-          ${unit('vt', 'VU', VROW)}
-          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-        }
-      }
-      ${T > 1 ? `for (var j = 0u; j < ${RT * B}u; j++) { ${butterfly} }` : ''}
-      for (var r = 0u; r < RT; r++) {
-        var ok: array<bool, B>;
-        for (var b = 0u; b < B; b++) { ok[b] = k0 + b0 + b < lim[r / G]; }
-        ${softmax ? `var mx = m[r];
-        for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[r * B + b]); } }
-        let corr = exp(m[r] - mx);
-        m[r] = mx;
-        var w: array<f32, B>;
-        for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[r * B + b] - mx), ok[b]); }`
-    : `// ReLU^α in scaled form (docs/kernels.md "Online state layout"): m[r] is the largest
-        // t = ReLU(score − bias) so far and weights are (t / m)^α ≤ 1, so t^α never overflows.
-        var tt: array<f32, B>;
-        var mx = m[r];
-        for (var b = 0u; b < B; b++) {
-          tt[b] = select(0.0, max(s[r * B + b] - p.bias, 0.0), ok[b]);
-          mx = max(mx, tt[b]);
-          if (tt[b] > 0.0) { used[r] += 1u; }
-        }
-        let inv = select(0.0, 1.0 / mx, mx > 0.0);
-        let corr = select(1.0, pw(m[r] * inv), mx > 0.0);
-        m[r] = mx;
-        var w: array<f32, B>;
-        for (var b = 0u; b < B; b++) { w[b] = pw(tt[b] * inv); }`}
-        l[r] = l[r] * corr + ${wSum};
-        for (var i = 0u; i < 2u * VU; i++) {
-          acc[r * 2u * VU + i] = acc[r * 2u * VU + i] * corr + ${wv};
-        }
+    sm[tx * 16u + ty] = top;
+    workgroupBarrier();
+    for (var x = 0u; x < TX; x++) { top = max(top, sm[x * 16u + ty]); }
+    let mx = max(m, top);
+    ${softmax ? `let corr = exp(m - mx);
+    m = mx;
+    ${rows.map((i) => `s[${i}] = select(vec4f(0.0), exp(s[${i}] - mx.${cs[i]}), ok${i});`).join(' ')}`
+    : `let inv = select(vec4f(0.0), 1.0 / mx, mx > vec4f(0.0));
+    let corr = select(vec4f(1.0), pw(m * inv), mx > vec4f(0.0));
+    m = mx;
+    ${rows.map((i) => `s[${i}] = pw(s[${i}] * inv.${cs[i]});`).join(' ')}`}
+    l = l * corr + vec4f(${rows.map((i) => `dot(s[${i}], vec4f(1.0))`).join(', ')});
+    ${rows.map((i) => us.map((u) => `acc[${i * VU + u}] *= corr.${cs[i]};`).join(' ')).join('\n    ')}
+    ${cs.map((c, j) => `{ let kl = tx + ${TX * j}u; ps[kl * 16u + (ty ^ (kl % 16u))] = vec4f(s[0].${c}, s[1].${c}, s[2].${c}, s[3].${c}); }`).join('\n    ')}
+    for (var kc = 0u; kc < BK; kc += ${KC}u) {
+      ${loadV}
+      for (var k = 0u; k < ${KC}u; k++) {
+        let kl = kc + k; let pv = ps[kl * 16u + (ty ^ (kl % 16u))];
+        ${us.map((u) => `{ let v = sm[k * ${DV4}u + tx + ${TX * u}u]; ${rows.map((i) => `acc[${i * VU + u}] += pv.${cs[i]} * v;`).join(' ')} }`).join('\n        ')}
       }
     }
-    t = next;
+    t = ${sparse ? 'nextLive(wid.y, qt, t + 1u, tiles)' : 't + 1u'};
   }
-  for (var r = 0u; r < RT; r++) {
-    let pos = pos0 + r / G;
-    if (pos >= p.m) { continue; }
-    let row = (head0 + r % G) * p.m + pos;
-    let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
-    for (var i = 0u; i < 2u * VU; i++) { out[row * ${DV / 4}u + lane * 2u * VU + i] = acc[r * 2u * VU + i] * inv; }
-    if (lane == 0u) { rowCount[row] = vec2u(scored[r / G], ${softmax ? 'scored[r / G]' : 'used[r]'}); }
-  }
+  // Fold the rows' partial sums and counts across their TX threads.
+  workgroupBarrier();
+  sm[tx * 16u + ty] = l;
+  sm[${16 * TX}u + tx * 16u + ty] = bitcast<vec4f>(used);
+  workgroupBarrier();
+  var lt = vec4f(0.0);
+  var ut = vec4u(0u);
+  for (var x = 0u; x < TX; x++) { lt += sm[x * 16u + ty]; ut += bitcast<vec4u>(sm[${16 * TX}u + x * 16u + ty]); }
+  let inv = select(vec4f(0.0), 1.0 / lt, lt > vec4f(0.0));
+  ${rows.map((i) => `{ let r = 4u * ty + ${i}u; let pos = qt * BQ + r / G;
+    if (pos < p.m) {
+      let row = (head0 + r % G) * p.m + pos;
+      ${us.map((u) => `if (tx + ${TX * u}u < ${DV4}u) { out[row * ${DV4}u + tx + ${TX * u}u] = acc[${i * VU + u}] * inv.${cs[i]}; }`).join(' ')}
+      if (tx == 0u) { rowCount[row] = vec2u(scored.${cs[i]}, ${softmax ? `scored.${cs[i]}` : `ut.${cs[i]}`}); }
+    } }`).join('\n  ')}
 }`;
 }
 

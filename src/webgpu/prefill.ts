@@ -4,16 +4,20 @@ import type { AttentionStats, ResolvedAttentionOptions } from '../attention/opti
 import { visibleKeys } from '../attention/reference.js';
 import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
-import { lanesFor } from './attend-kernel.js';
 import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
-import { headsPerTile, keyTile, maskSource, prefillSource, PREFILL_PARAMS_BYTES, queryTile } from './prefill-kernel.js';
+import { headsPerTile, maskSource, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface PrefillShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
   /** How K and V are kept on the GPU (f16: half the bytes, results within 1e-3 relative). */
   storage: Storage;
+  /**
+   * Workgroup memory the attention pass may use (bytes; default and cap: the device's limit). Less
+   * picks smaller tiles, as a device with WebGPU's default 16 KiB would (tests).
+   */
+  workgroupBytes?: number;
 }
 
 const round = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -30,8 +34,7 @@ export class GpuPrefill {
   readonly DV: number;
   private readonly G: number;
   private readonly sub: number;
-  private readonly T: number;
-  private readonly BK: number;
+  private readonly tiles: PrefillTiles;
   private readonly sparse: boolean;
   private readonly pipelines: Pipelines;
   private readonly buffers = new Map<string, GPUBuffer>();
@@ -50,11 +53,12 @@ export class GpuPrefill {
     this.pipelines = Pipelines.of(device);
     this.G = headsPerTile(heads / kvHeads);
     this.sub = heads / kvHeads / this.G;
-    this.T = lanesFor(this.D, this.DV, this.pipelines.subgroupSize);
-    this.BK = keyTile(this.D, this.DV, storage, device.limits.maxComputeWorkgroupStorageSize);
-    if (this.BK === 0) {
-      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs 4 key and value rows in ${device.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (${storage})`);
+    const limit = Math.min(shape.workgroupBytes ?? Infinity, device.limits.maxComputeWorkgroupStorageSize);
+    const tiles = prefillTiles(this.D, this.DV, limit);
+    if (!tiles) {
+      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs its prefill tiles in ${limit} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (too wide)`);
     }
+    this.tiles = tiles;
   }
 
   /**
@@ -99,7 +103,7 @@ export class GpuPrefill {
       upload(queue, this.buf('qcode', qcode.byteLength, usage), 0, qcode);
       upload(queue, this.buf('coef', coef.byteLength, usage), 0, coef);
     }
-    const qTiles = Math.ceil(m / queryTile(this.G)), kTiles = Math.ceil(n / this.BK);
+    const qTiles = Math.ceil(m / queryTile(this.G)), kTiles = Math.ceil(n / this.tiles.BK);
     const params = new Uint32Array(PREFILL_PARAMS_BYTES / 4), f = new Float32Array(params.buffer), i = new Int32Array(params.buffer);
     params.set([m, n, 0, n, 0, 0, heads / kvHeads, this.sub, qTiles, kTiles, this.options.causal ? 1 : 0, 0]);
     i[2] = n - m; f[4] = this.options.scale; f[5] = this.options.bias;
@@ -114,12 +118,14 @@ export class GpuPrefill {
     const { kvHeads, storage } = this.shape, o = this.options, b = (name: string) => this.buffers.get(name)!;
     const qTiles = Math.ceil(this.m / queryTile(this.G)), groups = kvHeads * this.sub;
     if (this.sparse) {
-      const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${this.BK}`, () => maskSource(this.D, this.G, this.BK));
+      const { BK } = this.tiles;
+      const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${BK}`, () => maskSource(this.D, this.G, BK));
       this.pipelines.dispatch(enc, pipe, [b('codes'), b('meta'), b('qcode'), b('coef'), b('params'), b('mask')], Math.ceil(this.n / WG), qTiles * groups);
     }
-    const key = `prefill-${this.D}-${this.DV}-${this.G}-${this.T}-${this.BK}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
+    const { TX, BK, DC, KC } = this.tiles;
+    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TX}-${BK}-${DC}-${KC}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
     const pipe = this.pipelines.get(key, () => prefillSource({
-      D: this.D, DV: this.DV, G: this.G, T: this.T, BK: this.BK, storage, weighting: o.kind, alpha: o.alpha, sparse: this.sparse,
+      D: this.D, DV: this.DV, G: this.G, ...this.tiles, storage, weighting: o.kind, alpha: o.alpha, sparse: this.sparse,
     }));
     const bufs = [b('K'), b('V'), b('Q'), b('out'), b('params'), b('rowCount')];
     if (this.sparse) bufs.push(b('mask'));
