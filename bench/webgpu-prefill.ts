@@ -4,7 +4,9 @@
 // in rounds; a sample is one prefill in its own command buffer, timed by the GPU's timestamps
 // (src/webgpu/timing.ts; submit to done where there are none), median reported, with TFLOP/s of the
 // dense work (4·d flops per visible query–key pair) and each sparse mode's ratio to dense ReLU
-// (the fastest dense path of the same weighting) from the same run. Every mode's output is checked
+// (the fastest dense path of the same weighting) from the same run. Where the device allows more
+// than 32 (16) KiB of workgroup memory, softmax also runs on the tiles that 32 (16) KiB would get
+// ('softmax@32KiB', 'softmax@16KiB'; each mode's tiles are in its row). Every mode's output is checked
 // on sampled rows against the float64 reference; its stats (keys scored / used) are recorded.
 // Rounds shrink to fit --budget seconds of the whole run (the joint GPU run allows 150; setup on the
 // host takes some 20 s of it at 32k), and a size that would not fit is skipped, saying so.
@@ -150,8 +152,8 @@ let workDone = 0;
 let msPerWork = 0;
 for (const p of problems) for (const n of p.sizes) {
   const { heads, kvHeads, d } = p;
-  // A size whose warm-up, first timing and one round (3 runs of each of ≤ 9 modes) would not fit the time left is skipped.
-  if (msPerWork > 0 && 3 * 9 * msPerWork * heads * n * n * d > budgetMs - (performance.now() - started)) {
+  // A size whose warm-up, first timing and one round (3 runs of each of ≤ 11 modes) would not fit the time left is skipped.
+  if (msPerWork > 0 && 3 * 11 * msPerWork * heads * n * n * d > budgetMs - (performance.now() - started)) {
     rows.push({ workload: p.name, n, skipped: 'would not fit the time budget' });
     console.log(JSON.stringify(rows.at(-1)));
     workDone++;
@@ -162,6 +164,14 @@ for (const p of problems) for (const n of p.sizes) {
   try {
     const biases = reluBiases(p, n, activations);
     const modes: Record<string, AttentionOptions> = p.softmax ? { softmax: { kind: 'softmax', causal: true } } : {};
+    // Softmax again on the tiles of a device with less workgroup memory (where this one has more):
+    // which tile size pays on this GPU.
+    const limitOf: Record<string, number> = {};
+    for (const kib of p.softmax ? [32, 16] : []) {
+      if (kib * 1024 >= device.limits.maxComputeWorkgroupStorageSize) continue;
+      modes[`softmax@${kib}KiB`] = { kind: 'softmax', causal: true };
+      limitOf[`softmax@${kib}KiB`] = kib * 1024;
+    }
     modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
     activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });
     if (p.model) {
@@ -172,7 +182,8 @@ for (const p of problems) for (const n of p.sizes) {
     const visible = heads * n * (n + 1) / 2, flops = 4 * d * visible;
     const prefills: Record<string, GpuPrefill> = {};
     for (const [name, o] of Object.entries(modes)) {
-      const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage }, resolveAttentionOptions(o, d, 'bench'));
+      const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage, workgroupBytes: limitOf[name] }, resolveAttentionOptions(o, d, 'bench'));
+      row[`${name}.tiles`] = g.tiles;
       g.load(p.Q.subarray(0, n * heads * d), n, p.K.subarray(0, n * kvHeads * d), p.V.subarray(0, n * kvHeads * d), n);
       const { output, stats } = await g.run(); // also the warm-up (pipelines compiled)
       Object.assign(row, Object.fromEntries(Object.entries(sampledError(p, output, n, o, 4)).map(([k, v]) => [`${name}.${k}`, v])));

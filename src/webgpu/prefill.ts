@@ -34,7 +34,8 @@ export class GpuPrefill {
   readonly DV: number;
   private readonly G: number;
   private readonly sub: number;
-  private readonly tiles: PrefillTiles;
+  /** The attention pass's tile sizes (prefill-kernel.ts prefillTiles), from the workgroup memory. */
+  readonly tiles: PrefillTiles;
   private readonly sparse: boolean;
   private readonly pipelines: Pipelines;
   private readonly buffers = new Map<string, GPUBuffer>();

@@ -4,9 +4,12 @@
 // every new kernel shape compiles a pipeline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attentionAsync, HsrError, matrix, type AsyncAttentionOptions, type Matrix } from '../../src/index.js';
+import { attentionAsync, HsrError, matrix, webGpuDevice, type AsyncAttentionOptions, type Matrix } from '../../src/index.js';
 import { gaussian, referenceAttention, referenceWeights, rng, visibleKeys } from '../attention/fixtures.js';
 import { gpuOrSkip, asStored } from './gpu-helpers.js';
+import { resolveAttentionOptions } from '../../src/attention/options.js';
+import { GpuPrefill } from '../../src/webgpu/prefill.js';
+import { prefillBytes, prefillTiles } from '../../src/webgpu/prefill-kernel.js';
 
 /** Columns [c0, c0 + w) of every row. */
 function cols(x: Matrix, c0: number, w: number): Float32Array {
@@ -22,6 +25,24 @@ interface Case {
   make?: (q: Matrix, k: Matrix, v: Matrix) => void;
   /** Tolerance relative to max|v| (default 2e-5 f32, 1e-3 f16). */
   tol?: number;
+  /** Workgroup memory the kernel may use (GpuPrefill directly): less than the device's picks smaller tiles. */
+  workgroupBytes?: number;
+}
+
+/** attentionAsync on the GPU, or GpuPrefill directly where the case limits workgroup memory. */
+async function onGpu(c: Case, q: Matrix, k: Matrix, v: Matrix) {
+  const { heads, kvHeads, d, dv, m, n } = c;
+  if (c.workgroupBytes === undefined) return attentionAsync(q, k, v, { ...c.opts, backend: 'webgpu', heads, kvHeads });
+  const { storage, ...rest } = c.opts;
+  const g = new GpuPrefill(await webGpuDevice(), { heads, kvHeads, headDim: d, valueDim: dv, storage: storage ?? 'f32', workgroupBytes: c.workgroupBytes },
+    resolveAttentionOptions({ ...rest, backend: 'js' }, d, 'test'));
+  try {
+    g.load(q.data, m, k.data, v.data, n);
+    const { output, stats } = await g.run();
+    return { output: { data: output, rows: m, cols: heads * dv }, stats };
+  } finally {
+    g.destroy();
+  }
 }
 
 /**
@@ -35,7 +56,7 @@ async function check(c: Case, seed: number) {
   const q = gaussian(r, m, heads * d, 1.5), k = gaussian(r, n, kvHeads * d, 1.2), v = gaussian(r, n, kvHeads * dv);
   c.make?.(q, k, v);
   const storage = c.opts.storage ?? 'f32';
-  const { output, stats } = await attentionAsync(q, k, v, { ...c.opts, backend: 'webgpu', heads, kvHeads });
+  const { output, stats } = await onGpu(c, q, k, v);
   assert.equal(output.rows, m); assert.equal(output.cols, heads * dv);
   const kind = c.opts.kind, scale = c.opts.scale ?? 1 / Math.sqrt(d), alpha = c.opts.alpha ?? 1, bias = c.opts.bias ?? 0, causal = c.opts.causal ?? false;
   const kStored = asStored(k.data, storage);
@@ -88,6 +109,31 @@ test('webgpu prefill: causal and full attention against the float64 reference (G
   );
   let seed = 1;
   for (const c of cases) await check(c, seed++);
+});
+
+test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, 16 KiB of workgroup memory (the small tiles)', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  // 64-key tiles of 64 rows (32 KiB) and, at 16 KiB, 32-key tiles (128 threads); 130 positions end
+  // one row and one key past two full tiles; d = dv = 128 is the benchmarks' shape (4 score chunks,
+  // two V columns a thread).
+  const cases: Case[] = [
+    { label: 'softmax causal m = n = 130 f16, 8 heads on 2 KV heads, d = 128', m: 130, n: 130, heads: 8, kvHeads: 2, d: 128, dv: 128, opts: { kind: 'softmax', causal: true, storage: 'f16' } },
+    { label: 'softmax causal m < n, 16 KiB', m: 45, n: 131, heads: 4, kvHeads: 2, d: 24, dv: 20, opts: { kind: 'softmax', causal: true }, workgroupBytes: 16384 },
+    { label: 'softmax full m = n = 130 f16, d = 128, 16 KiB', m: 130, n: 130, heads: 2, kvHeads: 1, d: 128, dv: 128, opts: { kind: 'softmax', storage: 'f16' }, workgroupBytes: 16384 },
+    { label: 'exact ReLU causal m > n, 16 KiB (mask pass on 32-key tiles)', m: 100, n: 70, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true }, workgroupBytes: 16384 },
+  ];
+  let seed = 10;
+  for (const c of cases) await check(c, seed++);
+});
+
+test('webgpu prefill: tile sizes follow the workgroup memory (64-key tiles in 32 KiB, 32-key in 16 KiB, none below)', () => {
+  assert.deepEqual(prefillTiles(128, 128, 32768), { TX: 16, BK: 64, DC: 32, KC: 32 });
+  assert.deepEqual(prefillTiles(128, 128, 16384), { TX: 8, BK: 32, DC: 16, KC: 16 });
+  assert.equal(prefillTiles(128, 128, 8192), null);
+  for (const [D, DV, limit] of [[128, 128, 49152], [16, 8, 16384], [32, 24, 32768], [256, 512, 32768], [1024, 1024, 16384]] as const) {
+    const tiles = prefillTiles(D, DV, limit);
+    if (tiles) assert.ok(prefillBytes(tiles, DV) <= limit && D % tiles.DC === 0, `${D}/${DV}/${limit}`);
+  }
 });
 
 test('webgpu prefill: edges — n = 1, m = 1, ties, zero queries and keys, huge vectors', async (t) => {
@@ -173,7 +219,7 @@ test('webgpu prefill: bad input is an HsrError (shape, options, f16 range, unsup
   await assert.rejects(attentionAsync(q, k, v, { kind: 'softmax', heads: 2, backend: 'webgpu', gpu: noAdapter }), (e: unknown) => code('UNSUPPORTED')(e) && /adapter/.test((e as Error).message));
 });
 
-test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 overflow', async (t) => {
+test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 overflow, heads too wide', async (t) => {
   if (!(await gpuOrSkip(t))) return;
   const r = rng(70), q = gaussian(r, 4, 16), k = gaussian(r, 4, 16), v = gaussian(r, 4, 8);
   const code = (c: string) => (e: unknown) => e instanceof HsrError && e.code === c;
@@ -181,4 +227,7 @@ test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 ove
   const big = gaussian(r, 4, 8);
   big.data[3] = 1e5;
   await assert.rejects(attentionAsync(q, k, big, { kind: 'softmax', backend: 'webgpu', storage: 'f16' }), code('UNSUPPORTED'));
+  // d = dv = 2048 (f32): not even 4 value rows of a 32-key tile fit beside its P tile.
+  const wide = gaussian(r, 2, 2048);
+  await assert.rejects(attentionAsync(wide, wide, wide, { kind: 'softmax', backend: 'webgpu' }), (e: unknown) => code('UNSUPPORTED')(e) && /workgroup memory/.test((e as Error).message));
 });
