@@ -30,6 +30,7 @@ import { webGpuDevice } from '../src/index.js';
 import { resolveAttentionOptions, type AttentionOptions } from '../src/attention/options.js';
 import { referenceAttention } from '../src/attention/reference.js';
 import { GpuPrefill } from '../src/webgpu/prefill.js';
+import { prefillTiles, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
 import { timeOnGpu } from '../src/webgpu/timing.js';
 import { syntheticWorkload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -166,11 +167,11 @@ for (const p of problems) for (const n of p.sizes) {
     const modes: Record<string, AttentionOptions> = p.softmax ? { softmax: { kind: 'softmax', causal: true } } : {};
     // Softmax again on the tiles of a device with less workgroup memory (where this one has more):
     // which tile size pays on this GPU.
-    const limitOf: Record<string, number> = {};
+    const tilesOf: Record<string, PrefillTiles> = {};
     for (const kib of p.softmax ? [32, 16] : []) {
       if (kib * 1024 >= device.limits.maxComputeWorkgroupStorageSize) continue;
       modes[`softmax@${kib}KiB`] = { kind: 'softmax', causal: true };
-      limitOf[`softmax@${kib}KiB`] = kib * 1024;
+      tilesOf[`softmax@${kib}KiB`] = prefillTiles(d, d, kib * 1024)!;
     }
     modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
     activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });
@@ -182,7 +183,7 @@ for (const p of problems) for (const n of p.sizes) {
     const visible = heads * n * (n + 1) / 2, flops = 4 * d * visible;
     const prefills: Record<string, GpuPrefill> = {};
     for (const [name, o] of Object.entries(modes)) {
-      const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage, workgroupBytes: limitOf[name] }, resolveAttentionOptions(o, d, 'bench'));
+      const g = new GpuPrefill(device, { heads, kvHeads, headDim: d, valueDim: d, storage, tiles: tilesOf[name] }, resolveAttentionOptions(o, d, 'bench'));
       row[`${name}.tiles`] = g.tiles;
       g.load(p.Q.subarray(0, n * heads * d), n, p.K.subarray(0, n * kvHeads * d), p.V.subarray(0, n * kvHeads * d), n);
       const { output, stats } = await g.run(); // also the warm-up (pipelines compiled)

@@ -44,7 +44,8 @@ export const PREFILL_PARAMS_BYTES = 48;
 
 /**
  * Tile sizes of the attention pass: TX threads a row (16 or 8: 16·TX threads), BK = 4·TX keys a
- * tile, DC dims of Q and K a step of the score loop, KC keys of V a step of the output loop.
+ * tile, DC dims of Q and K a step of the score loop (16, 32 or 64, dividing D), KC keys of V a step
+ * of the output loop (a power of two ≤ BK).
  */
 export interface PrefillTiles { TX: number; BK: number; DC: number; KC: number }
 
@@ -78,13 +79,14 @@ export function prefillBytes(t: PrefillTiles, DV: number): number {
 }
 
 /**
- * The largest tiles whose workgroup memory fits `limit` bytes: 64-key tiles need 32 KiB at
- * d = dv = 128 (the adapters of NVIDIA GPUs allow 48), 32-key tiles (128 threads) fit WebGPU's
- * default 16 KiB; null when not even those fit (the head is too wide for this device).
+ * The largest tiles whose workgroup memory fits `limit` bytes (larger chunks: fewer barriers a
+ * tile): at d = dv = 128, 64-key tiles with 64-dim chunks need 48 KiB, with 32-dim chunks 32 KiB;
+ * 32-key tiles (128 threads) fit WebGPU's default 16 KiB; null when not even those fit (the head is
+ * too wide for this device).
  */
 export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles | null {
   for (const TX of [16, 8]) {
-    for (const DC of [32, 16].filter((c) => D % c === 0)) {
+    for (const DC of [64, 32, 16].filter((c) => D % c === 0)) {
       for (let KC = 4 * TX; KC >= 4; KC /= 2) {
         const t = { TX, BK: 4 * TX, DC, KC };
         if (prefillBytes(t, DV) <= limit) return t;

@@ -6,7 +6,7 @@ import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
 import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
-import { headsPerTile, maskSource, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
+import { headsPerTile, maskSource, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface PrefillShape {
@@ -14,10 +14,10 @@ export interface PrefillShape {
   /** How K and V are kept on the GPU (f16: half the bytes, results within 1e-3 relative). */
   storage: Storage;
   /**
-   * Workgroup memory the attention pass may use (bytes; default and cap: the device's limit). Less
-   * picks smaller tiles, as a device with WebGPU's default 16 KiB would (tests).
+   * The attention pass's tile sizes (tests, benchmarks: e.g. those of a device with less workgroup
+   * memory); default: the largest the device's workgroup memory holds (prefillTiles).
    */
-  workgroupBytes?: number;
+  tiles?: PrefillTiles;
 }
 
 const round = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -54,10 +54,14 @@ export class GpuPrefill {
     this.pipelines = Pipelines.of(device);
     this.G = headsPerTile(heads / kvHeads);
     this.sub = heads / kvHeads / this.G;
-    const limit = Math.min(shape.workgroupBytes ?? Infinity, device.limits.maxComputeWorkgroupStorageSize);
-    const tiles = prefillTiles(this.D, this.DV, limit);
+    const limit = device.limits.maxComputeWorkgroupStorageSize;
+    const tiles = shape.tiles ?? prefillTiles(this.D, this.DV, limit);
     if (!tiles) {
       throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs its prefill tiles in ${limit} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (too wide)`);
+    }
+    const { TX, BK, DC, KC } = tiles;
+    if (!((TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0 && BK % KC === 0 && KC >= 1 && prefillBytes(tiles, this.DV) <= limit)) {
+      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, within ${limit} bytes, got ${JSON.stringify(tiles)}`);
     }
     this.tiles = tiles;
   }
