@@ -1,18 +1,20 @@
 /**
  * WGSL of the sparse decode plans' threshold and top-k softmax selection (select.ts encodes them),
- * around the certified scan's histogram of bound gaps and its compaction (select-wgsl.ts):
+ * around the certified scan's histogram of bound gaps and its compaction (select-wgsl.ts). Three
+ * passes of their own a step:
  *   cut      per head, the bucket c below which every key that can be kept lies (its upper bound
  *            may reach the threshold, or may reach the k-th largest lower bound), and U(c), the
  *            upper bound on the skipped keys' mass; select-wgsl.ts compactSource then lists the
  *            candidates;
- *   score    each candidate's logit in double-float (below), and per head how many reach t;
- *   radix    top-k: the k-th best candidate by (logit desc, id asc) as a radix select, 8 bits
- *            a round over a 96-bit key, one dispatch a round, no readback (a threshold row that
- *            no key reaches: its best key, by three rounds of atomicMax);
- *   keep     the kept ids (a second list, for the gathered attention) and per workgroup the
- *            rejected candidates' mass;
- *   finish   U in cut[h] raised by that mass, so the merge's certified errorBound (wgsl.ts) covers
- *            every key left out.
+ *   score    each candidate's logit in double-float (below), over many workgroups;
+ *   select   one workgroup a head: top-k, the k-th best candidate by (logit desc, id asc) as a
+ *            radix select looping in the shader (a threshold row that no key reaches: its best
+ *            key, by a tree); then the kept ids (a second list, for the gathered attention), the
+ *            rejected candidates' mass, and U in cut[h] raised by it, so the merge's certified
+ *            errorBound (wgsl.ts) covers every key left out.
+ * A step of these rules once took ~20 passes (radix rounds, best-key rounds, keep and finish passes,
+ * buffer clears between steps), each a few µs of launch and barrier on an H100 for little work:
+ * the candidates are few enough for one workgroup a head.
  *
  * Exact logits. The CPU decides a key by its float64 logit (attention/threshold-rule.ts). WGSL has no
  * f64, so the score pass computes ⟨q, k⟩ in double-float: q and k split by masking their mantissas
@@ -25,27 +27,23 @@
  * are kept on both). Top-k orders by the double-float value (ties: the smaller id), as the CPU by
  * float64 logits.
  *
- * Layouts: sc [heads, stride] vec4f (hi, lo, err, 0) of candidate slot i; radix [R + 1, heads] vec4u
- * states (key prefix words 0..2, rank still wanted) then [R, heads, 256] u32 digit counts; tally
- * [heads, TALLY] u32: (keys reaching t, —, —, —, then RW f32 rejected masses).
+ * Layout: sc [heads, stride] vec4f (hi, lo, err, 0) of candidate slot i.
  */
 import { rowOfSource, type KeyLayout } from './codes-wgsl.js';
 import { ABOVE, NB } from './select-wgsl.js';
 import { PARAMS, WG, type Storage } from './wgsl.js';
 
-/** Most workgroups per head of the passes over candidates (each loops over its share). */
-export const RW = 32;
-/** Workgroups per head over the candidates of n keys (at most n of them): fewer where n is small. */
-export function rankSplits(n: number): number {
-  return Math.min(RW, Math.max(1, Math.ceil(n / WG)));
+/** Most workgroups per head of the score pass (each loops over its share of the candidates). */
+const SCORE_SPLITS = 32;
+/** Workgroups per head of the score pass over the candidates of n keys (at most n of them): fewer where n is small. */
+export function scoreSplits(n: number): number {
+  return Math.min(SCORE_SPLITS, Math.max(1, Math.ceil(n / WG)));
 }
-/** u32 words of a head's tally. */
-export const TALLY = 4 + RW;
-/** Radix rounds for positions below `stride`: 8 for the two float words, then the id's bits. */
-export function radixRounds(stride: number): { rounds: number; idBits: number } {
-  const idBits = Math.max(8, Math.ceil(Math.log2(Math.max(stride, 2))));
-  return { rounds: 8 + Math.ceil(idBits / 8), idBits };
-}
+/**
+ * Candidates per thread whose keys the select pass's top-k rounds keep in registers (CACHED·WG of a
+ * head); candidates beyond are read again each round (correct at any count, slower).
+ */
+export const CACHED = 8;
 
 export type RankRule = 'threshold' | 'top-k';
 
@@ -129,33 +127,26 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Pass 2: every candidate's logit in double-float → sc; threshold rows count the candidates that
- * reach t (tally word 0). One thread a candidate (they are few: the bounds kept the rest out).
+ * Pass 2: every candidate's logit in double-float → sc (one thread a candidate: they are few, the
+ * bounds kept the rest out). Dispatch (rankSplits(n), heads).
  */
-export function scoreSource(D: number, heads: number, storage: Storage, layout: KeyLayout, rule: RankRule): string {
+export function scoreSource(D: number, storage: Storage, layout: KeyLayout): string {
   const f16 = storage === 'f16';
   // Products of 12-bit halves: a f16 key has 11 significant bits, so it needs no split.
   const terms = f16
     ? 'acc = dfAdd(acc, qh * k); acc = dfAdd(acc, ql * k);'
     : 'let kh = hiPart(k); let kl = k - kh; acc = dfAdd(acc, qh * kh); acc = dfAdd(acc, qh * kl); acc = dfAdd(acc, ql * kh); acc = dfAdd(acc, ql * kl);';
   return /* wgsl */ `
-const WG = ${WG}u; const TALLY = ${TALLY}u;
+const WG = ${WG}u;
 ${PARAMS}
-${SEL(heads)}
 @group(0) @binding(0) var<storage, read> K: array<${f16 ? 'vec4u' : 'vec4f'}>;
 @group(0) @binding(1) var<storage, read> Q: array<vec4f>;
 @group(0) @binding(2) var<storage, read> ids: array<u32>;
 @group(0) @binding(3) var<storage, read> counts: array<u32>;
 @group(0) @binding(4) var<storage, read_write> sc: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> tally: array<atomic<u32>>;
-@group(0) @binding(6) var<uniform> p: Params;
-@group(0) @binding(7) var<uniform> sel: Sel;
-@group(0) @binding(8) var<uniform> rp: Round;
-${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
-${ROUND}
+@group(0) @binding(5) var<uniform> p: Params;
+${typeof layout === 'object' ? '@group(0) @binding(6) var<storage, read> pages: array<u32>;' : ''}
 ${rowOfSource(layout, 'p.cap')}
-var<workgroup> reached: atomic<u32>;
-${REACHES}
 fn hiPart(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u); }
 // (hi, lo) + an exact product: twoSum, then renormalised (fastTwoSum).
 fn dfAdd(a: vec2f, x: f32) -> vec2f {
@@ -163,9 +154,9 @@ fn dfAdd(a: vec2f, x: f32) -> vec2f {
   let h = s + e; return vec2f(h, e - (h - s));
 }
 @compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let head = wid.y; let kvh = head / p.groupSize; let count = counts[head];
-  for (var i = wid.x * WG + lid; i < count; i += rp.splits * WG) {
+  for (var i = wid.x * WG + lid; i < count; i += nwg.x * WG) {
     let row = rowOf(kvh, ids[head * p.stride + i]);
     var acc = vec2f(0.0); var S = 0.0;
     for (var u = 0u; u < ${D / 8}u; u++) {
@@ -184,222 +175,146 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // 4D·2⁻⁴⁷ (double-float) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself rounded: ×1.001),
     // and flushed subnormal products.
     let err = S * 1.001 * ${(4 * D * 2 ** -47 + D * 2 ** -53).toExponential(8)} + 1e-33;
-    let s = vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
-    sc[head * p.stride + i] = s;
-    ${rule === 'threshold' ? 'if (reaches(s, sel.h[head])) { atomicAdd(&reached, 1u); }' : ''}
+    sc[head * p.stride + i] = vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
   }
-  ${rule === 'threshold' ? `workgroupBarrier();
-  if (lid == 0u) { let r = atomicLoad(&reached); if (r > 0u) { atomicAdd(&tally[head * TALLY], r); } }` : ''}
 }`;
 }
 
 /**
- * The radix passes' uniform: this round, the key's id bits, the id lists' stride, where the digit
- * counts start, the scale, and the workgroups per head over the candidates.
+ * Pass 3, one workgroup a head over its scored candidates (the cut left few: hundreds to a few
+ * thousand), everything after the scores in one pass — no state crosses workgroups, so nothing
+ * needs clearing between steps:
+ *   top-k      K*, the k-th best candidate by (logit desc, id asc), by a radix select over its
+ *              96-bit key (ordered hi, ordered lo, the id reversed in the top idBits: a smaller id
+ *              ranks higher), 8 bits a round, a loop in the shader; a state (key prefix words
+ *              0..2, rank still wanted among the candidates matching the prefix) becomes DONE once
+ *              every candidate matching the prefix is wanted — K* is then the prefix with zero low
+ *              bits, and the rounds stop (with distinct scores, after the rounds over hi). A
+ *              thread keeps the keys of its first CACHED candidates in registers; further ones
+ *              (top-k beyond ~CACHED·WG candidates) are re-read each round.
+ *   threshold  how many candidates reach t, and the best key by a tree over the threads (a row
+ *              that no key reaches keeps it);
+ *   keep       the kept ids (keys ≥ K*, or reaching t) into keptIds, their number into
+ *              keptCounts, and the rejected candidates' mass Σ e^{x − m0} (x their logit rounded
+ *              up, terms under e^{−80} counted at e^{−80});
+ *   finish     U in cut[h] raised by that mass (≤ m terms a thread, then 8 halvings, each
+ *              addition within 2⁻²⁴ relative: ×(1 + (m + 16)·2⁻²³)), and L cleared (the cut's L is
+ *              not a lower bound on the kept mass here), so the merge's certified errorBound
+ *              covers every key left out.
+ * Dispatch (heads).
  */
-const ROUND = /* wgsl */ `struct Round { round: u32, idBits: u32, stride: u32, hist: u32, scale: f32, splits: u32, p0: u32, p1: u32 }`;
-
-/**
- * The radix select's shared part: the 96-bit key of a candidate — ordered hi, ordered lo, and the
- * id reversed (a smaller id ranks higher) in the top idBits — and `stateFor`, which turns the
- * previous round's digit counts into the state entering this round (every workgroup computes it,
- * the same way, so no pass of its own is needed). A state is (key prefix words 0..2, rank still
- * wanted among the candidates matching the prefix); rank 0: nothing to rank; DONE: every candidate
- * matching the prefix is wanted, so K* is the prefix with zero low bits and the later rounds have
- * nothing to do (with distinct scores, after the rounds over hi).
- */
-function radixCommon(heads: number): string {
+export function selectSource(heads: number, rule: RankRule): string {
+  const topK = rule === 'top-k';
   return /* wgsl */ `
-const WG = ${WG}u; const TALLY = ${TALLY}u; const HEADS = ${heads}u; const DONE = 0xffffffffu;
-${ROUND}
+const WG = ${WG}u; const CACHED = ${CACHED}u; const DONE = 0xffffffffu;
+${PARAMS}
 ${SEL(heads)}
 @group(0) @binding(0) var<storage, read> sc: array<vec4f>;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<storage, read_write> radix: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> tally: array<atomic<u32>>;
-@group(0) @binding(5) var<uniform> rp: Round;
-@group(0) @binding(6) var<uniform> sel: Sel;
-var<workgroup> sfx: array<u32, 257>;
-var<workgroup> picked: vec4u;
-var<workgroup> countHere: u32;
-${ORDER}
-fn keyOf(s: vec4f, id: u32) -> vec3u {
-  return vec3u(toOrdered(s.x), toOrdered(s.y), (rp.stride - 1u - id) << (32u - rp.idBits));
-}
-// Bits of word w known after r rounds, as a mask.
-fn known(w: u32, r: u32) -> u32 {
-  let b = clamp(i32(8u * r) - i32(32u * w), 0, 32);
-  return select(~(0xffffffffu >> u32(b)), 0xffffffffu, b == 32);
-}
-fn matches(k: vec3u, st: vec4u, r: u32) -> bool {
-  return ((k.x ^ st.x) & known(0u, r)) == 0u && ((k.y ^ st.y) & known(1u, r)) == 0u && ((k.z ^ st.z) & known(2u, r)) == 0u;
-}
-fn digit(k: vec3u, r: u32) -> u32 { return (k[r / 4u] >> (24u - 8u * (r % 4u))) & 255u; }
-fn stateAt(i: u32) -> vec4u {
-  return vec4u(atomicLoad(&radix[4u * i]), atomicLoad(&radix[4u * i + 1u]), atomicLoad(&radix[4u * i + 2u]), atomicLoad(&radix[4u * i + 3u]));
-}
-fn setState(i: u32, s: vec4u) {
-  atomicStore(&radix[4u * i], s.x); atomicStore(&radix[4u * i + 1u], s.y); atomicStore(&radix[4u * i + 2u], s.z); atomicStore(&radix[4u * i + 3u], s.w);
-}
-fn stateFor(h: u32, lid: u32) -> vec4u {
-  if (lid == 0u) { countHere = counts[h]; }
-  if (rp.round == 0u) {
-    if (lid == 0u) { picked = vec4u(0u, 0u, 0u, bitcast<u32>(sel.h[h].w)); }
-    return workgroupUniformLoad(&picked);
-  }
-  let r = rp.round - 1u;
-  if (lid == 0u) { picked = stateAt(r * HEADS + h); }
-  let prev = workgroupUniformLoad(&picked);
-  if (prev.w == 0u || prev.w == DONE) { return prev; }
-  sfx[lid] = atomicLoad(&radix[rp.hist + (r * HEADS + h) * 256u + lid]);
-  if (lid == 0u) { sfx[256] = 0u; }
-  // Suffix sums: sfx[d] = matching candidates whose digit r is ≥ d; the digit picked is the one
-  // where they pass the rank wanted.
-  for (var off = 1u; off < 256u; off <<= 1u) {
-    workgroupBarrier();
-    let v = select(0u, sfx[min(lid + off, 255u)], lid + off < 256u);
-    workgroupBarrier();
-    sfx[lid] += v;
-  }
-  workgroupBarrier();
-  if (sfx[lid] >= prev.w && sfx[lid + 1u] < prev.w) {
-    var st = prev;
-    st[r / 4u] |= lid << (24u - 8u * (r % 4u));
-    st.w = select(prev.w - sfx[lid + 1u], DONE, sfx[lid] == prev.w);
-    picked = st;
-  }
-  return workgroupUniformLoad(&picked);
-}`;
-}
-
-/**
- * One radix round (dispatch (RW, heads)): the state entering it (stored for the next), then counts
- * of this round's digit over the candidates still matching. Rows with nothing to rank (threshold
- * rows that some key reaches) return at once.
- */
-export function radixSource(heads: number): string {
-  return /* wgsl */ `${radixCommon(heads)}
-var<workgroup> local: array<atomic<u32>, 256>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.y;
-  let st = stateFor(h, lid);
-  if (wid.x == 0u && lid == 0u) { setState(rp.round * HEADS + h, st); }
-  if (st.w == 0u || st.w == DONE) { return; }
-  let count = workgroupUniformLoad(&countHere);
-  for (var i = wid.x * WG + lid; i < count; i += rp.splits * WG) {
-    let k = keyOf(sc[h * rp.stride + i], ids[h * rp.stride + i]);
-    if (matches(k, st, rp.round)) { atomicAdd(&local[digit(k, rp.round)], 1u); }
-  }
-  workgroupBarrier();
-  let c = atomicLoad(&local[lid]);
-  if (c > 0u) { atomicAdd(&radix[rp.hist + (rp.round * HEADS + h) * 256u + lid], c); }
-}`;
-}
-
-/**
- * Threshold rows' fallback (a row no key reaches keeps its best key): the rank wanted is at most 1,
- * so three rounds of atomicMax — key word 0, then word 1 among the candidates matching word 0,
- * then word 2 — find K* in state slot 0 (rank DONE), where a radix select would take 8 rounds and
- * more. Rows some key reaches return at once (state rank 0). Dispatch (RW, heads) for rounds 0..2.
- */
-export function bestKeySource(heads: number): string {
-  return /* wgsl */ `${radixCommon(heads)}
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.y; let none = atomicLoad(&tally[h * TALLY]) == 0u;
-  if (rp.round == 0u && wid.x == 0u && lid == 0u) { atomicStore(&radix[4u * h + 3u], select(0u, DONE, none)); }
-  if (!none) { return; }
-  let w = rp.round; let p0 = atomicLoad(&radix[4u * h]); let p1 = atomicLoad(&radix[4u * h + 1u]);
-  for (var i = wid.x * WG + lid; i < counts[h]; i += rp.splits * WG) {
-    let k = keyOf(sc[h * rp.stride + i], ids[h * rp.stride + i]);
-    if ((w < 1u || k.x == p0) && (w < 2u || k.y == p1)) { atomicMax(&radix[4u * h + w], k[w]); }
-  }
-}`;
-}
-
-/**
- * Last pass (dispatch (RW, heads)): the final pick (the k-th best key K*: after the last round the
- * state is DONE), then the kept ids — keys ≥ K*, or for threshold rows some key reaches, the keys
- * that reach t — appended to keptIds
- * (workgroup-aggregated), and each workgroup's rejected candidates' mass Σ e^{x − m0} (x their
- * logit rounded up, terms under e^{−80} counted at e^{−80}) to tally[4 + workgroup] as f32.
- */
-export function keepSource(heads: number): string {
-  return /* wgsl */ `${radixCommon(heads)}
-@group(0) @binding(7) var<storage, read_write> keptIds: array<u32>;
-@group(0) @binding(8) var<storage, read_write> keptCounts: array<atomic<u32>>;
-@group(0) @binding(9) var<storage, read> cut: array<vec4f>;
-var<workgroup> keptHere: atomic<u32>;
-var<workgroup> keptBase: u32;
+@group(0) @binding(3) var<storage, read_write> keptIds: array<u32>;
+@group(0) @binding(4) var<storage, read_write> keptCounts: array<u32>;
+@group(0) @binding(5) var<storage, read_write> cut: array<vec4f>;
+@group(0) @binding(6) var<uniform> p: Params;
+@group(0) @binding(7) var<uniform> sel: Sel;
+var<workgroup> kept: atomic<u32>;
 var<workgroup> red: array<f32, WG>;
+${topK ? `var<workgroup> bins: array<atomic<u32>, 256>;
+var<workgroup> sfx: array<u32, 257>;
+var<workgroup> picked: vec4u;` : `var<workgroup> reached: atomic<u32>;
+var<workgroup> best: array<vec3u, WG>;`}
+${ORDER}
 ${REACHES}
-fn atLeast(k: vec3u, st: vec4u) -> bool {
+// 32 − idBits, idBits = max(8, ⌈log2 stride⌉): the id's place in key word 2.
+var<private> idShift: u32;
+fn keyOf(s: vec4f, id: u32) -> vec3u {
+  return vec3u(toOrdered(s.x), toOrdered(s.y), (p.stride - 1u - id) << idShift);
+}
+fn atLeast(k: vec3u, st: vec3u) -> bool {
   if (k.x != st.x) { return k.x > st.x; }
   if (k.y != st.y) { return k.y > st.y; }
   return k.z >= st.z;
 }
+${topK ? `// Bits of word w known after r rounds, as a mask.
+fn known(w: u32, r: u32) -> u32 {
+  let b = clamp(i32(8u * r) - i32(32u * w), 0, 32);
+  return select(~(0xffffffffu >> u32(b)), 0xffffffffu, b == 32);
+}
+// Counts digit r of a candidate matching the state's prefix.
+fn tally(k: vec3u, st: vec4u, r: u32) {
+  if (((k.x ^ st.x) & known(0u, r)) == 0u && ((k.y ^ st.y) & known(1u, r)) == 0u && ((k.z ^ st.z) & known(2u, r)) == 0u) {
+    atomicAdd(&bins[(k[r / 4u] >> (24u - 8u * (r % 4u))) & 255u], 1u);
+  }
+}` : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.y;
-  let st = stateFor(h, lid);
-  if (wid.x == 0u && lid == 0u) { setState(rp.round * HEADS + h, st); }
-  let count = workgroupUniformLoad(&countHere);
-  let m0 = cut[h].w; let t = sel.h[h];
-  var mass = 0.0;
-  for (var base = wid.x * WG; base < count; base += rp.splits * WG) {
-    let i = base + lid;
-    var keep = false; var id = 0u;
-    if (i < count) {
-      let s = sc[h * rp.stride + i]; id = ids[h * rp.stride + i];
-      keep = select(reaches(s, t), atLeast(keyOf(s, id), st), st.w > 0u);
-      if (!keep) {
-        let x = (s.x + abs(s.y) + s.z) * rp.scale;
-        mass += exp(max(x + abs(x) * 9.5367431640625e-7 + 1e-30 - m0, -80.0)) * 1.0001;
-      }
+  let h = wid.x; let base = h * p.stride; let count = counts[h]; let t = sel.h[h];
+  let idBits = max(8u, 32u - countLeadingZeros(max(p.stride, 2u) - 1u));
+  idShift = 32u - idBits;
+  ${topK ? `var st = vec4u(0u, 0u, 0u, bitcast<u32>(t.w));
+  var mine: array<vec3u, CACHED>;
+  for (var j = 0u; j < CACHED; j++) { let i = lid + j * WG; if (i < count) { mine[j] = keyOf(sc[base + i], ids[base + i]); } }
+  let rounds = 8u + (idBits + 7u) / 8u;
+  for (var r = 0u; r < rounds; r++) {
+    if (st.w == 0u || st.w == DONE) { break; }
+    atomicStore(&bins[lid], 0u);
+    workgroupBarrier();
+    for (var j = 0u; j < CACHED; j++) { if (lid + j * WG < count) { tally(mine[j], st, r); } }
+    for (var i = lid + CACHED * WG; i < count; i += WG) { tally(keyOf(sc[base + i], ids[base + i]), st, r); }
+    workgroupBarrier();
+    // Suffix sums: sfx[d] = matching candidates whose digit r is ≥ d; the digit picked is the one
+    // where they pass the rank wanted.
+    sfx[lid] = atomicLoad(&bins[lid]);
+    if (lid == 0u) { sfx[256] = 0u; }
+    for (var off = 1u; off < 256u; off <<= 1u) {
+      workgroupBarrier();
+      let v = select(0u, sfx[min(lid + off, 255u)], lid + off < 256u);
+      workgroupBarrier();
+      sfx[lid] += v;
     }
-    var pos = 0u;
-    if (keep) { pos = atomicAdd(&keptHere, 1u); }
     workgroupBarrier();
-    if (lid == 0u) { keptBase = atomicAdd(&keptCounts[h], atomicLoad(&keptHere)); atomicStore(&keptHere, 0u); }
+    if (sfx[lid] >= st.w && sfx[lid + 1u] < st.w) {
+      var nx = st;
+      nx[r / 4u] |= lid << (24u - 8u * (r % 4u));
+      nx.w = select(st.w - sfx[lid + 1u], DONE, sfx[lid] == st.w);
+      picked = nx;
+    }
+    st = workgroupUniformLoad(&picked);
+  }` : `var nReach = 0u; var top = vec3u(0u);
+  for (var i = lid; i < count; i += WG) {
+    let s = sc[base + i];
+    if (reaches(s, t)) { nReach++; }
+    let k = keyOf(s, ids[base + i]);
+    if (atLeast(k, top)) { top = k; }
+  }
+  if (nReach > 0u) { atomicAdd(&reached, nReach); }
+  best[lid] = top;
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
-    if (keep) { keptIds[h * rp.stride + keptBase + pos] = id; }
+    if (lid < stride && atLeast(best[lid + stride], best[lid])) { best[lid] = best[lid + stride]; }
+  }
+  workgroupBarrier();
+  // Some key reaches t: keep those (rank 0); else K* = the best key.
+  let st = vec4u(best[0], select(0u, 1u, atomicLoad(&reached) == 0u));`}
+  let m0 = cut[h].w;
+  var mass = 0.0;
+  for (var i = lid; i < count; i += WG) {
+    let s = sc[base + i]; let id = ids[base + i];
+    if (select(reaches(s, t), atLeast(keyOf(s, id), st.xyz), st.w > 0u)) {
+      keptIds[base + atomicAdd(&kept, 1u)] = id;
+    } else {
+      let x = (s.x + abs(s.y) + s.z) * p.scale;
+      mass += exp(max(x + abs(x) * 9.5367431640625e-7 + 1e-30 - m0, -80.0)) * 1.0001;
+    }
   }
   red[lid] = mass;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
     if (lid < stride) { red[lid] += red[lid + stride]; }
   }
-  if (lid == 0u) { atomicStore(&tally[h * TALLY + 4u + wid.x], bitcast<u32>(red[0])); }
-}`;
-}
-
-/**
- * Last pass, one workgroup of RW threads per head: U in cut[h] raised by the rejected candidates'
- * mass (the keep pass's per-workgroup f32 sums: ≤ m terms a thread, 8 halvings, then 5 here, each
- * addition within 2⁻²⁴ relative: ×(1 + (m + 16)·2⁻²³)), and L cleared (the cut's L is not a lower
- * bound on the kept mass here). The merge's certifiedBound then bounds the TV of the kept set.
- */
-export function finishSource(): string {
-  return /* wgsl */ `
-const WG = ${WG}u; const RW = ${RW}u; const TALLY = ${TALLY}u;
-${ROUND}
-@group(0) @binding(0) var<storage, read_write> cut: array<vec4f>;
-@group(0) @binding(1) var<storage, read> tally: array<u32>;
-@group(0) @binding(2) var<storage, read> counts: array<u32>;
-@group(0) @binding(3) var<uniform> rp: Round;
-var<workgroup> red: array<f32, RW>;
-@compute @workgroup_size(${RW})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.x;
-  red[lid] = select(0.0, bitcast<f32>(tally[h * TALLY + 4u + lid]), lid < rp.splits);
-  for (var stride = RW / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride) { red[lid] += red[lid + stride]; }
-  }
   if (lid == 0u) {
-    let m = f32((counts[h] + rp.splits * WG - 1u) / (rp.splits * WG));
+    keptCounts[h] = atomicLoad(&kept);
+    let m = f32((count + WG - 1u) / WG);
     let ct = cut[h];
     cut[h] = vec4f(ct.x, (ct.y + red[0] * (1.0 + (m + 16.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
   }

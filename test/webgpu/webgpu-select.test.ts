@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
+import { CACHED } from '../../src/webgpu/select-kernels.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
@@ -121,6 +122,8 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
     { label: 'threshold 0.5 f16, duplicates', sparsity: { threshold: 0.5 }, n: 300, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
     { label: 'threshold above every key, duplicates (top-1, smaller id)', sparsity: { threshold: 1e3 }, n: 200, d: 16, dv: 8, keys: 'dups' },
     { label: 'threshold −1e3 (every key), n = 1', sparsity: { threshold: -1e3 }, n: 1, d: 16, dv: 8 },
+    // Candidates over many of the select pass's loop steps (one workgroup a head).
+    { label: 'threshold −1e3 (every key), n = 2600', sparsity: { threshold: -1e3 }, n: 2600, d: 16, dv: 8, storage: 'f16' },
     { label: 'paper f32', sparsity: 'paper', n: 500, d: 16, dv: 8, everyBatch: true },
     { label: 'paper f16', sparsity: 'paper', n: 300, d: 16, dv: 8, storage: 'f16' },
     // The CPU's logit is rounded (scale 0.3), and that key must still be kept.
@@ -138,6 +141,9 @@ test('webgpu backend: top-k rows keep the CPU\'s top k (ties → smaller id, k =
     { label: 'top-40 f16, integer keys (exact ties)', sparsity: { topK: 40 }, n: 600, d: 16, dv: 8, storage: 'f16', keys: 'grid', scale: 1, everyBatch: true },
     { label: 'top-500, k ≥ n', sparsity: { topK: 500 }, n: 90, d: 16, dv: 8 },
     { label: 'top-3, n = 1', sparsity: { topK: 3 }, n: 1, d: 16, dv: 8 },
+    // More candidates than the select pass keeps in registers (CACHED a thread): the rest are
+    // re-read each radix round; integer keys tie across both.
+    { label: `top-2100 f16, integer keys, > ${CACHED * 256} candidates`, sparsity: { topK: 2100 }, n: 2600, d: 16, dv: 8, storage: 'f16', keys: 'grid', scale: 1 },
   ];
   let seed = 200;
   for (const c of cases) await check(c, seed++);
