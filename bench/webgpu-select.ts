@@ -1,42 +1,50 @@
 // WebGPU decode: threshold, 'paper' and top-k softmax selection (src/webgpu/select.ts) against our
-// dense GPU decode (the fastest dense path of the backend: WebGpuDecodePlan through KVCache), on the
-// GPU Dawn finds. 8 query / 2 KV heads, d = 128, f16 K/V, 'llm' synthetic keys (workloads.ts).
+// dense GPU decode (the fastest dense path of the backend: WebGpuDecodePlan through KVCache) and the
+// certified ε = 1e-3 step (the same scan and compaction), on the GPU Dawn finds. 8 query / 2 KV
+// heads, d = 128, f16 K/V, 'llm' synthetic keys (workloads.ts).
 // For every n the contenders alternate in rounds; each sample is `reps` decode steps encoded into
 // one command buffer, no readback: ms is the GPU's own time per step from timestamps (submit to
 // done where the GPU has none), with submitMs and one whole attendAsync beside it; medians, and
-// each mode's ratio to dense from the same run. Every mode is checked once per n: its kept keys
-// against the CPU rule in float64 over the stored (f16) keys (threshold: logit ≥ t, else the best
-// key; top-k: logit desc, id asc), errorBound ≥ the kept set's true TV, and its output against a
-// dense float64 reference (within 2·errorBound·max‖v‖ + f16 rounding).
+// each mode's ratio to dense (speedup) and to certified (vsCertified) from the same run; then the
+// compute passes a step and, once per mode, the step's GPU time by pass (per-pass timestamps: each
+// pass then carries their overhead, so only the long passes' times mean much). Every mode is
+// checked once per n: its kept keys against the CPU rule in float64 over the stored (f16) keys
+// (threshold: logit ≥ t, else the best key; top-k: logit desc, id asc), errorBound ≥ the kept
+// set's true TV, and its output against a dense float64 reference (within 2·errorBound·max‖v‖ +
+// f16 rounding). checkS and timeS: the host's seconds for a row's checks and its timing.
 //
 //   node --import tsx bench/webgpu-select.ts [--n 32768,131072,524288] [--rounds 5] [--reps 10]
-//     [--modes dense,topk256,topk2048,threshold,paper] [--keep 0.01] [--out file.json]
+//     [--modes dense,certified,topk256,topk2048,threshold,paper] [--keep 0.01] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KVCache, type KVCacheOptions } from '../src/index.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
+import type { Pipelines } from '../src/webgpu/plan.js';
 import { paperThreshold } from '../src/attention/threshold-rule.js';
 import type { KeyMoments } from '../src/attention/moments.js';
-import { decodeF16, numberToF16Bits } from '../src/tensor/half.js';
+import { decodeF16, encodeF16 } from '../src/tensor/half.js';
 import { syntheticWorkload, referenceDecode, type Workload } from './lib/keys.js';
 import { median } from './lib/measure.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' },
   rounds: { type: 'string', default: '5' }, reps: { type: 'string', default: '10' },
-  modes: { type: 'string', default: 'dense,topk256,topk2048,threshold,paper' },
+  modes: { type: 'string', default: 'dense,certified,topk256,topk2048,threshold,paper' },
   keep: { type: 'string', default: '0.01' }, out: { type: 'string' },
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), rounds = Number(a.rounds), reps = Number(a.reps);
 const keepTarget = Number(a.keep);
 
 const gpuOf = (c: KVCache) => (c as unknown as { gpu: GpuDecoder }).gpu;
+const passesOf = (c: KVCache) => (gpuOf(c) as unknown as { pipelines: Pipelines }).pipelines.passes;
+const since = (t0: number) => (performance.now() - t0) / 1000;
 
 /** x rounded through float16, as the GPU stores it. */
 function half(x: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
+  const bits = new Uint16Array(x.length), out = new Float32Array(x.length);
+  encodeF16(x, bits);
+  decodeF16(bits, out);
   return out;
 }
 
@@ -51,9 +59,11 @@ function logits(w: Workload, storedHeads: Float32Array[], q: Float32Array, h: nu
   return x;
 }
 
-/** The CPU rule's kept ids, ascending: logit ≥ t (else the best key), or the top k by (logit desc, id asc). */
-function expectedKept(x: Float64Array, rule: { threshold: number } | { topK: number }): number[] {
-  const sorted = Float64Array.from(x).sort().reverse();
+/**
+ * The CPU rule's kept ids, ascending: logit ≥ t (else the best key), or the top k by (logit desc,
+ * id asc); `sorted`: x in descending order.
+ */
+function expectedKept(x: Float64Array, sorted: Float64Array, rule: { threshold: number } | { topK: number }): number[] {
   if ('topK' in rule) {
     const k = Math.min(rule.topK, x.length), v = sorted[k - 1]!, out: number[] = [];
     let atV = k - sorted.findIndex((s) => s === v);
@@ -71,10 +81,13 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
   // A fixed threshold keeping ~keepTarget of the keys at the largest n (the median over heads of
   // each head's quantile), as a model would set one.
   const nMax = ns.at(-1)!;
-  const quantiles = Array.from({ length: heads }, (_, h) => Float64Array.from(logits(full, storedHeads, q, h, nMax)).sort()[Math.floor((1 - keepTarget) * (nMax - 1))]!);
+  // Float64 logits over every key, once: a smaller n's are their prefix.
+  const xsFull = Array.from({ length: heads }, (_, h) => logits(full, storedHeads, q, h, nMax));
+  const quantiles = xsFull.map((x) => Float64Array.from(x).sort()[Math.floor((1 - keepTarget) * (nMax - 1))]!);
   const threshold = quantiles.sort((x, y) => x - y)[heads >> 1]!;
   const all: Record<string, Omit<KVCacheOptions, 'heads' | 'kvHeads' | 'headDim'>> = {
     dense: { kind: 'softmax' },
+    certified: { kind: 'softmax', sparsity: { epsilon: 1e-3 } },
     topk256: { kind: 'softmax', sparsity: { topK: 256 } },
     topk2048: { kind: 'softmax', sparsity: { topK: 2048 } },
     threshold: { kind: 'softmax', sparsity: { threshold } },
@@ -92,13 +105,19 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     const t0 = performance.now();
     for (const c of Object.values(caches)) c.append(full.keys.subarray(have * kvHeads * d, n * kvHeads * d), full.values.subarray(have * kvHeads * dv, n * kvHeads * dv));
     have = n;
-    const row: Record<string, unknown> = { n, heads, kvHeads, d, threshold, appendS: (performance.now() - t0) / 1000, kvBytes: kvHeads * n * (d + dv) * 2 };
+    const row: Record<string, unknown> = { n, heads, kvHeads, d, threshold, appendS: since(t0), kvBytes: kvHeads * n * (d + dv) * 2 };
+    const t1 = performance.now();
     // Checks: kept keys, errorBound, output against the dense float64 reference of the stored data.
     const w: Workload = { ...full, n, keyHeads: storedHeads.map((k) => k.subarray(0, n * d)), valueHeads: storedValueHeads.map((v) => v.subarray(0, n * dv)) };
     const ref = referenceDecode(w, q, 'softmax', 1, 0);
-    let vNorm = 0;
-    for (const v of w.valueHeads) for (let j = 0; j < n; j++) vNorm = Math.max(vNorm, Math.hypot(...v.subarray(j * dv, (j + 1) * dv)));
-    const xs = Array.from({ length: heads }, (_, h) => logits(full, storedHeads, q, h, n));
+    let vNorm2 = 0;
+    for (const v of w.valueHeads) for (let j = 0; j < n; j++) {
+      let s2 = 0;
+      for (let i = j * dv; i < (j + 1) * dv; i++) s2 += v[i]! * v[i]!;
+      vNorm2 = Math.max(vNorm2, s2);
+    }
+    const vNorm = Math.sqrt(vNorm2);
+    const xs = xsFull.map((x) => x.subarray(0, n)), sorted = xs.map((x) => Float64Array.from(x).sort().reverse());
     for (const [name, o] of Object.entries(modes)) {
       const { output, stats } = await caches[name]!.attendAsync(q);
       const sel = o.sparsity === undefined ? null : await gpuOf(caches[name]!).lastSelection();
@@ -108,11 +127,14 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
         for (let i = 0; i < dv; i++) err = Math.max(err, Math.abs(output[h * dv + i]! - ref[h * dv + i]!));
         row[`${name}.maxAbsErr`] = Math.max((row[`${name}.maxAbsErr`] as number | undefined) ?? 0, err);
         if (!sel) continue;
-        const x = xs[h]!, sp = o.sparsity!;
+        const x = xs[h]!, sp = o.sparsity!, got = sel[h]!;
+        // Certified ε keeps no rule's set: only its bound and output are checked.
         const rule = sp === 'paper' ? { threshold: paperThreshold(q.subarray(h * d, (h + 1) * d), moments()[Math.floor(h / group)]!, n, scale) }
-          : sp as { threshold: number } | { topK: number };
-        const want = expectedKept(x, rule), got = sel[h]!;
-        if (want.length !== got.length || want.some((j, i) => got[i] !== j)) mismatched++;
+          : typeof sp === 'object' && !('epsilon' in sp) ? sp as { threshold: number } | { topK: number } : null;
+        if (rule) {
+          const want = expectedKept(x, sorted[h]!, rule);
+          if (want.length !== got.length || want.some((j, i) => got[i] !== j)) mismatched++;
+        }
         let top = -Infinity;
         for (const v of x) top = Math.max(top, v);
         let total = 0, kept = 0;
@@ -125,29 +147,41 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
       }
       row[`${name}.keysUsedPerHead`] = stats.keysUsed / heads;
       row[`${name}.keysScoredPerHead`] = stats.keysScored / heads;
-      if (sel) Object.assign(row, { [`${name}.headsKeptMismatch`]: mismatched, [`${name}.tvMax`]: tvMax, [`${name}.errorBoundMax`]: Math.max(...stats.errorBound!), [`${name}.boundOk`]: boundOk, [`${name}.outputOk`]: outOk });
+      if (sel) Object.assign(row, { [`${name}.headsKeptMismatch`]: name === 'certified' ? null : mismatched, [`${name}.tvMax`]: tvMax, [`${name}.errorBoundMax`]: Math.max(...stats.errorBound!), [`${name}.boundOk`]: boundOk, [`${name}.outputOk`]: outOk });
     }
+    row.checkS = since(t1);
     // Alternating rounds: GPU steps (reps per submit, no readback), then one whole attendAsync each.
-    const names = Object.keys(modes);
+    const t2 = performance.now(), names = Object.keys(modes);
     const series = () => Object.fromEntries(names.map((m) => [m, [] as number[]]));
     const gpuMs = series(), e2eMs = series(), subMs = series();
-    for (const m of names) await gpuOf(caches[m]!).timeSteps(q, 2); // warm-up
+    for (const m of names) {
+      const p0 = passesOf(caches[m]!);
+      await gpuOf(caches[m]!).timeSteps(q, 2); // warm-up, counting the step's compute passes
+      row[`${m}.passesPerStep`] = (passesOf(caches[m]!) - p0) / 2;
+    }
     for (let r = 0; r < rounds; r++) {
       for (const m of names) {
         await gpuOf(caches[m]!).timeSteps(q, reps);
         const t = gpuOf(caches[m]!).lastTiming;
         if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
         subMs[m]!.push(t.submitMs);
-        const t1 = performance.now();
+        const t3 = performance.now();
         await caches[m]!.attendAsync(q);
-        e2eMs[m]!.push(performance.now() - t1);
+        e2eMs[m]!.push(performance.now() - t3);
       }
+    }
+    // Where the GPU time goes: per-pass timestamps (the passes then run one by one, as in the rounds).
+    for (const m of names) {
+      const passes = await gpuOf(caches[m]!).timeStepPasses(q, reps);
+      if (passes) row[`${m}.passMs`] = passes;
     }
     for (const m of names) {
       row[`${m}.ms`] = median(gpuMs[m]!.length > 0 ? gpuMs[m]! : subMs[m]!);
       row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.attendAsyncMs`] = median(e2eMs[m]!);
       if (modes.dense && m !== 'dense') row[`${m}.speedup`] = (row['dense.ms'] as number) / (row[`${m}.ms`] as number);
+      if (modes.certified && m !== 'certified') row[`${m}.vsCertified`] = (row[`${m}.ms`] as number) / (row['certified.ms'] as number);
     }
+    row.timeS = since(t2);
     row.timing = gpuMs[names[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
     if (row['dense.ms'] !== undefined) row['dense.GBps'] = (row.kvBytes as number) / (row['dense.ms'] as number) / 1e6;
     out.push(row);

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { HsrError } from '../errors.js';
 import type { AttentionStats, ResolvedAttentionOptions } from '../attention/options.js';
-import { decodeF16, numberToF16Bits } from '../tensor/half.js';
+import { decodeF16, encodeF16 } from '../tensor/half.js';
 import { Pipelines, STATS_BYTES, upload, WebGpuDecodePlan, type DecodePlanOptions } from './plan.js';
 import { KeyMoments } from '../attention/moments.js';
 import { paperThreshold } from '../attention/threshold-rule.js';
@@ -222,7 +222,7 @@ export class GpuDecoder {
   private stored(rows: Float32Array): Float32Array | Uint16Array {
     if (this.shape.storage === 'f32') return rows;
     const h = new Uint16Array(rows.length);
-    for (let i = 0; i < rows.length; i++) h[i] = numberToF16Bits(rows[i]!);
+    encodeF16(rows, h);
     return h;
   }
 

@@ -32,6 +32,8 @@ export class Pipelines implements Profiled {
   private readonly labels = new WeakMap<GPUComputePipeline, string>();
   /** Benchmarks (timing.ts `timePasses`): while set, every pass gets GPU timestamps. */
   profile: PassProfile | null = null;
+  /** Compute passes recorded so far (benchmarks count a decode step's). */
+  passes = 0;
   /** Lanes of a subgroup the attention kernel may rely on (0: no subgroups). */
   readonly subgroupSize: number;
   private constructor(readonly device: GPUDevice) { this.subgroupSize = subgroupSize(device); }
@@ -73,6 +75,7 @@ export class Pipelines implements Profiled {
       bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
       this.groups.set(key, bg);
     }
+    this.passes++;
     const writes = this.profile?.next(this.labels.get(pipe) ?? 'pass');
     const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : undefined);
     pass.setPipeline(pipe); pass.setBindGroup(0, bg); pass.dispatchWorkgroups(x, y); pass.end();

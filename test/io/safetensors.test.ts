@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { HsrError } from '../../src/errors.js';
 import { encodeSafetensors, SafetensorsFile } from '../../src/io/safetensors.js';
 import { parseShardIndex, ShardedCheckpoint } from '../../src/io/sharded.js';
-import { f16BitsToNumber, numberToBF16Bits, numberToF16Bits } from '../../src/tensor/half.js';
+import { encodeF16, f16BitsToNumber, numberToBF16Bits, numberToF16Bits } from '../../src/tensor/half.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof HsrError && e.code === code;
 
@@ -54,6 +54,24 @@ test('F16 decoding is exact for every bit pattern and encoding rounds to nearest
   }));
   assert.equal(numberToBF16Bits(1), 0x3f80);
   assert.equal(numberToF16Bits(1e6), 0x7c00);
+});
+
+test('encodeF16 gives numberToF16Bits\'s bits for every exponent, ties, the range edges and specials', () => {
+  // Random mantissas under every float32 exponent and both signs, plus each exponent's ties
+  // (bit 12 set, lower bits clear: even and odd halves) and all-ones mantissas (carry).
+  const words: number[] = [];
+  let s = 12345;
+  for (let e = 0; e < 256; e++) for (const sign of [0, 0x80000000]) {
+    for (let k = 0; k < 40; k++) { s = (s * 1103515245 + 12345) >>> 0; words.push((sign | (e << 23) | (s & 0x7fffff)) >>> 0); }
+    for (const m of [0, 0x1000, 0x3000, 0x7fffff, 0x7ff000, 0x7fefff]) words.push((sign | (e << 23) | m) >>> 0);
+  }
+  const src = new Float32Array(Uint32Array.from(words).buffer), out = new Uint16Array(src.length);
+  encodeF16(src, out);
+  src.forEach((x, i) => assert.equal(out[i], numberToF16Bits(x), `bits 0x${words[i]!.toString(16)}`));
+  for (const x of [65504, 65519.99, 65520, -65536, 2 ** -14, 2 ** -14 * (1 - 2 ** -12), 2 ** -25, 0, -0]) {
+    encodeF16(Float32Array.of(x), out);
+    assert.equal(out[0], numberToF16Bits(x), String(x));
+  }
 });
 
 test('tensors at odd offsets decode correctly (unaligned data is copied, not misread)', () => {
