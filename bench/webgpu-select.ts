@@ -39,6 +39,9 @@ const keepTarget = Number(a.keep);
 const gpuOf = (c: KVCache) => (c as unknown as { gpu: GpuDecoder }).gpu;
 const passesOf = (c: KVCache) => (gpuOf(c) as unknown as { pipelines: Pipelines }).pipelines.passes;
 const since = (t0: number) => (performance.now() - t0) / 1000;
+const start = performance.now();
+/** Progress on stderr with the seconds since start (a GPU run's time limit is tight: where it went). */
+const progress = (what: string) => console.error(`webgpu-select ${since(start).toFixed(1)} s: ${what}`);
 
 /** x rounded through float16, as the GPU stores it. */
 function half(x: Float32Array): Float32Array {
@@ -77,6 +80,7 @@ function expectedKept(x: Float64Array, sorted: Float64Array, rule: { threshold: 
 
 async function measure(full: Workload): Promise<Record<string, unknown>[]> {
   const { heads, kvHeads, d, dv } = full, q = full.queries[0]!, group = heads / kvHeads, scale = 1 / Math.sqrt(d);
+  progress('workload made');
   const storedHeads = full.keyHeads.map(half), storedValueHeads = full.valueHeads.map(half);
   // A fixed threshold keeping ~keepTarget of the keys at the largest n (the median over heads of
   // each head's quantile), as a model would set one.
@@ -105,6 +109,7 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     const t0 = performance.now();
     for (const c of Object.values(caches)) c.append(full.keys.subarray(have * kvHeads * d, n * kvHeads * d), full.values.subarray(have * kvHeads * dv, n * kvHeads * dv));
     have = n;
+    progress(`n = ${n}: appended`);
     const row: Record<string, unknown> = { n, heads, kvHeads, d, threshold, appendS: since(t0), kvBytes: kvHeads * n * (d + dv) * 2 };
     const t1 = performance.now();
     // Checks: kept keys, errorBound, output against the dense float64 reference of the stored data.
@@ -150,6 +155,7 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
       if (sel) Object.assign(row, { [`${name}.headsKeptMismatch`]: name === 'certified' ? null : mismatched, [`${name}.tvMax`]: tvMax, [`${name}.errorBoundMax`]: Math.max(...stats.errorBound!), [`${name}.boundOk`]: boundOk, [`${name}.outputOk`]: outOk });
     }
     row.checkS = since(t1);
+    progress(`n = ${n}: checked`);
     // Alternating rounds: GPU steps (reps per submit, no readback), then one whole attendAsync each.
     const t2 = performance.now(), names = Object.keys(modes);
     const series = () => Object.fromEntries(names.map((m) => [m, [] as number[]]));
