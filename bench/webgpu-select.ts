@@ -2,8 +2,11 @@
 // dense GPU decode (the fastest dense path of the backend: WebGpuDecodePlan through KVCache) and the
 // certified ε = 1e-3 step (the same scan and compaction), on the GPU Dawn finds. 8 query / 2 KV
 // heads, d = 128, f16 K/V, 'llm' synthetic keys (workloads.ts).
-// For every n the contenders alternate in rounds; each sample is `reps` decode steps encoded into
-// one command buffer, no readback: ms is the GPU's own time per step from timestamps (submit to
+// For every n the GPU is first kept busy for --warm-ms with dense steps (its clocks ramp up under
+// load: a cold GPU ran dense at ~1/4 speed in run 4), then the contenders alternate in rounds; each
+// sample is at least `reps` decode steps and ~2 ms of the first mode's (dense) steps
+// (stepsPerSample), in one command buffer, no readback: ms is the GPU's own time per step from
+// timestamps (unquantized where the `webgpu` package takes the toggle: exactTimestamps; submit to
 // done where the GPU has none), with submitMs and one whole attendAsync beside it; medians, and
 // each mode's ratio to dense (speedup) and to certified (vsCertified) from the same run; then the
 // compute passes a step and, once per mode, the step's GPU time by pass (per-pass timestamps: each
@@ -14,7 +17,7 @@
 // f16 rounding). checkS and timeS: the host's seconds for a row's checks and its timing.
 //
 //   node --import tsx bench/webgpu-select.ts [--n 32768,131072,524288] [--rounds 5] [--reps 10]
-//     [--modes dense,certified,topk256,topk2048,threshold,paper] [--keep 0.01] [--out file.json]
+//     [--modes dense,certified,topk256,topk2048,threshold,paper] [--keep 0.01] [--warm-ms 1500] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -26,15 +29,17 @@ import type { KeyMoments } from '../src/attention/moments.js';
 import { decodeF16, encodeF16 } from '../src/tensor/half.js';
 import { syntheticWorkload, referenceDecode, type Workload } from './lib/keys.js';
 import { median } from './lib/measure.js';
+import { exactTimestampGpu } from './lib/dawn.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' },
   rounds: { type: 'string', default: '5' }, reps: { type: 'string', default: '10' },
   modes: { type: 'string', default: 'dense,certified,topk256,topk2048,threshold,paper' },
-  keep: { type: 'string', default: '0.01' }, out: { type: 'string' },
+  keep: { type: 'string', default: '0.01' }, 'warm-ms': { type: 'string', default: '1500' }, out: { type: 'string' },
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), rounds = Number(a.rounds), reps = Number(a.reps);
-const keepTarget = Number(a.keep);
+const keepTarget = Number(a.keep), warmMs = Number(a['warm-ms']);
+const gpu = await exactTimestampGpu();
 
 const gpuOf = (c: KVCache) => (c as unknown as { gpu: GpuDecoder }).gpu;
 const passesOf = (c: KVCache) => (gpuOf(c) as unknown as { pipelines: Pipelines }).pipelines.passes;
@@ -99,7 +104,7 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
   };
   const modes = Object.fromEntries(a.modes!.split(',').map((m) => [m, all[m]!]));
   const caches: Record<string, KVCache> = {};
-  for (const [name, o] of Object.entries(modes)) caches[name] = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', ...o });
+  for (const [name, o] of Object.entries(modes)) caches[name] = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined, ...o });
   // 'paper': the cache's own key moments (O(d²) a key: a second copy would double the append's
   // time); the tests check them against their own.
   const moments = () => (gpuOf(caches.paper!) as unknown as { moments: KeyMoments[] }).moments;
@@ -162,12 +167,16 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     const gpuMs = series(), e2eMs = series(), subMs = series();
     for (const m of names) {
       const p0 = passesOf(caches[m]!);
-      await gpuOf(caches[m]!).timeSteps(q, 2); // warm-up, counting the step's compute passes
+      await gpuOf(caches[m]!).timeSteps(q, 2); // counting the step's compute passes
       row[`${m}.passesPerStep`] = (passesOf(caches[m]!) - p0) / 2;
     }
+    let denseMs = 0;
+    for (const t = performance.now(); performance.now() - t < warmMs;) denseMs = await gpuOf(caches[names[0]!]!).timeSteps(q, 50);
+    const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(denseMs, 1e-3))));
+    row.stepsPerSample = k;
     for (let r = 0; r < rounds; r++) {
       for (const m of names) {
-        await gpuOf(caches[m]!).timeSteps(q, reps);
+        await gpuOf(caches[m]!).timeSteps(q, k);
         const t = gpuOf(caches[m]!).lastTiming;
         if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
         subMs[m]!.push(t.submitMs);
@@ -200,12 +209,12 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
 
 let adapter = 'unknown';
 function save(rows: Record<string, unknown>[]): void {
-  const result = { bench: 'webgpu-select', adapter, node: process.version, storage: 'f16', keepTarget,
-    synthetic: 'llm (8 query / 2 KV heads, d = 128)', rounds, reps, rows };
+  const result = { bench: 'webgpu-select', adapter, exactTimestamps: gpu !== null, node: process.version, storage: 'f16', keepTarget,
+    synthetic: 'llm (8 query / 2 KV heads, d = 128)', rounds, reps, warmMs, rows };
   if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');
 }
 {
-  const probe = await KVCache.create({ heads: 1, kvHeads: 1, headDim: 4, kind: 'softmax', backend: 'webgpu' });
+  const probe = await KVCache.create({ heads: 1, kvHeads: 1, headDim: 4, kind: 'softmax', backend: 'webgpu', gpu: gpu ?? undefined });
   const info = (gpuOf(probe).device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   if (info) adapter = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim();
 }

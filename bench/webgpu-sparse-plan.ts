@@ -25,6 +25,7 @@ import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
+import { exactTimestampGpu } from './lib/dawn.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
@@ -36,21 +37,8 @@ const activations = a.activations!.split(',').map(Number), warmMs = Number(a['wa
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
 
-/** Dawn's GPU object, held for the process's life (Dawn's instance dies with it, under its device). */
-let gpu: GPU | null = null;
-/** Dawn with exact timestamps where the package takes the toggle; else the library's device. */
-async function openDevice(): Promise<GPUDevice> {
-  try {
-    const name = 'webgpu';
-    const dawn = await import(name) as { create(flags: string[]): GPU; globals: object };
-    for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    gpu = dawn.create(['disable-dawn-features=timestamp_quantization']);
-    return await webGpuDevice(gpu);
-  } catch {
-    return webGpuDevice();
-  }
-}
-const device = await openDevice();
+const gpu = await exactTimestampGpu();
+const device = await webGpuDevice(gpu ?? undefined);
 const exactTimestamps = gpu !== null;
 const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
 const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps, subgroups: device.features.has('subgroups') };
