@@ -189,7 +189,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  *              ranks higher), 8 bits a round, a loop in the shader; a state (key prefix words
  *              0..2, rank still wanted among the candidates matching the prefix) becomes DONE once
  *              every candidate matching the prefix is wanted — K* is then the prefix with zero low
- *              bits, and the rounds stop (with distinct scores, after the rounds over hi). A
+ *              bits, and the rounds stop (with distinct scores, after the rounds over hi); the
+ *              rounds start past the leading bytes every candidate shares. A
  *              thread keeps the keys of its first CACHED candidates in registers; further ones
  *              (top-k beyond ~CACHED·WG candidates) are re-read each round.
  *   threshold  how many candidates reach t, and the best key by a tree over the threads (a row
@@ -221,7 +222,10 @@ var<workgroup> kept: atomic<u32>;
 var<workgroup> red: array<f32, WG>;
 ${topK ? `var<workgroup> bins: array<atomic<u32>, 256>;
 var<workgroup> sfx: array<u32, 257>;
-var<workgroup> picked: vec4u;` : `var<workgroup> reached: atomic<u32>;
+var<workgroup> picked: vec4u;
+var<workgroup> firstRound: u32;
+var<workgroup> anyOne: array<atomic<u32>, 3>;
+var<workgroup> anyZero: array<atomic<u32>, 3>;` : `var<workgroup> reached: atomic<u32>;
 var<workgroup> best: array<vec3u, WG>;`}
 ${ORDER}
 ${REACHES}
@@ -251,11 +255,31 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let h = wid.x; let base = h * p.stride; let count = counts[h]; let t = sel.h[h];
   let idBits = max(8u, 32u - countLeadingZeros(max(p.stride, 2u) - 1u));
   idShift = 32u - idBits;
-  ${topK ? `var st = vec4u(0u, 0u, 0u, bitcast<u32>(t.w));
-  var mine: array<vec3u, CACHED>;
-  for (var j = 0u; j < CACHED; j++) { let i = lid + j * WG; if (i < count) { mine[j] = keyOf(sc[base + i], ids[base + i]); } }
+  ${topK ? `var mine: array<vec3u, CACHED>;
+  var ors = vec3u(0u); var orNots = vec3u(0u);
+  for (var j = 0u; j < CACHED; j++) {
+    let i = lid + j * WG;
+    if (i < count) { let k = keyOf(sc[base + i], ids[base + i]); mine[j] = k; ors |= k; orNots |= ~k; }
+  }
+  for (var i = lid + CACHED * WG; i < count; i += WG) { let k = keyOf(sc[base + i], ids[base + i]); ors |= k; orNots |= ~k; }
+  for (var w = 0u; w < 3u; w++) { atomicOr(&anyOne[w], ors[w]); atomicOr(&anyZero[w], orNots[w]); }
+  workgroupBarrier();
   let rounds = 8u + (idBits + 7u) / 8u;
-  for (var r = 0u; r < rounds; r++) {
+  // Rounds over leading bytes that every candidate shares (the sign and exponent of logits alike,
+  // mostly) would each pick the one digit there is and leave the rank wanted as it was: start
+  // after them, with that prefix.
+  if (lid == 0u) {
+    var lead = 96u;
+    for (var w = 3u; w > 0u; w--) {
+      let differ = atomicLoad(&anyOne[w - 1u]) & atomicLoad(&anyZero[w - 1u]);
+      if (differ != 0u) { lead = 32u * (w - 1u) + countLeadingZeros(differ); }
+    }
+    let r0 = min(lead / 8u, rounds);
+    picked = vec4u(atomicLoad(&anyOne[0]) & known(0u, r0), atomicLoad(&anyOne[1]) & known(1u, r0), atomicLoad(&anyOne[2]) & known(2u, r0), bitcast<u32>(t.w));
+    firstRound = r0;
+  }
+  var st = workgroupUniformLoad(&picked);
+  for (var r = workgroupUniformLoad(&firstRound); r < rounds; r++) {
     if (st.w == 0u || st.w == DONE) { break; }
     atomicStore(&bins[lid], 0u);
     workgroupBarrier();
