@@ -111,26 +111,29 @@ export function prefillSource(x: PrefillShape): string {
   // Region offsets (vec4 units): Q chunk [DC][16] then K chunk [DC][TX]; V chunk [KC][DV4].
   const KOFF = DC * 16;
   // Q and K chunk c into the region, transposed: Q task (row group g, quad o) loads 4 rows' quad o
-  // and writes 4 dims × (4 rows); K task (thread x, word o) loads keys x + TX·j and writes its dims × (4 keys).
+  // and writes 4 dims × (4 rows) at slot g ^ o; K task (thread x, word o) loads keys x + TX·j and
+  // writes its dims × (4 keys) at slot x ^ o. The xor puts the 8 tasks of a quarter warp (8 words o
+  // of one row group) in 8 different banks; readers xor their slot the same way.
+  // (Without it a task's stores would queue 8-deep on one bank: more workgroup-memory cycles than the FMAs.)
   const QTASKS = 16 * (DC / 4), KTASKS = TX * CW;
   const loadQK = /* wgsl */ `workgroupBarrier(); // the region's previous readers are done
       for (var w = lid; w < ${QTASKS + KTASKS}u; w += ${NTH}u) {
         if (w < ${QTASKS}u) {
           let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
           ${rows.map((i) => `let q${i} = p.scale * Q[((head0 + (4u * g + ${i}u) % G) * p.m + min(qt * BQ + (4u * g + ${i}u) / G, p.m - 1u)) * ${D4}u + d0 / 4u + o];`).join('\n          ')}
-          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + g] = vec4f(q0.${c}, q1.${c}, q2.${c}, q3.${c});`).join('\n          ')}
+          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + (g ^ (o % 16u))] = vec4f(q0.${c}, q1.${c}, q2.${c}, q3.${c});`).join('\n          ')}
         } else {
           let x = (w - ${QTASKS}u) / ${CW}u; let o = (w - ${QTASKS}u) % ${CW}u;
           ${rows.map((j) => `let j${j} = k0 + x + ${TX * j}u; let w${j} = select(${word}(0), K[(kvh * p.cap + min(j${j}, p.n - 1u)) * ${KROW}u + d0 / ${DW}u + o], j${j} < p.n);`).join('\n          ')}
           ${f16
     ? `${rows.map((j) => `let a${j} = array<vec4f, 2>(${unpack(`w${j}`)});`).join(' ')}
-          ${[0, 1].flatMap((h) => cs.map((c, e) => `sm[${KOFF}u + (8u * o + ${4 * h + e}u) * ${TX}u + x] = vec4f(a0[${h}].${c}, a1[${h}].${c}, a2[${h}].${c}, a3[${h}].${c});`)).join('\n          ')}`
-    : cs.map((c, e) => `sm[${KOFF}u + (4u * o + ${e}u) * ${TX}u + x] = vec4f(w0.${c}, w1.${c}, w2.${c}, w3.${c});`).join('\n          ')}
+          ${[0, 1].flatMap((h) => cs.map((c, e) => `sm[${KOFF}u + (8u * o + ${4 * h + e}u) * ${TX}u + (x ^ (o % ${TX}u))] = vec4f(a0[${h}].${c}, a1[${h}].${c}, a2[${h}].${c}, a3[${h}].${c});`)).join('\n          ')}`
+    : cs.map((c, e) => `sm[${KOFF}u + (4u * o + ${e}u) * ${TX}u + (x ^ (o % ${TX}u))] = vec4f(w0.${c}, w1.${c}, w2.${c}, w3.${c});`).join('\n          ')}
         }
       }
       workgroupBarrier();`;
   // Four dims of the score loop: a vec4 of Q (4 rows) and of K (4 keys) feed 16 FMAs.
-  const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * 16u + ty]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + tx];
+  const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * 16u + qs]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + ks];
           ${rows.map((i) => `s[${i}] += qv.${cs[i]} * kv;`).join(' ')} }`).join('\n        ');
   const loadV = /* wgsl */ `workgroupBarrier(); // the P tile is written, the region's previous readers are done
       for (var w = lid; w < ${KC * VROW}u; w += ${NTH}u) {
@@ -192,6 +195,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var d0 = 0u; d0 < ${D}u; d0 += ${DC}u) {
       ${loadQK}
       for (var dd = 0u; dd < ${DC}u; dd += 4u) {
+        let qs = ty ^ ((dd / 4u) % 16u); let ks = tx ^ ((dd / ${DW}u) % TX);
         ${scoreStep}
       }
     }
