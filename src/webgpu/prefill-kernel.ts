@@ -115,33 +115,45 @@ export function prefillSource(x: PrefillShape): string {
   // writes its dims × (4 keys) at slot x ^ o. The xor puts the 8 tasks of a quarter warp (8 words o
   // of one row group) in 8 different banks; readers xor their slot the same way.
   // (Without it a task's stores would queue 8-deep on one bank: more workgroup-memory cycles than the FMAs.)
-  const QTASKS = 16 * (DC / 4), KTASKS = TX * CW;
-  const loadQK = /* wgsl */ `workgroupBarrier(); // the region's previous readers are done
-      for (var w = lid; w < ${QTASKS + KTASKS}u; w += ${NTH}u) {
+  // Each thread's tasks: QI of Q, KI of K, VI of V (thread lid takes tasks lid + NTH·it). Their
+  // global words are fetched into registers (qw, kw, vw) one chunk ahead — while the chunk before is
+  // scored or weighed — and stored to the region between two barriers.
+  const QTASKS = 16 * (DC / 4), KTASKS = TX * CW, VTASKS = KC * VROW;
+  const QI = Math.ceil(QTASKS / NTH), KI = Math.ceil(KTASKS / NTH), VI = Math.ceil(VTASKS / NTH);
+  const its = (count: number) => Array.from({ length: count }, (_, it) => it);
+  const fetchQK = (d0: string) => [
+    ...its(QI).map((it) => `{ let w = lid + ${it * NTH}u; let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
         if (w < ${QTASKS}u) {
-          let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
-          ${rows.map((i) => `let q${i} = p.scale * Q[((head0 + (4u * g + ${i}u) % G) * p.m + min(qt * BQ + (4u * g + ${i}u) / G, p.m - 1u)) * ${D4}u + d0 / 4u + o];`).join('\n          ')}
-          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + (g ^ (o % 16u))] = vec4f(q0.${c}, q1.${c}, q2.${c}, q3.${c});`).join('\n          ')}
-        } else {
-          let x = (w - ${QTASKS}u) / ${CW}u; let o = (w - ${QTASKS}u) % ${CW}u;
-          ${rows.map((j) => `let j${j} = k0 + x + ${TX * j}u; let w${j} = select(${word}(0), K[(kvh * p.cap + min(j${j}, p.n - 1u)) * ${KROW}u + d0 / ${DW}u + o], j${j} < p.n);`).join('\n          ')}
+          ${rows.map((i) => `qw[${4 * it + i}] = p.scale * Q[((head0 + (4u * g + ${i}u) % G) * p.m + min(qt * BQ + (4u * g + ${i}u) / G, p.m - 1u)) * ${D4}u + ${d0} / 4u + o];`).join('\n          ')}
+        } }`),
+    ...its(KI).map((it) => `{ let w = lid + ${it * NTH}u; let x = w / ${CW}u; let o = w % ${CW}u;
+        if (w < ${KTASKS}u) {
+          ${rows.map((j) => `{ let j = k0 + x + ${TX * j}u; kw[${4 * it + j}] = select(${word}(0), K[(kvh * p.cap + min(j, p.n - 1u)) * ${KROW}u + ${d0} / ${DW}u + o], j < p.n); }`).join('\n          ')}
+        } }`),
+  ].join('\n      ');
+  const k4 = (it: number) => rows.map((j) => `kw[${4 * it + j}]`);
+  const storeQK = /* wgsl */ `workgroupBarrier(); // the region's previous readers are done
+      ${its(QI).map((it) => `{ let w = lid + ${it * NTH}u; let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
+        if (w < ${QTASKS}u) {
+          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + (g ^ (o % 16u))] = vec4f(${rows.map((i) => `qw[${4 * it + i}].${c}`).join(', ')});`).join('\n          ')}
+        } }`).join('\n      ')}
+      ${its(KI).map((it) => `{ let w = lid + ${it * NTH}u; let x = w / ${CW}u; let o = w % ${CW}u;
+        if (w < ${KTASKS}u) {
           ${f16
-    ? `${rows.map((j) => `let a${j} = array<vec4f, 2>(${unpack(`w${j}`)});`).join(' ')}
+    ? `${k4(it).map((w, j) => `let a${j} = array<vec4f, 2>(${unpack(w)});`).join(' ')}
           ${[0, 1].flatMap((h) => cs.map((c, e) => `sm[${KOFF}u + (8u * o + ${4 * h + e}u) * ${TX}u + (x ^ (o % ${TX}u))] = vec4f(a0[${h}].${c}, a1[${h}].${c}, a2[${h}].${c}, a3[${h}].${c});`)).join('\n          ')}`
-    : cs.map((c, e) => `sm[${KOFF}u + (4u * o + ${e}u) * ${TX}u + (x ^ (o % ${TX}u))] = vec4f(w0.${c}, w1.${c}, w2.${c}, w3.${c});`).join('\n          ')}
-        }
-      }
+    : cs.map((c, e) => `sm[${KOFF}u + (4u * o + ${e}u) * ${TX}u + (x ^ (o % ${TX}u))] = vec4f(${k4(it).map((w) => `${w}.${c}`).join(', ')});`).join('\n          ')}
+        } }`).join('\n      ')}
       workgroupBarrier();`;
   // Four dims of the score loop: a vec4 of Q (4 rows) and of K (4 keys) feed 16 FMAs.
   const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * 16u + qs]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + ks];
           ${rows.map((i) => `s[${i}] += qv.${cs[i]} * kv;`).join(' ')} }`).join('\n        ');
-  const loadV = /* wgsl */ `workgroupBarrier(); // the P tile is written, the region's previous readers are done
-      for (var w = lid; w < ${KC * VROW}u; w += ${NTH}u) {
-        let r = w / ${VROW}u; let o = w % ${VROW}u; let j = k0 + kc + r;
-        let v = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + o], j < p.n);
-        ${f16 ? `sm[r * ${DV4}u + 2u * o] = vec4f(unpack2x16float(v.x), unpack2x16float(v.y)); sm[r * ${DV4}u + 2u * o + 1u] = vec4f(unpack2x16float(v.z), unpack2x16float(v.w));`
-    : `sm[r * ${DV4}u + o] = v;`}
-      }
+  const fetchV = (kc: string) => its(VI).map((it) => `{ let w = lid + ${it * NTH}u; let j = k0 + ${kc} + w / ${VROW}u;
+        if (w < ${VTASKS}u) { vw[${it}] = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + w % ${VROW}u], j < p.n); } }`).join('\n      ');
+  const storeV = /* wgsl */ `workgroupBarrier(); // the P tile is written, the region's previous readers are done
+      ${its(VI).map((it) => `{ let w = lid + ${it * NTH}u; let r = w / ${VROW}u; let o = w % ${VROW}u;
+        if (w < ${VTASKS}u) { ${f16 ? `sm[r * ${DV4}u + 2u * o] = vec4f(unpack2x16float(vw[${it}].x), unpack2x16float(vw[${it}].y)); sm[r * ${DV4}u + 2u * o + 1u] = vec4f(unpack2x16float(vw[${it}].z), unpack2x16float(vw[${it}].w));`
+    : `sm[r * ${DV4}u + o] = vw[${it}];`} } }`).join('\n      ')}
       workgroupBarrier();`;
   const us = Array.from({ length: VU }, (_, u) => u);
   return /* wgsl */ `
@@ -182,8 +194,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var l = vec4f(0.0);
   var used = vec4u(0u);
   var scored = vec4u(0u);
-  var acc: array<vec4f, ${RT * VU}>;
-  for (var i = 0u; i < ${RT * VU}u; i++) { acc[i] = vec4f(0.0); }
+  var acc = array<vec4f, ${RT * VU}>();
+  // Global words of the next Q, K and V chunks (see fetchQK, fetchV).
+  var qw: array<vec4f, ${4 * QI}>;
+  var kw: array<${word}, ${4 * KI}>;
+  var vw: array<${word}, ${VI}>;
   let tiles = (kEnd + BK - 1u) / BK;
   var t = ${sparse ? 'nextLive(wid.y, qt, 0u, tiles)' : '0u'};
   loop {
@@ -192,13 +207,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     scored += min(vec4u(BK), max(lim, vec4u(k0)) - vec4u(k0));
     // Scores of rows 4·ty + i (s[i]) and keys k0 + tx + TX·j (component j), scale folded into Q.
     var s = array<vec4f, ${RT}>(); // explicitly zeroed (a loop-local var must not keep old values)
+    ${fetchQK('0u')}
     for (var d0 = 0u; d0 < ${D}u; d0 += ${DC}u) {
-      ${loadQK}
+      ${storeQK}
+      if (d0 + ${DC}u < ${D}u) {
+        ${fetchQK(`(d0 + ${DC}u)`)}
+      }
       for (var dd = 0u; dd < ${DC}u; dd += 4u) {
         let qs = ty ^ ((dd / 4u) % 16u); let ks = tx ^ ((dd / ${DW}u) % TX);
         ${scoreStep}
       }
     }
+    ${fetchV('0u')}
     let keys = vec4u(k0 + tx) + vec4u(0u, TX, 2u * TX, 3u * TX);
     var top: vec4f;
     ${rows.map((i) => `let ok${i} = keys < vec4u(lim.${cs[i]});`).join(' ')}
@@ -225,7 +245,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     ${rows.map((i) => us.map((u) => `acc[${i * VU + u}] *= corr.${cs[i]};`).join(' ')).join('\n    ')}
     ${cs.map((c, j) => `{ let kl = tx + ${TX * j}u; ps[kl * 16u + (ty ^ (kl % 16u))] = vec4f(s[0].${c}, s[1].${c}, s[2].${c}, s[3].${c}); }`).join('\n    ')}
     for (var kc = 0u; kc < BK; kc += ${KC}u) {
-      ${loadV}
+      ${storeV}
+      if (kc + ${KC}u < BK) {
+        ${fetchV(`(kc + ${KC}u)`)}
+      }
       for (var k = 0u; k < ${KC}u; k++) {
         let kl = kc + k; let pv = ps[kl * 16u + (ty ^ (kl % 16u))];
         ${us.map((u) => `{ let v = sm[k * ${DV4}u + tx + ${TX * u}u]; ${rows.map((i) => `acc[${i * VU + u}] += pv.${cs[i]} * v;`).join(' ')} }`).join('\n        ')}
