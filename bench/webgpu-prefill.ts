@@ -6,7 +6,8 @@
 // dense work (4·d flops per visible query–key pair) and each sparse mode's ratio to dense ReLU
 // (the fastest dense path of the same weighting) from the same run. Where the device allows more
 // than 32 (16) KiB of workgroup memory, softmax also runs on the tiles that 32 (16) KiB would get
-// ('softmax@32KiB', 'softmax@16KiB'; each mode's tiles are in its row). Every mode's output is checked
+// ('softmax@32KiB', 'softmax@16KiB'), and without prefetching the next chunk ('softmax@no-prefetch');
+// each mode's tiles are in its row. Every mode's output is checked
 // on sampled rows against the float64 reference; its stats (keys scored / used) are recorded.
 // Rounds shrink to fit --budget seconds of the whole run (the joint GPU run allows 150; setup on the
 // host takes some 20 s of it at 32k), and a size that would not fit is skipped, saying so.
@@ -153,8 +154,8 @@ let workDone = 0;
 let msPerWork = 0;
 for (const p of problems) for (const n of p.sizes) {
   const { heads, kvHeads, d } = p;
-  // A size whose warm-up, first timing and one round (3 runs of each of ≤ 11 modes) would not fit the time left is skipped.
-  if (msPerWork > 0 && 3 * 11 * msPerWork * heads * n * n * d > budgetMs - (performance.now() - started)) {
+  // A size whose warm-up, first timing and one round (3 runs of each of ≤ 12 modes) would not fit the time left is skipped.
+  if (msPerWork > 0 && 3 * 12 * msPerWork * heads * n * n * d > budgetMs - (performance.now() - started)) {
     rows.push({ workload: p.name, n, skipped: 'would not fit the time budget' });
     console.log(JSON.stringify(rows.at(-1)));
     workDone++;
@@ -172,6 +173,11 @@ for (const p of problems) for (const n of p.sizes) {
       if (kib * 1024 >= device.limits.maxComputeWorkgroupStorageSize) continue;
       modes[`softmax@${kib}KiB`] = { kind: 'softmax', causal: true };
       tilesOf[`softmax@${kib}KiB`] = prefillTiles(d, d, kib * 1024)!;
+    }
+    // And without fetching the next chunk ahead (fewer registers a thread: more workgroups a multiprocessor).
+    if (p.softmax) {
+      modes['softmax@no-prefetch'] = { kind: 'softmax', causal: true };
+      tilesOf['softmax@no-prefetch'] = { ...prefillTiles(d, d, device.limits.maxComputeWorkgroupStorageSize)!, prefetch: false };
     }
     modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
     activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });

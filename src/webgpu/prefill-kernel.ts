@@ -47,7 +47,14 @@ export const PREFILL_PARAMS_BYTES = 48;
  * tile, DC dims of Q and K a step of the score loop (16, 32 or 64, dividing D), KC keys of V a step
  * of the output loop (a power of two ≤ BK).
  */
-export interface PrefillTiles { TX: number; BK: number; DC: number; KC: number }
+export interface PrefillTiles {
+  TX: number; BK: number; DC: number; KC: number;
+  /**
+   * Fetch the next chunk's global words into registers while this one is computed (more registers
+   * a thread, fewer workgroups a multiprocessor), else just before storing them.
+   */
+  prefetch: boolean;
+}
 
 export interface PrefillShape extends PrefillTiles {
   D: number; DV: number;
@@ -88,7 +95,7 @@ export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles
   for (const TX of [16, 8]) {
     for (const DC of [64, 32, 16].filter((c) => D % c === 0)) {
       for (let KC = 4 * TX; KC >= 4; KC /= 2) {
-        const t = { TX, BK: 4 * TX, DC, KC };
+        const t = { TX, BK: 4 * TX, DC, KC, prefetch: true };
         if (prefillBytes(t, DV) <= limit) return t;
       }
     }
@@ -98,7 +105,7 @@ export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles
 
 /** The attention pass. Dispatch (qTiles, kvHeads·sub); 16·TX threads. */
 export function prefillSource(x: PrefillShape): string {
-  const { D, DV, G, TX, BK, DC, KC, storage, weighting, alpha, sparse } = x;
+  const { D, DV, G, TX, BK, DC, KC, prefetch, storage, weighting, alpha, sparse } = x;
   const NTH = 16 * TX, BQ = queryTile(G), D4 = D / 4, DV4 = DV / 4, VU = Math.ceil(DV4 / TX);
   const f16 = storage === 'f16';
   const word = f16 ? 'vec4u' : 'vec4f';
@@ -116,8 +123,8 @@ export function prefillSource(x: PrefillShape): string {
   // of one row group) in 8 different banks; readers xor their slot the same way.
   // (Without it a task's stores would queue 8-deep on one bank: more workgroup-memory cycles than the FMAs.)
   // Each thread's tasks: QI of Q, KI of K, VI of V (thread lid takes tasks lid + NTH·it). Their
-  // global words are fetched into registers (qw, kw, vw) one chunk ahead — while the chunk before is
-  // scored or weighed — and stored to the region between two barriers.
+  // global words are fetched into registers (qw, kw, vw) — with prefetch one chunk ahead, while the
+  // chunk before is scored or weighed — and stored to the region between two barriers.
   const QTASKS = 16 * (DC / 4), KTASKS = TX * CW, VTASKS = KC * VROW;
   const QI = Math.ceil(QTASKS / NTH), KI = Math.ceil(KTASKS / NTH), VI = Math.ceil(VTASKS / NTH);
   const its = (count: number) => Array.from({ length: count }, (_, it) => it);
@@ -207,18 +214,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     scored += min(vec4u(BK), max(lim, vec4u(k0)) - vec4u(k0));
     // Scores of rows 4·ty + i (s[i]) and keys k0 + tx + TX·j (component j), scale folded into Q.
     var s = array<vec4f, ${RT}>(); // explicitly zeroed (a loop-local var must not keep old values)
-    ${fetchQK('0u')}
+    ${prefetch ? fetchQK('0u') : ''}
     for (var d0 = 0u; d0 < ${D}u; d0 += ${DC}u) {
+      ${prefetch ? '' : fetchQK('d0')}
       ${storeQK}
-      if (d0 + ${DC}u < ${D}u) {
+      ${prefetch ? `if (d0 + ${DC}u < ${D}u) {
         ${fetchQK(`(d0 + ${DC}u)`)}
-      }
+      }` : ''}
       for (var dd = 0u; dd < ${DC}u; dd += 4u) {
         let qs = ty ^ ((dd / 4u) % 16u); let ks = tx ^ ((dd / ${DW}u) % TX);
         ${scoreStep}
       }
     }
-    ${fetchV('0u')}
+    ${prefetch ? fetchV('0u') : ''}
     let keys = vec4u(k0 + tx) + vec4u(0u, TX, 2u * TX, 3u * TX);
     var top: vec4f;
     ${rows.map((i) => `let ok${i} = keys < vec4u(lim.${cs[i]});`).join(' ')}
@@ -245,10 +253,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     ${rows.map((i) => us.map((u) => `acc[${i * VU + u}] *= corr.${cs[i]};`).join(' ')).join('\n    ')}
     ${cs.map((c, j) => `{ let kl = tx + ${TX * j}u; ps[kl * 16u + (ty ^ (kl % 16u))] = vec4f(s[0].${c}, s[1].${c}, s[2].${c}, s[3].${c}); }`).join('\n    ')}
     for (var kc = 0u; kc < BK; kc += ${KC}u) {
+      ${prefetch ? '' : fetchV('kc')}
       ${storeV}
-      if (kc + ${KC}u < BK) {
+      ${prefetch ? `if (kc + ${KC}u < BK) {
         ${fetchV(`(kc + ${KC}u)`)}
-      }
+      }` : ''}
       for (var k = 0u; k < ${KC}u; k++) {
         let kl = kc + k; let pv = ps[kl * 16u + (ty ^ (kl % 16u))];
         ${us.map((u) => `{ let v = sm[k * ${DV4}u + tx + ${TX * u}u]; ${rows.map((i) => `acc[${i * VU + u}] += pv.${cs[i]} * v;`).join(' ')} }`).join('\n        ')}

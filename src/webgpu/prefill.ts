@@ -59,9 +59,10 @@ export class GpuPrefill {
     if (!tiles) {
       throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs its prefill tiles in ${limit} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (too wide)`);
     }
-    const { TX, BK, DC, KC } = tiles;
-    if (!((TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0 && BK % KC === 0 && KC >= 1 && prefillBytes(tiles, this.DV) <= limit)) {
-      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, within ${limit} bytes, got ${JSON.stringify(tiles)}`);
+    const { TX, BK, DC, KC, prefetch } = tiles;
+    if (!((TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0 && BK % KC === 0 && KC >= 1
+      && typeof prefetch === 'boolean' && prefillBytes(tiles, this.DV) <= limit)) {
+      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, prefetch a boolean, within ${limit} bytes, got ${JSON.stringify(tiles)}`);
     }
     this.tiles = tiles;
   }
@@ -127,8 +128,8 @@ export class GpuPrefill {
       const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${BK}`, () => maskSource(this.D, this.G, BK));
       this.pipelines.dispatch(enc, pipe, [b('codes'), b('meta'), b('qcode'), b('coef'), b('params'), b('mask')], Math.ceil(this.n / WG), qTiles * groups);
     }
-    const { TX, BK, DC, KC } = this.tiles;
-    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TX}-${BK}-${DC}-${KC}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
+    const { TX, BK, DC, KC, prefetch } = this.tiles;
+    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TX}-${BK}-${DC}-${KC}-${prefetch}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
     const pipe = this.pipelines.get(key, () => prefillSource({
       D: this.D, DV: this.DV, G: this.G, ...this.tiles, storage, weighting: o.kind, alpha: o.alpha, sparse: this.sparse,
     }));

@@ -111,28 +111,30 @@ test('webgpu prefill: causal and full attention against the float64 reference (G
   for (const c of cases) await check(c, seed++);
 });
 
-test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, the tiles of 16 KiB of workgroup memory, 64-dim chunks', async (t) => {
+test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, the tiles of 16 KiB of workgroup memory, 64-dim chunks, no prefetch', async (t) => {
   if (!(await gpuOrSkip(t))) return;
   // 64-key tiles of 64 rows (32 KiB) and, in 16 KiB, 32-key tiles (128 threads); 130 positions end
   // one row and one key past two full tiles; d = dv = 128 is the benchmarks' shape (4 score chunks,
   // two V columns a thread). 64-dim chunks on 32-key tiles fit SwiftShader's 32 KiB (on 64-key
-  // tiles they need 48).
+  // tiles they need 48). Without prefetch, each chunk's words are fetched just before they are stored.
   const small = (d: number, dv: number) => prefillTiles(d, dv, 16384)!;
   const cases: Case[] = [
     { label: 'softmax causal m = n = 130 f16, 8 heads on 2 KV heads, d = 128', m: 130, n: 130, heads: 8, kvHeads: 2, d: 128, dv: 128, opts: { kind: 'softmax', causal: true, storage: 'f16' } },
     { label: 'softmax causal m < n, 16 KiB', m: 45, n: 131, heads: 4, kvHeads: 2, d: 24, dv: 20, opts: { kind: 'softmax', causal: true }, tiles: small(32, 24) },
     { label: 'softmax full m = n = 130 f16, d = 128, 16 KiB', m: 130, n: 130, heads: 2, kvHeads: 1, d: 128, dv: 128, opts: { kind: 'softmax', storage: 'f16' }, tiles: small(128, 128) },
     { label: 'exact ReLU causal m > n, 16 KiB (mask pass on 32-key tiles)', m: 100, n: 70, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true }, tiles: small(16, 8) },
-    { label: 'ReLU² causal f32, 64-dim chunks, 8-key V steps', m: 97, n: 97, heads: 4, kvHeads: 1, d: 64, dv: 32, opts: { kind: 'relu', alpha: 2, bias: 0.3, causal: true, sparsity: 'dense' }, tiles: { TX: 8, BK: 32, DC: 64, KC: 8 } },
+    { label: 'ReLU² causal f32, 64-dim chunks, 8-key V steps', m: 97, n: 97, heads: 4, kvHeads: 1, d: 64, dv: 32, opts: { kind: 'relu', alpha: 2, bias: 0.3, causal: true, sparsity: 'dense' }, tiles: { TX: 8, BK: 32, DC: 64, KC: 8, prefetch: true } },
+    { label: 'softmax causal f16, d = 128, without prefetch', m: 70, n: 100, heads: 4, kvHeads: 2, d: 128, dv: 128, opts: { kind: 'softmax', causal: true, storage: 'f16' }, tiles: { ...prefillTiles(128, 128, 32768)!, prefetch: false } },
+    { label: 'exact ReLU causal, without prefetch', m: 70, n: 70, heads: 2, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true }, tiles: { ...prefillTiles(16, 8, 32768)!, prefetch: false } },
   ];
   let seed = 10;
   for (const c of cases) await check(c, seed++);
 });
 
 test('webgpu prefill: tile sizes follow the workgroup memory (64-key tiles in 32 and 48 KiB, 32-key in 16 KiB, none below)', () => {
-  assert.deepEqual(prefillTiles(128, 128, 49152), { TX: 16, BK: 64, DC: 64, KC: 64 });
-  assert.deepEqual(prefillTiles(128, 128, 32768), { TX: 16, BK: 64, DC: 32, KC: 32 });
-  assert.deepEqual(prefillTiles(128, 128, 16384), { TX: 8, BK: 32, DC: 16, KC: 16 });
+  assert.deepEqual(prefillTiles(128, 128, 49152), { TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true });
+  assert.deepEqual(prefillTiles(128, 128, 32768), { TX: 16, BK: 64, DC: 32, KC: 32, prefetch: true });
+  assert.deepEqual(prefillTiles(128, 128, 16384), { TX: 8, BK: 32, DC: 16, KC: 16, prefetch: true });
   assert.equal(prefillTiles(128, 128, 8192), null);
   for (const [D, DV, limit] of [[128, 128, 49152], [16, 8, 16384], [32, 24, 32768], [256, 512, 32768], [1024, 1024, 16384]] as const) {
     const tiles = prefillTiles(D, DV, limit);
@@ -236,7 +238,7 @@ test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 ove
   await assert.rejects(attentionAsync(wide, wide, wide, { kind: 'softmax', backend: 'webgpu' }), (e: unknown) => code('UNSUPPORTED')(e) && /workgroup memory/.test((e as Error).message));
   // Tiles past the device's workgroup memory (or malformed) are refused before any pass.
   const device = await webGpuDevice(), o = resolveAttentionOptions({ kind: 'softmax' }, 128, 'test');
-  const over = 4 * (64 * 64 + 64 * (64 + 64)) > device.limits.maxComputeWorkgroupStorageSize ? { TX: 16, BK: 64, DC: 64, KC: 64 } : { TX: 16, BK: 64, DC: 48, KC: 64 };
+  const over = 4 * (64 * 64 + 64 * (64 + 64)) > device.limits.maxComputeWorkgroupStorageSize ? { TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true } : { TX: 16, BK: 64, DC: 48, KC: 64, prefetch: true };
   assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: over }, o), code('BAD_OPTION'));
-  assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: { TX: 16, BK: 32, DC: 32, KC: 32 } }, o), code('BAD_OPTION'));
+  assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: { TX: 16, BK: 32, DC: 32, KC: 32, prefetch: true } }, o), code('BAD_OPTION'));
 });
