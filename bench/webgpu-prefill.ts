@@ -2,7 +2,8 @@
 // a few activation levels, on the GPU Dawn finds. 8 query / 2 KV heads, d = 128, f16 K/V, m = n
 // positions of 'llm' synthetic keys and queries (workloads.ts). For every n the contenders alternate
 // in rounds; a sample is one prefill in its own command buffer, timed by the GPU's timestamps
-// (src/webgpu/timing.ts; submit to done where there are none), median reported, with TFLOP/s of the
+// (src/webgpu/timing.ts; unquantized where the `webgpu` package takes the toggle: bench/lib/dawn.ts;
+// submit to done where there are none), median reported, with TFLOP/s of the
 // dense work (4·d flops per visible query–key pair) and each sparse mode's ratio to dense ReLU
 // (the fastest dense path of the same weighting) from the same run. Where the device allows more
 // than 32 (16) KiB of workgroup memory, softmax also runs on the tiles that 32 (16) KiB would get
@@ -33,6 +34,7 @@ import { referenceAttention } from '../src/attention/reference.js';
 import { GpuPrefill } from '../src/webgpu/prefill.js';
 import { prefillTiles, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
 import { timeOnGpu } from '../src/webgpu/timing.js';
+import { exactTimestampGpu } from './lib/dawn.js';
 import { syntheticWorkload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median, rng } from './lib/measure.js';
@@ -45,9 +47,11 @@ const { values: a } = parseArgs({ options: {
 const started = performance.now();
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), activations = a.activations!.split(',').map(Number);
 const rounds = Number(a.rounds), budgetMs = Number(a.budget) * 1000, storage = a.storage as 'f16' | 'f32';
-const device = await webGpuDevice();
+const gpu = await exactTimestampGpu();
+const device = await webGpuDevice(gpu ?? undefined);
 const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), timestamps: device.features.has('timestamp-query') };
+const adapter = { description: info?.description, subgroups: device.features.has('subgroups'), timestamps: device.features.has('timestamp-query'), exactTimestamps: gpu !== null,
+  workgroupBytes: device.limits.maxComputeWorkgroupStorageSize };
 console.log(JSON.stringify(adapter));
 
 /** One problem: position-major queries [n, heads, d], keys and values [n, kvHeads, d]; sizes are prefixes. */
