@@ -53,6 +53,7 @@ export class KVCache {
   /** Copy of the current queries, [heads, headDim], and per KV group the views of its heads. */
   private readonly queryBuf: Float32Array;
   private readonly groupViews: Float32Array[][];
+  private destroyed = false;
 
   /** A cache on any backend ('webgpu' opens its device here, asynchronously). */
   static async create(options: KVCacheOptions): Promise<KVCache> {
@@ -105,13 +106,14 @@ export class KVCache {
   }
 
   /** Number of cached positions. */
-  get length(): number { return this.gpu ? this.gpu.length : this.stores[0]!.store.length; }
+  get length(): number { return this.gpu ? this.gpu.length : this.stores[0]?.store.length ?? 0; }
 
   /**
    * Appends t positions. keys: [t, kvHeads, headDim], values: [t, kvHeads, valueDim] (token-major,
    * as a model's K/V projections produce them).
    */
   append(keys: Float32Array, values: Float32Array): void {
+    this.assertOpen('append');
     const kd = this.kvHeads * this.headDim, vd = this.kvHeads * this.valueDim;
     if (!(keys instanceof Float32Array) || !(values instanceof Float32Array)) {
       throw new HsrError('BAD_DTYPE', `KVCache.append: expected Float32Array keys and values, got ${describe(keys)} and ${describe(values)}`);
@@ -140,6 +142,7 @@ export class KVCache {
   /** Attention of one query per head ([heads, headDim]) over every cached position. */
   attend(queries: Float32Array): { output: Float32Array; stats: AttentionStats } {
     if (this.gpu) throw new HsrError('UNSUPPORTED', "KVCache.attend: backend 'webgpu' answers asynchronously: use `await cache.attendAsync(queries)`");
+    this.assertOpen('attend');
     this.checkQueries(queries, 'attend');
     const o = this.options, group = this.heads / this.kvHeads, n = this.length;
     const output = new Float32Array(this.heads * this.valueDim);
@@ -160,11 +163,31 @@ export class KVCache {
     return { output, stats };
   }
 
-  /** {@link attend} on every backend: a promise of the same result (the GPU's on 'webgpu'). */
+  /**
+   * {@link attend} on every backend: a promise of the same result (the GPU's on 'webgpu'). On
+   * 'webgpu' the step is submitted during the call: calls made without awaiting each other run in
+   * call order (appends in between included) with their GPU round trips overlapped.
+   */
   async attendAsync(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
     if (!this.gpu) return this.attend(queries);
+    this.assertOpen('attendAsync');
     this.checkQueries(queries, 'attendAsync');
     return this.gpu.attend(queries);
+  }
+
+  /**
+   * Frees the cache (its length becomes 0): on 'webgpu' its GPU buffers at once (steps already
+   * submitted still resolve), on the CPU backends its keys and values to the garbage collector.
+   * Later append / attend / attendAsync calls are HsrError CLOSED.
+   */
+  destroy(): void {
+    this.destroyed = true;
+    this.gpu?.destroy();
+    this.stores.length = 0;
+  }
+
+  private assertOpen(where: string): void {
+    if (this.destroyed) throw new HsrError('CLOSED', `KVCache.${where}: expected an open cache, got one that was destroyed`);
   }
 
   private checkQueries(queries: Float32Array, where: string): void {

@@ -17,6 +17,9 @@ export interface GpuDecoderShape {
 }
 
 const round = (x: number, m: number) => Math.ceil(x / m) * m;
+/** Free staging buffers kept (more steps in flight create more, destroyed once done). */
+const MAX_STAGING = 4;
+const closed = () => new HsrError('CLOSED', "KVCache: expected an open cache, got one that was destroyed");
 
 /**
  * A decoding KV cache on a GPU: keys and values in GPU buffers [kvHeads, cap, dim], grown by
@@ -41,8 +44,9 @@ export class GpuDecoder {
   private readonly pipelines: Pipelines;
   /** The plan over this cache's buffers (rebuilt with them when the capacity grows). */
   private plan: WebGpuDecodePlan | null = null;
-  private readback: GPUBuffer | null = null;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Mappable buffers of finished steps, free for the next (steps in flight hold their own). */
+  private readonly staging: GPUBuffer[] = [];
+  private destroyed = false;
 
   constructor(readonly device: GPUDevice, readonly shape: GpuDecoderShape, readonly options: ResolvedAttentionOptions) {
     this.D = round(shape.headDim, 16);
@@ -60,6 +64,7 @@ export class GpuDecoder {
   /** Appends t positions: keys [t, kvHeads, headDim], values [t, kvHeads, valueDim] (validated by the caller). */
   append(keys: Float32Array, values: Float32Array): void {
     const { kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
+    if (this.destroyed) throw closed();
     const t = keys.length / (kvHeads * d);
     if (t === 0) return;
     if (storage === 'f16') checkHalfRange(keys, values);
@@ -89,14 +94,14 @@ export class GpuDecoder {
     this.n += t;
   }
 
-  /** One decode step: queries [heads, headDim] → output [heads, valueDim] and the CPU backends' stats. */
-  attend(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
-    const run = this.chain.then(() => this.attendNow(queries));
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async attendNow(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
+  /**
+   * One decode step: queries [heads, headDim] → output [heads, valueDim] and the CPU backends'
+   * stats. Recorded and submitted now, before the returned promise waits: the GPU's queue then
+   * runs steps and appends in the order of the calls, and steps in flight together (on this cache
+   * or others) overlap their round trips, each reading back through its own staging buffer.
+   */
+  async attend(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
+    if (this.destroyed) throw closed();
     const { heads, headDim: d, valueDim: dv } = this.shape;
     const { scale } = this.options, n = this.n, sparsity = this.sparsity;
     const output = new Float32Array(heads * dv);
@@ -122,23 +127,25 @@ export class GpuDecoder {
     const enc = dev.createCommandEncoder();
     this.encodeStep(enc, this.paddedQueries(queries));
     const outBytes = heads * this.DV * 4, total = outBytes + heads * STATS_BYTES;
-    // One readback buffer, reused: steps run one at a time (this.chain), and creating a mappable
-    // buffer per step is host time on every decode step.
-    const rb = this.readback && this.readback.size >= total ? this.readback
-      : dev.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    if (rb !== this.readback) { this.readback?.destroy(); this.readback = rb; }
+    // Mappable buffers are reused (creating one a step is host time on every step); a step takes
+    // one no other step in flight holds.
+    const rb = this.staging.pop() ?? dev.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     enc.copyBufferToBuffer(this.out!, 0, rb, 0, outBytes);
     enc.copyBufferToBuffer(this.plan!.stats, 0, rb, outBytes, heads * STATS_BYTES);
     dev.queue.submit([enc.finish()]);
     // The error scope and the mapping are waited for together: one round trip to the GPU's
     // process events a step instead of two (each costs host time on Dawn's Node bindings).
     const [invalid, mapped] = await Promise.all([dev.popErrorScope(), rb.mapAsync(GPUMapMode.READ, 0, total).then(() => null, (e: unknown) => e)]);
-    if (invalid) { throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid.message}`); }
-    if (mapped) throw mapped;
-    const data = rb.getMappedRange(0, total).slice(0);
-    rb.unmap();
+    if (mapped || invalid) {
+      rb.destroy();
+      if (this.destroyed) throw closed();
+      if (invalid) throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid.message}`);
+      throw mapped;
+    }
+    const data = rb.getMappedRange(0, total);
     const out = new Float32Array(data, 0, heads * this.DV);
-    for (let h = 0; h < heads; h++) output.set(out.subarray(h * this.DV, h * this.DV + dv), h * dv);
+    if (this.DV === dv) output.set(out);
+    else for (let h = 0; h < heads; h++) output.set(out.subarray(h * this.DV, h * this.DV + dv), h * dv);
     const words = new Uint32Array(data, outBytes, 4 * heads), bounds = new Float32Array(data, outBytes, 4 * heads);
     for (let h = 0; h < heads; h++) {
       stats.keysScored += words[4 * h]!;
@@ -148,6 +155,9 @@ export class GpuDecoder {
         if (words[4 * h + 1] === n) stats.denseQueries!++;
       }
     }
+    rb.unmap();
+    if (this.destroyed || this.staging.length >= MAX_STAGING) rb.destroy();
+    else this.staging.push(rb);
     if (sparsity !== 'dense') stats.boundsEvaluated = heads * n;
     return { output, stats };
   }
@@ -173,7 +183,6 @@ export class GpuDecoder {
    */
   async timeSteps(queries: Float32Array, reps: number): Promise<number> {
     const Q = this.paddedQueries(queries);
-    await this.chain;
     const t = await timeOnGpu(this.device, (enc) => { for (let r = 0; r < reps; r++) this.encodeStep(enc, Q); });
     this.lastTiming = { encodeMs: t.encodeMs / reps, submitMs: t.submitMs / reps, gpuMs: t.gpuMs === null ? null : t.gpuMs / reps };
     return this.lastTiming.gpuMs ?? this.lastTiming.submitMs;
@@ -186,18 +195,21 @@ export class GpuDecoder {
    */
   async timeStepPasses(queries: Float32Array, reps: number): Promise<Record<string, number> | null> {
     const Q = this.paddedQueries(queries);
-    await this.chain;
     const t = await timePasses(this.device, this.pipelines, (enc) => { for (let r = 0; r < reps; r++) this.encodeStep(enc, Q); });
     if (t) for (const k of Object.keys(t)) t[k]! /= reps;
     return t;
   }
 
+  /** The queries padded to [heads, D], in one array reused by every step (uploads copy it at once). */
   private paddedQueries(queries: Float32Array): Float32Array {
     const { heads, headDim: d } = this.shape;
-    const Q = new Float32Array(heads * this.D);
-    for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
+    const Q = this.qPadded ??= new Float32Array(heads * this.D);
+    if (d === this.D) Q.set(queries);
+    else for (let h = 0; h < heads; h++) Q.set(queries.subarray(h * d, (h + 1) * d), h * this.D);
     return Q;
   }
+
+  private qPadded: Float32Array | null = null;
 
   /** The parts of the last {@link timeSteps}, milliseconds per step. */
   lastTiming: GpuTiming = { encodeMs: 0, submitMs: 0, gpuMs: null };
@@ -246,7 +258,6 @@ export class GpuDecoder {
 
   /** The last sparse decode's kept (certified, threshold, top-k) or candidate (ReLU) positions per head, ascending — for tests and diagnostics. */
   async lastSelection(): Promise<Uint32Array[]> {
-    await this.chain;
     const sel = this.plan?.selected;
     if (!sel) return [];
     const { heads } = this.shape, stride = this.plan!.options.maxLength;
@@ -262,13 +273,18 @@ export class GpuDecoder {
     return Array.from({ length: heads }, (_, h) => all.slice(h * stride, h * stride + c[h]!).sort());
   }
 
-  /** Frees every GPU buffer (the device stays: it is shared). */
+  /**
+   * Frees every GPU buffer (the device stays: it is shared); steps already submitted still finish
+   * (WebGPU keeps a destroyed buffer's memory for work in flight), later calls are CLOSED.
+   */
   destroy(): void {
-    for (const b of [this.K, this.V, this.Q, this.out, this.readback]) b?.destroy();
+    for (const b of [this.K, this.V, this.Q, this.out, ...this.staging]) b?.destroy();
     this.plan?.destroy();
     this.plan = null;
-    this.K = this.V = this.Q = this.out = this.readback = null;
+    this.K = this.V = this.Q = this.out = null;
+    this.staging.length = 0;
     this.n = this.cap = 0;
+    this.destroyed = true;
   }
 }
 

@@ -32,7 +32,7 @@ export class Pipelines implements Profiled {
   private readonly labels = new WeakMap<GPUComputePipeline, string>();
   /** Benchmarks (timing.ts `timePasses`): while set, every pass gets GPU timestamps. */
   profile: PassProfile | null = null;
-  /** Compute passes recorded so far (benchmarks count a decode step's). */
+  /** Dispatches recorded so far (benchmarks count a decode step's; consecutive ones share a compute pass). */
   passes = 0;
   /** Lanes of a subgroup the attention kernel may rely on (0: no subgroups). */
   readonly subgroupSize: number;
@@ -58,29 +58,52 @@ export class Pipelines implements Profiled {
   }
 
   /**
-   * One compute pass: `buffers[i]` at binding i (null skips a binding), plus `extra` entries. Bind
+   * One dispatch: `buffers[i]` at binding i (null skips a binding), plus `extra` entries. Bind
    * groups are cached by pipeline and buffers (a decode step reuses the last step's: creating them
-   * cost more CPU time than the GPU spends on a short step).
+   * cost more CPU time than the GPU spends on a short step). Consecutive dispatches on one encoder
+   * share a compute pass (WebGPU orders each dispatch's storage writes before the next one's reads
+   * within a pass; a pass per dispatch is host time on every step): call {@link endPass} before
+   * the encoder's own commands (copies, clears) and before it is finished. While profiling, every
+   * dispatch gets a pass of its own with timestamps.
    */
   dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, buffers: (GPUBuffer | null)[], x: number, y: number,
     extra: GPUBindGroupEntry[] = []): void {
     if (x === 0 || y === 0) return; // nothing to run (e.g. a selection scan over 0 keys)
-    const all = [...buffers.map((b, i) => [i, b] as const), ...extra.map((e) => [e.binding, (e.resource as GPUBufferBinding).buffer] as const)];
-    const key = `${this.idOf(pipe)}:${all.map(([i, b]) => (b ? `${i}=${this.idOf(b)}` : '')).join(',')}`;
+    let key = String(this.idOf(pipe));
+    for (let i = 0; i < buffers.length; i++) if (buffers[i]) key += `,${i}=${this.idOf(buffers[i]!)}`;
+    for (const e of extra) key += `,${e.binding}=${this.idOf((e.resource as GPUBufferBinding).buffer)}`;
     let bg = this.groups.get(key);
     if (!bg) {
       if (this.groups.size > 4096) this.groups.clear(); // buffers replaced by growth leave stale keys
-      const entries: GPUBindGroupEntry[] = [];
-      for (const [i, b] of all) if (b) entries.push({ binding: i, resource: { buffer: b } });
+      const entries: GPUBindGroupEntry[] = [...extra];
+      buffers.forEach((b, i) => { if (b) entries.push({ binding: i, resource: { buffer: b } }); });
       bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
       this.groups.set(key, bg);
     }
     this.passes++;
     const writes = this.profile?.next(this.labels.get(pipe) ?? 'pass');
-    const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : undefined);
-    pass.setPipeline(pipe); pass.setBindGroup(0, bg); pass.dispatchWorkgroups(x, y); pass.end();
+    if (writes) {
+      this.endPass();
+      const pass = enc.beginComputePass({ timestampWrites: writes });
+      pass.setPipeline(pipe); pass.setBindGroup(0, bg); pass.dispatchWorkgroups(x, y); pass.end();
+      return;
+    }
+    if (this.open?.enc !== enc) {
+      this.endPass();
+      this.open = { enc, pass: enc.beginComputePass(), pipe: null };
+    }
+    const open = this.open!;
+    if (open.pipe !== pipe) { open.pass.setPipeline(pipe); open.pipe = pipe; }
+    open.pass.setBindGroup(0, bg); open.pass.dispatchWorkgroups(x, y);
   }
 
+  /** Ends the compute pass {@link dispatch} left open (on whichever encoder). */
+  endPass(): void {
+    this.open?.pass.end();
+    this.open = null;
+  }
+
+  private open: { enc: GPUCommandEncoder; pass: GPUComputePassEncoder; pipe: GPUComputePipeline | null } | null = null;
   private readonly groups = new Map<string, GPUBindGroup>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 0;
@@ -257,6 +280,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encodeQuantize: expected 0 ≤ from ≤ quantizedLength = ${this.selection.quantized} and from ≤ to ≤ maxLength = ${o.maxLength}, got ${describe(from)} and ${describe(to)}`);
     }
     this.selection.encodeQuantize(enc, b.keys, b.pageTable, this.capacity(b, to, 'encodeQuantize'), from, to);
+    this.pipelines.endPass();
   }
 
   /** Rows per KV head of a contiguous K buffer (checked to hold `length`); 0 for the paged layout (its page table, checked). */
@@ -290,7 +314,7 @@ export class WebGpuDecodePlan {
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null, b.keys, b.pageTable);
-    else if (relu) enc.clearBuffer(this.used);
+    else if (relu) { this.pipelines.endPass(); enc.clearBuffer(this.used); }
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
@@ -306,6 +330,7 @@ export class WebGpuDecodePlan {
     const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, relu ? this.used : null,
       sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
+    this.pipelines.endPass();
   }
 
   /** Sparse plans: the last step's id lists (the attended keys) and counts (diagnostics and tests; null for dense plans). */

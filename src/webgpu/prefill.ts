@@ -136,6 +136,7 @@ export class GpuPrefill {
     const bufs = [b('K'), b('V'), b('Q'), b('out'), b('params'), b('rowCount')];
     if (this.sparse) bufs.push(b('mask'));
     this.pipelines.dispatch(enc, pipe, bufs, qTiles, groups);
+    this.pipelines.endPass();
   }
 
   /**
