@@ -12,8 +12,8 @@
 //   MODE.inFlight  the same steps issued `--in-flight` at a time and awaited together
 //   MODE.gpu    `steps` decode steps in one command buffer, no readback (GpuDecoder.timeSteps: GPU
 //               timestamps ÷ steps where the device has them, else submit to done ÷ steps)
-// and, untimed, the WebGPU calls one step makes (submits, maps, bind groups, buffers, writes, passes)
-// and what one append of 1 position costs (`append.ms`, with its calls).
+// and, untimed, the WebGPU calls one step makes (submits, maps, bind groups, buffers, writes, passes);
+// `append.ms`: the median of 15 appends of one position each (its calls beside it).
 // --dawn 'backend=null' runs on Dawn's null backend: no shader runs and results are meaningless
 // (checks skipped), but every host-side cost of a step remains — the host part alone.
 // --baseline DIR adds every MODE again from another checkout's src/ (e.g. the commit before a
@@ -121,14 +121,20 @@ let have = 0;
 const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
 for (const n of ns) {
   const kw = kvHeads * d, vw = kvHeads * dv;
-  // All but the last position in one append; the last one timed per cache (one decode step's append).
+  // All but the last `singles` positions in one append; those one at a time (a decode step's append), timed.
   const row: Record<string, unknown> = { n, heads, kvHeads, d, loadBefore: load() };
+  const singles = Math.min(16, n - have);
   for (const [name, c] of Object.entries(caches)) {
-    c.append(full.keys.subarray(have * kw, (n - 1) * kw), full.values.subarray(have * vw, (n - 1) * vw));
-    const t0 = performance.now();
-    const calls = await callsOf(() => c.append(full.keys.subarray((n - 1) * kw, n * kw), full.values.subarray((n - 1) * vw, n * vw)), 1);
-    row[`${name}.append.ms`] = performance.now() - t0;
-    row[`${name}.append.calls`] = calls;
+    c.append(full.keys.subarray(have * kw, (n - singles) * kw), full.values.subarray(have * vw, (n - singles) * vw));
+    const ms: number[] = [];
+    for (let p = n - singles; p < n; p++) {
+      const one = () => c.append(full.keys.subarray(p * kw, (p + 1) * kw), full.values.subarray(p * vw, (p + 1) * vw));
+      if (p === n - 1) { row[`${name}.append.calls`] = await callsOf(one, 1); continue; }
+      const t0 = performance.now();
+      one();
+      ms.push(performance.now() - t0);
+    }
+    row[`${name}.append.ms`] = median(ms);
   }
   have = n;
   // Each cache's answer against the float64 reference (and between trees: identical results).
