@@ -14,7 +14,8 @@
 //               timestamps ÷ steps where the device has them, else submit to done ÷ steps)
 // and, untimed, the WebGPU calls one step makes (submits, maps, bind groups, buffers, writes, passes);
 // `append.ms`: the median of 15 appends of one position each (its calls beside it).
-// --dawn 'backend=null' runs on Dawn's null backend: no shader runs and results are meaningless
+// --dawn FLAGS: Dawn's flags, ';'-separated (default: timestamps unquantized, as bench/lib/dawn.ts);
+// 'backend=null' runs on Dawn's null backend: no shader runs and results are meaningless
 // (checks skipped), but every host-side cost of a step remains — the host part alone.
 // --baseline DIR adds every MODE again from another checkout's src/ (e.g. the commit before a
 // change), `before.MODE`, on the same device, alternating with this tree's.
@@ -35,7 +36,7 @@ import { median, writeJson } from './lib/measure.js';
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '16,256' }, rounds: { type: 'string', default: '5' }, steps: { type: 'string', default: '20' },
   modes: { type: 'string', default: 'dense,certified,relu,topk' }, baseline: { type: 'string' }, out: { type: 'string' },
-  dawn: { type: 'string', default: '' }, 'in-flight': { type: 'string', default: '4' },
+  dawn: { type: 'string', default: 'disable-dawn-features=timestamp_quantization' }, 'in-flight': { type: 'string', default: '4' },
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), rounds = Number(a.rounds), steps = Number(a.steps), inFlight = Number(a['in-flight']);
 const heads = 8, kvHeads = 2, d = 128;
