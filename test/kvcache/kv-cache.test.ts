@@ -92,3 +92,17 @@ test('KVCache validates options and inputs with HsrError codes', () => {
   assert.throws(() => cache.attend([1, 2, 3, 4] as unknown as Float32Array), code('BAD_DTYPE'));
   assert.equal(cache.length, 0);
 });
+
+test('KVCache.destroy(): length 0, later append / attend / attendAsync are CLOSED, twice is harmless', async () => {
+  const r = rng(9), c = new KVCache({ heads: 2, kvHeads: 1, headDim: 4, kind: 'softmax', sparsity: { epsilon: 1e-3 } });
+  c.append(gaussian(r, 5, 4).data, gaussian(r, 5, 4).data);
+  const q = gaussian(r, 2, 4).data;
+  assert.equal(c.attend(q).output.length, 8);
+  c.destroy();
+  const closed = (e: unknown) => e instanceof HsrError && e.code === 'CLOSED';
+  assert.equal(c.length, 0);
+  assert.throws(() => c.attend(q), closed);
+  assert.throws(() => c.append(new Float32Array(4), new Float32Array(4)), closed);
+  await assert.rejects(c.attendAsync(q), closed);
+  c.destroy();
+});

@@ -53,26 +53,21 @@ test('webgpu steps in flight: unawaited attendAsync calls with appends between t
   }
 });
 
-test('webgpu steps in flight: destroy() — a step submitted before still resolves correctly; later calls are CLOSED; CPU caches too', async (t) => {
+test('webgpu steps in flight: destroy() — a step submitted before still resolves correctly; later calls are CLOSED', async (t) => {
   if (!(await gpuOrSkip(t))) return;
   const r = rng(6), keys = gaussian(r, 40, kvHeads * d).data, values = gaussian(r, 40, kvHeads * d).data, q = gaussian(r, heads, d).data;
   const closed = (e: unknown) => e instanceof HsrError && e.code === 'CLOSED';
-  const make = async (backend: 'webgpu' | 'js') => {
-    const c = await KVCache.create({ heads, kvHeads, headDim: d, kind: 'softmax', backend });
-    c.append(keys, values);
-    return c;
-  };
-  const cpu = await make('js'), want = cpu.attend(q).output;
-  const gpu = await make('webgpu'), pending = gpu.attendAsync(q);
+  const cpu = new KVCache({ heads, kvHeads, headDim: d, kind: 'softmax', backend: 'js' });
+  cpu.append(keys, values);
+  const want = cpu.attend(q).output;
+  const gpu = await KVCache.create({ heads, kvHeads, headDim: d, kind: 'softmax', backend: 'webgpu' });
+  gpu.append(keys, values);
+  const pending = gpu.attendAsync(q);
   gpu.destroy();
   const got = (await pending).output;
   for (let j = 0; j < want.length; j++) assert.ok(Math.abs(got[j]! - want[j]!) <= 1e-5, `in flight at destroy [${j}]: ${got[j]} vs ${want[j]}`);
-  for (const c of [gpu, cpu]) {
-    if (c === cpu) c.destroy();
-    assert.equal(c.length, 0);
-    await assert.rejects(c.attendAsync(q), closed);
-    assert.throws(() => c.append(keys, values), closed);
-    c.destroy(); // twice is harmless
-  }
-  assert.throws(() => cpu.attend(q), closed);
+  assert.equal(gpu.length, 0);
+  await assert.rejects(gpu.attendAsync(q), closed);
+  assert.throws(() => gpu.append(keys, values), closed);
+  gpu.destroy(); // twice is harmless
 });
