@@ -13,16 +13,22 @@
  *   B keys per step (independent loads in flight, one rescale per step), with no communication;
  * - at the end the teams fold their states through workgroup memory (a few barriers, once), and
  *   one partial state per head goes out for the log-sum-exp merge (wgsl.ts mergeSource).
+ * Gathered id lists (sparse modes): list l serves the G heads l·G.. of one KV group (a union list
+ * for G > 1: each K/V row is read once for the G heads). The lists are laid end to end and cut into
+ * equal chunks of at least p.chunk keys, one a workgroup (wgsl.ts GATHER_CHUNK), so a long list does
+ * not leave the workgroups of short ones idle (run 5: one head's list can be 500× another's); a
+ * chunk crossing lists is attended list by list. Each team loads the ids of its next step while it
+ * scores the current one, so an id's load is not waited for before its row's.
  * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
  */
-import { NEG, PARAMS, WG, type Storage, type Weighting } from './wgsl.js';
+import { GATHER_CHUNK, NEG, PARAMS, WG, type Storage, type Weighting } from './wgsl.js';
 
 /** Threads of an attention workgroup (the other kernels' size; SwiftShader allows no more). */
 const AWG = WG;
 
 export interface AttendShape {
   D: number; DV: number;
-  /** Query heads one workgroup serves (dense: a divisor of the group size; gathered: 1). */
+  /** Query heads one workgroup serves (dense: a divisor of the group size; gathered: the heads of one list). */
   G: number;
   storage: Storage;
   weighting: Weighting;
@@ -87,6 +93,116 @@ export function attendSource(x: AttendShape): string {
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
   const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
+  // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
+  const segment = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
+    var usedLane = array<u32, G>();`}
+    // This lane's slice of every head's query (scale folded in).
+    var q: array<vec4f, ${G * 2 * KU}>;
+    for (var h = 0u; h < G; h++) {
+      for (var i = 0u; i < 2u * KU; i++) { q[h * 2u * KU + i] = p.scale * Q[(head0 + h) * ${D / 4}u + lane * 2u * KU + i]; }
+    }
+    var m: array<f32, G>;
+    var l: array<f32, G>;
+    var acc: array<vec4f, ${G * 2 * VU}>;
+    for (var h = 0u; h < G; h++) { m[h] = ${softmax ? 'NEG' : '0.0'}; l[h] = 0.0; }
+    for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
+    ${gather ? `var next = array<u32, B>(); // the team's ids of the next step, loaded a step ahead
+    for (var b = 0u; b < B; b++) { next[b] = ids[list + min(r.x + b * NT + team, r.y - 1u)]; }` : ''}
+    for (var base = r.x; base < r.y; base += NT * B) {
+      // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
+      var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
+      var v: array<vec4f, ${B * 2 * VU}>;
+      var ok: array<bool, B>;
+      ${gather ? `let keys = next;
+      for (var b = 0u; b < B; b++) { next[b] = ids[list + min(base + NT * B + b * NT + team, r.y - 1u)]; }` : ''}
+      for (var b = 0u; b < B; b++) {
+        let pos = base + b * NT + team;
+        ok[b] = pos < r.y;
+        let key = ${gather ? 'keys[b]' : 'min(pos, r.y - 1u)'};
+        let row = rowOf(kvh, key);
+        for (var u = 0u; u < KU; u++) {
+          ${unit('K', D / 8)}
+          for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, q[h * 2u * KU + 2u * u]) + dot(a1, q[h * 2u * KU + 2u * u + 1u]); }
+        }
+        for (var u = 0u; u < VU; u++) {
+          ${unit('V', DV / 8)}
+          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
+        }
+      }
+      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
+      for (var h = 0u; h < G; h++) {
+        ${softmax ? `var mx = m[h];
+        for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
+        let corr = exp(m[h] - mx);
+        m[h] = mx;
+        var w: array<f32, B>;
+        for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[h * B + b] - mx), ok[b]); }
+        l[h] = l[h] * corr + ${wSum};
+        for (var i = 0u; i < 2u * VU; i++) {
+          acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
+        }` : `// ReLU^α in scaled form: m[h] holds the largest t = ReLU(score − bias) so far and the
+        // weights are (t / m)^α ≤ 1, so t^α never leaves float32's range (α = 300, t = 100); the
+        // state written out carries α·ln m, which the log-sum-exp merge treats as softmax's max.
+        var t: array<f32, B>;
+        var mx = m[h];
+        for (var b = 0u; b < B; b++) {
+          t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
+          mx = max(mx, t[b]);
+          if (t[b] > 0.0) { usedLane[h] += 1u; }
+        }
+        let inv = select(0.0, 1.0 / mx, mx > 0.0);
+        let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
+        m[h] = mx;
+        var w: array<f32, B>;
+        for (var b = 0u; b < B; b++) { w[b] = pw(t[b] * inv); }
+        l[h] = l[h] * corr + ${wSum};
+        for (var i = 0u; i < 2u * VU; i++) {
+          acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
+        }`}
+      }
+    }
+    // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
+    // workgroup memory.
+    if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
+    workgroupBarrier();
+    for (var h = 0u; h < G; h++) {
+      var M = ${softmax ? 'NEG' : '0.0'};
+      for (var t = 0u; t < NT; t++) { M = max(M, teamMax[t * G + h]); }
+      let f = ${softmax ? 'exp(m[h] - M)' : 'select(1.0, pw(m[h] / M), M > 0.0)'};
+      m[h] = M; l[h] *= f;
+      for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] *= f; }
+    }
+    for (var half = NT / 2u; half > 0u; half >>= 1u) {
+      for (var c0 = 0u; c0 < half; c0 += C) {
+        let width = min(C, half - c0);
+        if (team >= half + c0 && team < half + c0 + width) {
+          let slot = (team - half - c0) * G;
+          for (var h = 0u; h < G; h++) {
+            for (var i = 0u; i < 2u * VU; i++) { fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
+            if (lane == 0u) { fold[(slot + h) * (DQ + 1u)] = vec4f(l[h], 0.0, 0.0, 0.0); }
+          }
+        }
+        workgroupBarrier();
+        if (team >= c0 && team < c0 + width) {
+          let slot = (team - c0) * G;
+          for (var h = 0u; h < G; h++) {
+            for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] += fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i]; }
+            l[h] += fold[(slot + h) * (DQ + 1u)].x;
+          }
+        }
+        workgroupBarrier();
+      }
+    }
+    if (team == 0u) {
+      for (var h = 0u; h < G; h++) {
+        let slotAt = ((head0 + h) * p.splits + split) * (DQ + 1u);
+        for (var i = 0u; i < 2u * VU; i++) { part[slotAt + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
+        if (lane == 0u) { part[slotAt] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], 0.0, 0.0); }
+      }
+    }
+    ${softmax ? '' : `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
+    workgroupBarrier();
+    if (lid < G) { let u = atomicLoad(&usedHere[lid]); if (u > 0u) { atomicAdd(&used[head0 + lid], u); } }`}`;
   return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
 const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
@@ -97,10 +213,11 @@ ${PARAMS}
 @group(0) @binding(3) var<storage, read_write> part: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;
 ${gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
-@group(0) @binding(6) var<storage, read> counts: array<u32>;` : ''}
+@group(0) @binding(6) var<storage, read> counts: array<u32>;
+${GATHER_CHUNK}` : ''}
 ${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
 ${softmax ? '' : `@group(0) @binding(${gather ? 7 : 5}) var<storage, read_write> used: array<atomic<u32>>;
-var<workgroup> usedHere: atomic<u32>;`}
+var<workgroup> usedHere: array<atomic<u32>, G>;`}
 var<workgroup> teamMax: array<f32, ${NT * G}>;
 var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
 fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
@@ -113,114 +230,21 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let split = wid.x;
   let lane = lid % T; let team = lid / T;
   ${gather
-    ? `let head0 = wid.y; let kvh = wid.y / p.groupSize;
-  let count = counts[head0]; let chunk = (count + p.splits - 1u) / p.splits;
-  let r = vec2u(min(split * chunk, count), min(split * chunk + chunk, count));`
+    ? `// This workgroup's chunk of the lists laid end to end (wgsl.ts GATHER_CHUNK, as the merge).
+  var total = 0u;
+  for (var li = 0u; li < p.lists; li++) { total += counts[li]; }
+  let len = gatherChunk(total);
+  let start = min(split * len, total); let end = min(start + len, total);
+  var first = 0u;
+  for (var li = 0u; li < p.lists; li++) {
+    let cnt = counts[li]; let at = first; first += cnt;
+    if (max(start, at) >= min(end, at + cnt)) { continue; }
+    let head0 = li * G; let kvh = head0 / p.groupSize; let list = li * p.stride;
+    let r = vec2u(max(start, at) - at, min(end, at + cnt) - at);
+    ${segment}
+  }`
     : `let kvh = wid.y / p.sub; let head0 = kvh * p.groupSize + (wid.y % p.sub) * G;
-  let r = vec2u(min(split * p.chunk, p.n), min(split * p.chunk + p.chunk, p.n));`}
-  ${softmax ? '' : 'if (lid == 0u) { atomicStore(&usedHere, 0u); }\n  var usedLane = 0u;'}
-  // This lane's slice of every head's query (scale folded in).
-  var q: array<vec4f, ${G * 2 * KU}>;
-  for (var h = 0u; h < G; h++) {
-    for (var i = 0u; i < 2u * KU; i++) { q[h * 2u * KU + i] = p.scale * Q[(head0 + h) * ${D / 4}u + lane * 2u * KU + i]; }
-  }
-  var m: array<f32, G>;
-  var l: array<f32, G>;
-  var acc: array<vec4f, ${G * 2 * VU}>;
-  for (var h = 0u; h < G; h++) { m[h] = ${softmax ? 'NEG' : '0.0'}; l[h] = 0.0; }
-  for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
-  for (var base = r.x; base < r.y; base += NT * B) {
-    // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
-    var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
-    var v: array<vec4f, ${B * 2 * VU}>;
-    var ok: array<bool, B>;
-    for (var b = 0u; b < B; b++) {
-      let pos = base + b * NT + team;
-      ok[b] = pos < r.y;
-      let key = ${gather ? 'ids[head0 * p.stride + min(pos, r.y - 1u)]' : 'min(pos, r.y - 1u)'};
-      let row = rowOf(kvh, key);
-      for (var u = 0u; u < KU; u++) {
-        ${unit('K', D / 8)}
-        for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, q[h * 2u * KU + 2u * u]) + dot(a1, q[h * 2u * KU + 2u * u + 1u]); }
-      }
-      for (var u = 0u; u < VU; u++) {
-        ${unit('V', DV / 8)}
-        v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-      }
-    }
-    ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
-    for (var h = 0u; h < G; h++) {
-      ${softmax ? `var mx = m[h];
-      for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
-      let corr = exp(m[h] - mx);
-      m[h] = mx;
-      var w: array<f32, B>;
-      for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[h * B + b] - mx), ok[b]); }
-      l[h] = l[h] * corr + ${wSum};
-      for (var i = 0u; i < 2u * VU; i++) {
-        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
-      }` : `// ReLU^α in scaled form: m[h] holds the largest t = ReLU(score − bias) so far and the
-      // weights are (t / m)^α ≤ 1, so t^α never leaves float32's range (α = 300, t = 100); the
-      // state written out carries α·ln m, which the log-sum-exp merge treats as softmax's max.
-      var t: array<f32, B>;
-      var mx = m[h];
-      for (var b = 0u; b < B; b++) {
-        t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
-        mx = max(mx, t[b]);
-        if (t[b] > 0.0) { usedLane += 1u; }
-      }
-      let inv = select(0.0, 1.0 / mx, mx > 0.0);
-      let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
-      m[h] = mx;
-      var w: array<f32, B>;
-      for (var b = 0u; b < B; b++) { w[b] = pw(t[b] * inv); }
-      l[h] = l[h] * corr + ${wSum};
-      for (var i = 0u; i < 2u * VU; i++) {
-        acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
-      }`}
-    }
-  }
-  // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
-  // workgroup memory.
-  if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
-  workgroupBarrier();
-  for (var h = 0u; h < G; h++) {
-    var M = ${softmax ? 'NEG' : '0.0'};
-    for (var t = 0u; t < NT; t++) { M = max(M, teamMax[t * G + h]); }
-    let f = ${softmax ? 'exp(m[h] - M)' : 'select(1.0, pw(m[h] / M), M > 0.0)'};
-    m[h] = M; l[h] *= f;
-    for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] *= f; }
-  }
-  for (var half = NT / 2u; half > 0u; half >>= 1u) {
-    for (var c0 = 0u; c0 < half; c0 += C) {
-      let width = min(C, half - c0);
-      if (team >= half + c0 && team < half + c0 + width) {
-        let slot = (team - half - c0) * G;
-        for (var h = 0u; h < G; h++) {
-          for (var i = 0u; i < 2u * VU; i++) { fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
-          if (lane == 0u) { fold[(slot + h) * (DQ + 1u)] = vec4f(l[h], 0.0, 0.0, 0.0); }
-        }
-      }
-      workgroupBarrier();
-      if (team >= c0 && team < c0 + width) {
-        let slot = (team - c0) * G;
-        for (var h = 0u; h < G; h++) {
-          for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] += fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i]; }
-          l[h] += fold[(slot + h) * (DQ + 1u)].x;
-        }
-      }
-      workgroupBarrier();
-    }
-  }
-  if (team == 0u) {
-    for (var h = 0u; h < G; h++) {
-      let base = ((head0 + h) * p.splits + split) * (DQ + 1u);
-      for (var i = 0u; i < 2u * VU; i++) { part[base + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
-      if (lane == 0u) { part[base] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], 0.0, 0.0); }
-    }
-  }
-  ${softmax ? '' : `if (lane == 0u && usedLane > 0u) { atomicAdd(&usedHere, usedLane); }
-  workgroupBarrier();
-  if (lid == 0u) { let u = atomicLoad(&usedHere); if (u > 0u) { atomicAdd(&used[head0], u); } }`}
+  let r = vec2u(min(split * p.chunk, p.n), min(split * p.chunk + p.chunk, p.n));
+  ${segment}`}
 }`;
 }

@@ -256,7 +256,7 @@ export class GpuDecoder {
     this.cap = cap;
   }
 
-  /** The last sparse decode's kept (certified, threshold, top-k) or candidate (ReLU) positions per head, ascending — for tests and diagnostics. */
+  /** The last sparse decode's attended positions per head, ascending (certified: kept, ReLU: candidates; a union list's for each of its heads) — for tests and diagnostics. */
   async lastSelection(): Promise<Uint32Array[]> {
     const sel = this.plan?.selected;
     if (!sel) return [];
@@ -270,7 +270,8 @@ export class GpuDecoder {
     const all = new Uint32Array(rb.getMappedRange().slice(0));
     rb.unmap(); rb.destroy();
     const c = all.subarray(sel.ids.size / 4);
-    return Array.from({ length: heads }, (_, h) => all.slice(h * stride, h * stride + c[h]!).sort());
+    const l = (h: number) => Math.floor(h / sel.headsPerList);
+    return Array.from({ length: heads }, (_, h) => all.slice(l(h) * stride, l(h) * stride + c[l(h)]!).sort());
   }
 
   /**

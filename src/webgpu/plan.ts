@@ -7,6 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection } from './selection.js';
+import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
@@ -122,10 +123,10 @@ export function upload(queue: GPUQueue, buffer: GPUBuffer, offset: number, data:
   queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
 }
 
-/** The attention passes' uniform (wgsl.ts `PARAMS`). */
+/** The attention passes' uniform (wgsl.ts `PARAMS`; lists: gathered passes' id lists, else 0). */
 export function attendParams(n: number, chunk: number, splits: number, cap: number, scale: number, bias: number, group: number, sub: number,
-  stride: number): Uint32Array {
-  const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub, stride, 0, 0, 0]);
+  stride: number, lists = 0): Uint32Array {
+  const u = new Uint32Array([n, chunk, splits, cap, 0, 0, group, sub, stride, lists, 0, 0]);
   const f = new Float32Array(u.buffer);
   f[4] = scale; f[5] = bias;
   return u;
@@ -215,18 +216,21 @@ export class WebGpuDecodePlan {
     this.scale = options.scale ?? 1 / Math.sqrt(headDim);
     const group = heads / kvHeads;
     this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
-    let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : 1;
+    // Sparse plans attend one id list per workgroup: a scan group's union (exact ReLU, certified)
+    // where the kernel can serve its heads at once, else a head's.
+    const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fitsHeads(headsPerScan(group), this.valueDim, this.T);
+    let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
     while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.part = device.createBuffer({ size: heads * this.maxSplits() * (this.valueDim + 4) * 4, usage: storage });
+    this.part = device.createBuffer({ size: heads * this.maxSplits(mode.kind !== 'dense') * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
     this.used = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
     const layout = options.layout ?? 'contiguous';
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
-      stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS,
+      stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
     });
   }
 
@@ -259,8 +263,10 @@ export class WebGpuDecodePlan {
     return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias }, mode);
   }
 
-  private maxSplits(): number {
-    return Math.max(1, Math.ceil((this.options.targetWorkgroups ?? DEFAULT_WORKGROUPS) / (this.options.kvHeads * this.sub)));
+  /** Partial states a head may get: dense, its share of the workgroups; gathered, a slot per workgroup (wgsl.ts GATHER_CHUNK). */
+  private maxSplits(gathered = this.selection !== null): number {
+    const target = this.options.targetWorkgroups ?? DEFAULT_WORKGROUPS;
+    return gathered ? target : Math.max(1, Math.ceil(target / (this.options.kvHeads * this.sub)));
   }
 
   /**
@@ -303,15 +309,19 @@ export class WebGpuDecodePlan {
     const cap = this.capacity(b, length, 'encode');
     const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
-    let splits: number, chunk = 0;
+    let splits: number, chunk: number;
     if (sel) {
-      splits = splitCount(Math.ceil((o.targetWorkgroups ?? DEFAULT_WORKGROUPS) / heads), length, step);
+      // The selected keys' number is known on the GPU only: every workgroup slot, each taking at
+      // least one key-loop step of keys (idle slots return at once).
+      splits = this.maxSplits(); chunk = step;
     } else {
       splits = splitCount(this.maxSplits(), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
       splits = Math.max(1, Math.ceil(length / chunk));
     }
-    upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength));
+    const list = sel?.list;
+    upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength,
+      list ? heads / list.headsPerList : 0));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null, b.keys, b.pageTable);
     else if (relu) { this.pipelines.endPass(); enc.clearBuffer(this.used); }
@@ -321,20 +331,23 @@ export class WebGpuDecodePlan {
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
-    const list = sel?.list;
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts, relu ? this.used : null]
       : [b.keys, b.values, b.queries, this.part, this.params, relu ? this.used : null];
-    this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? heads : kvHeads * this.sub, extra);
+    this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}`, () => mergeSource(this.valueDim, stats, o.headDim));
+    const LG = list?.headsPerList ?? 1;
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
     const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, relu ? this.used : null,
       sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }
 
-  /** Sparse plans: the last step's id lists (the attended keys) and counts (diagnostics and tests; null for dense plans). */
-  get selected(): { ids: GPUBuffer; counts: GPUBuffer } | null {
+  /**
+   * Sparse plans: the last step's id lists (the attended keys; [lists, maxLength] u32, list l serving
+   * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense plans).
+   */
+  get selected(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
     return this.selection?.list ?? null;
   }
 

@@ -54,11 +54,33 @@ const SCAN_BINDINGS = /* wgsl */ `
 @group(0) @binding(4) var<uniform> p: Params;`;
 
 /**
- * Exact ReLU: keys whose upper bound exceeds the bias are appended to their head's id list
- * ([heads, stride]; counts[head]) with one atomic per workgroup and head. Dispatch
- * (⌈n / WG⌉, kvHeads · group / GH).
+ * WGSL: appending the keys with take[h] (h < NH) to their id lists ([lists, stride]; counts[list])
+ * with one atomic per workgroup and list. Union lists (one list for the NH heads, at `list0`):
+ * a key joins when any head takes it; else head h's list is list0 + h.
  */
-export function reluScanSource(D: number, group: number, GH: number): string {
+function appendIds(union: boolean): string {
+  return union
+    ? `var any = false;
+  for (var h = 0u; h < NH; h++) { any = any || take[h]; }
+  var pos = 0u;
+  if (any) { pos = atomicAdd(&localCount[0], 1u); }
+  workgroupBarrier();
+  if (lid == 0u) { let c = atomicLoad(&localCount[0]); localBase[0] = select(0u, atomicAdd(&counts[list0], c), c > 0u); }
+  workgroupBarrier();
+  if (any) { ids[list0 * p.stride + localBase[0] + pos] = j; }`
+    : `var pos = array<u32, NH>();
+  for (var h = 0u; h < NH; h++) { if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); } }
+  workgroupBarrier();
+  if (lid < NH) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[list0 + lid], c), c > 0u); }
+  workgroupBarrier();
+  for (var h = 0u; h < NH; h++) { if (take[h]) { ids[(list0 + h) * p.stride + localBase[h] + pos[h]] = j; } }`;
+}
+
+/**
+ * Exact ReLU: keys whose upper bound exceeds the bias are appended to the id lists (appendIds:
+ * per head, or per scan group of GH heads when `union`). Dispatch (⌈n / WG⌉, kvHeads · group / GH).
+ */
+export function reluScanSource(D: number, group: number, GH: number, union: boolean): string {
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u;
 ${PARAMS}
@@ -73,18 +95,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
   ${codeDots(D, GH)}
-  var pos: array<u32, GH>;
-  var take: array<bool, GH>;
+  const NH = GH; let list0 = ${union ? 'wid.y' : 'h0'};
+  var take = array<bool, GH>();
   for (var h = 0u; h < GH; h++) {
     let cf = coef[h0 + h];
     let est = boundEst(cf, mt, o[h]);
     take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
-    if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); }
   }
-  workgroupBarrier();
-  if (lid < GH) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[h0 + lid], c), c > 0u); }
-  workgroupBarrier();
-  for (var h = 0u; h < GH; h++) { if (take[h]) { ids[(h0 + h) * p.stride + localBase[h] + pos[h]] = j; } }
+  ${appendIds(union)}
 }`;
 }
 
@@ -94,6 +112,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * word: a workgroup sees fewer than 65536 keys) flushed into hist [heads, NB, 2] — and the upper
  * bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride]. Workgroups
  * stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
+ * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
+ * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
+ * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
+ * one comparison more.
  */
 export function certifiedScanSource(D: number, group: number, GH: number): string {
   const WPK = bucketWords(GH);
@@ -110,6 +133,7 @@ ${BOUND_FNS}
 // upper bound's gap is taken from below (its mass bound e^{−(b − ABOVE)/8} stays above the key's),
 // the lower bound's from above (e^{−(b − ABOVE + 1)/8} stays below).
 fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
+fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
@@ -117,6 +141,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   workgroupBarrier();
   var a: array<f32, GH>;
   for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
+  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
+  var runBucket = array<u32, ${2 * GH}>();
+  var runCount = array<u32, ${2 * GH}>();
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
@@ -130,13 +158,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let up = est + w; let lo = est - w;
         let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
         let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);
-        atomicAdd(&wgHist[h * NB + bu], 1u);
-        atomicAdd(&wgHist[h * NB + bl], 0x10000u);
+        // Runs of equal buckets are counted in registers and added once (see RUNS above).
+        if (bu == runBucket[2u * h]) { runCount[2u * h] += 1u; }
+        else { addRun(h * NB + runBucket[2u * h], runCount[2u * h]); runBucket[2u * h] = bu; runCount[2u * h] = 1u; }
+        if (bl == runBucket[2u * h + 1u]) { runCount[2u * h + 1u] += 0x10000u; }
+        else { addRun(h * NB + runBucket[2u * h + 1u], runCount[2u * h + 1u]); runBucket[2u * h + 1u] = bl; runCount[2u * h + 1u] = 0x10000u; }
         word[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
       }
       for (var w = 0u; w < ${WPK}u; w++) { upBytes[(wid.y * ${WPK}u + w) * p.stride + j] = word[w]; }
     }
   }
+  for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
   workgroupBarrier();
   for (var b = lid; b < GH * NB; b += WG) {
     let c = atomicLoad(&wgHist[b]);
@@ -201,39 +233,47 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Certified ε, pass 3: every key whose upper bucket is below its head's cut joins the head's id
- * list (a saturated byte keeps the key when the cut is beyond it). One thread per key and bucket
- * word. Dispatch (⌈n / WG⌉, kvHeads · group / GH · words).
+ * Certified ε, pass 3: every key whose upper bucket is below its head's cut joins the id lists
+ * (appendIds: per head, or per scan group when `union` — a key any of the group's heads keeps; a
+ * saturated byte keeps the key when the cut is beyond it). One thread per key and bucket word, or
+ * per key (union). Dispatch (⌈n / WG⌉, kvHeads · group / GH · (union ? 1 : words)).
  */
-export function compactSource(group: number, GH: number): string {
+export function compactSource(group: number, GH: number, union: boolean): string {
   const WPK = bucketWords(GH);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u;
+const NH = ${union ? 'GH' : '4u'};
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> upBytes: array<u32>;
 @group(0) @binding(1) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(4) var<uniform> p: Params;
-var<workgroup> localCount: array<atomic<u32>, 4>;
-var<workgroup> localBase: array<u32, 4>;
+var<workgroup> localCount: array<atomic<u32>, NH>;
+var<workgroup> localBase: array<u32, NH>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let grp = wid.y / WPK; let w = wid.y % WPK;
-  let kvh = grp / HG; let h0 = kvh * GS + (grp % HG) * GH + 4u * w; let nh = min(4u, GH - 4u * w);
-  let j = wid.x * WG + lid;
-  let word = select(0u, upBytes[wid.y * p.stride + min(j, p.n - 1u)], j < p.n);
-  var pos: array<u32, 4>;
-  var take: array<bool, 4>;
+  let j = wid.x * WG + lid; let jj = min(j, p.n - 1u);
+  var take = array<bool, NH>();
+  ${union
+    ? `let grp = wid.y; let list0 = grp;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH;
+  for (var w = 0u; w < WPK; w++) {
+    let word = upBytes[(grp * WPK + w) * p.stride + jj];
+    for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) {
+      let c = bitcast<u32>(cut[h0 + h].x);
+      let b = (word >> (8u * (h % 4u))) & 0xffu;
+      take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
+    }
+  }`
+    : `let grp = wid.y / WPK; let w = wid.y % WPK;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH + 4u * w; let nh = min(4u, GH - 4u * w); let list0 = h0;
+  let word = upBytes[wid.y * p.stride + jj];
   for (var h = 0u; h < nh; h++) {
     let c = bitcast<u32>(cut[h0 + h].x);
     let b = (word >> (8u * h)) & 0xffu;
     take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
-    if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); }
-  }
-  workgroupBarrier();
-  if (lid < nh) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[h0 + lid], c), c > 0u); }
-  workgroupBarrier();
-  for (var h = 0u; h < nh; h++) { if (take[h]) { ids[(h0 + h) * p.stride + localBase[h] + pos[h]] = j; } }
+  }`}
+  ${appendIds(union)}
 }`;
 }

@@ -24,12 +24,25 @@ export interface SelectionShape {
   scale: number;
   /** Workgroups the certified scan aims for. */
   targetWorkgroups: number;
+  /**
+   * Exact ReLU and certified ε: one id list per scan group of heads (the union of their selections)
+   * instead of one per head, when the attention kernel can serve the group's heads at once
+   * (plan.ts): each gathered K/V row is then read once for the group, and attending a key a head
+   * did not select is harmless (ReLU: its weight is 0; certified: a kept key only lowers the
+   * skipped mass that U bounds, and W counts the keys attended).
+   */
+  unionLists: boolean;
 }
 
 export class CodeSelection {
-  /** Per head: the keys to attend ([heads, stride] u32) and their number (rank rules: the candidates, scored exactly). */
+  /**
+   * The keys to attend, one list a head or ({@link headsPerList} > 1) a scan group ([lists, stride]
+   * u32), and their number (rank rules: the candidates per head, scored exactly).
+   */
   readonly ids: GPUBuffer;
   readonly counts: GPUBuffer;
+  /** Heads list l serves: l·headsPerList .. (the kept lists of rank rules: 1). */
+  readonly headsPerList: number;
   /** Threshold and top-k rules (select.ts): the candidates' exact selection, whose kept list is attended. */
   readonly rank: RankSelection | null;
   /** The query's (A, E1, E2, ‖q‖) per head; normMax: the largest key norm bound quantized. */
@@ -57,6 +70,7 @@ export class CodeSelection {
     const { heads, kvHeads, D, stride } = shape, device = pipelines.device;
     this.group = heads / kvHeads;
     this.GH = headsPerScan(this.group);
+    this.headsPerList = shape.unionLists && shape.mode.kind !== 'rank' ? this.GH : 1;
     // (GPUBufferUsage is a global only once a GPU is loaded: read here, not at module load.)
     const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
     const make = (bytes: number, usage = STORAGE) => {
@@ -109,9 +123,9 @@ export class CodeSelection {
     this.quantized = Math.max(this.quantized, to);
   }
 
-  /** The list the gathered attention reads: the kept keys (rank rules), else {@link ids} / {@link counts}. */
-  get list(): { ids: GPUBuffer; counts: GPUBuffer } {
-    return this.rank ? { ids: this.rank.keptIds, counts: this.rank.keptCounts } : { ids: this.ids, counts: this.counts };
+  /** The lists the gathered attention reads: the kept keys (rank rules), else {@link ids} / {@link counts}. */
+  get list(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } {
+    return this.rank ? { ids: this.rank.keptIds, counts: this.rank.keptCounts, headsPerList: 1 } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
   }
 
   /**
@@ -127,9 +141,9 @@ export class CodeSelection {
     p.dispatch(enc, p.get(`query-${D}-${counters}`, () => encodeQuerySource(D, counters, 2 * NB)),
       [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
-    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
-      p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}`, () => reluScanSource(D, group, GH)), [...scan, this.ids, this.counts], blocks, groups);
+      p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union)), [...scan, this.ids, this.counts], blocks, groups);
       return;
     }
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
@@ -137,7 +151,8 @@ export class CodeSelection {
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
-    p.dispatch(enc, p.get(`compact-${group}-${GH}`, () => compactSource(group, GH)), [this.upBytes, this.cut, this.ids, this.counts, params], blocks, groups * bucketWords(GH));
+    p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
+      blocks, groups * (union ? 1 : bucketWords(GH)));
     rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
   }
 

@@ -17,8 +17,20 @@ export const WG = 256;
 /** Below every logit: an "empty" max that exp() turns into 0 without NaN. */
 export const NEG = '-3.0e38';
 
-/** The attention passes' uniform, as plan.ts `attendParams` writes it: one declaration for every shader. */
-export const PARAMS = /* wgsl */ `struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32, stride: u32, pad0: u32, pad1: u32, pad2: u32 }`;
+/**
+ * The attention passes' uniform, as plan.ts `attendParams` writes it: one declaration for every
+ * shader. Dense passes: split s covers keys [s·chunk, (s + 1)·chunk) of n. Gathered passes: `lists`
+ * id lists (of stride positions each), cut into `splits` chunks of at least `chunk` keys (GATHER_CHUNK).
+ */
+export const PARAMS = /* wgsl */ `struct Params { n: u32, chunk: u32, splits: u32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32, stride: u32, lists: u32, pad1: u32, pad2: u32 }`;
+
+/**
+ * Gathered passes: the keys one workgroup (slot) takes of the lists laid end to end, `total` keys
+ * in all — slot s covers [s·len, (s + 1)·len) — at least p.chunk so a short selection is not
+ * spread over workgroups too small to pay their fixed costs. The attention pass and the merge
+ * (which reads the slots covering a list) share it.
+ */
+export const GATHER_CHUNK = /* wgsl */ `fn gatherChunk(total: u32) -> u32 { return max((total + p.splits - 1u) / p.splits, max(p.chunk, 1u)); }`;
 
 export type Storage = 'f32' | 'f16';
 export type Weighting = 'softmax' | 'relu';
@@ -67,17 +79,19 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * head h; its 256 threads are LANES lanes a quad, each summing a few splits with independent loads
  * (a serial walk over the splits per thread took microseconds of dependent loads), then a tree
  * over the lanes. Dispatch (heads, mergeGroups(DV)). D: the key width (certified: logit rounding).
+ * Gathered modes: head h's list is counts[h / LG] (LG heads a list), and its states are in the
+ * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK); dense: slots [0, splits).
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
   const bounded = stats === 'certified' || stats === 'rank';
   const row = {
     dense: 'vec4u(p.n, p.n, 0u, 0u)',
     'dense-relu': 'vec4u(p.n, atomicLoad(&used[h]), 0u, 0u)',
-    relu: 'vec4u(counts[h], atomicLoad(&used[h]), 0u, 0u)',
-    certified: 'vec4u(counts[h], counts[h], bitcast<u32>(certifiedBound(counts[h], M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
-    rank: 'vec4u(scored[h], counts[h], bitcast<u32>(certifiedBound(counts[h], M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
+    relu: 'vec4u(cnt, atomicLoad(&used[h]), 0u, 0u)',
+    certified: 'vec4u(cnt, cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
+    rank: 'vec4u(scored[h], cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
   }[stats];
   return /* wgsl */ `
 const WG = ${WG}u; const DQ = ${DQ}u; const MQ = ${MQ}u; const LANES = ${LANES}u; const NEG = ${NEG};
@@ -93,14 +107,19 @@ ${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
 ${certifiedBoundSource(D)}` : ''}
 ${stats === 'rank' ? '@group(0) @binding(9) var<storage, read> scored: array<u32>;' : ''}
+${gathered ? GATHER_CHUNK : ''}
 var<workgroup> red: array<f32, WG>;
 var<workgroup> accs: array<vec4f, WG>;
 var<workgroup> ls: array<f32, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
+  ${gathered ? `var total = 0u; var at = 0u;
+  for (var li = 0u; li < p.lists; li++) { let c = counts[li]; if (li < h / ${LG}u) { at += c; } total += c; }
+  let cnt = counts[h / ${LG}u]; let len = gatherChunk(total);
+  let s0 = at / len; let s1 = select(s0, (at + cnt - 1u) / len + 1u, cnt > 0u);` : 'let s0 = 0u; let s1 = p.splits;'}
   var m = NEG;
-  for (var s = lid; s < p.splits; s += WG) { let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); } }
+  for (var s = s0 + lid; s < s1; s += WG) { let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); } }
   red[lid] = m;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
@@ -111,7 +130,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let c = wid.y * MQ + lid % MQ; let lane = lid / MQ;
   var x = vec4f(0.0); var L = 0.0;
   if (c < DQ) {
-    for (var s = lane; s < p.splits; s += LANES) {
+    for (var s = s0 + lane; s < s1; s += LANES) {
       let base = (h * p.splits + s) * (DQ + 1u);
       let st = part[base]; let a = part[base + 1u + c];
       let f = select(0.0, exp(st.x - M), st.y > 0.0);

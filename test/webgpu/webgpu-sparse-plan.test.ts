@@ -60,10 +60,10 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
     const ref = referenceAttention(x), w = referenceWeights(x, 0);
     let vMax = 0;
     for (const t of x.v) vMax = Math.max(vMax, Math.abs(t));
-    const list = ids.slice(h * cap, h * cap + counts[h]!);
+    const li = Math.floor(h / sel.headsPerList), list = ids.slice(li * cap, li * cap + counts[li]!);
     assert.equal(new Set(list).size, list.length, `${label} head ${h}: ids repeat`);
     kept.push(list.length);
-    assert.equal(words[4 * h], counts[h], `${label} head ${h}: keysScored is the list's length`);
+    assert.equal(words[4 * h], counts[li], `${label} head ${h}: keysScored is the list's length`);
     if (mode.kind === 'relu') {
       for (let i = 0; i < dv; i++) assert.ok(Math.abs(got[h * dv + i]! - ref[i]!) <= tol * vMax, `${label} head ${h} dim ${i}: ${got[h * dv + i]} vs ${ref[i]}`);
       const inList = new Set(list);
@@ -79,7 +79,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
     for (let j = 0; j < n; j++) { all += w[j]!; if (!inList[j]) skipped += w[j]!; }
     assert.ok(skipped / all <= bound, `${label} head ${h}: TV ${skipped / all} > errorBound ${bound}`);
     assert.ok(bound <= eps, `${label} head ${h}: errorBound ${bound} > ε ${eps}`);
-    assert.equal(words[4 * h + 1], counts[h], `${label} head ${h}: keysUsed`);
+    assert.equal(words[4 * h + 1], counts[li], `${label} head ${h}: keysUsed`);
     let vNorm = 0;
     for (let j = 0; j < n; j++) { let s = 0; for (let i = 0; i < dv; i++) s += x.v[j * dv + i]! ** 2; vNorm = Math.max(vNorm, Math.sqrt(s)); }
     for (let i = 0; i < dv; i++) assert.ok(Math.abs(got[h * dv + i]! - ref[i]!) <= 2 * bound * vNorm + tol * vMax, `${label} head ${h} dim ${i}`);
@@ -111,7 +111,9 @@ test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and p
         assert.equal(plan.quantizedLength, 0);
         const kept = await checkPlan(device, plan, bufs, mode, k, v, q, storage, label);
         assert.equal(plan.quantizedLength, n, `${label}: encode quantized the new rows`);
-        if (mode.kind === 'softmax') assert.ok(kept.slice(1).every((c) => c < n / 2), `${label}: certified kept ${kept} of ${n}`);
+        // Head 0's zero query keeps every key; its KV group's list is the union of its heads' (plan.selected).
+        if (mode.kind === 'softmax') assert.ok(kept.slice(heads / kvHeads).every((c) => c < n / 2), `${label}: certified kept ${kept} of ${n}`);
+        assert.equal(plan.selected!.headsPerList, heads / kvHeads, `${label}: one list a KV group`);
         plan.destroy();
         for (const b of Object.values(bufs)) b.destroy();
       }
@@ -151,4 +153,73 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'exact' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'paper' as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+});
+
+test('certified scan histogram: many keys in one bucket (equal keys, a zero query), every key but one in the last bucket, several blocks a workgroup', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(23), NB = 448, BYTE_MAX = 255, group = heads / kvHeads;
+  const q = gaussian(r, heads, d, 4).data;
+  q.fill(0, 0, d); // head 0: a zero query (every bound 0: one bucket)
+  for (let c = 0; c < d; c++) q[3 * d + c] = 1.1 * q[2 * d + c]!;
+  const k = new Float32Array(kvHeads * n * d), v = gaussian(r, kvHeads * n, dv).data;
+  const same = gaussian(r, 1, d).data;
+  for (let j = 0; j < n; j++) k.set(same, j * d); // KV head 0: every key equal
+  const small = gaussian(r, n, d, 0.05).data;
+  k.set(small, n * d);
+  // KV head 1: key 5 (one of the anchor's samples) ~80 nats above the others for heads 2 and 3,
+  // which land more than 48 nats below it, in the last bucket.
+  let qn = 0;
+  for (let c = 0; c < d; c++) qn += q[2 * d + c]! ** 2;
+  for (let c = 0; c < d; c++) k[(n + 5) * d + c] = (20 * q[2 * d + c]!) / Math.sqrt(qn);
+  const mode: Mode = { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 };
+  // One scan workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
+  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 2 });
+  const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
+    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const kept = await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', 'histogram extremes');
+  const sel = (plan as unknown as { selection: { hist: GPUBuffer; upBytes: GPUBuffer } }).selection;
+  const hist = new Uint32Array(await readBuffer(device, sel.hist, heads * NB * 2 * 4));
+  const bytes = new Uint32Array(await readBuffer(device, sel.upBytes, kvHeads * cap * 4));
+  for (let h = 0; h < heads; h++) {
+    const up = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2]!), lo = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2 + 1]!);
+    // Every key counted once, upper buckets as the kept bytes (saturated at 255), every lower
+    // bucket at or after its key's upper one.
+    assert.equal(up.reduce((a, b) => a + b, 0), n, `head ${h}: upper counts`);
+    assert.equal(lo.reduce((a, b) => a + b, 0), n, `head ${h}: lower counts`);
+    const fromBytes = new Array<number>(BYTE_MAX + 1).fill(0);
+    for (let j = 0; j < n; j++) fromBytes[(bytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff]!++;
+    for (let b = 0; b < BYTE_MAX; b++) assert.equal(up[b], fromBytes[b], `head ${h} bucket ${b}: histogram vs bytes`);
+    assert.equal(up.slice(BYTE_MAX).reduce((a, b) => a + b, 0), fromBytes[BYTE_MAX], `head ${h}: saturated bytes`);
+    let cu = 0, cl = 0;
+    for (let b = 0; b < NB; b++) { cu += up[b]!; cl += lo[b]!; assert.ok(cl <= cu, `head ${h} bucket ${b}: lower before upper`); }
+    if (h < group) assert.ok(up.includes(n) && lo.includes(n), `head ${h}: one bucket holds every key`);
+    else assert.ok(up[NB - 1]! >= n - 1 && lo[NB - 1]! >= n - 1, `head ${h}: ${up[NB - 1]} keys in the last bucket`);
+  }
+  assert.equal(kept[2], 1, `heads 2, 3 keep the one key: ${kept}`);
+  plan.destroy();
+  for (const b of Object.values(bufs)) b.destroy();
+});
+
+test('sparse WebGpuDecodePlan: a KV group too wide for a union list (8 heads of dv = 384) attends one list a head', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(24), h2 = 8, n2 = 200, d2 = 16, dv2 = 384;
+  const k = gaussian(r, n2, d2).data, v = gaussian(r, n2, dv2).data, q = gaussian(r, h2, d2, 2).data;
+  const plan = WebGpuDecodePlan.create(device, { heads: h2, kvHeads: 1, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'relu', bias: 1, sparsity: 'exact', maxLength: n2, targetWorkgroups: 4 });
+  const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
+    output: device.createBuffer({ size: h2 * dv2 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const enc = device.createCommandEncoder();
+  plan.encode(enc, bufs, n2);
+  device.queue.submit([enc.finish()]);
+  const got = new Float32Array(await readBuffer(device, bufs.output, h2 * dv2 * 4));
+  assert.equal(plan.selected!.headsPerList, 1);
+  for (let h = 0; h < h2; h++) {
+    const ref = referenceAttention({ q: q.subarray(h * d2, (h + 1) * d2), m: 1, n: n2, d: d2, dv: dv2, kind: 'relu', scale: 1 / Math.sqrt(d2), alpha: 1, bias: 1, causal: false, k, v });
+    let vMax = 0;
+    for (const x of v) vMax = Math.max(vMax, Math.abs(x));
+    for (let i = 0; i < dv2; i++) assert.ok(Math.abs(got[h * dv2 + i]! - ref[i]!) <= 2e-5 * vMax, `head ${h} dim ${i}: ${got[h * dv2 + i]} vs ${ref[i]}`);
+  }
+  plan.destroy();
+  for (const b of Object.values(bufs)) b.destroy();
 });
