@@ -8,7 +8,11 @@
 // --warm-ms (clocks ramp up under load: run 4 of docs/webgpu.md timed a cold GPU at ~1/4 of its
 // bandwidth). Each mode's output is checked once against the float64 reference of the stored data,
 // and its stats (keys kept, errorBound) read from the plan's stats buffer. `MODE.passes` splits a
-// step's GPU time by pass. A last row times KVCache.attendAsync (host included) at the smallest n.
+// step's GPU time by pass (each pass then carries its timestamps' overhead, ~10 µs on the H100 of
+// run 5); `MODE.rowsGathered` counts the K/V rows the gathered attention reads a step (every id
+// list: exact ReLU and certified keep one list a KV group, the union of its heads'; keysScoredPerHead
+// is then the list's length), `MODE.gatherGBps` those rows' bytes over the pass's time.
+// A last row times KVCache.attendAsync (host included) at the smallest n.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -115,6 +119,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     for (let h = 0; h < heads; h++) { scored += words[4 * h]!; used += words[4 * h + 1]!; bound = Math.max(bound, bounds[4 * h + 2]!); }
     Object.assign(row, { [`${c.name}.maxAbsErr`]: err, [`${c.name}.refMax`]: refMax, [`${c.name}.keysScoredPerHead`]: scored / heads, [`${c.name}.keysUsedPerHead`]: used / heads });
     if (c.options.bias !== undefined) row[`${c.name}.bias`] = c.options.bias;
+    const sel = plan.selected;
+    if (sel) {
+      const lists = heads / sel.headsPerList, counts = new Uint32Array(await read(sel.counts, 4 * Math.ceil(lists / 4) * 4));
+      row[`${c.name}.rowsGathered`] = counts.subarray(0, lists).reduce((x, y) => x + y, 0);
+    }
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
   const steps = (plan: WebGpuDecodePlan, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plan.encode(enc, bufs, n); };
@@ -137,7 +146,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   contenders.forEach((c, i) => { row[`${c.name}.ms`] = median(samples[i]!); });
   for (let i = 0; i < plans.length; i++) {
     const p = await timePasses(device, pipelines, steps(plans[i]!, reps));
-    if (p) row[`${contenders[i]!.name}.passes`] = Object.fromEntries(Object.entries(p).map(([name, v]) => [name, v / reps]));
+    if (!p) continue;
+    const name = contenders[i]!.name, passes = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
+    row[`${name}.passes`] = passes;
+    const rows = row[`${name}.rowsGathered`] as number | undefined;
+    if (rows !== undefined && passes['attend-gather']) row[`${name}.gatherGBps`] = (rows * (d + dv) * 2) / passes['attend-gather'] / 1e6;
   }
   const dense = row['dense.ms'] as number;
   row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
