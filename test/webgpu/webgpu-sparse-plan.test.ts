@@ -18,6 +18,8 @@ function llmKeys(r: Rand, kvHeads: number, n: number, d: number): Float32Array {
 }
 
 const heads = 4, kvHeads = 2, d = 32, dv = 16, n = 700, cap = 768, pageSize = 64, pages = Math.ceil(cap / pageSize);
+interface Shape { heads: number; kvHeads: number; d: number; dv: number; n: number; cap: number }
+const base: Shape = { heads, kvHeads, d, dv, n, cap };
 const order = Array.from({ length: pages }, (_, p) => (p * 5) % pages); // logical page p lives at pool page order[p]
 
 /** One storage's buffers: contiguous [kvHeads, cap, dim] or paged [pages, kvHeads, pageSize, dim] copies of rows [kvHeads, n, dim]. */
@@ -40,7 +42,9 @@ interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number
  * within 2·errorBound·max‖v‖ of the reference. Returns the kept / candidate keys per head.
  */
 async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parameters<WebGpuDecodePlan['encode']>[1], mode: Mode,
-  k: Float32Array, v: Float32Array, q: Float32Array, storage: 'f32' | 'f16', label: string, record?: (enc: GPUCommandEncoder) => void): Promise<number[]> {
+  k: Float32Array, v: Float32Array, q: Float32Array, storage: 'f32' | 'f16', label: string, record?: (enc: GPUCommandEncoder) => void,
+  shape: Shape = base): Promise<number[]> {
+  const { heads, kvHeads, d, dv, n, cap } = shape;
   const enc = device.createCommandEncoder();
   record?.(enc);
   plan.encode(enc, bufs, n);
@@ -50,7 +54,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
   const words = new Uint32Array(statsBytes), bounds = new Float32Array(statsBytes);
   const sel = plan.selected!;
   const ids = new Uint32Array(await readBuffer(device, sel.ids, heads * cap * 4));
-  const counts = new Uint32Array(await readBuffer(device, sel.counts, 16));
+  const counts = new Uint32Array(await readBuffer(device, sel.counts, 16 * Math.ceil(heads / 4)));
   const tol = (storage === 'f16' ? 1e-3 : 2e-5);
   const kept: number[] = [];
   for (let h = 0; h < heads; h++) {
@@ -222,4 +226,26 @@ test('sparse WebGpuDecodePlan: a KV group too wide for a union list (8 heads of 
   }
   plan.destroy();
   for (const b of Object.values(bufs)) b.destroy();
+});
+
+test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bucket words a key), exact ReLU and certified ε', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(25);
+  for (const [hs, kvs] of [[8, 2], [8, 1]] as const) {
+    // Contiguous K/V of exactly n rows a KV head (cap = n): the [kvHeads, n, dim] arrays as they are.
+    const shape: Shape = { heads: hs, kvHeads: kvs, d: 32, dv: 16, n: 500, cap: 500 };
+    const k = llmKeys(r, kvs, shape.n, shape.d), v = gaussian(r, kvs * shape.n, shape.dv).data, q = gaussian(r, hs, shape.d, 4).data;
+    for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
+      const label = `${name} ${hs}/${kvs} heads`;
+      const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
+        bias: mode.bias, sparsity: mode.sparsity, maxLength: shape.cap, targetWorkgroups: 8 });
+      const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
+        output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+      await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
+      assert.equal(plan.selected!.headsPerList, hs / kvs, `${label}: one list a KV group`);
+      plan.destroy();
+      for (const b of Object.values(bufs)) b.destroy();
+    }
+  }
 });
