@@ -4,6 +4,9 @@
 // both hosts must compute the same outputs, counters and index results from the same seeds.
 // Then DecodePool: Web Workers over shared memory against one thread and Node's worker_threads, and
 // its one-thread fallback where threads cannot run (page not isolated, a page's main thread).
+// Then the 'webgpu' backend on navigator.gpu (SwiftShader without a GPU): the WebGPU conformance
+// suite (test/webgpu/conformance.ts, the one Node runs on Dawn) in the page, and HsrError
+// UNSUPPORTED in a Chromium without a WebGPU adapter.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { startStaticServer } from '../../src/node/static-server.js';
 import type { Page } from 'playwright-core';
 import { chromiumSkip, launchChromium } from './chromium.js';
 import { runPoolSlice, runSlice, type PoolCase, type SliceResult } from './slice.js';
+import type { GpuCaseResult, GpuSuiteResult } from '../webgpu/conformance.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -28,7 +32,9 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>slice</title><link rel
   import * as lib from 'hsr-attention';
   import * as reference from '/dist/attention/reference.js';
   import * as random from '/dist/report/random.js';
+  import * as half from '/dist/tensor/half.js';
   import { runSlice } from '/slice.js';
+  import { runNoAdapterCase, runWebGpuSuite } from '/webgpu-suite.js';
   window.slice = () => ({ result: runSlice({ lib, reference, random }, 'chromium'), isolated: crossOriginIsolated });
   // The pool slice runs in a Web Worker (attend blocks in Atomics.wait, which a page's main thread may not).
   window.poolInWorker = (threads) => new Promise((resolve) => {
@@ -37,6 +43,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>slice</title><link rel
     w.onerror = (e) => resolve({ error: e.message });
     w.postMessage(threads);
   });
+  window.webgpuAdapter = async () => {
+    const adapter = await navigator.gpu?.requestAdapter();
+    return { gpu: 'gpu' in navigator, adapter: adapter ? \`\${adapter.info.vendor} \${adapter.info.architecture}\` : null };
+  };
+  window.webgpuSuite = () => runWebGpuSuite({ lib, reference, random, half }, 'chromium');
+  window.webgpuNoAdapter = () => runNoAdapterCase({ lib, reference, random, half }, false);
   window.poolOnMainThread = async () => {
     const p = await lib.DecodePool.create({ heads: 2, kvHeads: 1, headDim: 8, threads: 2, weighting: { kind: 'softmax', scale: 1, bias: 0, alpha: 1 } });
     await p.close();
@@ -65,17 +77,21 @@ interface PoolRuns { runs: PoolCase[][]; isolated: boolean; error?: string }
  */
 interface Browser { page(path: '' | 'plain'): Promise<{ page: Page; errors: string[] }>; close(): Promise<void> }
 
-async function openBrowser(): Promise<Browser> {
+/** The test modules the page imports (type imports only: transpiled one by one), by the path it imports them from. */
+const TEST_MODULES = { '/slice.js': './slice.ts', '/webgpu-suite.js': '../webgpu/conformance.ts' };
+
+async function openBrowser(options: { webgpu?: boolean } = {}): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), 'hsr-slice-'));
-  const js = ts.transpileModule(readFileSync(here('./slice.ts'), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
-  writeFileSync(join(dir, 'slice.js'), js.outputText);
+  const mounts: Record<string, string> = { '/dist/': here('../../dist/'), '/pool-worker.js': join(dir, 'pool-worker.js') };
+  for (const [url, source] of Object.entries(TEST_MODULES)) {
+    const js = ts.transpileModule(readFileSync(here(source), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } });
+    mounts[url] = join(dir, url.slice(1));
+    writeFileSync(mounts[url], js.outputText);
+  }
   writeFileSync(join(dir, 'pool-worker.js'), POOL_WORKER);
   writeFileSync(join(dir, 'index.html'), PAGE);
-  const server = await startStaticServer({
-    mounts: { '/dist/': here('../../dist/'), '/slice.js': join(dir, 'slice.js'), '/pool-worker.js': join(dir, 'pool-worker.js') },
-    index: join(dir, 'index.html'),
-  });
-  const chromium = await launchChromium();
+  const server = await startStaticServer({ mounts, index: join(dir, 'index.html') });
+  const chromium = await launchChromium(options);
   return {
     async page(path) {
       const page = await chromium.browser.newPage();
@@ -174,5 +190,38 @@ describe('the library in headless Chromium', { skip }, () => {
       assert.ok(maxDiff(c.output, single.find((s) => s.name === c.name)!.output) <= 1e-6, `${c.name}: the one-thread fallback computes as one thread`);
     }
     assert.deepEqual([...errors, ...plain.errors], []);
+  });
+
+  it('webgpu: the WebGPU conformance suite passes in the page on navigator.gpu (KVCache decode, certified, threshold, top-k, prefill; f32, f16)', { timeout: 300_000 }, async (t) => {
+    const { page, errors } = await browser.page('');
+    const found = await page.evaluate('window.webgpuAdapter()') as { gpu: boolean; adapter: string | null };
+    assert.ok(found.gpu, 'Chromium exposes navigator.gpu');
+    if (found.adapter === null) {
+      // As in the Node WebGPU tests: outside CI a machine may have no adapter at all; CI must have SwiftShader.
+      if (process.env.CI) assert.fail('navigator.gpu.requestAdapter() gave null with --enable-unsafe-webgpu (CI installs chromium and libvulkan1)');
+      t.skip('navigator.gpu.requestAdapter() gave null in headless Chromium with --enable-unsafe-webgpu');
+      return;
+    }
+    const t0 = Date.now();
+    const suite = await page.evaluate('window.webgpuSuite()') as GpuSuiteResult;
+    t.diagnostic(`WebGPU suite in Chromium on ${suite.adapter}: ${suite.cases.length} cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    assert.equal(suite.adapter, found.adapter, 'the library opened the page\'s adapter');
+    assert.ok(suite.cases.length >= 20);
+    assert.deepEqual(suite.cases.flatMap((c) => c.failures), []);
+    assert.deepEqual(errors, []);
+  });
+
+  it('webgpu: in a Chromium without a WebGPU adapter, KVCache.create and attentionAsync reject with HsrError UNSUPPORTED', { timeout: 120_000 }, async () => {
+    const plain = await openBrowser({ webgpu: false });
+    try {
+      const { page, errors } = await plain.page('');
+      const found = await page.evaluate('window.webgpuAdapter()') as { gpu: boolean; adapter: string | null };
+      assert.equal(found.adapter, null, 'no adapter without --enable-unsafe-webgpu');
+      const r = await page.evaluate('window.webgpuNoAdapter()') as GpuCaseResult;
+      assert.deepEqual(r.failures, []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await plain.close();
+    }
   });
 });

@@ -2,7 +2,8 @@
 // What the WebGPU test files share: the adapter check, K/V as the GPU stores them, and buffers in
 // and out of the device (read-back: the library's readBuffer).
 import { HsrError, webGpuDevice } from '../../src/index.js';
-import { decodeF16, numberToF16Bits } from '../../src/tensor/half.js';
+import * as half from '../../src/tensor/half.js';
+import { stored } from './conformance.js';
 export { readBuffer } from '../../src/webgpu/device.js';
 
 /** The device, or null after skipping (saying why) where no adapter exists; in CI a missing adapter fails. */
@@ -23,10 +24,7 @@ export async function gpuOrSkip(t: { skip(msg: string): void }): Promise<boolean
 
 /** Values as the GPU stores them: float16-rounded for storage 'f16'. */
 export function asStored(x: Float32Array, storage: 'f32' | 'f16'): Float32Array {
-  if (storage === 'f32') return x;
-  const out = new Float32Array(x.length);
-  decodeF16(Uint16Array.from(x, (v) => numberToF16Bits(v)), out);
-  return out;
+  return stored(half, x, storage);
 }
 
 /** A buffer holding `data` (size rounded up to 4 bytes, at least 16). */

@@ -1,40 +1,35 @@
 /// <reference types="@webgpu/types" />
-// Causal prefill on the 'webgpu' backend (attentionAsync) against the float64 reference, on
+// Prefill on the 'webgpu' backend: tile edges and sizes, n, m = 0 and 1, ties, zero and huge vectors,
+// ReLU^α beyond float32, skipped key tiles, bad input — each case through the conformance suite's
+// prefill check (conformance.ts: float64 reference and CPU; its own prefill cases run there), on
 // whatever adapter Dawn finds (in CI: SwiftShader). Shapes are small: SwiftShader is a CPU, and
 // every new kernel shape compiles a pipeline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attentionAsync, HsrError, matrix, webGpuDevice, type AsyncAttentionOptions, type Matrix } from '../../src/index.js';
-import { gaussian, referenceAttention, referenceWeights, rng, visibleKeys } from '../attention/fixtures.js';
-import { gpuOrSkip, asStored } from './gpu-helpers.js';
+import * as lib from '../../src/index.js';
+import { attentionAsync, HsrError, matrix, webGpuDevice, type AttentionStats, type Matrix } from '../../src/index.js';
+import * as reference from '../../src/attention/reference.js';
+import * as random from '../../src/report/random.js';
+import * as half from '../../src/tensor/half.js';
+import { gaussian, rng } from '../attention/fixtures.js';
+import { runPrefillCase, type PrefillCase } from './conformance.js';
+import { gpuOrSkip } from './gpu-helpers.js';
 import { resolveAttentionOptions } from '../../src/attention/options.js';
 import { GpuPrefill } from '../../src/webgpu/prefill.js';
 import { prefillBytes, prefillTiles, type PrefillTiles } from '../../src/webgpu/prefill-kernel.js';
 
-/** Columns [c0, c0 + w) of every row. */
-function cols(x: Matrix, c0: number, w: number): Float32Array {
-  const out = new Float32Array(x.rows * w);
-  for (let i = 0; i < x.rows; i++) out.set(x.data.subarray(i * x.cols + c0, i * x.cols + c0 + w), i * w);
-  return out;
-}
+const mods = { lib, reference, random, half };
 
-interface Case {
-  label: string; m: number; n: number; heads: number; kvHeads: number; d: number; dv: number;
-  opts: AsyncAttentionOptions;
-  /** Builds q, k, v (default: Gaussian). */
-  make?: (q: Matrix, k: Matrix, v: Matrix) => void;
-  /** Tolerance relative to max|v| (default 2e-5 f32, 1e-3 f16). */
-  tol?: number;
+type Case = PrefillCase & {
   /** Tile sizes (GpuPrefill directly), e.g. those of a device with less workgroup memory. */
   tiles?: PrefillTiles;
-}
+};
 
-/** attentionAsync on the GPU, or GpuPrefill directly where the case sets tiles. */
-async function onGpu(c: Case, q: Matrix, k: Matrix, v: Matrix) {
+/** GpuPrefill with the case's tiles, in place of attentionAsync. */
+async function withTiles(c: Case, tiles: PrefillTiles, q: Matrix, k: Matrix, v: Matrix) {
   const { heads, kvHeads, d, dv, m, n } = c;
-  if (!c.tiles) return attentionAsync(q, k, v, { ...c.opts, backend: 'webgpu', heads, kvHeads });
   const { storage, ...rest } = c.opts;
-  const g = new GpuPrefill(await webGpuDevice(), { heads, kvHeads, headDim: d, valueDim: dv, storage: storage ?? 'f32', tiles: c.tiles },
+  const g = new GpuPrefill(await webGpuDevice(), { heads, kvHeads, headDim: d, valueDim: dv, storage: storage ?? 'f32', tiles },
     resolveAttentionOptions({ ...rest, backend: 'js' }, d, 'test'));
   try {
     g.load(q.data, m, k.data, v.data, n);
@@ -45,71 +40,13 @@ async function onGpu(c: Case, q: Matrix, k: Matrix, v: Matrix) {
   }
 }
 
-/**
- * Runs a case on the GPU and checks every (position, head) against the float64 reference over the
- * keys as given (f16: within 1e-3·max|v|), and the stats: keysUsed = visible keys (softmax) or the
- * keys with positive weight over the stored keys (ReLU), keysScored = visible keys (dense) or
- * between keysUsed and the visible keys (exact sparse). Returns the stats.
- */
-async function check(c: Case, seed: number) {
-  const r = rng(seed), { m, n, heads, kvHeads, d, dv } = c, group = heads / kvHeads;
-  const q = gaussian(r, m, heads * d, 1.5), k = gaussian(r, n, kvHeads * d, 1.2), v = gaussian(r, n, kvHeads * dv);
-  c.make?.(q, k, v);
-  const storage = c.opts.storage ?? 'f32';
-  const { output, stats } = await onGpu(c, q, k, v);
-  assert.equal(output.rows, m); assert.equal(output.cols, heads * dv);
-  const kind = c.opts.kind, scale = c.opts.scale ?? 1 / Math.sqrt(d), alpha = c.opts.alpha ?? 1, bias = c.opts.bias ?? 0, causal = c.opts.causal ?? false;
-  const kStored = asStored(k.data, storage);
-  let vMax = 0;
-  for (const t of v.data) vMax = Math.max(vMax, Math.abs(t));
-  const tol = (c.tol ?? (storage === 'f16' ? 1e-3 : 2e-5)) * Math.max(vMax, 1e-30);
-  let used = 0, visible = 0;
-  for (let h = 0; h < heads; h++) {
-    const g = Math.floor(h / group);
-    const kk = { rows: n, cols: kvHeads * d, data: kStored } as Matrix;
-    const x = { q: cols(q, h * d, d), m, k: cols(k, g * d, d), n, v: cols(v, g * dv, dv), d, dv, kind, scale, alpha, bias, causal };
-    const ref = referenceAttention(x);
-    for (let i = 0; i < m; i++) {
-      for (let e = 0; e < dv; e++) {
-        const got = output.data[(i * heads + h) * dv + e]!, want = ref[i * dv + e]!;
-        assert.ok(Math.abs(got - want) <= tol, `${c.label}: position ${i} head ${h} dim ${e}: ${got} vs ${want}`);
-      }
-      visible += visibleKeys(m, n, i, causal);
-      if (kind === 'relu') used += referenceWeights({ ...x, k: cols(kk, g * d, d) }, i).filter((w) => w > 0).length;
-    }
-  }
-  const sparse = kind === 'relu' && c.opts.sparsity !== 'dense';
-  assert.equal(stats.keysUsed, kind === 'relu' ? used : visible, `${c.label}: keysUsed`);
-  if (sparse) {
-    assert.ok(stats.keysScored >= stats.keysUsed && stats.keysScored <= visible, `${c.label}: keysScored ${stats.keysScored} outside [${stats.keysUsed}, ${visible}]`);
-    assert.equal(stats.boundsEvaluated, visible);
-  } else {
-    assert.equal(stats.keysScored, visible, `${c.label}: keysScored`);
-  }
-  return stats;
+/** A prefill case through the conformance suite's check (float64 reference and CPU), asserted here; returns the GPU's stats. */
+async function check(c: Case, seed: number): Promise<AttentionStats> {
+  const tiles = c.tiles;
+  const r = await runPrefillCase(mods, tiles ? { ...c, gpu: (q, k, v) => withTiles(c, tiles, q, k, v) } : c, seed);
+  assert.deepEqual(r.failures, []);
+  return r.stats!;
 }
-
-test('webgpu prefill: causal and full attention against the float64 reference (GQA, m ≠ n, padding, f32 and f16)', async (t) => {
-  if (!(await gpuOrSkip(t))) return;
-  const cases: Case[] = [];
-  // Shapes repeat where they can: every new (dims, heads a tile, storage, weighting) compiles a
-  // pipeline. Lanes a row (attend-kernel.ts lanesFor): dv = 8 gives one (the path without
-  // subgroups), d = dv = 32 four on SwiftShader (subgroups of 4: the butterfly), d = 32, dv = 16 two.
-  cases.push(
-    // d = 24 and dv = 20 pad to 32 and 24; 4 heads on 2 KV heads (two heads a tile).
-    { label: 'softmax causal m = n, padded dims', m: 70, n: 70, heads: 4, kvHeads: 2, d: 24, dv: 20, opts: { kind: 'softmax', causal: true } },
-    { label: 'softmax causal m = n f16, 4 lanes a row', m: 70, n: 70, heads: 2, kvHeads: 2, d: 32, dv: 32, opts: { kind: 'softmax', causal: true, storage: 'f16' } },
-    { label: 'exact ReLU causal, 8 heads on 2 KV heads, 2 lanes a row', m: 40, n: 100, heads: 8, kvHeads: 2, d: 32, dv: 16, opts: { kind: 'relu', bias: 0.5, causal: true } },
-    { label: 'exact ReLU causal f16', m: 40, n: 100, heads: 1, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true, storage: 'f16' } },
-    { label: 'softmax causal m < n (query i sees j ≤ i + n − m)', m: 40, n: 100, heads: 2, kvHeads: 2, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } },
-    { label: 'softmax causal m > n (the first rows see no key: zeros)', m: 100, n: 40, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } },
-    { label: 'softmax full (not causal)', m: 33, n: 77, heads: 2, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'softmax' } },
-    { label: 'dense ReLU² causal', m: 70, n: 70, heads: 1, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', alpha: 2, bias: 0.2, sparsity: 'dense', causal: true } },
-    { label: 'exact ReLU causal, 3 heads on 1 KV head', m: 50, n: 50, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true } },
-  );
-  let seed = 1;
-  for (const c of cases) await check(c, seed++);
-});
 
 test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, the tiles of 16 KiB of workgroup memory, 64-dim chunks, no prefetch', async (t) => {
   if (!(await gpuOrSkip(t))) return;
@@ -150,16 +87,16 @@ test('webgpu prefill: edges — n = 1, m = 1, ties, zero queries and keys, huge 
     { label: 'm = 1 over n = 70 (a decode row)', m: 1, n: 70, ...base, opts: { kind: 'softmax', causal: true } },
     {
       label: 'ties: every key twice, zero query rows', m: 40, n: 40, ...base, opts: { kind: 'softmax', causal: true },
-      make: (q, k) => { for (let j = 1; j < 40; j += 2) k.data.copyWithin(j * 16, (j - 1) * 16, j * 16); q.data.fill(0, 0, 5 * 32); },
+      make: (q, k) => { for (let j = 1; j < 40; j += 2) k.copyWithin(j * 16, (j - 1) * 16, j * 16); q.fill(0, 0, 5 * 32); },
     },
     {
       label: 'zero keys (uniform weights), exact ReLU with zero scores (all weights 0)', m: 30, n: 30, ...base, opts: { kind: 'relu', causal: true },
-      make: (_q, k) => { k.data.fill(0); },
+      make: (_q, k) => { k.fill(0); },
     },
     {
       // Logits in the thousands: one key dominates each row, as in float64.
       label: 'huge keys and values (f32)', m: 40, n: 40, ...base, opts: { kind: 'softmax', causal: true }, tol: 1e-4,
-      make: (_q, k, v) => { for (let i = 0; i < k.data.length; i++) k.data[i]! *= 1000; for (let i = 0; i < v.data.length; i++) v.data[i]! *= 1e6; },
+      make: (_q, k, v) => { for (let i = 0; i < k.length; i++) k[i]! *= 1000; for (let i = 0; i < v.length; i++) v[i]! *= 1e6; },
     },
   ];
   let seed = 20;
@@ -179,7 +116,7 @@ test('webgpu prefill: ReLU^α beyond float32\'s range (α = 300, scores up to 10
     await check({
       label: `ReLU^300 ${sparsity}`, m: n, n, heads: 1, kvHeads: 1, d, dv, opts: { kind: 'relu', alpha: 300, bias: 0, scale: 1, causal: true, sparsity },
       // Score of key j for every query: k[j·d] ∈ [50, 100] (q = e0); t^300 overflows float32 long before.
-      make: (q, k) => { q.data.fill(0); for (let i = 0; i < n; i++) q.data[i * d] = 1; for (let j = 0; j < n; j++) k.data[j * d] = 50 + 50 * ((j * 37) % n) / n; },
+      make: (q, k) => { q.fill(0); for (let i = 0; i < n; i++) q[i * d] = 1; for (let j = 0; j < n; j++) k[j * d] = 50 + 50 * ((j * 37) % n) / n; },
       tol: 300 * 2 ** -21 * 4,
     }, 30);
   }
@@ -190,9 +127,9 @@ test('webgpu prefill: exact sparse ReLU skips key tiles whose bounds stay below 
   const n = 512, d = 16;
   // Only keys 0–15 and 300–307 can pass the bias: every other tile's codes bound it out, so (key tiles of at
   // most 64) at most the visible pairs of keys 0–63 and 256–319 are scored, under half of all.
-  const make = (q: Matrix, k: Matrix) => {
-    for (let i = 0; i < q.data.length; i++) q.data[i] = Math.abs(q.data[i]!) * 0.3;
-    for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) k.data[j * d + c] = (j < 16 || (j >= 300 && j < 308) ? 2 : -0.5) * (1 + 0.1 * Math.sin(j + c));
+  const make = (q: Float32Array, k: Float32Array) => {
+    for (let i = 0; i < q.length; i++) q[i] = Math.abs(q[i]!) * 0.3;
+    for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) k[j * d + c] = (j < 16 || (j >= 300 && j < 308) ? 2 : -0.5) * (1 + 0.1 * Math.sin(j + c));
   };
   const stats = await check({ label: 'clustered activations', m: n, n, heads: 1, kvHeads: 1, d, dv: 8, opts: { kind: 'relu', bias: 1, causal: true }, make }, 40);
   const visible = (n * (n + 1)) / 2;
@@ -200,19 +137,7 @@ test('webgpu prefill: exact sparse ReLU skips key tiles whose bounds stay below 
   assert.ok(stats.keysScored < visible / 2, `keysScored ${stats.keysScored}: tiles were not skipped (visible ${visible})`);
 });
 
-test('webgpu prefill: the CPU backends give the same rows and stats through attentionAsync (GQA split head by head)', async (t) => {
-  if (!(await gpuOrSkip(t))) return;
-  const r = rng(50), m = 40, n = 60, heads = 4, kvHeads = 2, d = 16, dv = 8;
-  const q = gaussian(r, m, heads * d), k = gaussian(r, n, kvHeads * d), v = gaussian(r, n, kvHeads * dv);
-  for (const o of [{ kind: 'softmax' }, { kind: 'relu', bias: 0.5 }] as const) {
-    const opts = { ...o, causal: true, heads, kvHeads };
-    const gpu = await attentionAsync(q, k, v, { ...opts, backend: 'webgpu' }), cpu = await attentionAsync(q, k, v, { ...opts, backend: 'js' });
-    for (let i = 0; i < gpu.output.data.length; i++) assert.ok(Math.abs(gpu.output.data[i]! - cpu.output.data[i]!) <= 1e-5, `${o.kind} [${i}]`);
-    assert.equal(gpu.stats.keysUsed, cpu.stats.keysUsed);
-  }
-});
-
-test('webgpu prefill: bad input is an HsrError (shape, options, f16 range, unsupported rules, no adapter)', async () => {
+test('webgpu prefill: bad input is an HsrError (shape, options, f16 range, unsupported rules; no adapter: the suite)', async () => {
   const r = rng(60), q = gaussian(r, 4, 32), k = gaussian(r, 4, 16), v = gaussian(r, 4, 8);
   const code = (c: string) => (e: unknown) => e instanceof HsrError && e.code === c;
   await assert.rejects(attentionAsync(q, k, v, { kind: 'softmax', heads: 3, kvHeads: 2 }), code('BAD_OPTION'));
@@ -221,8 +146,6 @@ test('webgpu prefill: bad input is an HsrError (shape, options, f16 range, unsup
   await assert.rejects(attentionAsync(q, k, gaussian(r, 5, 8), { kind: 'softmax', heads: 2, backend: 'webgpu' }), code('SHAPE_MISMATCH'));
   await assert.rejects(attentionAsync(q, k, v, { kind: 'softmax', heads: 2, backend: 'gpu' as 'webgpu' }), code('BAD_OPTION'));
   await assert.rejects(attentionAsync(q, k, v, { kind: 'relu', heads: 2, sparsity: { topK: 2 }, backend: 'webgpu' }), code('BAD_OPTION'));
-  const noAdapter = { requestAdapter: async () => null, getPreferredCanvasFormat: () => 'rgba8unorm', wgslLanguageFeatures: new Set() } as unknown as GPU;
-  await assert.rejects(attentionAsync(q, k, v, { kind: 'softmax', heads: 2, backend: 'webgpu', gpu: noAdapter }), (e: unknown) => code('UNSUPPORTED')(e) && /adapter/.test((e as Error).message));
 });
 
 test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 overflow, heads too wide', async (t) => {

@@ -13,6 +13,7 @@ import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
 import { gpuOrSkip, asStored, readBuffer } from './gpu-helpers.js';
+import { expectedKept } from './conformance.js';
 
 type Sparsity = 'paper' | { threshold: number } | { topK: number };
 
@@ -41,14 +42,6 @@ function logits(q: Float32Array, keys: Float32Array, n: number, d: number, h: nu
     x[j] = s * scale;
   }
   return x;
-}
-
-/** The CPU rule's kept ids, ascending: logit ≥ t (else the best key, the smaller id on ties), or the top k by (logit desc, id asc). */
-function expectedKept(x: Float64Array, rule: { threshold: number } | { topK: number }): number[] {
-  const order = Array.from(x.keys()).sort((a, b) => x[b]! - x[a]! || a - b);
-  if ('topK' in rule) return order.slice(0, rule.topK).sort((a, b) => a - b);
-  const kept = order.filter((j) => x[j]! >= rule.threshold);
-  return (kept.length > 0 ? kept : order.slice(0, 1)).sort((a, b) => a - b);
 }
 
 async function check(c: Case, seed: number): Promise<void> {
