@@ -192,7 +192,7 @@ describe('the library in headless Chromium', { skip }, () => {
     assert.deepEqual([...errors, ...plain.errors], []);
   });
 
-  it('webgpu: the WebGPU conformance suite passes in the page on navigator.gpu (KVCache decode, certified, threshold, top-k, prefill; f32, f16)', { timeout: 300_000 }, async (t) => {
+  it('webgpu: the WebGPU conformance suite passes in the page on navigator.gpu (KVCache decode, certified, threshold, top-k, prefill; f32, f16)', { timeout: 600_000 }, async (t) => {
     const { page, errors } = await browser.page('');
     const found = await page.evaluate('window.webgpuAdapter()') as { gpu: boolean; adapter: string | null };
     assert.ok(found.gpu, 'Chromium exposes navigator.gpu');
