@@ -309,17 +309,19 @@ export class WebGpuDecodePlan {
     const cap = this.capacity(b, length, 'encode');
     const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
+    const list = sel?.list;
     let splits: number, chunk: number;
-    if (sel) {
+    if (list) {
       // The selected keys' number is known on the GPU only: every workgroup slot, each taking at
-      // least one key-loop step of keys (idle slots return at once).
-      splits = this.maxSplits(); chunk = step;
+      // least one key-loop step of keys (idle slots return at once), and no more slots than the
+      // lists could fill at that (a short context does not launch hundreds of idle workgroups).
+      chunk = step;
+      splits = Math.min(this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
     } else {
       splits = splitCount(this.maxSplits(), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
       splits = Math.max(1, Math.ceil(length / chunk));
     }
-    const list = sel?.list;
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength,
       list ? heads / list.headsPerList : 0));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
