@@ -17,9 +17,9 @@ export function seededRandom(seed: number): Random {
   return { uniform, gauss };
 }
 
-/** count Gaussian values (float32). */
-export function gaussianArray(r: Random, count: number): Float32Array {
+/** count Gaussian values (float32), standard deviation `scale`. */
+export function gaussianArray(r: Random, count: number, scale = 1): Float32Array {
   const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = r.gauss();
+  for (let i = 0; i < count; i++) out[i] = r.gauss() * scale;
   return out;
 }

@@ -49,12 +49,6 @@ const MODES: Mode[] = [
 /** n above the certified mode's dense cut-over (1024 keys), so every sparse mode is sparse. */
 const N = 1200, M = 6, D = 16, DV = 8;
 
-function gaussian(r: Random.Random, count: number, scale = 1): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = r.gauss() * scale;
-  return out;
-}
-
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
@@ -75,9 +69,9 @@ function worstRow(out: Float32Array, ref: Float64Array, dv: number, bounds: Arra
   return worst;
 }
 
-function attentionCases(m: typeof Lib, ref: typeof Reference, r: Random.Random): CaseResult[] {
+function attentionCases(m: typeof Lib, ref: typeof Reference, random: typeof Random, r: Random.Random): CaseResult[] {
   const out: CaseResult[] = [];
-  const q = gaussian(r, M * D, 2.5), k = gaussian(r, N * D, 1.5), v = gaussian(r, N * DV);
+  const q = random.gaussianArray(r, M * D, 2.5), k = random.gaussianArray(r, N * D, 1.5), v = random.gaussianArray(r, N * DV);
   for (const mode of MODES) {
     for (const [causal, backend] of [[false, 'js'], [true, 'js'], [false, 'wasm'], [true, 'wasm']] as const) {
       const opts: Lib.AttentionOptions = { kind: mode.kind, alpha: mode.alpha, bias: mode.bias, causal, sparsity: mode.sparsity, index: mode.index, backend };
@@ -99,10 +93,10 @@ function attentionCases(m: typeof Lib, ref: typeof Reference, r: Random.Random):
  * past the certified mode's dense cut-over; sampled steps checked against the reference, every
  * step's outputs returned for the Node–Chromium comparison.
  */
-function decodeCases(m: typeof Lib, ref: typeof Reference, r: Random.Random): CaseResult[] {
+function decodeCases(m: typeof Lib, ref: typeof Reference, random: typeof Random, r: Random.Random): CaseResult[] {
   const heads = 2, kvHeads = 1, steps = 1060, group = heads / kvHeads;
-  const keys = gaussian(r, steps * kvHeads * D, 1.5), values = gaussian(r, steps * kvHeads * DV);
-  const queries = gaussian(r, steps * heads * D, 2.5);
+  const keys = random.gaussianArray(r, steps * kvHeads * D, 1.5), values = random.gaussianArray(r, steps * kvHeads * DV);
+  const queries = random.gaussianArray(r, steps * heads * D, 2.5);
   const out: CaseResult[] = [];
   {
     for (const mode of MODES) {
@@ -139,11 +133,11 @@ function decodeCases(m: typeof Lib, ref: typeof Reference, r: Random.Random): Ca
 }
 
 /** Every registered index kind against scan, on Gaussian and on duplicated points, with offsets at score quantiles. */
-function indexCases(m: typeof Lib, r: Random.Random): IndexResult[] {
+function indexCases(m: typeof Lib, random: typeof Random, r: Random.Random): IndexResult[] {
   const n = 400, d = 24;
-  const pts = gaussian(r, n * d);
+  const pts = random.gaussianArray(r, n * d);
   pts.copyWithin(0, 10 * d, 60 * d);          // 50 duplicated points: ties the index must report alike
-  const normals = Array.from({ length: 6 }, () => gaussian(r, d));
+  const normals = Array.from({ length: 6 }, () => random.gaussianArray(r, d));
   const probes = normals.flatMap((a) => {
     const scores = Array.from({ length: n }, (_, i) => { let s = 0; for (let c = 0; c < d; c++) s += a[c]! * pts[i * d + c]!; return s; }).sort((x, y) => y - x);
     return [0.02, 0.3, 0.9].map((f) => ({ a, b: scores[Math.floor(f * n)]! + 1e-3 }));
@@ -162,8 +156,8 @@ function indexCases(m: typeof Lib, r: Random.Random): IndexResult[] {
 export function runSlice(modules: SliceModules, host: string, seed = 20261206): SliceResult {
   const { lib, reference, random } = modules;
   const r = random.seededRandom(seed);
-  const cases = [...attentionCases(lib, reference, r), ...decodeCases(lib, reference, r)];
-  return { host, backend: lib.createKernels().name, cases, indexes: indexCases(lib, r) };
+  const cases = [...attentionCases(lib, reference, random, r), ...decodeCases(lib, reference, random, r)];
+  return { host, backend: lib.createKernels().name, cases, indexes: indexCases(lib, random, r) };
 }
 
 /** One DecodePool run: its thread count, why it fell back (or null), and every attend's output. */
@@ -195,10 +189,10 @@ export async function runPoolSlice(modules: Pick<SliceModules, 'reference' | 'ra
     let worst = 0;
     try {
       for (const t of chunks) {
-        const k = gaussian(r, t * kvHeads * D, 1.5), v = gaussian(r, t * kvHeads * DV);
+        const k = modules.random.gaussianArray(r, t * kvHeads * D, 1.5), v = modules.random.gaussianArray(r, t * kvHeads * DV);
         pool.append(k, v);
         keys.push(...k); values.push(...v);
-        const q = gaussian(r, heads * D, 2.5), out = new Float32Array(heads * DV);
+        const q = modules.random.gaussianArray(r, heads * D, 2.5), out = new Float32Array(heads * DV);
         pool.attend(q, out);
         output.push(...out);
         const n = pool.length;

@@ -84,12 +84,6 @@ class Checks {
   }
 }
 
-function gaussian(r: Random.Random, count: number, scale = 1): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = r.gauss() * scale;
-  return out;
-}
-
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
@@ -119,9 +113,9 @@ export function expectedKept(x: Float64Array, rule: { threshold: number } | { to
   return (kept.length > 0 ? kept : order.slice(0, 1)).sort((a, b) => a - b);
 }
 
-function decodeKeys(r: Random.Random, c: DecodeCase, kvHeads: number): Float32Array {
+function decodeKeys(random: typeof Random, r: Random.Random, c: DecodeCase, kvHeads: number): Float32Array {
   const { n, d } = c, row = kvHeads * d;
-  const keys = gaussian(r, n * row, c.keys === 'llm' ? 0.6 : 1.2);
+  const keys = random.gaussianArray(r, n * row, c.keys === 'llm' ? 0.6 : 1.2);
   if (c.keys === 'llm') {
     for (let i = 0; i < keys.length; i += d) keys[i]! += 2;
     for (let j = 0; j < n; j += 37) for (let i = 0; i < row; i++) keys[j * row + i]! *= 3;
@@ -144,9 +138,9 @@ export async function runDecodeCase(mods: GpuSuiteModules, c: DecodeCase, seed: 
   const storage = c.opts.storage ?? 'f32', sparsity = c.opts.sparsity;
   const rule = typeof sparsity === 'object' && ('threshold' in sparsity || 'topK' in sparsity) ? sparsity as { threshold: number } | { topK: number } : null;
   // Selection rules compare kept sets with the float64 rule: both hosts see the keys as stored.
-  let keys = decodeKeys(r, c, kvHeads);
+  let keys = decodeKeys(random, r, c, kvHeads);
   if (rule) keys = stored(half, keys, storage);
-  const values = gaussian(r, n * kvHeads * dv), queries = gaussian(r, heads * d, 1.5);
+  const values = random.gaussianArray(r, n * kvHeads * dv), queries = random.gaussianArray(r, heads * d, 1.5);
   queries.fill(0, 0, d); // head 0: a zero query (uniform softmax, ReLU all-zero, every logit tied)
   const kStored = stored(half, keys, storage), vStored = stored(half, values, storage);
   const shape = { heads, kvHeads, headDim: d, valueDim: dv };
@@ -219,7 +213,7 @@ export async function runDecodeCase(mods: GpuSuiteModules, c: DecodeCase, seed: 
 export async function runPrefillCase(mods: GpuSuiteModules, c: PrefillCase, seed: number): Promise<GpuCaseResult> {
   const t0 = performance.now(), { lib, reference, random, half } = mods, check = new Checks(c.label);
   const r = random.seededRandom(seed), { m, n, heads, kvHeads, d, dv } = c, group = heads / kvHeads, storage = c.opts.storage ?? 'f32';
-  const q = gaussian(r, m * heads * d, 1.5), k = gaussian(r, n * kvHeads * d, 1.2), v = gaussian(r, n * kvHeads * dv);
+  const q = random.gaussianArray(r, m * heads * d, 1.5), k = random.gaussianArray(r, n * kvHeads * d, 1.2), v = random.gaussianArray(r, n * kvHeads * dv);
   c.make?.(q, k, v);
   const kStored = stored(half, k, storage), vStored = stored(half, v, storage);
   const opts = { ...c.opts, heads, kvHeads };
