@@ -65,6 +65,38 @@ fn reaches(s: vec4f, t: vec4f) -> bool {
 }`;
 
 /**
+ * A candidate's 96-bit rank key (ordered hi, ordered lo, the id reversed in the top idBits of word
+ * 2: a smaller id ranks higher) and its order; initKeys sets idShift = 32 − idBits, idBits =
+ * max(8, ⌈log2 stride⌉), and returns idBits. Needs PARAMS (p.stride) and ORDER.
+ */
+const KEYS = /* wgsl */ `
+var<private> idShift: u32;
+fn initKeys() -> u32 {
+  let idBits = max(8u, 32u - countLeadingZeros(max(p.stride, 2u) - 1u));
+  idShift = 32u - idBits;
+  return idBits;
+}
+fn keyOf(s: vec4f, id: u32) -> vec3u {
+  return vec3u(toOrdered(s.x), toOrdered(s.y), (p.stride - 1u - id) << idShift);
+}
+fn atLeast(k: vec3u, st: vec3u) -> bool {
+  if (k.x != st.x) { return k.x > st.x; }
+  if (k.y != st.y) { return k.y > st.y; }
+  return k.z >= st.z;
+}`;
+
+/**
+ * A rejected candidate's mass relative to the anchor m0: e^{x − m0}, x its logit (double-float
+ * score plus its error, scaled) rounded up, terms under e^{−80} counted at e^{−80}, ×1.0001 for
+ * exp's own error. Needs PARAMS (p.scale).
+ */
+const MASS = /* wgsl */ `
+fn rejectedMass(s: vec4f, m0: f32) -> f32 {
+  let x = (s.x + abs(s.y) + s.z) * p.scale;
+  return exp(max(x + abs(x) * 9.5367431640625e-7 + 1e-30 - m0, -80.0)) * 1.0001;
+}`;
+
+/**
  * Pass 1 (one workgroup per head, its threads over the buckets: a thread walking 448 buckets of
  * global memory alone is a chain of dependent loads): c = max(c_rank, c_threshold) with c_rank
  * one past the first bucket where the lower-gap counts reach the wanted rank (the k-th largest
@@ -88,6 +120,7 @@ ${SEL(heads)}
 @group(0) @binding(5) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(6) var<storage, read> normMax: array<u32>;
 @group(0) @binding(7) var<uniform> p: Params;
+${rule === 'threshold' ? '@group(0) @binding(8) var<storage, read_write> keptCounts: array<u32>;' : ''}
 var<workgroup> pre: array<u32, ${2 * WG}>;
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> cRank: atomic<u32>;
@@ -122,30 +155,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
     if (lid < stride) { red[lid] += red[lid + stride]; }
   }
-  if (lid == 0u) { cut[h] = vec4f(bitcast<f32>(c), red[0] * 1.0001, 0.0, a); }
+  if (lid == 0u) {
+    cut[h] = vec4f(bitcast<f32>(c), red[0] * 1.0001, 0.0, a);
+    ${rule === 'threshold' ? 'keptCounts[h] = 0u; // the keep pass appends to it' : ''}
+  }
 }`;
 }
 
 /**
- * Pass 2: every candidate's logit in double-float → sc (one thread a candidate: they are few, the
- * bounds kept the rest out). Dispatch (rankSplits(n), heads).
+ * WGSL of a candidate's exact score: the bindings K (0) and Q (1), the page table (at `pagesAt`,
+ * paged layout), and `fn score(head, id) -> vec4f` = (hi, lo, err, 0), ⟨q, k⟩ in double-float (see
+ * the top) with its error bound `err`. Needs PARAMS (p.cap, p.groupSize) declared.
  */
-export function scoreSource(D: number, storage: Storage, layout: KeyLayout): string {
+function scoreFns(D: number, storage: Storage, layout: KeyLayout, pagesAt: number): string {
   const f16 = storage === 'f16';
   // Products of 12-bit halves: a f16 key has 11 significant bits, so it needs no split.
   const terms = f16
     ? 'acc = dfAdd(acc, qh * k); acc = dfAdd(acc, ql * k);'
     : 'let kh = hiPart(k); let kl = k - kh; acc = dfAdd(acc, qh * kh); acc = dfAdd(acc, qh * kl); acc = dfAdd(acc, ql * kh); acc = dfAdd(acc, ql * kl);';
   return /* wgsl */ `
-const WG = ${WG}u;
-${PARAMS}
 @group(0) @binding(0) var<storage, read> K: array<${f16 ? 'vec4u' : 'vec4f'}>;
 @group(0) @binding(1) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(2) var<storage, read> ids: array<u32>;
-@group(0) @binding(3) var<storage, read> counts: array<u32>;
-@group(0) @binding(4) var<storage, read_write> sc: array<vec4f>;
-@group(0) @binding(5) var<uniform> p: Params;
-${typeof layout === 'object' ? '@group(0) @binding(6) var<storage, read> pages: array<u32>;' : ''}
+${typeof layout === 'object' ? `@group(0) @binding(${pagesAt}) var<storage, read> pages: array<u32>;` : ''}
 ${rowOfSource(layout, 'p.cap')}
 fn hiPart(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) & 0xfffff000u); }
 // (hi, lo) + an exact product: twoSum, then renormalised (fastTwoSum).
@@ -153,29 +184,47 @@ fn dfAdd(a: vec2f, x: f32) -> vec2f {
   let s = a.x + x; let bb = s - a.x; let e = ((a.x - (s - bb)) + (x - bb)) + a.y;
   let h = s + e; return vec2f(h, e - (h - s));
 }
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let head = wid.y; let kvh = head / p.groupSize; let count = counts[head];
-  for (var i = wid.x * WG + lid; i < count; i += nwg.x * WG) {
-    let row = rowOf(kvh, ids[head * p.stride + i]);
-    var acc = vec2f(0.0); var S = 0.0;
-    for (var u = 0u; u < ${D / 8}u; u++) {
-      ${f16
-        ? 'let w = K[row * ' + D / 8 + 'u + u]; var ks = array<vec4f, 2>(vec4f(unpack2x16float(w.x), unpack2x16float(w.y)), vec4f(unpack2x16float(w.z), unpack2x16float(w.w)));'
-        : 'var ks = array<vec4f, 2>(K[row * ' + D / 4 + 'u + 2u * u], K[row * ' + D / 4 + 'u + 2u * u + 1u]);'}
-      for (var half = 0u; half < 2u; half++) {
-        let qv = Q[head * ${D / 4}u + 2u * u + half]; let kv = ks[half];
-        for (var c = 0u; c < 4u; c++) {
-          let q = qv[c]; let k = kv[c]; let qh = hiPart(q); let ql = q - qh;
-          ${terms}
-          S += abs(q) * abs(k);
-        }
+fn score(head: u32, id: u32) -> vec4f {
+  let row = rowOf(head / p.groupSize, id);
+  var acc = vec2f(0.0); var S = 0.0;
+  for (var u = 0u; u < ${D / 8}u; u++) {
+    ${f16
+      ? 'let w = K[row * ' + D / 8 + 'u + u]; var ks = array<vec4f, 2>(vec4f(unpack2x16float(w.x), unpack2x16float(w.y)), vec4f(unpack2x16float(w.z), unpack2x16float(w.w)));'
+      : 'var ks = array<vec4f, 2>(K[row * ' + D / 4 + 'u + 2u * u], K[row * ' + D / 4 + 'u + 2u * u + 1u]);'}
+    for (var half = 0u; half < 2u; half++) {
+      let qv = Q[head * ${D / 4}u + 2u * u + half]; let kv = ks[half];
+      for (var c = 0u; c < 4u; c++) {
+        let q = qv[c]; let k = kv[c]; let qh = hiPart(q); let ql = q - qh;
+        ${terms}
+        S += abs(q) * abs(k);
       }
     }
-    // 4D·2⁻⁴⁷ (double-float) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself rounded: ×1.001),
-    // and flushed subnormal products.
-    let err = S * 1.001 * ${(4 * D * 2 ** -47 + D * 2 ** -53).toExponential(8)} + 1e-33;
-    sc[head * p.stride + i] = vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
+  }
+  // 4D·2⁻⁴⁷ (double-float) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself rounded: ×1.001),
+  // and flushed subnormal products.
+  let err = S * 1.001 * ${(4 * D * 2 ** -47 + D * 2 ** -53).toExponential(8)} + 1e-33;
+  return vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
+}`;
+}
+
+/**
+ * Pass 2 (top-k): every candidate's logit in double-float → sc (one thread a candidate: they are
+ * few, the bounds kept the rest out). Dispatch (scoreSplits(n), heads).
+ */
+export function scoreSource(D: number, storage: Storage, layout: KeyLayout): string {
+  return /* wgsl */ `
+const WG = ${WG}u;
+${PARAMS}
+${scoreFns(D, storage, layout, 6)}
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read> counts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> sc: array<vec4f>;
+@group(0) @binding(5) var<uniform> p: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let head = wid.y; let count = counts[head];
+  for (var i = wid.x * WG + lid; i < count; i += nwg.x * WG) {
+    sc[head * p.stride + i] = score(head, ids[head * p.stride + i]);
   }
 }`;
 }
@@ -229,16 +278,8 @@ var<workgroup> anyZero: array<atomic<u32>, 3>;` : `var<workgroup> reached: atomi
 var<workgroup> best: array<vec3u, WG>;`}
 ${ORDER}
 ${REACHES}
-// 32 − idBits, idBits = max(8, ⌈log2 stride⌉): the id's place in key word 2.
-var<private> idShift: u32;
-fn keyOf(s: vec4f, id: u32) -> vec3u {
-  return vec3u(toOrdered(s.x), toOrdered(s.y), (p.stride - 1u - id) << idShift);
-}
-fn atLeast(k: vec3u, st: vec3u) -> bool {
-  if (k.x != st.x) { return k.x > st.x; }
-  if (k.y != st.y) { return k.y > st.y; }
-  return k.z >= st.z;
-}
+${KEYS}
+${MASS}
 ${topK ? `// Bits of word w known after r rounds, as a mask.
 fn known(w: u32, r: u32) -> u32 {
   let b = clamp(i32(8u * r) - i32(32u * w), 0, 32);
@@ -253,8 +294,7 @@ fn tally(k: vec3u, st: vec4u, r: u32) {
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x; let base = h * p.stride; let count = counts[h]; let t = sel.h[h];
-  let idBits = max(8u, 32u - countLeadingZeros(max(p.stride, 2u) - 1u));
-  idShift = 32u - idBits;
+  let idBits = initKeys();
   ${topK ? `var mine: array<vec3u, CACHED>;
   var ors = vec3u(0u); var orNots = vec3u(0u);
   for (var j = 0u; j < CACHED; j++) {
@@ -327,8 +367,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (select(reaches(s, t), atLeast(keyOf(s, id), st.xyz), st.w > 0u)) {
       keptIds[base + atomicAdd(&kept, 1u)] = id;
     } else {
-      let x = (s.x + abs(s.y) + s.z) * p.scale;
-      mass += exp(max(x + abs(x) * 9.5367431640625e-7 + 1e-30 - m0, -80.0)) * 1.0001;
+      mass += rejectedMass(s, m0);
     }
   }
   red[lid] = mass;
@@ -341,6 +380,159 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let m = f32((count + WG - 1u) / WG);
     let ct = cut[h];
     cut[h] = vec4f(ct.x, (ct.y + red[0] * (1.0 + (m + 16.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
+  }
+}`;
+}
+
+/** Most workgroups per head of the threshold keep pass (each strides over its share of the candidates). */
+const KEEP_SPLITS = 128;
+/** Workgroups per head of the threshold keep pass over the candidates of n keys (at most n of them). */
+export function keepSplits(n: number): number {
+  return Math.min(KEEP_SPLITS, Math.max(1, Math.ceil(n / WG)));
+}
+/**
+ * Bytes of the kept counts' buffer of threshold rows: per head the kept keys' number (u32, first:
+ * the gathered attention reads it as `counts`), then the keep pass's workgroups a head, then two
+ * vec4u a workgroup of partial results (threshKeepSource).
+ */
+export function keptBytes(heads: number): number {
+  return 2 * 16 * Math.ceil(heads / 4) + heads * KEEP_SPLITS * 32;
+}
+/** The kept counts' buffer of threshold rows, as keptBytes lays it out (`count`: the counts' type). */
+const KEPT = (heads: number, count: string) => /* wgsl */ `
+struct Kept { counts: array<${count}, ${4 * Math.ceil(heads / 4)}>, splits: array<u32, ${4 * Math.ceil(heads / 4)}>, part: array<vec4u> }`;
+
+/**
+ * A set of candidates summarised for the threshold rows: its best key (rank key, id; id NONE: the
+ * set is empty), the rejected mass of every other candidate, and the best key's own (0 when it is
+ * kept). `join` merges two summaries: the better best key stays, the other's mass joins the rest —
+ * so the best key's mass can be left out when no key reaches t and it alone is kept. Needs KEYS.
+ */
+const SUMMARY = /* wgsl */ `
+const NONE = 0xffffffffu;
+struct Summary { key: vec4u, mass: f32, bestMass: f32 }
+fn join(a: Summary, b: Summary) -> Summary {
+  if (b.key.w != NONE && (a.key.w == NONE || atLeast(b.key.xyz, a.key.xyz))) { return Summary(b.key, (a.mass + b.mass) + a.bestMass, b.bestMass); }
+  return Summary(a.key, (a.mass + b.mass) + b.bestMass, a.bestMass);
+}
+var<workgroup> redKey: array<vec4u, WG>;
+var<workgroup> redMass: array<vec2f, WG>;
+// The workgroup's summaries joined by a tree (8 levels); the result in redKey[0], redMass[0].
+fn joinAll(mine: Summary, lid: u32) {
+  redKey[lid] = mine.key; redMass[lid] = vec2f(mine.mass, mine.bestMass);
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) {
+      let j = join(Summary(redKey[lid], redMass[lid].x, redMass[lid].y), Summary(redKey[lid + stride], redMass[lid + stride].x, redMass[lid + stride].y));
+      redKey[lid] = j.key; redMass[lid] = vec2f(j.mass, j.bestMass);
+    }
+  }
+  workgroupBarrier();
+}`;
+
+/**
+ * Threshold rows, pass 2 of 3 in place of score and select (spread over keepSplits(n) workgroups a
+ * head, so it scales with the candidates): each candidate's logit in double-float; the ones that
+ * reach t appended to keptIds (one atomic on the head's count a workgroup and loop step; rank cut
+ * zeroed it); the workgroup's Summary of the rest into kept.part. Dispatch (keepSplits(n), heads).
+ */
+export function thresholdKeepSource(D: number, storage: Storage, layout: KeyLayout, heads: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u;
+${PARAMS}
+${SEL(heads)}
+${KEPT(heads, 'atomic<u32>')}
+${scoreFns(D, storage, layout, 9)}
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read> counts: array<u32>;
+@group(0) @binding(4) var<storage, read_write> keptIds: array<u32>;
+@group(0) @binding(5) var<storage, read_write> kept: Kept;
+@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
+@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(8) var<uniform> sel: Sel;
+var<workgroup> wgCount: u32;
+var<workgroup> localCount: atomic<u32>;
+var<workgroup> localBase: u32;
+${ORDER}
+${REACHES}
+${KEYS}
+${MASS}
+${SUMMARY}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let head = wid.y; let base = head * p.stride; let t = sel.h[head]; let m0 = cut[head].w;
+  initKeys();
+  if (lid == 0u) { wgCount = counts[head]; }
+  let count = workgroupUniformLoad(&wgCount);
+  var mine = Summary(vec4u(0u, 0u, 0u, NONE), 0.0, 0.0);
+  for (var i0 = wid.x * WG; i0 < count; i0 += nwg.x * WG) {
+    let i = i0 + lid; var keep = false; var id = 0u;
+    if (i < count) {
+      id = ids[base + i];
+      let s = score(head, id);
+      keep = reaches(s, t);
+      mine = join(mine, Summary(vec4u(keyOf(s, id), id), 0.0, select(rejectedMass(s, m0), 0.0, keep)));
+    }
+    var pos = 0u;
+    if (keep) { pos = atomicAdd(&localCount, 1u); }
+    workgroupBarrier();
+    if (lid == 0u) {
+      let c = atomicLoad(&localCount);
+      localBase = select(0u, atomicAdd(&kept.counts[head], c), c > 0u);
+      atomicStore(&localCount, 0u);
+    }
+    workgroupBarrier();
+    if (keep) { keptIds[base + localBase + pos] = id; }
+  }
+  joinAll(mine, lid);
+  if (lid == 0u) {
+    let at = 2u * (head * ${KEEP_SPLITS}u + wid.x);
+    kept.part[at] = redKey[0];
+    kept.part[at + 1u] = vec4u(bitcast<u32>(redMass[0].x), bitcast<u32>(redMass[0].y), 0u, 0u);
+    if (wid.x == 0u) { kept.splits[head] = nwg.x; }
+  }
+}`;
+}
+
+/**
+ * Threshold rows, pass 3 of 3, one workgroup a head over the keep pass's partial Summaries: no
+ * key reached t → keep the best key alone (its mass left out); U in cut[h] raised by the rejected
+ * mass and L cleared, as selectSource's finish. The mass is a sum of ≤ m + 35 roundings (m
+ * candidates a thread, two a level of two 8-level trees, and one), each within 2⁻²⁴ relative:
+ * ×(1 + (m + 48)·2⁻²³). Dispatch (heads).
+ */
+export function thresholdFinishSource(heads: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u;
+${PARAMS}
+${KEPT(heads, 'u32')}
+@group(0) @binding(0) var<storage, read_write> keptIds: array<u32>;
+@group(0) @binding(1) var<storage, read_write> kept: Kept;
+@group(0) @binding(2) var<storage, read_write> cut: array<vec4f>;
+@group(0) @binding(3) var<storage, read> counts: array<u32>;
+@group(0) @binding(4) var<uniform> p: Params;
+${ORDER}
+${KEYS}
+${SUMMARY}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x; let splits = kept.splits[h];
+  initKeys();
+  var mine = Summary(vec4u(0u, 0u, 0u, NONE), 0.0, 0.0);
+  for (var w = lid; w < splits; w += WG) {
+    let at = 2u * (h * ${KEEP_SPLITS}u + w); let m = kept.part[at + 1u];
+    mine = join(mine, Summary(kept.part[at], bitcast<f32>(m.x), bitcast<f32>(m.y)));
+  }
+  joinAll(mine, lid);
+  if (lid == 0u) {
+    let best = redKey[0]; let rest = redMass[0];
+    var mass = rest.x + rest.y;
+    if (kept.counts[h] == 0u && best.w != NONE) {
+      keptIds[h * p.stride] = best.w; kept.counts[h] = 1u; mass = rest.x;
+    }
+    let m = f32((counts[h] + splits * WG - 1u) / (splits * WG));
+    let ct = cut[h];
+    cut[h] = vec4f(ct.x, (ct.y + mass * (1.0 + (m + 48.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
   }
 }`;
 }

@@ -9,7 +9,7 @@
  */
 import { upload, type Pipelines } from './plan.js';
 import type { KeyLayout } from './codes-wgsl.js';
-import { rankCutSource, scoreSource, scoreSplits, selectSource, type RankRule } from './select-kernels.js';
+import { keepSplits, keptBytes, rankCutSource, scoreSource, scoreSplits, selectSource, thresholdFinishSource, thresholdKeepSource, type RankRule } from './select-kernels.js';
 import type { Storage } from './wgsl.js';
 
 export interface RankShape {
@@ -21,6 +21,13 @@ export interface RankShape {
   stride: number;
   scale: number;
 }
+
+/**
+ * How threshold rows select, read when a step is encoded (benchmarks set it to time both in one
+ * run): 'spread' — score and keep over many workgroups a head, then a finish pass per head; or
+ * 'one-workgroup' — score over many workgroups, then one select workgroup a head (as top-k).
+ */
+export const thresholdSelect: { variant: 'spread' | 'one-workgroup' } = { variant: 'spread' };
 
 /** A plan's rule: keys with scaled logit ≥ threshold (per head: {@link RankSelection.setThresholds}), or the top k. */
 export type RankRow = { threshold: number } | { topK: number };
@@ -54,7 +61,7 @@ export class RankSelection {
       return b;
     };
     this.keptIds = make(heads * stride * 4);
-    this.keptCounts = make(heads * 4);
+    this.keptCounts = make(this.rule === 'threshold' ? keptBytes(heads) : heads * 4);
     this.scores = make(heads * stride * 16);
     this.sel = make(heads * 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   }
@@ -77,7 +84,7 @@ export class RankSelection {
     }
     upload(p.device.queue, this.sel, 0, v);
     p.dispatch(enc, p.get(`rank-cut-${heads}-${rule}`, () => rankCutSource(heads, rule)),
-      [x.hist, x.edges, x.anchor, x.cut, this.sel, ...(rule === 'threshold' ? [x.coef, x.normMax, x.params] : [])], heads, 1);
+      [x.hist, x.edges, x.anchor, x.cut, this.sel, ...(rule === 'threshold' ? [x.coef, x.normMax, x.params, this.keptCounts] : [])], heads, 1);
   }
 
   /**
@@ -86,7 +93,14 @@ export class RankSelection {
    */
   encodeKeep(enc: GPUCommandEncoder, x: RankInputs & { keys: GPUBuffer; queries: GPUBuffer; pageTable?: GPUBuffer; ids: GPUBuffer; counts: GPUBuffer }, n: number): void {
     const p = this.pipelines, { heads, D, storage, layout } = this.shape, paged = typeof layout === 'object';
-    const scoreKey = `rank-score-${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`;
+    const layoutKey = `${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`;
+    if (this.rule === 'threshold' && thresholdSelect.variant === 'spread') {
+      p.dispatch(enc, p.get(`threshold-keep-${layoutKey}-${heads}`, () => thresholdKeepSource(D, storage, layout, heads)),
+        [x.keys, x.queries, x.ids, x.counts, this.keptIds, this.keptCounts, x.cut, x.params, this.sel, paged ? x.pageTable! : null], keepSplits(n), heads);
+      p.dispatch(enc, p.get(`threshold-finish-${heads}`, () => thresholdFinishSource(heads)), [this.keptIds, this.keptCounts, x.cut, x.counts, x.params], heads, 1);
+      return;
+    }
+    const scoreKey = `rank-score-${layoutKey}`;
     p.dispatch(enc, p.get(scoreKey, () => scoreSource(D, storage, layout)),
       [x.keys, x.queries, x.ids, x.counts, this.scores, x.params, paged ? x.pageTable! : null], scoreSplits(n), heads);
     p.dispatch(enc, p.get(`rank-select-${heads}-${this.rule}`, () => selectSource(heads, this.rule)),

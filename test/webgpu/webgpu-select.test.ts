@@ -9,6 +9,7 @@ import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions 
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { CACHED } from '../../src/webgpu/select-kernels.js';
+import { thresholdSelect } from '../../src/webgpu/select.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
@@ -19,14 +20,19 @@ type Sparsity = 'paper' | { threshold: number } | { topK: number };
 
 interface Case {
   label: string; sparsity: Sparsity; n: number; d: number; dv: number; storage?: 'f32' | 'f16';
-  /** Keys: 'gauss', 'dups' (every other key repeats the one before), or 'grid' (integers: exact logits, many ties). */
-  keys?: 'gauss' | 'dups' | 'grid';
+  /**
+   * Keys: 'gauss', 'dups' (every other key repeats the one before), 'grid' (integers: exact logits,
+   * many ties), or 'three' (every key one of three rows: each logit a third of the keys).
+   */
+  keys?: 'gauss' | 'dups' | 'grid' | 'three';
   scale?: number;
   /**
    * The threshold is the float64 logit of a key for query head 1 — the first whose logit, divided
    * back by the scale, lies above its dot product (exact with integer keys): that key must be kept.
    */
   atKey?: boolean;
+  /** The threshold is the float64 logit of key 1 for query head 1: every key tied with it must be kept. */
+  tieAt?: boolean;
   /** Checks after every append batch (the capacity grows, and the radix rounds with it), not only the last. */
   everyBatch?: boolean;
 }
@@ -49,6 +55,7 @@ async function check(c: Case, seed: number): Promise<void> {
   let keys = gaussian(r, n, kvHeads * d, 1.2).data;
   if (c.keys === 'grid') keys = keys.map((v) => Math.round(v * 2));
   if (c.keys === 'dups') for (let j = 1; j < n; j += 2) keys.copyWithin(j * kvHeads * d, (j - 1) * kvHeads * d, j * kvHeads * d);
+  if (c.keys === 'three') for (let j = 3; j < n; j++) keys.copyWithin(j * kvHeads * d, (j % 3) * kvHeads * d, (j % 3 + 1) * kvHeads * d);
   keys = asStored(keys, storage);
   const values = asStored(gaussian(r, n, kvHeads * dv).data, storage);
   const queries = gaussian(r, heads, d, 1.5).data;
@@ -59,6 +66,7 @@ async function check(c: Case, seed: number): Promise<void> {
     assert.ok(j >= 0, 'a key whose logit rounds up');
     c.sparsity = { threshold: x[j]! };
   }
+  if (c.tieAt) c.sparsity = { threshold: logits(queries, keys, n, d, 1, c.scale ?? 1 / Math.sqrt(d))[1]! };
   const opts: KVCacheOptions = { heads, kvHeads, headDim: d, valueDim: dv, kind: 'softmax', sparsity: c.sparsity, scale: c.scale };
   const gpu = await KVCache.create({ ...opts, backend: 'webgpu', storage });
   const cpu = new KVCache({ ...opts, backend: 'js' });
@@ -115,15 +123,29 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
     { label: 'threshold 0.5 f16, duplicates', sparsity: { threshold: 0.5 }, n: 300, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
     { label: 'threshold above every key, duplicates (top-1, smaller id)', sparsity: { threshold: 1e3 }, n: 200, d: 16, dv: 8, keys: 'dups' },
     { label: 'threshold −1e3 (every key), n = 1', sparsity: { threshold: -1e3 }, n: 1, d: 16, dv: 8 },
-    // Candidates over many of the select pass's loop steps (one workgroup a head).
+    { label: 'threshold above every key, n = 1', sparsity: { threshold: 1e3 }, n: 1, d: 16, dv: 8 },
+    // Candidates over several workgroups of the keep pass and many loop steps of the select pass:
+    // every key kept; none reaching t with the best key tied across workgroups (head 0's zero
+    // query ties every key: the smallest id wins; duplicates tie pairs); a third of the keys tied
+    // exactly at t.
     { label: 'threshold −1e3 (every key), n = 2600', sparsity: { threshold: -1e3 }, n: 2600, d: 16, dv: 8, storage: 'f16' },
+    { label: 'threshold above every key, duplicates, n = 2600', sparsity: { threshold: 1e3 }, n: 2600, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
+    { label: 'threshold at a logit a third of the keys share, n = 2600', sparsity: { threshold: 0 }, tieAt: true, n: 2600, d: 16, dv: 8, keys: 'three' },
     { label: 'paper f32', sparsity: 'paper', n: 500, d: 16, dv: 8, everyBatch: true },
     { label: 'paper f16', sparsity: 'paper', n: 300, d: 16, dv: 8, storage: 'f16' },
     // The CPU's logit is rounded (scale 0.3), and that key must still be kept.
     { label: 'threshold at a key\'s float64 logit', sparsity: { threshold: 0 }, atKey: true, n: 64, d: 16, dv: 8, scale: 0.3, keys: 'grid' },
   ];
-  let seed = 100;
-  for (const c of cases) await check(c, seed++);
+  // Both ways threshold rows select (select.ts thresholdSelect), while benchmarks compare them.
+  for (const variant of ['spread', 'one-workgroup'] as const) {
+    thresholdSelect.variant = variant;
+    try {
+      let seed = 100;
+      for (const c of cases) await check({ ...c, label: `${c.label} [${variant}]` }, seed++);
+    } finally {
+      thresholdSelect.variant = 'spread';
+    }
+  }
 });
 
 test('webgpu backend: top-k rows keep the CPU\'s top k (ties → smaller id, k = 1, k ≥ n, n = 1, integer keys)', async (t) => {
