@@ -15,15 +15,20 @@
 // (threshold: logit ≥ t, else the best key; top-k: logit desc, id asc), errorBound ≥ the kept
 // set's true TV, and its output against a dense float64 reference (within 2·errorBound·max‖v‖ +
 // f16 rounding). checkS and timeS: the host's seconds for a row's checks and its timing.
+// A mode ending in '-1wg' (threshold-1wg, paper-1wg) runs its row's cache with threshold rows'
+// former select pass (one workgroup a head: select.ts thresholdSelect), alternating in the same
+// rounds with the current one (spread over many workgroups).
 //
 //   node --import tsx bench/webgpu-select.ts [--n 32768,131072,524288] [--rounds 5] [--reps 10]
-//     [--modes dense,certified,topk256,topk2048,threshold,paper] [--keep 0.01] [--warm-ms 1500] [--out file.json]
+//     [--modes dense,certified,topk256,topk2048,threshold,paper,threshold-1wg,paper-1wg] [--keep 0.01]
+//     [--warm-ms 1500] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KVCache, type KVCacheOptions } from '../src/index.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import type { Pipelines } from '../src/webgpu/plan.js';
+import { thresholdSelect } from '../src/webgpu/select.js';
 import { paperThreshold } from '../src/attention/threshold-rule.js';
 import type { KeyMoments } from '../src/attention/moments.js';
 import { decodeF16, encodeF16 } from '../src/tensor/half.js';
@@ -102,9 +107,21 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     threshold: { kind: 'softmax', sparsity: { threshold } },
     paper: { kind: 'softmax', sparsity: 'paper' },
   };
-  const modes = Object.fromEntries(a.modes!.split(',').map((m) => [m, all[m]!]));
+  // A '-1wg' mode shares its row's cache (its select variant is set before every use).
+  const rowOf = (m: string) => m.replace(/-1wg$/, '');
+  const modes = Object.fromEntries(a.modes!.split(',').map((m) => {
+    if (!all[rowOf(m)]) throw new Error(`webgpu-select: unknown mode ${m}`);
+    return [m, all[rowOf(m)]!];
+  }));
   const caches: Record<string, KVCache> = {};
-  for (const [name, o] of Object.entries(modes)) caches[name] = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined, ...o });
+  for (const m of Object.keys(modes)) {
+    caches[rowOf(m)] ??= await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined, ...all[rowOf(m)]! });
+  }
+  /** Mode m's cache, with m's select variant set for the steps that follow. */
+  const use = (m: string) => {
+    thresholdSelect.variant = m.endsWith('-1wg') ? 'one-workgroup' : 'spread';
+    return caches[rowOf(m)]!;
+  };
   // 'paper': the cache's own key moments (O(d²) a key: a second copy would double the append's
   // time); the tests check them against their own.
   const moments = () => (gpuOf(caches.paper!) as unknown as { moments: KeyMoments[] }).moments;
@@ -129,8 +146,8 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     const vNorm = Math.sqrt(vNorm2);
     const xs = xsFull.map((x) => x.subarray(0, n)), sorted = xs.map((x) => Float64Array.from(x).sort().reverse());
     for (const [name, o] of Object.entries(modes)) {
-      const { output, stats } = await caches[name]!.attendAsync(q);
-      const sel = o.sparsity === undefined ? null : await gpuOf(caches[name]!).lastSelection();
+      const { output, stats } = await use(name).attendAsync(q);
+      const sel = o.sparsity === undefined ? null : await gpuOf(use(name)).lastSelection();
       let mismatched = 0, tvMax = 0, boundOk = true, outOk = true;
       for (let h = 0; h < heads; h++) {
         let err = 0;
@@ -166,28 +183,28 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     const series = () => Object.fromEntries(names.map((m) => [m, [] as number[]]));
     const gpuMs = series(), e2eMs = series(), subMs = series();
     for (const m of names) {
-      const p0 = passesOf(caches[m]!);
-      await gpuOf(caches[m]!).timeSteps(q, 2); // counting the step's compute passes
-      row[`${m}.passesPerStep`] = (passesOf(caches[m]!) - p0) / 2;
+      const p0 = passesOf(use(m));
+      await gpuOf(use(m)).timeSteps(q, 2); // counting the step's compute passes
+      row[`${m}.passesPerStep`] = (passesOf(use(m)) - p0) / 2;
     }
     let denseMs = 0;
-    for (const t = performance.now(); performance.now() - t < warmMs;) denseMs = await gpuOf(caches[names[0]!]!).timeSteps(q, 50);
+    for (const t = performance.now(); performance.now() - t < warmMs;) denseMs = await gpuOf(use(names[0]!)).timeSteps(q, 50);
     const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(denseMs, 1e-3))));
     row.stepsPerSample = k;
     for (let r = 0; r < rounds; r++) {
       for (const m of names) {
-        await gpuOf(caches[m]!).timeSteps(q, k);
-        const t = gpuOf(caches[m]!).lastTiming;
+        await gpuOf(use(m)).timeSteps(q, k);
+        const t = gpuOf(use(m)).lastTiming;
         if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
         subMs[m]!.push(t.submitMs);
         const t3 = performance.now();
-        await caches[m]!.attendAsync(q);
+        await use(m).attendAsync(q);
         e2eMs[m]!.push(performance.now() - t3);
       }
     }
     // Where the GPU time goes: per-pass timestamps (the passes then run one by one, as in the rounds).
     for (const m of names) {
-      const passes = await gpuOf(caches[m]!).timeStepPasses(q, reps);
+      const passes = await gpuOf(use(m)).timeStepPasses(q, reps);
       if (passes) row[`${m}.passMs`] = passes;
     }
     for (const m of names) {
@@ -196,6 +213,8 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
       if (modes.dense && m !== 'dense') row[`${m}.speedup`] = (row['dense.ms'] as number) / (row[`${m}.ms`] as number);
       if (modes.certified && m !== 'certified') row[`${m}.vsCertified`] = (row[`${m}.ms`] as number) / (row['certified.ms'] as number);
     }
+    // The current select against the former, same rounds: > 1 when the current one is faster.
+    for (const m of names) if (m.endsWith('-1wg') && modes[rowOf(m)]) row[`${rowOf(m)}.vs1wg`] = (row[`${m}.ms`] as number) / (row[`${rowOf(m)}.ms`] as number);
     row.timeS = since(t2);
     row.timing = gpuMs[names[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
     if (row['dense.ms'] !== undefined) row['dense.GBps'] = (row.kvBytes as number) / (row['dense.ms'] as number) / 1e6;

@@ -462,7 +462,8 @@ ${SUMMARY}
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let head = wid.y; let base = head * p.stride; let t = sel.h[head]; let m0 = cut[head].w;
   initKeys();
-  if (lid == 0u) { wgCount = counts[head]; }
+  // (Workgroup memory starts zeroed in WGSL; set anyway: Dawn on an H100 broke such promises before, select-wgsl.ts.)
+  if (lid == 0u) { wgCount = counts[head]; atomicStore(&localCount, 0u); }
   let count = workgroupUniformLoad(&wgCount);
   var mine = Summary(vec4u(0u, 0u, 0u, NONE), 0.0, 0.0);
   for (var i0 = wid.x * WG; i0 < count; i0 += nwg.x * WG) {
