@@ -12,6 +12,9 @@
 //   MODE.inFlight  the same steps issued `--in-flight` at a time and awaited together
 //   MODE.gpu    `steps` decode steps in one command buffer, no readback (GpuDecoder.timeSteps: GPU
 //               timestamps ÷ steps where the device has them, else submit to done ÷ steps)
+//   MODE.gpu1   one decode step alone in a command buffer, no readback: its GPU time (timestamps) and
+//               `MODE.gpu1.submitMs`, submit to done — with MODE.waitMs, where a single step's wall
+//               time goes: the GPU's time for a step issued alone (clocks, launch) or the round trip
 // and, untimed, the WebGPU calls one step makes (submits, maps, bind groups, buffers, writes, passes);
 // `append.ms`: the median of 15 appends of one position each (its calls beside it).
 // --dawn FLAGS: Dawn's flags, ';'-separated (default: timestamps unquantized, as bench/lib/dawn.ts);
@@ -83,7 +86,7 @@ async function callsOf(fn: () => unknown, times: number): Promise<Record<string,
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / times]));
 }
 
-const gpuOf = (c: Cache) => (c as unknown as { gpu: { timeSteps(q: Float32Array, reps: number): Promise<number> } }).gpu;
+const gpuOf = (c: Cache) => (c as unknown as { gpu: { timeSteps(q: Float32Array, reps: number): Promise<number>; lastTiming: { submitMs: number } } }).gpu;
 
 const full = syntheticWorkload('llm', ns.at(-1)!, d, heads, kvHeads, 2);
 const dv = full.dv, [q0, q1] = full.queries as [Float32Array, Float32Array];
@@ -189,7 +192,15 @@ for (const n of ns) {
       for (let s = 0; s < steps; s += inFlight) await Promise.all(Array.from({ length: inFlight }, (_, i) => c.attendAsync(i % 2 ? q1 : q0)));
       push(`${name}.inFlight`, (performance.now() - t0) / (Math.ceil(steps / inFlight) * inFlight));
     };
-    if (!name.startsWith('before.') && !nullBackend) contenders[`${name}.gpu`] = async () => { push(`${name}.gpu`, await gpuOf(caches[name]!).timeSteps(q0, steps)); };
+    if (!name.startsWith('before.') && !nullBackend) {
+      contenders[`${name}.gpu`] = async () => { push(`${name}.gpu`, await gpuOf(caches[name]!).timeSteps(q0, steps)); };
+      contenders[`${name}.gpu1`] = async () => {
+        for (let s = 0; s < steps; s++) {
+          push(`${name}.gpu1`, await gpuOf(caches[name]!).timeSteps(s % 2 ? q1 : q0, 1));
+          push(`${name}.gpu1.submitMs`, gpuOf(caches[name]!).lastTiming.submitMs);
+        }
+      };
+    }
   }
   for (const f of Object.values(contenders)) await f(); // warm-up
   for (const k of Object.keys(samples)) delete samples[k];
