@@ -1,21 +1,22 @@
 /**
  * WGSL of causal prefill on WebGPU (FlashAttention-style): a workgroup owns a query tile — BQ
- * positions × G query heads of one KV group, 64 rows — and walks the key tiles its rows can see,
+ * positions × G query heads of one KV group, 4·TY rows (64, 32 or 16) — and walks the key tiles its rows can see,
  * BK keys at a time; every row keeps its own online softmax (or ReLU^α state), so nothing is merged
  * afterwards. Both products are register-blocked like a GEMM (core WGSL has no matrix units, so
  * every multiply-add is a float32 FMA, and what bounds it is how many of them each workgroup-memory
  * load feeds):
- * - scores S = Q·Kᵀ: thread (ty, tx) of 16 × TX computes a 4 × 4 micro-tile — rows 4·ty … 4·ty + 3,
+ * - scores S = Q·Kᵀ: thread (ty, tx) of TY × TX computes a 4 × 4 micro-tile — rows 4·ty … 4·ty + 3,
  *   keys tx + TX·j — over the full d, DC dims at a time: per dim one vec4 of Q (4 rows) and one of
  *   K (4 keys) from workgroup memory feed 16 FMAs. Q and K chunks are stored transposed there
  *   (dim-major), K and V converted to float32 once per tile (f16 words are unpacked on the way in);
- * - a row's maximum over the tile meets through workgroup memory (one vec4 per thread and 16 reads),
+ * - a row's maximum over the tile meets through workgroup memory (one vec4 per thread and TX reads),
  *   each thread exponentiates only its own 16 scores and writes them to the P tile;
  * - O += P·V: the same thread owns the same 4 rows and dims 4·(tx + TX·u) … + 3 of each, so its
  *   rows' maxima, rescales and sums stay in its registers; per key one vec4 of P and VU of V feed
  *   16·VU FMAs. Partial row sums are folded across the TX threads of a row once, at the end.
  * - Key tiles past the tile's last visible key are never visited (causal); the diagonal tile masks
- *   per row (key j visible to row i iff j < i + n − m + 1). Query tiles are dispatched heaviest first.
+ *   per row (key j visible to row i iff j < i + n − m + 1). Query tiles are dispatched heaviest first,
+ *   across all KV head groups (order 'global').
  * - Exact sparse ReLU^α: a mask pass (maskSource) marks the key tiles where some visible
  *   (row, key) pair has a certified upper bound (int8 codes, codes-wgsl.ts BOUND_FNS) above the bias;
  *   the attention pass skips the others without loading them: every key there has weight 0.
@@ -31,8 +32,7 @@
 import { BOUND_FNS } from './codes-wgsl.js';
 import { NEG, WG, type Storage, type Weighting } from './wgsl.js';
 
-/** Rows of a query tile, and rows of a thread's micro-tile (its 16 threads of ty). */
-const ROWS = 64;
+/** Rows of a thread's micro-tile (a query tile has TY such row groups: 4·TY rows). */
 const RT = 4;
 /** Keys of a thread's micro-tile (one vec4 of scores per row). */
 const KT = 4;
@@ -43,17 +43,24 @@ export const PREFILL_PARAMS = /* wgsl */ `struct Params { m: u32, n: u32, shift:
 export const PREFILL_PARAMS_BYTES = 48;
 
 /**
- * Tile sizes of the attention pass: TX threads a row (16 or 8: 16·TX threads), BK = 4·TX keys a
- * tile, DC dims of Q and K a step of the score loop (16, 32 or 64, dividing D), KC keys of V a step
- * of the output loop (a power of two ≤ BK).
+ * Tile sizes of the attention pass: TY row groups of 4 rows (16, 8 or 4: 4·TY rows a query tile),
+ * TX threads a row group (16 or 8: TY·TX threads), BK = 4·TX keys a tile, DC dims of Q and K a step
+ * of the score loop (16, 32 or 64, dividing D), KC keys of V a step of the output loop (a power of
+ * two ≤ BK).
  */
 export interface PrefillTiles {
-  TX: number; BK: number; DC: number; KC: number;
+  TY: number; TX: number; BK: number; DC: number; KC: number;
   /**
    * Fetch the next chunk's global words into registers while this one is computed (more registers
    * a thread, fewer workgroups a multiprocessor), else just before storing them.
    */
   prefetch: boolean;
+  /**
+   * Order of the query tiles: 'global' starts the heaviest (latest) tiles of every KV head group
+   * first; 'group' walks the groups one after another, heaviest first within each, so the last
+   * group's heaviest tiles start late and finish alone.
+   */
+  order: 'global' | 'group';
 }
 
 export interface PrefillShape extends PrefillTiles {
@@ -67,9 +74,25 @@ export interface PrefillShape extends PrefillTiles {
   sparse: boolean;
 }
 
-/** Positions of a query tile for G heads a workgroup. */
-export function queryTile(G: number): number {
-  return ROWS / G;
+/** Positions of a query tile for G heads a workgroup and TY row groups. */
+export function queryTile(G: number, TY: number): number {
+  return (RT * TY) / G;
+}
+
+/**
+ * Workgroups a prefill should have at least: a GPU of ~100 multiprocessors holds 2–4 of them on
+ * each, and causal tiles differ in weight up to m / BQ-fold, so one full wave is not enough to
+ * balance (fewer, larger tiles leave the heaviest ones finishing alone).
+ */
+export const MIN_WORKGROUPS = 1024;
+
+/**
+ * Row groups of a query tile (16, 8 or 4) for `rows` query rows (heads × positions): the most
+ * (larger tiles load each K/V tile for more rows) that still give MIN_WORKGROUPS tiles.
+ */
+export function rowGroups(rows: number): number {
+  for (const TY of [16, 8]) if (rows / (RT * TY) >= MIN_WORKGROUPS) return TY;
+  return 4;
 }
 
 /** Heads of a KV group one workgroup serves: the largest of 4, 2, 1 dividing the group. */
@@ -78,24 +101,25 @@ export function headsPerTile(group: number): number {
 }
 
 /**
- * Workgroup memory of the attention pass (bytes): the P tile (BK keys × 64 rows) beside one region
+ * Workgroup memory of the attention pass (bytes): the P tile (BK keys × 4·TY rows) beside one region
  * that holds in turn the Q and K chunks, the rows' partial maxima / sums and counts, and a V chunk.
  */
 export function prefillBytes(t: PrefillTiles, DV: number): number {
-  return 4 * (t.BK * ROWS + Math.max(t.DC * (ROWS + t.BK), 2 * t.TX * ROWS, t.KC * DV));
+  const rows = RT * t.TY;
+  return 4 * (t.BK * rows + Math.max(t.DC * (rows + t.BK), 2 * t.TX * rows, t.KC * DV));
 }
 
 /**
- * The largest tiles whose workgroup memory fits `limit` bytes (larger chunks: fewer barriers a
- * tile): at d = dv = 128, 64-key tiles with 64-dim chunks need 48 KiB, with 32-dim chunks 32 KiB;
- * 32-key tiles (128 threads) fit WebGPU's default 16 KiB; null when not even those fit (the head is
- * too wide for this device).
+ * The largest tiles of 4·TY rows whose workgroup memory fits `limit` bytes (larger chunks: fewer
+ * barriers a tile): at d = dv = 128 and 64 rows, 64-key tiles with 64-dim chunks need 48 KiB, with
+ * 32-dim chunks 32 KiB; 32-key tiles (128 threads) fit WebGPU's default 16 KiB; null when not even
+ * those fit (the head is too wide for this device).
  */
-export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles | null {
+export function prefillTiles(D: number, DV: number, limit: number, TY = 16): PrefillTiles | null {
   for (const TX of [16, 8]) {
     for (const DC of [64, 32, 16].filter((c) => D % c === 0)) {
       for (let KC = 4 * TX; KC >= 4; KC /= 2) {
-        const t = { TX, BK: 4 * TX, DC, KC, prefetch: true };
+        const t: PrefillTiles = { TY, TX, BK: 4 * TX, DC, KC, prefetch: true, order: 'global' };
         if (prefillBytes(t, DV) <= limit) return t;
       }
     }
@@ -103,10 +127,10 @@ export function prefillTiles(D: number, DV: number, limit: number): PrefillTiles
   return null;
 }
 
-/** The attention pass. Dispatch (qTiles, kvHeads·sub); 16·TX threads. */
+/** The attention pass. Dispatch (qTiles, kvHeads·sub); TY·TX threads. */
 export function prefillSource(x: PrefillShape): string {
-  const { D, DV, G, TX, BK, DC, KC, prefetch, storage, weighting, alpha, sparse } = x;
-  const NTH = 16 * TX, BQ = queryTile(G), D4 = D / 4, DV4 = DV / 4, VU = Math.ceil(DV4 / TX);
+  const { D, DV, G, TY, TX, BK, DC, KC, prefetch, order, storage, weighting, alpha, sparse } = x;
+  const NTH = TY * TX, BQ = queryTile(G, TY), D4 = D / 4, DV4 = DV / 4, VU = Math.ceil(DV4 / TX);
   const f16 = storage === 'f16';
   const word = f16 ? 'vec4u' : 'vec4f';
   // Words of a K / V row: vec4u of 8 f16 dims, or vec4f of 4 f32 dims; words of a K row in a chunk.
@@ -115,8 +139,8 @@ export function prefillSource(x: PrefillShape): string {
   const rows = [0, 1, 2, 3], cs = ['x', 'y', 'z', 'w'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   const unpack = (w: string) => `vec4f(unpack2x16float(${w}.x), unpack2x16float(${w}.y)), vec4f(unpack2x16float(${w}.z), unpack2x16float(${w}.w))`;
-  // Region offsets (vec4 units): Q chunk [DC][16] then K chunk [DC][TX]; V chunk [KC][DV4].
-  const KOFF = DC * 16;
+  // Region offsets (vec4 units): Q chunk [DC][TY] then K chunk [DC][TX]; V chunk [KC][DV4].
+  const KOFF = DC * TY;
   // Q and K chunk c into the region, transposed: Q task (row group g, quad o) loads 4 rows' quad o
   // and writes 4 dims × (4 rows) at slot g ^ o; K task (thread x, word o) loads keys x + TX·j and
   // writes its dims × (4 keys) at slot x ^ o. The xor puts the 8 tasks of a quarter warp (8 words o
@@ -125,7 +149,7 @@ export function prefillSource(x: PrefillShape): string {
   // Each thread's tasks: QI of Q, KI of K, VI of V (thread lid takes tasks lid + NTH·it). Their
   // global words are fetched into registers (qw, kw, vw) — with prefetch one chunk ahead, while the
   // chunk before is scored or weighed — and stored to the region between two barriers.
-  const QTASKS = 16 * (DC / 4), KTASKS = TX * CW, VTASKS = KC * VROW;
+  const QTASKS = TY * (DC / 4), KTASKS = TX * CW, VTASKS = KC * VROW;
   const QI = Math.ceil(QTASKS / NTH), KI = Math.ceil(KTASKS / NTH), VI = Math.ceil(VTASKS / NTH);
   const its = (count: number) => Array.from({ length: count }, (_, it) => it);
   const fetchQK = (d0: string) => [
@@ -142,7 +166,7 @@ export function prefillSource(x: PrefillShape): string {
   const storeQK = /* wgsl */ `workgroupBarrier(); // the region's previous readers are done
       ${its(QI).map((it) => `{ let w = lid + ${it * NTH}u; let g = w / ${DC / 4}u; let o = w % ${DC / 4}u;
         if (w < ${QTASKS}u) {
-          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * 16u + (g ^ (o % 16u))] = vec4f(${rows.map((i) => `qw[${4 * it + i}].${c}`).join(', ')});`).join('\n          ')}
+          ${cs.map((c, e) => `sm[(4u * o + ${e}u) * ${TY}u + (g ^ (o % ${TY}u))] = vec4f(${rows.map((i) => `qw[${4 * it + i}].${c}`).join(', ')});`).join('\n          ')}
         } }`).join('\n      ')}
       ${its(KI).map((it) => `{ let w = lid + ${it * NTH}u; let x = w / ${CW}u; let o = w % ${CW}u;
         if (w < ${KTASKS}u) {
@@ -153,7 +177,7 @@ export function prefillSource(x: PrefillShape): string {
         } }`).join('\n      ')}
       workgroupBarrier();`;
   // Four dims of the score loop: a vec4 of Q (4 rows) and of K (4 keys) feed 16 FMAs.
-  const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * 16u + qs]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + ks];
+  const scoreStep = [0, 1, 2, 3].map((u) => `{ let qv = sm[(dd + ${u}u) * ${TY}u + qs]; let kv = sm[${KOFF}u + (dd + ${u}u) * ${TX}u + ks];
           ${rows.map((i) => `s[${i}] += qv.${cs[i]} * kv;`).join(' ')} }`).join('\n        ');
   const fetchV = (kc: string) => its(VI).map((it) => `{ let w = lid + ${it * NTH}u; let j = k0 + ${kc} + w / ${VROW}u;
         if (w < ${VTASKS}u) { vw[${it}] = select(${word}(0), V[(kvh * p.cap + min(j, p.n - 1u)) * ${VROW}u + w % ${VROW}u], j < p.n); } }`).join('\n      ');
@@ -164,7 +188,7 @@ export function prefillSource(x: PrefillShape): string {
       workgroupBarrier();`;
   const us = Array.from({ length: VU }, (_, u) => u);
   return /* wgsl */ `
-const TX = ${TX}u; const G = ${G}u; const BQ = ${BQ}u; const BK = ${BK}u; const NEG = ${NEG};
+const TY = ${TY}u; const TX = ${TX}u; const G = ${G}u; const BQ = ${BQ}u; const BK = ${BK}u; const NEG = ${NEG};
 ${PREFILL_PARAMS}
 @group(0) @binding(0) var<storage, read> K: array<${word}>;
 @group(0) @binding(1) var<storage, read> V: array<${word}>;
@@ -173,10 +197,10 @@ ${PREFILL_PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> rowCount: array<vec2u>;
 ${sparse ? '@group(0) @binding(6) var<storage, read> mask: array<u32>;' : ''}
-// P tile: key kl's 4 rows of row group g at kl·16 + (g ^ (kl % 16)) (the xor spreads a step's
+// P tile: key kl's 4 rows of row group g at kl·TY + (g ^ (kl % TY)) (the xor spreads a step's
 // writes over the banks); the region: see prefillBytes.
-var<workgroup> ps: array<vec4f, ${BK * 16}>;
-var<workgroup> sm: array<vec4f, ${prefillBytes(x, DV) / 16 - BK * 16}>;
+var<workgroup> ps: array<vec4f, ${BK * TY}>;
+var<workgroup> sm: array<vec4f, ${prefillBytes(x, DV) / 16 - BK * TY}>;
 ${softmax ? '' : `fn pw(x: vec4f) -> vec4f { return ${power('x')}; }`}
 ${sparse ? `// The first tile at or after t that the mask pass marked (tiles if none).
 fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
@@ -186,9 +210,14 @@ fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
 }` : ''}
 
 @compute @workgroup_size(${NTH})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let qt = p.qTiles - 1u - wid.x; // heaviest (latest) tiles first: they start while light ones fill in
-  let kvh = wid.y / p.sub; let head0 = kvh * p.groupSize + (wid.y % p.sub) * G;
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  // Heaviest (latest) tiles first: they start while light ones fill in (workgroups start in the
+  // order of their linear id, x fastest).
+  // z: the workgroup's (KV head, sub-group of G heads), of nwg.y.
+  ${order === 'global'
+    ? 'let id = wid.y * nwg.x + wid.x; let qt = p.qTiles - 1u - id / nwg.y; let z = id % nwg.y;'
+    : 'let qt = p.qTiles - 1u - wid.x; let z = wid.y;'}
+  let kvh = z / p.sub; let head0 = kvh * p.groupSize + (z % p.sub) * G;
   let tx = lid % TX; let ty = lid / TX;
   // Keys visible to this thread's rows 4·ty + i (position qt·BQ + row / G), and to the whole tile.
   var lim: vec4u;
@@ -207,7 +236,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var kw: array<${word}, ${4 * KI}>;
   var vw: array<${word}, ${VI}>;
   let tiles = (kEnd + BK - 1u) / BK;
-  var t = ${sparse ? 'nextLive(wid.y, qt, 0u, tiles)' : '0u'};
+  var t = ${sparse ? 'nextLive(z, qt, 0u, tiles)' : '0u'};
   loop {
     if (t >= tiles) { break; }
     let k0 = t * BK;
@@ -222,7 +251,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         ${fetchQK(`(d0 + ${DC}u)`)}
       }` : ''}
       for (var dd = 0u; dd < ${DC}u; dd += 4u) {
-        let qs = ty ^ ((dd / 4u) % 16u); let ks = tx ^ ((dd / ${DW}u) % TX);
+        let qs = ty ^ ((dd / 4u) % TY); let ks = tx ^ ((dd / ${DW}u) % TX);
         ${scoreStep}
       }
     }
@@ -238,9 +267,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     used.${cs[i]} += dot(vec4u(s[${i}] > vec4f(0.0)), vec4u(1u));`).join('\n    ')}`}
     // Each row's maximum over the tile: every thread's 4 partial maxima through the region.
     workgroupBarrier();
-    sm[tx * 16u + ty] = top;
+    sm[tx * TY + ty] = top;
     workgroupBarrier();
-    for (var x = 0u; x < TX; x++) { top = max(top, sm[x * 16u + ty]); }
+    for (var x = 0u; x < TX; x++) { top = max(top, sm[x * TY + ty]); }
     let mx = max(m, top);
     ${softmax ? `let corr = exp(m - mx);
     m = mx;
@@ -251,7 +280,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     ${rows.map((i) => `s[${i}] = pw(s[${i}] * inv.${cs[i]});`).join(' ')}`}
     l = l * corr + vec4f(${rows.map((i) => `dot(s[${i}], vec4f(1.0))`).join(', ')});
     ${rows.map((i) => us.map((u) => `acc[${i * VU + u}] *= corr.${cs[i]};`).join(' ')).join('\n    ')}
-    ${cs.map((c, j) => `{ let kl = tx + ${TX * j}u; ps[kl * 16u + (ty ^ (kl % 16u))] = vec4f(s[0].${c}, s[1].${c}, s[2].${c}, s[3].${c}); }`).join('\n    ')}
+    ${cs.map((c, j) => `{ let kl = tx + ${TX * j}u; ps[kl * TY + (ty ^ (kl % TY))] = vec4f(s[0].${c}, s[1].${c}, s[2].${c}, s[3].${c}); }`).join('\n    ')}
     for (var kc = 0u; kc < BK; kc += ${KC}u) {
       ${prefetch ? '' : fetchV('kc')}
       ${storeV}
@@ -259,20 +288,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         ${fetchV(`(kc + ${KC}u)`)}
       }` : ''}
       for (var k = 0u; k < ${KC}u; k++) {
-        let kl = kc + k; let pv = ps[kl * 16u + (ty ^ (kl % 16u))];
+        let kl = kc + k; let pv = ps[kl * TY + (ty ^ (kl % TY))];
         ${us.map((u) => `{ let v = sm[k * ${DV4}u + tx + ${TX * u}u]; ${rows.map((i) => `acc[${i * VU + u}] += pv.${cs[i]} * v;`).join(' ')} }`).join('\n        ')}
       }
     }
-    t = ${sparse ? 'nextLive(wid.y, qt, t + 1u, tiles)' : 't + 1u'};
+    t = ${sparse ? 'nextLive(z, qt, t + 1u, tiles)' : 't + 1u'};
   }
   // Fold the rows' partial sums and counts across their TX threads.
   workgroupBarrier();
-  sm[tx * 16u + ty] = l;
-  sm[${16 * TX}u + tx * 16u + ty] = bitcast<vec4f>(used);
+  sm[tx * TY + ty] = l;
+  sm[${TY * TX}u + tx * TY + ty] = bitcast<vec4f>(used);
   workgroupBarrier();
   var lt = vec4f(0.0);
   var ut = vec4u(0u);
-  for (var x = 0u; x < TX; x++) { lt += sm[x * 16u + ty]; ut += bitcast<vec4u>(sm[${16 * TX}u + x * 16u + ty]); }
+  for (var x = 0u; x < TX; x++) { lt += sm[x * TY + ty]; ut += bitcast<vec4u>(sm[${TY * TX}u + x * TY + ty]); }
   let inv = select(vec4f(0.0), 1.0 / lt, lt > vec4f(0.0));
   ${rows.map((i) => `{ let r = 4u * ty + ${i}u; let pos = qt * BQ + r / G;
     if (pos < p.m) {
@@ -290,8 +319,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * as soon as another key has marked it. Dispatch (⌈n / WG⌉, qTiles·kvHeads·sub); blocks past a tile's visible keys
  * exit at once.
  */
-export function maskSource(D: number, G: number, BK: number): string {
-  const BQ = queryTile(G), CW = D / 16;
+export function maskSource(D: number, G: number, BQ: number, BK: number): string {
+  const CW = D / 16;
   return /* wgsl */ `
 const WG = ${WG}u; const G = ${G}u; const BQ = ${BQ}u; const BK = ${BK}u; const CW = ${CW}u;
 ${PREFILL_PARAMS}

@@ -6,7 +6,7 @@ import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
 import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
-import { headsPerTile, maskSource, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
+import { headsPerTile, maskSource, rowGroups, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface PrefillShape {
@@ -34,8 +34,11 @@ export class GpuPrefill {
   readonly DV: number;
   private readonly G: number;
   private readonly sub: number;
-  /** The attention pass's tile sizes (prefill-kernel.ts prefillTiles), from the workgroup memory. */
-  readonly tiles: PrefillTiles;
+  /**
+   * The attention pass's tile sizes: the shape's, else (prefill-kernel.ts prefillTiles) from the
+   * workgroup memory and, once a problem is loaded, its rows (rowGroups).
+   */
+  tiles: PrefillTiles;
   private readonly sparse: boolean;
   private readonly pipelines: Pipelines;
   private readonly buffers = new Map<string, GPUBuffer>();
@@ -59,10 +62,11 @@ export class GpuPrefill {
     if (!tiles) {
       throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs its prefill tiles in ${limit} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (too wide)`);
     }
-    const { TX, BK, DC, KC, prefetch } = tiles;
-    if (!((TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0 && BK % KC === 0 && KC >= 1
-      && typeof prefetch === 'boolean' && prefillBytes(tiles, this.DV) <= limit)) {
-      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, prefetch a boolean, within ${limit} bytes, got ${JSON.stringify(tiles)}`);
+    const { TY, TX, BK, DC, KC, prefetch, order } = tiles;
+    if (!([4, 8, 16].includes(TY) && (TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0
+      && BK % KC === 0 && KC >= 1 && typeof prefetch === 'boolean' && (order === 'global' || order === 'group')
+      && prefillBytes(tiles, this.DV) <= limit)) {
+      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TY 4, 8 or 16, TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, prefetch a boolean, order 'global' or 'group', within ${limit} bytes, got ${JSON.stringify(tiles)}`);
     }
     this.tiles = tiles;
   }
@@ -75,11 +79,15 @@ export class GpuPrefill {
   load(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array, n: number): void {
     const { heads, kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
     const { D, DV } = this, queue = this.device.queue, usage = GPUBufferUsage.STORAGE;
+    // Smaller query tiles where there are few rows (the constructor's tiles had the most rows, the
+    // largest workgroup memory: these fit too).
+    if (!this.shape.tiles) this.tiles = prefillTiles(D, DV, this.device.limits.maxComputeWorkgroupStorageSize, rowGroups(heads * m))!;
     // One workgroup per query tile (x) and per (query tile, KV head group) in the mask pass (y):
     // WebGPU guarantees 65535 a dimension.
-    const tiles = Math.ceil(m / queryTile(this.G)) * (this.sparse ? kvHeads * this.sub : 1);
+    const BQ = this.queryTile();
+    const tiles = Math.ceil(m / BQ) * (this.sparse ? kvHeads * this.sub : 1);
     if (tiles > 65535) {
-      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' dispatches at most 65535 query tiles${this.sparse ? ' × KV head groups' : ''} (${queryTile(this.G)} positions a tile), got ${tiles} for m = ${m}`);
+      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' dispatches at most 65535 query tiles${this.sparse ? ' × KV head groups' : ''} (${BQ} positions a tile), got ${tiles} for m = ${m}`);
     }
     this.m = m; this.n = n;
     if (storage === 'f16') checkHalfRange(keys, values, 'attentionAsync');
@@ -109,7 +117,7 @@ export class GpuPrefill {
       upload(queue, this.buf('qcode', qcode.byteLength, usage), 0, qcode);
       upload(queue, this.buf('coef', coef.byteLength, usage), 0, coef);
     }
-    const qTiles = Math.ceil(m / queryTile(this.G)), kTiles = Math.ceil(n / this.tiles.BK);
+    const qTiles = Math.ceil(m / BQ), kTiles = Math.ceil(n / this.tiles.BK);
     const params = new Uint32Array(PREFILL_PARAMS_BYTES / 4), f = new Float32Array(params.buffer), i = new Int32Array(params.buffer);
     params.set([m, n, 0, n, 0, 0, heads / kvHeads, this.sub, qTiles, kTiles, this.options.causal ? 1 : 0, 0]);
     i[2] = n - m; f[4] = this.options.scale; f[5] = this.options.bias;
@@ -122,14 +130,14 @@ export class GpuPrefill {
   /** Records the loaded problem's passes into `enc` (m, n ≥ 1). */
   encode(enc: GPUCommandEncoder): void {
     const { kvHeads, storage } = this.shape, o = this.options, b = (name: string) => this.buffers.get(name)!;
-    const qTiles = Math.ceil(this.m / queryTile(this.G)), groups = kvHeads * this.sub;
+    const BQ = this.queryTile(), qTiles = Math.ceil(this.m / BQ), groups = kvHeads * this.sub;
     if (this.sparse) {
       const { BK } = this.tiles;
-      const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${BK}`, () => maskSource(this.D, this.G, BK));
+      const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${BQ}-${BK}`, () => maskSource(this.D, this.G, BQ, BK));
       this.pipelines.dispatch(enc, pipe, [b('codes'), b('meta'), b('qcode'), b('coef'), b('params'), b('mask')], Math.ceil(this.n / WG), qTiles * groups);
     }
-    const { TX, BK, DC, KC, prefetch } = this.tiles;
-    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TX}-${BK}-${DC}-${KC}-${prefetch}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
+    const { TY, TX, BK, DC, KC, prefetch, order } = this.tiles;
+    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TY}-${TX}-${BK}-${DC}-${KC}-${prefetch}-${order}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
     const pipe = this.pipelines.get(key, () => prefillSource({
       D: this.D, DV: this.DV, G: this.G, ...this.tiles, storage, weighting: o.kind, alpha: o.alpha, sparse: this.sparse,
     }));
@@ -173,6 +181,11 @@ export class GpuPrefill {
       for (let i = 0; i < m; i++) stats.boundsEvaluated! += heads * visibleKeys(m, n, i, this.options.causal);
     }
     return { output, stats };
+  }
+
+  /** Positions of a query tile. */
+  private queryTile(): number {
+    return queryTile(this.G, this.tiles.TY);
   }
 
   /** Frees the GPU buffers (the device stays: it is shared). */
