@@ -1,6 +1,7 @@
 // WebGPU causal prefill (src/webgpu/prefill.ts): dense softmax, dense ReLU and exact sparse ReLU at
-// a few activation levels, on the GPU Dawn finds. 8 query / 2 KV heads, d = 128, f16 K/V, m = n
-// positions of 'llm' synthetic keys and queries (workloads.ts). For every n the contenders alternate
+// a few activation levels, on the GPU Dawn finds. 8 query / 2 KV heads, d = 128 (--shapes
+// HEADS/KVHEADS/D,… for others, e.g. 6/2/64: the real dump's shape on synthetic keys), f16 K/V,
+// m = n positions of 'llm' synthetic keys and queries (workloads.ts). For every n the contenders alternate
 // in rounds; a sample is one prefill in its own command buffer, timed by the GPU's timestamps
 // (src/webgpu/timing.ts; unquantized where the `webgpu` package takes the toggle: bench/lib/dawn.ts;
 // submit to done where there are none), median reported, with TFLOP/s of the
@@ -24,7 +25,7 @@
 // missing file is skipped with a note): a ReLU model's dump (data/dev_c_relu_l3.safetensors, ReLU²
 // with bias 1) also runs its model's own setting as 'relu-model' (exact) against 'relu-model-dense'.
 //
-//   node --import tsx bench/webgpu-prefill.ts [--n 4096,16384,32768] [--chunks 1024] [--activations 0.01,0.05,0.2]
+//   node --import tsx bench/webgpu-prefill.ts [--n 4096,16384,32768] [--chunks 1024] [--shapes 8/2/128] [--activations 0.01,0.05,0.2]
 //     [--workloads llm,local] [--dump data/dev_c_relu_l3.safetensors] [--dump-n N (first N positions)] [--rounds 5] [--budget 110]
 //     [--tiles SPEC,SPEC] [--storage f16] [--out file.json]
 /// <reference types="@webgpu/types" />
@@ -46,7 +47,7 @@ const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '4096,16384,32768' }, activations: { type: 'string', default: '0.01,0.05,0.2' },
   rounds: { type: 'string', default: '5' }, budget: { type: 'string', default: '110' },
   storage: { type: 'string', default: 'f16' }, workloads: { type: 'string', default: 'llm,local' }, dump: { type: 'string' }, 'dump-n': { type: 'string' }, out: { type: 'string' },
-  tiles: { type: 'string', default: '' }, chunks: { type: 'string', default: '' },
+  tiles: { type: 'string', default: '' }, chunks: { type: 'string', default: '' }, shapes: { type: 'string', default: '8/2/128' },
 } });
 const started = performance.now();
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), activations = a.activations!.split(',').filter((x) => x).map(Number);
@@ -74,9 +75,9 @@ interface Problem {
 }
 
 const problems: Problem[] = [];
-{
-  // Synthetic: one workload at the largest n, 8 query / 2 KV heads, d = 128; smaller sizes take its first positions.
-  const heads = 8, kvHeads = 2, d = 128, maxN = ns.at(-1)!;
+for (const shape of a.shapes!.split(',')) {
+  // Synthetic: one workload of each shape at the largest n; smaller sizes take its first positions.
+  const [heads, kvHeads, d] = shape.split('/').map(Number) as [number, number, number], maxN = ns.at(-1)!;
   const w = syntheticWorkload('llm', maxN, d, heads, kvHeads, maxN);
   const Q = new Float32Array(maxN * heads * d);
   for (let i = 0; i < maxN; i++) Q.set(w.queries[i]!, i * heads * d);
@@ -98,7 +99,7 @@ const problems: Problem[] = [];
   };
   for (const name of a.workloads!.split(',').filter((x) => x)) {
     const local = name === 'local';
-    problems.push({ name, heads, kvHeads, d, n: maxN, Q: local ? localized(Q, heads) : Q, K: local ? localized(w.keys, kvHeads) : w.keys, V: w.values,
+    problems.push({ name: shape === '8/2/128' ? name : `${name}-${shape}`, heads, kvHeads, d, n: maxN, Q: local ? localized(Q, heads) : Q, K: local ? localized(w.keys, kvHeads) : w.keys, V: w.values,
       sizes: ns.flatMap((n) => [{ n, m: n }, ...chunks.filter((c) => c < n).map((m) => ({ n, m }))]), softmax: !local });
   }
 }
