@@ -8,9 +8,10 @@
 // dense work (4·d flops per visible query–key pair) and each sparse mode's ratio to dense ReLU
 // (the fastest dense path of the same weighting) from the same run. --tiles adds softmax on other
 // tile choices, alternating in the same rounds: each SPEC is KEY=VALUE pairs joined by '/' (TY =
-// 16/8/4 row groups, TX = 16/8, DC, KC, prefetch = 0/1, order = global/group, KiB = the workgroup
-// memory the tiles are sized for), the rest as the library would choose for the shape (rowGroups,
-// prefillTiles), e.g. --tiles TY=16,TY=8,TY=4,TY=16/order=group,KiB=32; mode 'softmax@SPEC'. Each
+// 16/8/4 row groups, TX = 16/8, DC, KC, prefetch = 0/1, order = global/group, S = key splits,
+// KiB = the workgroup memory the tiles are sized for), the rest as the library would choose for the
+// shape (rowGroups, prefillTiles, keySplits), e.g. --tiles TY=16,TY=8/S=1,TY=16/order=group,KiB=32;
+// mode 'softmax@SPEC'. Each
 // mode's tiles are in its row. --chunks M adds, for each synthetic n, a chunked prefill: the last M
 // positions as queries over all n keys (m < n). Every mode's output is checked
 // on sampled rows against the float64 reference; its stats (keys scored / used) are recorded.
@@ -36,7 +37,7 @@ import { webGpuDevice } from '../src/index.js';
 import { resolveAttentionOptions, type AttentionOptions } from '../src/attention/options.js';
 import { referenceAttention } from '../src/attention/reference.js';
 import { GpuPrefill } from '../src/webgpu/prefill.js';
-import { prefillTiles, rowGroups, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
+import { headsPerTile, keySplits, prefillTiles, queryTile, rowGroups, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
 import { timeOnGpu } from '../src/webgpu/timing.js';
 import { exactTimestampGpu } from './lib/dawn.js';
 import { syntheticWorkload } from './lib/keys.js';
@@ -174,22 +175,26 @@ let workDone = 0;
 let msPerWork = 0;
 
 /**
- * Tiles of a --tiles SPEC for `rows` query rows: TY from the spec or rowGroups, sized by
- * prefillTiles for KiB (or the device's workgroup memory), then the spec's other keys.
+ * Tiles of a --tiles SPEC for m queries over n keys: TY from the spec or rowGroups, sized by
+ * prefillTiles for KiB (or the device's workgroup memory), then the spec's other keys; key splits
+ * (S) from the spec or keySplits, as GpuPrefill chooses them.
  */
-function specTiles(spec: string, d: number, rows: number): PrefillTiles {
+function specTiles(spec: string, p: Problem, n: number, m: number): PrefillTiles {
+  const { d, heads, kvHeads } = p;
   const kv = Object.fromEntries(spec.split('/').map((x) => x.split('=') as [string, string]));
-  const known = ['TY', 'TX', 'DC', 'KC', 'prefetch', 'order', 'KiB'];
+  const known = ['TY', 'TX', 'DC', 'KC', 'prefetch', 'order', 'S', 'KiB'];
   const bad = Object.keys(kv).filter((k) => !known.includes(k));
   if (bad.length > 0) throw new Error(`--tiles ${spec}: expected keys of ${known.join(', ')}, got ${bad.join(', ')}`);
   const limit = kv.KiB ? Number(kv.KiB) * 1024 : device.limits.maxComputeWorkgroupStorageSize;
-  const t = prefillTiles(d, d, limit, kv.TY ? Number(kv.TY) : rowGroups(rows));
+  const t = prefillTiles(d, d, limit, kv.TY ? Number(kv.TY) : rowGroups(heads * m));
   if (!t) throw new Error(`--tiles ${spec}: no tiles fit ${limit} bytes at d = ${d}`);
   if (kv.TX) { t.TX = Number(kv.TX); t.BK = 4 * t.TX; t.KC = Math.min(t.KC, t.BK); }
   if (kv.DC) t.DC = Number(kv.DC);
   if (kv.KC) t.KC = Number(kv.KC);
   if (kv.prefetch) t.prefetch = kv.prefetch === '1';
   if (kv.order) t.order = kv.order as PrefillTiles['order'];
+  const G = headsPerTile(heads / kvHeads);
+  t.splits = kv.S ? Number(kv.S) : keySplits(Math.ceil(m / queryTile(G, t.TY)) * (heads / G), Math.ceil(n / t.BK));
   return t;
 }
 
@@ -211,7 +216,7 @@ for (const p of problems) for (const { n, m } of p.sizes) {
     const tilesOf: Record<string, PrefillTiles> = {};
     for (const spec of p.softmax ? tileSpecs : []) {
       modes[`softmax@${spec}`] = { kind: 'softmax', causal: true };
-      tilesOf[`softmax@${spec}`] = specTiles(spec, d, heads * m);
+      tilesOf[`softmax@${spec}`] = specTiles(spec, p, n, m);
     }
     modes['relu-dense'] = { kind: 'relu', sparsity: 'dense', bias: biases[1] ?? biases[0]!, causal: true };
     activations.forEach((x, i) => { modes[`relu@${x}`] = { kind: 'relu', bias: biases[i]!, causal: true }; });

@@ -39,7 +39,7 @@ const KT = 4;
 
 /** The prefill passes' uniform, as prefill.ts writes it. */
 export const PREFILL_PARAMS = /* wgsl */ `struct Params { m: u32, n: u32, shift: i32, cap: u32, scale: f32, bias: f32, groupSize: u32, sub: u32,
-  qTiles: u32, kTiles: u32, causal: u32, pad: u32 }`;
+  qTiles: u32, kTiles: u32, causal: u32, rows: u32 }`;
 export const PREFILL_PARAMS_BYTES = 48;
 
 /**
@@ -61,6 +61,13 @@ export interface PrefillTiles {
    * group's heaviest tiles start late and finish alone.
    */
   order: 'global' | 'group';
+  /**
+   * Key splits S: each query tile's visible key tiles are cut into S runs walked by S workgroups,
+   * whose partial states a merge pass (prefillMergeSource) combines — more workgroups where a
+   * problem has few query rows (a chunk over a long context), at the cost of the partial states'
+   * traffic. 1: no split, no merge.
+   */
+  splits: number;
 }
 
 export interface PrefillShape extends PrefillTiles {
@@ -95,6 +102,17 @@ export function rowGroups(rows: number): number {
   return 4;
 }
 
+/**
+ * Key splits (1, 2, 4 or 8) for `workgroups` query tiles over at most `keyTiles` key tiles each:
+ * the fewest that reach MIN_WORKGROUPS, keeping ≥ 4 key tiles a split (a split pays a partial
+ * state's write and merge).
+ */
+export function keySplits(workgroups: number, keyTiles: number): number {
+  let S = 1;
+  while (S < 8 && workgroups * S < MIN_WORKGROUPS && keyTiles >= 8 * S) S *= 2;
+  return S;
+}
+
 /** Heads of a KV group one workgroup serves: the largest of 4, 2, 1 dividing the group. */
 export function headsPerTile(group: number): number {
   return group % 4 === 0 ? 4 : group % 2 === 0 ? 2 : 1;
@@ -119,7 +137,7 @@ export function prefillTiles(D: number, DV: number, limit: number, TY = 16): Pre
   for (const TX of [16, 8]) {
     for (const DC of [64, 32, 16].filter((c) => D % c === 0)) {
       for (let KC = 4 * TX; KC >= 4; KC /= 2) {
-        const t: PrefillTiles = { TY, TX, BK: 4 * TX, DC, KC, prefetch: true, order: 'global' };
+        const t: PrefillTiles = { TY, TX, BK: 4 * TX, DC, KC, prefetch: true, order: 'global', splits: 1 };
         if (prefillBytes(t, DV) <= limit) return t;
       }
     }
@@ -127,9 +145,9 @@ export function prefillTiles(D: number, DV: number, limit: number, TY = 16): Pre
   return null;
 }
 
-/** The attention pass. Dispatch (qTiles, kvHeads·sub); TY·TX threads. */
+/** The attention pass. Dispatch (qTiles, kvHeads·sub·splits); TY·TX threads. */
 export function prefillSource(x: PrefillShape): string {
-  const { D, DV, G, TY, TX, BK, DC, KC, prefetch, order, storage, weighting, alpha, sparse } = x;
+  const { D, DV, G, TY, TX, BK, DC, KC, prefetch, order, splits: S, storage, weighting, alpha, sparse } = x;
   const NTH = TY * TX, BQ = queryTile(G, TY), D4 = D / 4, DV4 = DV / 4, VU = Math.ceil(DV4 / TX);
   const f16 = storage === 'f16';
   const word = f16 ? 'vec4u' : 'vec4f';
@@ -193,10 +211,12 @@ ${PREFILL_PARAMS}
 @group(0) @binding(0) var<storage, read> K: array<${word}>;
 @group(0) @binding(1) var<storage, read> V: array<${word}>;
 @group(0) @binding(2) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4f>;
+${S > 1 ? '' : '@group(0) @binding(3) var<storage, read_write> out: array<vec4f>;'}
 @group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read_write> rowCount: array<vec2u>;
+${S > 1 ? '' : '@group(0) @binding(5) var<storage, read_write> rowCount: array<vec2u>;'}
 ${sparse ? '@group(0) @binding(6) var<storage, read> mask: array<u32>;' : ''}
+${S > 1 ? `// Partial states [heads·m rows][S splits] × (state, DV/4 vec4 of unnormalized output): see prefillMergeSource.
+@group(0) @binding(7) var<storage, read_write> part: array<vec4f>;` : ''}
 // P tile: key kl's 4 rows of row group g at kl·TY + (g ^ (kl % TY)) (the xor spreads a step's
 // writes over the banks); the region: see prefillBytes.
 var<workgroup> ps: array<vec4f, ${BK * TY}>;
@@ -213,10 +233,11 @@ fn nextLive(z: u32, qt: u32, t: u32, tiles: u32) -> u32 {
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   // Heaviest (latest) tiles first: they start while light ones fill in (workgroups start in the
   // order of their linear id, x fastest).
-  // z: the workgroup's (KV head, sub-group of G heads), of nwg.y.
+  // zs: the workgroup's (KV head, sub-group of G heads) z and key split, of nwg.y.
   ${order === 'global'
-    ? 'let id = wid.y * nwg.x + wid.x; let qt = p.qTiles - 1u - id / nwg.y; let z = id % nwg.y;'
-    : 'let qt = p.qTiles - 1u - wid.x; let z = wid.y;'}
+    ? 'let id = wid.y * nwg.x + wid.x; let qt = p.qTiles - 1u - id / nwg.y; let zs = id % nwg.y;'
+    : 'let qt = p.qTiles - 1u - wid.x; let zs = wid.y;'}
+  let z = zs / ${S}u; let split = zs % ${S}u;
   let kvh = z / p.sub; let head0 = kvh * p.groupSize + (z % p.sub) * G;
   let tx = lid % TX; let ty = lid / TX;
   // Keys visible to this thread's rows 4·ty + i (position qt·BQ + row / G), and to the whole tile.
@@ -235,8 +256,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var qw: array<vec4f, ${4 * QI}>;
   var kw: array<${word}, ${4 * KI}>;
   var vw: array<${word}, ${VI}>;
-  let tiles = (kEnd + BK - 1u) / BK;
-  var t = ${sparse ? 'nextLive(z, qt, 0u, tiles)' : '0u'};
+  // This split's run of the visible key tiles: [t0, tiles).
+  let per = ((kEnd + BK - 1u) / BK + ${S - 1}u) / ${S}u; let t0 = split * per;
+  let tiles = min((kEnd + BK - 1u) / BK, t0 + per);
+  var t = ${sparse ? 'nextLive(z, qt, t0, tiles)' : 't0'};
   loop {
     if (t >= tiles) { break; }
     let k0 = t * BK;
@@ -302,13 +325,55 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var lt = vec4f(0.0);
   var ut = vec4u(0u);
   for (var x = 0u; x < TX; x++) { lt += sm[x * TY + ty]; ut += bitcast<vec4u>(sm[${TY * TX}u + x * TY + ty]); }
-  let inv = select(vec4f(0.0), 1.0 / lt, lt > vec4f(0.0));
+  ${S > 1
+    ? `// The rows' partial states, unnormalized; their merge weight's log is m (softmax) or α·ln m
+  // (ReLU^α in scaled form: the split's weights are (t / m)^α).
+  let mu = ${softmax ? 'm' : `select(vec4f(NEG), ${alpha}.0 * log(m), m > vec4f(0.0))`};
+  ${rows.map((i) => `{ let r = 4u * ty + ${i}u; let pos = qt * BQ + r / G;
+    if (pos < p.m) {
+      let at = (((head0 + r % G) * p.m + pos) * ${S}u + split) * ${DV4 + 1}u;
+      ${us.map((u) => `if (tx + ${TX * u}u < ${DV4}u) { part[at + 1u + tx + ${TX * u}u] = acc[${i * VU + u}]; }`).join(' ')}
+      if (tx == 0u) { part[at] = vec4f(mu.${cs[i]}, lt.${cs[i]}, bitcast<f32>(scored.${cs[i]}), bitcast<f32>(${softmax ? `scored.${cs[i]}` : `ut.${cs[i]}`})); }
+    } }`).join('\n  ')}`
+    : `let inv = select(vec4f(0.0), 1.0 / lt, lt > vec4f(0.0));
   ${rows.map((i) => `{ let r = 4u * ty + ${i}u; let pos = qt * BQ + r / G;
     if (pos < p.m) {
       let row = (head0 + r % G) * p.m + pos;
       ${us.map((u) => `if (tx + ${TX * u}u < ${DV4}u) { out[row * ${DV4}u + tx + ${TX * u}u] = acc[${i * VU + u}] * inv.${cs[i]}; }`).join(' ')}
       if (tx == 0u) { rowCount[row] = vec2u(scored.${cs[i]}, ${softmax ? `scored.${cs[i]}` : `ut.${cs[i]}`}); }
-    } }`).join('\n  ')}
+    } }`).join('\n  ')}`}
+}`;
+}
+
+/**
+ * Key splits' merge: thread = (row, output quad c) of p.rows; out = Σ e^{μ_s − M} acc_s /
+ * Σ e^{μ_s − M} l_s over the row's S states (μ: the state's log weight, M the largest among states
+ * with l > 0; zeros where none), and the row's counts summed (quad 0). Dispatch (⌈rows·DV/4 / WG⌉, 1).
+ */
+export function prefillMergeSource(DV: number, S: number): string {
+  const DV4 = DV / 4;
+  return /* wgsl */ `
+const NEG = ${NEG};
+${PREFILL_PARAMS}
+@group(0) @binding(0) var<storage, read> part: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
+@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> rowCount: array<vec2u>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x / ${DV4}u; let c = gid.x % ${DV4}u;
+  if (row >= p.rows) { return; }
+  var M = NEG;
+  for (var s = 0u; s < ${S}u; s++) { let st = part[(row * ${S}u + s) * ${DV4 + 1}u]; if (st.y > 0.0) { M = max(M, st.x); } }
+  var x = vec4f(0.0); var L = 0.0; var counts = vec2u(0u);
+  for (var s = 0u; s < ${S}u; s++) {
+    let at = (row * ${S}u + s) * ${DV4 + 1}u; let st = part[at];
+    let f = select(0.0, exp(st.x - M), st.y > 0.0);
+    x += f * part[at + 1u + c]; L += f * st.y;
+    counts += bitcast<vec2u>(st.zw);
+  }
+  out[row * ${DV4}u + c] = select(vec4f(0.0), x / L, L > 0.0);
+  if (c == 0u) { rowCount[row] = counts; }
 }`;
 }
 

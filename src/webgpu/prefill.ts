@@ -6,7 +6,7 @@ import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
 import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
-import { headsPerTile, maskSource, rowGroups, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
+import { headsPerTile, keySplits, maskSource, prefillMergeSource, rowGroups, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface PrefillShape {
@@ -62,11 +62,11 @@ export class GpuPrefill {
     if (!tiles) {
       throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' needs its prefill tiles in ${limit} bytes of workgroup memory, got headDim ${headDim} and valueDim ${valueDim} (too wide)`);
     }
-    const { TY, TX, BK, DC, KC, prefetch, order } = tiles;
+    const { TY, TX, BK, DC, KC, prefetch, order, splits } = tiles;
     if (!([4, 8, 16].includes(TY) && (TX === 8 || TX === 16) && BK === 4 * TX && [16, 32, 64].includes(DC) && this.D % DC === 0
       && BK % KC === 0 && KC >= 1 && typeof prefetch === 'boolean' && (order === 'global' || order === 'group')
-      && prefillBytes(tiles, this.DV) <= limit)) {
-      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TY 4, 8 or 16, TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, prefetch a boolean, order 'global' or 'group', within ${limit} bytes, got ${JSON.stringify(tiles)}`);
+      && Number.isInteger(splits) && splits >= 1 && splits <= 16 && prefillBytes(tiles, this.DV) <= limit)) {
+      throw new HsrError('BAD_OPTION', `GpuPrefill: expected tiles with TY 4, 8 or 16, TX 8 or 16, BK = 4·TX, DC of 16/32/64 dividing ${this.D}, KC dividing BK, prefetch a boolean, order 'global' or 'group', 1–16 splits, within ${limit} bytes, got ${JSON.stringify(tiles)}`);
     }
     this.tiles = tiles;
   }
@@ -80,14 +80,22 @@ export class GpuPrefill {
     const { heads, kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
     const { D, DV } = this, queue = this.device.queue, usage = GPUBufferUsage.STORAGE;
     // Smaller query tiles where there are few rows (the constructor's tiles had the most rows, the
-    // largest workgroup memory: these fit too).
-    if (!this.shape.tiles) this.tiles = prefillTiles(D, DV, this.device.limits.maxComputeWorkgroupStorageSize, rowGroups(heads * m))!;
+    // largest workgroup memory: these fit too), and key splits where even those are few.
+    if (!this.shape.tiles) {
+      const t = prefillTiles(D, DV, this.device.limits.maxComputeWorkgroupStorageSize, rowGroups(heads * m))!;
+      t.splits = keySplits(Math.ceil(m / queryTile(this.G, t.TY)) * kvHeads * this.sub, Math.ceil(n / t.BK));
+      this.tiles = t;
+    }
     // One workgroup per query tile (x) and per (query tile, KV head group) in the mask pass (y):
     // WebGPU guarantees 65535 a dimension.
     const BQ = this.queryTile();
     const tiles = Math.ceil(m / BQ) * (this.sparse ? kvHeads * this.sub : 1);
     if (tiles > 65535) {
       throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' dispatches at most 65535 query tiles${this.sparse ? ' × KV head groups' : ''} (${BQ} positions a tile), got ${tiles} for m = ${m}`);
+    }
+    const { splits } = this.tiles;
+    if (splits > 1 && Math.ceil((heads * m * DV) / 4 / WG) > 65535) {
+      throw new HsrError('UNSUPPORTED', `attentionAsync: backend 'webgpu' merges key splits of at most ${65535 * WG * 4 / DV} rows, got ${heads * m} (${splits} splits)`);
     }
     this.m = m; this.n = n;
     if (storage === 'f16') checkHalfRange(keys, values, 'attentionAsync');
@@ -119,12 +127,13 @@ export class GpuPrefill {
     }
     const qTiles = Math.ceil(m / BQ), kTiles = Math.ceil(n / this.tiles.BK);
     const params = new Uint32Array(PREFILL_PARAMS_BYTES / 4), f = new Float32Array(params.buffer), i = new Int32Array(params.buffer);
-    params.set([m, n, 0, n, 0, 0, heads / kvHeads, this.sub, qTiles, kTiles, this.options.causal ? 1 : 0, 0]);
+    params.set([m, n, 0, n, 0, 0, heads / kvHeads, this.sub, qTiles, kTiles, this.options.causal ? 1 : 0, heads * m]);
     i[2] = n - m; f[4] = this.options.scale; f[5] = this.options.bias;
     upload(queue, this.buf('params', params.byteLength, GPUBufferUsage.UNIFORM), 0, params);
     this.buf('out', heads * m * DV * 4, usage);
     this.buf('rowCount', heads * m * 8, usage);
     if (this.sparse) this.buf('mask', kvHeads * this.sub * qTiles * kTiles * 4, usage);
+    if (splits > 1) this.buf('part', heads * m * splits * (DV / 4 + 1) * 16, usage);
   }
 
   /** Records the loaded problem's passes into `enc` (m, n ≥ 1). */
@@ -136,14 +145,19 @@ export class GpuPrefill {
       const pipe = this.pipelines.get(`prefill-mask-${this.D}-${this.G}-${BQ}-${BK}`, () => maskSource(this.D, this.G, BQ, BK));
       this.pipelines.dispatch(enc, pipe, [b('codes'), b('meta'), b('qcode'), b('coef'), b('params'), b('mask')], Math.ceil(this.n / WG), qTiles * groups);
     }
-    const { TY, TX, BK, DC, KC, prefetch, order } = this.tiles;
-    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TY}-${TX}-${BK}-${DC}-${KC}-${prefetch}-${order}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
+    const { TY, TX, BK, DC, KC, prefetch, order, splits } = this.tiles;
+    const key = `prefill-${this.D}-${this.DV}-${this.G}-${TY}-${TX}-${BK}-${DC}-${KC}-${prefetch}-${order}-${splits}-${storage}-${o.kind}-${o.alpha}-${this.sparse}`;
     const pipe = this.pipelines.get(key, () => prefillSource({
       D: this.D, DV: this.DV, G: this.G, ...this.tiles, storage, weighting: o.kind, alpha: o.alpha, sparse: this.sparse,
     }));
-    const bufs = [b('K'), b('V'), b('Q'), b('out'), b('params'), b('rowCount')];
-    if (this.sparse) bufs.push(b('mask'));
-    this.pipelines.dispatch(enc, pipe, bufs, qTiles, groups);
+    // With key splits the attention pass writes partial states (binding 7), the merge the output.
+    const split = splits > 1;
+    this.pipelines.dispatch(enc, pipe, [b('K'), b('V'), b('Q'), split ? null : b('out'), b('params'), split ? null : b('rowCount'),
+      this.sparse ? b('mask') : null, split ? b('part') : null], qTiles, groups * splits);
+    if (split) {
+      const merge = this.pipelines.get(`prefill-merge-${this.DV}-${splits}`, () => prefillMergeSource(this.DV, splits));
+      this.pipelines.dispatch(enc, merge, [b('part'), b('out'), b('params'), b('rowCount')], Math.ceil((this.shape.heads * this.m * this.DV) / 4 / WG), 1);
+    }
     this.pipelines.endPass();
   }
 

@@ -16,7 +16,7 @@ import { runPrefillCase, type PrefillCase } from './conformance.js';
 import { gpuOrSkip } from './gpu-helpers.js';
 import { resolveAttentionOptions } from '../../src/attention/options.js';
 import { GpuPrefill } from '../../src/webgpu/prefill.js';
-import { MIN_WORKGROUPS, prefillBytes, prefillTiles, rowGroups, type PrefillTiles } from '../../src/webgpu/prefill-kernel.js';
+import { keySplits, MIN_WORKGROUPS, prefillBytes, prefillTiles, rowGroups, type PrefillTiles } from '../../src/webgpu/prefill-kernel.js';
 
 const mods = { lib, reference, random, half };
 
@@ -60,7 +60,7 @@ test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, t
     { label: 'softmax causal m < n, 16 KiB', m: 45, n: 131, heads: 4, kvHeads: 2, d: 24, dv: 20, opts: { kind: 'softmax', causal: true }, tiles: small(32, 24) },
     { label: 'softmax full m = n = 130 f16, d = 128, 16 KiB', m: 130, n: 130, heads: 2, kvHeads: 1, d: 128, dv: 128, opts: { kind: 'softmax', storage: 'f16' }, tiles: small(128, 128) },
     { label: 'exact ReLU causal m > n, 16 KiB (mask pass on 32-key tiles)', m: 100, n: 70, heads: 3, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true }, tiles: small(16, 8) },
-    { label: 'ReLU² causal f32, 64-dim chunks, 8-key V steps', m: 97, n: 97, heads: 4, kvHeads: 1, d: 64, dv: 32, opts: { kind: 'relu', alpha: 2, bias: 0.3, causal: true, sparsity: 'dense' }, tiles: { TY: 16, TX: 8, BK: 32, DC: 64, KC: 8, prefetch: true, order: 'global' } },
+    { label: 'ReLU² causal f32, 64-dim chunks, 8-key V steps', m: 97, n: 97, heads: 4, kvHeads: 1, d: 64, dv: 32, opts: { kind: 'relu', alpha: 2, bias: 0.3, causal: true, sparsity: 'dense' }, tiles: { TY: 16, TX: 8, BK: 32, DC: 64, KC: 8, prefetch: true, order: 'global', splits: 1 } },
     { label: 'softmax causal f16, d = 128, without prefetch', m: 70, n: 100, heads: 4, kvHeads: 2, d: 128, dv: 128, opts: { kind: 'softmax', causal: true, storage: 'f16' }, tiles: { ...prefillTiles(128, 128, 32768)!, prefetch: false } },
     { label: 'exact ReLU causal, without prefetch', m: 70, n: 70, heads: 2, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'relu', bias: 0.5, causal: true }, tiles: { ...prefillTiles(16, 8, 32768)!, prefetch: false } },
   ];
@@ -68,7 +68,7 @@ test('webgpu prefill: tile edges — m, n not multiples of the tiles, d = 128, t
   for (const c of cases) await check(c, seed++);
 });
 
-test('webgpu prefill: query tiles of 64, 32 and 16 rows, both tile orders — d = 64, 6 query heads on 2 KV heads (3 a group), m = n and m < n', async (t) => {
+test('webgpu prefill: query tiles of 64, 32 and 16 rows, both tile orders, key splits — d = 64, 6 query heads on 2 KV heads (3 a group), m = n, m < n, m > n', async (t) => {
   if (!(await gpuOrSkip(t))) return;
   // The real dump's shape (d = 64, three query heads a KV group: one head a tile, three tiles a KV
   // head) at tile edges: 70 positions end 6 past one 64-, two 32- and four 16-position tiles. Every (query tile, head group) pair must be visited exactly once in
@@ -81,15 +81,22 @@ test('webgpu prefill: query tiles of 64, 32 and 16 rows, both tile orders — d 
     { label: 'softmax causal m = n = 70 f16, TY 16', m: 70, n: 70, ...base, opts: softmax, tiles: tiles(16) },
     { label: 'softmax causal m = n = 70 f16, TY 16, group by group', m: 70, n: 70, ...base, opts: softmax, tiles: tiles(16, 'group') },
     { label: 'softmax causal m = n = 70 f16, TY 8', m: 70, n: 70, ...base, opts: softmax, tiles: tiles(8) },
-    { label: 'softmax causal m = n = 70 f16, TY 4', m: 70, n: 70, ...base, opts: softmax, tiles: tiles(4) },
     { label: 'softmax causal m = 37 < n = 70 (a chunk), TY 8', m: 37, n: 70, ...base, opts: { kind: 'softmax', causal: true }, tiles: tiles(8) },
     { label: 'exact ReLU² causal m = n = 70, TY 8 (mask pass on its query tiles)', m: 70, n: 70, ...base, opts: { kind: 'relu', alpha: 2, bias: 0.5, causal: true }, tiles: tiles(8) },
   ];
+  // Key splits: partial states merged by a second pass — with splits left empty (3 key tiles in 4
+  // splits; 2 in 3 in the first query tiles), a split count that is no power of two, the exact mask's
+  // tiles, ReLU²'s scaled states (merged by α·ln m), and rows that see no key (m > n: zeros).
+  cases.push(
+    { label: 'softmax causal m = 37 < n = 150 f16, TY 4, 4 key splits', m: 37, n: 150, ...base, opts: softmax, tiles: { ...tiles(4), splits: 4 } },
+    { label: 'exact ReLU² causal m = n = 70, TY 8, 3 key splits', m: 70, n: 70, ...base, opts: { kind: 'relu', alpha: 2, bias: 0.5, causal: true }, tiles: { ...tiles(8), splits: 3 } },
+    { label: 'dense ReLU² causal m = 100 > n = 40, TY 8, 2 key splits', m: 100, n: 40, ...base, opts: { kind: 'relu', alpha: 2, bias: 0.2, sparsity: 'dense', causal: true }, tiles: { ...tiles(8), splits: 2 } },
+  );
   let seed = 80;
   for (const c of cases) await check(c, seed++);
 });
 
-test('webgpu prefill: query tiles shrink where there are few rows (rowGroups), sized by the device', async (t) => {
+test('webgpu prefill: query tiles shrink and key runs split where there are few rows (rowGroups, keySplits), sized by the device', async (t) => {
   // At least MIN_WORKGROUPS tiles where that is possible: 16 row groups (64 rows) from 64k rows on.
   assert.equal(rowGroups(MIN_WORKGROUPS * 64), 16);
   assert.equal(rowGroups(MIN_WORKGROUPS * 64 - 1), 8);
@@ -98,22 +105,29 @@ test('webgpu prefill: query tiles shrink where there are few rows (rowGroups), s
   assert.equal(rowGroups(1), 4);
   // 8/2 heads at 16k positions: 64-row tiles; the d = 64 dump's 6 × 8192 rows: 32; an 8-head 1k chunk: 16.
   assert.deepEqual([8 * 16384, 6 * 8192, 8 * 1024].map(rowGroups), [16, 8, 4]);
+  // Key splits until MIN_WORKGROUPS, at most 8, at least 4 key tiles each.
+  assert.deepEqual([keySplits(128, 256), keySplits(300, 256), keySplits(512, 256), keySplits(1024, 256), keySplits(128, 16), keySplits(128, 7)], [8, 4, 2, 1, 4, 1]);
   if (!(await gpuOrSkip(t))) return;
+  // The default for a short chunk over a long context: 2 query tiles (16 rows of 8 positions × 2
+  // heads) over 10 key tiles split in 2, through attentionAsync (the conformance check).
+  await check({ label: 'softmax causal m = 16 < n = 600, default tiles (key splits)', m: 16, n: 600, heads: 2, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } }, 95);
   const device = await webGpuDevice(), o = resolveAttentionOptions({ kind: 'softmax', causal: true }, 16, 'test');
   const g = new GpuPrefill(device, { heads: 2, kvHeads: 1, headDim: 16, valueDim: 8, storage: 'f32' }, o);
   try {
     const r = rng(90), q = gaussian(r, 10, 32), kv = gaussian(r, 10, 16);
     g.load(q.data, 10, kv.data, kv.data.slice(0, 80), 10);
     assert.deepEqual(g.tiles, prefillTiles(16, 8, device.limits.maxComputeWorkgroupStorageSize, rowGroups(20)));
+    g.load(q.data.slice(0, 64), 2, gaussian(r, 600, 16).data, gaussian(r, 600, 8).data, 600);
+    assert.equal(g.tiles.splits, 2);
   } finally {
     g.destroy();
   }
 });
 
 test('webgpu prefill: tile sizes follow the workgroup memory (64-key tiles in 32 and 48 KiB, 32-key in 16 KiB, none below)', () => {
-  assert.deepEqual(prefillTiles(128, 128, 49152), { TY: 16, TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true, order: 'global' });
-  assert.deepEqual(prefillTiles(128, 128, 32768), { TY: 16, TX: 16, BK: 64, DC: 32, KC: 32, prefetch: true, order: 'global' });
-  assert.deepEqual(prefillTiles(128, 128, 16384), { TY: 16, TX: 8, BK: 32, DC: 16, KC: 16, prefetch: true, order: 'global' });
+  assert.deepEqual(prefillTiles(128, 128, 49152), { TY: 16, TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true, order: 'global', splits: 1 });
+  assert.deepEqual(prefillTiles(128, 128, 32768), { TY: 16, TX: 16, BK: 64, DC: 32, KC: 32, prefetch: true, order: 'global', splits: 1 });
+  assert.deepEqual(prefillTiles(128, 128, 16384), { TY: 16, TX: 8, BK: 32, DC: 16, KC: 16, prefetch: true, order: 'global', splits: 1 });
   assert.equal(prefillTiles(128, 128, 8192), null);
   for (const [D, DV, limit] of [[128, 128, 49152], [16, 8, 16384], [32, 24, 32768], [256, 512, 32768], [1024, 1024, 16384]] as const) {
     const tiles = prefillTiles(D, DV, limit);
@@ -203,7 +217,7 @@ test('webgpu prefill: UNSUPPORTED on the GPU — softmax sparsity rules, f16 ove
   await assert.rejects(attentionAsync(wide, wide, wide, { kind: 'softmax', backend: 'webgpu' }), (e: unknown) => code('UNSUPPORTED')(e) && /workgroup memory/.test((e as Error).message));
   // Tiles past the device's workgroup memory (or malformed) are refused before any pass.
   const device = await webGpuDevice(), o = resolveAttentionOptions({ kind: 'softmax' }, 128, 'test');
-  const over = 4 * (64 * 64 + 64 * (64 + 64)) > device.limits.maxComputeWorkgroupStorageSize ? { TY: 16, TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true, order: 'global' } as const : { TY: 16, TX: 16, BK: 64, DC: 48, KC: 64, prefetch: true, order: 'global' } as const;
+  const over = 4 * (64 * 64 + 64 * (64 + 64)) > device.limits.maxComputeWorkgroupStorageSize ? { TY: 16, TX: 16, BK: 64, DC: 64, KC: 64, prefetch: true, order: 'global', splits: 1 } as const : { TY: 16, TX: 16, BK: 64, DC: 48, KC: 64, prefetch: true, order: 'global', splits: 1 } as const;
   assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: over }, o), code('BAD_OPTION'));
-  assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: { TY: 16, TX: 16, BK: 32, DC: 32, KC: 32, prefetch: true, order: 'global' } }, o), code('BAD_OPTION'));
+  assert.throws(() => new GpuPrefill(device, { heads: 1, kvHeads: 1, headDim: 128, valueDim: 128, storage: 'f32', tiles: { TY: 16, TX: 16, BK: 32, DC: 32, KC: 32, prefetch: true, order: 'global', splits: 1 } }, o), code('BAD_OPTION'));
 });
