@@ -7,7 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection } from './selection.js';
-import { headsPerScan } from './select-wgsl.js';
+import { headsPerScan, type CertifiedScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
@@ -165,6 +165,11 @@ export interface DecodePlanOptions {
    * CPU reports it. Threshold and top-k need |⟨q, k⟩| < 1e30 unscaled.
    */
   sparsity?: 'dense' | 'exact' | { epsilon: number } | { threshold: number } | { topK: number };
+  /**
+   * @internal Benchmarks only, while its variants are timed on a GPU: how the certified scan (ε,
+   * threshold, top-k) counts its histogram (select-wgsl.ts CertifiedScan; default 'fused').
+   */
+  certifiedScan?: CertifiedScan;
 }
 
 export interface DecodeBuffers {
@@ -231,6 +236,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
+      certifiedScan: options.certifiedScan ?? 'fused',
     });
   }
 

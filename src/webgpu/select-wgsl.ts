@@ -107,19 +107,75 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Certified ε, pass 1: per key and head the bucket of its upper bound (gap to the anchor rounded
- * down) and of its lower bound (rounded up) — counted in a workgroup histogram (two 16-bit counts a
- * word: a workgroup sees fewer than 65536 keys) flushed into hist [heads, NB, 2] — and the upper
- * bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride]. Workgroups
- * stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ * How the certified scan builds its histogram (benchmark switch while the variants are timed on a GPU):
+ * 'fused' — one pass buckets the bounds and counts them (workgroups stride over the keys, a workgroup
+ * histogram flushed once); 'split' — a streaming pass, one key a thread as the ReLU scan, writes each
+ * key's upper and lower bucket bytes, and a histogram pass over those bytes (8 bytes a key and four
+ * heads, against the codes' 144) counts them.
+ */
+export type CertifiedScan = 'fused' | 'split';
+
+/** WGSL: the bucket of a gap g to the anchor (1/8 nat, ABOVE buckets above it; clamped to [0, NB − 1]). */
+const BUCKET_OF = /* wgsl */ `fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }`;
+
+/**
+ * WGSL: key jj's upper (bu) and lower (bl) buckets for head h (after codeDots): the gaps a − x in
+ * float32 (error ≤ 2⁻²⁴·(|a| + |x|)), the upper bound's taken from below (its mass bound
+ * e^{−(b − ABOVE)/8} stays above the key's), the lower bound's from above (e^{−(b − ABOVE + 1)/8}
+ * stays below).
+ */
+const KEY_BUCKETS = /* wgsl */ `let cf = coef[h0 + h];
+        let est = boundEst(cf, mt, o[h]);
+        let w = boundWidth(cf, mt, est);
+        let up = est + w; let lo = est - w;
+        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
+        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);`;
+
+/**
+ * WGSL: the workgroup histogram wgHist [GH, NB] (two 16-bit counts a word: upper, lower) and each
+ * thread's runs of equal buckets (RUNS below): HIST_DECL at module scope, HIST_START before the
+ * keys, COUNT(bu, bl) per key and head h, HIST_FLUSH after them, adding the workgroup's counts into
+ * hist [heads, NB, 2].
  * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
  * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
  * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
  * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
  * one comparison more.
  */
+function histogram(GH: number): { decl: string; start: string; count: string; flush: string } {
+  return {
+    decl: `var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
+fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }`,
+    start: `for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
+  workgroupBarrier();
+  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
+  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
+  var runBucket = array<u32, ${2 * GH}>();
+  var runCount = array<u32, ${2 * GH}>();`,
+    count: `if (bu == runBucket[2u * h]) { runCount[2u * h] += 1u; }
+        else { addRun(h * NB + runBucket[2u * h], runCount[2u * h]); runBucket[2u * h] = bu; runCount[2u * h] = 1u; }
+        if (bl == runBucket[2u * h + 1u]) { runCount[2u * h + 1u] += 0x10000u; }
+        else { addRun(h * NB + runBucket[2u * h + 1u], runCount[2u * h + 1u]); runBucket[2u * h + 1u] = bl; runCount[2u * h + 1u] = 0x10000u; }`,
+    flush: `for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
+  workgroupBarrier();
+  for (var b = lid; b < GH * NB; b += WG) {
+    let c = atomicLoad(&wgHist[b]);
+    let at = ((h0 + b / NB) * NB + b % NB) * 2u;
+    if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
+    if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
+  }`,
+  };
+}
+
+/**
+ * Certified ε, pass 1 ('fused'): per key and head the bucket of its upper bound (gap to the anchor
+ * rounded down) and of its lower bound (rounded up) — counted in a workgroup histogram (two 16-bit
+ * counts a word: a workgroup sees fewer than 65536 keys) flushed into hist [heads, NB, 2] — and the
+ * upper bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride].
+ * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ */
 export function certifiedScanSource(D: number, group: number, GH: number): string {
-  const WPK = bucketWords(GH);
+  const WPK = bucketWords(GH), hg = histogram(GH);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
@@ -127,24 +183,15 @@ ${SCAN_BINDINGS}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>;
 @group(0) @binding(7) var<storage, read_write> upBytes: array<u32>;
-var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
+${hg.decl}
 ${BOUND_FNS}
-// Bucket of a gap g to the anchor, computed as a − x in float32 (error ≤ 2⁻²⁴·(|a| + |x|)): the
-// upper bound's gap is taken from below (its mass bound e^{−(b − ABOVE)/8} stays above the key's),
-// the lower bound's from above (e^{−(b − ABOVE + 1)/8} stays below).
-fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
-fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }
+${BUCKET_OF}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
-  workgroupBarrier();
+  ${hg.start}
   var a: array<f32, GH>;
   for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
-  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
-  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
-  var runBucket = array<u32, ${2 * GH}>();
-  var runCount = array<u32, ${2 * GH}>();
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
@@ -152,30 +199,92 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       ${codeDots(D, GH)}
       var word = array<u32, ${WPK}>(); // explicitly zeroed, as o
       for (var h = 0u; h < GH; h++) {
-        let cf = coef[h0 + h];
-        let est = boundEst(cf, mt, o[h]);
-        let w = boundWidth(cf, mt, est);
-        let up = est + w; let lo = est - w;
-        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
-        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);
-        // Runs of equal buckets are counted in registers and added once (see RUNS above).
-        if (bu == runBucket[2u * h]) { runCount[2u * h] += 1u; }
-        else { addRun(h * NB + runBucket[2u * h], runCount[2u * h]); runBucket[2u * h] = bu; runCount[2u * h] = 1u; }
-        if (bl == runBucket[2u * h + 1u]) { runCount[2u * h + 1u] += 0x10000u; }
-        else { addRun(h * NB + runBucket[2u * h + 1u], runCount[2u * h + 1u]); runBucket[2u * h + 1u] = bl; runCount[2u * h + 1u] = 0x10000u; }
+        ${KEY_BUCKETS}
+        ${hg.count}
         word[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
       }
       for (var w = 0u; w < ${WPK}u; w++) { upBytes[(wid.y * ${WPK}u + w) * p.stride + j] = word[w]; }
     }
   }
-  for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
-  workgroupBarrier();
-  for (var b = lid; b < GH * NB; b += WG) {
-    let c = atomicLoad(&wgHist[b]);
-    let at = ((h0 + b / NB) * NB + b % NB) * 2u;
-    if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
-    if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
+  ${hg.flush}
+}`;
+}
+
+/**
+ * Certified ε, pass 1a ('split'): one thread a key (as the ReLU scan: every workgroup short, no
+ * histogram to clear or flush) writes the key's upper-bucket bytes to upBytes and its lower-bucket
+ * bytes to loBytes (both [kvHeads · group / GH, words, stride], saturated at 255).
+ * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
+ */
+export function certifiedBucketsSource(D: number, group: number, GH: number): string {
+  const WPK = bucketWords(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
+${PARAMS}
+${SCAN_BINDINGS}
+@group(0) @binding(5) var<storage, read> anchor: array<f32>;
+@group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
+@group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
+${BOUND_FNS}
+${BUCKET_OF}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  var a: array<f32, GH>;
+  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
+    let j = base + lid;
+    if (j < p.n) {
+      let jj = j;
+      ${codeDots(D, GH)}
+      var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
+      for (var h = 0u; h < GH; h++) {
+        ${KEY_BUCKETS}
+        upW[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
+        loW[h / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (h % 4u));
+      }
+      for (var w = 0u; w < ${WPK}u; w++) {
+        let at = (wid.y * ${WPK}u + w) * p.stride + j;
+        upBytes[at] = upW[w]; loBytes[at] = loW[w];
+      }
+    }
   }
+}`;
+}
+
+/**
+ * Certified ε, pass 1b ('split'): the histogram of pass 1a's bytes, as the fused scan counts it,
+ * except that buckets past the byte's range are merged: an upper byte 255 counts in bucket 255
+ * (its edge e^{−(255 − ABOVE)/8} bounds every key at or below it; a cut past 255 keeps every key,
+ * compactSource), a lower byte 255 in the last bucket (edge 0: such a key adds nothing to L).
+ * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ */
+export function certifiedHistSource(group: number, GH: number): string {
+  const WPK = bucketWords(GH), hg = histogram(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
+@group(0) @binding(1) var<storage, read> loBytes: array<u32>;
+@group(0) @binding(2) var<storage, read_write> hist: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> p: Params;
+${hg.decl}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let h0 = (wid.y / HG) * GS + (wid.y % HG) * GH;
+  ${hg.start}
+  for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
+    let j = base + lid;
+    if (j < p.n) {
+      for (var h = 0u; h < GH; h++) {
+        let at = (wid.y * ${WPK}u + h / 4u) * p.stride + j; let shift = 8u * (h % 4u);
+        let bu = (upBytes[at] >> shift) & 0xffu;
+        let lb = (loBytes[at] >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
+        ${hg.count}
+      }
+    }
+  }
+  ${hg.flush}
 }`;
 }
 

@@ -7,7 +7,8 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { bucketWords, certifiedBucketsSource, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource,
+  type CertifiedScan } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import { WG, type Storage } from './wgsl.js';
@@ -32,6 +33,8 @@ export interface SelectionShape {
    * skipped mass that U bounds, and W counts the keys attended).
    */
   unionLists: boolean;
+  /** How the certified scan counts its histogram (select-wgsl.ts CertifiedScan). */
+  certifiedScan: CertifiedScan;
 }
 
 export class CodeSelection {
@@ -61,6 +64,8 @@ export class CodeSelection {
   private readonly queryParams: GPUBuffer;
   private readonly hist: GPUBuffer | null = null;
   private readonly upBytes: GPUBuffer | null = null;
+  /** 'split' scan: the lower-bound bucket bytes, as upBytes. */
+  private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
   private readonly group: number;
@@ -92,6 +97,7 @@ export class CodeSelection {
       this.hist = make(heads * NB * 2 * 4);
       this.cut = make(heads * 16);
       this.upBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
+      if (shape.certifiedScan === 'split') this.loBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
       this.edges = make(2 * NB * 4);
       upload(device.queue, this.edges, 0, bucketEdges());
       if (shape.mode.kind === 'certified') {
@@ -146,8 +152,15 @@ export class CodeSelection {
       p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union)), [...scan, this.ids, this.counts], blocks, groups);
       return;
     }
+    // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys (16-bit counts).
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
+    if (this.loBytes) {
+      p.dispatch(enc, p.get(`scan-buckets-${D}-${group}-${GH}`, () => certifiedBucketsSource(D, group, GH)), [...scan, this.anchor, this.upBytes, this.loBytes],
+        Math.min(blocks, 65535), groups);
+      p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
+    } else {
+      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
+    }
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);

@@ -8,6 +8,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
 import { asStored as stored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import type { CertifiedScan } from '../../src/webgpu/select-wgsl.js';
 
 /** LLM-like keys [kvHeads, n, d]: an offset direction, every 37th key three times larger. */
 function llmKeys(r: Rand, kvHeads: number, n: number, d: number): Float32Array {
@@ -34,7 +35,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number }
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan }
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -94,6 +95,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
 const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
+  ['certified ε = 1e-2 (split scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split' }],
 ];
 
 test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
@@ -108,7 +110,7 @@ test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and p
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -132,7 +134,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
@@ -177,14 +179,19 @@ test('certified scan histogram: many keys in one bucket (equal keys, a zero quer
   for (let c = 0; c < d; c++) qn += q[2 * d + c]! ** 2;
   for (let c = 0; c < d; c++) k[(n + 5) * d + c] = (20 * q[2 * d + c]!) / Math.sqrt(qn);
   const mode: Mode = { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 };
-  // One scan workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
-  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap, targetWorkgroups: 2 });
+  for (const scan of ['fused', 'split'] as const) {
+  // One histogram workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
+  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap,
+    targetWorkgroups: 2, certifiedScan: scan });
   const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
-  const kept = await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', 'histogram extremes');
-  const sel = (plan as unknown as { selection: { hist: GPUBuffer; upBytes: GPUBuffer } }).selection;
+  const kept = await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `histogram extremes (${scan})`);
+  const sel = (plan as unknown as { selection: { hist: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer | null } }).selection;
   const hist = new Uint32Array(await readBuffer(device, sel.hist, heads * NB * 2 * 4));
   const bytes = new Uint32Array(await readBuffer(device, sel.upBytes, kvHeads * cap * 4));
+  const loBytes = sel.loBytes ? new Uint32Array(await readBuffer(device, sel.loBytes, kvHeads * cap * 4)) : null;
+  // 'split' counts from the bytes: upper buckets past 255 in bucket 255, lower ones in the last.
+  const lastUp = scan === 'split' ? BYTE_MAX : NB - 1;
   for (let h = 0; h < heads; h++) {
     const up = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2]!), lo = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2 + 1]!);
     // Every key counted once, upper buckets as the kept bytes (saturated at 255), every lower
@@ -195,14 +202,21 @@ test('certified scan histogram: many keys in one bucket (equal keys, a zero quer
     for (let j = 0; j < n; j++) fromBytes[(bytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff]!++;
     for (let b = 0; b < BYTE_MAX; b++) assert.equal(up[b], fromBytes[b], `head ${h} bucket ${b}: histogram vs bytes`);
     assert.equal(up.slice(BYTE_MAX).reduce((a, b) => a + b, 0), fromBytes[BYTE_MAX], `head ${h}: saturated bytes`);
+    if (scan === 'split') assert.equal(up.slice(BYTE_MAX + 1).reduce((a, b) => a + b, 0), 0, `head ${h}: split counts nothing past bucket 255`);
+    if (loBytes) {
+      const fromLo = new Array<number>(NB).fill(0);
+      for (let j = 0; j < n; j++) { const b = (loBytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff; fromLo[b === BYTE_MAX ? NB - 1 : b]!++; }
+      assert.deepEqual(lo, fromLo, `head ${h}: lower histogram vs bytes`);
+    }
     let cu = 0, cl = 0;
     for (let b = 0; b < NB; b++) { cu += up[b]!; cl += lo[b]!; assert.ok(cl <= cu, `head ${h} bucket ${b}: lower before upper`); }
     if (h < group) assert.ok(up.includes(n) && lo.includes(n), `head ${h}: one bucket holds every key`);
-    else assert.ok(up[NB - 1]! >= n - 1 && lo[NB - 1]! >= n - 1, `head ${h}: ${up[NB - 1]} keys in the last bucket`);
+    else assert.ok(up[lastUp]! >= n - 1 && lo[NB - 1]! >= n - 1, `head ${h}: ${up[lastUp]} keys in the last bucket`);
   }
   assert.equal(kept[2], 1, `heads 2, 3 keep the one key: ${kept}`);
   plan.destroy();
   for (const b of Object.values(bufs)) b.destroy();
+  }
 });
 
 test('sparse WebGpuDecodePlan: a KV group too wide for a union list (8 heads of dv = 384) attends one list a head', async (t) => {
@@ -239,7 +253,7 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
     for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
       const label = `${name} ${hs}/${kvs} heads`;
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
-        bias: mode.bias, sparsity: mode.sparsity, maxLength: shape.cap, targetWorkgroups: 8 });
+        bias: mode.bias, sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: shape.cap, targetWorkgroups: 8 });
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
