@@ -33,15 +33,25 @@ export function bucketWords(GH: number): number {
   return Math.ceil(GH / 4);
 }
 
+/**
+ * WGSL: `body(h)` for the GH heads — a loop over h, or (`unroll`) one block a head with h a literal,
+ * so the per-head private arrays are indexed by constants only (kept in registers, never in memory
+ * that a loop's dynamic index may need).
+ */
+function perHead(GH: number, unroll: boolean, body: (h: string) => string): string {
+  return unroll ? Array.from({ length: GH }, (_, h) => `{ ${body(`${h}u`)} }`).join('\n      ')
+    : `for (var h = 0u; h < ${GH}u; h++) { ${body('h')} }`;
+}
+
 /** The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads. */
-function codeDots(D: number, GH: number): string {
+function codeDots(D: number, GH: number, unroll = false): string {
   // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
   // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
   // second block on; attend-kernel.ts met the same).
   return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
       let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
-      for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }
+      ${perHead(GH, unroll, (h) => `let qb = (h0 + ${h}) * ${D / 8}u; o[${h}] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]);`)}
     }
     let mt = keyMeta[kvh * p.stride + jj];`;
 }
@@ -111,9 +121,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * 'fused' — one pass buckets the bounds and counts them (workgroups stride over the keys, a workgroup
  * histogram flushed once); 'split' — a streaming pass, one key a thread as the ReLU scan, writes each
  * key's upper and lower bucket bytes, and a histogram pass over those bytes (8 bytes a key and four
- * heads, against the codes' 144) counts them.
+ * heads, against the codes' 144) counts them; 'fused-unrolled' — 'fused' with its loops over the heads
+ * written out (as 'split' has them).
  */
-export type CertifiedScan = 'fused' | 'split';
+export type CertifiedScan = 'fused' | 'fused-unrolled' | 'split';
 
 /** WGSL: the bucket of a gap g to the anchor (1/8 nat, ABOVE buckets above it; clamped to [0, NB − 1]). */
 const BUCKET_OF = /* wgsl */ `fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }`;
@@ -124,12 +135,14 @@ const BUCKET_OF = /* wgsl */ `fn bucketOf(g: f32) -> u32 { return u32(clamp(floo
  * e^{−(b − ABOVE)/8} stays above the key's), the lower bound's from above (e^{−(b − ABOVE + 1)/8}
  * stays below).
  */
-const KEY_BUCKETS = /* wgsl */ `let cf = coef[h0 + h];
-        let est = boundEst(cf, mt, o[h]);
+function keyBuckets(h: string): string {
+  return `let cf = coef[h0 + ${h}];
+        let est = boundEst(cf, mt, o[${h}]);
         let w = boundWidth(cf, mt, est);
         let up = est + w; let lo = est - w;
-        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
-        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);`;
+        let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
+        let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);`;
+}
 
 /**
  * WGSL: the workgroup histogram wgHist [GH, NB] (two 16-bit counts a word: upper, lower) and each
@@ -142,7 +155,7 @@ const KEY_BUCKETS = /* wgsl */ `let cf = coef[h0 + h];
  * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
  * one comparison more.
  */
-function histogram(GH: number): { decl: string; start: string; count: string; flush: string } {
+function histogram(GH: number, unroll: boolean): { decl: string; start: string; count: (h: string) => string; flush: string } {
   return {
     decl: `var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
 fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }`,
@@ -152,11 +165,12 @@ fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count
   // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
   var runBucket = array<u32, ${2 * GH}>();
   var runCount = array<u32, ${2 * GH}>();`,
-    count: `if (bu == runBucket[2u * h]) { runCount[2u * h] += 1u; }
-        else { addRun(h * NB + runBucket[2u * h], runCount[2u * h]); runBucket[2u * h] = bu; runCount[2u * h] = 1u; }
-        if (bl == runBucket[2u * h + 1u]) { runCount[2u * h + 1u] += 0x10000u; }
-        else { addRun(h * NB + runBucket[2u * h + 1u], runCount[2u * h + 1u]); runBucket[2u * h + 1u] = bl; runCount[2u * h + 1u] = 0x10000u; }`,
-    flush: `for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
+    count: (h) => `if (bu == runBucket[2u * ${h}]) { runCount[2u * ${h}] += 1u; }
+        else { addRun(${h} * NB + runBucket[2u * ${h}], runCount[2u * ${h}]); runBucket[2u * ${h}] = bu; runCount[2u * ${h}] = 1u; }
+        if (bl == runBucket[2u * ${h} + 1u]) { runCount[2u * ${h} + 1u] += 0x10000u; }
+        else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; }`,
+    flush: `${unroll ? Array.from({ length: 2 * GH }, (_, r) => `addRun(${r >> 1}u * NB + runBucket[${r}u], runCount[${r}u]);`).join(' ')
+      : 'for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }'}
   workgroupBarrier();
   for (var b = lid; b < GH * NB; b += WG) {
     let c = atomicLoad(&wgHist[b]);
@@ -174,8 +188,8 @@ fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count
  * upper bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride].
  * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
  */
-export function certifiedScanSource(D: number, group: number, GH: number): string {
-  const WPK = bucketWords(GH), hg = histogram(GH);
+export function certifiedScanSource(D: number, group: number, GH: number, unroll: boolean): string {
+  const WPK = bucketWords(GH), hg = histogram(GH, unroll);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
@@ -191,18 +205,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   ${hg.start}
   var a: array<f32, GH>;
-  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  ${perHead(GH, unroll, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
-      ${codeDots(D, GH)}
+      ${codeDots(D, GH, unroll)}
       var word = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      for (var h = 0u; h < GH; h++) {
-        ${KEY_BUCKETS}
-        ${hg.count}
-        word[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
-      }
+      ${perHead(GH, unroll, (h) => `${keyBuckets(h)}
+        ${hg.count(h)}
+        word[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
       for (var w = 0u; w < ${WPK}u; w++) { upBytes[(wid.y * ${WPK}u + w) * p.stride + j] = word[w]; }
     }
   }
@@ -231,18 +243,16 @@ ${BUCKET_OF}
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
-  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  ${perHead(GH, true, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
-      ${codeDots(D, GH)}
+      ${codeDots(D, GH, true)}
       var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      for (var h = 0u; h < GH; h++) {
-        ${KEY_BUCKETS}
-        upW[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
-        loW[h / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (h % 4u));
-      }
+      ${perHead(GH, true, (h) => `${keyBuckets(h)}
+        upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
+        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
@@ -260,7 +270,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
  */
 export function certifiedHistSource(group: number, GH: number): string {
-  const WPK = bucketWords(GH), hg = histogram(GH);
+  const WPK = bucketWords(GH), hg = histogram(GH, true);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u;
 ${PARAMS}
@@ -276,12 +286,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
-      for (var h = 0u; h < GH; h++) {
-        let at = (wid.y * ${WPK}u + h / 4u) * p.stride + j; let shift = 8u * (h % 4u);
-        let bu = (upBytes[at] >> shift) & 0xffu;
-        let lb = (loBytes[at] >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
-        ${hg.count}
-      }
+      var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>();
+      for (var w = 0u; w < ${WPK}u; w++) { let at = (wid.y * ${WPK}u + w) * p.stride + j; upW[w] = upBytes[at]; loW[w] = loBytes[at]; }
+      ${perHead(GH, true, (h) => `let shift = 8u * (${h} % 4u);
+        let bu = (upW[${h} / 4u] >> shift) & 0xffu;
+        let lb = (loW[${h} / 4u] >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
+        ${hg.count(h)}`)}
     }
   }
   ${hg.flush}

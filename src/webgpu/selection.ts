@@ -159,7 +159,8 @@ export class CodeSelection {
         Math.min(blocks, 65535), groups);
       p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
     } else {
-      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
+      const unroll = this.shape.certifiedScan === 'fused-unrolled';
+      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+unroll}`, () => certifiedScanSource(D, group, GH, unroll)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
     }
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);

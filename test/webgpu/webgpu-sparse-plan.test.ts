@@ -96,6 +96,7 @@ const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
   ['certified ε = 1e-2 (split scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split' }],
+  ['certified ε = 1e-2 (fused-unrolled scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'fused-unrolled' }],
 ];
 
 test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
@@ -179,7 +180,7 @@ test('certified scan histogram: many keys in one bucket (equal keys, a zero quer
   for (let c = 0; c < d; c++) qn += q[2 * d + c]! ** 2;
   for (let c = 0; c < d; c++) k[(n + 5) * d + c] = (20 * q[2 * d + c]!) / Math.sqrt(qn);
   const mode: Mode = { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 };
-  for (const scan of ['fused', 'split'] as const) {
+  for (const scan of ['fused', 'fused-unrolled', 'split'] as const) {
   // One histogram workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap,
     targetWorkgroups: 2, certifiedScan: scan });
