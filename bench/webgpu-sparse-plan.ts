@@ -14,8 +14,13 @@
 // is then the list's length), `MODE.gatherGBps` those rows' bytes over the pass's time.
 // A last row times KVCache.attendAsync (host included) at the smallest n.
 //
+// --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
+// relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
+// variant (plan option certifiedScan, select-wgsl.ts CertifiedScan); --host 0 skips the attendAsync row.
+//
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
+//     [--modes dense,certified,...] [--certified-scans fused,split] [--host 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -25,6 +30,7 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { Pipelines } from '../src/webgpu/plan.js';
+import type { CertifiedScan } from '../src/webgpu/select-wgsl.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -35,9 +41,12 @@ const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
+  modes: { type: 'string' }, 'certified-scans': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
+const scans = a['certified-scans']!.split(',').filter((x) => x !== '') as CertifiedScan[];
+const modes = a.modes?.split(',');
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
 
@@ -102,6 +111,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
+  for (const scan of scans) contenders.push({ name: `certified-${scan}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan } });
+  // --modes: the dense plan stays (every ratio is against it), and the scan variants asked for.
+  const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || scans.some((v) => name === `certified-${v}`);
+  contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
   // One checked step each (sparse plans code their keys here, on demand).
@@ -154,8 +167,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   const dense = row['dense.ms'] as number;
   row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
-  for (const c of contenders.filter((x) => x.name !== 'dense' && x.name !== 'relu-dense')) row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number : dense) / (row[`${c.name}.ms`] as number);
-  for (const act of activations) row[`relu-${act}.vsSoftmaxDense`] = dense / (row[`relu-${act}.ms`] as number);
+  for (const c of contenders.filter((x) => x.name !== 'dense' && x.name !== 'relu-dense')) {
+    // Exact ReLU against dense ReLU where it ran, else against dense softmax (the same bytes).
+    row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number ?? dense : dense) / (row[`${c.name}.ms`] as number);
+  }
+  for (const act of activations) if (row[`relu-${act}.ms`] !== undefined) row[`relu-${act}.vsSoftmaxDense`] = dense / (row[`relu-${act}.ms`] as number);
   row.timing = adapter.timestamps ? 'timestamps' : 'submit to done';
   for (const p of plans) p.destroy();
   for (const b of Object.values(bufs)) b.destroy();
@@ -186,7 +202,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, scans,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {
@@ -197,7 +213,7 @@ for (const file of a.dump ? a.dump.split(',') : []) {
 if (ns.length > 0) {
   const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);
   for (const n of ns) { rows.push(await measure(full, n)); log(rows.at(-1)); save(); }
-  rows.push(await hostOverhead(full, ns[0]!)); log(rows.at(-1)); save();
+  if (a.host !== '0') { rows.push(await hostOverhead(full, ns[0]!)); log(rows.at(-1)); save(); }
 }
 save();
 process.exit(0);

@@ -181,42 +181,42 @@ test('certified scan histogram: many keys in one bucket (equal keys, a zero quer
   for (let c = 0; c < d; c++) k[(n + 5) * d + c] = (20 * q[2 * d + c]!) / Math.sqrt(qn);
   const mode: Mode = { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 };
   for (const scan of ['fused', 'fused-unrolled', 'split'] as const) {
-  // One histogram workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
-  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap,
-    targetWorkgroups: 2, certifiedScan: scan });
-  const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
-    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
-  const kept = await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `histogram extremes (${scan})`);
-  const sel = (plan as unknown as { selection: { hist: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer | null } }).selection;
-  const hist = new Uint32Array(await readBuffer(device, sel.hist, heads * NB * 2 * 4));
-  const bytes = new Uint32Array(await readBuffer(device, sel.upBytes, kvHeads * cap * 4));
-  const loBytes = sel.loBytes ? new Uint32Array(await readBuffer(device, sel.loBytes, kvHeads * cap * 4)) : null;
-  // 'split' counts from the bytes: upper buckets past 255 in bucket 255, lower ones in the last.
-  const lastUp = scan === 'split' ? BYTE_MAX : NB - 1;
-  for (let h = 0; h < heads; h++) {
-    const up = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2]!), lo = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2 + 1]!);
-    // Every key counted once, upper buckets as the kept bytes (saturated at 255), every lower
-    // bucket at or after its key's upper one.
-    assert.equal(up.reduce((a, b) => a + b, 0), n, `head ${h}: upper counts`);
-    assert.equal(lo.reduce((a, b) => a + b, 0), n, `head ${h}: lower counts`);
-    const fromBytes = new Array<number>(BYTE_MAX + 1).fill(0);
-    for (let j = 0; j < n; j++) fromBytes[(bytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff]!++;
-    for (let b = 0; b < BYTE_MAX; b++) assert.equal(up[b], fromBytes[b], `head ${h} bucket ${b}: histogram vs bytes`);
-    assert.equal(up.slice(BYTE_MAX).reduce((a, b) => a + b, 0), fromBytes[BYTE_MAX], `head ${h}: saturated bytes`);
-    if (scan === 'split') assert.equal(up.slice(BYTE_MAX + 1).reduce((a, b) => a + b, 0), 0, `head ${h}: split counts nothing past bucket 255`);
-    if (loBytes) {
-      const fromLo = new Array<number>(NB).fill(0);
-      for (let j = 0; j < n; j++) { const b = (loBytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff; fromLo[b === BYTE_MAX ? NB - 1 : b]!++; }
-      assert.deepEqual(lo, fromLo, `head ${h}: lower histogram vs bytes`);
+    // One histogram workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap,
+      targetWorkgroups: 2, certifiedScan: scan });
+    const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
+      output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+    const kept = await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `histogram extremes (${scan})`);
+    const sel = (plan as unknown as { selection: { hist: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer | null } }).selection;
+    const hist: Uint32Array = new Uint32Array(await readBuffer(device, sel.hist, heads * NB * 2 * 4));
+    const bytes = new Uint32Array(await readBuffer(device, sel.upBytes, kvHeads * cap * 4));
+    const loBytes = sel.loBytes ? new Uint32Array(await readBuffer(device, sel.loBytes, kvHeads * cap * 4)) : null;
+    // 'split' counts from the bytes: upper buckets past 255 in bucket 255, lower ones in the last.
+    const lastUp = scan === 'split' ? BYTE_MAX : NB - 1;
+    for (let h = 0; h < heads; h++) {
+      const up: number[] = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2]!), lo: number[] = Array.from({ length: NB }, (_, b) => hist[(h * NB + b) * 2 + 1]!);
+      // Every key counted once, upper buckets as the kept bytes (saturated at 255), every lower
+      // bucket at or after its key's upper one.
+      assert.equal(up.reduce((a, b) => a + b, 0), n, `head ${h}: upper counts`);
+      assert.equal(lo.reduce((a, b) => a + b, 0), n, `head ${h}: lower counts`);
+      const fromBytes = new Array<number>(BYTE_MAX + 1).fill(0);
+      for (let j = 0; j < n; j++) fromBytes[(bytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff]!++;
+      for (let b = 0; b < BYTE_MAX; b++) assert.equal(up[b], fromBytes[b], `head ${h} bucket ${b}: histogram vs bytes`);
+      assert.equal(up.slice(BYTE_MAX).reduce((a, b) => a + b, 0), fromBytes[BYTE_MAX], `head ${h}: saturated bytes`);
+      if (scan === 'split') assert.equal(up.slice(BYTE_MAX + 1).reduce((a, b) => a + b, 0), 0, `head ${h}: split counts nothing past bucket 255`);
+      if (loBytes) {
+        const fromLo = new Array<number>(NB).fill(0);
+        for (let j = 0; j < n; j++) { const b = (loBytes[Math.floor(h / group) * cap + j]! >> (8 * (h % group))) & 0xff; fromLo[b === BYTE_MAX ? NB - 1 : b]!++; }
+        assert.deepEqual(lo, fromLo, `head ${h}: lower histogram vs bytes`);
+      }
+      let cu = 0, cl = 0;
+      for (let b = 0; b < NB; b++) { cu += up[b]!; cl += lo[b]!; assert.ok(cl <= cu, `head ${h} bucket ${b}: lower before upper`); }
+      if (h < group) assert.ok(up.includes(n) && lo.includes(n), `head ${h}: one bucket holds every key`);
+      else assert.ok(up[lastUp]! >= n - 1 && lo[NB - 1]! >= n - 1, `head ${h}: ${up[lastUp]} keys in the last bucket`);
     }
-    let cu = 0, cl = 0;
-    for (let b = 0; b < NB; b++) { cu += up[b]!; cl += lo[b]!; assert.ok(cl <= cu, `head ${h} bucket ${b}: lower before upper`); }
-    if (h < group) assert.ok(up.includes(n) && lo.includes(n), `head ${h}: one bucket holds every key`);
-    else assert.ok(up[lastUp]! >= n - 1 && lo[NB - 1]! >= n - 1, `head ${h}: ${up[lastUp]} keys in the last bucket`);
-  }
-  assert.equal(kept[2], 1, `heads 2, 3 keep the one key: ${kept}`);
-  plan.destroy();
-  for (const b of Object.values(bufs)) b.destroy();
+    assert.equal(kept[2], 1, `heads 2, 3 keep the one key: ${kept}`);
+    plan.destroy();
+    for (const b of Object.values(bufs)) b.destroy();
   }
 });
 
