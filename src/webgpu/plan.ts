@@ -7,7 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection } from './selection.js';
-import { headsPerScan, type CertifiedScan } from './select-wgsl.js';
+import { headsPerScan, type CertifiedScan, type Compaction } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
@@ -170,6 +170,8 @@ export interface DecodePlanOptions {
    * threshold, top-k) counts its histogram (select-wgsl.ts CertifiedScan; default 'fused').
    */
   certifiedScan?: CertifiedScan;
+  /** @internal As certifiedScan: how the kept keys are listed (select-wgsl.ts Compaction; default 'blocks'). */
+  compaction?: Compaction;
 }
 
 export interface DecodeBuffers {
@@ -236,7 +238,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      certifiedScan: options.certifiedScan ?? 'fused',
+      certifiedScan: options.certifiedScan ?? 'fused', compaction: options.compaction ?? 'blocks',
     });
   }
 

@@ -125,6 +125,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * written out (as 'split' has them).
  */
 export type CertifiedScan = 'fused' | 'fused-unrolled' | 'split';
+/** How the compaction after the cut lists the kept keys (benchmark switch, as CertifiedScan): compactSource ('blocks') or sweepCompactSource ('sweep'). */
+export type Compaction = 'blocks' | 'sweep';
 
 /** WGSL: the bucket of a gap g to the anchor (1/8 nat, ABOVE buckets above it; clamped to [0, NB − 1]). */
 const BUCKET_OF = /* wgsl */ `fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }`;
@@ -394,5 +396,85 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
   }`}
   ${appendIds(union)}
+}`;
+}
+
+/**
+ * Certified ε, pass 3 as compactSource, in fewer, longer workgroups ('sweep'): each takes a range of
+ * whole blocks and walks it twice — counting the keys each of its lists gets, then (after one
+ * global atomic a list for the workgroup's total, and a prefix sum over its threads) writing their
+ * ids — instead of a workgroup, two barriers and an atomic a list for every 256 keys. A list's ids
+ * are then in no particular order. Dispatch (x ≤ ⌈n / WG⌉, as compactSource's y).
+ */
+export function sweepCompactSource(group: number, GH: number, union: boolean): string {
+  const WPK = bucketWords(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
+@group(0) @binding(1) var<storage, read> cut: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> p: Params;
+var<workgroup> pre: array<vec4u, WG>;
+var<workgroup> base: vec4u;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  ${union
+    ? `let grp = wid.y; let list0 = grp; let nl = 1u;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH;
+  var c = array<u32, GH>();
+  for (var h = 0u; h < GH; h++) { c[h] = bitcast<u32>(cut[h0 + h].x); }
+  let row0 = grp * WPK;`
+    : `let grp = wid.y / WPK; let w = wid.y % WPK;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH + 4u * w; let nl = min(4u, GH - 4u * w); let list0 = h0;
+  var c = array<u32, 4>();
+  for (var h = 0u; h < nl; h++) { c[h] = bitcast<u32>(cut[h0 + h].x); }
+  let row0 = wid.y;`}
+  let blocks = (p.n + WG - 1u) / WG; let per = (blocks + nwg.x - 1u) / nwg.x;
+  let first = wid.x * per * WG; let last = min(p.n, (wid.x + 1u) * per * WG);
+  var mine = vec4u(0u);
+  for (var j = first + lid; j < last; j += WG) { mine += takes(j, row0, &c); }
+  // Inclusive prefix sums of the threads' counts (Hillis–Steele), four lists at once.
+  pre[lid] = mine;
+  for (var off = 1u; off < WG; off <<= 1u) {
+    workgroupBarrier();
+    let x = select(vec4u(0u), pre[max(lid, off) - off], lid >= off);
+    workgroupBarrier();
+    pre[lid] += x;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    let total = pre[WG - 1u]; var b = vec4u(0u);
+    for (var l = 0u; l < nl; l++) { if (total[l] > 0u) { b[l] = atomicAdd(&counts[list0 + l], total[l]); } }
+    base = b;
+  }
+  workgroupBarrier();
+  var at = base + pre[lid] - mine;
+  for (var j = first + lid; j < last; j += WG) {
+    let t = takes(j, row0, &c);
+    for (var l = 0u; l < nl; l++) { if (t[l] != 0u) { ids[(list0 + l) * p.stride + at[l]] = j; at[l]++; } }
+  }
+}
+// Per list, whether key j joins it (its bucket words from row0 of upBytes on; c: the heads' cuts):
+// union — any of the GH heads keeps it; else head l of the word (heads past the word's: c = 0).
+fn takes(j: u32, row0: u32, c: ptr<function, array<u32, ${union ? 'GH' : '4'}>>) -> vec4u {
+  ${union
+    ? `var any = false;
+  for (var w = 0u; w < WPK; w++) {
+    let word = upBytes[(row0 + w) * p.stride + j];
+    for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) {
+      let b = (word >> (8u * (h % 4u))) & 0xffu;
+      any = any || (*c)[h] > ${BYTE_MAX}u || b < (*c)[h];
+    }
+  }
+  return vec4u(select(0u, 1u, any), 0u, 0u, 0u);`
+    : `let word = upBytes[row0 * p.stride + j];
+  var t = vec4u(0u);
+  for (var h = 0u; h < 4u; h++) {
+    let b = (word >> (8u * h)) & 0xffu;
+    t[h] = select(0u, 1u, (*c)[h] > ${BYTE_MAX}u || b < (*c)[h]);
+  }
+  return t;`}
 }`;
 }

@@ -8,7 +8,7 @@
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
 import { bucketWords, certifiedBucketsSource, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource,
-  type CertifiedScan } from './select-wgsl.js';
+  sweepCompactSource, type CertifiedScan, type Compaction } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import { WG, type Storage } from './wgsl.js';
@@ -35,6 +35,8 @@ export interface SelectionShape {
   unionLists: boolean;
   /** How the certified scan counts its histogram (select-wgsl.ts CertifiedScan). */
   certifiedScan: CertifiedScan;
+  /** How the kept keys are listed after the cut (select-wgsl.ts Compaction). */
+  compaction: Compaction;
 }
 
 export class CodeSelection {
@@ -165,8 +167,13 @@ export class CodeSelection {
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
-    p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
-      blocks, groups * (union ? 1 : bucketWords(GH)));
+    const rows = groups * (union ? 1 : bucketWords(GH)), compact = [this.upBytes, this.cut, this.ids, this.counts, params];
+    if (this.shape.compaction === 'sweep') {
+      p.dispatch(enc, p.get(`compact-sweep-${group}-${GH}-${+union}`, () => sweepCompactSource(group, GH, union)), compact,
+        Math.min(blocks, Math.ceil(this.shape.targetWorkgroups / rows)), rows);
+    } else {
+      p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), compact, blocks, rows);
+    }
     rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
   }
 

@@ -8,7 +8,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
 import { asStored as stored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
-import type { CertifiedScan } from '../../src/webgpu/select-wgsl.js';
+import type { CertifiedScan, Compaction } from '../../src/webgpu/select-wgsl.js';
 
 /** LLM-like keys [kvHeads, n, d]: an offset direction, every 37th key three times larger. */
 function llmKeys(r: Rand, kvHeads: number, n: number, d: number): Float32Array {
@@ -35,7 +35,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan }
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan; compaction?: Compaction }
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -95,7 +95,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
 const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
-  ['certified ε = 1e-2 (split scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split' }],
+  ['certified ε = 1e-2 (split scan, sweep compaction)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split', compaction: 'sweep' }],
   ['certified ε = 1e-2 (fused-unrolled scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'fused-unrolled' }],
 ];
 
@@ -111,7 +111,7 @@ test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and p
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -135,7 +135,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
@@ -254,12 +254,44 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
     for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
       const label = `${name} ${hs}/${kvs} heads`;
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
-        bias: mode.bias, sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, maxLength: shape.cap, targetWorkgroups: 8 });
+        bias: mode.bias, sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, maxLength: shape.cap, targetWorkgroups: 8 });
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
       assert.equal(plan.selected!.headsPerList, hs / kvs, `${label}: one list a KV group`);
       plan.destroy();
+      for (const b of Object.values(bufs)) b.destroy();
+    }
+  }
+});
+
+test('certified compaction variants list the same keys: union and per-head lists, one and several workgroups, n = 1', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(26);
+  // 4/2 heads (one union list a KV group) and 8/1 heads of dv = 384 (a list a head, two bucket words a key).
+  for (const [hs, kvs, d2, dv2] of [[4, 2, 32, 16], [8, 1, 16, 384]] as const) {
+    for (const n2 of [700, 1]) {
+      const k = llmKeys(r, kvs, n2, d2), v = gaussian(r, kvs * n2, dv2).data, q = gaussian(r, hs, d2, 4).data;
+      const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
+        output: device.createBuffer({ size: hs * dv2 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+      for (const targetWorkgroups of [2, 64]) {
+        const lists: string[][] = [];
+        for (const compaction of ['blocks', 'sweep'] as const) {
+          const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'softmax',
+            sparsity: { epsilon: 1e-3 }, maxLength: n2, targetWorkgroups, compaction });
+          const enc = device.createCommandEncoder();
+          plan.encode(enc, bufs, n2);
+          device.queue.submit([enc.finish()]);
+          const sel = plan.selected!, nl = hs / sel.headsPerList;
+          const ids = new Uint32Array(await readBuffer(device, sel.ids, nl * n2 * 4)), counts = new Uint32Array(await readBuffer(device, sel.counts, 16 * Math.ceil(nl / 4)));
+          lists.push(Array.from({ length: nl }, (_, l) => Array.from(ids.subarray(l * n2, l * n2 + counts[l]!)).sort((x, y) => x - y).join(',')));
+          plan.destroy();
+        }
+        const label = `${hs}/${kvs} heads, n = ${n2}, ${targetWorkgroups} workgroups`;
+        assert.deepEqual(lists[1], lists[0], `${label}: sweep vs blocks`);
+        assert.ok(lists[0]!.every((l) => l.length > 0), `${label}: every list keeps a key`);
+      }
       for (const b of Object.values(bufs)) b.destroy();
     }
   }
