@@ -16,11 +16,12 @@
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
 // relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
-// variant (plan option certifiedScan, select-wgsl.ts CertifiedScan); --host 0 skips the attendAsync row.
+// variant (plan option certifiedScan, select-wgsl.ts CertifiedScan), '+' a compaction variant
+// (plan option compaction: split+sweep); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--certified-scans fused,split] [--host 1]
+//     [--modes dense,certified,...] [--certified-scans fused-unrolled,split,split+sweep] [--host 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -30,7 +31,7 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { Pipelines } from '../src/webgpu/plan.js';
-import type { CertifiedScan } from '../src/webgpu/select-wgsl.js';
+import type { CertifiedScan, Compaction } from '../src/webgpu/select-wgsl.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -45,7 +46,8 @@ const { values: a } = parseArgs({ options: {
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
-const scans = a['certified-scans']!.split(',').filter((x) => x !== '') as CertifiedScan[];
+// Each a scan variant, optionally '+' a compaction variant (split+sweep).
+const scans = a['certified-scans']!.split(',').filter((x) => x !== '');
 const modes = a.modes?.split(',');
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
@@ -111,7 +113,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
-  for (const scan of scans) contenders.push({ name: `certified-${scan}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan } });
+  for (const v of scans) {
+    const [scan, compaction] = v.split('+') as [CertifiedScan, Compaction | undefined];
+    contenders.push({ name: `certified-${v}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan, compaction } });
+  }
   // --modes: the dense plan stays (every ratio is against it), and the scan variants asked for.
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || scans.some((v) => name === `certified-${v}`);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
