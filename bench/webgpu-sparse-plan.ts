@@ -17,7 +17,8 @@
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
 // relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
 // variant (plan option certifiedScan, select-wgsl.ts CertifiedScan), '+' a compaction variant
-// (plan option compaction: split+sweep); --host 0 skips the attendAsync row.
+// (plan option compaction: split+sweep), '@' the plan's targetWorkgroups (split@1056); --host 0 skips
+// the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -114,8 +115,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   ];
   for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
   for (const v of scans) {
-    const [scan, compaction] = v.split('+') as [CertifiedScan, Compaction | undefined];
-    contenders.push({ name: `certified-${v}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan, compaction } });
+    const [spec, workgroups] = v.split('@'), [scan, compaction] = spec!.split('+') as [CertifiedScan, Compaction | undefined];
+    contenders.push({ name: `certified-${v}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan, compaction,
+      ...(workgroups ? { targetWorkgroups: Number(workgroups) } : {}) } });
   }
   // --modes: the dense plan stays (every ratio is against it), and the scan variants asked for.
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || scans.some((v) => name === `certified-${v}`);
