@@ -409,7 +409,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 export function sweepCompactSource(group: number, GH: number, union: boolean): string {
   const WPK = bucketWords(GH);
   return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u;
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const R = 8u;
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> upBytes: array<u32>;
 @group(0) @binding(1) var<storage, read> cut: array<vec4f>;
@@ -433,8 +433,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let row0 = wid.y;`}
   let blocks = (p.n + WG - 1u) / WG; let per = (blocks + nwg.x - 1u) / nwg.x;
   let first = wid.x * per * WG; let last = min(p.n, (wid.x + 1u) * per * WG);
+  // R keys a thread and step, their loads in flight together (a few hundred workgroups of 4-byte
+  // loads would otherwise keep too few bytes in flight to stream the words).
   var mine = vec4u(0u);
-  for (var j = first + lid; j < last; j += WG) { mine += takes(j, row0, &c); }
+  for (var b0 = first + lid; b0 < last; b0 += R * WG) {
+    for (var r = 0u; r < R; r++) { let j = b0 + r * WG; if (j < last) { mine += takes(j, row0, &c); } }
+  }
   // Inclusive prefix sums of the threads' counts (Hillis–Steele), four lists at once.
   pre[lid] = mine;
   for (var off = 1u; off < WG; off <<= 1u) {
@@ -451,9 +455,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   workgroupBarrier();
   var at = base + pre[lid] - mine;
-  for (var j = first + lid; j < last; j += WG) {
-    let t = takes(j, row0, &c);
-    for (var l = 0u; l < nl; l++) { if (t[l] != 0u) { ids[(list0 + l) * p.stride + at[l]] = j; at[l]++; } }
+  for (var b0 = first + lid; b0 < last; b0 += R * WG) {
+    for (var r = 0u; r < R; r++) {
+      let j = b0 + r * WG;
+      if (j < last) {
+        let t = takes(j, row0, &c);
+        for (var l = 0u; l < nl; l++) { if (t[l] != 0u) { ids[(list0 + l) * p.stride + at[l]] = j; at[l]++; } }
+      }
+    }
   }
 }
 // Per list, whether key j joins it (its bucket words from row0 of upBytes on; c: the heads' cuts):
