@@ -272,7 +272,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
  */
 export function certifiedHistSource(group: number, GH: number): string {
-  const WPK = bucketWords(GH), hg = histogram(GH, true);
+  const WPK = bucketWords(GH), hg = histogram(GH, true), R = 8;
+  const keys = Array.from({ length: R }, (_, r) => r), words = Array.from({ length: WPK }, (_, w) => w);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u;
 ${PARAMS}
@@ -285,16 +286,18 @@ ${hg.decl}
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let h0 = (wid.y / HG) * GS + (wid.y % HG) * GH;
   ${hg.start}
-  for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
-    let j = base + lid;
-    if (j < p.n) {
-      var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>();
-      for (var w = 0u; w < ${WPK}u; w++) { let at = (wid.y * ${WPK}u + w) * p.stride + j; upW[w] = upBytes[at]; loW[w] = loBytes[at]; }
+  // R keys a thread and step: their words are loaded first, in flight together (a few hundred
+  // workgroups of one 4-byte load a thread would keep too few bytes in flight), then counted.
+  let step = nwg.x * WG;
+  for (var base = wid.x * WG + lid; base < p.n; base += ${R}u * step) {
+    ${keys.map((r) => `let j${r} = min(base + ${r}u * step, p.n - 1u);`).join(' ')}
+    ${keys.map((r) => words.map((w) => `let u${r}w${w} = upBytes[(wid.y * ${WPK}u + ${w}u) * p.stride + j${r}]; let l${r}w${w} = loBytes[(wid.y * ${WPK}u + ${w}u) * p.stride + j${r}];`).join(' ')).join('\n    ')}
+    ${keys.map((r) => `if (base + ${r}u * step < p.n) {
       ${perHead(GH, true, (h) => `let shift = 8u * (${h} % 4u);
-        let bu = (upW[${h} / 4u] >> shift) & 0xffu;
-        let lb = (loW[${h} / 4u] >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
+        let bu = (u${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu;
+        let lb = (l${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
         ${hg.count(h)}`)}
-    }
+    }`).join('\n    ')}
   }
   ${hg.flush}
 }`;

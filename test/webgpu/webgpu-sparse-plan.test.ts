@@ -265,31 +265,44 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
   }
 });
 
-test('certified compaction variants list the same keys: union and per-head lists, one and several workgroups, n = 1', async (t) => {
+test('certified selection variants: the same histogram and kept keys from every scan and compaction; union and per-head lists, one and several workgroups, n = 1 and n past 8 keys a thread', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
-  const r = rng(26);
+  const r = rng(26), NB = 448, BYTE_MAX = 255;
+  const variants = [['fused', 'blocks'], ['fused-unrolled', 'sweep'], ['split', 'sweep'], ['split', 'blocks']] as const;
   // 4/2 heads (one union list a KV group) and 8/1 heads of dv = 384 (a list a head, two bucket words a key).
   for (const [hs, kvs, d2, dv2] of [[4, 2, 32, 16], [8, 1, 16, 384]] as const) {
-    for (const n2 of [700, 1]) {
+    for (const n2 of [5000, 700, 1]) {
       const k = llmKeys(r, kvs, n2, d2), v = gaussian(r, kvs * n2, dv2).data, q = gaussian(r, hs, d2, 4).data;
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * dv2 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       for (const targetWorkgroups of [2, 64]) {
-        const lists: string[][] = [];
-        for (const compaction of ['blocks', 'sweep'] as const) {
+        const lists: string[][] = [], hists: Uint32Array[] = [];
+        for (const [certifiedScan, compaction] of variants) {
           const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'softmax',
-            sparsity: { epsilon: 1e-3 }, maxLength: n2, targetWorkgroups, compaction });
+            sparsity: { epsilon: 1e-3 }, maxLength: n2, targetWorkgroups, certifiedScan, compaction });
           const enc = device.createCommandEncoder();
           plan.encode(enc, bufs, n2);
           device.queue.submit([enc.finish()]);
           const sel = plan.selected!, nl = hs / sel.headsPerList;
           const ids = new Uint32Array(await readBuffer(device, sel.ids, nl * n2 * 4)), counts = new Uint32Array(await readBuffer(device, sel.counts, 16 * Math.ceil(nl / 4)));
           lists.push(Array.from({ length: nl }, (_, l) => Array.from(ids.subarray(l * n2, l * n2 + counts[l]!)).sort((x, y) => x - y).join(',')));
+          hists.push(new Uint32Array(await readBuffer(device, (plan as unknown as { selection: { hist: GPUBuffer } }).selection.hist, hs * NB * 2 * 4)));
           plan.destroy();
         }
         const label = `${hs}/${kvs} heads, n = ${n2}, ${targetWorkgroups} workgroups`;
-        assert.deepEqual(lists[1], lists[0], `${label}: sweep vs blocks`);
+        // The split scan counts from bytes: the fused histogram with upper buckets past 255 merged
+        // into 255 and lower ones past 254 into the last. Kept keys: the same for the same histogram.
+        const merged = hists[0]!.slice();
+        for (let h = 0; h < hs; h++) {
+          for (let b = BYTE_MAX + 1; b < NB; b++) { merged[(h * NB + BYTE_MAX) * 2] += merged[(h * NB + b) * 2]!; merged[(h * NB + b) * 2] = 0; }
+          for (let b = BYTE_MAX; b < NB - 1; b++) { merged[(h * NB + NB - 1) * 2 + 1] += merged[(h * NB + b) * 2 + 1]!; merged[(h * NB + b) * 2 + 1] = 0; }
+        }
+        variants.forEach(([scan, compaction], i) => {
+          const same = scan === 'split' ? 2 : 0;
+          assert.deepEqual(hists[i], scan === 'split' ? merged : hists[0], `${label}: ${scan} histogram`);
+          assert.deepEqual(lists[i], lists[same], `${label}: ${scan} + ${compaction} kept keys vs ${variants[same]!.join(' + ')}`);
+        });
         assert.ok(lists[0]!.every((l) => l.length > 0), `${label}: every list keeps a key`);
       }
       for (const b of Object.values(bufs)) b.destroy();
