@@ -34,15 +34,23 @@ export function rowOfSource(layout: KeyLayout, cap: string): string {
 }
 
 /**
+ * WGSL statements reading dims 8u..8u+7 of K row `row` (the caller's K, bound as array<vec4u> of f16
+ * pairs or array<vec4f>) into a0, a1: vec4f — the key quantization passes' one way to read a row.
+ */
+export function keyUnitSource(D: number, storage: Storage): string {
+  const RW = storage === 'f16' ? D / 8 : D / 4;
+  return storage === 'f16'
+    ? `let w = K[row * ${RW}u + u]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
+    : `let a0 = K[row * ${RW}u + 2u * u]; let a1 = K[row * ${RW}u + 2u * u + 1u];`;
+}
+
+/**
  * Key quantization, one thread per key: codes, meta and normMax of keys [from, from + count) of
  * every KV head, read from the caller's K (f16 pairs or f32, contiguous or paged). Dispatch
  * (⌈count / WG⌉, kvHeads).
  */
 export function quantizeKeysSource(D: number, storage: Storage, layout: KeyLayout): string {
-  const f16 = storage === 'f16', RW = f16 ? D / 8 : D / 4;
-  const unit = f16
-    ? `let w = K[row * ${RW}u + u]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
-    : `let a0 = K[row * ${RW}u + 2u * u]; let a1 = K[row * ${RW}u + 2u * u + 1u];`;
+  const f16 = storage === 'f16', unit = keyUnitSource(D, storage);
   return /* wgsl */ `
 const WG = ${WG}u; const U = ${D / 8}u; const W16 = ${D / 16}u;
 ${QUANT_PARAMS}

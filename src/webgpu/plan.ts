@@ -172,6 +172,13 @@ export interface DecodePlanOptions {
   certifiedScan?: CertifiedScan;
   /** @internal As certifiedScan: how the kept keys are listed (select-wgsl.ts Compaction; default 'blocks'). */
   compaction?: Compaction;
+  /**
+   * Exact sparse ReLU: the scan over every key per step — 'int8' (default: the int8 codes, 144
+   * bytes a key at d = 128) or 'int4' (4-bit codes centred on the keys' mean, 72 bytes a key,
+   * then the int8 scan over the keys they let through; docs/webgpu.md). Both keep every key of
+   * positive weight; 'int4' keeps a second set of codes (d/2 + 8 bytes a position and KV head).
+   */
+  firstFilter?: 'int8' | 'int4';
 }
 
 export interface DecodeBuffers {
@@ -239,6 +246,7 @@ export class WebGpuDecodePlan {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       certifiedScan: options.certifiedScan ?? 'fused', compaction: options.compaction ?? 'blocks',
+      firstFilter: options.firstFilter ?? 'int8',
     });
   }
 
@@ -266,6 +274,10 @@ export class WebGpuDecodePlan {
       : sel.rule === 'certified' ? { kind: 'certified' as const, epsilon: sel.epsilon }
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
+    const filter = options.firstFilter ?? 'int8';
+    if (filter !== 'int8' && !(filter === 'int4' && mode?.kind === 'relu')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or 'int4' with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
+    }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
     return new WebGpuDecodePlan(pipelines, { ...options, alpha: w.alpha, bias: w.bias }, mode);
@@ -359,6 +371,15 @@ export class WebGpuDecodePlan {
    */
   get selected(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
     return this.selection?.list ?? null;
+  }
+
+  /**
+   * firstFilter 'int4': the last step's keys that passed the 4-bit scan, one list per scan group of
+   * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null.
+   */
+  get firstFilterCandidates(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
+    const f = this.selection?.filter;
+    return f ? { ids: f.ids, counts: f.counts, headsPerList: f.shape.GH } : null;
   }
 
   /**

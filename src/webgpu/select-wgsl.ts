@@ -66,9 +66,10 @@ const SCAN_BINDINGS = /* wgsl */ `
 /**
  * WGSL: appending the keys with take[h] (h < NH) to their id lists ([lists, stride]; counts[list])
  * with one atomic per workgroup and list. Union lists (one list for the NH heads, at `list0`):
- * a key joins when any head takes it; else head h's list is list0 + h.
+ * a key joins when any head takes it; else head h's list is list0 + h. Needs workgroup arrays
+ * localCount (atomic) and localBase of NH entries, zero.
  */
-function appendIds(union: boolean): string {
+export function appendIds(union: boolean): string {
   return union
     ? `var any = false;
   for (var h = 0u; h < NH; h++) { any = any || take[h]; }
@@ -89,21 +90,30 @@ function appendIds(union: boolean): string {
 /**
  * Exact ReLU: keys whose upper bound exceeds the bias are appended to the id lists (appendIds:
  * per head, or per scan group of GH heads when `union`). Dispatch (⌈n / WG⌉, kvHeads · group / GH).
+ * `candidates`: the keys are those of a first filter's list per scan group (nibble-wgsl.ts; cand
+ * [groups, stride], candCounts) instead of [0, n); workgroups past the list's end return at once.
  */
-export function reluScanSource(D: number, group: number, GH: number, union: boolean): string {
+export function reluScanSource(D: number, group: number, GH: number, union: boolean, candidates = false): string {
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u;
 ${PARAMS}
 ${SCAN_BINDINGS}
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+${candidates ? `@group(0) @binding(7) var<storage, read> cand: array<u32>;
+@group(0) @binding(8) var<storage, read> candCounts: array<u32>;
+var<workgroup> candN: u32;` : ''}
 var<workgroup> localCount: array<atomic<u32>, GH>;
 var<workgroup> localBase: array<u32, GH>;
 ${BOUND_FNS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
+  ${candidates ? `if (lid == 0u) { candN = candCounts[wid.y]; }
+  let cn = workgroupUniformLoad(&candN);
+  if (wid.x * WG >= cn) { return; }
+  let at = wid.x * WG + lid; let valid = at < cn; let j = cand[wid.y * p.stride + min(at, cn - 1u)]; let jj = j;`
+    : 'let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);'}
   ${codeDots(D, GH)}
   const NH = GH; let list0 = ${union ? 'wid.y' : 'h0'};
   var take = array<bool, GH>();

@@ -11,6 +11,7 @@ import { bucketWords, certifiedBucketsSource, certifiedHistSource, certifiedScan
   sweepCompactSource, type CertifiedScan, type Compaction } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
+import { NibbleFilter } from './nibble-filter.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface SelectionShape {
@@ -37,6 +38,11 @@ export interface SelectionShape {
   certifiedScan: CertifiedScan;
   /** How the kept keys are listed after the cut (select-wgsl.ts Compaction). */
   compaction: Compaction;
+  /**
+   * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), or 'int4' (a 4-bit
+   * scan, nibble-filter.ts, then the int8 scan over its candidates only).
+   */
+  firstFilter: 'int8' | 'int4';
 }
 
 export class CodeSelection {
@@ -55,6 +61,8 @@ export class CodeSelection {
   readonly normMax: GPUBuffer;
   /** Certified and rank rules: (c, U, L, anchor) per head (select-wgsl.ts cutSource, select-kernels.ts rankCutSource). */
   readonly cut: GPUBuffer | null;
+  /** firstFilter 'int4': the 4-bit scan, whose candidate lists the int8 scan reads. */
+  readonly filter: NibbleFilter | null;
   /** Positions [0, quantized) have codes. */
   quantized = 0;
   private readonly buffers: GPUBuffer[] = [];
@@ -112,6 +120,8 @@ export class CodeSelection {
     } else {
       this.cut = null;
     }
+    this.filter = shape.mode.kind === 'relu' && shape.firstFilter === 'int4'
+      ? new NibbleFilter(pipelines, { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH }) : null;
     this.rank = shape.mode.kind === 'rank'
       ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;
   }
@@ -128,6 +138,7 @@ export class CodeSelection {
     const paged = typeof layout === 'object';
     const pipe = this.pipelines.get(`quantize-${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`, () => quantizeKeysSource(D, storage, layout));
     this.pipelines.dispatch(enc, pipe, [keys, this.codes, this.meta, this.normMax, this.quantParams, paged ? pageTable! : null], Math.ceil((to - from) / WG), kvHeads);
+    this.filter?.encodeQuantize(enc, keys, pageTable, this.quantParams, from, to);
     this.quantized = Math.max(this.quantized, to);
   }
 
@@ -151,7 +162,11 @@ export class CodeSelection {
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
-      p.dispatch(enc, p.get(`scan-relu-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union)), [...scan, this.ids, this.counts], blocks, groups);
+      const f = this.filter;
+      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.coef, this.normMax);
+      // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
+      p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),
+        [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys (16-bit counts).
@@ -180,6 +195,7 @@ export class CodeSelection {
   destroy(): void {
     for (const b of this.buffers) b.destroy();
     this.rank?.destroy();
+    this.filter?.destroy();
     this.quantized = 0;
   }
 }

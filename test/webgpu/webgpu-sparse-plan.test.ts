@@ -35,7 +35,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan; compaction?: Compaction }
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan; compaction?: Compaction; firstFilter?: 'int4' }
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -94,12 +94,13 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
 
 const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
+  ['exact ReLU², 4-bit first filter', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4' }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
   ['certified ε = 1e-2 (split scan, sweep compaction)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split', compaction: 'sweep' }],
   ['certified ε = 1e-2 (fused-unrolled scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'fused-unrolled' }],
 ];
 
-test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
+test('sparse WebGpuDecodePlan: exact ReLU (int8 and 4-bit first filter) and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(21);
@@ -111,7 +112,7 @@ test('sparse WebGpuDecodePlan: exact ReLU and certified ε over contiguous and p
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, firstFilter: mode.firstFilter, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -135,7 +136,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, certifiedScan: mode.certifiedScan, compaction: mode.compaction, firstFilter: mode.firstFilter, maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);

@@ -1,0 +1,208 @@
+/**
+ * WGSL of the 4-bit first filter of exact sparse ReLU (nibble-filter.ts; docs/webgpu.md "Kernels"):
+ * a scan that reads 72 bytes a key (d = 128) instead of the int8 codes' 144 and lets through every
+ * key whose logit can exceed the bias; the int8 scan then runs over those candidates only.
+ *
+ * Codes (made on the GPU from the caller's K rows, as the int8 codes are), per KV head:
+ *   mu    [kvHeads, D/4]           vec4f: a centre μ (the mean of up to 256 keys spread over the
+ *                                  first keys coded): any μ is valid; one near the keys' mean takes
+ *                                  the channels' common offsets (an LLM's outlier channels) out of
+ *                                  the per-key scale
+ *   codes [kvHeads, ⌈D/32⌉, stride] vec4u: y = k − μ, s = max|y_i|/7, c_i = round(y_i/s) ∈ [−7, 7],
+ *                                  stored as c + 8 in a nibble, dims 8u..8u+3 in the low nibbles of
+ *                                  word u, 8u+4..8u+7 in the high ones (transposed like the int8 codes)
+ *   meta  [kvHeads, stride]        vec2f: (s, R), R ≥ ‖y − s·c‖
+ * Bound (the int8 bound's math, codes-wgsl.ts and quantize.ts, applied to y): with the query's
+ * int8 parts q̂ = 128·hi + lo, A, E1, E2 from the query pass,
+ *   scale·⟨q, k⟩ = scale·⟨q, μ⟩ + A·s·⟨c, q̂⟩ ± (E1·R + E2·‖y‖),  ‖y‖ ≤ normMax + ‖μ‖,
+ * where ⟨c, q̂⟩ = Σ dot4I8Packed(nibbles, q̂ parts) − 8·Σ q̂ exactly in int32, and scale·⟨q, μ⟩ is
+ * computed once a step in float32 with its rounding error bounded (filter query pass).
+ * Rounding of the codes: x = fl(k − μ) and e = fl(x − fl(s·c)) are within 2⁻²⁴·(‖y‖ + ‖s·c‖ + ‖e‖)
+ * of the real y − s·c, and ‖s·c‖ ≤ ‖y‖ + √D·s/2 ≤ (1 + √D/14)·‖y‖ ≤ 4.3·‖y‖ for D ≤ 2048: R adds
+ * 2⁻²¹·‖y‖ and the factor 1.0001 (the sums of squares and square roots, as for the int8 codes).
+ */
+import { BOUND_FNS, keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
+import { appendIds } from './select-wgsl.js';
+import { PARAMS, WG, type Storage } from './wgsl.js';
+
+/** Keys the centre is the mean of (spread over the keys coded when it is made). */
+const CENTRE_SAMPLES = 256;
+
+/** K bound as its rows are stored, and the page table of the paged layout. */
+function keyBindings(storage: Storage, layout: KeyLayout): string {
+  return `@group(0) @binding(0) var<storage, read> K: array<${storage === 'f16' ? 'vec4u' : 'vec4f'}>;
+${typeof layout === 'object' ? '@group(0) @binding(5) var<storage, read> pages: array<u32>;' : ''}`;
+}
+
+/**
+ * The centre μ of each KV head: the mean of up to 256 keys spread over [0, p.first + p.count)
+ * (codes-wgsl.ts QuantParams), one workgroup a KV head, a thread a group of 8 dims. Dispatch (kvHeads).
+ */
+export function nibbleCentreSource(D: number, storage: Storage, layout: KeyLayout): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const U = ${D / 8}u; const SAMPLES = ${CENTRE_SAMPLES}u;
+struct QuantParams { first: u32, count: u32, cap: u32, stride: u32 }
+${keyBindings(storage, layout)}
+@group(0) @binding(1) var<storage, read_write> mu: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: QuantParams;
+${rowOfSource(layout, 'p.cap')}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.x; let n = p.first + p.count; let S = min(n, SAMPLES);
+  for (var u = lid; u < U; u += WG) {
+    var s0 = vec4f(0.0); var s1 = vec4f(0.0);
+    for (var t = 0u; t < S; t++) {
+      let row = rowOf(kvh, min(n - 1u, u32(f32(t) * f32(n) / f32(S))));
+      ${keyUnitSource(D, storage)}
+      s0 += a0; s1 += a1;
+    }
+    mu[(kvh * U + u) * 2u] = s0 / f32(max(S, 1u)); mu[(kvh * U + u) * 2u + 1u] = s1 / f32(max(S, 1u));
+  }
+}`;
+}
+
+/** Nibble words (vec4u, 32 dims each) of a key. */
+export function nibbleWords(D: number): number {
+  return Math.ceil(D / 32);
+}
+
+/**
+ * The 4-bit codes of keys [p.first, p.first + p.count) of every KV head, one thread a key.
+ * Dispatch (⌈count / WG⌉, kvHeads).
+ */
+export function nibbleQuantizeSource(D: number, storage: Storage, layout: KeyLayout): string {
+  const unit = keyUnitSource(D, storage), W32 = nibbleWords(D);
+  return /* wgsl */ `
+const WG = ${WG}u; const U = ${D / 8}u; const W32 = ${W32}u;
+struct QuantParams { first: u32, count: u32, cap: u32, stride: u32 }
+${keyBindings(storage, layout)}
+@group(0) @binding(1) var<storage, read_write> codes: array<vec4u>;
+@group(0) @binding(2) var<storage, read_write> keyMeta: array<vec2f>;
+@group(0) @binding(3) var<storage, read> mu: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: QuantParams;
+${rowOfSource(layout, 'p.cap')}
+fn nibbles(y: vec4f, s: f32) -> vec4i { return select(vec4i(0), vec4i(clamp(round(y / s), vec4f(-7.0), vec4f(7.0))), s > 0.0); }
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y; let i = wid.x * WG + lid; let j = p.first + i;
+  if (i >= p.count) { return; }
+  let row = rowOf(kvh, j);
+  var amax = vec4f(0.0); var n2 = 0.0;
+  for (var u = 0u; u < U; u++) {
+    ${unit}
+    let y0 = a0 - mu[(kvh * U + u) * 2u]; let y1 = a1 - mu[(kvh * U + u) * 2u + 1u];
+    amax = max(amax, max(abs(y0), abs(y1))); n2 += dot(y0, y0) + dot(y1, y1);
+  }
+  let s = max(max(amax.x, amax.y), max(amax.z, amax.w)) / 7.0;
+  var e2 = 0.0; var word = vec4u(0u);
+  for (var u = 0u; u < U; u++) {
+    ${unit}
+    let y0 = a0 - mu[(kvh * U + u) * 2u]; let y1 = a1 - mu[(kvh * U + u) * 2u + 1u];
+    let c0 = nibbles(y0, s); let c1 = nibbles(y1, s);
+    let e0 = y0 - s * vec4f(c0); let e1 = y1 - s * vec4f(c1);
+    e2 += dot(e0, e0) + dot(e1, e1);
+    word[u % 4u] = pack4xU8(vec4u(c0 + vec4i(8))) | (pack4xU8(vec4u(c1 + vec4i(8))) << 4u);
+    if (u % 4u == 3u || u == U - 1u) { codes[(kvh * W32 + u / 4u) * p.stride + j] = word; word = vec4u(0u); }
+  }
+  keyMeta[kvh * p.stride + j] = vec2f(s, (sqrt(e2) + 4.76837158203125e-7 * sqrt(n2)) * 1.0001);
+}`;
+}
+
+/**
+ * Per step, one workgroup a head, after the query pass (codes-wgsl.ts): the head's
+ * (scale·⟨q, μ⟩, a bound on its float32 error, ‖y‖ bound normMax + ‖μ‖, Σ q̂ as i32 bits) into
+ * qmu[h], and the candidate lists' counts zeroed (heads ≥ lists). Dispatch (heads).
+ */
+export function nibbleQuerySource(D: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const DQ = ${D / 4}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> Q: array<vec4f>;
+@group(0) @binding(1) var<storage, read> mu: array<vec4f>;
+@group(0) @binding(2) var<storage, read> qcode: array<u32>;
+@group(0) @binding(3) var<storage, read> normMax: array<u32>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> qmu: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
+var<workgroup> red: array<vec3f, WG>;
+var<workgroup> qsum: atomic<i32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x; let kvh = h / p.groupSize;
+  if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
+  var acc = vec3f(0.0); // Σ q·μ, Σ |q·μ|, Σ μ²
+  var qs = 0; // Σ q̂, exactly
+  for (var w = lid; w < DQ; w += WG) {
+    let q = Q[h * DQ + w]; let m = mu[kvh * DQ + w]; let qm = q * m;
+    qs += 128 * dot4I8Packed(qcode[h * 2u * DQ + w], 0x01010101u) + dot4I8Packed(qcode[h * 2u * DQ + DQ + w], 0x01010101u);
+    acc += vec3f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(m)), dot(m, m));
+  }
+  red[lid] = acc;
+  atomicAdd(&qsum, qs);
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    let t = red[0];
+    // Float32 sums of D terms (and the products, the scale): relative error ≤ (D + 8)·2⁻²³ of Σ|q·μ|.
+    let err = p.scale * t.y * ${(D + 8) * 2 ** -23} * 1.0001 + 1e-30;
+    qmu[h] = vec4f(p.scale * t.x, err, (bitcast<f32>(normMax[0]) + sqrt(t.z) * 1.0001) * 1.0001, bitcast<f32>(atomicLoad(&qsum)));
+  }
+}`;
+}
+
+/**
+ * The 4-bit scan: keys of [0, n) whose upper bound exceeds the bias for some head of the scan
+ * group join the group's candidate list (cand [groups, stride], candCounts). A NaN bound (keys
+ * beyond float32's range) keeps the key: the int8 scan over the candidates decides.
+ * Dispatch (⌈n / WG⌉, kvHeads · group / GH).
+ */
+export function nibbleScanSource(D: number, group: number, GH: number): string {
+  const W32 = nibbleWords(D), U = D / 8, DQ = D / 4;
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const W32 = ${W32}u; const U = ${U}u; const DQ = ${DQ}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(2) var<storage, read> qcode: array<u32>;
+@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read> qmu: array<vec4f>;
+var<workgroup> localCount: array<atomic<u32>, GH>;
+var<workgroup> localBase: array<u32, GH>;
+${BOUND_FNS}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
+  var o = array<i32, GH>();
+  for (var w = 0u; w < W32; w++) {
+    let c = codes[(kvh * W32 + w) * p.stride + jj];
+    for (var k = 0u; k < 4u; k++) {
+      let u = 4u * w + k;
+      if (u < U) {
+        let lo = c[k] & 0x0F0F0F0Fu; let hi = (c[k] >> 4u) & 0x0F0F0F0Fu;
+        for (var h = 0u; h < GH; h++) {
+          let qb = (h0 + h) * 2u * DQ + 2u * u;
+          o[h] += 128 * (dot4I8Packed(lo, qcode[qb]) + dot4I8Packed(hi, qcode[qb + 1u])) + dot4I8Packed(lo, qcode[qb + DQ]) + dot4I8Packed(hi, qcode[qb + DQ + 1u]);
+        }
+      }
+    }
+  }
+  let mt = keyMeta[kvh * p.stride + jj];
+  const NH = GH; let list0 = wid.y;
+  var take = array<bool, GH>();
+  for (var h = 0u; h < GH; h++) {
+    let cf = coef[h0 + h]; let m = qmu[h0 + h];
+    let est = boundEst(cf, vec4f(mt.x), o[h] - 8 * bitcast<i32>(m.w));
+    // The centre's term and its error; the sum's own roundings within 2⁻²⁰ of its terms.
+    let ub = m.x + est + boundWidth(cf, vec4f(mt.x, mt.y, m.z, 0.0), est) + m.y + (abs(m.x) + m.y) * 9.5367431640625e-7;
+    take[h] = valid && !(ub <= p.bias);
+  }
+  ${appendIds(true)}
+}`;
+}
