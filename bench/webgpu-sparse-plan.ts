@@ -13,6 +13,9 @@
 // list: exact ReLU and certified keep one list a KV group, the union of its heads'; keysScoredPerHead
 // is then the list's length), `MODE.gatherGBps` those rows' bytes over the pass's time.
 // A last row times KVCache.attendAsync (host included) at the smallest n.
+// --filters int8,int4 adds exact ReLU with the 4-bit first filter (`relu-ACT-int4`, plan option
+// firstFilter 'int4') beside the int8 scan's `relu-ACT`, in the same rounds; `MODE.firstFilterPerList`
+// counts the keys it let through a KV group.
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
 // relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
@@ -21,7 +24,7 @@
 // the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
-//     [--activations 0.03,0.01] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
+//     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--certified-scans fused-unrolled,split,split+sweep] [--host 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
@@ -44,7 +47,9 @@ const { values: a } = parseArgs({ options: {
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, 'certified-scans': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
+  filters: { type: 'string', default: 'int8' },
 } });
+const filters = a.filters!.split(',') as ('int8' | 'int4')[];
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
 // Each a scan variant, optionally '+' a compaction variant (split+sweep).
@@ -113,7 +118,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
-  for (const act of activations) contenders.push({ name: `relu-${act}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact' } });
+  for (const act of activations) {
+    for (const f of filters) {
+      contenders.push({ name: `relu-${act}${f === 'int8' ? '' : `-${f}`}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f } });
+    }
+  }
   for (const v of scans) {
     const [spec, workgroups] = v.split('@'), [scan, compaction] = spec!.split('+') as [CertifiedScan, Compaction | undefined];
     contenders.push({ name: `certified-${v}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan, compaction,
@@ -143,6 +152,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     if (sel) {
       const lists = heads / sel.headsPerList, counts = new Uint32Array(await read(sel.counts, 4 * Math.ceil(lists / 4) * 4));
       row[`${c.name}.rowsGathered`] = counts.subarray(0, lists).reduce((x, y) => x + y, 0);
+    }
+    const cand = plan.firstFilterCandidates;
+    if (cand) {
+      const lists = heads / cand.headsPerList, counts = new Uint32Array(await read(cand.counts, 4 * Math.ceil(lists / 4) * 4));
+      row[`${c.name}.firstFilterPerList`] = Array.from(counts.subarray(0, lists));
     }
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
@@ -178,7 +192,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     // Exact ReLU against dense ReLU where it ran, else against dense softmax (the same bytes).
     row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number ?? dense : dense) / (row[`${c.name}.ms`] as number);
   }
-  for (const act of activations) if (row[`relu-${act}.ms`] !== undefined) row[`relu-${act}.vsSoftmaxDense`] = dense / (row[`relu-${act}.ms`] as number);
+  for (const c of contenders.filter((x) => x.options.sparsity === 'exact')) row[`${c.name}.vsSoftmaxDense`] = dense / (row[`${c.name}.ms`] as number);
   row.timing = adapter.timestamps ? 'timestamps' : 'submit to done';
   for (const p of plans) p.destroy();
   for (const b of Object.values(bufs)) b.destroy();

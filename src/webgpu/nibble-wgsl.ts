@@ -160,13 +160,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Dispatch (⌈n / WG⌉, kvHeads · group / GH).
  */
 export function nibbleScanSource(D: number, group: number, GH: number): string {
-  const W32 = nibbleWords(D), U = D / 8, DQ = D / 4;
+  const W32 = nibbleWords(D), V16 = D / 16;
   return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const W32 = ${W32}u; const U = ${U}u; const DQ = ${DQ}u;
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const W32 = ${W32}u; const V16 = ${V16}u;
+const M = 0x0F0F0F0Fu;
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> codes: array<vec4u>;
 @group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
-@group(0) @binding(2) var<storage, read> qcode: array<u32>;
+@group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
 @group(0) @binding(3) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
@@ -179,16 +180,20 @@ ${BOUND_FNS}
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
+  // o[h] = Σ (c + 8)·q̂ over the dims: 16 dims v (two nibble units) against the query's
+  // vec4u words v of its hi and lo parts (codes-wgsl.ts qcode), as the int8 scan reads them.
   var o = array<i32, GH>();
   for (var w = 0u; w < W32; w++) {
     let c = codes[(kvh * W32 + w) * p.stride + jj];
-    for (var k = 0u; k < 4u; k++) {
-      let u = 4u * w + k;
-      if (u < U) {
-        let lo = c[k] & 0x0F0F0F0Fu; let hi = (c[k] >> 4u) & 0x0F0F0F0Fu;
+    for (var half = 0u; half < 2u; half++) {
+      let v = 2u * w + half;
+      if (v < V16) {
+        let u0 = select(c.x, c.z, half == 1u); let u1 = select(c.y, c.w, half == 1u);
+        let a = u0 & M; let b = (u0 >> 4u) & M; let e = u1 & M; let f = (u1 >> 4u) & M;
         for (var h = 0u; h < GH; h++) {
-          let qb = (h0 + h) * 2u * DQ + 2u * u;
-          o[h] += 128 * (dot4I8Packed(lo, qcode[qb]) + dot4I8Packed(hi, qcode[qb + 1u])) + dot4I8Packed(lo, qcode[qb + DQ]) + dot4I8Packed(hi, qcode[qb + DQ + 1u]);
+          let qb = (h0 + h) * 2u * V16; let hi = qcode[qb + v]; let lo = qcode[qb + V16 + v];
+          o[h] += 128 * (dot4I8Packed(a, hi.x) + dot4I8Packed(b, hi.y) + dot4I8Packed(e, hi.z) + dot4I8Packed(f, hi.w))
+            + dot4I8Packed(a, lo.x) + dot4I8Packed(b, lo.y) + dot4I8Packed(e, lo.z) + dot4I8Packed(f, lo.w);
         }
       }
     }
