@@ -10,7 +10,7 @@
 // tile choices, alternating in the same rounds: each SPEC is KEY=VALUE pairs joined by '/' (TY =
 // 16/8/4 row groups, TX = 16/8, DC, KC, prefetch = 0/1, order = global/group, S = key splits,
 // KiB = the workgroup memory the tiles are sized for), the rest as the library would choose for the
-// shape (rowGroups, prefillTiles, keySplits), e.g. --tiles TY=16,TY=8/S=1,TY=16/order=group,KiB=32;
+// shape (prefillTiles, keySplits), e.g. --tiles TY=16,TY=8/S=1,TY=16/order=group,KiB=32;
 // mode 'softmax@SPEC'. Each
 // mode's tiles are in its row. --chunks M adds, for each synthetic n, a chunked prefill: the last M
 // positions as queries over all n keys (m < n). Every mode's output is checked
@@ -28,7 +28,7 @@
 //
 //   node --import tsx bench/webgpu-prefill.ts [--n 4096,16384,32768] [--chunks 1024] [--shapes 8/2/128] [--activations 0.01,0.05,0.2]
 //     [--workloads llm,local] [--dump data/dev_c_relu_l3.safetensors] [--dump-n N (first N positions)] [--rounds 5] [--budget 110]
-//     [--tiles SPEC,SPEC] [--storage f16] [--out file.json]
+//     [--tiles SPEC,SPEC] [--warm-ms 300] [--storage f16] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -37,7 +37,7 @@ import { webGpuDevice } from '../src/index.js';
 import { resolveAttentionOptions, type AttentionOptions } from '../src/attention/options.js';
 import { referenceAttention } from '../src/attention/reference.js';
 import { GpuPrefill } from '../src/webgpu/prefill.js';
-import { headsPerTile, keySplits, prefillTiles, queryTile, rowGroups, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
+import { headsPerTile, keySplits, prefillTiles, queryTile, type PrefillTiles } from '../src/webgpu/prefill-kernel.js';
 import { timeOnGpu } from '../src/webgpu/timing.js';
 import { exactTimestampGpu } from './lib/dawn.js';
 import { syntheticWorkload } from './lib/keys.js';
@@ -46,7 +46,7 @@ import { median, rng } from './lib/measure.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '4096,16384,32768' }, activations: { type: 'string', default: '0.01,0.05,0.2' },
-  rounds: { type: 'string', default: '5' }, budget: { type: 'string', default: '110' },
+  rounds: { type: 'string', default: '5' }, budget: { type: 'string', default: '110' }, 'warm-ms': { type: 'string', default: '300' },
   storage: { type: 'string', default: 'f16' }, workloads: { type: 'string', default: 'llm,local' }, dump: { type: 'string' }, 'dump-n': { type: 'string' }, out: { type: 'string' },
   tiles: { type: 'string', default: '' }, chunks: { type: 'string', default: '' }, shapes: { type: 'string', default: '8/2/128' },
 } });
@@ -175,7 +175,7 @@ let workDone = 0;
 let msPerWork = 0;
 
 /**
- * Tiles of a --tiles SPEC for m queries over n keys: TY from the spec or rowGroups, sized by
+ * Tiles of a --tiles SPEC for m queries over n keys: TY from the spec or 16, sized by
  * prefillTiles for KiB (or the device's workgroup memory), then the spec's other keys; key splits
  * (S) from the spec or keySplits, as GpuPrefill chooses them.
  */
@@ -186,7 +186,7 @@ function specTiles(spec: string, p: Problem, n: number, m: number): PrefillTiles
   const bad = Object.keys(kv).filter((k) => !known.includes(k));
   if (bad.length > 0) throw new Error(`--tiles ${spec}: expected keys of ${known.join(', ')}, got ${bad.join(', ')}`);
   const limit = kv.KiB ? Number(kv.KiB) * 1024 : device.limits.maxComputeWorkgroupStorageSize;
-  const t = prefillTiles(d, d, limit, kv.TY ? Number(kv.TY) : rowGroups(heads * m));
+  const t = prefillTiles(d, d, limit, kv.TY ? Number(kv.TY) : 16);
   if (!t) throw new Error(`--tiles ${spec}: no tiles fit ${limit} bytes at d = ${d}`);
   if (kv.TX) { t.TX = Number(kv.TX); t.BK = 4 * t.TX; t.KC = Math.min(t.KC, t.BK); }
   if (kv.DC) t.DC = Number(kv.DC);
@@ -246,6 +246,12 @@ for (const p of problems) for (const { n, m } of p.sizes) {
     // Rounds that fit the time left, shared with the (problem, size) pairs still to come by their work.
     const contenders = Object.keys(modes), first: Record<string, number> = {};
     for (const c of contenders) { const t = await timeOnGpu(device, (enc) => prefills[c]!.encode(enc)); first[c] = t.submitMs; }
+    // Unrecorded runs, round-robin, for --warm-ms: after the host's seconds of setup the GPU's first
+    // tens of milliseconds of work ran up to 4× slower (H100 run 7: first rounds of a row), which a
+    // one-round median cannot hide.
+    for (const warmUntil = performance.now() + Number(a['warm-ms']); performance.now() < warmUntil;) {
+      for (const c of contenders) await timeOnGpu(device, (enc) => prefills[c]!.encode(enc));
+    }
     const perRound = contenders.reduce((s, c) => s + first[c]!, 0) * 1.3 + 1;
     const mine = workOf(p, n, m), rest = work.slice(workDone + 1).reduce((s, x) => s + x, 0);
     msPerWork = Math.max(...contenders.map((c) => first[c]!)) / mine;

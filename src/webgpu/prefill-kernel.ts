@@ -94,18 +94,11 @@ export function queryTile(G: number, TY: number): number {
 export const MIN_WORKGROUPS = 1024;
 
 /**
- * Row groups of a query tile (16, 8 or 4) for `rows` query rows (heads × positions): the most
- * (larger tiles load each K/V tile for more rows) that still give MIN_WORKGROUPS tiles.
- */
-export function rowGroups(rows: number): number {
-  for (const TY of [16, 8]) if (rows / (RT * TY) >= MIN_WORKGROUPS) return TY;
-  return 4;
-}
-
-/**
  * Key splits (1, 2, 4 or 8) for `workgroups` query tiles over at most `keyTiles` key tiles each:
  * the fewest that reach MIN_WORKGROUPS, keeping ≥ 4 key tiles a split (a split pays a partial
- * state's write and merge).
+ * state's write and merge). Splitting keys keeps the 64-row query tiles, which load each K/V tile
+ * for the most rows: on an H100, 32- and 16-row tiles were 1.3–2.6× slower at every shape measured,
+ * splits never slower (docs/webgpu.md "Prefill").
  */
 export function keySplits(workgroups: number, keyTiles: number): number {
   let S = 1;

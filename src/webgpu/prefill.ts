@@ -6,7 +6,7 @@ import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
 import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
-import { headsPerTile, keySplits, maskSource, prefillMergeSource, rowGroups, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
+import { headsPerTile, keySplits, maskSource, prefillMergeSource, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
 
 export interface PrefillShape {
@@ -35,8 +35,8 @@ export class GpuPrefill {
   private readonly G: number;
   private readonly sub: number;
   /**
-   * The attention pass's tile sizes: the shape's, else (prefill-kernel.ts prefillTiles) from the
-   * workgroup memory and, once a problem is loaded, its rows (rowGroups).
+   * The attention pass's tile sizes: the shape's, else (prefill-kernel.ts prefillTiles) the largest
+   * the workgroup memory holds, with key splits (keySplits) for the problem last loaded.
    */
   tiles: PrefillTiles;
   private readonly sparse: boolean;
@@ -79,12 +79,10 @@ export class GpuPrefill {
   load(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array, n: number): void {
     const { heads, kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
     const { D, DV } = this, queue = this.device.queue, usage = GPUBufferUsage.STORAGE;
-    // Smaller query tiles where there are few rows (the constructor's tiles had the most rows, the
-    // largest workgroup memory: these fit too), and key splits where even those are few.
+    // Key splits where query tiles are few (short prompts, chunks over long contexts).
     if (!this.shape.tiles) {
-      const t = prefillTiles(D, DV, this.device.limits.maxComputeWorkgroupStorageSize, rowGroups(heads * m))!;
-      t.splits = keySplits(Math.ceil(m / queryTile(this.G, t.TY)) * kvHeads * this.sub, Math.ceil(n / t.BK));
-      this.tiles = t;
+      const { TY, BK } = this.tiles;
+      this.tiles = { ...this.tiles, splits: keySplits(Math.ceil(m / queryTile(this.G, TY)) * kvHeads * this.sub, Math.ceil(n / BK)) };
     }
     // One workgroup per query tile (x) and per (query tile, KV head group) in the mask pass (y):
     // WebGPU guarantees 65535 a dimension.

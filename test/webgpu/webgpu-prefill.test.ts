@@ -16,7 +16,7 @@ import { runPrefillCase, type PrefillCase } from './conformance.js';
 import { gpuOrSkip } from './gpu-helpers.js';
 import { resolveAttentionOptions } from '../../src/attention/options.js';
 import { GpuPrefill } from '../../src/webgpu/prefill.js';
-import { keySplits, MIN_WORKGROUPS, prefillBytes, prefillTiles, rowGroups, type PrefillTiles } from '../../src/webgpu/prefill-kernel.js';
+import { keySplits, prefillBytes, prefillTiles, type PrefillTiles } from '../../src/webgpu/prefill-kernel.js';
 
 const mods = { lib, reference, random, half };
 
@@ -95,27 +95,19 @@ test('webgpu prefill: query tiles of 64, 32 and 16 rows, both tile orders, key s
   for (const c of cases) await check(c, seed++);
 });
 
-test('webgpu prefill: query tiles shrink and key runs split where there are few rows (rowGroups, keySplits), sized by the device', async (t) => {
-  // At least MIN_WORKGROUPS tiles where that is possible: 16 row groups (64 rows) from 64k rows on.
-  assert.equal(rowGroups(MIN_WORKGROUPS * 64), 16);
-  assert.equal(rowGroups(MIN_WORKGROUPS * 64 - 1), 8);
-  assert.equal(rowGroups(MIN_WORKGROUPS * 32), 8);
-  assert.equal(rowGroups(MIN_WORKGROUPS * 32 - 1), 4);
-  assert.equal(rowGroups(1), 4);
-  // 8/2 heads at 16k positions: 64-row tiles; the d = 64 dump's 6 × 8192 rows: 32; an 8-head 1k chunk: 16.
-  assert.deepEqual([8 * 16384, 6 * 8192, 8 * 1024].map(rowGroups), [16, 8, 4]);
+test('webgpu prefill: key runs split where query tiles are few (keySplits), on the largest tiles the device holds', async (t) => {
   // Key splits until MIN_WORKGROUPS, at most 8, at least 4 key tiles each.
   assert.deepEqual([keySplits(128, 256), keySplits(300, 256), keySplits(512, 256), keySplits(1024, 256), keySplits(128, 16), keySplits(128, 7)], [8, 4, 2, 1, 4, 1]);
   if (!(await gpuOrSkip(t))) return;
-  // The default for a short chunk over a long context: 2 query tiles (16 rows of 8 positions × 2
-  // heads) over 10 key tiles split in 2, through attentionAsync (the conformance check).
+  // The default for a short chunk over a long context: one query tile (16 positions × 2 heads of
+  // its 32 × 2 rows) over 10 key tiles, split in 2, through attentionAsync (the conformance check).
   await check({ label: 'softmax causal m = 16 < n = 600, default tiles (key splits)', m: 16, n: 600, heads: 2, kvHeads: 1, d: 16, dv: 8, opts: { kind: 'softmax', causal: true } }, 95);
   const device = await webGpuDevice(), o = resolveAttentionOptions({ kind: 'softmax', causal: true }, 16, 'test');
   const g = new GpuPrefill(device, { heads: 2, kvHeads: 1, headDim: 16, valueDim: 8, storage: 'f32' }, o);
   try {
     const r = rng(90), q = gaussian(r, 10, 32), kv = gaussian(r, 10, 16);
     g.load(q.data, 10, kv.data, kv.data.slice(0, 80), 10);
-    assert.deepEqual(g.tiles, prefillTiles(16, 8, device.limits.maxComputeWorkgroupStorageSize, rowGroups(20)));
+    assert.deepEqual(g.tiles, prefillTiles(16, 8, device.limits.maxComputeWorkgroupStorageSize));
     g.load(q.data.slice(0, 64), 2, gaussian(r, 600, 16).data, gaussian(r, 600, 8).data, 600);
     assert.equal(g.tiles.splits, 2);
   } finally {
