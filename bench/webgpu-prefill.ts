@@ -31,6 +31,7 @@
 //     [--tiles SPEC,SPEC] [--warm-ms 300] [--storage f16] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { existsSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { webGpuDevice } from '../src/index.js';
@@ -161,7 +162,7 @@ function sampledError(p: Problem, out: Float32Array, n: number, m: number, o: At
 
 const rows: Record<string, unknown>[] = [];
 function save(): void {
-  const result = { bench: 'webgpu-prefill', adapter, node: process.version, storage, causal: true, problems: problems.map((p) => p.name), rounds, rows };
+  const result = { bench: 'webgpu-prefill', args: process.argv.slice(2).join(' '), loadavg: loadavg(), adapter, node: process.version, storage, causal: true, problems: problems.map((p) => p.name), rounds, rows };
   if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');
 }
 
