@@ -156,12 +156,14 @@ test('webgpu prefill: edges — n = 1, m = 1, ties, zero queries and keys, huge 
   assert.equal(none.output.rows, 0);
 });
 
-test('webgpu prefill: ReLU^α beyond float32\'s range (α = 300, scores up to 100) gives the float64 answer, dense and exact sparse', async (t) => {
+test('webgpu prefill: ReLU^α beyond float32\'s range (α = 300, scores up to 100) gives the float64 answer, dense and exact sparse (key splits)', async (t) => {
   if (!(await gpuOrSkip(t))) return;
-  const n = 96, d = 16, dv = 8;
+  const n = 96, d = 16, dv = 8, limit = (await webGpuDevice()).limits.maxComputeWorkgroupStorageSize;
   for (const sparsity of ['dense', 'exact'] as const) {
+    // Exact: its 2 key tiles in 2 key splits, whose states merge by weights e^{300·(ln t_s − ln t_max)}.
+    const tiles = sparsity === 'exact' ? { ...prefillTiles(d, dv, limit)!, splits: 2 } : undefined;
     await check({
-      label: `ReLU^300 ${sparsity}`, m: n, n, heads: 1, kvHeads: 1, d, dv, opts: { kind: 'relu', alpha: 300, bias: 0, scale: 1, causal: true, sparsity },
+      label: `ReLU^300 ${sparsity}${tiles ? ', 2 key splits' : ''}`, m: n, n, heads: 1, kvHeads: 1, d, dv, tiles, opts: { kind: 'relu', alpha: 300, bias: 0, scale: 1, causal: true, sparsity },
       // Score of key j for every query: k[j·d] ∈ [50, 100] (q = e0); t^300 overflows float32 long before.
       make: (q, k) => { q.fill(0); for (let i = 0; i < n; i++) q[i * d] = 1; for (let j = 0; j < n; j++) k[j * d] = 50 + 50 * ((j * 37) % n) / n; },
       tol: 300 * 2 ** -21 * 4,
