@@ -43,7 +43,7 @@ export class NibbleFilter {
     this.codes = make(kvHeads * nibbleWords(D) * stride * 16);
     this.meta = make(kvHeads * stride * 8);
     this.mu = make(kvHeads * D * 4);
-    this.qmu = make(heads * 16);
+    this.qmu = make(heads * 32);
     this.ids = make((kvHeads * shape.group / shape.GH) * stride * 4);
     this.counts = make(heads * 4); // its query pass zeroes [0, lists) of the plan's lists (≥ groups, ≤ heads)
   }
@@ -67,14 +67,14 @@ export class NibbleFilter {
 
   /**
    * Records the filter's step over keys [0, n) after the query pass: the centre's term per head,
-   * then the scan that fills {@link ids} / {@link counts}. `params`: the plan's uniform; qcode, coef,
-   * normMax: the int8 codes' query parts and bound coefficients (codes-wgsl.ts).
+   * then the scan that fills {@link ids} / {@link counts}. `params`: the plan's uniform; qcode and
+   * normMax: the query's int8 parts and the largest key norm bound (codes-wgsl.ts).
    */
-  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, coef: GPUBuffer, normMax: GPUBuffer): void {
+  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void {
     const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines;
     p.dispatch(enc, p.get(`nibble-query-${D}`, () => nibbleQuerySource(D)), [queries, this.mu, qcode, normMax, params, this.qmu, this.counts], heads, 1);
     p.dispatch(enc, p.get(`scan-nibble-${D}-${group}-${GH}`, () => nibbleScanSource(D, group, GH)),
-      [this.codes, this.meta, qcode, coef, params, this.ids, this.counts, this.qmu], Math.ceil(n / WG), kvHeads * (group / GH));
+      [this.codes, this.meta, qcode, null, params, this.ids, this.counts, this.qmu], Math.ceil(n / WG), kvHeads * (group / GH));
   }
 
   destroy(): void {

@@ -12,11 +12,13 @@
  *                                  stored as c + 8 in a nibble, dims 8u..8u+3 in the low nibbles of
  *                                  word u, 8u+4..8u+7 in the high ones (transposed like the int8 codes)
  *   meta  [kvHeads, stride]        vec2f: (s, R), R ≥ ‖y − s·c‖
- * Bound (the int8 bound's math, codes-wgsl.ts and quantize.ts, applied to y): with the query's
- * int8 parts q̂ = 128·hi + lo, A, E1, E2 from the query pass,
- *   scale·⟨q, k⟩ = scale·⟨q, μ⟩ + A·s·⟨c, q̂⟩ ± (E1·R + E2·‖y‖),  ‖y‖ ≤ normMax + ‖μ‖,
- * where ⟨c, q̂⟩ = Σ dot4I8Packed(nibbles, q̂ parts) − 8·Σ q̂ exactly in int32, and scale·⟨q, μ⟩ is
- * computed once a step in float32 with its rounding error bounded (filter query pass).
+ * Bound (the int8 bound's math, codes-wgsl.ts and quantize.ts, applied to y = k − μ), with only the
+ * query's int8 hi part (codes-wgsl.ts qcode; half the dot products of the int8 scan's two parts,
+ * which run 6 showed to bound that scan's time, not its bytes): q = α·hi + r, α = 128·max|q|/16256,
+ *   scale·⟨q, k⟩ = scale·⟨q, μ⟩ + scale·α·s·⟨c, hi⟩ ± (E1·R + E2·‖y‖),  E1 ≥ scale·α·‖hi‖, E2 ≥ scale·‖r‖,
+ * ‖y‖ ≤ normMax + ‖μ‖, where ⟨c, hi⟩ = Σ dot4I8Packed(nibbles, hi) − 8·Σ hi exactly in int32;
+ * scale·⟨q, μ⟩ (with its float32 error bounded), α, E1, E2 are computed once a step from the query
+ * and the hi parts as stored (filter query pass), so any α gives a valid bound.
  * Rounding of the codes: x = fl(k − μ) and e = fl(x − fl(s·c)) are within 2⁻²⁴·(‖y‖ + ‖s·c‖ + ‖e‖)
  * of the real y − s·c, and ‖s·c‖ ≤ ‖y‖ + √D·s/2 ≤ (1 + √D/14)·‖y‖ ≤ 4.3·‖y‖ for D ≤ 2048: R adds
  * 2⁻²¹·‖y‖ and the factor 1.0001 (the sums of squares and square roots, as for the int8 codes).
@@ -109,9 +111,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Per step, one workgroup a head, after the query pass (codes-wgsl.ts): the head's
- * (scale·⟨q, μ⟩, a bound on its float32 error, ‖y‖ bound normMax + ‖μ‖, Σ q̂ as i32 bits) into
- * qmu[h], and the candidate lists' counts zeroed (heads ≥ lists). Dispatch (heads).
+ * Per step, one workgroup a head, after the query pass (codes-wgsl.ts): into qmu[2h] the head's
+ * (scale·⟨q, μ⟩, a bound on its float32 error, ‖y‖ bound normMax + ‖μ‖, Σ hi as i32 bits) and into
+ * qmu[2h + 1] its (A = scale·α, E1, E2, 0); the candidate lists' counts zeroed (heads ≥ lists).
+ * Rounding: r̃ = fl(q − fl(α·hi)) is within 2⁻²²·‖q‖ + 2⁻²³·‖r̃‖ of r, so E2 adds 2⁻²¹·‖q‖ and the
+ * factor 1.0001 (as codes-wgsl.ts does for the 16-bit query). Dispatch (heads).
  */
 export function nibbleQuerySource(D: number): string {
   return /* wgsl */ `
@@ -124,31 +128,47 @@ ${PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> qmu: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
-var<workgroup> red: array<vec3f, WG>;
-var<workgroup> qsum: atomic<i32>;
+var<workgroup> red: array<vec4f, WG>;
+var<workgroup> redQ: array<f32, WG>;
+var<workgroup> hiSum: atomic<i32>;
+var<workgroup> hiSquares: atomic<i32>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x; let kvh = h / p.groupSize;
   if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
-  var acc = vec3f(0.0); // Σ q·μ, Σ |q·μ|, Σ μ²
-  var qs = 0; // Σ q̂, exactly
-  for (var w = lid; w < DQ; w += WG) {
-    let q = Q[h * DQ + w]; let m = mu[kvh * DQ + w]; let qm = q * m;
-    qs += 128 * dot4I8Packed(qcode[h * 2u * DQ + w], 0x01010101u) + dot4I8Packed(qcode[h * 2u * DQ + DQ + w], 0x01010101u);
-    acc += vec3f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(m)), dot(m, m));
-  }
-  red[lid] = acc;
-  atomicAdd(&qsum, qs);
+  var m = 0.0;
+  for (var w = lid; w < DQ; w += WG) { let q = abs(Q[h * DQ + w]); m = max(m, max(max(q.x, q.y), max(q.z, q.w))); }
+  redQ[lid] = m;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
-    if (lid < stride) { red[lid] += red[lid + stride]; }
+    if (lid < stride) { redQ[lid] = max(redQ[lid], redQ[lid + stride]); }
+  }
+  workgroupBarrier();
+  let alpha = 128.0 * redQ[0] / 16256.0;
+  workgroupBarrier();
+  var acc = vec4f(0.0); // Σ q·μ, Σ |q·μ|, Σ μ², Σ r̃²
+  var q2 = 0.0; var hs = 0; var hq = 0;
+  for (var w = lid; w < DQ; w += WG) {
+    let q = Q[h * DQ + w]; let mv = mu[kvh * DQ + w]; let qm = q * mv;
+    let hv = unpack4xI8(qcode[h * 2u * DQ + w]); let r = q - alpha * vec4f(hv);
+    hs += hv.x + hv.y + hv.z + hv.w; hq += dot(hv, hv);
+    acc += vec4f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(mv)), dot(mv, mv), dot(r, r));
+    q2 += dot(q, q);
+  }
+  red[lid] = acc; redQ[lid] = q2;
+  atomicAdd(&hiSum, hs); atomicAdd(&hiSquares, hq);
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; redQ[lid] += redQ[lid + stride]; }
   }
   workgroupBarrier();
   if (lid == 0u) {
     let t = red[0];
     // Float32 sums of D terms (and the products, the scale): relative error ≤ (D + 8)·2⁻²³ of Σ|q·μ|.
     let err = p.scale * t.y * ${(D + 8) * 2 ** -23} * 1.0001 + 1e-30;
-    qmu[h] = vec4f(p.scale * t.x, err, (bitcast<f32>(normMax[0]) + sqrt(t.z) * 1.0001) * 1.0001, bitcast<f32>(atomicLoad(&qsum)));
+    qmu[2u * h] = vec4f(p.scale * t.x, err, (bitcast<f32>(normMax[0]) + sqrt(t.z) * 1.0001) * 1.0001, bitcast<f32>(atomicLoad(&hiSum)));
+    qmu[2u * h + 1u] = vec4f(p.scale * alpha, p.scale * alpha * sqrt(f32(atomicLoad(&hiSquares))) * 1.0001,
+      p.scale * (sqrt(t.w) + 4.76837158203125e-7 * sqrt(redQ[0])) * 1.0001, 0.0);
   }
 }`;
 }
@@ -168,7 +188,6 @@ ${PARAMS}
 @group(0) @binding(0) var<storage, read> codes: array<vec4u>;
 @group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
 @group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
-@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
@@ -180,8 +199,8 @@ ${BOUND_FNS}
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
-  // o[h] = Σ (c + 8)·q̂ over the dims: 16 dims v (two nibble units) against the query's
-  // vec4u words v of its hi and lo parts (codes-wgsl.ts qcode), as the int8 scan reads them.
+  // o[h] = Σ (c + 8)·hi over the dims: 16 dims v (two nibble units) against the query's hi
+  // vec4u word v (codes-wgsl.ts qcode: a head's hi words, then its lo words).
   var o = array<i32, GH>();
   for (var w = 0u; w < W32; w++) {
     let c = codes[(kvh * W32 + w) * p.stride + jj];
@@ -191,9 +210,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let u0 = select(c.x, c.z, half == 1u); let u1 = select(c.y, c.w, half == 1u);
         let a = u0 & M; let b = (u0 >> 4u) & M; let e = u1 & M; let f = (u1 >> 4u) & M;
         for (var h = 0u; h < GH; h++) {
-          let qb = (h0 + h) * 2u * V16; let hi = qcode[qb + v]; let lo = qcode[qb + V16 + v];
-          o[h] += 128 * (dot4I8Packed(a, hi.x) + dot4I8Packed(b, hi.y) + dot4I8Packed(e, hi.z) + dot4I8Packed(f, hi.w))
-            + dot4I8Packed(a, lo.x) + dot4I8Packed(b, lo.y) + dot4I8Packed(e, lo.z) + dot4I8Packed(f, lo.w);
+          let hi = qcode[(h0 + h) * 2u * V16 + v];
+          o[h] += dot4I8Packed(a, hi.x) + dot4I8Packed(b, hi.y) + dot4I8Packed(e, hi.z) + dot4I8Packed(f, hi.w);
         }
       }
     }
@@ -202,7 +220,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   const NH = GH; let list0 = wid.y;
   var take = array<bool, GH>();
   for (var h = 0u; h < GH; h++) {
-    let cf = coef[h0 + h]; let m = qmu[h0 + h];
+    let m = qmu[2u * (h0 + h)]; let cf = qmu[2u * (h0 + h) + 1u];
     let est = boundEst(cf, vec4f(mt.x), o[h] - 8 * bitcast<i32>(m.w));
     // The centre's term and its error; the sum's own roundings within 2⁻²⁰ of its terms.
     let ub = m.x + est + boundWidth(cf, vec4f(mt.x, mt.y, m.z, 0.0), est) + m.y + (abs(m.x) + m.y) * 9.5367431640625e-7;

@@ -163,7 +163,7 @@ export class CodeSelection {
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
       const f = this.filter;
-      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.coef, this.normMax);
+      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
       // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
       p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
