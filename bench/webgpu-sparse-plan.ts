@@ -13,9 +13,9 @@
 // list: exact ReLU and certified keep one list a KV group, the union of its heads'; keysScoredPerHead
 // is then the list's length), `MODE.gatherGBps` those rows' bytes over the pass's time.
 // A last row times KVCache.attendAsync (host included) at the smallest n.
-// --filters int8,int4 adds exact ReLU with the 4-bit first filter (`relu-ACT-int4`, plan option
-// firstFilter 'int4') beside the int8 scan's `relu-ACT`, in the same rounds; `MODE.firstFilterPerList`
-// counts the keys it let through a KV group.
+// --filters int8,int4,int4-gather adds exact ReLU with the 4-bit first filter (`relu-ACT-int4`,
+// `relu-ACT-int4-gather`: plan option firstFilter) beside the int8 scan's `relu-ACT`, in the same
+// rounds; `MODE.firstFilterPerList` counts the keys it let through a KV group.
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
 // relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
@@ -49,7 +49,7 @@ const { values: a } = parseArgs({ options: {
   modes: { type: 'string' }, 'certified-scans': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' },
 } });
-const filters = a.filters!.split(',') as ('int8' | 'int4')[];
+const filters = a.filters!.split(',') as NonNullable<DecodePlanOptions['firstFilter']>[];
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
 // Each a scan variant, optionally '+' a compaction variant (split+sweep).

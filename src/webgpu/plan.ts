@@ -6,7 +6,7 @@ import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.j
 import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
-import { CodeSelection } from './selection.js';
+import { CodeSelection, type FirstFilter } from './selection.js';
 import { headsPerScan, type CertifiedScan, type Compaction } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 
@@ -174,11 +174,13 @@ export interface DecodePlanOptions {
   compaction?: Compaction;
   /**
    * Exact sparse ReLU: the scan over every key per step — 'int8' (default: the int8 codes, 144
-   * bytes a key at d = 128) or 'int4' (4-bit codes centred on the keys' mean, 72 bytes a key,
-   * then the int8 scan over the keys they let through; docs/webgpu.md). Both keep every key of
-   * positive weight; 'int4' keeps a second set of codes (d/2 + 8 bytes a position and KV head).
+   * bytes a key at d = 128), 'int4' (4-bit codes centred on the keys' mean, 72 bytes a key, then
+   * the int8 scan over the keys they let through) or 'int4-gather' (the 4-bit scan's keys go
+   * straight to the gathered attention, which scores each exactly; per-head lists — a KV group
+   * too wide for one list — run as 'int4'); docs/webgpu.md. All keep every key of positive weight;
+   * the 4-bit ones keep a second set of codes (d/2 + 8 bytes a position and KV head).
    */
-  firstFilter?: 'int8' | 'int4';
+  firstFilter?: FirstFilter;
 }
 
 export interface DecodeBuffers {
@@ -275,8 +277,8 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
-    if (filter !== 'int8' && !(filter === 'int4' && mode?.kind === 'relu')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or 'int4' with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
+    if (filter !== 'int8' && !((filter === 'int4' || filter === 'int4-gather') && mode?.kind === 'relu')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or 'int4' / 'int4-gather' with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
@@ -374,7 +376,7 @@ export class WebGpuDecodePlan {
   }
 
   /**
-   * firstFilter 'int4': the last step's keys that passed the 4-bit scan, one list per scan group of
+   * firstFilter 'int4' / 'int4-gather': the last step's keys that passed the 4-bit scan, one list per scan group of
    * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null.
    */
   get firstFilterCandidates(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {

@@ -14,6 +14,9 @@ import { RankSelection, type RankRow } from './select.js';
 import { NibbleFilter } from './nibble-filter.js';
 import { WG, type Storage } from './wgsl.js';
 
+/** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
+export type FirstFilter = 'int8' | 'int4' | 'int4-gather';
+
 export interface SelectionShape {
   heads: number; kvHeads: number;
   /** Key width (a multiple of 16). */
@@ -39,10 +42,11 @@ export interface SelectionShape {
   /** How the kept keys are listed after the cut (select-wgsl.ts Compaction). */
   compaction: Compaction;
   /**
-   * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), or 'int4' (a 4-bit
-   * scan, nibble-filter.ts, then the int8 scan over its candidates only).
+   * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' (a 4-bit
+   * scan, nibble-filter.ts, then the int8 scan over its candidates only) or 'int4-gather' (the
+   * 4-bit scan's lists attended as they are, where lists are per scan group; else as 'int4').
    */
-  firstFilter: 'int8' | 'int4';
+  firstFilter: FirstFilter;
 }
 
 export class CodeSelection {
@@ -61,8 +65,10 @@ export class CodeSelection {
   readonly normMax: GPUBuffer;
   /** Certified and rank rules: (c, U, L, anchor) per head (select-wgsl.ts cutSource, select-kernels.ts rankCutSource). */
   readonly cut: GPUBuffer | null;
-  /** firstFilter 'int4': the 4-bit scan, whose candidate lists the int8 scan reads. */
+  /** firstFilter 'int4' / 'int4-gather': the 4-bit scan, whose candidate lists the int8 scan reads. */
   readonly filter: NibbleFilter | null;
+  /** 'int4-gather' with union lists: the 4-bit scan's lists are the attended ones (no int8 scan). */
+  private readonly filterLists: boolean;
   /** Positions [0, quantized) have codes. */
   quantized = 0;
   private readonly buffers: GPUBuffer[] = [];
@@ -120,8 +126,9 @@ export class CodeSelection {
     } else {
       this.cut = null;
     }
-    this.filter = shape.mode.kind === 'relu' && shape.firstFilter === 'int4'
+    this.filter = shape.mode.kind === 'relu' && shape.firstFilter !== 'int8'
       ? new NibbleFilter(pipelines, { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH }) : null;
+    this.filterLists = this.filter !== null && shape.firstFilter === 'int4-gather' && this.headsPerList === this.GH;
     this.rank = shape.mode.kind === 'rank'
       ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;
   }
@@ -144,7 +151,8 @@ export class CodeSelection {
 
   /** The lists the gathered attention reads: the kept keys (rank rules), else {@link ids} / {@link counts}. */
   get list(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } {
-    return this.rank ? { ids: this.rank.keptIds, counts: this.rank.keptCounts, headsPerList: 1 } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
+    if (this.rank) return { ids: this.rank.keptIds, counts: this.rank.keptCounts, headsPerList: 1 };
+    return this.filterLists ? { ids: this.filter!.ids, counts: this.filter!.counts, headsPerList: this.GH } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
   }
 
   /**
@@ -164,6 +172,7 @@ export class CodeSelection {
     if (mode.kind === 'relu') {
       const f = this.filter;
       if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
+      if (this.filterLists) return; // the gathered attention scores the 4-bit scan's keys exactly
       // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
       p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);

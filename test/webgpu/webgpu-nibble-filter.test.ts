@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
-// The 4-bit first filter of exact sparse ReLU (WebGpuDecodePlan firstFilter 'int4'): every key whose
+// The 4-bit first filter of exact sparse ReLU (WebGpuDecodePlan firstFilter 'int4', and 'int4-gather'
+// whose candidates go straight to the gathered attention): every key whose
 // float64 score exceeds the bias must pass it (checked on its candidate lists, not only through the
 // output), the output must equal the float64 answer, and on LLM-like keys it must actually drop
 // keys. Adversarial keys: ties at the bias, keys just above it, a key whose bound is tight (its
@@ -17,6 +18,8 @@ interface Case {
   /** Keys [kvHeads, n, d], values [kvHeads, n, dv], queries [heads, d]. */
   k: Float32Array; v: Float32Array; q: Float32Array;
   bias: number; alpha?: number; scale?: number; paged?: boolean;
+  /** Default 'int4'. */
+  filter?: 'int4' | 'int4-gather';
 }
 
 const pageSize = 16;
@@ -37,7 +40,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const { heads, kvHeads, d, dv, n, storage } = c, cap = Math.max(pageSize, Math.ceil(n / pageSize) * pageSize), group = heads / kvHeads;
   const scale = c.scale ?? 1 / Math.sqrt(d), alpha = c.alpha ?? 1;
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
-    sparsity: 'exact', firstFilter: 'int4', maxLength: cap, targetWorkgroups: 8, layout: c.paged ? { pageSize } : 'contiguous' });
+    sparsity: 'exact', firstFilter: c.filter ?? 'int4', maxLength: cap, targetWorkgroups: 8, layout: c.paged ? { pageSize } : 'contiguous' });
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
@@ -103,8 +106,8 @@ test('4-bit first filter: LLM-like keys — every positive key passes, the outpu
     scores.push(s / Math.sqrt(d));
   }
   const bias = scores.sort((a, b) => b - a)[Math.floor(0.02 * scores.length)]!;
-  for (const [storage, paged] of [['f32', false], ['f16', true]] as const) {
-    const sizes = await check(device, { label: `llm ${storage}${paged ? ' paged' : ''}`, heads, kvHeads, d, dv, n, storage, k, v, q, bias, paged });
+  for (const [storage, paged, filter] of [['f32', false, 'int4'], ['f16', true, 'int4'], ['f32', false, 'int4-gather'], ['f16', true, 'int4-gather']] as const) {
+    const sizes = await check(device, { label: `llm ${filter} ${storage}${paged ? ' paged' : ''}`, heads, kvHeads, d, dv, n, storage, k, v, q, bias, paged, filter });
     // The filter must filter: a bound that passed everything would pass this test's other checks.
     for (const s of sizes) assert.ok(s < n / 2, `llm ${storage}: the 4-bit filter kept ${s} of ${n} keys`);
   }
@@ -136,6 +139,7 @@ test('4-bit first filter: ties at the bias, keys just above it, a residual the q
   assert.ok(ties >= 2, `${ties} keys tie at the bias`);
   await check(device, { label: 'edges f32', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1 });
   await check(device, { label: 'edges f16', heads, kvHeads, d, dv, n, storage: 'f16', k, v, q, bias, scale: 1 });
+  await check(device, { label: 'edges f32, straight to the gathered attention', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, filter: 'int4-gather' });
   // A key whose 4-bit residual the query is parallel to, so the bound's Cauchy–Schwarz term is
   // tight for it: a bias just below its score leaves no slack (a narrower bound would drop it).
   // Dim 0 = 7 sets the scale s = 1; dims c ± 0.49; the query ∝ the residual (0.49·sign c).
@@ -167,6 +171,7 @@ test('4-bit first filter: only with exact sparse ReLU', async (t) => {
   const bad = (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION';
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, firstFilter: 'int4' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'dense', firstFilter: 'int4' }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { topK: 4 }, firstFilter: 'int4-gather' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'int2' as never }), bad);
   assert.equal(WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact' }).firstFilterCandidates, null);
 });

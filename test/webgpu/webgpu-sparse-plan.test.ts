@@ -35,7 +35,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan; compaction?: Compaction; firstFilter?: 'int4' }
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; certifiedScan?: CertifiedScan; compaction?: Compaction; firstFilter?: 'int4' | 'int4-gather' }
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -54,7 +54,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
   const statsBytes = await readBuffer(device, plan.stats, heads * 16);
   const words = new Uint32Array(statsBytes), bounds = new Float32Array(statsBytes);
   const sel = plan.selected!;
-  const ids = new Uint32Array(await readBuffer(device, sel.ids, heads * cap * 4));
+  const ids = new Uint32Array(await readBuffer(device, sel.ids, (heads / sel.headsPerList) * cap * 4));
   const counts = new Uint32Array(await readBuffer(device, sel.counts, 16 * Math.ceil(heads / 4)));
   const tol = (storage === 'f16' ? 1e-3 : 2e-5);
   const kept: number[] = [];
@@ -95,6 +95,7 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
 const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['exact ReLU², 4-bit first filter', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4' }],
+  ['exact ReLU², 4-bit first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4-gather' }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
   ['certified ε = 1e-2 (split scan, sweep compaction)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'split', compaction: 'sweep' }],
   ['certified ε = 1e-2 (fused-unrolled scan)', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedScan: 'fused-unrolled' }],
