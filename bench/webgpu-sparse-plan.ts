@@ -18,14 +18,13 @@
 // rounds; `MODE.firstFilterPerList` counts the keys it let through a KV group.
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
-// relu-<activation>); --certified-scans adds a contender certified-<variant> per certified scan
-// variant (plan option certifiedScan, select-wgsl.ts CertifiedScan), '+' a compaction variant
-// (plan option compaction: split+sweep), '@' the plan's targetWorkgroups (split@1056); --host 0 skips
-// the attendAsync row.
+// relu-<activation>); --hist-workgroups N,… adds a contender certified-histN per N, the certified
+// plan with its histogram pass aiming for N workgroups (internal plan option histogramWorkgroups);
+// --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--certified-scans fused-unrolled,split,split+sweep] [--host 1]
+//     [--modes dense,certified,...] [--hist-workgroups 1056] [--host 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -35,7 +34,6 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { Pipelines } from '../src/webgpu/plan.js';
-import type { CertifiedScan, Compaction } from '../src/webgpu/select-wgsl.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -46,14 +44,13 @@ const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
-  modes: { type: 'string' }, 'certified-scans': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
+  modes: { type: 'string' }, 'hist-workgroups': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' },
 } });
 const filters = a.filters!.split(',') as NonNullable<DecodePlanOptions['firstFilter']>[];
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
-// Each a scan variant, optionally '+' a compaction variant (split+sweep).
-const scans = a['certified-scans']!.split(',').filter((x) => x !== '');
+const histWorkgroups = a['hist-workgroups']!.split(',').filter((x) => x !== '').map(Number);
 const modes = a.modes?.split(',');
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
@@ -123,13 +120,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       contenders.push({ name: `relu-${act}${f === 'int8' ? '' : `-${f}`}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f } });
     }
   }
-  for (const v of scans) {
-    const [spec, workgroups] = v.split('@'), [scan, compaction] = spec!.split('+') as [CertifiedScan, Compaction | undefined];
-    contenders.push({ name: `certified-${v}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedScan: scan, compaction,
-      ...(workgroups ? { targetWorkgroups: Number(workgroups) } : {}) } });
-  }
-  // --modes: the dense plan stays (every ratio is against it), and the scan variants asked for.
-  const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || scans.some((v) => name === `certified-${v}`);
+  for (const hw of histWorkgroups) contenders.push({ name: `certified-hist${hw}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, histogramWorkgroups: hw } });
+  // --modes: the dense plan stays (every ratio is against it), and the histogram variants asked for.
+  const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || name.startsWith('certified-hist');
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
@@ -223,7 +216,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, scans,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, histWorkgroups,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -7,7 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type FirstFilter } from './selection.js';
-import { headsPerScan, type CertifiedScan, type Compaction } from './select-wgsl.js';
+import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
@@ -166,12 +166,10 @@ export interface DecodePlanOptions {
    */
   sparsity?: 'dense' | 'exact' | { epsilon: number } | { threshold: number } | { topK: number };
   /**
-   * @internal Benchmarks only, while its variants are timed on a GPU: how the certified scan (ε,
-   * threshold, top-k) counts its histogram (select-wgsl.ts CertifiedScan; default 'fused').
+   * @internal Benchmarks only, while the choice is timed on a GPU: workgroups the certified
+   * histogram pass aims for (default targetWorkgroups).
    */
-  certifiedScan?: CertifiedScan;
-  /** @internal As certifiedScan: how the kept keys are listed (select-wgsl.ts Compaction; default 'blocks'). */
-  compaction?: Compaction;
+  histogramWorkgroups?: number;
   /**
    * Exact sparse ReLU: the scan over every key per step — 'int8' (default: the int8 codes, 144
    * bytes a key at d = 128), 'int4' (4-bit codes centred on the keys' mean, 72 bytes a key, then
@@ -247,7 +245,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      certifiedScan: options.certifiedScan ?? 'fused', compaction: options.compaction ?? 'blocks',
+      histogramWorkgroups: options.histogramWorkgroups ?? options.targetWorkgroups ?? DEFAULT_WORKGROUPS,
       firstFilter: options.firstFilter ?? 'int8',
     });
   }

@@ -4,9 +4,9 @@
  * back. Passes of one step:
  *   exact ReLU   — scan: every key whose upper bound exceeds the bias joins its head's list.
  *   certified ε  — scan: each key's upper and lower bound bucketed below the head's anchor (1/8 nat
- *                  buckets) into a histogram, and the upper bound's bucket kept (a byte a head);
- *                  cut: the smallest bucket c with U(c) ≤ ε/(1−ε)·L(c); compact: keys below c join
- *                  the list. One read of the codes a step; the bounds themselves are never stored.
+ *                  buckets), kept as a byte a head each; histogram: the bytes counted; cut: the
+ *                  smallest bucket c with U(c) ≤ ε/(1−ε)·L(c); compact: keys below c join the list.
+ *                  One read of the codes a step; the bounds themselves are never stored.
  * A workgroup serves GH heads of one KV group (the key's codes are read once for all of them).
  */
 import { BOUND_FNS } from './codes-wgsl.js';
@@ -33,25 +33,20 @@ export function bucketWords(GH: number): number {
   return Math.ceil(GH / 4);
 }
 
-/**
- * WGSL: `body(h)` for the GH heads — a loop over h, or (`unroll`) one block a head with h a literal,
- * so the per-head private arrays are indexed by constants only (kept in registers, never in memory
- * that a loop's dynamic index may need).
- */
-function perHead(GH: number, unroll: boolean, body: (h: string) => string): string {
-  return unroll ? Array.from({ length: GH }, (_, h) => `{ ${body(`${h}u`)} }`).join('\n      ')
-    : `for (var h = 0u; h < ${GH}u; h++) { ${body('h')} }`;
+/** WGSL: `body(h)` for each of the GH heads, h a literal (one block a head). */
+function perHead(GH: number, body: (h: string) => string): string {
+  return Array.from({ length: GH }, (_, h) => `{ ${body(`${h}u`)} }`).join('\n      ');
 }
 
 /** The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads. */
-function codeDots(D: number, GH: number, unroll = false): string {
+function codeDots(D: number, GH: number): string {
   // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
   // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
   // second block on; attend-kernel.ts met the same).
   return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
       let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
-      ${perHead(GH, unroll, (h) => `let qb = (h0 + ${h}) * ${D / 8}u; o[${h}] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]);`)}
+      for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }
     }
     let mt = keyMeta[kvh * p.stride + jj];`;
 }
@@ -127,120 +122,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * How the certified scan builds its histogram (benchmark switch while the variants are timed on a GPU):
- * 'fused' — one pass buckets the bounds and counts them (workgroups stride over the keys, a workgroup
- * histogram flushed once); 'split' — a streaming pass, one key a thread as the ReLU scan, writes each
- * key's upper and lower bucket bytes, and a histogram pass over those bytes (8 bytes a key and four
- * heads, against the codes' 144) counts them; 'fused-unrolled' — 'fused' with its loops over the heads
- * written out (as 'split' has them).
- */
-export type CertifiedScan = 'fused' | 'fused-unrolled' | 'split';
-/** How the compaction after the cut lists the kept keys (benchmark switch, as CertifiedScan): compactSource ('blocks') or sweepCompactSource ('sweep'). */
-export type Compaction = 'blocks' | 'sweep';
-
-/** WGSL: the bucket of a gap g to the anchor (1/8 nat, ABOVE buckets above it; clamped to [0, NB − 1]). */
-const BUCKET_OF = /* wgsl */ `fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }`;
-
-/**
- * WGSL: key jj's upper (bu) and lower (bl) buckets for head h (after codeDots): the gaps a − x in
- * float32 (error ≤ 2⁻²⁴·(|a| + |x|)), the upper bound's taken from below (its mass bound
- * e^{−(b − ABOVE)/8} stays above the key's), the lower bound's from above (e^{−(b − ABOVE + 1)/8}
- * stays below).
- */
-function keyBuckets(h: string): string {
-  return `let cf = coef[h0 + ${h}];
-        let est = boundEst(cf, mt, o[${h}]);
-        let w = boundWidth(cf, mt, est);
-        let up = est + w; let lo = est - w;
-        let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
-        let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);`;
-}
-
-/**
- * WGSL: the workgroup histogram wgHist [GH, NB] (two 16-bit counts a word: upper, lower) and each
- * thread's runs of equal buckets (RUNS below): HIST_DECL at module scope, HIST_START before the
- * keys, COUNT(bu, bl) per key and head h, HIST_FLUSH after them, adding the workgroup's counts into
- * hist [heads, NB, 2].
- * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
- * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
- * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
- * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
- * one comparison more.
- */
-function histogram(GH: number, unroll: boolean): { decl: string; start: string; count: (h: string) => string; flush: string } {
-  return {
-    decl: `var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
-fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }`,
-    start: `for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
-  workgroupBarrier();
-  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
-  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
-  var runBucket = array<u32, ${2 * GH}>();
-  var runCount = array<u32, ${2 * GH}>();`,
-    count: (h) => `if (bu == runBucket[2u * ${h}]) { runCount[2u * ${h}] += 1u; }
-        else { addRun(${h} * NB + runBucket[2u * ${h}], runCount[2u * ${h}]); runBucket[2u * ${h}] = bu; runCount[2u * ${h}] = 1u; }
-        if (bl == runBucket[2u * ${h} + 1u]) { runCount[2u * ${h} + 1u] += 0x10000u; }
-        else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; }`,
-    flush: `${unroll ? Array.from({ length: 2 * GH }, (_, r) => `addRun(${r >> 1}u * NB + runBucket[${r}u], runCount[${r}u]);`).join(' ')
-      : 'for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }'}
-  workgroupBarrier();
-  for (var b = lid; b < GH * NB; b += WG) {
-    let c = atomicLoad(&wgHist[b]);
-    let at = ((h0 + b / NB) * NB + b % NB) * 2u;
-    if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
-    if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
-  }`,
-  };
-}
-
-/**
- * Certified ε, pass 1 ('fused'): per key and head the bucket of its upper bound (gap to the anchor
- * rounded down) and of its lower bound (rounded up) — counted in a workgroup histogram (two 16-bit
- * counts a word: a workgroup sees fewer than 65536 keys) flushed into hist [heads, NB, 2] — and the
- * upper bucket's byte (saturated at 255) into upBytes [kvHeads · group / GH, words, stride].
- * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
- */
-export function certifiedScanSource(D: number, group: number, GH: number, unroll: boolean): string {
-  const WPK = bucketWords(GH), hg = histogram(GH, unroll);
-  return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
-${PARAMS}
-${SCAN_BINDINGS}
-@group(0) @binding(5) var<storage, read> anchor: array<f32>;
-@group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>;
-@group(0) @binding(7) var<storage, read_write> upBytes: array<u32>;
-${hg.decl}
-${BOUND_FNS}
-${BUCKET_OF}
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  ${hg.start}
-  var a: array<f32, GH>;
-  ${perHead(GH, unroll, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
-  for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
-    let j = base + lid;
-    if (j < p.n) {
-      let jj = j;
-      ${codeDots(D, GH, unroll)}
-      var word = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      ${perHead(GH, unroll, (h) => `${keyBuckets(h)}
-        ${hg.count(h)}
-        word[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
-      for (var w = 0u; w < ${WPK}u; w++) { upBytes[(wid.y * ${WPK}u + w) * p.stride + j] = word[w]; }
-    }
-  }
-  ${hg.flush}
-}`;
-}
-
-/**
- * Certified ε, pass 1a ('split'): one thread a key (as the ReLU scan: every workgroup short, no
- * histogram to clear or flush) writes the key's upper-bucket bytes to upBytes and its lower-bucket
- * bytes to loBytes (both [kvHeads · group / GH, words, stride], saturated at 255).
+ * Certified ε, pass 1: one thread a key (as the ReLU scan) buckets the key's upper and lower bound
+ * for each of the GH heads below the head's anchor — the gaps a − x in float32 (error
+ * ≤ 2⁻²⁴·(|a| + |x|)), the upper bound's taken from below (its mass bound e^{−(b − ABOVE)/8} stays
+ * above the key's), the lower bound's from above (e^{−(b − ABOVE + 1)/8} stays below) — and writes
+ * both buckets as bytes saturated at 255: upBytes and loBytes [kvHeads · group / GH, words, stride].
+ * The histogram is the next pass's: counting in this one (a workgroup histogram flushed once, as
+ * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
+ * the histogram's together (docs/webgpu.md "Kernels").
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedBucketsSource(D: number, group: number, GH: number): string {
+export function certifiedScanSource(D: number, group: number, GH: number): string {
   const WPK = bucketWords(GH);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
@@ -250,21 +142,28 @@ ${SCAN_BINDINGS}
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
 ${BOUND_FNS}
-${BUCKET_OF}
+fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
-  ${perHead(GH, true, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
+  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
-      ${codeDots(D, GH, true)}
+      ${codeDots(D, GH)}
       var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      ${perHead(GH, true, (h) => `${keyBuckets(h)}
-        upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
+      for (var h = 0u; h < GH; h++) {
+        let cf = coef[h0 + h];
+        let est = boundEst(cf, mt, o[h]);
+        let w = boundWidth(cf, mt, est);
+        let up = est + w; let lo = est - w;
+        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
+        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);
+        upW[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
+        loW[h / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (h % 4u));
+      }
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
@@ -275,15 +174,24 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Certified ε, pass 1b ('split'): the histogram of pass 1a's bytes, as the fused scan counts it,
- * except that buckets past the byte's range are merged: an upper byte 255 counts in bucket 255
- * (its edge e^{−(255 − ABOVE)/8} bounds every key at or below it; a cut past 255 keeps every key,
- * compactSource), a lower byte 255 in the last bucket (edge 0: such a key adds nothing to L).
- * Workgroups stride over the keys. Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
+ * Certified ε, pass 2: the histogram of pass 1's bytes per head, hist [heads, NB, 2] (upper,
+ * lower counts). An upper byte 255 counts in bucket 255 (its edge e^{−(255 − ABOVE)/8} bounds every
+ * key at or below it; a cut past 255 keeps every key, compactSource, so U = 0 there), a lower byte
+ * 255 in the last bucket (edge 0: such a key adds nothing to L). Workgroups stride over the keys,
+ * R keys a thread and step whose words are loaded first, in flight together, then counted into a
+ * workgroup histogram (two 16-bit counts a word: a workgroup sees fewer than 65536 keys) that is
+ * flushed once.
+ * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
+ * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
+ * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
+ * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
+ * one comparison more.
+ * Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
  */
 export function certifiedHistSource(group: number, GH: number): string {
-  const WPK = bucketWords(GH), hg = histogram(GH, true), R = 8;
+  const WPK = bucketWords(GH), R = 8;
   const keys = Array.from({ length: R }, (_, r) => r), words = Array.from({ length: WPK }, (_, w) => w);
+  const word = (x: string, r: number, w: number) => `${x}Bytes[(wid.y * ${WPK}u + ${w}u) * p.stride + j${r}]`;
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u;
 ${PARAMS}
@@ -291,25 +199,39 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read> loBytes: array<u32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> p: Params;
-${hg.decl}
+var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
+fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let h0 = (wid.y / HG) * GS + (wid.y % HG) * GH;
-  ${hg.start}
-  // R keys a thread and step: their words are loaded first, in flight together (a few hundred
-  // workgroups of one 4-byte load a thread would keep too few bytes in flight), then counted.
+  for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
+  workgroupBarrier();
+  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
+  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
+  var runBucket = array<u32, ${2 * GH}>();
+  var runCount = array<u32, ${2 * GH}>();
   let step = nwg.x * WG;
   for (var base = wid.x * WG + lid; base < p.n; base += ${R}u * step) {
     ${keys.map((r) => `let j${r} = min(base + ${r}u * step, p.n - 1u);`).join(' ')}
-    ${keys.map((r) => words.map((w) => `let u${r}w${w} = upBytes[(wid.y * ${WPK}u + ${w}u) * p.stride + j${r}]; let l${r}w${w} = loBytes[(wid.y * ${WPK}u + ${w}u) * p.stride + j${r}];`).join(' ')).join('\n    ')}
+    ${keys.map((r) => words.map((w) => `let u${r}w${w} = ${word('up', r, w)}; let l${r}w${w} = ${word('lo', r, w)};`).join(' ')).join('\n    ')}
     ${keys.map((r) => `if (base + ${r}u * step < p.n) {
-      ${perHead(GH, true, (h) => `let shift = 8u * (${h} % 4u);
+      ${perHead(GH, (h) => `let shift = 8u * (${h} % 4u);
         let bu = (u${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu;
         let lb = (l${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
-        ${hg.count(h)}`)}
+        if (bu == runBucket[2u * ${h}]) { runCount[2u * ${h}] += 1u; }
+        else { addRun(${h} * NB + runBucket[2u * ${h}], runCount[2u * ${h}]); runBucket[2u * ${h}] = bu; runCount[2u * ${h}] = 1u; }
+        if (bl == runBucket[2u * ${h} + 1u]) { runCount[2u * ${h} + 1u] += 0x10000u; }
+        else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; }`)}
     }`).join('\n    ')}
   }
-  ${hg.flush}
+  for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
+  workgroupBarrier();
+  for (var b = lid; b < GH * NB; b += WG) {
+    let c = atomicLoad(&wgHist[b]);
+    let at = ((h0 + b / NB) * NB + b % NB) * 2u;
+    if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
+    if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
+  }
 }`;
 }
 
@@ -412,91 +334,3 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }`;
 }
 
-/**
- * Certified ε, pass 3 as compactSource, in fewer, longer workgroups ('sweep'): each takes a range of
- * whole blocks and walks it twice — counting the keys each of its lists gets, then (after one
- * global atomic a list for the workgroup's total, and a prefix sum over its threads) writing their
- * ids — instead of a workgroup, two barriers and an atomic a list for every 256 keys. A list's ids
- * are then in no particular order. Dispatch (x ≤ ⌈n / WG⌉, as compactSource's y).
- */
-export function sweepCompactSource(group: number, GH: number, union: boolean): string {
-  const WPK = bucketWords(GH);
-  return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const R = 8u;
-${PARAMS}
-@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
-@group(0) @binding(1) var<storage, read> cut: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
-@group(0) @binding(4) var<uniform> p: Params;
-var<workgroup> pre: array<vec4u, WG>;
-var<workgroup> base: vec4u;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  ${union
-    ? `let grp = wid.y; let list0 = grp; let nl = 1u;
-  let h0 = (grp / HG) * GS + (grp % HG) * GH;
-  var c = array<u32, GH>();
-  for (var h = 0u; h < GH; h++) { c[h] = bitcast<u32>(cut[h0 + h].x); }
-  let row0 = grp * WPK;`
-    : `let grp = wid.y / WPK; let w = wid.y % WPK;
-  let h0 = (grp / HG) * GS + (grp % HG) * GH + 4u * w; let nl = min(4u, GH - 4u * w); let list0 = h0;
-  var c = array<u32, 4>();
-  for (var h = 0u; h < nl; h++) { c[h] = bitcast<u32>(cut[h0 + h].x); }
-  let row0 = wid.y;`}
-  let blocks = (p.n + WG - 1u) / WG; let per = (blocks + nwg.x - 1u) / nwg.x;
-  let first = wid.x * per * WG; let last = min(p.n, (wid.x + 1u) * per * WG);
-  // R keys a thread and step, their loads in flight together (a few hundred workgroups of 4-byte
-  // loads would otherwise keep too few bytes in flight to stream the words).
-  var mine = vec4u(0u);
-  for (var b0 = first + lid; b0 < last; b0 += R * WG) {
-    for (var r = 0u; r < R; r++) { let j = b0 + r * WG; if (j < last) { mine += takes(j, row0, &c); } }
-  }
-  // Inclusive prefix sums of the threads' counts (Hillis–Steele), four lists at once.
-  pre[lid] = mine;
-  for (var off = 1u; off < WG; off <<= 1u) {
-    workgroupBarrier();
-    let x = select(vec4u(0u), pre[max(lid, off) - off], lid >= off);
-    workgroupBarrier();
-    pre[lid] += x;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    let total = pre[WG - 1u]; var b = vec4u(0u);
-    for (var l = 0u; l < nl; l++) { if (total[l] > 0u) { b[l] = atomicAdd(&counts[list0 + l], total[l]); } }
-    base = b;
-  }
-  workgroupBarrier();
-  var at = base + pre[lid] - mine;
-  for (var b0 = first + lid; b0 < last; b0 += R * WG) {
-    for (var r = 0u; r < R; r++) {
-      let j = b0 + r * WG;
-      if (j < last) {
-        let t = takes(j, row0, &c);
-        for (var l = 0u; l < nl; l++) { if (t[l] != 0u) { ids[(list0 + l) * p.stride + at[l]] = j; at[l]++; } }
-      }
-    }
-  }
-}
-// Per list, whether key j joins it (its bucket words from row0 of upBytes on; c: the heads' cuts):
-// union — any of the GH heads keeps it; else head l of the word (heads past the word's: c = 0).
-fn takes(j: u32, row0: u32, c: ptr<function, array<u32, ${union ? 'GH' : '4'}>>) -> vec4u {
-  ${union
-    ? `var any = false;
-  for (var w = 0u; w < WPK; w++) {
-    let word = upBytes[(row0 + w) * p.stride + j];
-    for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) {
-      let b = (word >> (8u * (h % 4u))) & 0xffu;
-      any = any || (*c)[h] > ${BYTE_MAX}u || b < (*c)[h];
-    }
-  }
-  return vec4u(select(0u, 1u, any), 0u, 0u, 0u);`
-    : `let word = upBytes[row0 * p.stride + j];
-  var t = vec4u(0u);
-  for (var h = 0u; h < 4u; h++) {
-    let b = (word >> (8u * h)) & 0xffu;
-    t[h] = select(0u, 1u, (*c)[h] > ${BYTE_MAX}u || b < (*c)[h]);
-  }
-  return t;`}
-}`;
-}

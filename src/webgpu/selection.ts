@@ -7,8 +7,7 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedBucketsSource, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource,
-  sweepCompactSource, type CertifiedScan, type Compaction } from './select-wgsl.js';
+import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import { NibbleFilter } from './nibble-filter.js';
@@ -37,10 +36,8 @@ export interface SelectionShape {
    * skipped mass that U bounds, and W counts the keys attended).
    */
   unionLists: boolean;
-  /** How the certified scan counts its histogram (select-wgsl.ts CertifiedScan). */
-  certifiedScan: CertifiedScan;
-  /** How the kept keys are listed after the cut (select-wgsl.ts Compaction). */
-  compaction: Compaction;
+  /** Workgroups the certified histogram pass aims for (default targetWorkgroups). */
+  histogramWorkgroups: number;
   /**
    * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' (a 4-bit
    * scan, nibble-filter.ts, then the int8 scan over its candidates only) or 'int4-gather' (the
@@ -80,7 +77,7 @@ export class CodeSelection {
   private readonly queryParams: GPUBuffer;
   private readonly hist: GPUBuffer | null = null;
   private readonly upBytes: GPUBuffer | null = null;
-  /** 'split' scan: the lower-bound bucket bytes, as upBytes. */
+  /** The lower-bound bucket bytes, as upBytes. */
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
@@ -113,7 +110,7 @@ export class CodeSelection {
       this.hist = make(heads * NB * 2 * 4);
       this.cut = make(heads * 16);
       this.upBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
-      if (shape.certifiedScan === 'split') this.loBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
+      this.loBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
       this.edges = make(2 * NB * 4);
       upload(device.queue, this.edges, 0, bucketEdges());
       if (shape.mode.kind === 'certified') {
@@ -178,26 +175,16 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.upBytes, this.loBytes],
+      Math.min(blocks, 65535), groups);
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys (16-bit counts).
-    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
-    if (this.loBytes) {
-      p.dispatch(enc, p.get(`scan-buckets-${D}-${group}-${GH}`, () => certifiedBucketsSource(D, group, GH)), [...scan, this.anchor, this.upBytes, this.loBytes],
-        Math.min(blocks, 65535), groups);
-      p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
-    } else {
-      const unroll = this.shape.certifiedScan === 'fused-unrolled';
-      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+unroll}`, () => certifiedScanSource(D, group, GH, unroll)), [...scan, this.anchor, this.hist, this.upBytes], x, groups);
-    }
+    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.histogramWorkgroups / groups), Math.ceil(n / 65535)));
+    p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
-    const rows = groups * (union ? 1 : bucketWords(GH)), compact = [this.upBytes, this.cut, this.ids, this.counts, params];
-    if (this.shape.compaction === 'sweep') {
-      p.dispatch(enc, p.get(`compact-sweep-${group}-${GH}-${+union}`, () => sweepCompactSource(group, GH, union)), compact,
-        Math.min(blocks, Math.ceil(this.shape.targetWorkgroups / rows)), rows);
-    } else {
-      p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), compact, blocks, rows);
-    }
+    p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
+      blocks, groups * (union ? 1 : bucketWords(GH)));
     rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
   }
 
