@@ -33,20 +33,24 @@ export function bucketWords(GH: number): number {
   return Math.ceil(GH / 4);
 }
 
-/** WGSL: `body(h)` for each of the GH heads, h a literal (one block a head). */
+/** WGSL: `body(h)` for each of the GH heads, h a literal (one block a head: constant indices only). */
 function perHead(GH: number, body: (h: string) => string): string {
   return Array.from({ length: GH }, (_, h) => `{ ${body(`${h}u`)} }`).join('\n      ');
 }
 
-/** The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads. */
-function codeDots(D: number, GH: number): string {
+/**
+ * The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads (a loop over
+ * them, or `unroll`: perHead's blocks — the certified scan as timed on the H100).
+ */
+function codeDots(D: number, GH: number, unroll = false): string {
   // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
   // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
   // second block on; attend-kernel.ts met the same).
   return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
       let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
-      for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }
+      ${unroll ? perHead(GH, (h) => `let qb = (h0 + ${h}) * ${D / 8}u; o[${h}] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]);`)
+    : `for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }`}
     }
     let mt = keyMeta[kvh * p.stride + jj];`;
 }
@@ -147,23 +151,21 @@ fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(N
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
-  for (var h = 0u; h < GH; h++) { a[h] = anchor[h0 + h]; }
+  ${perHead(GH, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
-      ${codeDots(D, GH)}
+      ${codeDots(D, GH, true)}
       var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      for (var h = 0u; h < GH; h++) {
-        let cf = coef[h0 + h];
-        let est = boundEst(cf, mt, o[h]);
+      ${perHead(GH, (h) => `let cf = coef[h0 + ${h}];
+        let est = boundEst(cf, mt, o[${h}]);
         let w = boundWidth(cf, mt, est);
         let up = est + w; let lo = est - w;
-        let bu = bucketOf((a[h] - up) - (abs(a[h]) + abs(up)) * 1.1920928955078125e-7);
-        let bl = bucketOf((a[h] - lo) + (abs(a[h]) + abs(lo)) * 1.1920928955078125e-7);
-        upW[h / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (h % 4u));
-        loW[h / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (h % 4u));
-      }
+        let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
+        let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
+        upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
+        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
@@ -224,7 +226,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; }`)}
     }`).join('\n    ')}
   }
-  for (var r = 0u; r < 2u * GH; r++) { addRun(r / 2u * NB + runBucket[r], runCount[r]); }
+  ${Array.from({ length: 2 * GH }, (_, r) => `addRun(${r >> 1}u * NB + runBucket[${r}u], runCount[${r}u]);`).join(' ')}
   workgroupBarrier();
   for (var b = lid; b < GH * NB; b += WG) {
     let c = atomicLoad(&wgHist[b]);
