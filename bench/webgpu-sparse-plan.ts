@@ -18,13 +18,11 @@
 // rounds; `MODE.firstFilterPerList` counts the keys it let through a KV group.
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
-// relu-<activation>); --hist-workgroups N,… adds a contender certified-histN per N, the certified
-// plan with its histogram pass aiming for N workgroups (internal plan option histogramWorkgroups);
-// --host 0 skips the attendAsync row.
+// relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--hist-workgroups 1056] [--host 1]
+//     [--modes dense,certified,...] [--host 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -44,13 +42,12 @@ const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
-  modes: { type: 'string' }, 'hist-workgroups': { type: 'string', default: '' }, host: { type: 'string', default: '1' },
+  modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' },
 } });
 const filters = a.filters!.split(',') as NonNullable<DecodePlanOptions['firstFilter']>[];
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
-const histWorkgroups = a['hist-workgroups']!.split(',').filter((x) => x !== '').map(Number);
 const modes = a.modes?.split(',');
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
@@ -120,9 +117,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       contenders.push({ name: `relu-${act}${f === 'int8' ? '' : `-${f}`}`, options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f } });
     }
   }
-  for (const hw of histWorkgroups) contenders.push({ name: `certified-hist${hw}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, histogramWorkgroups: hw } });
-  // --modes: the dense plan stays (every ratio is against it), and the histogram variants asked for.
-  const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name) || name.startsWith('certified-hist');
+  // --modes: the dense plan stays (every ratio is against it).
+  const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
@@ -216,7 +212,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, histWorkgroups,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -166,11 +166,6 @@ export interface DecodePlanOptions {
    */
   sparsity?: 'dense' | 'exact' | { epsilon: number } | { threshold: number } | { topK: number };
   /**
-   * @internal Benchmarks only, while the choice is timed on a GPU: workgroups the certified
-   * histogram pass aims for (default targetWorkgroups).
-   */
-  histogramWorkgroups?: number;
-  /**
    * Exact sparse ReLU: the scan over every key per step — 'int8' (default: the int8 codes, 144
    * bytes a key at d = 128), 'int4' (4-bit codes centred on the keys' mean, 72 bytes a key, then
    * the int8 scan over the keys they let through) or 'int4-gather' (the 4-bit scan's keys go
@@ -245,7 +240,6 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      histogramWorkgroups: options.histogramWorkgroups ?? options.targetWorkgroups ?? DEFAULT_WORKGROUPS,
       firstFilter: options.firstFilter ?? 'int8',
     });
   }

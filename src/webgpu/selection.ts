@@ -26,7 +26,7 @@ export interface SelectionShape {
   stride: number;
   mode: { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow };
   scale: number;
-  /** Workgroups the certified scan aims for. */
+  /** Workgroups the certified histogram pass aims for. */
   targetWorkgroups: number;
   /**
    * Exact ReLU and certified ε: one id list per scan group of heads (the union of their selections)
@@ -36,8 +36,6 @@ export interface SelectionShape {
    * skipped mass that U bounds, and W counts the keys attended).
    */
   unionLists: boolean;
-  /** Workgroups the certified histogram pass aims for (default targetWorkgroups). */
-  histogramWorkgroups: number;
   /**
    * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' (a 4-bit
    * scan, nibble-filter.ts, then the int8 scan over its candidates only) or 'int4-gather' (the
@@ -177,8 +175,9 @@ export class CodeSelection {
     }
     p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.upBytes, this.loBytes],
       Math.min(blocks, 65535), groups);
-    // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys (16-bit counts).
-    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.histogramWorkgroups / groups), Math.ceil(n / 65535)));
+    // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
+    // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
+    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
     p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
