@@ -92,10 +92,12 @@ export function attendSource(x: AttendShape): string {
   // The B keys' weights summed, and their weighted value slices (written out: no loop-carried sum).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
   const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
-  // The key loop's per-head update written out once per head with h a constant: a loop over h
-  // indexed the private per-head arrays (usedLane, m, l, acc) dynamically, which the H100's
-  // compiler kept in local memory (run 6: dense ReLU +29 % once usedLane became per head).
-  const perHead = (body: string) => Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      ');
+  // The key loop's per-head update. ReLU: written out once per head with h a constant — a loop
+  // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
+  // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
+  // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
+  const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
+    : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
   const segment = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
