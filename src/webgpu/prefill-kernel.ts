@@ -97,7 +97,7 @@ export const MIN_WORKGROUPS = 1024;
  * Key splits (1, 2, 4 or 8) for `workgroups` query tiles over at most `keyTiles` key tiles each:
  * the fewest that reach MIN_WORKGROUPS, keeping ≥ 4 key tiles a split (a split pays a partial
  * state's write and merge). Splitting keys keeps the 64-row query tiles, which load each K/V tile
- * for the most rows: on an H100, 32- and 16-row tiles were 1.3–2.6× slower at every shape measured,
+ * for the most rows: on an H100, 32- and 16-row tiles took 1.2–2.6× as long at every shape measured,
  * splits never slower (docs/webgpu.md "Prefill").
  */
 export function keySplits(workgroups: number, keyTiles: number): number {
