@@ -7,7 +7,9 @@
 // sample is at least `reps` decode steps and ~2 ms of the first mode's (dense) steps
 // (stepsPerSample), in one command buffer, no readback: ms is the GPU's own time per step from
 // timestamps (unquantized where the `webgpu` package takes the toggle: exactTimestamps; submit to
-// done where the GPU has none), with submitMs and one whole attendAsync beside it; medians, and
+// done where the GPU has none), with submitMs and whole attendAsync calls beside it (four in a row
+// each round: attendAsyncFirstMs the first, right after the GPU batch and its readback, and
+// attendAsyncMs the median of the other three, a steady step's wall time); medians, and
 // each mode's ratio to dense (speedup) and to certified (vsCertified) from the same run; then the
 // compute passes a step and, once per mode, the step's GPU time by pass (per-pass timestamps: each
 // pass then carries their overhead, so only the long passes' times mean much). Every mode is
@@ -15,12 +17,12 @@
 // (threshold: logit ≥ t, else the best key; top-k: logit desc, id asc), errorBound ≥ the kept
 // set's true TV, and its output against a dense float64 reference (within 2·errorBound·max‖v‖ +
 // f16 rounding). checkS and timeS: the host's seconds for a row's checks and its timing.
-// A mode ending in '-1wg' (threshold-1wg, paper-1wg) runs its row's cache with threshold rows'
-// former select pass (one workgroup a head: select.ts thresholdSelect), alternating in the same
-// rounds with the current one (spread over many workgroups).
+// A mode ending in '-Nlane' (N = 1, 2, 4, 8: threshold-4lane, paper-4lane) runs its row's cache with
+// the keep pass at N threads a candidate (the default: select.ts thresholdKeep.lanes), alternating
+// in the same rounds with the default (ratio ROW.vsNlane: > 1 when the default is faster).
 //
 //   node --import tsx bench/webgpu-select.ts [--n 32768,131072,524288] [--rounds 5] [--reps 10]
-//     [--modes dense,certified,topk256,topk2048,threshold,paper,threshold-1wg,paper-1wg] [--keep 0.01]
+//     [--modes dense,certified,topk256,topk2048,threshold,paper,threshold-4lane,paper-4lane] [--keep 0.01]
 //     [--warm-ms 1500] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
@@ -28,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { KVCache, type KVCacheOptions } from '../src/index.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import type { Pipelines } from '../src/webgpu/plan.js';
-import { thresholdSelect } from '../src/webgpu/select.js';
+import { thresholdKeep } from '../src/webgpu/select.js';
 import { paperThreshold } from '../src/attention/threshold-rule.js';
 import type { KeyMoments } from '../src/attention/moments.js';
 import { decodeF16, encodeF16 } from '../src/tensor/half.js';
@@ -107,8 +109,9 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     threshold: { kind: 'softmax', sparsity: { threshold } },
     paper: { kind: 'softmax', sparsity: 'paper' },
   };
-  // A '-1wg' mode shares its row's cache (its select variant is set before every use).
-  const rowOf = (m: string) => m.replace(/-1wg$/, '');
+  // A '-Nlane' mode shares its row's cache (its keep pass's lanes are set before every use).
+  const suffix = /-([1248])lane$/, rowOf = (m: string) => m.replace(suffix, '');
+  const lanes = thresholdKeep.lanes;
   const modes = Object.fromEntries(a.modes!.split(',').map((m) => {
     if (!all[rowOf(m)]) throw new Error(`webgpu-select: unknown mode ${m}`);
     return [m, all[rowOf(m)]!];
@@ -119,7 +122,7 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
   }
   /** Mode m's cache, with m's select variant set for the steps that follow. */
   const use = (m: string) => {
-    thresholdSelect.variant = m.endsWith('-1wg') ? 'one-workgroup' : 'spread';
+    thresholdKeep.lanes = Number(suffix.exec(m)?.[1] ?? lanes) as typeof lanes;
     return caches[rowOf(m)]!;
   };
   // 'paper': the cache's own key moments (O(d²) a key: a second copy would double the append's
@@ -178,10 +181,10 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     }
     row.checkS = since(t1);
     progress(`n = ${n}: checked`);
-    // Alternating rounds: GPU steps (reps per submit, no readback), then one whole attendAsync each.
+    // Alternating rounds: GPU steps (reps per submit, no readback), then four whole attendAsync each.
     const t2 = performance.now(), names = Object.keys(modes);
     const series = () => Object.fromEntries(names.map((m) => [m, [] as number[]]));
-    const gpuMs = series(), e2eMs = series(), subMs = series();
+    const gpuMs = series(), e2eMs = series(), firstMs = series(), subMs = series();
     for (const m of names) {
       const p0 = passesOf(use(m));
       await gpuOf(use(m)).timeSteps(q, 2); // counting the step's compute passes
@@ -197,9 +200,11 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
         const t = gpuOf(use(m)).lastTiming;
         if (t.gpuMs !== null) gpuMs[m]!.push(t.gpuMs);
         subMs[m]!.push(t.submitMs);
-        const t3 = performance.now();
-        await use(m).attendAsync(q);
-        e2eMs[m]!.push(performance.now() - t3);
+        for (let c = 0; c < 4; c++) {
+          const t3 = performance.now();
+          await use(m).attendAsync(q);
+          (c === 0 ? firstMs : e2eMs)[m]!.push(performance.now() - t3);
+        }
       }
     }
     // Where the GPU time goes: per-pass timestamps (the passes then run one by one, as in the rounds).
@@ -209,12 +214,15 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     }
     for (const m of names) {
       row[`${m}.ms`] = median(gpuMs[m]!.length > 0 ? gpuMs[m]! : subMs[m]!);
-      row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.attendAsyncMs`] = median(e2eMs[m]!);
+      row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.attendAsyncMs`] = median(e2eMs[m]!); row[`${m}.attendAsyncFirstMs`] = median(firstMs[m]!);
       if (modes.dense && m !== 'dense') row[`${m}.speedup`] = (row['dense.ms'] as number) / (row[`${m}.ms`] as number);
       if (modes.certified && m !== 'certified') row[`${m}.vsCertified`] = (row[`${m}.ms`] as number) / (row['certified.ms'] as number);
     }
-    // The current select against the former, same rounds: > 1 when the current one is faster.
-    for (const m of names) if (m.endsWith('-1wg') && modes[rowOf(m)]) row[`${rowOf(m)}.vs1wg`] = (row[`${m}.ms`] as number) / (row[`${rowOf(m)}.ms`] as number);
+    // The default keep pass against N lanes a candidate, same rounds: > 1 when the default is faster.
+    for (const m of names) {
+      const v = suffix.exec(m)?.[1];
+      if (v && modes[rowOf(m)]) row[`${rowOf(m)}.vs${v}lane`] = (row[`${m}.ms`] as number) / (row[`${rowOf(m)}.ms`] as number);
+    }
     row.timeS = since(t2);
     row.timing = gpuMs[names[0]!]!.length > 0 ? 'timestamps' : 'submit to done';
     if (row['dense.ms'] !== undefined) row['dense.GBps'] = (row.kvBytes as number) / (row['dense.ms'] as number) / 1e6;

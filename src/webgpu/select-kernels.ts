@@ -6,28 +6,32 @@
  *            may reach the threshold, or may reach the k-th largest lower bound), and U(c), the
  *            upper bound on the skipped keys' mass; select-wgsl.ts compactSource then lists the
  *            candidates;
- *   score    each candidate's logit in double-float (below), over many workgroups;
- *   select   one workgroup a head: top-k, the k-th best candidate by (logit desc, id asc) as a
- *            radix select looping in the shader (a threshold row that no key reaches: its best
- *            key, by a tree); then the kept ids (a second list, for the gathered attention), the
- *            rejected candidates' mass, and U in cut[h] raised by it, so the merge's certified
- *            errorBound (wgsl.ts) covers every key left out.
+ *   top-k    score: each candidate's logit in double-float (below), over many workgroups; select:
+ *            one workgroup a head, the k-th best candidate by (logit desc, id asc) as a radix
+ *            select looping in the shader, then the kept ids (a second list, for the gathered
+ *            attention), the rejected candidates' mass, and U in cut[h] raised by it, so the
+ *            merge's certified errorBound (wgsl.ts) covers every key left out;
+ *   threshold  keep: each candidate scored (over several lanes) and, if it reaches t, listed at
+ *            once, over many workgroups, each leaving a summary of the rest; finish: one workgroup
+ *            a head joins the summaries (the best key, kept alone when no key reaches t; the
+ *            rejected mass into U). A threshold row's candidates can number thousands: one
+ *            workgroup a head walking them was its step's largest pass (run 7, docs/webgpu.md).
  * A step of these rules once took ~20 passes (radix rounds, best-key rounds, keep and finish passes,
- * buffer clears between steps), each a few µs of launch and barrier on an H100 for little work:
- * the candidates are few enough for one workgroup a head.
+ * buffer clears between steps), each a few µs of launch and barrier on an H100 for little work.
  *
  * Exact logits. The CPU decides a key by its float64 logit (attention/threshold-rule.ts). WGSL has no
  * f64, so the score pass computes ⟨q, k⟩ in double-float: q and k split by masking their mantissas
  * into 12-bit halves (bit operations: no rounding, and safe from FMA contraction), so every partial
  * product is exact in f32, summed by twoSum with renormalisation. Its error is at most
- * 4D·2⁻⁴⁷·Σ|q_i k_i| (one 2⁻⁴⁷-relative rounding per addition); the float64 dot the CPU rounds is
+ * (4D + 2(L − 1))·2⁻⁴⁷·Σ|q_i k_i| over L lanes (one 2⁻⁴⁷·Σ|q_i k_i| rounding per addition: every
+ * partial sum is at most Σ|q_i k_i|; the lanes' parts add two a lane); the float64 dot the CPU rounds is
  * within D·2⁻⁵³ of the same value. A key is kept when its double-float dot reaches t/scale minus
  * `err` (that error, the CPU's, and t/scale's own rounding): every key the CPU keeps is kept, and a
  * key the CPU drops is kept only if its logit lies within ~2⁻³⁶ relative of t (keys exactly at t
  * are kept on both). Top-k orders by the double-float value (ties: the smaller id), as the CPU by
  * float64 logits.
  *
- * Layout: sc [heads, stride] vec4f (hi, lo, err, 0) of candidate slot i.
+ * Layout: sc [heads, stride] vec4f (hi, lo, err, 0) of candidate slot i (top-k).
  */
 import { rowOfSource, type KeyLayout } from './codes-wgsl.js';
 import { ABOVE, NB } from './select-wgsl.js';
@@ -165,7 +169,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 /**
  * WGSL of a candidate's exact score: the bindings K (0) and Q (1), the page table (at `pagesAt`,
  * paged layout), and `fn score(head, id) -> vec4f` = (hi, lo, err, 0), ⟨q, k⟩ in double-float (see
- * the top) with its error bound `err`. Needs PARAMS (p.cap, p.groupSize) declared.
+ * the top) with its error bound `err`. Split over L lanes: `partScore(head, id, lane, L)` sums the
+ * row's 8-element chunks lane, lane + L, … into (hi, lo, Σ|q k|, 0); the lanes' parts are added
+ * with dfAdd (two more additions a lane) and closed by `finishScore`. Needs PARAMS (p.cap,
+ * p.groupSize) declared.
  */
 function scoreFns(D: number, storage: Storage, layout: KeyLayout, pagesAt: number): string {
   const f16 = storage === 'f16';
@@ -184,10 +191,10 @@ fn dfAdd(a: vec2f, x: f32) -> vec2f {
   let s = a.x + x; let bb = s - a.x; let e = ((a.x - (s - bb)) + (x - bb)) + a.y;
   let h = s + e; return vec2f(h, e - (h - s));
 }
-fn score(head: u32, id: u32) -> vec4f {
+fn partScore(head: u32, id: u32, lane: u32, L: u32) -> vec4f {
   let row = rowOf(head / p.groupSize, id);
   var acc = vec2f(0.0); var S = 0.0;
-  for (var u = 0u; u < ${D / 8}u; u++) {
+  for (var u = lane; u < ${D / 8}u; u += L) {
     ${f16
       ? 'let w = K[row * ' + D / 8 + 'u + u]; var ks = array<vec4f, 2>(vec4f(unpack2x16float(w.x), unpack2x16float(w.y)), vec4f(unpack2x16float(w.z), unpack2x16float(w.w)));'
       : 'var ks = array<vec4f, 2>(K[row * ' + D / 4 + 'u + 2u * u], K[row * ' + D / 4 + 'u + 2u * u + 1u]);'}
@@ -200,10 +207,17 @@ fn score(head: u32, id: u32) -> vec4f {
       }
     }
   }
-  // 4D·2⁻⁴⁷ (double-float) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself rounded: ×1.001),
-  // and flushed subnormal products.
-  let err = S * 1.001 * ${(4 * D * 2 ** -47 + D * 2 ** -53).toExponential(8)} + 1e-33;
+  return vec4f(acc, S, 0.0);
+}
+// (4D + 2(L − 1))·2⁻⁴⁷ (double-float additions) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself
+// rounded: ×1.001), and flushed subnormal products.
+fn finishScore(acc: vec2f, S: f32, L: u32) -> vec4f {
+  let err = S * 1.001 * (f32(${4 * D}u + 2u * (L - 1u)) * ${(2 ** -47).toExponential(8)} + ${(D * 2 ** -53).toExponential(8)}) + 1e-33;
   return vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
+}
+fn score(head: u32, id: u32) -> vec4f {
+  let s = partScore(head, id, 0u, 1u);
+  return finishScore(s.xy, s.z, 1u);
 }`;
 }
 
@@ -230,31 +244,26 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Pass 3, one workgroup a head over its scored candidates (the cut left few: hundreds to a few
- * thousand), everything after the scores in one pass — no state crosses workgroups, so nothing
+ * Top-k, pass 3, one workgroup a head over its scored candidates (the cut left few: hundreds to a
+ * few thousand), everything after the scores in one pass — no state crosses workgroups, so nothing
  * needs clearing between steps:
- *   top-k      K*, the k-th best candidate by (logit desc, id asc), by a radix select over its
- *              96-bit key (ordered hi, ordered lo, the id reversed in the top idBits: a smaller id
- *              ranks higher), 8 bits a round, a loop in the shader; a state (key prefix words
+ *   rank       K*, the k-th best candidate by (logit desc, id asc), by a radix select over its
+ *              96-bit key (KEYS), 8 bits a round, a loop in the shader; a state (key prefix words
  *              0..2, rank still wanted among the candidates matching the prefix) becomes DONE once
  *              every candidate matching the prefix is wanted — K* is then the prefix with zero low
  *              bits, and the rounds stop (with distinct scores, after the rounds over hi); the
  *              rounds start past the leading bytes every candidate shares. A
  *              thread keeps the keys of its first CACHED candidates in registers; further ones
  *              (top-k beyond ~CACHED·WG candidates) are re-read each round.
- *   threshold  how many candidates reach t, and the best key by a tree over the threads (a row
- *              that no key reaches keeps it);
- *   keep       the kept ids (keys ≥ K*, or reaching t) into keptIds, their number into
- *              keptCounts, and the rejected candidates' mass Σ e^{x − m0} (x their logit rounded
- *              up, terms under e^{−80} counted at e^{−80});
+ *   keep       the kept ids (keys ≥ K*) into keptIds, their number into keptCounts, and the
+ *              rejected candidates' mass (MASS);
  *   finish     U in cut[h] raised by that mass (≤ m terms a thread, then 8 halvings, each
  *              addition within 2⁻²⁴ relative: ×(1 + (m + 16)·2⁻²³)), and L cleared (the cut's L is
  *              not a lower bound on the kept mass here), so the merge's certified errorBound
  *              covers every key left out.
  * Dispatch (heads).
  */
-export function selectSource(heads: number, rule: RankRule): string {
-  const topK = rule === 'top-k';
+export function selectSource(heads: number): string {
   return /* wgsl */ `
 const WG = ${WG}u; const CACHED = ${CACHED}u; const DONE = 0xffffffffu;
 ${PARAMS}
@@ -269,18 +278,16 @@ ${SEL(heads)}
 @group(0) @binding(7) var<uniform> sel: Sel;
 var<workgroup> kept: atomic<u32>;
 var<workgroup> red: array<f32, WG>;
-${topK ? `var<workgroup> bins: array<atomic<u32>, 256>;
+var<workgroup> bins: array<atomic<u32>, 256>;
 var<workgroup> sfx: array<u32, 257>;
 var<workgroup> picked: vec4u;
 var<workgroup> firstRound: u32;
 var<workgroup> anyOne: array<atomic<u32>, 3>;
-var<workgroup> anyZero: array<atomic<u32>, 3>;` : `var<workgroup> reached: atomic<u32>;
-var<workgroup> best: array<vec3u, WG>;`}
+var<workgroup> anyZero: array<atomic<u32>, 3>;
 ${ORDER}
-${REACHES}
 ${KEYS}
 ${MASS}
-${topK ? `// Bits of word w known after r rounds, as a mask.
+// Bits of word w known after r rounds, as a mask.
 fn known(w: u32, r: u32) -> u32 {
   let b = clamp(i32(8u * r) - i32(32u * w), 0, 32);
   return select(~(0xffffffffu >> u32(b)), 0xffffffffu, b == 32);
@@ -290,12 +297,12 @@ fn tally(k: vec3u, st: vec4u, r: u32) {
   if (((k.x ^ st.x) & known(0u, r)) == 0u && ((k.y ^ st.y) & known(1u, r)) == 0u && ((k.z ^ st.z) & known(2u, r)) == 0u) {
     atomicAdd(&bins[(k[r / 4u] >> (24u - 8u * (r % 4u))) & 255u], 1u);
   }
-}` : ''}
+}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x; let base = h * p.stride; let count = counts[h]; let t = sel.h[h];
   let idBits = initKeys();
-  ${topK ? `var mine: array<vec3u, CACHED>;
+  var mine: array<vec3u, CACHED>;
   var ors = vec3u(0u); var orNots = vec3u(0u);
   for (var j = 0u; j < CACHED; j++) {
     let i = lid + j * WG;
@@ -344,27 +351,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       picked = nx;
     }
     st = workgroupUniformLoad(&picked);
-  }` : `var nReach = 0u; var top = vec3u(0u);
-  for (var i = lid; i < count; i += WG) {
-    let s = sc[base + i];
-    if (reaches(s, t)) { nReach++; }
-    let k = keyOf(s, ids[base + i]);
-    if (atLeast(k, top)) { top = k; }
   }
-  if (nReach > 0u) { atomicAdd(&reached, nReach); }
-  best[lid] = top;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride && atLeast(best[lid + stride], best[lid])) { best[lid] = best[lid + stride]; }
-  }
-  workgroupBarrier();
-  // Some key reaches t: keep those (rank 0); else K* = the best key.
-  let st = vec4u(best[0], select(0u, 1u, atomicLoad(&reached) == 0u));`}
   let m0 = cut[h].w;
   var mass = 0.0;
   for (var i = lid; i < count; i += WG) {
     let s = sc[base + i]; let id = ids[base + i];
-    if (select(reaches(s, t), atLeast(keyOf(s, id), st.xyz), st.w > 0u)) {
+    if (atLeast(keyOf(s, id), st.xyz)) {
       keptIds[base + atomicAdd(&kept, 1u)] = id;
     } else {
       mass += rejectedMass(s, m0);
@@ -385,7 +377,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /** Most workgroups per head of the threshold keep pass (each strides over its share of the candidates). */
-const KEEP_SPLITS = 128;
+const KEEP_SPLITS = 256;
 /** Workgroups per head of the threshold keep pass over the candidates of n keys (at most n of them). */
 export function keepSplits(n: number): number {
   return Math.min(KEEP_SPLITS, Math.max(1, Math.ceil(n / WG)));
@@ -432,13 +424,14 @@ fn joinAll(mine: Summary, lid: u32) {
 
 /**
  * Threshold rows, pass 2 of 3 in place of score and select (spread over keepSplits(n) workgroups a
- * head, so it scales with the candidates): each candidate's logit in double-float; the ones that
- * reach t appended to keptIds (one atomic on the head's count a workgroup and loop step; rank cut
- * zeroed it); the workgroup's Summary of the rest into kept.part. Dispatch (keepSplits(n), heads).
+ * head, so it scales with the candidates): each candidate's logit in double-float, by `lanes`
+ * threads (WG / lanes candidates a workgroup and loop step); the ones that reach t appended to
+ * keptIds (one atomic on the head's count a workgroup and loop step; rank cut zeroed it); the
+ * workgroup's Summary of the rest into kept.part. Dispatch (keepSplits(n), heads).
  */
-export function thresholdKeepSource(D: number, storage: Storage, layout: KeyLayout, heads: number): string {
+export function thresholdKeepSource(D: number, storage: Storage, layout: KeyLayout, heads: number, lanes: number): string {
   return /* wgsl */ `
-const WG = ${WG}u;
+const WG = ${WG}u; const LANES = ${lanes}u; const CPI = ${WG / lanes}u;
 ${PARAMS}
 ${SEL(heads)}
 ${KEPT(heads, 'atomic<u32>')}
@@ -453,6 +446,7 @@ ${scoreFns(D, storage, layout, 9)}
 var<workgroup> wgCount: u32;
 var<workgroup> localCount: atomic<u32>;
 var<workgroup> localBase: u32;
+var<workgroup> parts: array<vec4f, WG>;
 ${ORDER}
 ${REACHES}
 ${KEYS}
@@ -466,11 +460,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { wgCount = counts[head]; atomicStore(&localCount, 0u); }
   let count = workgroupUniformLoad(&wgCount);
   var mine = Summary(vec4u(0u, 0u, 0u, NONE), 0.0, 0.0);
-  for (var i0 = wid.x * WG; i0 < count; i0 += nwg.x * WG) {
-    let i = i0 + lid; var keep = false; var id = 0u;
-    if (i < count) {
-      id = ids[base + i];
-      let s = score(head, id);
+  for (var i0 = wid.x * CPI; i0 < count; i0 += nwg.x * CPI) {
+    // LANES threads a candidate (shorter dependent chains, neighbouring loads of its row); the
+    // first of them adds the parts and decides.
+    let i = i0 + lid / LANES; let lane = lid % LANES; var keep = false; var id = 0u;
+    if (i < count) { id = ids[base + i]; parts[lid] = partScore(head, id, lane, LANES); }
+    workgroupBarrier();
+    if (lane == 0u && i < count) {
+      var acc = parts[lid].xy; var S = parts[lid].z;
+      for (var r = 1u; r < LANES; r++) { let q = parts[lid + r]; acc = dfAdd(dfAdd(acc, q.x), q.y); S += q.z; }
+      let s = finishScore(acc, S, LANES);
       keep = reaches(s, t);
       mine = join(mine, Summary(vec4u(keyOf(s, id), id), 0.0, select(rejectedMass(s, m0), 0.0, keep)));
     }
@@ -499,12 +498,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Threshold rows, pass 3 of 3, one workgroup a head over the keep pass's partial Summaries: no
  * key reached t → keep the best key alone (its mass left out); U in cut[h] raised by the rejected
  * mass and L cleared, as selectSource's finish. The mass is a sum of ≤ m + 35 roundings (m
- * candidates a thread, two a level of two 8-level trees, and one), each within 2⁻²⁴ relative:
+ * candidates a deciding thread, two a level of two 8-level trees, and one), each within 2⁻²⁴ relative:
  * ×(1 + (m + 48)·2⁻²³). Dispatch (heads).
  */
-export function thresholdFinishSource(heads: number): string {
+export function thresholdFinishSource(heads: number, lanes: number): string {
   return /* wgsl */ `
-const WG = ${WG}u;
+const WG = ${WG}u; const CPI = ${WG / lanes}u;
 ${PARAMS}
 ${KEPT(heads, 'u32')}
 @group(0) @binding(0) var<storage, read_write> keptIds: array<u32>;
@@ -531,7 +530,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (kept.counts[h] == 0u && best.w != NONE) {
       keptIds[h * p.stride] = best.w; kept.counts[h] = 1u; mass = rest.x;
     }
-    let m = f32((counts[h] + splits * WG - 1u) / (splits * WG));
+    let m = f32((counts[h] + splits * CPI - 1u) / (splits * CPI));
     let ct = cut[h];
     cut[h] = vec4f(ct.x, (ct.y + mass * (1.0 + (m + 48.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
   }

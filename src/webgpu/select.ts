@@ -2,8 +2,10 @@
 /**
  * Threshold and top-k softmax selection of the sparse decode plans (kernels: select-kernels.ts),
  * around the certified scan and compaction of selection.ts: rank cut → (compact: candidates) →
- * score (double-float logits, many workgroups) → select (one workgroup a head: the k-th key or the
- * best key, the kept list, the rejected mass into the cut's U). Everything stays in the plan's
+ * top-k: score (double-float logits, many workgroups) → select (one workgroup a head: the k-th key,
+ * the kept list, the rejected mass into the cut's U); threshold: keep (scored and listed over many
+ * workgroups, each summarising the rest) → finish (one workgroup a head: the best key where no key
+ * reaches t, the rejected mass into U). Everything stays in the plan's
  * passes, with no buffer to clear between steps: nothing comes back to the CPU; the kept list
  * feeds the gathered attention and the cut's U the merge's certified errorBound.
  */
@@ -23,11 +25,12 @@ export interface RankShape {
 }
 
 /**
- * How threshold rows select, read when a step is encoded (benchmarks set it to time both in one
- * run): 'spread' — score and keep over many workgroups a head, then a finish pass per head; or
- * 'one-workgroup' — score over many workgroups, then one select workgroup a head (as top-k).
+ * Threads a candidate of threshold rows' keep pass, read when a step is encoded (benchmarks set it
+ * to time the choices in one run). One: on the H100 (run 8, 512k) four lanes were no faster
+ * (1.001×) and kept one key fewer than the float64 rule on one head — a key at t, not yet
+ * explained (the SwiftShader tests pass at 4 lanes) — while one lane kept exactly its keys.
  */
-export const thresholdSelect: { variant: 'spread' | 'one-workgroup' } = { variant: 'spread' };
+export const thresholdKeep: { lanes: 1 | 2 | 4 | 8 } = { lanes: 1 };
 
 /** A plan's rule: keys with scaled logit ≥ threshold (per head: {@link RankSelection.setThresholds}), or the top k. */
 export type RankRow = { threshold: number } | { topK: number };
@@ -45,7 +48,8 @@ export class RankSelection {
   readonly keptCounts: GPUBuffer;
   readonly rule: RankRule;
   private readonly buffers: GPUBuffer[] = [];
-  private readonly scores: GPUBuffer;
+  /** Top-k: the candidates' scores (threshold rows keep as they score). */
+  private readonly scores: GPUBuffer | null;
   private readonly sel: GPUBuffer;
   /** Threshold rows: t per head (the plan's threshold, or the KVCache's per-query 'paper' ones). */
   private readonly thresholds: Float64Array;
@@ -62,7 +66,7 @@ export class RankSelection {
     };
     this.keptIds = make(heads * stride * 4);
     this.keptCounts = make(this.rule === 'threshold' ? keptBytes(heads) : heads * 4);
-    this.scores = make(heads * stride * 16);
+    this.scores = this.rule === 'top-k' ? make(heads * stride * 16) : null;
     this.sel = make(heads * 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   }
 
@@ -88,23 +92,24 @@ export class RankSelection {
   }
 
   /**
-   * Records everything after the compaction listed the candidates (`ids`, `counts`): their scores,
-   * then the select pass (the kept list, the finished cut).
+   * Records everything after the compaction listed the candidates (`ids`, `counts`): threshold
+   * rows' keep and finish passes, or top-k's scores and select pass (the kept list, the finished cut).
    */
   encodeKeep(enc: GPUCommandEncoder, x: RankInputs & { keys: GPUBuffer; queries: GPUBuffer; pageTable?: GPUBuffer; ids: GPUBuffer; counts: GPUBuffer }, n: number): void {
     const p = this.pipelines, { heads, D, storage, layout } = this.shape, paged = typeof layout === 'object';
     const layoutKey = `${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`;
-    if (this.rule === 'threshold' && thresholdSelect.variant === 'spread') {
-      p.dispatch(enc, p.get(`threshold-keep-${layoutKey}-${heads}`, () => thresholdKeepSource(D, storage, layout, heads)),
+    if (this.rule === 'threshold') {
+      const lanes = thresholdKeep.lanes;
+      p.dispatch(enc, p.get(`threshold-keep-${layoutKey}-${heads}-${lanes}`, () => thresholdKeepSource(D, storage, layout, heads, lanes)),
         [x.keys, x.queries, x.ids, x.counts, this.keptIds, this.keptCounts, x.cut, x.params, this.sel, paged ? x.pageTable! : null], keepSplits(n), heads);
-      p.dispatch(enc, p.get(`threshold-finish-${heads}`, () => thresholdFinishSource(heads)), [this.keptIds, this.keptCounts, x.cut, x.counts, x.params], heads, 1);
+      p.dispatch(enc, p.get(`threshold-finish-${heads}-${lanes}`, () => thresholdFinishSource(heads, lanes)), [this.keptIds, this.keptCounts, x.cut, x.counts, x.params], heads, 1);
       return;
     }
     const scoreKey = `rank-score-${layoutKey}`;
     p.dispatch(enc, p.get(scoreKey, () => scoreSource(D, storage, layout)),
-      [x.keys, x.queries, x.ids, x.counts, this.scores, x.params, paged ? x.pageTable! : null], scoreSplits(n), heads);
-    p.dispatch(enc, p.get(`rank-select-${heads}-${this.rule}`, () => selectSource(heads, this.rule)),
-      [this.scores, x.ids, x.counts, this.keptIds, this.keptCounts, x.cut, x.params, this.sel], heads, 1);
+      [x.keys, x.queries, x.ids, x.counts, this.scores!, x.params, paged ? x.pageTable! : null], scoreSplits(n), heads);
+    p.dispatch(enc, p.get(`rank-select-${heads}`, () => selectSource(heads)),
+      [this.scores!, x.ids, x.counts, this.keptIds, this.keptCounts, x.cut, x.params, this.sel], heads, 1);
   }
 
   destroy(): void {

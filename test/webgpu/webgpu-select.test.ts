@@ -9,7 +9,7 @@ import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions 
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { CACHED } from '../../src/webgpu/select-kernels.js';
-import { thresholdSelect } from '../../src/webgpu/select.js';
+import { thresholdKeep } from '../../src/webgpu/select.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
@@ -120,12 +120,12 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
   if (!(await gpuOrSkip(t))) return;
   const cases: Case[] = [
     { label: 'threshold 1.0 f32', sparsity: { threshold: 1.0 }, n: 400, d: 16, dv: 8 },
+    { label: 'threshold 1.5 f16, d = 64 (8 chunks a row: 2 a lane)', sparsity: { threshold: 1.5 }, n: 700, d: 64, dv: 8, storage: 'f16' },
     { label: 'threshold 0.5 f16, duplicates', sparsity: { threshold: 0.5 }, n: 300, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
     { label: 'threshold above every key, duplicates (top-1, smaller id)', sparsity: { threshold: 1e3 }, n: 200, d: 16, dv: 8, keys: 'dups' },
     { label: 'threshold −1e3 (every key), n = 1', sparsity: { threshold: -1e3 }, n: 1, d: 16, dv: 8 },
     { label: 'threshold above every key, n = 1', sparsity: { threshold: 1e3 }, n: 1, d: 16, dv: 8 },
-    // Candidates over several workgroups of the keep pass and many loop steps of the select pass:
-    // every key kept; none reaching t with the best key tied across workgroups (head 0's zero
+    // Candidates over several workgroups of the keep pass: every key kept; none reaching t with the best key tied across workgroups (head 0's zero
     // query ties every key: the smallest id wins; duplicates tie pairs); a third of the keys tied
     // exactly at t.
     { label: 'threshold −1e3 (every key), n = 2600', sparsity: { threshold: -1e3 }, n: 2600, d: 16, dv: 8, storage: 'f16' },
@@ -136,14 +136,15 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
     // The CPU's logit is rounded (scale 0.3), and that key must still be kept.
     { label: 'threshold at a key\'s float64 logit', sparsity: { threshold: 0 }, atKey: true, n: 64, d: 16, dv: 8, scale: 0.3, keys: 'grid' },
   ];
-  // Both ways threshold rows select (select.ts thresholdSelect), while benchmarks compare them.
-  for (const variant of ['spread', 'one-workgroup'] as const) {
-    thresholdSelect.variant = variant;
+  // The keep pass at 4 lanes a candidate and at 1 (select.ts thresholdKeep), while benchmarks compare them.
+  const initial = thresholdKeep.lanes;
+  for (const lanes of [4, 1] as const) {
+    thresholdKeep.lanes = lanes;
     try {
       let seed = 100;
-      for (const c of cases) await check({ ...c, label: `${c.label} [${variant}]` }, seed++);
+      for (const c of cases) await check({ ...c, label: `${c.label} [${lanes} lanes]` }, seed++);
     } finally {
-      thresholdSelect.variant = 'spread';
+      thresholdKeep.lanes = initial;
     }
   }
 });
