@@ -23,8 +23,8 @@
  * of the real y − s·c, and ‖s·c‖ ≤ ‖y‖ + √D·s/2 ≤ (1 + √D/14)·‖y‖ ≤ 4.3·‖y‖ for D ≤ 2048: R adds
  * 2⁻²¹·‖y‖ and the factor 1.0001 (the sums of squares and square roots, as for the int8 codes).
  */
-import { BOUND_FNS, keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
-import { appendIds } from './select-wgsl.js';
+import { keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
+import { listScanSource } from './select-wgsl.js';
 import { PARAMS, WG, type Storage } from './wgsl.js';
 
 /** Keys the centre is the mean of (spread over the keys coded when it is made). */
@@ -181,25 +181,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  */
 export function nibbleScanSource(D: number, group: number, GH: number): string {
   const W32 = nibbleWords(D), V16 = D / 16;
-  return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const W32 = ${W32}u; const V16 = ${V16}u;
-const M = 0x0F0F0F0Fu;
-${PARAMS}
-@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
-@group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
-@group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
-@group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
-@group(0) @binding(7) var<storage, read> qmu: array<vec4f>;
-var<workgroup> localCount: array<atomic<u32>, GH>;
-var<workgroup> localBase: array<u32, GH>;
-${BOUND_FNS}
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
-  // o[h] = Σ (c + 8)·hi over the dims: 16 dims v (two nibble units) against the query's hi
+  return listScanSource({
+    group, GH, meta: 'vec2f', union: true,
+    decls: `const W32 = ${W32}u; const V16 = ${V16}u; const M = 0x0F0F0F0Fu;
+@group(0) @binding(7) var<storage, read> qmu: array<vec4f>;`,
+    take: `// o[h] = Σ (c + 8)·hi over the dims: 16 dims v (two nibble units) against the query's hi
   // vec4u word v (codes-wgsl.ts qcode: a head's hi words, then its lo words).
   var o = array<i32, GH>();
   for (var w = 0u; w < W32; w++) {
@@ -217,7 +203,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
   }
   let mt = keyMeta[kvh * p.stride + jj];
-  const NH = GH; let list0 = wid.y;
   var take = array<bool, GH>();
   for (var h = 0u; h < GH; h++) {
     let m = qmu[2u * (h0 + h)]; let cf = qmu[2u * (h0 + h) + 1u];
@@ -225,7 +210,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // The centre's term and its error; the sum's own roundings within 2⁻²⁰ of its terms.
     let ub = m.x + est + boundWidth(cf, vec4f(mt.x, mt.y, m.z, 0.0), est) + m.y + (abs(m.x) + m.y) * 9.5367431640625e-7;
     take[h] = valid && !(ub <= p.bias);
-  }
-  ${appendIds(true)}
-}`;
+  }`,
+  });
 }

@@ -55,12 +55,18 @@ function codeDots(D: number, GH: number, unroll = false): string {
     let mt = keyMeta[kvh * p.stride + jj];`;
 }
 
-const SCAN_BINDINGS = /* wgsl */ `
+/**
+ * The bindings of a scan over key codes (codes-wgsl.ts layouts): the codes, their per-key
+ * metadata (`meta`: the int8 codes' vec4f, the 4-bit codes' vec2f), the query's codes and the
+ * uniform; binding 3 is the scan's own.
+ */
+function codeBindings(meta: 'vec4f' | 'vec2f'): string {
+  return /* wgsl */ `
 @group(0) @binding(0) var<storage, read> codes: array<vec4u>;
-@group(0) @binding(1) var<storage, read> keyMeta: array<vec4f>;
+@group(0) @binding(1) var<storage, read> keyMeta: array<${meta}>;
 @group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
-@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;`;
+}
 
 /**
  * WGSL: appending the keys with take[h] (h < NH) to their id lists ([lists, stride]; counts[list])
@@ -68,7 +74,7 @@ const SCAN_BINDINGS = /* wgsl */ `
  * a key joins when any head takes it; else head h's list is list0 + h. Needs workgroup arrays
  * localCount (atomic) and localBase of NH entries, zero.
  */
-export function appendIds(union: boolean): string {
+function appendIds(union: boolean): string {
   return union
     ? `var any = false;
   for (var h = 0u; h < NH; h++) { any = any || take[h]; }
@@ -93,35 +99,55 @@ export function appendIds(union: boolean): string {
  * [groups, stride], candCounts) instead of [0, n); workgroups past the list's end return at once.
  */
 export function reluScanSource(D: number, group: number, GH: number, union: boolean, candidates = false): string {
+  return listScanSource({
+    group, GH, meta: 'vec4f', union,
+    decls: `@group(0) @binding(3) var<storage, read> coef: array<vec4f>;${candidates ? `
+@group(0) @binding(7) var<storage, read> cand: array<u32>;
+@group(0) @binding(8) var<storage, read> candCounts: array<u32>;
+var<workgroup> candN: u32;` : ''}`,
+    keys: candidates ? `if (lid == 0u) { candN = candCounts[wid.y]; }
+  let cn = workgroupUniformLoad(&candN);
+  if (wid.x * WG >= cn) { return; }
+  let at = wid.x * WG + lid; let valid = at < cn; let j = cand[wid.y * p.stride + min(at, cn - 1u)]; let jj = j;` : undefined,
+    take: `${codeDots(D, GH)}
+  var take = array<bool, GH>();
+  for (var h = 0u; h < GH; h++) {
+    let cf = coef[h0 + h];
+    let est = boundEst(cf, mt, o[h]);
+    take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
+  }`,
+  });
+}
+
+/**
+ * WGSL of a scan that lists keys by their code bounds (exact ReLU's scan; the 4-bit first
+ * filter's, nibble-wgsl.ts), one thread a key: the constants, codeBindings, the id lists (ids
+ * [lists, stride], counts), the scan's own declarations `decls` (binding 3, bindings from 7,
+ * constants), appendIds' workgroup counters and main, in which `keys` sets the
+ * thread's key j (valid, jj: an index safe to read; default: key wid.x·WG + lid of [0, n)),
+ * `take` sets take[h] for the GH heads h0.. of the workgroup's scan group, and appendIds lists the
+ * taken keys (`union`: the scan group's one list, else a list a head). Dispatch (⌈keys / WG⌉,
+ * kvHeads · group / GH).
+ */
+export function listScanSource(x: { group: number; GH: number; meta: 'vec4f' | 'vec2f'; union: boolean; decls: string; keys?: string; take: string }): string {
+  const { group, GH } = x;
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u;
 ${PARAMS}
-${SCAN_BINDINGS}
+${codeBindings(x.meta)}
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
-${candidates ? `@group(0) @binding(7) var<storage, read> cand: array<u32>;
-@group(0) @binding(8) var<storage, read> candCounts: array<u32>;
-var<workgroup> candN: u32;` : ''}
+${x.decls}
 var<workgroup> localCount: array<atomic<u32>, GH>;
 var<workgroup> localBase: array<u32, GH>;
 ${BOUND_FNS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  ${candidates ? `if (lid == 0u) { candN = candCounts[wid.y]; }
-  let cn = workgroupUniformLoad(&candN);
-  if (wid.x * WG >= cn) { return; }
-  let at = wid.x * WG + lid; let valid = at < cn; let j = cand[wid.y * p.stride + min(at, cn - 1u)]; let jj = j;`
-    : 'let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);'}
-  ${codeDots(D, GH)}
-  const NH = GH; let list0 = ${union ? 'wid.y' : 'h0'};
-  var take = array<bool, GH>();
-  for (var h = 0u; h < GH; h++) {
-    let cf = coef[h0 + h];
-    let est = boundEst(cf, mt, o[h]);
-    take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
-  }
-  ${appendIds(union)}
+  ${x.keys ?? 'let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);'}
+  ${x.take}
+  const NH = GH; let list0 = ${x.union ? 'wid.y' : 'h0'};
+  ${appendIds(x.union)}
 }`;
 }
 
@@ -141,7 +167,8 @@ export function certifiedScanSource(D: number, group: number, GH: number): strin
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
-${SCAN_BINDINGS}
+${codeBindings('vec4f')}
+@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
