@@ -64,21 +64,59 @@ export function keysPerStep(T: number): number {
   return (AWG / T) * B;
 }
 
-/** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima. */
-function foldSlots(G: number, T: number): number {
-  return Math.floor((WG_BYTES - 64 - 4 * (AWG / T) * G) / 16);
+/** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
+function foldSlots(G: number, T: number, reserve: number): number {
+  return Math.floor((WG_BYTES - 64 - 4 * (AWG / T) * G - reserve) / 16);
 }
 
-/** Whether a workgroup can serve G heads of value width DV (its fold buffer holds one team's states). */
-export function fitsHeads(G: number, DV: number, T: number): boolean {
-  return G * (DV / 4 + 1) <= foldSlots(G, T);
+/**
+ * Whether a workgroup can serve G heads of value width DV (its fold buffer holds one team's
+ * states) beside `reserve` bytes of other workgroup memory (the fused pass's key list).
+ */
+export function fitsHeads(G: number, DV: number, T: number, reserve = 0): boolean {
+  return G * (DV / 4 + 1) <= foldSlots(G, T, reserve);
 }
 
-export function attendSource(x: AttendShape): string {
-  const { D, DV, G, T, storage, weighting, alpha, gather, layout = 'contiguous' } = x;
-  if (!fitsHeads(G, DV, T)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
+/**
+ * The WGSL of one workgroup's attention, in the pieces a kernel arranges: this file's split-KV
+ * kernel (dense rows, gathered id lists) and the fused exact pass (fused-wgsl.ts), which attends
+ * the keys its own scan listed in workgroup memory.
+ */
+export interface AttendPieces {
+  /**
+   * Module scope: constants, Params, bindings 0–4 (K, V, Q, part, p), then `middle` (the kernel's
+   * own bindings), the page table (9), ReLU's used counts, workgroup memory and helpers.
+   */
+  declarations(middle: string): string;
+  /**
+   * Statements, once a workgroup before its keys: heads head0 .. head0 + G − 1's query slices of
+   * this lane (scale folded in) and their online state, zeroed. Needs lid, lane, team, head0.
+   */
+  begin: string;
+  /**
+   * Statements attending positions [r.x, r.y) (`r`: a vec2u in scope) of KV head kvh, continuing
+   * the state: dense rows, the position is the key; else `keyAt(i)` is position i's key (loaded a
+   * step ahead). No barrier inside: any control flow may repeat it.
+   */
+  keys(keyAt?: (i: string) => string): string;
+  /**
+   * Statements, once, in uniform control flow (barriers): the teams' states folded, each head's
+   * state written to its slot `split` of part — with ReLU's used counts added to `used` (atomics),
+   * or with `header` the counts go in the state itself: (m, l, keys of positive weight (ReLU; else
+   * 0), header) as u32 bits, which the merge sums (wgsl.ts mergeSource, slots 'blocks').
+   */
+  end(header?: string): string;
+}
+
+/**
+ * The pieces of {@link AttendPieces} for shape x; `usedBinding`: ReLU's used counts (null: the
+ * kernel ends with a header instead); `reserve`: as fitsHeads.
+ */
+export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number | null, reserve = 0): AttendPieces {
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous' } = x;
+  if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
-  const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T) / (G * (DQ + 1))))); // teams folded per round
+  const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
   const softmax = weighting === 'softmax';
   const f16 = storage === 'f16';
   // Unit u of a row (8 dims) as two f32 quads.
@@ -99,8 +137,7 @@ export function attendSource(x: AttendShape): string {
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
-  // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
-  const segment = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
+  const begin = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
     var usedLane = array<u32, G>();`}
     // This lane's slice of every head's query (scale folded in).
     var q: array<vec4f, ${G * 2 * KU}>;
@@ -111,20 +148,21 @@ export function attendSource(x: AttendShape): string {
     var l: array<f32, G>;
     var acc: array<vec4f, ${G * 2 * VU}>;
     for (var h = 0u; h < G; h++) { m[h] = ${softmax ? 'NEG' : '0.0'}; l[h] = 0.0; }
-    for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }
-    ${gather ? `var next = array<u32, B>(); // the team's ids of the next step, loaded a step ahead
-    for (var b = 0u; b < B; b++) { next[b] = ids[list + min(r.x + b * NT + team, r.y - 1u)]; }` : ''}
+    for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }`;
+  const keys = (keyAt?: (i: string) => string) => `${keyAt ? `
+    var next = array<u32, B>(); // the team's ids of the next step, loaded a step ahead
+    for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }` : ''}
     for (var base = r.x; base < r.y; base += NT * B) {
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
       var v: array<vec4f, ${B * 2 * VU}>;
       var ok: array<bool, B>;
-      ${gather ? `let keys = next;
-      for (var b = 0u; b < B; b++) { next[b] = ids[list + min(base + NT * B + b * NT + team, r.y - 1u)]; }` : ''}
+      ${keyAt ? `let keys = next;
+      for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(base + NT * B + b * NT + team, r.y - 1u)')}; }` : ''}
       for (var b = 0u; b < B; b++) {
         let pos = base + b * NT + team;
         ok[b] = pos < r.y;
-        let key = ${gather ? 'keys[b]' : 'min(pos, r.y - 1u)'};
+        let key = ${keyAt ? 'keys[b]' : 'min(pos, r.y - 1u)'};
         let row = rowOf(kvh, key);
         for (var u = 0u; u < KU; u++) {
           ${unit('K', D / 8)}
@@ -164,7 +202,8 @@ export function attendSource(x: AttendShape): string {
         for (var i = 0u; i < 2u * VU; i++) {
           acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
         }`}`)}
-    }
+    }`;
+  const end = (header?: string) => `
     // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
     // workgroup memory.
     if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
@@ -197,17 +236,20 @@ export function attendSource(x: AttendShape): string {
         workgroupBarrier();
       }
     }
+    ${header !== undefined && !softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
+    workgroupBarrier();` : ''}
     if (team == 0u) {
       for (var h = 0u; h < G; h++) {
         let slotAt = ((head0 + h) * p.splits + split) * (DQ + 1u);
         for (var i = 0u; i < 2u * VU; i++) { part[slotAt + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
-        if (lane == 0u) { part[slotAt] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], 0.0, 0.0); }
+        if (lane == 0u) { part[slotAt] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], ${header === undefined ? '0.0, 0.0'
+          : `bitcast<f32>(${softmax ? '0u' : 'atomicLoad(&usedHere[h])'}), bitcast<f32>(${header})`}); }
       }
     }
-    ${softmax ? '' : `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
+    ${softmax || header !== undefined ? '' : `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
     workgroupBarrier();
     if (lid < G) { let u = atomicLoad(&usedHere[lid]); if (u > 0u) { atomicAdd(&used[head0 + lid], u); } }`}`;
-  return /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
+  const declarations = (middle: string) => /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
 const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
 ${PARAMS}
@@ -216,18 +258,27 @@ ${PARAMS}
 @group(0) @binding(2) var<storage, read> Q: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> part: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;
-${gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
-@group(0) @binding(6) var<storage, read> counts: array<u32>;
-${GATHER_CHUNK}` : ''}
+${middle}
 ${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
-${softmax ? '' : `@group(0) @binding(${gather ? 7 : 5}) var<storage, read_write> used: array<atomic<u32>>;
+${softmax ? '' : `${usedBinding === null ? '' : `@group(0) @binding(${usedBinding}) var<storage, read_write> used: array<atomic<u32>>;`}
 var<workgroup> usedHere: array<atomic<u32>, G>;`}
 var<workgroup> teamMax: array<f32, ${NT * G}>;
 var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
 fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
     ? `(pages[key / ${layout.pageSize}u] * ${layout.kvHeads}u + kvh) * ${layout.pageSize}u + key % ${layout.pageSize}u`
     : 'kvh * p.cap + key'}; }
-${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}
+${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}`;
+  return { declarations, begin, keys, end };
+}
+
+export function attendSource(x: AttendShape): string {
+  const { gather } = x;
+  const a = attendPieces(x, gather ? 7 : 5);
+  // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
+  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end()}`;
+  return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
+@group(0) @binding(6) var<storage, read> counts: array<u32>;
+${GATHER_CHUNK}` : '')}
 
 @compute @workgroup_size(${AWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {

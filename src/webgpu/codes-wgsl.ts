@@ -112,6 +112,26 @@ fn boundWidth(cf: vec4f, mt: vec4f, est: f32) -> f32 {
 }`;
 
 /**
+ * WGSL: the query's codes (quantize.ts encodeQuery's math) — step a = max|q_i| / (127·128),
+ * q̂_i = round(q_i / a) = 128·hi + lo; `quadCode` codes 4 dims (hi and lo packed as int8) and
+ * returns their (Σ q̂², Σ r², Σ q²), r = q − a·q̂; `queryCoef` the bound's coefficients (A, E1,
+ * E2, ‖q‖) from the head's sums — for the query pass and the fused pass (fused-wgsl.ts) alike.
+ */
+export const QUERY_CODE_FNS = /* wgsl */ `
+struct QuadCode { hi: u32, lo: u32, sums: vec3f }
+fn queryStep(maxAbs: f32) -> f32 { return maxAbs / 16256.0; }
+fn quadCode(q: vec4f, a: f32) -> QuadCode {
+  let qh = select(vec4f(0.0), clamp(round(q / a), vec4f(-16256.0), vec4f(16256.0)), a > 0.0);
+  let hi = round(qh / 128.0);
+  let r = q - a * qh;
+  return QuadCode(pack4xI8(vec4i(hi)), pack4xI8(vec4i(qh - 128.0 * hi)), vec3f(dot(qh, qh), dot(r, r), dot(q, q)));
+}
+fn queryCoef(scale: f32, a: f32, t: vec3f) -> vec4f {
+  let qn = sqrt(t.z);
+  return vec4f(scale * a, scale * a * sqrt(t.x) * 1.0001, scale * (sqrt(t.y) + 2.384185791015625e-7 * qn) * 1.0001, qn * 1.0001);
+}`;
+
+/**
  * Threads of the query pass's workgroup (one workgroup per head): one sampled key a thread for the
  * anchor, so its loads are in flight together (the pass runs at every step, short ones included).
  */
@@ -153,6 +173,7 @@ var<workgroup> hiW: array<u32, DQ>;
 var<workgroup> loW: array<u32, DQ>;
 var<workgroup> cfW: vec4f;
 ${BOUND_FNS}
+${QUERY_CODE_FNS}
 @compute @workgroup_size(${QWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
@@ -166,16 +187,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (lid < stride) { red[lid].x = max(red[lid].x, red[lid + stride].x); }
   }
   workgroupBarrier();
-  let a = red[0].x / 16256.0;
+  let a = queryStep(red[0].x);
   workgroupBarrier();
   var sums = vec3f(0.0); // Σ q̂², Σ r², Σ q²
   for (var w = lid; w < DQ; w += QWG) {
-    let q = Q[h * DQ + w];
-    let qh = select(vec4f(0.0), clamp(round(q / a), vec4f(-16256.0), vec4f(16256.0)), a > 0.0);
-    let hi = round(qh / 128.0);
-    let r = q - a * qh;
-    sums += vec3f(dot(qh, qh), dot(r, r), dot(q, q));
-    hiW[w] = pack4xI8(vec4i(hi)); loW[w] = pack4xI8(vec4i(qh - 128.0 * hi));
+    let qc = quadCode(Q[h * DQ + w], a);
+    sums += qc.sums;
+    hiW[w] = qc.hi; loW[w] = qc.lo;
     qcode[h * 2u * DQ + w] = hiW[w];
     qcode[h * 2u * DQ + DQ + w] = loW[w];
   }
@@ -186,8 +204,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   workgroupBarrier();
   if (lid == 0u) {
-    let t = red[0]; let qn = sqrt(t.z);
-    cfW = vec4f(p.scale * a, p.scale * a * sqrt(t.x) * 1.0001, p.scale * (sqrt(t.y) + 2.384185791015625e-7 * qn) * 1.0001, qn * 1.0001);
+    cfW = queryCoef(p.scale, a, red[0]);
     coef[h] = cfW;
   }
   workgroupBarrier();

@@ -9,6 +9,7 @@ import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type FirstFilter } from './selection.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
+import { FusedPass, fusedBlocks } from './fused-kernel.js';
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
@@ -174,6 +175,14 @@ export interface DecodePlanOptions {
    * the 4-bit ones keep a second set of codes (d/2 + 8 bytes a position and KV head).
    */
   firstFilter?: FirstFilter;
+  /**
+   * Exact sparse ReLU: how a step selects and attends — 'split' (default: a scan pass lists the
+   * keys in global id lists, then the gathered attention reads them) or 'fused' (one pass: each
+   * workgroup scans a block of keys' int8 codes and attends the keys it keeps right away,
+   * fused-wgsl.ts; firstFilter 'int8' only). Both attend every key of positive weight: the result
+   * is the dense one.
+   */
+  sparsePass?: 'split' | 'fused';
 }
 
 export interface DecodeBuffers {
@@ -217,6 +226,8 @@ export class WebGpuDecodePlan {
   private readonly T: number;
   /** Sparse plans: the key codes and the GPU selection. */
   private readonly selection: CodeSelection | null;
+  /** sparsePass 'fused': the one pass that selects and attends (the selection's query pass and codes feed it). */
+  private readonly fused: FusedPass | null;
 
   private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number },
     readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow }) {
@@ -230,13 +241,17 @@ export class WebGpuDecodePlan {
     const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fitsHeads(headsPerScan(group), this.valueDim, this.T);
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
     while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
-    this.G = G; this.sub = group / G;
+    const layout = options.layout ?? 'contiguous';
+    this.fused = options.sparsePass === 'fused' ? new FusedPass(pipelines, {
+      heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
+      layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
+    }) : null;
+    this.G = this.fused?.G ?? G; this.sub = group / this.G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.part = device.createBuffer({ size: heads * this.maxSplits(mode.kind !== 'dense') * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
     this.used = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
-    const layout = options.layout ?? 'contiguous';
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
@@ -269,6 +284,9 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
+    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && filter === 'int8')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+    }
     if (filter !== 'int8' && !((filter === 'int4' || filter === 'int4-gather') && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or 'int4' / 'int4-gather' with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
     }
@@ -321,6 +339,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
+    if (this.fused) { this.encodeFused(enc, b, length, cap); return; }
     const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
     const list = sel?.list;
@@ -359,12 +378,25 @@ export class WebGpuDecodePlan {
     this.pipelines.endPass();
   }
 
+  /** sparsePass 'fused': the fused pass over blocks of keys (the query coded in it), then the merge (one state a head and block). */
+  private encodeFused(enc: GPUCommandEncoder, b: DecodeBuffers, length: number, cap: number): void {
+    const o = this.options, { heads, kvHeads } = o, sel = this.selection!, fused = this.fused!, device = this.pipelines.device;
+    const { chunk, blocks } = fusedBlocks(length, fused.groups, this.maxSplits());
+    upload(device.queue, this.params, 0, attendParams(length, chunk, blocks, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength, heads / fused.G));
+    if (length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
+    // n = 0: no block; the merge finds no state and writes zeros.
+    if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, sel.keyCodes, blocks);
+    const merge = this.pipelines.get(`merge-${this.valueDim}-relu-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, 'relu', o.headDim, fused.G, 'blocks'));
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats], heads, mergeGroups(this.valueDim));
+    this.pipelines.endPass();
+  }
+
   /**
    * Sparse plans: the last step's id lists (the attended keys; [lists, maxLength] u32, list l serving
-   * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense plans).
+   * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense and fused plans: the fused pass lists keys in workgroup memory only).
    */
   get selected(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
-    return this.selection?.list ?? null;
+    return this.fused ? null : this.selection?.list ?? null;
   }
 
   /**

@@ -39,18 +39,35 @@ function perHead(GH: number, body: (h: string) => string): string {
 }
 
 /**
- * The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads (a loop over
- * them, or `unroll`: perHead's blocks — the certified scan as timed on the H100).
+ * Where a scan reads the query's codes: `word(h, part, i)` is the vec4u of head h0 + h's hi (part
+ * 0) or lo (part 1) words for dims 16i .. 16i + 15, and `coef(h)` its vec4f coefficients — the
+ * query pass's buffers (qcode, coef) unless a kernel codes the query itself (fused-wgsl.ts).
  */
-function codeDots(D: number, GH: number, unroll = false): string {
+export interface QueryCodes { word(h: string, part: 0 | 1, i: string): string; coef(h: string): string }
+
+/** The query pass's buffers, indexed by head h0 + h. */
+export function storedQueryCodes(D: number): QueryCodes {
+  return {
+    word: (h, part, i) => `qcode[(h0 + ${h}) * ${D / 8}u + ${part ? `${D / 16}u + ` : ''}${i}]`,
+    coef: (h) => `coef[h0 + ${h}]`,
+  };
+}
+
+/**
+ * The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads (a loop over
+ * them, or `unroll`: perHead's blocks — the certified scan as timed on the H100), and mt, the key's
+ * meta. Needs the codes' bindings (codes, keyMeta; qcode unless `query` says otherwise), kvh, h0,
+ * jj and p.stride in scope.
+ */
+export function codeDots(D: number, GH: number, unroll = false, query: QueryCodes = storedQueryCodes(D)): string {
   // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
   // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
   // second block on; attend-kernel.ts met the same).
   return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
       let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
-      ${unroll ? perHead(GH, (h) => `let qb = (h0 + ${h}) * ${D / 8}u; o[${h}] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]);`)
-    : `for (var h = 0u; h < ${GH}u; h++) { let qb = (h0 + h) * ${D / 8}u; o[h] += codeDot(c, qcode[qb + i], qcode[qb + ${D / 16}u + i]); }`}
+      ${unroll ? perHead(GH, (h) => `o[${h}] += codeDot(c, ${query.word(h, 0, 'i')}, ${query.word(h, 1, 'i')});`)
+    : `for (var h = 0u; h < ${GH}u; h++) { o[h] += codeDot(c, ${query.word('h', 0, 'i')}, ${query.word('h', 1, 'i')}); }`}
     }
     let mt = keyMeta[kvh * p.stride + jj];`;
 }
@@ -61,11 +78,29 @@ function codeDots(D: number, GH: number, unroll = false): string {
  * uniform; binding 3 is the scan's own.
  */
 function codeBindings(meta: 'vec4f' | 'vec2f'): string {
-  return /* wgsl */ `
-@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
-@group(0) @binding(1) var<storage, read> keyMeta: array<${meta}>;
+  return /* wgsl */ `${keyCodeBindings(0, meta)}
 @group(0) @binding(2) var<storage, read> qcode: array<vec4u>;
 @group(0) @binding(4) var<uniform> p: Params;`;
+}
+
+/** The key codes and their per-key metadata (as codeBindings) at bindings at and at + 1. */
+export function keyCodeBindings(at: number, meta: 'vec4f' | 'vec2f'): string {
+  return /* wgsl */ `
+@group(0) @binding(${at}) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(${at + 1}) var<storage, read> keyMeta: array<${meta}>;`;
+}
+
+/**
+ * Exact ReLU's rule, after codeDots: take[h] — key jj (`valid`) may have a score above the bias
+ * for head h0 + h (its upper bound exceeds it), h < GH; `query`: where the coefficients are.
+ */
+export function reluTake(GH: number, query: QueryCodes = storedQueryCodes(0)): string {
+  return `var take = array<bool, ${GH}>();
+  for (var h = 0u; h < ${GH}u; h++) {
+    let cf = ${query.coef('h')};
+    let est = boundEst(cf, mt, o[h]);
+    take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
+  }`;
 }
 
 /**
@@ -110,12 +145,7 @@ var<workgroup> candN: u32;` : ''}`,
   if (wid.x * WG >= cn) { return; }
   let at = wid.x * WG + lid; let valid = at < cn; let j = cand[wid.y * p.stride + min(at, cn - 1u)]; let jj = j;` : undefined,
     take: `${codeDots(D, GH)}
-  var take = array<bool, GH>();
-  for (var h = 0u; h < GH; h++) {
-    let cf = coef[h0 + h];
-    let est = boundEst(cf, mt, o[h]);
-    take[h] = valid && est + boundWidth(cf, mt, est) > p.bias;
-  }`,
+  ${reluTake(GH)}`,
   });
 }
 

@@ -150,18 +150,32 @@ export class CodeSelection {
     return this.filterLists ? { ids: this.filter!.ids, counts: this.filter!.counts, headsPerList: this.GH } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
   }
 
+  /** The key codes and their meta (select-wgsl.ts codeBindings), which the fused pass scans. */
+  get keyCodes(): [GPUBuffer, GPUBuffer] {
+    return [this.codes, this.meta];
+  }
+
+  /**
+   * Records the query pass of a step over positions [0, n): the query's codes and coefficients
+   * (and the anchor), {@link counts} zeroed; ReLU: `used` too, else the histogram.
+   */
+  encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, used: GPUBuffer | null): void {
+    const { heads, D, stride, mode, scale } = this.shape, p = this.pipelines;
+    upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, this.group));
+    // Rank rules use the certified scan's histogram: the query pass zeroes it as for ε.
+    const counters = mode.kind === 'relu' ? 'relu' : 'certified';
+    p.dispatch(enc, p.get(`query-${D}-${counters}`, () => encodeQuerySource(D, counters, 2 * NB)),
+      [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
+  }
+
   /**
    * Records the query's codes and the selection over positions [0, n) (params: the plan's uniform,
    * written); ReLU: `used` (u32 a head, the attention's count of keys of positive weight) is zeroed;
    * keys and pageTable: the caller's K, which the rank rules score exactly.
    */
   encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null, keys: GPUBuffer, pageTable?: GPUBuffer): void {
-    const { heads, kvHeads, D, stride, mode, scale } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
-    upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, group));
-    // Rank rules use the certified scan's histogram: the query pass zeroes it as for ε.
-    const counters = mode.kind === 'relu' ? 'relu' : 'certified';
-    p.dispatch(enc, p.get(`query-${D}-${counters}`, () => encodeQuerySource(D, counters, 2 * NB)),
-      [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
+    const { heads, kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
+    this.encodeQuery(enc, queries, n, used);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {

@@ -80,16 +80,20 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * (a serial walk over the splits per thread took microseconds of dependent loads), then a tree
  * over the lanes. Dispatch (heads, mergeGroups(DV)). D: the key width (certified: logit rounding).
  * Gathered modes: head h's list is counts[h / LG] (LG heads a list), and its states are in the
- * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK); dense: slots [0, splits).
+ * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK) — or, `slots` 'blocks' (the
+ * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
+ * carrying its counts (attend-kernel.ts end's header: keys of positive weight, keys attended),
+ * which the merge sums: no counters live between the passes.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists'): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
+  const blocks = gathered && slots === 'blocks';
   const bounded = stats === 'certified' || stats === 'rank';
   const row = {
     dense: 'vec4u(p.n, p.n, 0u, 0u)',
     'dense-relu': 'vec4u(p.n, atomicLoad(&used[h]), 0u, 0u)',
-    relu: 'vec4u(cnt, atomicLoad(&used[h]), 0u, 0u)',
+    relu: `vec4u(cnt, ${blocks ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
     certified: 'vec4u(cnt, cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
     rank: 'vec4u(scored[h], cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
   }[stats];
@@ -100,32 +104,36 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read_write> out: array<vec4f>;
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> stats: array<vec4u>;
-${gathered ? '@group(0) @binding(4) var<storage, read> counts: array<u32>;' : ''}
-${relu ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
+${gathered && !blocks ? '@group(0) @binding(4) var<storage, read> counts: array<u32>;' : ''}
+${relu && !blocks ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
 ${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(7) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
 ${certifiedBoundSource(D)}` : ''}
 ${stats === 'rank' ? '@group(0) @binding(9) var<storage, read> scored: array<u32>;' : ''}
-${gathered ? GATHER_CHUNK : ''}
+${gathered && !blocks ? GATHER_CHUNK : ''}
 var<workgroup> red: array<f32, WG>;
+${blocks ? 'var<workgroup> tally: array<vec2u, WG>;' : ''}
 var<workgroup> accs: array<vec4f, WG>;
 var<workgroup> ls: array<f32, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
-  ${gathered ? `var total = 0u; var at = 0u;
+  ${blocks ? 'let s0 = 0u; let s1 = p.splits; var counted = vec2u(0u);'
+    : gathered ? `var total = 0u; var at = 0u;
   for (var li = 0u; li < p.lists; li++) { let c = counts[li]; if (li < h / ${LG}u) { at += c; } total += c; }
   let cnt = counts[h / ${LG}u]; let len = gatherChunk(total);
   let s0 = at / len; let s1 = select(s0, (at + cnt - 1u) / len + 1u, cnt > 0u);` : 'let s0 = 0u; let s1 = p.splits;'}
   var m = NEG;
-  for (var s = s0 + lid; s < s1; s += WG) { let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); } }
-  red[lid] = m;
+  for (var s = s0 + lid; s < s1; s += WG) {
+    let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); }${blocks ? '\n    counted += bitcast<vec2u>(st.zw);' : ''}
+  }
+  red[lid] = m;${blocks ? '\n  tally[lid] = counted;' : ''}
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
-    if (lid < stride) { red[lid] = max(red[lid], red[lid + stride]); }
+    if (lid < stride) { red[lid] = max(red[lid], red[lid + stride]);${blocks ? ' tally[lid] += tally[lid + stride];' : ''} }
   }
-  workgroupBarrier();
+  workgroupBarrier();${blocks ? '\n  let cnt = tally[0].y;' : ''}
   let M = red[0];
   let c = wid.y * MQ + lid % MQ; let lane = lid / MQ;
   var x = vec4f(0.0); var L = 0.0;

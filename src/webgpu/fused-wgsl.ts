@@ -1,0 +1,168 @@
+/**
+ * WGSL of the fused sparse decode pass (docs/webgpu.md "Kernels"): one workgroup a block of
+ * contiguous keys and the G heads of one KV group it serves scans the block's int8 codes (the
+ * selection scan's bound: select-wgsl.ts codeDots, codes-wgsl.ts BOUND_FNS), lists the keys a
+ * keep rule takes in workgroup memory, and attends them right away (attend-kernel.ts's pieces: teams
+ * of lanes, each K/V row read once for the G heads), continuing one online state; at the end one
+ * partial state a head and block goes to the log-sum-exp merge (wgsl.ts mergeSource, slots
+ * 'blocks'). Nothing goes through global memory between selection and attention: no id list, no
+ * compaction, no dispatch waiting on another, and a block without a kept key costs its codes only.
+ *
+ * The list holds LIST_CAP keys; the block is scanned WG keys at a time, and the list is attended
+ * whenever the next WG keys could overflow it, and at the block's end — a block of any number of
+ * kept keys is attended exactly, in as many rounds as it needs. The list wraps around (positions
+ * modulo LIST_CAP): keys listed after an attended round go to the slots after the last ones.
+ *
+ * The keep rule is pluggable ({@link KeepRule}): exact ReLU's (a key whose certified upper bound
+ * exceeds the bias for some head) here; another rule (e.g. a certified per-block cut) brings its own
+ * bindings, workgroup memory, a prelude run before the scan and its per-key decision.
+ */
+import { attendPieces, type AttendShape } from './attend-kernel.js';
+import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
+import { codeDots, keyCodeBindings, reluTake, type QueryCodes } from './select-wgsl.js';
+import { WG } from './wgsl.js';
+
+/**
+ * Keys a workgroup's list holds (a power of two: positions wrap with a mask; at least 3·WG: before
+ * the scan the list's memory holds the query coding's reductions).
+ */
+export const LIST_CAP = 1024;
+
+/**
+ * Bindings of the fused pass: 0–4 the attention's (K, V, Q, part, params: attend-kernel.ts), 5–6
+ * the key codes and their meta (select-wgsl.ts codeBindings), 9 the page table (paged layout), and
+ * a keep rule's own from RULE_BINDING on — at most 8 storage buffers with a rule's one (WebGPU's
+ * default limit a stage).
+ */
+export const RULE_BINDING = 10;
+
+/** Which keys of its block a fused workgroup attends. */
+export interface KeepRule {
+  /** Names the rule in pipeline keys (one pipeline per rule and shape). */
+  id: string;
+  /** Module-scope WGSL: bindings from {@link RULE_BINDING} on, workgroup memory, functions. */
+  declarations: string;
+  /** Bytes of workgroup memory the declarations take (the attention's fold buffer gives way). */
+  workgroupBytes: number;
+  /**
+   * Statements every thread runs once before the block's scan, in uniform control flow (they may
+   * use barriers): b0, b1 (the block's keys [b0, b1)), kvh, h0 (first head), lid, and the G
+   * heads' query codes and coefficients (qcf[h]: A, E1, E2, ‖q‖) in scope.
+   */
+  prelude: string;
+  /**
+   * Statements run for each key after its code dots — o[h] = ⟨codes, q̂⟩ for heads h0 + h (h < G),
+   * mt the key's meta, qcf[h] the bound's coefficients (`query.coef(h)`), `valid` (the key is in
+   * the block), jj the key — that set `keep` (a var bool, false) where the key must be attended.
+   * Keys not kept get no weight: the rule must keep every key whose weight can be nonzero for any
+   * of the G heads (or account for the rest itself).
+   */
+  keep(G: number, query: QueryCodes): string;
+}
+
+/** Exact ReLU: every key whose upper bound exceeds the bias for some head of the block's (select-wgsl.ts reluTake). */
+export const reluKeepRule: KeepRule = {
+  id: 'relu', declarations: '', workgroupBytes: 0, prelude: '',
+  keep: (G, query) => `${reluTake(G, query)}
+    for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
+};
+
+/** Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query codes. */
+export function fusedBytes(G: number, D: number, rule: KeepRule): number {
+  return 4 * LIST_CAP + 16 + G * (2 * D + 16) + rule.workgroupBytes;
+}
+
+/** The workgroup's query codes (qw: per head hi words then lo words, one a quad; qcf: coefficients). */
+const localQuery = (D: number): QueryCodes => ({
+  word: (h, part, i) => `qword(${h}, ${part ? `${D / 4}u + ` : ''}4u * ${i})`,
+  coef: (h) => `qcf[${h}]`,
+});
+
+/**
+ * The fused pass: keys [s·p.chunk, min((s + 1)·p.chunk, p.n)) of block s = wid.x for the G heads of
+ * scan group wid.y (group / G of them a KV head); the block's state for each head goes to slot s of
+ * part (p.splits slots a head: the number of blocks) with its counts in the state (keys of positive
+ * weight, keys attended: attend-kernel.ts end's header). The query is coded in the pass itself
+ * (QUERY_CODE_FNS, as the query pass: each workgroup its G heads, a few hundred dims), so a step is
+ * this pass and the merge. Dispatch (blocks, kvHeads · group / G).
+ */
+export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, rule: KeepRule): string {
+  const { D, G, group } = x;
+  if (LIST_CAP < 3 * WG || (LIST_CAP & (LIST_CAP - 1)) !== 0) throw new Error('fusedSource: LIST_CAP must be a power of two ≥ 3·WG');
+  const a = attendPieces(x, null, fusedBytes(G, D, rule));
+  const DQ4 = D / 4, QL = Math.floor(WG / G), QP = 2 ** Math.ceil(Math.log2(QL));
+  // A tree over each head's QL threads (entries [qh·QL, qh·QL + QL) of the list's memory, `width` u32 each).
+  const tree = (width: number, join: (x: string, y: string) => string) => `for (var stride = ${QP / 2}u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (coding && qi < stride && qi + stride < QL) {
+      ${Array.from({ length: width }, (_, c) => `list[${width}u * lid + ${c}u] = bitcast<u32>(${join(`bitcast<f32>(list[${width}u * lid + ${c}u])`, `bitcast<f32>(list[${width}u * (lid + stride) + ${c}u])`)});`).join('\n      ')}
+    }
+  }
+  workgroupBarrier();`;
+  const query = localQuery(D);
+  return /* wgsl */ `${a.declarations(`${keyCodeBindings(5, 'vec4f')}
+${rule.declarations}`)}
+const WG = ${WG}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
+var<workgroup> list: array<u32, CAP>;
+var<workgroup> listEnd: atomic<u32>;
+var<workgroup> listEndNow: u32;
+var<workgroup> qw: array<u32, ${G * 2 * DQ4}>;
+var<workgroup> qcf: array<vec4f, G>;
+fn qword(h: u32, at: u32) -> vec4u { let b = h * ${2 * DQ4}u + at; return vec4u(qw[b], qw[b + 1u], qw[b + 2u], qw[b + 3u]); }
+${BOUND_FNS}
+${QUERY_CODE_FNS}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let split = wid.x;
+  let lane = lid % T; let team = lid / T;
+  let kvh = wid.y / HG; let head0 = kvh * GS + (wid.y % HG) * G; let h0 = head0;
+  let b0 = split * p.chunk; let b1 = min(b0 + p.chunk, p.n);
+  // The G heads' query codes and coefficients, QL threads a head (the query pass's math); the
+  // list's memory holds the reductions until the scan starts.
+  let qh = lid / QL; let qi = lid % QL; let coding = qh < G;
+  var mx = 0.0;
+  if (coding) {
+    for (var w = qi; w < DQ4; w += QL) { let v = abs(Q[(head0 + qh) * DQ4 + w]); mx = max(mx, max(max(v.x, v.y), max(v.z, v.w))); }
+  }
+  list[lid] = bitcast<u32>(mx);
+  ${tree(1, (u, v) => `max(${u}, ${v})`)}
+  let a = queryStep(bitcast<f32>(list[min(qh, G - 1u) * QL]));
+  workgroupBarrier();
+  var sums = vec3f(0.0);
+  if (coding) {
+    for (var w = qi; w < DQ4; w += QL) {
+      let qc = quadCode(Q[(head0 + qh) * DQ4 + w], a);
+      sums += qc.sums;
+      qw[qh * ${2 * DQ4}u + w] = qc.hi; qw[qh * ${2 * DQ4}u + DQ4 + w] = qc.lo;
+    }
+  }
+  list[3u * lid] = bitcast<u32>(sums.x); list[3u * lid + 1u] = bitcast<u32>(sums.y); list[3u * lid + 2u] = bitcast<u32>(sums.z);
+  ${tree(3, (u, v) => `${u} + ${v}`)}
+  if (coding && qi == 0u) { qcf[qh] = queryCoef(p.scale, a, vec3f(bitcast<f32>(list[3u * lid]), bitcast<f32>(list[3u * lid + 1u]), bitcast<f32>(list[3u * lid + 2u]))); }
+  if (lid == 0u) { atomicStore(&listEnd, 0u); }
+  workgroupBarrier();
+  ${rule.prelude}
+  ${a.begin}
+  // Keys listed so far in this block, and how many of them are attended (both uniform).
+  var done = 0u;
+  for (var t0 = b0; t0 < b1; t0 += WG) {
+    let j = t0 + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
+    ${codeDots(D, G, false, query)}
+    var keep = false;
+    ${rule.keep(G, query)}
+    if (keep) { list[atomicAdd(&listEnd, 1u) & (CAP - 1u)] = j; }
+    workgroupBarrier();
+    if (lid == 0u) { listEndNow = atomicLoad(&listEnd); }
+    let listed = workgroupUniformLoad(&listEndNow);
+    // Attend what is listed when the next WG keys could overflow the list, and at the block's end.
+    if (listed - done > CAP - WG || t0 + WG >= b1) {
+      let r = vec2u(done, listed);
+      ${a.keys((i) => `list[(${i}) & (CAP - 1u)]`)}
+      done = listed;
+      workgroupBarrier(); // every team has read its keys before the next ones are listed over them
+    }
+  }
+  ${a.end('done')}
+}`;
+}

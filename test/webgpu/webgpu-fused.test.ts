@@ -1,0 +1,173 @@
+/// <reference types="@webgpu/types" />
+// The fused exact sparse ReLU pass (WebGpuDecodePlan sparsePass 'fused', src/webgpu/fused-wgsl.ts):
+// its output must equal the float64 answer, its keysUsed the keys of positive weight, and its
+// keysScored the split path's candidates (the same bound decides: a fused pass that kept fewer or
+// more keys than the rule would differ). Adversarial inputs: ties at the bias and keys 2⁻¹⁰ above
+// it, every key kept (a block's list attended in several rounds) and none, blocks with and without
+// kept keys, n = 0 and 1, n not a multiple of the block, zero and huge keys, d = 64 and 128, GQA
+// groups of 1 and 4, α = 1 and 2, f32 and f16, contiguous and paged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
+import { numberToF16Bits } from '../../src/tensor/half.js';
+import { LIST_CAP } from '../../src/webgpu/fused-wgsl.js';
+import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
+import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+
+interface Case {
+  label: string; heads: number; kvHeads: number; d: number; dv: number; n: number; storage: 'f32' | 'f16';
+  /** Keys [kvHeads, n, d], values [kvHeads, n, dv], queries [heads, d]. */
+  k: Float32Array; v: Float32Array; q: Float32Array;
+  bias: number; alpha?: number; scale?: number; paged?: boolean;
+  /** The plans' targetWorkgroups (sets the fused pass's blocks). */
+  target?: number;
+}
+
+const pageSize = 16;
+
+/** Rows [kvHeads, n, dim] as a contiguous [kvHeads, cap, dim] buffer or a paged pool (pages in reverse order). */
+function rows(x: Float32Array, c: Case, dim: number, cap: number): { data: Float32Array | Uint16Array; table?: Uint32Array } {
+  const pages = Math.ceil(cap / pageSize), out = new Float32Array(c.kvHeads * cap * dim);
+  for (let g = 0; g < c.kvHeads; g++) for (let j = 0; j < c.n; j++) {
+    const row = c.paged ? ((pages - 1 - Math.floor(j / pageSize)) * c.kvHeads + g) * pageSize + (j % pageSize) : g * cap + j;
+    out.set(x.subarray((g * c.n + j) * dim, (g * c.n + j + 1) * dim), row * dim);
+  }
+  const data = c.storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
+  return c.paged ? { data, table: Uint32Array.from({ length: pages }, (_, p) => pages - 1 - p) } : { data };
+}
+
+/**
+ * One step of a fused and a split plan over the same buffers: the fused output against the float64
+ * answer, its stats against the positive keys and the split plan's candidates. Returns keysScored a head.
+ */
+async function check(device: GPUDevice, c: Case): Promise<number[]> {
+  const { heads, kvHeads, d, dv, n, storage } = c, cap = Math.max(pageSize, Math.ceil(n / pageSize) * pageSize), group = heads / kvHeads;
+  const scale = c.scale ?? 1 / Math.sqrt(d), alpha = c.alpha ?? 1;
+  const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
+  const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),
+    ...(K.table ? { pageTable: upload(device, K.table) } : {}) };
+  const run = async (sparsePass: 'fused' | 'split') => {
+    // Each run its own output (zeroed: a pass that did not run cannot pass for the other's), and no validation error.
+    const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    device.pushErrorScope('validation');
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
+      sparsity: 'exact', sparsePass, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, { ...bufs, output }, n);
+    device.queue.submit([enc.finish()]);
+    const error = await device.popErrorScope();
+    assert.equal(error, null, `${c.label} ${sparsePass}: ${error?.message}`);
+    const out = new Float32Array(await readBuffer(device, output, heads * dv * 4));
+    const stats = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
+    output.destroy();
+    if (sparsePass === 'fused') assert.equal(plan.selected, null, `${c.label}: a fused plan has no id list`);
+    plan.destroy();
+    return { out, stats };
+  };
+  const split = await run('split'), fused = await run('fused');
+  const tol = storage === 'f16' ? 1e-3 : 2e-5;
+  const scored: number[] = [];
+  for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group), k = asStored(c.k.subarray(g * n * d, (g + 1) * n * d), storage), v = asStored(c.v.subarray(g * n * dv, (g + 1) * n * dv), storage);
+    const q = c.q.subarray(h * d, (h + 1) * d);
+    let positive = 0;
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += q[i]! * k[j * d + i]!;
+      if (s * scale > c.bias) positive++;
+    }
+    const ref = referenceAttention({ q, m: 1, k, n, v, d, dv, kind: 'relu', scale, alpha, bias: c.bias, causal: false });
+    let vMax = 0;
+    for (const x of v) vMax = Math.max(vMax, Math.abs(x));
+    for (let i = 0; i < dv; i++) {
+      assert.ok(Math.abs(fused.out[h * dv + i]! - ref[i]!) <= tol * Math.max(vMax, 1e-30), `${c.label} head ${h} dim ${i}: ${fused.out[h * dv + i]} vs ${ref[i]}`);
+    }
+    assert.equal(fused.stats[4 * h + 1], positive, `${c.label} head ${h}: keysUsed`);
+    assert.equal(fused.stats[4 * h], split.stats[4 * h], `${c.label} head ${h}: keysScored, fused against split (the same rule keeps the same keys)`);
+    assert.ok(fused.stats[4 * h]! >= positive && fused.stats[4 * h]! <= n, `${c.label} head ${h}: keysScored ${fused.stats[4 * h]} of ${n}, ${positive} positive`);
+    scored.push(fused.stats[4 * h]!);
+  }
+  for (const b of Object.values(bufs)) b.destroy();
+  return scored;
+}
+
+/** The score at quantile `frac` from the top of all heads' scores (a bias leaving about that share positive). */
+function biasAt(c: Omit<Case, 'bias' | 'label'>, frac: number): number {
+  const s: number[] = [], group = c.heads / c.kvHeads, scale = c.scale ?? 1 / Math.sqrt(c.d);
+  for (let h = 0; h < c.heads; h++) for (let j = 0; j < c.n; j++) {
+    let x = 0;
+    for (let i = 0; i < c.d; i++) x += c.q[h * c.d + i]! * c.k[(Math.floor(h / group) * c.n + j) * c.d + i]!;
+    s.push(x * scale);
+  }
+  return s.sort((a, b) => b - a)[Math.floor(frac * s.length)]!;
+}
+
+test('fused exact ReLU: LLM-like keys, GQA 8/2 d = 128 and 4/4 d = 64, α 1 and 2, f32/f16, contiguous/paged, n not a multiple of the block — the float64 answer, the split path\'s candidates, most keys dropped', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(61);
+  for (const [heads, kvHeads, d, storage, paged, alpha, n] of [[8, 2, 128, 'f16', false, 1, 1500], [4, 4, 64, 'f32', true, 2, 1000], [8, 2, 128, 'f32', true, 2, 777]] as const) {
+    const dv = d, k = gaussian(r, kvHeads * n, d, 0.6).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
+    for (let i = 0; i < k.length; i += d) k[i]! += 2; // a shared offset direction, as LLM keys have
+    const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged };
+    const scored = await check(device, { ...shape, label: `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} α ${alpha}`, bias: biasAt(shape, 0.02) });
+    for (const s of scored) assert.ok(s < n / 2, `${heads}/${kvHeads}: the bound kept ${s} of ${n} keys`);
+  }
+});
+
+test('fused exact ReLU: every key kept (a block\'s list attended in several rounds) and none; blocks with and without kept keys; n = 0 and 1', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(62), heads = 4, kvHeads = 1, d = 64, dv = 16;
+  // One block of n > 2·LIST_CAP keys (targetWorkgroups 1): head 0's zero query scores every key 0
+  // > bias −1, so all are kept and the list fills up and is attended several times; head 1 keeps
+  // none (its query scores every key far below the bias), heads 2–3 most.
+  const n = 2 * LIST_CAP + 300;
+  const k = gaussian(r, n, d).data, v = gaussian(r, n, dv).data, q = gaussian(r, heads, d, 0.3).data;
+  q.fill(0, 0, d);
+  for (let i = 0; i < d; i++) q[d + i] = 0;
+  q[d] = -50; for (let j = 0; j < n; j++) k[j * d] = Math.abs(k[j * d]!) + 1; // head 1: every score ≤ −50/8
+  const scored = await check(device, { label: 'one block, all kept', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias: -1, target: 1 });
+  assert.equal(scored[0], n, 'head 0 (zero query) keeps every key');
+  // Kept keys only in some blocks: keys 0..299 strongly aligned with head 2's query, the rest opposed.
+  const k2 = gaussian(r, n, d, 0.1).data, q2 = new Float32Array(heads * d);
+  for (let h = 0; h < heads; h++) q2[h * d + 1] = 4;
+  for (let j = 0; j < n; j++) k2[j * d + 1] = j < 300 ? 3 : -3;
+  await check(device, { label: 'kept keys in the first block only', heads, kvHeads, d, dv, n, storage: 'f16', k: k2, v, q: q2, bias: 0, target: 8 });
+  // n = 1 and 0.
+  await check(device, { label: 'n = 1', heads, kvHeads, d, dv, n: 1, storage: 'f32', k: k.subarray(0, d), v: v.subarray(0, dv), q, bias: -1 });
+  await check(device, { label: 'n = 0', heads, kvHeads, d, dv, n: 0, storage: 'f32', k: new Float32Array(0), v: new Float32Array(0), q, bias: 0 });
+});
+
+test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge keys, duplicates', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(63), heads = 4, kvHeads = 1, d = 64, dv = 8, n = 600;
+  // Integer keys and query, scale 1: scores exact, many equal to the bias (weight 0), some 2⁻¹⁰
+  // above it (q[2] = 1); zero keys, keys of ±3e4 (f16's range) and exact duplicates.
+  const k = new Float32Array(n * d), v = gaussian(r, n, dv).data, q = new Float32Array(heads * d);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < d; i++) q[h * d + i] = h === 3 ? 0 : ((i + h) % 3) - 1;
+  q[2] = 1;
+  for (let j = 0; j < n; j++) for (let i = 0; i < d; i++) k[j * d + i] = Math.floor(r.uniform() * 7) - 3;
+  for (let j = 0; j < n; j += 50) k.fill(0, j * d, (j + 1) * d);
+  for (let j = 7; j < n; j += 97) for (let i = 0; i < d; i++) k[j * d + i] = i % 2 ? 3e4 : -3e4;
+  for (let j = 20; j < n; j += 40) k.copyWithin(j * d, (j - 1) * d, j * d);
+  const score = (j: number) => { let s = 0; for (let i = 0; i < d; i++) s += q[i]! * k[j * d + i]!; return s; };
+  const bias = score(1);
+  let nudged = 0;
+  for (let j = 0; j < n; j++) if (score(j) === bias && nudged++ % 2 === 1) k[j * d + 2]! += 2 ** -10;
+  const ties = Array.from({ length: n }, (_, j) => score(j)).filter((s) => s === bias).length;
+  assert.ok(ties >= 2 && nudged >= 4, `${ties} keys tie at the bias, ${nudged} nudged`);
+  await check(device, { label: 'edges f32', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1 });
+  await check(device, { label: 'edges f32, α 2', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, alpha: 2 });
+});
+
+test('fused exact ReLU: the option is checked', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const base = { heads: 2, kvHeads: 1, headDim: 16, storage: 'f32', maxLength: 16 } as const;
+  for (const bad of [{ kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4' },
+    { kind: 'relu', sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'one' }] as const) {
+    assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as never), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /sparsePass/.test(e.message), JSON.stringify(bad));
+  }
+});
