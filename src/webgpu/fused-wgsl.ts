@@ -72,9 +72,9 @@ export function fusedBytes(G: number, D: number, rule: KeepRule): number {
   return 4 * LIST_CAP + 16 + G * (2 * D + 16) + rule.workgroupBytes;
 }
 
-/** The workgroup's query codes (qw: per head hi words then lo words, one a quad; qcf: coefficients). */
+/** The workgroup's query codes (qw: per head D/16 hi words then D/16 lo words, the query pass's layout; qcf: coefficients). */
 const localQuery = (D: number): QueryCodes => ({
-  word: (h, part, i) => `qword(${h}, ${part ? `${D / 4}u + ` : ''}4u * ${i})`,
+  word: (h, part, i) => `qw[${h} * ${D / 8}u + ${part ? `${D / 16}u + ` : ''}${i}]`,
   coef: (h) => `qcf[${h}]`,
 });
 
@@ -106,9 +106,8 @@ const WG = ${WG}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS 
 var<workgroup> list: array<u32, CAP>;
 var<workgroup> listEnd: atomic<u32>;
 var<workgroup> listEndNow: u32;
-var<workgroup> qw: array<u32, ${G * 2 * DQ4}>;
+var<workgroup> qw: array<vec4u, ${G * D / 8}>;
 var<workgroup> qcf: array<vec4f, G>;
-fn qword(h: u32, at: u32) -> vec4u { let b = h * ${2 * DQ4}u + at; return vec4u(qw[b], qw[b + 1u], qw[b + 2u], qw[b + 3u]); }
 ${BOUND_FNS}
 ${QUERY_CODE_FNS}
 
@@ -131,10 +130,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   workgroupBarrier();
   var sums = vec3f(0.0);
   if (coding) {
-    for (var w = qi; w < DQ4; w += QL) {
-      let qc = quadCode(Q[(head0 + qh) * DQ4 + w], a);
-      sums += qc.sums;
-      qw[qh * ${2 * DQ4}u + w] = qc.hi; qw[qh * ${2 * DQ4}u + DQ4 + w] = qc.lo;
+    for (var w = qi; w < ${D / 16}u; w += QL) { // 16 dims a thread: one word of hi and one of lo codes
+      var hi = vec4u(0u); var lo = vec4u(0u);
+      for (var c = 0u; c < 4u; c++) {
+        let qc = quadCode(Q[(head0 + qh) * DQ4 + 4u * w + c], a);
+        sums += qc.sums; hi[c] = qc.hi; lo[c] = qc.lo;
+      }
+      qw[qh * ${D / 8}u + w] = hi; qw[qh * ${D / 8}u + ${D / 16}u + w] = lo;
     }
   }
   list[3u * lid] = bitcast<u32>(sums.x); list[3u * lid + 1u] = bitcast<u32>(sums.y); list[3u * lid + 2u] = bitcast<u32>(sums.z);

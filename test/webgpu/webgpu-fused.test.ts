@@ -3,7 +3,8 @@
 // its output must equal the float64 answer, its keysUsed the keys of positive weight, and its
 // keysScored the split path's candidates (the same bound decides: a fused pass that kept fewer or
 // more keys than the rule would differ). Adversarial inputs: ties at the bias and keys 2⁻¹⁰ above
-// it, every key kept (a block's list attended in several rounds) and none, blocks with and without
+// it, a key whose bound is tight (half its width fails), every key kept (a block's list attended
+// in several rounds) and none, blocks with and without
 // kept keys, n = 0 and 1, n not a multiple of the block, zero and huge keys, d = 64 and 128, GQA
 // groups of 1 and 4, α = 1 and 2, f32 and f16, contiguous and paged.
 import { test } from 'node:test';
@@ -106,7 +107,7 @@ test('fused exact ReLU: LLM-like keys, GQA 8/2 d = 128 and 4/4 d = 64, α 1 and 
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(61);
-  for (const [heads, kvHeads, d, storage, paged, alpha, n] of [[8, 2, 128, 'f16', false, 1, 1500], [4, 4, 64, 'f32', true, 2, 1000], [8, 2, 128, 'f32', true, 2, 777]] as const) {
+  for (const [heads, kvHeads, d, storage, paged, alpha, n] of [[8, 2, 128, 'f16', false, 1, 1500], [4, 4, 64, 'f32', true, 2, 1000]] as const) {
     const dv = d, k = gaussian(r, kvHeads * n, d, 0.6).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
     for (let i = 0; i < k.length; i += d) k[i]! += 2; // a shared offset direction, as LLM keys have
     const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged };
@@ -139,7 +140,7 @@ test('fused exact ReLU: every key kept (a block\'s list attended in several roun
   await check(device, { label: 'n = 0', heads, kvHeads, d, dv, n: 0, storage: 'f32', k: new Float32Array(0), v: new Float32Array(0), q, bias: 0 });
 });
 
-test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge keys, duplicates', async (t) => {
+test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge keys, duplicates, a key whose bound is tight', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(63), heads = 4, kvHeads = 1, d = 64, dv = 8, n = 600;
@@ -159,7 +160,21 @@ test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge
   const ties = Array.from({ length: n }, (_, j) => score(j)).filter((s) => s === bias).length;
   assert.ok(ties >= 2 && nudged >= 4, `${ties} keys tie at the bias, ${nudged} nudged`);
   await check(device, { label: 'edges f32', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1 });
-  await check(device, { label: 'edges f32, α 2', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, alpha: 2 });
+  // A key whose int8 residual the query is parallel to, so the bound is tight for it: k_0 = 127
+  // sets the step s = 1, k_i = c_i ± 0.49 (c_i integer, residual 0.49 in the sign of c_i), the
+  // query sign(c_i) (exact codes, r = 0): the score exceeds the codes' estimate by E1·R almost
+  // exactly, and a bias 2⁻⁶ below the score leaves the key a positive weight that a bound of half
+  // the width would drop.
+  const nt = 40, kt = gaussian(r, nt, d, 0.5).data, qt = new Float32Array(heads * d);
+  for (let i = 1; i < d; i++) {
+    const c = (1 + Math.floor(r.uniform() * 60)) * (r.uniform() < 0.5 ? -1 : 1);
+    kt[17 * d + i] = c + 0.49 * Math.sign(c);
+    for (let h = 0; h < heads; h++) qt[h * d + i] = Math.sign(c);
+  }
+  kt[17 * d] = 127;
+  let tight = 0;
+  for (let i = 0; i < d; i++) tight += qt[i]! * Math.fround(kt[17 * d + i]!);
+  await check(device, { label: 'tight bound', heads, kvHeads, d, dv, n: nt, storage: 'f32', k: kt, v: v.subarray(0, nt * dv), q: qt, bias: tight - 2 ** -6, scale: 1 });
 });
 
 test('fused exact ReLU: the option is checked', async (t) => {
