@@ -30,7 +30,7 @@ export const LIST_CAP = 1024;
 
 /**
  * Bindings of the fused pass: 0–4 the attention's (K, V, Q, part, params: attend-kernel.ts), 5–6
- * the key codes and their meta (select-wgsl.ts codeBindings), 9 the page table (paged layout), and
+ * the key codes and their meta (select-wgsl.ts keyCodeBindings), 9 the page table (paged layout), and
  * a keep rule's own from RULE_BINDING on — at most 8 storage buffers with a rule's one (WebGPU's
  * default limit a stage).
  */

@@ -150,7 +150,7 @@ export class CodeSelection {
     return this.filterLists ? { ids: this.filter!.ids, counts: this.filter!.counts, headsPerList: this.GH } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
   }
 
-  /** The key codes and their meta (select-wgsl.ts codeBindings), which the fused pass scans. */
+  /** The key codes and their meta (select-wgsl.ts keyCodeBindings), which the fused pass scans. */
   get keyCodes(): [GPUBuffer, GPUBuffer] {
     return [this.codes, this.meta];
   }
