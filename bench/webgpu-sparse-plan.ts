@@ -19,14 +19,15 @@
 //
 // --sparse-pass split,fused adds exact ReLU through the fused pass (`relu-ACT-fused`: plan option
 // sparsePass 'fused', one pass that scans and attends, the int8 scan's rule) beside the split passes'
-// `relu-ACT`, in the same rounds.
+// `relu-ACT`, in the same rounds; --fused-workgroups 264,1056 adds `relu-ACT-fused-wN` for each N
+// but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
 // relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused]
+//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -35,7 +36,7 @@ import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from 
 import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
-import { Pipelines } from '../src/webgpu/plan.js';
+import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -47,9 +48,10 @@ const { values: a } = parseArgs({ options: {
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
-  filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' },
+  filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' },
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
+const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
 const filters = a.filters!.split(',') as NonNullable<DecodePlanOptions['firstFilter']>[];
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
@@ -120,8 +122,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   for (const act of activations) {
     for (const f of filters) {
       for (const sp of f === 'int8' ? sparsePasses : ['split' as const]) {
-        contenders.push({ name: `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`,
-          options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f, sparsePass: sp } });
+        const name = `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`;
+        const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f, sparsePass: sp } as const;
+        contenders.push({ name, options });
+        if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
       }
     }
   }
@@ -220,7 +224,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {
