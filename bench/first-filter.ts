@@ -9,7 +9,12 @@
 //     scale·(⟨q, μ⟩ + s·⟨c, q⟩) ± scale·min(‖q‖·‖e‖, s/2·‖q‖₁): int8 (L = 127, the current codes),
 //     4-bit (L = 7), 2-bit (L = 1), each also "centred" (x = k − μ, μ the KV head's channel mean: the
 //     outlier channels no longer set s);
-//   - per-block bounds over B consecutive keys: box (per-channel min/max) and ball (centroid, radius).
+//   - per-block bounds over B consecutive keys: box (per-channel min/max) and ball (centroid, radius);
+//   - projection ('proj r=R'): the keys' top-R principal directions B (from S sampled keys, centred on
+//     their mean μ), per key c = Bᵀ(k − μ) as f16 (or int8 + scale) and ρ ≥ ‖e‖, σ ≥ ‖Bᵀe‖ of the
+//     residual e = k − μ − B·c, the bound scale·(⟨q, μ⟩ + ⟨Bᵀq, c⟩) ± scale·(‖Bᵀq‖·σ + ‖q − BBᵀq‖·ρ)
+//     (valid for any B: projFilter); 'variance held' is the share of the sample's variance B holds,
+//     i.e. how close to rank R the keys are.
 // Exact ReLU: a key survives where its upper bound exceeds the bias for some head of its KV group;
 // survivors then get the int8 check (144 B a key in 8 rows: 288 B of 32-B sectors), the int8 candidates the gathered
 // attention (512 B a row). Certified ε: a cut on the filter's bounds (skipped mass ≤ ε'/2 of the kept
@@ -23,17 +28,21 @@
 // sectors). This reproduces run 6's exact ReLU steps (int8 scan: 105 / 128 µs modelled at 1 % / 3 %,
 // 100 / 127 measured).
 //
-//   node --import tsx bench/first-filter.ts [--n 131072,524288] [--dump data/dev_c_l2.safetensors]
-//     [--activations 0.03,0.01] [--epsilon 1e-3] [--out bench/results/first-filter.json]
+//   node --import tsx bench/first-filter.ts [--n 131072,524288] [--dump data/dev_c_l2.safetensors,...]
+//     [--activations 0.03,0.01] [--epsilon 1e-3] [--filters '4-bit centred,proj'] [--samples 512]
+//     [--rounds 16] [--out bench/results/first-filter.json]
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
+import { f16BitsToNumber, numberToF16Bits } from '../src/tensor/half.js';
+import { seededRandom } from '../src/report/random.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '131072,524288' }, dump: { type: 'string', default: 'data/dev_c_l2.safetensors' },
   activations: { type: 'string', default: '0.03,0.01' }, epsilon: { type: 'string', default: '1e-3' },
+  filters: { type: 'string', default: '' }, rounds: { type: 'string', default: '16' }, samples: { type: 'string', default: '512' }, // the projection basis' sample (and half, twice it at r = 8)
   out: { type: 'string', default: 'bench/results/first-filter.json' },
 } });
 const ns = a.n!.split(',').filter((x) => x !== '').map(Number), activations = a.activations!.split(',').map(Number);
@@ -46,7 +55,7 @@ const rowBytes = (d: number) => 4 * d, int8Bytes = (d: number) => d + 16;
 
 interface Filter { name: string; bytes: (d: number) => number; bounds: (K: Float32Array, n: number, d: number, qs: Float64Array[], scale: number) => Bounds }
 /** Per head of a KV group: lower and upper bounds on every key's scaled logit. */
-interface Bounds { lo: Float64Array[]; hi: Float64Array[] }
+interface Bounds { lo: Float64Array[]; hi: Float64Array[]; captured?: number }
 
 const dotq = (q: Float64Array, x: ArrayLike<number>, d: number) => { let s = 0; for (let i = 0; i < d; i++) s += q[i]! * x[i]!; return s; };
 const norm2 = (q: Float64Array) => Math.sqrt(dotq(q, q, q.length));
@@ -108,9 +117,84 @@ function blockFilter(shape: 'box' | 'ball', B: number): Filter {
   } };
 }
 
+/**
+ * Projection onto an r-dim basis B of the keys' sample covariance (orthogonal iteration over S keys
+ * spread over the cache, centred on their mean μ). Per key c = Bᵀ(k − μ) rounded to f16 (or to int8
+ * with a per-key scale), e = k − μ − B·c, ρ ≥ ‖e‖, σ ≥ ‖Bᵀe‖; per query a = Bᵀq, q_r = q − B·a. Then
+ * ⟨q, k⟩ = ⟨q, μ⟩ + ⟨a, c⟩ + ⟨q, e⟩ and ⟨q, e⟩ = ⟨a, Bᵀe⟩ + ⟨q_r, e⟩ lies within ‖a‖·σ + ‖q_r‖·ρ for
+ * ANY B: the basis' quality sets only how tight the bound is. Bytes: the codes + (ρ, σ) as two f32.
+ */
+function projFilter(r: number, codes: 'f16' | 'int8', S: number): Filter {
+  const f16 = (x: number) => f16BitsToNumber(numberToF16Bits(x));
+  return { name: `proj r=${r} ${codes}${S === Number(a.samples) ? '' : ` S=${S}`}`, bytes: () => (codes === 'f16' ? 2 * r : r + 4) + 8, bounds(K, n, d, qs, scale) {
+    const { mu, B, captured } = sampleBasis(K, n, d, r, S);
+    const proj = (x: ArrayLike<number>, out: Float64Array) => { for (let c = 0; c < r; c++) { let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! * x[i]!; out[c] = t; } return out; };
+    const qa = qs.map((q) => proj(q, new Float64Array(r)));
+    const qr = qs.map((q, h) => { const x = Float64Array.from(q); for (let c = 0; c < r; c++) for (let i = 0; i < d; i++) x[i] -= B[c * d + i]! * qa[h]![c]!; return norm2(x); });
+    const qmu = qs.map((q) => dotq(q, mu, d)), an = qa.map(norm2);
+    const lo = qs.map(() => new Float64Array(n)), hi = qs.map(() => new Float64Array(n));
+    const y = new Float64Array(d), c = new Float64Array(r), be = new Float64Array(r);
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < d; i++) y[i] = K[j * d + i]! - mu[i]!;
+      proj(y, c);
+      if (codes === 'f16') for (let t = 0; t < r; t++) c[t] = f16(c[t]!);
+      else {
+        const s = c.reduce((m, x) => Math.max(m, Math.abs(x)), 0) / 127;
+        for (let t = 0; t < r; t++) c[t] = s > 0 ? s * Math.round(c[t]! / s) : 0;
+      }
+      for (let t = 0; t < r; t++) for (let i = 0; i < d; i++) y[i] -= B[t * d + i]! * c[t]!;
+      const rho = norm2(y), sigma = norm2(proj(y, be));
+      for (let h = 0; h < qs.length; h++) {
+        const est = scale * (qmu[h]! + dotq(qa[h]!, c, r)), half = scale * (an[h]! * sigma + qr[h]! * rho);
+        lo[h]![j] = est - half; hi[h]![j] = est + half;
+      }
+    }
+    return { lo, hi, captured };
+  } };
+}
+
+/**
+ * μ and an orthonormal basis B [r][d] of the top-r principal directions of S keys spread evenly over
+ * [0, n) (orthogonal iteration from a seeded start, ROUNDS rounds); `captured`: the share of the sample's
+ * variance ‖Bᵀ(k − μ)‖² / ‖k − μ‖² it holds (what the keys' rank is at r).
+ */
+/** Rounds of orthogonal iteration (default 16, as on the GPU: src/webgpu/proj-wgsl.ts PROJ_ROUNDS; 40 held the same variance). */
+const ROUNDS = Number(a.rounds);
+
+function sampleBasis(K: Float32Array, n: number, d: number, r: number, S: number): { mu: Float64Array; B: Float64Array; captured: number } {
+  const m = Math.min(n, S), X = new Float64Array(m * d), mu = new Float64Array(d);
+  for (let t = 0; t < m; t++) { const j = Math.floor((t * n) / m); for (let i = 0; i < d; i++) { X[t * d + i] = K[j * d + i]!; mu[i] += K[j * d + i]! / m; } }
+  for (let t = 0; t < m; t++) for (let i = 0; i < d; i++) X[t * d + i] -= mu[i]!;
+  const rand = seededRandom(12345), B = Float64Array.from({ length: r * d }, () => rand.gauss()), XB = new Float64Array(m * r);
+  const orthonormalize = () => {
+    for (let pass = 0; pass < 2; pass++) for (let c = 0; c < r; c++) {
+      for (let p = 0; p < c; p++) { let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! * B[p * d + i]!; for (let i = 0; i < d; i++) B[c * d + i] -= t * B[p * d + i]!; }
+      let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! ** 2;
+      const inv = t > 1e-24 ? 1 / Math.sqrt(t) : 0; // rank < r: a zero column (still a valid basis for the bound)
+      for (let i = 0; i < d; i++) B[c * d + i] *= inv;
+    }
+  };
+  const projectSample = () => { for (let t = 0; t < m; t++) for (let c = 0; c < r; c++) { let s = 0; for (let i = 0; i < d; i++) s += X[t * d + i]! * B[c * d + i]!; XB[t * r + c] = s; } };
+  orthonormalize();
+  for (let it = 0; it < ROUNDS; it++) {
+    projectSample();
+    B.fill(0);
+    for (let t = 0; t < m; t++) for (let c = 0; c < r; c++) { const w = XB[t * r + c]!; for (let i = 0; i < d; i++) B[c * d + i] += w * X[t * d + i]!; }
+    orthonormalize();
+  }
+  projectSample();
+  const total = X.reduce((s, x) => s + x * x, 0), held = XB.reduce((s, x) => s + x * x, 0);
+  return { mu, B, captured: total > 0 ? held / total : 1 };
+}
+
 const INT8 = codeFilter('int8', 127, false);
-const FILTERS: Filter[] = [codeFilter('4-bit', 7, false), codeFilter('4-bit centred', 7, true), codeFilter('2-bit', 1, false),
-  codeFilter('2-bit centred', 1, true), blockFilter('box', 32), blockFilter('box', 64), blockFilter('ball', 32), blockFilter('ball', 64)];
+const S = Number(a.samples);
+const ALL: Filter[] = [codeFilter('4-bit', 7, false), codeFilter('4-bit centred', 7, true), codeFilter('2-bit', 1, false),
+  codeFilter('2-bit centred', 1, true), blockFilter('box', 32), blockFilter('box', 64), blockFilter('ball', 32), blockFilter('ball', 64),
+  projFilter(8, 'f16', S), projFilter(16, 'f16', S), projFilter(32, 'f16', S), projFilter(16, 'int8', S),
+  projFilter(8, 'f16', S / 2), projFilter(8, 'f16', 2 * S)];
+// --filters: names (or name prefixes) to study; all by default.
+const FILTERS = a.filters === '' ? ALL : ALL.filter((F) => a.filters!.split(',').some((x) => F.name.startsWith(x)));
 
 /** Scaled logits [head][key] of one query over the first n keys. */
 function logitsOf(w: Workload, n: number, q: Float32Array): Float64Array[] {
@@ -192,9 +276,9 @@ function study(w: Workload, n: number): void {
     rows.at(-1)!.survivorsShare = 1;
     for (const F of FILTERS) {
       const surv = relu(bias, boundsOf(F));
-      emit(`${F.name} → int8`, mode, { survivors: sum(surv), gathered: sum(surv.map((x, g) => x.map((v, j) => v & cand8[g]![j]!))), keptPerHead: 0 }, F.bytes(d), extra);
+      emit(`${F.name} → int8`, mode, { survivors: sum(surv), gathered: sum(surv.map((x, g) => x.map((v, j) => v & cand8[g]![j]!))), keptPerHead: 0 }, F.bytes(d), { ...extra, ...capturedOf(F) });
       // Or straight to the gathered attention, which scores every survivor exactly.
-      emit(`${F.name} → gathered`, mode, { survivors: 0, gathered: sum(surv), keptPerHead: 0 }, F.bytes(d), extra);
+      emit(`${F.name} → gathered`, mode, { survivors: 0, gathered: sum(surv), keptPerHead: 0 }, F.bytes(d), { ...extra, ...capturedOf(F) });
       rows.at(-1)!.survivorsShare = sum(surv) / n;
     }
     // Oracle: a free filter that passes exactly the positive keys (what bounds every filter).
@@ -224,8 +308,14 @@ function study(w: Workload, n: number): void {
   };
   emit('int8 (now)', `certified ${eps}`, certified(null), int8Bytes(d));
   rows.at(-1)!.survivorsShare = 1;
-  for (const F of FILTERS) emit(`${F.name} → int8`, `certified ${eps}`, certified(boundsOf(F)), F.bytes(d));
+  for (const F of FILTERS) emit(`${F.name} → int8`, `certified ${eps}`, certified(boundsOf(F)), F.bytes(d), capturedOf(F));
   console.log(`${w.name} n=${n}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  /** Projection filters: the share of the sampled keys' variance the basis holds, mean over KV heads. */
+  function capturedOf(F: Filter): Record<string, number> {
+    const c = boundsOf(F).map((b) => b.captured);
+    return c[0] === undefined ? {} : { captured: c.reduce((x, y) => x + y!, 0)! / c.length };
+  }
 
   function boundsOf(F: Filter): Bounds[] {
     const cache = boundsCache.get(F);
@@ -237,8 +327,8 @@ function study(w: Workload, n: number): void {
 }
 const boundsCache = new Map<Filter, Bounds[]>();
 
-if (a.dump) {
-  const w = dumpWorkload(basename(a.dump), loadDumpTensors(a.dump), 1, { alpha: 1, bias: 0 });
+for (const file of a.dump!.split(',').filter((x) => x !== '')) {
+  const w = dumpWorkload(basename(file), loadDumpTensors(file), 1, { alpha: 1, bias: 0 });
   study(w, w.n); boundsCache.clear();
 }
 if (ns.length > 0) {
@@ -246,9 +336,10 @@ if (ns.length > 0) {
   for (const n of ns) { study(full, n); boundsCache.clear(); }
 }
 
-const header = ['workload', 'n', 'mode', 'filter', 'scan B/key', 'survivors', 'gathered', 'B/key all', '× dense peak', '× dense run-6 rates'];
+const header = ['workload', 'n', 'mode', 'filter', 'scan B/key', 'survivors', 'gathered', 'B/key all', '× dense peak', '× dense run-6 rates', 'variance held'];
 const pct = (x: unknown) => `${(100 * (x as number)).toFixed(2)} %`;
 const text = table(header, rows.map((r) => [r.workload as string, r.n as number, r.mode as string, r.filter as string, r.scanBytesPerKey as number,
-  pct(r.survivorsShare), pct(r.gatheredShare), r.bytesPerKey as number, r.xDensePeak as number, r.xDenseRun6 as number]));
+  pct(r.survivorsShare), pct(r.gatheredShare), r.bytesPerKey as number, r.xDensePeak as number, r.xDenseRun6 as number,
+  r.captured === undefined ? '' : pct(r.captured)]));
 console.log(text);
 writeJson(a.out!, { bench: 'first-filter', epsilon: eps, activations, rates: RUN6, rows, table: text.split('\n') });

@@ -15,7 +15,9 @@
 // A last row times KVCache.attendAsync (host included) at the smallest n.
 // --filters int8,int4,int4-gather adds exact ReLU with the 4-bit first filter (`relu-ACT-int4`,
 // `relu-ACT-int4-gather`: plan option firstFilter) beside the int8 scan's `relu-ACT`, in the same
-// rounds; `MODE.firstFilterPerList` counts the keys it let through a KV group.
+// rounds; `MODE.firstFilterPerList` counts the keys it let through a KV group. proj, proj-gather,
+// projR, projR-gather: the projection first filter (firstFilter 'proj' / 'proj-gather', projectionRank R,
+// default 8), e.g. `relu-0.01-proj-gather`.
 //
 // --sparse-pass split,fused adds exact ReLU through the fused pass (`relu-ACT-fused`: plan option
 // sparsePass 'fused', one pass that scans and attends, the int8 scan's rule) beside the split passes'
@@ -52,7 +54,13 @@ const { values: a } = parseArgs({ options: {
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
-const filters = a.filters!.split(',') as NonNullable<DecodePlanOptions['firstFilter']>[];
+/** --filters names: the plan's firstFilter values, and 'projR' / 'projR-gather' for projectionRank R ('proj' is R = 8). */
+function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'projectionRank'> {
+  const proj = /^proj(\d+)?(-gather)?$/.exec(name);
+  if (proj) return { firstFilter: proj[2] ? 'proj-gather' : 'proj', projectionRank: Number(proj[1] ?? 8) };
+  return { firstFilter: name as DecodePlanOptions['firstFilter'] };
+}
+const filters = a.filters!.split(',');
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
 const modes = a.modes?.split(',');
@@ -123,7 +131,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     for (const f of filters) {
       for (const sp of f === 'int8' ? sparsePasses : ['split' as const]) {
         const name = `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`;
-        const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', firstFilter: f, sparsePass: sp } as const;
+        const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', ...filterOptions(f), sparsePass: sp } as const;
         contenders.push({ name, options });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
       }

@@ -7,9 +7,12 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type FirstFilter } from './selection.js';
+import { PROJ_RANKS } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
+
+const FIRST_FILTERS: readonly FirstFilter[] = ['int8', 'int4', 'int4-gather', 'proj', 'proj-gather'];
 
 /** Most query heads one dense workgroup serves (their scores and accumulators live in registers). */
 const MAX_G = 8;
@@ -172,7 +175,11 @@ export interface DecodePlanOptions {
    * the int8 scan over the keys they let through) or 'int4-gather' (the 4-bit scan's keys go
    * straight to the gathered attention, which scores each exactly; per-head lists — a KV group
    * too wide for one list — run as 'int4'); docs/webgpu.md. All keep every key of positive weight;
-   * the 4-bit ones keep a second set of codes (d/2 + 8 bytes a position and KV head).
+   * the 4-bit ones keep a second set of codes (d/2 + 8 bytes a position and KV head). 'proj' and
+   * 'proj-gather' do the same with the keys' projections on `projectionRank` of their principal
+   * directions (a basis made on the GPU from 512 sampled keys when coding starts from position 0;
+   * 2·rank + 8 bytes a key): exact for any keys, but it drops keys only where they are close to
+   * that rank (LLM-like synthetic keys; not the real dumps' keys: docs/webgpu.md).
    */
   firstFilter?: FirstFilter;
   /**
@@ -183,6 +190,8 @@ export interface DecodePlanOptions {
    * is the dense one.
    */
   sparsePass?: 'split' | 'fused';
+  /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
+  projectionRank?: number;
 }
 
 export interface DecodeBuffers {
@@ -255,7 +264,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      firstFilter: options.firstFilter ?? 'int8',
+      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8,
     });
   }
 
@@ -287,8 +296,11 @@ export class WebGpuDecodePlan {
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && filter === 'int8')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
-    if (filter !== 'int8' && !((filter === 'int4' || filter === 'int4-gather') && mode?.kind === 'relu')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or 'int4' / 'int4-gather' with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
+    if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
+    }
+    if (options.projectionRank !== undefined && !(PROJ_RANKS.includes(options.projectionRank) && filter.startsWith('proj'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionRank ${PROJ_RANKS.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionRank)} with ${describe(filter)}`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
@@ -400,7 +412,7 @@ export class WebGpuDecodePlan {
   }
 
   /**
-   * firstFilter 'int4' / 'int4-gather': the last step's keys that passed the 4-bit scan, one list per scan group of
+   * firstFilter other than 'int8': the last step's keys that passed the first scan, one list per scan group of
    * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null.
    */
   get firstFilterCandidates(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {

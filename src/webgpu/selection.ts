@@ -10,11 +10,13 @@ import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } fr
 import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
+import type { CandidateFilter } from './first-filter.js';
 import { NibbleFilter } from './nibble-filter.js';
+import { ProjFilter } from './proj-filter.js';
 import { WG, type Storage } from './wgsl.js';
 
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
-export type FirstFilter = 'int8' | 'int4' | 'int4-gather';
+export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gather';
 
 export interface SelectionShape {
   heads: number; kvHeads: number;
@@ -37,11 +39,14 @@ export interface SelectionShape {
    */
   unionLists: boolean;
   /**
-   * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' (a 4-bit
-   * scan, nibble-filter.ts, then the int8 scan over its candidates only) or 'int4-gather' (the
-   * 4-bit scan's lists attended as they are, where lists are per scan group; else as 'int4').
+   * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' / 'proj' (a
+   * 4-bit scan, nibble-filter.ts, or a projection scan, proj-filter.ts, then the int8 scan over its
+   * candidates only) or 'int4-gather' / 'proj-gather' (the first scan's lists attended as they are,
+   * where lists are per scan group; else as 'int4' / 'proj').
    */
   firstFilter: FirstFilter;
+  /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS). */
+  projectionRank: number;
 }
 
 export class CodeSelection {
@@ -60,9 +65,9 @@ export class CodeSelection {
   readonly normMax: GPUBuffer;
   /** Certified and rank rules: (c, U, L, anchor) per head (select-wgsl.ts cutSource, select-kernels.ts rankCutSource). */
   readonly cut: GPUBuffer | null;
-  /** firstFilter 'int4' / 'int4-gather': the 4-bit scan, whose candidate lists the int8 scan reads. */
-  readonly filter: NibbleFilter | null;
-  /** 'int4-gather' with union lists: the 4-bit scan's lists are the attended ones (no int8 scan). */
+  /** firstFilter other than 'int8': the first scan, whose candidate lists the int8 scan reads. */
+  readonly filter: CandidateFilter | null;
+  /** '…-gather' with union lists: the first scan's lists are the attended ones (no int8 scan). */
   private readonly filterLists: boolean;
   /** Positions [0, quantized) have codes. */
   quantized = 0;
@@ -121,9 +126,11 @@ export class CodeSelection {
     } else {
       this.cut = null;
     }
-    this.filter = shape.mode.kind === 'relu' && shape.firstFilter !== 'int8'
-      ? new NibbleFilter(pipelines, { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH }) : null;
-    this.filterLists = this.filter !== null && shape.firstFilter === 'int4-gather' && this.headsPerList === this.GH;
+    const filterShape = { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH };
+    const first = shape.mode.kind === 'relu' ? shape.firstFilter : 'int8';
+    this.filter = first === 'int8' ? null
+      : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank) : new NibbleFilter(pipelines, filterShape);
+    this.filterLists = this.filter !== null && first.endsWith('-gather') && this.headsPerList === this.GH;
     this.rank = shape.mode.kind === 'rank'
       ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;
   }
@@ -181,7 +188,7 @@ export class CodeSelection {
     if (mode.kind === 'relu') {
       const f = this.filter;
       if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
-      if (this.filterLists) return; // the gathered attention scores the 4-bit scan's keys exactly
+      if (this.filterLists) return; // the gathered attention scores the first scan's keys exactly
       // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
       p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);

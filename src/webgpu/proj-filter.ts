@@ -1,0 +1,64 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The projection first filter of exact sparse ReLU (proj-wgsl.ts has the codes and the bound): the
+ * plan's `firstFilter: 'proj'` / 'proj-gather'. Keys are projected on R of their principal
+ * directions (a basis made on the GPU from sampled K rows, once, when coding starts from position
+ * 0); per step the scan reads 2R + 8 bytes a key (24 at R = 8, against the int8 codes' 144 at
+ * d = 128) and lists the keys whose upper bound can exceed the bias. Pays only where the keys are
+ * close to rank R (bench/first-filter.ts: 'llm' synthetic keys — rank 8 plus noise by construction
+ * — pass 6 % at 1 % activation; the real dumps' keys are not low-rank, and ~100 % pass at R = 8).
+ */
+import { CandidateFilter, type FilterShape } from './first-filter.js';
+import { PROJ_SAMPLES, projBasisSource, projQuantizeSource, projQuerySource, projQueryStride, projScanSource, projWords } from './proj-wgsl.js';
+import type { Pipelines } from './plan.js';
+import { WG } from './wgsl.js';
+
+/** Projection ranks the filter takes (a multiple of 8: one f16 word holds 8 projections). */
+export const PROJ_RANKS: readonly number[] = [8, 16, 24, 32];
+
+export class ProjFilter extends CandidateFilter {
+  private readonly codes: GPUBuffer;
+  private readonly meta: GPUBuffer;
+  private readonly basis: GPUBuffer;
+  private readonly mu: GPUBuffer;
+  private readonly bmeta: GPUBuffer;
+  private readonly qproj: GPUBuffer;
+  /** The basis pass' scratch: sampled keys' projections and Y. */
+  private readonly proj: GPUBuffer;
+  private readonly work: GPUBuffer;
+
+  constructor(pipelines: Pipelines, shape: FilterShape, readonly rank: number) {
+    super(pipelines, shape);
+    const { heads, kvHeads, D, stride } = shape, R = rank;
+    this.codes = this.make(kvHeads * projWords(R) * stride * 16);
+    this.meta = this.make(kvHeads * stride * 8);
+    this.basis = this.make(kvHeads * R * D * 4);
+    this.work = this.make(kvHeads * R * D * 4);
+    this.mu = this.make(kvHeads * D * 4);
+    this.bmeta = this.make(kvHeads * 16);
+    this.proj = this.make(kvHeads * PROJ_SAMPLES * R * 4);
+    this.qproj = this.make(heads * projQueryStride(R) * 16);
+  }
+
+  /** The codes of [from, to); centre and basis (re)made when coding from 0 over everything coded. */
+  encodeQuantize(enc: GPUCommandEncoder, keys: GPUBuffer, pageTable: GPUBuffer | undefined, params: GPUBuffer, from: number, to: number): void {
+    if (to <= from) return;
+    const { D, storage, layout, kvHeads } = this.shape, p = this.pipelines, R = this.rank, tag = `${R}-${this.layoutTag}`;
+    const pages = typeof layout === 'object' ? pageTable! : null;
+    if (from === 0 && to >= this.coded) {
+      p.dispatch(enc, p.get(`proj-basis-${tag}`, () => projBasisSource(D, R, storage, layout)),
+        [keys, this.basis, this.mu, this.work, params, pages, this.proj, this.bmeta], kvHeads, 1);
+    }
+    p.dispatch(enc, p.get(`proj-quantize-${tag}`, () => projQuantizeSource(D, R, storage, layout)),
+      [keys, this.codes, this.meta, this.basis, params, pages, this.mu, this.bmeta], Math.ceil((to - from) / WG), kvHeads);
+    this.coded = Math.max(this.coded, to);
+  }
+
+  /** The query's projection per head, then the projection scan. */
+  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
+    const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines, R = this.rank;
+    p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)), [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
+    p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
+      [this.codes, this.meta, this.qproj, null, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
+  }
+}

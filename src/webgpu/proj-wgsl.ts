@@ -1,0 +1,313 @@
+/**
+ * WGSL of the projection first filter of exact sparse ReLU (proj-filter.ts; docs/webgpu.md
+ * "Kernels"): keys projected on an r-dim basis of their own principal directions, so the scan over
+ * every key reads 2r + 8 bytes a key (24 at r = 8) instead of the int8 codes' 144 (d = 128).
+ *
+ * Per KV head (made on the GPU from the caller's K rows, once, when coding starts from position 0):
+ *   mu    [kvHeads, D/4]      vec4f: the mean of up to SAMPLES keys spread over the keys coded
+ *   basis [kvHeads, R, D/4]   vec4f: B, R rows of D (orthogonal iteration on those keys' covariance)
+ *   bmeta [kvHeads]           vec4f: (β ≥ ‖B‖_F, 0, 0, 0)
+ * Per key: y = k − μ, ĉ = f16(B·y) (R halves, 8 a vec4u word, stored transposed [kvHeads, R/8,
+ * stride] like the int8 codes), e = y − Bᵀĉ, and keyMeta (σ, ρ) with σ ≥ ‖B·e‖, ρ ≥ ‖e‖.
+ * Per query: a = B·q, q_r = q − Bᵀa. Then, exactly, ⟨q, k⟩ = ⟨q, μ⟩ + ⟨a, ĉ⟩ + ⟨q, e⟩ and
+ * ⟨q, e⟩ = ⟨a, B·e⟩ + ⟨q_r, e⟩ ≤ ‖a‖·σ + ‖q_r‖·ρ — for ANY B, μ and ĉ as stored: the basis' quality
+ * sets only how tight the bound is (so a basis of a few keys, a degenerate one — all keys equal,
+ * rank < R: rows left zero — and keys appended after it are all exact).
+ * Float32 rounding (2⁻²⁴ a rounding; γ_m ≤ m·2⁻²³ below for any summation order, as dot() may use):
+ *   codes: e as computed differs from y − Bᵀĉ (y = k − μ exactly) by δ ≤ (R + 2)·2⁻²³·(‖y‖ + β·‖ĉ‖);
+ *     ρ = 1.001·(‖e‖ + δ); σ = 1.001·(‖B·e‖ + β·(D·2⁻²³·‖e‖ + δ)) (‖B‖₂ ≤ β);
+ *   query: a as computed is a valid a; q_r as computed is within (R + 2)·2⁻²³·(‖q‖ + β·‖a‖) of q − Bᵀa;
+ *     scale·⟨q, μ⟩ within scale·(D + 8)·2⁻²³·Σ|q_i μ_i|; a is stored as fl(scale·a);
+ *   scan: Σ fl(scale·a)·ĉ within (R + 2)·2⁻²³·Σ|scale·a_c·ĉ_c| of scale·⟨a, ĉ⟩; the bound's last
+ *     additions within 2⁻²⁰ of their terms.
+ * Overflow (keys or queries near float32's range): ĉ is clamped to ±65504 (e takes the rest), and
+ * an infinite or NaN ρ, σ or sum makes the bound NaN or +∞, which passes the key.
+ */
+import { keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
+import { appendIds } from './select-wgsl.js';
+import { PARAMS, WG, type Storage } from './wgsl.js';
+
+/** Keys the centre and the basis are made from (spread over the keys coded when they are made). */
+export const PROJ_SAMPLES = 512;
+/** Rounds of orthogonal iteration (the study, bench/first-filter.ts, held the same variance at 16 as at 40). */
+export const PROJ_ROUNDS = 16;
+
+function keyBindings(storage: Storage, layout: KeyLayout): string {
+  return `@group(0) @binding(0) var<storage, read> K: array<${storage === 'f16' ? 'vec4u' : 'vec4f'}>;
+${typeof layout === 'object' ? '@group(0) @binding(5) var<storage, read> pages: array<u32>;' : ''}`;
+}
+
+const QUANT_PARAMS = 'struct QuantParams { first: u32, count: u32, cap: u32, stride: u32 }';
+
+/**
+ * μ and B of each KV head from up to SAMPLES keys spread over [0, p.first + p.count), one workgroup a
+ * KV head: μ, then PROJ_ROUNDS rounds of Y = Σ_t (x_t − μ)·((x_t − μ)·B) and B = L⁻¹·Y, L the Cholesky
+ * factor of Y·Yᵀ (one thread; a row whose pivot is ≤ 10⁻⁶ of its own norm² — dependent, zero or
+ * NaN — is left zero for good). `proj` [kvHeads, SAMPLES, R] and `work` [kvHeads, R, D/4] are scratch.
+ * Dispatch (kvHeads).
+ */
+export function projBasisSource(D: number, R: number, storage: Storage, layout: KeyLayout): string {
+  const unit = keyUnitSource(D, storage);
+  return /* wgsl */ `
+const WG = ${WG}u; const U = ${D / 8}u; const DQ = ${D / 4}u; const R = ${R}u; const SAMPLES = ${PROJ_SAMPLES}u; const ROUNDS = ${PROJ_ROUNDS}u;
+${QUANT_PARAMS}
+${keyBindings(storage, layout)}
+@group(0) @binding(1) var<storage, read_write> basis: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> mu: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> work: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: QuantParams;
+@group(0) @binding(6) var<storage, read_write> proj: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bmeta: array<vec4f>;
+var<workgroup> gram: array<f32, ${R * R}>;
+var<workgroup> invDiag: array<f32, ${R}>;
+var<workgroup> red: array<f32, WG>;
+${rowOfSource(layout, 'p.cap')}
+fn sampleRow(kvh: u32, t: u32, n: u32, S: u32) -> u32 { return rowOf(kvh, min(n - 1u, u32(f32(t) * f32(n) / f32(S)))); }
+fn barrier() { storageBarrier(); workgroupBarrier(); }
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.x; let n = p.first + p.count; let S = min(n, SAMPLES);
+  let B0 = kvh * R * DQ; let M0 = kvh * DQ; let P0 = kvh * SAMPLES * R;
+  for (var u = lid; u < U; u += WG) {
+    var s0 = vec4f(0.0); var s1 = vec4f(0.0);
+    for (var t = 0u; t < S; t++) { let row = sampleRow(kvh, t, n, S); ${unit} s0 += a0; s1 += a1; }
+    mu[M0 + 2u * u] = s0 / f32(max(S, 1u)); mu[M0 + 2u * u + 1u] = s1 / f32(max(S, 1u));
+  }
+  // A fixed pseudo-random start (any start converges to the top directions unless orthogonal to them).
+  for (var i = lid; i < R * DQ; i += WG) {
+    var h = vec4u(i * 4u, i * 4u + 1u, i * 4u + 2u, i * 4u + 3u) * 2654435761u + 40503u;
+    h = (h ^ (h >> vec4u(15u))) * 2246822519u; h = h ^ (h >> vec4u(13u));
+    basis[B0 + i] = vec4f(h & vec4u(0xFFFFu)) / 32768.0 - 1.0;
+  }
+  barrier();
+  for (var round = 0u; round < ROUNDS; round++) {
+    // proj[t][c] = (x_t − μ)·B_c
+    for (var i = lid; i < S * R; i += WG) {
+      let t = i / R; let c = i % R; let row = sampleRow(kvh, t, n, S);
+      var acc = 0.0;
+      for (var u = 0u; u < U; u++) {
+        ${unit}
+        acc += dot(a0 - mu[M0 + 2u * u], basis[B0 + c * DQ + 2u * u]) + dot(a1 - mu[M0 + 2u * u + 1u], basis[B0 + c * DQ + 2u * u + 1u]);
+      }
+      proj[P0 + t * R + c] = acc;
+    }
+    barrier();
+    // Y_c = Σ_t proj[t][c]·(x_t − μ)
+    for (var i = lid; i < R * U; i += WG) {
+      let c = i / U; let u = i % U;
+      var y0 = vec4f(0.0); var y1 = vec4f(0.0);
+      for (var t = 0u; t < S; t++) {
+        let row = sampleRow(kvh, t, n, S); let weight = proj[P0 + t * R + c];
+        ${unit}
+        y0 += weight * (a0 - mu[M0 + 2u * u]); y1 += weight * (a1 - mu[M0 + 2u * u + 1u]);
+      }
+      work[B0 + c * DQ + 2u * u] = y0; work[B0 + c * DQ + 2u * u + 1u] = y1;
+    }
+    barrier();
+    for (var i = lid; i < R * R; i += WG) {
+      let a = i / R; let b = i % R;
+      var g = 0.0;
+      if (b <= a) { for (var w = 0u; w < DQ; w++) { g += dot(work[B0 + a * DQ + w], work[B0 + b * DQ + w]); } }
+      gram[i] = g;
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+      // Cholesky Y·Yᵀ = L·Lᵀ in place (lower triangle of gram).
+      for (var j = 0u; j < R; j++) {
+        var d = gram[j * R + j];
+        for (var k = 0u; k < j; k++) { d -= gram[j * R + k] * gram[j * R + k]; }
+        let live = d > 1e-6 * gram[j * R + j];
+        let l = select(0.0, sqrt(d), live);
+        gram[j * R + j] = l; invDiag[j] = select(0.0, 1.0 / l, live);
+        for (var i = j + 1u; i < R; i++) {
+          var s = gram[i * R + j];
+          for (var k = 0u; k < j; k++) { s -= gram[i * R + k] * gram[j * R + k]; }
+          gram[i * R + j] = s * invDiag[j];
+        }
+      }
+    }
+    workgroupBarrier();
+    // B = L⁻¹·Y by forward substitution, each thread its own columns.
+    for (var w = lid; w < DQ; w += WG) {
+      for (var c = 0u; c < R; c++) {
+        var b = work[B0 + c * DQ + w];
+        for (var k = 0u; k < c; k++) { b -= gram[c * R + k] * basis[B0 + k * DQ + w]; }
+        basis[B0 + c * DQ + w] = b * invDiag[c];
+      }
+    }
+    barrier();
+  }
+  var f = 0.0;
+  for (var i = lid; i < R * DQ; i += WG) { let b = basis[B0 + i]; f += dot(b, b); }
+  red[lid] = f;
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; }
+  }
+  if (lid == 0u) { bmeta[kvh] = vec4f(sqrt(red[0]) * 1.001 + 1e-30, 0.0, 0.0, 0.0); }
+}`;
+}
+
+/** vec4u words (8 f16 projections each) of a key's codes. */
+export function projWords(R: number): number {
+  return R / 8;
+}
+
+/**
+ * The codes of keys [p.first, p.first + p.count) of every KV head, one thread a key: ĉ (f16), and
+ * (σ, ρ) (header). Dispatch (⌈count / WG⌉, kvHeads).
+ */
+export function projQuantizeSource(D: number, R: number, storage: Storage, layout: KeyLayout): string {
+  const unit = keyUnitSource(D, storage);
+  return /* wgsl */ `
+const WG = ${WG}u; const U = ${D / 8}u; const DQ = ${D / 4}u; const R = ${R}u; const RW = ${projWords(R)}u;
+${QUANT_PARAMS}
+${keyBindings(storage, layout)}
+@group(0) @binding(1) var<storage, read_write> codes: array<vec4u>;
+@group(0) @binding(2) var<storage, read_write> keyMeta: array<vec2f>;
+@group(0) @binding(3) var<storage, read> basis: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: QuantParams;
+@group(0) @binding(6) var<storage, read> mu: array<vec4f>;
+@group(0) @binding(7) var<storage, read> bmeta: array<vec4f>;
+${rowOfSource(layout, 'p.cap')}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y; let i = wid.x * WG + lid; let j = p.first + i;
+  if (i >= p.count) { return; }
+  let row = rowOf(kvh, j); let B0 = kvh * R * DQ; let M0 = kvh * DQ;
+  var c = array<f32, R>(); var y2 = 0.0;
+  for (var u = 0u; u < U; u++) {
+    ${unit}
+    let y0 = a0 - mu[M0 + 2u * u]; let y1 = a1 - mu[M0 + 2u * u + 1u];
+    y2 += dot(y0, y0) + dot(y1, y1);
+    for (var r = 0u; r < R; r++) { c[r] += dot(y0, basis[B0 + r * DQ + 2u * u]) + dot(y1, basis[B0 + r * DQ + 2u * u + 1u]); }
+  }
+  // ĉ: the f16 projections as stored (and as the scan reads them).
+  var c2 = 0.0;
+  for (var w = 0u; w < RW; w++) {
+    var word = vec4u(0u);
+    for (var k = 0u; k < 4u; k++) {
+      // The stored bits, and their value as the scan will read it.
+      let bits = pack2x16float(clamp(vec2f(c[8u * w + 2u * k], c[8u * w + 2u * k + 1u]), vec2f(-65504.0), vec2f(65504.0)));
+      let pair = unpack2x16float(bits);
+      word[k] = bits;
+      c[8u * w + 2u * k] = pair.x; c[8u * w + 2u * k + 1u] = pair.y; c2 += dot(pair, pair);
+    }
+    codes[(kvh * RW + w) * p.stride + j] = word;
+  }
+  var s = array<f32, R>(); var e2 = 0.0;
+  for (var u = 0u; u < U; u++) {
+    ${unit}
+    var e0 = a0 - mu[M0 + 2u * u]; var e1 = a1 - mu[M0 + 2u * u + 1u];
+    for (var r = 0u; r < R; r++) { e0 -= c[r] * basis[B0 + r * DQ + 2u * u]; e1 -= c[r] * basis[B0 + r * DQ + 2u * u + 1u]; }
+    e2 += dot(e0, e0) + dot(e1, e1);
+    for (var r = 0u; r < R; r++) { s[r] += dot(e0, basis[B0 + r * DQ + 2u * u]) + dot(e1, basis[B0 + r * DQ + 2u * u + 1u]); }
+  }
+  var s2 = 0.0;
+  for (var r = 0u; r < R; r++) { s2 += s[r] * s[r]; }
+  let beta = bmeta[kvh].x; let en = sqrt(e2);
+  let delta = ${(R + 2) * 2 ** -23} * (sqrt(y2) + beta * sqrt(c2));
+  keyMeta[kvh * p.stride + j] = vec2f(1.001 * (sqrt(s2) + beta * (${D * 2 ** -23} * en + delta)), 1.001 * (en + delta));
+}`;
+}
+
+/** vec4f a head of the query pass' output: scale·a (R/4), then (scale·⟨q, μ⟩, its error, A, E). */
+export function projQueryStride(R: number): number {
+  return R / 4 + 1;
+}
+
+/**
+ * Per step, one workgroup a head: into qproj the head's scale·a and (scale·⟨q, μ⟩, a bound on its
+ * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists).
+ * Dispatch (heads).
+ */
+export function projQuerySource(D: number, R: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const DQ = ${D / 4}u; const R = ${R}u; const QS = ${projQueryStride(R)}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> Q: array<vec4f>;
+@group(0) @binding(1) var<storage, read> basis: array<vec4f>;
+@group(0) @binding(2) var<storage, read> mu: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bmeta: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> qproj: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
+var<workgroup> av: array<f32, R>;
+var<workgroup> red: array<vec4f, WG>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x; let kvh = h / p.groupSize; let B0 = kvh * R * DQ; let M0 = kvh * DQ;
+  if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
+  for (var c = lid; c < R; c += WG) {
+    var acc = 0.0;
+    for (var w = 0u; w < DQ; w++) { acc += dot(basis[B0 + c * DQ + w], Q[h * DQ + w]); }
+    av[c] = acc;
+  }
+  workgroupBarrier();
+  var acc = vec4f(0.0); // Σ q·μ, Σ |q·μ|, Σ q_r², Σ q²
+  for (var w = lid; w < DQ; w += WG) {
+    let q = Q[h * DQ + w]; let m = mu[M0 + w];
+    var r = q;
+    for (var c = 0u; c < R; c++) { r -= av[c] * basis[B0 + c * DQ + w]; }
+    let qm = q * m;
+    acc += vec4f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(m)), dot(r, r), dot(q, q));
+  }
+  red[lid] = acc;
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; }
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var a2 = 0.0;
+    for (var c = 0u; c < R; c++) { a2 += av[c] * av[c]; }
+    for (var c = 0u; c < R; c += 4u) { qproj[h * QS + c / 4u] = p.scale * vec4f(av[c], av[c + 1u], av[c + 2u], av[c + 3u]); }
+    let t = red[0]; let an = sqrt(a2) * 1.001;
+    let qr = sqrt(t.z) * 1.001 + ${(R + 2) * 2 ** -23} * (sqrt(t.w) * 1.001 + bmeta[kvh].x * an);
+    qproj[h * QS + R / 4u] = vec4f(p.scale * t.x, p.scale * t.y * ${(D + 8) * 2 ** -23} * 1.0001 + 1e-30, p.scale * an * 1.001, p.scale * qr * 1.001);
+  }
+}`;
+}
+
+/**
+ * The projection scan: keys of [0, n) whose upper bound exceeds the bias for some head of the scan
+ * group join the group's candidate list (ids [groups, stride], counts). Dispatch (⌈n / WG⌉,
+ * kvHeads · group / GH).
+ */
+export function projScanSource(R: number, group: number, GH: number): string {
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const RW = ${projWords(R)}u; const QS = ${projQueryStride(R)}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(2) var<storage, read> qproj: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+var<workgroup> localCount: array<atomic<u32>, GH>;
+var<workgroup> localBase: array<u32, GH>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
+  var dt = array<f32, GH>(); var ad = array<f32, GH>();
+  for (var w = 0u; w < RW; w++) {
+    let c = codes[(kvh * RW + w) * p.stride + jj];
+    let c0 = vec4f(unpack2x16float(c.x), unpack2x16float(c.y)); let c1 = vec4f(unpack2x16float(c.z), unpack2x16float(c.w));
+    for (var h = 0u; h < GH; h++) {
+      let a0 = qproj[(h0 + h) * QS + 2u * w]; let a1 = qproj[(h0 + h) * QS + 2u * w + 1u];
+      dt[h] += dot(a0, c0) + dot(a1, c1); ad[h] += dot(abs(a0), abs(c0)) + dot(abs(a1), abs(c1));
+    }
+  }
+  let m = keyMeta[kvh * p.stride + jj];
+  const NH = GH; let list0 = wid.y;
+  var take = array<bool, GH>();
+  for (var h = 0u; h < GH; h++) {
+    let t = qproj[(h0 + h) * QS + QS - 1u];
+    let width = t.z * m.x + t.w * m.y;
+    let ub = t.x + dt[h] + width + t.y + ${(R + 2) * 2 ** -23} * ad[h] + (abs(t.x) + ad[h] + width) * 9.5367431640625e-7;
+    take[h] = valid && !(ub <= p.bias);
+  }
+  ${appendIds(true)}
+}`;
+}
