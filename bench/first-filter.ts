@@ -158,7 +158,7 @@ function projFilter(r: number, codes: 'f16' | 'int8', S: number): Filter {
  * [0, n) (orthogonal iteration from a seeded start, ROUNDS rounds); `captured`: the share of the sample's
  * variance ‖Bᵀ(k − μ)‖² / ‖k − μ‖² it holds (what the keys' rank is at r).
  */
-/** Rounds of orthogonal iteration (default 16, as on the GPU: src/webgpu/proj-wgsl.ts PROJ_ROUNDS; 40 held the same variance). */
+/** Rounds of orthogonal iteration (default 16; 40 held the same variance; the GPU's 10 rounds over 256 keys the same shares: src/webgpu/proj-wgsl.ts). */
 const ROUNDS = Number(a.rounds);
 
 function sampleBasis(K: Float32Array, n: number, d: number, r: number, S: number): { mu: Float64Array; B: Float64Array; captured: number } {

@@ -55,11 +55,18 @@ export abstract class CandidateFilter {
   abstract encodeQuantize(enc: GPUCommandEncoder, keys: GPUBuffer, pageTable: GPUBuffer | undefined, params: GPUBuffer, from: number, to: number): void;
 
   /**
-   * Records the filter's step over keys [0, n) after the int8 query pass (`params`: the plan's
-   * uniform; qcode and normMax: the query's int8 parts and the largest key norm bound,
-   * codes-wgsl.ts), filling {@link ids} / {@link counts}.
+   * Whether the filter's step needs nothing of the int8 query pass (codes-wgsl.ts), so a plan whose
+   * lists it attends as they are ('…-gather') skips that pass.
    */
-  abstract encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void;
+  abstract readonly standalone: boolean;
+
+  /**
+   * Records the filter's step over keys [0, n) (`params`: the plan's uniform; qcode and normMax:
+   * the int8 query pass' query parts and largest key norm bound, codes-wgsl.ts — recorded before
+   * unless {@link standalone}), filling {@link ids} / {@link counts}. `used`: when the int8 query
+   * pass is skipped, the ReLU counters it would have zeroed (u32 a head).
+   */
+  abstract encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer, used: GPUBuffer | null): void;
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();

@@ -13,6 +13,8 @@ import type { Pipelines } from './plan.js';
 import { WG } from './wgsl.js';
 
 export class NibbleFilter extends CandidateFilter {
+  /** Its query pass reads the int8 query parts. */
+  readonly standalone = false;
   private readonly codes: GPUBuffer;
   private readonly meta: GPUBuffer;
   private readonly mu: GPUBuffer;

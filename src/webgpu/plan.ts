@@ -177,7 +177,7 @@ export interface DecodePlanOptions {
    * too wide for one list — run as 'int4'); docs/webgpu.md. All keep every key of positive weight;
    * the 4-bit ones keep a second set of codes (d/2 + 8 bytes a position and KV head). 'proj' and
    * 'proj-gather' do the same with the keys' projections on `projectionRank` of their principal
-   * directions (a basis made on the GPU from 512 sampled keys when coding starts from position 0;
+   * directions (a basis made on the GPU from 256 sampled keys when coding starts from position 0;
    * 2·rank + 8 bytes a key): exact for any keys, but it drops keys only where they are close to
    * that rank (LLM-like synthetic keys; not the real dumps' keys: docs/webgpu.md).
    */

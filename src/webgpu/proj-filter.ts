@@ -17,6 +17,8 @@ import { WG } from './wgsl.js';
 export const PROJ_RANKS: readonly number[] = [8, 16, 24, 32];
 
 export class ProjFilter extends CandidateFilter {
+  /** Its query pass projects the query itself. */
+  readonly standalone = true;
   private readonly codes: GPUBuffer;
   private readonly meta: GPUBuffer;
   private readonly basis: GPUBuffer;
@@ -55,9 +57,10 @@ export class ProjFilter extends CandidateFilter {
   }
 
   /** The query's projection per head, then the projection scan. */
-  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
+  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, _qcode: GPUBuffer, _normMax: GPUBuffer, used: GPUBuffer | null): void {
     const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines, R = this.rank;
-    p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)), [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
+    p.dispatch(enc, p.get(`proj-query-${D}-${R}-${+(used !== null)}`, () => projQuerySource(D, R, used !== null)),
+      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts, used], heads, 1);
     p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
       [this.codes, this.meta, this.qproj, null, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
   }

@@ -27,10 +27,14 @@ import { keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
 import { appendIds } from './select-wgsl.js';
 import { PARAMS, WG, type Storage } from './wgsl.js';
 
-/** Keys the centre and the basis are made from (spread over the keys coded when they are made). */
-export const PROJ_SAMPLES = 512;
-/** Rounds of orthogonal iteration (the study, bench/first-filter.ts, held the same variance at 16 as at 40). */
-export const PROJ_ROUNDS = 16;
+/**
+ * Keys the centre and the basis are made from (spread over the keys coded when they are made), and
+ * rounds of orthogonal iteration: bench/first-filter.ts let the same share of 'llm' keys through with
+ * 256 keys and 10 rounds as with 512 and 16 (5.83 against 5.89 % at 1 % activation, 128k), and one
+ * basis pass over 512 keys and 16 rounds took ~4 s on SwiftShader (d = 128, R = 16).
+ */
+export const PROJ_SAMPLES = 256;
+export const PROJ_ROUNDS = 10;
 
 function keyBindings(storage: Storage, layout: KeyLayout): string {
   return `@group(0) @binding(0) var<storage, read> K: array<${storage === 'f16' ? 'vec4u' : 'vec4f'}>;
@@ -218,10 +222,11 @@ export function projQueryStride(R: number): number {
 
 /**
  * Per step, one workgroup a head: into qproj the head's scale·a and (scale·⟨q, μ⟩, a bound on its
- * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists).
+ * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists),
+ * and with `zeroUsed` the ReLU counters `used` (the int8 query pass' job, skipped then).
  * Dispatch (heads).
  */
-export function projQuerySource(D: number, R: number): string {
+export function projQuerySource(D: number, R: number, zeroUsed: boolean): string {
   return /* wgsl */ `
 const WG = ${WG}u; const DQ = ${D / 4}u; const R = ${R}u; const QS = ${projQueryStride(R)}u;
 ${PARAMS}
@@ -232,12 +237,14 @@ ${PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> qproj: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
+${zeroUsed ? '@group(0) @binding(7) var<storage, read_write> used: array<u32>;' : ''}
 var<workgroup> av: array<f32, R>;
 var<workgroup> red: array<vec4f, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x; let kvh = h / p.groupSize; let B0 = kvh * R * DQ; let M0 = kvh * DQ;
   if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
+  ${zeroUsed ? 'if (lid == 0u) { used[h] = 0u; }' : ''}
   for (var c = lid; c < R; c += WG) {
     var acc = 0.0;
     for (var w = 0u; w < DQ; w++) { acc += dot(basis[B0 + c * DQ + w], Q[h * DQ + w]); }

@@ -182,12 +182,14 @@ export class CodeSelection {
    */
   encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null, keys: GPUBuffer, pageTable?: GPUBuffer): void {
     const { heads, kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
-    this.encodeQuery(enc, queries, n, used);
+    // A standalone first filter whose lists are attended as they are needs no int8 query pass.
+    const int8Query = !(this.filterLists && this.filter!.standalone);
+    if (int8Query) this.encodeQuery(enc, queries, n, used);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
       const f = this.filter;
-      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
+      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax, int8Query ? null : used);
       if (this.filterLists) return; // the gathered attention scores the first scan's keys exactly
       // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
       p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),

@@ -34,7 +34,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' }
+interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather' }
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -95,10 +95,11 @@ const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['exact ReLU², 4-bit first filter', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4' }],
   ['exact ReLU², 4-bit first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4-gather' }],
+  ['exact ReLU², projection first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'proj-gather' }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
 ];
 
-test('sparse WebGpuDecodePlan: exact ReLU (int8 and 4-bit first filter) and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
+test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filters) and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(21);
