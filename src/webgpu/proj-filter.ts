@@ -62,6 +62,6 @@ export class ProjFilter extends CandidateFilter {
     p.dispatch(enc, p.get(`proj-query-${D}-${R}-${+(used !== null)}`, () => projQuerySource(D, R, used !== null)),
       [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts, used], heads, 1);
     p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
-      [this.codes, this.meta, this.qproj, null, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
+      [this.codes, this.meta, null, this.qproj, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
   }
 }

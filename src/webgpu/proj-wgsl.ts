@@ -24,7 +24,7 @@
  * an infinite or NaN ρ, σ or sum makes the bound NaN or +∞, which passes the key.
  */
 import { keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
-import { appendIds } from './select-wgsl.js';
+import { listScanSource } from './select-wgsl.js';
 import { PARAMS, WG, type Storage } from './wgsl.js';
 
 /**
@@ -277,27 +277,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * The projection scan: keys of [0, n) whose upper bound exceeds the bias for some head of the scan
- * group join the group's candidate list (ids [groups, stride], counts). Dispatch (⌈n / WG⌉,
- * kvHeads · group / GH).
+ * The projection scan (select-wgsl.ts listScanSource): keys of [0, n) whose upper bound exceeds the
+ * bias for some head of the scan group join the group's candidate list (ids [groups, stride],
+ * counts). Bindings: codes 0, keyMeta 1, qproj 3 (2, the int8 query codes, unused). Dispatch
+ * (⌈n / WG⌉, kvHeads · group / GH).
  */
 export function projScanSource(R: number, group: number, GH: number): string {
-  return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const RW = ${projWords(R)}u; const QS = ${projQueryStride(R)}u;
-${PARAMS}
-@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
-@group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
-@group(0) @binding(2) var<storage, read> qproj: array<vec4f>;
-@group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
-var<workgroup> localCount: array<atomic<u32>, GH>;
-var<workgroup> localBase: array<u32, GH>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
-  let j = wid.x * WG + lid; let valid = j < p.n; let jj = min(j, p.n - 1u);
-  var dt = array<f32, GH>(); var ad = array<f32, GH>();
+  return listScanSource({
+    group, GH, meta: 'vec2f', union: true,
+    decls: `const RW = ${projWords(R)}u; const QS = ${projQueryStride(R)}u;
+@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;`,
+    take: `var dt = array<f32, GH>(); var ad = array<f32, GH>();
   for (var w = 0u; w < RW; w++) {
     let c = codes[(kvh * RW + w) * p.stride + jj];
     let c0 = vec4f(unpack2x16float(c.x), unpack2x16float(c.y)); let c1 = vec4f(unpack2x16float(c.z), unpack2x16float(c.w));
@@ -307,14 +297,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
   }
   let m = keyMeta[kvh * p.stride + jj];
-  const NH = GH; let list0 = wid.y;
   var take = array<bool, GH>();
   for (var h = 0u; h < GH; h++) {
     let t = qproj[(h0 + h) * QS + QS - 1u];
     let width = t.z * m.x + t.w * m.y;
     let ub = t.x + dt[h] + width + t.y + ${(R + 2) * 2 ** -23} * ad[h] + (abs(t.x) + ad[h] + width) * 9.5367431640625e-7;
     take[h] = valid && !(ub <= p.bias);
-  }
-  ${appendIds(true)}
-}`;
+  }`,
+  });
 }
