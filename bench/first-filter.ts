@@ -313,8 +313,8 @@ function study(w: Workload, n: number): void {
 
   /** Projection filters: the share of the sampled keys' variance the basis holds, mean over KV heads. */
   function capturedOf(F: Filter): Record<string, number> {
-    const c = boundsOf(F).map((b) => b.captured);
-    return c[0] === undefined ? {} : { captured: c.reduce((x, y) => x + y!, 0)! / c.length };
+    const c = boundsOf(F).map((b) => b.captured ?? NaN);
+    return Number.isNaN(c[0]) ? {} : { captured: c.reduce((x, y) => x + y, 0) / c.length };
   }
 
   function boundsOf(F: Filter): Bounds[] {
