@@ -17,12 +17,9 @@
 // (threshold: logit ≥ t, else the best key; top-k: logit desc, id asc), errorBound ≥ the kept
 // set's true TV, and its output against a dense float64 reference (within 2·errorBound·max‖v‖ +
 // f16 rounding). checkS and timeS: the host's seconds for a row's checks and its timing.
-// A mode ending in '-Nlane' (N = 1, 2, 4, 8: threshold-4lane, paper-4lane) runs its row's cache with
-// the keep pass at N threads a candidate (the default: select.ts thresholdKeep.lanes), alternating
-// in the same rounds with the default (ratio ROW.vsNlane: > 1 when the default is faster).
 //
 //   node --import tsx bench/webgpu-select.ts [--n 32768,131072,524288] [--rounds 5] [--reps 10]
-//     [--modes dense,certified,topk256,topk2048,threshold,paper,threshold-4lane,paper-4lane] [--keep 0.01]
+//     [--modes dense,certified,topk256,topk2048,threshold,paper] [--keep 0.01]
 //     [--warm-ms 1500] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
@@ -30,7 +27,6 @@ import { parseArgs } from 'node:util';
 import { KVCache, type KVCacheOptions } from '../src/index.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import type { Pipelines } from '../src/webgpu/plan.js';
-import { thresholdKeep } from '../src/webgpu/select.js';
 import { paperThreshold } from '../src/attention/threshold-rule.js';
 import type { KeyMoments } from '../src/attention/moments.js';
 import { decodeF16, encodeF16 } from '../src/tensor/half.js';
@@ -109,22 +105,15 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
     threshold: { kind: 'softmax', sparsity: { threshold } },
     paper: { kind: 'softmax', sparsity: 'paper' },
   };
-  // A '-Nlane' mode shares its row's cache (its keep pass's lanes are set before every use).
-  const suffix = /-([1248])lane$/, rowOf = (m: string) => m.replace(suffix, '');
-  const lanes = thresholdKeep.lanes;
   const modes = Object.fromEntries(a.modes!.split(',').map((m) => {
-    if (!all[rowOf(m)]) throw new Error(`webgpu-select: unknown mode ${m}`);
-    return [m, all[rowOf(m)]!];
+    if (!all[m]) throw new Error(`webgpu-select: unknown mode ${m}`);
+    return [m, all[m]!];
   }));
   const caches: Record<string, KVCache> = {};
   for (const m of Object.keys(modes)) {
-    caches[rowOf(m)] ??= await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined, ...all[rowOf(m)]! });
+    caches[m] = await KVCache.create({ heads, kvHeads, headDim: d, valueDim: dv, backend: 'webgpu', storage: 'f16', gpu: gpu ?? undefined, ...all[m]! });
   }
-  /** Mode m's cache, with m's select variant set for the steps that follow. */
-  const use = (m: string) => {
-    thresholdKeep.lanes = Number(suffix.exec(m)?.[1] ?? lanes) as typeof lanes;
-    return caches[rowOf(m)]!;
-  };
+  const use = (m: string) => caches[m]!;
   // 'paper': the cache's own key moments (O(d²) a key: a second copy would double the append's
   // time); the tests check them against their own.
   const moments = () => (gpuOf(caches.paper!) as unknown as { moments: KeyMoments[] }).moments;
@@ -217,11 +206,6 @@ async function measure(full: Workload): Promise<Record<string, unknown>[]> {
       row[`${m}.submitMs`] = median(subMs[m]!); row[`${m}.attendAsyncMs`] = median(e2eMs[m]!); row[`${m}.attendAsyncFirstMs`] = median(firstMs[m]!);
       if (modes.dense && m !== 'dense') row[`${m}.speedup`] = (row['dense.ms'] as number) / (row[`${m}.ms`] as number);
       if (modes.certified && m !== 'certified') row[`${m}.vsCertified`] = (row[`${m}.ms`] as number) / (row['certified.ms'] as number);
-    }
-    // The default keep pass against N lanes a candidate, same rounds: > 1 when the default is faster.
-    for (const m of names) {
-      const v = suffix.exec(m)?.[1];
-      if (v && modes[rowOf(m)]) row[`${rowOf(m)}.vs${v}lane`] = (row[`${m}.ms`] as number) / (row[`${rowOf(m)}.ms`] as number);
     }
     row.timeS = since(t2);
     row.timing = gpuMs[names[0]!]!.length > 0 ? 'timestamps' : 'submit to done';

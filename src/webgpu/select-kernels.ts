@@ -11,7 +11,7 @@
  *            select looping in the shader, then the kept ids (a second list, for the gathered
  *            attention), the rejected candidates' mass, and U in cut[h] raised by it, so the
  *            merge's certified errorBound (wgsl.ts) covers every key left out;
- *   threshold  keep: each candidate scored (over several lanes) and, if it reaches t, listed at
+ *   threshold  keep: each candidate scored (a thread each) and, if it reaches t, listed at
  *            once, over many workgroups, each leaving a summary of the rest; finish: one workgroup
  *            a head joins the summaries (the best key, kept alone when no key reaches t; the
  *            rejected mass into U). A threshold row's candidates can number thousands: one
@@ -23,8 +23,8 @@
  * f64, so the score pass computes ⟨q, k⟩ in double-float: q and k split by masking their mantissas
  * into 12-bit halves (bit operations: no rounding, and safe from FMA contraction), so every partial
  * product is exact in f32, summed by twoSum with renormalisation. Its error is at most
- * (4D + 2(L − 1))·2⁻⁴⁷·Σ|q_i k_i| over L lanes (one 2⁻⁴⁷·Σ|q_i k_i| rounding per addition: every
- * partial sum is at most Σ|q_i k_i|; the lanes' parts add two a lane); the float64 dot the CPU rounds is
+ * 4D·2⁻⁴⁷·Σ|q_i k_i| (one 2⁻⁴⁷·Σ|q_i k_i| rounding per addition: every partial sum is at most
+ * Σ|q_i k_i|); the float64 dot the CPU rounds is
  * within D·2⁻⁵³ of the same value. A key is kept when its double-float dot reaches t/scale minus
  * `err` (that error, the CPU's, and t/scale's own rounding): every key the CPU keeps is kept, and a
  * key the CPU drops is kept only if its logit lies within ~2⁻³⁶ relative of t (keys exactly at t
@@ -169,10 +169,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 /**
  * WGSL of a candidate's exact score: the bindings K (0) and Q (1), the page table (at `pagesAt`,
  * paged layout), and `fn score(head, id) -> vec4f` = (hi, lo, err, 0), ⟨q, k⟩ in double-float (see
- * the top) with its error bound `err`. Split over L lanes: `partScore(head, id, lane, L)` sums the
- * row's 8-element chunks lane, lane + L, … into (hi, lo, Σ|q k|, 0); the lanes' parts are added
- * with dfAdd (two more additions a lane) and closed by `finishScore`. Needs PARAMS (p.cap,
- * p.groupSize) declared.
+ * the top) with its error bound `err`. Needs PARAMS (p.cap, p.groupSize) declared.
  */
 function scoreFns(D: number, storage: Storage, layout: KeyLayout, pagesAt: number): string {
   const f16 = storage === 'f16';
@@ -191,10 +188,10 @@ fn dfAdd(a: vec2f, x: f32) -> vec2f {
   let s = a.x + x; let bb = s - a.x; let e = ((a.x - (s - bb)) + (x - bb)) + a.y;
   let h = s + e; return vec2f(h, e - (h - s));
 }
-fn partScore(head: u32, id: u32, lane: u32, L: u32) -> vec4f {
+fn score(head: u32, id: u32) -> vec4f {
   let row = rowOf(head / p.groupSize, id);
   var acc = vec2f(0.0); var S = 0.0;
-  for (var u = lane; u < ${D / 8}u; u += L) {
+  for (var u = 0u; u < ${D / 8}u; u++) {
     ${f16
       ? 'let w = K[row * ' + D / 8 + 'u + u]; var ks = array<vec4f, 2>(vec4f(unpack2x16float(w.x), unpack2x16float(w.y)), vec4f(unpack2x16float(w.z), unpack2x16float(w.w)));'
       : 'var ks = array<vec4f, 2>(K[row * ' + D / 4 + 'u + 2u * u], K[row * ' + D / 4 + 'u + 2u * u + 1u]);'}
@@ -207,17 +204,10 @@ fn partScore(head: u32, id: u32, lane: u32, L: u32) -> vec4f {
       }
     }
   }
-  return vec4f(acc, S, 0.0);
-}
-// (4D + 2(L − 1))·2⁻⁴⁷ (double-float additions) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself
-// rounded: ×1.001), and flushed subnormal products.
-fn finishScore(acc: vec2f, S: f32, L: u32) -> vec4f {
-  let err = S * 1.001 * (f32(${4 * D}u + 2u * (L - 1u)) * ${(2 ** -47).toExponential(8)} + ${(D * 2 ** -53).toExponential(8)}) + 1e-33;
+  // 4D·2⁻⁴⁷ (double-float additions) + D·2⁻⁵³ (the CPU's float64) of Σ|q k| (itself rounded:
+  // ×1.001), and flushed subnormal products.
+  let err = S * 1.001 * (${(4 * D * 2 ** -47).toExponential(8)} + ${(D * 2 ** -53).toExponential(8)}) + 1e-33;
   return vec4f(select(acc.x, 0.0, acc.x == 0.0), acc.y, err, 0.0);
-}
-fn score(head: u32, id: u32) -> vec4f {
-  let s = partScore(head, id, 0u, 1u);
-  return finishScore(s.xy, s.z, 1u);
 }`;
 }
 
@@ -424,14 +414,14 @@ fn joinAll(mine: Summary, lid: u32) {
 
 /**
  * Threshold rows, pass 2 of 3 in place of score and select (spread over keepSplits(n) workgroups a
- * head, so it scales with the candidates): each candidate's logit in double-float, by `lanes`
- * threads (WG / lanes candidates a workgroup and loop step); the ones that reach t appended to
+ * head, so it scales with the candidates): each candidate's logit in double-float, a thread
+ * each (WG candidates a workgroup and loop step); the ones that reach t appended to
  * keptIds (one atomic on the head's count a workgroup and loop step; rank cut zeroed it); the
  * workgroup's Summary of the rest into kept.part. Dispatch (keepSplits(n), heads).
  */
-export function thresholdKeepSource(D: number, storage: Storage, layout: KeyLayout, heads: number, lanes: number): string {
+export function thresholdKeepSource(D: number, storage: Storage, layout: KeyLayout, heads: number): string {
   return /* wgsl */ `
-const WG = ${WG}u; const LANES = ${lanes}u; const CPI = ${WG / lanes}u;
+const WG = ${WG}u;
 ${PARAMS}
 ${SEL(heads)}
 ${KEPT(heads, 'atomic<u32>')}
@@ -446,7 +436,6 @@ ${scoreFns(D, storage, layout, 9)}
 var<workgroup> wgCount: u32;
 var<workgroup> localCount: atomic<u32>;
 var<workgroup> localBase: u32;
-var<workgroup> parts: array<vec4f, WG>;
 ${ORDER}
 ${REACHES}
 ${KEYS}
@@ -460,16 +449,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { wgCount = counts[head]; atomicStore(&localCount, 0u); }
   let count = workgroupUniformLoad(&wgCount);
   var mine = Summary(vec4u(0u, 0u, 0u, NONE), 0.0, 0.0);
-  for (var i0 = wid.x * CPI; i0 < count; i0 += nwg.x * CPI) {
-    // LANES threads a candidate (shorter dependent chains, neighbouring loads of its row); the
-    // first of them adds the parts and decides.
-    let i = i0 + lid / LANES; let lane = lid % LANES; var keep = false; var id = 0u;
-    if (i < count) { id = ids[base + i]; parts[lid] = partScore(head, id, lane, LANES); }
-    workgroupBarrier();
-    if (lane == 0u && i < count) {
-      var acc = parts[lid].xy; var S = parts[lid].z;
-      for (var r = 1u; r < LANES; r++) { let q = parts[lid + r]; acc = dfAdd(dfAdd(acc, q.x), q.y); S += q.z; }
-      let s = finishScore(acc, S, LANES);
+  for (var i0 = wid.x * WG; i0 < count; i0 += nwg.x * WG) {
+    let i = i0 + lid; var keep = false; var id = 0u;
+    if (i < count) {
+      id = ids[base + i];
+      let s = score(head, id);
       keep = reaches(s, t);
       mine = join(mine, Summary(vec4u(keyOf(s, id), id), 0.0, select(rejectedMass(s, m0), 0.0, keep)));
     }
@@ -501,9 +485,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * candidates a deciding thread, two a level of two 8-level trees, and one), each within 2⁻²⁴ relative:
  * ×(1 + (m + 48)·2⁻²³). Dispatch (heads).
  */
-export function thresholdFinishSource(heads: number, lanes: number): string {
+export function thresholdFinishSource(heads: number): string {
   return /* wgsl */ `
-const WG = ${WG}u; const CPI = ${WG / lanes}u;
+const WG = ${WG}u;
 ${PARAMS}
 ${KEPT(heads, 'u32')}
 @group(0) @binding(0) var<storage, read_write> keptIds: array<u32>;
@@ -530,7 +514,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (kept.counts[h] == 0u && best.w != NONE) {
       keptIds[h * p.stride] = best.w; kept.counts[h] = 1u; mass = rest.x;
     }
-    let m = f32((counts[h] + splits * CPI - 1u) / (splits * CPI));
+    let m = f32((counts[h] + splits * WG - 1u) / (splits * WG));
     let ct = cut[h];
     cut[h] = vec4f(ct.x, (ct.y + mass * (1.0 + (m + 48.0) * 1.1920928955078125e-7)) * 1.00000012, 0.0, ct.w);
   }

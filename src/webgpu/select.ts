@@ -24,14 +24,6 @@ export interface RankShape {
   scale: number;
 }
 
-/**
- * Threads a candidate of threshold rows' keep pass, read when a step is encoded (benchmarks set it
- * to time the choices in one run). One: on the H100 (run 8, 512k) four lanes were no faster
- * (1.001×) and kept one key fewer than the float64 rule on one head — a key at t, not yet
- * explained (the SwiftShader tests pass at 4 lanes) — while one lane kept exactly its keys.
- */
-export const thresholdKeep: { lanes: 1 | 2 | 4 | 8 } = { lanes: 1 };
-
 /** A plan's rule: keys with scaled logit ≥ threshold (per head: {@link RankSelection.setThresholds}), or the top k. */
 export type RankRow = { threshold: number } | { topK: number };
 
@@ -99,10 +91,9 @@ export class RankSelection {
     const p = this.pipelines, { heads, D, storage, layout } = this.shape, paged = typeof layout === 'object';
     const layoutKey = `${D}-${storage}-${paged ? `${layout.pageSize}-${layout.kvHeads}` : 0}`;
     if (this.rule === 'threshold') {
-      const lanes = thresholdKeep.lanes;
-      p.dispatch(enc, p.get(`threshold-keep-${layoutKey}-${heads}-${lanes}`, () => thresholdKeepSource(D, storage, layout, heads, lanes)),
+      p.dispatch(enc, p.get(`threshold-keep-${layoutKey}-${heads}`, () => thresholdKeepSource(D, storage, layout, heads)),
         [x.keys, x.queries, x.ids, x.counts, this.keptIds, this.keptCounts, x.cut, x.params, this.sel, paged ? x.pageTable! : null], keepSplits(n), heads);
-      p.dispatch(enc, p.get(`threshold-finish-${heads}-${lanes}`, () => thresholdFinishSource(heads, lanes)), [this.keptIds, this.keptCounts, x.cut, x.counts, x.params], heads, 1);
+      p.dispatch(enc, p.get(`threshold-finish-${heads}`, () => thresholdFinishSource(heads)), [this.keptIds, this.keptCounts, x.cut, x.counts, x.params], heads, 1);
       return;
     }
     const scoreKey = `rank-score-${layoutKey}`;

@@ -9,7 +9,6 @@ import { HsrError, KVCache, WebGpuDecodePlan, webGpuDevice, type KVCacheOptions 
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import type { GpuDecoder } from '../../src/webgpu/decoder.js';
 import { CACHED } from '../../src/webgpu/select-kernels.js';
-import { thresholdKeep } from '../../src/webgpu/select.js';
 import { paperThreshold } from '../../src/attention/threshold-rule.js';
 import { KeyMoments } from '../../src/attention/moments.js';
 import { gaussian, rng } from '../attention/fixtures.js';
@@ -120,7 +119,7 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
   if (!(await gpuOrSkip(t))) return;
   const cases: Case[] = [
     { label: 'threshold 1.0 f32', sparsity: { threshold: 1.0 }, n: 400, d: 16, dv: 8 },
-    { label: 'threshold 1.5 f16, d = 64 (8 chunks a row: 2 a lane)', sparsity: { threshold: 1.5 }, n: 700, d: 64, dv: 8, storage: 'f16' },
+    { label: 'threshold 1.5 f16, d = 64', sparsity: { threshold: 1.5 }, n: 700, d: 64, dv: 8, storage: 'f16' },
     { label: 'threshold 0.5 f16, duplicates', sparsity: { threshold: 0.5 }, n: 300, d: 16, dv: 8, storage: 'f16', keys: 'dups' },
     { label: 'threshold above every key, duplicates (top-1, smaller id)', sparsity: { threshold: 1e3 }, n: 200, d: 16, dv: 8, keys: 'dups' },
     { label: 'threshold −1e3 (every key), n = 1', sparsity: { threshold: -1e3 }, n: 1, d: 16, dv: 8 },
@@ -136,17 +135,8 @@ test('webgpu backend: threshold and paper rows keep the CPU\'s keys (logit ≥ t
     // The CPU's logit is rounded (scale 0.3), and that key must still be kept.
     { label: 'threshold at a key\'s float64 logit', sparsity: { threshold: 0 }, atKey: true, n: 64, d: 16, dv: 8, scale: 0.3, keys: 'grid' },
   ];
-  // The keep pass at 4 lanes a candidate and at 1 (select.ts thresholdKeep), while benchmarks compare them.
-  const initial = thresholdKeep.lanes;
-  for (const lanes of [4, 1] as const) {
-    thresholdKeep.lanes = lanes;
-    try {
-      let seed = 100;
-      for (const c of cases) await check({ ...c, label: `${c.label} [${lanes} lanes]` }, seed++);
-    } finally {
-      thresholdKeep.lanes = initial;
-    }
-  }
+  let seed = 100;
+  for (const c of cases) await check(c, seed++);
 });
 
 test('webgpu backend: top-k rows keep the CPU\'s top k (ties → smaller id, k = 1, k ≥ n, n = 1, integer keys)', async (t) => {
