@@ -25,13 +25,17 @@
 // but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
-// relu-<activation>); --host 0 skips the attendAsync row.
+// relu-<activation>); --host 0 skips the attendAsync row. A ReLU mode with a suffix '@old' or
+// '@loop' (relu-dense@old, relu-0.01@loop) is that mode on the ReLU kernel variant of that name
+// (attend-kernel.ts reluKernel; the default 'part' otherwise), in the same rounds: MODE.vsDefault is
+// its time over the default kernel's (> 1 when the default is faster).
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
@@ -39,6 +43,7 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
+import { reluKernel, type ReluVariant } from '../src/webgpu/attend-kernel.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -110,7 +115,11 @@ function reluBias(w: Workload, n: number, q: Float32Array, target: number): numb
   return s[Math.floor(target * s.length)]!;
 }
 
-interface Contender { name: string; options: Omit<DecodePlanOptions, 'heads' | 'kvHeads' | 'headDim' | 'storage' | 'maxLength'> }
+interface Contender {
+  name: string; options: Omit<DecodePlanOptions, 'heads' | 'kvHeads' | 'headDim' | 'storage' | 'maxLength'>;
+  /** ReLU modes: the kernel variant (a '@variant' mode), else the default. */
+  relu?: { variant: ReluVariant; of: string };
+}
 
 /** Every contender over the first n positions of w (K/V buffers hold cap ≥ n rows per KV head). */
 async function measure(w: Workload, n: number): Promise<Record<string, unknown>> {
@@ -137,16 +146,29 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       }
     }
   }
+  // 'MODE@variant': MODE on another ReLU kernel.
+  for (const m of modes ?? []) {
+    const [base, variant] = m.split('@') as [string, ReluVariant | undefined];
+    const c = contenders.find((x) => x.name === base);
+    if (variant === undefined) continue;
+    if (!c || c.options.kind !== 'relu' || !['old', 'loop', 'part'].includes(variant)) throw new Error(`webgpu-sparse-plan: unknown mode ${m}`);
+    contenders.push({ name: m, options: c.options, relu: { variant, of: base } });
+  }
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
+  /** Records k steps of contender i (on its ReLU kernel). */
+  const steps = (i: number, k: number) => (enc: GPUCommandEncoder) => {
+    reluKernel.variant = contenders[i]!.relu?.variant ?? 'part';
+    for (let r = 0; r < k; r++) plans[i]!.encode(enc, bufs, n);
+  };
   // One checked step each (sparse plans code their keys here, on demand).
   for (let i = 0; i < plans.length; i++) {
     const c = contenders[i]!, plan = plans[i]!;
     const enc = device.createCommandEncoder();
-    plan.encode(enc, bufs, n);
+    steps(i, 1)(enc);
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await read(bufs.output, heads * dv * 4)), st = await read(plan.stats, heads * 16);
     const words = new Uint32Array(st), bounds = new Float32Array(st);
@@ -169,12 +191,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     }
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
-  const steps = (plan: WebGpuDecodePlan, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plan.encode(enc, bufs, n); };
   // Warm the GPU up (clocks), then alternate. A sample takes at least `reps` steps and at least
   // ~2 ms of dense steps, so timestamps quantized by Dawn (65.5 µs) would stay a few % of it.
   let denseMs = 0;
   for (const start = performance.now(); performance.now() - start < warmMs;) {
-    const t = await timeOnGpu(device, steps(plans[0]!, 50));
+    const t = await timeOnGpu(device, steps(0, 50));
     denseMs = (t.gpuMs ?? t.submitMs) / 50;
   }
   const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(denseMs, 1e-3))));
@@ -182,13 +203,13 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   const samples = plans.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < plans.length; i++) {
-      const t = await timeOnGpu(device, steps(plans[i]!, k));
+      const t = await timeOnGpu(device, steps(i, k));
       samples[i]!.push((t.gpuMs ?? t.submitMs) / k);
     }
   }
   contenders.forEach((c, i) => { row[`${c.name}.ms`] = median(samples[i]!); });
   for (let i = 0; i < plans.length; i++) {
-    const p = await timePasses(device, pipelines, steps(plans[i]!, reps));
+    const p = await timePasses(device, pipelines, steps(i, reps));
     if (!p) continue;
     const name = contenders[i]!.name, passes = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
     row[`${name}.passes`] = passes;
@@ -197,6 +218,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   const dense = row['dense.ms'] as number;
   row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
+  for (const c of contenders) if (c.relu && row[`${c.relu.of}.ms`] !== undefined) row[`${c.name}.vsDefault`] = (row[`${c.name}.ms`] as number) / (row[`${c.relu.of}.ms`] as number);
   for (const c of contenders.filter((x) => x.name !== 'dense' && x.name !== 'relu-dense')) {
     // Exact ReLU against dense ReLU where it ran, else against dense softmax (the same bytes).
     row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number ?? dense : dense) / (row[`${c.name}.ms`] as number);
@@ -232,7 +254,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

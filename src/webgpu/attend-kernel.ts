@@ -42,7 +42,20 @@ export interface AttendShape {
   layout?: 'contiguous' | { pageSize: number; kvHeads: number };
   /** Lanes per key ({@link lanesFor}). */
   T: number;
+  /** ReLU weighting: the kernel variant ({@link reluKernel}; default 'part'). */
+  reluVariant?: ReluVariant;
 }
+
+/**
+ * ReLU kernels, for A/B runs on a GPU (read when a step is encoded; benchmarks set it). Each
+ * split's count of keys of positive weight goes out with its state (part.z; the merge sums it:
+ * no counter buffer to clear between steps, so a dense step is one compute pass — H100 run 9:
+ * the real dump's step 0.0173 → 0.0112 ms), and the per-head update is written out per head
+ * ('part'), or a loop over the heads as softmax's with the counts written out apart ('loop');
+ * 'old': the counts added atomically to a buffer of their own, cleared every dense step.
+ */
+export type ReluVariant = 'part' | 'loop' | 'old';
+export const reluKernel: { variant: ReluVariant } = { variant: 'part' };
 
 /** Keys each team takes per step of the key loop. */
 const B = 4;
@@ -113,11 +126,11 @@ export interface AttendPieces {
  * kernel ends with a header instead); `reserve`: as fitsHeads.
  */
 export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number | null, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous' } = x;
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', reluVariant = 'part' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
-  const softmax = weighting === 'softmax';
+  const softmax = weighting === 'softmax', loop = softmax || reluVariant === 'loop';
   const f16 = storage === 'f16';
   // Unit u of a row (8 dims) as two f32 quads.
   const unit = (buf: 'K' | 'V', rowWords: number) => {
@@ -134,7 +147,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
   // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
   // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
   // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
-  const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
+  const perHead = (body: string) => (loop ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   const begin = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
@@ -174,6 +187,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         }
       }
       ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
+      ${!softmax && loop ? Array.from({ length: G }, (_, h) => `for (var b = 0u; b < B; b++) { usedLane[${h}] += select(0u, 1u, ok[b] && s[${h * B}u + b] - p.bias > 0.0); }`).join('\n      ') : ''}
       ${perHead(`${softmax ? `var mx = m[h];
         for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
         let corr = exp(m[h] - mx);
@@ -190,8 +204,8 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         var mx = m[h];
         for (var b = 0u; b < B; b++) {
           t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
-          mx = max(mx, t[b]);
-          if (t[b] > 0.0) { usedLane[h] += 1u; }
+          mx = max(mx, t[b]);${loop ? '' : `
+          if (t[b] > 0.0) { usedLane[h] += 1u; }`}
         }
         let inv = select(0.0, 1.0 / mx, mx > 0.0);
         let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
@@ -273,9 +287,11 @@ ${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}`;
 
 export function attendSource(x: AttendShape): string {
   const { gather } = x;
-  const a = attendPieces(x, gather ? 7 : 5);
+  // ReLU's counts go out in the states (end's header 0), or ('old') to the counter buffer.
+  const counter = x.weighting === 'relu' && x.reluVariant === 'old';
+  const a = attendPieces(x, counter ? (gather ? 7 : 5) : null);
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
-  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end()}`;
+  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end(x.weighting === 'relu' && !counter ? '0u' : undefined)}`;
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
 @group(0) @binding(6) var<storage, read> counts: array<u32>;
 ${GATHER_CHUNK}` : '')}

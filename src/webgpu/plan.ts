@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, reluKernel } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type FirstFilter } from './selection.js';
@@ -370,22 +370,24 @@ export class WebGpuDecodePlan {
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength,
       list ? heads / list.headsPerList : 0));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
+    const variant = relu ? reluKernel.variant : 'part', used = variant === 'old' ? this.used : null;
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null, b.keys, b.pageTable);
-    else if (relu) { this.pipelines.endPass(); enc.clearBuffer(this.used); }
+    else if (used) { this.pipelines.endPass(); enc.clearBuffer(used); }
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}-${variant}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
+      reluVariant: variant,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
-    const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts, relu ? this.used : null]
-      : [b.keys, b.values, b.queries, this.part, this.params, relu ? this.used : null];
+    const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts, used]
+      : [b.keys, b.values, b.queries, this.part, this.params, used];
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
     const LG = list?.headsPerList ?? 1;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${used ? 'used' : 'part'}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, 'lists', used !== null));
     const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
-    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, relu ? this.used : null,
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, used,
       sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }

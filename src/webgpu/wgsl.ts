@@ -7,7 +7,7 @@
  *   K, V   [kvHeads, cap, D|DV]  f32 (array<vec4f>) or f16 packed two per u32 (array<vec4u>, 8 a vec4u)
  *   Q      [heads, D]            f32 queries
  *   ids    [heads, stride]       sparse plans: each head's keys to attend (select-wgsl.ts), counts [heads]
- *   part   [heads, splits, DV+4] one split's softmax state: m, l, 0, 0, acc[DV]
+ *   part   [heads, splits, DV+4] one split's softmax state: m, l, ReLU's keys of positive weight (u32 bits; else 0), 0 (the fused pass: its keys attended, u32), acc[DV]
  * The int8 key codes of the sparse plans: codes-wgsl.ts.
  * Only core WGSL (no shader-f16: the H100's Dawn lacks it; unpack2x16float is core).
  */
@@ -83,17 +83,19 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK) — or, `slots` 'blocks' (the
  * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
  * carrying its counts (attend-kernel.ts end's header: keys of positive weight, keys attended),
- * which the merge sums: no counters live between the passes.
+ * which the merge sums: no counters live between the passes. ReLU's keys of positive weight: the
+ * sum of the states' counts too, or with `usedBuffer` (attend-kernel.ts reluKernel 'old') the
+ * counter buffer `used`.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists'): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists', usedBuffer = false): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
-  const blocks = gathered && slots === 'blocks';
+  const blocks = gathered && slots === 'blocks', tallied = blocks || (relu && !usedBuffer);
   const bounded = stats === 'certified' || stats === 'rank';
   const row = {
     dense: 'vec4u(p.n, p.n, 0u, 0u)',
-    'dense-relu': 'vec4u(p.n, atomicLoad(&used[h]), 0u, 0u)',
-    relu: `vec4u(cnt, ${blocks ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
+    'dense-relu': `vec4u(p.n, ${tallied ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
+    relu: `vec4u(cnt, ${tallied ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
     certified: 'vec4u(cnt, cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
     rank: 'vec4u(scored[h], cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
   }[stats];
@@ -105,7 +107,7 @@ ${PARAMS}
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> stats: array<vec4u>;
 ${gathered && !blocks ? '@group(0) @binding(4) var<storage, read> counts: array<u32>;' : ''}
-${relu && !blocks ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
+${relu && !tallied ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
 ${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(7) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
@@ -113,25 +115,26 @@ ${certifiedBoundSource(D)}` : ''}
 ${stats === 'rank' ? '@group(0) @binding(9) var<storage, read> scored: array<u32>;' : ''}
 ${gathered && !blocks ? GATHER_CHUNK : ''}
 var<workgroup> red: array<f32, WG>;
-${blocks ? 'var<workgroup> tally: array<vec2u, WG>;' : ''}
+${tallied ? 'var<workgroup> tally: array<vec2u, WG>;' : ''}
 var<workgroup> accs: array<vec4f, WG>;
 var<workgroup> ls: array<f32, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
-  ${blocks ? 'let s0 = 0u; let s1 = p.splits; var counted = vec2u(0u);'
+  ${tallied ? 'var counted = vec2u(0u);' : ''}
+  ${blocks ? 'let s0 = 0u; let s1 = p.splits;'
     : gathered ? `var total = 0u; var at = 0u;
   for (var li = 0u; li < p.lists; li++) { let c = counts[li]; if (li < h / ${LG}u) { at += c; } total += c; }
   let cnt = counts[h / ${LG}u]; let len = gatherChunk(total);
   let s0 = at / len; let s1 = select(s0, (at + cnt - 1u) / len + 1u, cnt > 0u);` : 'let s0 = 0u; let s1 = p.splits;'}
   var m = NEG;
   for (var s = s0 + lid; s < s1; s += WG) {
-    let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); }${blocks ? '\n    counted += bitcast<vec2u>(st.zw);' : ''}
+    let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); }${tallied ? '\n    counted += bitcast<vec2u>(st.zw);' : ''}
   }
-  red[lid] = m;${blocks ? '\n  tally[lid] = counted;' : ''}
+  red[lid] = m;${tallied ? '\n  tally[lid] = counted;' : ''}
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
-    if (lid < stride) { red[lid] = max(red[lid], red[lid + stride]);${blocks ? ' tally[lid] += tally[lid + stride];' : ''} }
+    if (lid < stride) { red[lid] = max(red[lid], red[lid + stride]);${tallied ? ' tally[lid] += tally[lid + stride];' : ''} }
   }
   workgroupBarrier();${blocks ? '\n  let cnt = tally[0].y;' : ''}
   let M = red[0];

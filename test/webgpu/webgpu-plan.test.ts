@@ -7,6 +7,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { reluKernel } from '../../src/webgpu/attend-kernel.js';
 
 test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, contiguous and paged K/V, f32 and f16', async (t) => {
   const device = await deviceOrSkip(t);
@@ -84,4 +85,61 @@ test('WebGpuDecodePlan: lanes sharing a key (subgroups), several key-loop steps 
     }
     for (const b of Object.values(bufs)) b.destroy();
   }
+});
+
+test('WebGpuDecodePlan: dense ReLU^α on each ReLU kernel (reluKernel) — outputs and keys of positive weight over many splits, the largest t rising key after key', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  // d = 64 (4 lanes a key on SwiftShader), 1100 keys: several key-loop steps a split, ending
+  // mid-step. Keys scaled up along the positions, so each team's largest t rises step after step
+  // (the state rescaled again and again), and a bias in a gap of the logits ≥ 1e-3 wide, so the
+  // float32 scores count the keys of positive weight as float64 does.
+  const heads = 8, kvHeads = 2, d = 64, n = 1100, scale = 1 / Math.sqrt(d);
+  const r = rng(13);
+  const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 1.5).data;
+  for (let g = 0; g < kvHeads; g++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) k[(g * n + j) * d + c]! *= 0.2 + j / n;
+  const storedK = asStored(k, 'f16'), storedV = asStored(v, 'f16');
+  const logit = (h: number, j: number) => {
+    const g = Math.floor(h / (heads / kvHeads));
+    let s = 0;
+    for (let c = 0; c < d; c++) s += q[h * d + c]! * storedK[(g * n + j) * d + c]!;
+    return s * scale;
+  };
+  const all = Array.from({ length: heads * n }, (_, i) => logit(Math.floor(i / n), i % n)).sort((x, y) => x - y);
+  let at = Math.floor(0.7 * all.length);
+  while (all[at + 1]! - all[at]! < 1e-3) at++;
+  const bias = (all[at]! + all[at + 1]!) / 2;
+  const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
+  const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
+    output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const initial = reluKernel.variant;
+  try {
+    for (const variant of ['part', 'loop', 'old'] as const) {
+      for (const [alpha, targetWorkgroups] of variant === 'part' ? [[1, 2], [9, 40]] as const : [[2, 40]] as const) {
+        reluKernel.variant = variant;
+        const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', alpha, bias, maxLength: n, targetWorkgroups });
+        for (let step = 0; step < 2; step++) { // the second step: nothing left from the first
+          const enc = device.createCommandEncoder();
+          plan.encode(enc, bufs, n);
+          device.queue.submit([enc.finish()]);
+        }
+        const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
+        const stats: Uint32Array = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
+        const label = `${variant}, α = ${alpha}, ${targetWorkgroups} workgroups`;
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / (heads / kvHeads));
+          const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: storedK.subarray(g * n * d, (g + 1) * n * d), n,
+            v: storedV.subarray(g * n * d, (g + 1) * n * d), d, dv: d, kind: 'relu', scale, alpha, bias, causal: false });
+          for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${label} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
+          let used = 0;
+          for (let j = 0; j < n; j++) if (logit(h, j) > bias) used++;
+          assert.deepEqual([stats[4 * h], stats[4 * h + 1]], [n, used], `${label} head ${h}: keys scored, used`);
+        }
+        plan.destroy();
+      }
+    }
+  } finally {
+    reluKernel.variant = initial;
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });
