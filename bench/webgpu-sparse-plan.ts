@@ -25,8 +25,8 @@
 // but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
-// relu-<activation>); --host 0 skips the attendAsync row. A ReLU mode with a suffix '@old' or
-// '@loop' (relu-dense@old, relu-0.01@loop) is that mode on the ReLU kernel variant of that name
+// relu-<activation>); --host 0 skips the attendAsync row. A ReLU mode with a suffix '@old', '@loop'
+// or '@nocount' (relu-dense@old, relu-0.01@loop) is that mode on the ReLU kernel variant of that name
 // (attend-kernel.ts reluKernel; the default 'part' otherwise), in the same rounds: MODE.vsDefault is
 // its time over the default kernel's (> 1 when the default is faster).
 //
@@ -151,7 +151,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     const [base, variant] = m.split('@') as [string, ReluVariant | undefined];
     const c = contenders.find((x) => x.name === base);
     if (variant === undefined) continue;
-    if (!c || c.options.kind !== 'relu' || !['old', 'loop', 'part'].includes(variant)) throw new Error(`webgpu-sparse-plan: unknown mode ${m}`);
+    if (!c || c.options.kind !== 'relu' || !['old', 'loop', 'part', 'nocount'].includes(variant)) throw new Error(`webgpu-sparse-plan: unknown mode ${m}`);
     contenders.push({ name: m, options: c.options, relu: { variant, of: base } });
   }
   // --modes: the dense plan stays (every ratio is against it).

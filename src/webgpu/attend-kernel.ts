@@ -52,9 +52,10 @@ export interface AttendShape {
  * no counter buffer to clear between steps, so a dense step is one compute pass — H100 run 9:
  * the real dump's step 0.0173 → 0.0112 ms), and the per-head update is written out per head
  * ('part'), or a loop over the heads as softmax's with the counts written out apart ('loop');
- * 'old': the counts added atomically to a buffer of their own, cleared every dense step.
+ * 'old': the counts added atomically to a buffer of their own, cleared every dense step;
+ * 'nocount': 'part' without counting (a diagnostic for the bench: keysUsed comes out 0).
  */
-export type ReluVariant = 'part' | 'loop' | 'old';
+export type ReluVariant = 'part' | 'loop' | 'old' | 'nocount';
 export const reluKernel: { variant: ReluVariant } = { variant: 'part' };
 
 /** Keys each team takes per step of the key loop. */
@@ -204,7 +205,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         var mx = m[h];
         for (var b = 0u; b < B; b++) {
           t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
-          mx = max(mx, t[b]);${loop ? '' : `
+          mx = max(mx, t[b]);${loop || reluVariant === 'nocount' ? '' : `
           if (t[b] > 0.0) { usedLane[h] += 1u; }`}
         }
         let inv = select(0.0, 1.0 / mx, mx > 0.0);
