@@ -25,10 +25,7 @@
 // but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
-// relu-<activation>); --host 0 skips the attendAsync row. A ReLU mode with a suffix '@old', '@loop'
-// or '@nocount' (relu-dense@old, relu-0.01@loop) is that mode on the ReLU kernel variant of that name
-// (attend-kernel.ts reluKernel; the default 'part' otherwise), in the same rounds: MODE.vsDefault is
-// its time over the default kernel's (> 1 when the default is faster).
+// relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -43,7 +40,6 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
-import { reluKernel, type ReluVariant } from '../src/webgpu/attend-kernel.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
@@ -115,11 +111,7 @@ function reluBias(w: Workload, n: number, q: Float32Array, target: number): numb
   return s[Math.floor(target * s.length)]!;
 }
 
-interface Contender {
-  name: string; options: Omit<DecodePlanOptions, 'heads' | 'kvHeads' | 'headDim' | 'storage' | 'maxLength'>;
-  /** ReLU modes: the kernel variant (a '@variant' mode), else the default. */
-  relu?: { variant: ReluVariant; of: string };
-}
+interface Contender { name: string; options: Omit<DecodePlanOptions, 'heads' | 'kvHeads' | 'headDim' | 'storage' | 'maxLength'> }
 
 /** Every contender over the first n positions of w (K/V buffers hold cap ≥ n rows per KV head). */
 async function measure(w: Workload, n: number): Promise<Record<string, unknown>> {
@@ -146,24 +138,13 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       }
     }
   }
-  // 'MODE@variant': MODE on another ReLU kernel.
-  for (const m of modes ?? []) {
-    const [base, variant] = m.split('@') as [string, ReluVariant | undefined];
-    const c = contenders.find((x) => x.name === base);
-    if (variant === undefined) continue;
-    if (!c || c.options.kind !== 'relu' || !['old', 'loop', 'part', 'nocount'].includes(variant)) throw new Error(`webgpu-sparse-plan: unknown mode ${m}`);
-    contenders.push({ name: m, options: c.options, relu: { variant, of: base } });
-  }
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
-  /** Records k steps of contender i (on its ReLU kernel). */
-  const steps = (i: number, k: number) => (enc: GPUCommandEncoder) => {
-    reluKernel.variant = contenders[i]!.relu?.variant ?? 'part';
-    for (let r = 0; r < k; r++) plans[i]!.encode(enc, bufs, n);
-  };
+  /** Records k steps of contender i. */
+  const steps = (i: number, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plans[i]!.encode(enc, bufs, n); };
   // One checked step each (sparse plans code their keys here, on demand).
   for (let i = 0; i < plans.length; i++) {
     const c = contenders[i]!, plan = plans[i]!;
@@ -218,7 +199,6 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   const dense = row['dense.ms'] as number;
   row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
-  for (const c of contenders) if (c.relu && row[`${c.relu.of}.ms`] !== undefined) row[`${c.name}.vsDefault`] = (row[`${c.name}.ms`] as number) / (row[`${c.relu.of}.ms`] as number);
   for (const c of contenders.filter((x) => x.name !== 'dense' && x.name !== 'relu-dense')) {
     // Exact ReLU against dense ReLU where it ran, else against dense softmax (the same bytes).
     row[`${c.name}.speedup`] = (c.name.startsWith('relu') ? row['relu-dense.ms'] as number ?? dense : dense) / (row[`${c.name}.ms`] as number);

@@ -42,21 +42,8 @@ export interface AttendShape {
   layout?: 'contiguous' | { pageSize: number; kvHeads: number };
   /** Lanes per key ({@link lanesFor}). */
   T: number;
-  /** ReLU weighting: the kernel variant ({@link reluKernel}; default 'part'). */
-  reluVariant?: ReluVariant;
 }
 
-/**
- * ReLU kernels, for A/B runs on a GPU (read when a step is encoded; benchmarks set it). Each
- * split's count of keys of positive weight goes out with its state (part.z; the merge sums it:
- * no counter buffer to clear between steps, so a dense step is one compute pass — H100 run 9:
- * the real dump's step 0.0173 → 0.0112 ms), and the per-head update is written out per head
- * ('part'), or a loop over the heads as softmax's with the counts written out apart ('loop');
- * 'old': the counts added atomically to a buffer of their own, cleared every dense step;
- * 'nocount': 'part' without counting (a diagnostic for the bench: keysUsed comes out 0).
- */
-export type ReluVariant = 'part' | 'loop' | 'old' | 'nocount';
-export const reluKernel: { variant: ReluVariant } = { variant: 'part' };
 
 /** Keys each team takes per step of the key loop. */
 const B = 4;
@@ -99,7 +86,7 @@ export function fitsHeads(G: number, DV: number, T: number, reserve = 0): boolea
 export interface AttendPieces {
   /**
    * Module scope: constants, Params, bindings 0–4 (K, V, Q, part, p), then `middle` (the kernel's
-   * own bindings), the page table (9), ReLU's used counts, workgroup memory and helpers.
+   * own bindings), the page table (9), workgroup memory and helpers.
    */
   declarations(middle: string): string;
   /**
@@ -115,23 +102,20 @@ export interface AttendPieces {
   keys(keyAt?: (i: string) => string): string;
   /**
    * Statements, once, in uniform control flow (barriers): the teams' states folded, each head's
-   * state written to its slot `split` of part — with ReLU's used counts added to `used` (atomics),
-   * or with `header` the counts go in the state itself: (m, l, keys of positive weight (ReLU; else
-   * 0), header) as u32 bits, which the merge sums (wgsl.ts mergeSource, slots 'blocks').
+   * state written to its slot `split` of part as (m, l, keys of positive weight (ReLU; else 0),
+   * `header` (default 0)), the last two as u32 bits, which the merge sums (wgsl.ts mergeSource):
+   * no counter buffer lives between the passes, nothing is cleared between steps.
    */
   end(header?: string): string;
 }
 
-/**
- * The pieces of {@link AttendPieces} for shape x; `usedBinding`: ReLU's used counts (null: the
- * kernel ends with a header instead); `reserve`: as fitsHeads.
- */
-export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number | null, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', reluVariant = 'part' } = x;
+/** The pieces of {@link AttendPieces} for shape x; `reserve`: as fitsHeads. */
+export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
-  const softmax = weighting === 'softmax', loop = softmax || reluVariant === 'loop';
+  const softmax = weighting === 'softmax';
   const f16 = storage === 'f16';
   // Unit u of a row (8 dims) as two f32 quads.
   const unit = (buf: 'K' | 'V', rowWords: number) => {
@@ -148,7 +132,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
   // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
   // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
   // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
-  const perHead = (body: string) => (loop ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
+  const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   const begin = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
@@ -188,7 +172,6 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         }
       }
       ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
-      ${!softmax && loop ? Array.from({ length: G }, (_, h) => `for (var b = 0u; b < B; b++) { usedLane[${h}] += select(0u, 1u, ok[b] && s[${h * B}u + b] - p.bias > 0.0); }`).join('\n      ') : ''}
       ${perHead(`${softmax ? `var mx = m[h];
         for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
         let corr = exp(m[h] - mx);
@@ -205,8 +188,8 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         var mx = m[h];
         for (var b = 0u; b < B; b++) {
           t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
-          mx = max(mx, t[b]);${loop || reluVariant === 'nocount' ? '' : `
-          if (t[b] > 0.0) { usedLane[h] += 1u; }`}
+          mx = max(mx, t[b]);
+          if (t[b] > 0.0) { usedLane[h] += 1u; }
         }
         let inv = select(0.0, 1.0 / mx, mx > 0.0);
         let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
@@ -251,19 +234,17 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, usedBinding: number
         workgroupBarrier();
       }
     }
-    ${header !== undefined && !softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
+    ${!softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
     workgroupBarrier();` : ''}
     if (team == 0u) {
       for (var h = 0u; h < G; h++) {
         let slotAt = ((head0 + h) * p.splits + split) * (DQ + 1u);
         for (var i = 0u; i < 2u * VU; i++) { part[slotAt + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
-        if (lane == 0u) { part[slotAt] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], ${header === undefined ? '0.0, 0.0'
-          : `bitcast<f32>(${softmax ? '0u' : 'atomicLoad(&usedHere[h])'}), bitcast<f32>(${header})`}); }
+        if (lane == 0u) { part[slotAt] = vec4f(${softmax ? 'm[h]' : `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`}, l[h], ${softmax && header === undefined ? '0.0, 0.0'
+          : `bitcast<f32>(${softmax ? '0u' : 'atomicLoad(&usedHere[h])'}), bitcast<f32>(${header ?? '0u'})`}); }
       }
     }
-    ${softmax || header !== undefined ? '' : `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
-    workgroupBarrier();
-    if (lid < G) { let u = atomicLoad(&usedHere[lid]); if (u > 0u) { atomicAdd(&used[head0 + lid], u); } }`}`;
+`;
   const declarations = (middle: string) => /* wgsl */ `${T > 1 ? 'enable subgroups;' : ''}
 const T = ${T}u; const NT = ${NT}u; const B = ${B}u; const G = ${G}u;
 const KU = ${KU}u; const VU = ${VU}u; const DQ = ${DQ}u; const C = ${C}u; const NEG = ${NEG};
@@ -275,8 +256,7 @@ ${PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 ${middle}
 ${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
-${softmax ? '' : `${usedBinding === null ? '' : `@group(0) @binding(${usedBinding}) var<storage, read_write> used: array<atomic<u32>>;`}
-var<workgroup> usedHere: array<atomic<u32>, G>;`}
+${softmax ? '' : 'var<workgroup> usedHere: array<atomic<u32>, G>;'}
 var<workgroup> teamMax: array<f32, ${NT * G}>;
 var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
 fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
@@ -288,11 +268,9 @@ ${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}`;
 
 export function attendSource(x: AttendShape): string {
   const { gather } = x;
-  // ReLU's counts go out in the states (end's header 0), or ('old') to the counter buffer.
-  const counter = x.weighting === 'relu' && x.reluVariant === 'old';
-  const a = attendPieces(x, counter ? (gather ? 7 : 5) : null);
+  const a = attendPieces(x);
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
-  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end(x.weighting === 'relu' && !counter ? '0u' : undefined)}`;
+  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end()}`;
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
 @group(0) @binding(6) var<storage, read> counts: array<u32>;
 ${GATHER_CHUNK}` : '')}

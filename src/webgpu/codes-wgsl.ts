@@ -151,8 +151,8 @@ export function queryParams(scale: number, n: number, stride: number, groupSize:
  * math): a = max|q_i| / (127·128), q̂_i = round(q_i / a) = 128·hi + lo. Queries are [heads, D] f32.
  * Then the head's anchor: the largest upper bound of 256 keys spread over [0, n) — a reference
  * near the top logit for the certified histogram (any value is correct; a near one keeps fewer
- * keys). It also zeroes the head's counters for the passes after it (ids count; ReLU: keys of
- * positive weight; certified: its `histWords` histogram words): one pass instead of buffer clears.
+ * keys). It also zeroes the head's counters for the passes after it (ids count; certified: its
+ * `histWords` histogram words): one pass instead of buffer clears.
  * Dispatch (heads).
  */
 export function encodeQuerySource(D: number, mode: 'relu' | 'certified', histWords: number): string {
@@ -167,7 +167,7 @@ struct QueryParams { scale: f32, n: u32, stride: u32, groupSize: u32 }
 @group(0) @binding(5) var<storage, read> keyMeta: array<vec4f>;
 @group(0) @binding(6) var<uniform> p: QueryParams;
 @group(0) @binding(7) var<storage, read_write> counts: array<u32>;
-${mode === 'relu' ? '@group(0) @binding(8) var<storage, read_write> used: array<u32>;' : '@group(0) @binding(8) var<storage, read_write> hist: array<u32>;'}
+${mode === 'certified' ? '@group(0) @binding(8) var<storage, read_write> hist: array<u32>;' : ''}
 var<workgroup> red: array<vec3f, QWG>;
 var<workgroup> hiW: array<u32, DQ>;
 var<workgroup> loW: array<u32, DQ>;
@@ -177,7 +177,7 @@ ${QUERY_CODE_FNS}
 @compute @workgroup_size(${QWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x;
-  if (lid == 0u) { counts[h] = 0u; ${mode === 'relu' ? 'used[h] = 0u;' : ''} }
+  if (lid == 0u) { counts[h] = 0u; }
   ${mode === 'certified' ? `for (var i = lid; i < ${histWords}u; i += QWG) { hist[h * ${histWords}u + i] = 0u; }` : ''}
   var m = vec4f(0.0);
   for (var w = lid; w < DQ; w += QWG) { m = max(m, abs(Q[h * DQ + w])); }

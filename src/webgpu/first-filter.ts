@@ -63,10 +63,9 @@ export abstract class CandidateFilter {
   /**
    * Records the filter's step over keys [0, n) (`params`: the plan's uniform; qcode and normMax:
    * the int8 query pass' query parts and largest key norm bound, codes-wgsl.ts — recorded before
-   * unless {@link standalone}), filling {@link ids} / {@link counts}. `used`: when the int8 query
-   * pass is skipped, the ReLU counters it would have zeroed (u32 a head).
+   * unless {@link standalone}), filling {@link ids} / {@link counts}.
    */
-  abstract encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer, used: GPUBuffer | null): void;
+  abstract encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void;
 
   destroy(): void {
     for (const b of this.buffers) b.destroy();

@@ -89,7 +89,7 @@ const localQuery = (D: number): QueryCodes => ({
 export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, rule: KeepRule): string {
   const { D, G, group } = x;
   if (LIST_CAP < 3 * WG || (LIST_CAP & (LIST_CAP - 1)) !== 0) throw new Error('fusedSource: LIST_CAP must be a power of two ≥ 3·WG');
-  const a = attendPieces(x, null, fusedBytes(G, D, rule));
+  const a = attendPieces(x, fusedBytes(G, D, rule));
   const DQ4 = D / 4, QL = Math.floor(WG / G), QP = 2 ** Math.ceil(Math.log2(QL));
   // A tree over each head's QL threads (entries [qh·QL, qh·QL + QL) of the list's memory, `width` u32 each).
   const tree = (width: number, join: (x: string, y: string) => string) => `for (var stride = ${QP / 2}u; stride > 0u; stride >>= 1u) {

@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor, reluKernel } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type FirstFilter } from './selection.js';
@@ -228,7 +228,6 @@ export class WebGpuDecodePlan {
   readonly stats: GPUBuffer;
   private readonly part: GPUBuffer;
   private readonly params: GPUBuffer;
-  private readonly used: GPUBuffer;
   private readonly G: number;
   private readonly sub: number;
   /** Lanes per key of the attention kernel. */
@@ -260,7 +259,6 @@ export class WebGpuDecodePlan {
     this.part = device.createBuffer({ size: heads * this.maxSplits(mode.kind !== 'dense') * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
-    this.used = device.createBuffer({ size: Math.max(16, heads * 4), usage: storage });
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
@@ -370,24 +368,21 @@ export class WebGpuDecodePlan {
     upload(device.queue, this.params, 0, attendParams(length, chunk, splits, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength,
       list ? heads / list.headsPerList : 0));
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
-    const variant = relu ? reluKernel.variant : 'part', used = variant === 'old' ? this.used : null;
-    if (sel) sel.encodeSelect(enc, b.queries, length, this.params, relu ? this.used : null, b.keys, b.pageTable);
-    else if (used) { this.pipelines.endPass(); enc.clearBuffer(used); }
+    if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}-${variant}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
-      reluVariant: variant,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
-    const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts, used]
-      : [b.keys, b.values, b.queries, this.part, this.params, used];
+    const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
+      : [b.keys, b.values, b.queries, this.part, this.params];
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
     const LG = list?.headsPerList ?? 1;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${used ? 'used' : 'part'}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, 'lists', used !== null));
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
     const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
-    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, used,
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
       sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }
@@ -435,7 +430,7 @@ export class WebGpuDecodePlan {
   }
 
   destroy(): void {
-    for (const b of [this.part, this.params, this.stats, this.used]) b.destroy();
+    for (const b of [this.part, this.params, this.stats]) b.destroy();
     this.selection?.destroy();
   }
 }

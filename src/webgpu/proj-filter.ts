@@ -57,10 +57,10 @@ export class ProjFilter extends CandidateFilter {
   }
 
   /** The query's projection per head, then the projection scan. */
-  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, _qcode: GPUBuffer, _normMax: GPUBuffer, used: GPUBuffer | null): void {
+  encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
     const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines, R = this.rank;
-    p.dispatch(enc, p.get(`proj-query-${D}-${R}-${+(used !== null)}`, () => projQuerySource(D, R, used !== null)),
-      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts, used], heads, 1);
+    p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)),
+      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
     p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
       [this.codes, this.meta, null, this.qproj, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
   }

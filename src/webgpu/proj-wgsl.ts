@@ -222,11 +222,10 @@ export function projQueryStride(R: number): number {
 
 /**
  * Per step, one workgroup a head: into qproj the head's scale·a and (scale·⟨q, μ⟩, a bound on its
- * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists),
- * and with `zeroUsed` the ReLU counters `used` (the int8 query pass' job, skipped then).
+ * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists).
  * Dispatch (heads).
  */
-export function projQuerySource(D: number, R: number, zeroUsed: boolean): string {
+export function projQuerySource(D: number, R: number): string {
   return /* wgsl */ `
 const WG = ${WG}u; const DQ = ${D / 4}u; const R = ${R}u; const QS = ${projQueryStride(R)}u;
 ${PARAMS}
@@ -237,14 +236,12 @@ ${PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> qproj: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
-${zeroUsed ? '@group(0) @binding(7) var<storage, read_write> used: array<u32>;' : ''}
 var<workgroup> av: array<f32, R>;
 var<workgroup> red: array<vec4f, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h = wid.x; let kvh = h / p.groupSize; let B0 = kvh * R * DQ; let M0 = kvh * DQ;
   if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
-  ${zeroUsed ? 'if (lid == 0u) { used[h] = 0u; }' : ''}
   for (var c = lid; c < R; c += WG) {
     var acc = 0.0;
     for (var w = 0u; w < DQ; w++) { acc += dot(basis[B0 + c * DQ + w], Q[h * DQ + w]); }

@@ -164,32 +164,31 @@ export class CodeSelection {
 
   /**
    * Records the query pass of a step over positions [0, n): the query's codes and coefficients
-   * (and the anchor), {@link counts} zeroed; ReLU: `used` too, else the histogram.
+   * (and the anchor), {@link counts} zeroed, and the histogram (rank and certified rules).
    */
-  encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, used: GPUBuffer | null): void {
+  encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, n: number): void {
     const { heads, D, stride, mode, scale } = this.shape, p = this.pipelines;
     upload(p.device.queue, this.queryParams, 0, queryParams(scale, n, stride, this.group));
     // Rank rules use the certified scan's histogram: the query pass zeroes it as for ε.
     const counters = mode.kind === 'relu' ? 'relu' : 'certified';
     p.dispatch(enc, p.get(`query-${D}-${counters}`, () => encodeQuerySource(D, counters, 2 * NB)),
-      [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? used : this.hist], heads, 1);
+      [queries, this.qcode, this.coef, this.anchor, this.codes, this.meta, this.queryParams, this.counts, mode.kind === 'relu' ? null : this.hist], heads, 1);
   }
 
   /**
    * Records the query's codes and the selection over positions [0, n) (params: the plan's uniform,
-   * written); ReLU: `used` (u32 a head, the attention's count of keys of positive weight) is zeroed;
-   * keys and pageTable: the caller's K, which the rank rules score exactly.
+   * written); keys and pageTable: the caller's K, which the rank rules score exactly.
    */
-  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer | null, keys: GPUBuffer, pageTable?: GPUBuffer): void {
+  encodeSelect(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, keys: GPUBuffer, pageTable?: GPUBuffer): void {
     const { heads, kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
     // A standalone first filter whose lists are attended as they are needs no int8 query pass.
     const int8Query = !(this.filterLists && this.filter!.standalone);
-    if (int8Query) this.encodeQuery(enc, queries, n, used);
+    if (int8Query) this.encodeQuery(enc, queries, n);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
       const f = this.filter;
-      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax, int8Query ? null : used);
+      if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
       if (this.filterLists) return; // the gathered attention scores the first scan's keys exactly
       // With a first filter, the int8 scan reads its candidates (at most n a list) instead of [0, n).
       p.dispatch(enc, p.get(`scan-relu${f ? '-cand' : ''}-${D}-${group}-${GH}-${+union}`, () => reluScanSource(D, group, GH, union, f !== null)),

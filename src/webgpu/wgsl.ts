@@ -84,18 +84,17 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
  * carrying its counts (attend-kernel.ts end's header: keys of positive weight, keys attended),
  * which the merge sums: no counters live between the passes. ReLU's keys of positive weight: the
- * sum of the states' counts too, or with `usedBuffer` (attend-kernel.ts reluKernel 'old') the
- * counter buffer `used`.
+ * sum of the states' counts in every mode.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists', usedBuffer = false): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists'): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
-  const blocks = gathered && slots === 'blocks', tallied = blocks || (relu && !usedBuffer);
+  const blocks = gathered && slots === 'blocks', tallied = blocks || relu;
   const bounded = stats === 'certified' || stats === 'rank';
   const row = {
     dense: 'vec4u(p.n, p.n, 0u, 0u)',
-    'dense-relu': `vec4u(p.n, ${tallied ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
-    relu: `vec4u(cnt, ${tallied ? 'tally[0].x' : 'atomicLoad(&used[h])'}, 0u, 0u)`,
+    'dense-relu': 'vec4u(p.n, tally[0].x, 0u, 0u)',
+    relu: 'vec4u(cnt, tally[0].x, 0u, 0u)',
     certified: 'vec4u(cnt, cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
     rank: 'vec4u(scored[h], cnt, bitcast<u32>(certifiedBound(cnt, M, Lt, cut[h], coef[h].w, bitcast<f32>(normMax[0]))), 0u)',
   }[stats];
@@ -107,7 +106,6 @@ ${PARAMS}
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> stats: array<vec4u>;
 ${gathered && !blocks ? '@group(0) @binding(4) var<storage, read> counts: array<u32>;' : ''}
-${relu && !tallied ? '@group(0) @binding(5) var<storage, read_write> used: array<atomic<u32>>;' : ''}
 ${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(7) var<storage, read> coef: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
