@@ -24,7 +24,7 @@
 // `relu-ACT`, in the same rounds; --fused-workgroups 264,1056 adds `relu-ACT-fused-wN` for each N
 // but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
-// --modes picks the contenders by name (default all: dense, certified, certified-w1056, relu-dense,
+// --modes picks the contenders by name (default all: dense, certified, certified-local, certified-w1056, relu-dense,
 // relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
@@ -124,6 +124,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   const contenders: Contender[] = [
     { name: 'dense', options: { kind: 'softmax' } },
     { name: 'certified', options: { kind: 'softmax', sparsity: { epsilon: eps } } },
+    // The local cut (a cut a block of keys, no histogram or cut pass; src/webgpu/local-cut.ts).
+    { name: 'certified-local', options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedCut: 'local' } },
     // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.
     { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },

@@ -6,7 +6,7 @@ import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.j
 import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
-import { CodeSelection, type FirstFilter } from './selection.js';
+import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
 import { PROJ_RANKS } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
@@ -192,6 +192,13 @@ export interface DecodePlanOptions {
   sparsePass?: 'split' | 'fused';
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
   projectionRank?: number;
+  /**
+   * Certified ε: 'global' (default: one cut a head from a histogram of every key's bound gaps) or
+   * 'local' (each block of keys cuts on its own counts against a share of the budget, in the pass
+   * after the scan: no histogram and no cut pass; local-cut.ts, docs/webgpu.md). Both keep
+   * errorBound ≤ ε and never below the true total variation.
+   */
+  certifiedCut?: CertifiedCut;
 }
 
 export interface DecodeBuffers {
@@ -263,6 +270,7 @@ export class WebGpuDecodePlan {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8,
+      certifiedCut: options.certifiedCut ?? 'global',
     });
   }
 
@@ -299,6 +307,10 @@ export class WebGpuDecodePlan {
     }
     if (options.projectionRank !== undefined && !(PROJ_RANKS.includes(options.projectionRank) && filter.startsWith('proj'))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionRank ${PROJ_RANKS.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionRank)} with ${describe(filter)}`);
+    }
+    const cutRule = options.certifiedCut ?? 'global';
+    if (cutRule !== 'global' && !(cutRule === 'local' && mode?.kind === 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCut 'global', or 'local' with certified softmax { epsilon }, got ${describe(options.certifiedCut)} with the ${sel.rule} rule`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);

@@ -190,10 +190,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * The histogram is the next pass's: counting in this one (a workgroup histogram flushed once, as
  * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
  * the histogram's together (docs/webgpu.md "Kernels").
+ * `lowerSums` (the local cut, localCutSource): each workgroup also writes, per head, the mass its keys
+ * have at least, Σ e^{−(b − ABOVE + 1)/8} over their lower buckets b (0 for a saturated byte, as
+ * the histogram counts it; exp's few-ULP error taken off by 10⁻⁵), to lowSum
+ * [kvHeads · group, nwg.x] — summed by the local-cut pass into Z_lo, a lower bound on the head's
+ * total mass relative to the anchor.
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedScanSource(D: number, group: number, GH: number): string {
-  const WPK = bucketWords(GH);
+export function certifiedScanSource(D: number, group: number, GH: number, lowerSums = false): string {
+  const WPK = bucketWords(GH), quads = Math.ceil(GH / 4);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
@@ -202,6 +207,8 @@ ${codeBindings('vec4f')}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
+${lowerSums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
+var<workgroup> lred: array<vec4f, WG>;` : ''}
 ${BOUND_FNS}
 fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
 @compute @workgroup_size(${WG})
@@ -209,6 +216,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
   ${perHead(GH, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
+  ${lowerSums ? `var low = array<f32, ${4 * quads}>();` : ''}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
@@ -222,13 +230,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));`)}
+        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));
+        ${lowerSums ? `low[${h}] += select(exp(-(f32(bl) - ABOVE + 1.0) / 8.0) * 0.99999, 0.0, bl >= ${BYTE_MAX}u);` : ''}`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
       }
     }
   }
+  ${lowerSums ? Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { lred[lid] += lred[lid + s]; }
+  }
+  workgroupBarrier();
+  if (lid < min(4u, GH - ${4 * k}u)) { lowSum[(wid.y * GH + ${4 * k}u + lid) * nwg.x + wid.x] = lred[0][lid]; }
+  workgroupBarrier();`).join('\n  ') : ''}
 }`;
 }
 
@@ -393,3 +410,126 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }`;
 }
 
+
+/**
+ * Certified ε with the local cut (local-cut.ts has the rule and why its bound holds), the pass after
+ * the scan (with `lowerSums`) in place of the histogram, cut and compaction passes: workgroup
+ * (b, g) takes block b of scan group g's keys — lp.keysPerThread · WG consecutive keys — and
+ *   1. counts their upper and lower bucket bytes into a workgroup histogram per head (two 16-bit
+ *      counts a word: a block holds < 65536 keys);
+ *   2. per head, sums the scan's lower masses into Z_lo (shrunk by 10⁻³ for its float32 rounding)
+ *      and picks the smallest byte c ≥ 1 with S(c) ≤ lp.kept·K(c) + lp.floor·Z_lo/B, S(c) the
+ *      skipped keys' upper mass (edges rounded up, the sum widened by 10⁻⁴), K(c) the mass the kept
+ *      keys have at least (edges rounded down, the sum shrunk by 10⁻⁴), both by scans over the 256
+ *      bytes (thread t: byte t); c = 256 keeps every key;
+ *   3. adds S(c) and K(c) to the head's cut (U, L: vec4f (0, U, L, anchor), zeroed by the query
+ *      pass) by compare-exchange — each term widened (S) or shrunk (K) by B·2⁻²³ so the float32
+ *      sum of B terms stays on its side — which the merge's errorBound reads as the global cut's;
+ *   4. appends the keys whose upper byte is below c to the id lists (appendIds, 256 keys a round).
+ * The histogram's atomics serialize where a block's keys share a byte (a zero query); the global
+ * histogram pass counts runs for that, this one does not.
+ * Dispatch (B, kvHeads · group / GH).
+ */
+export function localCutSource(group: number, GH: number, union: boolean): string {
+  const WPK = bucketWords(GH);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const NB = ${NB}u;
+const NH = GH; const BYTES = ${BYTE_MAX + 1}u;
+${PARAMS}
+struct LocalParams { kept: f32, floor: f32, blocks: u32, sums: u32, keysPerThread: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
+@group(0) @binding(1) var<storage, read> loBytes: array<u32>;
+@group(0) @binding(2) var<storage, read> edges: array<f32>;
+@group(0) @binding(3) var<storage, read> lowSum: array<f32>;
+@group(0) @binding(4) var<storage, read> anchor: array<f32>;
+@group(0) @binding(5) var<storage, read_write> cut: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(7) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(8) var<uniform> p: Params;
+@group(0) @binding(9) var<uniform> lp: LocalParams;
+var<workgroup> hist: array<atomic<u32>, ${GH * (BYTE_MAX + 1)}>;
+var<workgroup> scan: array<vec2f, WG>;
+var<workgroup> best: array<atomic<u32>, GH>;
+var<workgroup> localCount: array<atomic<u32>, NH>;
+var<workgroup> localBase: array<u32, NH>;
+/** cut[at] += x on a float32 kept as u32 bits. */
+fn addTo(at: u32, x: f32) {
+  var old = atomicLoad(&cut[at]);
+  loop {
+    let r = atomicCompareExchangeWeak(&cut[at], old, bitcast<u32>(bitcast<f32>(old) + x));
+    if (r.exchanged) { break; }
+    old = r.old_value;
+  }
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let grp = wid.y; let h0 = (grp / HG) * GS + (grp % HG) * GH;
+  let KPT = lp.keysPerThread; let j0 = wid.x * KPT * WG;
+  for (var b = lid; b < GH * BYTES; b += WG) { atomicStore(&hist[b], 0u); }
+  if (lid < GH) { atomicStore(&best[lid], BYTES); atomicStore(&localCount[lid], 0u); }
+  if (wid.x == 0u && lid < GH) { atomicStore(&cut[(h0 + lid) * 4u + 3u], bitcast<u32>(anchor[h0 + lid])); }
+  workgroupBarrier();
+  for (var i = 0u; i < KPT; i++) {
+    let j = j0 + i * WG + lid;
+    if (j < p.n) {
+      for (var w = 0u; w < WPK; w++) {
+        let uw = upBytes[(grp * WPK + w) * p.stride + j]; let lw = loBytes[(grp * WPK + w) * p.stride + j];
+        for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) {
+          let sh = 8u * (h % 4u);
+          atomicAdd(&hist[h * BYTES + ((uw >> sh) & 0xffu)], 1u);
+          atomicAdd(&hist[h * BYTES + ((lw >> sh) & 0xffu)], 0x10000u);
+        }
+      }
+    }
+  }
+  // Rounding room for the B terms each head's U and L sum over (float32, any order).
+  let spread = f32(lp.blocks) * 1.1920928955078125e-7;
+  for (var h = 0u; h < GH; h++) {
+    var z = 0.0;
+    for (var s = lid; s < lp.sums; s += WG) { z += lowSum[(grp * GH + h) * lp.sums + s]; }
+    scan[lid] = vec2f(z, 0.0);
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      workgroupBarrier();
+      if (lid < s) { scan[lid].x += scan[lid + s].x; }
+    }
+    workgroupBarrier();
+    let allowance = lp.floor * (scan[0].x * 0.999) / f32(lp.blocks) * 0.9999;
+    workgroupBarrier();
+    let c = atomicLoad(&hist[h * BYTES + lid]);
+    let u = f32(c & 0xffffu) * edges[lid];
+    let l = select(f32(c >> 16u) * edges[NB + lid], 0.0, lid == BYTES - 1u);
+    // Inclusive scans over the bytes: x = Σ u over bytes ≥ lid, y = Σ l over bytes ≤ lid.
+    scan[lid] = vec2f(u, l);
+    for (var s = 1u; s < WG; s <<= 1u) {
+      workgroupBarrier();
+      var v = scan[lid];
+      if (lid + s < WG) { v.x += scan[lid + s].x; }
+      if (lid >= s) { v.y += scan[lid - s].y; }
+      workgroupBarrier();
+      scan[lid] = v;
+    }
+    workgroupBarrier();
+    // A cut at byte lid skips bytes ≥ lid (S = x) and keeps at least the keys whose lower byte is < lid (K = y − l).
+    let S = scan[lid].x * 1.0001; let K = (scan[lid].y - l) * 0.9999;
+    if (lid >= 1u && S <= lp.kept * K + allowance) { atomicMin(&best[h], lid); }
+    workgroupBarrier();
+    let cb = atomicLoad(&best[h]);
+    if (lid == cb) { addTo((h0 + h) * 4u + 1u, S * (1.0 + spread)); addTo((h0 + h) * 4u + 2u, K * max(0.0, 1.0 - spread)); }
+    if (cb == BYTES && lid == WG - 1u) { addTo((h0 + h) * 4u + 2u, scan[lid].y * 0.9999 * max(0.0, 1.0 - spread)); }
+    workgroupBarrier();
+  }
+  let list0 = ${union ? 'grp' : 'h0'};
+  for (var i = 0u; i < KPT; i++) {
+    let j = j0 + i * WG + lid; let jj = min(j, p.n - 1u);
+    var take = array<bool, GH>();
+    for (var w = 0u; w < WPK; w++) {
+      let uw = upBytes[(grp * WPK + w) * p.stride + jj];
+      for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) { take[h] = j < p.n && ((uw >> (8u * (h % 4u))) & 0xffu) < atomicLoad(&best[h]); }
+    }
+    ${appendIds(union)}
+    workgroupBarrier();
+    if (lid < NH) { atomicStore(&localCount[lid], 0u); }
+    workgroupBarrier();
+  }
+}`;
+}

@@ -7,7 +7,8 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, localCutSource, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { localBlocks, localRule } from './local-cut.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
@@ -17,6 +18,15 @@ import { WG, type Storage } from './wgsl.js';
 
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
 export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gather';
+
+/** Certified ε: one cut over every key's histogram ('global') or one a block of keys ('local', local-cut.ts). */
+export type CertifiedCut = 'global' | 'local';
+
+/**
+ * The local cut's share p of the budget tied to each block's own kept mass (local-cut.ts); the rest,
+ * (1 − p)·ε·Z_lo, is spread evenly over the blocks. bench/local-cut.ts: p = 0 keeps the fewest keys.
+ */
+const LOCAL_SHARE = 0;
 
 export interface SelectionShape {
   heads: number; kvHeads: number;
@@ -47,6 +57,7 @@ export interface SelectionShape {
   firstFilter: FirstFilter;
   /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS). */
   projectionRank: number;
+  certifiedCut: CertifiedCut;
 }
 
 export class CodeSelection {
@@ -84,6 +95,9 @@ export class CodeSelection {
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
+  /** The local cut: the scan workgroups' lower masses [heads, ≤ 65535] and the pass's uniform. */
+  private readonly lowSum: GPUBuffer | null = null;
+  private readonly localParams: GPUBuffer | null = null;
   private readonly group: number;
   private readonly GH: number;
 
@@ -122,6 +136,10 @@ export class CodeSelection {
         // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
         ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
         upload(device.queue, this.cutParams, 0, ratio);
+        if (shape.certifiedCut === 'local') {
+          this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
+          this.localParams = make(32, UNIFORM);
+        }
       }
     } else {
       this.cut = null;
@@ -185,7 +203,7 @@ export class CodeSelection {
     const int8Query = !(this.filterLists && this.filter!.standalone);
     if (int8Query) this.encodeQuery(enc, queries, n);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
-    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1, local = this.lowSum !== null;
     if (mode.kind === 'relu') {
       const f = this.filter;
       if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
@@ -195,8 +213,18 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}`, () => certifiedScanSource(D, group, GH)), [...scan, this.anchor, this.upBytes, this.loBytes],
-      Math.min(blocks, 65535), groups);
+    const scanWorkgroups = Math.min(blocks, 65535);
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}${local ? '-low' : ''}`, () => certifiedScanSource(D, group, GH, local)),
+      [...scan, this.anchor, this.upBytes, this.loBytes, this.lowSum], scanWorkgroups, groups);
+    if (local && mode.kind === 'certified') {
+      const { blockKeys, blocks: B } = localBlocks(n, groups, this.shape.targetWorkgroups), rule = localRule(mode.epsilon, LOCAL_SHARE, 1 - 1e-3);
+      const u = new Uint32Array([0, 0, B, scanWorkgroups, blockKeys / WG, 0, 0, 0]), f = new Float32Array(u.buffer);
+      f[0] = down32(rule.kept); f[1] = down32(rule.floor);
+      upload(p.device.queue, this.localParams!, 0, u);
+      p.dispatch(enc, p.get(`local-cut-${group}-${GH}-${+union}`, () => localCutSource(group, GH, union)),
+        [this.upBytes, this.loBytes, this.edges, this.lowSum, this.anchor, this.cut, this.ids, this.counts, params, this.localParams], B, groups);
+      return;
+    }
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
     // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));

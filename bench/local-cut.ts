@@ -1,0 +1,188 @@
+// Certified ε with a cut local to each block of keys (src/webgpu/local-cut.ts) against the GPU's
+// global histogram cut, on the GPU's own int8 bounds (quantize.ts, in float64) — CPU, no timing.
+// Per head and query: keys kept by
+//   - 'global histogram' — the current GPU rule: 1/8-nat buckets below the anchor, the smallest
+//     cut c with U(c) ≤ r·L(c) over all keys (select-wgsl.ts cutSource);
+//   - 'global exact' — the same bounds sorted in float64, fewest keys with Σ_skipped e^hi ≤ r·Σ_kept e^lo;
+//   - 'local buckets' — the local rule on the same bucket bytes, blocks as the plan makes them
+//     (localBlocks: ~132 workgroups a scan group), and with 4× larger blocks;
+//   - 'local exact' — the local rule on the unbucketed bounds;
+//   - 'oracle' — the fewest keys by true logit whose left-out mass is ≤ ε (no bound can do better).
+// For each: kept keys a head, the gathered rows a KV group attends (the union of its heads' keys),
+// the errorBound U/(W + U) (W the kept keys' exact mass) against ε and against the true TV, and a
+// projected 512k step from H100 run 7's per-pass times (--help of the table's columns: below).
+//
+//   node --import tsx bench/local-cut.ts [--n 32768,131072,524288] [--dumps data/dev_c_l2.safetensors,…]
+//     [--queries 2] [--epsilon 1e-3] [--out bench/results/local-cut.json]
+import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
+import { loadavg } from 'node:os';
+import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
+import { table, writeJson } from './lib/measure.js';
+import { loadDumpTensors } from '../src/node/workloads.js';
+import { encodeKey, encodeQuery } from '../src/webgpu/quantize.js';
+import { ABOVE } from '../src/webgpu/select-wgsl.js';
+import { BYTES, localBlocks, localCutExact, localCutOfBuckets, localRule, lowerEdge, upperEdge, type LocalCut } from '../src/webgpu/local-cut.js';
+
+const { values: a } = parseArgs({ options: {
+  n: { type: 'string', default: '32768,131072,524288' },
+  dumps: { type: 'string', default: 'data/dev_c_l2.safetensors' },
+  queries: { type: 'string', default: '2' }, epsilon: { type: 'string', default: '1e-3' },
+  out: { type: 'string', default: 'bench/results/local-cut.json' },
+} });
+const ns = a.n!.split(',').filter((x) => x !== '').map(Number), R = Number(a.queries), eps = Number(a.epsilon);
+/** The GPU's ratio: ε/(1 − ε) shrunk by 10⁻³ (selection.ts). */
+const ratio = (eps / (1 - eps)) * (1 - 1e-3);
+/** Workgroups a pass aims for (plan.ts DEFAULT_WORKGROUPS). */
+const TARGET_WORKGROUPS = 264;
+/** Keys the query pass samples for the anchor (codes-wgsl.ts SAMPLES). */
+const SAMPLES = 256;
+
+/**
+ * H100 run 7, 512k certified step (0.126 ms measured; docs/webgpu.md "Certified step, run 7"): per
+ * pass in µs net of its ~9 µs of timestamp overhead, and the gaps between the 7 passes; the
+ * gathered pass at that run's 19350 kept keys a head (query 0; its rows a KV group scale below by
+ * the study's rows against the global histogram's).
+ */
+const RUN7 = { query: 8, scan: 56, hist: 25, cut: 2, compact: 7, gathered: 20, merge: 3, gaps: 13, measuredUs: 126, denseUs: 198 };
+/** The GPU's bounds on one head's scaled logits (codes-wgsl.ts BOUND_FNS, in float64). */
+function int8Bounds(K: Float32Array, n: number, d: number, q: Float32Array, scale: number): { hi: Float64Array; lo: Float64Array } {
+  const D = Math.ceil(d / 16) * 16, qc = new Int8Array(2 * D), coef = new Float32Array(4);
+  encodeQuery(q, d, D, scale, qc, 0, coef, 0);
+  const qhat = Float64Array.from({ length: d }, (_, i) => 128 * qc[i]! + qc[D + i]!);
+  const codes = new Int8Array(D), meta = new Float32Array(4), hi = new Float64Array(n), lo = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    encodeKey(K.subarray(j * d, (j + 1) * d), d, codes, 0, meta, 0);
+    let o = 0;
+    for (let i = 0; i < d; i++) o += codes[i]! * qhat[i]!;
+    const est = coef[0]! * meta[0]! * o, w = (coef[1]! * meta[1]! + coef[2]! * meta[2]! + Math.abs(est) * 2 ** -20) * (1 + 2 ** -20);
+    hi[j] = est + w; lo[j] = est - w;
+  }
+  return { hi, lo };
+}
+
+/** Bucket byte of a bound x below anchor `at` (select-wgsl.ts bucketOf, saturated at 255). */
+const byteOf = (at: number, x: number) => Math.min(BYTES - 1, Math.max(0, Math.floor((at - x) * 8) + ABOVE));
+
+/** The current GPU rule: the smallest c ≥ 1 with U(c) ≤ r·L(c) over every key (c = 256: all kept). */
+function globalHistogramCut(up: Uint8Array, lo: Uint8Array): LocalCut {
+  const ups = new Float64Array(BYTES), los = new Float64Array(BYTES);
+  for (let j = 0; j < up.length; j++) { ups[up[j]!]! += 1; los[lo[j]!]! += 1; }
+  const S = new Float64Array(BYTES + 1);
+  for (let t = BYTES - 1; t >= 0; t--) S[t] = S[t + 1]! + ups[t]! * upperEdge(t);
+  let L = 0, c = 1;
+  for (; c < BYTES; c++) { L += los[c - 1]! * lowerEdge(c - 1); if (S[c]! <= ratio * L) break; }
+  return { cuts: Int32Array.of(c), U: S[c]!, L, kept: Uint8Array.from(up, (b) => (b < c ? 1 : 0)) };
+}
+
+/** Fewest keys by upper bound with Σ_skipped e^hi ≤ r·Σ_kept e^lo (float64, no buckets). */
+function globalExactCut(hi: Float64Array, lo: Float64Array, ref: number): LocalCut {
+  return localCutExact(hi, lo, hi.length, { kept: ratio, floor: 0 }, 0, ref);
+}
+
+/** Fewest keys by true logit whose left-out mass is ≤ ε of the total. */
+function oracleCut(s: Float64Array): Uint8Array {
+  const idx = Array.from(s.keys()).sort((x, y) => s[y]! - s[x]!), m = s[idx[0]!]!;
+  const total = s.reduce((t, x) => t + Math.exp(x - m), 0), kept = new Uint8Array(s.length);
+  let tail = total;
+  for (const j of idx) { if (tail <= eps * total) break; kept[j] = 1; tail -= Math.exp(s[j]! - m); }
+  return kept;
+}
+
+const count = (f: Uint8Array) => f.reduce((t, x) => t + x, 0);
+
+interface RuleRow { kept: number; rows: number; boundMax: number; tvMax: number; violations: number }
+const rows: Record<string, unknown>[] = [];
+
+function study(w: Workload, n: number): void {
+  const { d, heads, kvHeads } = w, group = heads / kvHeads, scale = 1 / Math.sqrt(d);
+  const t0 = performance.now();
+  const groups = kvHeads; // scan groups a KV head (headsPerScan = group for group ≤ 8)
+  const { blockKeys } = localBlocks(n, groups, TARGET_WORKGROUPS);
+  // Z_lo, the lower bound on the total mass every block knows: e^{G − a} (G the sampled keys'
+  // largest lower bound: the query pass) or Σ e^{lo − a} over every key (an earlier pass's sum).
+  const variants: [string, number, 'G' | 'sum', number][] = [
+    [`local, Z_lo = e^G, p = 1/2, ${blockKeys}-key blocks`, 0.5, 'G', blockKeys],
+    [`local, Z_lo = e^G, p = 1, ${blockKeys}-key blocks`, 1, 'G', blockKeys],
+    [`local, Z_lo = Σe^lo, p = 1/2, ${blockKeys}-key blocks`, 0.5, 'sum', blockKeys],
+    [`local, Z_lo = Σe^lo, p = 0, ${blockKeys}-key blocks`, 0, 'sum', blockKeys],
+    [`local, Z_lo = Σe^lo, p = 0, ${4 * blockKeys}-key blocks`, 0, 'sum', 4 * blockKeys],
+  ];
+  const rules = ['global histogram (now)', 'global exact', ...variants.map((v) => v[0]), `local exact, Z_lo = Σe^lo, p = 0, ${blockKeys}-key blocks`, 'oracle'];
+  const acc = rules.map((): RuleRow => ({ kept: 0, rows: 0, boundMax: 0, tvMax: 0, violations: 0 }));
+  for (let r = 0; r < Math.min(R, w.queries.length); r++) {
+    const q = w.queries[r]!;
+    for (let g = 0; g < kvHeads; g++) {
+      const K = w.keyHeads[g]!.subarray(0, n * d), unions = rules.map(() => new Uint8Array(n));
+      for (let i = 0; i < group; i++) {
+        const h = g * group + i, qh = q.subarray(h * d, (h + 1) * d);
+        const { hi, lo } = int8Bounds(K, n, d, qh, scale);
+        const s = new Float64Array(n);
+        for (let j = 0; j < n; j++) { let x = 0; for (let t = 0; t < d; t++) x += qh[t]! * K[j * d + t]!; s[j] = scale * x; }
+        let anchor = -Infinity, G = -Infinity;
+        for (let t = 0; t < SAMPLES; t++) { const j = Math.min(n - 1, Math.floor((t * n) / SAMPLES)); anchor = Math.max(anchor, hi[j]!); G = Math.max(G, lo[j]!); }
+        const up = Uint8Array.from(hi, (x) => byteOf(anchor, x)), lob = Uint8Array.from(lo, (x) => byteOf(anchor, x));
+        const floorG = Math.exp(G - anchor), floorSum = lo.reduce((t, x) => t + Math.exp(x - anchor), 0);
+        const cuts: (LocalCut | Uint8Array)[] = [globalHistogramCut(up, lob), globalExactCut(hi, lo, anchor),
+          ...variants.map(([, p, z, bk]) => localCutOfBuckets(up, lob, n, bk, localRule(eps, p, 1 - 1e-3), z === 'G' ? floorG : floorSum)),
+          localCutExact(hi, lo, blockKeys, localRule(eps, 0, 1 - 1e-3), floorSum, anchor), oracleCut(s)];
+        // True masses relative to the anchor: TV of a kept set, W its kept mass.
+        const m = s.reduce((x, y) => Math.max(x, y), -Infinity), e = Float64Array.from(s, (x) => Math.exp(x - m));
+        const total = e.reduce((t, x) => t + x, 0);
+        cuts.forEach((c, k) => {
+          const kept = c instanceof Uint8Array ? c : c.kept;
+          let W = 0;
+          for (let j = 0; j < n; j++) if (kept[j]) { W += e[j]!; unions[k]![j] = 1; }
+          const tv = (total - W) / total, row = acc[k]!;
+          // errorBound as the merge reports it: U/(W + U), both relative to the anchor.
+          const bound = c instanceof Uint8Array ? tv : c.U / (W * Math.exp(m - anchor) + c.U);
+          row.kept += count(kept); row.tvMax = Math.max(row.tvMax, tv); row.boundMax = Math.max(row.boundMax, bound);
+          if (bound < tv * (1 - 1e-9) || bound > eps) row.violations++;
+        });
+      }
+      unions.forEach((u, k) => { acc[k]!.rows += count(u); });
+    }
+  }
+  const queries = Math.min(R, w.queries.length);
+  acc.forEach((x, k) => {
+    const keptPerHead = x.kept / (queries * heads), rowsPerKvHead = x.rows / (queries * kvHeads);
+    const row: Record<string, unknown> = { workload: w.name, n, d, heads, kvHeads, queries, rule: rules[k], blockKeys, keptPerHead, keptShare: keptPerHead / n,
+      rowsPerKvHead, errorBoundMax: x.boundMax, tvMax: x.tvMax, violations: x.violations };
+    if (n === 524288 && d === 128) Object.assign(row, project(rowsPerKvHead, acc[0]!.rows / (queries * kvHeads)));
+    rows.push(row);
+  });
+  console.log(`${w.name} n=${n}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * A 512k step (µs) modelled from run 7's net pass times (their sum, 134 µs, against 126 measured):
+ * 'now' the 7 passes; 'local pass' — query, scan, local cut, gathered, merge — the local pass costed
+ * as the histogram pass it replaces (it reads the same bytes and counts them in workgroup memory),
+ * the gathered pass scaled by its rows; 'fused' — query, 13f's scan+attend pass with this rule,
+ * merge — the scan plus the scaled gathered work. Gaps scale with the pass boundaries.
+ */
+function project(rowsPerKvHead: number, rowsNow: number): Record<string, number> {
+  const gap = RUN7.gaps / 6, gathered = RUN7.gathered * (rowsPerKvHead / rowsNow);
+  const now = RUN7.query + RUN7.scan + RUN7.hist + RUN7.cut + RUN7.compact + RUN7.gathered + RUN7.merge + RUN7.gaps;
+  const separate = RUN7.query + RUN7.scan + RUN7.hist + gathered + RUN7.merge + 4 * gap;
+  const fused = RUN7.query + RUN7.scan + gathered + RUN7.merge + 2 * gap;
+  return { usNowModel: now, usLocalPass: separate, xDenseLocalPass: RUN7.denseUs / separate, usFused: fused, xDenseFused: RUN7.denseUs / fused };
+}
+
+for (const path of a.dumps!.split(',').filter((x) => x !== '')) {
+  const w = dumpWorkload(basename(path), loadDumpTensors(path), R, { alpha: 1, bias: 0 });
+  study(w, w.n);
+}
+if (ns.length > 0) {
+  const full = syntheticWorkload('llm', Math.max(...ns), 128, 8, 2, R);
+  for (const n of ns) study(full, n);
+}
+
+const header = ['workload', 'n', 'rule', 'kept a head', 'rows a KV group', 'errorBound max', 'true TV max', 'violations', '512k µs: local pass / fused', '× dense'];
+const text = table(header, rows.map((r) => [r.workload as string, r.n as number, r.rule as string, r.keptPerHead as number, r.rowsPerKvHead as number,
+  r.errorBoundMax as number, r.tvMax as number, r.violations as number,
+  r.usFused === undefined ? '' : `${(r.usLocalPass as number).toFixed(0)} / ${(r.usFused as number).toFixed(0)}`,
+  r.usFused === undefined ? '' : `${(r.xDenseLocalPass as number).toFixed(2)} / ${(r.xDenseFused as number).toFixed(2)}`]));
+console.log(text);
+const load = loadavg();
+writeJson(a.out!, { bench: 'local-cut', epsilon: eps, ratio, queries: R, run7: RUN7, load, rows, table: text.split('\n') });
