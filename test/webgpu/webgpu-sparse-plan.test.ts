@@ -163,6 +163,9 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'exact' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'paper' as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
+  // The local cut is a certified ε rule only.
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedCut: 'local' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCut/.test(e.message));
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCut: 'nearby' as never }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
 });
 
 test('certified scan histogram: many keys in one bucket (equal keys, a zero query), every key but one in the last bucket, several blocks a workgroup', async (t) => {
