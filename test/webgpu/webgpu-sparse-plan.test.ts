@@ -352,9 +352,9 @@ test('certified local cut: the kept keys and (U, L) are the float64 rule\'s on t
     const sel = (plan as unknown as { selection: { upBytes: GPUBuffer; loBytes: GPUBuffer; lowSum: GPUBuffer; cut: GPUBuffer; anchor: GPUBuffer } }).selection;
     const group = s.heads / s.kvHeads, GH = headsPerScan(group), WPK = Math.ceil(GH / 4), groups = s.heads / GH, words = groups * WPK * s.n * 4;
     const scanWorkgroups = Math.ceil(s.n / 256);
-    const up = new Uint32Array(await readBuffer(device, sel.upBytes, words)), lo = new Uint32Array(await readBuffer(device, sel.loBytes, words));
-    const lowSum = new Float32Array(await readBuffer(device, sel.lowSum, s.heads * scanWorkgroups * 4));
-    const cut = new Float32Array(await readBuffer(device, sel.cut, s.heads * 16)), anchor = new Float32Array(await readBuffer(device, sel.anchor, s.heads * 4));
+    const up: Uint32Array = new Uint32Array(await readBuffer(device, sel.upBytes, words)), lo: Uint32Array = new Uint32Array(await readBuffer(device, sel.loBytes, words));
+    const lowSum: Float32Array = new Float32Array(await readBuffer(device, sel.lowSum, s.heads * scanWorkgroups * 4));
+    const cut: Float32Array = new Float32Array(await readBuffer(device, sel.cut, s.heads * 16)), anchor: Float32Array = new Float32Array(await readBuffer(device, sel.anchor, s.heads * 4));
     const byteOf = (x: Uint32Array, h: number, j: number) => (x[(Math.floor(h / GH) * WPK + Math.floor((h % GH) / 4)) * s.n + j]! >> (8 * ((h % GH) % 4))) & 0xff;
     const { blockKeys } = localBlocks(s.n, groups, targetWorkgroups);
     // The GPU's margins (10⁻⁴ on the sums, 10⁻³ on Z_lo) put its cut between the rule's and a 0.5 % stricter rule's.
@@ -372,7 +372,7 @@ test('certified local cut: the kept keys and (U, L) are the float64 rule\'s on t
       assert.equal(cut[4 * h + 3], anchor[h], `${label} head ${h}: the cut carries the anchor`);
     }
     const list = plan.selected!, nl = s.heads / list.headsPerList;
-    const ids = new Uint32Array(await readBuffer(device, list.ids, nl * s.cap * 4)), counts = new Uint32Array(await readBuffer(device, list.counts, 16 * Math.ceil(nl / 4)));
+    const ids: Uint32Array = new Uint32Array(await readBuffer(device, list.ids, nl * s.cap * 4)), counts: Uint32Array = new Uint32Array(await readBuffer(device, list.counts, 16 * Math.ceil(nl / 4)));
     for (let l = 0; l < nl; l++) {
       const got = new Uint8Array(s.n);
       for (const j of ids.subarray(l * s.cap, l * s.cap + counts[l]!)) got[j] = 1;
