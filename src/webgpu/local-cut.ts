@@ -47,6 +47,12 @@ export function localBlocks(n: number, scanGroups: number, targetWorkgroups: num
   return { blockKeys, blocks: Math.max(1, Math.ceil(n / blockKeys)) };
 }
 
+/** The most blocks {@link localBlocks} gives for any n ≤ maxLength. */
+export function maxLocalBlocks(maxLength: number, scanGroups: number, targetWorkgroups: number): number {
+  const perGroup = Math.max(1, Math.floor(targetWorkgroups / scanGroups));
+  return Math.max(perGroup, Math.ceil(maxLength / (MAX_KEYS_PER_THREAD * WG)), 1);
+}
+
 /** Mass bound of a key whose upper-bound byte is b, relative to the anchor. */
 export const upperEdge = (b: number): number => Math.exp(-(b - ABOVE) / 8);
 /** Mass bound of a key whose lower-bound byte is b (saturated: nothing), relative to the anchor. */

@@ -18,6 +18,8 @@ export const BELOW = 384;
 export const ABOVE = 64;
 /** Histogram buckets per head: bucket b holds bounds x with anchor − x in [(b − ABOVE)/8, (b − ABOVE + 1)/8). */
 export const NB = ABOVE + BELOW;
+/** Nats above the anchor past which the local cut's lower masses are capped (n·e^60 stays finite in float32). */
+const LOW_CAP = 60;
 /** The byte a key's upper-bound bucket is kept in saturates here (a cut beyond it keeps every key). */
 const BYTE_MAX = 255;
 
@@ -191,10 +193,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
  * the histogram's together (docs/webgpu.md "Kernels").
  * `lowerSums` (the local cut, localCutSource): each workgroup also writes, per head, the mass its keys
- * have at least, Σ e^{−(b − ABOVE + 1)/8} over their lower buckets b (0 for a saturated byte, as
- * the histogram counts it; exp's few-ULP error taken off by 10⁻⁵), to lowSum
- * [kvHeads · group, nwg.x] — summed by the local-cut pass into Z_lo, a lower bound on the head's
- * total mass relative to the anchor.
+ * have at least relative to the anchor, Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32
+ * rounding, exp's few-ULP error taken off by 10⁻⁵; not the bytes' edges, which cap every key more
+ * than 8 nats above the anchor at e^{7.875} — where the anchor, the best of 256 sampled keys, lies
+ * far below the top keys, that cap undercounted the mass 3–800× on LLM-like keys at 512k), to
+ * lowSum [kvHeads · group, nwg.x] — summed by the local-cut pass into Z_lo, a lower bound on the
+ * head's total mass relative to the anchor.
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
 export function certifiedScanSource(D: number, group: number, GH: number, lowerSums = false): string {
@@ -231,7 +235,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
         loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        ${lowerSums ? `low[${h}] += select(exp(-(f32(bl) - ABOVE + 1.0) / 8.0) * 0.99999, 0.0, bl >= ${BYTE_MAX}u);` : ''}`)}
+        ${lowerSums ? `low[${h}] += exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999;` : ''}`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
@@ -422,9 +426,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  *      skipped keys' upper mass (edges rounded up, the sum widened by 10⁻⁴), K(c) the mass the kept
  *      keys have at least (edges rounded down, the sum shrunk by 10⁻⁴), both by scans over the 256
  *      bytes (thread t: byte t); c = 256 keeps every key;
- *   3. adds S(c) and K(c) to the head's cut (U, L: vec4f (0, U, L, anchor), zeroed by the query
- *      pass) by compare-exchange — each term widened (S) or shrunk (K) by B·2⁻²³ so the float32
- *      sum of B terms stays on its side — which the merge's errorBound reads as the global cut's;
+ *   3. writes (S(c), K(c)) to blockUL [heads, lp.stride] (localSumSource adds them up: H100 run 9
+ *      timed compare-exchange adds of every block into one word at 70–90 µs a pass);
  *   4. appends the keys whose upper byte is below c to the id lists (appendIds, 256 keys a round).
  * The histogram's atomics serialize where a block's keys share a byte (a zero query); the global
  * histogram pass counts runs for that, this one does not.
@@ -436,38 +439,27 @@ export function localCutSource(group: number, GH: number, union: boolean): strin
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const NB = ${NB}u;
 const NH = GH; const BYTES = ${BYTE_MAX + 1}u;
 ${PARAMS}
-struct LocalParams { kept: f32, floor: f32, blocks: u32, sums: u32, keysPerThread: u32, pad0: u32, pad1: u32, pad2: u32 }
+${LOCAL_PARAMS}
 @group(0) @binding(0) var<storage, read> upBytes: array<u32>;
 @group(0) @binding(1) var<storage, read> loBytes: array<u32>;
 @group(0) @binding(2) var<storage, read> edges: array<f32>;
 @group(0) @binding(3) var<storage, read> lowSum: array<f32>;
-@group(0) @binding(4) var<storage, read> anchor: array<f32>;
-@group(0) @binding(5) var<storage, read_write> cut: array<atomic<u32>>;
-@group(0) @binding(6) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(7) var<storage, read_write> counts: array<atomic<u32>>;
-@group(0) @binding(8) var<uniform> p: Params;
-@group(0) @binding(9) var<uniform> lp: LocalParams;
+@group(0) @binding(4) var<storage, read_write> blockUL: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(8) var<uniform> lp: LocalParams;
 var<workgroup> hist: array<atomic<u32>, ${GH * (BYTE_MAX + 1)}>;
 var<workgroup> scan: array<vec2f, WG>;
 var<workgroup> best: array<atomic<u32>, GH>;
 var<workgroup> localCount: array<atomic<u32>, NH>;
 var<workgroup> localBase: array<u32, NH>;
-/** cut[at] += x on a float32 kept as u32 bits. */
-fn addTo(at: u32, x: f32) {
-  var old = atomicLoad(&cut[at]);
-  loop {
-    let r = atomicCompareExchangeWeak(&cut[at], old, bitcast<u32>(bitcast<f32>(old) + x));
-    if (r.exchanged) { break; }
-    old = r.old_value;
-  }
-}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let grp = wid.y; let h0 = (grp / HG) * GS + (grp % HG) * GH;
   let KPT = lp.keysPerThread; let j0 = wid.x * KPT * WG;
   for (var b = lid; b < GH * BYTES; b += WG) { atomicStore(&hist[b], 0u); }
   if (lid < GH) { atomicStore(&best[lid], BYTES); atomicStore(&localCount[lid], 0u); }
-  if (wid.x == 0u && lid < GH) { atomicStore(&cut[(h0 + lid) * 4u + 3u], bitcast<u32>(anchor[h0 + lid])); }
   workgroupBarrier();
   for (var i = 0u; i < KPT; i++) {
     let j = j0 + i * WG + lid;
@@ -482,8 +474,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       }
     }
   }
-  // Rounding room for the B terms each head's U and L sum over (float32, any order).
-  let spread = f32(lp.blocks) * 1.1920928955078125e-7;
   for (var h = 0u; h < GH; h++) {
     var z = 0.0;
     for (var s = lid; s < lp.sums; s += WG) { z += lowSum[(grp * GH + h) * lp.sums + s]; }
@@ -514,8 +504,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (lid >= 1u && S <= lp.kept * K + allowance) { atomicMin(&best[h], lid); }
     workgroupBarrier();
     let cb = atomicLoad(&best[h]);
-    if (lid == cb) { addTo((h0 + h) * 4u + 1u, S * (1.0 + spread)); addTo((h0 + h) * 4u + 2u, K * max(0.0, 1.0 - spread)); }
-    if (cb == BYTES && lid == WG - 1u) { addTo((h0 + h) * 4u + 2u, scan[lid].y * 0.9999 * max(0.0, 1.0 - spread)); }
+    let at = (h0 + h) * lp.stride + wid.x;
+    if (lid == cb) { blockUL[at] = vec2f(S, K); }
+    if (cb == BYTES && lid == WG - 1u) { blockUL[at] = vec2f(0.0, scan[lid].y * 0.9999); }
     workgroupBarrier();
   }
   let list0 = ${union ? 'grp' : 'h0'};
@@ -530,6 +521,40 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
     if (lid < NH) { atomicStore(&localCount[lid], 0u); }
     workgroupBarrier();
+  }
+}`;
+}
+
+/** The local cut's uniform (selection.ts writes it): the rule's constants, blocks B, the scan's workgroups, keys a thread, blockUL's row stride. */
+const LOCAL_PARAMS = 'struct LocalParams { kept: f32, floor: f32, blocks: u32, sums: u32, keysPerThread: u32, stride: u32, pad0: u32, pad1: u32 }';
+
+/**
+ * The local cut's totals, one workgroup a head: cut[h] = (0, U, L, anchor) with U, L the sums of
+ * the blocks' (S, K) (blockUL), widened / shrunk by B·2⁻²³ for the float32 sum of B terms — what
+ * the merge's errorBound reads, as the global cut pass writes it. Dispatch (heads).
+ */
+export function localSumSource(): string {
+  return /* wgsl */ `
+const WG = ${WG}u;
+${LOCAL_PARAMS}
+@group(0) @binding(0) var<storage, read> blockUL: array<vec2f>;
+@group(0) @binding(1) var<storage, read> anchor: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cut: array<vec4f>;
+@group(0) @binding(3) var<uniform> lp: LocalParams;
+var<workgroup> red: array<vec2f, WG>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let h = wid.x;
+  var t = vec2f(0.0);
+  for (var b = lid; b < lp.blocks; b += WG) { t += blockUL[h * lp.stride + b]; }
+  red[lid] = t;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { red[lid] += red[lid + s]; }
+  }
+  if (lid == 0u) {
+    let spread = f32(lp.blocks) * 1.1920928955078125e-7;
+    cut[h] = vec4f(0.0, red[0].x * (1.0 + spread), red[0].y * max(0.0, 1.0 - spread), anchor[h]);
   }
 }`;
 }

@@ -7,8 +7,8 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, localCutSource, NB, ABOVE, reluScanSource } from './select-wgsl.js';
-import { localBlocks, localRule } from './local-cut.js';
+import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, localCutSource, localSumSource, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { localBlocks, localRule, maxLocalBlocks } from './local-cut.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
@@ -95,8 +95,10 @@ export class CodeSelection {
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
-  /** The local cut: the scan workgroups' lower masses [heads, ≤ 65535] and the pass's uniform. */
+  /** The local cut: the scan workgroups' lower masses [heads, ≤ 65535], the blocks' (S, K) [heads, maxBlocks] and the passes' uniform. */
   private readonly lowSum: GPUBuffer | null = null;
+  private readonly blockUL: GPUBuffer | null = null;
+  private readonly maxBlocks: number = 0;
   private readonly localParams: GPUBuffer | null = null;
   private readonly group: number;
   private readonly GH: number;
@@ -138,6 +140,8 @@ export class CodeSelection {
         upload(device.queue, this.cutParams, 0, ratio);
         if (shape.certifiedCut === 'local') {
           this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
+          this.maxBlocks = maxLocalBlocks(stride, heads / this.GH, shape.targetWorkgroups);
+          this.blockUL = make(heads * this.maxBlocks * 8);
           this.localParams = make(32, UNIFORM);
         }
       }
@@ -218,11 +222,12 @@ export class CodeSelection {
       [...scan, this.anchor, this.upBytes, this.loBytes, this.lowSum], scanWorkgroups, groups);
     if (local && mode.kind === 'certified') {
       const { blockKeys, blocks: B } = localBlocks(n, groups, this.shape.targetWorkgroups), rule = localRule(mode.epsilon, LOCAL_SHARE, 1 - 1e-3);
-      const u = new Uint32Array([0, 0, B, scanWorkgroups, blockKeys / WG, 0, 0, 0]), f = new Float32Array(u.buffer);
+      const u = new Uint32Array([0, 0, B, scanWorkgroups, blockKeys / WG, this.maxBlocks, 0, 0]), f = new Float32Array(u.buffer);
       f[0] = down32(rule.kept); f[1] = down32(rule.floor);
       upload(p.device.queue, this.localParams!, 0, u);
       p.dispatch(enc, p.get(`local-cut-${group}-${GH}-${+union}`, () => localCutSource(group, GH, union)),
-        [this.upBytes, this.loBytes, this.edges, this.lowSum, this.anchor, this.cut, this.ids, this.counts, params, this.localParams], B, groups);
+        [this.upBytes, this.loBytes, this.edges, this.lowSum, this.blockUL, this.ids, this.counts, params, this.localParams], B, groups);
+      p.dispatch(enc, p.get('local-sum', localSumSource), [this.blockUL, this.anchor, this.cut, this.localParams], heads, 1);
       return;
     }
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys

@@ -362,9 +362,17 @@ test('certified local cut: the kept keys and (U, L) are the float64 rule\'s on t
     const keptMin: Uint8Array[] = [], keptMax: Uint8Array[] = [];
     for (let h = 0; h < s.heads; h++) {
       const ub = Array.from({ length: s.n }, (_, j) => byteOf(up, h, j)), lb = Array.from({ length: s.n }, (_, j) => byteOf(lo, h, j));
-      const Z = lb.reduce((t, b) => t + lowerEdge(b), 0), Zgpu = lowSum.subarray(h * scanWorkgroups, (h + 1) * scanWorkgroups).reduce((t, x) => t + x, 0);
-      assert.ok(Zgpu <= Z * (1 + 1e-6) && Zgpu >= Z * (1 - 1e-4), `${label} head ${h}: the scan's lower masses ${Zgpu} vs ${Z}`);
-      const a = localCutOfBuckets(ub, lb, s.n, blockKeys, loose, Z), b = localCutOfBuckets(ub, lb, s.n, blockKeys, tight, Z);
+      // Z_lo: at most the true mass, at least what the lower bytes' edges count (they cap keys far above the anchor).
+      const g = Math.floor(h / group), qh = q.subarray(h * s.d, (h + 1) * s.d);
+      let Z = 0;
+      for (let j = 0; j < s.n; j++) {
+        let x = 0;
+        for (let c = 0; c < s.d; c++) x += qh[c]! * k[(g * s.n + j) * s.d + c]!;
+        Z += Math.exp(x / Math.sqrt(s.d) - anchor[h]!);
+      }
+      const Zbytes = lb.reduce((t, b) => t + lowerEdge(b), 0), Zgpu = lowSum.subarray(h * scanWorkgroups, (h + 1) * scanWorkgroups).reduce((t, x) => t + x, 0);
+      assert.ok(Zgpu <= Z * (1 + 1e-5) && Zgpu >= Zbytes * (1 - 1e-4), `${label} head ${h}: the scan's lower masses ${Zgpu}, the true mass ${Z}, the bytes' ${Zbytes}`);
+      const a = localCutOfBuckets(ub, lb, s.n, blockKeys, loose, Zgpu), b = localCutOfBuckets(ub, lb, s.n, blockKeys, tight, Zgpu);
       keptMin.push(a.kept); keptMax.push(b.kept);
       const [U, L] = [cut[4 * h + 1]!, cut[4 * h + 2]!];
       assert.ok(U >= b.U && U <= a.U * 1.01 + 1e-30, `${label} head ${h}: U ${U} outside [${b.U}, ${a.U}]`);
