@@ -269,7 +269,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8,
+      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: this.fused === null,
       certifiedCut: options.certifiedCut ?? 'global',
     });
   }

@@ -48,6 +48,8 @@ export interface SelectionShape {
    * skipped mass that U bounds, and W counts the keys attended).
    */
   unionLists: boolean;
+  /** False where no pass writes id lists (the fused pass lists keys in workgroup memory): {@link CodeSelection.ids} is then not allocated. */
+  idLists?: boolean;
   /**
    * Exact ReLU: what the scan over every key reads — 'int8' (the codes' bound), 'int4' / 'proj' (a
    * 4-bit scan, nibble-filter.ts, or a projection scan, proj-filter.ts, then the int8 scan over its
@@ -121,7 +123,7 @@ export class CodeSelection {
     this.qcode = make(heads * 2 * D);
     this.coef = make(heads * 16);
     this.anchor = make(heads * 4);
-    this.ids = make(heads * stride * 4);
+    this.ids = make(shape.idLists === false ? 0 : heads * stride * 4);
     this.counts = make(heads * 4);
     this.quantParams = make(16, UNIFORM);
     this.queryParams = make(16, UNIFORM);
