@@ -20,8 +20,8 @@
 // default 8), e.g. `relu-0.01-proj-gather`.
 //
 // --sparse-pass split,fused adds exact ReLU through the fused pass (`relu-ACT-fused`: plan option
-// sparsePass 'fused', one pass that scans and attends, the int8 scan's rule) beside the split passes'
-// `relu-ACT`, in the same rounds; --fused-workgroups 264,1056 adds `relu-ACT-fused-wN` for each N
+// sparsePass 'fused', one pass that scans and attends, the int8 scan's rule; `relu-ACT-int4-gather-fused`
+// with --filters int4-gather: the 4-bit codes' rule) beside the split passes' `relu-ACT`, in the same rounds; --fused-workgroups 264,1056 adds `relu-ACT-fused-wN` for each N
 // but the plan's default (its targetWorkgroups: blocks of keys a pass).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-local, certified-w1056, relu-dense,
@@ -132,7 +132,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   ];
   for (const act of activations) {
     for (const f of filters) {
-      for (const sp of f === 'int8' ? sparsePasses : ['split' as const]) {
+      for (const sp of f === 'int8' || f === 'int4-gather' ? sparsePasses : ['split' as const]) {
         const name = `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`;
         const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', ...filterOptions(f), sparsePass: sp } as const;
         contenders.push({ name, options });

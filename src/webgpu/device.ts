@@ -43,6 +43,8 @@ async function openDevice(gpu: GPU): Promise<GPUDevice> {
     requiredLimits: {
       maxBufferSize: L.maxBufferSize, maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
       maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+      // The fused sparse pass with the 4-bit codes over paged K/V binds 9 (fused-kernel.ts).
+      maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
     },
   });
   const min = (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize;

@@ -4,6 +4,7 @@
  * workgroup serves, how the keys are cut into blocks, and the one dispatch of a step before the
  * merge (wgsl.ts mergeSource with slots 'blocks'); the key codes are selection.ts's.
  */
+import { HsrError } from '../errors.js';
 import { fitsHeads } from './attend-kernel.js';
 import { fusedBytes, fusedSource, reluKeepRule, type KeepRule } from './fused-wgsl.js';
 import type { Pipelines } from './plan.js';
@@ -52,6 +53,11 @@ export class FusedPass {
     this.rule = shape.rule ?? reluKeepRule;
     this.group = shape.heads / shape.kvHeads;
     this.G = fusedHeads(this.group, shape.D, shape.DV, shape.T, this.rule);
+    const buffers = 4 + (this.rule.codes === 'int8' ? 2 : 0) + this.rule.storageBuffers + (typeof shape.layout === 'object' ? 1 : 0);
+    const limit = pipelines.device.limits.maxStorageBuffersPerShaderStage;
+    if (buffers > limit) {
+      throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: the fused pass with the ${this.rule.id} rule${typeof shape.layout === 'object' ? ' and a paged layout' : ''} binds ${buffers} storage buffers, expected at most the device's maxStorageBuffersPerShaderStage = ${limit} (use sparsePass 'split', or a device with a higher limit)`);
+    }
   }
 
   /** Workgroups along y: scan groups of G heads. */
@@ -61,7 +67,7 @@ export class FusedPass {
 
   /**
    * Records the pass over `blocks` blocks (params: the plan's uniform with chunk and splits = blocks
-   * written). `codes`: the key codes and their meta (selection.ts keyCodes); `rule`:
+   * written). `codes`: the int8 key codes and their meta (int8 rules; selection.ts encodeFusedInputs); `rule`:
    * the keep rule's buffers from RULE_BINDING on.
    */
   encode(enc: GPUCommandEncoder, b: { keys: GPUBuffer; values: GPUBuffer; queries: GPUBuffer; part: GPUBuffer; params: GPUBuffer; pageTable?: GPUBuffer },
@@ -70,7 +76,7 @@ export class FusedPass {
     const key = `fused-${this.rule.id}-${this.G}-${s.T}-${s.D}-${s.DV}-${s.storage}-${s.weighting}-${s.alpha}-${paged ? (s.layout as { pageSize: number }).pageSize : 0}-${s.kvHeads}-${this.group}`;
     const pipe = this.pipelines.get(key, () => fusedSource({ D: s.D, DV: s.DV, G: this.G, T: s.T, storage: s.storage, weighting: s.weighting, alpha: s.alpha,
       layout: s.layout, group: this.group }, this.rule));
-    this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, b.part, b.params, codes[0]!, codes[1]!, null, null, paged ? b.pageTable! : null, ...rule],
+    this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, b.part, b.params, codes[0] ?? null, codes[1] ?? null, null, null, paged ? b.pageTable! : null, ...rule],
       blocks, this.groups);
   }
 }

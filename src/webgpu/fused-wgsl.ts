@@ -20,6 +20,7 @@
 import { attendPieces, type AttendShape } from './attend-kernel.js';
 import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
 import { codeDots, keyCodeBindings, reluTake, type QueryCodes } from './select-wgsl.js';
+import { nibbleTake } from './nibble-wgsl.js';
 import { WG } from './wgsl.js';
 
 /**
@@ -30,9 +31,9 @@ export const LIST_CAP = 1024;
 
 /**
  * Bindings of the fused pass: 0–4 the attention's (K, V, Q, part, params: attend-kernel.ts), 5–6
- * the key codes and their meta (select-wgsl.ts keyCodeBindings), 9 the page table (paged layout), and
- * a keep rule's own from RULE_BINDING on — at most 8 storage buffers with a rule's one (WebGPU's
- * default limit a stage).
+ * the int8 key codes and their meta (rules that scan them: select-wgsl.ts keyCodeBindings), 9 the
+ * page table (paged layout), and a keep rule's own from RULE_BINDING on. WebGPU's default limit
+ * is 8 storage buffers a stage: the int8 rule takes 6–7, the 4-bit one 8–9 (plan.ts checks).
  */
 export const RULE_BINDING = 10;
 
@@ -40,6 +41,14 @@ export const RULE_BINDING = 10;
 export interface KeepRule {
   /** Names the rule in pipeline keys (one pipeline per rule and shape). */
   id: string;
+  /**
+   * What the pass reads for `keep`: 'int8' — the int8 codes (bindings 5–6) with the query coded in
+   * the pass, their code dots computed; 'own' — nothing: the rule binds its codes and computes its
+   * bound in `keep` (no query coding in the pass, `query` unused).
+   */
+  codes: 'int8' | 'own';
+  /** Storage buffers the declarations bind. */
+  storageBuffers: number;
   /** Module-scope WGSL: bindings from {@link RULE_BINDING} on, workgroup memory, functions. */
   declarations: string;
   /** Bytes of workgroup memory the declarations take (the attention's fold buffer gives way). */
@@ -51,9 +60,9 @@ export interface KeepRule {
    */
   prelude: string;
   /**
-   * Statements run for each key after its code dots — o[h] = ⟨codes, q̂⟩ for heads h0 + h (h < G),
-   * mt the key's meta, qcf[h] the bound's coefficients (`query.coef(h)`), `valid` (the key is in
-   * the block), jj the key — that set `keep` (a var bool, false) where the key must be attended.
+   * Statements run for each key jj (`valid`: the key is in the block; codes 'int8': after its code
+   * dots — o[h] = ⟨codes, q̂⟩ for heads h0 + h (h < G), mt the key's meta, `query.coef(h)` the
+   * bound's coefficients) that set `keep` (a var bool, false) where the key must be attended.
    * Keys not kept get no weight: the rule must keep every key whose weight can be nonzero for any
    * of the G heads (or account for the rest itself).
    */
@@ -62,14 +71,33 @@ export interface KeepRule {
 
 /** Exact ReLU: every key whose upper bound exceeds the bias for some head of the block's (select-wgsl.ts reluTake). */
 export const reluKeepRule: KeepRule = {
-  id: 'relu', declarations: '', workgroupBytes: 0, prelude: '',
+  id: 'relu', codes: 'int8', storageBuffers: 0, declarations: '', workgroupBytes: 0, prelude: '',
   keep: (G, query) => `${reluTake(G, query)}
     for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
 };
 
-/** Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query codes. */
+/**
+ * Exact ReLU on the 4-bit codes (nibble-wgsl.ts nibbleTake, the first filter 'int4-gather''s rule):
+ * every key whose 4-bit upper bound exceeds the bias for some head — half the bytes a key of the
+ * int8 codes, more keys kept (the bound is wider). Its buffers, from RULE_BINDING: the 4-bit codes,
+ * their meta, the query pass's codes (qcode) and the 4-bit query pass's terms (qmu).
+ */
+export function nibbleKeepRule(D: number): KeepRule {
+  const b = RULE_BINDING;
+  return {
+    id: 'int4', codes: 'own', storageBuffers: 4, workgroupBytes: 0, prelude: '',
+    declarations: /* wgsl */ `
+@group(0) @binding(${b}) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(${b + 1}) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(${b + 2}) var<storage, read> qcode: array<vec4u>;
+@group(0) @binding(${b + 3}) var<storage, read> qmu: array<vec4f>;`,
+    keep: (G) => `${nibbleTake(D, G)}
+    for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
+  };
+}
+/** Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query codes (int8 rules). */
 export function fusedBytes(G: number, D: number, rule: KeepRule): number {
-  return 4 * LIST_CAP + 16 + G * (2 * D + 16) + rule.workgroupBytes;
+  return 4 * LIST_CAP + 16 + (rule.codes === 'int8' ? G * (2 * D + 16) : 0) + rule.workgroupBytes;
 }
 
 /** The workgroup's query codes (qw: per head D/16 hi words then D/16 lo words, the query pass's layout; qcf: coefficients). */
@@ -82,9 +110,9 @@ const localQuery = (D: number): QueryCodes => ({
  * The fused pass: keys [s·p.chunk, min((s + 1)·p.chunk, p.n)) of block s = wid.x for the G heads of
  * scan group wid.y (group / G of them a KV head); the block's state for each head goes to slot s of
  * part (p.splits slots a head: the number of blocks) with its counts in the state (keys of positive
- * weight, keys attended: attend-kernel.ts end's header). The query is coded in the pass itself
- * (QUERY_CODE_FNS, as the query pass: each workgroup its G heads, a few hundred dims), so a step is
- * this pass and the merge. Dispatch (blocks, kvHeads · group / G).
+ * weight, keys attended: attend-kernel.ts end's header). int8 rules: the query is coded in the
+ * pass itself (QUERY_CODE_FNS, as the query pass: each workgroup its G heads, a few hundred dims),
+ * so a step is this pass and the merge. Dispatch (blocks, kvHeads · group / G).
  */
 export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, rule: KeepRule): string {
   const { D, G, group } = x;
@@ -99,27 +127,10 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, 
     }
   }
   workgroupBarrier();`;
-  const query = localQuery(D);
-  return /* wgsl */ `${a.declarations(`${keyCodeBindings(5, 'vec4f')}
-${rule.declarations}`)}
-const WG = ${WG}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
-var<workgroup> list: array<u32, CAP>;
-var<workgroup> listEnd: atomic<u32>;
-var<workgroup> listEndNow: u32;
-var<workgroup> qw: array<vec4u, ${G * D / 8}>;
-var<workgroup> qcf: array<vec4f, G>;
-${BOUND_FNS}
-${QUERY_CODE_FNS}
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let split = wid.x;
-  let lane = lid % T; let team = lid / T;
-  let kvh = wid.y / HG; let head0 = kvh * GS + (wid.y % HG) * G; let h0 = head0;
-  let b0 = split * p.chunk; let b1 = min(b0 + p.chunk, p.n);
-  // The G heads' query codes and coefficients, QL threads a head (the query pass's math); the
-  // list's memory holds the reductions until the scan starts.
-  let qh = lid / QL; let qi = lid % QL; let coding = qh < G;
+  const int8 = rule.codes === 'int8', query = localQuery(D);
+  // int8 rules: the G heads' query codes and coefficients, QL threads a head (the query pass's
+  // math); the list's memory holds the reductions until the scan starts.
+  const coding = `let qh = lid / QL; let qi = lid % QL; let coding = qh < G;
   var mx = 0.0;
   if (coding) {
     for (var w = qi; w < DQ4; w += QL) { let v = abs(Q[(head0 + qh) * DQ4 + w]); mx = max(mx, max(max(v.x, v.y), max(v.z, v.w))); }
@@ -141,7 +152,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   list[3u * lid] = bitcast<u32>(sums.x); list[3u * lid + 1u] = bitcast<u32>(sums.y); list[3u * lid + 2u] = bitcast<u32>(sums.z);
   ${tree(3, (u, v) => `${u} + ${v}`)}
-  if (coding && qi == 0u) { qcf[qh] = queryCoef(p.scale, a, vec3f(bitcast<f32>(list[3u * lid]), bitcast<f32>(list[3u * lid + 1u]), bitcast<f32>(list[3u * lid + 2u]))); }
+  if (coding && qi == 0u) { qcf[qh] = queryCoef(p.scale, a, vec3f(bitcast<f32>(list[3u * lid]), bitcast<f32>(list[3u * lid + 1u]), bitcast<f32>(list[3u * lid + 2u]))); }`;
+  return /* wgsl */ `${a.declarations(`${int8 ? keyCodeBindings(5, 'vec4f') : ''}
+${rule.declarations}`)}
+const WG = ${WG}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
+var<workgroup> list: array<u32, CAP>;
+var<workgroup> listEnd: atomic<u32>;
+var<workgroup> listEndNow: u32;
+${int8 ? `var<workgroup> qw: array<vec4u, ${G * D / 8}>;
+var<workgroup> qcf: array<vec4f, G>;` : ''}
+${BOUND_FNS}
+${int8 ? QUERY_CODE_FNS : ''}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let split = wid.x;
+  let lane = lid % T; let team = lid / T;
+  let kvh = wid.y / HG; let head0 = kvh * GS + (wid.y % HG) * G; let h0 = head0;
+  let b0 = split * p.chunk; let b1 = min(b0 + p.chunk, p.n);
+  ${int8 ? coding : ''}
   if (lid == 0u) { atomicStore(&listEnd, 0u); }
   workgroupBarrier();
   ${rule.prelude}
@@ -150,7 +179,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var done = 0u;
   for (var t0 = b0; t0 < b1; t0 += WG) {
     let j = t0 + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
-    ${codeDots(D, G, false, query)}
+    ${int8 ? codeDots(D, G, false, query) : ''}
     var keep = false;
     ${rule.keep(G, query)}
     if (keep) { list[atomicAdd(&listEnd, 1u) & (CAP - 1u)] = j; }

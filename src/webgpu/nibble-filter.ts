@@ -44,9 +44,20 @@ export class NibbleFilter extends CandidateFilter {
 
   /** The centre's term per head, then the 4-bit scan. */
   encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void {
-    const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines;
-    p.dispatch(enc, p.get(`nibble-query-${D}`, () => nibbleQuerySource(D)), [queries, this.mu, qcode, normMax, params, this.qmu, this.counts], heads, 1);
+    const { kvHeads, D, group, GH } = this.shape, p = this.pipelines;
+    this.encodeQuery(enc, queries, params, qcode, normMax);
     p.dispatch(enc, p.get(`scan-nibble-${D}-${group}-${GH}`, () => nibbleScanSource(D, group, GH)),
       [this.codes, this.meta, qcode, null, params, this.ids, this.counts, this.qmu], Math.ceil(n / WG), kvHeads * (group / GH));
+  }
+
+  /** The step's 4-bit query terms (qmu) after the query pass, the candidate counts zeroed (the scan's first half). */
+  encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void {
+    const { heads, D } = this.shape, p = this.pipelines;
+    p.dispatch(enc, p.get(`nibble-query-${D}`, () => nibbleQuerySource(D)), [queries, this.mu, qcode, normMax, params, this.qmu, this.counts], heads, 1);
+  }
+
+  /** What a fused pass's 4-bit rule reads beside the query's codes (fused-wgsl.ts nibbleKeepRule): the codes, their meta, qmu. */
+  get fusedInputs(): [GPUBuffer, GPUBuffer, GPUBuffer] {
+    return [this.codes, this.meta, this.qmu];
   }
 }

@@ -174,42 +174,51 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * The 4-bit scan: keys of [0, n) whose upper bound exceeds the bias for some head of the scan
- * group join the group's candidate list (cand [groups, stride], candCounts). A NaN bound (keys
- * beyond float32's range) keeps the key: the int8 scan over the candidates decides.
- * Dispatch (⌈n / WG⌉, kvHeads · group / GH).
+ * The 4-bit bound's rule, one thread a key (jj, `valid`): take[h] — key jj's upper bound exceeds
+ * the bias for head h0 + h, h < GH (a NaN bound takes it). Needs `codes` (the 4-bit codes),
+ * `keyMeta` (their vec2f meta), `qcode` (the query pass's codes: their hi words), `qmu`
+ * (nibbleQuerySource's), BOUND_FNS, kvh, h0 and p (stride, bias) in scope.
  */
-export function nibbleScanSource(D: number, group: number, GH: number): string {
+export function nibbleTake(D: number, GH: number): string {
   const W32 = nibbleWords(D), V16 = D / 16;
-  return listScanSource({
-    group, GH, meta: 'vec2f', union: true,
-    decls: `const W32 = ${W32}u; const V16 = ${V16}u; const M = 0x0F0F0F0Fu;
-@group(0) @binding(7) var<storage, read> qmu: array<vec4f>;`,
-    take: `// o[h] = Σ (c + 8)·hi over the dims: 16 dims v (two nibble units) against the query's hi
+  return `// o[h] = Σ (c + 8)·hi over the dims: 16 dims v (two nibble units) against the query's hi
   // vec4u word v (codes-wgsl.ts qcode: a head's hi words, then its lo words).
-  var o = array<i32, GH>();
-  for (var w = 0u; w < W32; w++) {
-    let c = codes[(kvh * W32 + w) * p.stride + jj];
+  var o = array<i32, ${GH}>();
+  for (var w = 0u; w < ${W32}u; w++) {
+    let c = codes[(kvh * ${W32}u + w) * p.stride + jj];
     for (var half = 0u; half < 2u; half++) {
       let v = 2u * w + half;
-      if (v < V16) {
+      if (v < ${V16}u) {
         let u0 = select(c.x, c.z, half == 1u); let u1 = select(c.y, c.w, half == 1u);
-        let a = u0 & M; let b = (u0 >> 4u) & M; let e = u1 & M; let f = (u1 >> 4u) & M;
-        for (var h = 0u; h < GH; h++) {
-          let hi = qcode[(h0 + h) * 2u * V16 + v];
+        let a = u0 & 0x0F0F0F0Fu; let b = (u0 >> 4u) & 0x0F0F0F0Fu; let e = u1 & 0x0F0F0F0Fu; let f = (u1 >> 4u) & 0x0F0F0F0Fu;
+        for (var h = 0u; h < ${GH}u; h++) {
+          let hi = qcode[(h0 + h) * ${2 * V16}u + v];
           o[h] += dot4I8Packed(a, hi.x) + dot4I8Packed(b, hi.y) + dot4I8Packed(e, hi.z) + dot4I8Packed(f, hi.w);
         }
       }
     }
   }
   let mt = keyMeta[kvh * p.stride + jj];
-  var take = array<bool, GH>();
-  for (var h = 0u; h < GH; h++) {
+  var take = array<bool, ${GH}>();
+  for (var h = 0u; h < ${GH}u; h++) {
     let m = qmu[2u * (h0 + h)]; let cf = qmu[2u * (h0 + h) + 1u];
     let est = boundEst(cf, vec4f(mt.x), o[h] - 8 * bitcast<i32>(m.w));
     // The centre's term and its error; the sum's own roundings within 2⁻²⁰ of its terms.
     let ub = m.x + est + boundWidth(cf, vec4f(mt.x, mt.y, m.z, 0.0), est) + m.y + (abs(m.x) + m.y) * 9.5367431640625e-7;
     take[h] = valid && !(ub <= p.bias);
-  }`,
+  }`;
+}
+
+/**
+ * The 4-bit scan: keys of [0, n) whose upper bound exceeds the bias for some head of the scan
+ * group join the group's candidate list (cand [groups, stride], candCounts). A NaN bound (keys
+ * beyond float32's range) keeps the key: the int8 scan over the candidates decides.
+ * Dispatch (⌈n / WG⌉, kvHeads · group / GH).
+ */
+export function nibbleScanSource(D: number, group: number, GH: number): string {
+  return listScanSource({
+    group, GH, meta: 'vec2f', union: true,
+    decls: '@group(0) @binding(7) var<storage, read> qmu: array<vec4f>;',
+    take: nibbleTake(D, GH),
   });
 }

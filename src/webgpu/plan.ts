@@ -11,6 +11,7 @@ import { PROJ_RANKS } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
+import { nibbleKeepRule } from './fused-wgsl.js';
 
 const FIRST_FILTERS: readonly FirstFilter[] = ['int8', 'int4', 'int4-gather', 'proj', 'proj-gather'];
 
@@ -186,8 +187,8 @@ export interface DecodePlanOptions {
    * Exact sparse ReLU: how a step selects and attends — 'split' (default: a scan pass lists the
    * keys in global id lists, then the gathered attention reads them) or 'fused' (one pass: each
    * workgroup scans a block of keys' int8 codes and attends the keys it keeps right away,
-   * fused-wgsl.ts; firstFilter 'int8' only). Both attend every key of positive weight: the result
-   * is the dense one.
+   * fused-wgsl.ts; with firstFilter 'int8' it scans the int8 codes, with 'int4-gather' the 4-bit
+   * ones). Both attend every key of positive weight: the result is the dense one.
    */
   sparsePass?: 'split' | 'fused';
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
@@ -260,6 +261,7 @@ export class WebGpuDecodePlan {
     this.fused = options.sparsePass === 'fused' ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
+      rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : undefined,
     }) : null;
     this.G = this.fused?.G ?? G; this.sub = group / this.G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -299,8 +301,8 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
-    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && filter === 'int8')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8' or 'int4-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
     if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
@@ -405,8 +407,9 @@ export class WebGpuDecodePlan {
     const { chunk, blocks } = fusedBlocks(length, fused.groups, this.maxSplits());
     upload(device.queue, this.params, 0, attendParams(length, chunk, blocks, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength, heads / fused.G));
     if (length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
+    const inputs = sel.encodeFusedInputs(enc, b.queries, length, this.params, this.used);
     // n = 0: no block; the merge finds no state and writes zeros.
-    if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, sel.keyCodes, blocks);
+    if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, blocks, inputs.rule);
     const merge = this.pipelines.get(`merge-${this.valueDim}-relu-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, 'relu', o.headDim, fused.G, 'blocks'));
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();

@@ -181,9 +181,22 @@ export class CodeSelection {
     return this.filterLists ? { ids: this.filter!.ids, counts: this.filter!.counts, headsPerList: this.GH } : { ids: this.ids, counts: this.counts, headsPerList: this.headsPerList };
   }
 
-  /** The key codes and their meta (select-wgsl.ts keyCodeBindings), which the fused pass scans. */
-  get keyCodes(): [GPUBuffer, GPUBuffer] {
-    return [this.codes, this.meta];
+  /**
+   * sparsePass 'fused': the buffers of its rule (fused-wgsl.ts) — the int8 codes and their meta
+   * (bindings 5–6), or, with the 4-bit first filter, its codes, meta, the query's codes and the
+   * 4-bit query terms (from RULE_BINDING) — after recording what they need this step: nothing for
+   * the int8 rule (the pass codes the query itself), the query pass and the 4-bit query pass for
+   * the 4-bit one (`used`: the query pass's ReLU counter to zero, unread by the fused pass).
+   */
+  encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer): { codes: GPUBuffer[]; rule: GPUBuffer[] } {
+    const f = this.filter;
+    if (!f) return { codes: [this.codes, this.meta], rule: [] };
+    // (plan.ts allows the fused pass with no other first filter)
+    if (!(f instanceof NibbleFilter)) throw new Error('encodeFusedInputs: the fused pass reads the int8 or the 4-bit codes');
+    this.encodeQuery(enc, queries, n, used);
+    f.encodeQuery(enc, queries, params, this.qcode, this.normMax);
+    const [codes, meta, qmu] = f.fusedInputs;
+    return { codes: [], rule: [codes, meta, this.qcode, qmu] };
   }
 
   /**
