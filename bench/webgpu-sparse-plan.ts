@@ -20,16 +20,19 @@
 // default 8), e.g. `relu-0.01-proj-gather`.
 //
 // --sparse-pass split,fused adds exact ReLU through the fused pass (`relu-ACT-fused`: plan option
-// sparsePass 'fused', one pass that scans and attends, the int8 scan's rule; `relu-ACT-int4-gather-fused`
-// with --filters int4-gather: the 4-bit codes' rule) beside the split passes' `relu-ACT`, in the same rounds; --fused-workgroups 264,1056 adds `relu-ACT-fused-wN` for each N
-// but the plan's default (its targetWorkgroups: blocks of keys a pass).
+// sparsePass 'fused', one pass that scans and attends, the int8 scan's rule; `relu-ACT-int4-gather-fused`,
+// `relu-ACT-proj-gather-fused` with --filters int4-gather / proj-gather: the 4-bit codes' or the
+// projections' rule) beside the split passes' `relu-ACT`, in the same rounds; --fused-workgroups
+// 264,1056 adds `relu-ACT-fused-wN` for each N but the plan's default (its targetWorkgroups: blocks
+// of keys a pass); --fused-keys-per-thread 1,2 adds `relu-ACT-fused-kK` (plan option
+// fusedKeysPerThread: int8 codes scanned K keys a thread a tile).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-local, certified-w1056, relu-dense,
 // relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056]
+//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -51,10 +54,11 @@ const { values: a } = parseArgs({ options: {
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
-  filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' },
+  filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
+const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2)[] : [];
 /** --filters names: the plan's firstFilter values, and 'projR' / 'projR-gather' for projectionRank R ('proj' is R = 8). */
 function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'projectionRank'> {
   const proj = /^proj(\d+)?(-gather)?$/.exec(name);
@@ -132,11 +136,12 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   ];
   for (const act of activations) {
     for (const f of filters) {
-      for (const sp of f === 'int8' || f === 'int4-gather' ? sparsePasses : ['split' as const]) {
+      for (const sp of f === 'int8' || f.endsWith('-gather') ? sparsePasses : ['split' as const]) {
         const name = `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`;
         const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', ...filterOptions(f), sparsePass: sp } as const;
         contenders.push({ name, options });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
+        if (sp === 'fused' && f === 'int8') for (const k of fusedKpt.filter((x) => x !== 1)) contenders.push({ name: `${name}-k${k}`, options: { ...options, fusedKeysPerThread: k } });
       }
     }
   }
@@ -236,7 +241,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -67,6 +67,12 @@ export abstract class CandidateFilter {
    */
   abstract encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void;
 
+  /**
+   * sparsePass 'fused' (fused-wgsl.ts, the filter's KeepRule): records the filter's query pass
+   * (what encodeScan does before its scan) and returns the buffers its rule binds, in order.
+   */
+  abstract encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): GPUBuffer[];
+
   destroy(): void {
     for (const b of this.buffers) b.destroy();
     this.coded = 0;

@@ -21,6 +21,7 @@ import { attendPieces, type AttendShape } from './attend-kernel.js';
 import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
 import { codeDots, keyCodeBindings, reluTake, type QueryCodes } from './select-wgsl.js';
 import { nibbleTake } from './nibble-wgsl.js';
+import { projTake } from './proj-wgsl.js';
 import { WG } from './wgsl.js';
 
 /**
@@ -95,6 +96,25 @@ export function nibbleKeepRule(D: number): KeepRule {
     for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
   };
 }
+/**
+ * Exact ReLU on the keys' projections (proj-wgsl.ts projTake, the first filter 'proj-gather''s
+ * rule): every key whose projection bound exceeds the bias for some head — 2R + 8 bytes a key
+ * scanned (24 at R = 8), the keys kept few only where the keys are close to rank R. Its buffers,
+ * from RULE_BINDING: the projection codes, their meta and the projection query pass's qproj.
+ */
+export function projKeepRule(R: number): KeepRule {
+  const b = RULE_BINDING;
+  return {
+    id: `proj${R}`, codes: 'own', storageBuffers: 3, workgroupBytes: 0, prelude: '',
+    declarations: /* wgsl */ `
+@group(0) @binding(${b}) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(${b + 1}) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(${b + 2}) var<storage, read> qproj: array<vec4f>;`,
+    keep: (G) => `${projTake(R, G)}
+    for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
+  };
+}
+
 /** Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query codes (int8 rules). */
 export function fusedBytes(G: number, D: number, rule: KeepRule): number {
   return 4 * LIST_CAP + 16 + (rule.codes === 'int8' ? G * (2 * D + 16) : 0) + rule.workgroupBytes;
@@ -114,7 +134,7 @@ const localQuery = (D: number): QueryCodes => ({
  * pass itself (QUERY_CODE_FNS, as the query pass: each workgroup its G heads, a few hundred dims),
  * so a step is this pass and the merge. Dispatch (blocks, kvHeads · group / G).
  */
-export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, rule: KeepRule): string {
+export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number; keysPerThread?: number }, rule: KeepRule): string {
   const { D, G, group } = x;
   if (LIST_CAP < 3 * WG || (LIST_CAP & (LIST_CAP - 1)) !== 0) throw new Error('fusedSource: LIST_CAP must be a power of two ≥ 3·WG');
   const a = attendPieces(x, fusedBytes(G, D, rule));
@@ -128,6 +148,14 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, 
   }
   workgroupBarrier();`;
   const int8 = rule.codes === 'int8', query = localQuery(D);
+  // Keys a thread scans a tile: with more than one (int8 codes), all their words are loaded first,
+  // so their loads are in flight together before the tile's barriers.
+  const KPT = int8 ? x.keysPerThread ?? 1 : 1, TILE = WG * KPT;
+  if (KPT * WG >= LIST_CAP) throw new Error(`fusedSource: ${KPT} keys a thread overflow the list`);
+  const loadAhead = `var cw: array<vec4u, ${KPT * (D / 16)}>; var cm: array<vec4f, ${KPT}>;
+    ${Array.from({ length: KPT }, (_, k) => `{ let jk = min(t0 + ${k * WG}u + lid, b1 - 1u);
+      for (var i = 0u; i < ${D / 16}u; i++) { cw[${k * (D / 16)}u + i] = codes[(kvh * ${D / 16}u + i) * p.stride + jk]; }
+      cm[${k}] = keyMeta[kvh * p.stride + jk]; }`).join('\n    ')}`;
   // int8 rules: the G heads' query codes and coefficients, QL threads a head (the query pass's
   // math); the list's memory holds the reductions until the scan starts.
   const coding = `let qh = lid / QL; let qi = lid % QL; let coding = qh < G;
@@ -155,7 +183,7 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number }, 
   if (coding && qi == 0u) { qcf[qh] = queryCoef(p.scale, a, vec3f(bitcast<f32>(list[3u * lid]), bitcast<f32>(list[3u * lid + 1u]), bitcast<f32>(list[3u * lid + 2u]))); }`;
   return /* wgsl */ `${a.declarations(`${int8 ? keyCodeBindings(5, 'vec4f') : ''}
 ${rule.declarations}`)}
-const WG = ${WG}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
+const WG = ${WG}u; const TILE = ${TILE}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
 var<workgroup> list: array<u32, CAP>;
 var<workgroup> listEnd: atomic<u32>;
 var<workgroup> listEndNow: u32;
@@ -177,17 +205,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   ${a.begin}
   // Keys listed so far in this block, and how many of them are attended (both uniform).
   var done = 0u;
-  for (var t0 = b0; t0 < b1; t0 += WG) {
-    let j = t0 + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
-    ${int8 ? codeDots(D, G, false, query) : ''}
+  for (var t0 = b0; t0 < b1; t0 += TILE) {
+    ${KPT > 1 ? loadAhead : ''}
+    ${Array.from({ length: KPT }, (_, k) => `{
+    let j = t0 + ${k * WG}u + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
+    ${int8 ? codeDots(D, G, false, query, KPT > 1 ? { word: (i) => `cw[${k * (D / 16)}u + ${i}]`, meta: `cm[${k}]` } : undefined) : ''}
     var keep = false;
     ${rule.keep(G, query)}
     if (keep) { list[atomicAdd(&listEnd, 1u) & (CAP - 1u)] = j; }
+    }`).join('')}
     workgroupBarrier();
     if (lid == 0u) { listEndNow = atomicLoad(&listEnd); }
     let listed = workgroupUniformLoad(&listEndNow);
-    // Attend what is listed when the next WG keys could overflow the list, and at the block's end.
-    if (listed - done > CAP - WG || t0 + WG >= b1) {
+    // Attend what is listed when the next tile could overflow the list, and at the block's end.
+    if (listed - done > CAP - TILE || t0 + TILE >= b1) {
       let r = vec2u(done, listed);
       ${a.keys((i) => `list[(${i}) & (CAP - 1u)]`)}
       done = listed;

@@ -51,13 +51,14 @@ export class NibbleFilter extends CandidateFilter {
   }
 
   /** The step's 4-bit query terms (qmu) after the query pass, the candidate counts zeroed (the scan's first half). */
-  encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void {
+  private encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): void {
     const { heads, D } = this.shape, p = this.pipelines;
     p.dispatch(enc, p.get(`nibble-query-${D}`, () => nibbleQuerySource(D)), [queries, this.mu, qcode, normMax, params, this.qmu, this.counts], heads, 1);
   }
 
-  /** What a fused pass's 4-bit rule reads beside the query's codes (fused-wgsl.ts nibbleKeepRule): the codes, their meta, qmu. */
-  get fusedInputs(): [GPUBuffer, GPUBuffer, GPUBuffer] {
-    return [this.codes, this.meta, this.qmu];
+  /** The 4-bit query terms; the rule (fused-wgsl.ts nibbleKeepRule) reads the codes, their meta, the query's codes and qmu. */
+  encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer, qcode: GPUBuffer, normMax: GPUBuffer): GPUBuffer[] {
+    this.encodeQuery(enc, queries, params, qcode, normMax);
+    return [this.codes, this.meta, qcode, this.qmu];
   }
 }

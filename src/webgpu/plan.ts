@@ -11,7 +11,7 @@ import { PROJ_RANKS } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
-import { nibbleKeepRule } from './fused-wgsl.js';
+import { nibbleKeepRule, projKeepRule } from './fused-wgsl.js';
 
 const FIRST_FILTERS: readonly FirstFilter[] = ['int8', 'int4', 'int4-gather', 'proj', 'proj-gather'];
 
@@ -188,7 +188,8 @@ export interface DecodePlanOptions {
    * keys in global id lists, then the gathered attention reads them) or 'fused' (one pass: each
    * workgroup scans a block of keys' int8 codes and attends the keys it keeps right away,
    * fused-wgsl.ts; with firstFilter 'int8' it scans the int8 codes, with 'int4-gather' the 4-bit
-   * ones). Both attend every key of positive weight: the result is the dense one.
+   * ones, with 'proj-gather' the projections). Both attend every key of positive weight: the
+   * result is the dense one.
    */
   sparsePass?: 'split' | 'fused';
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
@@ -200,6 +201,12 @@ export interface DecodePlanOptions {
    * errorBound ≤ ε and never below the true total variation.
    */
   certifiedCut?: CertifiedCut;
+  /**
+   * sparsePass 'fused' with the int8 codes: keys each thread scans a tile of the block (1 or 2;
+   * default 1) — their code words are loaded first, so more loads are in flight before the tile's
+   * barriers (a tuning choice: docs/webgpu.md).
+   */
+  fusedKeysPerThread?: 1 | 2;
 }
 
 export interface DecodeBuffers {
@@ -261,7 +268,8 @@ export class WebGpuDecodePlan {
     this.fused = options.sparsePass === 'fused' ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
-      rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : undefined,
+      rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
+      keysPerThread: options.fusedKeysPerThread,
     }) : null;
     this.G = this.fused?.G ?? G; this.sub = group / this.G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -301,8 +309,11 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
-    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8' or 'int4-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+    if (options.fusedKeysPerThread !== undefined && (![1, 2].includes(options.fusedKeysPerThread) || options.sparsePass !== 'fused' || filter !== 'int8')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1 or 2 with sparsePass 'fused' and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    }
+    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
     if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
@@ -407,7 +418,7 @@ export class WebGpuDecodePlan {
     const { chunk, blocks } = fusedBlocks(length, fused.groups, this.maxSplits());
     upload(device.queue, this.params, 0, attendParams(length, chunk, blocks, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength, heads / fused.G));
     if (length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
-    const inputs = sel.encodeFusedInputs(enc, b.queries, length, this.params, this.used);
+    const inputs = sel.encodeFusedInputs(enc, b.queries, length, this.params);
     // n = 0: no block; the merge finds no state and writes zeros.
     if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, blocks, inputs.rule);
     const merge = this.pipelines.get(`merge-${this.valueDim}-relu-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, 'relu', o.headDim, fused.G, 'blocks'));

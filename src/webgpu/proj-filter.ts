@@ -58,10 +58,22 @@ export class ProjFilter extends CandidateFilter {
 
   /** The query's projection per head, then the projection scan. */
   encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
-    const { heads, kvHeads, D, group, GH } = this.shape, p = this.pipelines, R = this.rank;
-    p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)),
-      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
+    const { kvHeads, group, GH } = this.shape, p = this.pipelines, R = this.rank;
+    this.encodeQuery(enc, queries, params);
     p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
       [this.codes, this.meta, null, this.qproj, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
+  }
+
+  /** The query's projection per head (qproj), the candidate counts zeroed. */
+  private encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer): void {
+    const { heads, D } = this.shape, p = this.pipelines, R = this.rank;
+    p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)),
+      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
+  }
+
+  /** The query's projection; the rule (fused-wgsl.ts projKeepRule) reads the codes, their meta and qproj. */
+  encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer): GPUBuffer[] {
+    this.encodeQuery(enc, queries, params);
+    return [this.codes, this.meta, this.qproj];
   }
 }

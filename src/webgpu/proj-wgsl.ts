@@ -282,24 +282,33 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 export function projScanSource(R: number, group: number, GH: number): string {
   return listScanSource({
     group, GH, meta: 'vec2f', union: true,
-    decls: `const RW = ${projWords(R)}u; const QS = ${projQueryStride(R)}u;
-@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;`,
-    take: `var dt = array<f32, GH>(); var ad = array<f32, GH>();
-  for (var w = 0u; w < RW; w++) {
-    let c = codes[(kvh * RW + w) * p.stride + jj];
+    decls: '@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;',
+    take: projTake(R, GH),
+  });
+}
+
+/**
+ * The projection bound's rule, one thread a key (jj, `valid`): take[h] — key jj's upper bound
+ * exceeds the bias for head h0 + h, h < GH (a NaN bound takes it). Needs `codes`, `keyMeta` (the
+ * projection codes and their vec2f meta), `qproj` (projQuerySource's), kvh, h0 and p in scope.
+ */
+export function projTake(R: number, GH: number): string {
+  const RW = projWords(R), QS = projQueryStride(R);
+  return `var dt = array<f32, ${GH}>(); var ad = array<f32, ${GH}>();
+  for (var w = 0u; w < ${RW}u; w++) {
+    let c = codes[(kvh * ${RW}u + w) * p.stride + jj];
     let c0 = vec4f(unpack2x16float(c.x), unpack2x16float(c.y)); let c1 = vec4f(unpack2x16float(c.z), unpack2x16float(c.w));
-    for (var h = 0u; h < GH; h++) {
-      let a0 = qproj[(h0 + h) * QS + 2u * w]; let a1 = qproj[(h0 + h) * QS + 2u * w + 1u];
+    for (var h = 0u; h < ${GH}u; h++) {
+      let a0 = qproj[(h0 + h) * ${QS}u + 2u * w]; let a1 = qproj[(h0 + h) * ${QS}u + 2u * w + 1u];
       dt[h] += dot(a0, c0) + dot(a1, c1); ad[h] += dot(abs(a0), abs(c0)) + dot(abs(a1), abs(c1));
     }
   }
   let m = keyMeta[kvh * p.stride + jj];
-  var take = array<bool, GH>();
-  for (var h = 0u; h < GH; h++) {
-    let t = qproj[(h0 + h) * QS + QS - 1u];
+  var take = array<bool, ${GH}>();
+  for (var h = 0u; h < ${GH}u; h++) {
+    let t = qproj[(h0 + h) * ${QS}u + ${QS - 1}u];
     let width = t.z * m.x + t.w * m.y;
     let ub = t.x + dt[h] + width + t.y + ${(R + 2) * 2 ** -23} * ad[h] + (abs(t.x) + ad[h] + width) * 9.5367431640625e-7;
     take[h] = valid && !(ub <= p.bias);
-  }`,
-  });
+  }`;
 }

@@ -55,23 +55,29 @@ export function storedQueryCodes(D: number): QueryCodes {
   };
 }
 
+/** Where a scan reads key jj's code word i (of `words` a key) and its meta. */
+export interface CodeSource { word(i: string, words: number): string; meta: string }
+/** The storage buffers (codeBindings). */
+export const STORED_CODES: CodeSource = { word: (i, words) => `codes[(kvh * ${words}u + ${i}) * p.stride + jj]`, meta: 'keyMeta[kvh * p.stride + jj]' };
+
 /**
  * The scan's prelude: o[h] = ⟨codes of key jj, q̂ of head h0 + h⟩ for the GH heads (a loop over
  * them, or `unroll`: perHead's blocks — the certified scan as timed on the H100), and mt, the key's
  * meta. Needs the codes' bindings (codes, keyMeta; qcode unless `query` says otherwise), kvh, h0,
- * jj and p.stride in scope.
+ * jj and p.stride in scope; `source`: where the key's words and meta are (e.g. registers a kernel
+ * loaded ahead).
  */
-export function codeDots(D: number, GH: number, unroll = false, query: QueryCodes = storedQueryCodes(D)): string {
+export function codeDots(D: number, GH: number, unroll = false, query: QueryCodes = storedQueryCodes(D), source = STORED_CODES): string {
   // Explicitly zeroed: the certified scan declares it inside its loop over blocks, and Dawn on an
   // H100 kept a loop-local var's value from the previous iteration (run 5: garbage bounds from the
   // second block on; attend-kernel.ts met the same).
   return `var o = array<i32, ${GH}>();
     for (var i = 0u; i < ${D / 16}u; i++) {
-      let c = codes[(kvh * ${D / 16}u + i) * p.stride + jj];
+      let c = ${source.word('i', D / 16)};
       ${unroll ? perHead(GH, (h) => `o[${h}] += codeDot(c, ${query.word(h, 0, 'i')}, ${query.word(h, 1, 'i')});`)
     : `for (var h = 0u; h < ${GH}u; h++) { o[h] += codeDot(c, ${query.word('h', 0, 'i')}, ${query.word('h', 1, 'i')}); }`}
     }
-    let mt = keyMeta[kvh * p.stride + jj];`;
+    let mt = ${source.meta};`;
 }
 
 /**

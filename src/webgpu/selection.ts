@@ -183,20 +183,16 @@ export class CodeSelection {
 
   /**
    * sparsePass 'fused': the buffers of its rule (fused-wgsl.ts) — the int8 codes and their meta
-   * (bindings 5–6), or, with the 4-bit first filter, its codes, meta, the query's codes and the
-   * 4-bit query terms (from RULE_BINDING) — after recording what they need this step: nothing for
-   * the int8 rule (the pass codes the query itself), the query pass and the 4-bit query pass for
-   * the 4-bit one (`used`: the query pass's ReLU counter to zero, unread by the fused pass).
+   * (bindings 5–6), or a first filter's (from RULE_BINDING: first-filter.ts encodeFusedInputs) —
+   * after recording what they need this step: nothing for the int8 rule (the pass codes the query
+   * itself), the filter's query pass, after the int8 one where it reads the query's int8 codes (the
+   * 4-bit filter).
    */
-  encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, used: GPUBuffer): { codes: GPUBuffer[]; rule: GPUBuffer[] } {
+  encodeFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): { codes: GPUBuffer[]; rule: GPUBuffer[] } {
     const f = this.filter;
     if (!f) return { codes: [this.codes, this.meta], rule: [] };
-    // (plan.ts allows the fused pass with no other first filter)
-    if (!(f instanceof NibbleFilter)) throw new Error('encodeFusedInputs: the fused pass reads the int8 or the 4-bit codes');
-    this.encodeQuery(enc, queries, n, used);
-    f.encodeQuery(enc, queries, params, this.qcode, this.normMax);
-    const [codes, meta, qmu] = f.fusedInputs;
-    return { codes: [], rule: [codes, meta, this.qcode, qmu] };
+    if (!f.standalone) this.encodeQuery(enc, queries, n);
+    return { codes: [], rule: f.encodeFusedInputs(enc, queries, params, this.qcode, this.normMax) };
   }
 
   /**
