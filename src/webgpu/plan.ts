@@ -24,6 +24,12 @@ const PARAMS_BYTES = 48;
  * WebGPU does not tell the multiprocessor count; larger GPUs may want more (`targetWorkgroups`).
  */
 export const DEFAULT_WORKGROUPS = 264;
+/**
+ * sparsePass 'auto': exact sparse ReLU steps over at most this many keys take the fused pass. On
+ * an H100 (run 9, 8 query / 2 KV heads, d = 128) the fused pass was faster than the split path up
+ * to 128k keys and on the 8k-key dump, slower at 512k (docs/webgpu.md "Speed").
+ */
+export const FUSED_MAX_LENGTH = 131072;
 
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
@@ -184,14 +190,15 @@ export interface DecodePlanOptions {
    */
   firstFilter?: FirstFilter;
   /**
-   * Exact sparse ReLU: how a step selects and attends — 'split' (default: a scan pass lists the
-   * keys in global id lists, then the gathered attention reads them) or 'fused' (one pass: each
-   * workgroup scans a block of keys' int8 codes and attends the keys it keeps right away,
-   * fused-wgsl.ts; with firstFilter 'int8' it scans the int8 codes, with 'int4-gather' the 4-bit
-   * ones, with 'proj-gather' the projections). Both attend every key of positive weight: the
-   * result is the dense one.
+   * Exact sparse ReLU: how a step selects and attends — 'split' (a scan pass lists the keys in
+   * global id lists, then the gathered attention reads them), 'fused' (one pass: each workgroup
+   * scans a block of keys' codes and attends the keys it keeps right away, fused-wgsl.ts; with
+   * firstFilter 'int8' it scans the int8 codes, with 'int4-gather' the 4-bit ones, with
+   * 'proj-gather' the projections) or 'auto' (default: 'fused' for steps over at most
+   * {@link FUSED_MAX_LENGTH} keys with firstFilter 'int8', else 'split'). All attend every key of
+   * positive weight: the result is the dense one.
    */
-  sparsePass?: 'split' | 'fused';
+  sparsePass?: 'auto' | 'split' | 'fused';
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
   projectionRank?: number;
   /**
@@ -249,8 +256,10 @@ export class WebGpuDecodePlan {
   private readonly T: number;
   /** Sparse plans: the key codes and the GPU selection. */
   private readonly selection: CodeSelection | null;
-  /** sparsePass 'fused': the one pass that selects and attends (the selection's query pass and codes feed it). */
+  /** sparsePass 'fused' or 'auto': the one pass that selects and attends (the selection's codes feed it). */
   private readonly fused: FusedPass | null;
+  /** Whether the last encode took the fused pass (it writes no id lists: {@link selected}). */
+  private lastFused = false;
 
   private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number },
     readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow }) {
@@ -265,13 +274,14 @@ export class WebGpuDecodePlan {
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
     while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
     const layout = options.layout ?? 'contiguous';
-    this.fused = options.sparsePass === 'fused' ? new FusedPass(pipelines, {
+    const pass = options.sparsePass ?? 'auto';
+    this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && (options.firstFilter ?? 'int8') === 'int8') ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
       keysPerThread: options.fusedKeysPerThread,
     }) : null;
-    this.G = this.fused?.G ?? G; this.sub = group / this.G;
+    this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.part = device.createBuffer({ size: heads * this.maxSplits(mode.kind !== 'dense') * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -279,7 +289,7 @@ export class WebGpuDecodePlan {
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: this.fused === null,
+      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
       certifiedCut: options.certifiedCut ?? 'global',
     });
   }
@@ -309,11 +319,12 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
-    if (options.fusedKeysPerThread !== undefined && (![1, 2].includes(options.fusedKeysPerThread) || options.sparsePass !== 'fused' || filter !== 'int8')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1 or 2 with sparsePass 'fused' and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    if (options.fusedKeysPerThread !== undefined && (![1, 2].includes(options.fusedKeysPerThread) || options.sparsePass === 'split' || mode?.kind !== 'relu' || filter !== 'int8')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1 or 2 with exact sparse ReLU, sparsePass 'fused' or 'auto' and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
-    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+    if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
+      && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
     if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
@@ -374,7 +385,8 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
-    if (this.fused) { this.encodeFused(enc, b, length, cap); return; }
+    this.lastFused = this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH);
+    if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
     const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
     const list = sel?.list;
@@ -431,7 +443,7 @@ export class WebGpuDecodePlan {
    * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense and fused plans: the fused pass lists keys in workgroup memory only).
    */
   get selected(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
-    return this.fused ? null : this.selection?.list ?? null;
+    return this.lastFused ? null : this.selection?.list ?? null;
   }
 
   /**

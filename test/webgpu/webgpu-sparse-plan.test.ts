@@ -114,7 +114,7 @@ test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filt
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -138,7 +138,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
@@ -226,7 +226,7 @@ test('sparse WebGpuDecodePlan: a KV group too wide for a union list (8 heads of 
   if (!device) return;
   const r = rng(24), h2 = 8, n2 = 200, d2 = 16, dv2 = 384;
   const k = gaussian(r, n2, d2).data, v = gaussian(r, n2, dv2).data, q = gaussian(r, h2, d2, 2).data;
-  const plan = WebGpuDecodePlan.create(device, { heads: h2, kvHeads: 1, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'relu', bias: 1, sparsity: 'exact', maxLength: n2, targetWorkgroups: 4 });
+  const plan = WebGpuDecodePlan.create(device, { heads: h2, kvHeads: 1, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'relu', bias: 1, sparsity: 'exact', sparsePass: 'split', maxLength: n2, targetWorkgroups: 4 });
   const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
     output: device.createBuffer({ size: h2 * dv2 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
   const enc = device.createCommandEncoder();
@@ -255,7 +255,7 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
     for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
       const label = `${name} ${hs}/${kvs} heads`;
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
-        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, maxLength: shape.cap, targetWorkgroups: 8 });
+        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: shape.cap, targetWorkgroups: 8 });
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
