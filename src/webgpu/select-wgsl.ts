@@ -322,6 +322,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
+ * Two inclusive scans over the workgroup's `scan: array<vec2f, WG>` at once (Hillis–Steele): x sums the
+ * threads ≥ lid (the mass a cut skips), y the threads ≤ lid (the mass it keeps). The cut and the local
+ * cut both pick their cut from these two sums.
+ */
+const TWO_WAY_SCAN = `for (var s = 1u; s < WG; s <<= 1u) {
+    workgroupBarrier();
+    var v = scan[lid];
+    if (lid + s < WG) { v.x += scan[lid + s].x; }
+    if (lid >= s) { v.y += scan[lid - s].y; }
+    workgroupBarrier();
+    scan[lid] = v;
+  }`;
+
+/**
  * Certified ε, pass 2, one workgroup per head: U(c) = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges
  * rounded up: bounds the mass, relative to the anchor, of the keys a cut at c skips) and
  * L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the mass of keys every one of which
@@ -350,14 +364,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { atomicStore(&best, NB); }
   // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
   scan[lid] = vec2f(u.x + u.y, l.x + l.y);
-  for (var s = 1u; s < WG; s <<= 1u) {
-    workgroupBarrier();
-    var v = scan[lid];
-    if (lid + s < WG) { v.x += scan[lid + s].x; }
-    if (lid >= s) { v.y += scan[lid - s].y; }
-    workgroupBarrier();
-    scan[lid] = v;
-  }
+  ${TWO_WAY_SCAN}
   workgroupBarrier();
   let sAfter = select(0.0, scan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
   let lBefore = select(0.0, scan[max(lid, 1u) - 1u].y, lid > 0u);
@@ -496,14 +503,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let l = select(f32(c >> 16u) * edges[NB + lid], 0.0, lid == BYTES - 1u);
     // Inclusive scans over the bytes: x = Σ u over bytes ≥ lid, y = Σ l over bytes ≤ lid.
     scan[lid] = vec2f(u, l);
-    for (var s = 1u; s < WG; s <<= 1u) {
-      workgroupBarrier();
-      var v = scan[lid];
-      if (lid + s < WG) { v.x += scan[lid + s].x; }
-      if (lid >= s) { v.y += scan[lid - s].y; }
-      workgroupBarrier();
-      scan[lid] = v;
-    }
+    ${TWO_WAY_SCAN}
     workgroupBarrier();
     // A cut at byte lid skips bytes ≥ lid (S = x) and keeps at least the keys whose lower byte is < lid (K = y − l).
     let S = scan[lid].x * 1.0001; let K = (scan[lid].y - l) * 0.9999;

@@ -25,10 +25,10 @@ export interface Case {
   firstStep?: number;
 }
 
-const pageSize = 16;
+export const pageSize = 16;
 
 /** Rows [kvHeads, n, dim] as a contiguous [kvHeads, cap, dim] buffer or a paged pool (pages in reverse order). */
-function rows(x: Float32Array, c: Case, dim: number, cap: number): { data: Float32Array | Uint16Array; table?: Uint32Array } {
+export function rows(x: Float32Array, c: Pick<Case, 'kvHeads' | 'n' | 'storage' | 'paged'>, dim: number, cap: number): { data: Float32Array | Uint16Array; table?: Uint32Array } {
   const pages = Math.ceil(cap / pageSize), out = new Float32Array(c.kvHeads * cap * dim);
   for (let g = 0; g < c.kvHeads; g++) for (let j = 0; j < c.n; j++) {
     const row = c.paged ? ((pages - 1 - Math.floor(j / pageSize)) * c.kvHeads + g) * pageSize + (j % pageSize) : g * cap + j;

@@ -11,10 +11,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
-import { numberToF16Bits } from '../../src/tensor/half.js';
 import { LIST_CAP } from '../../src/webgpu/fused-wgsl.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { pageSize, rows } from './first-filter-check.js';
 
 interface Case {
   label: string; heads: number; kvHeads: number; d: number; dv: number; n: number; storage: 'f32' | 'f16';
@@ -27,19 +27,6 @@ interface Case {
   filter?: 'int8' | 'int4-gather' | 'proj-gather';
   /** The fused plan's fusedKeysPerThread. */
   kpt?: 1 | 2;
-}
-
-const pageSize = 16;
-
-/** Rows [kvHeads, n, dim] as a contiguous [kvHeads, cap, dim] buffer or a paged pool (pages in reverse order). */
-function rows(x: Float32Array, c: Case, dim: number, cap: number): { data: Float32Array | Uint16Array; table?: Uint32Array } {
-  const pages = Math.ceil(cap / pageSize), out = new Float32Array(c.kvHeads * cap * dim);
-  for (let g = 0; g < c.kvHeads; g++) for (let j = 0; j < c.n; j++) {
-    const row = c.paged ? ((pages - 1 - Math.floor(j / pageSize)) * c.kvHeads + g) * pageSize + (j % pageSize) : g * cap + j;
-    out.set(x.subarray((g * c.n + j) * dim, (g * c.n + j + 1) * dim), row * dim);
-  }
-  const data = c.storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
-  return c.paged ? { data, table: Uint32Array.from({ length: pages }, (_, p) => pages - 1 - p) } : { data };
 }
 
 /**
