@@ -25,7 +25,13 @@
 // projections' rule) beside the split passes' `relu-ACT`, in the same rounds; --fused-workgroups
 // 264,1056 adds `relu-ACT-fused-wN` for each N but the plan's default (its targetWorkgroups: blocks
 // of keys a pass); --fused-keys-per-thread 1,2 adds `relu-ACT-fused-kK` (plan option
-// fusedKeysPerThread: int8 codes scanned K keys a thread a tile).
+// fusedKeysPerThread: int8 codes scanned K keys a thread a tile). --split-workgroups 264,1056 adds
+// `NAME-wN` for the split contenders (targetWorkgroups N: the scan's and the gathered pass' workgroups).
+//
+// --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
+// in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
+// own times as differences of those medians, free of the ~10 µs a pass that per-pass timestamps
+// add (`NAME.passOrder`: the passes' labels, first occurrences, from the timestamped split).
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-local, certified-w1056, relu-dense,
 // relu-<activation>); --host 0 skips the attendAsync row.
@@ -33,6 +39,7 @@
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2]
+//     [--split-workgroups 264,1056] [--prefixes 1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -55,10 +62,13 @@ const { values: a } = parseArgs({ options: {
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
+  'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' },
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
 const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2)[] : [];
+const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
+const prefixes = a.prefixes === '1';
 /** --filters names: the plan's firstFilter values, and 'projR' / 'projR-gather' for projectionRank R ('proj' is R = 8). */
 function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'projectionRank'> {
   const proj = /^proj(\d+)?(-gather)?$/.exec(name);
@@ -142,6 +152,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         contenders.push({ name, options });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'fused' && f === 'int8') for (const k of fusedKpt.filter((x) => x !== 1)) contenders.push({ name: `${name}-k${k}`, options: { ...options, fusedKeysPerThread: k } });
+        if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
       }
     }
   }
@@ -150,8 +161,13 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
-  /** Records k steps of contender i. */
-  const steps = (i: number, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) plans[i]!.encode(enc, bufs, n); };
+  /** Records k steps of contender i (each cut after its first `stopAt` passes if given). */
+  const steps = (i: number, k: number, stopAt: number | null = null) => (enc: GPUCommandEncoder) => {
+    pipelines.stopAt = stopAt;
+    try {
+      for (let r = 0; r < k; r++) { pipelines.passes = 0; plans[i]!.encode(enc, bufs, n); }
+    } finally { pipelines.stopAt = null; }
+  };
   // One checked step each (sparse plans code their keys here, on demand).
   for (let i = 0; i < plans.length; i++) {
     const c = contenders[i]!, plan = plans[i]!;
@@ -188,19 +204,41 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(denseMs, 1e-3))));
   row.stepsPerSample = k;
-  const samples = plans.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
+  // --prefixes 1: each sparse contender's step also cut after its first 1, 2, … passes (`NAME@pJ`),
+  // timed in the same rounds: the differences are the passes' own times without per-pass timestamps.
+  const timed = contenders.map((c, i) => ({ name: c.name, i, stopAt: null as number | null }));
+  if (prefixes) {
     for (let i = 0; i < plans.length; i++) {
-      const t = await timeOnGpu(device, steps(i, k));
-      samples[i]!.push((t.gpuMs ?? t.submitMs) / k);
+      if (!contenders[i]!.options.sparsity) continue;
+      pipelines.passes = 0;
+      const enc = device.createCommandEncoder();
+      steps(i, 1)(enc);
+      pipelines.endPass();
+      enc.finish();
+      const count = pipelines.passes;
+      for (let j = 1; j < count; j++) timed.push({ name: `${contenders[i]!.name}@p${j}`, i, stopAt: j });
     }
   }
-  contenders.forEach((c, i) => { row[`${c.name}.ms`] = median(samples[i]!); });
+  const samples = timed.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let x = 0; x < timed.length; x++) {
+      const t = await timeOnGpu(device, steps(timed[x]!.i, k, timed[x]!.stopAt));
+      samples[x]!.push((t.gpuMs ?? t.submitMs) / k);
+    }
+  }
+  timed.forEach((c, x) => { row[`${c.name}.ms`] = median(samples[x]!); });
+  for (const c of contenders) {
+    const cuts = timed.filter((x) => x.name.startsWith(`${c.name}@p`)).map((x) => row[`${x.name}.ms`] as number);
+    if (cuts.length === 0) continue;
+    const cumulative = [...cuts, row[`${c.name}.ms`] as number];
+    row[`${c.name}.passMs`] = cumulative.map((t, j) => t - (j > 0 ? cumulative[j - 1]! : 0));
+  }
   for (let i = 0; i < plans.length; i++) {
     const p = await timePasses(device, pipelines, steps(i, reps));
     if (!p) continue;
     const name = contenders[i]!.name, passes = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
     row[`${name}.passes`] = passes;
+    if (row[`${name}.passMs`]) row[`${name}.passOrder`] = Object.keys(passes).filter((x) => x !== 'between');
     const rows = row[`${name}.rowsGathered`] as number | undefined;
     if (rows !== undefined && passes['attend-gather']) row[`${name}.gatherGBps`] = (rows * (d + dv) * 2) / passes['attend-gather'] / 1e6;
   }
@@ -241,7 +279,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

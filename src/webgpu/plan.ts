@@ -46,6 +46,11 @@ export class Pipelines implements Profiled {
   profile: PassProfile | null = null;
   /** Dispatches recorded so far (benchmarks count a decode step's; consecutive ones share a compute pass). */
   passes = 0;
+  /**
+   * Benchmarks (a step timed by its first passes, bench/webgpu-sparse-plan.ts --prefixes): while
+   * set, dispatches once {@link passes} has reached it are not recorded.
+   */
+  stopAt: number | null = null;
   /** Lanes of a subgroup the attention kernel may rely on (0: no subgroups). */
   readonly subgroupSize: number;
   private constructor(readonly device: GPUDevice) { this.subgroupSize = subgroupSize(device); }
@@ -81,6 +86,7 @@ export class Pipelines implements Profiled {
   dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, buffers: (GPUBuffer | null)[], x: number, y: number,
     extra: GPUBindGroupEntry[] = []): void {
     if (x === 0 || y === 0) return; // nothing to run (e.g. a selection scan over 0 keys)
+    if (this.stopAt !== null && this.passes >= this.stopAt) return;
     let key = String(this.idOf(pipe));
     for (let i = 0; i < buffers.length; i++) if (buffers[i]) key += `,${i}=${this.idOf(buffers[i]!)}`;
     for (const e of extra) key += `,${e.binding}=${this.idOf((e.resource as GPUBufferBinding).buffer)}`;
