@@ -27,6 +27,9 @@
 // of keys a pass); --fused-keys-per-thread 1,2 adds `relu-ACT-fused-kK` (plan option
 // fusedKeysPerThread: int8 codes scanned K keys a thread a tile). --split-workgroups 264,1056 adds
 // `NAME-wN` for the split contenders (targetWorkgroups N: the scan's and the gathered pass' workgroups).
+// --proj-variants pass1,pass8,scan8 adds `NAME-V` for the split projection contenders: the plan's
+// projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
+// and projectionKeysPerThread (the digit); pass1 is the default.
 //
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
@@ -39,7 +42,7 @@
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2]
-//     [--split-workgroups 264,1056] [--prefixes 1]
+//     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -62,13 +65,19 @@ const { values: a } = parseArgs({ options: {
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
-  'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' },
+  'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
 const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2)[] : [];
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
+/** --proj-variants pass1,scan8: the projection filter's projectionQuery and projectionKeysPerThread ('pass1' is the plan's default). */
+const projVariants = (a['proj-variants'] ? a['proj-variants'].split(',') : []).map((v) => {
+  const m = /^(pass|scan)(\d)$/.exec(v);
+  if (!m) throw new Error(`--proj-variants: expected pass|scan then keys a thread (e.g. scan8), got ${v}`);
+  return { name: v, options: { projectionQuery: m[1] as 'pass' | 'scan', projectionKeysPerThread: Number(m[2]) } };
+});
 /** --filters names: the plan's firstFilter values, and 'projR' / 'projR-gather' for projectionRank R ('proj' is R = 8). */
 function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'projectionRank'> {
   const proj = /^proj(\d+)?(-gather)?$/.exec(name);
@@ -153,6 +162,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'fused' && f === 'int8') for (const k of fusedKpt.filter((x) => x !== 1)) contenders.push({ name: `${name}-k${k}`, options: { ...options, fusedKeysPerThread: k } });
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
+        if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass1')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
       }
     }
   }
@@ -279,7 +289,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name),
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

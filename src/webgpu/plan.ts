@@ -7,7 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
-import { PROJ_RANKS } from './proj-filter.js';
+import { PROJ_KEYS_PER_THREAD, PROJ_RANKS, type ProjectionQuery } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
@@ -208,6 +208,13 @@ export interface DecodePlanOptions {
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
   projectionRank?: number;
   /**
+   * 'proj' / 'proj-gather', tuning (docs/webgpu.md): where a step projects the query — 'pass'
+   * (default: a pass of its own) or 'scan' (each scan workgroup projects its heads' query: one pass
+   * less, the counts cleared by the encoder) — and the projection scan's keys a thread (1 (default), 2, 4, 8).
+   */
+  projectionQuery?: ProjectionQuery;
+  projectionKeysPerThread?: number;
+  /**
    * Certified ε: 'global' (default: one cut a head from a histogram of every key's bound gaps) or
    * 'local' (each block of keys cuts on its own counts against a share of the budget, in the pass
    * after the scan: no histogram and no cut pass; local-cut.ts, docs/webgpu.md). Both keep
@@ -296,6 +303,7 @@ export class WebGpuDecodePlan {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
+      projectionQuery: options.projectionQuery ?? 'pass', projectionKeysPerThread: options.projectionKeysPerThread ?? 1,
       certifiedCut: options.certifiedCut ?? 'global',
     });
   }
@@ -337,6 +345,10 @@ export class WebGpuDecodePlan {
     }
     if (options.projectionRank !== undefined && !(PROJ_RANKS.includes(options.projectionRank) && filter.startsWith('proj'))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionRank ${PROJ_RANKS.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionRank)} with ${describe(filter)}`);
+    }
+    if ((options.projectionQuery !== undefined && !(['pass', 'scan'].includes(options.projectionQuery) && filter.startsWith('proj')))
+      || (options.projectionKeysPerThread !== undefined && !(PROJ_KEYS_PER_THREAD.includes(options.projectionKeysPerThread) && filter.startsWith('proj')))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionQuery 'pass' or 'scan' and projectionKeysPerThread ${PROJ_KEYS_PER_THREAD.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)} with ${describe(filter)}`);
     }
     const cutRule = options.certifiedCut ?? 'global';
     if (cutRule !== 'global' && !(cutRule === 'local' && mode?.kind === 'certified')) {

@@ -9,35 +9,41 @@
  * — pass 6 % at 1 % activation; the real dumps' keys are not low-rank, and ~100 % pass at R = 8).
  */
 import { CandidateFilter, type FilterShape } from './first-filter.js';
-import { PROJ_SAMPLES, projBasisSource, projQuantizeSource, projQuerySource, projQueryStride, projScanSource, projWords } from './proj-wgsl.js';
+import { PROJ_SAMPLES, projBasisSource, projFrameStride, projQuantizeSource, projQuerySource, projQueryStride, projScanSource, projWords } from './proj-wgsl.js';
 import type { Pipelines } from './plan.js';
 import { WG } from './wgsl.js';
 
 /** Projection ranks the filter takes (a multiple of 8: one f16 word holds 8 projections). */
 export const PROJ_RANKS: readonly number[] = [8, 16, 24, 32];
+/** Keys a thread of the projection scan may take (plan option projectionKeysPerThread). */
+export const PROJ_KEYS_PER_THREAD: readonly number[] = [1, 2, 4, 8];
+
+/**
+ * Where a step projects the query: 'pass' (a pass of its own before the scan, which also zeroes the
+ * candidate counts) or 'scan' (every scan workgroup projects its heads' query itself; the counts
+ * are cleared by the encoder before the scan).
+ */
+export type ProjectionQuery = 'pass' | 'scan';
 
 export class ProjFilter extends CandidateFilter {
   /** Its query pass projects the query itself. */
   readonly standalone = true;
   private readonly codes: GPUBuffer;
   private readonly meta: GPUBuffer;
-  private readonly basis: GPUBuffer;
-  private readonly mu: GPUBuffer;
-  private readonly bmeta: GPUBuffer;
+  /** Per KV head: the basis, the centre and β (proj-wgsl.ts projFrameStride). */
+  private readonly frame: GPUBuffer;
   private readonly qproj: GPUBuffer;
   /** The basis pass' scratch: sampled keys' projections and Y. */
   private readonly proj: GPUBuffer;
   private readonly work: GPUBuffer;
 
-  constructor(pipelines: Pipelines, shape: FilterShape, readonly rank: number) {
+  constructor(pipelines: Pipelines, shape: FilterShape, readonly rank: number, readonly query: ProjectionQuery = 'pass', readonly keysPerThread = 1) {
     super(pipelines, shape);
     const { heads, kvHeads, D, stride } = shape, R = rank;
     this.codes = this.make(kvHeads * projWords(R) * stride * 16);
     this.meta = this.make(kvHeads * stride * 8);
-    this.basis = this.make(kvHeads * R * D * 4);
+    this.frame = this.make(kvHeads * projFrameStride(D, R) * 16);
     this.work = this.make(kvHeads * R * D * 4);
-    this.mu = this.make(kvHeads * D * 4);
-    this.bmeta = this.make(kvHeads * 16);
     this.proj = this.make(kvHeads * PROJ_SAMPLES * R * 4);
     this.qproj = this.make(heads * projQueryStride(R) * 16);
   }
@@ -49,26 +55,32 @@ export class ProjFilter extends CandidateFilter {
     const pages = typeof layout === 'object' ? pageTable! : null;
     if (from === 0 && to >= this.coded) {
       p.dispatch(enc, p.get(`proj-basis-${tag}`, () => projBasisSource(D, R, storage, layout)),
-        [keys, this.basis, this.mu, this.work, params, pages, this.proj, this.bmeta], kvHeads, 1);
+        [keys, this.frame, null, this.work, params, pages, this.proj], kvHeads, 1);
     }
     p.dispatch(enc, p.get(`proj-quantize-${tag}`, () => projQuantizeSource(D, R, storage, layout)),
-      [keys, this.codes, this.meta, this.basis, params, pages, this.mu, this.bmeta], Math.ceil((to - from) / WG), kvHeads);
+      [keys, this.codes, this.meta, this.frame, params, pages], Math.ceil((to - from) / WG), kvHeads);
     this.coded = Math.max(this.coded, to);
   }
 
-  /** The query's projection per head, then the projection scan. */
+  /** The query's projection per head (in a pass of its own, or in the scan's workgroups), and the projection scan. */
   encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
-    const { kvHeads, group, GH } = this.shape, p = this.pipelines, R = this.rank;
-    this.encodeQuery(enc, queries, params);
-    p.dispatch(enc, p.get(`scan-proj-${R}-${group}-${GH}`, () => projScanSource(R, group, GH)),
-      [this.codes, this.meta, null, this.qproj, params, this.ids, this.counts], Math.ceil(n / WG), kvHeads * (group / GH));
+    const { kvHeads, group, GH, D } = this.shape, p = this.pipelines, R = this.rank, K = this.keysPerThread, folded = this.query === 'scan';
+    if (folded) {
+      p.endPass();
+      enc.clearBuffer(this.counts);
+    } else {
+      this.encodeQuery(enc, queries, params);
+    }
+    p.dispatch(enc, p.get(`scan-proj-${D}-${R}-${group}-${GH}-${K}-${this.query}`, () => projScanSource(D, R, group, GH, K, folded)),
+      [this.codes, this.meta, folded ? queries : null, folded ? this.frame : this.qproj, params, this.ids, this.counts],
+      Math.ceil(n / (K * WG)), kvHeads * (group / GH));
   }
 
   /** The query's projection per head (qproj), the candidate counts zeroed. */
   private encodeQuery(enc: GPUCommandEncoder, queries: GPUBuffer, params: GPUBuffer): void {
     const { heads, D } = this.shape, p = this.pipelines, R = this.rank;
     p.dispatch(enc, p.get(`proj-query-${D}-${R}`, () => projQuerySource(D, R)),
-      [queries, this.basis, this.mu, this.bmeta, params, this.qproj, this.counts], heads, 1);
+      [queries, this.frame, null, null, params, this.qproj, this.counts], heads, 1);
   }
 
   /** The query's projection; the rule (fused-wgsl.ts projKeepRule) reads the codes, their meta and qproj. */

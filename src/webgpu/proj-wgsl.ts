@@ -3,10 +3,11 @@
  * "Kernels"): keys projected on an r-dim basis of their own principal directions, so the scan over
  * every key reads 2r + 8 bytes a key (24 at r = 8) instead of the int8 codes' 144 (d = 128).
  *
- * Per KV head (made on the GPU from the caller's K rows, once, when coding starts from position 0):
- *   mu    [kvHeads, D/4]      vec4f: the mean of up to SAMPLES keys spread over the keys coded
- *   basis [kvHeads, R, D/4]   vec4f: B, R rows of D (orthogonal iteration on those keys' covariance)
- *   bmeta [kvHeads]           vec4f: (β ≥ ‖B‖_F, 0, 0, 0)
+ * Per KV head (made on the GPU from the caller's K rows, once, when coding starts from position 0),
+ * its frame [kvHeads, projFrameStride] vec4f:
+ *   B     R rows of D/4   the basis (orthogonal iteration on those keys' covariance)
+ *   μ     D/4             the mean of up to SAMPLES keys spread over the keys coded
+ *   meta  1               (β ≥ ‖B‖_F, 0, 0, 0)
  * Per key: y = k − μ, ĉ = f16(B·y) (R halves, 8 a vec4u word, stored transposed [kvHeads, R/8,
  * stride] like the int8 codes), e = y − Bᵀĉ, and keyMeta (σ, ρ) with σ ≥ ‖B·e‖, ρ ≥ ‖e‖.
  * Per query: a = B·q, q_r = q − Bᵀa. Then, exactly, ⟨q, k⟩ = ⟨q, μ⟩ + ⟨a, ĉ⟩ + ⟨q, e⟩ and
@@ -24,7 +25,7 @@
  * an infinite or NaN ρ, σ or sum makes the bound NaN or +∞, which passes the key.
  */
 import { keyUnitSource, rowOfSource, type KeyLayout } from './codes-wgsl.js';
-import { listScanSource } from './select-wgsl.js';
+import { appendUnion } from './select-wgsl.js';
 import { PARAMS, WG, type Storage } from './wgsl.js';
 
 /**
@@ -36,6 +37,16 @@ import { PARAMS, WG, type Storage } from './wgsl.js';
 export const PROJ_SAMPLES = 256;
 export const PROJ_ROUNDS = 10;
 
+/** vec4f of a KV head's frame: B (R rows of D/4), μ (D/4), (β, 0, 0, 0). */
+export function projFrameStride(D: number, R: number): number {
+  return (R + 1) * (D / 4) + 1;
+}
+
+/** WGSL constants of the frame's layout (prefixed: the fused pass has constants of its own). */
+function frameConsts(D: number, R: number): string {
+  return `const PJ_R = ${R}u; const PJ_DQ = ${D / 4}u; const PJ_FS = ${projFrameStride(D, R)}u; const PJ_MU = ${R * D / 4}u; const PJ_META = ${(R + 1) * D / 4}u;`;
+}
+
 function keyBindings(storage: Storage, layout: KeyLayout): string {
   return `@group(0) @binding(0) var<storage, read> K: array<${storage === 'f16' ? 'vec4u' : 'vec4f'}>;
 ${typeof layout === 'object' ? '@group(0) @binding(5) var<storage, read> pages: array<u32>;' : ''}`;
@@ -44,7 +55,7 @@ ${typeof layout === 'object' ? '@group(0) @binding(5) var<storage, read> pages: 
 const QUANT_PARAMS = 'struct QuantParams { first: u32, count: u32, cap: u32, stride: u32 }';
 
 /**
- * μ and B of each KV head from up to SAMPLES keys spread over [0, p.first + p.count), one workgroup a
+ * The frame (μ, B, β) of each KV head from up to SAMPLES keys spread over [0, p.first + p.count), one workgroup a
  * KV head: μ, then PROJ_ROUNDS rounds of Y = Σ_t (x_t − μ)·((x_t − μ)·B) and B = L⁻¹·Y, L the Cholesky
  * factor of Y·Yᵀ (one thread; a row whose pivot is ≤ 10⁻⁶ of its own norm² — dependent, zero or
  * NaN — is left zero for good). `proj` [kvHeads, SAMPLES, R] and `work` [kvHeads, R, D/4] are scratch.
@@ -54,14 +65,13 @@ export function projBasisSource(D: number, R: number, storage: Storage, layout: 
   const unit = keyUnitSource(D, storage);
   return /* wgsl */ `
 const WG = ${WG}u; const U = ${D / 8}u; const DQ = ${D / 4}u; const R = ${R}u; const SAMPLES = ${PROJ_SAMPLES}u; const ROUNDS = ${PROJ_ROUNDS}u;
+${frameConsts(D, R)}
 ${QUANT_PARAMS}
 ${keyBindings(storage, layout)}
-@group(0) @binding(1) var<storage, read_write> basis: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> mu: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> frame: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> work: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: QuantParams;
 @group(0) @binding(6) var<storage, read_write> proj: array<f32>;
-@group(0) @binding(7) var<storage, read_write> bmeta: array<vec4f>;
 var<workgroup> gram: array<f32, ${R * R}>;
 var<workgroup> invDiag: array<f32, ${R}>;
 var<workgroup> red: array<f32, WG>;
@@ -71,17 +81,17 @@ fn barrier() { storageBarrier(); workgroupBarrier(); }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.x; let n = p.first + p.count; let S = min(n, SAMPLES);
-  let B0 = kvh * R * DQ; let M0 = kvh * DQ; let P0 = kvh * SAMPLES * R;
+  let B0 = kvh * PJ_FS; let M0 = B0 + PJ_MU; let W0 = kvh * R * DQ; let P0 = kvh * SAMPLES * R;
   for (var u = lid; u < U; u += WG) {
     var s0 = vec4f(0.0); var s1 = vec4f(0.0);
     for (var t = 0u; t < S; t++) { let row = sampleRow(kvh, t, n, S); ${unit} s0 += a0; s1 += a1; }
-    mu[M0 + 2u * u] = s0 / f32(max(S, 1u)); mu[M0 + 2u * u + 1u] = s1 / f32(max(S, 1u));
+    frame[M0 + 2u * u] = s0 / f32(max(S, 1u)); frame[M0 + 2u * u + 1u] = s1 / f32(max(S, 1u));
   }
   // A fixed pseudo-random start (any start converges to the top directions unless orthogonal to them).
   for (var i = lid; i < R * DQ; i += WG) {
     var h = vec4u(i * 4u, i * 4u + 1u, i * 4u + 2u, i * 4u + 3u) * 2654435761u + 40503u;
     h = (h ^ (h >> vec4u(15u))) * 2246822519u; h = h ^ (h >> vec4u(13u));
-    basis[B0 + i] = vec4f(h & vec4u(0xFFFFu)) / 32768.0 - 1.0;
+    frame[B0 + i] = vec4f(h & vec4u(0xFFFFu)) / 32768.0 - 1.0;
   }
   barrier();
   for (var round = 0u; round < ROUNDS; round++) {
@@ -91,7 +101,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       var acc = 0.0;
       for (var u = 0u; u < U; u++) {
         ${unit}
-        acc += dot(a0 - mu[M0 + 2u * u], basis[B0 + c * DQ + 2u * u]) + dot(a1 - mu[M0 + 2u * u + 1u], basis[B0 + c * DQ + 2u * u + 1u]);
+        acc += dot(a0 - frame[M0 + 2u * u], frame[B0 + c * DQ + 2u * u]) + dot(a1 - frame[M0 + 2u * u + 1u], frame[B0 + c * DQ + 2u * u + 1u]);
       }
       proj[P0 + t * R + c] = acc;
     }
@@ -103,15 +113,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       for (var t = 0u; t < S; t++) {
         let row = sampleRow(kvh, t, n, S); let weight = proj[P0 + t * R + c];
         ${unit}
-        y0 += weight * (a0 - mu[M0 + 2u * u]); y1 += weight * (a1 - mu[M0 + 2u * u + 1u]);
+        y0 += weight * (a0 - frame[M0 + 2u * u]); y1 += weight * (a1 - frame[M0 + 2u * u + 1u]);
       }
-      work[B0 + c * DQ + 2u * u] = y0; work[B0 + c * DQ + 2u * u + 1u] = y1;
+      work[W0 + c * DQ + 2u * u] = y0; work[W0 + c * DQ + 2u * u + 1u] = y1;
     }
     barrier();
     for (var i = lid; i < R * R; i += WG) {
       let a = i / R; let b = i % R;
       var g = 0.0;
-      if (b <= a) { for (var w = 0u; w < DQ; w++) { g += dot(work[B0 + a * DQ + w], work[B0 + b * DQ + w]); } }
+      if (b <= a) { for (var w = 0u; w < DQ; w++) { g += dot(work[W0 + a * DQ + w], work[W0 + b * DQ + w]); } }
       gram[i] = g;
     }
     workgroupBarrier();
@@ -134,21 +144,21 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // B = L⁻¹·Y by forward substitution, each thread its own columns.
     for (var w = lid; w < DQ; w += WG) {
       for (var c = 0u; c < R; c++) {
-        var b = work[B0 + c * DQ + w];
-        for (var k = 0u; k < c; k++) { b -= gram[c * R + k] * basis[B0 + k * DQ + w]; }
-        basis[B0 + c * DQ + w] = b * invDiag[c];
+        var b = work[W0 + c * DQ + w];
+        for (var k = 0u; k < c; k++) { b -= gram[c * R + k] * frame[B0 + k * DQ + w]; }
+        frame[B0 + c * DQ + w] = b * invDiag[c];
       }
     }
     barrier();
   }
   var f = 0.0;
-  for (var i = lid; i < R * DQ; i += WG) { let b = basis[B0 + i]; f += dot(b, b); }
+  for (var i = lid; i < R * DQ; i += WG) { let b = frame[B0 + i]; f += dot(b, b); }
   red[lid] = f;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     workgroupBarrier();
     if (lid < stride) { red[lid] += red[lid + stride]; }
   }
-  if (lid == 0u) { bmeta[kvh] = vec4f(sqrt(red[0]) * 1.001 + 1e-30, 0.0, 0.0, 0.0); }
+  if (lid == 0u) { frame[B0 + PJ_META] = vec4f(sqrt(red[0]) * 1.001 + 1e-30, 0.0, 0.0, 0.0); }
 }`;
 }
 
@@ -165,26 +175,25 @@ export function projQuantizeSource(D: number, R: number, storage: Storage, layou
   const unit = keyUnitSource(D, storage);
   return /* wgsl */ `
 const WG = ${WG}u; const U = ${D / 8}u; const DQ = ${D / 4}u; const R = ${R}u; const RW = ${projWords(R)}u;
+${frameConsts(D, R)}
 ${QUANT_PARAMS}
 ${keyBindings(storage, layout)}
 @group(0) @binding(1) var<storage, read_write> codes: array<vec4u>;
 @group(0) @binding(2) var<storage, read_write> keyMeta: array<vec2f>;
-@group(0) @binding(3) var<storage, read> basis: array<vec4f>;
+@group(0) @binding(3) var<storage, read> frame: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: QuantParams;
-@group(0) @binding(6) var<storage, read> mu: array<vec4f>;
-@group(0) @binding(7) var<storage, read> bmeta: array<vec4f>;
 ${rowOfSource(layout, 'p.cap')}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let kvh = wid.y; let i = wid.x * WG + lid; let j = p.first + i;
   if (i >= p.count) { return; }
-  let row = rowOf(kvh, j); let B0 = kvh * R * DQ; let M0 = kvh * DQ;
+  let row = rowOf(kvh, j); let B0 = kvh * PJ_FS; let M0 = B0 + PJ_MU;
   var c = array<f32, R>(); var y2 = 0.0;
   for (var u = 0u; u < U; u++) {
     ${unit}
-    let y0 = a0 - mu[M0 + 2u * u]; let y1 = a1 - mu[M0 + 2u * u + 1u];
+    let y0 = a0 - frame[M0 + 2u * u]; let y1 = a1 - frame[M0 + 2u * u + 1u];
     y2 += dot(y0, y0) + dot(y1, y1);
-    for (var r = 0u; r < R; r++) { c[r] += dot(y0, basis[B0 + r * DQ + 2u * u]) + dot(y1, basis[B0 + r * DQ + 2u * u + 1u]); }
+    for (var r = 0u; r < R; r++) { c[r] += dot(y0, frame[B0 + r * DQ + 2u * u]) + dot(y1, frame[B0 + r * DQ + 2u * u + 1u]); }
   }
   // ĉ: the f16 projections as stored (and as the scan reads them).
   var c2 = 0.0;
@@ -202,111 +211,207 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var s = array<f32, R>(); var e2 = 0.0;
   for (var u = 0u; u < U; u++) {
     ${unit}
-    var e0 = a0 - mu[M0 + 2u * u]; var e1 = a1 - mu[M0 + 2u * u + 1u];
-    for (var r = 0u; r < R; r++) { e0 -= c[r] * basis[B0 + r * DQ + 2u * u]; e1 -= c[r] * basis[B0 + r * DQ + 2u * u + 1u]; }
+    var e0 = a0 - frame[M0 + 2u * u]; var e1 = a1 - frame[M0 + 2u * u + 1u];
+    for (var r = 0u; r < R; r++) { e0 -= c[r] * frame[B0 + r * DQ + 2u * u]; e1 -= c[r] * frame[B0 + r * DQ + 2u * u + 1u]; }
     e2 += dot(e0, e0) + dot(e1, e1);
-    for (var r = 0u; r < R; r++) { s[r] += dot(e0, basis[B0 + r * DQ + 2u * u]) + dot(e1, basis[B0 + r * DQ + 2u * u + 1u]); }
+    for (var r = 0u; r < R; r++) { s[r] += dot(e0, frame[B0 + r * DQ + 2u * u]) + dot(e1, frame[B0 + r * DQ + 2u * u + 1u]); }
   }
   var s2 = 0.0;
   for (var r = 0u; r < R; r++) { s2 += s[r] * s[r]; }
-  let beta = bmeta[kvh].x; let en = sqrt(e2);
+  let beta = frame[B0 + PJ_META].x; let en = sqrt(e2);
   let delta = ${(R + 2) * 2 ** -23} * (sqrt(y2) + beta * sqrt(c2));
   keyMeta[kvh * p.stride + j] = vec2f(1.001 * (sqrt(s2) + beta * (${D * 2 ** -23} * en + delta)), 1.001 * (en + delta));
 }`;
 }
 
-/** vec4f a head of the query pass' output: scale·a (R/4), then (scale·⟨q, μ⟩, its error, A, E). */
+/** vec4f a head's projected query takes: scale·a (R/4), then (scale·⟨q, μ⟩, its error, A, E). */
 export function projQueryStride(R: number): number {
   return R / 4 + 1;
 }
 
 /**
- * Per step, one workgroup a head: into qproj the head's scale·a and (scale·⟨q, μ⟩, a bound on its
- * error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖); the candidate lists' counts zeroed (heads ≥ lists).
- * Dispatch (heads).
+ * Lanes a basis row's dot product with a query is split over: D/4 serial loads a thread (one
+ * thread a row) become D/32 and a sum of 8 — a shorter chain on a pass that is all latency.
+ */
+const ROW_LANES = 8;
+
+/** Threads a head's residual sum takes: a power of two, ≥ D/4 where the workgroup has room. */
+function residualThreads(D: number, GH: number): number {
+  let s = 1;
+  while (2 * s <= WG / GH && s < D / 4) s *= 2;
+  return s;
+}
+
+/** Workgroup bytes of {@link projQueryDeclarations}. */
+export function projQueryBytes(D: number, R: number, GH: number): number {
+  return 4 * GH * R * ROW_LANES + 16 * GH * residualThreads(D, GH) + 16 * GH * projQueryStride(R);
+}
+
+/**
+ * Module-scope WGSL of {@link projQueryStatements} for GH heads: the frame's constants and the
+ * workgroup memory, of which `qpw` [GH, projQueryStride(R)] vec4f holds the projected queries.
+ */
+export function projQueryDeclarations(D: number, R: number, GH: number): string {
+  const S = residualThreads(D, GH);
+  return `${frameConsts(D, R)}
+const PJ_GH = ${GH}u; const PJ_S = ${S}u; const PJ_QS = ${projQueryStride(R)}u; const PJ_L = ${ROW_LANES}u;
+var<workgroup> pjDot: array<f32, ${GH * R * ROW_LANES}>;
+var<workgroup> pjRed: array<vec4f, ${GH * S}>;
+var<workgroup> qpw: array<vec4f, ${GH * projQueryStride(R)}>;`;
+}
+
+/**
+ * WGSL statements, in uniform control flow (barriers), projecting query heads h0 .. h0 + GH − 1
+ * (KV head kvh) on kvh's frame into qpw: per head scale·a (a = B·q), then (scale·⟨q, μ⟩, a bound on
+ * its error, A ≥ scale·‖a‖, E ≥ scale·‖q − Bᵀa‖). Needs projQueryDeclarations, Q (array<vec4f>,
+ * [heads, D/4]), frame, p, WG, lid, h0 and kvh in scope.
+ */
+export function projQueryStatements(D: number, R: number): string {
+  return `{
+    let pjF = kvh * PJ_FS;
+    // a = B·q: PJ_L lanes a head and basis row, each over every PJ_L-th vec4 of the row.
+    for (var i = lid; i < PJ_GH * PJ_R * PJ_L; i += WG) {
+      let h = i / (PJ_R * PJ_L); let c = (i / PJ_L) % PJ_R;
+      var acc = 0.0;
+      for (var w = i % PJ_L; w < PJ_DQ; w += PJ_L) { acc += dot(frame[pjF + c * PJ_DQ + w], Q[(h0 + h) * PJ_DQ + w]); }
+      pjDot[i] = acc;
+    }
+    workgroupBarrier();
+    for (var i = lid; i < PJ_GH * PJ_R; i += WG) {
+      var acc = 0.0;
+      for (var l = 0u; l < PJ_L; l++) { acc += pjDot[i * PJ_L + l]; }
+      pjDot[i * PJ_L] = acc; // a_c of head h at (h·R + c)·PJ_L: only this thread reads or writes that run
+    }
+    workgroupBarrier();
+    // q_r = q − Bᵀa (each dim's R + 1 terms in one order), Σ q·μ, Σ |q·μ|, ‖q_r‖², ‖q‖²: PJ_S threads a head.
+    let pjH = lid / PJ_S; let pjT = lid % PJ_S;
+    if (pjH < PJ_GH) {
+      var acc = vec4f(0.0);
+      for (var w = pjT; w < PJ_DQ; w += PJ_S) {
+        let q = Q[(h0 + pjH) * PJ_DQ + w]; let m = frame[pjF + PJ_MU + w];
+        var r = q;
+        for (var c = 0u; c < PJ_R; c++) { r -= pjDot[(pjH * PJ_R + c) * PJ_L] * frame[pjF + c * PJ_DQ + w]; }
+        let qm = q * m;
+        acc += vec4f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(m)), dot(r, r), dot(q, q));
+      }
+      pjRed[lid] = acc;
+    }
+    for (var stride = PJ_S / 2u; stride > 0u; stride >>= 1u) {
+      workgroupBarrier();
+      if (pjH < PJ_GH && pjT < stride) { pjRed[lid] += pjRed[lid + stride]; }
+    }
+    workgroupBarrier();
+    if (pjH < PJ_GH && pjT == 0u) {
+      let a0 = pjH * PJ_R * PJ_L;
+      var a2 = 0.0;
+      for (var c = 0u; c < PJ_R; c++) { let x = pjDot[a0 + c * PJ_L]; a2 += x * x; }
+      for (var c = 0u; c < PJ_R; c += 4u) {
+        qpw[pjH * PJ_QS + c / 4u] = p.scale * vec4f(pjDot[a0 + c * PJ_L], pjDot[a0 + (c + 1u) * PJ_L], pjDot[a0 + (c + 2u) * PJ_L], pjDot[a0 + (c + 3u) * PJ_L]);
+      }
+      let t = pjRed[lid]; let an = sqrt(a2) * 1.001;
+      let qr = sqrt(t.z) * 1.001 + ${(R + 2) * 2 ** -23} * (sqrt(t.w) * 1.001 + frame[pjF + PJ_META].x * an);
+      qpw[pjH * PJ_QS + PJ_R / 4u] = vec4f(p.scale * t.x, p.scale * t.y * ${(D + 8) * 2 ** -23} * 1.0001 + 1e-30, p.scale * an * 1.001, p.scale * qr * 1.001);
+    }
+    workgroupBarrier();
+  }`;
+}
+
+/**
+ * The query pass (projectionQuery 'pass'), one workgroup a head: projQueryStatements into qproj
+ * [heads, projQueryStride(R)]; the candidate lists' counts zeroed (heads ≥ lists). Dispatch (heads).
  */
 export function projQuerySource(D: number, R: number): string {
   return /* wgsl */ `
-const WG = ${WG}u; const DQ = ${D / 4}u; const R = ${R}u; const QS = ${projQueryStride(R)}u;
+const WG = ${WG}u;
 ${PARAMS}
+${projQueryDeclarations(D, R, 1)}
 @group(0) @binding(0) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(1) var<storage, read> basis: array<vec4f>;
-@group(0) @binding(2) var<storage, read> mu: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bmeta: array<vec4f>;
+@group(0) @binding(1) var<storage, read> frame: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> qproj: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
-var<workgroup> av: array<f32, R>;
-var<workgroup> red: array<vec4f, WG>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.x; let kvh = h / p.groupSize; let B0 = kvh * R * DQ; let M0 = kvh * DQ;
-  if (lid == 0u && h < p.lists) { candCounts[h] = 0u; }
-  for (var c = lid; c < R; c += WG) {
-    var acc = 0.0;
-    for (var w = 0u; w < DQ; w++) { acc += dot(basis[B0 + c * DQ + w], Q[h * DQ + w]); }
-    av[c] = acc;
+  let h0 = wid.x; let kvh = h0 / p.groupSize;
+  if (lid == 0u && h0 < p.lists) { candCounts[h0] = 0u; }
+  ${projQueryStatements(D, R)}
+  if (lid < PJ_QS) { qproj[h0 * PJ_QS + lid] = qpw[lid]; }
+}`;
+}
+
+/** Where a rule reads element i (vec4f) of head h's projected query. */
+export type ProjQuery = (h: string, i: string) => string;
+/** The query pass' output in storage (`qproj`, heads from h0). */
+export const storedProjQuery = (R: number): ProjQuery => (h, i) => `qproj[(h0 + ${h}) * ${projQueryStride(R)}u + ${i}]`;
+/** projQueryStatements' workgroup copy (`qpw`). */
+export const localProjQuery = (R: number): ProjQuery => (h, i) => `qpw[${h} * ${projQueryStride(R)}u + ${i}]`;
+
+/**
+ * The projection scan, K keys a thread: keys of [0, n) whose upper bound exceeds the bias for some
+ * head of the scan group join the group's candidate list (ids [groups, stride], counts; one atomic
+ * a workgroup). The K keys' codes are loaded before anything else. `folded`: the workgroup projects
+ * its heads' query itself (projQueryStatements; bindings Q 2, frame 3; the counts zeroed before the
+ * pass), else it reads the query pass' qproj (3). Bindings: codes 0, keyMeta 1. Dispatch
+ * (⌈n / (K·WG)⌉, kvHeads · group / GH).
+ */
+export function projScanSource(D: number, R: number, group: number, GH: number, K: number, folded: boolean): string {
+  const RW = projWords(R);
+  return /* wgsl */ `
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const K = ${K}u; const RW = ${RW}u;
+${PARAMS}
+@group(0) @binding(0) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(1) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
+${folded ? `@group(0) @binding(2) var<storage, read> Q: array<vec4f>;
+@group(0) @binding(3) var<storage, read> frame: array<vec4f>;
+${projQueryDeclarations(D, R, GH)}` : '@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;'}
+var<workgroup> localCount: array<atomic<u32>, 1>;
+var<workgroup> localBase: array<u32, 1>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
+  var cw: array<vec4u, ${K * RW}>; var km: array<vec2f, K>; var key: array<u32, K>;
+  for (var k = 0u; k < K; k++) {
+    key[k] = (wid.x * K + k) * WG + lid; let jj = min(key[k], p.n - 1u);
+    for (var w = 0u; w < RW; w++) { cw[k * RW + w] = codes[(kvh * RW + w) * p.stride + jj]; }
+    km[k] = keyMeta[kvh * p.stride + jj];
   }
-  workgroupBarrier();
-  var acc = vec4f(0.0); // Σ q·μ, Σ |q·μ|, Σ q_r², Σ q²
-  for (var w = lid; w < DQ; w += WG) {
-    let q = Q[h * DQ + w]; let m = mu[M0 + w];
-    var r = q;
-    for (var c = 0u; c < R; c++) { r -= av[c] * basis[B0 + c * DQ + w]; }
-    let qm = q * m;
-    acc += vec4f(qm.x + qm.y + qm.z + qm.w, dot(abs(q), abs(m)), dot(r, r), dot(q, q));
+  ${folded ? projQueryStatements(D, R) : ''}
+  var hit = array<bool, K>();
+  for (var k = 0u; k < K; k++) {
+    let valid = key[k] < p.n;
+    ${projTake(R, GH, folded ? localProjQuery(R) : storedProjQuery(R), (w) => `cw[k * RW + ${w}]`, 'km[k]')}
+    for (var h = 0u; h < GH; h++) { hit[k] = hit[k] || take[h]; }
   }
-  red[lid] = acc;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride) { red[lid] += red[lid + stride]; }
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var a2 = 0.0;
-    for (var c = 0u; c < R; c++) { a2 += av[c] * av[c]; }
-    for (var c = 0u; c < R; c += 4u) { qproj[h * QS + c / 4u] = p.scale * vec4f(av[c], av[c + 1u], av[c + 2u], av[c + 3u]); }
-    let t = red[0]; let an = sqrt(a2) * 1.001;
-    let qr = sqrt(t.z) * 1.001 + ${(R + 2) * 2 ** -23} * (sqrt(t.w) * 1.001 + bmeta[kvh].x * an);
-    qproj[h * QS + R / 4u] = vec4f(p.scale * t.x, p.scale * t.y * ${(D + 8) * 2 ** -23} * 1.0001 + 1e-30, p.scale * an * 1.001, p.scale * qr * 1.001);
-  }
+  let list0 = wid.y;
+  ${appendUnion(K)}
 }`;
 }
 
 /**
- * The projection scan (select-wgsl.ts listScanSource): keys of [0, n) whose upper bound exceeds the
- * bias for some head of the scan group join the group's candidate list (ids [groups, stride],
- * counts). Bindings: codes 0, keyMeta 1, qproj 3 (2, the int8 query codes, unused). Dispatch
- * (⌈n / WG⌉, kvHeads · group / GH).
+ * The projection bound's rule for one key (jj, `valid`): take[h] — the key's upper bound exceeds
+ * the bias for head h0 + h, h < GH (a NaN bound takes it). `query`: where the projected query is;
+ * `code(w)` / `meta`: the key's code word w and its (σ, ρ) (default: read from `codes` and
+ * `keyMeta`, the projection codes of kvh). Needs p and, by default, kvh and jj in scope.
  */
-export function projScanSource(R: number, group: number, GH: number): string {
-  return listScanSource({
-    group, GH, meta: 'vec2f', union: true,
-    decls: '@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;',
-    take: projTake(R, GH),
-  });
-}
-
-/**
- * The projection bound's rule, one thread a key (jj, `valid`): take[h] — key jj's upper bound
- * exceeds the bias for head h0 + h, h < GH (a NaN bound takes it). Needs `codes`, `keyMeta` (the
- * projection codes and their vec2f meta), `qproj` (projQuerySource's), kvh, h0 and p in scope.
- */
-export function projTake(R: number, GH: number): string {
+export function projTake(R: number, GH: number, query: ProjQuery = storedProjQuery(R),
+  code: (w: string) => string = (w) => `codes[(kvh * ${projWords(R)}u + ${w}) * p.stride + jj]`, meta = 'keyMeta[kvh * p.stride + jj]'): string {
   const RW = projWords(R), QS = projQueryStride(R);
   return `var dt = array<f32, ${GH}>(); var ad = array<f32, ${GH}>();
   for (var w = 0u; w < ${RW}u; w++) {
-    let c = codes[(kvh * ${RW}u + w) * p.stride + jj];
+    let c = ${code('w')};
     let c0 = vec4f(unpack2x16float(c.x), unpack2x16float(c.y)); let c1 = vec4f(unpack2x16float(c.z), unpack2x16float(c.w));
     for (var h = 0u; h < ${GH}u; h++) {
-      let a0 = qproj[(h0 + h) * ${QS}u + 2u * w]; let a1 = qproj[(h0 + h) * ${QS}u + 2u * w + 1u];
+      let a0 = ${query('h', '2u * w')}; let a1 = ${query('h', '2u * w + 1u')};
       dt[h] += dot(a0, c0) + dot(a1, c1); ad[h] += dot(abs(a0), abs(c0)) + dot(abs(a1), abs(c1));
     }
   }
-  let m = keyMeta[kvh * p.stride + jj];
+  let m = ${meta};
   var take = array<bool, ${GH}>();
   for (var h = 0u; h < ${GH}u; h++) {
-    let t = qproj[(h0 + h) * ${QS}u + ${QS - 1}u];
+    let t = ${query('h', `${QS - 1}u`)};
     let width = t.z * m.x + t.w * m.y;
     let ub = t.x + dt[h] + width + t.y + ${(R + 2) * 2 ** -23} * ad[h] + (abs(t.x) + ad[h] + width) * 9.5367431640625e-7;
     take[h] = valid && !(ub <= p.bias);

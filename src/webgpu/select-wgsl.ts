@@ -119,20 +119,29 @@ export function reluTake(GH: number, query: QueryCodes = storedQueryCodes(0)): s
  */
 function appendIds(union: boolean): string {
   return union
-    ? `var any = false;
-  for (var h = 0u; h < NH; h++) { any = any || take[h]; }
-  var pos = 0u;
-  if (any) { pos = atomicAdd(&localCount[0], 1u); }
-  workgroupBarrier();
-  if (lid == 0u) { let c = atomicLoad(&localCount[0]); localBase[0] = select(0u, atomicAdd(&counts[list0], c), c > 0u); }
-  workgroupBarrier();
-  if (any) { ids[list0 * p.stride + localBase[0] + pos] = j; }`
+    ? `var hit = array<bool, 1>(); var key = array<u32, 1>(j);
+  for (var h = 0u; h < NH; h++) { hit[0] = hit[0] || take[h]; }
+  ${appendUnion(1)}`
     : `var pos = array<u32, NH>();
   for (var h = 0u; h < NH; h++) { if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); } }
   workgroupBarrier();
   if (lid < NH) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[list0 + lid], c), c > 0u); }
   workgroupBarrier();
   for (var h = 0u; h < NH; h++) { if (take[h]) { ids[(list0 + h) * p.stride + localBase[h] + pos[h]] = j; } }`;
+}
+
+/**
+ * WGSL: a thread's K keys (key[k]) with hit[k] appended to the union list list0 ([lists, stride]
+ * ids, counts[list0]) with one atomic a workgroup. Needs workgroup arrays localCount (atomic) and
+ * localBase of one entry, zero.
+ */
+export function appendUnion(K: number): string {
+  return `var pos = array<u32, ${K}>();
+  for (var k = 0u; k < ${K}u; k++) { if (hit[k]) { pos[k] = atomicAdd(&localCount[0], 1u); } }
+  workgroupBarrier();
+  if (lid == 0u) { let c = atomicLoad(&localCount[0]); localBase[0] = select(0u, atomicAdd(&counts[list0], c), c > 0u); }
+  workgroupBarrier();
+  for (var k = 0u; k < ${K}u; k++) { if (hit[k]) { ids[list0 * p.stride + localBase[0] + pos[k]] = key[k]; } }`;
 }
 
 /**

@@ -13,7 +13,7 @@ import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
 import { NibbleFilter } from './nibble-filter.js';
-import { ProjFilter } from './proj-filter.js';
+import { ProjFilter, type ProjectionQuery } from './proj-filter.js';
 import { WG, type Storage } from './wgsl.js';
 
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
@@ -57,8 +57,10 @@ export interface SelectionShape {
    * where lists are per scan group; else as 'int4' / 'proj').
    */
   firstFilter: FirstFilter;
-  /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS). */
+  /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS), where the query is projected and the scan's keys a thread. */
   projectionRank: number;
+  projectionQuery: ProjectionQuery;
+  projectionKeysPerThread: number;
   certifiedCut: CertifiedCut;
 }
 
@@ -153,7 +155,7 @@ export class CodeSelection {
     const filterShape = { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH };
     const first = shape.mode.kind === 'relu' ? shape.firstFilter : 'int8';
     this.filter = first === 'int8' ? null
-      : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank) : new NibbleFilter(pipelines, filterShape);
+      : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank, shape.projectionQuery, shape.projectionKeysPerThread) : new NibbleFilter(pipelines, filterShape);
     this.filterLists = this.filter !== null && first.endsWith('-gather') && this.headsPerList === this.GH;
     this.rank = shape.mode.kind === 'rank'
       ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;

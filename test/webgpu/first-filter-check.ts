@@ -18,6 +18,8 @@ export interface Case {
   /** Default 'int4'. */
   filter?: DecodePlanOptions['firstFilter'];
   projectionRank?: number;
+  /** The projection filter's tuning options (default the plan's). */
+  projection?: Pick<DecodePlanOptions, 'projectionQuery' | 'projectionKeysPerThread'>;
   /**
    * A step over the first `firstStep` positions before the checked one: the filter's centre or basis
    * is made from those keys, and the rest are coded after it, as appended keys are.
@@ -44,7 +46,7 @@ export async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const scale = c.scale ?? 1 / Math.sqrt(d), alpha = c.alpha ?? 1;
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
     sparsity: 'exact', firstFilter: c.filter ?? 'int4', maxLength: cap, targetWorkgroups: 8, layout: c.paged ? { pageSize } : 'contiguous',
-    ...(c.projectionRank === undefined ? {} : { projectionRank: c.projectionRank }) });
+    ...(c.projectionRank === undefined ? {} : { projectionRank: c.projectionRank }), ...c.projection });
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
