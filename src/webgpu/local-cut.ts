@@ -20,18 +20,12 @@
  *     ≤ p·ε·Z_lo + (1 − p)·ε·Z_lo = ε·Z_lo ≤ ε·(W + U).
  * No block needs another's counts: no global histogram and no global cut pass.
  *
- * On the GPU the bounds are bucketed as the certified scan buckets them (1/8 nat below the anchor,
- * one byte a key and head, select-wgsl.ts): a key whose upper bound is in bucket b has mass
- * ≤ e^{−(b − ABOVE)/8}, one whose lower bound is in bucket b has mass ≥ e^{−(b − ABOVE + 1)/8}
- * (0 for the saturated byte 255), and a cut at bucket c keeps the keys whose upper byte is < c
- * (c = 256: every key). {@link localCutOfBuckets} is that rule in float64; {@link localCutExact}
+ * On the GPU the bounds are bucketed as the certified scan buckets them (certified-cut.ts: the
+ * bytes' mass edges). {@link localCutOfBuckets} is that rule in float64; {@link localCutExact}
  * is the same rule on unbucketed bounds (the study's, bench/local-cut.ts).
  */
-import { ABOVE } from './select-wgsl.js';
+import { BYTES, lowerEdge, upperEdge } from './certified-cut.js';
 import { WG } from './wgsl.js';
-
-/** Values of a bucket byte; a cut at BYTES keeps every key. */
-export const BYTES = 256;
 /** At most this many keys a thread of the local-cut pass (its kept flags fit one u32 mask). */
 export const MAX_KEYS_PER_THREAD = 32;
 
@@ -52,11 +46,6 @@ export function maxLocalBlocks(maxLength: number, scanGroups: number, targetWork
   const perGroup = Math.max(1, Math.floor(targetWorkgroups / scanGroups));
   return Math.max(perGroup, Math.ceil(maxLength / (MAX_KEYS_PER_THREAD * WG)), 1);
 }
-
-/** Mass bound of a key whose upper-bound byte is b, relative to the anchor. */
-export const upperEdge = (b: number): number => Math.exp(-(b - ABOVE) / 8);
-/** Mass bound of a key whose lower-bound byte is b (saturated: nothing), relative to the anchor. */
-export const lowerEdge = (b: number): number => (b >= BYTES - 1 ? 0 : Math.exp(-(b - ABOVE + 1) / 8));
 
 export interface LocalCut {
   /** Per block, the cut byte c (keys with upper byte < c kept; BYTES: all). */

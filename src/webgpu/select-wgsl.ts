@@ -23,6 +23,9 @@ const LOW_CAP = 60;
 /** The byte a key's upper-bound bucket is kept in saturates here (a cut beyond it keeps every key). */
 const BYTE_MAX = 255;
 
+/** Which keys' lower masses the certified scan sums a workgroup (certifiedScanSource). */
+export type LowerSums = 'none' | 'every key' | 'top byte';
+
 /** Heads one selection workgroup serves: the largest divisor of the group size ≤ 8 (registers, workgroup memory). */
 export function headsPerScan(group: number): number {
   let g = Math.min(group, 8);
@@ -207,17 +210,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * The histogram is the next pass's: counting in this one (a workgroup histogram flushed once, as
  * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
  * the histogram's together (docs/webgpu.md "Kernels").
- * `lowerSums` (the local cut, localCutSource): each workgroup also writes, per head, the mass its keys
- * have at least relative to the anchor, Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32
- * rounding, exp's few-ULP error taken off by 10⁻⁵; not the bytes' edges, which cap every key more
- * than 8 nats above the anchor at e^{7.875} — where the anchor, the best of 256 sampled keys, lies
- * far below the top keys, that cap undercounted the mass 3–800× on LLM-like keys at 512k), to
- * lowSum [kvHeads · group, nwg.x] — summed by the local-cut pass into Z_lo, a lower bound on the
- * head's total mass relative to the anchor.
+ * `lowerSums`: each workgroup also writes, per head, the mass its keys have at least relative to
+ * the anchor, Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32 rounding, exp's few-ULP
+ * error taken off by 10⁻⁵; not the bytes' edges, which cap every key more than 8 nats above the
+ * anchor at e^{7.875} — where the anchor, the best of 256 sampled keys, lies far below the top
+ * keys, that cap undercounted the mass 3–800× on LLM-like keys at 512k), to lowSum
+ * [kvHeads · group, nwg.x]: over 'every key' (the local cut: localCutSource sums it into Z_lo, a
+ * lower bound on the head's total mass) or over the keys of lower byte 0 only ('top byte': the
+ * 'global-top-sum' cut, cutSource, takes it as L's byte-0 term).
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedScanSource(D: number, group: number, GH: number, lowerSums = false): string {
-  const WPK = bucketWords(GH), quads = Math.ceil(GH / 4);
+export function certifiedScanSource(D: number, group: number, GH: number, lowerSums: LowerSums = 'none'): string {
+  const WPK = bucketWords(GH), quads = Math.ceil(GH / 4), sums = lowerSums !== 'none';
+  const lowMass = (h: string) => `exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999`;
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
@@ -226,7 +231,7 @@ ${codeBindings('vec4f')}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
-${lowerSums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
+${sums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
 var<workgroup> lred: array<vec4f, WG>;` : ''}
 ${BOUND_FNS}
 fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
@@ -235,7 +240,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
   ${perHead(GH, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
-  ${lowerSums ? `var low = array<f32, ${4 * quads}>();` : ''}
+  ${sums ? `var low = array<f32, ${4 * quads}>();` : ''}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
@@ -250,14 +255,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
         loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        ${lowerSums ? `low[${h}] += exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999;` : ''}`)}
+        ${lowerSums === 'every key' ? `low[${h}] += ${lowMass(h)};` : lowerSums === 'top byte' ? `if (bl == 0u) { low[${h}] += ${lowMass(h)}; }` : ''}`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
       }
     }
   }
-  ${lowerSums ? Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
+  ${sums ? Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
     if (lid < s) { lred[lid] += lred[lid + s]; }
@@ -351,8 +356,12 @@ const TWO_WAY_SCAN = `for (var s = 1u; s < WG; s <<= 1u) {
  * it keeps, since a key's lower bucket is at or after its upper one), by two scans; the smallest
  * c ≥ 1 with U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0).
  * cut[h] = (c, U(c), L(c), anchor), the sums widened by 10⁻⁴ for their float32 rounding.
+ * `topSum` (the 'global-top-sum' cut): L's bucket-0 term is the larger of its edge count and the
+ * scan's lower masses of those keys (certifiedScanSource 'top byte': lowSum [heads, scan
+ * workgroups], summed here and shrunk by 10⁻³ for their float32 sums) — bucket 0 holds every key
+ * more than 7.875 nats above the anchor, whose edge counts each at e^{7.875}.
  */
-export function cutSource(): string {
+export function cutSource(topSum = false): string {
   return /* wgsl */ `
 const WG = ${WG}u; const NB = ${NB}u;
 struct CutParams { ratio: f32, pad0: u32, pad1: u32, pad2: u32 }
@@ -361,6 +370,9 @@ struct CutParams { ratio: f32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(2) var<storage, read> anchor: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cut: array<vec4f>;
 @group(0) @binding(4) var<uniform> p: CutParams;
+${topSum ? `${PARAMS}
+@group(0) @binding(5) var<storage, read> lowSum: array<f32>;
+@group(0) @binding(6) var<uniform> sp: Params;` : ''}
 var<workgroup> scan: array<vec2f, WG>;
 var<workgroup> best: atomic<u32>;
 @compute @workgroup_size(${WG})
@@ -368,7 +380,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let h = wid.x;
   let b0 = 2u * lid; let b1 = b0 + 1u;
   var u = vec2f(0.0); var l = vec2f(0.0);
-  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }
+  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }${topSum ? `
+  // The scan's workgroups (certifiedScanSource's dispatch) each left head h one sum.
+  let sums = min((sp.n + WG - 1u) / WG, 65535u);
+  var z = 0.0;
+  for (var s = lid; s < sums; s += WG) { z += lowSum[h * sums + s]; }
+  scan[lid] = vec2f(z, 0.0);
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { scan[lid].x += scan[lid + s].x; }
+  }
+  workgroupBarrier();
+  if (lid == 0u) { l.x = max(l.x, scan[0].x * 0.999); }
+  workgroupBarrier();` : ''}
   if (b1 < NB) { u.y = f32(hist[(h * NB + b1) * 2u]) * edges[b1]; l.y = f32(hist[(h * NB + b1) * 2u + 1u]) * edges[NB + b1]; }
   if (lid == 0u) { atomicStore(&best, NB); }
   // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.

@@ -19,8 +19,12 @@ import { WG, type Storage } from './wgsl.js';
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
 export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gather';
 
-/** Certified ε: one cut over every key's histogram ('global') or one a block of keys ('local', local-cut.ts). */
-export type CertifiedCut = 'global' | 'local';
+/**
+ * Certified ε: one cut over every key's histogram ('global'; 'global-top-sum': with L's top bucket
+ * from the scan's sums of those keys' lower masses, certified-cut.ts) or one a block of keys
+ * ('local', local-cut.ts).
+ */
+export type CertifiedCut = 'global' | 'global-top-sum' | 'local';
 
 /**
  * The local cut's share p of the budget tied to each block's own kept mass (local-cut.ts); the rest,
@@ -99,8 +103,9 @@ export class CodeSelection {
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
-  /** The local cut: the scan workgroups' lower masses [heads, ≤ 65535], the blocks' (S, K) [heads, maxBlocks] and the passes' uniform. */
+  /** The local and top-sum cuts: the scan workgroups' lower masses [heads, ≤ 65535] (certifiedScanSource lowerSums). */
   private readonly lowSum: GPUBuffer | null = null;
+  /** The local cut: the blocks' (S, K) [heads, maxBlocks] and its passes' uniform. */
   private readonly blockUL: GPUBuffer | null = null;
   private readonly maxBlocks: number = 0;
   private readonly localParams: GPUBuffer | null = null;
@@ -142,8 +147,8 @@ export class CodeSelection {
         // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
         ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
         upload(device.queue, this.cutParams, 0, ratio);
+        if (shape.certifiedCut !== 'global') this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
         if (shape.certifiedCut === 'local') {
-          this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
           this.maxBlocks = maxLocalBlocks(stride, heads / this.GH, shape.targetWorkgroups);
           this.blockUL = make(heads * this.maxBlocks * 8);
           this.localParams = make(32, UNIFORM);
@@ -220,7 +225,7 @@ export class CodeSelection {
     const int8Query = !(this.filterLists && this.filter!.standalone);
     if (int8Query) this.encodeQuery(enc, queries, n);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
-    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1, local = this.lowSum !== null;
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1, cutRule = this.shape.certifiedCut;
     if (mode.kind === 'relu') {
       const f = this.filter;
       if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
@@ -230,10 +235,10 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
-    const scanWorkgroups = Math.min(blocks, 65535);
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}${local ? '-low' : ''}`, () => certifiedScanSource(D, group, GH, local)),
-      [...scan, this.anchor, this.upBytes, this.loBytes, this.lowSum], scanWorkgroups, groups);
-    if (local && mode.kind === 'certified') {
+    const scanWorkgroups = Math.min(blocks, 65535), sums = mode.kind !== 'certified' ? 'none' : cutRule === 'local' ? 'every key' : cutRule === 'global-top-sum' ? 'top byte' : 'none';
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${sums}`, () => certifiedScanSource(D, group, GH, sums)),
+      [...scan, this.anchor, this.upBytes, this.loBytes, sums === 'none' ? null : this.lowSum], scanWorkgroups, groups);
+    if (sums === 'every key' && mode.kind === 'certified') {
       const { blockKeys, blocks: B } = localBlocks(n, groups, this.shape.targetWorkgroups), rule = localRule(mode.epsilon, LOCAL_SHARE, 1 - 1e-3);
       const u = new Uint32Array([0, 0, B, scanWorkgroups, blockKeys / WG, this.maxBlocks, 0, 0]), f = new Float32Array(u.buffer);
       f[0] = down32(rule.kept); f[1] = down32(rule.floor);
@@ -249,6 +254,7 @@ export class CodeSelection {
     p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
+    else if (sums === 'top byte') p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
     p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
       blocks, groups * (union ? 1 : bucketWords(GH)));
