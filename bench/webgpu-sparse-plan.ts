@@ -51,13 +51,13 @@ import { parseArgs } from 'node:util';
 import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
-import { numberToF16Bits, decodeF16 } from '../src/tensor/half.js';
 import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
 import { exactTimestampGpu } from './lib/dawn.js';
+import { gpuBuffer as bufferOn, halves } from './lib/webgpu-kv.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
@@ -99,24 +99,7 @@ const adapter = { description: info?.description, timestamps: device.features.ha
 log(adapter);
 const pipelines = Pipelines.of(device);
 
-/** Head-major f16 [kvHeads, n, dim] of w's first n positions, and their float32 values (the stored data). */
-function halves(w: Workload, n: number, which: 'keys' | 'values'): { bits: Uint16Array; stored: Float32Array[] } {
-  const dim = which === 'keys' ? w.d : w.dv, heads = which === 'keys' ? w.keyHeads : w.valueHeads;
-  const bits = new Uint16Array(w.kvHeads * n * dim);
-  for (let g = 0; g < w.kvHeads; g++) { const src = heads[g]!; for (let i = 0; i < n * dim; i++) bits[g * n * dim + i] = numberToF16Bits(src[i]!); }
-  const stored = heads.map((_, g) => { const o = new Float32Array(n * dim); decodeF16(bits.subarray(g * n * dim, (g + 1) * n * dim), o); return o; });
-  return { bits, stored };
-}
-
-function gpuBuffer(data: ArrayBufferView, usage = GPUBufferUsage.STORAGE): GPUBuffer {
-  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: usage | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-  for (let at = 0; at < data.byteLength; at += 1 << 26) {
-    const len = Math.min(1 << 26, data.byteLength - at);
-    device.queue.writeBuffer(b, at, data.buffer as ArrayBuffer, data.byteOffset + at, len);
-  }
-  return b;
-}
-
+const gpuBuffer = (data: ArrayBufferView) => bufferOn(device, data);
 const read = (src: GPUBuffer, bytes: number) => readBuffer(device, src, bytes);
 
 /** The ReLU bias that leaves about `target` of one query's logits (all heads) above it, at length n. */

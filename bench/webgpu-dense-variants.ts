@@ -1,0 +1,192 @@
+// Dense decode kernel variants on the GPU Dawn finds: where dense ReLU's time goes against dense
+// softmax (the same bytes), and how many workgroups / heads a workgroup short contexts want.
+// Each mode is a WebGpuDecodePlan (caller-owned f16 K/V, 8 query / 2 KV heads, d = 128, 'llm'
+// synthetic keys, one decode query, nothing read back) whose attention kernel's WGSL may be
+// rewritten before compiling, and whose heads per workgroup may be overridden — a probe that
+// reaches into the plan (its pipeline lookup and its private G / sub) so that variants need no
+// library option. A mode is `softmax` or `relu`, then `:`-separated changes:
+//   nocount   ReLU without the per-lane count of keys of positive weight (keysUsed then reads 0)
+//   countsel  the count as a branch-free select instead of an if
+//   loop      ReLU's per-head update as a loop over the heads (as softmax's) instead of written out
+//   unscaled  ReLU weights t^α as they are (no running max, no division; exact while Σ t^α fits
+//             float32 — α = 1 on these keys): the floor of what the scaled form costs
+//   hoist     ReLU's bias read from the uniform once, before the key loop
+//   gN        N query heads a workgroup (default: the plan's, 4 here)
+//   wN        the plan's targetWorkgroups (default 264)
+//   aN        ReLU^N (default α = 1)
+// For every n the modes alternate in rounds; a sample is ≥ `reps` steps (≥ ~2 ms) in one command
+// buffer timed by GPU timestamps (Dawn's quantization off where allowed); medians and each mode's
+// ratio to `softmax` and to `relu` come from the same rounds. Each mode's output is checked once
+// against the float64 reference of the stored data (maxAbsErr) and its keysUsed read back.
+// `MODE.passes`: GPU time by pass (each pass timestamped alone, ~10 µs of overhead each).
+//
+//   node --import tsx bench/webgpu-dense-variants.ts [--n 32768,131072,524288] [--rounds 7] [--reps 20]
+//     [--warm-ms 1000] [--modes softmax,relu,relu:nocount,...] [--out file.json]
+/// <reference types="@webgpu/types" />
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { WebGpuDecodePlan, webGpuDevice } from '../src/index.js';
+import { readBuffer } from '../src/webgpu/device.js';
+import { Pipelines } from '../src/webgpu/plan.js';
+import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
+import { calibrateReluBias, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
+import { median } from './lib/measure.js';
+import { exactTimestampGpu } from './lib/dawn.js';
+import { gpuBuffer, halves } from './lib/webgpu-kv.js';
+
+const { values: a } = parseArgs({ options: {
+  n: { type: 'string', default: '32768,131072,524288' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
+  'warm-ms': { type: 'string', default: '1000' }, out: { type: 'string' },
+  modes: { type: 'string', default: 'softmax,relu,relu:nocount,relu:countsel,relu:loop,relu:loop:nocount,relu:unscaled,relu:hoist,softmax:g2,relu:g2,relu:a2' },
+} });
+const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), rounds = Number(a.rounds), reps = Number(a.reps), warmMs = Number(a['warm-ms']);
+const modeNames = a.modes!.split(',');
+if (!modeNames.includes('softmax') || !modeNames.includes('relu')) throw new Error('--modes must hold softmax and relu (every ratio is against them)');
+const t0 = performance.now();
+const log = (x: unknown) => console.log(JSON.stringify(x));
+
+const gpu = await exactTimestampGpu();
+const device = await webGpuDevice(gpu ?? undefined);
+const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps: gpu !== null, subgroups: device.features.has('subgroups') };
+log(adapter);
+
+interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; G?: number; workgroups?: number; rewrites: string[] }
+
+function parseMode(name: string): Mode {
+  const [kind, ...opts] = name.split(':');
+  if (kind !== 'softmax' && kind !== 'relu') throw new Error(`mode ${name}: expected softmax or relu first`);
+  const m: Mode = { name, kind, alpha: 1, rewrites: [] };
+  for (const o of opts) {
+    const num = /^([gwa])(\d+)$/.exec(o);
+    if (num) {
+      const x = Number(num[2]);
+      if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
+    } else if (['nocount', 'countsel', 'loop', 'unscaled', 'hoist'].includes(o) && kind === 'relu') m.rewrites.push(o);
+    else throw new Error(`mode ${name}: unknown change ${o}`);
+  }
+  return m;
+}
+
+/** `src` with `from` replaced by `to` exactly `times` times (a variant that silently changed nothing would time the baseline). */
+function swap(src: string, from: string, to: string, times?: number): string {
+  const found = src.split(from).length - 1;
+  if (found === 0 || (times !== undefined && found !== times)) throw new Error(`rewrite: expected ${times ?? '≥ 1'} of ${JSON.stringify(from)}, found ${found}`);
+  return src.split(from).join(to);
+}
+
+/** The ReLU attention kernel's WGSL (attend-kernel.ts, dense) with one change. */
+function rewrite(src: string, change: string, G: number, alpha: number): string {
+  switch (change) {
+    case 'nocount': return swap(src, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', '', G);
+    case 'countsel': return swap(src, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', 'usedLane[h] += select(0u, 1u, t[b] > 0.0);', G);
+    case 'hoist': return swap(swap(src, 's[h * B + b] - p.bias', 's[h * B + b] - bias', G), 'var usedLane = array<u32, G>();', 'var usedLane = array<u32, G>();\n    let bias = p.bias;', 1);
+    case 'unscaled': {
+      let s = swap(src, 'let inv = select(0.0, 1.0 / mx, mx > 0.0);', 'let inv = 1.0;', G);
+      s = swap(s, 'let corr = select(1.0, pw(m[h] * inv), mx > 0.0);', 'let corr = 1.0;', G);
+      s = swap(s, 'select(1.0, pw(m[h] / M), M > 0.0)', '1.0', 1);
+      return swap(s, `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`, 'select(NEG, 0.0, m[h] > 0.0)', 1);
+    }
+    case 'loop': {
+      if (G < 2) throw new Error('loop: needs G ≥ 2');
+      const i0 = src.indexOf('{ const h = 0u;'), i1 = src.indexOf('{ const h = 1u;');
+      const block = src.slice(i0, i1).trimEnd();
+      const unrolled = Array.from({ length: G }, (_, h) => block.replace('{ const h = 0u;', `{ const h = ${h}u;`)).join('\n      ');
+      return swap(src, unrolled, `for (var h = 0u; h < G; h++) ${block.replace('{ const h = 0u;', '{')}`, 1);
+    }
+    default: throw new Error(`unknown change ${change}`);
+  }
+}
+
+/** A plan for mode m with its own pipeline cache (so a rewritten kernel never serves another mode). */
+function planFor(m: Mode, w: Workload, n: number, bias: number): { plan: WebGpuDecodePlan; pipelines: Pipelines } {
+  const pipelines = new (Pipelines as unknown as new (d: GPUDevice) => Pipelines)(device);
+  const plan = WebGpuDecodePlan.create(pipelines, { heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, storage: 'f16', maxLength: n,
+    kind: m.kind, alpha: m.alpha, bias: m.kind === 'relu' ? bias : 0, targetWorkgroups: m.workgroups });
+  const inner = plan as unknown as { G: number; sub: number };
+  if (m.G !== undefined) {
+    const group = w.heads / w.kvHeads;
+    if (group % m.G !== 0 || m.G > inner.G) throw new Error(`mode ${m.name}: G must divide ${group} and be ≤ ${inner.G}`);
+    inner.G = m.G; inner.sub = group / m.G; // fewer heads a workgroup: fewer splits each, the part buffer stays large enough
+  }
+  const G = inner.G, get = pipelines.get.bind(pipelines);
+  let rewritten = 0;
+  pipelines.get = (key, source) => get(key, key.startsWith('plan-') && m.rewrites.length > 0
+    ? () => {
+      rewritten++;
+      // 'loop' last: the other changes expect the per-head update written out G times.
+      const order = [...m.rewrites.filter((c) => c !== 'loop'), ...m.rewrites.filter((c) => c === 'loop')];
+      return order.reduce((s, c) => rewrite(s, c, G, m.alpha), source());
+    } : source);
+  Object.defineProperty(plan, 'rewritten', { get: () => rewritten });
+  return { plan, pipelines };
+}
+
+async function measure(full: Workload, n: number, bias: number): Promise<Record<string, unknown>> {
+  const { heads, kvHeads, d, dv } = full, q = full.queries[0]!;
+  const w: Workload = { ...full, n, keyHeads: full.keyHeads.map((k) => k.subarray(0, n * d)), valueHeads: full.valueHeads.map((v) => v.subarray(0, n * dv)) };
+  const K = halves(w, n, 'keys'), V = halves(w, n, 'values');
+  const stored: Workload = { ...w, keyHeads: K.stored, valueHeads: V.stored };
+  const bufs = { queries: gpuBuffer(device, q), keys: gpuBuffer(device, K.bits), values: gpuBuffer(device, V.bits),
+    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const modes = modeNames.map(parseMode), made = modes.map((m) => planFor(m, w, n, bias));
+  const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, bias, kvBytes: kvHeads * n * (d + dv) * 2 };
+  const steps = (i: number, k: number) => (enc: GPUCommandEncoder) => { for (let r = 0; r < k; r++) made[i]!.plan.encode(enc, bufs, n); };
+  const refs = new Map<string, Float64Array>();
+  for (let i = 0; i < modes.length; i++) {
+    const m = modes[i]!, { plan } = made[i]!;
+    const enc = device.createCommandEncoder();
+    steps(i, 1)(enc);
+    device.queue.submit([enc.finish()]);
+    const out = new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4)), st = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
+    if (m.rewrites.length > 0 && (plan as unknown as { rewritten: number }).rewritten !== 1) throw new Error(`mode ${m.name}: its kernel was not rewritten`);
+    const refKey = `${m.kind}-${m.alpha}`;
+    if (!refs.has(refKey)) refs.set(refKey, referenceDecode(stored, q, m.kind, m.alpha, m.kind === 'relu' ? bias : 0));
+    const ref = refs.get(refKey)!;
+    let err = 0, refMax = 0, used = 0;
+    for (let j = 0; j < out.length; j++) { err = Math.max(err, Math.abs(out[j]! - ref[j]!)); refMax = Math.max(refMax, Math.abs(ref[j]!)); }
+    for (let h = 0; h < heads; h++) used += st[4 * h + 1]!;
+    Object.assign(row, { [`${m.name}.maxAbsErr`]: err, [`${m.name}.refMax`]: refMax, [`${m.name}.keysUsedPerHead`]: used / heads });
+  }
+  let softmaxMs = 0;
+  for (const start = performance.now(); performance.now() - start < warmMs;) {
+    const t = await timeOnGpu(device, steps(0, 50));
+    softmaxMs = (t.gpuMs ?? t.submitMs) / 50;
+  }
+  const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(softmaxMs, 1e-3))));
+  row.stepsPerSample = k;
+  const samples = modes.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < modes.length; i++) {
+      const t = await timeOnGpu(device, steps(i, k));
+      samples[i]!.push((t.gpuMs ?? t.submitMs) / k);
+    }
+  }
+  modes.forEach((m, i) => { row[`${m.name}.ms`] = median(samples[i]!); });
+  for (let i = 0; i < modes.length; i++) {
+    const p = await timePasses(device, made[i]!.pipelines, steps(i, reps));
+    if (p) row[`${modes[i]!.name}.passes`] = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
+  }
+  for (const m of modes) {
+    row[`${m.name}.GBps`] = (row.kvBytes as number) / (row[`${m.name}.ms`] as number) / 1e6;
+    row[`${m.name}.vsSoftmax`] = (row[`${m.name}.ms`] as number) / (row['softmax.ms'] as number);
+    row[`${m.name}.vsRelu`] = (row[`${m.name}.ms`] as number) / (row['relu.ms'] as number);
+  }
+  row.timing = adapter.timestamps ? 'timestamps' : 'submit to done';
+  for (const x of made) x.plan.destroy();
+  for (const b of Object.values(bufs)) b.destroy();
+  return row;
+}
+
+const rows: Record<string, unknown>[] = [];
+const save = () => {
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-dense-variants', adapter, node: process.version, hostLoad: loadavg(), rounds, reps, warmMs, modes: modeNames,
+    synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
+};
+const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);
+// ReLU's bias: ~2 % of the logits positive over the shortest context (calibrateReluBias).
+const bias = calibrateReluBias({ ...full, n: ns[0]!, keyHeads: full.keyHeads.map((k) => k.subarray(0, ns[0]! * full.d)) });
+for (const n of ns) { rows.push(await measure(full, n, bias)); log(rows.at(-1)); save(); }
+save();
+process.exit(0);
