@@ -11,6 +11,9 @@
 //   unscaled  ReLU weights t^α as they are (no running max, no division; exact while Σ t^α fits
 //             float32 — α = 1 on these keys): the floor of what the scaled form costs
 //   hoist     ReLU's bias read from the uniform once, before the key loop
+//   il        (with gN, N below the group) the workgroups of one split's head subsets dispatched
+//             side by side (x = split · sub + subset) instead of sub dispatch rows apart, so they
+//             read the same K/V rows at about the same time (L2 hits instead of DRAM twice)
 //   gN        N query heads a workgroup (default: the plan's, 4 here)
 //   wN        the plan's targetWorkgroups (default 264)
 //   aN        ReLU^N (default α = 1)
@@ -63,7 +66,7 @@ function parseMode(name: string): Mode {
     if (num) {
       const x = Number(num[2]);
       if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
-    } else if (['nocount', 'countsel', 'loop', 'unscaled', 'hoist'].includes(o) && kind === 'relu') m.rewrites.push(o);
+    } else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
     else throw new Error(`mode ${name}: unknown change ${o}`);
   }
   return m;
@@ -87,6 +90,10 @@ function rewrite(src: string, change: string, G: number, alpha: number): string 
       s = swap(s, 'let corr = select(1.0, pw(m[h] * inv), mx > 0.0);', 'let corr = 1.0;', G);
       s = swap(s, 'select(1.0, pw(m[h] / M), M > 0.0)', '1.0', 1);
       return swap(s, `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`, 'select(NEG, 0.0, m[h] > 0.0)', 1);
+    }
+    case 'il': {
+      const s = swap(src, 'let split = wid.x;', 'let split = wid.x / p.sub;', 1);
+      return swap(s, 'let kvh = wid.y / p.sub; let head0 = kvh * p.groupSize + (wid.y % p.sub) * G;', 'let kvh = wid.y; let head0 = kvh * p.groupSize + (wid.x % p.sub) * G;', 1);
     }
     case 'loop': {
       if (G < 2) throw new Error('loop: needs G ≥ 2');
@@ -120,6 +127,14 @@ function planFor(m: Mode, w: Workload, n: number, bias: number): { plan: WebGpuD
       return order.reduce((s, c) => rewrite(s, c, G, m.alpha), source());
     } : source);
   Object.defineProperty(plan, 'rewritten', { get: () => rewritten });
+  if (m.rewrites.includes('il')) {
+    // The attention pass's grid (splits, kvHeads · sub) as (splits · sub, kvHeads); the merge's stays.
+    const dispatch = pipelines.dispatch.bind(pipelines), sub = inner.sub;
+    let attention: GPUComputePipeline | null = null;
+    const find = pipelines.get;
+    pipelines.get = (key, source) => { const p = find(key, source); if (key.startsWith('plan-')) attention = p; return p; };
+    pipelines.dispatch = (enc, pipe, buffers, x, y, extra) => (pipe === attention ? dispatch(enc, pipe, buffers, x * sub, y / sub, extra) : dispatch(enc, pipe, buffers, x, y, extra));
+  }
   return { plan, pipelines };
 }
 
