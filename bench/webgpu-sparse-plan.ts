@@ -24,8 +24,13 @@
 // `relu-ACT-proj-gather-fused` with --filters int4-gather / proj-gather: the 4-bit codes' or the
 // projections' rule) beside the split passes' `relu-ACT`, in the same rounds; --fused-workgroups
 // 264,1056 adds `relu-ACT-fused-wN` for each N but the plan's default (its targetWorkgroups: blocks
-// of keys a pass); --fused-keys-per-thread 1,2 adds `relu-ACT-fused-kK` (plan option
-// fusedKeysPerThread: int8 codes scanned K keys a thread a tile). --split-workgroups 264,1056 adds
+// of keys a pass); --fused-keys-per-thread 1,2,4 adds `relu-ACT-fused-kK` (and
+// `relu-ACT-FILTER-fused-kK`; plan option fusedKeysPerThread: codes scanned K keys a thread a tile);
+// --fused-prefetch 0,1 adds `relu-ACT-fused-pf` (and `-kK-pf`: plan option fusedPrefetch, int8 only,
+// each tile's codes loaded while the tile before is scanned); --fused-lean 0,1 adds `-lean` (plan
+// option fusedLeanState: the attention's queries in workgroup memory and 2 keys a team step, fewer
+// registers through the scan); --gathered-lean 0,1 adds `certified-lean` and `relu-ACT[-FILTER]-lean`
+// (plan option gatheredLeanState: the split path's gathered attention with that lean state). --split-workgroups 264,1056 adds
 // `NAME-wN` for the split contenders (targetWorkgroups N: the scan's and the gathered pass' workgroups).
 // --proj-variants pass1,pass8,scan8 adds `NAME-V` for the split projection contenders: the plan's
 // projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
@@ -41,8 +46,9 @@
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
-//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2]
+//     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
+//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -66,10 +72,14 @@ const { values: a } = parseArgs({ options: {
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
+  'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
 } });
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
-const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2)[] : [];
+const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2 | 4)[] : [];
+const fusedPrefetch = a['fused-prefetch'] ? a['fused-prefetch'].split(',').map((x) => x === '1') : [];
+const fusedLean = a['fused-lean'] ? a['fused-lean'].split(',').map((x) => x === '1') : [];
+const gatheredLean = (a['gathered-lean'] ?? '').split(',').includes('1');
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
 /** --proj-variants pass1,scan8: the projection filter's projectionQuery and projectionKeysPerThread ('pass1' is the plan's default). */
@@ -136,6 +146,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'certified-top-sum', options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedCut: 'global-top-sum' } },
     // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.
     { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
+    ...(gatheredLean ? [{ name: 'certified-lean', options: { kind: 'softmax', sparsity: { epsilon: eps }, gatheredLeanState: true } } as const] : []),
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) {
@@ -144,8 +155,16 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         const name = `relu-${act}${f === 'int8' ? '' : `-${f}`}${sp === 'split' ? '' : `-${sp}`}`;
         const options = { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, act), sparsity: 'exact', ...filterOptions(f), sparsePass: sp } as const;
         contenders.push({ name, options });
+        if (sp === 'split' && gatheredLean) contenders.push({ name: `${name}-lean`, options: { ...options, gatheredLeanState: true } });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
-        if (sp === 'fused' && f === 'int8') for (const k of fusedKpt.filter((x) => x !== 1)) contenders.push({ name: `${name}-k${k}`, options: { ...options, fusedKeysPerThread: k } });
+        if (sp === 'fused') {
+          // (prefetching is the int8 codes')
+          for (const k of [1, ...fusedKpt.filter((x) => x !== 1)] as const) for (const pf of [false, ...fusedPrefetch.filter((x) => x && f === 'int8')]) for (const lean of [false, ...fusedLean.filter((x) => x)]) {
+            if (k === 1 && !pf && !lean) continue; // the plain fused contender
+            contenders.push({ name: `${name}${k > 1 ? `-k${k}` : ''}${pf ? '-pf' : ''}${lean ? '-lean' : ''}`,
+              options: { ...options, fusedKeysPerThread: k, ...(pf ? { fusedPrefetch: true } : {}), fusedLeanState: lean } });
+          }
+        }
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass1')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
       }
@@ -274,7 +293,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name),
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -42,11 +42,13 @@ export interface AttendShape {
   layout?: 'contiguous' | { pageSize: number; kvHeads: number };
   /** Lanes per key ({@link lanesFor}). */
   T: number;
+  /** A lean state ({@link LEAN_STEP_KEYS}; its queries' workgroup memory, {@link leanBytes}, counted in fitsHeads' reserve). */
+  lean?: boolean;
 }
 
 
-/** Keys each team takes per step of the key loop. */
-const B = 4;
+/** Keys each team takes per step of the key loop (a lean state takes LEAN_STEP_KEYS). */
+const STEP_KEYS = 4;
 /** Workgroup memory of one kernel (WebGPU's default limit is 16 KiB). */
 const WG_BYTES = 16384;
 
@@ -62,7 +64,7 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
 
 /** Keys one workgroup step covers (a split's chunk is a multiple of it). */
 export function keysPerStep(T: number): number {
-  return (AWG / T) * B;
+  return (AWG / T) * STEP_KEYS;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
@@ -109,10 +111,28 @@ export interface AttendPieces {
   end(header?: string): string;
 }
 
-/** The pieces of {@link AttendPieces} for shape x; `reserve`: as fitsHeads. */
+/**
+ * A lean attention state (AttendShape.lean): the G heads' query slices live in workgroup memory
+ * ({@link leanBytes}, read at each key) instead of registers, and a team takes 2 keys a step
+ * instead of 4 (half the scores and value slices in flight) — fewer registers a thread, so more
+ * workgroups may be resident: for a kernel that holds the state through other work (the fused
+ * pass's scan) or whose workgroups are short (the gathered pass over short lists).
+ */
+export const LEAN_STEP_KEYS = 2;
+
+/** Workgroup memory of a lean state's query slices (the caller counts it in `reserve`). */
+export function leanBytes(G: number, D: number): number {
+  return 4 * G * D;
+}
+
+/**
+ * The pieces of {@link AttendPieces} for shape x; `reserve`: as fitsHeads (a lean state's begin
+ * holds a barrier: uniform control flow).
+ */
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous' } = x;
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
+  const B = lean ? LEAN_STEP_KEYS : STEP_KEYS;
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
   const softmax = weighting === 'softmax';
@@ -135,13 +155,17 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
+  // Quad i of this lane's slice of head h's query.
+  const qAt = (i: string) => (lean ? `qs[h * ${D / 4}u + lane * 2u * KU + ${i}]` : `q[h * 2u * KU + ${i}]`);
   const begin = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
     var usedLane = array<u32, G>();`}
-    // This lane's slice of every head's query (scale folded in).
+    ${lean ? `// The G heads' queries (scale folded in), in workgroup memory.
+    for (var i = lid; i < ${G * D / 4}u; i += ${AWG}u) { qs[i] = p.scale * Q[head0 * ${D / 4}u + i]; }
+    workgroupBarrier();` : `// This lane's slice of every head's query (scale folded in).
     var q: array<vec4f, ${G * 2 * KU}>;
     for (var h = 0u; h < G; h++) {
       for (var i = 0u; i < 2u * KU; i++) { q[h * 2u * KU + i] = p.scale * Q[(head0 + h) * ${D / 4}u + lane * 2u * KU + i]; }
-    }
+    }`}
     var m: array<f32, G>;
     var l: array<f32, G>;
     var acc: array<vec4f, ${G * 2 * VU}>;
@@ -164,7 +188,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
         let row = rowOf(kvh, key);
         for (var u = 0u; u < KU; u++) {
           ${unit('K', D / 8)}
-          for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, q[h * 2u * KU + 2u * u]) + dot(a1, q[h * 2u * KU + 2u * u + 1u]); }
+          for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
         }
         for (var u = 0u; u < VU; u++) {
           ${unit('V', DV / 8)}
@@ -257,7 +281,8 @@ ${PARAMS}
 ${middle}
 ${typeof layout === 'object' ? '@group(0) @binding(9) var<storage, read> pages: array<u32>;' : ''}
 ${softmax ? '' : 'var<workgroup> usedHere: array<atomic<u32>, G>;'}
-var<workgroup> teamMax: array<f32, ${NT * G}>;
+${lean ? `var<workgroup> qs: array<vec4f, ${G * D / 4}>;
+` : ''}var<workgroup> teamMax: array<f32, ${NT * G}>;
 var<workgroup> fold: array<vec4f, ${C * G * (DQ + 1)}>;
 fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
     ? `(pages[key / ${layout.pageSize}u] * ${layout.kvHeads}u + kvh) * ${layout.pageSize}u + key % ${layout.pageSize}u`
@@ -268,7 +293,7 @@ ${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}`;
 
 export function attendSource(x: AttendShape): string {
   const { gather } = x;
-  const a = attendPieces(x);
+  const a = attendPieces(x, x.lean ? leanBytes(x.G, x.D) : 0);
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
   const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end()}`;
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;

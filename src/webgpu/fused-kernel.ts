@@ -6,11 +6,11 @@
  */
 import { HsrError } from '../errors.js';
 import { fitsHeads } from './attend-kernel.js';
-import { fusedBytes, fusedSource, reluKeepRule, type KeepRule } from './fused-wgsl.js';
+import { fusedBytes, fusedSource, reluKeepRule, type FusedTuning, type KeepRule } from './fused-wgsl.js';
 import type { Pipelines } from './plan.js';
 import { WG, type Storage, type Weighting } from './wgsl.js';
 
-export interface FusedShape {
+export interface FusedShape extends FusedTuning {
   heads: number; kvHeads: number; D: number; DV: number;
   /** Lanes per key of the attention (attend-kernel.ts lanesFor). */
   T: number;
@@ -20,17 +20,15 @@ export interface FusedShape {
   layout: 'contiguous' | { pageSize: number; kvHeads: number };
   /** Default exact ReLU's. */
   rule?: KeepRule;
-  /** int8 rules: keys each thread scans a tile, their codes loaded first (default 1; fused-wgsl.ts). */
-  keysPerThread?: number;
 }
 
 /**
  * Heads one fused workgroup serves: the largest divisor of the group size ≤ 8 whose attention
  * state fits in workgroup memory beside the key list (each K/V row is then read once for them).
  */
-export function fusedHeads(group: number, D: number, DV: number, T: number, rule: KeepRule = reluKeepRule): number {
+export function fusedHeads(group: number, D: number, DV: number, T: number, rule: KeepRule = reluKeepRule, tuning: FusedTuning = {}): number {
   let G = Math.min(group, 8);
-  while (group % G !== 0 || (G > 1 && !fitsHeads(G, DV, T, fusedBytes(G, D, rule)))) G--;
+  while (group % G !== 0 || (G > 1 && !fitsHeads(G, DV, T, fusedBytes(G, D, rule, tuning)))) G--;
   return G;
 }
 
@@ -54,7 +52,7 @@ export class FusedPass {
   constructor(private readonly pipelines: Pipelines, readonly shape: FusedShape) {
     this.rule = shape.rule ?? reluKeepRule;
     this.group = shape.heads / shape.kvHeads;
-    this.G = fusedHeads(this.group, shape.D, shape.DV, shape.T, this.rule);
+    this.G = fusedHeads(this.group, shape.D, shape.DV, shape.T, this.rule, shape);
     const buffers = 4 + (this.rule.codes === 'int8' ? 2 : 0) + this.rule.storageBuffers + (typeof shape.layout === 'object' ? 1 : 0);
     const limit = pipelines.device.limits.maxStorageBuffersPerShaderStage;
     if (buffers > limit) {
@@ -75,10 +73,10 @@ export class FusedPass {
   encode(enc: GPUCommandEncoder, b: { keys: GPUBuffer; values: GPUBuffer; queries: GPUBuffer; part: GPUBuffer; params: GPUBuffer; pageTable?: GPUBuffer },
     codes: readonly GPUBuffer[], blocks: number, rule: GPUBuffer[] = []): void {
     const s = this.shape, paged = typeof s.layout === 'object';
-    const kpt = s.keysPerThread ?? 1;
-    const key = `fused-${this.rule.id}-${this.G}-${s.T}-${s.D}-${s.DV}-${s.storage}-${s.weighting}-${s.alpha}-${paged ? (s.layout as { pageSize: number }).pageSize : 0}-${s.kvHeads}-${this.group}-${kpt}`;
+    const kpt = s.keysPerThread ?? 1, prefetch = s.prefetch === true, lean = s.lean === true;
+    const key = `fused-${this.rule.id}-${this.G}-${s.T}-${s.D}-${s.DV}-${s.storage}-${s.weighting}-${s.alpha}-${paged ? (s.layout as { pageSize: number }).pageSize : 0}-${s.kvHeads}-${this.group}-${kpt}-${prefetch ? 'pf' : ''}-${lean ? 'lean' : ''}`;
     const pipe = this.pipelines.get(key, () => fusedSource({ D: s.D, DV: s.DV, G: this.G, T: s.T, storage: s.storage, weighting: s.weighting, alpha: s.alpha,
-      layout: s.layout, group: this.group, keysPerThread: kpt }, this.rule));
+      layout: s.layout, group: this.group, keysPerThread: kpt, prefetch, lean }, this.rule));
     this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, b.part, b.params, codes[0] ?? null, codes[1] ?? null, null, null, paged ? b.pageTable! : null, ...rule],
       blocks, this.groups);
   }

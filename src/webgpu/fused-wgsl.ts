@@ -17,7 +17,7 @@
  * exceeds the bias for some head) here; another rule (e.g. a certified per-block cut) brings its own
  * bindings, workgroup memory, a prelude run before the scan and its per-key decision.
  */
-import { attendPieces, type AttendShape } from './attend-kernel.js';
+import { attendPieces, leanBytes, type AttendShape } from './attend-kernel.js';
 import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
 import { codeDots, keyCodeBindings, reluTake, type QueryCodes } from './select-wgsl.js';
 import { nibbleTake } from './nibble-wgsl.js';
@@ -26,9 +26,25 @@ import { WG } from './wgsl.js';
 
 /**
  * Keys a workgroup's list holds (a power of two: positions wrap with a mask; at least 3·WG: before
- * the scan the list's memory holds the query coding's reductions).
+ * the scan the list's memory holds the query coding's reductions), at 1 or 2 keys a thread a tile
+ * ({@link listCap}).
  */
 export const LIST_CAP = 1024;
+
+/** How the fused pass scans: plan options fusedKeysPerThread, fusedPrefetch, fusedLeanState. */
+export interface FusedTuning {
+  /** Keys each thread scans a tile (1, 2 or 4; default 1). */
+  keysPerThread?: number;
+  /** int8 rules: the next tile's codes loaded before this tile's dots and barriers. */
+  prefetch?: boolean;
+  /** The attention's lean state (attend-kernel.ts attendPieces): fewer registers through the scan. */
+  lean?: boolean;
+}
+
+/** The list's keys at `keysPerThread` keys a thread: room for two tiles at least. */
+export function listCap(keysPerThread = 1): number {
+  return Math.max(LIST_CAP, 2 * keysPerThread * WG);
+}
 
 /**
  * Bindings of the fused pass: 0–4 the attention's (K, V, Q, part, params: attend-kernel.ts), 5–6
@@ -115,9 +131,12 @@ export function projKeepRule(R: number): KeepRule {
   };
 }
 
-/** Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query codes (int8 rules). */
-export function fusedBytes(G: number, D: number, rule: KeepRule): number {
-  return 4 * LIST_CAP + 16 + (rule.codes === 'int8' ? G * (2 * D + 16) : 0) + rule.workgroupBytes;
+/**
+ * Workgroup memory of a fused pass beside the attention's: the list, its count, the G heads' query
+ * codes (int8 rules), a lean state's queries.
+ */
+export function fusedBytes(G: number, D: number, rule: KeepRule, tuning: FusedTuning = {}): number {
+  return 4 * listCap(tuning.keysPerThread) + 16 + (rule.codes === 'int8' ? G * (2 * D + 16) : 0) + rule.workgroupBytes + (tuning.lean ? leanBytes(G, D) : 0);
 }
 
 /** The workgroup's query codes (qw: per head D/16 hi words then D/16 lo words, the query pass's layout; qcf: coefficients). */
@@ -134,10 +153,11 @@ const localQuery = (D: number): QueryCodes => ({
  * pass itself (QUERY_CODE_FNS, as the query pass: each workgroup its G heads, a few hundred dims),
  * so a step is this pass and the merge. Dispatch (blocks, kvHeads · group / G).
  */
-export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number; keysPerThread?: number }, rule: KeepRule): string {
+export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number } & FusedTuning, rule: KeepRule): string {
   const { D, G, group } = x;
-  if (LIST_CAP < 3 * WG || (LIST_CAP & (LIST_CAP - 1)) !== 0) throw new Error('fusedSource: LIST_CAP must be a power of two ≥ 3·WG');
-  const a = attendPieces(x, fusedBytes(G, D, rule));
+  const CAP = listCap(x.keysPerThread);
+  if (CAP < 3 * WG || (CAP & (CAP - 1)) !== 0) throw new Error('fusedSource: the list must hold a power of two ≥ 3·WG keys');
+  const a = attendPieces(x, fusedBytes(G, D, rule, x));
   const DQ4 = D / 4, QL = Math.floor(WG / G), QP = 2 ** Math.ceil(Math.log2(QL));
   // A tree over each head's QL threads (entries [qh·QL, qh·QL + QL) of the list's memory, `width` u32 each).
   const tree = (width: number, join: (x: string, y: string) => string) => `for (var stride = ${QP / 2}u; stride > 0u; stride >>= 1u) {
@@ -148,14 +168,21 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number; ke
   }
   workgroupBarrier();`;
   const int8 = rule.codes === 'int8', query = localQuery(D);
-  // Keys a thread scans a tile: with more than one (int8 codes), all their words are loaded first,
-  // so their loads are in flight together before the tile's barriers.
-  const KPT = int8 ? x.keysPerThread ?? 1 : 1, TILE = WG * KPT;
-  if (KPT * WG >= LIST_CAP) throw new Error(`fusedSource: ${KPT} keys a thread overflow the list`);
-  const loadAhead = `var cw: array<vec4u, ${KPT * (D / 16)}>; var cm: array<vec4f, ${KPT}>;
-    ${Array.from({ length: KPT }, (_, k) => `{ let jk = min(t0 + ${k * WG}u + lid, b1 - 1u);
+  // Keys a thread scans a tile: with more than one, their loads may be in flight together before
+  // the tile's barriers (int8 codes: all their words are loaded first). `prefetch`: the next tile's
+  // words are loaded before this tile's dots, list and barriers, so their latency hides behind them
+  // (a workgroup holds the attention's state through the scan: few are resident, run 9).
+  const KPT = x.keysPerThread ?? 1, TILE = WG * KPT, prefetch = int8 && x.prefetch === true;
+  if (2 * TILE > CAP) throw new Error(`fusedSource: ${KPT} keys a thread overflow the list`);
+  const loaded = int8 && (KPT > 1 || prefetch);
+  const codeWords = `var cw: array<vec4u, ${KPT * (D / 16)}>; var cm: array<vec4f, ${KPT}>;`;
+  const loadAt = (at: string) => Array.from({ length: KPT }, (_, k) => `{ let jk = min(${at} + ${k * WG}u + lid, b1 - 1u);
       for (var i = 0u; i < ${D / 16}u; i++) { cw[${k * (D / 16)}u + i] = codes[(kvh * ${D / 16}u + i) * p.stride + jk]; }
-      cm[${k}] = keyMeta[kvh * p.stride + jk]; }`).join('\n    ')}`;
+      cm[${k}] = keyMeta[kvh * p.stride + jk]; }`).join('\n    ');
+  const [now, nowMeta] = prefetch ? ['cwNow', 'cmNow'] : ['cw', 'cm'];
+  const tileCodes = prefetch ? `let cwNow = cw; let cmNow = cm;
+    ${loadAt('t0 + TILE')}` : loaded ? `${codeWords}
+    ${loadAt('t0')}` : '';
   // int8 rules: the G heads' query codes and coefficients, QL threads a head (the query pass's
   // math); the list's memory holds the reductions until the scan starts.
   const coding = `let qh = lid / QL; let qi = lid % QL; let coding = qh < G;
@@ -183,7 +210,7 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number; ke
   if (coding && qi == 0u) { qcf[qh] = queryCoef(p.scale, a, vec3f(bitcast<f32>(list[3u * lid]), bitcast<f32>(list[3u * lid + 1u]), bitcast<f32>(list[3u * lid + 2u]))); }`;
   return /* wgsl */ `${a.declarations(`${int8 ? keyCodeBindings(5, 'vec4f') : ''}
 ${rule.declarations}`)}
-const WG = ${WG}u; const TILE = ${TILE}u; const CAP = ${LIST_CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
+const WG = ${WG}u; const TILE = ${TILE}u; const CAP = ${CAP}u; const HG = ${group / G}u; const GS = ${group}u; const DQ4 = ${DQ4}u; const QL = ${QL}u;
 var<workgroup> list: array<u32, CAP>;
 var<workgroup> listEnd: atomic<u32>;
 var<workgroup> listEndNow: u32;
@@ -205,11 +232,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   ${a.begin}
   // Keys listed so far in this block, and how many of them are attended (both uniform).
   var done = 0u;
+  ${prefetch ? `${codeWords}
+  ${loadAt('b0')}` : ''}
   for (var t0 = b0; t0 < b1; t0 += TILE) {
-    ${KPT > 1 ? loadAhead : ''}
+    ${tileCodes}
     ${Array.from({ length: KPT }, (_, k) => `{
     let j = t0 + ${k * WG}u + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
-    ${int8 ? codeDots(D, G, false, query, KPT > 1 ? { word: (i) => `cw[${k * (D / 16)}u + ${i}]`, meta: `cm[${k}]` } : undefined) : ''}
+    ${int8 ? codeDots(D, G, false, query, loaded ? { word: (i) => `${now}[${k * (D / 16)}u + ${i}]`, meta: `${nowMeta}[${k}]` } : undefined) : ''}
     var keep = false;
     ${rule.keep(G, query)}
     if (keep) { list[atomicAdd(&listEnd, 1u) & (CAP - 1u)] = j; }

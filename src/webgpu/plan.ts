@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
@@ -224,11 +224,27 @@ export interface DecodePlanOptions {
    */
   certifiedCut?: CertifiedCut;
   /**
-   * sparsePass 'fused' with the int8 codes: keys each thread scans a tile of the block (1 or 2;
-   * default 1) — their code words are loaded first, so more loads are in flight before the tile's
-   * barriers (a tuning choice: docs/webgpu.md).
+   * The fused pass: keys each thread scans a tile of the block (1, 2 or 4; default 1) — more loads
+   * in flight before the tile's barriers (the int8 codes' words are loaded first); a tuning choice:
+   * docs/webgpu.md.
    */
-  fusedKeysPerThread?: 1 | 2;
+  fusedKeysPerThread?: 1 | 2 | 4;
+  /**
+   * sparsePass 'fused' with the int8 codes: each tile's codes are loaded while the tile before is
+   * scanned (default false; a tuning choice: docs/webgpu.md).
+   */
+  fusedPrefetch?: boolean;
+  /**
+   * sparsePass 'fused': the attention's state kept lean through the scan (queries in workgroup
+   * memory, 2 keys a team step; attend-kernel.ts LEAN_STEP_KEYS) — fewer registers, more resident
+   * workgroups (default false; a tuning choice: docs/webgpu.md).
+   */
+  fusedLeanState?: boolean;
+  /**
+   * Sparse modes' split path: the gathered attention pass keeps a lean state (as fusedLeanState:
+   * fewer registers, more resident workgroups; default false; a tuning choice: docs/webgpu.md).
+   */
+  gatheredLeanState?: boolean;
 }
 
 export interface DecodeBuffers {
@@ -285,16 +301,18 @@ export class WebGpuDecodePlan {
     this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
     // Sparse plans attend one id list per workgroup: a scan group's union (exact ReLU, certified)
     // where the kernel can serve its heads at once, else a head's.
-    const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fitsHeads(headsPerScan(group), this.valueDim, this.T);
+    const lean = mode.kind !== 'dense' && options.gatheredLeanState === true;
+    const fits = (G: number) => fitsHeads(G, this.valueDim, this.T, lean ? leanBytes(G, headDim) : 0);
+    const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fits(headsPerScan(group));
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
-    while (group % G !== 0 || !fitsHeads(G, this.valueDim, this.T)) G--;
+    while (group % G !== 0 || !fits(G)) G--;
     const layout = options.layout ?? 'contiguous';
     const pass = options.sparsePass ?? 'auto';
     this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && (options.firstFilter ?? 'int8') === 'int8') ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
-      keysPerThread: options.fusedKeysPerThread,
+      keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState,
     }) : null;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -335,8 +353,20 @@ export class WebGpuDecodePlan {
       : sel.rule === 'threshold' ? { kind: 'rank' as const, row: { threshold: sel.threshold } }
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
-    if (options.fusedKeysPerThread !== undefined && (![1, 2].includes(options.fusedKeysPerThread) || options.sparsePass === 'split' || mode?.kind !== 'relu' || filter !== 'int8')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1 or 2 with exact sparse ReLU, sparsePass 'fused' or 'auto' and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    // Where a fused pass may run (the tuning options' checks; the sparsePass check below says which rules).
+    const fusable = mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && filter === 'int8'));
+    const fusedInt8 = fusable && filter === 'int8';
+    if (options.fusedKeysPerThread !== undefined && (![1, 2, 4].includes(options.fusedKeysPerThread) || !fusable)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with exact sparse ReLU and sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    }
+    if (options.fusedLeanState !== undefined && (typeof options.fusedLeanState !== 'boolean' || !fusable)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedLeanState true or false with exact sparse ReLU and sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.fusedLeanState)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    }
+    if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    }
+    if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !fusedInt8)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' or 'auto' and firstFilter 'int8', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
       && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {
@@ -427,9 +457,10 @@ export class WebGpuDecodePlan {
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const key = `${sel ? 'attend-gather' : 'plan'}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const lean = sel !== null && o.gatheredLeanState === true;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]

@@ -26,7 +26,11 @@ interface Case {
   /** The codes the rule reads: 'int8' (default), the 4-bit ones ('int4-gather') or the projections ('proj-gather'). */
   filter?: 'int8' | 'int4-gather' | 'proj-gather';
   /** The fused plan's fusedKeysPerThread. */
-  kpt?: 1 | 2;
+  kpt?: 1 | 2 | 4;
+  /** The fused plan's fusedPrefetch. */
+  pf?: boolean;
+  /** The fused plan's fusedLeanState. */
+  lean?: boolean;
 }
 
 /**
@@ -44,7 +48,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
-      sparsity: 'exact', sparsePass, firstFilter: c.filter, fusedKeysPerThread: sparsePass !== 'split' ? c.kpt : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+      sparsity: 'exact', sparsePass, firstFilter: c.filter, fusedKeysPerThread: sparsePass !== 'split' ? c.kpt : undefined, fusedPrefetch: sparsePass !== 'split' ? c.pf : undefined, fusedLeanState: sparsePass !== 'split' ? c.lean : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
     device.queue.submit([enc.finish()]);
@@ -85,7 +89,10 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   return scored;
 }
 
-/** The score at quantile `frac` from the top of all heads' scores (a bias leaving about that share positive). */
+/**
+ * A bias leaving about the share `frac` of all heads' scores above it: midway between the scores at
+ * that quantile from the top (not one of them: float32 may round a score equal to it either way).
+ */
 function biasAt(c: Omit<Case, 'bias' | 'label'>, frac: number): number {
   const s: number[] = [], group = c.heads / c.kvHeads, scale = c.scale ?? 1 / Math.sqrt(c.d);
   for (let h = 0; h < c.heads; h++) for (let j = 0; j < c.n; j++) {
@@ -93,20 +100,24 @@ function biasAt(c: Omit<Case, 'bias' | 'label'>, frac: number): number {
     for (let i = 0; i < c.d; i++) x += c.q[h * c.d + i]! * c.k[(Math.floor(h / group) * c.n + j) * c.d + i]!;
     s.push(x * scale);
   }
-  return s.sort((a, b) => b - a)[Math.floor(frac * s.length)]!;
+  s.sort((a, b) => b - a);
+  const i = Math.floor(frac * s.length);
+  return (s[i]! + s[i + 1]!) / 2;
 }
 
 test('fused exact ReLU: LLM-like keys, int8 and 4-bit codes and projections, GQA 8/2 d = 128 and 4/4 d = 64, α 1 and 2, f32/f16, contiguous/paged, n not a multiple of the block — the float64 answer, the split path\'s candidates, most keys dropped', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(61);
-  for (const [heads, kvHeads, d, storage, paged, alpha, n, filter, kpt] of [[8, 2, 128, 'f16', false, 1, 1500, 'int8', undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int8', 2],
-    [8, 2, 128, 'f16', false, 1, 1500, 'int4-gather', undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int4-gather', undefined],
-    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', undefined], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined]] as const) {
+  for (const [heads, kvHeads, d, storage, paged, alpha, n, filter, kpt, pf, lean] of [[8, 2, 128, 'f16', false, 1, 1500, 'int8', undefined, true, undefined],
+    [8, 2, 128, 'f16', true, 1, 1500, 'int8', undefined, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'int8', 2, undefined, true],
+    [4, 4, 64, 'f32', false, 1, 1000, 'int8', 2, true, undefined],
+    [8, 2, 128, 'f16', false, 1, 1500, 'int4-gather', 2, undefined, undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int4-gather', undefined, undefined, true],
+    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', 4, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined, undefined, undefined]] as const) {
     const dv = d, k = gaussian(r, kvHeads * n, d, 0.6).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
     for (let i = 0; i < k.length; i += d) k[i]! += 2; // a shared offset direction, as LLM keys have
-    const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged, filter, kpt };
-    const scored = await check(device, { ...shape, label: `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} α ${alpha} ${filter}${kpt ? `, ${kpt} keys a thread` : ''}`, bias: biasAt(shape, 0.02) });
+    const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged, filter, kpt, pf, lean };
+    const scored = await check(device, { ...shape, label: `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} α ${alpha} ${filter}${kpt ? `, ${kpt} keys a thread` : ''}${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}`, bias: biasAt(shape, 0.02) });
     // (The 4-bit bound is wider: on these keys it keeps about 70 %; the projections on rank 8 keep
     // nearly all of these full-rank keys — their filtering is webgpu-proj-filter.test.ts's.)
     if (filter !== 'proj-gather') for (const s of scored) assert.ok(s < (filter === 'int8' ? 0.5 : 0.85) * n, `${heads}/${kvHeads} ${filter}: the bound kept ${s} of ${n} keys`);
@@ -125,17 +136,17 @@ test('fused exact ReLU: every key kept (a block\'s list attended in several roun
   q.fill(0, 0, d);
   for (let i = 0; i < d; i++) q[d + i] = 0;
   q[d] = -50; for (let j = 0; j < n; j++) k[j * d] = Math.abs(k[j * d]!) + 1; // head 1: every score ≤ −50/8
-  for (const kpt of [1, 2] as const) {
-    const scored = await check(device, { label: `one block, all kept, ${kpt} keys a thread`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias: -1, target: 1, kpt });
+  for (const [kpt, pf, lean] of [[1, false, false], [2, false, false], [1, true, true], [2, true, false], [4, true, true]] as const) {
+    const scored = await check(device, { label: `one block, all kept, ${kpt} keys a thread${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias: -1, target: 1, kpt, pf, lean });
     assert.equal(scored[0], n, 'head 0 (zero query) keeps every key');
   }
   // Kept keys only in some blocks: keys 0..299 strongly aligned with head 2's query, the rest opposed.
   const k2 = gaussian(r, n, d, 0.1).data, q2 = new Float32Array(heads * d);
   for (let h = 0; h < heads; h++) q2[h * d + 1] = 4;
   for (let j = 0; j < n; j++) k2[j * d + 1] = j < 300 ? 3 : -3;
-  await check(device, { label: 'kept keys in the first block only', heads, kvHeads, d, dv, n, storage: 'f16', k: k2, v, q: q2, bias: 0, target: 8 });
+  for (const pf of [false, true]) await check(device, { label: `kept keys in the first block only${pf ? ', prefetch' : ''}`, heads, kvHeads, d, dv, n, storage: 'f16', k: k2, v, q: q2, bias: 0, target: 8, pf });
   // n = 1 and 0.
-  await check(device, { label: 'n = 1', heads, kvHeads, d, dv, n: 1, storage: 'f32', k: k.subarray(0, d), v: v.subarray(0, dv), q, bias: -1 });
+  for (const pf of [false, true]) await check(device, { label: `n = 1${pf ? ', prefetch' : ''}`, heads, kvHeads, d, dv, n: 1, storage: 'f32', k: k.subarray(0, d), v: v.subarray(0, dv), q, bias: -1, pf });
   await check(device, { label: 'n = 0', heads, kvHeads, d, dv, n: 0, storage: 'f32', k: new Float32Array(0), v: new Float32Array(0), q, bias: 0 });
 });
 
@@ -158,7 +169,9 @@ test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge
   for (let j = 0; j < n; j++) if (score(j) === bias && nudged++ % 2 === 1) k[j * d + 2]! += 2 ** -10;
   const ties = Array.from({ length: n }, (_, j) => score(j)).filter((s) => s === bias).length;
   assert.ok(ties >= 2 && nudged >= 4, `${ties} keys tie at the bias, ${nudged} nudged`);
-  await check(device, { label: 'edges f32', heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1 });
+  for (const variant of [false, true]) {
+    await check(device, { label: `edges f32${variant ? ', prefetch, lean state' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, pf: variant, lean: variant });
+  }
   // A key whose int8 residual the query is parallel to, so the bound is tight for it: k_0 = 127
   // sets the step s = 1, k_i = c_i ± 0.49 (c_i integer, residual 0.49 in the sign of c_i), the
   // query sign(c_i) (exact codes, r = 0): the score exceeds the codes' estimate by E1·R almost
@@ -182,7 +195,12 @@ test('fused exact ReLU: the option is checked', async (t) => {
   const base = { heads: 2, kvHeads: 1, headDim: 16, storage: 'f32', maxLength: 16 } as const;
   for (const bad of [{ kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4' },
     { kind: 'relu', sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'one' },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 3 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedKeysPerThread: 2 }] as const) {
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 3 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedKeysPerThread: 2 },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedPrefetch: true }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedPrefetch: 1 },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'proj-gather', fusedPrefetch: true },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedLeanState: true },
+    { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as never), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /sparsePass/.test(e.message), JSON.stringify(bad));
   }
 });

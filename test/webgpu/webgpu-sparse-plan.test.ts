@@ -37,7 +37,11 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
   return storage === 'f32' ? out : Uint16Array.from(out, (y) => numberToF16Bits(y));
 }
 
-interface Mode { kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather'; certifiedCut?: 'local' | 'global-top-sum' }
+interface Mode {
+  kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather'; certifiedCut?: 'local' | 'global-top-sum';
+  /** The plan's gatheredLeanState. */
+  lean?: boolean;
+}
 
 /**
  * Runs the plan once over (k, v) and checks every head: exact ReLU equals the float64 answer and
@@ -102,6 +106,8 @@ const modes: [string, Mode][] = [
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
   ['certified ε = 1e-2, local cut', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'local' }],
   ['certified ε = 1e-2, top-sum cut', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'global-top-sum' }],
+  ['exact ReLU², lean gathered state', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, lean: true }],
+  ['certified ε = 1e-2, lean gathered state', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, lean: true }],
 ];
 
 test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filters) and certified ε over contiguous and paged K/V, f32 and f16, against the float64 reference', async (t) => {
@@ -116,7 +122,7 @@ test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filt
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -140,7 +146,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
@@ -257,7 +263,7 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
     for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
       const label = `${name} ${hs}/${kvs} heads`;
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
-        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, sparsePass: 'split', maxLength: shape.cap, targetWorkgroups: 8 });
+        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: shape.cap, targetWorkgroups: 8 });
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
