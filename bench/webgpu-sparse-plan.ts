@@ -26,7 +26,7 @@
 // 264,1056 adds `relu-ACT-fused-wN` for each N but the plan's default (its targetWorkgroups: blocks
 // of keys a pass); --fused-keys-per-thread 1,2,4 adds `relu-ACT-fused-kK` (and
 // `relu-ACT-FILTER-fused-kK`; plan option fusedKeysPerThread: codes scanned K keys a thread a tile);
-// --fused-prefetch 0,1 adds `relu-ACT-fused-pf` (and `-kK-pf`: plan option fusedPrefetch, int8 only,
+// --fused-prefetch 0,1 adds `relu-ACT-fused-pf` (and `-kK-pf`: plan option fusedPrefetch, int8 and projections,
 // each tile's codes loaded while the tile before is scanned); --fused-lean 0,1 adds `-lean` (plan
 // option fusedLeanState: the attention's queries in workgroup memory and 2 keys a team step, fewer
 // registers through the scan); --gathered-lean 0,1 adds `certified-lean` and `relu-ACT[-FILTER]-lean`
@@ -158,8 +158,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         if (sp === 'split' && gatheredLean) contenders.push({ name: `${name}-lean`, options: { ...options, gatheredLeanState: true } });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'fused') {
-          // (prefetching is the int8 codes')
-          for (const k of [1, ...fusedKpt.filter((x) => x !== 1)] as const) for (const pf of [false, ...fusedPrefetch.filter((x) => x && f === 'int8')]) for (const lean of [false, ...fusedLean.filter((x) => x)]) {
+          // (prefetching: the int8 codes' and the projections')
+          for (const k of [1, ...fusedKpt.filter((x) => x !== 1)] as const) for (const pf of [false, ...fusedPrefetch.filter((x) => x && (f === 'int8' || f.startsWith('proj')))]) for (const lean of [false, ...fusedLean.filter((x) => x)]) {
             if (k === 1 && !pf && !lean) continue; // the plain fused contender
             contenders.push({ name: `${name}${k > 1 ? `-k${k}` : ''}${pf ? '-pf' : ''}${lean ? '-lean' : ''}`,
               options: { ...options, fusedKeysPerThread: k, ...(pf ? { fusedPrefetch: true } : {}), fusedLeanState: lean } });

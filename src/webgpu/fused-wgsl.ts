@@ -19,9 +19,9 @@
  */
 import { attendPieces, leanBytes, type AttendShape } from './attend-kernel.js';
 import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
-import { codeDots, keyCodeBindings, reluTake, type QueryCodes } from './select-wgsl.js';
+import { codeDots, keyCodeBindings, reluTake, type CodeSource, type QueryCodes } from './select-wgsl.js';
 import { nibbleTake } from './nibble-wgsl.js';
-import { projTake } from './proj-wgsl.js';
+import { projTake, projWords, storedProjQuery } from './proj-wgsl.js';
 import { WG } from './wgsl.js';
 
 /**
@@ -66,6 +66,12 @@ export interface KeepRule {
   codes: 'int8' | 'own';
   /** Storage buffers the declarations bind. */
   storageBuffers: number;
+  /**
+   * 'own' codes laid out as the int8 ones (vec4u words `codes[(kvh · words + i) · p.stride + key]`,
+   * meta `keyMeta[kvh · p.stride + key]`): their words a key and meta type, so the pass may load
+   * several keys' codes, or the next step's, before it decides any (`keep`'s `source`).
+   */
+  loads?: { words: number; meta: 'vec4f' | 'vec2f' };
   /** Module-scope WGSL: bindings from {@link RULE_BINDING} on, workgroup memory, functions. */
   declarations: string;
   /** Bytes of workgroup memory the declarations take (the attention's fold buffer gives way). */
@@ -83,7 +89,7 @@ export interface KeepRule {
    * Keys not kept get no weight: the rule must keep every key whose weight can be nonzero for any
    * of the G heads (or account for the rest itself).
    */
-  keep(G: number, query: QueryCodes): string;
+  keep(G: number, query: QueryCodes, source?: CodeSource): string;
 }
 
 /** Exact ReLU: every key whose upper bound exceeds the bias for some head of the block's (select-wgsl.ts reluTake). */
@@ -119,14 +125,14 @@ export function nibbleKeepRule(D: number): KeepRule {
  * from RULE_BINDING: the projection codes, their meta and the projection query pass's qproj.
  */
 export function projKeepRule(R: number): KeepRule {
-  const b = RULE_BINDING;
+  const b = RULE_BINDING, RW = projWords(R);
   return {
-    id: `proj${R}`, codes: 'own', storageBuffers: 3, workgroupBytes: 0, prelude: '',
+    id: `proj${R}`, codes: 'own', storageBuffers: 3, workgroupBytes: 0, prelude: '', loads: { words: RW, meta: 'vec2f' },
     declarations: /* wgsl */ `
 @group(0) @binding(${b}) var<storage, read> codes: array<vec4u>;
 @group(0) @binding(${b + 1}) var<storage, read> keyMeta: array<vec2f>;
 @group(0) @binding(${b + 2}) var<storage, read> qproj: array<vec4f>;`,
-    keep: (G) => `${projTake(R, G)}
+    keep: (G, _query, source) => `${projTake(R, G, storedProjQuery(R), source && ((w) => source.word(w, RW)), source?.meta)}
     for (var h = 0u; h < ${G}u; h++) { keep = keep || take[h]; }`,
   };
 }
@@ -168,18 +174,22 @@ export function fusedSource(x: Omit<AttendShape, 'gather'> & { group: number } &
   }
   workgroupBarrier();`;
   const int8 = rule.codes === 'int8', query = localQuery(D);
-  // Keys a thread scans a tile: with more than one, their loads may be in flight together before
-  // the tile's barriers (int8 codes: all their words are loaded first). `prefetch`: the next tile's
-  // words are loaded before this tile's dots, list and barriers, so their latency hides behind them
-  // (a workgroup holds the attention's state through the scan: few are resident, run 9).
-  const KPT = x.keysPerThread ?? 1, TILE = WG * KPT, prefetch = int8 && x.prefetch === true;
+  // Keys a thread scans a tile: with more than one, their loads are in flight together before the
+  // tile's barriers (codes the pass can load — the int8 ones, a rule's `loads` —: all their words
+  // are loaded first). `prefetch`: the next tile's words are loaded before this tile's decisions,
+  // list and barriers, so their latency hides behind them (a workgroup holds the attention's state
+  // through the scan: few are resident, docs/webgpu.md "Speed").
+  const ld = int8 ? { words: D / 16, meta: 'vec4f' } : rule.loads, W = ld?.words ?? 0;
+  const KPT = x.keysPerThread ?? 1, TILE = WG * KPT, prefetch = ld !== undefined && x.prefetch === true;
   if (2 * TILE > CAP) throw new Error(`fusedSource: ${KPT} keys a thread overflow the list`);
-  const loaded = int8 && (KPT > 1 || prefetch);
-  const codeWords = `var cw: array<vec4u, ${KPT * (D / 16)}>; var cm: array<vec4f, ${KPT}>;`;
+  const loaded = ld !== undefined && (KPT > 1 || prefetch);
+  const codeWords = `var cw: array<vec4u, ${KPT * W}>; var cm: array<${ld?.meta}, ${KPT}>;`;
   const loadAt = (at: string) => Array.from({ length: KPT }, (_, k) => `{ let jk = min(${at} + ${k * WG}u + lid, b1 - 1u);
-      for (var i = 0u; i < ${D / 16}u; i++) { cw[${k * (D / 16)}u + i] = codes[(kvh * ${D / 16}u + i) * p.stride + jk]; }
+      for (var i = 0u; i < ${W}u; i++) { cw[${k * W}u + i] = codes[(kvh * ${W}u + i) * p.stride + jk]; }
       cm[${k}] = keyMeta[kvh * p.stride + jk]; }`).join('\n    ');
   const [now, nowMeta] = prefetch ? ['cwNow', 'cmNow'] : ['cw', 'cm'];
+  // Where key k of a thread's tile has its words and meta (loaded) or none (read where they are stored).
+  const source = (k: number): CodeSource | undefined => (loaded ? { word: (i) => `${now}[${k * W}u + ${i}]`, meta: `${nowMeta}[${k}]` } : undefined);
   const tileCodes = prefetch ? `let cwNow = cw; let cmNow = cm;
     ${loadAt('t0 + TILE')}` : loaded ? `${codeWords}
     ${loadAt('t0')}` : '';
@@ -238,9 +248,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     ${tileCodes}
     ${Array.from({ length: KPT }, (_, k) => `{
     let j = t0 + ${k * WG}u + lid; let valid = j < b1; let jj = min(j, b1 - 1u);
-    ${int8 ? codeDots(D, G, false, query, loaded ? { word: (i) => `${now}[${k * (D / 16)}u + ${i}]`, meta: `${nowMeta}[${k}]` } : undefined) : ''}
+    ${int8 ? codeDots(D, G, false, query, source(k)) : ''}
     var keep = false;
-    ${rule.keep(G, query)}
+    ${rule.keep(G, query, source(k))}
     if (keep) { list[atomicAdd(&listEnd, 1u) & (CAP - 1u)] = j; }
     }`).join('')}
     workgroupBarrier();

@@ -355,7 +355,7 @@ export class WebGpuDecodePlan {
     const filter = options.firstFilter ?? 'int8';
     // Where a fused pass may run (the tuning options' checks; the sparsePass check below says which rules).
     const fusable = mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && filter === 'int8'));
-    const fusedInt8 = fusable && filter === 'int8';
+    const prefetchable = fusable && (filter === 'int8' || filter === 'proj-gather');
     if (options.fusedKeysPerThread !== undefined && (![1, 2, 4].includes(options.fusedKeysPerThread) || !fusable)) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with exact sparse ReLU and sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
@@ -365,8 +365,8 @@ export class WebGpuDecodePlan {
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !fusedInt8)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' or 'auto' and firstFilter 'int8', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+    if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !prefetchable)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
       && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {

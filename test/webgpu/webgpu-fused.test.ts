@@ -113,7 +113,8 @@ test('fused exact ReLU: LLM-like keys, int8 and 4-bit codes and projections, GQA
     [8, 2, 128, 'f16', true, 1, 1500, 'int8', undefined, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'int8', 2, undefined, true],
     [4, 4, 64, 'f32', false, 1, 1000, 'int8', 2, true, undefined],
     [8, 2, 128, 'f16', false, 1, 1500, 'int4-gather', 2, undefined, undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int4-gather', undefined, undefined, true],
-    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', 4, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined, undefined, undefined]] as const) {
+    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', 4, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined, undefined, undefined],
+    [8, 2, 128, 'f32', true, 2, 1500, 'proj-gather', 2, true, undefined], [4, 4, 64, 'f16', false, 1, 1000, 'proj-gather', undefined, true, true]] as const) {
     const dv = d, k = gaussian(r, kvHeads * n, d, 0.6).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
     for (let i = 0; i < k.length; i += d) k[i]! += 2; // a shared offset direction, as LLM keys have
     const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged, filter, kpt, pf, lean };
@@ -197,7 +198,7 @@ test('fused exact ReLU: the option is checked', async (t) => {
     { kind: 'relu', sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'one' },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 3 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedKeysPerThread: 2 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedPrefetch: true }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedPrefetch: 1 },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'proj-gather', fusedPrefetch: true },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4-gather', fusedPrefetch: true },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedLeanState: true },
     { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true }] as const) {
