@@ -134,3 +134,37 @@ test('WebGpuDecodePlan: dense ReLU^α — outputs and keys of positive weight (c
   }
   for (const b of Object.values(bufs)) b.destroy();
 });
+
+test('WebGpuDecodePlan: dense heads of a KV group over several workgroups a split (16 a group: two of 8), GQA 1 and 4, d = 64 and 128, n = 0, 1 and several splits', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(21), n = 1100, scale = (d: number) => 1 / Math.sqrt(d);
+  for (const [heads, kvHeads, d] of [[32, 2, 64], [2, 2, 128], [8, 2, 128]] as const) {
+    const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 1.5).data;
+    k.fill(0, 0, d); // a zero key first: score 0, below the ReLU bias
+    k.set(k.subarray(2 * d, 3 * d), d); // a duplicate: keys 1 and 2 tie
+    const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
+    const storedK = asStored(k, 'f16'), storedV = asStored(v, 'f16');
+    const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
+      output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+    for (const [kind, alpha, bias] of [['softmax', 1, 0], ['relu', 2, 0.3]] as const) {
+      const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind, alpha, bias, maxLength: n, targetWorkgroups: 40 });
+      for (const len of [0, 1, n]) {
+        const enc = device.createCommandEncoder();
+        plan.encode(enc, bufs, len);
+        device.queue.submit([enc.finish()]);
+        const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / (heads / kvHeads));
+          const ref = len === 0 ? new Float64Array(d) : referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: storedK.subarray(g * n * d, (g * n + len) * d), n: len,
+            v: storedV.subarray(g * n * d, (g * n + len) * d), d, dv: d, kind, scale: scale(d), alpha, bias, causal: false });
+          for (let c = 0; c < d; c++) {
+            assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${heads}/${kvHeads} d = ${d} ${kind} n = ${len} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
+          }
+        }
+      }
+      plan.destroy();
+    }
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+});
