@@ -135,7 +135,7 @@ test('WebGpuDecodePlan: dense ReLU^α — outputs and keys of positive weight (c
   for (const b of Object.values(bufs)) b.destroy();
 });
 
-test('WebGpuDecodePlan: dense heads of a KV group over several workgroups a split (16 a group: two of 8), GQA 1 and 4, d = 64 and 128, n = 0, 1 and several splits', async (t) => {
+test('WebGpuDecodePlan: dense heads of a KV group over several workgroups (16 a group: two of 8), GQA 1 and 4, d = 64 and 128, n = 0, 1 and several splits', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(21), n = 1100, scale = (d: number) => 1 / Math.sqrt(d);
