@@ -11,6 +11,9 @@
 //   unscaled  ReLU weights t^α as they are (no running max, no division; exact while Σ t^α fits
 //             float32 — α = 1 on these keys): the floor of what the scaled form costs
 //   hoist     ReLU's bias read from the uniform once, before the key loop
+//   endunroll ReLU's per-lane counts added to the workgroup's by a loop written out per head (no
+//             runtime index into the count array anywhere)
+//   countvec  ReLU's per-lane counts in a vec4u (G ≤ 4) instead of an array
 //   il        (with gN, N below the group) the workgroups of one split's head subsets dispatched
 //             side by side (x = split · sub + subset) instead of sub dispatch rows apart, so they
 //             read the same K/V rows at about the same time (L2 hits instead of DRAM twice)
@@ -66,7 +69,7 @@ function parseMode(name: string): Mode {
     if (num) {
       const x = Number(num[2]);
       if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
-    } else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
+    } else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
     else throw new Error(`mode ${name}: unknown change ${o}`);
   }
   return m;
@@ -90,6 +93,12 @@ function rewrite(src: string, change: string, G: number, alpha: number): string 
       s = swap(s, 'let corr = select(1.0, pw(m[h] * inv), mx > 0.0);', 'let corr = 1.0;', G);
       s = swap(s, 'select(1.0, pw(m[h] / M), M > 0.0)', '1.0', 1);
       return swap(s, `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`, 'select(NEG, 0.0, m[h] > 0.0)', 1);
+    }
+    case 'endunroll': return swap(src, 'if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }',
+      `if (lane == 0u) { ${Array.from({ length: G }, (_, h) => `if (usedLane[${h}] > 0u) { atomicAdd(&usedHere[${h}], usedLane[${h}]); }`).join(' ')} }`, 1);
+    case 'countvec': {
+      if (G > 4) throw new Error('countvec: needs G ≤ 4');
+      return swap(src, 'var usedLane = array<u32, G>();', 'var usedLane = vec4u();', 1);
     }
     case 'il': {
       const s = swap(src, 'let split = wid.x;', 'let split = wid.x / p.sub;', 1);
