@@ -26,10 +26,12 @@ const PARAMS_BYTES = 48;
 export const DEFAULT_WORKGROUPS = 264;
 /**
  * sparsePass 'auto': exact sparse ReLU steps over at most this many keys take the fused pass. On
- * an H100 (run 9, 8 query / 2 KV heads, d = 128) the fused pass was faster than the split path up
- * to 128k keys and on the 8k-key dump, slower at 512k (docs/webgpu.md "Speed").
+ * an H100 (8 query / 2 KV heads, d = 128) the fused pass was faster than the split path up to 128k
+ * keys and on the 8k-key dump (run 9), and with its lean state at 256k and 512k too (run 11, 1 %:
+ * 0.0508 against 0.0564 and 0.0837 against 0.0883 ms, the split path's gathered pass lean as well);
+ * longer steps are unmeasured (docs/webgpu.md "Speed").
  */
-export const FUSED_MAX_LENGTH = 131072;
+export const FUSED_MAX_LENGTH = 524288;
 
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
@@ -237,12 +239,13 @@ export interface DecodePlanOptions {
   /**
    * sparsePass 'fused': the attention's state kept lean through the scan (queries in workgroup
    * memory, 2 keys a team step; attend-kernel.ts LEAN_STEP_KEYS) — fewer registers, more resident
-   * workgroups (default false; a tuning choice: docs/webgpu.md).
+   * workgroups (default true: H100 run 11, 512k 1 %: 0.0837 against 0.1098 ms; docs/webgpu.md).
    */
   fusedLeanState?: boolean;
   /**
    * Sparse modes' split path: the gathered attention pass keeps a lean state (as fusedLeanState:
-   * fewer registers, more resident workgroups; default false; a tuning choice: docs/webgpu.md).
+   * fewer registers, more resident workgroups; default true: H100 run 11, 512k 1 %, its pass 31
+   * against 42 µs, certified unchanged; docs/webgpu.md).
    */
   gatheredLeanState?: boolean;
 }
@@ -301,7 +304,7 @@ export class WebGpuDecodePlan {
     this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
     // Sparse plans attend one id list per workgroup: a scan group's union (exact ReLU, certified)
     // where the kernel can serve its heads at once, else a head's.
-    const lean = mode.kind !== 'dense' && options.gatheredLeanState === true;
+    const lean = mode.kind !== 'dense' && (options.gatheredLeanState ?? true);
     const fits = (G: number) => fitsHeads(G, this.valueDim, this.T, lean ? leanBytes(G, headDim) : 0);
     const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fits(headsPerScan(group));
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
@@ -312,7 +315,7 @@ export class WebGpuDecodePlan {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
-      keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState,
+      keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState ?? true,
     }) : null;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -457,7 +460,7 @@ export class WebGpuDecodePlan {
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const lean = sel !== null && o.gatheredLeanState === true;
+    const lean = sel !== null && (o.gatheredLeanState ?? true);
     const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean,
