@@ -1,4 +1,4 @@
-// Certified ε with a cut local to each block of keys (src/webgpu/local-cut.ts) against the GPU's
+// Certified ε with a cut local to each block of keys (bench/lib/local-cut-rule.ts) against the GPU's
 // global histogram cut, on the GPU's own int8 bounds (quantize.ts, in float64) — CPU, no timing.
 // Per head and query: keys kept by
 //   - 'global histogram' — the current GPU rule: 1/8-nat buckets below the anchor, the smallest
@@ -24,7 +24,7 @@ import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { encodeKey, encodeQuery } from '../src/webgpu/quantize.js';
 import { ABOVE } from '../src/webgpu/select-wgsl.js';
-import { localBlocks, localCutExact, localCutOfBuckets, localRule, type LocalCut } from '../src/webgpu/local-cut.js';
+import { localBlocks, localCutExact, localCutOfBuckets, localRule, type LocalCut } from './lib/local-cut-rule.js';
 import { BYTES, globalCutOfBuckets } from '../src/webgpu/certified-cut.js';
 
 const { values: a } = parseArgs({ options: {

@@ -41,7 +41,7 @@
 // own times as differences of those medians, free of the ~10 µs a pass that per-pass timestamps
 // add (`NAME.passOrder`: the passes' labels, first occurrences, from the timestamped split).
 //
-// --modes picks the contenders by name (default all: dense, certified, certified-local, certified-top-sum, certified-w1056, relu-dense,
+// --modes picks the contenders by name (default all: dense, certified, certified-top-sum, certified-w1056, relu-dense,
 // relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
@@ -140,8 +140,6 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   const contenders: Contender[] = [
     { name: 'dense', options: { kind: 'softmax' } },
     { name: 'certified', options: { kind: 'softmax', sparsity: { epsilon: eps } } },
-    // The local cut (a cut a block of keys, no histogram or cut pass; src/webgpu/local-cut.ts).
-    { name: 'certified-local', options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedCut: 'local' } },
     // The global cut with L's top bucket from the scan's sums (no e^{7.875} cap; src/webgpu/certified-cut.ts).
     { name: 'certified-top-sum', options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedCut: 'global-top-sum' } },
     // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.

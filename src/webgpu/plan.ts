@@ -217,12 +217,10 @@ export interface DecodePlanOptions {
   projectionQuery?: ProjectionQuery;
   projectionKeysPerThread?: number;
   /**
-   * Certified ε: 'global' (default: one cut a head from a histogram of every key's bound gaps),
+   * Certified ε: 'global' (default: one cut a head from a histogram of every key's bound gaps) or
    * 'global-top-sum' (the same cut with the lower mass of the keys far above the anchor summed by
-   * the scan instead of capped at its bucket's edge: fewer keys kept, certified-cut.ts) or 'local'
-   * (each block of keys cuts on its own counts against a share of the budget, in the pass after the
-   * scan: no histogram and no cut pass; local-cut.ts). All keep errorBound ≤ ε and never below the
-   * true total variation (docs/webgpu.md).
+   * the scan instead of capped at its bucket's edge: fewer keys kept, certified-cut.ts). Both keep
+   * errorBound ≤ ε and never below the true total variation (docs/webgpu.md).
    */
   certifiedCut?: CertifiedCut;
   /**
@@ -386,8 +384,8 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionQuery 'pass' or 'scan' and projectionKeysPerThread ${PROJ_KEYS_PER_THREAD.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)} with ${describe(filter)}`);
     }
     const cutRule = options.certifiedCut ?? 'global';
-    if (cutRule !== 'global' && !((cutRule === 'local' || cutRule === 'global-top-sum') && mode?.kind === 'certified')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCut 'global', or 'global-top-sum' / 'local' with certified softmax { epsilon }, got ${describe(options.certifiedCut)} with the ${sel.rule} rule`);
+    if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCut 'global', or 'global-top-sum' with certified softmax { epsilon }, got ${describe(options.certifiedCut)} with the ${sel.rule} rule`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);

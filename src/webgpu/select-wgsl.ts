@@ -18,13 +18,10 @@ export const BELOW = 384;
 export const ABOVE = 64;
 /** Histogram buckets per head: bucket b holds bounds x with anchor − x in [(b − ABOVE)/8, (b − ABOVE + 1)/8). */
 export const NB = ABOVE + BELOW;
-/** Nats above the anchor past which the local cut's lower masses are capped (n·e^60 stays finite in float32). */
+/** Nats above the anchor past which the top-sum cut's lower masses are capped (n·e^60 stays finite in float32). */
 const LOW_CAP = 60;
 /** The byte a key's upper-bound bucket is kept in saturates here (a cut beyond it keeps every key). */
 const BYTE_MAX = 255;
-
-/** Which keys' lower masses the certified scan sums a workgroup (certifiedScanSource). */
-export type LowerSums = 'none' | 'every key' | 'top byte';
 
 /** Heads one selection workgroup serves: the largest divisor of the group size ≤ 8 (registers, workgroup memory). */
 export function headsPerScan(group: number): number {
@@ -210,19 +207,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * The histogram is the next pass's: counting in this one (a workgroup histogram flushed once, as
  * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
  * the histogram's together (docs/webgpu.md "Kernels").
- * `lowerSums`: each workgroup also writes, per head, the mass its keys have at least relative to
- * the anchor, Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32 rounding, exp's few-ULP
- * error taken off by 10⁻⁵; not the bytes' edges, which cap every key more than 8 nats above the
- * anchor at e^{7.875} — where the anchor, the best of 256 sampled keys, lies far below the top
- * keys, that cap undercounted the mass 3–800× on LLM-like keys at 512k), to lowSum
- * [kvHeads · group, nwg.x]: over 'every key' (the local cut: localCutSource sums it into Z_lo, a
- * lower bound on the head's total mass) or over the keys of lower byte 0 only ('top byte': the
- * 'global-top-sum' cut, cutSource, takes it as L's byte-0 term).
+ * `topSums` (the 'global-top-sum' cut, whose cut pass takes it as L's byte-0 term): each workgroup
+ * also writes, per head, the mass its keys of lower byte 0 have at least relative to the anchor,
+ * Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32 rounding, exp's few-ULP error taken off
+ * by 10⁻⁵; not the byte's edge, which caps every key more than 7.875 nats above the anchor at
+ * e^{7.875} — where the anchor, the best of 256 sampled keys, lies far below the top keys, that cap
+ * undercounted their mass 3–800× on LLM-like keys at 512k), to lowSum [kvHeads · group, nwg.x].
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedScanSource(D: number, group: number, GH: number, lowerSums: LowerSums = 'none'): string {
-  const WPK = bucketWords(GH), quads = Math.ceil(GH / 4), sums = lowerSums !== 'none';
-  const lowMass = (h: string) => `exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999`;
+export function certifiedScanSource(D: number, group: number, GH: number, topSums = false): string {
+  const WPK = bucketWords(GH), quads = Math.ceil(GH / 4);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
@@ -231,7 +225,7 @@ ${codeBindings('vec4f')}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
-${sums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
+${topSums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
 var<workgroup> lred: array<vec4f, WG>;` : ''}
 ${BOUND_FNS}
 fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
@@ -240,7 +234,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
   ${perHead(GH, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
-  ${sums ? `var low = array<f32, ${4 * quads}>();` : ''}
+  ${topSums ? `var low = array<f32, ${4 * quads}>();` : ''}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
@@ -255,14 +249,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
         loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        ${lowerSums === 'every key' ? `low[${h}] += ${lowMass(h)};` : lowerSums === 'top byte' ? `if (bl == 0u) { low[${h}] += ${lowMass(h)}; }` : ''}`)}
+        ${topSums ? `if (bl == 0u) { low[${h}] += exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999; }` : ''}`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
         upBytes[at] = upW[w]; loBytes[at] = loW[w];
       }
     }
   }
-  ${sums ? Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
+  ${topSums ? Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
     if (lid < s) { lred[lid] += lred[lid + s]; }
@@ -336,20 +330,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Two inclusive scans over the workgroup's `scan: array<vec2f, WG>` at once (Hillis–Steele): x sums the
- * threads ≥ lid (the mass a cut skips), y the threads ≤ lid (the mass it keeps). The cut and the local
- * cut both pick their cut from these two sums.
- */
-const TWO_WAY_SCAN = `for (var s = 1u; s < WG; s <<= 1u) {
-    workgroupBarrier();
-    var v = scan[lid];
-    if (lid + s < WG) { v.x += scan[lid + s].x; }
-    if (lid >= s) { v.y += scan[lid - s].y; }
-    workgroupBarrier();
-    scan[lid] = v;
-  }`;
-
-/**
  * Certified ε, pass 2, one workgroup per head: U(c) = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges
  * rounded up: bounds the mass, relative to the anchor, of the keys a cut at c skips) and
  * L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the mass of keys every one of which
@@ -357,7 +337,7 @@ const TWO_WAY_SCAN = `for (var s = 1u; s < WG; s <<= 1u) {
  * c ≥ 1 with U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0).
  * cut[h] = (c, U(c), L(c), anchor), the sums widened by 10⁻⁴ for their float32 rounding.
  * `topSum` (the 'global-top-sum' cut): L's bucket-0 term is the larger of its edge count and the
- * scan's lower masses of those keys (certifiedScanSource 'top byte': lowSum [heads, scan
+ * scan's lower masses of those keys (certifiedScanSource topSums: lowSum [heads, scan
  * workgroups], summed here and shrunk by 10⁻³ for their float32 sums) — bucket 0 holds every key
  * more than 7.875 nats above the anchor, whose edge counts each at e^{7.875}.
  */
@@ -397,7 +377,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { atomicStore(&best, NB); }
   // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
   scan[lid] = vec2f(u.x + u.y, l.x + l.y);
-  ${TWO_WAY_SCAN}
+  for (var s = 1u; s < WG; s <<= 1u) {
+    workgroupBarrier();
+    var v = scan[lid];
+    if (lid + s < WG) { v.x += scan[lid + s].x; }
+    if (lid >= s) { v.y += scan[lid - s].y; }
+    workgroupBarrier();
+    scan[lid] = v;
+  }
   workgroupBarrier();
   let sAfter = select(0.0, scan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
   let lBefore = select(0.0, scan[max(lid, 1u) - 1u].y, lid > 0u);
@@ -457,143 +444,5 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
   }`}
   ${appendIds(union)}
-}`;
-}
-
-
-/**
- * Certified ε with the local cut (local-cut.ts has the rule and why its bound holds), the pass after
- * the scan (with `lowerSums`) in place of the histogram, cut and compaction passes: workgroup
- * (b, g) takes block b of scan group g's keys — lp.keysPerThread · WG consecutive keys — and
- *   1. counts their upper and lower bucket bytes into a workgroup histogram per head (two 16-bit
- *      counts a word: a block holds < 65536 keys);
- *   2. per head, sums the scan's lower masses into Z_lo (shrunk by 10⁻³ for its float32 rounding)
- *      and picks the smallest byte c ≥ 1 with S(c) ≤ lp.kept·K(c) + lp.floor·Z_lo/B, S(c) the
- *      skipped keys' upper mass (edges rounded up, the sum widened by 10⁻⁴), K(c) the mass the kept
- *      keys have at least (edges rounded down, the sum shrunk by 10⁻⁴), both by scans over the 256
- *      bytes (thread t: byte t); c = 256 keeps every key;
- *   3. writes (S(c), K(c)) to blockUL [heads, lp.stride] (localSumSource adds them up: H100 run 9
- *      timed compare-exchange adds of every block into one word at 70–90 µs a pass);
- *   4. appends the keys whose upper byte is below c to the id lists (appendIds, 256 keys a round).
- * The histogram's atomics serialize where a block's keys share a byte (a zero query); the global
- * histogram pass counts runs for that, this one does not.
- * Dispatch (B, kvHeads · group / GH).
- */
-export function localCutSource(group: number, GH: number, union: boolean): string {
-  const WPK = bucketWords(GH);
-  return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const NB = ${NB}u;
-const NH = GH; const BYTES = ${BYTE_MAX + 1}u;
-${PARAMS}
-${LOCAL_PARAMS}
-@group(0) @binding(0) var<storage, read> upBytes: array<u32>;
-@group(0) @binding(1) var<storage, read> loBytes: array<u32>;
-@group(0) @binding(2) var<storage, read> edges: array<f32>;
-@group(0) @binding(3) var<storage, read> lowSum: array<f32>;
-@group(0) @binding(4) var<storage, read_write> blockUL: array<vec2f>;
-@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
-@group(0) @binding(7) var<uniform> p: Params;
-@group(0) @binding(8) var<uniform> lp: LocalParams;
-var<workgroup> hist: array<atomic<u32>, ${GH * (BYTE_MAX + 1)}>;
-var<workgroup> scan: array<vec2f, WG>;
-var<workgroup> best: array<atomic<u32>, GH>;
-var<workgroup> localCount: array<atomic<u32>, NH>;
-var<workgroup> localBase: array<u32, NH>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let grp = wid.y; let h0 = (grp / HG) * GS + (grp % HG) * GH;
-  let KPT = lp.keysPerThread; let j0 = wid.x * KPT * WG;
-  for (var b = lid; b < GH * BYTES; b += WG) { atomicStore(&hist[b], 0u); }
-  if (lid < GH) { atomicStore(&best[lid], BYTES); atomicStore(&localCount[lid], 0u); }
-  workgroupBarrier();
-  for (var i = 0u; i < KPT; i++) {
-    let j = j0 + i * WG + lid;
-    if (j < p.n) {
-      for (var w = 0u; w < WPK; w++) {
-        let uw = upBytes[(grp * WPK + w) * p.stride + j]; let lw = loBytes[(grp * WPK + w) * p.stride + j];
-        for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) {
-          let sh = 8u * (h % 4u);
-          atomicAdd(&hist[h * BYTES + ((uw >> sh) & 0xffu)], 1u);
-          atomicAdd(&hist[h * BYTES + ((lw >> sh) & 0xffu)], 0x10000u);
-        }
-      }
-    }
-  }
-  for (var h = 0u; h < GH; h++) {
-    var z = 0.0;
-    for (var s = lid; s < lp.sums; s += WG) { z += lowSum[(grp * GH + h) * lp.sums + s]; }
-    scan[lid] = vec2f(z, 0.0);
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-      workgroupBarrier();
-      if (lid < s) { scan[lid].x += scan[lid + s].x; }
-    }
-    workgroupBarrier();
-    let allowance = lp.floor * (scan[0].x * 0.999) / f32(lp.blocks) * 0.9999;
-    workgroupBarrier();
-    let c = atomicLoad(&hist[h * BYTES + lid]);
-    let u = f32(c & 0xffffu) * edges[lid];
-    let l = select(f32(c >> 16u) * edges[NB + lid], 0.0, lid == BYTES - 1u);
-    // Inclusive scans over the bytes: x = Σ u over bytes ≥ lid, y = Σ l over bytes ≤ lid.
-    scan[lid] = vec2f(u, l);
-    ${TWO_WAY_SCAN}
-    workgroupBarrier();
-    // A cut at byte lid skips bytes ≥ lid (S = x) and keeps at least the keys whose lower byte is < lid (K = y − l).
-    let S = scan[lid].x * 1.0001; let K = (scan[lid].y - l) * 0.9999;
-    if (lid >= 1u && S <= lp.kept * K + allowance) { atomicMin(&best[h], lid); }
-    workgroupBarrier();
-    let cb = atomicLoad(&best[h]);
-    let at = (h0 + h) * lp.stride + wid.x;
-    if (lid == cb) { blockUL[at] = vec2f(S, K); }
-    if (cb == BYTES && lid == WG - 1u) { blockUL[at] = vec2f(0.0, scan[lid].y * 0.9999); }
-    workgroupBarrier();
-  }
-  let list0 = ${union ? 'grp' : 'h0'};
-  for (var i = 0u; i < KPT; i++) {
-    let j = j0 + i * WG + lid; let jj = min(j, p.n - 1u);
-    var take = array<bool, GH>();
-    for (var w = 0u; w < WPK; w++) {
-      let uw = upBytes[(grp * WPK + w) * p.stride + jj];
-      for (var h = 4u * w; h < min(4u * w + 4u, GH); h++) { take[h] = j < p.n && ((uw >> (8u * (h % 4u))) & 0xffu) < atomicLoad(&best[h]); }
-    }
-    ${appendIds(union)}
-    workgroupBarrier();
-    if (lid < NH) { atomicStore(&localCount[lid], 0u); }
-    workgroupBarrier();
-  }
-}`;
-}
-
-/** The local cut's uniform (selection.ts writes it): the rule's constants, blocks B, the scan's workgroups, keys a thread, blockUL's row stride. */
-const LOCAL_PARAMS = 'struct LocalParams { kept: f32, floor: f32, blocks: u32, sums: u32, keysPerThread: u32, stride: u32, pad0: u32, pad1: u32 }';
-
-/**
- * The local cut's totals, one workgroup a head: cut[h] = (0, U, L, anchor) with U, L the sums of
- * the blocks' (S, K) (blockUL), widened / shrunk by B·2⁻²³ for the float32 sum of B terms — what
- * the merge's errorBound reads, as the global cut pass writes it. Dispatch (heads).
- */
-export function localSumSource(): string {
-  return /* wgsl */ `
-const WG = ${WG}u;
-${LOCAL_PARAMS}
-@group(0) @binding(0) var<storage, read> blockUL: array<vec2f>;
-@group(0) @binding(1) var<storage, read> anchor: array<f32>;
-@group(0) @binding(2) var<storage, read_write> cut: array<vec4f>;
-@group(0) @binding(3) var<uniform> lp: LocalParams;
-var<workgroup> red: array<vec2f, WG>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.x;
-  var t = vec2f(0.0);
-  for (var b = lid; b < lp.blocks; b += WG) { t += blockUL[h * lp.stride + b]; }
-  red[lid] = t;
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red[lid] += red[lid + s]; }
-  }
-  if (lid == 0u) {
-    let spread = f32(lp.blocks) * 1.1920928955078125e-7;
-    cut[h] = vec4f(0.0, red[0].x * (1.0 + spread), red[0].y * max(0.0, 1.0 - spread), anchor[h]);
-  }
 }`;
 }

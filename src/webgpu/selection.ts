@@ -7,8 +7,7 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, localCutSource, localSumSource, NB, ABOVE, reluScanSource } from './select-wgsl.js';
-import { localBlocks, localRule, maxLocalBlocks } from './local-cut.js';
+import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
@@ -21,16 +20,9 @@ export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gathe
 
 /**
  * Certified ε: one cut over every key's histogram ('global'; 'global-top-sum': with L's top bucket
- * from the scan's sums of those keys' lower masses, certified-cut.ts) or one a block of keys
- * ('local', local-cut.ts).
+ * from the scan's sums of those keys' lower masses, certified-cut.ts).
  */
-export type CertifiedCut = 'global' | 'global-top-sum' | 'local';
-
-/**
- * The local cut's share p of the budget tied to each block's own kept mass (local-cut.ts); the rest,
- * (1 − p)·ε·Z_lo, is spread evenly over the blocks. bench/local-cut.ts: p = 0 keeps the fewest keys.
- */
-const LOCAL_SHARE = 0;
+export type CertifiedCut = 'global' | 'global-top-sum';
 
 export interface SelectionShape {
   heads: number; kvHeads: number;
@@ -103,12 +95,8 @@ export class CodeSelection {
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
-  /** The local and top-sum cuts: the scan workgroups' lower masses [heads, ≤ 65535] (certifiedScanSource lowerSums). */
+  /** The top-sum cut: the scan workgroups' top-bucket lower masses [heads, ≤ 65535] (certifiedScanSource topSums). */
   private readonly lowSum: GPUBuffer | null = null;
-  /** The local cut: the blocks' (S, K) [heads, maxBlocks] and its passes' uniform. */
-  private readonly blockUL: GPUBuffer | null = null;
-  private readonly maxBlocks: number = 0;
-  private readonly localParams: GPUBuffer | null = null;
   private readonly group: number;
   private readonly GH: number;
 
@@ -147,12 +135,7 @@ export class CodeSelection {
         // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
         ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
         upload(device.queue, this.cutParams, 0, ratio);
-        if (shape.certifiedCut !== 'global') this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
-        if (shape.certifiedCut === 'local') {
-          this.maxBlocks = maxLocalBlocks(stride, heads / this.GH, shape.targetWorkgroups);
-          this.blockUL = make(heads * this.maxBlocks * 8);
-          this.localParams = make(32, UNIFORM);
-        }
+        if (shape.certifiedCut === 'global-top-sum') this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
       }
     } else {
       this.cut = null;
@@ -225,7 +208,7 @@ export class CodeSelection {
     const int8Query = !(this.filterLists && this.filter!.standalone);
     if (int8Query) this.encodeQuery(enc, queries, n);
     const scan = [this.codes, this.meta, this.qcode, this.coef, params];
-    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1, cutRule = this.shape.certifiedCut;
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG), union = this.headsPerList > 1;
     if (mode.kind === 'relu') {
       const f = this.filter;
       if (f) f.encodeScan(enc, queries, n, params, this.qcode, this.normMax);
@@ -235,26 +218,16 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
-    const scanWorkgroups = Math.min(blocks, 65535), sums = mode.kind !== 'certified' ? 'none' : cutRule === 'local' ? 'every key' : cutRule === 'global-top-sum' ? 'top byte' : 'none';
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${sums}`, () => certifiedScanSource(D, group, GH, sums)),
-      [...scan, this.anchor, this.upBytes, this.loBytes, sums === 'none' ? null : this.lowSum], scanWorkgroups, groups);
-    if (sums === 'every key' && mode.kind === 'certified') {
-      const { blockKeys, blocks: B } = localBlocks(n, groups, this.shape.targetWorkgroups), rule = localRule(mode.epsilon, LOCAL_SHARE, 1 - 1e-3);
-      const u = new Uint32Array([0, 0, B, scanWorkgroups, blockKeys / WG, this.maxBlocks, 0, 0]), f = new Float32Array(u.buffer);
-      f[0] = down32(rule.kept); f[1] = down32(rule.floor);
-      upload(p.device.queue, this.localParams!, 0, u);
-      p.dispatch(enc, p.get(`local-cut-${group}-${GH}-${+union}`, () => localCutSource(group, GH, union)),
-        [this.upBytes, this.loBytes, this.edges, this.lowSum, this.blockUL, this.ids, this.counts, params, this.localParams], B, groups);
-      p.dispatch(enc, p.get('local-sum', localSumSource), [this.blockUL, this.anchor, this.cut, this.localParams], heads, 1);
-      return;
-    }
+    const topSums = mode.kind === 'certified' && this.shape.certifiedCut === 'global-top-sum';
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
+      [...scan, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
     // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
     p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
-    else if (sums === 'top byte') p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
+    else if (topSums) p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
     else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
     p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
       blocks, groups * (union ? 1 : bucketWords(GH)));

@@ -8,7 +8,6 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, referenceWeights, rng, type Rand } from '../attention/fixtures.js';
 import { asStored as stored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
-import { localBlocks, localCutOfBuckets, localRule } from '../../src/webgpu/local-cut.js';
 import { globalCutOfBuckets, lowerEdge } from '../../src/webgpu/certified-cut.js';
 import { headsPerScan } from '../../src/webgpu/select-wgsl.js';
 
@@ -38,7 +37,7 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
 }
 
 interface Mode {
-  kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather'; certifiedCut?: 'local' | 'global-top-sum';
+  kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather'; certifiedCut?: 'global-top-sum';
   /** The plan's gatheredLeanState (default true). */
   lean?: boolean;
 }
@@ -104,7 +103,6 @@ const modes: [string, Mode][] = [
   ['exact ReLU², 4-bit first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4-gather' }],
   ['exact ReLU², projection first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'proj-gather' }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
-  ['certified ε = 1e-2, local cut', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'local' }],
   ['certified ε = 1e-2, top-sum cut', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'global-top-sum' }],
   ['exact ReLU², gathered state in registers', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, lean: false }],
   ['certified ε = 1e-2, gathered state in registers', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, lean: false }],
@@ -171,8 +169,9 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'exact' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: 'paper' as never }), (e: unknown) => e instanceof HsrError && e.code === 'UNSUPPORTED');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
-  // The local cut is a certified ε rule only.
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedCut: 'local' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCut/.test(e.message));
+  // The top-sum cut is a certified ε rule only; the local cut is no option.
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedCut: 'global-top-sum' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCut/.test(e.message));
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCut: 'local' as never }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCut: 'nearby' as never }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
 });
 
@@ -325,17 +324,17 @@ test('certified selection from the bucket bytes: the histogram counts them, the 
   }
 });
 
-/** Adversarial keys for the certified cuts' float64 checks (r: the test's generator). */
+/** Adversarial keys for the top-sum cut's float64 checks (r: the test's generator). */
 const cutKeys = (r: Rand) => ({
   llm: (s: Shape) => llmKeys(r, s.kvHeads, s.n, s.d),
-  // Every key of a KV head equal: one bucket holds them all (ties), each block cuts alike.
+  // Every key of a KV head equal: one bucket holds them all (ties).
   equal: (s: Shape) => { const one = gaussian(r, 1, s.d).data, k = new Float32Array(s.kvHeads * s.n * s.d); for (let j = 0; j < s.kvHeads * s.n; j++) k.set(one, j * s.d); return k; },
-  // Key 3 ~60 nats above the rest (every other block skips all its keys).
+  // Key 3 far above the rest, unsampled by the anchor (it lands in the top bucket).
   dominant: (s: Shape) => { const k = gaussian(r, s.kvHeads * s.n, s.d, 0.1).data; for (let g = 0; g < s.kvHeads; g++) for (let c = 0; c < s.d; c++) k[(g * s.n + Math.min(3, s.n - 1)) * s.d + c] = 30 / Math.sqrt(s.d); return k; },
   zero: (s: Shape) => new Float32Array(s.kvHeads * s.n * s.d),
   huge: (s: Shape) => gaussian(r, s.kvHeads * s.n, s.d, 300).data,
 });
-/** Shapes for them: one and many blocks (targetWorkgroups), ties, one dominant key, zero and huge keys, n = 1, per-head lists, GQA 1, 3 and 4, d = 64 and 128. */
+/** Shapes for them: one and many scan and histogram workgroups (targetWorkgroups), ties, one dominant key, zero and huge keys, n = 1, per-head lists, GQA 1, 3 and 4, d = 64 and 128. */
 const cutCases: [string, Shape, keyof ReturnType<typeof cutKeys>, number][] = [
   ['4/2, one block of 5000 keys', { heads: 4, kvHeads: 2, d: 32, dv: 16, n: 5000, cap: 5000 }, 'llm', 2],
   ['4/2, 20 blocks', { heads: 4, kvHeads: 2, d: 32, dv: 16, n: 5000, cap: 5000 }, 'llm', 64],
@@ -350,65 +349,7 @@ const cutCases: [string, Shape, keyof ReturnType<typeof cutKeys>, number][] = [
   ['2/2 d = 64 (GQA 1)', { heads: 2, kvHeads: 2, d: 64, dv: 32, n: 2000, cap: 2000 }, 'llm', 16],
 ];
 
-test('certified local cut: the kept keys and (U, L) are the float64 rule\'s on the GPU\'s bucket bytes, errorBound ≥ TV and ≤ ε; ties, one dominant key, zero and huge keys, one and many blocks, per-head lists, GQA 3 and 4, d = 64 and 128, n = 1', async (t) => {
-  const device = await deviceOrSkip(t);
-  if (!device) return;
-  const r = rng(27), eps = 1e-3;
-  const gen = cutKeys(r);
-  for (const [label, s, keys, targetWorkgroups] of cutCases) {
-    const k = gen[keys](s), v = gaussian(r, s.kvHeads * s.n, s.dv).data, q = gaussian(r, s.heads, s.d, 4).data;
-    const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
-      output: device.createBuffer({ size: s.heads * s.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
-    const plan = WebGpuDecodePlan.create(device, { heads: s.heads, kvHeads: s.kvHeads, headDim: s.d, valueDim: s.dv, storage: 'f32', kind: 'softmax',
-      sparsity: { epsilon: eps }, certifiedCut: 'local', maxLength: s.cap, targetWorkgroups });
-    await checkPlan(device, plan, bufs, { kind: 'softmax', sparsity: { epsilon: eps }, alpha: 1, bias: 0 }, k, v, q, 'f32', label, undefined, s);
-    const sel = (plan as unknown as { selection: { upBytes: GPUBuffer; loBytes: GPUBuffer; lowSum: GPUBuffer; cut: GPUBuffer; anchor: GPUBuffer } }).selection;
-    const group = s.heads / s.kvHeads, GH = headsPerScan(group), WPK = Math.ceil(GH / 4), groups = s.heads / GH, words = groups * WPK * s.n * 4;
-    const scanWorkgroups = Math.ceil(s.n / 256);
-    const up: Uint32Array = new Uint32Array(await readBuffer(device, sel.upBytes, words)), lo: Uint32Array = new Uint32Array(await readBuffer(device, sel.loBytes, words));
-    const lowSum: Float32Array = new Float32Array(await readBuffer(device, sel.lowSum, s.heads * scanWorkgroups * 4));
-    const cut: Float32Array = new Float32Array(await readBuffer(device, sel.cut, s.heads * 16)), anchor: Float32Array = new Float32Array(await readBuffer(device, sel.anchor, s.heads * 4));
-    const byteOf = (x: Uint32Array, h: number, j: number) => (x[(Math.floor(h / GH) * WPK + Math.floor((h % GH) / 4)) * s.n + j]! >> (8 * ((h % GH) % 4))) & 0xff;
-    const { blockKeys } = localBlocks(s.n, groups, targetWorkgroups);
-    // The GPU's margins (10⁻⁴ on the sums, 10⁻³ on Z_lo) put its cut between the rule's and a 0.5 % stricter rule's.
-    const loose = localRule(eps, 0, 1 - 1e-3), tight = localRule(eps, 0, (1 - 1e-3) * 0.995);
-    const keptMin: Uint8Array[] = [], keptMax: Uint8Array[] = [];
-    for (let h = 0; h < s.heads; h++) {
-      const ub = Array.from({ length: s.n }, (_, j) => byteOf(up, h, j)), lb = Array.from({ length: s.n }, (_, j) => byteOf(lo, h, j));
-      // Z_lo: at most the true mass, at least what the lower bytes' edges count (they cap keys far above the anchor).
-      const g = Math.floor(h / group), qh = q.subarray(h * s.d, (h + 1) * s.d);
-      let Z = 0;
-      for (let j = 0; j < s.n; j++) {
-        let x = 0;
-        for (let c = 0; c < s.d; c++) x += qh[c]! * k[(g * s.n + j) * s.d + c]!;
-        Z += Math.exp(x / Math.sqrt(s.d) - anchor[h]!);
-      }
-      const Zbytes = lb.reduce((t, b) => t + lowerEdge(b), 0), Zgpu = lowSum.subarray(h * scanWorkgroups, (h + 1) * scanWorkgroups).reduce((t, x) => t + x, 0);
-      assert.ok(Zgpu <= Z * (1 + 1e-5) && Zgpu >= Zbytes * (1 - 1e-4), `${label} head ${h}: the scan's lower masses ${Zgpu}, the true mass ${Z}, the bytes' ${Zbytes}`);
-      const a = localCutOfBuckets(ub, lb, s.n, blockKeys, loose, Zgpu), b = localCutOfBuckets(ub, lb, s.n, blockKeys, tight, Zgpu);
-      keptMin.push(a.kept); keptMax.push(b.kept);
-      const [U, L] = [cut[4 * h + 1]!, cut[4 * h + 2]!];
-      assert.ok(U >= b.U && U <= a.U * 1.01 + 1e-30, `${label} head ${h}: U ${U} outside [${b.U}, ${a.U}]`);
-      assert.ok(L <= b.L * (1 + 1e-6) && L >= a.L * 0.99, `${label} head ${h}: L ${L} outside [${a.L}, ${b.L}]`);
-      assert.equal(cut[4 * h + 3], anchor[h], `${label} head ${h}: the cut carries the anchor`);
-    }
-    const list = plan.selected!, nl = s.heads / list.headsPerList;
-    const ids: Uint32Array = new Uint32Array(await readBuffer(device, list.ids, nl * s.cap * 4)), counts: Uint32Array = new Uint32Array(await readBuffer(device, list.counts, 16 * Math.ceil(nl / 4)));
-    for (let l = 0; l < nl; l++) {
-      const got = new Uint8Array(s.n);
-      for (const j of ids.subarray(l * s.cap, l * s.cap + counts[l]!)) got[j] = 1;
-      for (let j = 0; j < s.n; j++) {
-        let min = 0, max = 0;
-        for (let h = l * list.headsPerList; h < (l + 1) * list.headsPerList; h++) { min |= keptMin[h]![j]!; max |= keptMax[h]![j]!; }
-        assert.ok(got[j]! >= min && got[j]! <= max, `${label} list ${l} key ${j}: kept ${got[j]}, the rule ${min}..${max}`);
-      }
-    }
-    plan.destroy();
-    for (const b of Object.values(bufs)) b.destroy();
-  }
-});
-
-test('certified top-sum cut: L\'s top bucket is the scan\'s sum of those keys\' lower masses (at most their true mass, at least their edge count), the cut and the kept keys the float64 rule\'s on the GPU\'s bytes, errorBound ≥ TV and ≤ ε; the adversarial shapes of the local cut', async (t) => {
+test('certified top-sum cut: L\'s top bucket is the scan\'s sum of those keys\' lower masses (at most their true mass, at least their edge count), the cut and the kept keys the float64 rule\'s on the GPU\'s bytes, errorBound ≥ TV and ≤ ε; ties, one dominant key, zero and huge keys, n = 1, per-head lists, GQA 1, 3 and 4, d = 64 and 128', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(28), eps = 1e-3, gen = cutKeys(r);

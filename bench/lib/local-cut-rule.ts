@@ -1,7 +1,8 @@
 /**
- * Certified softmax ε with a cut LOCAL to each block of keys (docs/webgpu.md "Kernels", the plan
- * option `certifiedCut: 'local'`): the float64 rule the GPU's local-cut pass (select-wgsl.ts
- * localCutSource) implements, and the shapes the two share.
+ * Certified softmax ε with a cut LOCAL to each block of keys, in float64: the rule bench/local-cut.ts
+ * studies against the GPU's global cut. It was built on the GPU (plan option certifiedCut 'local')
+ * and removed when the H100 timed it slower than the global cut at every n (docs/webgpu.md, "Certified
+ * ε, local cut"); the study stays as a measured finding.
  *
  * Per head, keys carry bounds lo_k ≤ s_k ≤ hi_k on their scaled logits, masses are relative to the
  * head's anchor a, and Z_lo is a lower bound on the total mass Z = Σ_k e^{s_k − a} that every block
@@ -20,14 +21,13 @@
  *     ≤ p·ε·Z_lo + (1 − p)·ε·Z_lo = ε·Z_lo ≤ ε·(W + U).
  * No block needs another's counts: no global histogram and no global cut pass.
  *
- * On the GPU the bounds are bucketed as the certified scan buckets them (certified-cut.ts: the
- * bytes' mass edges). {@link localCutOfBuckets} is that rule in float64; {@link localCutExact}
- * is the same rule on unbucketed bounds (the study's, bench/local-cut.ts).
+ * {@link localCutOfBuckets} is the rule on the GPU's bucket bytes (src/webgpu/certified-cut.ts: the
+ * bytes' mass edges); {@link localCutExact} the same rule on unbucketed bounds.
  */
-import { BYTES, lowerEdge, upperEdge } from './certified-cut.js';
-import { WG } from './wgsl.js';
-/** At most this many keys a thread of the local-cut pass (its kept flags fit one u32 mask). */
-export const MAX_KEYS_PER_THREAD = 32;
+import { BYTES, lowerEdge, upperEdge } from '../../src/webgpu/certified-cut.js';
+import { WG } from '../../src/webgpu/wgsl.js';
+/** At most this many keys a thread of the GPU's local-cut pass, as built (blocks as it made them). */
+const MAX_KEYS_PER_THREAD = 32;
 
 /**
  * Keys a block of the local cut (a multiple of WG, at most WG · MAX_KEYS_PER_THREAD) and blocks a
@@ -39,12 +39,6 @@ export function localBlocks(n: number, scanGroups: number, targetWorkgroups: num
   const perThread = Math.min(MAX_KEYS_PER_THREAD, Math.max(1, Math.ceil(n / (perGroup * WG))));
   const blockKeys = perThread * WG;
   return { blockKeys, blocks: Math.max(1, Math.ceil(n / blockKeys)) };
-}
-
-/** The most blocks {@link localBlocks} gives for any n ≤ maxLength. */
-export function maxLocalBlocks(maxLength: number, scanGroups: number, targetWorkgroups: number): number {
-  const perGroup = Math.max(1, Math.floor(targetWorkgroups / scanGroups));
-  return Math.max(perGroup, Math.ceil(maxLength / (MAX_KEYS_PER_THREAD * WG)), 1);
 }
 
 export interface LocalCut {
