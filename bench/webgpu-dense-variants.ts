@@ -36,6 +36,7 @@ import { WebGpuDecodePlan, webGpuDevice } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import { Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
+import { warmStepsPerSample } from './lib/gpu-steps.js';
 import { calibrateReluBias, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { median } from './lib/measure.js';
 import { exactTimestampGpu } from './lib/dawn.js';
@@ -173,12 +174,7 @@ async function measure(full: Workload, n: number, bias: number): Promise<Record<
     for (let h = 0; h < heads; h++) used += st[4 * h + 1]!;
     Object.assign(row, { [`${m.name}.maxAbsErr`]: err, [`${m.name}.refMax`]: refMax, [`${m.name}.keysUsedPerHead`]: used / heads });
   }
-  let softmaxMs = 0;
-  for (const start = performance.now(); performance.now() - start < warmMs;) {
-    const t = await timeOnGpu(device, steps(0, 50));
-    softmaxMs = (t.gpuMs ?? t.submitMs) / 50;
-  }
-  const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(softmaxMs, 1e-3))));
+  const k = await warmStepsPerSample(device, (m) => steps(0, m), warmMs, reps);
   row.stepsPerSample = k;
   const samples = modes.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {

@@ -59,6 +59,7 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
+import { warmStepsPerSample } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
@@ -207,14 +208,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     }
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
-  // Warm the GPU up (clocks), then alternate. A sample takes at least `reps` steps and at least
-  // ~2 ms of dense steps, so timestamps quantized by Dawn (65.5 µs) would stay a few % of it.
-  let denseMs = 0;
-  for (const start = performance.now(); performance.now() - start < warmMs;) {
-    const t = await timeOnGpu(device, steps(0, 50));
-    denseMs = (t.gpuMs ?? t.submitMs) / 50;
-  }
-  const k = Math.min(500, Math.max(reps, Math.ceil(2 / Math.max(denseMs, 1e-3))));
+  // Warm the GPU up on the dense steps, then alternate.
+  const k = await warmStepsPerSample(device, (m) => steps(0, m), warmMs, reps);
   row.stepsPerSample = k;
   // --prefixes 1: each sparse contender's step also cut after its first 1, 2, … passes (`NAME@pJ`),
   // timed in the same rounds: the differences are the passes' own times without per-pass timestamps.
