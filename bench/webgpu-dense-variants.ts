@@ -14,9 +14,18 @@
 //   endunroll ReLU's per-lane counts added to the workgroup's by a loop written out per head (no
 //             runtime index into the count array anywhere)
 //   countvec  ReLU's per-lane counts in a vec4u (G ≤ 4) instead of an array
+//   wgatomic  ReLU's count kept out of the key loop's registers: lane 0 of a team adds each key of
+//             positive weight to the workgroup's atomic count at once (zeroed, then a barrier, before
+//             the keys); no per-lane count
+//   wgteam    the same into a per-team count in workgroup memory (lane 0 of a team alone writes its
+//             slots: no atomic in the key loop), added to the workgroup's at the end
+//   count16   ReLU's per-lane counts packed two heads a u32 (16 bits each: a lane sees < 65536 keys a
+//             split here, checked), half the registers
 //   il        (with gN, N below the group) the workgroups of one split's head subsets dispatched
 //             side by side (x = split · sub + subset) instead of sub dispatch rows apart, so they
 //             read the same K/V rows at about the same time (L2 hits instead of DRAM twice)
+//   allpos    ReLU's bias far below every score (−1e4): every key of positive weight, the count's
+//             worst case (the default bias leaves ~2 % of the keys)
 //   gN        N query heads a workgroup (default: the plan's, 4 here)
 //   wN        the plan's targetWorkgroups (default 264)
 //   aN        ReLU^N (default α = 1)
@@ -59,18 +68,19 @@ const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInf
 const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps: gpu !== null, subgroups: device.features.has('subgroups') };
 log(adapter);
 
-interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; G?: number; workgroups?: number; rewrites: string[] }
+interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; G?: number; workgroups?: number; rewrites: string[] }
 
 function parseMode(name: string): Mode {
   const [kind, ...opts] = name.split(':');
   if (kind !== 'softmax' && kind !== 'relu') throw new Error(`mode ${name}: expected softmax or relu first`);
-  const m: Mode = { name, kind, alpha: 1, rewrites: [] };
+  const m: Mode = { name, kind, alpha: 1, allPositive: false, rewrites: [] };
   for (const o of opts) {
     const num = /^([gwa])(\d+)$/.exec(o);
     if (num) {
       const x = Number(num[2]);
       if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
-    } else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
+    } else if (o === 'allpos' && kind === 'relu') m.allPositive = true;
+    else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec', 'wgatomic', 'wgteam', 'count16'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
     else throw new Error(`mode ${name}: unknown change ${o}`);
   }
   return m;
@@ -82,6 +92,9 @@ function swap(src: string, from: string, to: string, times?: number): string {
   if (found === 0 || (times !== undefined && found !== times)) throw new Error(`rewrite: expected ${times ?? '≥ 1'} of ${JSON.stringify(from)}, found ${found}`);
   return src.split(from).join(to);
 }
+
+/** ReLU's per-lane counts added to the workgroup's (attend-kernel.ts end). */
+const endFlush = 'if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }';
 
 /** The ReLU attention kernel's WGSL (attend-kernel.ts, dense) with one change. */
 function rewrite(src: string, change: string, G: number, alpha: number): string {
@@ -95,8 +108,26 @@ function rewrite(src: string, change: string, G: number, alpha: number): string 
       s = swap(s, 'select(1.0, pw(m[h] / M), M > 0.0)', '1.0', 1);
       return swap(s, `select(NEG, ${alpha}.0 * log(m[h]), m[h] > 0.0)`, 'select(NEG, 0.0, m[h] > 0.0)', 1);
     }
-    case 'endunroll': return swap(src, 'if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }',
+    case 'endunroll': return swap(src, endFlush,
       `if (lane == 0u) { ${Array.from({ length: G }, (_, h) => `if (usedLane[${h}] > 0u) { atomicAdd(&usedHere[${h}], usedLane[${h}]); }`).join(' ')} }`, 1);
+    case 'wgatomic': {
+      const s = swap(src, 'var usedLane = array<u32, G>();', 'workgroupBarrier();', 1);
+      return swap(swap(s, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', 'if (t[b] > 0.0 && lane == 0u) { atomicAdd(&usedHere[h], 1u); }', G), endFlush, '', 1);
+    }
+    case 'wgteam': {
+      let s = swap(src, 'var usedLane = array<u32, G>();', 'if (lane == 0u) { for (var h = 0u; h < G; h++) { teamUsed[team * G + h] = 0u; } }', 1);
+      s = swap(s, 'var<workgroup> usedHere', 'var<workgroup> teamUsed: array<u32, NT * G>;\nvar<workgroup> usedHere', 1);
+      s = swap(s, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', 'if (t[b] > 0.0 && lane == 0u) { teamUsed[team * G + h] += 1u; }', G);
+      return swap(s, endFlush, 'if (lane == 0u) { for (var h = 0u; h < G; h++) { let c = teamUsed[team * G + h]; if (c > 0u) { atomicAdd(&usedHere[h], c); } } }', 1);
+    }
+    case 'count16': {
+      let s = swap(src, 'var usedLane = array<u32, G>();', 'var usedPacked = array<u32, (G + 1u) / 2u>();', 1);
+      for (let h = 0; h < G; h++) {
+        s = swap(s, `{ const h = ${h}u;`, `{ const h = ${h}u; const one = ${h % 2 === 0 ? '1u' : '0x10000u'};`, 1);
+      }
+      s = swap(s, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', 'if (t[b] > 0.0) { usedPacked[h / 2u] += one; }', G);
+      return swap(s, endFlush, 'if (lane == 0u) { for (var h = 0u; h < G; h++) { let c = (usedPacked[h / 2u] >> (16u * (h % 2u))) & 0xffffu; if (c > 0u) { atomicAdd(&usedHere[h], c); } } }', 1);
+    }
     case 'countvec': {
       if (G > 4) throw new Error('countvec: needs G ≤ 4');
       return swap(src, 'var usedLane = array<u32, G>();', 'var usedLane = vec4u();', 1);
@@ -116,17 +147,23 @@ function rewrite(src: string, change: string, G: number, alpha: number): string 
   }
 }
 
+/** ReLU's bias where every key has positive weight ('allpos'; the synthetic scores are O(10)). */
+const ALL_POSITIVE_BIAS = -1e4;
+const biasOf = (m: Mode, calibrated: number) => (m.kind === 'softmax' ? 0 : m.allPositive ? ALL_POSITIVE_BIAS : calibrated);
+
 /** A plan for mode m with its own pipeline cache (so a rewritten kernel never serves another mode). */
 function planFor(m: Mode, w: Workload, n: number, bias: number): { plan: WebGpuDecodePlan; pipelines: Pipelines } {
   const pipelines = new (Pipelines as unknown as new (d: GPUDevice) => Pipelines)(device);
   const plan = WebGpuDecodePlan.create(pipelines, { heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, storage: 'f16', maxLength: n,
-    kind: m.kind, alpha: m.alpha, bias: m.kind === 'relu' ? bias : 0, targetWorkgroups: m.workgroups });
+    kind: m.kind, alpha: m.alpha, bias: biasOf(m, bias), targetWorkgroups: m.workgroups });
   const inner = plan as unknown as { G: number; sub: number };
   if (m.G !== undefined) {
     const group = w.heads / w.kvHeads;
     if (group % m.G !== 0 || m.G > inner.G) throw new Error(`mode ${m.name}: G must divide ${group} and be ≤ ${inner.G}`);
     inner.G = m.G; inner.sub = group / m.G; // fewer heads a workgroup: fewer splits each, the part buffer stays large enough
   }
+  // A team (≥ 16 of them a workgroup) sees at most n / 16 keys of a split.
+  if (m.rewrites.includes('count16') && n / 16 >= 65536) throw new Error(`mode ${m.name}: a lane's 16-bit count may overflow at n = ${n}`);
   const G = inner.G, get = pipelines.get.bind(pipelines);
   let rewritten = 0;
   pipelines.get = (key, source) => get(key, key.startsWith('plan-') && m.rewrites.length > 0
@@ -166,8 +203,8 @@ async function measure(full: Workload, n: number, bias: number): Promise<Record<
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4)), st = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
     if (m.rewrites.length > 0 && (plan as unknown as { rewritten: number }).rewritten !== 1) throw new Error(`mode ${m.name}: its kernel was not rewritten`);
-    const refKey = `${m.kind}-${m.alpha}`;
-    if (!refs.has(refKey)) refs.set(refKey, referenceDecode(stored, q, m.kind, m.alpha, m.kind === 'relu' ? bias : 0));
+    const refKey = `${m.kind}-${m.alpha}-${biasOf(m, bias)}`;
+    if (!refs.has(refKey)) refs.set(refKey, referenceDecode(stored, q, m.kind, m.alpha, biasOf(m, bias)));
     const ref = refs.get(refKey)!;
     let err = 0, refMax = 0, used = 0;
     for (let j = 0; j < out.length; j++) { err = Math.max(err, Math.abs(out[j]! - ref[j]!)); refMax = Math.max(refMax, Math.abs(ref[j]!)); }
