@@ -14,9 +14,9 @@
 //   endunroll ReLU's per-lane counts added to the workgroup's by a loop written out per head (no
 //             runtime index into the count array anywhere)
 //   countvec  ReLU's per-lane counts in a vec4u (G ≤ 4) instead of an array
-//   wgatomic  ReLU's count kept out of the key loop's registers: lane 0 of a team adds each key of
-//             positive weight to the workgroup's atomic count at once (zeroed, then a barrier, before
-//             the keys); no per-lane count
+//   wgatomic  the plan option usedCount 'workgroup': ReLU's count kept out of the key loop's
+//             registers (lane 0 of a team adds each key of positive weight to the workgroup's atomic
+//             count at once; attend-kernel.ts UsedCount), no per-lane count
 //   wgteam    the same into a per-team count in workgroup memory (lane 0 of a team alone writes its
 //             slots: no atomic in the key loop), added to the workgroup's at the end
 //   count16   ReLU's per-lane counts packed two heads a u32 (16 bits each: a lane sees < 65536 keys a
@@ -68,7 +68,7 @@ const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInf
 const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps: gpu !== null, subgroups: device.features.has('subgroups') };
 log(adapter);
 
-interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; G?: number; workgroups?: number; rewrites: string[] }
+interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; usedCount?: 'workgroup'; G?: number; workgroups?: number; rewrites: string[] }
 
 function parseMode(name: string): Mode {
   const [kind, ...opts] = name.split(':');
@@ -80,7 +80,8 @@ function parseMode(name: string): Mode {
       const x = Number(num[2]);
       if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
     } else if (o === 'allpos' && kind === 'relu') m.allPositive = true;
-    else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec', 'wgatomic', 'wgteam', 'count16'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
+    else if (o === 'wgatomic' && kind === 'relu') m.usedCount = 'workgroup';
+    else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec', 'wgteam', 'count16'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
     else throw new Error(`mode ${name}: unknown change ${o}`);
   }
   return m;
@@ -110,10 +111,6 @@ function rewrite(src: string, change: string, G: number, alpha: number): string 
     }
     case 'endunroll': return swap(src, endFlush,
       `if (lane == 0u) { ${Array.from({ length: G }, (_, h) => `if (usedLane[${h}] > 0u) { atomicAdd(&usedHere[${h}], usedLane[${h}]); }`).join(' ')} }`, 1);
-    case 'wgatomic': {
-      const s = swap(src, 'var usedLane = array<u32, G>();', 'workgroupBarrier();', 1);
-      return swap(swap(s, 'if (t[b] > 0.0) { usedLane[h] += 1u; }', 'if (t[b] > 0.0 && lane == 0u) { atomicAdd(&usedHere[h], 1u); }', G), endFlush, '', 1);
-    }
     case 'wgteam': {
       let s = swap(src, 'var usedLane = array<u32, G>();', 'if (lane == 0u) { for (var h = 0u; h < G; h++) { teamUsed[team * G + h] = 0u; } }', 1);
       s = swap(s, 'var<workgroup> usedHere', 'var<workgroup> teamUsed: array<u32, NT * G>;\nvar<workgroup> usedHere', 1);
@@ -155,7 +152,7 @@ const biasOf = (m: Mode, calibrated: number) => (m.kind === 'softmax' ? 0 : m.al
 function planFor(m: Mode, w: Workload, n: number, bias: number): { plan: WebGpuDecodePlan; pipelines: Pipelines } {
   const pipelines = new (Pipelines as unknown as new (d: GPUDevice) => Pipelines)(device);
   const plan = WebGpuDecodePlan.create(pipelines, { heads: w.heads, kvHeads: w.kvHeads, headDim: w.d, valueDim: w.dv, storage: 'f16', maxLength: n,
-    kind: m.kind, alpha: m.alpha, bias: biasOf(m, bias), targetWorkgroups: m.workgroups });
+    kind: m.kind, alpha: m.alpha, bias: biasOf(m, bias), targetWorkgroups: m.workgroups, usedCount: m.usedCount });
   const inner = plan as unknown as { G: number; sub: number };
   if (m.G !== undefined) {
     const group = w.heads / w.kvHeads;

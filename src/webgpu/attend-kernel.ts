@@ -44,7 +44,17 @@ export interface AttendShape {
   T: number;
   /** A lean state ({@link LEAN_STEP_KEYS}; its queries' workgroup memory, {@link leanBytes}, counted in fitsHeads' reserve). */
   lean?: boolean;
+  /** ReLU's count of the keys of positive weight ({@link UsedCount}; default 'lanes'). */
+  usedCount?: UsedCount;
 }
+
+/**
+ * Where ReLU counts the keys of positive weight (stats keysUsed): 'lanes' — a count a lane and
+ * head in registers through the key loop, added to the workgroup's at the end; 'workgroup' — lane 0
+ * of a team adds each such key to the workgroup's atomic count at once, so the key loop holds no
+ * count (G registers a lane fewer; begin then holds a barrier: uniform control flow). Both exact.
+ */
+export type UsedCount = 'lanes' | 'workgroup';
 
 
 /** Keys each team takes per step of the key loop (a lean state takes LEAN_STEP_KEYS). */
@@ -130,12 +140,13 @@ export function leanBytes(G: number, D: number): number {
  * holds a barrier: uniform control flow).
  */
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false } = x;
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const B = lean ? LEAN_STEP_KEYS : STEP_KEYS;
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
   const softmax = weighting === 'softmax';
+  const laneCounts = !softmax && usedCount === 'lanes';
   const f16 = storage === 'f16';
   // Unit u of a row (8 dims) as two f32 quads.
   const unit = (buf: 'K' | 'V', rowWords: number) => {
@@ -158,7 +169,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   // Quad i of this lane's slice of head h's query.
   const qAt = (i: string) => (lean ? `qs[h * ${D / 4}u + lane * 2u * KU + ${i}]` : `q[h * 2u * KU + ${i}]`);
   const begin = `${softmax ? '' : `if (lid == 0u) { for (var h = 0u; h < G; h++) { atomicStore(&usedHere[h], 0u); } }
-    var usedLane = array<u32, G>();`}
+    ${laneCounts ? 'var usedLane = array<u32, G>();' : 'workgroupBarrier(); // zeroed before any key adds to it'}`}
     ${lean ? `// The G heads' queries (scale folded in), in workgroup memory.
     for (var i = lid; i < ${G * D / 4}u; i += ${AWG}u) { qs[i] = p.scale * Q[head0 * ${D / 4}u + i]; }
     workgroupBarrier();` : `// This lane's slice of every head's query (scale folded in).
@@ -213,7 +224,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
         for (var b = 0u; b < B; b++) {
           t[b] = select(0.0, max(s[h * B + b] - p.bias, 0.0), ok[b]);
           mx = max(mx, t[b]);
-          if (t[b] > 0.0) { usedLane[h] += 1u; }
+          ${laneCounts ? 'if (t[b] > 0.0) { usedLane[h] += 1u; }' : 'if (t[b] > 0.0 && lane == 0u) { atomicAdd(&usedHere[h], 1u); }'}
         }
         let inv = select(0.0, 1.0 / mx, mx > 0.0);
         let corr = select(1.0, pw(m[h] * inv), mx > 0.0);
@@ -258,7 +269,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
         workgroupBarrier();
       }
     }
-    ${!softmax ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
+    ${laneCounts ? `if (lane == 0u) { for (var h = 0u; h < G; h++) { if (usedLane[h] > 0u) { atomicAdd(&usedHere[h], usedLane[h]); } } }
     workgroupBarrier();` : ''}
     if (team == 0u) {
       for (var h = 0u; h < G; h++) {

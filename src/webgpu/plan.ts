@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
@@ -246,6 +246,13 @@ export interface DecodePlanOptions {
    * against 42 µs, certified unchanged; docs/webgpu.md).
    */
   gatheredLeanState?: boolean;
+  /**
+   * Kind 'relu', dense or the split path's gathered attention: where the attention kernel counts
+   * the keys of positive weight (stats keysUsed; attend-kernel.ts UsedCount) — 'lanes' (default: a
+   * count a lane and head, in registers through the key loop) or 'workgroup' (each key added to the
+   * workgroup's atomic count at once: fewer registers). Both exact; a tuning choice (docs/webgpu.md).
+   */
+  usedCount?: UsedCount;
 }
 
 export interface DecodeBuffers {
@@ -366,6 +373,9 @@ export class WebGpuDecodePlan {
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
+    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || options.sparsePass === 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with kind 'relu' and sparsePass other than 'fused', got ${describe(options.usedCount)} with kind ${describe(options.kind)} and sparsePass ${describe(options.sparsePass)}`);
+    }
     if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !prefetchable)) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
@@ -459,9 +469,10 @@ export class WebGpuDecodePlan {
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const lean = sel !== null && (o.gatheredLeanState ?? true);
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const usedCount = o.usedCount ?? 'lanes';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]

@@ -168,3 +168,61 @@ test('WebGpuDecodePlan: dense heads of a KV group over several workgroups (16 a 
     for (const b of Object.values(bufs)) b.destroy();
   }
 });
+
+test('WebGpuDecodePlan: dense ReLU^α, usedCount \'lanes\' and \'workgroup\' — huge scores at α = 300, ties at the bias, a zero key, n = 0, 1 and several splits, GQA 1, 4 and 16; keysUsed = float64\'s count', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  // Integer components (exact in f16) and d = 64 (scale 1/8): every score is exact in float32,
+  // so ties at the bias are ties on the GPU too (t = 0: weight 0, not counted). Every 7th key is
+  // 256× larger: scores in the thousands, whose t^300 no float holds unscaled.
+  const d = 64, n = 1100, scale = 1 / 8, r = rng(31);
+  const ints = (rows: number, span: number) => Float32Array.from({ length: rows * d }, () => Math.floor(r.uniform() * (2 * span + 1)) - span);
+  for (const [heads, kvHeads] of [[2, 2], [8, 2], [16, 1]] as const) {
+    const k = ints(kvHeads * n, 3), v = gaussian(r, kvHeads * n, d).data, q = ints(heads, 3);
+    for (let j = 0; j < kvHeads * n; j += 7) for (let c = 0; c < d; c++) k[j * d + c]! *= 256;
+    k.fill(0, 0, d); // a zero key: score 0
+    for (let g = 0; g < kvHeads; g++) for (const j of [300, 301, 777]) k.copyWithin((g * n + j) * d, (g * n + 5) * d, (g * n + 6) * d); // key 5 four times
+    const logit = (h: number, j: number) => {
+      const g = Math.floor(h / (heads / kvHeads));
+      let s = 0;
+      for (let c = 0; c < d; c++) s += q[h * d + c]! * k[(g * n + j) * d + c]!;
+      return s * scale;
+    };
+    // The bias at head 0's score of key 5 (ties four keys of the group's first head at t = 0).
+    const bias = logit(0, 5);
+    const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
+    const storedV = asStored(v, 'f16');
+    const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
+      output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+    for (const usedCount of ['lanes', 'workgroup'] as const) {
+      for (const alpha of [1, 300]) {
+        const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', alpha, bias, maxLength: n, targetWorkgroups: 40, usedCount });
+        for (const len of [0, 1, n]) {
+          const enc = device.createCommandEncoder();
+          plan.encode(enc, bufs, len);
+          device.queue.submit([enc.finish()]);
+          const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
+          const stats: Uint32Array = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
+          const label = `${heads}/${kvHeads} ${usedCount} α = ${alpha} n = ${len}`;
+          for (let h = 0; h < heads; h++) {
+            const g = Math.floor(h / (heads / kvHeads));
+            const ref = len === 0 ? new Float64Array(d) : referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: k.subarray(g * n * d, (g * n + len) * d), n: len,
+              v: storedV.subarray(g * n * d, (g * n + len) * d), d, dv: d, kind: 'relu', scale, alpha, bias, causal: false });
+            for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 1e-4 * (1 + Math.abs(ref[c]!)), `${label} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
+            let used = 0;
+            for (let j = 0; j < len; j++) if (logit(h, j) > bias) used++;
+            assert.deepEqual([stats[4 * h], stats[4 * h + 1]], [len, used], `${label} head ${h}: keys scored, used`);
+          }
+        }
+        plan.destroy();
+      }
+    }
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+  for (const bad of ['lane', 1]) {
+    assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind: 'relu', maxLength: 8, usedCount: bad as 'lanes' }),
+      (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
+  }
+  assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind: 'softmax', maxLength: 8, usedCount: 'workgroup' }),
+    (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
+});
