@@ -41,8 +41,15 @@
 // own times as differences of those medians, free of the ~10 µs a pass that per-pass timestamps
 // add (`NAME.passOrder`: the passes' labels, first occurrences, from the timestamped split).
 //
-// --modes picks the contenders by name (default all: dense, certified, certified-top-sum, certified-w1056, relu-dense,
-// relu-<activation>); --host 0 skips the attendAsync row.
+// certified-fused: certified ε through the fused pass (plan option sparsePass 'fused': query, scan,
+// histogram, then one pass that cuts and attends, then the merge); with --fused-workgroups also
+// `certified-fused-wN`.
+//
+// Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
+// warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
+//
+// --modes picks the contenders by name (default all: dense, certified, certified-top-sum, certified-w1056,
+// certified-fused, relu-dense, relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -59,7 +66,7 @@ import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
-import { warmStepsPerSample } from './lib/gpu-steps.js';
+import { warmUp } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
@@ -146,6 +153,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.
     { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
     ...(gatheredLean ? [{ name: 'certified-lean', options: { kind: 'softmax', sparsity: { epsilon: eps }, gatheredLeanState: true } } as const] : []),
+    // Certified through the fused pass: the cut in every workgroup of the attention pass, the kept
+    // keys read off the scan's bytes (no cut pass, no compaction: 5 passes; src/webgpu/certified-keep.ts).
+    { name: 'certified-fused', options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused' } },
+    ...fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS).map((t) => ({ name: `certified-fused-w${t}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', targetWorkgroups: t } } as const)),
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) {
@@ -209,8 +220,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
   // Warm the GPU up on the dense steps, then alternate.
-  const k = await warmStepsPerSample(device, (m) => steps(0, m), warmMs, reps);
-  row.stepsPerSample = k;
+  const warm = await warmUp(device, (m) => steps(0, m), warmMs, reps), k = warm.steps;
+  Object.assign(row, { stepsPerSample: k, warmFirstStepMs: warm.firstStepMs, warmLastStepMs: warm.lastStepMs, warmSamples: warm.samples });
   // --prefixes 1: each sparse contender's step also cut after its first 1, 2, … passes (`NAME@pJ`),
   // timed in the same rounds: the differences are the passes' own times without per-pass timestamps.
   const timed = contenders.map((c, i) => ({ name: c.name, i, stopAt: null as number | null }));

@@ -12,6 +12,7 @@ import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
 import { nibbleKeepRule, projKeepRule } from './fused-wgsl.js';
+import { certifiedKeepRule } from './certified-keep.js';
 
 const FIRST_FILTERS: readonly FirstFilter[] = ['int8', 'int4', 'int4-gather', 'proj', 'proj-gather'];
 
@@ -317,9 +318,10 @@ export class WebGpuDecodePlan {
     const layout = options.layout ?? 'contiguous';
     const pass = options.sparsePass ?? 'auto';
     this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && (options.firstFilter ?? 'int8') === 'int8') ? new FusedPass(pipelines, {
-      heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: 'relu', alpha: options.alpha,
+      heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: mode.kind === 'certified' ? 'softmax' : 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
-      rule: options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
+      rule: mode.kind === 'certified' ? certifiedKeepRule(group)
+        : options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
       keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState ?? true,
     }) : null;
     this.G = G; this.sub = group / G;
@@ -362,13 +364,14 @@ export class WebGpuDecodePlan {
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
     // Where a fused pass may run (the tuning options' checks; the sparsePass check below says which rules).
-    const fusable = mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && filter === 'int8'));
-    const prefetchable = fusable && (filter === 'int8' || filter === 'proj-gather');
+    const fusable = (mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && filter === 'int8')))
+      || (mode?.kind === 'certified' && options.sparsePass === 'fused');
+    const prefetchable = fusable && mode?.kind === 'relu' && (filter === 'int8' || filter === 'proj-gather');
     if (options.fusedKeysPerThread !== undefined && (![1, 2, 4].includes(options.fusedKeysPerThread) || !fusable)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with exact sparse ReLU and sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.fusedLeanState !== undefined && (typeof options.fusedLeanState !== 'boolean' || !fusable)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedLeanState true or false with exact sparse ReLU and sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.fusedLeanState)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedLeanState true or false with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.fusedLeanState)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -380,8 +383,9 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
-      && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather', got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+      && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))
+      && !(options.sparsePass === 'fused' && mode?.kind === 'certified' && (options.certifiedCut ?? 'global') === 'global')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather' or with certified softmax { epsilon } and certifiedCut 'global', got ${describe(options.sparsePass)} with the ${sel.rule} rule, firstFilter ${describe(filter)} and certifiedCut ${describe(options.certifiedCut)}`);
     }
     if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
@@ -487,17 +491,26 @@ export class WebGpuDecodePlan {
     this.pipelines.endPass();
   }
 
-  /** sparsePass 'fused': the fused pass over blocks of keys (the query coded in it), then the merge (one state a head and block). */
+  /**
+   * sparsePass 'fused': the fused pass over blocks of keys, then the merge (one state a head and
+   * block). Exact ReLU: the query is coded in the pass (or a first filter's query pass before it);
+   * certified: the query pass, the scan and the histogram before it, the cut in it (certified-keep.ts).
+   */
   private encodeFused(enc: GPUCommandEncoder, b: DecodeBuffers, length: number, cap: number): void {
     const o = this.options, { heads, kvHeads } = o, sel = this.selection!, fused = this.fused!, device = this.pipelines.device;
+    const certified = this.mode.kind === 'certified';
     const { chunk, blocks } = fusedBlocks(length, fused.groups, this.maxSplits());
     upload(device.queue, this.params, 0, attendParams(length, chunk, blocks, cap, this.scale, o.bias, heads / kvHeads, this.sub, o.maxLength, heads / fused.G));
     if (length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
-    const inputs = sel.encodeFusedInputs(enc, b.queries, length, this.params);
-    // n = 0: no block; the merge finds no state and writes zeros.
-    if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, blocks, inputs.rule);
-    const merge = this.pipelines.get(`merge-${this.valueDim}-relu-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, 'relu', o.headDim, fused.G, 'blocks'));
-    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats], heads, mergeGroups(this.valueDim));
+    const inputs = certified ? { codes: [], rule: sel.encodeCertifiedFusedInputs(enc, b.queries, length, this.params) }
+      : sel.encodeFusedInputs(enc, b.queries, length, this.params);
+    // n = 0: no block; the merge finds no state and writes zeros. Certified runs one empty block
+    // all the same: its prelude writes this step's cut rows (U = 0), which the merge's errorBound reads.
+    if (length > 0 || certified) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, Math.max(blocks, 1), inputs.rule);
+    const stats: StatsMode = certified ? 'certified' : 'relu';
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks'));
+    this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, null, null,
+      certified ? sel.cut : null, certified ? sel.coef : null, certified ? sel.normMax : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }
 

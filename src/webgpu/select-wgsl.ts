@@ -330,79 +330,102 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Certified ε, pass 2, one workgroup per head: U(c) = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges
- * rounded up: bounds the mass, relative to the anchor, of the keys a cut at c skips) and
- * L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the mass of keys every one of which
- * it keeps, since a key's lower bucket is at or after its upper one), by two scans; the smallest
- * c ≥ 1 with U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0).
- * cut[h] = (c, U(c), L(c), anchor), the sums widened by 10⁻⁴ for their float32 rounding.
+ * Certified ε's cut of one head, as WGSL a workgroup runs (uniform control flow: it has barriers):
+ * `fn globalCut(h, lid) -> vec4f`, every thread getting (c as u32 bits, U(c), L(c), anchor) — U(c)
+ * = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges rounded up: bounds the mass, relative to the anchor, of
+ * the keys a cut at c skips) and L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the
+ * mass of keys every one of which it keeps, since a key's lower bucket is at or after its upper
+ * one), by two scans over the threads (two buckets a thread); the smallest c ≥ 1 with
+ * U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0). The sums are
+ * widened by 10⁻⁴ for their float32 rounding.
  * `topSum` (the 'global-top-sum' cut): L's bucket-0 term is the larger of its edge count and the
  * scan's lower masses of those keys (certifiedScanSource topSums: lowSum [heads, scan
  * workgroups], summed here and shrunk by 10⁻³ for their float32 sums) — bucket 0 holds every key
  * more than 7.875 nats above the anchor, whose edge counts each at e^{7.875}.
+ * Needs WG, NB, bindings hist, edges, anchor, `ratio` (an expression: the cut's ratio) and, with
+ * topSum, lowSum and `n` (an expression: the keys scanned). Called for several heads in turn (the
+ * fused certified pass, certified-keep.ts) it reuses its workgroup memory: the uniform load that
+ * ends a call is a barrier after every read of it.
+ */
+export function globalCutFns(x: { topSum: boolean; ratio: string; n: string }): string {
+  return /* wgsl */ `
+var<workgroup> cutScan: array<vec2f, WG>;
+var<workgroup> cutBest: atomic<u32>;
+var<workgroup> cutRow: vec4f;
+fn globalCut(h: u32, lid: u32) -> vec4f {
+  let b0 = 2u * lid; let b1 = b0 + 1u;
+  var u = vec2f(0.0); var l = vec2f(0.0);
+  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }${x.topSum ? `
+  // The scan's workgroups (certifiedScanSource's dispatch) each left head h one sum.
+  let sums = min((${x.n} + WG - 1u) / WG, 65535u);
+  var z = 0.0;
+  for (var s = lid; s < sums; s += WG) { z += lowSum[h * sums + s]; }
+  cutScan[lid] = vec2f(z, 0.0);
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { cutScan[lid].x += cutScan[lid + s].x; }
+  }
+  workgroupBarrier();
+  if (lid == 0u) { l.x = max(l.x, cutScan[0].x * 0.999); }
+  workgroupBarrier();` : ''}
+  if (b1 < NB) { u.y = f32(hist[(h * NB + b1) * 2u]) * edges[b1]; l.y = f32(hist[(h * NB + b1) * 2u + 1u]) * edges[NB + b1]; }
+  if (lid == 0u) { atomicStore(&cutBest, NB); }
+  // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
+  cutScan[lid] = vec2f(u.x + u.y, l.x + l.y);
+  for (var s = 1u; s < WG; s <<= 1u) {
+    workgroupBarrier();
+    var v = cutScan[lid];
+    if (lid + s < WG) { v.x += cutScan[lid + s].x; }
+    if (lid >= s) { v.y += cutScan[lid - s].y; }
+    workgroupBarrier();
+    cutScan[lid] = v;
+  }
+  workgroupBarrier();
+  let sAfter = select(0.0, cutScan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
+  let lBefore = select(0.0, cutScan[max(lid, 1u) - 1u].y, lid > 0u);
+  // U(b0) = sAfter + u.y + u.x, U(b1) = sAfter + u.y; L(b0) = lBefore, L(b1) = lBefore + l.x.
+  let U0 = (sAfter + u.y + u.x) * 1.0001; let L0 = lBefore * 0.9999;
+  let U1 = (sAfter + u.y) * 1.0001; let L1 = (lBefore + l.x) * 0.9999;
+  let ratio = ${x.ratio};
+  if (b0 >= 1u && b0 < NB && U0 <= ratio * L0) { atomicMin(&cutBest, b0); }
+  if (b1 < NB && U1 <= ratio * L1) { atomicMin(&cutBest, b1); }
+  workgroupBarrier();
+  let c = atomicLoad(&cutBest);
+  if (c == NB && lid == 0u) { cutRow = vec4f(bitcast<f32>(NB), 0.0, cutScan[WG - 1u].y * 0.9999, anchor[h]); }
+  if (c == b0) { cutRow = vec4f(bitcast<f32>(c), U0, L0, anchor[h]); }
+  if (c == b1) { cutRow = vec4f(bitcast<f32>(c), U1, L1, anchor[h]); }
+  return workgroupUniformLoad(&cutRow);
+}`;
+}
+
+/** The cut's uniform: ratio = ε/(1 − ε) shrunk (selection.ts). */
+export const CUT_PARAMS = /* wgsl */ 'struct CutParams { ratio: f32, pad0: u32, pad1: u32, pad2: u32 }';
+
+/**
+ * Certified ε, pass 3, one workgroup per head: the head's cut (globalCutFns) to cut[h].
  */
 export function cutSource(topSum = false): string {
   return /* wgsl */ `
 const WG = ${WG}u; const NB = ${NB}u;
-struct CutParams { ratio: f32, pad0: u32, pad1: u32, pad2: u32 }
+${CUT_PARAMS}
 @group(0) @binding(0) var<storage, read> hist: array<u32>;
 @group(0) @binding(1) var<storage, read> edges: array<f32>;
 @group(0) @binding(2) var<storage, read> anchor: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cut: array<vec4f>;
-@group(0) @binding(4) var<uniform> p: CutParams;
+@group(0) @binding(4) var<uniform> cp: CutParams;
 ${topSum ? `${PARAMS}
 @group(0) @binding(5) var<storage, read> lowSum: array<f32>;
 @group(0) @binding(6) var<uniform> sp: Params;` : ''}
-var<workgroup> scan: array<vec2f, WG>;
-var<workgroup> best: atomic<u32>;
+${globalCutFns({ topSum, ratio: 'cp.ratio', n: 'sp.n' })}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let h = wid.x;
-  let b0 = 2u * lid; let b1 = b0 + 1u;
-  var u = vec2f(0.0); var l = vec2f(0.0);
-  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }${topSum ? `
-  // The scan's workgroups (certifiedScanSource's dispatch) each left head h one sum.
-  let sums = min((sp.n + WG - 1u) / WG, 65535u);
-  var z = 0.0;
-  for (var s = lid; s < sums; s += WG) { z += lowSum[h * sums + s]; }
-  scan[lid] = vec2f(z, 0.0);
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { scan[lid].x += scan[lid + s].x; }
-  }
-  workgroupBarrier();
-  if (lid == 0u) { l.x = max(l.x, scan[0].x * 0.999); }
-  workgroupBarrier();` : ''}
-  if (b1 < NB) { u.y = f32(hist[(h * NB + b1) * 2u]) * edges[b1]; l.y = f32(hist[(h * NB + b1) * 2u + 1u]) * edges[NB + b1]; }
-  if (lid == 0u) { atomicStore(&best, NB); }
-  // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
-  scan[lid] = vec2f(u.x + u.y, l.x + l.y);
-  for (var s = 1u; s < WG; s <<= 1u) {
-    workgroupBarrier();
-    var v = scan[lid];
-    if (lid + s < WG) { v.x += scan[lid + s].x; }
-    if (lid >= s) { v.y += scan[lid - s].y; }
-    workgroupBarrier();
-    scan[lid] = v;
-  }
-  workgroupBarrier();
-  let sAfter = select(0.0, scan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
-  let lBefore = select(0.0, scan[max(lid, 1u) - 1u].y, lid > 0u);
-  // U(b0) = sAfter + u.y + u.x, U(b1) = sAfter + u.y; L(b0) = lBefore, L(b1) = lBefore + l.x.
-  let U0 = (sAfter + u.y + u.x) * 1.0001; let L0 = lBefore * 0.9999;
-  let U1 = (sAfter + u.y) * 1.0001; let L1 = (lBefore + l.x) * 0.9999;
-  if (b0 >= 1u && b0 < NB && U0 <= p.ratio * L0) { atomicMin(&best, b0); }
-  if (b1 < NB && U1 <= p.ratio * L1) { atomicMin(&best, b1); }
-  workgroupBarrier();
-  let c = atomicLoad(&best);
-  if (c == NB && lid == 0u) { cut[h] = vec4f(bitcast<f32>(NB), 0.0, scan[WG - 1u].y * 0.9999, anchor[h]); }
-  if (c == b0) { cut[h] = vec4f(bitcast<f32>(c), U0, L0, anchor[h]); }
-  if (c == b1) { cut[h] = vec4f(bitcast<f32>(c), U1, L1, anchor[h]); }
+  let row = globalCut(wid.x, lid);
+  if (lid == 0u) { cut[wid.x] = row; }
 }`;
 }
 
 /**
- * Certified ε, pass 3: every key whose upper bucket is below its head's cut joins the id lists
+ * Certified ε, pass 4: every key whose upper bucket is below its head's cut joins the id lists
  * (appendIds: per head, or per scan group when `union` — a key any of the group's heads keeps; a
  * saturated byte keeps the key when the cut is beyond it). One thread per key and bucket word, or
  * per key (union). Dispatch (⌈n / WG⌉, kvHeads · group / GH · (union ? 1 : words)).

@@ -218,13 +218,7 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
-    const topSums = mode.kind === 'certified' && this.shape.certifiedCut === 'global-top-sum';
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
-      [...scan, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
-    // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
-    // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
-    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
-    p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
+    const topSums = this.encodeBuckets(enc, n, params);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else if (topSums) p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
@@ -232,6 +226,35 @@ export class CodeSelection {
     p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}`, () => compactSource(group, GH, union)), [this.upBytes, this.cut, this.ids, this.counts, params],
       blocks, groups * (union ? 1 : bucketWords(GH)));
     rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
+  }
+
+  /**
+   * Certified and rank rules: records the certified scan (every key's bucket bytes) and the
+   * histogram pass over positions [0, n), after the query pass; returns whether the scan summed
+   * the top bucket's lower masses (the 'global-top-sum' cut).
+   */
+  private encodeBuckets(enc: GPUCommandEncoder, n: number, params: GPUBuffer): boolean {
+    const { kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
+    const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
+    const topSums = mode.kind === 'certified' && this.shape.certifiedCut === 'global-top-sum';
+    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
+      [this.codes, this.meta, this.qcode, this.coef, params, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
+    // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
+    // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
+    const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
+    p.dispatch(enc, p.get(`hist-${group}-${GH}`, () => certifiedHistSource(group, GH)), [this.upBytes, this.loBytes, this.hist, params], x, groups);
+    return topSums;
+  }
+
+  /**
+   * Certified ε through the fused pass (certified-keep.ts): records the query pass, the scan and the
+   * histogram over positions [0, n) and returns the keep rule's buffers (from RULE_BINDING: upBytes,
+   * hist, edges, anchor, cut, the cut's uniform) — the cut and the compaction happen in the fused pass.
+   */
+  encodeCertifiedFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): GPUBuffer[] {
+    this.encodeQuery(enc, queries, n);
+    this.encodeBuckets(enc, n, params);
+    return [this.upBytes!, this.hist!, this.edges!, this.anchor, this.cut!, this.cutParams!];
   }
 
   destroy(): void {
