@@ -42,8 +42,8 @@
 // add (`NAME.passOrder`: the passes' labels, first occurrences, from the timestamped split).
 //
 // certified-fused: certified ε through the fused pass (plan option sparsePass 'fused': query, scan,
-// histogram, then one pass that cuts and attends, then the merge); with --fused-workgroups also
-// `certified-fused-wN`.
+// histogram, then one pass that cuts and attends, then the merge); certified-top-sum-fused the same
+// with the top-sum cut; with --fused-workgroups also `certified-fused-wN`.
 //
 // Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
 // warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
@@ -156,6 +156,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     // Certified through the fused pass: the cut in every workgroup of the attention pass, the kept
     // keys read off the scan's bytes (no cut pass, no compaction: 5 passes; src/webgpu/certified-keep.ts).
     { name: 'certified-fused', options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused' } },
+    { name: 'certified-top-sum-fused', options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', certifiedCut: 'global-top-sum' } },
     ...fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS).map((t) => ({ name: `certified-fused-w${t}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', targetWorkgroups: t } } as const)),
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];

@@ -19,12 +19,13 @@ import { bucketWords, CUT_PARAMS, globalCutFns, headsPerScan, NB } from './selec
 /**
  * The rule for the G heads (the pass's constant) a fused workgroup serves of a KV group of `group`
  * heads (the scan's bytes come in scan groups of headsPerScan(group) heads, bucketWords of them a
- * key). Its buffers, from RULE_BINDING: upBytes, hist, edges, anchor, cut (written), the cut's uniform.
+ * key). Its buffers, from RULE_BINDING: upBytes, hist, edges, anchor, cut (written), the cut's
+ * uniform, and with `topSum` (the 'global-top-sum' cut) the scan's lowSum.
  */
-export function certifiedKeepRule(group: number): KeepRule {
+export function certifiedKeepRule(group: number, topSum = false): KeepRule {
   const b = RULE_BINDING, GH = headsPerScan(group), WPK = bucketWords(GH);
   return {
-    id: `certified${GH}`, codes: 'own', storageBuffers: 5,
+    id: `certified${GH}${topSum ? '-top-sum' : ''}`, codes: 'own', storageBuffers: topSum ? 6 : 5,
     // globalCutFns' cutScan, cutBest, cutRow; the G cuts are registers.
     workgroupBytes: 8 * 256 + 4 + 16,
     declarations: /* wgsl */ `
@@ -36,7 +37,8 @@ ${CUT_PARAMS}
 @group(0) @binding(${b + 3}) var<storage, read> anchor: array<f32>;
 @group(0) @binding(${b + 4}) var<storage, read_write> cut: array<vec4f>;
 @group(0) @binding(${b + 5}) var<uniform> cp: CutParams;
-${globalCutFns({ topSum: false, ratio: 'cp.ratio', n: 'p.n' })}`,
+${topSum ? `@group(0) @binding(${b + 6}) var<storage, read> lowSum: array<f32>;` : ''}
+${globalCutFns({ topSum, ratio: 'cp.ratio', n: 'p.n' })}`,
     prelude: /* wgsl */ `
   var cuts: array<u32, G>;
   for (var h = 0u; h < G; h++) {

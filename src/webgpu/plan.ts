@@ -225,6 +225,12 @@ export interface DecodePlanOptions {
    */
   certifiedCut?: CertifiedCut;
   /**
+   * Certified ε: steps over at most this many keys run the dense kernel instead of the selection
+   * (errorBound 0, keysScored = keysUsed = n) — below the length where the selection's passes pay
+   * for themselves (default 0: never; docs/webgpu.md "Speed" has the lengths measured).
+   */
+  certifiedDenseMax?: number;
+  /**
    * The fused pass: keys each thread scans a tile of the block (1, 2 or 4; default 1) — more loads
    * in flight before the tile's barriers (the int8 codes' words are loaded first); a tuning choice:
    * docs/webgpu.md.
@@ -300,6 +306,8 @@ export class WebGpuDecodePlan {
   private readonly fused: FusedPass | null;
   /** Whether the last encode took the fused pass (it writes no id lists: {@link selected}). */
   private lastFused = false;
+  /** Whether the last encode was a certified step run dense (certifiedDenseMax): no id lists either. */
+  private lastDense = false;
 
   private constructor(readonly pipelines: Pipelines, readonly options: DecodePlanOptions & { alpha: number; bias: number },
     readonly mode: { kind: 'dense' } | { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow }) {
@@ -320,7 +328,7 @@ export class WebGpuDecodePlan {
     this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && (options.firstFilter ?? 'int8') === 'int8') ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: mode.kind === 'certified' ? 'softmax' : 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
-      rule: mode.kind === 'certified' ? certifiedKeepRule(group)
+      rule: mode.kind === 'certified' ? certifiedKeepRule(group, options.certifiedCut === 'global-top-sum')
         : options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
       keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState ?? true,
     }) : null;
@@ -384,8 +392,8 @@ export class WebGpuDecodePlan {
     }
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
       && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))
-      && !(options.sparsePass === 'fused' && mode?.kind === 'certified' && (options.certifiedCut ?? 'global') === 'global')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather' or with certified softmax { epsilon } and certifiedCut 'global', got ${describe(options.sparsePass)} with the ${sel.rule} rule, firstFilter ${describe(filter)} and certifiedCut ${describe(options.certifiedCut)}`);
+      && !(options.sparsePass === 'fused' && mode?.kind === 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather' or with certified softmax { epsilon }, got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
     if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
@@ -396,6 +404,9 @@ export class WebGpuDecodePlan {
     if ((options.projectionQuery !== undefined && !(['pass', 'scan'].includes(options.projectionQuery) && filter.startsWith('proj')))
       || (options.projectionKeysPerThread !== undefined && !(PROJ_KEYS_PER_THREAD.includes(options.projectionKeysPerThread) && filter.startsWith('proj')))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionQuery 'pass' or 'scan' and projectionKeysPerThread ${PROJ_KEYS_PER_THREAD.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)} with ${describe(filter)}`);
+    }
+    if (options.certifiedDenseMax !== undefined && !(Number.isSafeInteger(options.certifiedDenseMax) && options.certifiedDenseMax >= 0 && mode?.kind === 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedDenseMax an integer ≥ 0 with certified softmax { epsilon }, got ${describe(options.certifiedDenseMax)} with the ${sel.rule} rule`);
     }
     const cutRule = options.certifiedCut ?? 'global';
     if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {
@@ -450,9 +461,11 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
-    this.lastFused = this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH);
+    this.lastDense = this.mode.kind === 'certified' && length <= (o.certifiedDenseMax ?? 0);
+    this.lastFused = !this.lastDense && this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH);
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
-    const relu = o.kind === 'relu', sel = this.selection, device = this.pipelines.device;
+    // A certified step short enough to run dense (certifiedDenseMax) takes the dense path: no selection.
+    const relu = o.kind === 'relu', sel = this.lastDense ? null : this.selection, device = this.pipelines.device;
     const step = keysPerStep(this.T);
     const list = sel?.list;
     let splits: number, chunk: number;
@@ -463,7 +476,7 @@ export class WebGpuDecodePlan {
       chunk = step;
       splits = Math.min(this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
     } else {
-      splits = splitCount(this.maxSplits(), length, step);
+      splits = splitCount(this.maxSplits(false), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
       splits = Math.max(1, Math.ceil(length / chunk));
     }
@@ -482,12 +495,12 @@ export class WebGpuDecodePlan {
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
       : [b.keys, b.values, b.queries, this.part, this.params];
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
-    const stats: StatsMode = this.mode.kind === 'dense' ? (relu ? 'dense-relu' : 'dense') : this.mode.kind;
+    const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
     const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
-    const bounded = this.mode.kind === 'certified' || this.mode.kind === 'rank';
+    const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
-      sel?.cut ?? null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, this.mode.kind === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
+      bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }
 
@@ -516,10 +529,11 @@ export class WebGpuDecodePlan {
 
   /**
    * Sparse plans: the last step's id lists (the attended keys; [lists, maxLength] u32, list l serving
-   * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense and fused plans: the fused pass lists keys in workgroup memory only).
+   * heads l·headsPerList ..) and their counts (diagnostics and tests; null for dense plans, fused steps — the fused pass lists
+   * keys in workgroup memory only — and certified steps run dense, certifiedDenseMax).
    */
   get selected(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
-    return this.lastFused ? null : this.selection?.list ?? null;
+    return this.lastFused || this.lastDense ? null : this.selection?.list ?? null;
   }
 
   /**

@@ -249,12 +249,13 @@ export class CodeSelection {
   /**
    * Certified ε through the fused pass (certified-keep.ts): records the query pass, the scan and the
    * histogram over positions [0, n) and returns the keep rule's buffers (from RULE_BINDING: upBytes,
-   * hist, edges, anchor, cut, the cut's uniform) — the cut and the compaction happen in the fused pass.
+   * hist, edges, anchor, cut, the cut's uniform, the top-sum cut's lowSum) — the cut and the
+   * compaction happen in the fused pass.
    */
   encodeCertifiedFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): GPUBuffer[] {
     this.encodeQuery(enc, queries, n);
-    this.encodeBuckets(enc, n, params);
-    return [this.upBytes!, this.hist!, this.edges!, this.anchor, this.cut!, this.cutParams!];
+    const topSums = this.encodeBuckets(enc, n, params);
+    return [this.upBytes!, this.hist!, this.edges!, this.anchor, this.cut!, this.cutParams!, ...(topSums ? [this.lowSum!] : [])];
   }
 
   destroy(): void {

@@ -6,7 +6,7 @@
 // lists, which the same cut on the same bytes makes: the fused step must attend exactly those keys —
 // keysScored and keysUsed equal), errorBound ≤ ε, the output within 2·errorBound·max‖v‖; and
 // against the split step: the same errorBound (to float32 summation order). Adversarial inputs:
-// all keys equal (ties), one huge key, a zero query, n = 0 and 1, GQA 1 / 2 / 4 heads a KV head,
+// all keys equal (ties), one huge key, a zero query, n = 0 and 1, GQA 1 / 2 / 3 / 4 heads a KV head,
 // several blocks a KV group, f32 and f16, contiguous and paged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ interface Case {
   k: Float32Array; v: Float32Array; q: Float32Array; paged?: boolean;
   /** The plans' targetWorkgroups (the fused pass's blocks). */
   target?: number;
+  certifiedCut?: 'global' | 'global-top-sum';
 }
 
 /** One step of a fused and a split certified plan over the same buffers, checked as the file's header says. Returns keysUsed a head. */
@@ -31,7 +32,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass,
-      maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+      certifiedCut: c.certifiedCut, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
     device.queue.submit([enc.finish()]);
@@ -80,20 +81,21 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   return used;
 }
 
-test('certified ε, fused: LLM-like keys, GQA 8/2, 4/2, 4/4, d = 128 and 64, several blocks, f32/f16, contiguous/paged — the split path\'s keys and errorBound, TV ≤ errorBound ≤ ε', async (t) => {
+test('certified ε, fused: LLM-like keys, GQA 8/2, 6/2, 4/2, 4/4, d = 128 and 64, several blocks, f32/f16, contiguous/paged — the split path\'s keys and errorBound, TV ≤ errorBound ≤ ε', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(131);
-  for (const [heads, kvHeads, d, storage, paged, n, eps, target] of [[8, 2, 128, 'f16', false, 1500, 1e-3, 8], [8, 2, 128, 'f32', true, 1500, 1e-2, 16],
-    [4, 2, 64, 'f32', false, 1000, 1e-3, 2], [4, 4, 64, 'f16', true, 1000, 1e-2, 8]] as const) {
+  for (const [heads, kvHeads, d, storage, paged, n, eps, target, certifiedCut] of [[8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global'], [8, 2, 128, 'f32', true, 1500, 1e-2, 16, 'global-top-sum'],
+    [4, 2, 64, 'f32', false, 1000, 1e-3, 2, 'global-top-sum'], [4, 4, 64, 'f16', true, 1000, 1e-2, 8, 'global'], [6, 2, 64, 'f16', false, 1000, 1e-3, 8, 'global'],
+    [8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global-top-sum']] as const) {
     // LLM-like keys; a group's queries close to each other, and every 50th key aligned with them:
     // a few keys carry most of the mass, so the cut can leave most out.
     const dv = d, k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 0.2).data;
     const base = gaussian(r, kvHeads, d, 1).data, group = heads / kvHeads;
     for (let h = 0; h < heads; h++) for (let i = 0; i < d; i++) q[h * d + i]! += base[Math.floor(h / group) * d + i]!;
     for (let g = 0; g < kvHeads; g++) for (let j = 0; j < n; j += 50) for (let i = 0; i < d; i++) k[(g * n + j) * d + i] = 2 * base[g * d + i]!;
-    const label = `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} ε ${eps}`;
-    const used = await check(device, { label, heads, kvHeads, d, dv, n, storage, eps, k, v, q, paged, target });
+    const label = `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} ε ${eps} ${certifiedCut}`;
+    const used = await check(device, { label, heads, kvHeads, d, dv, n, storage, eps, k, v, q, paged, target, certifiedCut });
     // The bounds cut: most keys are left out (the test fails if the rule kept everything).
     assert.ok(used.every((u) => u < 0.7 * n), `${label}: kept ${used} of ${n}`);
   }
@@ -108,11 +110,14 @@ test('certified ε, fused: all keys equal (ties), one huge key, a zero query, n 
   const equal = new Float32Array(n * d);
   for (let j = 0; j < n; j++) equal.set(gaussian(rng(7), 1, d).data, j * d);
   const used = await check(device, { label: 'all keys equal', heads, kvHeads, d, dv, n, storage: 'f32', eps: 1e-3, k: equal, v, q, target: 4 });
+  await check(device, { label: 'all keys equal, top-sum cut', heads, kvHeads, d, dv, n, storage: 'f16', eps: 1e-3, k: equal, v, q, target: 4, certifiedCut: 'global-top-sum' });
   // Equal logits: no key can be skipped (each carries 1/n of the mass, more than ε).
   assert.ok(used.every((u) => u === n), `all keys equal: kept ${used}`);
   const huge = gaussian(r, n, d, 0.5).data;
   for (let i = 0; i < d; i++) huge[333 * d + i] = 40 * q[d + i]!; // head 1's query times 40: one dominant key
-  for (const storage of ['f32', 'f16'] as const) await check(device, { label: `one huge key ${storage}`, heads, kvHeads, d, dv, n, storage, eps: 1e-3, k: huge, v, q, target: 4 });
+  for (const storage of ['f32', 'f16'] as const) {
+    for (const certifiedCut of ['global', 'global-top-sum'] as const) await check(device, { label: `one huge key ${storage} ${certifiedCut}`, heads, kvHeads, d, dv, n, storage, eps: 1e-3, k: huge, v, q, target: 4, certifiedCut });
+  }
   await check(device, { label: 'n = 1', heads, kvHeads, d, dv, n: 1, storage: 'f32', eps: 1e-3, k: huge.subarray(0, d), v: v.subarray(0, dv), q });
   // n = 0: zero output, zero stats (errorBound 0: nothing is skipped).
   for (const sparsePass of ['fused', 'split'] as const) {
@@ -136,8 +141,55 @@ test('certified ε, fused: the option is checked', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const base = { heads: 2, kvHeads: 1, headDim: 16, storage: 'f32', maxLength: 16, kind: 'softmax', sparsity: { epsilon: 1e-3 } } as const;
-  for (const bad of [{ sparsePass: 'fused', certifiedCut: 'global-top-sum' }, { sparsePass: 'fused', fusedPrefetch: true }, { sparsePass: 'split', fusedLeanState: true }] as const) {
+  for (const bad of [{ sparsePass: 'fused', fusedPrefetch: true }, { sparsePass: 'split', fusedLeanState: true }, { sparsePass: 'fused', gatheredLeanState: true }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
   WebGpuDecodePlan.create(device, { ...base, sparsePass: 'fused', fusedLeanState: false }).destroy();
+  WebGpuDecodePlan.create(device, { ...base, sparsePass: 'fused', certifiedCut: 'global-top-sum' }).destroy();
+});
+
+test('certified ε, certifiedDenseMax: steps up to it run dense (the float64 answer, errorBound 0, every key used), longer ones select (codes made then)', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(133), heads = 4, kvHeads = 2, d = 32, dv = 16, n = 600, cap = 640;
+  const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 2).data;
+  const K = rows(k, { kvHeads, n, storage: 'f32' }, d, cap), V = rows(v, { kvHeads, n, storage: 'f32' }, dv, cap);
+  const bufs = { queries: upload(device, q), keys: upload(device, K.data), values: upload(device, V.data),
+    output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  const step = async (plan: WebGpuDecodePlan, len: number) => {
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, len);
+    device.queue.submit([enc.finish()]);
+    const st = await readBuffer(device, plan.stats, heads * 16);
+    return { out: new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4)), words: new Uint32Array(st), bounds: new Float32Array(st) };
+  };
+  for (const sparsePass of ['split', 'fused'] as const) {
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, certifiedDenseMax: 400, maxLength: cap, targetWorkgroups: 8 });
+    const sparse = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, maxLength: cap, targetWorkgroups: 8 });
+    for (const len of [400, 1]) {
+      const got = await step(plan, len);
+      assert.equal(plan.selected, null, `${sparsePass} ${len}: a dense step leaves no id list`);
+      assert.equal(plan.quantizedLength, 0, `${sparsePass} ${len}: a dense step codes no key`);
+      for (let h = 0; h < heads; h++) {
+        const g = Math.floor(h / (heads / kvHeads));
+        const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, n: len, d, dv, kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0, causal: false,
+          k: k.subarray(g * n * d, (g * n + len) * d), v: v.subarray(g * n * dv, (g * n + len) * dv) });
+        for (let i = 0; i < dv; i++) assert.ok(Math.abs(got.out[h * dv + i]! - ref[i]!) <= 2e-5 * 4, `${sparsePass} ${len} head ${h} dim ${i}: ${got.out[h * dv + i]} vs ${ref[i]}`);
+        assert.deepEqual([got.words[4 * h], got.words[4 * h + 1], got.bounds[4 * h + 2]], [len, len, 0], `${sparsePass} ${len} head ${h}: stats`);
+      }
+    }
+    // Past it the plan selects as a plan without the option does (the codes of every key made now).
+    const got = await step(plan, n), want = await step(sparse, n);
+    assert.equal(plan.quantizedLength, n);
+    assert.deepEqual(Array.from(got.words), Array.from(want.words), `${sparsePass}: stats past certifiedDenseMax`);
+    for (let i = 0; i < heads * dv; i++) assert.ok(Math.abs(got.out[i]! - want.out[i]!) <= 1e-6, `${sparsePass}: output ${i}`);
+    assert.ok(got.words[1]! < n, `${sparsePass}: the selection left keys out (${got.words[1]} of ${n})`);
+    plan.destroy(); sparse.destroy();
+  }
+  for (const b of Object.values(bufs)) b.destroy();
+  const base = { heads, kvHeads, headDim: d, storage: 'f32', maxLength: 64 } as const;
+  for (const bad of [{ kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedDenseMax: -1 }, { kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedDenseMax: 1.5 },
+    { kind: 'softmax', certifiedDenseMax: 10 }, { kind: 'relu', sparsity: 'exact', certifiedDenseMax: 10 }] as const) {
+    assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedDenseMax/.test(e.message), JSON.stringify(bad));
+  }
 });

@@ -194,7 +194,7 @@ test('fused exact ReLU: the option is checked', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const base = { heads: 2, kvHeads: 1, headDim: 16, storage: 'f32', maxLength: 16 } as const;
-  for (const bad of [{ kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4' },
+  for (const bad of [{ kind: 'softmax', sparsePass: 'fused' }, { kind: 'softmax', sparsity: { threshold: 1 }, sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4' },
     { kind: 'relu', sparsePass: 'fused' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'one' },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 3 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedKeysPerThread: 2 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedPrefetch: true }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedPrefetch: 1 },
