@@ -43,7 +43,8 @@
 //
 // certified-fused: certified ε through the fused pass (plan option sparsePass 'fused': query, scan,
 // histogram, then one pass that cuts and attends, then the merge); certified-top-sum-fused the same
-// with the top-sum cut; with --fused-workgroups also `certified-fused-wN`.
+// with the top-sum cut; with --fused-workgroups also `certified-fused-wN`, with --fused-keys-per-thread
+// `certified-fused-kK`.
 //
 // Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
 // warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
@@ -158,6 +159,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'certified-fused', options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused' } },
     { name: 'certified-top-sum-fused', options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', certifiedCut: 'global-top-sum' } },
     ...fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS).map((t) => ({ name: `certified-fused-w${t}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', targetWorkgroups: t } } as const)),
+    ...fusedKpt.filter((x) => x !== 1).map((k) => ({ name: `certified-fused-k${k}`, options: { kind: 'softmax', sparsity: { epsilon: eps }, sparsePass: 'fused', fusedKeysPerThread: k } } as const)),
     { name: 'relu-dense', options: { kind: 'relu', alpha: 1, bias: reluBias(w, n, q, activations[0]!) } },
   ];
   for (const act of activations) {

@@ -51,8 +51,8 @@ ${globalCutFns({ topSum, ratio: 'cp.ratio', n: 'p.n' })}`,
     keep: (G) => `for (var h = 0u; h < ${G}u; h++) {
       let x = inKv + h;
       let word = upBytes[((kvh * ${group / GH}u + x / ${GH}u) * ${WPK}u + (x % ${GH}u) / 4u) * p.stride + jj];
-      let byte = (word >> (8u * (x % 4u))) & 0xffu;
-      keep = keep || (valid && (cuts[h] > 255u || byte < cuts[h]));
+      let byte = (word >> (8u * ((x % ${GH}u) % 4u))) & 0xffu;
+      keep = keep || (valid && (cuts[h] > 255u || byte < cuts[h])); // a cut past the saturated byte keeps every key
     }`,
   };
 }

@@ -6,7 +6,7 @@
 // lists, which the same cut on the same bytes makes: the fused step must attend exactly those keys —
 // keysScored and keysUsed equal), errorBound ≤ ε, the output within 2·errorBound·max‖v‖; and
 // against the split step: the same errorBound (to float32 summation order). Adversarial inputs:
-// all keys equal (ties), one huge key, a zero query, n = 0 and 1, GQA 1 / 2 / 3 / 4 heads a KV head,
+// all keys equal (ties), one huge key, a zero query, n = 0 and 1, GQA 1 / 2 / 3 / 4 / 12 heads a KV head,
 // several blocks a KV group, f32 and f16, contiguous and paged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +21,8 @@ interface Case {
   /** The plans' targetWorkgroups (the fused pass's blocks). */
   target?: number;
   certifiedCut?: 'global' | 'global-top-sum';
+  /** The fused plan's fusedKeysPerThread. */
+  kpt?: 1 | 2 | 4;
 }
 
 /** One step of a fused and a split certified plan over the same buffers, checked as the file's header says. Returns keysUsed a head. */
@@ -32,7 +34,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass,
-      certifiedCut: c.certifiedCut, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+      certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
     device.queue.submit([enc.finish()]);
@@ -81,21 +83,21 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   return used;
 }
 
-test('certified ε, fused: LLM-like keys, GQA 8/2, 6/2, 4/2, 4/4, d = 128 and 64, several blocks, f32/f16, contiguous/paged — the split path\'s keys and errorBound, TV ≤ errorBound ≤ ε', async (t) => {
+test('certified ε, fused: LLM-like keys, GQA 8/2, 6/2, 4/2, 4/4, 12/1 (scan groups of 6 heads), d = 128, 64, 32, several blocks, 1–4 keys a thread, f32/f16, contiguous/paged — the split path\'s keys and errorBound, TV ≤ errorBound ≤ ε', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(131);
-  for (const [heads, kvHeads, d, storage, paged, n, eps, target, certifiedCut] of [[8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global'], [8, 2, 128, 'f32', true, 1500, 1e-2, 16, 'global-top-sum'],
-    [4, 2, 64, 'f32', false, 1000, 1e-3, 2, 'global-top-sum'], [4, 4, 64, 'f16', true, 1000, 1e-2, 8, 'global'], [6, 2, 64, 'f16', false, 1000, 1e-3, 8, 'global'],
-    [8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global-top-sum']] as const) {
+  for (const [heads, kvHeads, d, storage, paged, n, eps, target, certifiedCut, kpt] of [[8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global', 1], [8, 2, 128, 'f32', true, 1500, 1e-2, 16, 'global-top-sum', 4],
+    [4, 2, 64, 'f32', false, 1000, 1e-3, 2, 'global-top-sum', 2], [4, 4, 64, 'f16', true, 1000, 1e-2, 8, 'global', 1], [6, 2, 64, 'f16', false, 1000, 1e-3, 8, 'global', 4],
+    [8, 2, 128, 'f16', false, 1500, 1e-3, 8, 'global-top-sum', 1], [12, 1, 32, 'f32', false, 800, 1e-3, 4, 'global', 1]] as const) {
     // LLM-like keys; a group's queries close to each other, and every 50th key aligned with them:
     // a few keys carry most of the mass, so the cut can leave most out.
     const dv = d, k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 0.2).data;
     const base = gaussian(r, kvHeads, d, 1).data, group = heads / kvHeads;
     for (let h = 0; h < heads; h++) for (let i = 0; i < d; i++) q[h * d + i]! += base[Math.floor(h / group) * d + i]!;
     for (let g = 0; g < kvHeads; g++) for (let j = 0; j < n; j += 50) for (let i = 0; i < d; i++) k[(g * n + j) * d + i] = 2 * base[g * d + i]!;
-    const label = `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} ε ${eps} ${certifiedCut}`;
-    const used = await check(device, { label, heads, kvHeads, d, dv, n, storage, eps, k, v, q, paged, target, certifiedCut });
+    const label = `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} ε ${eps} ${certifiedCut}, ${kpt} keys a thread`;
+    const used = await check(device, { label, heads, kvHeads, d, dv, n, storage, eps, k, v, q, paged, target, certifiedCut, kpt });
     // The bounds cut: most keys are left out (the test fails if the rule kept everything).
     assert.ok(used.every((u) => u < 0.7 * n), `${label}: kept ${used} of ${n}`);
   }
