@@ -46,6 +46,12 @@ export interface AttendShape {
   lean?: boolean;
   /** ReLU's count of the keys of positive weight ({@link UsedCount}; default 'lanes'). */
   usedCount?: UsedCount;
+  /**
+   * Keys a team takes per step of the key loop (default {@link STEP_KEYS}, a lean state
+   * {@link LEAN_STEP_KEYS}): more rows' loads in flight a step and fewer serial steps, against more
+   * registers a thread (the gathered pass' tuning, plan option gatheredStepKeys).
+   */
+  stepKeys?: number;
 }
 
 /**
@@ -72,9 +78,9 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
   return T;
 }
 
-/** Keys one workgroup step covers (a split's chunk is a multiple of it). */
-export function keysPerStep(T: number): number {
-  return (AWG / T) * STEP_KEYS;
+/** Keys one workgroup step covers, B keys a team (a split's chunk is a multiple of it). */
+export function keysPerStep(T: number, B = STEP_KEYS): number {
+  return (AWG / T) * B;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
@@ -142,7 +148,7 @@ export function leanBytes(G: number, D: number): number {
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
   const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
-  const B = lean ? LEAN_STEP_KEYS : STEP_KEYS;
+  const B = x.stepKeys ?? (lean ? LEAN_STEP_KEYS : STEP_KEYS);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
   const softmax = weighting === 'softmax';

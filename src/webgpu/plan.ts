@@ -260,6 +260,17 @@ export interface DecodePlanOptions {
    * workgroup's atomic count at once: fewer registers). Both exact; a tuning choice (docs/webgpu.md).
    */
   usedCount?: UsedCount;
+  /**
+   * Sparse modes' split path, tuning (docs/webgpu.md): keys each team of the gathered attention
+   * takes per step of its key loop — 1, 2, 4 or 8 (default 2 with the lean state, else 4): more
+   * rows in flight and fewer serial steps a workgroup, against more registers a thread.
+   */
+  gatheredStepKeys?: 1 | 2 | 4 | 8;
+  /**
+   * The log-sum-exp merge of the splits' states in one round of loads and one tree (a running max
+   * per lane) instead of two (default false; a tuning choice: docs/webgpu.md).
+   */
+  onlineMerge?: boolean;
 }
 
 export interface DecodeBuffers {
@@ -387,6 +398,12 @@ export class WebGpuDecodePlan {
     if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with kind 'relu' and sparsePass other than 'fused', got ${describe(options.usedCount)} with kind ${describe(options.kind)} and sparsePass ${describe(options.sparsePass)}`);
     }
+    if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    }
+    if (options.onlineMerge !== undefined && typeof options.onlineMerge !== 'boolean') {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected onlineMerge true or false, got ${describe(options.onlineMerge)}`);
+    }
     if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !prefetchable)) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
@@ -487,9 +504,10 @@ export class WebGpuDecodePlan {
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = o.usedCount ?? 'lanes';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const stepKeys = sel ? o.gatheredStepKeys : undefined;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
@@ -497,7 +515,8 @@ export class WebGpuDecodePlan {
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
+    const online = o.onlineMerge ?? false;
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${online}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, 'lists', online));
     const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
       bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
@@ -521,7 +540,8 @@ export class WebGpuDecodePlan {
     // all the same: its prelude writes this step's cut rows (U = 0), which the merge's errorBound reads.
     if (length > 0 || certified) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, Math.max(blocks, 1), inputs.rule);
     const stats: StatsMode = certified ? 'certified' : 'relu';
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks'));
+    const online = o.onlineMerge ?? false;
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks-${online}`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks', online));
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, null, null,
       certified ? sel.cut : null, certified ? sel.coef : null, certified ? sel.normMax : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();

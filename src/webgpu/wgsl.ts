@@ -84,9 +84,11 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
  * carrying its counts (attend-kernel.ts end's header: keys of positive weight, keys attended),
  * which the merge sums: no counters live between the passes. ReLU's keys of positive weight: the
- * sum of the states' counts in every mode.
+ * sum of the states' counts in every mode. `online`: each lane folds its splits with a running max
+ * as it reads them and one tree combines the lanes — one round of loads and one tree, against the
+ * default's two (the common max first, then the sums); plan option onlineMerge.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists'): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists', online = false): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
   const blocks = gathered && slots === 'blocks', tallied = blocks || relu;
@@ -125,7 +127,30 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var li = 0u; li < p.lists; li++) { let c = counts[li]; if (li < h / ${LG}u) { at += c; } total += c; }
   let cnt = counts[h / ${LG}u]; let len = gatherChunk(total);
   let s0 = at / len; let s1 = select(s0, (at + cnt - 1u) / len + 1u, cnt > 0u);` : 'let s0 = 0u; let s1 = p.splits;'}
-  var m = NEG;
+${online ? `  // Each lane folds its splits as it reads them (a running max: a split's header and quad are
+  // loaded together), then one tree over the lanes combines (max, sum, quad) triples.
+  let c = wid.y * MQ + lid % MQ; let lane = lid / MQ;
+  var m = NEG; var x = vec4f(0.0); var L = 0.0;
+  for (var s = s0 + lane; s < s1; s += LANES) {
+    let base = (h * p.splits + s) * (DQ + 1u);
+    let st = part[base]; let a = part[base + 1u + min(c, DQ - 1u)];${tallied ? '\n    counted += bitcast<vec2u>(st.zw);' : ''}
+    if (st.y > 0.0) {
+      let mn = max(m, st.x); let f = exp(m - mn); let g = exp(st.x - mn);
+      x = x * f + a * g; L = L * f + st.y * g; m = mn;
+    }
+  }
+  red[lid] = m; accs[lid] = x; ls[lid] = L;${tallied ? '\n  tally[lid] = counted;' : ''}
+  for (var stride = LANES / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lane < stride) {
+      let o = lid + stride * MQ;
+      let mn = max(red[lid], red[o]); let f = exp(red[lid] - mn); let g = exp(red[o] - mn);
+      accs[lid] = accs[lid] * f + accs[o] * g; ls[lid] = ls[lid] * f + ls[o] * g; red[lid] = mn;${tallied ? ' tally[lid] += tally[o];' : ''}
+    }
+  }
+  workgroupBarrier();${blocks ? '\n  let cnt = tally[0].y;' : ''}
+  let M = red[lid % MQ];
+` : `  var m = NEG;
   for (var s = s0 + lid; s < s1; s += WG) {
     let st = part[(h * p.splits + s) * (DQ + 1u)]; if (st.y > 0.0) { m = max(m, st.x); }${tallied ? '\n    counted += bitcast<vec2u>(st.zw);' : ''}
   }
@@ -152,7 +177,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (lane < stride) { accs[lid] += accs[lid + stride * MQ]; ls[lid] += ls[lid + stride * MQ]; }
   }
   workgroupBarrier();
-  if (lane == 0u && c < DQ) {
+`}  if (lane == 0u && c < DQ) {
     let X = accs[lid]; let Lt = ls[lid];
     out[h * DQ + c] = select(vec4f(0.0), X / Lt, Lt > 0.0);
     if (c == 0u) { stats[h] = ${row}; }
