@@ -36,7 +36,8 @@
 // projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
 // and projectionKeysPerThread (the digit); pass1 is the default.
 // --gathered-step-keys 2,4,8 adds `NAME-bK` for the split contenders (plan option gatheredStepKeys: keys
-// each team of the gathered attention takes a step of its key loop; the plan's default is 2) and
+// each team of the gathered attention takes a step of its key loop; the plan's default is 2; with
+// --split-workgroups also `NAME-bK-wN`) and
 // --merge two-pass,online adds `NAME-om` for every contender (plan option onlineMerge: the merge in one
 // round of loads and one tree; the dense plans too), also crossed with `-bK` (`NAME-bK-om`).
 //
@@ -190,7 +191,12 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         }
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass1')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
-        if (sp === 'split') for (const b of gatheredStepKeys) contenders.push({ name: `${name}-b${b}`, options: { ...options, gatheredStepKeys: b } });
+        if (sp === 'split') {
+          for (const b of gatheredStepKeys) {
+            contenders.push({ name: `${name}-b${b}`, options: { ...options, gatheredStepKeys: b } });
+            for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-b${b}-w${t}`, options: { ...options, gatheredStepKeys: b, targetWorkgroups: t } });
+          }
+        }
       }
     }
   }

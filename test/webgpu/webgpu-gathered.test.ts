@@ -15,20 +15,19 @@ import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
 type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'onlineMerge'>;
-const variants: [string, Variant][] = [
-  ['default', {}],
-  ['1 key a step', { gatheredStepKeys: 1 }],
-  ['4 keys a step', { gatheredStepKeys: 4 }],
-  ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }],
-  ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }],
-  ['online merge', { onlineMerge: true }],
-];
-
+type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
-const shapes: Shape[] = [
-  { heads: 8, kvHeads: 2, d: 64, storage: 'f32' }, // GQA 4: union lists of 4 heads
-  { heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, // GQA 1
-  { heads: 8, kvHeads: 2, d: 128, storage: 'f16' },
+/**
+ * Shapes, each with the variants run on it and their cases (SwiftShader compiles a pipeline set per
+ * variant and shape in seconds: every variant on one shape with every case, a few on the others).
+ */
+const runs: [Shape, [string, Variant][], Case[]][] = [
+  [{ heads: 8, kvHeads: 2, d: 64, storage: 'f32' }, [ // GQA 4: union lists of 4 heads
+    ['default', {}], ['1 key a step', { gatheredStepKeys: 1 }], ['4 keys a step', { gatheredStepKeys: 4 }],
+    ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }], ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }],
+  ], ['some', 'none', 'all', 'one', 'empty', 'certified']],
+  [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}], ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }]], ['some', 'all', 'certified']], // GQA 1
+  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['4 keys a step', { gatheredStepKeys: 4 }]], ['some', 'all']],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -45,7 +44,7 @@ test('gathered attention variants (keys a step, lean and register state, online 
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(131);
-  for (const { heads, kvHeads, d, storage } of shapes) {
+  for (const [{ heads, kvHeads, d, storage }, variants, wanted] of runs) {
     const dv = d, cap = 333, group = heads / kvHeads;
     const k = gaussian(r, kvHeads * cap, d).data, v = gaussian(r, kvHeads * cap, dv).data, q = gaussian(r, heads, d, 2).data;
     for (let j = 0; j < kvHeads * cap; j += 41) for (let c = 0; c < d; c++) k[j * d + c]! *= 4; // a few large keys
@@ -66,11 +65,12 @@ test('gathered attention variants (keys a step, lean and register state, online 
         k: ks.subarray(g * cap * d, (g * cap + n) * d), v: vs.subarray(g * cap * dv, (g * cap + n) * dv) });
     };
     // Biases: 0.5 (some keys), 1e6 (none), −1e6 (every key: the lists at capacity when n = cap).
-    const cases: { kind: 'relu' | 'softmax'; bias: number; n: number; what: string }[] = [
-      { kind: 'relu', bias: 0.5, n: 300, what: 'some keys' }, { kind: 'relu', bias: 1e6, n: 300, what: 'no key' },
-      { kind: 'relu', bias: -1e6, n: cap, what: 'every key, lists at capacity' }, { kind: 'relu', bias: -1e6, n: 1, what: 'n = 1' },
-      { kind: 'relu', bias: 0.5, n: 0, what: 'n = 0' }, { kind: 'softmax', bias: 0, n: 300, what: 'certified' },
-    ];
+    const all: Record<Case, { kind: 'relu' | 'softmax'; bias: number; n: number; what: string }> = {
+      some: { kind: 'relu', bias: 0.5, n: 300, what: 'some keys' }, none: { kind: 'relu', bias: 1e6, n: 300, what: 'no key' },
+      all: { kind: 'relu', bias: -1e6, n: cap, what: 'every key, lists at capacity' }, one: { kind: 'relu', bias: -1e6, n: 1, what: 'n = 1' },
+      empty: { kind: 'relu', bias: 0.5, n: 0, what: 'n = 0' }, certified: { kind: 'softmax', bias: 0, n: 300, what: 'certified' },
+    };
+    const cases = wanted.map((c) => all[c]);
     for (const [vname, variant] of variants) {
       for (const c of cases) {
         const label = `${vname}, ${c.what}, ${heads}/${kvHeads} heads, d = ${d}, ${storage}`;
@@ -177,7 +177,7 @@ test('merge kernel, one-pass and two-pass: 300 splits a head (several a lane), e
       pass.setPipeline(pipe); pass.setBindGroup(0, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(heads, mergeGroups(DV)); pass.end();
       device.queue.submit([enc.finish()]);
-      const got = new Float32Array(await readBuffer(device, out, heads * DV * 4)), st = new Uint32Array(await readBuffer(device, statsBuf, heads * 16));
+      const got = new Float32Array(await readBuffer(device, out, heads * DV * 4)), st: Uint32Array = new Uint32Array(await readBuffer(device, statsBuf, heads * 16));
       for (let h = 0; h < heads; h++) {
         const [s0, s1] = slotsOf(h, range);
         let M = -Infinity, used = 0, attended = 0;
@@ -199,7 +199,7 @@ test('merge kernel, one-pass and two-pass: 300 splits a head (several a lane), e
           const want = L > 0 ? x[i]! / L : 0;
           assert.ok(Math.abs(got[h * DV + i]! - want) <= 1e-5 * (1 + Math.abs(want)), `${label} head ${h} dim ${i}: ${got[h * DV + i]} vs ${want}`);
         }
-        const row = Array.from(st.subarray(4 * h, 4 * h + 2));
+        const row: number[] = Array.from(st.subarray(4 * h, 4 * h + 2));
         const wantRow = { dense: [999, 999], 'dense-relu': [999, used], relu: slots === 'blocks' ? [attended, used] : [listCounts[h < 2 ? 0 : 1]!, used] }[stats as 'dense' | 'dense-relu' | 'relu'];
         assert.deepEqual(row, wantRow, `${label} head ${h}: stats`);
       }
