@@ -40,6 +40,9 @@
 // --split-workgroups also `NAME-bK-wN`) and
 // --merge two-pass,online adds `NAME-om` for every contender (plan option onlineMerge: the merge in one
 // round of loads and one tree; the dense plans too), also crossed with `-bK` (`NAME-bK-om`).
+// --value-rows all,positive adds `NAME-vp` for the ReLU contenders of the split path and dense ReLU
+// (plan option reluValueRows 'positive': a V row read only for a key of positive weight), crossed
+// with the ones above.
 //
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
@@ -62,6 +65,7 @@
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
 //     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 2,4,8] [--merge two-pass,online]
+//     [--value-rows all,positive]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -88,12 +92,13 @@ const { values: a } = parseArgs({ options: {
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
-  'gathered-step-keys': { type: 'string', default: '' }, merge: { type: 'string', default: 'two-pass' },
+  'gathered-step-keys': { type: 'string', default: '' }, merge: { type: 'string', default: 'two-pass' }, 'value-rows': { type: 'string', default: 'all' },
 } });
 /** --gathered-step-keys: gatheredStepKeys values besides the plan's default (LEAN_STEP_KEYS: the plain contender). */
 const gatheredStepKeys = (a['gathered-step-keys'] ? a['gathered-step-keys'].split(',').map(Number) : [])
   .filter((b) => b !== LEAN_STEP_KEYS) as NonNullable<DecodePlanOptions['gatheredStepKeys']>[];
 const onlineMerge = a.merge!.split(',').includes('online');
+const positiveValueRows = a['value-rows']!.split(',').includes('positive');
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
 const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2 | 4)[] : [];
@@ -202,6 +207,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   for (const c of gatheredStepKeys.length > 0 ? contenders.filter((x) => x.name.startsWith('certified') && !x.options.gatheredLeanState) : []) {
     for (const b of gatheredStepKeys) contenders.push({ name: `${c.name}-b${b}`, options: { ...c.options, gatheredStepKeys: b } });
+  }
+  // --value-rows positive: the ReLU contenders of the split path and dense ReLU again with V rows of positive keys only (`-vp`).
+  if (positiveValueRows) {
+    contenders.push(...contenders.filter((c) => c.options.kind === 'relu' && c.options.sparsePass !== 'fused')
+      .map((c) => ({ name: `${c.name}-vp`, options: { ...c.options, reluValueRows: 'positive' as const } })));
   }
   // --merge online: every contender again with the one-pass merge (`-om`), in the same rounds.
   if (onlineMerge) contenders.push(...contenders.map((c) => ({ name: `${c.name}-om`, options: { ...c.options, onlineMerge: true } })));
@@ -322,7 +332,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys, onlineMerge,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys, onlineMerge, positiveValueRows,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -271,6 +271,12 @@ export interface DecodePlanOptions {
    * per lane) instead of two (default false; a tuning choice: docs/webgpu.md).
    */
   onlineMerge?: boolean;
+  /**
+   * Kind 'relu', dense and split path (tuning, docs/webgpu.md): 'all' (default) reads every scored
+   * key's V row with its K row; 'positive' reads a V row only where the key's weight is positive
+   * for some head of the workgroup (after its scores: a second round of loads a key-loop step).
+   */
+  reluValueRows?: 'all' | 'positive';
 }
 
 export interface DecodeBuffers {
@@ -401,6 +407,9 @@ export class WebGpuDecodePlan {
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
+    if (options.reluValueRows !== undefined && (!['all', 'positive'].includes(options.reluValueRows) || options.kind !== 'relu' || options.sparsePass === 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected reluValueRows 'all' or 'positive' with kind 'relu' and sparsePass 'split' or 'auto', got ${describe(options.reluValueRows)} with kind ${describe(options.kind)} and sparsePass ${describe(options.sparsePass)}`);
+    }
     if (options.onlineMerge !== undefined && typeof options.onlineMerge !== 'boolean') {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected onlineMerge true or false, got ${describe(options.onlineMerge)}`);
     }
@@ -504,10 +513,10 @@ export class WebGpuDecodePlan {
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = o.usedCount ?? 'lanes';
-    const stepKeys = sel ? o.gatheredStepKeys : undefined;
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const stepKeys = sel ? o.gatheredStepKeys : undefined, positiveValues = o.reluValueRows === 'positive';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${positiveValues ? '-vp' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, positiveValues,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]

@@ -14,7 +14,7 @@ import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
 import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
-type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'onlineMerge'>;
+type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'onlineMerge' | 'reluValueRows'>;
 type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
 /**
@@ -25,9 +25,10 @@ const runs: [Shape, [string, Variant][], Case[]][] = [
   [{ heads: 8, kvHeads: 2, d: 64, storage: 'f32' }, [ // GQA 4: union lists of 4 heads
     ['default', {}], ['1 key a step', { gatheredStepKeys: 1 }], ['4 keys a step', { gatheredStepKeys: 4 }],
     ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }], ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }],
+    ['V rows of positive keys', { reluValueRows: 'positive' }],
   ], ['some', 'none', 'all', 'one', 'empty', 'certified']],
   [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}], ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }]], ['some', 'all', 'certified']], // GQA 1
-  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['4 keys a step', { gatheredStepKeys: 4 }]], ['some', 'all']],
+  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['4 keys a step, V rows of positive keys', { gatheredStepKeys: 4, reluValueRows: 'positive' }]], ['some', 'all']],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -73,6 +74,7 @@ test('gathered attention variants (keys a step, lean and register state, online 
     const cases = wanted.map((c) => all[c]);
     for (const [vname, variant] of variants) {
       for (const c of cases) {
+        if (variant.reluValueRows && c.kind !== 'relu') continue; // a ReLU option
         const label = `${vname}, ${c.what}, ${heads}/${kvHeads} heads, d = ${d}, ${storage}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind: c.kind, bias: c.kind === 'relu' ? c.bias : undefined,
           sparsity: c.kind === 'relu' ? 'exact' : { epsilon: 1e-2 }, sparsePass: 'split', maxLength: cap, targetWorkgroups: 16, ...variant });
@@ -138,7 +140,8 @@ test('dense and fused plans with the online merge equal the float64 answer', asy
   for (const b of Object.values(bufs)) b.destroy();
   const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
   for (const bad of [{ kind: 'relu', sparsity: 'exact', gatheredStepKeys: 3 }, { kind: 'softmax', gatheredStepKeys: 4 },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }, { kind: 'softmax', onlineMerge: 1 }] as const) {
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }, { kind: 'softmax', onlineMerge: 1 }, { kind: 'softmax', reluValueRows: 'positive' },
+    { kind: 'relu', reluValueRows: 'some' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as DecodePlanOptions), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
 });
@@ -206,4 +209,42 @@ test('merge kernel, one-pass and two-pass: 300 splits a head (several a lane), e
       for (const b of [params, partBuf, counts, out, statsBuf]) b.destroy();
     }
   }
+});
+
+test('reluValueRows positive: V rows of keys without positive weight are never read (NaN there), dense and gathered, against float64', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(134), heads = 8, kvHeads = 2, group = heads / kvHeads, d = 64, n = 500, bias = 0.8;
+  const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 2).data;
+  const score = (h: number, j: number) => {
+    let s = 0;
+    for (let x = 0; x < d; x++) s += q[h * d + x]! * k[(Math.floor(h / group) * n + j) * d + x]!;
+    return s / Math.sqrt(d);
+  };
+  // A V row no head of its KV group weighs: NaN on the GPU, zeros in the reference (weight 0 either way).
+  const vNaN = v.slice(), vRef = v.slice();
+  let skipped = 0;
+  for (let g = 0; g < kvHeads; g++) {
+    for (let j = 0; j < n; j++) {
+      let used = false;
+      for (let h = g * group; h < (g + 1) * group; h++) used ||= score(h, j) > bias;
+      if (!used) { vNaN.fill(NaN, (g * n + j) * d, (g * n + j + 1) * d); vRef.fill(0, (g * n + j) * d, (g * n + j + 1) * d); skipped++; }
+    }
+  }
+  assert.ok(skipped > n / 4 && skipped < 2 * n - 10, `${skipped} rows unused`);
+  const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, vNaN),
+    output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  for (const sparsity of ['dense', 'exact'] as const) {
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f32', kind: 'relu', bias, sparsity, sparsePass: sparsity === 'exact' ? 'split' : undefined,
+      maxLength: n, targetWorkgroups: 8, reluValueRows: 'positive' });
+    const { out } = await step(device, plan, bufs, n, heads, d);
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / group);
+      const want = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, n, d, dv: d, kind: 'relu', scale: 1 / Math.sqrt(d), alpha: 1, bias, causal: false,
+        k: k.subarray(g * n * d, (g + 1) * n * d), v: vRef.subarray(g * n * d, (g + 1) * n * d) });
+      for (let i = 0; i < d; i++) assert.ok(Math.abs(out[h * d + i]! - want[i]!) <= 2e-5 * 5, `${sparsity} head ${h} dim ${i}: ${out[h * d + i]} vs ${want[i]}`);
+    }
+    plan.destroy();
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });
