@@ -196,6 +196,9 @@ export interface DecodePlanOptions {
    * directions (a basis made on the GPU from 256 sampled keys when coding starts from position 0;
    * 2·rank + 8 bytes a key): exact for any keys, but it drops keys only where they are close to
    * that rank (LLM-like synthetic keys; not the real dumps' keys: docs/webgpu.md).
+   * Certified softmax { epsilon } takes 'proj' too: its scan buckets each key's projection bounds
+   * (2·rank + 8 bytes a key) instead of its int8 codes' (proj-certified.ts); the cut keeps more keys
+   * (the bounds are wider), each attended exactly; errorBound as with 'int8'.
    */
   firstFilter?: FirstFilter;
   /**
@@ -421,8 +424,8 @@ export class WebGpuDecodePlan {
       && !(options.sparsePass === 'fused' && mode?.kind === 'certified')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected sparsePass 'auto', 'split', or 'fused' with exact sparse ReLU and firstFilter 'int8', 'int4-gather' or 'proj-gather' or with certified softmax { epsilon }, got ${describe(options.sparsePass)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
-    if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
+    if (filter !== 'int8' && !(FIRST_FILTERS.includes(filter) && mode?.kind === 'relu') && !(filter === 'proj' && mode?.kind === 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected firstFilter 'int8', or ${FIRST_FILTERS.filter((f) => f !== 'int8').map((f) => `'${f}'`).join(' / ')} with exact sparse ReLU, or 'proj' with certified softmax { epsilon }, got ${describe(options.firstFilter)} with the ${sel.rule} rule`);
     }
     if (options.projectionRank !== undefined && !(PROJ_RANKS.includes(options.projectionRank) && filter.startsWith('proj'))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionRank ${PROJ_RANKS.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionRank)} with ${describe(filter)}`);
@@ -433,6 +436,9 @@ export class WebGpuDecodePlan {
     }
     if (options.certifiedDenseMax !== undefined && !(Number.isSafeInteger(options.certifiedDenseMax) && options.certifiedDenseMax >= 0 && mode?.kind === 'certified')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedDenseMax an integer ≥ 0 with certified softmax { epsilon }, got ${describe(options.certifiedDenseMax)} with the ${sel.rule} rule`);
+    }
+    if (filter === 'proj' && mode?.kind === 'certified' && ((options.projectionQuery ?? 'pass') !== 'pass' || (options.projectionKeysPerThread ?? 1) !== 1)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionQuery 'pass' and projectionKeysPerThread 1 with certified softmax and firstFilter 'proj', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)}`);
     }
     const cutRule = options.certifiedCut ?? 'global';
     if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {
@@ -566,12 +572,13 @@ export class WebGpuDecodePlan {
   }
 
   /**
-   * firstFilter other than 'int8': the last step's keys that passed the first scan, one list per scan group of
-   * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null.
+   * Exact ReLU with a firstFilter other than 'int8': the last step's keys that passed the first scan, one list per scan group of
+   * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null (certified
+   * 'proj' lists nothing of its own: its scan writes the bucket bytes).
    */
   get firstFilterCandidates(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
     const f = this.selection?.filter;
-    return f ? { ids: f.ids, counts: f.counts, headsPerList: f.shape.GH } : null;
+    return f && this.mode.kind === 'relu' ? { ids: f.ids, counts: f.counts, headsPerList: f.shape.GH } : null;
   }
 
   /**

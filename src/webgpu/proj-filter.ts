@@ -10,6 +10,7 @@
  */
 import { CandidateFilter, type FilterShape } from './first-filter.js';
 import { PROJ_SAMPLES, projBasisSource, projFrameStride, projQuantizeSource, projQuerySource, projQueryStride, projScanSource, projWords } from './proj-wgsl.js';
+import { projCertifiedScanSource } from './proj-certified.js';
 import type { Pipelines } from './plan.js';
 import { WG } from './wgsl.js';
 
@@ -74,6 +75,20 @@ export class ProjFilter extends CandidateFilter {
     p.dispatch(enc, p.get(`scan-proj-${D}-${R}-${group}-${GH}-${K}-${this.query}`, () => projScanSource(D, R, group, GH, K, folded)),
       [this.codes, this.meta, folded ? queries : null, folded ? this.frame : this.qproj, params, this.ids, this.counts],
       Math.ceil(n / (K * WG)), kvHeads * (group / GH));
+  }
+
+  /**
+   * Certified ε on the projection's bounds (proj-certified.ts): the query's projection, then the
+   * certified scan over keys [0, n) writing the bucket bytes (and the top-sum cut's sums when lowSum
+   * is given) against the anchor the int8 query pass wrote. Dispatch as the int8 certified scan's.
+   */
+  encodeCertifiedScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer,
+    out: { anchor: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer; lowSum: GPUBuffer | null }): void {
+    const { kvHeads, group, GH, D } = this.shape, p = this.pipelines, R = this.rank, topSums = out.lowSum !== null;
+    this.encodeQuery(enc, queries, params);
+    p.dispatch(enc, p.get(`scan-certified-proj-${D}-${R}-${group}-${GH}-${+topSums}`, () => projCertifiedScanSource(D, R, group, GH, topSums)),
+      [this.codes, this.meta, null, this.qproj, params, out.anchor, out.upBytes, out.loBytes, out.lowSum],
+      Math.min(Math.ceil(n / WG), 65535), kvHeads * (group / GH));
   }
 
   /** The query's projection per head (qproj), the candidate counts zeroed. */

@@ -397,10 +397,27 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * `keyMeta`, the projection codes of kvh). Needs p and, by default, kvh and jj in scope.
  */
 export function projTake(R: number, GH: number, query: ProjQuery = storedProjQuery(R),
-  code: (w: string) => string = (w) => `codes[(kvh * ${projWords(R)}u + ${w}) * p.stride + jj]`, meta = 'keyMeta[kvh * p.stride + jj]'): string {
-  const RW = projWords(R), QS = projQueryStride(R);
+  code: (w: string) => string = storedProjCode(R), meta = STORED_PROJ_META): string {
+  return `${projDots(R, GH, query, code, meta)}
+  var take = array<bool, ${GH}>();
+  for (var h = 0u; h < ${GH}u; h++) {
+    ${projHalfWidth(R, 'h', query)}
+    let ub = t.x + dt[h] + half;
+    take[h] = valid && !(ub <= p.bias);
+  }`;
+}
+
+/** A key's code word w and its (σ, ρ) in the projection's storage buffers (kvh, jj, p in scope). */
+export const storedProjCode = (R: number) => (w: string): string => `codes[(kvh * ${projWords(R)}u + ${w}) * p.stride + jj]`;
+export const STORED_PROJ_META = 'keyMeta[kvh * p.stride + jj]';
+
+/**
+ * Statements of a key's projection terms for GH heads: dt[h] = Σ (scale·a)·ĉ, ad[h] = Σ |scale·a·ĉ|
+ * (its rounding's scale), and m = (σ, ρ).
+ */
+export function projDots(R: number, GH: number, query: ProjQuery, code: (w: string) => string, meta: string): string {
   return `var dt = array<f32, ${GH}>(); var ad = array<f32, ${GH}>();
-  for (var w = 0u; w < ${RW}u; w++) {
+  for (var w = 0u; w < ${projWords(R)}u; w++) {
     let c = ${code('w')};
     let c0 = vec4f(unpack2x16float(c.x), unpack2x16float(c.y)); let c1 = vec4f(unpack2x16float(c.z), unpack2x16float(c.w));
     for (var h = 0u; h < ${GH}u; h++) {
@@ -408,12 +425,16 @@ export function projTake(R: number, GH: number, query: ProjQuery = storedProjQue
       dt[h] += dot(a0, c0) + dot(a1, c1); ad[h] += dot(abs(a0), abs(c0)) + dot(abs(a1), abs(c1));
     }
   }
-  let m = ${meta};
-  var take = array<bool, ${GH}>();
-  for (var h = 0u; h < ${GH}u; h++) {
-    let t = ${query('h', `${QS - 1}u`)};
+  let m = ${meta};`;
+}
+
+/**
+ * After projDots, head h's bound: `t` its query constants and `half` with t.x + dt[h] ± half
+ * bounding the scaled logit — the residual's width ‖a‖·σ + ‖q_r‖·ρ, ⟨q, μ⟩'s error, the scan's dot
+ * products' rounding and 2⁻²⁰ of every term for the final additions (header).
+ */
+export function projHalfWidth(R: number, h: string, query: ProjQuery): string {
+  return `let t = ${query(h, `${projQueryStride(R) - 1}u`)};
     let width = t.z * m.x + t.w * m.y;
-    let ub = t.x + dt[h] + width + t.y + ${(R + 2) * 2 ** -23} * ad[h] + (abs(t.x) + ad[h] + width) * 9.5367431640625e-7;
-    take[h] = valid && !(ub <= p.bias);
-  }`;
+    let half = width + t.y + ${(R + 2) * 2 ** -23} * ad[${h}] + (abs(t.x) + ad[${h}] + width) * 9.5367431640625e-7;`;
 }

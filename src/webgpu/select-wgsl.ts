@@ -199,6 +199,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
+ * Where the certified scan gets a key's bounds on its scaled logits: binding declarations (bindings
+ * 0–4, the scan's own from 5 on), statements for key jj of KV head kvh (h0, p in scope), and per head
+ * h (a literal, 0 ≤ h < GH) statements defining `up` and `lo` — finite: a bound that may be NaN or
+ * infinite must come out as ±3e38 (a NaN upper bound as +3e38: the key is kept).
+ */
+export interface CertifiedBounds { decls: string; key: string; head(h: string): string }
+
+/** The int8 codes' bounds (codes-wgsl.ts BOUND_FNS), the query's codes and coefficients from the query pass. */
+export function int8CertifiedBounds(D: number, GH: number): CertifiedBounds {
+  return {
+    decls: `${codeBindings('vec4f')}
+@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
+${BOUND_FNS}`,
+    key: codeDots(D, GH, true),
+    head: (h) => `let cf = coef[h0 + ${h}];
+        let est = boundEst(cf, mt, o[${h}]);
+        let w = boundWidth(cf, mt, est);
+        let up = est + w; let lo = est - w;`,
+  };
+}
+
+/**
  * Certified ε, pass 1: one thread a key (as the ReLU scan) buckets the key's upper and lower bound
  * for each of the GH heads below the head's anchor — the gaps a − x in float32 (error
  * ≤ 2⁻²⁴·(|a| + |x|)), the upper bound's taken from below (its mass bound e^{−(b − ABOVE)/8} stays
@@ -213,15 +235,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * by 10⁻⁵; not the byte's edge, which caps every key more than 7.875 nats above the anchor at
  * e^{7.875} — where the anchor, the best of 256 sampled keys, lies far below the top keys, that cap
  * undercounted their mass 3–800× on LLM-like keys at 512k), to lowSum [kvHeads · group, nwg.x].
+ * `bounds`: where the bounds come from (default: the int8 codes, {@link int8CertifiedBounds}; the
+ * projection first filter's: proj-certified.ts).
  * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedScanSource(D: number, group: number, GH: number, topSums = false): string {
+export function certifiedScanSource(D: number, group: number, GH: number, topSums = false, bounds: CertifiedBounds = int8CertifiedBounds(D, GH)): string {
   const WPK = bucketWords(GH), quads = Math.ceil(GH / 4);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
 ${PARAMS}
-${codeBindings('vec4f')}
-@group(0) @binding(3) var<storage, read> coef: array<vec4f>;
+${bounds.decls}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
 @group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
@@ -229,7 +252,6 @@ ${topSums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
 var<workgroup> lred: array<vec4f, WG>;
 var<workgroup> topAny: atomic<u32>;
 var<workgroup> topAnyNow: u32;` : ''}
-${BOUND_FNS}
 fn bucketOf(g: f32) -> u32 { return u32(clamp(floor(g * 8.0) + ABOVE, 0.0, f32(NB - 1u))); }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -241,12 +263,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
-      ${codeDots(D, GH, true)}
+      ${bounds.key}
       var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
-      ${perHead(GH, (h) => `let cf = coef[h0 + ${h}];
-        let est = boundEst(cf, mt, o[${h}]);
-        let w = boundWidth(cf, mt, est);
-        let up = est + w; let lo = est - w;
+      ${perHead(GH, (h) => `${bounds.head(h)}
         let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));

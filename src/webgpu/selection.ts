@@ -141,7 +141,8 @@ export class CodeSelection {
       this.cut = null;
     }
     const filterShape = { heads, kvHeads, D, storage: shape.storage, layout: shape.layout, stride, group: this.group, GH: this.GH };
-    const first = shape.mode.kind === 'relu' ? shape.firstFilter : 'int8';
+    // Certified ε takes 'proj': its scan buckets the projection's bounds (proj-certified.ts).
+    const first = shape.mode.kind === 'relu' || (shape.mode.kind === 'certified' && shape.firstFilter === 'proj') ? shape.firstFilter : 'int8';
     this.filter = first === 'int8' ? null
       : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank, shape.projectionQuery, shape.projectionKeysPerThread) : new NibbleFilter(pipelines, filterShape);
     this.filterLists = this.filter !== null && first.endsWith('-gather') && this.headsPerList === this.GH;
@@ -218,7 +219,7 @@ export class CodeSelection {
         [...scan, this.ids, this.counts, f?.ids ?? null, f?.counts ?? null], blocks, groups);
       return;
     }
-    const topSums = this.encodeBuckets(enc, n, params);
+    const topSums = this.encodeBuckets(enc, queries, n, params);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
     if (rank) rank.encodeCut(enc, inputs, n);
     else if (topSums) p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
@@ -233,12 +234,17 @@ export class CodeSelection {
    * histogram pass over positions [0, n), after the query pass; returns whether the scan summed
    * the top bucket's lower masses (the 'global-top-sum' cut).
    */
-  private encodeBuckets(enc: GPUCommandEncoder, n: number, params: GPUBuffer): boolean {
+  private encodeBuckets(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): boolean {
     const { kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
     const topSums = mode.kind === 'certified' && this.shape.certifiedCut === 'global-top-sum';
-    p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
-      [this.codes, this.meta, this.qcode, this.coef, params, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
+    if (this.filter instanceof ProjFilter) {
+      // Certified firstFilter 'proj': the bytes from the projection's bounds (proj-certified.ts).
+      this.filter.encodeCertifiedScan(enc, queries, n, params, { anchor: this.anchor, upBytes: this.upBytes!, loBytes: this.loBytes!, lowSum: topSums ? this.lowSum : null });
+    } else {
+      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
+        [this.codes, this.meta, this.qcode, this.coef, params, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
+    }
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
     // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));
@@ -254,7 +260,7 @@ export class CodeSelection {
    */
   encodeCertifiedFusedInputs(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): GPUBuffer[] {
     this.encodeQuery(enc, queries, n);
-    const topSums = this.encodeBuckets(enc, n, params);
+    const topSums = this.encodeBuckets(enc, queries, n, params);
     return [this.upBytes!, this.hist!, this.edges!, this.anchor, this.cut!, this.cutParams!, ...(topSums ? [this.lowSum!] : [])];
   }
 

@@ -126,12 +126,12 @@ test('projection first filter: degenerate bases (all keys equal; keys of rank 2 
   }
 });
 
-test('projection first filter: only with exact sparse ReLU, ranks 8 / 16 / 24 / 32; its tuning options only with it', async (t) => {
+test('projection first filter: with exact sparse ReLU (certified ε: \'proj\' only, webgpu-proj-certified.test.ts), ranks 8 / 16 / 24 / 32; its tuning options only with it', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const base = { heads: 2, kvHeads: 1, headDim: 16, storage: 'f32' as const, maxLength: 64 };
   const bad = (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION';
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, firstFilter: 'proj' }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, firstFilter: 'proj-gather' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'dense', firstFilter: 'proj-gather' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj', projectionRank: 12 }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'int4', projectionRank: 8 }), bad);
