@@ -64,7 +64,7 @@ function histogramCut(b: KeyBounds, anchor: number, among: Uint8Array | null, r:
   const up = Uint8Array.from(idx, (j) => byteOf(anchor, b.hi[j]!)), lo = Uint8Array.from(idx, (j) => byteOf(anchor, b.lo[j]!));
   const top = topSum ? idx.reduce((t, j, k) => t + (lo[k] === 0 ? Math.exp(Math.min(b.lo[j]! - anchor, 60)) : 0), 0) : undefined;
   // skipped is charged by shrinking the ratio's room: find c with U(c) + skipped ≤ r·L(c).
-  let cut = globalCutOfBuckets(up, lo, r, top);
+  let cut: { c: number; U: number; L: number } = globalCutOfBuckets(up, lo, r, top);
   if (skipped > 0) {
     for (let c = cut.c; c <= BYTES; c++) {
       cut = cutAt(up, lo, c, top);

@@ -36,8 +36,7 @@ import { basename } from 'node:path';
 import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
-import { f16BitsToNumber, numberToF16Bits } from '../src/tensor/half.js';
-import { seededRandom } from '../src/report/random.js';
+import { projBounds, projCodes, sampleBasis } from './lib/gpu-bounds.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '131072,524288' }, dump: { type: 'string', default: 'data/dev_c_l2.safetensors' },
@@ -119,73 +118,21 @@ function blockFilter(shape: 'box' | 'ball', B: number): Filter {
 
 /**
  * Projection onto an r-dim basis B of the keys' sample covariance (orthogonal iteration over S keys
- * spread over the cache, centred on their mean μ). Per key c = Bᵀ(k − μ) rounded to f16 (or to int8
- * with a per-key scale), e = k − μ − B·c, ρ ≥ ‖e‖, σ ≥ ‖Bᵀe‖; per query a = Bᵀq, q_r = q − B·a. Then
- * ⟨q, k⟩ = ⟨q, μ⟩ + ⟨a, c⟩ + ⟨q, e⟩ and ⟨q, e⟩ = ⟨a, Bᵀe⟩ + ⟨q_r, e⟩ lies within ‖a‖·σ + ‖q_r‖·ρ for
- * ANY B: the basis' quality sets only how tight the bound is. Bytes: the codes + (ρ, σ) as two f32.
+ * spread over the cache, centred on their mean μ; bench/lib/gpu-bounds.ts): per key c = Bᵀ(k − μ)
+ * rounded to f16 (or to int8 with a per-key scale), ρ ≥ ‖e‖, σ ≥ ‖Bᵀe‖ of the residual, and the bound
+ * scale·(⟨q, μ⟩ + ⟨a, c⟩) ± scale·(‖a‖·σ + ‖q_r‖·ρ), valid for ANY B: the basis' quality sets only how
+ * tight the bound is. Bytes: the codes + (ρ, σ) as two f32.
  */
 function projFilter(r: number, codes: 'f16' | 'int8', S: number): Filter {
-  const f16 = (x: number) => f16BitsToNumber(numberToF16Bits(x));
   return { name: `proj r=${r} ${codes}${S === Number(a.samples) ? '' : ` S=${S}`}`, bytes: () => (codes === 'f16' ? 2 * r : r + 4) + 8, bounds(K, n, d, qs, scale) {
-    const { mu, B, captured } = sampleBasis(K, n, d, r, S);
-    const proj = (x: ArrayLike<number>, out: Float64Array) => { for (let c = 0; c < r; c++) { let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! * x[i]!; out[c] = t; } return out; };
-    const qa = qs.map((q) => proj(q, new Float64Array(r)));
-    const qr = qs.map((q, h) => { const x = Float64Array.from(q); for (let c = 0; c < r; c++) for (let i = 0; i < d; i++) x[i] -= B[c * d + i]! * qa[h]![c]!; return norm2(x); });
-    const qmu = qs.map((q) => dotq(q, mu, d)), an = qa.map(norm2);
-    const lo = qs.map(() => new Float64Array(n)), hi = qs.map(() => new Float64Array(n));
-    const y = new Float64Array(d), c = new Float64Array(r), be = new Float64Array(r);
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < d; i++) y[i] = K[j * d + i]! - mu[i]!;
-      proj(y, c);
-      if (codes === 'f16') for (let t = 0; t < r; t++) c[t] = f16(c[t]!);
-      else {
-        const s = c.reduce((m, x) => Math.max(m, Math.abs(x)), 0) / 127;
-        for (let t = 0; t < r; t++) c[t] = s > 0 ? s * Math.round(c[t]! / s) : 0;
-      }
-      for (let t = 0; t < r; t++) for (let i = 0; i < d; i++) y[i] -= B[t * d + i]! * c[t]!;
-      const rho = norm2(y), sigma = norm2(proj(y, be));
-      for (let h = 0; h < qs.length; h++) {
-        const est = scale * (qmu[h]! + dotq(qa[h]!, c, r)), half = scale * (an[h]! * sigma + qr[h]! * rho);
-        lo[h]![j] = est - half; hi[h]![j] = est + half;
-      }
-    }
-    return { lo, hi, captured };
+    const basis = sampleBasis(K, n, d, r, S, ROUNDS), coded = projCodes(K, n, d, basis, codes);
+    const b = qs.map((q) => projBounds(coded, n, d, q, scale));
+    return { lo: b.map((x) => x.lo), hi: b.map((x) => x.hi), captured: basis.captured };
   } };
 }
 
-/**
- * μ and an orthonormal basis B [r][d] of the top-r principal directions of S keys spread evenly over
- * [0, n) (orthogonal iteration from a seeded start, ROUNDS rounds); `captured`: the share of the sample's
- * variance ‖Bᵀ(k − μ)‖² / ‖k − μ‖² it holds (what the keys' rank is at r).
- */
 /** Rounds of orthogonal iteration (default 16; 40 held the same variance; the GPU's 10 rounds over 256 keys the same shares: src/webgpu/proj-wgsl.ts). */
 const ROUNDS = Number(a.rounds);
-
-function sampleBasis(K: Float32Array, n: number, d: number, r: number, S: number): { mu: Float64Array; B: Float64Array; captured: number } {
-  const m = Math.min(n, S), X = new Float64Array(m * d), mu = new Float64Array(d);
-  for (let t = 0; t < m; t++) { const j = Math.floor((t * n) / m); for (let i = 0; i < d; i++) { X[t * d + i] = K[j * d + i]!; mu[i] += K[j * d + i]! / m; } }
-  for (let t = 0; t < m; t++) for (let i = 0; i < d; i++) X[t * d + i] -= mu[i]!;
-  const rand = seededRandom(12345), B = Float64Array.from({ length: r * d }, () => rand.gauss()), XB = new Float64Array(m * r);
-  const orthonormalize = () => {
-    for (let pass = 0; pass < 2; pass++) for (let c = 0; c < r; c++) {
-      for (let p = 0; p < c; p++) { let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! * B[p * d + i]!; for (let i = 0; i < d; i++) B[c * d + i] -= t * B[p * d + i]!; }
-      let t = 0; for (let i = 0; i < d; i++) t += B[c * d + i]! ** 2;
-      const inv = t > 1e-24 ? 1 / Math.sqrt(t) : 0; // rank < r: a zero column (still a valid basis for the bound)
-      for (let i = 0; i < d; i++) B[c * d + i] *= inv;
-    }
-  };
-  const projectSample = () => { for (let t = 0; t < m; t++) for (let c = 0; c < r; c++) { let s = 0; for (let i = 0; i < d; i++) s += X[t * d + i]! * B[c * d + i]!; XB[t * r + c] = s; } };
-  orthonormalize();
-  for (let it = 0; it < ROUNDS; it++) {
-    projectSample();
-    B.fill(0);
-    for (let t = 0; t < m; t++) for (let c = 0; c < r; c++) { const w = XB[t * r + c]!; for (let i = 0; i < d; i++) B[c * d + i] += w * X[t * d + i]!; }
-    orthonormalize();
-  }
-  projectSample();
-  const total = X.reduce((s, x) => s + x * x, 0), held = XB.reduce((s, x) => s + x * x, 0);
-  return { mu, B, captured: total > 0 ? held / total : 1 };
-}
 
 const INT8 = codeFilter('int8', 127, false);
 const S = Number(a.samples);

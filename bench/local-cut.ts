@@ -22,10 +22,9 @@ import { loadavg } from 'node:os';
 import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
-import { encodeKey, encodeQuery } from '../src/webgpu/quantize.js';
-import { ABOVE } from '../src/webgpu/select-wgsl.js';
+import { byteOf, int8Bounds } from './lib/gpu-bounds.js';
 import { localBlocks, localCutExact, localCutOfBuckets, localRule, type LocalCut } from './lib/local-cut-rule.js';
-import { BYTES, globalCutOfBuckets } from '../src/webgpu/certified-cut.js';
+import { globalCutOfBuckets } from '../src/webgpu/certified-cut.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' },
@@ -48,25 +47,6 @@ const SAMPLES = 256;
  * the study's rows against the global histogram's).
  */
 const RUN7 = { query: 8, scan: 56, hist: 25, cut: 2, compact: 7, gathered: 20, merge: 3, gaps: 13, measuredUs: 126, denseUs: 198 };
-/** The GPU's bounds on one head's scaled logits (codes-wgsl.ts BOUND_FNS, in float64). */
-function int8Bounds(K: Float32Array, n: number, d: number, q: Float32Array, scale: number): { hi: Float64Array; lo: Float64Array } {
-  const D = Math.ceil(d / 16) * 16, qc = new Int8Array(2 * D), coef = new Float32Array(4);
-  encodeQuery(q, d, D, scale, qc, 0, coef, 0);
-  const qhat = Float64Array.from({ length: d }, (_, i) => 128 * qc[i]! + qc[D + i]!);
-  const codes = new Int8Array(D), meta = new Float32Array(4), hi = new Float64Array(n), lo = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    encodeKey(K.subarray(j * d, (j + 1) * d), d, codes, 0, meta, 0);
-    let o = 0;
-    for (let i = 0; i < d; i++) o += codes[i]! * qhat[i]!;
-    const est = coef[0]! * meta[0]! * o, w = (coef[1]! * meta[1]! + coef[2]! * meta[2]! + Math.abs(est) * 2 ** -20) * (1 + 2 ** -20);
-    hi[j] = est + w; lo[j] = est - w;
-  }
-  return { hi, lo };
-}
-
-/** Bucket byte of a bound x below anchor `at` (select-wgsl.ts bucketOf, saturated at 255). */
-const byteOf = (at: number, x: number) => Math.min(BYTES - 1, Math.max(0, Math.floor((at - x) * 8) + ABOVE));
-
 /** The GPU's global rule (certified-cut.ts), `topMass` for the 'global-top-sum' cut, as a LocalCut of one block. */
 function globalHistogramCut(up: Uint8Array, lo: Uint8Array, topMass?: number): LocalCut {
   const { c, U, L, kept } = globalCutOfBuckets(up, lo, ratio, topMass);

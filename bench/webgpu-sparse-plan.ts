@@ -54,11 +54,15 @@
 // with the top-sum cut; with --fused-workgroups also `certified-fused-wN`, with --fused-keys-per-thread
 // `certified-fused-kK`.
 //
+// certified-proj, certified-proj16 (and -top-sum, and -fused): certified ε whose scan buckets the
+// projection first filter's bounds (plan option firstFilter 'proj', projectionRank 8 / 16) instead of
+// the int8 codes'.
+//
 // Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
 // warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
 //
 // --modes picks the contenders by name (default all: dense, certified, certified-top-sum, certified-w1056,
-// certified-fused, relu-dense, relu-<activation>); --host 0 skips the attendAsync row.
+// certified-fused, certified-proj…, relu-dense, relu-<activation>); --host 0 skips the attendAsync row.
 //
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
@@ -169,6 +173,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     { name: 'certified-top-sum', options: { kind: 'softmax', sparsity: { epsilon: eps }, certifiedCut: 'global-top-sum' } },
     // The same with 4× the workgroups (scan and gathered attention): the default's tuning check.
     { name: 'certified-w1056', options: { kind: 'softmax', sparsity: { epsilon: eps }, targetWorkgroups: 1056 } },
+    // Certified ε on the projection first filter's bounds (firstFilter 'proj', proj-certified.ts: the scan reads
+    // 2R + 8 bytes a key for the int8 codes' 144), R = 8 and 16, each cut, the split and the fused step.
+    ...[8, 16].flatMap((R) => (['global', 'global-top-sum'] as const).flatMap((cut) => (['split', 'fused'] as const).map((sp): Contender => ({
+      name: `certified-proj${R === 8 ? '' : R}${cut === 'global' ? '' : '-top-sum'}${sp === 'split' ? '' : '-fused'}`,
+      options: { kind: 'softmax', sparsity: { epsilon: eps }, firstFilter: 'proj', projectionRank: R, certifiedCut: cut, sparsePass: sp } })))),
     ...(gatheredLean ? [{ name: 'certified-lean', options: { kind: 'softmax', sparsity: { epsilon: eps }, gatheredLeanState: true } } as const] : []),
     // Certified through the fused pass: the cut in every workgroup of the attention pass, the kept
     // keys read off the scan's bytes (no cut pass, no compaction: 5 passes; src/webgpu/certified-keep.ts).
