@@ -7,7 +7,8 @@
 // keysScored and keysUsed equal), errorBound ≤ ε, the output within 2·errorBound·max‖v‖; and
 // against the split step: the same errorBound (to float32 summation order). Adversarial inputs:
 // all keys equal (ties), one huge key, a zero query, n = 0 and 1, GQA 1 / 2 / 3 / 4 / 12 heads a KV head,
-// several blocks a KV group, f32 and f16, contiguous and paged.
+// several blocks a KV group, f32 and f16, contiguous and paged; and with the projection's bounds
+// (firstFilter 'proj'), whose bytes webgpu-proj-certified.test.ts checks key by key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
@@ -23,6 +24,8 @@ interface Case {
   certifiedCut?: 'global' | 'global-top-sum';
   /** The fused plan's fusedKeysPerThread. */
   kpt?: 1 | 2 | 4;
+  /** Both plans' bounds from the projection first filter (firstFilter 'proj', projectionRank). */
+  proj?: 8 | 16;
 }
 
 /** One step of a fused and a split certified plan over the same buffers, checked as the file's header says. Returns keysUsed a head. */
@@ -34,7 +37,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass,
-      certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+      certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, ...(c.proj ? { firstFilter: 'proj', projectionRank: c.proj } as const : {}), maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
     device.queue.submit([enc.finish()]);
@@ -102,6 +105,27 @@ test('certified ε, fused: LLM-like keys, GQA 8/2, 6/2, 4/2, 4/4, 12/1 (scan gro
     // d ≥ 64 (the 12/1 case at d = 32, there for the bytes' layout, keeps nearly all: its logits spread less).
     if (d >= 64) assert.ok(used.every((u) => u < 0.7 * n), `${label}: kept ${used} of ${n}`);
   }
+});
+
+test('certified ε, fused, on the projection bounds (firstFilter \'proj\', proj-certified.ts): low-rank LLM-like keys, GQA 4/2 and 6/2, ranks 8 / 16, both cuts, f32/f16, contiguous/paged; all keys equal — the split path\'s keys and errorBound, TV ≤ errorBound ≤ ε', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const r = rng(134);
+  for (const [heads, kvHeads, d, storage, paged, n, proj, certifiedCut] of [[4, 2, 64, 'f32', false, 800, 8, 'global'], [6, 2, 64, 'f16', true, 700, 16, 'global-top-sum'],
+    [4, 2, 128, 'f16', false, 600, 8, 'global-top-sum']] as const) {
+    // Queries in the keys' span (2.5·(k_a − k_b) of two keys of the head's KV group), as an LLM's.
+    const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, d).data, q = new Float32Array(heads * d);
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads)), a = g * n + Math.floor(r.uniform() * n), b = g * n + Math.floor(r.uniform() * n);
+      for (let i = 0; i < d; i++) q[h * d + i] = 2.5 * (k[a * d + i]! - k[b * d + i]!);
+    }
+    const label = `proj ${proj} ${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} ${certifiedCut}`;
+    await check(device, { label, heads, kvHeads, d, dv: d, n, storage, eps: 1e-3, k, v, q, paged, target: 8, certifiedCut, proj });
+  }
+  const n = 300, d = 48, equal = new Float32Array(n * d);
+  for (let j = 0; j < n; j++) equal.set(gaussian(rng(8), 1, d).data, j * d);
+  const used = await check(device, { label: 'proj, all keys equal', heads: 2, kvHeads: 1, d, dv: 16, n, storage: 'f32', eps: 1e-3, k: equal, v: gaussian(r, n, 16).data, q: gaussian(r, 2, d).data, target: 4, proj: 8 });
+  assert.ok(used.every((u) => u === n), `proj, all keys equal: kept ${used}`);
 });
 
 test('certified ε, fused: all keys equal (ties), one huge key, a zero query, n = 0 and 1, one head a KV head', async (t) => {
