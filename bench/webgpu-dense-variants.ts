@@ -14,9 +14,10 @@
 //   endunroll ReLU's per-lane counts added to the workgroup's by a loop written out per head (no
 //             runtime index into the count array anywhere)
 //   countvec  ReLU's per-lane counts in a vec4u (G ≤ 4) instead of an array
-//   wgatomic  the plan option usedCount 'workgroup': ReLU's count kept out of the key loop's
-//             registers (lane 0 of a team adds each key of positive weight to the workgroup's atomic
-//             count at once; attend-kernel.ts UsedCount), no per-lane count
+//   lanes     the plan option usedCount 'lanes': ReLU's per-lane count of keys of positive weight in
+//             registers through the key loop (the kernel before H100 run 13; `relu` is the plan's
+//             default, usedCount 'workgroup': lane 0 of a team adds each such key to the workgroup's
+//             atomic count at once). The changes that rewrite the count imply it.
 //   wgteam    the same into a per-team count in workgroup memory (lane 0 of a team alone writes its
 //             slots: no atomic in the key loop), added to the workgroup's at the end
 //   count16   ReLU's per-lane counts packed two heads a u32 (16 bits each: a lane sees < 65536 keys a
@@ -68,7 +69,7 @@ const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInf
 const adapter = { description: info?.description, timestamps: device.features.has('timestamp-query'), exactTimestamps: gpu !== null, subgroups: device.features.has('subgroups') };
 log(adapter);
 
-interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; usedCount?: 'workgroup'; G?: number; workgroups?: number; rewrites: string[] }
+interface Mode { name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; usedCount?: 'lanes'; G?: number; workgroups?: number; rewrites: string[] }
 
 function parseMode(name: string): Mode {
   const [kind, ...opts] = name.split(':');
@@ -80,10 +81,12 @@ function parseMode(name: string): Mode {
       const x = Number(num[2]);
       if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
     } else if (o === 'allpos' && kind === 'relu') m.allPositive = true;
-    else if (o === 'wgatomic' && kind === 'relu') m.usedCount = 'workgroup';
+    else if (o === 'lanes' && kind === 'relu') m.usedCount = 'lanes';
     else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec', 'wgteam', 'count16'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);
     else throw new Error(`mode ${name}: unknown change ${o}`);
   }
+  // Rewrites of the per-lane count (or of the text beside it) need the kernel that has it.
+  if (m.rewrites.some((c) => !['unscaled', 'il'].includes(c))) m.usedCount = 'lanes';
   return m;
 }
 

@@ -223,6 +223,8 @@ test('WebGpuDecodePlan: dense ReLU^α, usedCount \'lanes\' and \'workgroup\' —
     assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind: 'relu', maxLength: 8, usedCount: bad as 'lanes' }),
       (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
   }
-  assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind: 'softmax', maxLength: 8, usedCount: 'workgroup' }),
-    (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
+  for (const [kind, sparsity] of [['softmax', 'dense'], ['relu', 'exact']] as const) {
+    assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind, sparsity, maxLength: 8, usedCount: 'workgroup' }),
+      (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
+  }
 });
