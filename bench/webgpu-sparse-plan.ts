@@ -34,7 +34,7 @@
 // `NAME-wN` for the split contenders (targetWorkgroups N: the scan's and the gathered pass' workgroups).
 // --proj-variants pass1,pass8,scan8 adds `NAME-V` for the split projection contenders: the plan's
 // projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
-// and projectionKeysPerThread (the digit); pass1 is the default.
+// and projectionKeysPerThread (the digit); pass8 is the default.
 // --gathered-step-keys 2,4,8 adds `NAME-bK` for the split contenders (plan option gatheredStepKeys: keys
 // each team of the gathered attention takes a step of its key loop; the plan's default is 2; with
 // --split-workgroups also `NAME-bK-wN`) and
@@ -111,7 +111,7 @@ const fusedLean = a['fused-lean'] ? a['fused-lean'].split(',').map((x) => x === 
 const gatheredLean = (a['gathered-lean'] ?? '').split(',').includes('1');
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
-/** --proj-variants pass1,scan8: the projection filter's projectionQuery and projectionKeysPerThread ('pass1' is the plan's default). */
+/** --proj-variants pass1,scan8: the projection filter's projectionQuery and projectionKeysPerThread ('pass8' is the plan's default). */
 const projVariants = (a['proj-variants'] ? a['proj-variants'].split(',') : []).map((v) => {
   const m = /^(pass|scan)(\d)$/.exec(v);
   if (!m) throw new Error(`--proj-variants: expected pass|scan then keys a thread (e.g. scan8), got ${v}`);
@@ -204,7 +204,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
           }
         }
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
-        if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass1')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
+        if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass8')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
         if (sp === 'split') {
           for (const b of gatheredStepKeys) {
             contenders.push({ name: `${name}-b${b}`, options: { ...options, gatheredStepKeys: b } });

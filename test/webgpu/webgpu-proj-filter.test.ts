@@ -32,7 +32,7 @@ test('projection first filter: low-rank LLM-like keys — every positive key pas
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(51), heads = 4, kvHeads = 2;
-  for (const [d, n, rank, storage, paged, filter, projection] of [[64, 600, 8, 'f32', false, 'proj', {}], [128, 400, 16, 'f16', false, 'proj', folded(2)],
+  for (const [d, n, rank, storage, paged, filter, projection] of [[64, 600, 8, 'f32', false, 'proj', { projectionKeysPerThread: 1 }], [128, 400, 16, 'f16', false, 'proj', folded(2)],
     [128, 400, 8, 'f32', true, 'proj-gather', {}], [128, 700, 8, 'f16', false, 'proj-gather', folded(8)], [64, 600, 24, 'f32', false, 'proj-gather', { projectionKeysPerThread: 4 }]] as const) {
     // Queries as an LLM's: mostly in the keys' span (here 1.5·(k_a − k_b) of two keys of the head's group).
     const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, 16).data, q = new Float32Array(heads * d);
@@ -53,7 +53,7 @@ test('projection first filter: ties at the bias, keys just above it, a zero quer
   if (!device) return;
   const r = rng(52), heads = 2, kvHeads = 1, d = 48, dv = 8;
   const { n, k, v, q, bias } = edgeKeys(r, heads, d, dv);
-  for (const [storage, filter, rank, projection] of [['f32', 'proj', 8, {}], ['f16', 'proj-gather', 8, {}], ['f32', 'proj-gather', 32, {}],
+  for (const [storage, filter, rank, projection] of [['f32', 'proj', 8, {}], ['f16', 'proj-gather', 8, { projectionKeysPerThread: 1 }], ['f32', 'proj-gather', 32, {}],
     ['f16', 'proj-gather', 8, folded(4)], ['f32', 'proj', 32, folded(8)]] as const) {
     await check(device, { label: `edges ${storage} ${filter} r=${rank} ${JSON.stringify(projection)}`, heads, kvHeads, d, dv, n, storage, k, v, q, bias, scale: 1, filter, projectionRank: rank, projection });
   }
