@@ -227,7 +227,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
-  const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n, ...c.options }));
+  // Certified contenders time the selection at every length (certifiedDenseMax 0; the default runs
+  // steps up to 131072 keys dense: the dense row is that step).
+  const plans = contenders.map((c) => WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', maxLength: n,
+    ...(typeof c.options.sparsity === 'object' && 'epsilon' in c.options.sparsity ? { certifiedDenseMax: 0 } : {}), ...c.options }));
   const row: Record<string, unknown> = { workload: w.name, n, heads, kvHeads, d, kvBytes: kvHeads * n * (d + dv) * 2 };
   /** Records k steps of contender i (each cut after its first `stopAt` passes if given). */
   const steps = (i: number, k: number, stopAt: number | null = null) => (enc: GPUCommandEncoder) => {

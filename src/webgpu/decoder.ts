@@ -223,6 +223,8 @@ export class GpuDecoder {
         heads: this.shape.heads, kvHeads: this.shape.kvHeads, headDim: this.D, valueDim: this.DV, storage: this.shape.storage,
         kind: o.kind, alpha: o.alpha, bias: o.bias, scale: o.scale, maxLength: this.cap, targetWorkgroups: this.shape.targetWorkgroups,
         sparsity: this.sparsity,
+        // The cache keeps the CPU backends' stats (their selection at every length): no dense steps.
+        ...(typeof this.sparsity === 'object' && 'epsilon' in this.sparsity ? { certifiedDenseMax: 0 } : {}),
       });
     }
     return this.plan;

@@ -33,6 +33,13 @@ export const DEFAULT_WORKGROUPS = 264;
  * longer steps are unmeasured (docs/webgpu.md "Speed").
  */
 export const FUSED_MAX_LENGTH = 524288;
+/**
+ * Certified ε: steps over at most this many keys run the dense kernel (certifiedDenseMax's default).
+ * On an H100 (8 query / 2 KV heads, d = 128, f16) the dense step was faster than every certified
+ * variant at 32k and 128k keys and on the 8k dump in runs 7, 11 and 13 (run 13, 128k: 56.8 against
+ * 60.9–64.8 µs), the selection faster from 256k (84.2 against 101.4 µs): docs/webgpu.md "Speed".
+ */
+export const CERTIFIED_DENSE_MAX = 131072;
 
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
@@ -230,7 +237,7 @@ export interface DecodePlanOptions {
   /**
    * Certified ε: steps over at most this many keys run the dense kernel instead of the selection
    * (errorBound 0, keysScored = keysUsed = n) — below the length where the selection's passes pay
-   * for themselves (default 0: never; docs/webgpu.md "Speed" has the lengths measured).
+   * for themselves (default {@link CERTIFIED_DENSE_MAX}, measured on an H100; 0: always select).
    */
   certifiedDenseMax?: number;
   /**
@@ -495,7 +502,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
-    this.lastDense = this.mode.kind === 'certified' && length <= (o.certifiedDenseMax ?? 0);
+    this.lastDense = this.mode.kind === 'certified' && length <= (o.certifiedDenseMax ?? CERTIFIED_DENSE_MAX);
     this.lastFused = !this.lastDense && this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH);
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
     // A certified step short enough to run dense (certifiedDenseMax) takes the dense path: no selection.

@@ -15,6 +15,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { gaussian, referenceAttention, referenceWeights, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
 import { llmKeys, pageSize, rows } from './first-filter-check.js';
+import { CERTIFIED_DENSE_MAX } from '../../src/webgpu/plan.js';
 
 interface Case {
   label: string; heads: number; kvHeads: number; d: number; dv: number; n: number; storage: 'f32' | 'f16'; eps: number;
@@ -36,7 +37,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const run = async (sparsePass: 'fused' | 'split') => {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass,
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass, certifiedDenseMax: 0,
       certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, ...(c.proj ? { firstFilter: 'proj', projectionRank: c.proj } as const : {}), maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
@@ -148,7 +149,7 @@ test('certified ε, fused: all keys equal (ties), one huge key, a zero query, n 
   await check(device, { label: 'n = 1', heads, kvHeads, d, dv, n: 1, storage: 'f32', eps: 1e-3, k: huge.subarray(0, d), v: v.subarray(0, dv), q });
   // n = 0: zero output, zero stats (errorBound 0: nothing is skipped).
   for (const sparsePass of ['fused', 'split'] as const) {
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, maxLength: 64 });
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, certifiedDenseMax: 0, maxLength: 64 });
     const bufs = { queries: upload(device, q), keys: upload(device, new Float32Array(64 * d)), values: upload(device, new Float32Array(64 * dv)),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     // A step over 64 keys first, so a stale cut would show in the n = 0 step's errorBound.
@@ -192,7 +193,13 @@ test('certified ε, certifiedDenseMax: steps up to it run dense (the float64 ans
   };
   for (const sparsePass of ['split', 'fused'] as const) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, certifiedDenseMax: 400, maxLength: cap, targetWorkgroups: 8 });
-    const sparse = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, maxLength: cap, targetWorkgroups: 8 });
+    const sparse = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, certifiedDenseMax: 0, maxLength: cap, targetWorkgroups: 8 });
+    // The default: steps up to CERTIFIED_DENSE_MAX run dense.
+    const byDefault = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass, maxLength: cap, targetWorkgroups: 8 });
+    const dflt = await step(byDefault, n);
+    assert.ok(n <= CERTIFIED_DENSE_MAX && byDefault.selected === null, `${sparsePass}: the default runs ${n} keys dense`);
+    assert.deepEqual([dflt.words[0], dflt.words[1], dflt.bounds[2]], [n, n, 0], `${sparsePass}: the default's stats`);
+    byDefault.destroy();
     for (const len of [400, 1]) {
       const got = await step(plan, len);
       assert.equal(plan.selected, null, `${sparsePass} ${len}: a dense step leaves no id list`);

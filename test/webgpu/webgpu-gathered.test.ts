@@ -77,7 +77,7 @@ test('gathered attention variants (keys a step, lean and register state, online 
         if (variant.reluValueRows && c.kind !== 'relu') continue; // a ReLU option
         const label = `${vname}, ${c.what}, ${heads}/${kvHeads} heads, d = ${d}, ${storage}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind: c.kind, bias: c.kind === 'relu' ? c.bias : undefined,
-          sparsity: c.kind === 'relu' ? 'exact' : { epsilon: 1e-2 }, sparsePass: 'split', maxLength: cap, targetWorkgroups: 16, ...variant });
+          sparsity: c.kind === 'relu' ? 'exact' : { epsilon: 1e-2 }, ...(c.kind === 'relu' ? {} : { certifiedDenseMax: 0 }), sparsePass: 'split', maxLength: cap, targetWorkgroups: 16, ...variant });
         const { out, words, bounds } = await step(device, plan, bufs, c.n, heads, dv);
         for (let h = 0; h < heads; h++) {
           const want = ref(h, c.n, c.kind, c.bias), bound = c.kind === 'softmax' ? bounds[4 * h + 2]! : 0;

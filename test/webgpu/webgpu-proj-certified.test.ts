@@ -32,7 +32,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const { heads, kvHeads, d, dv, n, storage } = c, group = heads / kvHeads, eps = c.eps ?? 1e-3;
   const cap = Math.max(pageSize, Math.ceil(n / pageSize) * pageSize), scale = Math.fround(c.scale ?? 1 / Math.sqrt(d));
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', scale,
-    sparsity: { epsilon: eps }, firstFilter: 'proj', projectionRank: c.rank ?? 8, certifiedCut: c.cut, maxLength: cap, targetWorkgroups: 8,
+    sparsity: { epsilon: eps }, firstFilter: 'proj', projectionRank: c.rank ?? 8, certifiedCut: c.cut, certifiedDenseMax: 0, maxLength: cap, targetWorkgroups: 8,
     layout: c.paged ? { pageSize } : 'contiguous' });
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),

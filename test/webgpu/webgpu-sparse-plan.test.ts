@@ -97,6 +97,9 @@ async function checkPlan(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parame
   return kept;
 }
 
+/** Certified plans select at every length here (certifiedDenseMax 0: the default runs short steps dense). */
+const selecting = (mode: Mode) => (mode.kind === 'softmax' ? { certifiedDenseMax: 0 } : {});
+
 const modes: [string, Mode][] = [
   ['exact ReLU²', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1 }],
   ['exact ReLU², 4-bit first filter', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'int4' }],
@@ -120,7 +123,7 @@ test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filt
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', ...selecting(mode), maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -144,7 +147,7 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
   for (const [name, mode] of modes) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
-      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: cap, targetWorkgroups: 8 });
+      sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', ...selecting(mode), maxLength: cap, targetWorkgroups: 8 });
     const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
       output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', `${name} before`);
@@ -194,7 +197,7 @@ test('certified scan histogram: many keys in one bucket (equal keys, a zero quer
   for (let c = 0; c < d; c++) k[(n + 5) * d + c] = (20 * q[2 * d + c]!) / Math.sqrt(qn);
   const mode: Mode = { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 };
   // One histogram workgroup per KV group (targetWorkgroups 2): it walks all ⌈700 / 256⌉ blocks.
-  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, maxLength: cap,
+  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f32', kind: 'softmax', sparsity: mode.sparsity, certifiedDenseMax: 0, maxLength: cap,
     targetWorkgroups: 2 });
   const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, false, 'f32')), values: upload(device, layout(v, dv, false, 'f32')),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
@@ -262,7 +265,7 @@ test('sparse WebGpuDecodePlan: union lists of KV groups of 4 and 8 heads (two bu
     for (const [name, mode] of kvs === 1 ? modes.slice(1) : modes) { // 8/1: certified (its compaction reads two words a key)
       const label = `${name} ${hs}/${kvs} heads`;
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: shape.d, valueDim: shape.dv, storage: 'f32', kind: mode.kind, alpha: mode.alpha,
-        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', maxLength: shape.cap, targetWorkgroups: 8 });
+        bias: mode.bias, sparsity: mode.sparsity, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', ...selecting(mode), maxLength: shape.cap, targetWorkgroups: 8 });
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * shape.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       await checkPlan(device, plan, bufs, mode, k, v, q, 'f32', label, undefined, shape);
@@ -284,7 +287,7 @@ test('certified selection from the bucket bytes: the histogram counts them, the 
       const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
         output: device.createBuffer({ size: hs * dv2 * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
       const plan = WebGpuDecodePlan.create(device, { heads: hs, kvHeads: kvs, headDim: d2, valueDim: dv2, storage: 'f32', kind: 'softmax',
-        sparsity: { epsilon: 1e-3 }, maxLength: n2, targetWorkgroups });
+        sparsity: { epsilon: 1e-3 }, certifiedDenseMax: 0, maxLength: n2, targetWorkgroups });
       const label = `${hs}/${kvs} heads, n = ${n2}, ${targetWorkgroups} workgroups`;
       await checkPlan(device, plan, bufs, { kind: 'softmax', sparsity: { epsilon: 1e-3 }, alpha: 1, bias: 0 }, k, v, q, 'f32', label, undefined,
         { heads: hs, kvHeads: kvs, d: d2, dv: dv2, n: n2, cap: n2 });
@@ -361,7 +364,7 @@ test('certified top-sum cut: L\'s top bucket is the scan\'s sum of those keys\' 
     const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, v),
       output: device.createBuffer({ size: s.heads * s.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     const plan = WebGpuDecodePlan.create(device, { heads: s.heads, kvHeads: s.kvHeads, headDim: s.d, valueDim: s.dv, storage: 'f32', kind: 'softmax',
-      sparsity: { epsilon: eps }, certifiedCut: 'global-top-sum', maxLength: s.cap, targetWorkgroups });
+      sparsity: { epsilon: eps }, certifiedCut: 'global-top-sum', certifiedDenseMax: 0, maxLength: s.cap, targetWorkgroups });
     await checkPlan(device, plan, bufs, { kind: 'softmax', sparsity: { epsilon: eps }, alpha: 1, bias: 0 }, k, v, q, 'f32', label, undefined, s);
     const sel = (plan as unknown as { selection: { upBytes: GPUBuffer; loBytes: GPUBuffer; lowSum: GPUBuffer; cut: GPUBuffer; anchor: GPUBuffer } }).selection;
     const group = s.heads / s.kvHeads, GH = headsPerScan(group), WPK = Math.ceil(GH / 4), words = (s.heads / GH) * WPK * s.n * 4;
