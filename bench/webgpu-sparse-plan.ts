@@ -36,13 +36,8 @@
 // projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
 // and projectionKeysPerThread (the digit); pass8 is the default.
 // --gathered-step-keys 2,4,8 adds `NAME-bK` for the split contenders (plan option gatheredStepKeys: keys
-// each team of the gathered attention takes a step of its key loop; the plan's default is 2; with
-// --split-workgroups also `NAME-bK-wN`) and
-// --merge two-pass,online adds `NAME-om` for every contender (plan option onlineMerge: the merge in one
-// round of loads and one tree; the dense plans too), also crossed with `-bK` (`NAME-bK-om`).
-// --value-rows all,positive adds `NAME-vp` for the ReLU contenders of the split path and dense ReLU
-// (plan option reluValueRows 'positive': a V row read only for a key of positive weight), crossed
-// with the ones above.
+// each team of the gathered attention takes a step of its key loop; the plan's default is 4; with
+// --split-workgroups also `NAME-bK-wN`).
 //
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
@@ -68,8 +63,7 @@
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
-//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 2,4,8] [--merge two-pass,online]
-//     [--value-rows all,positive]
+//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -78,8 +72,7 @@ import { parseArgs } from 'node:util';
 import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
-import { DEFAULT_WORKGROUPS, Pipelines } from '../src/webgpu/plan.js';
-import { LEAN_STEP_KEYS } from '../src/webgpu/attend-kernel.js';
+import { DEFAULT_WORKGROUPS, GATHERED_STEP_KEYS, Pipelines } from '../src/webgpu/plan.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { warmUp } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
@@ -96,13 +89,11 @@ const { values: a } = parseArgs({ options: {
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
-  'gathered-step-keys': { type: 'string', default: '' }, merge: { type: 'string', default: 'two-pass' }, 'value-rows': { type: 'string', default: 'all' },
+  'gathered-step-keys': { type: 'string', default: '' },
 } });
-/** --gathered-step-keys: gatheredStepKeys values besides the plan's default (LEAN_STEP_KEYS: the plain contender). */
+/** --gathered-step-keys: gatheredStepKeys values besides the plan's default (GATHERED_STEP_KEYS: the plain contender). */
 const gatheredStepKeys = (a['gathered-step-keys'] ? a['gathered-step-keys'].split(',').map(Number) : [])
-  .filter((b) => b !== LEAN_STEP_KEYS) as NonNullable<DecodePlanOptions['gatheredStepKeys']>[];
-const onlineMerge = a.merge!.split(',').includes('online');
-const positiveValueRows = a['value-rows']!.split(',').includes('positive');
+  .filter((b) => b !== GATHERED_STEP_KEYS) as NonNullable<DecodePlanOptions['gatheredStepKeys']>[];
 const sparsePasses = a['sparse-pass']!.split(',') as NonNullable<DecodePlanOptions['sparsePass']>[];
 const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',').map(Number) : [];
 const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2 | 4)[] : [];
@@ -217,13 +208,6 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   for (const c of gatheredStepKeys.length > 0 ? contenders.filter((x) => x.name.startsWith('certified') && !x.options.gatheredLeanState) : []) {
     for (const b of gatheredStepKeys) contenders.push({ name: `${c.name}-b${b}`, options: { ...c.options, gatheredStepKeys: b } });
   }
-  // --value-rows positive: the ReLU contenders of the split path and dense ReLU again with V rows of positive keys only (`-vp`).
-  if (positiveValueRows) {
-    contenders.push(...contenders.filter((c) => c.options.kind === 'relu' && c.options.sparsePass !== 'fused')
-      .map((c) => ({ name: `${c.name}-vp`, options: { ...c.options, reluValueRows: 'positive' as const } })));
-  }
-  // --merge online: every contender again with the one-pass merge (`-om`), in the same rounds.
-  if (onlineMerge) contenders.push(...contenders.map((c) => ({ name: `${c.name}-om`, options: { ...c.options, onlineMerge: true } })));
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
@@ -344,7 +328,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys, onlineMerge, positiveValueRows,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -49,15 +49,9 @@ export interface AttendShape {
   /**
    * Keys a team takes per step of the key loop (default {@link STEP_KEYS}, a lean state
    * {@link LEAN_STEP_KEYS}): more rows' loads in flight a step and fewer serial steps, against more
-   * registers a thread (the gathered pass' tuning, plan option gatheredStepKeys).
+   * registers a thread (the gathered pass', plan option gatheredStepKeys).
    */
   stepKeys?: number;
-  /**
-   * ReLU: a key's V row is read only where its weight is positive for some head — the scores first,
-   * then the rows they need (fewer bytes where most keys score at or below the bias, against a
-   * second round of loads a step; plan option reluValueRows).
-   */
-  positiveValues?: boolean;
 }
 
 /**
@@ -84,9 +78,9 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
   return T;
 }
 
-/** Keys one workgroup step covers, B keys a team (a split's chunk is a multiple of it). */
-export function keysPerStep(T: number, B = STEP_KEYS): number {
-  return (AWG / T) * B;
+/** Keys one workgroup step covers (a split's chunk is a multiple of it). */
+export function keysPerStep(T: number): number {
+  return (AWG / T) * STEP_KEYS;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
@@ -154,8 +148,6 @@ export function leanBytes(G: number, D: number): number {
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
   const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
-  if (x.positiveValues && weighting !== 'relu') throw new Error('attendSource: positiveValues needs ReLU weights');
-  const positive = x.positiveValues ?? false;
   const B = x.stepKeys ?? (lean ? LEAN_STEP_KEYS : STEP_KEYS);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
   const C = Math.max(1, Math.min(NT / 2, Math.floor(foldSlots(G, T, reserve) / (G * (DQ + 1))))); // teams folded per round
@@ -179,11 +171,6 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
-  // Unit u of the V row `row` into the B keys' value slices.
-  const loadV = `for (var u = 0u; u < VU; u++) {
-          ${unit('V', DV / 8)}
-          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-        }`;
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   // Quad i of this lane's slice of head h's query.
   const qAt = (i: string) => (lean ? `qs[h * ${D / 4}u + lane * 2u * KU + ${i}]` : `q[h * 2u * KU + ${i}]`);
@@ -208,8 +195,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
       var v: array<vec4f, ${B * 2 * VU}>;
-      var ok: array<bool, B>;${positive ? `
-      var rows: array<u32, B>;` : ''}
+      var ok: array<bool, B>;
       ${keyAt ? `let keys = next;
       for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(base + NT * B + b * NT + team, r.y - 1u)')}; }` : ''}
       for (var b = 0u; b < B; b++) {
@@ -221,21 +207,12 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
           ${unit('K', D / 8)}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
         }
-        ${positive ? 'rows[b] = row;' : loadV}
-      }
-      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}${positive ? `
-      // Value rows only for keys of positive weight for some head (the scores are whole here, the
-      // same in every lane of the team: the branch is uniform within a team); the others weigh 0.
-      for (var b = 0u; b < B; b++) {
-        var used = false;
-        for (var h = 0u; h < G; h++) { used = used || (ok[b] && max(s[h * B + b] - p.bias, 0.0) > 0.0); }
-        if (used) {
-          let row = rows[b];
-          ${loadV}
-        } else {
-          for (var i = 0u; i < 2u * VU; i++) { v[b * 2u * VU + i] = vec4f(0.0); }
+        for (var u = 0u; u < VU; u++) {
+          ${unit('V', DV / 8)}
+          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
         }
-      }` : ''}
+      }
+      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
       ${perHead(`${softmax ? `var mx = m[h];
         for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
         let corr = exp(m[h] - mx);

@@ -41,6 +41,14 @@ export const FUSED_MAX_LENGTH = 524288;
  */
 export const CERTIFIED_DENSE_MAX = 131072;
 
+/**
+ * Keys each team of the split path's gathered attention takes a step of its key loop (plan option
+ * gatheredStepKeys), with the lean state too: on an H100 (run 13, 512k, 'proj-gather') the pass
+ * took 25.2 µs at 1 % and 45.0 at 3 % with 4, against 26.1 and 49.1 with the lean state's 2
+ * (1: 28.9, 8: 34.1 µs at 1 %).
+ */
+export const GATHERED_STEP_KEYS = 4;
+
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
 /**
@@ -273,21 +281,10 @@ export interface DecodePlanOptions {
   usedCount?: UsedCount;
   /**
    * Sparse modes' split path, tuning (docs/webgpu.md): keys each team of the gathered attention
-   * takes per step of its key loop — 1, 2, 4 or 8 (default 2 with the lean state, else 4): more
-   * rows in flight and fewer serial steps a workgroup, against more registers a thread.
+   * takes per step of its key loop — 1, 2, 4 or 8 (default {@link GATHERED_STEP_KEYS}): more rows
+   * in flight and fewer serial steps a workgroup, against more registers a thread.
    */
   gatheredStepKeys?: 1 | 2 | 4 | 8;
-  /**
-   * The log-sum-exp merge of the splits' states in one round of loads and one tree (a running max
-   * per lane) instead of two (default false; a tuning choice: docs/webgpu.md).
-   */
-  onlineMerge?: boolean;
-  /**
-   * Kind 'relu', dense and split path (tuning, docs/webgpu.md): 'all' (default) reads every scored
-   * key's V row with its K row; 'positive' reads a V row only where the key's weight is positive
-   * for some head of the workgroup (after its scores: a second round of loads a key-loop step).
-   */
-  reluValueRows?: 'all' | 'positive';
 }
 
 export interface DecodeBuffers {
@@ -418,12 +415,6 @@ export class WebGpuDecodePlan {
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if (options.reluValueRows !== undefined && (!['all', 'positive'].includes(options.reluValueRows) || options.kind !== 'relu' || options.sparsePass === 'fused')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected reluValueRows 'all' or 'positive' with kind 'relu' and sparsePass 'split' or 'auto', got ${describe(options.reluValueRows)} with kind ${describe(options.kind)} and sparsePass ${describe(options.sparsePass)}`);
-    }
-    if (options.onlineMerge !== undefined && typeof options.onlineMerge !== 'boolean') {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected onlineMerge true or false, got ${describe(options.onlineMerge)}`);
-    }
     if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !prefetchable)) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
@@ -528,10 +519,10 @@ export class WebGpuDecodePlan {
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = sel ? 'lanes' : o.usedCount ?? 'workgroup';
-    const stepKeys = sel ? o.gatheredStepKeys : undefined, positiveValues = o.reluValueRows === 'positive';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${positiveValues ? '-vp' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, positiveValues,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
@@ -539,8 +530,7 @@ export class WebGpuDecodePlan {
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
-    const online = o.onlineMerge ?? false;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${online}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, 'lists', online));
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
     const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
       bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
@@ -564,8 +554,7 @@ export class WebGpuDecodePlan {
     // all the same: its prelude writes this step's cut rows (U = 0), which the merge's errorBound reads.
     if (length > 0 || certified) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, Math.max(blocks, 1), inputs.rule);
     const stats: StatsMode = certified ? 'certified' : 'relu';
-    const online = o.onlineMerge ?? false;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks-${online}`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks', online));
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks'));
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, null, null,
       certified ? sel.cut : null, certified ? sel.coef : null, certified ? sel.normMax : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();

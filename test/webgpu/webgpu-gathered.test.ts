@@ -1,10 +1,9 @@
 /// <reference types="@webgpu/types" />
-// The split path's gathered attention and the log-sum-exp merge, every tuning variant (keys a team
-// step: gatheredStepKeys 1–8, the lean and the register state; the one-pass merge: onlineMerge)
-// against the float64 reference: random keys and the edges — no key kept, every key kept with the
-// list at its capacity (n = maxLength), n = 0 and 1, GQA 1 and 4, d = 64 and 128, f32 and f16 —
-// and the merge kernel alone against a float64 merge of states spread over 300 splits (every lane
-// folds several; empty states; maxima 80 apart).
+// The split path's gathered attention, every tuning variant (keys a team step: gatheredStepKeys
+// 1–8, the lean and the register state), against the float64 reference: random keys and the edges —
+// no key kept, every key kept with the list at its capacity (n = maxLength), n = 0 and 1, GQA 1 and
+// 4, d = 64 and 128, f32 and f16 — and the log-sum-exp merge kernel alone against a float64 merge of
+// states spread over 300 splits (every lane folds several; empty states; maxima 80 apart).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan, type DecodePlanOptions } from '../../src/index.js';
@@ -14,7 +13,7 @@ import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
 import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
-type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'onlineMerge' | 'reluValueRows'>;
+type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState'>;
 type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
 /**
@@ -23,14 +22,14 @@ interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f
  */
 const runs: [Shape, [string, Variant, Case[]][]][] = [
   [{ heads: 8, kvHeads: 2, d: 64, storage: 'f32' }, [ // GQA 4: union lists of 4 heads
-    ['default', {}, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['default (4 keys a step)', {}, ['some', 'none', 'all', 'one', 'empty', 'certified']],
     ['1 key a step', { gatheredStepKeys: 1 }, ['some', 'all']],
-    ['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['2 keys a step', { gatheredStepKeys: 2 }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['8 keys a step', { gatheredStepKeys: 8 }, ['some', 'all', 'certified']],
     ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }, ['some', 'all']],
-    ['V rows of positive keys', { reluValueRows: 'positive' }, ['some', 'none', 'all', 'one']],
   ]],
-  [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['8 keys a step, online merge', { gatheredStepKeys: 8, onlineMerge: true }, ['some', 'all', 'certified']]]], // GQA 1
-  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['4 keys a step, V rows of positive keys', { gatheredStepKeys: 4, reluValueRows: 'positive' }, ['some', 'all']]]],
+  [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}, ['some', 'all', 'certified']]]], // GQA 1
+  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']]]],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -43,7 +42,7 @@ async function step(device: GPUDevice, plan: WebGpuDecodePlan, bufs: Parameters<
   return { out, words: new Uint32Array(st), bounds: new Float32Array(st) };
 }
 
-test('gathered attention variants (keys a step, lean and register state, online merge): exact ReLU and certified ε against float64; no key, every key at capacity, n = 0 and 1, GQA 1 and 4, d = 64 and 128', async (t) => {
+test('gathered attention variants (keys a step, lean and register state): exact ReLU and certified ε against float64; no key, every key at capacity, n = 0 and 1, GQA 1 and 4, d = 64 and 128', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(131);
@@ -104,7 +103,7 @@ test('gathered attention variants (keys a step, lean and register state, online 
   }
 });
 
-test('dense and fused plans with the online merge equal the float64 answer', async (t) => {
+test('dense and fused plans (one state a block to merge) equal the float64 answer; the gathered options are checked', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(132), heads = 8, kvHeads = 2, d = 64, n = 700;
@@ -118,7 +117,7 @@ test('dense and fused plans with the online merge equal the float64 answer', asy
     ['fused exact ReLU', { kind: 'relu', bias: 0.3, sparsity: 'exact', sparsePass: 'fused' }],
   ];
   for (const [name, mode] of modes) {
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f32', maxLength: n, targetWorkgroups: 32, onlineMerge: true, ...mode });
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f32', maxLength: n, targetWorkgroups: 32, ...mode });
     const { out, words } = await step(device, plan, bufs, n, heads, d);
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads)), kind = mode.kind, bias = mode.bias ?? 0;
@@ -140,13 +139,12 @@ test('dense and fused plans with the online merge equal the float64 answer', asy
   for (const b of Object.values(bufs)) b.destroy();
   const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
   for (const bad of [{ kind: 'relu', sparsity: 'exact', gatheredStepKeys: 3 }, { kind: 'softmax', gatheredStepKeys: 4 },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }, { kind: 'softmax', onlineMerge: 1 }, { kind: 'softmax', reluValueRows: 'positive' },
-    { kind: 'relu', reluValueRows: 'some' }] as const) {
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as DecodePlanOptions), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
 });
 
-test('merge kernel, one-pass and two-pass: 300 splits a head (several a lane), empty states, maxima 80 apart, against a float64 merge', async (t) => {
+test('merge kernel: 300 splits a head (several a lane), empty states, maxima 80 apart, against a float64 merge', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(133), heads = 4, DV = 24, DQ = DV / 4, splits = 300;
@@ -166,85 +164,45 @@ test('merge kernel, one-pass and two-pass: 300 splits a head (several a lane), e
   const slotsOf = (h: number, slots: 'all' | 'lists') => (slots === 'all' ? [0, splits] : h < 2 ? [0, 170] : [170, 300]);
   const runs: [StatsMode, 'lists' | 'blocks', 'all' | 'lists'][] = [['dense', 'lists', 'all'], ['dense-relu', 'lists', 'all'], ['relu', 'blocks', 'all'], ['relu', 'lists', 'lists']];
   for (const [stats, slots, range] of runs) {
-    for (const online of [false, true]) {
-      const label = `${stats} ${slots} ${online ? 'online' : 'two-pass'}`;
-      const module = device.createShaderModule({ code: mergeSource(DV, stats, 16, 2, slots, online) });
-      const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      const params = upload(device, attendParams(999, 1, splits, 0, 1, 0, 2, 1, 0, 2), GPUBufferUsage.UNIFORM);
-      const partBuf = upload(device, part), counts = upload(device, listCounts);
-      const out = device.createBuffer({ size: heads * DV * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const statsBuf = device.createBuffer({ size: heads * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-      const entries: GPUBindGroupEntry[] = [partBuf, out, params, statsBuf].map((buffer, binding) => ({ binding, resource: { buffer } }));
-      if (stats === 'relu' && slots === 'lists') entries.push({ binding: 4, resource: { buffer: counts } });
-      const enc = device.createCommandEncoder(), pass = enc.beginComputePass();
-      pass.setPipeline(pipe); pass.setBindGroup(0, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
-      pass.dispatchWorkgroups(heads, mergeGroups(DV)); pass.end();
-      device.queue.submit([enc.finish()]);
-      const got = new Float32Array(await readBuffer(device, out, heads * DV * 4)), st: Uint32Array = new Uint32Array(await readBuffer(device, statsBuf, heads * 16));
-      for (let h = 0; h < heads; h++) {
-        const [s0, s1] = slotsOf(h, range);
-        let M = -Infinity, used = 0, attended = 0;
-        for (let s = s0!; s < s1!; s++) {
-          const at = (h * splits + s) * (DQ + 1) * 4;
-          if (part[at + 1]! > 0) M = Math.max(M, part[at]!);
-          used += words[at + 2]!; attended += words[at + 3]!;
-        }
-        const x = new Float64Array(DV);
-        let L = 0;
-        for (let s = s0!; s < s1!; s++) {
-          const at = (h * splits + s) * (DQ + 1) * 4;
-          if (!(part[at + 1]! > 0)) continue;
-          const f = Math.exp(part[at]! - M);
-          L += f * part[at + 1]!;
-          for (let i = 0; i < DV; i++) x[i]! += f * part[at + 4 + i]!;
-        }
-        for (let i = 0; i < DV; i++) {
-          const want = L > 0 ? x[i]! / L : 0;
-          assert.ok(Math.abs(got[h * DV + i]! - want) <= 1e-5 * (1 + Math.abs(want)), `${label} head ${h} dim ${i}: ${got[h * DV + i]} vs ${want}`);
-        }
-        const row: number[] = Array.from(st.subarray(4 * h, 4 * h + 2));
-        const wantRow = { dense: [999, 999], 'dense-relu': [999, used], relu: slots === 'blocks' ? [attended, used] : [listCounts[h < 2 ? 0 : 1]!, used] }[stats as 'dense' | 'dense-relu' | 'relu'];
-        assert.deepEqual(row, wantRow, `${label} head ${h}: stats`);
-      }
-      for (const b of [params, partBuf, counts, out, statsBuf]) b.destroy();
-    }
-  }
-});
-
-test('reluValueRows positive: V rows of keys without positive weight are never read (NaN there), dense and gathered, against float64', async (t) => {
-  const device = await deviceOrSkip(t);
-  if (!device) return;
-  const r = rng(134), heads = 8, kvHeads = 2, group = heads / kvHeads, d = 64, n = 500, bias = 0.8;
-  const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 2).data;
-  const score = (h: number, j: number) => {
-    let s = 0;
-    for (let x = 0; x < d; x++) s += q[h * d + x]! * k[(Math.floor(h / group) * n + j) * d + x]!;
-    return s / Math.sqrt(d);
-  };
-  // A V row no head of its KV group weighs: NaN on the GPU, zeros in the reference (weight 0 either way).
-  const vNaN = v.slice(), vRef = v.slice();
-  let skipped = 0;
-  for (let g = 0; g < kvHeads; g++) {
-    for (let j = 0; j < n; j++) {
-      let used = false;
-      for (let h = g * group; h < (g + 1) * group; h++) used ||= score(h, j) > bias;
-      if (!used) { vNaN.fill(NaN, (g * n + j) * d, (g * n + j + 1) * d); vRef.fill(0, (g * n + j) * d, (g * n + j + 1) * d); skipped++; }
-    }
-  }
-  assert.ok(skipped > n / 4 && skipped < 2 * n - 10, `${skipped} rows unused`);
-  const bufs = { queries: upload(device, q), keys: upload(device, k), values: upload(device, vNaN),
-    output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
-  for (const sparsity of ['dense', 'exact'] as const) {
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f32', kind: 'relu', bias, sparsity, sparsePass: sparsity === 'exact' ? 'split' : undefined,
-      maxLength: n, targetWorkgroups: 8, reluValueRows: 'positive' });
-    const { out } = await step(device, plan, bufs, n, heads, d);
+    const label = `${stats} ${slots}`;
+    const module = device.createShaderModule({ code: mergeSource(DV, stats, 16, 2, slots) });
+    const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const params = upload(device, attendParams(999, 1, splits, 0, 1, 0, 2, 1, 0, 2), GPUBufferUsage.UNIFORM);
+    const partBuf = upload(device, part), counts = upload(device, listCounts);
+    const out = device.createBuffer({ size: heads * DV * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const statsBuf = device.createBuffer({ size: heads * 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const entries: GPUBindGroupEntry[] = [partBuf, out, params, statsBuf].map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (stats === 'relu' && slots === 'lists') entries.push({ binding: 4, resource: { buffer: counts } });
+    const enc = device.createCommandEncoder(), pass = enc.beginComputePass();
+    pass.setPipeline(pipe); pass.setBindGroup(0, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
+    pass.dispatchWorkgroups(heads, mergeGroups(DV)); pass.end();
+    device.queue.submit([enc.finish()]);
+    const got = new Float32Array(await readBuffer(device, out, heads * DV * 4)), st: Uint32Array = new Uint32Array(await readBuffer(device, statsBuf, heads * 16));
     for (let h = 0; h < heads; h++) {
-      const g = Math.floor(h / group);
-      const want = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, n, d, dv: d, kind: 'relu', scale: 1 / Math.sqrt(d), alpha: 1, bias, causal: false,
-        k: k.subarray(g * n * d, (g + 1) * n * d), v: vRef.subarray(g * n * d, (g + 1) * n * d) });
-      for (let i = 0; i < d; i++) assert.ok(Math.abs(out[h * d + i]! - want[i]!) <= 2e-5 * 5, `${sparsity} head ${h} dim ${i}: ${out[h * d + i]} vs ${want[i]}`);
+      const [s0, s1] = slotsOf(h, range);
+      let M = -Infinity, used = 0, attended = 0;
+      for (let s = s0!; s < s1!; s++) {
+        const at = (h * splits + s) * (DQ + 1) * 4;
+        if (part[at + 1]! > 0) M = Math.max(M, part[at]!);
+        used += words[at + 2]!; attended += words[at + 3]!;
+      }
+      const x = new Float64Array(DV);
+      let L = 0;
+      for (let s = s0!; s < s1!; s++) {
+        const at = (h * splits + s) * (DQ + 1) * 4;
+        if (!(part[at + 1]! > 0)) continue;
+        const f = Math.exp(part[at]! - M);
+        L += f * part[at + 1]!;
+        for (let i = 0; i < DV; i++) x[i]! += f * part[at + 4 + i]!;
+      }
+      for (let i = 0; i < DV; i++) {
+        const want = L > 0 ? x[i]! / L : 0;
+        assert.ok(Math.abs(got[h * DV + i]! - want) <= 1e-5 * (1 + Math.abs(want)), `${label} head ${h} dim ${i}: ${got[h * DV + i]} vs ${want}`);
+      }
+      const row: number[] = Array.from(st.subarray(4 * h, 4 * h + 2));
+      const wantRow = { dense: [999, 999], 'dense-relu': [999, used], relu: slots === 'blocks' ? [attended, used] : [listCounts[h < 2 ? 0 : 1]!, used] }[stats as 'dense' | 'dense-relu' | 'relu'];
+      assert.deepEqual(row, wantRow, `${label} head ${h}: stats`);
     }
-    plan.destroy();
+    for (const b of [params, partBuf, counts, out, statsBuf]) b.destroy();
   }
-  for (const b of Object.values(bufs)) b.destroy();
 });
