@@ -550,9 +550,8 @@ export class WebGpuDecodePlan {
     if (length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     const inputs = certified ? { codes: [], rule: sel.encodeCertifiedFusedInputs(enc, b.queries, length, this.params) }
       : sel.encodeFusedInputs(enc, b.queries, length, this.params);
-    // n = 0: no block; the merge finds no state and writes zeros. Certified runs one empty block
-    // all the same: its prelude writes this step's cut rows (U = 0), which the merge's errorBound reads.
-    if (length > 0 || certified) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, Math.max(blocks, 1), inputs.rule);
+    // n = 0: no block; the merge finds no state and writes zeros (a certified step over 0 keys runs dense: certifiedDenseMax ≥ 0).
+    if (length > 0) fused.encode(enc, { ...b, part: this.part, params: this.params }, inputs.codes, blocks, inputs.rule);
     const stats: StatsMode = certified ? 'certified' : 'relu';
     const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${fused.G}-blocks`, () => mergeSource(this.valueDim, stats, o.headDim, fused.G, 'blocks'));
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, null, null,
