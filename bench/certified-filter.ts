@@ -31,6 +31,7 @@ import { loadavg } from 'node:os';
 import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
+import { oracleCut, countKept as count } from './lib/oracle-cut.js';
 import { byteOf, int8Bounds, projBounds, projCodes, sampleBasis, type KeyBounds, type ProjCodes } from './lib/gpu-bounds.js';
 import { BYTES, globalCutOfBuckets, lowerEdge, upperEdge } from '../src/webgpu/certified-cut.js';
 import { PROJ_ROUNDS, PROJ_SAMPLES } from '../src/webgpu/proj-wgsl.js';
@@ -102,16 +103,6 @@ function exactCut(b: KeyBounds, anchor: number, among: Uint8Array | null, r: num
   return { kept, U: skipped + suffix[k]! };
 }
 
-/** Fewest keys by true logit whose left-out mass is ≤ ε of the total. */
-function oracleCut(s: Float64Array): Uint8Array {
-  const idx = Array.from(s.keys()).sort((x, y) => s[y]! - s[x]!), m = s[idx[0]!]!;
-  const total = s.reduce((t, x) => t + Math.exp(x - m), 0), kept = new Uint8Array(s.length);
-  let tail = total;
-  for (const j of idx) { if (tail <= eps * total) break; kept[j] = 1; tail -= Math.exp(s[j]! - m); }
-  return kept;
-}
-
-const count = (f: Uint8Array) => f.reduce((t, x) => t + x, 0);
 const anchorOf = (b: KeyBounds, n: number) => { let m = -Infinity; for (let t = 0; t < SAMPLES; t++) m = Math.max(m, b.hi[Math.min(n - 1, Math.floor((t * n) / SAMPLES))]!); return m; };
 
 interface Design { name: string; scanBytes: (d: number) => number; twoStage: boolean }
@@ -152,7 +143,7 @@ function study(w: Workload, n: number): void {
           }
         }
         const m = s.reduce((x, y) => Math.max(x, y), -Infinity), e = Float64Array.from(s, (x) => Math.exp(x - m)), total = e.reduce((t, x) => t + x, 0);
-        const oracle = oracleCut(s);
+        const oracle = oracleCut(s, eps);
         [...results, { kept: oracle, U: NaN, anchor: m }].forEach((r, k) => {
           let W = 0;
           for (let j = 0; j < n; j++) if (r.kept[j]) { W += e[j]!; unions[k]![j] = 1; }

@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
+import { oracleCut, countKept as count } from './lib/oracle-cut.js';
 import { byteOf, int8Bounds } from './lib/gpu-bounds.js';
 import { localBlocks, localCutExact, localCutOfBuckets, localRule, type LocalCut } from './lib/local-cut-rule.js';
 import { globalCutOfBuckets } from '../src/webgpu/certified-cut.js';
@@ -58,16 +59,6 @@ function globalExactCut(hi: Float64Array, lo: Float64Array, ref: number): LocalC
   return localCutExact(hi, lo, hi.length, { kept: ratio, floor: 0 }, 0, ref);
 }
 
-/** Fewest keys by true logit whose left-out mass is ≤ ε of the total. */
-function oracleCut(s: Float64Array): Uint8Array {
-  const idx = Array.from(s.keys()).sort((x, y) => s[y]! - s[x]!), m = s[idx[0]!]!;
-  const total = s.reduce((t, x) => t + Math.exp(x - m), 0), kept = new Uint8Array(s.length);
-  let tail = total;
-  for (const j of idx) { if (tail <= eps * total) break; kept[j] = 1; tail -= Math.exp(s[j]! - m); }
-  return kept;
-}
-
-const count = (f: Uint8Array) => f.reduce((t, x) => t + x, 0);
 
 /** The GPU's default rule, the row the others are modelled against. */
 const rules0 = 'global histogram (now)';
@@ -107,7 +98,7 @@ function study(w: Workload, n: number): void {
         const topMass = lo.reduce((t, x, j) => t + (lob[j] === 0 ? Math.exp(Math.min(x - anchor, 60)) : 0), 0);
         const cuts: (LocalCut | Uint8Array)[] = [globalHistogramCut(up, lob), globalHistogramCut(up, lob, topMass), globalExactCut(hi, lo, anchor),
           ...variants.map(([, p, z, bk]) => localCutOfBuckets(up, lob, n, bk, localRule(eps, p, 1 - 1e-3), z === 'G' ? floorG : floorSum)),
-          localCutExact(hi, lo, blockKeys, localRule(eps, 0, 1 - 1e-3), floorSum, anchor), oracleCut(s)];
+          localCutExact(hi, lo, blockKeys, localRule(eps, 0, 1 - 1e-3), floorSum, anchor), oracleCut(s, eps)];
         // True masses relative to the anchor: TV of a kept set, W its kept mass.
         const m = s.reduce((x, y) => Math.max(x, y), -Infinity), e = Float64Array.from(s, (x) => Math.exp(x - m));
         const total = e.reduce((t, x) => t + x, 0);
