@@ -39,6 +39,12 @@
 // each team of the gathered attention takes a step of its key loop; the plan's default is 4; with
 // --split-workgroups also `NAME-bK-wN`).
 //
+// --gathered-variants wg,ld,wg+ld,gw396 adds `NAME-V` for the split exact-ReLU contenders, V the
+// variant's '+'-joined tokens joined by '-': wg — usedCount 'workgroup' (the gathered pass counts
+// the keys of positive weight in the workgroup's atomic, not per lane), ld — gatheredLoads 'batched'
+// (a step's K/V words all loaded before any is used, the first ids before the query), gwN —
+// gatheredWorkgroups N (the gathered pass's workgroups only), bK — gatheredStepKeys K.
+//
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
 // own times as differences of those medians, free of the ~10 µs a pass that per-pass timestamps
@@ -63,7 +69,7 @@
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
-//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
+//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8] [--gathered-variants wg,ld,wg+ld]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -89,8 +95,19 @@ const { values: a } = parseArgs({ options: {
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
-  'gathered-step-keys': { type: 'string', default: '' },
+  'gathered-step-keys': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
 } });
+/** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, gwN, bK), '+' joining tokens. */
+const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
+  name: v.split('+').join('-'),
+  options: Object.assign({}, ...v.split('+').map((token): Partial<DecodePlanOptions> => {
+    if (token === 'wg') return { usedCount: 'workgroup' };
+    if (token === 'ld') return { gatheredLoads: 'batched' };
+    const m = /^(gw|b)(\d+)$/.exec(token);
+    if (!m) throw new Error(`--gathered-variants: expected tokens wg, ld, gwN or bK joined by '+', got ${v}`);
+    return m[1] === 'gw' ? { gatheredWorkgroups: Number(m[2]) } : { gatheredStepKeys: Number(m[2]) as 1 | 2 | 4 | 8 };
+  })) as Partial<DecodePlanOptions>,
+}));
 /** --gathered-step-keys: gatheredStepKeys values besides the plan's default (GATHERED_STEP_KEYS: the plain contender). */
 const gatheredStepKeys = (a['gathered-step-keys'] ? a['gathered-step-keys'].split(',').map(Number) : [])
   .filter((b) => b !== GATHERED_STEP_KEYS) as NonNullable<DecodePlanOptions['gatheredStepKeys']>[];
@@ -196,6 +213,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         }
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass8')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
+        if (sp === 'split') for (const v of gatheredVariants) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
         if (sp === 'split') {
           for (const b of gatheredStepKeys) {
             contenders.push({ name: `${name}-b${b}`, options: { ...options, gatheredStepKeys: b } });
@@ -288,8 +306,11 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     const name = contenders[i]!.name, passes = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
     row[`${name}.passes`] = passes;
     if (row[`${name}.passMs`]) row[`${name}.passOrder`] = Object.keys(passes).filter((x) => x !== 'between');
-    const rows = row[`${name}.rowsGathered`] as number | undefined;
-    if (rows !== undefined && passes['attend-gather']) row[`${name}.gatherGBps`] = (rows * (d + dv) * 2) / passes['attend-gather'] / 1e6;
+    // The gathered pass's rate: its prefix-difference time where the passes line up with their labels, else its timestamped one.
+    const rows = row[`${name}.rowsGathered`] as number | undefined, order = Object.keys(passes).filter((x) => x !== 'between');
+    const gather = order.find((x) => x.startsWith('attend-gather')), own = row[`${name}.passMs`] as number[] | undefined;
+    const gatherMs = gather && (own?.length === order.length ? own[order.indexOf(gather)] : passes[gather]);
+    if (rows !== undefined && gatherMs) row[`${name}.gatherGBps`] = (rows * (d + dv) * 2) / gatherMs / 1e6;
   }
   const dense = row['dense.ms'] as number;
   row['dense.GBps'] = (row.kvBytes as number) / dense / 1e6;
@@ -328,7 +349,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

@@ -52,7 +52,18 @@ export interface AttendShape {
    * registers a thread (the gathered pass', plan option gatheredStepKeys).
    */
   stepKeys?: number;
+  /** How a step's K/V rows are loaded ({@link RowLoads}; default 'interleaved'). */
+  loads?: RowLoads;
 }
+
+/**
+ * How a team's step loads its keys' rows: 'interleaved' — key by key, each K slice scored as it
+ * arrives, then its V slice; 'batched' — every K and V word of the step's keys loaded first into
+ * registers as stored (a V slice of f16 in half the registers of its f32 unpacking), then scored and
+ * unpacked: all of a step's rows in flight at once whatever the compiler schedules (the gathered
+ * pass, plan option gatheredLoads, where a workgroup is a few steps and each waits on its rows).
+ */
+export type RowLoads = 'interleaved' | 'batched';
 
 /**
  * Where ReLU counts the keys of positive weight (stats keysUsed): 'lanes' — a count a lane and
@@ -115,9 +126,14 @@ export interface AttendPieces {
   /**
    * Statements attending positions [r.x, r.y) (`r`: a vec2u in scope) of KV head kvh, continuing
    * the state: dense rows, the position is the key; else `keyAt(i)` is position i's key (loaded a
-   * step ahead). No barrier inside: any control flow may repeat it.
+   * step ahead; `prefetched`: by {@link prefetch}, already). No barrier inside: any control flow may repeat it.
    */
-  keys(keyAt?: (i: string) => string): string;
+  keys(keyAt?: (i: string) => string, prefetched?: boolean): string;
+  /**
+   * Statements loading the first step's keys of [r.x, r.y) (`keyAt` as keys'), for a kernel that
+   * issues them before begin's query loads so neither waits on the other (then keys(keyAt, true)).
+   */
+  prefetch(keyAt: (i: string) => string): string;
   /**
    * Statements, once, in uniform control flow (barriers): the teams' states folded, each head's
    * state written to its slot `split` of part as (m, l, keys of positive weight (ReLU; else 0),
@@ -146,7 +162,7 @@ export function leanBytes(G: number, D: number): number {
  * holds a barrier: uniform control flow).
  */
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes' } = x;
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes', loads = 'interleaved' } = x;
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const B = x.stepKeys ?? (lean ? LEAN_STEP_KEYS : STEP_KEYS);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
@@ -154,13 +170,16 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const softmax = weighting === 'softmax';
   const laneCounts = !softmax && usedCount === 'lanes';
   const f16 = storage === 'f16';
-  // Unit u of a row (8 dims) as two f32 quads.
-  const unit = (buf: 'K' | 'V', rowWords: number) => {
-    const word = `row * ${rowWords}u + lane * ${buf}U + u`;
-    return f16
-      ? `let w = ${buf}[${word}]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
-      : `let e = 2u * (${word}); let a0 = ${buf}[e]; let a1 = ${buf}[e + 1u];`;
-  };
+  // Unit u of a row (8 dims): the words of array src at unit index `word` (one vec4u of f16 pairs
+  // or two vec4f) as two f32 quads a0, a1; copied as stored ('batched' loads).
+  const unitOf = (src: string, word: string) => (f16
+    ? `let w = ${src}[${word}]; let a0 = vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); let a1 = vec4f(unpack2x16float(w.z), unpack2x16float(w.w));`
+    : `let e = 2u * (${word}); let a0 = ${src}[e]; let a1 = ${src}[e + 1u];`);
+  const copyUnit = (dst: string, at: string, src: string, word: string) => (f16 ? `${dst}[${at}] = ${src}[${word}];`
+    : `${dst}[2u * (${at})] = ${src}[2u * (${word})]; ${dst}[2u * (${at}) + 1u] = ${src}[2u * (${word}) + 1u];`);
+  const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
+  const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
+  const batched = loads === 'batched';
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   // The B keys' weights summed, and their weighted value slices (written out: no loop-carried sum).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
@@ -188,9 +207,21 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     var acc: array<vec4f, ${G * 2 * VU}>;
     for (var h = 0u; h < G; h++) { m[h] = ${softmax ? 'NEG' : '0.0'}; l[h] = 0.0; }
     for (var i = 0u; i < ${G * 2 * VU}u; i++) { acc[i] = vec4f(0.0); }`;
-  const keys = (keyAt?: (i: string) => string) => `${keyAt ? `
+  const prefetch = (keyAt: (i: string) => string) => `
     var next = array<u32, B>(); // the team's ids of the next step, loaded a step ahead
-    for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }` : ''}
+    for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }
+    `;
+  // A step's scores and value slices from its rows: key b's row is `row` (interleaved: loaded here).
+  const scoreKey = `for (var u = 0u; u < KU; u++) {
+          ${batched ? unitOf('kw', 'b * KU + u') : unit('K')}
+          for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
+        }
+        for (var u = 0u; u < VU; u++) {
+          ${batched ? unitOf('vw', 'b * VU + u') : unit('V')}
+          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
+        }`;
+  const word = f16 ? 'vec4u' : 'vec4f', wordsPerUnit = f16 ? 1 : 2;
+  const keys = (keyAt?: (i: string) => string, prefetched = false) => `${keyAt && !prefetched ? prefetch(keyAt) : ''}
     for (var base = r.x; base < r.y; base += NT * B) {
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
@@ -198,19 +229,18 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
       var ok: array<bool, B>;
       ${keyAt ? `let keys = next;
       for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(base + NT * B + b * NT + team, r.y - 1u)')}; }` : ''}
-      for (var b = 0u; b < B; b++) {
+      ${batched ? `var kw: array<${word}, ${B * KU * wordsPerUnit}>; // the step's words as stored, loaded before any is used
+      var vw: array<${word}, ${B * VU * wordsPerUnit}>;
+      ` : ''}for (var b = 0u; b < B; b++) {
         let pos = base + b * NT + team;
         ok[b] = pos < r.y;
         let key = ${keyAt ? 'keys[b]' : 'min(pos, r.y - 1u)'};
         let row = rowOf(kvh, key);
-        for (var u = 0u; u < KU; u++) {
-          ${unit('K', D / 8)}
-          for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
-        }
-        for (var u = 0u; u < VU; u++) {
-          ${unit('V', DV / 8)}
-          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-        }
+        ${batched ? `for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }
+        for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
+      }
+      for (var b = 0u; b < B; b++) {
+        ` : ''}${scoreKey}
       }
       ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
       ${perHead(`${softmax ? `var mx = m[h];
@@ -305,14 +335,17 @@ fn rowOf(kvh: u32, key: u32) -> u32 { return ${typeof layout === 'object'
     ? `(pages[key / ${layout.pageSize}u] * ${layout.kvHeads}u + kvh) * ${layout.pageSize}u + key % ${layout.pageSize}u`
     : 'kvh * p.cap + key'}; }
 ${softmax ? '' : `fn pw(x: f32) -> f32 { return ${power('x')}; }`}`;
-  return { declarations, begin, keys, end };
+  return { declarations, begin, keys, prefetch, end };
 }
 
 export function attendSource(x: AttendShape): string {
   const { gather } = x;
   const a = attendPieces(x, x.lean ? leanBytes(x.G, x.D) : 0);
-  // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1.
-  const segment = `${a.begin}${a.keys(gather ? (i) => `ids[list + ${i}]` : undefined)}${a.end()}`;
+  // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1;
+  // batched loads take the first step's ids before the query loads (neither waits on the other).
+  const keyAt = gather ? (i: string) => `ids[list + ${i}]` : undefined;
+  const first = keyAt !== undefined && x.loads === 'batched';
+  const segment = `${first ? a.prefetch(keyAt) : ''}${a.begin}${a.keys(keyAt, first)}${a.end()}`;
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
 @group(0) @binding(6) var<storage, read> counts: array<u32>;
 ${GATHER_CHUNK}` : '')}

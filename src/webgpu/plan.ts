@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type UsedCount } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
@@ -276,7 +276,8 @@ export interface DecodePlanOptions {
    * attend-kernel.ts UsedCount) — 'workgroup' (default: each key added to the workgroup's atomic
    * count at once, no count in the key loop's registers; H100 run 13, 512k: 0.188 ms, as dense
    * softmax, against 0.235 for 'lanes') or 'lanes' (a count a lane and head in registers through
-   * the key loop). Both exact (docs/webgpu.md). Sparse modes' passes count per lane.
+   * the key loop). Both exact (docs/webgpu.md). Exact sparse ReLU: the split path's gathered pass,
+   * 'lanes' by default (a tuning choice there); the fused pass counts per lane.
    */
   usedCount?: UsedCount;
   /**
@@ -285,6 +286,17 @@ export interface DecodePlanOptions {
    * in flight and fewer serial steps a workgroup, against more registers a thread.
    */
   gatheredStepKeys?: 1 | 2 | 4 | 8;
+  /**
+   * Sparse modes' split path, tuning (docs/webgpu.md): how the gathered attention loads a step's
+   * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default) or 'batched' (every row's words
+   * first, and the first step's ids before the query).
+   */
+  gatheredLoads?: RowLoads;
+  /**
+   * Sparse modes' split path, tuning: workgroups of the gathered attention pass (default
+   * targetWorkgroups, which also sizes the scans): the kept keys are cut into this many chunks.
+   */
+  gatheredWorkgroups?: number;
 }
 
 export interface DecodeBuffers {
@@ -359,7 +371,7 @@ export class WebGpuDecodePlan {
     }) : null;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.part = device.createBuffer({ size: heads * this.maxSplits(mode.kind !== 'dense') * (this.valueDim + 4) * 4, usage: storage });
+    this.part = device.createBuffer({ size: heads * Math.max(this.maxSplits(mode.kind !== 'dense'), options.gatheredWorkgroups ?? 0) * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
@@ -409,8 +421,14 @@ export class WebGpuDecodePlan {
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || mode?.kind !== 'dense')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU, got ${describe(options.usedCount)} with kind ${describe(options.kind)} and the ${sel.rule} rule`);
+    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu'
+      || !(mode?.kind === 'dense' || (mode?.kind === 'relu' && options.sparsePass !== 'fused')))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU or exact sparse ReLU's split path (sparsePass 'split' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    }
+    const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
+    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched'].includes(options.gatheredLoads) && splitPath))
+      || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved' or 'batched' and gatheredWorkgroups an integer in [1, 65535] with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredWorkgroups)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -506,7 +524,7 @@ export class WebGpuDecodePlan {
       // least one key-loop step of keys (idle slots return at once), and no more slots than the
       // lists could fill at that (a short context does not launch hundreds of idle workgroups).
       chunk = step;
-      splits = Math.min(this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
+      splits = Math.min(o.gatheredWorkgroups ?? this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
     } else {
       splits = splitCount(this.maxSplits(false), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
@@ -518,11 +536,12 @@ export class WebGpuDecodePlan {
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
     const lean = sel !== null && (o.gatheredLeanState ?? true);
-    const usedCount = sel ? 'lanes' : o.usedCount ?? 'workgroup';
+    const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${loads === 'batched' ? '-ld' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
