@@ -288,8 +288,9 @@ export interface DecodePlanOptions {
   gatheredStepKeys?: 1 | 2 | 4 | 8;
   /**
    * Sparse modes' split path, tuning (docs/webgpu.md): how the gathered attention loads a step's
-   * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default) or 'batched' (every row's words
-   * first, and the first step's ids before the query).
+   * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default), 'batched' (every row's words
+   * first, and the first step's ids before the query) or 'pipelined' (each step's rows loaded a
+   * step ahead, the first ones before the query).
    */
   gatheredLoads?: RowLoads;
   /**
@@ -426,9 +427,9 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU or exact sparse ReLU's split path (sparsePass 'split' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
-    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched'].includes(options.gatheredLoads) && splitPath))
+    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined'].includes(options.gatheredLoads) && splitPath))
       || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved' or 'batched' and gatheredWorkgroups an integer in [1, 65535] with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredWorkgroups)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched' or 'pipelined' and gatheredWorkgroups an integer in [1, 65535] with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredWorkgroups)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -539,7 +540,7 @@ export class WebGpuDecodePlan {
     const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
     const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${loads === 'batched' ? '-ld' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads,
     }));

@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
 // The split path's gathered attention, every tuning variant (keys a team step: gatheredStepKeys
-// 1–8, the lean and the register state), against the float64 reference: random keys and the edges —
+// 1–8, the lean and the register state, the row loads: gatheredLoads, its workgroups:
+// gatheredWorkgroups, ReLU's count: usedCount), against the float64 reference: random keys and the edges —
 // no key kept, every key kept with the list at its capacity (n = maxLength), n = 0 and 1, GQA 1 and
 // 4, d = 64 and 128, f32 and f16 — and the log-sum-exp merge kernel alone against a float64 merge of
 // states spread over 300 splits (every lane folds several; empty states; maxima 80 apart).
@@ -13,7 +14,7 @@ import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
 import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
-type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState'>;
+type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'gatheredLoads' | 'gatheredWorkgroups' | 'usedCount'>;
 type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
 /**
@@ -27,9 +28,20 @@ const runs: [Shape, [string, Variant, Case[]][]][] = [
     ['2 keys a step', { gatheredStepKeys: 2 }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
     ['8 keys a step', { gatheredStepKeys: 8 }, ['some', 'all', 'certified']],
     ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }, ['some', 'all']],
+    ['batched loads', { gatheredLoads: 'batched' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['pipelined loads', { gatheredLoads: 'pipelined' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    // One workgroup: several steps each (rows loaded a step ahead through the loop) and a chunk crossing the lists.
+    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
+    ['pipelined loads, 1 key a step, state in registers', { gatheredLoads: 'pipelined', gatheredStepKeys: 1, gatheredLeanState: false }, ['some', 'all']],
+    ['batched loads, 2 workgroups', { gatheredLoads: 'batched', gatheredWorkgroups: 2 }, ['some', 'all']],
+    ['workgroup count', { usedCount: 'workgroup' }, ['some', 'none', 'all', 'one', 'empty']],
+    ['40 workgroups (more than targetWorkgroups)', { gatheredWorkgroups: 40 }, ['some', 'all', 'certified']],
   ]],
-  [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}, ['some', 'all', 'certified']]]], // GQA 1
-  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']]]],
+  [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}, ['some', 'all', 'certified']], // GQA 1
+    ['pipelined loads, workgroup count', { gatheredLoads: 'pipelined', usedCount: 'workgroup' }, ['some', 'all']]]],
+  [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']],
+    ['batched loads, workgroup count', { gatheredLoads: 'batched', usedCount: 'workgroup' }, ['some', 'all']],
+    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']]]],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -139,9 +151,56 @@ test('dense and fused plans (one state a block to merge) equal the float64 answe
   for (const b of Object.values(bufs)) b.destroy();
   const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
   for (const bad of [{ kind: 'relu', sparsity: 'exact', gatheredStepKeys: 3 }, { kind: 'softmax', gatheredStepKeys: 4 },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }] as const) {
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }, { kind: 'relu', sparsity: 'exact', gatheredLoads: 'eager' },
+    { kind: 'softmax', gatheredLoads: 'batched' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLoads: 'pipelined' },
+    { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 0 }, { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 2.5 },
+    { kind: 'relu', gatheredWorkgroups: 8 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', usedCount: 'workgroup' },
+    { kind: 'softmax', sparsity: { epsilon: 1e-3 }, usedCount: 'workgroup' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as DecodePlanOptions), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
+});
+
+test('gathered pass keysUsed = float64\'s count at ties: usedCount \'lanes\' and \'workgroup\', every row load, keys tied at the bias, duplicates, a zero key, none and every key positive', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  // Integer components (exact in f16) and d = 64 (scale 1/8): every score is exact in float32, so
+  // a key at the bias is at it on the GPU too (t = 0: weight 0, not counted, whether listed or not).
+  const r = rng(134), heads = 8, kvHeads = 2, d = 64, n = 500, group = heads / kvHeads, scale = 1 / 8;
+  const ints = (rows: number) => Float32Array.from({ length: rows * d }, () => Math.floor(r.uniform() * 7) - 3);
+  const k = ints(kvHeads * n), v = gaussian(r, kvHeads * n, d).data, q = ints(heads);
+  k.fill(0, 0, d); // a zero key: score 0
+  for (let g = 0; g < kvHeads; g++) for (const j of [100, 101, 377]) k.copyWithin((g * n + j) * d, (g * n + 5) * d, (g * n + 6) * d); // key 5 four times
+  const logit = (h: number, j: number) => {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += q[h * d + c]! * k[(Math.floor(h / group) * n + j) * d + c]!;
+    return s * scale;
+  };
+  const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
+  const vs = asStored(v, 'f16');
+  const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
+    output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
+  // The bias at head 0's score of key 5 (four keys tied at t = 0), below every score, above every score.
+  for (const [what, bias] of [['ties', logit(0, 5)], ['every key', -1e4], ['no key', 1e4]] as const) {
+    for (const usedCount of ['lanes', 'workgroup'] as const) {
+      for (const gatheredLoads of ['interleaved', 'batched', 'pipelined'] as const) {
+        const label = `${what}, ${usedCount}, ${gatheredLoads}`;
+        const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', bias, sparsity: 'exact', sparsePass: 'split',
+          maxLength: n, targetWorkgroups: 8, usedCount, gatheredLoads });
+        const { out, words } = await step(device, plan, bufs, n, heads, d);
+        for (let h = 0; h < heads; h++) {
+          const g = Math.floor(h / group);
+          const want = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, n, d, dv: d, kind: 'relu', scale, alpha: 1, bias, causal: false,
+            k: k.subarray(g * n * d, (g + 1) * n * d), v: vs.subarray(g * n * d, (g + 1) * n * d) });
+          for (let c = 0; c < d; c++) assert.ok(Math.abs(out[h * d + c]! - want[c]!) <= 1e-4 * (1 + Math.abs(want[c]!)), `${label} head ${h}: ${out[h * d + c]} vs ${want[c]}`);
+          let used = 0;
+          for (let j = 0; j < n; j++) if (logit(h, j) > bias) used++;
+          assert.equal(words[4 * h + 1], used, `${label} head ${h}: keysUsed`);
+        }
+        plan.destroy();
+      }
+    }
+  }
+  for (const b of Object.values(bufs)) b.destroy();
 });
 
 test('merge kernel: 300 splits a head (several a lane), empty states, maxima 80 apart, against a float64 merge', async (t) => {
