@@ -21,7 +21,7 @@
  * scores the current one, so an id's load is not waited for before its row's.
  * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
  */
-import { GATHER_CHUNK, NEG, PARAMS, WG, type Storage, type Weighting } from './wgsl.js';
+import { GATHER_CHUNK, GATHER_CHUNK_ALIGNED, NEG, PARAMS, WG, type GatherChunks, type Storage, type Weighting } from './wgsl.js';
 
 /** Threads of an attention workgroup (the other kernels' size; SwiftShader allows no more). */
 const AWG = WG;
@@ -54,6 +54,8 @@ export interface AttendShape {
   stepKeys?: number;
   /** How a step's K/V rows are loaded ({@link RowLoads}; default 'interleaved'). */
   loads?: RowLoads;
+  /** Gathered: how the lists are cut into the workgroups' chunks (wgsl.ts GatherChunks; default 'spanning'). */
+  chunks?: GatherChunks;
 }
 
 /**
@@ -370,9 +372,10 @@ export function attendSource(x: AttendShape): string {
   const keyAt = gather ? (i: string) => `ids[list + ${i}]` : undefined;
   const first = keyAt !== undefined && (x.loads ?? 'interleaved') !== 'interleaved';
   const segment = `${first ? `${a.prefetch(keyAt)}\n    ` : ''}${a.begin}${a.keys(keyAt, first)}${a.end()}`;
+  const aligned = x.chunks === 'aligned';
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;
 @group(0) @binding(6) var<storage, read> counts: array<u32>;
-${GATHER_CHUNK}` : '')}
+${aligned ? GATHER_CHUNK_ALIGNED : GATHER_CHUNK}` : '')}
 
 @compute @workgroup_size(${AWG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -383,10 +386,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var total = 0u;
   for (var li = 0u; li < p.lists; li++) { total += counts[li]; }
   let len = gatherChunk(total);
-  let start = min(split * len, total); let end = min(start + len, total);
+  ${aligned ? 'let start = split * len; let end = start + len;' : 'let start = min(split * len, total); let end = min(start + len, total);'}
   var first = 0u;
   for (var li = 0u; li < p.lists; li++) {
-    let cnt = counts[li]; let at = first; first += cnt;
+    let cnt = counts[li]; let at = first; first += ${aligned ? 'listSpan(cnt, len)' : 'cnt'};
     if (max(start, at) >= min(end, at + cnt)) { continue; }
     let head0 = li * G; let kvh = head0 / p.groupSize; let list = li * p.stride;
     let r = vec2u(max(start, at) - at, min(end, at + cnt) - at);

@@ -2,7 +2,7 @@
 import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
-import { mergeGroups, mergeSource, type StatsMode, type Storage } from './wgsl.js';
+import { mergeGroups, mergeSource, type GatherChunks, type StatsMode, type Storage } from './wgsl.js';
 import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
@@ -298,6 +298,12 @@ export interface DecodePlanOptions {
    * targetWorkgroups, which also sizes the scans): the kept keys are cut into this many chunks.
    */
   gatheredWorkgroups?: number;
+  /**
+   * Sparse modes' split path, tuning: how the kept keys' lists are cut into the gathered pass's
+   * chunks (wgsl.ts GatherChunks): 'spanning' (default: a chunk may cross two lists) or 'aligned'
+   * (each list starts a chunk of its own: no workgroup attends two lists).
+   */
+  gatheredChunks?: GatherChunks;
 }
 
 export interface DecodeBuffers {
@@ -372,7 +378,9 @@ export class WebGpuDecodePlan {
     }) : null;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.part = device.createBuffer({ size: heads * Math.max(this.maxSplits(mode.kind !== 'dense'), options.gatheredWorkgroups ?? 0) * (this.valueDim + 4) * 4, usage: storage });
+    // (Aligned chunks take more slots than lists, however few workgroups: encode.)
+    const slots = Math.max(this.maxSplits(mode.kind !== 'dense'), options.gatheredWorkgroups ?? 0, options.gatheredChunks === 'aligned' ? heads + 1 : 0);
+    this.part = device.createBuffer({ size: heads * slots * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
     this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
@@ -428,8 +436,9 @@ export class WebGpuDecodePlan {
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
     if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined'].includes(options.gatheredLoads) && splitPath))
-      || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched' or 'pipelined' and gatheredWorkgroups an integer in [1, 65535] with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredWorkgroups)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+      || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))
+      || (options.gatheredChunks !== undefined && !(['spanning', 'aligned'].includes(options.gatheredChunks) && splitPath))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched' or 'pipelined', gatheredWorkgroups an integer in [1, 65535] and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)}, ${describe(options.gatheredWorkgroups)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -526,6 +535,7 @@ export class WebGpuDecodePlan {
       // lists could fill at that (a short context does not launch hundreds of idle workgroups).
       chunk = step;
       splits = Math.min(o.gatheredWorkgroups ?? this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
+      if (o.gatheredChunks === 'aligned') splits = Math.max(splits, heads / list.headsPerList + 1); // wgsl.ts GATHER_CHUNK_ALIGNED
     } else {
       splits = splitCount(this.maxSplits(false), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
@@ -539,10 +549,10 @@ export class WebGpuDecodePlan {
     const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
-    const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved', chunks = sel ? o.gatheredChunks ?? 'spanning' : 'spanning';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
@@ -550,7 +560,8 @@ export class WebGpuDecodePlan {
     this.pipelines.dispatch(enc, pipe, bufs, splits, sel ? 1 : kvHeads * this.sub, extra);
     const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}`, () => mergeSource(this.valueDim, stats, o.headDim, LG));
+    const slots = chunks === 'aligned' ? 'aligned' : 'lists';
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${slots}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, slots));
     const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
       bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));

@@ -32,6 +32,22 @@ export const PARAMS = /* wgsl */ `struct Params { n: u32, chunk: u32, splits: u3
  */
 export const GATHER_CHUNK = /* wgsl */ `fn gatherChunk(total: u32) -> u32 { return max((total + p.splits - 1u) / p.splits, max(p.chunk, 1u)); }`;
 
+/**
+ * How the gathered passes cut the lists into slots (plan option gatheredChunks): 'spanning'
+ * (GATHER_CHUNK: a chunk may cross from one list into the next, and its workgroup then attends
+ * both, begin and end twice) or 'aligned' (GATHER_CHUNK_ALIGNED: each list starts at a slot of its
+ * own, so no workgroup attends two lists).
+ */
+export type GatherChunks = 'spanning' | 'aligned';
+
+/**
+ * 'aligned' slots: list l spans listSpan(count_l, len) positions (its count rounded up to whole
+ * chunks) and chunks hold ⌈total / (splits − lists)⌉ keys, so Σ ⌈count_l / len⌉ ≤ total / len +
+ * lists ≤ splits: the slots cover every list (the plan keeps splits > lists).
+ */
+export const GATHER_CHUNK_ALIGNED = /* wgsl */ `fn gatherChunk(total: u32) -> u32 { return max((total + p.splits - p.lists - 1u) / (p.splits - p.lists), max(p.chunk, 1u)); }
+fn listSpan(cnt: u32, len: u32) -> u32 { return (cnt + len - 1u) / len * len; }`;
+
 export type Storage = 'f32' | 'f16';
 export type Weighting = 'softmax' | 'relu';
 
@@ -82,13 +98,13 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * sum, quad) triples — one round of loads and one tree: on an H100 (run 13) 0.8–1.2 µs faster a
  * step than a max tree first, then the sums. Dispatch (heads, mergeGroups(DV)). D: the key width (certified: logit rounding).
  * Gathered modes: head h's list is counts[h / LG] (LG heads a list), and its states are in the
- * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK) — or, `slots` 'blocks' (the
+ * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK; `slots` 'aligned': GATHER_CHUNK_ALIGNED) — or, `slots` 'blocks' (the
  * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
  * carrying its counts (attend-kernel.ts end's header: keys of positive weight, keys attended),
  * which the merge sums: no counters live between the passes. ReLU's keys of positive weight: the
  * sum of the states' counts in every mode.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'blocks' = 'lists'): string {
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'aligned' | 'blocks' = 'lists'): string {
   const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
   const blocks = gathered && slots === 'blocks', tallied = blocks || relu;
@@ -113,7 +129,7 @@ ${bounded ? `@group(0) @binding(6) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(8) var<storage, read> normMax: array<u32>;
 ${certifiedBoundSource(D)}` : ''}
 ${stats === 'rank' ? '@group(0) @binding(9) var<storage, read> scored: array<u32>;' : ''}
-${gathered && !blocks ? GATHER_CHUNK : ''}
+${gathered && !blocks ? (slots === 'aligned' ? GATHER_CHUNK_ALIGNED : GATHER_CHUNK) : ''}
 var<workgroup> red: array<f32, WG>;
 ${tallied ? 'var<workgroup> tally: array<vec2u, WG>;' : ''}
 var<workgroup> accs: array<vec4f, WG>;
@@ -123,6 +139,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let h = wid.x;
   ${tallied ? 'var counted = vec2u(0u);' : ''}
   ${blocks ? 'let s0 = 0u; let s1 = p.splits;'
+    : gathered && slots === 'aligned' ? `var total = 0u; var at = 0u;
+  for (var li = 0u; li < p.lists; li++) { total += counts[li]; }
+  let len = gatherChunk(total);
+  for (var li = 0u; li < h / ${LG}u; li++) { at += listSpan(counts[li], len); }
+  let cnt = counts[h / ${LG}u];
+  let s0 = at / len; let s1 = select(s0, (at + cnt - 1u) / len + 1u, cnt > 0u);`
     : gathered ? `var total = 0u; var at = 0u;
   for (var li = 0u; li < p.lists; li++) { let c = counts[li]; if (li < h / ${LG}u) { at += c; } total += c; }
   let cnt = counts[h / ${LG}u]; let len = gatherChunk(total);

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 // The split path's gathered attention, every tuning variant (keys a team step: gatheredStepKeys
 // 1–8, the lean and the register state, the row loads: gatheredLoads, its workgroups:
-// gatheredWorkgroups, ReLU's count: usedCount), against the float64 reference: random keys and the edges —
+// gatheredWorkgroups, the chunks: gatheredChunks, ReLU's count: usedCount), against the float64 reference: random keys and the edges —
 // no key kept, every key kept with the list at its capacity (n = maxLength), n = 0 and 1, GQA 1 and
 // 4, d = 64 and 128, f32 and f16 — and the log-sum-exp merge kernel alone against a float64 merge of
 // states spread over 300 splits (every lane folds several; empty states; maxima 80 apart).
@@ -14,7 +14,7 @@ import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
 import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
-type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'gatheredLoads' | 'gatheredWorkgroups' | 'usedCount'>;
+type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'gatheredLoads' | 'gatheredWorkgroups' | 'gatheredChunks' | 'usedCount'>;
 type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
 /**
@@ -36,9 +36,12 @@ const runs: [Shape, [string, Variant, Case[]][]][] = [
     ['batched loads, 2 workgroups', { gatheredLoads: 'batched', gatheredWorkgroups: 2 }, ['some', 'all']],
     ['workgroup count', { usedCount: 'workgroup' }, ['some', 'none', 'all', 'one', 'empty']],
     ['40 workgroups (more than targetWorkgroups)', { gatheredWorkgroups: 40 }, ['some', 'all', 'certified']],
+    ['aligned chunks', { gatheredChunks: 'aligned' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    // 1 workgroup asked: aligned chunks take lists + 1 slots (each list its own, several steps each).
+    ['aligned chunks, 1 workgroup, pipelined loads', { gatheredChunks: 'aligned', gatheredWorkgroups: 1, gatheredLoads: 'pipelined' }, ['some', 'all', 'certified']],
   ]],
   [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}, ['some', 'all', 'certified']], // GQA 1
-    ['pipelined loads, workgroup count', { gatheredLoads: 'pipelined', usedCount: 'workgroup' }, ['some', 'all']]]],
+    ['pipelined loads, workgroup count, aligned chunks', { gatheredLoads: 'pipelined', usedCount: 'workgroup', gatheredChunks: 'aligned' }, ['some', 'all']]]],
   [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']],
     ['batched loads, workgroup count', { gatheredLoads: 'batched', usedCount: 'workgroup' }, ['some', 'all']],
     ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']]]],
@@ -155,7 +158,8 @@ test('dense and fused plans (one state a block to merge) equal the float64 answe
     { kind: 'softmax', gatheredLoads: 'batched' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLoads: 'pipelined' },
     { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 0 }, { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 2.5 },
     { kind: 'relu', gatheredWorkgroups: 8 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', usedCount: 'workgroup' },
-    { kind: 'softmax', sparsity: { epsilon: 1e-3 }, usedCount: 'workgroup' }] as const) {
+    { kind: 'softmax', sparsity: { epsilon: 1e-3 }, usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', gatheredChunks: 'even' },
+    { kind: 'relu', gatheredChunks: 'aligned' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as DecodePlanOptions), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
 });
