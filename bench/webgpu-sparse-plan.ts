@@ -44,7 +44,8 @@
 // the keys of positive weight in the workgroup's atomic, not per lane), ld — gatheredLoads 'batched'
 // (a step's K/V words all loaded before any is used, the first ids before the query), pl —
 // gatheredLoads 'pipelined' (each step's rows loaded a step ahead, through the step before's math), al —
-// gatheredChunks 'aligned' (each list starts a chunk of its own: no workgroup attends two lists), gwN —
+// gatheredChunks 'aligned' (each list starts a chunk of its own: no workgroup attends two lists), df —
+// gatheredLoads 'deferred' (K as pl; a step's V rows only for keys some head weighs, accumulated a step later), gwN —
 // gatheredWorkgroups N (the gathered pass's workgroups only), bK — gatheredStepKeys K.
 //
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
@@ -99,7 +100,7 @@ const { values: a } = parseArgs({ options: {
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
   'gathered-step-keys': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
 } });
-/** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, pl, al, gwN, bK), '+' joining tokens. */
+/** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, pl, al, df, gwN, bK), '+' joining tokens. */
 const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
   name: v.split('+').join('-'),
   options: Object.assign({}, ...v.split('+').map((token): Partial<DecodePlanOptions> => {
@@ -107,8 +108,9 @@ const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(
     if (token === 'ld') return { gatheredLoads: 'batched' };
     if (token === 'pl') return { gatheredLoads: 'pipelined' };
     if (token === 'al') return { gatheredChunks: 'aligned' };
+    if (token === 'df') return { gatheredLoads: 'deferred' };
     const m = /^(gw|b)(\d+)$/.exec(token);
-    if (!m) throw new Error(`--gathered-variants: expected tokens wg, ld, pl, al, gwN or bK joined by '+', got ${v}`);
+    if (!m) throw new Error(`--gathered-variants: expected tokens wg, ld, pl, al, df, gwN or bK joined by '+', got ${v}`);
     return m[1] === 'gw' ? { gatheredWorkgroups: Number(m[2]) } : { gatheredStepKeys: Number(m[2]) as 1 | 2 | 4 | 8 };
   })) as Partial<DecodePlanOptions>,
 }));

@@ -65,9 +65,12 @@ export interface AttendShape {
  * unpacked: all of a step's rows in flight at once whatever the compiler schedules (the gathered
  * pass, plan option gatheredLoads, where a workgroup is a few steps and each waits on its rows);
  * 'pipelined' — as 'batched', each step's words loaded a step ahead (ids two steps ahead), so they
- * are in flight through the step before's math (twice the row registers).
+ * are in flight through the step before's math (twice the row registers); 'deferred' — K words as
+ * 'pipelined', a step's V words loaded once its weights are known, only for keys of positive weight
+ * for some head (ReLU; softmax: every key), and accumulated a step later, in flight through the
+ * next step's scoring.
  */
-export type RowLoads = 'interleaved' | 'batched' | 'pipelined';
+export type RowLoads = 'interleaved' | 'batched' | 'pipelined' | 'deferred';
 
 /**
  * Where ReLU counts the keys of positive weight (stats keysUsed): 'lanes' — a count a lane and
@@ -185,16 +188,25 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
   const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
   const batched = loads === 'batched', held = loads !== 'interleaved';
+  const pipelined = loads === 'pipelined', deferred = loads === 'deferred', ahead = pipelined || deferred;
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
-  // The B keys' weights summed, and their weighted value slices (written out: no loop-carried sum).
+  // The B keys' weights summed (written out: no loop-carried sum; their value slices: accumulateWith).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
-  const wv = Array.from({ length: B }, (_, b) => `w[${b}] * v[${2 * b}u * VU + i]`).join(' + ');
   // The key loop's per-head update. ReLU: written out once per head with h a constant — a loop
   // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
   // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
   // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
+  // The per-head accumulation of the step's weighted value slices, written out as wSum; deferred:
+  // the step before's (its weights dw and rescale dc), then this step's kept for the next.
+  const accumulateWith = (corr: string, weight: (b: number) => string) => `for (var i = 0u; i < 2u * VU; i++) {
+          acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * v[${2 * b}u * VU + i]`).join(' + ')};
+        }`;
+  const accumulatePending = accumulateWith('dc[h]', (b) => `dw[h * B + ${b}u]`);
+  const accumulate = deferred ? `${accumulatePending}
+        dc[h] = corr;
+        for (var b = 0u; b < B; b++) { dw[h * B + b] = w[b]; }` : accumulateWith('corr', (b) => `w[${b}]`);
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   // Quad i of this lane's slice of head h's query.
   const qAt = (i: string) => (lean ? `qs[h * ${D / 4}u + lane * 2u * KU + ${i}]` : `q[h * 2u * KU + ${i}]`);
@@ -217,25 +229,33 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }`;
   // A step's scores and value slices from its rows: key b's row is `row` (interleaved: loaded
   // here), else its words are held in registers: kw/vw ('batched'), ck/cv ('pipelined').
-  const pipelined = loads === 'pipelined';
-  const [kSrc, vSrc] = pipelined ? ['ck', 'cv'] : ['kw', 'vw'];
+  const [kSrc, vSrc] = ahead ? ['ck', 'cv'] : ['kw', 'vw'];
+  // Value slices of the step's keys from words vw as stored (deferred: the step before's).
+  const unpackValues = `for (var b = 0u; b < B; b++) {
+        for (var u = 0u; u < VU; u++) {
+          ${unitOf('vw', 'b * VU + u')}
+          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
+        }
+      }`;
   const scoreKey = `for (var u = 0u; u < KU; u++) {
           ${held ? unitOf(kSrc, 'b * KU + u') : unit('K')}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
-        }
+        }${deferred ? '' : `
         for (var u = 0u; u < VU; u++) {
           ${held ? unitOf(vSrc, 'b * VU + u') : unit('V')}
           v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-        }`;
+        }`}`;
   const word = f16 ? 'vec4u' : 'vec4f', wordsPerUnit = f16 ? 1 : 2;
   const rowWords = (indent: string) => `var kw: array<${word}, ${B * KU * wordsPerUnit}>;
 ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
-  // The words of the B keys (key b: keyOf, where guard holds) into kw/vw, as stored.
+  // The words of the B keys (key b: keyOf, where guard holds) into kw/vw, as stored (deferred:
+  // K only, the keys kept in kk for their V loads).
   const loadRows = (keyOf: string, guard?: string) => `for (var b = 0u; b < B; b++) {
         ${guard ? `if (${guard}) {` : '{'}
-          let row = rowOf(kvh, ${keyOf});
-          for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }
-          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
+          let row = rowOf(kvh, ${keyOf});${deferred ? `
+          kk[b] = ${keyOf};` : ''}
+          for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }${deferred ? '' : `
+          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }`}
         }
       }`;
   // Pipelined: the key b of the step at position `at` (ids: `next`, loaded a step ahead).
@@ -243,9 +263,15 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
   const nextIds = (keyAt: ((i: string) => string) | undefined, at: string) => (keyAt
     ? `for (var b = 0u; b < B; b++) { next[b] = ${keyAt(`min(${at} + b * NT + team, r.y - 1u)`)}; }` : '');
   // What keys() loads before its loop: the first step's ids, and pipelined, its rows and the next ids.
-  const prefetch = (keyAt?: (i: string) => string) => `${keyAt ? nextKeys(keyAt) : ''}${pipelined ? `
+  const prefetch = (keyAt?: (i: string) => string) => `${keyAt ? nextKeys(keyAt) : ''}${ahead ? `
     // Pipelined: each step's rows are loaded a step ahead, in flight through the step before's math.
-    ${rowWords('    ')}
+    ${rowWords('    ')}${deferred ? `
+    // Deferred: the keys whose K words are in kw, and the step before's weights and rescale per
+    // head, applied with its V words (vw) once the next step is scored.
+    var kk = array<u32, B>();
+    var dw = array<f32, ${G * B}>();
+    var dc: array<f32, G>;
+    for (var h = 0u; h < G; h++) { dc[h] = 1.0; }` : ''}
     ${loadRows(keyOfStep(keyAt, 'r.x'), 'r.x + b * NT + team < r.y')}
     ${nextIds(keyAt, 'r.x + NT * B')}` : ''}`;
   const keys = (keyAt?: (i: string) => string, prefetched = false) => `${prefetched ? '' : prefetch(keyAt)}
@@ -254,7 +280,7 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
       var v: array<vec4f, ${B * 2 * VU}>;
       var ok: array<bool, B>;
-      ${pipelined ? `let ck = kw; let cv = vw;
+      ${ahead ? `let ck = kw;${deferred ? ' let ckk = kk;' : ' let cv = vw;'}
       ${loadRows(keyOfStep(keyAt, 'base + NT * B'), 'base + NT * B + b * NT + team < r.y')}
       ${nextIds(keyAt, 'base + 2u * NT * B')}
       ` : `${keyAt ? `let keys = next;
@@ -268,7 +294,8 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
         let row = rowOf(kvh, key);`}
         ${scoreKey}
       }
-      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
+      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}${deferred ? `
+      ${unpackValues}` : ''}
       ${perHead(`${softmax ? `var mx = m[h];
         for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
         let corr = exp(m[h] - mx);
@@ -276,9 +303,7 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
         var w: array<f32, B>;
         for (var b = 0u; b < B; b++) { w[b] = select(0.0, exp(s[h * B + b] - mx), ok[b]); }
         l[h] = l[h] * corr + ${wSum};
-        for (var i = 0u; i < 2u * VU; i++) {
-          acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
-        }` : `// ReLU^α in scaled form: m[h] holds the largest t = ReLU(score − bias) so far and the
+        ${accumulate}` : `// ReLU^α in scaled form: m[h] holds the largest t = ReLU(score − bias) so far and the
         // weights are (t / m)^α ≤ 1, so t^α never leaves float32's range (α = 300, t = 100); the
         // state written out carries α·ln m, which the log-sum-exp merge treats as softmax's max.
         var t: array<f32, B>;
@@ -294,10 +319,22 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
         var w: array<f32, B>;
         for (var b = 0u; b < B; b++) { w[b] = pw(t[b] * inv); }
         l[h] = l[h] * corr + ${wSum};
-        for (var i = 0u; i < 2u * VU; i++) {
-          acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * corr + ${wv};
-        }`}`)}
-    }`;
+        ${accumulate}`}`)}${deferred ? `
+      // This step's V words, for the keys some head weighs (in flight through the next step's scoring).
+      for (var b = 0u; b < B; b++) {
+        var weighed = false;
+        for (var h = 0u; h < G; h++) { weighed = weighed || dw[h * B + b] > 0.0; }
+        if (ok[b] && weighed) {
+          let row = rowOf(kvh, ckk[b]);
+          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
+        }
+      }` : ''}
+    }${deferred ? `
+    { // The last step's values.
+      var v: array<vec4f, ${B * 2 * VU}>;
+      ${unpackValues}
+      ${perHead(accumulatePending)}
+    }` : ''}`;
   const end = (header?: string) => `
     // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
     // workgroup memory.

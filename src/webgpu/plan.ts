@@ -290,7 +290,9 @@ export interface DecodePlanOptions {
    * Sparse modes' split path, tuning (docs/webgpu.md): how the gathered attention loads a step's
    * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default), 'batched' (every row's words
    * first, and the first step's ids before the query) or 'pipelined' (each step's rows loaded a
-   * step ahead, the first ones before the query).
+   * step ahead, the first ones before the query) or 'deferred' (K words as 'pipelined'; a step's V
+   * words loaded once its weights are known, ReLU only those some head weighs, and accumulated a
+   * step later).
    */
   gatheredLoads?: RowLoads;
   /**
@@ -435,10 +437,10 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU or exact sparse ReLU's split path (sparsePass 'split' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
-    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined'].includes(options.gatheredLoads) && splitPath))
+    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined', 'deferred'].includes(options.gatheredLoads) && splitPath))
       || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))
       || (options.gatheredChunks !== undefined && !(['spanning', 'aligned'].includes(options.gatheredChunks) && splitPath))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched' or 'pipelined', gatheredWorkgroups an integer in [1, 65535] and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)}, ${describe(options.gatheredWorkgroups)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched', 'pipelined' or 'deferred', gatheredWorkgroups an integer in [1, 65535] and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)}, ${describe(options.gatheredWorkgroups)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -550,7 +552,7 @@ export class WebGpuDecodePlan {
     const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
     const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved', chunks = sel ? o.gatheredChunks ?? 'spanning' : 'spanning';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl', deferred: '-df' }[loads]}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks,
     }));

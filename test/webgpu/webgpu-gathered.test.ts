@@ -34,6 +34,9 @@ const runs: [Shape, [string, Variant, Case[]][]][] = [
     ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
     ['pipelined loads, 1 key a step, state in registers', { gatheredLoads: 'pipelined', gatheredStepKeys: 1, gatheredLeanState: false }, ['some', 'all']],
     ['batched loads, 2 workgroups', { gatheredLoads: 'batched', gatheredWorkgroups: 2 }, ['some', 'all']],
+    ['deferred loads', { gatheredLoads: 'deferred' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['deferred loads, 1 workgroup', { gatheredLoads: 'deferred', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
+    ['deferred loads, 1 key a step, state in registers', { gatheredLoads: 'deferred', gatheredStepKeys: 1, gatheredLeanState: false }, ['some', 'all', 'certified']],
     ['workgroup count', { usedCount: 'workgroup' }, ['some', 'none', 'all', 'one', 'empty']],
     ['40 workgroups (more than targetWorkgroups)', { gatheredWorkgroups: 40 }, ['some', 'all', 'certified']],
     ['aligned chunks', { gatheredChunks: 'aligned' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
@@ -44,7 +47,8 @@ const runs: [Shape, [string, Variant, Case[]][]][] = [
     ['pipelined loads, workgroup count, aligned chunks', { gatheredLoads: 'pipelined', usedCount: 'workgroup', gatheredChunks: 'aligned' }, ['some', 'all']]]],
   [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']],
     ['batched loads, workgroup count', { gatheredLoads: 'batched', usedCount: 'workgroup' }, ['some', 'all']],
-    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']]]],
+    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
+    ['deferred loads, 1 workgroup, workgroup count, aligned chunks', { gatheredLoads: 'deferred', gatheredWorkgroups: 1, usedCount: 'workgroup', gatheredChunks: 'aligned' }, ['some', 'all']]]],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -186,7 +190,7 @@ test('gathered pass keysUsed = float64\'s count at ties: usedCount \'lanes\' and
   // The bias at head 0's score of key 5 (four keys tied at t = 0), below every score, above every score.
   for (const [what, bias] of [['ties', logit(0, 5)], ['every key', -1e4], ['no key', 1e4]] as const) {
     for (const usedCount of ['lanes', 'workgroup'] as const) {
-      for (const gatheredLoads of ['interleaved', 'batched', 'pipelined'] as const) {
+      for (const gatheredLoads of ['interleaved', 'batched', 'pipelined', 'deferred'] as const) {
         const label = `${what}, ${usedCount}, ${gatheredLoads}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', bias, sparsity: 'exact', sparsePass: 'split',
           maxLength: n, targetWorkgroups: 8, usedCount, gatheredLoads });
