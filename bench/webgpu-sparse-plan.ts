@@ -27,14 +27,16 @@
 // of keys a pass); --fused-keys-per-thread 1,2,4 adds `relu-ACT-fused-kK` (and
 // `relu-ACT-FILTER-fused-kK`; plan option fusedKeysPerThread: codes scanned K keys a thread a tile);
 // --fused-prefetch 0,1 adds `relu-ACT-fused-pf` (and `-kK-pf`: plan option fusedPrefetch, int8 and projections,
-// each tile's codes loaded while the tile before is scanned); --fused-lean 0,1 adds `-lean` (plan
-// option fusedLeanState: the attention's queries in workgroup memory and 2 keys a team step, fewer
-// registers through the scan); --gathered-lean 0,1 adds `certified-lean` and `relu-ACT[-FILTER]-lean`
+// each tile's codes loaded while the tile before is scanned); --fused-lean 0,1 adds `-fat` (plan
+// option fusedLeanState false: the attention's state in registers through the scan; the default
+// lean state keeps the queries in workgroup memory and takes 2 keys a team step); --fused-count
+// lanes,workgroup adds `-count-V` for V but the plan's FUSED_USED_COUNT (plan option usedCount: where
+// the fused pass counts the keys of positive weight); the fused variants' options combine, e.g.
+// `relu-0.01-fused-k4-pf-count-workgroup`; --gathered-lean 0,1 adds `certified-lean` and `relu-ACT[-FILTER]-lean`
 // (plan option gatheredLeanState: the split path's gathered attention with that lean state). --split-workgroups 264,1056 adds
 // `NAME-wN` for the split contenders (targetWorkgroups N: the scan's and the gathered pass' workgroups).
-// --proj-variants pass1,pass8,scan8 adds `NAME-V` for the split projection contenders: the plan's
-// projectionQuery (pass: the query projected in a pass of its own; scan: in the scan's workgroups)
-// and projectionKeysPerThread (the digit); pass8 is the default.
+// --proj-keys 1,2,4 adds `NAME-passK` for the split projection contenders: the plan's
+// projectionKeysPerThread K (the projection scan's keys a thread; 8, the default, is the plain contender).
 // --gathered-step-keys 2,4,8 adds `NAME-bK` for the split contenders (plan option gatheredStepKeys: keys
 // each team of the gathered attention takes a step of its key loop; the plan's default is 4; with
 // --split-workgroups also `NAME-bK-wN`).
@@ -71,8 +73,9 @@
 //   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
-//     [--split-workgroups 264,1056] [--prefixes 1] [--proj-variants pass1,pass8,scan8]
-//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8] [--gathered-variants wg,ld,wg+ld]
+//     [--split-workgroups 264,1056] [--prefixes 1] [--proj-keys 1,2,4]
+//     [--fused-prefetch 0,1] [--fused-lean 0,1] [--fused-count lanes,workgroup] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
+//     [--gathered-variants wg,ld,wg+ld]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -81,7 +84,9 @@ import { parseArgs } from 'node:util';
 import { KVCache, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
-import { DEFAULT_WORKGROUPS, GATHERED_STEP_KEYS, Pipelines } from '../src/webgpu/plan.js';
+import { DEFAULT_WORKGROUPS, FUSED_USED_COUNT, GATHERED_STEP_KEYS, Pipelines } from '../src/webgpu/plan.js';
+import type { UsedCount } from '../src/webgpu/attend-kernel.js';
+import { PROJ_DEFAULT_KEYS_PER_THREAD } from '../src/webgpu/proj-filter.js';
 import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
 import { warmUp } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
@@ -96,9 +101,9 @@ const { values: a } = parseArgs({ options: {
   'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
-  'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-variants': { type: 'string', default: '' },
+  'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-keys': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
-  'gathered-step-keys': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
+  'gathered-step-keys': { type: 'string', default: '' }, 'fused-count': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
 } });
 /** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, pl, al, df, gwN, bK), '+' joining tokens. */
 const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
@@ -122,15 +127,13 @@ const fusedWorkgroups = a['fused-workgroups'] ? a['fused-workgroups'].split(',')
 const fusedKpt = a['fused-keys-per-thread'] ? a['fused-keys-per-thread'].split(',').map(Number) as (1 | 2 | 4)[] : [];
 const fusedPrefetch = a['fused-prefetch'] ? a['fused-prefetch'].split(',').map((x) => x === '1') : [];
 const fusedLean = a['fused-lean'] ? a['fused-lean'].split(',').map((x) => x === '1') : [];
+/** --fused-count lanes,workgroup: the fused pass's usedCount values (contenders `-count-V` for those but the plan's default). */
+const fusedCount = a['fused-count'] ? a['fused-count'].split(',') as UsedCount[] : [];
 const gatheredLean = (a['gathered-lean'] ?? '').split(',').includes('1');
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
-/** --proj-variants pass1,scan8: the projection filter's projectionQuery and projectionKeysPerThread ('pass8' is the plan's default). */
-const projVariants = (a['proj-variants'] ? a['proj-variants'].split(',') : []).map((v) => {
-  const m = /^(pass|scan)(\d)$/.exec(v);
-  if (!m) throw new Error(`--proj-variants: expected pass|scan then keys a thread (e.g. scan8), got ${v}`);
-  return { name: v, options: { projectionQuery: m[1] as 'pass' | 'scan', projectionKeysPerThread: Number(m[2]) } };
-});
+/** --proj-keys 1,4: projectionKeysPerThread values besides the plan's default (contenders `NAME-passK`, the names earlier runs used). */
+const projKeys = (a['proj-keys'] ? a['proj-keys'].split(',').map(Number) : []).filter((k) => k !== PROJ_DEFAULT_KEYS_PER_THREAD);
 /** --filters names: the plan's firstFilter values, and 'projR' / 'projR-gather' for projectionRank R ('proj' is R = 8). */
 function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'projectionRank'> {
   const proj = /^proj(\d+)?(-gather)?$/.exec(name);
@@ -210,15 +213,17 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
         if (sp === 'split' && gatheredLean) contenders.push({ name: `${name}-lean`, options: { ...options, gatheredLeanState: true } });
         if (sp === 'fused') for (const t of fusedWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
         if (sp === 'fused') {
-          // (prefetching: the int8 codes' and the projections')
-          for (const k of [1, ...fusedKpt.filter((x) => x !== 1)] as const) for (const pf of [false, ...fusedPrefetch.filter((x) => x && (f === 'int8' || f.startsWith('proj')))]) for (const lean of [false, ...fusedLean.filter((x) => x)]) {
-            if (k === 1 && !pf && !lean) continue; // the plain fused contender
-            contenders.push({ name: `${name}${k > 1 ? `-k${k}` : ''}${pf ? '-pf' : ''}${lean ? '-lean' : ''}`,
-              options: { ...options, fusedKeysPerThread: k, ...(pf ? { fusedPrefetch: true } : {}), fusedLeanState: lean } });
-          }
+          // Every combination of the tuning values asked for, each named by what differs from the plan's defaults
+          // (prefetching: the int8 codes' and the projections').
+          for (const k of [1, ...fusedKpt.filter((x) => x !== 1)] as const) for (const pf of [false, ...fusedPrefetch.filter((x) => x && (f === 'int8' || f.startsWith('proj')))])
+            for (const lean of [true, ...fusedLean.filter((x) => !x)]) for (const count of [FUSED_USED_COUNT, ...fusedCount.filter((x) => x !== FUSED_USED_COUNT)]) {
+              if (k === 1 && !pf && lean && count === FUSED_USED_COUNT) continue; // the plain fused contender
+              contenders.push({ name: `${name}${k > 1 ? `-k${k}` : ''}${pf ? '-pf' : ''}${lean ? '' : '-fat'}${count === FUSED_USED_COUNT ? '' : `-count-${count}`}`,
+                options: { ...options, fusedKeysPerThread: k, ...(pf ? { fusedPrefetch: true } : {}), fusedLeanState: lean, usedCount: count } });
+            }
         }
         if (sp === 'split') for (const t of splitWorkgroups.filter((x) => x !== DEFAULT_WORKGROUPS)) contenders.push({ name: `${name}-w${t}`, options: { ...options, targetWorkgroups: t } });
-        if (sp === 'split' && f.startsWith('proj')) for (const v of projVariants.filter((x) => x.name !== 'pass8')) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
+        if (sp === 'split' && f.startsWith('proj')) for (const k of projKeys) contenders.push({ name: `${name}-pass${k}`, options: { ...options, projectionKeysPerThread: k } });
         if (sp === 'split') for (const v of gatheredVariants) contenders.push({ name: `${name}-${v.name}`, options: { ...options, ...v.options } });
         if (sp === 'split') {
           for (const b of gatheredStepKeys) {
@@ -247,7 +252,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       for (let r = 0; r < k; r++) { pipelines.passes = 0; plans[i]!.encode(enc, bufs, n); }
     } finally { pipelines.stopAt = null; }
   };
-  // One checked step each (sparse plans code their keys here, on demand).
+  // One checked step each (sparse plans code their keys here, on demand), against the float64
+  // reference of its weighting (computed once per kind, α and bias: contenders share them).
+  const references = new Map<string, ArrayLike<number>>();
   for (let i = 0; i < plans.length; i++) {
     const c = contenders[i]!, plan = plans[i]!;
     const enc = device.createCommandEncoder();
@@ -255,7 +262,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     device.queue.submit([enc.finish()]);
     const out = new Float32Array(await read(bufs.output, heads * dv * 4)), st = await read(plan.stats, heads * 16);
     const words = new Uint32Array(st), bounds = new Float32Array(st);
-    const ref = referenceDecode(stored, q, c.options.kind, c.options.alpha ?? 1, c.options.bias ?? 0);
+    const refKey = `${c.options.kind}-${c.options.alpha ?? 1}-${c.options.bias ?? 0}`;
+    const ref = references.get(refKey) ?? referenceDecode(stored, q, c.options.kind, c.options.alpha ?? 1, c.options.bias ?? 0);
+    references.set(refKey, ref);
     let err = 0, refMax = 0;
     for (let j = 0; j < out.length; j++) { err = Math.max(err, Math.abs(out[j]! - ref[j]!)); refMax = Math.max(refMax, Math.abs(ref[j]!)); }
     let scored = 0, used = 0, bound = 0;
@@ -355,7 +364,7 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projVariants: projVariants.map((v) => v.name), fusedPrefetch, fusedLean, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projKeys, fusedPrefetch, fusedLean, fusedCount, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

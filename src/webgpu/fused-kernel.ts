@@ -73,10 +73,10 @@ export class FusedPass {
   encode(enc: GPUCommandEncoder, b: { keys: GPUBuffer; values: GPUBuffer; queries: GPUBuffer; part: GPUBuffer; params: GPUBuffer; pageTable?: GPUBuffer },
     codes: readonly GPUBuffer[], blocks: number, rule: GPUBuffer[] = []): void {
     const s = this.shape, paged = typeof s.layout === 'object';
-    const kpt = s.keysPerThread ?? 1, prefetch = s.prefetch === true, lean = s.lean === true;
-    const key = `fused-${this.rule.id}-${this.G}-${s.T}-${s.D}-${s.DV}-${s.storage}-${s.weighting}-${s.alpha}-${paged ? (s.layout as { pageSize: number }).pageSize : 0}-${s.kvHeads}-${this.group}-${kpt}-${prefetch ? 'pf' : ''}-${lean ? 'lean' : ''}`;
+    const kpt = s.keysPerThread ?? 1, prefetch = s.prefetch === true, lean = s.lean === true, usedCount = s.usedCount ?? 'lanes';
+    const key = `fused-${this.rule.id}-${this.G}-${s.T}-${s.D}-${s.DV}-${s.storage}-${s.weighting}-${s.alpha}-${paged ? (s.layout as { pageSize: number }).pageSize : 0}-${s.kvHeads}-${this.group}-${kpt}-${prefetch ? 'pf' : ''}-${lean ? 'lean' : ''}-${usedCount}`;
     const pipe = this.pipelines.get(key, () => fusedSource({ D: s.D, DV: s.DV, G: this.G, T: s.T, storage: s.storage, weighting: s.weighting, alpha: s.alpha,
-      layout: s.layout, group: this.group, keysPerThread: kpt, prefetch, lean }, this.rule));
+      layout: s.layout, group: this.group, keysPerThread: kpt, prefetch, lean, usedCount }, this.rule));
     this.pipelines.dispatch(enc, pipe, [b.keys, b.values, b.queries, b.part, b.params, codes[0] ?? null, codes[1] ?? null, null, null, paged ? b.pageTable! : null, ...rule],
       blocks, this.groups);
   }

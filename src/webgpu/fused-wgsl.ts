@@ -17,7 +17,7 @@
  * exceeds the bias for some head) here; another rule (e.g. a certified per-block cut) brings its own
  * bindings, workgroup memory, a prelude run before the scan and its per-key decision.
  */
-import { attendPieces, leanBytes, type AttendShape } from './attend-kernel.js';
+import { attendPieces, leanBytes, type AttendShape, type UsedCount } from './attend-kernel.js';
 import { BOUND_FNS, QUERY_CODE_FNS } from './codes-wgsl.js';
 import { codeDots, keyCodeBindings, reluTake, type CodeSource, type QueryCodes } from './select-wgsl.js';
 import { nibbleTake } from './nibble-wgsl.js';
@@ -31,7 +31,7 @@ import { WG } from './wgsl.js';
  */
 export const LIST_CAP = 1024;
 
-/** How the fused pass scans: plan options fusedKeysPerThread, fusedPrefetch, fusedLeanState. */
+/** How the fused pass scans and counts: plan options fusedKeysPerThread, fusedPrefetch, fusedLeanState, usedCount. */
 export interface FusedTuning {
   /** Keys each thread scans a tile (1, 2 or 4; default 1). */
   keysPerThread?: number;
@@ -39,6 +39,8 @@ export interface FusedTuning {
   prefetch?: boolean;
   /** The attention's lean state (attend-kernel.ts attendPieces): fewer registers through the scan. */
   lean?: boolean;
+  /** ReLU: where the keys of positive weight are counted (attend-kernel.ts UsedCount; default 'lanes'). */
+  usedCount?: UsedCount;
 }
 
 /** The list's keys at `keysPerThread` keys a thread: room for two tiles at least. */

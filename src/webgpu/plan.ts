@@ -7,7 +7,7 @@ import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoad
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
-import { PROJ_DEFAULT_KEYS_PER_THREAD, PROJ_KEYS_PER_THREAD, PROJ_RANKS, type ProjectionQuery } from './proj-filter.js';
+import { PROJ_DEFAULT_KEYS_PER_THREAD, PROJ_KEYS_PER_THREAD, PROJ_RANKS } from './proj-filter.js';
 import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
@@ -33,6 +33,12 @@ export const DEFAULT_WORKGROUPS = 264;
  * longer steps are unmeasured (docs/webgpu.md "Speed").
  */
 export const FUSED_MAX_LENGTH = 524288;
+/**
+ * Exact sparse ReLU's fused pass: where it counts the keys of positive weight (plan option
+ * usedCount; dense ReLU's default is 'workgroup', H100 run 13) — per lane until a GPU run times
+ * the workgroup count in this pass.
+ */
+export const FUSED_USED_COUNT: UsedCount = 'lanes';
 /**
  * Certified ε: steps over at most this many keys run the dense kernel (certifiedDenseMax's default).
  * On an H100 (8 query / 2 KV heads, d = 128, f16) the dense step was faster than every certified
@@ -229,11 +235,9 @@ export interface DecodePlanOptions {
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
   projectionRank?: number;
   /**
-   * 'proj' / 'proj-gather', tuning (docs/webgpu.md): where a step projects the query — 'pass'
-   * (default: a pass of its own) or 'scan' (each scan workgroup projects its heads' query: one pass
-   * less, the counts cleared by the encoder) — and the projection scan's keys a thread (8 (default: 3 % faster than 1 on an H100 at 512k, runs 11 and 13), 1, 2, 4).
+   * 'proj' / 'proj-gather', tuning (docs/webgpu.md): the projection scan's keys a thread — 8
+   * (default: 3 % faster than 1 on an H100 at 512k, runs 11 and 13), 1, 2 or 4.
    */
-  projectionQuery?: ProjectionQuery;
   projectionKeysPerThread?: number;
   /**
    * Certified ε: 'global' (default: one cut a head from a histogram of every key's bound gaps) or
@@ -276,8 +280,9 @@ export interface DecodePlanOptions {
    * attend-kernel.ts UsedCount) — 'workgroup' (default: each key added to the workgroup's atomic
    * count at once, no count in the key loop's registers; H100 run 13, 512k: 0.188 ms, as dense
    * softmax, against 0.235 for 'lanes') or 'lanes' (a count a lane and head in registers through
-   * the key loop). Both exact (docs/webgpu.md). Exact sparse ReLU: the split path's gathered pass,
-   * 'lanes' by default (a tuning choice there); the fused pass counts per lane.
+   * the key loop). Both exact (docs/webgpu.md). Exact sparse ReLU: the fused pass's count
+   * (sparsePass 'fused', or 'auto' with firstFilter 'int8'; default {@link FUSED_USED_COUNT}) and
+   * the split path's gathered pass's ('lanes' by default; a tuning choice there).
    */
   usedCount?: UsedCount;
   /**
@@ -377,6 +382,7 @@ export class WebGpuDecodePlan {
       rule: mode.kind === 'certified' ? certifiedKeepRule(group, options.certifiedCut === 'global-top-sum')
         : options.firstFilter === 'int4-gather' ? nibbleKeepRule(headDim) : options.firstFilter === 'proj-gather' ? projKeepRule(options.projectionRank ?? 8) : undefined,
       keysPerThread: options.fusedKeysPerThread, prefetch: options.fusedPrefetch, lean: options.fusedLeanState ?? true,
+      usedCount: options.usedCount ?? FUSED_USED_COUNT,
     }) : null;
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -389,7 +395,7 @@ export class WebGpuDecodePlan {
       heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
-      projectionQuery: options.projectionQuery ?? 'pass', projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
+      projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
       certifiedCut: options.certifiedCut ?? 'global',
     });
   }
@@ -432,9 +438,8 @@ export class WebGpuDecodePlan {
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu'
-      || !(mode?.kind === 'dense' || (mode?.kind === 'relu' && options.sparsePass !== 'fused')))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU or exact sparse ReLU's split path (sparsePass 'split' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || !(mode?.kind === 'dense' || mode?.kind === 'relu'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense or exact sparse ReLU, got ${describe(options.usedCount)} with kind ${describe(options.kind)} and the ${sel.rule} rule`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
     if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined', 'deferred'].includes(options.gatheredLoads) && splitPath))
@@ -459,16 +464,15 @@ export class WebGpuDecodePlan {
     if (options.projectionRank !== undefined && !(PROJ_RANKS.includes(options.projectionRank) && filter.startsWith('proj'))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionRank ${PROJ_RANKS.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionRank)} with ${describe(filter)}`);
     }
-    if ((options.projectionQuery !== undefined && !(['pass', 'scan'].includes(options.projectionQuery) && filter.startsWith('proj')))
-      || (options.projectionKeysPerThread !== undefined && !(PROJ_KEYS_PER_THREAD.includes(options.projectionKeysPerThread) && filter.startsWith('proj')))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionQuery 'pass' or 'scan' and projectionKeysPerThread ${PROJ_KEYS_PER_THREAD.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)} with ${describe(filter)}`);
+    if (options.projectionKeysPerThread !== undefined && !(PROJ_KEYS_PER_THREAD.includes(options.projectionKeysPerThread) && filter.startsWith('proj'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected projectionKeysPerThread ${PROJ_KEYS_PER_THREAD.join(', ')} with firstFilter 'proj' or 'proj-gather', got ${describe(options.projectionKeysPerThread)} with ${describe(filter)}`);
     }
     if (options.certifiedDenseMax !== undefined && !(Number.isSafeInteger(options.certifiedDenseMax) && options.certifiedDenseMax >= 0 && mode?.kind === 'certified')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedDenseMax an integer ≥ 0 with certified softmax { epsilon }, got ${describe(options.certifiedDenseMax)} with the ${sel.rule} rule`);
     }
-    // (Certified 'proj' buckets one key a thread: the tuning options are exact ReLU's.)
-    if (filter === 'proj' && mode?.kind === 'certified' && (options.projectionQuery !== undefined || options.projectionKeysPerThread !== undefined)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected no projectionQuery or projectionKeysPerThread with certified softmax and firstFilter 'proj', got ${describe(options.projectionQuery)} and ${describe(options.projectionKeysPerThread)}`);
+    // (Certified 'proj' buckets one key a thread: projectionKeysPerThread is exact ReLU's.)
+    if (filter === 'proj' && mode?.kind === 'certified' && options.projectionKeysPerThread !== undefined) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected no projectionKeysPerThread with certified softmax and firstFilter 'proj', got ${describe(options.projectionKeysPerThread)}`);
     }
     const cutRule = options.certifiedCut ?? 'global';
     if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {

@@ -21,13 +21,6 @@ export const PROJ_KEYS_PER_THREAD: readonly number[] = [1, 2, 4, 8];
 /** The default: 8 keys a thread, 3 % faster than 1 at 512k on an H100 (runs 11 and 13: 54.2 / 48.2 against 55.8 / 49.8 µs at 1 %). */
 export const PROJ_DEFAULT_KEYS_PER_THREAD = 8;
 
-/**
- * Where a step projects the query: 'pass' (a pass of its own before the scan, which also zeroes the
- * candidate counts) or 'scan' (every scan workgroup projects its heads' query itself; the counts
- * are cleared by the encoder before the scan).
- */
-export type ProjectionQuery = 'pass' | 'scan';
-
 export class ProjFilter extends CandidateFilter {
   /** Its query pass projects the query itself. */
   readonly standalone = true;
@@ -40,7 +33,7 @@ export class ProjFilter extends CandidateFilter {
   private readonly proj: GPUBuffer;
   private readonly work: GPUBuffer;
 
-  constructor(pipelines: Pipelines, shape: FilterShape, readonly rank: number, readonly query: ProjectionQuery = 'pass', readonly keysPerThread = PROJ_DEFAULT_KEYS_PER_THREAD) {
+  constructor(pipelines: Pipelines, shape: FilterShape, readonly rank: number, readonly keysPerThread = PROJ_DEFAULT_KEYS_PER_THREAD) {
     super(pipelines, shape);
     const { heads, kvHeads, D, stride } = shape, R = rank;
     this.codes = this.make(kvHeads * projWords(R) * stride * 16);
@@ -65,17 +58,12 @@ export class ProjFilter extends CandidateFilter {
     this.coded = Math.max(this.coded, to);
   }
 
-  /** The query's projection per head (in a pass of its own, or in the scan's workgroups), and the projection scan. */
+  /** The query's projection per head (a pass of its own: run 11 timed it in the scan's workgroups 33–42 % slower), and the projection scan. */
   encodeScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): void {
-    const { kvHeads, group, GH, D } = this.shape, p = this.pipelines, R = this.rank, K = this.keysPerThread, folded = this.query === 'scan';
-    if (folded) {
-      p.endPass();
-      enc.clearBuffer(this.counts);
-    } else {
-      this.encodeQuery(enc, queries, params);
-    }
-    p.dispatch(enc, p.get(`scan-proj-${D}-${R}-${group}-${GH}-${K}-${this.query}`, () => projScanSource(D, R, group, GH, K, folded)),
-      [this.codes, this.meta, folded ? queries : null, folded ? this.frame : this.qproj, params, this.ids, this.counts],
+    const { kvHeads, group, GH, D } = this.shape, p = this.pipelines, R = this.rank, K = this.keysPerThread;
+    this.encodeQuery(enc, queries, params);
+    p.dispatch(enc, p.get(`scan-proj-${D}-${R}-${group}-${GH}-${K}`, () => projScanSource(R, group, GH, K)),
+      [this.codes, this.meta, null, this.qproj, params, this.ids, this.counts],
       Math.ceil(n / (K * WG)), kvHeads * (group / GH));
   }
 

@@ -242,11 +242,6 @@ function residualThreads(D: number, GH: number): number {
   return s;
 }
 
-/** Workgroup bytes of {@link projQueryDeclarations}. */
-export function projQueryBytes(D: number, R: number, GH: number): number {
-  return 4 * GH * R * ROW_LANES + 16 * GH * residualThreads(D, GH) + 16 * GH * projQueryStride(R);
-}
-
 /**
  * Module-scope WGSL of {@link projQueryStatements} for GH heads: the frame's constants and the
  * workgroup memory, of which `qpw` [GH, projQueryStride(R)] vec4f holds the projected queries.
@@ -317,7 +312,7 @@ export function projQueryStatements(D: number, R: number): string {
 }
 
 /**
- * The query pass (projectionQuery 'pass'), one workgroup a head: projQueryStatements into qproj
+ * The query pass, one workgroup a head: projQueryStatements into qproj
  * [heads, projQueryStride(R)]; the candidate lists' counts zeroed (heads ≥ lists). Dispatch (heads).
  */
 export function projQuerySource(D: number, R: number): string {
@@ -343,18 +338,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 export type ProjQuery = (h: string, i: string) => string;
 /** The query pass' output in storage (`qproj`, heads from h0). */
 export const storedProjQuery = (R: number): ProjQuery => (h, i) => `qproj[(h0 + ${h}) * ${projQueryStride(R)}u + ${i}]`;
-/** projQueryStatements' workgroup copy (`qpw`). */
-export const localProjQuery = (R: number): ProjQuery => (h, i) => `qpw[${h} * ${projQueryStride(R)}u + ${i}]`;
 
 /**
  * The projection scan, K keys a thread: keys of [0, n) whose upper bound exceeds the bias for some
  * head of the scan group join the group's candidate list (ids [groups, stride], counts; one atomic
- * a workgroup). The K keys' codes are loaded before anything else. `folded`: the workgroup projects
- * its heads' query itself (projQueryStatements; bindings Q 2, frame 3; the counts zeroed before the
- * pass), else it reads the query pass' qproj (3). Bindings: codes 0, keyMeta 1. Dispatch
- * (⌈n / (K·WG)⌉, kvHeads · group / GH).
+ * a workgroup). The K keys' codes are loaded before anything else. Bindings: codes 0, keyMeta 1,
+ * the query pass' qproj 3. Dispatch (⌈n / (K·WG)⌉, kvHeads · group / GH).
  */
-export function projScanSource(D: number, R: number, group: number, GH: number, K: number, folded: boolean): string {
+export function projScanSource(R: number, group: number, GH: number, K: number): string {
   const RW = projWords(R);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const K = ${K}u; const RW = ${RW}u;
@@ -364,9 +355,7 @@ ${PARAMS}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(6) var<storage, read_write> counts: array<atomic<u32>>;
-${folded ? `@group(0) @binding(2) var<storage, read> Q: array<vec4f>;
-@group(0) @binding(3) var<storage, read> frame: array<vec4f>;
-${projQueryDeclarations(D, R, GH)}` : '@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;'}
+@group(0) @binding(3) var<storage, read> qproj: array<vec4f>;
 var<workgroup> localCount: array<atomic<u32>, 1>;
 var<workgroup> localBase: array<u32, 1>;
 @compute @workgroup_size(${WG})
@@ -378,11 +367,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     for (var w = 0u; w < RW; w++) { cw[k * RW + w] = codes[(kvh * RW + w) * p.stride + jj]; }
     km[k] = keyMeta[kvh * p.stride + jj];
   }
-  ${folded ? projQueryStatements(D, R) : ''}
   var hit = array<bool, K>();
   for (var k = 0u; k < K; k++) {
     let valid = key[k] < p.n;
-    ${projTake(R, GH, folded ? localProjQuery(R) : storedProjQuery(R), (w) => `cw[k * RW + ${w}]`, 'km[k]')}
+    ${projTake(R, GH, storedProjQuery(R), (w) => `cw[k * RW + ${w}]`, 'km[k]')}
     for (var h = 0u; h < GH; h++) { hit[k] = hit[k] || take[h]; }
   }
   let list0 = wid.y;

@@ -12,7 +12,7 @@ import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
 import { NibbleFilter } from './nibble-filter.js';
-import { ProjFilter, type ProjectionQuery } from './proj-filter.js';
+import { ProjFilter } from './proj-filter.js';
 import { WG, type Storage } from './wgsl.js';
 
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
@@ -53,9 +53,8 @@ export interface SelectionShape {
    * where lists are per scan group; else as 'int4' / 'proj').
    */
   firstFilter: FirstFilter;
-  /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS), where the query is projected and the scan's keys a thread. */
+  /** 'proj' / 'proj-gather': the projection's rank (proj-filter.ts PROJ_RANKS) and the scan's keys a thread. */
   projectionRank: number;
-  projectionQuery: ProjectionQuery;
   projectionKeysPerThread: number;
   certifiedCut: CertifiedCut;
 }
@@ -144,7 +143,7 @@ export class CodeSelection {
     // Certified ε takes 'proj': its scan buckets the projection's bounds (proj-certified.ts).
     const first = shape.mode.kind === 'relu' || (shape.mode.kind === 'certified' && shape.firstFilter === 'proj') ? shape.firstFilter : 'int8';
     this.filter = first === 'int8' ? null
-      : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank, shape.projectionQuery, shape.projectionKeysPerThread) : new NibbleFilter(pipelines, filterShape);
+      : first.startsWith('proj') ? new ProjFilter(pipelines, filterShape, shape.projectionRank, shape.projectionKeysPerThread) : new NibbleFilter(pipelines, filterShape);
     this.filterLists = this.filter !== null && first.endsWith('-gather') && this.headsPerList === this.GH;
     this.rank = shape.mode.kind === 'rank'
       ? new RankSelection(pipelines, { heads, D, storage: shape.storage, layout: shape.layout, stride, scale: shape.scale }, shape.mode.row) : null;

@@ -18,8 +18,8 @@ export interface Case {
   /** Default 'int4'. */
   filter?: DecodePlanOptions['firstFilter'];
   projectionRank?: number;
-  /** The projection filter's tuning options (default the plan's). */
-  projection?: Pick<DecodePlanOptions, 'projectionQuery' | 'projectionKeysPerThread'>;
+  /** The projection filter's tuning option (default the plan's). */
+  projection?: Pick<DecodePlanOptions, 'projectionKeysPerThread'>;
   /**
    * A step over the first `firstStep` positions before the checked one: the filter's centre or basis
    * is made from those keys, and the rest are coded after it, as appended keys are.

@@ -7,11 +7,13 @@
 // it, a key whose bound is tight (half its width fails), every key kept (a block's list attended
 // in several rounds) and none, blocks with and without
 // kept keys, n = 0 and 1, n not a multiple of the block, zero and huge keys, d = 64 and 128, GQA
-// groups of 1 and 4, α = 1 and 2, f32 and f16, contiguous and paged.
+// groups of 1 and 4, α = 1 and 2, f32 and f16, contiguous and paged; each count of the keys of
+// positive weight (plan option usedCount: per lane, or the workgroup's atomic).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { LIST_CAP } from '../../src/webgpu/fused-wgsl.js';
+import type { UsedCount } from '../../src/webgpu/attend-kernel.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
 import { pageSize, rows } from './first-filter-check.js';
@@ -31,6 +33,8 @@ interface Case {
   pf?: boolean;
   /** The fused plan's fusedLeanState. */
   lean?: boolean;
+  /** The fused plan's usedCount. */
+  count?: UsedCount;
 }
 
 /**
@@ -48,7 +52,8 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     device.pushErrorScope('validation');
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
-      sparsity: 'exact', sparsePass, firstFilter: c.filter, fusedKeysPerThread: sparsePass !== 'split' ? c.kpt : undefined, fusedPrefetch: sparsePass !== 'split' ? c.pf : undefined, fusedLeanState: sparsePass !== 'split' ? c.lean : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
+      sparsity: 'exact', sparsePass, firstFilter: c.filter, fusedKeysPerThread: sparsePass !== 'split' ? c.kpt : undefined, fusedPrefetch: sparsePass !== 'split' ? c.pf : undefined, fusedLeanState: sparsePass !== 'split' ? c.lean : undefined,
+      usedCount: sparsePass !== 'split' ? c.count : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
     const enc = device.createCommandEncoder();
     plan.encode(enc, { ...bufs, output }, n);
     device.queue.submit([enc.finish()]);
@@ -109,16 +114,16 @@ test('fused exact ReLU: LLM-like keys, int8 and 4-bit codes and projections, GQA
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(61);
-  for (const [heads, kvHeads, d, storage, paged, alpha, n, filter, kpt, pf, lean] of [[8, 2, 128, 'f16', false, 1, 1500, 'int8', undefined, true, undefined],
-    [8, 2, 128, 'f16', true, 1, 1500, 'int8', undefined, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'int8', 2, undefined, true],
-    [4, 4, 64, 'f32', false, 1, 1000, 'int8', 2, true, undefined],
-    [8, 2, 128, 'f16', false, 1, 1500, 'int4-gather', 2, undefined, undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int4-gather', undefined, undefined, true],
-    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', 4, undefined, true], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined, undefined, undefined],
-    [8, 2, 128, 'f32', true, 2, 1500, 'proj-gather', 2, true, undefined], [4, 4, 64, 'f16', false, 1, 1000, 'proj-gather', undefined, true, true]] as const) {
+  for (const [heads, kvHeads, d, storage, paged, alpha, n, filter, kpt, pf, lean, count] of [[8, 2, 128, 'f16', false, 1, 1500, 'int8', undefined, true, undefined, 'workgroup'],
+    [8, 2, 128, 'f16', true, 1, 1500, 'int8', undefined, undefined, true, undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int8', 2, undefined, true, 'workgroup'],
+    [4, 4, 64, 'f32', false, 1, 1000, 'int8', 2, true, undefined, 'lanes'],
+    [8, 2, 128, 'f16', false, 1, 1500, 'int4-gather', 2, undefined, undefined, undefined], [4, 4, 64, 'f32', true, 2, 1000, 'int4-gather', undefined, undefined, true, 'workgroup'],
+    [8, 2, 128, 'f16', false, 1, 1500, 'proj-gather', 4, undefined, true, 'workgroup'], [4, 4, 64, 'f32', true, 2, 1000, 'proj-gather', undefined, undefined, undefined, undefined],
+    [8, 2, 128, 'f32', true, 2, 1500, 'proj-gather', 2, true, undefined, undefined], [4, 4, 64, 'f16', false, 1, 1000, 'proj-gather', undefined, true, true, 'workgroup']] as const) {
     const dv = d, k = gaussian(r, kvHeads * n, d, 0.6).data, v = gaussian(r, kvHeads * n, dv).data, q = gaussian(r, heads, d, 1.5).data;
     for (let i = 0; i < k.length; i += d) k[i]! += 2; // a shared offset direction, as LLM keys have
-    const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged, filter, kpt, pf, lean };
-    const scored = await check(device, { ...shape, label: `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} α ${alpha} ${filter}${kpt ? `, ${kpt} keys a thread` : ''}${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}`, bias: biasAt(shape, 0.02) });
+    const shape = { heads, kvHeads, d, dv, n, storage, k, v, q, alpha, paged, filter, kpt, pf, lean, count };
+    const scored = await check(device, { ...shape, label: `${heads}/${kvHeads} d ${d} ${storage}${paged ? ' paged' : ''} α ${alpha} ${filter}${kpt ? `, ${kpt} keys a thread` : ''}${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}${count ? `, count ${count}` : ''}`, bias: biasAt(shape, 0.02) });
     // (The 4-bit bound is wider: on these keys it keeps about 70 %; the projections on rank 8 keep
     // nearly all of these full-rank keys — their filtering is webgpu-proj-filter.test.ts's.)
     if (filter !== 'proj-gather') for (const s of scored) assert.ok(s < (filter === 'int8' ? 0.5 : 0.85) * n, `${heads}/${kvHeads} ${filter}: the bound kept ${s} of ${n} keys`);
@@ -137,18 +142,18 @@ test('fused exact ReLU: every key kept (a block\'s list attended in several roun
   q.fill(0, 0, d);
   for (let i = 0; i < d; i++) q[d + i] = 0;
   q[d] = -50; for (let j = 0; j < n; j++) k[j * d] = Math.abs(k[j * d]!) + 1; // head 1: every score ≤ −50/8
-  for (const [kpt, pf, lean] of [[1, false, false], [2, false, false], [1, true, true], [2, true, false], [4, true, true]] as const) {
-    const scored = await check(device, { label: `one block, all kept, ${kpt} keys a thread${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias: -1, target: 1, kpt, pf, lean });
+  for (const [kpt, pf, lean, count] of [[1, false, false, 'lanes'], [2, false, false, 'workgroup'], [1, true, true, 'workgroup'], [2, true, false, 'lanes'], [4, true, true, 'workgroup']] as const) {
+    const scored = await check(device, { label: `one block, all kept, ${kpt} keys a thread${pf ? ', prefetch' : ''}${lean ? ', lean state' : ''}, count ${count}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias: -1, target: 1, kpt, pf, lean, count });
     assert.equal(scored[0], n, 'head 0 (zero query) keeps every key');
   }
   // Kept keys only in some blocks: keys 0..299 strongly aligned with head 2's query, the rest opposed.
   const k2 = gaussian(r, n, d, 0.1).data, q2 = new Float32Array(heads * d);
   for (let h = 0; h < heads; h++) q2[h * d + 1] = 4;
   for (let j = 0; j < n; j++) k2[j * d + 1] = j < 300 ? 3 : -3;
-  for (const pf of [false, true]) await check(device, { label: `kept keys in the first block only${pf ? ', prefetch' : ''}`, heads, kvHeads, d, dv, n, storage: 'f16', k: k2, v, q: q2, bias: 0, target: 8, pf });
+  for (const pf of [false, true]) await check(device, { label: `kept keys in the first block only${pf ? ', prefetch, count workgroup' : ''}`, heads, kvHeads, d, dv, n, storage: 'f16', k: k2, v, q: q2, bias: 0, target: 8, pf, count: pf ? 'workgroup' : undefined });
   // n = 1 and 0.
-  for (const pf of [false, true]) await check(device, { label: `n = 1${pf ? ', prefetch' : ''}`, heads, kvHeads, d, dv, n: 1, storage: 'f32', k: k.subarray(0, d), v: v.subarray(0, dv), q, bias: -1, pf });
-  await check(device, { label: 'n = 0', heads, kvHeads, d, dv, n: 0, storage: 'f32', k: new Float32Array(0), v: new Float32Array(0), q, bias: 0 });
+  for (const pf of [false, true]) await check(device, { label: `n = 1${pf ? ', prefetch, count workgroup' : ''}`, heads, kvHeads, d, dv, n: 1, storage: 'f32', k: k.subarray(0, d), v: v.subarray(0, dv), q, bias: -1, pf, count: pf ? 'workgroup' : undefined });
+  for (const count of ['lanes', 'workgroup'] as const) await check(device, { label: `n = 0, count ${count}`, heads, kvHeads, d, dv, n: 0, storage: 'f32', k: new Float32Array(0), v: new Float32Array(0), q, bias: 0, count });
 });
 
 test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge keys, duplicates, a key whose bound is tight', async (t) => {
@@ -171,7 +176,7 @@ test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge
   const ties = Array.from({ length: n }, (_, j) => score(j)).filter((s) => s === bias).length;
   assert.ok(ties >= 2 && nudged >= 4, `${ties} keys tie at the bias, ${nudged} nudged`);
   for (const variant of [false, true]) {
-    await check(device, { label: `edges f32${variant ? ', prefetch, lean state' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, pf: variant, lean: variant });
+    await check(device, { label: `edges f32${variant ? ', prefetch, lean state, count workgroup' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, pf: variant, lean: variant, count: variant ? 'workgroup' : undefined });
   }
   // A key whose int8 residual the query is parallel to, so the bound is tight for it: k_0 = 127
   // sets the step s = 1, k_i = c_i ± 0.49 (c_i integer, residual 0.49 in the sign of c_i), the
@@ -187,7 +192,7 @@ test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge
   kt[17 * d] = 127;
   let tight = 0;
   for (let i = 0; i < d; i++) tight += qt[i]! * Math.fround(kt[17 * d + i]!);
-  await check(device, { label: 'tight bound', heads, kvHeads, d, dv, n: nt, storage: 'f32', k: kt, v: v.subarray(0, nt * dv), q: qt, bias: tight - 2 ** -6, scale: 1 });
+  for (const count of ['lanes', 'workgroup'] as const) await check(device, { label: `tight bound, count ${count}`, heads, kvHeads, d, dv, n: nt, storage: 'f32', k: kt, v: v.subarray(0, nt * dv), q: qt, bias: tight - 2 ** -6, scale: 1, count });
 });
 
 test('fused exact ReLU: the option is checked', async (t) => {
@@ -201,7 +206,9 @@ test('fused exact ReLU: the option is checked', async (t) => {
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4-gather', fusedPrefetch: true },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedLeanState: true },
     { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true }] as const) {
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', usedCount: 'workgroup' },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', usedCount: 'team' }, { kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused', usedCount: 'workgroup' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as never), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /sparsePass/.test(e.message), JSON.stringify(bad));
   }
 });

@@ -163,7 +163,6 @@ test('certified ε on the projection bounds: only firstFilter \'proj\', with the
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj-gather' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'int4' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { topK: 4 }, firstFilter: 'proj' }), bad);
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', projectionQuery: 'scan' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', projectionKeysPerThread: 4 }), bad);
   assert.equal(WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', projectionRank: 16 }).firstFilterCandidates, null);
 });

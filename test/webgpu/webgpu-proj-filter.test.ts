@@ -25,15 +25,15 @@ function biasAt(share: number, k: Float32Array, q: Float32Array, heads: number, 
   return scores.sort((a, b) => b - a)[Math.floor(share * scores.length)]!;
 }
 
-/** The query projected in the scan, several keys a thread. */
-const folded = (K: number) => ({ projectionQuery: 'scan' as const, projectionKeysPerThread: K });
+/** The projection scan at K keys a thread. */
+const keys = (K: number) => ({ projectionKeysPerThread: K });
 
-test('projection first filter: low-rank LLM-like keys — every positive key passes, the output is the float64 answer, and most keys are dropped (d = 64 / 128, f32/f16, contiguous/paged, ranks 8 / 16; the query projected in a pass or in the scan, 1–8 keys a thread)', async (t) => {
+test('projection first filter: low-rank LLM-like keys — every positive key passes, the output is the float64 answer, and most keys are dropped (d = 64 / 128, f32/f16, contiguous/paged, ranks 8 / 16, 1–8 keys a thread)', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const r = rng(51), heads = 4, kvHeads = 2;
-  for (const [d, n, rank, storage, paged, filter, projection] of [[64, 600, 8, 'f32', false, 'proj', { projectionKeysPerThread: 1 }], [128, 400, 16, 'f16', false, 'proj', folded(2)],
-    [128, 400, 8, 'f32', true, 'proj-gather', {}], [128, 700, 8, 'f16', false, 'proj-gather', folded(8)], [64, 600, 24, 'f32', false, 'proj-gather', { projectionKeysPerThread: 4 }]] as const) {
+  for (const [d, n, rank, storage, paged, filter, projection] of [[64, 600, 8, 'f32', false, 'proj', keys(1)], [128, 400, 16, 'f16', false, 'proj', keys(2)],
+    [128, 400, 8, 'f32', true, 'proj-gather', {}], [128, 700, 8, 'f16', false, 'proj-gather', keys(2)], [64, 600, 24, 'f32', false, 'proj-gather', keys(4)]] as const) {
     // Queries as an LLM's: mostly in the keys' span (here 1.5·(k_a − k_b) of two keys of the head's group).
     const k = llmKeys(r, kvHeads, n, d), v = gaussian(r, kvHeads * n, 16).data, q = new Float32Array(heads * d);
     for (let h = 0; h < heads; h++) {
@@ -53,14 +53,14 @@ test('projection first filter: ties at the bias, keys just above it, a zero quer
   if (!device) return;
   const r = rng(52), heads = 2, kvHeads = 1, d = 48, dv = 8;
   const { n, k, v, q, bias } = edgeKeys(r, heads, d, dv);
-  for (const [storage, filter, rank, projection] of [['f32', 'proj', 8, {}], ['f16', 'proj-gather', 8, { projectionKeysPerThread: 1 }], ['f32', 'proj-gather', 32, {}],
-    ['f16', 'proj-gather', 8, folded(4)], ['f32', 'proj', 32, folded(8)]] as const) {
+  for (const [storage, filter, rank, projection] of [['f32', 'proj', 8, {}], ['f16', 'proj-gather', 8, keys(1)], ['f32', 'proj-gather', 32, {}],
+    ['f16', 'proj-gather', 8, keys(4)], ['f32', 'proj', 32, keys(2)]] as const) {
     await check(device, { label: `edges ${storage} ${filter} r=${rank} ${JSON.stringify(projection)}`, heads, kvHeads, d, dv, n, storage, k, v, q, bias, scale: 1, filter, projectionRank: rank, projection });
   }
   // Huge keys (f32: norms ~1e6 beside unit ones; and one at 1e30, beyond f16 and float32 squares).
   const kh = gaussian(r, 64, d).data;
   for (let i = 0; i < d; i++) { kh[5 * d + i] = 1e6 * (i % 2 ? 1 : -1); kh[6 * d + i] = -1e6 * (i % 2 ? 1 : -1); kh[9 * d + i] = i === 3 ? 1e30 : 0; }
-  for (const projection of [{}, folded(8)]) {
+  for (const projection of [{}, keys(1)]) {
     const label = JSON.stringify(projection);
     await check(device, { label: `huge keys ${label}`, heads, kvHeads, d, dv, n: 64, storage: 'f32', k: kh, v: gaussian(r, 64, dv).data, q: gaussian(r, heads, d, 3).data, bias: 0.5, filter: 'proj', projection });
     await check(device, { label: `n = 1 ${label}`, heads, kvHeads, d, dv, n: 1, storage: 'f32', k: gaussian(r, 1, d).data, v: gaussian(r, 1, dv).data, q: gaussian(r, heads, d).data, bias: -10, filter: 'proj', projection });
@@ -85,7 +85,7 @@ test('projection first filter: a key whose residual the query is parallel to —
   }
   q[20] = 3;
   const score = 3 * 2.5;
-  for (const [filter, projection] of [['proj', {}], ['proj-gather', {}], ['proj-gather', folded(2)]] as const) {
+  for (const [filter, projection] of [['proj', {}], ['proj-gather', {}], ['proj-gather', keys(2)]] as const) {
     const sizes = await check(device, { label: `tight residual ${filter} ${JSON.stringify(projection)}`, heads: 1, kvHeads: 1, d, dv: 8, n, storage: 'f32', k, v: gaussian(r, n, 8).data, q,
       bias: score * 0.99, scale: 1, filter, projectionRank: 8, projection });
     assert.ok(sizes[0]! <= 4, `tight residual ${filter}: ${sizes[0]} candidates (keys scoring 0 must not pass a bias of ${score * 0.99})`);
@@ -120,7 +120,7 @@ test('projection first filter: degenerate bases (all keys equal; keys of rank 2 
     const n = 300, n0 = 64, U = gaussian(r, 4, d).data, k = gaussian(r, n, d, 2).data, q = gaussian(r, heads, d).data;
     for (let j = 0; j < n0; j++) for (let i = 0; i < d; i++) { let x = 0; for (let a = 0; a < 4; a++) x += U[a * d + i]! * k[j * d + a]!; k[j * d + i] = x; }
     const bias = biasAt(0.05, k, q, heads, kvHeads, n, d);
-    for (const [filter, projection] of [['proj', {}], ['proj-gather', {}], ['proj-gather', folded(4)]] as const) {
+    for (const [filter, projection] of [['proj', {}], ['proj-gather', {}], ['proj-gather', keys(4)]] as const) {
       await check(device, { label: `appended ${filter} ${JSON.stringify(projection)}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v: gaussian(r, n, dv).data, q, bias, filter, projectionRank: 8, firstStep: n0, projection });
     }
   }
@@ -135,8 +135,7 @@ test('projection first filter: with exact sparse ReLU (certified ε: \'proj\' on
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'dense', firstFilter: 'proj-gather' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj', projectionRank: 12 }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'int4', projectionRank: 8 }), bad);
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'int8', projectionQuery: 'scan' }), bad);
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj', projectionQuery: 'fold' as 'scan' }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'int8', projectionKeysPerThread: 8 }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', projectionKeysPerThread: 3 }), bad);
   assert.ok(WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj', projectionRank: 24 }).firstFilterCandidates);
 });
