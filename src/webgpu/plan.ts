@@ -439,7 +439,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || !(mode?.kind === 'dense' || mode?.kind === 'relu'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense or exact sparse ReLU, got ${describe(options.usedCount)} with kind ${describe(options.kind)} and the ${sel.rule} rule`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense or exact sparse ReLU (sparsePass 'split', 'fused' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
     if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined', 'deferred'].includes(options.gatheredLoads) && splitPath))
