@@ -41,7 +41,8 @@
 // each team of the gathered attention takes a step of its key loop; the plan's default is 4; with
 // --split-workgroups also `NAME-bK-wN`).
 //
-// --gathered-variants wg,ld,wg+ld,gw396 adds `NAME-V` for the split exact-ReLU contenders, V the
+// --gathered-variants wg,ld,wg+ld,gw396 adds `NAME-V` for the split exact-ReLU contenders (and the
+// split certified ones, but variants with wg), V the
 // variant's '+'-joined tokens joined by '-': wg — usedCount 'workgroup' (the gathered pass counts
 // the keys of positive weight in the workgroup's atomic, not per lane), ld — gatheredLoads 'batched'
 // (a step's K/V words all loaded before any is used, the first ids before the query), pl —
@@ -236,6 +237,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   for (const c of gatheredStepKeys.length > 0 ? contenders.filter((x) => x.name.startsWith('certified') && !x.options.gatheredLeanState) : []) {
     for (const b of gatheredStepKeys) contenders.push({ name: `${c.name}-b${b}`, options: { ...c.options, gatheredStepKeys: b } });
+  }
+  // The gathered variants of the certified split contenders too (but usedCount, ReLU's).
+  for (const c of contenders.filter((x) => x.name.startsWith('certified') && x.options.sparsePass !== 'fused' && !/-(b\d|lean)/.test(x.name))) {
+    for (const v of gatheredVariants.filter((x) => !x.options.usedCount)) contenders.push({ name: `${c.name}-${v.name}`, options: { ...c.options, ...v.options } });
   }
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
