@@ -51,6 +51,13 @@
 // gatheredLoads 'deferred' (K as pl; a step's V rows only for keys some head weighs, accumulated a step later), gwN —
 // gatheredWorkgroups N (the gathered pass's workgroups only), bK — gatheredStepKeys K.
 //
+// --certified-variants sh,pq,sh+pq adds `NAME-sh`, `NAME-pq`, `NAME-sh-pq` for the split certified
+// contenders: sh, plan option certifiedHistogram 'scan' (the scan counts the histogram: no
+// histogram pass); pq (projection contenders only), certifiedQuery 'proj' (the projection's query
+// pass alone sets the anchor: no int8 query pass); cc, certifiedCutPass 'compact' (the compaction's
+// workgroups cut: no cut pass); ckK, certifiedCompactKeys K. --scan-workgroups 264,4096 adds
+// `NAME-…-wN` to the sh ones (certifiedScanWorkgroups N; the plan's default is 4 × targetWorkgroups).
+//
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
 // own times as differences of those medians, free of the ~10 µs a pass that per-pass timestamps
@@ -68,15 +75,25 @@
 // Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
 // warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
 //
+// Workload: the 'llm' synthetic instance is generated once at --workload-n keys (default 524288) and
+// each --n times its first n keys, so the instance at an n does not depend on the other lengths
+// asked for (certified's keep fraction, and so its speed, moves several-fold between instances:
+// docs/webgpu.md "Speed"); --n beyond --workload-n is refused. --seeds 1,2,3 times one instance a
+// seed (its keys, values and query: syntheticWorkload's seed) at every n, a row each (`seed`), then
+// a row a length (`what: 'seed spread'`) with each contender's median, min and max over the seeds of
+// its step time, speedup over dense, kept fraction (`NAME.keptFraction`: keys scored a head over n)
+// and errorBoundMax (`NAME.ms.median`, `NAME.ms.min`, `NAME.ms.max`, …).
+//
 // --modes picks the contenders by name (default all: dense, certified, certified-top-sum, certified-w1056,
 // certified-fused, certified-proj…, relu-dense, relu-<activation>); --host 0 skips the attendAsync row.
 //
-//   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--epsilon 1e-3]
+//   node --import tsx bench/webgpu-sparse-plan.ts [--n 32768,131072,524288] [--workload-n 524288] [--seeds 1] [--epsilon 1e-3]
 //     [--activations 0.03,0.01] [--filters int8,int4] [--rounds 7] [--reps 20] [--warm-ms 1500] [--dump data/dev_c_l2.safetensors] [--out file.json]
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-keys 1,2,4]
 //     [--fused-prefetch 0,1] [--fused-lean 0,1] [--fused-count lanes,workgroup] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
 //     [--gathered-variants wg,ld,wg+ld]
+//     [--certified-variants sh,pq,cc,ck8,sh+pq+cc+ck8] [--scan-workgroups 264,4096]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -105,6 +122,7 @@ const { values: a } = parseArgs({ options: {
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-keys': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
   'gathered-step-keys': { type: 'string', default: '' }, 'fused-count': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
+  'certified-variants': { type: 'string', default: '' }, 'scan-workgroups': { type: 'string', default: '' }, 'workload-n': { type: 'string', default: '524288' }, seeds: { type: 'string', default: '1' },
 } });
 /** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, pl, al, df, gwN, bK), '+' joining tokens. */
 const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
@@ -131,6 +149,16 @@ const fusedLean = a['fused-lean'] ? a['fused-lean'].split(',').map((x) => x === 
 /** --fused-count lanes,workgroup: the fused pass's usedCount values (contenders `-count-V` for those but the plan's default). */
 const fusedCount = a['fused-count'] ? a['fused-count'].split(',') as UsedCount[] : [];
 const gatheredLean = (a['gathered-lean'] ?? '').split(',').includes('1');
+/**
+ * --certified-variants sh,pq,sh+pq+cc+ck8: each a set of the certified pipeline's tuning options (sh: certifiedHistogram 'scan',
+ * pq: certifiedQuery 'proj', cc: certifiedCutPass 'compact', ckK: certifiedCompactKeys K).
+ */
+const certifiedVariants = (a['certified-variants'] ? a['certified-variants'].split(',') : []).map((v) => {
+  const parts = v.split('+');
+  if (parts.some((x) => !/^(sh|pq|cc|ck[1248])$/.test(x))) throw new Error(`--certified-variants: expected sh, pq, cc, ck1/2/4/8 or a + of them (e.g. sh+pq), got ${v}`);
+  return parts;
+});
+const scanWorkgroups = a['scan-workgroups'] ? a['scan-workgroups'].split(',').map(Number) : [];
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
 /** --proj-keys 1,4: projectionKeysPerThread values besides the plan's default (contenders `NAME-passK`, the names earlier runs used). */
@@ -145,6 +173,9 @@ const filters = a.filters!.split(',');
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
 const modes = a.modes?.split(',');
+const workloadN = Number(a['workload-n']), seeds = a.seeds!.split(',').map(Number);
+if (!Number.isInteger(workloadN) || workloadN < 1 || ns.some((n) => n > workloadN)) throw new Error(`--workload-n: expected an integer ≥ every --n (${ns.at(-1)}), got ${a['workload-n']}`);
+if (seeds.some((x) => !Number.isInteger(x))) throw new Error(`--seeds: expected integers, got ${a.seeds}`);
 const t0 = performance.now();
 const log = (x: unknown) => console.log(JSON.stringify(x));
 
@@ -238,8 +269,19 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   for (const c of gatheredStepKeys.length > 0 ? contenders.filter((x) => x.name.startsWith('certified') && !x.options.gatheredLeanState) : []) {
     for (const b of gatheredStepKeys) contenders.push({ name: `${c.name}-b${b}`, options: { ...c.options, gatheredStepKeys: b } });
   }
+  // --certified-variants: the split certified contenders with the pipeline's tuning options.
+  const certifiedSplit = contenders.filter((x) => x.name.startsWith('certified') && x.options.sparsePass !== 'fused' && !/-b\d$/.test(x.name));
+  for (const c of certifiedSplit) {
+    for (const v of certifiedVariants.filter((x) => !x.includes('pq') || c.options.firstFilter === 'proj')) {
+      const ck = v.find((x) => x.startsWith('ck'));
+      const options: Contender['options'] = { ...c.options, ...(v.includes('sh') ? { certifiedHistogram: 'scan' as const } : {}), ...(v.includes('pq') ? { certifiedQuery: 'proj' as const } : {}),
+        ...(v.includes('cc') ? { certifiedCutPass: 'compact' as const } : {}), ...(ck ? { certifiedCompactKeys: Number(ck.slice(2)) as 1 | 2 | 4 | 8 } : {}) };
+      contenders.push({ name: `${c.name}-${v.join('-')}`, options });
+      if (v.includes('sh')) for (const t of scanWorkgroups) contenders.push({ name: `${c.name}-${v.join('-')}-w${t}`, options: { ...options, certifiedScanWorkgroups: t } });
+    }
+  }
   // The gathered variants of the certified split contenders too (but usedCount, ReLU's).
-  for (const c of contenders.filter((x) => x.name.startsWith('certified') && x.options.sparsePass !== 'fused' && !/-(b\d|lean)/.test(x.name))) {
+  for (const c of certifiedSplit.filter((x) => !x.options.gatheredLeanState)) {
     for (const v of gatheredVariants.filter((x) => !x.options.usedCount)) contenders.push({ name: `${c.name}-${v.name}`, options: { ...c.options, ...v.options } });
   }
   // --modes: the dense plan stays (every ratio is against it).
@@ -274,7 +316,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     for (let j = 0; j < out.length; j++) { err = Math.max(err, Math.abs(out[j]! - ref[j]!)); refMax = Math.max(refMax, Math.abs(ref[j]!)); }
     let scored = 0, used = 0, bound = 0;
     for (let h = 0; h < heads; h++) { scored += words[4 * h]!; used += words[4 * h + 1]!; bound = Math.max(bound, bounds[4 * h + 2]!); }
-    Object.assign(row, { [`${c.name}.maxAbsErr`]: err, [`${c.name}.refMax`]: refMax, [`${c.name}.keysScoredPerHead`]: scored / heads, [`${c.name}.keysUsedPerHead`]: used / heads });
+    Object.assign(row, { [`${c.name}.maxAbsErr`]: err, [`${c.name}.refMax`]: refMax, [`${c.name}.keysScoredPerHead`]: scored / heads, [`${c.name}.keysUsedPerHead`]: used / heads,
+      [`${c.name}.keptFraction`]: scored / heads / Math.max(n, 1) });
     if (c.options.bias !== undefined) row[`${c.name}.bias`] = c.options.bias;
     const sel = plan.selected;
     if (sel) {
@@ -367,10 +410,21 @@ async function hostOverhead(w: Workload, n: number): Promise<Record<string, unkn
   return row;
 }
 
+/** Per contender of the rows (one a seed, same n): median, min and max of its time, speedup, kept fraction and bound. */
+function seedSpread(seedRows: Record<string, unknown>[]): Record<string, unknown> {
+  const first = seedRows[0]!, row: Record<string, unknown> = { workload: first.workload, n: first.n, what: 'seed spread', seeds: seedRows.map((r) => r.seed) };
+  for (const key of Object.keys(first).filter((k) => /\.(ms|speedup|keptFraction|errorBoundMax)$/.test(k) && !k.includes('@p'))) {
+    const xs = seedRows.map((r) => r[key]).filter((x): x is number => typeof x === 'number');
+    if (xs.length === seedRows.length) Object.assign(row, { [`${key}.median`]: median(xs), [`${key}.min`]: Math.min(...xs), [`${key}.max`]: Math.max(...xs) });
+  }
+  return row;
+}
+
 const rows: Record<string, unknown>[] = [];
 const save = () => {
   if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projKeys, fusedPrefetch, fusedLean, fusedCount, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
-    synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
+    certifiedVariants: certifiedVariants.map((v) => v.join('+')), scanWorkgroups,
+    synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', workloadN, seeds, seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {
   const t = loadDumpTensors(file);
@@ -378,9 +432,14 @@ for (const file of a.dump ? a.dump.split(',') : []) {
   if (w.d % 16 === 0) { rows.push(await measure(w, w.n)); log(rows.at(-1)); save(); }
 }
 if (ns.length > 0) {
-  const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);
-  for (const n of ns) { rows.push(await measure(full, n)); log(rows.at(-1)); save(); }
-  if (a.host !== '0') { rows.push(await hostOverhead(full, ns[0]!)); log(rows.at(-1)); save(); }
+  const bySeed: Record<string, unknown>[] = [];
+  for (const seed of seeds) {
+    // Generated at workloadN whatever the lengths timed: the instance at n is the same in every run.
+    const full = syntheticWorkload('llm', workloadN, 128, 8, 2, 1, seed);
+    for (const n of ns) { const row = { seed, workloadN, ...await measure(full, n) }; rows.push(row); bySeed.push(row); log(row); save(); }
+    if (a.host !== '0' && seed === seeds[0]) { rows.push(await hostOverhead(full, ns[0]!)); log(rows.at(-1)); save(); }
+  }
+  if (seeds.length > 1) for (const n of ns) { rows.push(seedSpread(bySeed.filter((r) => r.n === n))); log(rows.at(-1)); save(); }
 }
 save();
 process.exit(0);

@@ -54,8 +54,21 @@ export interface AttendShape {
   stepKeys?: number;
   /** How a step's K/V rows are loaded ({@link RowLoads}; default 'interleaved'). */
   loads?: RowLoads;
+  /**
+   * Held loads ('batched', 'pipelined') only: V words stay as stored (f16 pairs packed) until each
+   * head's accumulation unpacks them, instead of a step's value slices unpacked into registers
+   * once (half the registers for them at f16, G unpacks a word instead of one). Tuning: the dense
+   * kernel's plan option densePackedValues.
+   */
+  packedValues?: boolean;
   /** Gathered: how the lists are cut into the workgroups' chunks (wgsl.ts GatherChunks; default 'spanning'). */
   chunks?: GatherChunks;
+  /**
+   * The teams' fold starts with each pair of teams (2t, 2t + 1: one subgroup) folded by subgroup
+   * shuffles, so the rounds through workgroup memory fold half as many states (fewer barriers).
+   * Needs subgroups of at least 2·T lanes (the caller checks). Tuning: plan option densePairFold.
+   */
+  pairFold?: boolean;
 }
 
 /**
@@ -96,9 +109,9 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
   return T;
 }
 
-/** Keys one workgroup step covers (a split's chunk is a multiple of it). */
-export function keysPerStep(T: number): number {
-  return (AWG / T) * STEP_KEYS;
+/** Keys one workgroup step covers at B keys a team step (a split's chunk is a multiple of it). */
+export function keysPerStep(T: number, B = STEP_KEYS): number {
+  return (AWG / T) * B;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
@@ -170,7 +183,8 @@ export function leanBytes(G: number, D: number): number {
  * holds a barrier: uniform control flow).
  */
 export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): AttendPieces {
-  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes', loads = 'interleaved' } = x;
+  const { D, DV, G, T, storage, weighting, alpha, layout = 'contiguous', lean = false, usedCount = 'lanes', loads = 'interleaved', pairFold = false } = x;
+  if (pairFold && T === 1) throw new Error('attendSource: pairFold needs subgroups (T > 1)');
   if (!fitsHeads(G, DV, T, reserve)) throw new Error(`attendSource: ${G} heads of width ${DV} exceed workgroup memory`);
   const B = x.stepKeys ?? (lean ? LEAN_STEP_KEYS : STEP_KEYS);
   const NT = AWG / T, KU = D / (8 * T), VU = DV / (8 * T), DQ = DV / 4;
@@ -187,11 +201,18 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     : `${dst}[2u * (${at})] = ${src}[2u * (${word})]; ${dst}[2u * (${at}) + 1u] = ${src}[2u * (${word}) + 1u];`);
   const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
   const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
-  const batched = loads === 'batched', held = loads !== 'interleaved';
+  const batched = loads === 'batched', held = loads !== 'interleaved', packed = x.packedValues === true;
   const pipelined = loads === 'pipelined', deferred = loads === 'deferred', ahead = pipelined || deferred;
+  if (packed && !(batched || pipelined)) throw new Error('attendSource: packedValues needs batched or pipelined loads');
+  // A step's words held in registers: kw/vw ('batched'), ck/cv (loaded a step ahead).
+  const [kSrc, vSrc] = ahead ? ['ck', 'cv'] : ['kw', 'vw'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   // The B keys' weights summed (written out: no loop-carried sum; their value slices: accumulateWith).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
+  // Held words' quad (hi: dims 4–7 of the unit) of array src at unit index idx, as f32.
+  const quadOf = (src: string, idx: string, hi: boolean) => (f16
+    ? `vec4f(unpack2x16float(${src}[${idx}].${hi ? 'z' : 'x'}), unpack2x16float(${src}[${idx}].${hi ? 'w' : 'y'}))`
+    : `${src}[2u * (${idx})${hi ? ' + 1u' : ''}]`);
   // The key loop's per-head update. ReLU: written out once per head with h a constant — a loop
   // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
   // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
@@ -200,9 +221,14 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   // The per-head accumulation of the step's weighted value slices, written out as wSum; deferred:
   // the step before's (its weights dw and rescale dc), then this step's kept for the next.
-  const accumulateWith = (corr: string, weight: (b: number) => string) => `for (var i = 0u; i < 2u * VU; i++) {
+  // Packed values: unpacked here from the held V words (vSrc), a quad pair a unit.
+  const accumulateWith = (corr: string, weight: (b: number) => string) => (packed ? `for (var u = 0u; u < VU; u++) {
+          let i = h * 2u * VU + 2u * u;
+          acc[i] = acc[i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * ${quadOf(vSrc, `${b}u * VU + u`, false)}`).join(' + ')};
+          acc[i + 1u] = acc[i + 1u] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * ${quadOf(vSrc, `${b}u * VU + u`, true)}`).join(' + ')};
+        }` : `for (var i = 0u; i < 2u * VU; i++) {
           acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * v[${2 * b}u * VU + i]`).join(' + ')};
-        }`;
+        }`);
   const accumulatePending = accumulateWith('dc[h]', (b) => `dw[h * B + ${b}u]`);
   const accumulate = deferred ? `${accumulatePending}
         dc[h] = corr;
@@ -229,7 +255,6 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }`;
   // A step's scores and value slices from its rows: key b's row is `row` (interleaved: loaded
   // here), else its words are held in registers: kw/vw ('batched'), ck/cv ('pipelined').
-  const [kSrc, vSrc] = ahead ? ['ck', 'cv'] : ['kw', 'vw'];
   // Value slices of the step's keys from words vw as stored (deferred: the step before's).
   const unpackValues = `for (var b = 0u; b < B; b++) {
         for (var u = 0u; u < VU; u++) {
@@ -240,7 +265,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const scoreKey = `for (var u = 0u; u < KU; u++) {
           ${held ? unitOf(kSrc, 'b * KU + u') : unit('K')}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
-        }${deferred ? '' : `
+        }${deferred || packed ? '' : `
         for (var u = 0u; u < VU; u++) {
           ${held ? unitOf(vSrc, 'b * VU + u') : unit('V')}
           v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
@@ -278,8 +303,8 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
     for (var base = r.x; base < r.y; base += NT * B) {
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
-      var v: array<vec4f, ${B * 2 * VU}>;
-      var ok: array<bool, B>;
+      ${packed ? '' : `var v: array<vec4f, ${B * 2 * VU}>;
+      `}var ok: array<bool, B>;
       ${ahead ? `let ck = kw;${deferred ? ' let ckk = kk;' : ' let cv = vw;'}
       ${loadRows(keyOfStep(keyAt, 'base + NT * B'), 'base + NT * B + b * NT + team < r.y')}
       ${nextIds(keyAt, 'base + 2u * NT * B')}
@@ -335,31 +360,45 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
       ${unpackValues}
       ${perHead(accumulatePending)}
     }` : ''}`;
-  const end = (header?: string) => `
+  // The factor taking a state of max x to the max M (ReLU: largest t).
+  const rescale = (x: string, M: string) => (softmax ? `exp(${x} - ${M})` : `select(1.0, pw(${x} / ${M}), ${M} > 0.0)`);
+  // Pair fold: the units folded through workgroup memory are team pairs `ut` (the even team holds it).
+  const ut = pairFold ? 'ut' : 'team', held2 = pairFold ? 'paired && ' : '';
+  const end = (header?: string) => `${pairFold ? `
+    // Teams 2t and 2t + 1 (one subgroup) fold by shuffles first: both then hold the pair's state.
+    for (var h = 0u; h < G; h++) {
+      let mo = subgroupShuffleXor(m[h], T);
+      let M2 = max(m[h], mo);
+      let f = ${rescale('m[h]', 'M2')}; let g = ${rescale('mo', 'M2')};
+      l[h] = l[h] * f + subgroupShuffleXor(l[h], T) * g;
+      for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * f + subgroupShuffleXor(acc[h * 2u * VU + i], T) * g; }
+      m[h] = M2;
+    }
+    let ut = team / 2u; let paired = team % 2u == 0u;` : ''}
     // Fold the teams: a common max per head (ReLU: the largest t), then halving rounds through
     // workgroup memory.
-    if (lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[team * G + h] = m[h]; } }
+    if (${held2}lane == 0u) { for (var h = 0u; h < G; h++) { teamMax[${ut} * G + h] = m[h]; } }
     workgroupBarrier();
     for (var h = 0u; h < G; h++) {
       var M = ${softmax ? 'NEG' : '0.0'};
-      for (var t = 0u; t < NT; t++) { M = max(M, teamMax[t * G + h]); }
-      let f = ${softmax ? 'exp(m[h] - M)' : 'select(1.0, pw(m[h] / M), M > 0.0)'};
+      for (var t = 0u; t < ${pairFold ? 'NT / 2u' : 'NT'}; t++) { M = max(M, teamMax[t * G + h]); }
+      let f = ${rescale('m[h]', 'M')};
       m[h] = M; l[h] *= f;
       for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] *= f; }
     }
-    for (var half = NT / 2u; half > 0u; half >>= 1u) {
+    for (var half = ${pairFold ? 'NT / 4u' : 'NT / 2u'}; half > 0u; half >>= 1u) {
       for (var c0 = 0u; c0 < half; c0 += C) {
         let width = min(C, half - c0);
-        if (team >= half + c0 && team < half + c0 + width) {
-          let slot = (team - half - c0) * G;
+        if (${held2}${ut} >= half + c0 && ${ut} < half + c0 + width) {
+          let slot = (${ut} - half - c0) * G;
           for (var h = 0u; h < G; h++) {
             for (var i = 0u; i < 2u * VU; i++) { fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i] = acc[h * 2u * VU + i]; }
             if (lane == 0u) { fold[(slot + h) * (DQ + 1u)] = vec4f(l[h], 0.0, 0.0, 0.0); }
           }
         }
         workgroupBarrier();
-        if (team >= c0 && team < c0 + width) {
-          let slot = (team - c0) * G;
+        if (${held2}${ut} >= c0 && ${ut} < c0 + width) {
+          let slot = (${ut} - c0) * G;
           for (var h = 0u; h < G; h++) {
             for (var i = 0u; i < 2u * VU; i++) { acc[h * 2u * VU + i] += fold[(slot + h) * (DQ + 1u) + 1u + lane * 2u * VU + i]; }
             l[h] += fold[(slot + h) * (DQ + 1u)].x;
@@ -407,7 +446,7 @@ export function attendSource(x: AttendShape): string {
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1;
   // batched and pipelined loads take the first step's ids before the query loads (neither waits on the other).
   const keyAt = gather ? (i: string) => `ids[list + ${i}]` : undefined;
-  const first = keyAt !== undefined && (x.loads ?? 'interleaved') !== 'interleaved';
+  const first = (x.loads ?? 'interleaved') !== 'interleaved';
   const segment = `${first ? `${a.prefetch(keyAt)}\n    ` : ''}${a.begin}${a.keys(keyAt, first)}${a.end()}`;
   const aligned = x.chunks === 'aligned';
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;

@@ -26,7 +26,7 @@ export function certifiedKeepRule(group: number, topSum = false): KeepRule {
   const b = RULE_BINDING, GH = headsPerScan(group), WPK = bucketWords(GH);
   return {
     id: `certified${GH}${topSum ? '-top-sum' : ''}`, codes: 'own', storageBuffers: topSum ? 6 : 5,
-    // globalCutFns' cutScan, cutBest, cutRow; the G cuts are registers.
+    // globalCutFns' cutScan, cutBest, cutRows (one head at a time); the G cuts are registers.
     workgroupBytes: 8 * 256 + 4 + 16,
     declarations: /* wgsl */ `
 const NB = ${NB}u;

@@ -3,12 +3,12 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type GatherChunks, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, LEAN_STEP_KEYS, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
-import { CodeSelection, type CertifiedCut, type FirstFilter } from './selection.js';
+import { CodeSelection, type CertifiedCut, type CertifiedHistogram, type CertifiedQuery, type FirstFilter } from './selection.js';
 import { PROJ_DEFAULT_KEYS_PER_THREAD, PROJ_KEYS_PER_THREAD, PROJ_RANKS } from './proj-filter.js';
-import { headsPerScan } from './select-wgsl.js';
+import { certifiedScanBytes, headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
 import { nibbleKeepRule, projKeepRule } from './fused-wgsl.js';
@@ -247,6 +247,33 @@ export interface DecodePlanOptions {
    */
   certifiedCut?: CertifiedCut;
   /**
+   * Certified ε, tuning (docs/webgpu.md): where the bound gaps are counted — 'pass' (default: the
+   * scan writes every key's upper and lower bucket bytes, a histogram pass counts them) or 'scan'
+   * (the scan's workgroups count their keys in workgroup memory and add the counts into the
+   * histogram with atomics: one pass less, the lower bytes never written) — and, with 'scan', the
+   * scan's workgroups over all scan groups (default 4 × targetWorkgroups; each strides over its
+   * blocks of keys). The counts, the cut and the kept keys are the same. The split path's only.
+   */
+  certifiedHistogram?: CertifiedHistogram;
+  certifiedScanWorkgroups?: number;
+  /**
+   * Certified ε with firstFilter 'proj', tuning (docs/webgpu.md): the query passes of a step —
+   * 'int8' (default: the int8 codes' query pass sets the anchor from their bounds of 256 sampled
+   * keys, then the projection's query pass) or 'proj' (the projection's query pass alone, the
+   * anchor from the projection bounds of the same samples: one pass less). Any anchor is correct;
+   * the kept keys may differ a little.
+   */
+  certifiedQuery?: CertifiedQuery;
+  /**
+   * Certified ε, tuning (docs/webgpu.md): where the cut is made — 'pass' (default: a pass of one
+   * workgroup a head) or 'compact' (each workgroup of the compaction computes its heads' cuts from
+   * the histogram first, few long workgroups: one dependent pass less, the same cut) — and the
+   * compaction's keys a thread with union lists (1 (default), 2, 4 or 8: their bytes loaded
+   * together, one append for them all).
+   */
+  certifiedCutPass?: 'pass' | 'compact';
+  certifiedCompactKeys?: 1 | 2 | 4 | 8;
+  /**
    * Certified ε: steps over at most this many keys run the dense kernel instead of the selection
    * (errorBound 0, keysScored = keysUsed = n) — below the length where the selection's passes pay
    * for themselves (default {@link CERTIFIED_DENSE_MAX}, measured on an H100; 0: always select).
@@ -311,6 +338,23 @@ export interface DecodePlanOptions {
    * (each list starts a chunk of its own: no workgroup attends two lists).
    */
   gatheredChunks?: GatherChunks;
+  /**
+   * The dense attention kernel (dense plans, and certified steps run dense), tuning (docs/webgpu.md):
+   * how a step's K/V rows are loaded (attend-kernel.ts RowLoads; default 'interleaved'), keys a
+   * team takes a step of the key loop (1, 2, 4 or 8; default 4, 2 with a lean state), a lean
+   * state (queries in workgroup memory: fewer registers a thread; default false) and, with
+   * 'batched' or 'pipelined' loads, V words kept packed until each head's accumulation
+   * (attend-kernel.ts packedValues; default false); and the merge's quads a workgroup after it
+   * (wgsl.ts mergeSource MQ: 1, 2, 4 or 8; default 4); densePairFold: the teams' fold begins with
+   * subgroup shuffles between team pairs (attend-kernel.ts pairFold; needs subgroups of ≥ 2 teams'
+   * lanes, else UNSUPPORTED; default false).
+   */
+  denseLoads?: RowLoads;
+  denseStepKeys?: 1 | 2 | 4 | 8;
+  denseLeanState?: boolean;
+  densePackedValues?: boolean;
+  denseMergeQuads?: 1 | 2 | 4 | 8;
+  densePairFold?: boolean;
 }
 
 export interface DecodeBuffers {
@@ -367,9 +411,12 @@ export class WebGpuDecodePlan {
     this.scale = options.scale ?? 1 / Math.sqrt(headDim);
     const group = heads / kvHeads;
     this.T = lanesFor(headDim, this.valueDim, pipelines.subgroupSize);
+    if (options.densePairFold && !(this.T > 1 && 2 * this.T <= pipelines.subgroupSize)) {
+      throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: densePairFold needs subgroups of at least 2 × ${this.T} lanes (two teams of a key's lanes), got ${pipelines.subgroupSize}`);
+    }
     // Sparse plans attend one id list per workgroup: a scan group's union (exact ReLU, certified)
     // where the kernel can serve its heads at once, else a head's.
-    const lean = mode.kind !== 'dense' && (options.gatheredLeanState ?? true);
+    const lean = (mode.kind !== 'dense' && (options.gatheredLeanState ?? true)) || (options.denseLeanState ?? false);
     const fits = (G: number) => fitsHeads(G, this.valueDim, this.T, lean ? leanBytes(G, headDim) : 0);
     const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fits(headsPerScan(group));
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
@@ -396,7 +443,9 @@ export class WebGpuDecodePlan {
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
       projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
-      certifiedCut: options.certifiedCut ?? 'global',
+      certifiedCut: options.certifiedCut ?? 'global', certifiedHistogram: options.certifiedHistogram ?? 'pass',
+      certifiedScanWorkgroups: options.certifiedScanWorkgroups ?? 4 * (options.targetWorkgroups ?? DEFAULT_WORKGROUPS), certifiedQuery: options.certifiedQuery ?? 'int8',
+      certifiedCutPass: options.certifiedCutPass ?? 'pass', certifiedCompactKeys: options.certifiedCompactKeys ?? 1,
     });
   }
 
@@ -447,6 +496,15 @@ export class WebGpuDecodePlan {
       || (options.gatheredChunks !== undefined && !(['spanning', 'aligned'].includes(options.gatheredChunks) && splitPath))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched', 'pipelined' or 'deferred', gatheredWorkgroups an integer in [1, 65535] and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)}, ${describe(options.gatheredWorkgroups)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
+    if ((options.denseLoads !== undefined && !['interleaved', 'batched', 'pipelined'].includes(options.denseLoads))
+      || (options.denseStepKeys !== undefined && ![1, 2, 4, 8].includes(options.denseStepKeys))
+      || (options.denseLeanState !== undefined && typeof options.denseLeanState !== 'boolean')
+      || (options.densePackedValues !== undefined && !(typeof options.densePackedValues === 'boolean' && (!options.densePackedValues || (options.denseLoads ?? 'interleaved') !== 'interleaved')))
+      || (options.denseMergeQuads !== undefined && ![1, 2, 4, 8].includes(options.denseMergeQuads))
+      || (options.densePairFold !== undefined && typeof options.densePairFold !== 'boolean')
+      || ((options.denseLoads ?? options.denseStepKeys ?? options.denseLeanState ?? options.densePackedValues ?? options.denseMergeQuads ?? options.densePairFold) !== undefined && mode?.kind !== 'dense' && mode?.kind !== 'certified')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected denseLoads 'interleaved', 'batched' or 'pipelined', denseStepKeys 1, 2, 4 or 8, denseLeanState true or false, densePackedValues true (with denseLoads 'batched' or 'pipelined') or false and denseMergeQuads 1, 2, 4 or 8 and densePairFold true or false, with a dense plan or certified softmax (its dense steps), got ${describe(options.denseLoads)}, ${describe(options.denseStepKeys)}, ${describe(options.denseLeanState)}, ${describe(options.densePackedValues)}, ${describe(options.denseMergeQuads)} and ${describe(options.densePairFold)} with the ${sel.rule} rule`);
+    }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
@@ -477,6 +535,25 @@ export class WebGpuDecodePlan {
     const cutRule = options.certifiedCut ?? 'global';
     if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCut 'global', or 'global-top-sum' with certified softmax { epsilon }, got ${describe(options.certifiedCut)} with the ${sel.rule} rule`);
+    }
+    const histogram = options.certifiedHistogram ?? 'pass', scanWorkgroups = options.certifiedScanWorkgroups;
+    if ((histogram !== 'pass' && histogram !== 'scan') || (histogram === 'scan' && (mode?.kind !== 'certified' || options.sparsePass === 'fused'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedHistogram 'pass', or 'scan' with certified softmax { epsilon } and sparsePass 'split' or 'auto', got ${describe(options.certifiedHistogram)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    }
+    if (scanWorkgroups !== undefined && !(histogram === 'scan' && Number.isSafeInteger(scanWorkgroups) && scanWorkgroups >= 1)) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedScanWorkgroups an integer ≥ 1 with certifiedHistogram 'scan', got ${describe(scanWorkgroups)} with certifiedHistogram ${describe(options.certifiedHistogram)}`);
+    }
+    if (options.certifiedQuery !== undefined && !(['int8', 'proj'].includes(options.certifiedQuery) && mode?.kind === 'certified' && filter === 'proj')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedQuery 'int8' or 'proj' with certified softmax { epsilon } and firstFilter 'proj', got ${describe(options.certifiedQuery)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
+    }
+    if ((options.certifiedCutPass !== undefined || options.certifiedCompactKeys !== undefined)
+      && !((options.certifiedCutPass ?? 'pass') in { pass: 1, compact: 1 } && [1, 2, 4, 8].includes(options.certifiedCompactKeys ?? 1) && mode?.kind === 'certified' && options.sparsePass !== 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCutPass 'pass' or 'compact' and certifiedCompactKeys 1, 2, 4 or 8 with certified softmax { epsilon } and sparsePass 'split' or 'auto', got ${describe(options.certifiedCutPass)} and ${describe(options.certifiedCompactKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    }
+    const scanBytes = certifiedScanBytes(headsPerScan(heads / kvHeads), cutRule === 'global-top-sum', histogram === 'scan');
+    const limit = (device instanceof Pipelines ? device.device : device).limits.maxComputeWorkgroupStorageSize;
+    if (mode?.kind === 'certified' && scanBytes > limit) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedHistogram 'pass' where the scan's workgroup memory (${scanBytes} bytes with ${headsPerScan(heads / kvHeads)} heads a scan group) exceeds the device's ${limit}, got 'scan'`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);
@@ -532,7 +609,10 @@ export class WebGpuDecodePlan {
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
     // A certified step short enough to run dense (certifiedDenseMax) takes the dense path: no selection.
     const relu = o.kind === 'relu', sel = this.lastDense ? null : this.selection, device = this.pipelines.device;
-    const step = keysPerStep(this.T);
+    const lean = sel !== null ? o.gatheredLeanState ?? true : o.denseLeanState ?? false;
+    const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : o.denseStepKeys;
+    // (The gathered chunks stay multiples of the default step: GATHER_CHUNK's minimum.)
+    const step = keysPerStep(this.T, sel ? undefined : stepKeys ?? (lean ? LEAN_STEP_KEYS : undefined));
     const list = sel?.list;
     let splits: number, chunk: number;
     if (list) {
@@ -552,13 +632,12 @@ export class WebGpuDecodePlan {
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
-    const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
-    const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved', chunks = sel ? o.gatheredChunks ?? 'spanning' : 'spanning';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl', deferred: '-df' }[loads]}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const packedValues = sel === null && (o.densePackedValues ?? false), pairFold = sel === null && (o.densePairFold ?? false);
+    const loads = (sel ? o.gatheredLoads : o.denseLoads) ?? 'interleaved', chunks = sel ? o.gatheredChunks ?? 'spanning' : 'spanning';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl', deferred: '-df' }[loads]}${packedValues ? '-pv' : ''}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks, packedValues, pairFold,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
@@ -567,10 +646,11 @@ export class WebGpuDecodePlan {
     const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
     const slots = chunks === 'aligned' ? 'aligned' : 'lists';
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${slots}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, slots));
+    const MQ = sel === null ? o.denseMergeQuads : undefined;
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${slots}${MQ ? `-q${MQ}` : ''}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, slots, MQ));
     const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
-      bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
+      bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim, MQ));
     this.pipelines.endPass();
   }
 

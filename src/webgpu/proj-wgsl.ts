@@ -314,8 +314,15 @@ export function projQueryStatements(D: number, R: number): string {
 /**
  * The query pass, one workgroup a head: projQueryStatements into qproj
  * [heads, projQueryStride(R)]; the candidate lists' counts zeroed (heads ≥ lists). Dispatch (heads).
+ * `anchorWords` (certified ε's query pass, proj-certified.ts: the int8 query pass's duties, so a
+ * step needs no other): every head's count zeroed (binding 6: the compaction's), its `anchorWords`
+ * histogram words zeroed (hist, 10), and its anchor (9) — the largest upper bound on the
+ * projection codes (codes 7, keyMeta 8) of 256 keys spread over [0, n), 0 where n = 0 or that
+ * bound is not finite (any anchor is correct; a near one keeps fewer keys).
  */
-export function projQuerySource(D: number, R: number): string {
+export function projQuerySource(D: number, R: number, anchorWords = 0): string {
+  // (The sampled keys' bounds read the head's projected query where the pass made it: qpw.)
+  const anchored = anchorWords > 0, made: ProjQuery = (h, i) => `qpw[${h} * ${projQueryStride(R)}u + ${i}]`;
   return /* wgsl */ `
 const WG = ${WG}u;
 ${PARAMS}
@@ -325,12 +332,34 @@ ${projQueryDeclarations(D, R, 1)}
 @group(0) @binding(4) var<uniform> p: Params;
 @group(0) @binding(5) var<storage, read_write> qproj: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> candCounts: array<u32>;
+${anchored ? `@group(0) @binding(7) var<storage, read> codes: array<vec4u>;
+@group(0) @binding(8) var<storage, read> keyMeta: array<vec2f>;
+@group(0) @binding(9) var<storage, read_write> anchor: array<f32>;
+@group(0) @binding(10) var<storage, read_write> hist: array<u32>;
+var<workgroup> topRed: array<f32, WG>;` : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let h0 = wid.x; let kvh = h0 / p.groupSize;
-  if (lid == 0u && h0 < p.lists) { candCounts[h0] = 0u; }
+  if (lid == 0u && ${anchored ? 'true' : 'h0 < p.lists'}) { candCounts[h0] = 0u; }
+  ${anchored ? `for (var i = lid; i < ${anchorWords}u; i += WG) { hist[h0 * ${anchorWords}u + i] = 0u; }` : ''}
   ${projQueryStatements(D, R)}
   if (lid < PJ_QS) { qproj[h0 * PJ_QS + lid] = qpw[lid]; }
+  ${anchored ? `// One sampled key a thread (the int8 query pass' spread): its upper bound from the codes.
+  var top = -3.0e38;
+  if (p.n > 0u) {
+    let jj = min(p.n - 1u, u32(f32(lid) * f32(p.n) / f32(WG)));
+    ${projDots(R, 1, made, storedProjCode(R), STORED_PROJ_META)}
+    ${projHalfWidth(R, '0', made)}
+    let ub = t.x + dt[0] + half;
+    top = select(-3.0e38, ub, ub > -3.0e38 && ub < 3.0e38);
+  }
+  topRed[lid] = top;
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { topRed[lid] = max(topRed[lid], topRed[lid + stride]); }
+  }
+  workgroupBarrier();
+  if (lid == 0u) { anchor[h0] = select(0.0, topRed[0], p.n > 0u && topRed[0] > -1.0e38 && topRed[0] < 1.0e38); }` : ''}
 }`;
 }
 

@@ -8,7 +8,8 @@
 // float64 answer. Low-rank LLM-like keys (it must keep few of them), a key whose residual the query is
 // parallel to, equal keys (ties), zero keys, a zero query, huge keys (1e6, and 1e30 beyond f16 and
 // float32 squares), n = 0 and 1, d = 16 / 48 / 64 / 128, ranks 8 / 16, f32 / f16, contiguous / paged,
-// GQA 1 / 2 / 3 / 8 (two bucket words a key), the top-sum cut.
+// GQA 1 / 2 / 3 / 8 (two bucket words a key), the top-sum cut; the one query pass (certifiedQuery
+// 'proj', over two steps) and the histogram in the scan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
@@ -23,6 +24,8 @@ interface Case {
   /** Keys [kvHeads, n, d], values [kvHeads, n, dv], queries [heads, d]. */
   k: Float32Array; v: Float32Array; q: Float32Array;
   eps?: number; scale?: number; paged?: boolean; rank?: number; cut?: DecodePlanOptions['certifiedCut'];
+  /** The plan's tuning options certifiedQuery (one query pass: its anchor and clears are checked over two steps) and certifiedHistogram. */
+  tuning?: Pick<DecodePlanOptions, 'certifiedQuery' | 'certifiedHistogram'>;
 }
 
 const BYTE_MAX = 255;
@@ -33,20 +36,25 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const cap = Math.max(pageSize, Math.ceil(n / pageSize) * pageSize), scale = Math.fround(c.scale ?? 1 / Math.sqrt(d));
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', scale,
     sparsity: { epsilon: eps }, firstFilter: 'proj', projectionRank: c.rank ?? 8, certifiedCut: c.cut, certifiedDenseMax: 0, maxLength: cap, targetWorkgroups: 8,
-    layout: c.paged ? { pageSize } : 'contiguous' });
+    layout: c.paged ? { pageSize } : 'contiguous', ...c.tuning });
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
     ...(K.table ? { pageTable: upload(device, K.table) } : {}) };
-  const enc = device.createCommandEncoder();
-  plan.encode(enc, bufs, n);
-  device.queue.submit([enc.finish()]);
+  // Two steps: what one step's passes clear (the histogram, the lists' counts) must be cleared for the next.
+  for (let step = 0; step < (c.tuning ? 2 : 1); step++) {
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, n);
+    device.queue.submit([enc.finish()]);
+  }
   const got = new Float32Array(await readBuffer(device, bufs.output, heads * dv * 4));
   const statsBytes = await readBuffer(device, plan.stats, heads * 16), bounds = new Float32Array(statsBytes), words = new Uint32Array(statsBytes);
-  const s = (plan as unknown as { selection: { anchor: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer } }).selection;
+  const s = (plan as unknown as { selection: { anchor: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer | null; hist: GPUBuffer } }).selection;
   const GH = Math.min(group, 8), WPK = Math.ceil(GH / 4), byteWords = (heads / GH) * WPK * cap * 4;
   const anchor = new Float32Array(await readBuffer(device, s.anchor, heads * 4));
-  const up = new Uint32Array(await readBuffer(device, s.upBytes, byteWords)), lo = new Uint32Array(await readBuffer(device, s.loBytes, byteWords));
+  // (The histogram counted in the scan: no lower bytes; the counts then sum to n a head.)
+  const up = new Uint32Array(await readBuffer(device, s.upBytes, byteWords)), lo = s.loBytes ? new Uint32Array(await readBuffer(device, s.loBytes, byteWords)) : null;
+  const NB = 448, hist = new Uint32Array(await readBuffer(device, s.hist, heads * NB * 2 * 4));
   const byteOf = (x: Uint32Array, h: number, j: number) => (x[(Math.floor(h / GH) * WPK + Math.floor((h % GH) / 4)) * cap + j]! >> (8 * ((h % GH) % 4))) & 0xff;
   // (A step over 0 keys runs dense: no lists.)
   const sel = n === 0 ? null : plan.selected!, lists = sel ? heads / sel.headsPerList : 0;
@@ -64,11 +72,18 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     for (let j = 0; j < n; j++) {
       let dot = 0;
       for (let i = 0; i < d; i++) dot += q[i]! * x.k[j * d + i]!;
-      const gap = a - scale * dot, bu = byteOf(up, h, j), bl = byteOf(lo, h, j);
+      const gap = a - scale * dot, bu = byteOf(up, h, j);
       assert.ok(bu === 0 || (bu - ABOVE) / 8 <= gap, `${c.label} head ${h} key ${j}: upper byte ${bu} above its score (anchor − score ${gap})`);
+      if (!lo) continue;
+      const bl = byteOf(lo, h, j);
       assert.ok(bl === BYTE_MAX || (bl - ABOVE + 1) / 8 >= gap, `${c.label} head ${h} key ${j}: lower byte ${bl} below its score (anchor − score ${gap})`);
     }
     if (!sel) { assert.equal(words[4 * h], 0); continue; }
+    for (const side of [0, 1]) {
+      let total = 0;
+      for (let b = 0; b < NB; b++) total += hist[(h * NB + b) * 2 + side]!;
+      assert.equal(total, n, `${c.label} head ${h}: the histogram's ${side ? 'lower' : 'upper'} counts`);
+    }
     const li = Math.floor(h / sel.headsPerList), list = ids.slice(li * cap, li * cap + counts[li]!);
     assert.equal(new Set(list).size, list.length, `${c.label} head ${h}: ids repeat`);
     kept.push(list.length);
@@ -106,11 +121,15 @@ test('certified ε on the projection bounds: low-rank LLM-like keys — every ke
   for (const [heads, kvHeads, d, n, rank, storage, paged, cut, most] of [[4, 2, 64, 900, 8, 'f32', false, undefined, 0.5], [4, 2, 128, 600, 16, 'f16', true, undefined, 0.5],
     [6, 2, 64, 700, 8, 'f16', false, 'global-top-sum', 0.5], [8, 1, 16, 500, 8, 'f32', false, undefined, 0.75]] as const) {
     const k = llmKeys(r, kvHeads, n, d), q = spanQueries(r, k, heads, kvHeads, n, d, 2.5);
-    const label = `llm ${heads}/${kvHeads} d=${d} r=${rank} ${storage}${paged ? ' paged' : ''}${cut ? ` ${cut}` : ''}`;
-    const kept = await check(device, { label, heads, kvHeads, d, dv: 16, n, storage, k, v: gaussian(r, kvHeads * n, 16).data, q, rank, paged, cut });
-    // It must filter (a bound that kept everything would pass the checks above): the lists' mean (a
-    // KV group whose queries spread their mass keeps more).
-    assert.ok(kept.reduce((x, y) => x + y, 0) < most * n * kept.length, `${label}: kept ${kept} of ${n}`);
+    const v = gaussian(r, kvHeads * n, 16).data;
+    // Also with the one query pass (its anchor from the projection bounds) and the histogram in the scan.
+    for (const tuning of [undefined, ...(d === 64 ? [{ certifiedQuery: 'proj', certifiedHistogram: 'scan' } as const] : [])]) {
+      const label = `llm ${heads}/${kvHeads} d=${d} r=${rank} ${storage}${paged ? ' paged' : ''}${cut ? ` ${cut}` : ''}${tuning ? ' one query pass, histogram in the scan' : ''}`;
+      const kept = await check(device, { label, heads, kvHeads, d, dv: 16, n, storage, k, v, q, rank, paged, cut, tuning });
+      // It must filter (a bound that kept everything would pass the checks above): the lists' mean (a
+      // KV group whose queries spread their mass keeps more).
+      assert.ok(kept.reduce((x, y) => x + y, 0) < most * n * kept.length, `${label}: kept ${kept} of ${n}`);
+    }
   }
 });
 
@@ -151,7 +170,9 @@ test('certified ε on the projection bounds: equal keys (ties), zero keys, a zer
     ['n = 0', 0, new Float32Array(0), gaussian(r, heads, d).data, 'f32'],
   ];
   for (const [label, n, k, q, storage] of cases) {
-    await check(device, { label, heads, kvHeads, d, dv, n, storage, k, v: gaussian(r, kvHeads * n, dv).data, q });
+    const v = gaussian(r, kvHeads * n, dv).data;
+    await check(device, { label, heads, kvHeads, d, dv, n, storage, k, v, q });
+    await check(device, { label: `${label}, one query pass`, heads, kvHeads, d, dv, n, storage, k, v, q, tuning: { certifiedQuery: 'proj' } });
   }
 });
 
@@ -164,5 +185,8 @@ test('certified ε on the projection bounds: only firstFilter \'proj\', with the
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'int4' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { topK: 4 }, firstFilter: 'proj' }), bad);
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', projectionKeysPerThread: 4 }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, certifiedQuery: 'proj' }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', firstFilter: 'proj', certifiedQuery: 'proj' }), bad);
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', certifiedQuery: 'both' as 'proj' }), bad);
   assert.equal(WebGpuDecodePlan.create(device, { ...base, sparsity: { epsilon: 1e-3 }, firstFilter: 'proj', projectionRank: 16 }).firstFilterCandidates, null);
 });
