@@ -41,15 +41,11 @@
 // each team of the gathered attention takes a step of its key loop; the plan's default is 4; with
 // --split-workgroups also `NAME-bK-wN`).
 //
-// --gathered-variants wg,ld,wg+ld,gw396 adds `NAME-V` for the split exact-ReLU contenders (and the
-// split certified ones, but variants with wg), V the
-// variant's '+'-joined tokens joined by '-': wg — usedCount 'workgroup' (the gathered pass counts
-// the keys of positive weight in the workgroup's atomic, not per lane), ld — gatheredLoads 'batched'
-// (a step's K/V words all loaded before any is used, the first ids before the query), pl —
-// gatheredLoads 'pipelined' (each step's rows loaded a step ahead, through the step before's math), al —
-// gatheredChunks 'aligned' (each list starts a chunk of its own: no workgroup attends two lists), df —
-// gatheredLoads 'deferred' (K as pl; a step's V rows only for keys some head weighs, accumulated a step later), gwN —
-// gatheredWorkgroups N (the gathered pass's workgroups only), bK — gatheredStepKeys K.
+// --gathered-variants ld,sp,ld+sp adds `NAME-V` for the split exact-ReLU and certified contenders,
+// V the variant's '+'-joined tokens joined by '-': ld — gatheredLoads 'batched' (a step's K/V words
+// all loaded before any is used, the first ids before the query), sp — gatheredChunks 'spanning'
+// (the chunks laid over the lists end to end, one may cross two; the default is 'aligned'), bK —
+// gatheredStepKeys K.
 //
 // --certified-variants sh,pq,sh+pq adds `NAME-sh`, `NAME-pq`, `NAME-sh-pq` for the split certified
 // contenders: sh, plan option certifiedHistogram 'scan' (the scan counts the histogram: no
@@ -92,7 +88,7 @@
 //     [--modes dense,certified,...] [--host 1] [--sparse-pass split,fused] [--fused-workgroups 264,1056] [--fused-keys-per-thread 1,2,4]
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-keys 1,2,4]
 //     [--fused-prefetch 0,1] [--fused-lean 0,1] [--fused-count lanes,workgroup] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
-//     [--gathered-variants wg,ld,wg+ld]
+//     [--gathered-variants ld,sp]
 //     [--certified-variants sh,pq,cc,ck8,sh+pq+cc+ck8] [--scan-workgroups 264,4096]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
@@ -124,18 +120,15 @@ const { values: a } = parseArgs({ options: {
   'gathered-step-keys': { type: 'string', default: '' }, 'fused-count': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
   'certified-variants': { type: 'string', default: '' }, 'scan-workgroups': { type: 'string', default: '' }, 'workload-n': { type: 'string', default: '524288' }, seeds: { type: 'string', default: '1' },
 } });
-/** --gathered-variants: the split path's gathered-pass tuning options by token (wg, ld, pl, al, df, gwN, bK), '+' joining tokens. */
+/** --gathered-variants: the split path's gathered-pass tuning options by token (ld, sp, bK), '+' joining tokens. */
 const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
   name: v.split('+').join('-'),
   options: Object.assign({}, ...v.split('+').map((token): Partial<DecodePlanOptions> => {
-    if (token === 'wg') return { usedCount: 'workgroup' };
     if (token === 'ld') return { gatheredLoads: 'batched' };
-    if (token === 'pl') return { gatheredLoads: 'pipelined' };
-    if (token === 'al') return { gatheredChunks: 'aligned' };
-    if (token === 'df') return { gatheredLoads: 'deferred' };
-    const m = /^(gw|b)(\d+)$/.exec(token);
-    if (!m) throw new Error(`--gathered-variants: expected tokens wg, ld, pl, al, df, gwN or bK joined by '+', got ${v}`);
-    return m[1] === 'gw' ? { gatheredWorkgroups: Number(m[2]) } : { gatheredStepKeys: Number(m[2]) as 1 | 2 | 4 | 8 };
+    if (token === 'sp') return { gatheredChunks: 'spanning' };
+    const m = /^b(\d+)$/.exec(token);
+    if (!m) throw new Error(`--gathered-variants: expected tokens ld, sp or bK joined by '+', got ${v}`);
+    return { gatheredStepKeys: Number(m[1]) as 1 | 2 | 4 | 8 };
   })) as Partial<DecodePlanOptions>,
 }));
 /** --gathered-step-keys: gatheredStepKeys values besides the plan's default (GATHERED_STEP_KEYS: the plain contender). */
@@ -280,9 +273,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       if (v.includes('sh')) for (const t of scanWorkgroups) contenders.push({ name: `${c.name}-${v.join('-')}-w${t}`, options: { ...options, certifiedScanWorkgroups: t } });
     }
   }
-  // The gathered variants of the certified split contenders too (but usedCount, ReLU's).
+  // The gathered variants of the certified split contenders too.
   for (const c of certifiedSplit.filter((x) => !x.options.gatheredLeanState)) {
-    for (const v of gatheredVariants.filter((x) => !x.options.usedCount)) contenders.push({ name: `${c.name}-${v.name}`, options: { ...c.options, ...v.options } });
+    for (const v of gatheredVariants) contenders.push({ name: `${c.name}-${v.name}`, options: { ...c.options, ...v.options } });
   }
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);

@@ -78,12 +78,9 @@ export interface AttendShape {
  * unpacked: all of a step's rows in flight at once whatever the compiler schedules (the gathered
  * pass, plan option gatheredLoads, where a workgroup is a few steps and each waits on its rows);
  * 'pipelined' — as 'batched', each step's words loaded a step ahead (ids two steps ahead), so they
- * are in flight through the step before's math (twice the row registers); 'deferred' — K words as
- * 'pipelined', a step's V words loaded once its weights are known, only for keys of positive weight
- * for some head (ReLU; softmax: every key), and accumulated a step later, in flight through the
- * next step's scoring.
+ * are in flight through the step before's math (twice the row registers).
  */
-export type RowLoads = 'interleaved' | 'batched' | 'pipelined' | 'deferred';
+export type RowLoads = 'interleaved' | 'batched' | 'pipelined';
 
 /**
  * Where ReLU counts the keys of positive weight (stats keysUsed): 'lanes' — a count a lane and
@@ -202,10 +199,10 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
   const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
   const batched = loads === 'batched', held = loads !== 'interleaved', packed = x.packedValues === true;
-  const pipelined = loads === 'pipelined', deferred = loads === 'deferred', ahead = pipelined || deferred;
+  const pipelined = loads === 'pipelined';
   if (packed && !(batched || pipelined)) throw new Error('attendSource: packedValues needs batched or pipelined loads');
   // A step's words held in registers: kw/vw ('batched'), ck/cv (loaded a step ahead).
-  const [kSrc, vSrc] = ahead ? ['ck', 'cv'] : ['kw', 'vw'];
+  const [kSrc, vSrc] = pipelined ? ['ck', 'cv'] : ['kw', 'vw'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   // The B keys' weights summed (written out: no loop-carried sum; their value slices: accumulateWith).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
@@ -219,8 +216,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   // the loop: written out, its gathered pass over union lists was 28 % slower (29 → 37 µs, run 7).
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
-  // The per-head accumulation of the step's weighted value slices, written out as wSum; deferred:
-  // the step before's (its weights dw and rescale dc), then this step's kept for the next.
+  // The per-head accumulation of the step's weighted value slices, written out as wSum.
   // Packed values: unpacked here from the held V words (vSrc), a quad pair a unit.
   const accumulateWith = (corr: string, weight: (b: number) => string) => (packed ? `for (var u = 0u; u < VU; u++) {
           let i = h * 2u * VU + 2u * u;
@@ -229,10 +225,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
         }` : `for (var i = 0u; i < 2u * VU; i++) {
           acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * v[${2 * b}u * VU + i]`).join(' + ')};
         }`);
-  const accumulatePending = accumulateWith('dc[h]', (b) => `dw[h * B + ${b}u]`);
-  const accumulate = deferred ? `${accumulatePending}
-        dc[h] = corr;
-        for (var b = 0u; b < B; b++) { dw[h * B + b] = w[b]; }` : accumulateWith('corr', (b) => `w[${b}]`);
+  const accumulate = accumulateWith('corr', (b) => `w[${b}]`);
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   // Quad i of this lane's slice of head h's query.
   const qAt = (i: string) => (lean ? `qs[h * ${D / 4}u + lane * 2u * KU + ${i}]` : `q[h * 2u * KU + ${i}]`);
@@ -255,17 +248,10 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }`;
   // A step's scores and value slices from its rows: key b's row is `row` (interleaved: loaded
   // here), else its words are held in registers: kw/vw ('batched'), ck/cv ('pipelined').
-  // Value slices of the step's keys from words vw as stored (deferred: the step before's).
-  const unpackValues = `for (var b = 0u; b < B; b++) {
-        for (var u = 0u; u < VU; u++) {
-          ${unitOf('vw', 'b * VU + u')}
-          v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
-        }
-      }`;
   const scoreKey = `for (var u = 0u; u < KU; u++) {
           ${held ? unitOf(kSrc, 'b * KU + u') : unit('K')}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
-        }${deferred || packed ? '' : `
+        }${packed ? '' : `
         for (var u = 0u; u < VU; u++) {
           ${held ? unitOf(vSrc, 'b * VU + u') : unit('V')}
           v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
@@ -273,14 +259,12 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const word = f16 ? 'vec4u' : 'vec4f', wordsPerUnit = f16 ? 1 : 2;
   const rowWords = (indent: string) => `var kw: array<${word}, ${B * KU * wordsPerUnit}>;
 ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
-  // The words of the B keys (key b: keyOf, where guard holds) into kw/vw, as stored (deferred:
-  // K only, the keys kept in kk for their V loads).
+  // The words of the B keys (key b: keyOf, where guard holds) into kw/vw, as stored.
   const loadRows = (keyOf: string, guard?: string) => `for (var b = 0u; b < B; b++) {
         ${guard ? `if (${guard}) {` : '{'}
-          let row = rowOf(kvh, ${keyOf});${deferred ? `
-          kk[b] = ${keyOf};` : ''}
-          for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }${deferred ? '' : `
-          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }`}
+          let row = rowOf(kvh, ${keyOf});
+          for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }
+          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
         }
       }`;
   // Pipelined: the key b of the step at position `at` (ids: `next`, loaded a step ahead).
@@ -288,15 +272,9 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
   const nextIds = (keyAt: ((i: string) => string) | undefined, at: string) => (keyAt
     ? `for (var b = 0u; b < B; b++) { next[b] = ${keyAt(`min(${at} + b * NT + team, r.y - 1u)`)}; }` : '');
   // What keys() loads before its loop: the first step's ids, and pipelined, its rows and the next ids.
-  const prefetch = (keyAt?: (i: string) => string) => `${keyAt ? nextKeys(keyAt) : ''}${ahead ? `
+  const prefetch = (keyAt?: (i: string) => string) => `${keyAt ? nextKeys(keyAt) : ''}${pipelined ? `
     // Pipelined: each step's rows are loaded a step ahead, in flight through the step before's math.
-    ${rowWords('    ')}${deferred ? `
-    // Deferred: the keys whose K words are in kw, and the step before's weights and rescale per
-    // head, applied with its V words (vw) once the next step is scored.
-    var kk = array<u32, B>();
-    var dw = array<f32, ${G * B}>();
-    var dc: array<f32, G>;
-    for (var h = 0u; h < G; h++) { dc[h] = 1.0; }` : ''}
+    ${rowWords('    ')}
     ${loadRows(keyOfStep(keyAt, 'r.x'), 'r.x + b * NT + team < r.y')}
     ${nextIds(keyAt, 'r.x + NT * B')}` : ''}`;
   const keys = (keyAt?: (i: string) => string, prefetched = false) => `${prefetched ? '' : prefetch(keyAt)}
@@ -305,7 +283,7 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
       ${packed ? '' : `var v: array<vec4f, ${B * 2 * VU}>;
       `}var ok: array<bool, B>;
-      ${ahead ? `let ck = kw;${deferred ? ' let ckk = kk;' : ' let cv = vw;'}
+      ${pipelined ? `let ck = kw; let cv = vw;
       ${loadRows(keyOfStep(keyAt, 'base + NT * B'), 'base + NT * B + b * NT + team < r.y')}
       ${nextIds(keyAt, 'base + 2u * NT * B')}
       ` : `${keyAt ? `let keys = next;
@@ -319,8 +297,7 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
         let row = rowOf(kvh, key);`}
         ${scoreKey}
       }
-      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}${deferred ? `
-      ${unpackValues}` : ''}
+      ${T > 1 ? `for (var j = 0u; j < ${G * B}u; j++) { ${butterfly} }` : ''}
       ${perHead(`${softmax ? `var mx = m[h];
         for (var b = 0u; b < B; b++) { if (ok[b]) { mx = max(mx, s[h * B + b]); } }
         let corr = exp(m[h] - mx);
@@ -344,22 +321,8 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
         var w: array<f32, B>;
         for (var b = 0u; b < B; b++) { w[b] = pw(t[b] * inv); }
         l[h] = l[h] * corr + ${wSum};
-        ${accumulate}`}`)}${deferred ? `
-      // This step's V words, for the keys some head weighs (in flight through the next step's scoring).
-      for (var b = 0u; b < B; b++) {
-        var weighed = false;
-        for (var h = 0u; h < G; h++) { weighed = weighed || dw[h * B + b] > 0.0; }
-        if (ok[b] && weighed) {
-          let row = rowOf(kvh, ckk[b]);
-          for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
-        }
-      }` : ''}
-    }${deferred ? `
-    { // The last step's values.
-      var v: array<vec4f, ${B * 2 * VU}>;
-      ${unpackValues}
-      ${perHead(accumulatePending)}
-    }` : ''}`;
+        ${accumulate}`}`)}
+    }`;
   // The factor taking a state of max x to the max M (ReLU: largest t).
   const rescale = (x: string, M: string) => (softmax ? `exp(${x} - ${M})` : `select(1.0, pw(${x} / ${M}), ${M} > 0.0)`);
   // Pair fold: the units folded through workgroup memory are team pairs `ut` (the even team holds it).

@@ -55,6 +55,14 @@ export const CERTIFIED_DENSE_MAX = 131072;
  */
 export const GATHERED_STEP_KEYS = 4;
 
+/**
+ * How the split path's gathered attention cuts the lists into its workgroups' chunks (plan option
+ * gatheredChunks): on an H100 (run 15, 512k, 1 %, 'proj-gather') the pass took 23.6 µs with each
+ * list's chunks of its own against 25.0 with a chunk spanning two lists (whose workgroup loads two
+ * queries and folds twice, and the pass waits for it).
+ */
+export const GATHERED_CHUNKS: GatherChunks = 'aligned';
+
 const shared = new WeakMap<GPUDevice, Pipelines>();
 
 /**
@@ -320,22 +328,15 @@ export interface DecodePlanOptions {
   gatheredStepKeys?: 1 | 2 | 4 | 8;
   /**
    * Sparse modes' split path, tuning (docs/webgpu.md): how the gathered attention loads a step's
-   * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default), 'batched' (every row's words
-   * first, and the first step's ids before the query) or 'pipelined' (each step's rows loaded a
-   * step ahead, the first ones before the query) or 'deferred' (K words as 'pipelined'; a step's V
-   * words loaded once its weights are known, ReLU only those some head weighs, and accumulated a
-   * step later).
+   * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default) or 'batched' (every row's words
+   * first, and the first step's ids before the query; 'pipelined' is the dense kernel's only:
+   * slower here, H100 run 15).
    */
   gatheredLoads?: RowLoads;
   /**
-   * Sparse modes' split path, tuning: workgroups of the gathered attention pass (default
-   * targetWorkgroups, which also sizes the scans): the kept keys are cut into this many chunks.
-   */
-  gatheredWorkgroups?: number;
-  /**
    * Sparse modes' split path, tuning: how the kept keys' lists are cut into the gathered pass's
-   * chunks (wgsl.ts GatherChunks): 'spanning' (default: a chunk may cross two lists) or 'aligned'
-   * (each list starts a chunk of its own: no workgroup attends two lists).
+   * chunks (wgsl.ts GatherChunks): 'aligned' (default {@link GATHERED_CHUNKS}: each list starts a
+   * chunk of its own, no workgroup attends two lists) or 'spanning' (a chunk may cross two lists).
    */
   gatheredChunks?: GatherChunks;
   /**
@@ -434,7 +435,7 @@ export class WebGpuDecodePlan {
     this.G = G; this.sub = group / G;
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     // (Aligned chunks take more slots than lists, however few workgroups: encode.)
-    const slots = Math.max(this.maxSplits(mode.kind !== 'dense'), options.gatheredWorkgroups ?? 0, options.gatheredChunks === 'aligned' ? heads + 1 : 0);
+    const slots = Math.max(this.maxSplits(mode.kind !== 'dense'), mode.kind !== 'dense' && (options.gatheredChunks ?? GATHERED_CHUNKS) === 'aligned' ? heads + 1 : 0);
     this.part = device.createBuffer({ size: heads * slots * (this.valueDim + 4) * 4, usage: storage });
     this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
@@ -487,14 +488,13 @@ export class WebGpuDecodePlan {
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || !(mode?.kind === 'dense' || mode?.kind === 'relu'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense or exact sparse ReLU (sparsePass 'split', 'fused' or 'auto'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+    if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || !(mode?.kind === 'dense' || (mode?.kind === 'relu' && fusable)))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU, or exact sparse ReLU with sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule, sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
-    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched', 'pipelined', 'deferred'].includes(options.gatheredLoads) && splitPath))
-      || (options.gatheredWorkgroups !== undefined && !(Number.isSafeInteger(options.gatheredWorkgroups) && options.gatheredWorkgroups >= 1 && options.gatheredWorkgroups <= 65535 && splitPath))
+    if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched'].includes(options.gatheredLoads) && splitPath))
       || (options.gatheredChunks !== undefined && !(['spanning', 'aligned'].includes(options.gatheredChunks) && splitPath))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved', 'batched', 'pipelined' or 'deferred', gatheredWorkgroups an integer in [1, 65535] and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)}, ${describe(options.gatheredWorkgroups)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved' or 'batched' and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if ((options.denseLoads !== undefined && !['interleaved', 'batched', 'pipelined'].includes(options.denseLoads))
       || (options.denseStepKeys !== undefined && ![1, 2, 4, 8].includes(options.denseStepKeys))
@@ -613,15 +613,15 @@ export class WebGpuDecodePlan {
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : o.denseStepKeys;
     // (The gathered chunks stay multiples of the default step: GATHER_CHUNK's minimum.)
     const step = keysPerStep(this.T, sel ? undefined : stepKeys ?? (lean ? LEAN_STEP_KEYS : undefined));
-    const list = sel?.list;
+    const list = sel?.list, chunks = sel ? o.gatheredChunks ?? GATHERED_CHUNKS : 'spanning';
     let splits: number, chunk: number;
     if (list) {
       // The selected keys' number is known on the GPU only: every workgroup slot, each taking at
       // least one key-loop step of keys (idle slots return at once), and no more slots than the
       // lists could fill at that (a short context does not launch hundreds of idle workgroups).
       chunk = step;
-      splits = Math.min(o.gatheredWorkgroups ?? this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
-      if (o.gatheredChunks === 'aligned') splits = Math.max(splits, heads / list.headsPerList + 1); // wgsl.ts GATHER_CHUNK_ALIGNED
+      splits = Math.min(this.maxSplits(), Math.max(1, Math.ceil((heads / list.headsPerList) * length / step)));
+      if (chunks === 'aligned') splits = Math.max(splits, heads / list.headsPerList + 1); // wgsl.ts GATHER_CHUNK_ALIGNED
     } else {
       splits = splitCount(this.maxSplits(false), length, step);
       chunk = Math.max(step, Math.ceil(Math.ceil(length / splits) / step) * step);
@@ -632,10 +632,10 @@ export class WebGpuDecodePlan {
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
-    const usedCount = o.usedCount ?? (sel ? 'lanes' : 'workgroup');
+    const usedCount = sel ? 'lanes' : o.usedCount ?? 'workgroup'; // (the gathered pass: run 15, 'workgroup' 26.3 against 25.0 µs)
     const packedValues = sel === null && (o.densePackedValues ?? false), pairFold = sel === null && (o.densePairFold ?? false);
-    const loads = (sel ? o.gatheredLoads : o.denseLoads) ?? 'interleaved', chunks = sel ? o.gatheredChunks ?? 'spanning' : 'spanning';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl', deferred: '-df' }[loads]}${packedValues ? '-pv' : ''}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const loads = (sel ? o.gatheredLoads : o.denseLoads) ?? 'interleaved';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${packedValues ? '-pv' : ''}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks, packedValues, pairFold,
     }));

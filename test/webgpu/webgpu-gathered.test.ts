@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 // The split path's gathered attention, every tuning variant (keys a team step: gatheredStepKeys
-// 1–8, the lean and the register state, the row loads: gatheredLoads, its workgroups:
-// gatheredWorkgroups, the chunks: gatheredChunks, ReLU's count: usedCount), against the float64 reference: random keys and the edges —
+// 1–8, the lean and the register state, the row loads: gatheredLoads, the chunks: gatheredChunks,
+// 1 to 16 workgroups), against the float64 reference: random keys and the edges —
 // no key kept, every key kept with the list at its capacity (n = maxLength), n = 0 and 1, GQA 1 and
 // 4, d = 64 and 128, f32 and f16 — and the log-sum-exp merge kernel alone against a float64 merge of
 // states spread over 300 splits (every lane folds several; empty states; maxima 80 apart).
@@ -14,7 +14,7 @@ import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
 import { attendParams } from '../../src/webgpu/plan.js';
 import { mergeGroups, mergeSource, NEG, type StatsMode } from '../../src/webgpu/wgsl.js';
 
-type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'gatheredLoads' | 'gatheredWorkgroups' | 'gatheredChunks' | 'usedCount'>;
+type Variant = Pick<DecodePlanOptions, 'gatheredStepKeys' | 'gatheredLeanState' | 'gatheredLoads' | 'gatheredChunks' | 'targetWorkgroups'>;
 type Case = 'some' | 'none' | 'all' | 'one' | 'empty' | 'certified';
 interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f16' }
 /**
@@ -23,32 +23,23 @@ interface Shape { heads: number; kvHeads: number; d: number; storage: 'f32' | 'f
  */
 const runs: [Shape, [string, Variant, Case[]][]][] = [
   [{ heads: 8, kvHeads: 2, d: 64, storage: 'f32' }, [ // GQA 4: union lists of 4 heads
-    ['default (4 keys a step)', {}, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['default (4 keys a step, aligned chunks)', {}, ['some', 'none', 'all', 'one', 'empty', 'certified']],
     ['1 key a step', { gatheredStepKeys: 1 }, ['some', 'all']],
     ['2 keys a step', { gatheredStepKeys: 2 }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
     ['8 keys a step', { gatheredStepKeys: 8 }, ['some', 'all', 'certified']],
     ['state in registers, 8 keys a step', { gatheredLeanState: false, gatheredStepKeys: 8 }, ['some', 'all']],
     ['batched loads', { gatheredLoads: 'batched' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
-    ['pipelined loads', { gatheredLoads: 'pipelined' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
-    // One workgroup: several steps each (rows loaded a step ahead through the loop) and a chunk crossing the lists.
-    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
-    ['pipelined loads, 1 key a step, state in registers', { gatheredLoads: 'pipelined', gatheredStepKeys: 1, gatheredLeanState: false }, ['some', 'all']],
-    ['batched loads, 2 workgroups', { gatheredLoads: 'batched', gatheredWorkgroups: 2 }, ['some', 'all']],
-    ['deferred loads', { gatheredLoads: 'deferred' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
-    ['deferred loads, 1 workgroup', { gatheredLoads: 'deferred', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
-    ['deferred loads, 1 key a step, state in registers', { gatheredLoads: 'deferred', gatheredStepKeys: 1, gatheredLeanState: false }, ['some', 'all', 'certified']],
-    ['workgroup count', { usedCount: 'workgroup' }, ['some', 'none', 'all', 'one', 'empty']],
-    ['40 workgroups (more than targetWorkgroups)', { gatheredWorkgroups: 40 }, ['some', 'all', 'certified']],
-    ['aligned chunks', { gatheredChunks: 'aligned' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
+    ['spanning chunks', { gatheredChunks: 'spanning' }, ['some', 'none', 'all', 'one', 'empty', 'certified']],
     // 1 workgroup asked: aligned chunks take lists + 1 slots (each list its own, several steps each).
-    ['aligned chunks, 1 workgroup, pipelined loads', { gatheredChunks: 'aligned', gatheredWorkgroups: 1, gatheredLoads: 'pipelined' }, ['some', 'all', 'certified']],
+    ['1 workgroup, 1 key a step', { targetWorkgroups: 1, gatheredStepKeys: 1 }, ['some', 'all', 'certified']],
+    // 2 workgroups over spanning chunks: one crosses from the first list into the second.
+    ['spanning chunks, batched loads, 2 workgroups, 1 key a step', { gatheredChunks: 'spanning', gatheredLoads: 'batched', targetWorkgroups: 2, gatheredStepKeys: 1 }, ['some', 'all']],
   ]],
   [{ heads: 2, kvHeads: 2, d: 128, storage: 'f32' }, [['default', {}, ['some', 'all', 'certified']], // GQA 1
-    ['pipelined loads, workgroup count, aligned chunks', { gatheredLoads: 'pipelined', usedCount: 'workgroup', gatheredChunks: 'aligned' }, ['some', 'all']]]],
+    ['batched loads, spanning chunks', { gatheredLoads: 'batched', gatheredChunks: 'spanning' }, ['some', 'all']]]],
   [{ heads: 8, kvHeads: 2, d: 128, storage: 'f16' }, [['default', {}, ['some', 'all']], ['2 keys a step', { gatheredStepKeys: 2 }, ['some']],
-    ['batched loads, workgroup count', { gatheredLoads: 'batched', usedCount: 'workgroup' }, ['some', 'all']],
-    ['pipelined loads, 1 workgroup', { gatheredLoads: 'pipelined', gatheredWorkgroups: 1 }, ['some', 'all', 'certified']],
-    ['deferred loads, 1 workgroup, workgroup count, aligned chunks', { gatheredLoads: 'deferred', gatheredWorkgroups: 1, usedCount: 'workgroup', gatheredChunks: 'aligned' }, ['some', 'all']]]],
+    ['batched loads', { gatheredLoads: 'batched' }, ['some', 'all']],
+    ['spanning chunks, 1 workgroup', { gatheredChunks: 'spanning', targetWorkgroups: 1 }, ['some', 'all', 'certified']]]],
 ];
 
 /** Runs one step of `plan` over n keys and returns the output and stats words. */
@@ -159,16 +150,15 @@ test('dense and fused plans (one state a block to merge) equal the float64 answe
   const base = { heads, kvHeads, headDim: d, storage: 'f32' as const, maxLength: 64 };
   for (const bad of [{ kind: 'relu', sparsity: 'exact', gatheredStepKeys: 3 }, { kind: 'softmax', gatheredStepKeys: 4 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredStepKeys: 4 }, { kind: 'relu', sparsity: 'exact', gatheredLoads: 'eager' },
-    { kind: 'softmax', gatheredLoads: 'batched' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLoads: 'pipelined' },
-    { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 0 }, { kind: 'relu', sparsity: 'exact', gatheredWorkgroups: 2.5 },
-    { kind: 'relu', gatheredWorkgroups: 8 },
+    { kind: 'softmax', gatheredLoads: 'batched' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLoads: 'batched' },
+    { kind: 'relu', sparsity: 'exact', gatheredLoads: 'pipelined' }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', usedCount: 'workgroup' },
     { kind: 'softmax', sparsity: { epsilon: 1e-3 }, usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', gatheredChunks: 'even' },
     { kind: 'relu', gatheredChunks: 'aligned' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as DecodePlanOptions), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION', JSON.stringify(bad));
   }
 });
 
-test('gathered pass keysUsed = float64\'s count at ties: usedCount \'lanes\' and \'workgroup\', every row load, keys tied at the bias, duplicates, a zero key, none and every key positive', async (t) => {
+test('gathered pass keysUsed = float64\'s count at ties: both row loads and chunk layouts, keys tied at the bias, duplicates, a zero key, none and every key positive', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   // Integer components (exact in f16) and d = 64 (scale 1/8): every score is exact in float32, so
@@ -189,11 +179,11 @@ test('gathered pass keysUsed = float64\'s count at ties: usedCount \'lanes\' and
     output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
   // The bias at head 0's score of key 5 (four keys tied at t = 0), below every score, above every score.
   for (const [what, bias] of [['ties', logit(0, 5)], ['every key', -1e4], ['no key', 1e4]] as const) {
-    for (const usedCount of ['lanes', 'workgroup'] as const) {
-      for (const gatheredLoads of ['interleaved', 'batched', 'pipelined', 'deferred'] as const) {
-        const label = `${what}, ${usedCount}, ${gatheredLoads}`;
+    for (const gatheredChunks of ['aligned', 'spanning'] as const) {
+      for (const gatheredLoads of ['interleaved', 'batched'] as const) {
+        const label = `${what}, ${gatheredChunks}, ${gatheredLoads}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', bias, sparsity: 'exact', sparsePass: 'split',
-          maxLength: n, targetWorkgroups: 8, usedCount, gatheredLoads });
+          maxLength: n, targetWorkgroups: 8, gatheredChunks, gatheredLoads });
         const { out, words } = await step(device, plan, bufs, n, heads, d);
         for (let h = 0; h < heads; h++) {
           const g = Math.floor(h / group);

@@ -223,9 +223,9 @@ test('WebGpuDecodePlan: dense ReLU^α, usedCount \'lanes\' and \'workgroup\' —
     assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind: 'relu', maxLength: 8, usedCount: bad as 'lanes' }),
       (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
   }
-  // (Exact sparse ReLU takes it on both paths: webgpu-fused.test.ts, webgpu-gathered.test.ts.)
-  for (const [kind, sparsity] of [['softmax', 'dense'], ['softmax', { epsilon: 1e-3 }]] as const) {
-    assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind, sparsity, maxLength: 8, usedCount: 'workgroup' }),
+  // (exact sparse ReLU's fused pass takes it too: webgpu-fused.test.ts; the split path does not)
+  for (const [kind, sparsity, sparsePass] of [['softmax', 'dense', undefined], ['relu', 'exact', 'split']] as const) {
+    assert.throws(() => WebGpuDecodePlan.create(device, { heads: 2, kvHeads: 2, headDim: d, storage: 'f16', kind, sparsity, sparsePass, maxLength: 8, usedCount: 'workgroup' }),
       (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
   }
 });
