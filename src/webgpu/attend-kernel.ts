@@ -14,10 +14,11 @@
  * - at the end the teams fold their states through workgroup memory (a few barriers, once), and
  *   one partial state per head goes out for the log-sum-exp merge (wgsl.ts mergeSource).
  * Gathered id lists (sparse modes): list l serves the G heads l·G.. of one KV group (a union list
- * for G > 1: each K/V row is read once for the G heads). The lists are laid end to end and cut into
- * equal chunks of at least p.chunk keys, one a workgroup (wgsl.ts GATHER_CHUNK), so a long list does
- * not leave the workgroups of short ones idle (run 5: one head's list can be 500× another's); a
- * chunk crossing lists is attended list by list. Each team loads the ids of its next step while it
+ * for G > 1: each K/V row is read once for the G heads). The lists are cut into equal chunks of at
+ * least p.chunk keys, one a workgroup, so a long list does not leave the workgroups of short ones
+ * idle (run 5: one head's list can be 500× another's): each list's chunks its own (wgsl.ts
+ * GATHER_CHUNK_ALIGNED, the plan's default) or the lists laid end to end (GATHER_CHUNK: a chunk
+ * crossing lists is attended list by list). Each team loads the ids of its next step while it
  * scores the current one, so an id's load is not waited for before its row's.
  * Without the `subgroups` feature T = 1: one thread scores a whole row (correct, not fast).
  */
