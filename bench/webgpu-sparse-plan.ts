@@ -47,12 +47,10 @@
 // (the chunks laid over the lists end to end, one may cross two; the default is 'aligned'), bK —
 // gatheredStepKeys K.
 //
-// --certified-variants sh,pq,sh+pq adds `NAME-sh`, `NAME-pq`, `NAME-sh-pq` for the split certified
-// contenders: sh, plan option certifiedHistogram 'scan' (the scan counts the histogram: no
-// histogram pass); pq (projection contenders only), certifiedQuery 'proj' (the projection's query
-// pass alone sets the anchor: no int8 query pass); cc, certifiedCutPass 'compact' (the compaction's
-// workgroups cut: no cut pass); ckK, certifiedCompactKeys K. --scan-workgroups 264,4096 adds
-// `NAME-…-wN` to the sh ones (certifiedScanWorkgroups N; the plan's default is 4 × targetWorkgroups).
+// --certified-variants pq,ck8,pq+ck8 adds `NAME-pq`, `NAME-ck8`, `NAME-pq-ck8` for the split certified
+// contenders: pq (projection contenders only), plan option certifiedQuery 'proj' (the projection's
+// query pass alone sets the anchor: no int8 query pass); ckK, certifiedCompactKeys K (keys a
+// compaction thread).
 //
 // --prefixes 1 times each sparse contender's step also cut after its first j passes (`NAME@pj.ms`,
 // in the same rounds; the cut steps compute nothing useful) and writes `NAME.passMs`: the passes'
@@ -89,7 +87,7 @@
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-keys 1,2,4]
 //     [--fused-prefetch 0,1] [--fused-lean 0,1] [--fused-count lanes,workgroup] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
 //     [--gathered-variants ld,sp]
-//     [--certified-variants sh,pq,cc,ck8,sh+pq+cc+ck8] [--scan-workgroups 264,4096]
+//     [--certified-variants pq,ck8,pq+ck8]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -118,7 +116,7 @@ const { values: a } = parseArgs({ options: {
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-keys': { type: 'string', default: '' },
   'fused-prefetch': { type: 'string', default: '' }, 'fused-lean': { type: 'string', default: '' }, 'gathered-lean': { type: 'string', default: '' },
   'gathered-step-keys': { type: 'string', default: '' }, 'fused-count': { type: 'string', default: '' }, 'gathered-variants': { type: 'string', default: '' },
-  'certified-variants': { type: 'string', default: '' }, 'scan-workgroups': { type: 'string', default: '' }, 'workload-n': { type: 'string', default: '524288' }, seeds: { type: 'string', default: '1' },
+  'certified-variants': { type: 'string', default: '' }, 'workload-n': { type: 'string', default: '524288' }, seeds: { type: 'string', default: '1' },
 } });
 /** --gathered-variants: the split path's gathered-pass tuning options by token (ld, sp, bK), '+' joining tokens. */
 const gatheredVariants = (a['gathered-variants'] ? a['gathered-variants'].split(',') : []).map((v) => ({
@@ -142,16 +140,12 @@ const fusedLean = a['fused-lean'] ? a['fused-lean'].split(',').map((x) => x === 
 /** --fused-count lanes,workgroup: the fused pass's usedCount values (contenders `-count-V` for those but the plan's default). */
 const fusedCount = a['fused-count'] ? a['fused-count'].split(',') as UsedCount[] : [];
 const gatheredLean = (a['gathered-lean'] ?? '').split(',').includes('1');
-/**
- * --certified-variants sh,pq,sh+pq+cc+ck8: each a set of the certified pipeline's tuning options (sh: certifiedHistogram 'scan',
- * pq: certifiedQuery 'proj', cc: certifiedCutPass 'compact', ckK: certifiedCompactKeys K).
- */
+/** --certified-variants pq,ck8,pq+ck8: each a set of the certified pipeline's tuning options (pq: certifiedQuery 'proj', ckK: certifiedCompactKeys K). */
 const certifiedVariants = (a['certified-variants'] ? a['certified-variants'].split(',') : []).map((v) => {
   const parts = v.split('+');
-  if (parts.some((x) => !/^(sh|pq|cc|ck[1248])$/.test(x))) throw new Error(`--certified-variants: expected sh, pq, cc, ck1/2/4/8 or a + of them (e.g. sh+pq), got ${v}`);
+  if (parts.some((x) => !/^(pq|ck[1248])$/.test(x))) throw new Error(`--certified-variants: expected pq, ck1/2/4/8 or a + of them (e.g. pq+ck8), got ${v}`);
   return parts;
 });
-const scanWorkgroups = a['scan-workgroups'] ? a['scan-workgroups'].split(',').map(Number) : [];
 const splitWorkgroups = a['split-workgroups'] ? a['split-workgroups'].split(',').map(Number) : [];
 const prefixes = a.prefixes === '1';
 /** --proj-keys 1,4: projectionKeysPerThread values besides the plan's default (contenders `NAME-passK`, the names earlier runs used). */
@@ -267,10 +261,8 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   for (const c of certifiedSplit) {
     for (const v of certifiedVariants.filter((x) => !x.includes('pq') || c.options.firstFilter === 'proj')) {
       const ck = v.find((x) => x.startsWith('ck'));
-      const options: Contender['options'] = { ...c.options, ...(v.includes('sh') ? { certifiedHistogram: 'scan' as const } : {}), ...(v.includes('pq') ? { certifiedQuery: 'proj' as const } : {}),
-        ...(v.includes('cc') ? { certifiedCutPass: 'compact' as const } : {}), ...(ck ? { certifiedCompactKeys: Number(ck.slice(2)) as 1 | 2 | 4 | 8 } : {}) };
-      contenders.push({ name: `${c.name}-${v.join('-')}`, options });
-      if (v.includes('sh')) for (const t of scanWorkgroups) contenders.push({ name: `${c.name}-${v.join('-')}-w${t}`, options: { ...options, certifiedScanWorkgroups: t } });
+      contenders.push({ name: `${c.name}-${v.join('-')}`, options: { ...c.options, ...(v.includes('pq') ? { certifiedQuery: 'proj' as const } : {}),
+        ...(ck ? { certifiedCompactKeys: Number(ck.slice(2)) as 1 | 2 | 4 | 8 } : {}) } });
     }
   }
   // The gathered variants of the certified split contenders too.
@@ -416,7 +408,7 @@ function seedSpread(seedRows: Record<string, unknown>[]): Record<string, unknown
 const rows: Record<string, unknown>[] = [];
 const save = () => {
   if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projKeys, fusedPrefetch, fusedLean, fusedCount, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
-    certifiedVariants: certifiedVariants.map((v) => v.join('+')), scanWorkgroups,
+    certifiedVariants: certifiedVariants.map((v) => v.join('+')),
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', workloadN, seeds, seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 for (const file of a.dump ? a.dump.split(',') : []) {

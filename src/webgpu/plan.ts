@@ -6,9 +6,9 @@ import { mergeGroups, mergeSource, type GatherChunks, type StatsMode, type Stora
 import { attendSource, fitsHeads, keysPerStep, lanesFor, LEAN_STEP_KEYS, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
-import { CodeSelection, type CertifiedCut, type CertifiedHistogram, type CertifiedQuery, type FirstFilter } from './selection.js';
+import { CodeSelection, type CertifiedCut, type CertifiedQuery, type FirstFilter } from './selection.js';
 import { PROJ_DEFAULT_KEYS_PER_THREAD, PROJ_KEYS_PER_THREAD, PROJ_RANKS } from './proj-filter.js';
-import { certifiedScanBytes, headsPerScan } from './select-wgsl.js';
+import { headsPerScan } from './select-wgsl.js';
 import type { RankRow } from './select.js';
 import { FusedPass, fusedBlocks } from './fused-kernel.js';
 import { nibbleKeepRule, projKeepRule } from './fused-wgsl.js';
@@ -255,16 +255,6 @@ export interface DecodePlanOptions {
    */
   certifiedCut?: CertifiedCut;
   /**
-   * Certified ε, tuning (docs/webgpu.md): where the bound gaps are counted — 'pass' (default: the
-   * scan writes every key's upper and lower bucket bytes, a histogram pass counts them) or 'scan'
-   * (the scan's workgroups count their keys in workgroup memory and add the counts into the
-   * histogram with atomics: one pass less, the lower bytes never written) — and, with 'scan', the
-   * scan's workgroups over all scan groups (default 4 × targetWorkgroups; each strides over its
-   * blocks of keys). The counts, the cut and the kept keys are the same. The split path's only.
-   */
-  certifiedHistogram?: CertifiedHistogram;
-  certifiedScanWorkgroups?: number;
-  /**
    * Certified ε with firstFilter 'proj', tuning (docs/webgpu.md): the query passes of a step —
    * 'int8' (default: the int8 codes' query pass sets the anchor from their bounds of 256 sampled
    * keys, then the projection's query pass) or 'proj' (the projection's query pass alone, the
@@ -273,13 +263,9 @@ export interface DecodePlanOptions {
    */
   certifiedQuery?: CertifiedQuery;
   /**
-   * Certified ε, tuning (docs/webgpu.md): where the cut is made — 'pass' (default: a pass of one
-   * workgroup a head) or 'compact' (each workgroup of the compaction computes its heads' cuts from
-   * the histogram first, few long workgroups: one dependent pass less, the same cut) — and the
-   * compaction's keys a thread with union lists (1 (default), 2, 4 or 8: their bytes loaded
-   * together, one append for them all).
+   * Certified ε with union lists, tuning (docs/webgpu.md): the compaction's keys a thread — 1
+   * (default), 2, 4 or 8: their bytes loaded together, one append for them all. The same keys.
    */
-  certifiedCutPass?: 'pass' | 'compact';
   certifiedCompactKeys?: 1 | 2 | 4 | 8;
   /**
    * Certified ε: steps over at most this many keys run the dense kernel instead of the selection
@@ -444,9 +430,7 @@ export class WebGpuDecodePlan {
       stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
       firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
       projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
-      certifiedCut: options.certifiedCut ?? 'global', certifiedHistogram: options.certifiedHistogram ?? 'pass',
-      certifiedScanWorkgroups: options.certifiedScanWorkgroups ?? 4 * (options.targetWorkgroups ?? DEFAULT_WORKGROUPS), certifiedQuery: options.certifiedQuery ?? 'int8',
-      certifiedCutPass: options.certifiedCutPass ?? 'pass', certifiedCompactKeys: options.certifiedCompactKeys ?? 1,
+      certifiedCut: options.certifiedCut ?? 'global', certifiedQuery: options.certifiedQuery ?? 'int8', certifiedCompactKeys: options.certifiedCompactKeys ?? 1,
     });
   }
 
@@ -536,24 +520,11 @@ export class WebGpuDecodePlan {
     if (cutRule !== 'global' && !(cutRule === 'global-top-sum' && mode?.kind === 'certified')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCut 'global', or 'global-top-sum' with certified softmax { epsilon }, got ${describe(options.certifiedCut)} with the ${sel.rule} rule`);
     }
-    const histogram = options.certifiedHistogram ?? 'pass', scanWorkgroups = options.certifiedScanWorkgroups;
-    if ((histogram !== 'pass' && histogram !== 'scan') || (histogram === 'scan' && (mode?.kind !== 'certified' || options.sparsePass === 'fused'))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedHistogram 'pass', or 'scan' with certified softmax { epsilon } and sparsePass 'split' or 'auto', got ${describe(options.certifiedHistogram)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
-    }
-    if (scanWorkgroups !== undefined && !(histogram === 'scan' && Number.isSafeInteger(scanWorkgroups) && scanWorkgroups >= 1)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedScanWorkgroups an integer ≥ 1 with certifiedHistogram 'scan', got ${describe(scanWorkgroups)} with certifiedHistogram ${describe(options.certifiedHistogram)}`);
-    }
     if (options.certifiedQuery !== undefined && !(['int8', 'proj'].includes(options.certifiedQuery) && mode?.kind === 'certified' && filter === 'proj')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedQuery 'int8' or 'proj' with certified softmax { epsilon } and firstFilter 'proj', got ${describe(options.certifiedQuery)} with the ${sel.rule} rule and firstFilter ${describe(filter)}`);
     }
-    if ((options.certifiedCutPass !== undefined || options.certifiedCompactKeys !== undefined)
-      && !((options.certifiedCutPass ?? 'pass') in { pass: 1, compact: 1 } && [1, 2, 4, 8].includes(options.certifiedCompactKeys ?? 1) && mode?.kind === 'certified' && options.sparsePass !== 'fused')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCutPass 'pass' or 'compact' and certifiedCompactKeys 1, 2, 4 or 8 with certified softmax { epsilon } and sparsePass 'split' or 'auto', got ${describe(options.certifiedCutPass)} and ${describe(options.certifiedCompactKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
-    }
-    const scanBytes = certifiedScanBytes(headsPerScan(heads / kvHeads), cutRule === 'global-top-sum', histogram === 'scan');
-    const limit = (device instanceof Pipelines ? device.device : device).limits.maxComputeWorkgroupStorageSize;
-    if (mode?.kind === 'certified' && scanBytes > limit) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedHistogram 'pass' where the scan's workgroup memory (${scanBytes} bytes with ${headsPerScan(heads / kvHeads)} heads a scan group) exceeds the device's ${limit}, got 'scan'`);
+    if (options.certifiedCompactKeys !== undefined && !([1, 2, 4, 8].includes(options.certifiedCompactKeys) && mode?.kind === 'certified' && options.sparsePass !== 'fused')) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected certifiedCompactKeys 1, 2, 4 or 8 with certified softmax { epsilon } and sparsePass 'split' or 'auto', got ${describe(options.certifiedCompactKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (!mode) throw new HsrError('UNSUPPORTED', `WebGpuDecodePlan: expected sparsity 'dense', 'exact' (ReLU), { epsilon }, { threshold } or { topK } (softmax), got the ${sel.rule} rule`);
     const pipelines = device instanceof Pipelines ? device : Pipelines.of(device);

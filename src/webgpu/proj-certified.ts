@@ -33,7 +33,7 @@ export function projCertifiedBounds(R: number, GH: number): CertifiedBounds {
   };
 }
 
-/** The certified scan over the projection codes (dispatch and `histogram` as certifiedScanSource's). */
-export function projCertifiedScanSource(D: number, R: number, group: number, GH: number, topSums: boolean, histogram: boolean): string {
-  return certifiedScanSource(D, group, GH, topSums, projCertifiedBounds(R, GH), histogram);
+/** The certified scan over the projection codes (dispatch as certifiedScanSource's). */
+export function projCertifiedScanSource(D: number, R: number, group: number, GH: number, topSums: boolean): string {
+  return certifiedScanSource(D, group, GH, topSums, projCertifiedBounds(R, GH));
 }

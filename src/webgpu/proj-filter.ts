@@ -69,26 +69,26 @@ export class ProjFilter extends CandidateFilter {
 
   /**
    * Certified ε on the projection's bounds (proj-certified.ts): the query's projection, then the
-   * certified scan over keys [0, n) in `workgroups` workgroups a scan group, writing the bucket
-   * bytes (and the top-sum cut's sums when lowSum is given) against the anchor; `histogram`: the
-   * scan counts the histogram itself, else it writes the lower bytes `loBytes` (select-wgsl.ts
-   * certifiedScanSource). `query` given (plan option certifiedQuery 'proj'), the query pass also
-   * does the int8 query pass' duties, which then does not run: the compaction's counts and
+   * certified scan over keys [0, n) writing the bucket bytes (and the top-sum cut's sums when lowSum
+   * is given) against the anchor. `query` given (plan option certifiedQuery 'proj'), the query pass
+   * also does the int8 query pass' duties, which then does not run: the compaction's counts and
    * `words` histogram words a head zeroed, the anchor from the projection bounds of sampled keys
-   * (proj-wgsl.ts projQuerySource); else the int8 query pass did them.
+   * (proj-wgsl.ts projQuerySource); else the int8 query pass did them. Dispatch as the int8
+   * certified scan's.
    */
-  encodeCertifiedScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer, workgroups: number,
-    out: { anchor: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer | null; hist: GPUBuffer; histogram: boolean; lowSum: GPUBuffer | null },
-    query: { counts: GPUBuffer; words: number } | null): void {
-    const { kvHeads, group, GH, D, heads } = this.shape, p = this.pipelines, R = this.rank, topSums = out.lowSum !== null, histogram = out.histogram;
+  encodeCertifiedScan(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer,
+    out: { anchor: GPUBuffer; upBytes: GPUBuffer; loBytes: GPUBuffer; lowSum: GPUBuffer | null },
+    query: { counts: GPUBuffer; hist: GPUBuffer; words: number } | null): void {
+    const { kvHeads, group, GH, D, heads } = this.shape, p = this.pipelines, R = this.rank, topSums = out.lowSum !== null;
     if (query) {
       p.dispatch(enc, p.get(`proj-query-anchor-${D}-${R}-${query.words}`, () => projQuerySource(D, R, query.words)),
-        [queries, this.frame, null, null, params, this.qproj, query.counts, this.codes, this.meta, out.anchor, out.hist], heads, 1);
+        [queries, this.frame, null, null, params, this.qproj, query.counts, this.codes, this.meta, out.anchor, query.hist], heads, 1);
     } else {
       this.encodeQuery(enc, queries, params);
     }
-    p.dispatch(enc, p.get(`scan-certified-proj-${D}-${R}-${group}-${GH}-${+topSums}-${+histogram}`, () => projCertifiedScanSource(D, R, group, GH, topSums, histogram)),
-      [this.codes, this.meta, null, this.qproj, params, out.anchor, out.upBytes, histogram ? out.hist : out.loBytes, out.lowSum], workgroups, kvHeads * (group / GH));
+    p.dispatch(enc, p.get(`scan-certified-proj-${D}-${R}-${group}-${GH}-${+topSums}`, () => projCertifiedScanSource(D, R, group, GH, topSums)),
+      [this.codes, this.meta, null, this.qproj, params, out.anchor, out.upBytes, out.loBytes, out.lowSum],
+      Math.min(Math.ceil(n / WG), 65535), kvHeads * (group / GH));
   }
 
   /** The query's projection per head (qproj), the candidate counts zeroed. */

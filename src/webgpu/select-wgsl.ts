@@ -20,8 +20,6 @@ export const ABOVE = 64;
 export const NB = ABOVE + BELOW;
 /** Nats above the anchor past which the top-sum cut's lower masses are capped (n·e^60 stays finite in float32). */
 const LOW_CAP = 60;
-/** Words at the head of the top-sum cut's lowSum buffer: the certified scan's workgroup count (u32 bits), then padding; its sums follow. */
-export const LOW_SUMS = 4;
 /** The byte a key's upper-bound bucket is kept in saturates here (a cut beyond it keeps every key). */
 const BYTE_MAX = 255;
 
@@ -117,8 +115,7 @@ export function reluTake(GH: number, query: QueryCodes = storedQueryCodes(0)): s
  * WGSL: appending the keys with take[h] (h < NH) to their id lists ([lists, stride]; counts[list])
  * with one atomic per workgroup and list. Union lists (one list for the NH heads, at `list0`):
  * a key joins when any head takes it; else head h's list is list0 + h. Needs workgroup arrays
- * localCount (atomic) and localBase of NH entries, zero — and leaves localCount zero (a loop may
- * append again).
+ * localCount (atomic) and localBase of NH entries, zero.
  */
 function appendIds(union: boolean): string {
   return union
@@ -128,7 +125,7 @@ function appendIds(union: boolean): string {
     : `var pos = array<u32, NH>();
   for (var h = 0u; h < NH; h++) { if (take[h]) { pos[h] = atomicAdd(&localCount[h], 1u); } }
   workgroupBarrier();
-  if (lid < NH) { let c = atomicExchange(&localCount[lid], 0u); localBase[lid] = select(0u, atomicAdd(&counts[list0 + lid], c), c > 0u); }
+  if (lid < NH) { let c = atomicLoad(&localCount[lid]); localBase[lid] = select(0u, atomicAdd(&counts[list0 + lid], c), c > 0u); }
   workgroupBarrier();
   for (var h = 0u; h < NH; h++) { if (take[h]) { ids[(list0 + h) * p.stride + localBase[h] + pos[h]] = j; } }`;
 }
@@ -136,13 +133,13 @@ function appendIds(union: boolean): string {
 /**
  * WGSL: a thread's K keys (key[k]) with hit[k] appended to the union list list0 ([lists, stride]
  * ids, counts[list0]) with one atomic a workgroup. Needs workgroup arrays localCount (atomic) and
- * localBase of one entry, zero; leaves localCount zero.
+ * localBase of one entry, zero.
  */
 export function appendUnion(K: number): string {
   return `var pos = array<u32, ${K}>();
   for (var k = 0u; k < ${K}u; k++) { if (hit[k]) { pos[k] = atomicAdd(&localCount[0], 1u); } }
   workgroupBarrier();
-  if (lid == 0u) { let c = atomicExchange(&localCount[0], 0u); localBase[0] = select(0u, atomicAdd(&counts[list0], c), c > 0u); }
+  if (lid == 0u) { let c = atomicLoad(&localCount[0]); localBase[0] = select(0u, atomicAdd(&counts[list0], c), c > 0u); }
   workgroupBarrier();
   for (var k = 0u; k < ${K}u; k++) { if (hit[k]) { ids[list0 * p.stride + localBase[0] + pos[k]] = key[k]; } }`;
 }
@@ -229,35 +226,28 @@ ${BOUND_FNS}`,
  * ≤ 2⁻²⁴·(|a| + |x|)), the upper bound's taken from below (its mass bound e^{−(b − ABOVE)/8} stays
  * above the key's), the lower bound's from above (e^{−(b − ABOVE + 1)/8} stays below) — and writes
  * both buckets as bytes saturated at 255: upBytes and loBytes [kvHeads · group / GH, words, stride].
- * `histogram` (plan option certifiedHistogram 'scan'): the scan counts the buckets itself, into a
- * workgroup histogram flushed once into hist (binding 7, in place of loBytes, which nothing else
- * reads: {@link certifiedHistSource}'s counting, WG_HIST) — no histogram pass, and the lower bytes
- * never written; its workgroups then stride over several blocks of keys (fewer flushes; each sees
- * fewer than 65536 keys: dispatch x ≥ ⌈n / (255·WG)⌉). An earlier build that counted here in a few
- * hundred long workgroups was slower on an H100 than this pass and the histogram's together.
+ * The histogram is the next pass's: counting in this one (a workgroup histogram flushed once, as
+ * an earlier build did) made it a few hundred long workgroups, slower on an H100 than this pass and
+ * the histogram's together (docs/webgpu.md "Kernels").
  * `topSums` (the 'global-top-sum' cut, whose cut pass takes it as L's byte-0 term): each workgroup
  * also writes, per head, the mass its keys of lower byte 0 have at least relative to the anchor,
  * Σ e^{min(lo − a, LOW_CAP)} (lo − a lowered by its float32 rounding, exp's few-ULP error taken off
  * by 10⁻⁵; not the byte's edge, which caps every key more than 7.875 nats above the anchor at
  * e^{7.875} — where the anchor, the best of 256 sampled keys, lies far below the top keys, that cap
- * undercounted their mass 3–800× on LLM-like keys at 512k), to lowSum (LOW_SUMS: its count nwg.x
- * first, then [kvHeads · group, nwg.x]).
+ * undercounted their mass 3–800× on LLM-like keys at 512k), to lowSum [kvHeads · group, nwg.x].
  * `bounds`: where the bounds come from (default: the int8 codes, {@link int8CertifiedBounds}; the
  * projection first filter's: proj-certified.ts).
- * Dispatch (x, kvHeads · group / GH), x ≤ 65535: each workgroup strides over blocks of WG keys
- * (without `histogram`: x = min(⌈n / WG⌉, 65535), a block each where it can).
+ * Dispatch (min(⌈n / WG⌉, 65535), kvHeads · group / GH).
  */
-export function certifiedScanSource(D: number, group: number, GH: number, topSums = false, bounds: CertifiedBounds = int8CertifiedBounds(D, GH), histogram = false): string {
+export function certifiedScanSource(D: number, group: number, GH: number, topSums = false, bounds: CertifiedBounds = int8CertifiedBounds(D, GH)): string {
   const WPK = bucketWords(GH), quads = Math.ceil(GH / 4);
   return /* wgsl */ `
 const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const NB = ${NB}u; const ABOVE = ${ABOVE}.0;
-const LOW_SUMS = ${LOW_SUMS}u;
 ${PARAMS}
 ${bounds.decls}
 @group(0) @binding(5) var<storage, read> anchor: array<f32>;
 @group(0) @binding(6) var<storage, read_write> upBytes: array<u32>;
-${histogram ? `@group(0) @binding(7) var<storage, read_write> hist: array<atomic<u32>>;
-${WG_HIST(GH)}` : '@group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;'}
+@group(0) @binding(7) var<storage, read_write> loBytes: array<u32>;
 ${topSums ? `@group(0) @binding(8) var<storage, read_write> lowSum: array<f32>;
 var<workgroup> lred: array<vec4f, WG>;
 var<workgroup> topAny: atomic<u32>;
@@ -268,28 +258,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = wid.y / HG; let h0 = kvh * GS + (wid.y % HG) * GH;
   var a: array<f32, GH>;
   ${perHead(GH, (h) => `a[${h}] = anchor[h0 + ${h}];`)}
-  ${topSums ? `var low = array<f32, ${4 * quads}>();
-  if (all(wid.xy == vec2u(0u)) && lid == 0u) { lowSum[0] = bitcast<f32>(nwg.x); }` : ''}
-  ${histogram ? histStart(GH) : ''}
+  ${topSums ? `var low = array<f32, ${4 * quads}>();` : ''}
   for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
     let j = base + lid;
     if (j < p.n) {
       let jj = j;
       ${bounds.key}
-      var upW = array<u32, ${WPK}>();${histogram ? '' : ` var loW = array<u32, ${WPK}>();`} // explicitly zeroed, as o
+      var upW = array<u32, ${WPK}>(); var loW = array<u32, ${WPK}>(); // explicitly zeroed, as o
       ${perHead(GH, (h) => `${bounds.head(h)}
         let bu = bucketOf((a[${h}] - up) - (abs(a[${h}]) + abs(up)) * 1.1920928955078125e-7);
         let bl = bucketOf((a[${h}] - lo) + (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7);
         upW[${h} / 4u] |= min(bu, ${BYTE_MAX}u) << (8u * (${h} % 4u));
-        ${histogram ? countKey(h, `min(bu, ${BYTE_MAX}u)`, `min(bl, ${BYTE_MAX}u)`) : `loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));`}
+        loW[${h} / 4u] |= min(bl, ${BYTE_MAX}u) << (8u * (${h} % 4u));
         ${topSums ? `if (bl == 0u) { low[${h}] += exp(min((lo - a[${h}]) - (abs(a[${h}]) + abs(lo)) * 1.1920928955078125e-7, ${LOW_CAP}.0)) * 0.99999; }` : ''}`)}
       for (var w = 0u; w < ${WPK}u; w++) {
         let at = (wid.y * ${WPK}u + w) * p.stride + j;
-        upBytes[at] = upW[w];${histogram ? '' : ' loBytes[at] = loW[w];'}
+        upBytes[at] = upW[w]; loBytes[at] = loW[w];
       }
     }
   }
-  ${histogram ? histFlush(GH) : ''}
   ${topSums ? `// Most workgroups hold no key of lower byte 0 (keys far above the anchor are few): they write
   // zeros without the reduction (H100 run 11: the reductions in every workgroup cost the scan ~6 µs at 512k).
   var mine = false;
@@ -298,7 +285,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   workgroupBarrier();
   if (lid == 0u) { topAnyNow = atomicLoad(&topAny); }
   if (workgroupUniformLoad(&topAnyNow) == 0u) {
-    if (lid < GH) { lowSum[LOW_SUMS + (wid.y * GH + lid) * nwg.x + wid.x] = 0.0; }
+    if (lid < GH) { lowSum[(wid.y * GH + lid) * nwg.x + wid.x] = 0.0; }
     return;
   }
   ${Array.from({ length: quads }, (_, k) => `lred[lid] = vec4f(low[${4 * k}], low[${4 * k + 1}], low[${4 * k + 2}], low[${4 * k + 3}]);
@@ -307,14 +294,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (lid < s) { lred[lid] += lred[lid + s]; }
   }
   workgroupBarrier();
-  if (lid < min(4u, GH - ${4 * k}u)) { lowSum[LOW_SUMS + (wid.y * GH + ${4 * k}u + lid) * nwg.x + wid.x] = lred[0][lid]; }
+  if (lid < min(4u, GH - ${4 * k}u)) { lowSum[(wid.y * GH + ${4 * k}u + lid) * nwg.x + wid.x] = lred[0][lid]; }
   workgroupBarrier();`).join('\n  ')}` : ''}
 }`;
-}
-
-/** Workgroup bytes of certifiedScanSource (the top sums' reduction, the histogram's counts). */
-export function certifiedScanBytes(GH: number, topSums: boolean, histogram: boolean): number {
-  return (topSums ? 16 * WG + 8 : 0) + (histogram ? 4 * GH * NB : 0);
 }
 
 /**
@@ -324,7 +306,12 @@ export function certifiedScanBytes(GH: number, topSums: boolean, histogram: bool
  * 255 in the last bucket (edge 0: such a key adds nothing to L). Workgroups stride over the keys,
  * R keys a thread and step whose words are loaded first, in flight together, then counted into a
  * workgroup histogram (two 16-bit counts a word: a workgroup sees fewer than 65536 keys) that is
- * flushed once (WG_HIST).
+ * flushed once.
+ * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
+ * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
+ * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
+ * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
+ * one comparison more.
  * Dispatch (x, kvHeads · group / GH) with x ≥ ⌈n / 65535⌉.
  */
 export function certifiedHistSource(group: number, GH: number): string {
@@ -338,154 +325,109 @@ ${PARAMS}
 @group(0) @binding(1) var<storage, read> loBytes: array<u32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> p: Params;
-${WG_HIST(GH)}
+var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
+fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let h0 = (wid.y / HG) * GS + (wid.y % HG) * GH;
-  ${histStart(GH)}
+  for (var b = lid; b < GH * NB; b += WG) { atomicStore(&wgHist[b], 0u); }
+  workgroupBarrier();
+  // Per head, the thread's current run of equal upper (2h) and lower (2h + 1) buckets: its bucket
+  // and its count as the histogram word adds it (upper: units, lower: 0x10000 units).
+  var runBucket = array<u32, ${2 * GH}>();
+  var runCount = array<u32, ${2 * GH}>();
   let step = nwg.x * WG;
   for (var base = wid.x * WG + lid; base < p.n; base += ${R}u * step) {
     ${keys.map((r) => `let j${r} = min(base + ${r}u * step, p.n - 1u);`).join(' ')}
     ${keys.map((r) => words.map((w) => `let u${r}w${w} = ${word('up', r, w)}; let l${r}w${w} = ${word('lo', r, w)};`).join(' ')).join('\n    ')}
     ${keys.map((r) => `if (base + ${r}u * step < p.n) {
       ${perHead(GH, (h) => `let shift = 8u * (${h} % 4u);
-        ${countKey(h, `(u${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu`, `(l${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu`)}`)}
-    }`).join('\n    ')}
-  }
-  ${histFlush(GH)}
-}`;
-}
-
-/**
- * The bucket counting of the histogram pass and of the certified scan's `histogram`: a workgroup
- * histogram of its GH heads (two 16-bit counts a word, upper and lower: a workgroup counts fewer
- * than 65536 keys), flushed once into hist [heads, NB, 2] with one atomic a non-zero count.
- * RUNS: when many keys share a bucket (a zero or weak query, duplicate keys, every key far below
- * the anchor in the last bucket) the lanes' atomics on one word serialize; each thread therefore
- * counts its run of equal buckets per head in registers and adds it when the bucket changes, so
- * such a workgroup adds a few runs a thread instead of one atomic per key, and spread buckets cost
- * one comparison more. An upper byte 255 counts in bucket 255, a lower byte 255 in the last bucket.
- */
-const WG_HIST = (GH: number) => /* wgsl */ `var<workgroup> wgHist: array<atomic<u32>, ${GH * NB}>;
-fn addRun(at: u32, count: u32) { if (count != 0u) { atomicAdd(&wgHist[at], count); } }`;
-
-/** WGSL statements starting the count (uniform control flow): wgHist zeroed, the runs of the thread (per head: upper 2h, lower 2h + 1; bucket and count as the word adds it — upper: units, lower: 0x10000 units). */
-function histStart(GH: number): string {
-  return `for (var b = lid; b < ${GH * NB}u; b += WG) { atomicStore(&wgHist[b], 0u); }
-  workgroupBarrier();
-  var runBucket = array<u32, ${2 * GH}>();
-  var runCount = array<u32, ${2 * GH}>();`;
-}
-
-/** WGSL statements counting one key for head h (a literal) of upper byte `up`, lower byte `lo` (u32 expressions ≤ 255). */
-function countKey(h: string, up: string, lo: string): string {
-  return `{ let bu = ${up}; let lb = ${lo}; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
+        let bu = (u${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu;
+        let lb = (l${r}w${Number.parseInt(h) >> 2} >> shift) & 0xffu; let bl = select(lb, NB - 1u, lb == ${BYTE_MAX}u);
         if (bu == runBucket[2u * ${h}]) { runCount[2u * ${h}] += 1u; }
         else { addRun(${h} * NB + runBucket[2u * ${h}], runCount[2u * ${h}]); runBucket[2u * ${h}] = bu; runCount[2u * ${h}] = 1u; }
         if (bl == runBucket[2u * ${h} + 1u]) { runCount[2u * ${h} + 1u] += 0x10000u; }
-        else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; } }`;
-}
-
-/** WGSL statements ending the count (uniform control flow; h0 the first head): the runs added, wgHist into hist. */
-function histFlush(GH: number): string {
-  return `${Array.from({ length: 2 * GH }, (_, r) => `addRun(${r >> 1}u * NB + runBucket[${r}u], runCount[${r}u]);`).join(' ')}
+        else { addRun(${h} * NB + runBucket[2u * ${h} + 1u], runCount[2u * ${h} + 1u]); runBucket[2u * ${h} + 1u] = bl; runCount[2u * ${h} + 1u] = 0x10000u; }`)}
+    }`).join('\n    ')}
+  }
+  ${Array.from({ length: 2 * GH }, (_, r) => `addRun(${r >> 1}u * NB + runBucket[${r}u], runCount[${r}u]);`).join(' ')}
   workgroupBarrier();
-  for (var b = lid; b < ${GH * NB}u; b += WG) {
+  for (var b = lid; b < GH * NB; b += WG) {
     let c = atomicLoad(&wgHist[b]);
     let at = ((h0 + b / NB) * NB + b % NB) * 2u;
     if ((c & 0xffffu) != 0u) { atomicAdd(&hist[at], c & 0xffffu); }
     if ((c >> 16u) != 0u) { atomicAdd(&hist[at + 1u], c >> 16u); }
-  }`;
+  }
+}`;
 }
 
 /**
- * Certified ε's cut of `heads` heads at once, as WGSL a workgroup runs (uniform control flow: it
- * has barriers): `fn globalCuts(h0, count, lid) -> array<vec4f, heads>`, every thread getting, for
- * heads h0 .. h0 + count − 1 (count ≤ heads, uniform), (c as u32 bits, U(c), L(c), anchor) — U(c)
+ * Certified ε's cut of one head, as WGSL a workgroup runs (uniform control flow: it has barriers):
+ * `fn globalCut(h, lid) -> vec4f`, every thread getting (c as u32 bits, U(c), L(c), anchor) — U(c)
  * = Σ_{b ≥ c} up_b·e^{−(b − ABOVE)/8} (edges rounded up: bounds the mass, relative to the anchor, of
  * the keys a cut at c skips) and L(c) = Σ_{b < c} lo_b·e^{−(b − ABOVE + 1)/8} (rounded down: the
  * mass of keys every one of which it keeps, since a key's lower bucket is at or after its upper
- * one); the smallest c ≥ 1 with U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key
- * (U = 0). The sums are widened by 10⁻⁴ for their float32 rounding. Each head takes a segment of T
- * threads (the largest power of two ≤ WG / heads), each thread CB = ⌈NB / T⌉ consecutive buckets:
- * two scans over the segment's threads, then each thread's buckets in registers — so a workgroup
- * cuts several heads in the time of one (a cut is a chain of ~20 barriers and a few loads). With
- * `heads` 1 it is the cut pass's (two buckets a thread), and `fn globalCut(h, lid) -> vec4f` cuts
- * one head.
+ * one), by two scans over the threads (two buckets a thread); the smallest c ≥ 1 with
+ * U(c) ≤ ratio·L(c), ratio = ε/(1 − ε) shrunk; c = NB keeps every key (U = 0). The sums are
+ * widened by 10⁻⁴ for their float32 rounding.
  * `topSum` (the 'global-top-sum' cut): L's bucket-0 term is the larger of its edge count and the
- * scan's lower masses of those keys (certifiedScanSource topSums: lowSum, its count first, then
- * [heads, scan workgroups], summed here and shrunk by 10⁻³ for their float32 sums) — bucket 0 holds
- * every key more than 7.875 nats above the anchor, whose edge counts each at e^{7.875}.
+ * scan's lower masses of those keys (certifiedScanSource topSums: lowSum [heads, scan
+ * workgroups], summed here and shrunk by 10⁻³ for their float32 sums) — bucket 0 holds every key
+ * more than 7.875 nats above the anchor, whose edge counts each at e^{7.875}.
  * Needs WG, NB, bindings hist, edges, anchor, `ratio` (an expression: the cut's ratio) and, with
- * topSum, lowSum and `n` (an expression: the keys scanned). Called several times in turn (the
+ * topSum, lowSum and `n` (an expression: the keys scanned). Called for several heads in turn (the
  * fused certified pass, certified-keep.ts) it reuses its workgroup memory: the uniform load that
  * ends a call is a barrier after every read of it.
  */
-export function globalCutFns(x: { topSum: boolean; ratio: string; n: string; heads?: number }): string {
-  const G = x.heads ?? 1;
-  let T = 1;
-  while (2 * T * G <= WG) T *= 2;
-  const CB = Math.ceil(NB / T);
+export function globalCutFns(x: { topSum: boolean; ratio: string; n: string }): string {
   return /* wgsl */ `
-const CG = ${G}u; const CT = ${T}u; const CB = ${CB}u;
 var<workgroup> cutScan: array<vec2f, WG>;
-var<workgroup> cutBest: array<atomic<u32>, CG>;
-var<workgroup> cutRows: array<vec4f, CG>;
-fn globalCuts(h0: u32, count: u32, lid: u32) -> array<vec4f, CG> {
-  let g = lid / CT; let t = lid % CT; let h = h0 + g; let mine = g < count; let first = t * CB;
-  var u = array<f32, CB>(); var l = array<f32, CB>();
-  for (var i = 0u; i < CB; i++) {
-    let b = first + i;
-    if (mine && b < NB) { u[i] = f32(hist[(h * NB + b) * 2u]) * edges[b]; l[i] = f32(hist[(h * NB + b) * 2u + 1u]) * edges[NB + b]; }
-  }${x.topSum ? `
-  // The scan's workgroups (their number first: LOW_SUMS) each left head h one sum.
-  let sums = select(bitcast<u32>(lowSum[0]), 0u, ${x.n} == 0u);
+var<workgroup> cutBest: atomic<u32>;
+var<workgroup> cutRow: vec4f;
+fn globalCut(h: u32, lid: u32) -> vec4f {
+  let b0 = 2u * lid; let b1 = b0 + 1u;
+  var u = vec2f(0.0); var l = vec2f(0.0);
+  if (b0 < NB) { u.x = f32(hist[(h * NB + b0) * 2u]) * edges[b0]; l.x = f32(hist[(h * NB + b0) * 2u + 1u]) * edges[NB + b0]; }${x.topSum ? `
+  // The scan's workgroups (certifiedScanSource's dispatch) each left head h one sum.
+  let sums = min((${x.n} + WG - 1u) / WG, 65535u);
   var z = 0.0;
-  for (var s = t; mine && s < sums; s += CT) { z += lowSum[${LOW_SUMS}u + h * sums + s]; }
+  for (var s = lid; s < sums; s += WG) { z += lowSum[h * sums + s]; }
   cutScan[lid] = vec2f(z, 0.0);
-  for (var s = CT / 2u; s > 0u; s >>= 1u) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
     workgroupBarrier();
-    if (t < s) { cutScan[lid].x += cutScan[lid + s].x; }
+    if (lid < s) { cutScan[lid].x += cutScan[lid + s].x; }
   }
   workgroupBarrier();
-  if (t == 0u) { l[0] = max(l[0], cutScan[lid].x * 0.999); }
+  if (lid == 0u) { l.x = max(l.x, cutScan[0].x * 0.999); }
   workgroupBarrier();` : ''}
-  if (t == 0u && g < CG) { atomicStore(&cutBest[g], NB); }
-  // Inclusive scans over the segment's threads: x = Σ of u over threads ≥ t, y = Σ of l over threads ≤ t.
-  var su = 0.0; var sl = 0.0;
-  for (var i = 0u; i < CB; i++) { su += u[i]; sl += l[i]; }
-  cutScan[lid] = vec2f(su, sl);
-  for (var s = 1u; s < CT; s <<= 1u) {
+  if (b1 < NB) { u.y = f32(hist[(h * NB + b1) * 2u]) * edges[b1]; l.y = f32(hist[(h * NB + b1) * 2u + 1u]) * edges[NB + b1]; }
+  if (lid == 0u) { atomicStore(&cutBest, NB); }
+  // Inclusive scans over the threads: x = Σ of u over threads ≥ lid, y = Σ of l over threads ≤ lid.
+  cutScan[lid] = vec2f(u.x + u.y, l.x + l.y);
+  for (var s = 1u; s < WG; s <<= 1u) {
     workgroupBarrier();
     var v = cutScan[lid];
-    if (t + s < CT) { v.x += cutScan[lid + s].x; }
-    if (t >= s) { v.y += cutScan[lid - s].y; }
+    if (lid + s < WG) { v.x += cutScan[lid + s].x; }
+    if (lid >= s) { v.y += cutScan[lid - s].y; }
     workgroupBarrier();
     cutScan[lid] = v;
   }
   workgroupBarrier();
-  let sAfter = select(0.0, cutScan[min(lid + 1u, WG - 1u)].x, t + 1u < CT);
-  let lBefore = select(0.0, cutScan[max(lid, 1u) - 1u].y, t > 0u);
-  // U of the thread's buckets from its last down, L from its first up.
-  var U = array<f32, CB>(); var L = array<f32, CB>();
-  var acc = sAfter;
-  for (var i = CB; i > 0u; i--) { acc += u[i - 1u]; U[i - 1u] = acc * 1.0001; }
-  acc = lBefore;
-  for (var i = 0u; i < CB; i++) { L[i] = acc * 0.9999; acc += l[i]; }
+  let sAfter = select(0.0, cutScan[min(lid + 1u, WG - 1u)].x, lid + 1u < WG);
+  let lBefore = select(0.0, cutScan[max(lid, 1u) - 1u].y, lid > 0u);
+  // U(b0) = sAfter + u.y + u.x, U(b1) = sAfter + u.y; L(b0) = lBefore, L(b1) = lBefore + l.x.
+  let U0 = (sAfter + u.y + u.x) * 1.0001; let L0 = lBefore * 0.9999;
+  let U1 = (sAfter + u.y) * 1.0001; let L1 = (lBefore + l.x) * 0.9999;
   let ratio = ${x.ratio};
-  for (var i = 0u; i < CB; i++) {
-    let b = first + i;
-    if (mine && b >= 1u && b < NB && U[i] <= ratio * L[i]) { atomicMin(&cutBest[g], b); }
-  }
+  if (b0 >= 1u && b0 < NB && U0 <= ratio * L0) { atomicMin(&cutBest, b0); }
+  if (b1 < NB && U1 <= ratio * L1) { atomicMin(&cutBest, b1); }
   workgroupBarrier();
-  if (mine) {
-    let c = atomicLoad(&cutBest[g]);
-    if (c == NB && t == 0u) { cutRows[g] = vec4f(bitcast<f32>(NB), 0.0, cutScan[g * CT + CT - 1u].y * 0.9999, anchor[h]); }
-    if (c >= first && c < first + CB) { cutRows[g] = vec4f(bitcast<f32>(c), U[c - first], L[c - first], anchor[h]); }
-  }
-  return workgroupUniformLoad(&cutRows);
-}${G === 1 ? `
-fn globalCut(h: u32, lid: u32) -> vec4f { return globalCuts(h, 1u, lid)[0]; }` : ''}`;
+  let c = atomicLoad(&cutBest);
+  if (c == NB && lid == 0u) { cutRow = vec4f(bitcast<f32>(NB), 0.0, cutScan[WG - 1u].y * 0.9999, anchor[h]); }
+  if (c == b0) { cutRow = vec4f(bitcast<f32>(c), U0, L0, anchor[h]); }
+  if (c == b1) { cutRow = vec4f(bitcast<f32>(c), U1, L1, anchor[h]); }
+  return workgroupUniformLoad(&cutRow);
+}`;
 }
 
 /** The cut's uniform: ratio = ε/(1 − ε) shrunk (selection.ts). */
@@ -518,78 +460,52 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * Certified ε, pass 4: every key whose upper bucket is below its head's cut joins the id lists
  * (appendIds: per head, or per scan group when `union` — a key any of the group's heads keeps; a
  * saturated byte keeps the key when the cut is beyond it). One thread per key and bucket word, or
- * per K keys (union: plan option certifiedCompactKeys; their words loaded first, one append for
- * them all — fewer, longer workgroups, one atomic on the list's count per K·WG keys); workgroups
- * stride over blocks of (K·)WG keys. Dispatch (x, kvHeads · group / GH · (union ? 1 : words)),
- * x ≤ ⌈n / (K·WG)⌉.
- * `cutInside` (plan option certifiedCutPass 'compact'): no cut pass before — every workgroup first
- * computes the cuts of its heads from the histogram, all at once (globalCutFns: the cut pass's rule
- * in other float32 sums' order) and workgroup x = 0 writes their rows for the merge; bindings 5–8
- * (9: the top-sum cut's lowSum) as cutSource's 0, 1, 2, 4 (5). A cut is a few µs of barriers:
- * dispatch few, long workgroups.
+ * per K keys (union: plan option certifiedCompactKeys — their bytes loaded first, one append for
+ * them all: a K-th of the workgroups, each with one atomic on the list's count). Dispatch
+ * (⌈n / (K·WG)⌉, kvHeads · group / GH · (union ? 1 : words)).
  */
-export function compactSource(group: number, GH: number, union: boolean, cutInside: { topSum: boolean } | null = null, K = 1): string {
+export function compactSource(group: number, GH: number, union: boolean, K = 1): string {
   const WPK = bucketWords(GH);
-  // Head h0 + h's cut: from the cut pass's rows, or the workgroup's own (registers).
-  const cutOf = (h: string) => (cutInside ? `cuts[${h}]` : `bitcast<u32>(cut[h0 + ${h}].x)`);
   return /* wgsl */ `
-const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u; const NB = ${NB}u;
+const WG = ${WG}u; const GH = ${GH}u; const HG = ${group / GH}u; const GS = ${group}u; const WPK = ${WPK}u;
 const NH = ${union ? 'GH' : '4u'};
 ${PARAMS}
 @group(0) @binding(0) var<storage, read> upBytes: array<u32>;
-@group(0) @binding(1) var<storage, ${cutInside ? 'read_write' : 'read'}> cut: array<vec4f>;
+@group(0) @binding(1) var<storage, read> cut: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(4) var<uniform> p: Params;
-${cutInside ? `${CUT_PARAMS}
-@group(0) @binding(5) var<storage, read> hist: array<u32>;
-@group(0) @binding(6) var<storage, read> edges: array<f32>;
-@group(0) @binding(7) var<storage, read> anchor: array<f32>;
-@group(0) @binding(8) var<uniform> cp: CutParams;
-${cutInside.topSum ? '@group(0) @binding(9) var<storage, read> lowSum: array<f32>;' : ''}
-${globalCutFns({ topSum: cutInside.topSum, ratio: 'cp.ratio', n: 'p.n', heads: union ? GH : 4 })}` : ''}
 var<workgroup> localCount: array<atomic<u32>, NH>;
 var<workgroup> localBase: array<u32, NH>;
 @compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   ${union
     ? `let grp = wid.y; let list0 = grp;
-  let h0 = (grp / HG) * GS + (grp % HG) * GH; let nh = GH;`
-    : `let grp = wid.y / WPK; let w = wid.y % WPK;
-  let h0 = (grp / HG) * GS + (grp % HG) * GH + 4u * w; let nh = min(4u, GH - 4u * w); let list0 = h0;`}
-  ${cutInside ? `let rows = globalCuts(h0, nh, lid);
-  var cuts: array<u32, NH>;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH;
+  // The K keys' words loaded first (in flight together), then one append for them all.
+  var key = array<u32, ${K}>(); var words = array<u32, ${K * bucketWords(GH)}>(); var hit = array<bool, ${K}>();
+  for (var k = 0u; k < ${K}u; k++) {
+    key[k] = (wid.x * ${K}u + k) * WG + lid; let jj = min(key[k], p.n - 1u);
+    for (var w = 0u; w < WPK; w++) { words[k * WPK + w] = upBytes[(grp * WPK + w) * p.stride + jj]; }
+  }
+  for (var k = 0u; k < ${K}u; k++) {
+    for (var h = 0u; h < GH; h++) {
+      let c = bitcast<u32>(cut[h0 + h].x);
+      let b = (words[k * WPK + h / 4u] >> (8u * (h % 4u))) & 0xffu;
+      hit[k] = hit[k] || (key[k] < p.n && (c > ${BYTE_MAX}u || b < c));
+    }
+  }
+  ${appendUnion(K)}`
+    : `let j = wid.x * WG + lid; let jj = min(j, p.n - 1u);
+  var take = array<bool, NH>();
+  let grp = wid.y / WPK; let w = wid.y % WPK;
+  let h0 = (grp / HG) * GS + (grp % HG) * GH + 4u * w; let nh = min(4u, GH - 4u * w); let list0 = h0;
+  let word = upBytes[wid.y * p.stride + jj];
   for (var h = 0u; h < nh; h++) {
-    cuts[h] = bitcast<u32>(rows[h].x);
-    if (wid.x == 0u && lid == 0u) { cut[h0 + h] = rows[h]; }
-  }` : ''}
-  ${union
-    ? `for (var base = wid.x * ${K}u * WG; base < p.n; base += nwg.x * ${K}u * WG) {
-    // The K keys' words loaded first (in flight together), then one append for them all.
-    var key = array<u32, ${K}>(); var words = array<u32, ${K * WPK}>(); var hit = array<bool, ${K}>();
-    for (var k = 0u; k < ${K}u; k++) {
-      key[k] = base + k * WG + lid; let jj = min(key[k], p.n - 1u);
-      for (var w = 0u; w < WPK; w++) { words[k * WPK + w] = upBytes[(grp * WPK + w) * p.stride + jj]; }
-    }
-    for (var k = 0u; k < ${K}u; k++) {
-      for (var h = 0u; h < GH; h++) {
-        let c = ${cutOf('h')};
-        let b = (words[k * WPK + h / 4u] >> (8u * (h % 4u))) & 0xffu;
-        hit[k] = hit[k] || (key[k] < p.n && (c > ${BYTE_MAX}u || b < c));
-      }
-    }
-    ${appendUnion(K)}
-  }`
-    : `for (var base = wid.x * WG; base < p.n; base += nwg.x * WG) {
-    let j = base + lid; let jj = min(j, p.n - 1u);
-    var take = array<bool, NH>();
-    let word = upBytes[wid.y * p.stride + jj];
-    for (var h = 0u; h < nh; h++) {
-      let c = ${cutOf('h')};
-      let b = (word >> (8u * h)) & 0xffu;
-      take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
-    }
-    ${appendIds(false)}
-  }`}
+    let c = bitcast<u32>(cut[h0 + h].x);
+    let b = (word >> (8u * h)) & 0xffu;
+    take[h] = j < p.n && (c > ${BYTE_MAX}u || b < c);
+  }
+  ${appendIds(false)}`}
 }`;
 }

@@ -7,7 +7,7 @@
  */
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
-import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, LOW_SUMS, NB, ABOVE, reluScanSource } from './select-wgsl.js';
+import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
 import { upload, type Pipelines } from './plan.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
@@ -23,8 +23,6 @@ export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gathe
  * from the scan's sums of those keys' lower masses, certified-cut.ts).
  */
 export type CertifiedCut = 'global' | 'global-top-sum';
-/** Certified ε: where the bound gaps are counted (plan.ts DecodePlanOptions.certifiedHistogram). */
-export type CertifiedHistogram = 'pass' | 'scan';
 /** Certified ε with the projection bounds: the query passes a step runs (plan.ts DecodePlanOptions.certifiedQuery). */
 export type CertifiedQuery = 'int8' | 'proj';
 
@@ -61,13 +59,9 @@ export interface SelectionShape {
   projectionRank: number;
   projectionKeysPerThread: number;
   certifiedCut: CertifiedCut;
-  certifiedHistogram: CertifiedHistogram;
-  /** certifiedHistogram 'scan': the scan's workgroups over all scan groups. */
-  certifiedScanWorkgroups: number;
   /** Certified ε with firstFilter 'proj' (plan.ts DecodePlanOptions.certifiedQuery). */
   certifiedQuery: CertifiedQuery;
-  /** Certified ε: where the cut is made, and the compaction's keys a thread (union lists) (plan.ts DecodePlanOptions). */
-  certifiedCutPass: 'pass' | 'compact';
+  /** Certified ε with union lists: keys a compaction thread (plan.ts DecodePlanOptions.certifiedCompactKeys). */
   certifiedCompactKeys: number;
 }
 
@@ -106,7 +100,7 @@ export class CodeSelection {
   private readonly loBytes: GPUBuffer | null = null;
   private readonly edges: GPUBuffer | null = null;
   private readonly cutParams: GPUBuffer | null = null;
-  /** The top-sum cut: the scan's workgroup count, then its workgroups' top-bucket lower masses [heads, ≤ 65535] (certifiedScanSource topSums). */
+  /** The top-sum cut: the scan workgroups' top-bucket lower masses [heads, ≤ 65535] (certifiedScanSource topSums). */
   private readonly lowSum: GPUBuffer | null = null;
   private readonly group: number;
   private readonly GH: number;
@@ -139,8 +133,7 @@ export class CodeSelection {
       this.hist = make(heads * NB * 2 * 4);
       this.cut = make(heads * 16);
       this.upBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
-      // (Counted in the scan: nothing writes or reads the lower bytes.)
-      this.loBytes = shape.certifiedHistogram === 'scan' ? null : make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
+      this.loBytes = make(kvHeads * (this.group / this.GH) * bucketWords(this.GH) * stride * 4);
       this.edges = make(2 * NB * 4);
       upload(device.queue, this.edges, 0, bucketEdges());
       if (shape.mode.kind === 'certified') {
@@ -149,7 +142,7 @@ export class CodeSelection {
         // ε/(1 − ε) shrunk by 10⁻³: room for the GPU's float32 errorBound (wgsl.ts certifiedBoundSource).
         ratio[0] = down32((shape.mode.epsilon / (1 - shape.mode.epsilon)) * (1 - 1e-3));
         upload(device.queue, this.cutParams, 0, ratio);
-        if (shape.certifiedCut === 'global-top-sum') this.lowSum = make(4 * LOW_SUMS + heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
+        if (shape.certifiedCut === 'global-top-sum') this.lowSum = make(heads * Math.min(Math.ceil(stride / WG), 65535) * 4);
       }
     } else {
       this.cut = null;
@@ -237,43 +230,32 @@ export class CodeSelection {
     }
     const topSums = this.encodeBuckets(enc, queries, n, params);
     const rank = this.rank, inputs = { hist: this.hist!, edges: this.edges!, anchor: this.anchor, cut: this.cut!, coef: this.coef, normMax: this.normMax, params };
-    // certifiedCutPass 'compact': the compaction's workgroups cut (few of them: each computes its heads' cuts).
-    const cutInside = mode.kind === 'certified' && this.shape.certifiedCutPass === 'compact';
     if (rank) rank.encodeCut(enc, inputs, n);
-    else if (!cutInside) {
-      p.dispatch(enc, p.get(`cut${topSums ? '-top-sum' : ''}`, () => cutSource(topSums)),
-        [this.hist, this.edges, this.anchor, this.cut, this.cutParams, ...(topSums ? [this.lowSum, params] : [])], heads, 1);
-    }
-    const K = union ? this.shape.certifiedCompactKeys : 1, y = groups * (union ? 1 : bucketWords(GH)), x = Math.ceil(n / (K * WG));
-    p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}-${cutInside ? `cut${+topSums}` : ''}-${K}`, () => compactSource(group, GH, union, cutInside ? { topSum: topSums } : null, K)),
-      [this.upBytes, this.cut, this.ids, this.counts, params, ...(cutInside ? [this.hist, this.edges, this.anchor, this.cutParams, topSums ? this.lowSum : null] : [])],
-      cutInside ? Math.max(1, Math.min(x, Math.ceil(2 * this.shape.targetWorkgroups / y))) : x, y);
+    else if (topSums) p.dispatch(enc, p.get('cut-top-sum', () => cutSource(true)), [this.hist, this.edges, this.anchor, this.cut, this.cutParams, this.lowSum, params], heads, 1);
+    else p.dispatch(enc, p.get('cut', cutSource), [this.hist, this.edges, this.anchor, this.cut, this.cutParams], heads, 1);
+    const K = union ? this.shape.certifiedCompactKeys : 1;
+    p.dispatch(enc, p.get(`compact-${group}-${GH}-${+union}-${K}`, () => compactSource(group, GH, union, K)), [this.upBytes, this.cut, this.ids, this.counts, params],
+      Math.ceil(n / (K * WG)), groups * (union ? 1 : bucketWords(GH)));
     rank?.encodeKeep(enc, { ...inputs, keys, queries, pageTable, ids: this.ids, counts: this.counts }, n);
   }
 
   /**
    * Certified and rank rules: records the certified scan (every key's bucket bytes) and the
-   * histogram pass over positions [0, n), after the query pass (certifiedHistogram 'scan': the scan
-   * counts the histogram itself); returns whether the scan summed the top bucket's lower masses
-   * (the 'global-top-sum' cut).
+   * histogram pass over positions [0, n), after the query pass; returns whether the scan summed
+   * the top bucket's lower masses (the 'global-top-sum' cut).
    */
   private encodeBuckets(enc: GPUCommandEncoder, queries: GPUBuffer, n: number, params: GPUBuffer): boolean {
     const { kvHeads, D, mode } = this.shape, p = this.pipelines, group = this.group, GH = this.GH;
     const groups = kvHeads * (group / GH), blocks = Math.ceil(n / WG);
     const topSums = mode.kind === 'certified' && this.shape.certifiedCut === 'global-top-sum';
-    const histogram = this.loBytes === null;
-    // Counting scans stride over blocks, each workgroup seeing < 65536 keys (the counts' 16 bits): ≤ 255 blocks.
-    const scanX = histogram ? Math.min(blocks, 65535, Math.max(Math.ceil(this.shape.certifiedScanWorkgroups / groups), Math.ceil(blocks / 255))) : Math.min(blocks, 65535);
-    const counted = histogram ? this.hist : this.loBytes;
     if (this.filter instanceof ProjFilter) {
       // Certified firstFilter 'proj': the bytes from the projection's bounds (proj-certified.ts).
-      this.filter.encodeCertifiedScan(enc, queries, n, params, scanX, { anchor: this.anchor, upBytes: this.upBytes!, loBytes: this.loBytes, hist: this.hist!, histogram, lowSum: topSums ? this.lowSum : null },
-        this.projQuery ? { counts: this.counts, words: 2 * NB } : null);
+      this.filter.encodeCertifiedScan(enc, queries, n, params, { anchor: this.anchor, upBytes: this.upBytes!, loBytes: this.loBytes!, lowSum: topSums ? this.lowSum : null },
+        this.projQuery ? { counts: this.counts, hist: this.hist!, words: 2 * NB } : null);
     } else {
-      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}-${+histogram}`, () => certifiedScanSource(D, group, GH, topSums, undefined, histogram)),
-        [this.codes, this.meta, this.qcode, this.coef, params, this.anchor, this.upBytes, counted, topSums ? this.lowSum : null], scanX, groups);
+      p.dispatch(enc, p.get(`scan-certified-${D}-${group}-${GH}-${+topSums}`, () => certifiedScanSource(D, group, GH, topSums)),
+        [this.codes, this.meta, this.qcode, this.coef, params, this.anchor, this.upBytes, this.loBytes, topSums ? this.lowSum : null], Math.min(blocks, 65535), groups);
     }
-    if (histogram) return topSums;
     // Histogram workgroups stride over the keys: a few a multiprocessor, each seeing < 65536 keys
     // (16-bit counts); 4× and 8× as many took 1.6× / 2.0× as long at 512k (H100 run 8: each flushes its histogram).
     const x = Math.min(blocks, Math.max(Math.ceil(this.shape.targetWorkgroups / groups), Math.ceil(n / 65535)));

@@ -38,7 +38,6 @@ function layout(x: Float32Array, dim: number, paged: boolean, storage: 'f32' | '
 
 interface Mode {
   kind: 'relu' | 'softmax'; sparsity: 'exact' | { epsilon: number }; alpha: number; bias: number; firstFilter?: 'int4' | 'int4-gather' | 'proj-gather'; certifiedCut?: 'global-top-sum';
-  certifiedHistogram?: 'scan';
   /** The plan's gatheredLeanState (default true). */
   lean?: boolean;
 }
@@ -108,7 +107,6 @@ const modes: [string, Mode][] = [
   ['exact ReLU², projection first filter to the gathered attention', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, firstFilter: 'proj-gather' }],
   ['certified ε = 1e-2', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0 }],
   ['certified ε = 1e-2, top-sum cut', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'global-top-sum' }],
-  ['certified ε = 1e-2, top-sum cut, histogram in the scan', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, certifiedCut: 'global-top-sum', certifiedHistogram: 'scan' }],
   ['exact ReLU², gathered state in registers', { kind: 'relu', sparsity: 'exact', alpha: 2, bias: 1, lean: false }],
   ['certified ε = 1e-2, gathered state in registers', { kind: 'softmax', sparsity: { epsilon: 1e-2 }, alpha: 1, bias: 0, lean: false }],
 ];
@@ -125,7 +123,7 @@ test('sparse WebGpuDecodePlan: exact ReLU (int8, 4-bit and projection first filt
         const label = `${name} ${storage} ${paged ? 'paged' : 'contiguous'}`;
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: mode.kind, alpha: mode.alpha, bias: mode.bias,
           // 2 workgroups: each certified scan workgroup walks several blocks of keys (its loop).
-          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, certifiedHistogram: mode.certifiedHistogram, gatheredLeanState: mode.lean, sparsePass: 'split', ...selecting(mode), maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
+          sparsity: mode.sparsity, firstFilter: mode.firstFilter, certifiedCut: mode.certifiedCut, gatheredLeanState: mode.lean, sparsePass: 'split', ...selecting(mode), maxLength: cap, targetWorkgroups: paged ? 8 : 2, layout: paged ? { pageSize } : 'contiguous' });
         const bufs = { queries: upload(device, q), keys: upload(device, layout(k, d, paged, storage)), values: upload(device, layout(v, dv, paged, storage)),
           output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
@@ -176,14 +174,9 @@ test('sparse WebGpuDecodePlan: rows rewritten by the caller are re-coded by enco
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 2 } }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   // The top-sum cut is a certified ε rule only; the local cut is no option.
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedCut: 'global-top-sum' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCut/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedHistogram: 'scan' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedHistogram/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedHistogram: 'both' as 'scan' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedHistogram/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCutPass: 'compact', sparsePass: 'fused' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCutPass/.test(e.message));
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'relu', sparsity: 'exact', certifiedCompactKeys: 4 }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCompactKeys/.test(e.message));
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCompactKeys: 3 as 4 }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCompactKeys/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedHistogram: 'scan', sparsePass: 'fused' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedHistogram/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedScanWorkgroups: 64 }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedScanWorkgroups/.test(e.message));
-  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedHistogram: 'scan', certifiedScanWorkgroups: 0 }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedScanWorkgroups/.test(e.message));
+  assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCompactKeys: 8, sparsePass: 'fused' }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /certifiedCompactKeys/.test(e.message));
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCut: 'local' as never }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
   assert.throws(() => WebGpuDecodePlan.create(device, { ...base, kind: 'softmax', sparsity: { epsilon: 1e-3 }, certifiedCut: 'nearby' as never }), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION');
 });
@@ -380,10 +373,7 @@ test('certified top-sum cut: L\'s top bucket is the scan\'s sum of those keys\' 
     const group = s.heads / s.kvHeads, GH = headsPerScan(group), WPK = Math.ceil(GH / 4), words = (s.heads / GH) * WPK * s.n * 4;
     const scanWorkgroups = Math.ceil(s.n / 256);
     const up: Uint32Array = new Uint32Array(await readBuffer(device, sel.upBytes, words)), lo: Uint32Array = new Uint32Array(await readBuffer(device, sel.loBytes, words));
-    // The scan's workgroup count first (select-wgsl.ts LOW_SUMS), then its sums.
-    const lowSums: Float32Array = new Float32Array(await readBuffer(device, sel.lowSum, 16 + s.heads * scanWorkgroups * 4));
-    assert.equal(new Uint32Array(lowSums.buffer)[0], scanWorkgroups, `${label}: the scan's workgroups`);
-    const lowSum = lowSums.subarray(4);
+    const lowSum: Float32Array = new Float32Array(await readBuffer(device, sel.lowSum, s.heads * scanWorkgroups * 4));
     const cut: Float32Array = new Float32Array(await readBuffer(device, sel.cut, s.heads * 16)), anchor: Float32Array = new Float32Array(await readBuffer(device, sel.anchor, s.heads * 4));
     const byteOf = (x: Uint32Array, h: number, j: number) => (x[(Math.floor(h / GH) * WPK + Math.floor((h % GH) / 4)) * s.n + j]! >> (8 * ((h % GH) % 4))) & 0xff;
     const keptMin: Uint8Array[] = [], keptMax: Uint8Array[] = [];
@@ -425,15 +415,14 @@ test('certified top-sum cut: L\'s top bucket is the scan\'s sum of those keys\' 
   assert.ok(fewer > 0, 'the top sums never lowered a cut');
 });
 
-test('certified pipeline variants — the histogram in the scan (certifiedHistogram \'scan\', one workgroup over every block and one a block), the cut in the compaction (certifiedCutPass \'compact\'), K keys a compaction thread: the histogram, the bytes, the cut and the kept keys the default pipeline\'s, errorBound ≥ TV and ≤ ε; ties, one dominant key, zero and huge keys, n = 1, per-head lists, GQA 3, the top-sum cut, the projection bounds', async (t) => {
+test('certified compaction with K keys a thread (certifiedCompactKeys 2, 8): the cut rows and the kept keys of one key a thread, errorBound ≥ TV and ≤ ε; ties, one dominant key, zero and huge keys, n = 1, per-head lists (K unused), GQA 3, the top-sum cut, the projection bounds', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
-  const r = rng(29), eps = 1e-3, gen = cutKeys(r), NB = 448;
-  type Sel = { hist: GPUBuffer; upBytes: GPUBuffer; cut: GPUBuffer; loBytes: GPUBuffer | null };
+  const r = rng(29), eps = 1e-3;
+  const gen = cutKeys(r);
   // (The cut cases but the ones whose shapes others here repeat, for the test's time.)
   const cases = [...cutCases.filter(([label]) => !/one block of|GQA 4|GQA 1/.test(label)).map(([label, s, keys, w]) => [label, s, keys, w, 'global'] as const),
     ['4/2, top-sum cut, 20 blocks', cutCases[1]![1], 'llm', 64, 'global-top-sum'] as const,
-    ['4/2, top-sum cut, one dominant key', cutCases[3]![1], 'dominant', 8, 'global-top-sum'] as const,
     ['4/2 d = 32, projection bounds (rank 8)', cutCases[1]![1], 'llm', 8, 'proj'] as const];
   for (const [label, s, keys, targetWorkgroups, rule] of cases) {
     const k = gen[keys](s), v = gaussian(r, s.kvHeads * s.n, s.dv).data, q = gaussian(r, s.heads, s.d, 4).data;
@@ -442,40 +431,19 @@ test('certified pipeline variants — the histogram in the scan (certifiedHistog
       output: device.createBuffer({ size: s.heads * s.dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     const options = { heads: s.heads, kvHeads: s.kvHeads, headDim: s.d, valueDim: s.dv, storage: 'f32', kind: 'softmax', sparsity: { epsilon: eps }, certifiedDenseMax: 0,
       maxLength: s.cap, targetWorkgroups, ...(rule === 'proj' ? { firstFilter: 'proj' as const } : { certifiedCut: rule }) } as const;
-    const got: { hist: Uint32Array; up: Uint32Array; cut: Uint32Array; lists: number[][] }[] = [];
-    // The default pipeline; the scan counting with its default workgroups (4 × targetWorkgroups: a
-    // block each here) and with one (every block in one workgroup a scan group); the cut in the
-    // compaction; K keys a compaction thread.
-    for (const variant of [{}, { certifiedHistogram: 'scan', certifiedCutPass: 'compact', certifiedCompactKeys: 8 }, { certifiedHistogram: 'scan', certifiedScanWorkgroups: 1 },
-      { certifiedCutPass: 'compact' }, { certifiedCompactKeys: 2 }] as const) {
-      const plan = WebGpuDecodePlan.create(device, { ...options, ...variant });
-      await checkPlan(device, plan, bufs, { kind: 'softmax', sparsity: { epsilon: eps }, alpha: 1, bias: 0 }, k, v, q, 'f32', `${label} ${JSON.stringify(variant)}`, undefined, s);
-      const sel = (plan as unknown as { selection: Sel }).selection;
-      assert.equal(sel.loBytes === null, 'certifiedHistogram' in variant, `${label}: lower bytes only for the histogram pass`);
-      const GH = headsPerScan(s.heads / s.kvHeads), words = (s.heads / GH) * Math.ceil(GH / 4) * s.n * 4;
-      const list = plan.selected!, nl = s.heads / list.headsPerList;
+    const got: { cut: Uint32Array; lists: number[][] }[] = [];
+    for (const K of [1, 2, 8] as const) {
+      const plan = WebGpuDecodePlan.create(device, { ...options, certifiedCompactKeys: K });
+      await checkPlan(device, plan, bufs, { kind: 'softmax', sparsity: { epsilon: eps }, alpha: 1, bias: 0 }, k, v, q, 'f32', `${label} K = ${K}`, undefined, s);
+      const sel = (plan as unknown as { selection: { cut: GPUBuffer } }).selection, list = plan.selected!, nl = s.heads / list.headsPerList;
       const ids = new Uint32Array(await readBuffer(device, list.ids, nl * s.cap * 4)), counts = new Uint32Array(await readBuffer(device, list.counts, 16 * Math.ceil(nl / 4)));
-      got.push({ hist: new Uint32Array(await readBuffer(device, sel.hist, s.heads * NB * 2 * 4)), up: new Uint32Array(await readBuffer(device, sel.upBytes, words)),
-        cut: new Uint32Array(await readBuffer(device, sel.cut, s.heads * 16)),
+      got.push({ cut: new Uint32Array(await readBuffer(device, sel.cut, s.heads * 16)),
         lists: Array.from({ length: nl }, (_, l) => Array.from(ids.subarray(l * s.cap, l * s.cap + counts[l]!)).sort((x, y) => x - y)) });
       plan.destroy();
     }
     for (const [i, x] of got.entries()) {
-      if (i === 0) continue;
-      assert.deepEqual(x.hist, got[0]!.hist, `${label} variant ${i}: histogram`);
-      assert.deepEqual(x.up, got[0]!.up, `${label} variant ${i}: upper bytes`);
-      // The scan's top sums add in another order (the histogram in the scan), and so do the cuts made
-      // in the compaction (several heads at once): the cut may move by their rounding, nothing else
-      // does — the cut rows (c, U, L, anchor) are the same up to it, the kept keys the same.
-      if (rule !== 'global-top-sum' || i > 2) {
-        const f = new Float32Array(x.cut.buffer), f0 = new Float32Array(got[0]!.cut.buffer);
-        for (let h = 0; h < s.heads; h++) {
-          assert.equal(x.cut[4 * h], got[0]!.cut[4 * h], `${label} variant ${i} head ${h}: cut`);
-          for (const c of [1, 2]) assert.ok(Math.abs(f[4 * h + c]! - f0[4 * h + c]!) <= 1e-5 * Math.abs(f0[4 * h + c]!), `${label} variant ${i} head ${h}: cut row ${c}: ${f[4 * h + c]} vs ${f0[4 * h + c]}`);
-          assert.equal(f[4 * h + 3], f0[4 * h + 3], `${label} variant ${i} head ${h}: anchor`);
-        }
-        assert.deepEqual(x.lists, got[0]!.lists, `${label} variant ${i}: kept keys`);
-      }
+      assert.deepEqual(x.cut, got[0]!.cut, `${label} K = ${[1, 2, 8][i]}: cut rows`);
+      assert.deepEqual(x.lists, got[0]!.lists, `${label} K = ${[1, 2, 8][i]}: kept keys`);
     }
     for (const b of Object.values(bufs)) b.destroy();
   }
