@@ -43,7 +43,8 @@ export const FUSED_USED_COUNT: UsedCount = 'lanes';
  * Certified ε: steps over at most this many keys run the dense kernel (certifiedDenseMax's default).
  * On an H100 (8 query / 2 KV heads, d = 128, f16) the dense step was faster than every certified
  * variant at 32k and 128k keys and on the 8k dump in runs 7, 11 and 13 (run 13, 128k: 56.8 against
- * 60.9–64.8 µs), the selection faster from 256k (84.2 against 101.4 µs): docs/webgpu.md "Speed".
+ * 60.9–64.8 µs) and on two more instances at 128k in run 16; from 196k the faster one depends on
+ * the instance (run 16: either, by 5–20 %): docs/webgpu.md "Speed".
  */
 export const CERTIFIED_DENSE_MAX = 131072;
 
