@@ -27,14 +27,7 @@
 //             read the same K/V rows at about the same time (L2 hits instead of DRAM twice)
 //   allpos    ReLU's bias far below every score (−1e4): every key of positive weight, the count's
 //             worst case (the default bias leaves ~2 % of the keys)
-//   ld / pl   the plan option denseLoads 'batched' / 'pipelined' (attend-kernel.ts RowLoads: a
-//             step's rows loaded before any is used / a step ahead, in flight through the math)
-//   pv        the plan option densePackedValues (with ld or pl): V words unpacked at each head's
-//             accumulation, not held unpacked
-//   lean      the plan option denseLeanState: queries in workgroup memory, 2 keys a team step
 //   pair      the plan option densePairFold: the teams' fold begins with team pairs' subgroup shuffles
-//   qN        the plan option denseMergeQuads N: the merge's quads a workgroup (default 4)
-//   bN        the plan option denseStepKeys N: keys a team takes a step of the key loop (1, 2, 4, 8)
 //   gN        N query heads a workgroup (default: the plan's, 4 here)
 //   wN        the plan's targetWorkgroups (default 264)
 //   aN        ReLU^N (default α = 1)
@@ -79,7 +72,7 @@ log(adapter);
 
 interface Mode {
   name: string; kind: 'softmax' | 'relu'; alpha: number; allPositive: boolean; usedCount?: 'lanes'; G?: number; workgroups?: number; rewrites: string[];
-  tuning: Pick<DecodePlanOptions, 'denseLoads' | 'denseStepKeys' | 'denseLeanState' | 'densePackedValues' | 'denseMergeQuads' | 'densePairFold'>;
+  tuning: Pick<DecodePlanOptions, 'densePairFold'>;
 }
 
 function parseMode(name: string): Mode {
@@ -87,15 +80,11 @@ function parseMode(name: string): Mode {
   if (kind !== 'softmax' && kind !== 'relu') throw new Error(`mode ${name}: expected softmax or relu first`);
   const m: Mode = { name, kind, alpha: 1, allPositive: false, rewrites: [], tuning: {} };
   for (const o of opts) {
-    const num = /^([gwabq])(\d+)$/.exec(o);
+    const num = /^([gwa])(\d+)$/.exec(o);
     if (num) {
       const x = Number(num[2]);
-      if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else if (num[1] === 'b') m.tuning.denseStepKeys = x as 1 | 2 | 4 | 8;
-      else if (num[1] === 'q') m.tuning.denseMergeQuads = x as 1 | 2 | 4 | 8; else m.alpha = x;
-    } else if (o === 'ld' || o === 'pl') m.tuning.denseLoads = o === 'ld' ? 'batched' : 'pipelined';
-    else if (o === 'pv') m.tuning.densePackedValues = true;
-    else if (o === 'pair') m.tuning.densePairFold = true;
-    else if (o === 'lean') m.tuning.denseLeanState = true;
+      if (num[1] === 'g') m.G = x; else if (num[1] === 'w') m.workgroups = x; else m.alpha = x;
+    } else if (o === 'pair') m.tuning.densePairFold = true;
     else if (o === 'allpos' && kind === 'relu') m.allPositive = true;
     else if (o === 'lanes' && kind === 'relu') m.usedCount = 'lanes';
     else if ((['nocount', 'countsel', 'loop', 'unscaled', 'hoist', 'endunroll', 'countvec', 'wgteam', 'count16'].includes(o) && kind === 'relu') || o === 'il') m.rewrites.push(o);

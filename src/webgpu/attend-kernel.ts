@@ -55,13 +55,6 @@ export interface AttendShape {
   stepKeys?: number;
   /** How a step's K/V rows are loaded ({@link RowLoads}; default 'interleaved'). */
   loads?: RowLoads;
-  /**
-   * Held loads ('batched', 'pipelined') only: V words stay as stored (f16 pairs packed) until each
-   * head's accumulation unpacks them, instead of a step's value slices unpacked into registers
-   * once (half the registers for them at f16, G unpacks a word instead of one). Tuning: the dense
-   * kernel's plan option densePackedValues.
-   */
-  packedValues?: boolean;
   /** Gathered: how the lists are cut into the workgroups' chunks (wgsl.ts GatherChunks; default 'spanning'). */
   chunks?: GatherChunks;
   /**
@@ -107,9 +100,9 @@ export function lanesFor(D: number, DV: number, subgroupSize: number): number {
   return T;
 }
 
-/** Keys one workgroup step covers at B keys a team step (a split's chunk is a multiple of it). */
-export function keysPerStep(T: number, B = STEP_KEYS): number {
-  return (AWG / T) * B;
+/** Keys one workgroup step covers (a split's chunk is a multiple of it). */
+export function keysPerStep(T: number): number {
+  return (AWG / T) * STEP_KEYS;
 }
 
 /** Vec4 slots of workgroup memory left for folding the teams' states after the team maxima and `reserve` bytes of the caller's. */
@@ -199,18 +192,13 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     : `${dst}[2u * (${at})] = ${src}[2u * (${word})]; ${dst}[2u * (${at}) + 1u] = ${src}[2u * (${word}) + 1u];`);
   const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
   const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
-  const batched = loads === 'batched', held = loads !== 'interleaved', packed = x.packedValues === true;
+  const batched = loads === 'batched', held = loads !== 'interleaved';
   const pipelined = loads === 'pipelined';
-  if (packed && !(batched || pipelined)) throw new Error('attendSource: packedValues needs batched or pipelined loads');
   // A step's words held in registers: kw/vw ('batched'), ck/cv (loaded a step ahead).
   const [kSrc, vSrc] = pipelined ? ['ck', 'cv'] : ['kw', 'vw'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   // The B keys' weights summed (written out: no loop-carried sum; their value slices: accumulateWith).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
-  // Held words' quad (hi: dims 4–7 of the unit) of array src at unit index idx, as f32.
-  const quadOf = (src: string, idx: string, hi: boolean) => (f16
-    ? `vec4f(unpack2x16float(${src}[${idx}].${hi ? 'z' : 'x'}), unpack2x16float(${src}[${idx}].${hi ? 'w' : 'y'}))`
-    : `${src}[2u * (${idx})${hi ? ' + 1u' : ''}]`);
   // The key loop's per-head update. ReLU: written out once per head with h a constant — a loop
   // over h indexed the per-head used-key counts dynamically, which cost dense ReLU 29 % on the H100
   // (run 7 at 512k: 0.298 → 0.244 ms; sparse ReLU's gathered pass 3–20 % less too). Softmax keeps
@@ -218,14 +206,9 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const perHead = (body: string) => (softmax ? `for (var h = 0u; h < G; h++) {\n        ${body}\n      }`
     : Array.from({ length: G }, (_, h) => `{ const h = ${h}u;\n        ${body}\n      }`).join('\n      '));
   // The per-head accumulation of the step's weighted value slices, written out as wSum.
-  // Packed values: unpacked here from the held V words (vSrc), a quad pair a unit.
-  const accumulateWith = (corr: string, weight: (b: number) => string) => (packed ? `for (var u = 0u; u < VU; u++) {
-          let i = h * 2u * VU + 2u * u;
-          acc[i] = acc[i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * ${quadOf(vSrc, `${b}u * VU + u`, false)}`).join(' + ')};
-          acc[i + 1u] = acc[i + 1u] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * ${quadOf(vSrc, `${b}u * VU + u`, true)}`).join(' + ')};
-        }` : `for (var i = 0u; i < 2u * VU; i++) {
+  const accumulateWith = (corr: string, weight: (b: number) => string) => `for (var i = 0u; i < 2u * VU; i++) {
           acc[h * 2u * VU + i] = acc[h * 2u * VU + i] * ${corr} + ${Array.from({ length: B }, (_, b) => `${weight(b)} * v[${2 * b}u * VU + i]`).join(' + ')};
-        }`);
+        }`;
   const accumulate = accumulateWith('corr', (b) => `w[${b}]`);
   const butterfly = Array.from({ length: Math.log2(T) }, (_, i) => `s[j] += subgroupShuffleXor(s[j], ${T >> (i + 1)}u);`).join(' ');
   // Quad i of this lane's slice of head h's query.
@@ -252,7 +235,7 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const scoreKey = `for (var u = 0u; u < KU; u++) {
           ${held ? unitOf(kSrc, 'b * KU + u') : unit('K')}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
-        }${packed ? '' : `
+        }${`
         for (var u = 0u; u < VU; u++) {
           ${held ? unitOf(vSrc, 'b * VU + u') : unit('V')}
           v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
@@ -282,8 +265,8 @@ ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
     for (var base = r.x; base < r.y; base += NT * B) {
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
-      ${packed ? '' : `var v: array<vec4f, ${B * 2 * VU}>;
-      `}var ok: array<bool, B>;
+      var v: array<vec4f, ${B * 2 * VU}>;
+      var ok: array<bool, B>;
       ${pipelined ? `let ck = kw; let cv = vw;
       ${loadRows(keyOfStep(keyAt, 'base + NT * B'), 'base + NT * B + b * NT + team < r.y')}
       ${nextIds(keyAt, 'base + 2u * NT * B')}
@@ -410,7 +393,7 @@ export function attendSource(x: AttendShape): string {
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1;
   // batched and pipelined loads take the first step's ids before the query loads (neither waits on the other).
   const keyAt = gather ? (i: string) => `ids[list + ${i}]` : undefined;
-  const first = (x.loads ?? 'interleaved') !== 'interleaved';
+  const first = keyAt !== undefined && (x.loads ?? 'interleaved') !== 'interleaved';
   const segment = `${first ? `${a.prefetch(keyAt)}\n    ` : ''}${a.begin}${a.keys(keyAt, first)}${a.end()}`;
   const aligned = x.chunks === 'aligned';
   return /* wgsl */ `${a.declarations(gather ? `@group(0) @binding(5) var<storage, read> ids: array<u32>;

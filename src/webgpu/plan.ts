@@ -3,7 +3,7 @@ import { HsrError } from '../errors.js';
 import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type GatherChunks, type StatsMode, type Storage } from './wgsl.js';
-import { attendSource, fitsHeads, keysPerStep, lanesFor, LEAN_STEP_KEYS, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
+import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
 import { subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type CertifiedQuery, type FirstFilter } from './selection.js';
@@ -43,7 +43,8 @@ export const FUSED_USED_COUNT: UsedCount = 'lanes';
  * Certified ε: steps over at most this many keys run the dense kernel (certifiedDenseMax's default).
  * On an H100 (8 query / 2 KV heads, d = 128, f16) the dense step was faster than every certified
  * variant at 32k and 128k keys and on the 8k dump in runs 7, 11 and 13 (run 13, 128k: 56.8 against
- * 60.9–64.8 µs), the selection faster from 256k (84.2 against 101.4 µs): docs/webgpu.md "Speed".
+ * 60.9–64.8 µs) and on two more instances at 128k in run 16; from 196k the faster one depends on
+ * the instance (run 16: either, by 5–20 %): docs/webgpu.md "Speed".
  */
 export const CERTIFIED_DENSE_MAX = 131072;
 
@@ -326,21 +327,11 @@ export interface DecodePlanOptions {
    */
   gatheredChunks?: GatherChunks;
   /**
-   * The dense attention kernel (dense plans, and certified steps run dense), tuning (docs/webgpu.md):
-   * how a step's K/V rows are loaded (attend-kernel.ts RowLoads; default 'interleaved'), keys a
-   * team takes a step of the key loop (1, 2, 4 or 8; default 4, 2 with a lean state), a lean
-   * state (queries in workgroup memory: fewer registers a thread; default false) and, with
-   * 'batched' or 'pipelined' loads, V words kept packed until each head's accumulation
-   * (attend-kernel.ts packedValues; default false); and the merge's quads a workgroup after it
-   * (wgsl.ts mergeSource MQ: 1, 2, 4 or 8; default 4); densePairFold: the teams' fold begins with
-   * subgroup shuffles between team pairs (attend-kernel.ts pairFold; needs subgroups of ≥ 2 teams'
-   * lanes, else UNSUPPORTED; default false).
+   * The dense kernel (dense plans, and certified steps run dense), tuning (docs/webgpu.md): the
+   * teams' fold begins with the two teams of a subgroup folded by subgroup shuffles
+   * (attend-kernel.ts pairFold; default false; UNSUPPORTED where a subgroup holds fewer than two
+   * teams' lanes).
    */
-  denseLoads?: RowLoads;
-  denseStepKeys?: 1 | 2 | 4 | 8;
-  denseLeanState?: boolean;
-  densePackedValues?: boolean;
-  denseMergeQuads?: 1 | 2 | 4 | 8;
   densePairFold?: boolean;
 }
 
@@ -403,7 +394,7 @@ export class WebGpuDecodePlan {
     }
     // Sparse plans attend one id list per workgroup: a scan group's union (exact ReLU, certified)
     // where the kernel can serve its heads at once, else a head's.
-    const lean = (mode.kind !== 'dense' && (options.gatheredLeanState ?? true)) || (options.denseLeanState ?? false);
+    const lean = mode.kind !== 'dense' && (options.gatheredLeanState ?? true);
     const fits = (G: number) => fitsHeads(G, this.valueDim, this.T, lean ? leanBytes(G, headDim) : 0);
     const unionLists = (mode.kind === 'relu' || mode.kind === 'certified') && fits(headsPerScan(group));
     let G = mode.kind === 'dense' ? Math.min(group, MAX_G) : unionLists ? headsPerScan(group) : 1;
@@ -480,14 +471,8 @@ export class WebGpuDecodePlan {
       || (options.gatheredChunks !== undefined && !(['spanning', 'aligned'].includes(options.gatheredChunks) && splitPath))) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLoads 'interleaved' or 'batched' and gatheredChunks 'spanning' or 'aligned' with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLoads)} and ${describe(options.gatheredChunks)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
-    if ((options.denseLoads !== undefined && !['interleaved', 'batched', 'pipelined'].includes(options.denseLoads))
-      || (options.denseStepKeys !== undefined && ![1, 2, 4, 8].includes(options.denseStepKeys))
-      || (options.denseLeanState !== undefined && typeof options.denseLeanState !== 'boolean')
-      || (options.densePackedValues !== undefined && !(typeof options.densePackedValues === 'boolean' && (!options.densePackedValues || (options.denseLoads ?? 'interleaved') !== 'interleaved')))
-      || (options.denseMergeQuads !== undefined && ![1, 2, 4, 8].includes(options.denseMergeQuads))
-      || (options.densePairFold !== undefined && typeof options.densePairFold !== 'boolean')
-      || ((options.denseLoads ?? options.denseStepKeys ?? options.denseLeanState ?? options.densePackedValues ?? options.denseMergeQuads ?? options.densePairFold) !== undefined && mode?.kind !== 'dense' && mode?.kind !== 'certified')) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected denseLoads 'interleaved', 'batched' or 'pipelined', denseStepKeys 1, 2, 4 or 8, denseLeanState true or false, densePackedValues true (with denseLoads 'batched' or 'pipelined') or false and denseMergeQuads 1, 2, 4 or 8 and densePairFold true or false, with a dense plan or certified softmax (its dense steps), got ${describe(options.denseLoads)}, ${describe(options.denseStepKeys)}, ${describe(options.denseLeanState)}, ${describe(options.densePackedValues)}, ${describe(options.denseMergeQuads)} and ${describe(options.densePairFold)} with the ${sel.rule} rule`);
+    if (options.densePairFold !== undefined && !(typeof options.densePairFold === 'boolean' && (mode?.kind === 'dense' || mode?.kind === 'certified'))) {
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected densePairFold true or false with a dense plan or certified softmax (its dense steps), got ${describe(options.densePairFold)} with the ${sel.rule} rule`);
     }
     if (options.gatheredStepKeys !== undefined && (![1, 2, 4, 8].includes(options.gatheredStepKeys) || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -580,10 +565,7 @@ export class WebGpuDecodePlan {
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
     // A certified step short enough to run dense (certifiedDenseMax) takes the dense path: no selection.
     const relu = o.kind === 'relu', sel = this.lastDense ? null : this.selection, device = this.pipelines.device;
-    const lean = sel !== null ? o.gatheredLeanState ?? true : o.denseLeanState ?? false;
-    const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : o.denseStepKeys;
-    // (The gathered chunks stay multiples of the default step: GATHER_CHUNK's minimum.)
-    const step = keysPerStep(this.T, sel ? undefined : stepKeys ?? (lean ? LEAN_STEP_KEYS : undefined));
+    const step = keysPerStep(this.T);
     const list = sel?.list, chunks = sel ? o.gatheredChunks ?? GATHERED_CHUNKS : 'spanning';
     let splits: number, chunk: number;
     if (list) {
@@ -603,12 +585,14 @@ export class WebGpuDecodePlan {
     if (sel && length > sel.quantized) sel.encodeQuantize(enc, b.keys, b.pageTable, cap, sel.quantized, length);
     if (sel) sel.encodeSelect(enc, b.queries, length, this.params, b.keys, b.pageTable);
     const paged = typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : 'contiguous' as const;
+    const lean = sel !== null && (o.gatheredLeanState ?? true);
     const usedCount = sel ? 'lanes' : o.usedCount ?? 'workgroup'; // (the gathered pass: run 15, 'workgroup' 26.3 against 25.0 µs)
-    const packedValues = sel === null && (o.densePackedValues ?? false), pairFold = sel === null && (o.densePairFold ?? false);
-    const loads = (sel ? o.gatheredLoads : o.denseLoads) ?? 'interleaved';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${packedValues ? '-pv' : ''}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
+    const pairFold = sel === null && (o.densePairFold ?? false);
+    const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved';
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
-      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks, packedValues, pairFold,
+      D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks, pairFold,
     }));
     const extra: GPUBindGroupEntry[] = b.pageTable && typeof paged === 'object' ? [{ binding: 9, resource: { buffer: b.pageTable } }] : [];
     const bufs = list ? [b.keys, b.values, b.queries, this.part, this.params, list.ids, list.counts]
@@ -617,11 +601,10 @@ export class WebGpuDecodePlan {
     const stats: StatsMode = sel === null ? (relu ? 'dense-relu' : 'dense') : this.mode.kind as StatsMode;
     const LG = list?.headsPerList ?? 1;
     const slots = chunks === 'aligned' ? 'aligned' : 'lists';
-    const MQ = sel === null ? o.denseMergeQuads : undefined;
-    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${slots}${MQ ? `-q${MQ}` : ''}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, slots, MQ));
+    const merge = this.pipelines.get(`merge-${this.valueDim}-${stats}-${o.headDim}-${LG}-${slots}`, () => mergeSource(this.valueDim, stats, o.headDim, LG, slots));
     const bounded = stats === 'certified' || stats === 'rank';
     this.pipelines.dispatch(enc, merge, [this.part, b.output, this.params, this.stats, list ? list.counts : null, null,
-      bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim, MQ));
+      bounded ? sel!.cut : null, bounded ? sel!.coef : null, bounded ? sel!.normMax : null, stats === 'rank' ? sel!.counts : null], heads, mergeGroups(this.valueDim));
     this.pipelines.endPass();
   }
 

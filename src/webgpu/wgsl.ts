@@ -96,8 +96,7 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * split's header and quad loaded together, a running max; a serial walk over all the splits per
  * thread took microseconds of dependent loads), then one tree over the lanes combines their (max,
  * sum, quad) triples — one round of loads and one tree: on an H100 (run 13) 0.8–1.2 µs faster a
- * step than a max tree first, then the sums. Dispatch (heads, mergeGroups(DV, MQ)). D: the key width (certified: logit rounding).
- * MQ: quads a workgroup (default {@link mergeQuads}; fewer: more lanes a quad, fewer splits a lane; a power of two ≤ 8).
+ * step than a max tree first, then the sums. Dispatch (heads, mergeGroups(DV)). D: the key width (certified: logit rounding).
  * Gathered modes: head h's list is counts[h / LG] (LG heads a list), and its states are in the
  * slots whose chunks cover that list (attend-kernel.ts, GATHER_CHUNK; `slots` 'aligned': GATHER_CHUNK_ALIGNED) — or, `slots` 'blocks' (the
  * fused pass, fused-wgsl.ts), one state a block of keys in slots [0, splits) as dense's, each
@@ -105,8 +104,8 @@ fn certifiedBound(kept: u32, M: f32, Wt: f32, ct: vec4f, qn: f32, kn: f32) -> f3
  * which the merge sums: no counters live between the passes. ReLU's keys of positive weight: the
  * sum of the states' counts in every mode.
  */
-export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'aligned' | 'blocks' = 'lists', MQ = mergeQuads(DV)): string {
-  const DQ = DV / 4, LANES = WG / MQ;
+export function mergeSource(DV: number, stats: StatsMode, D: number, LG = 1, slots: 'lists' | 'aligned' | 'blocks' = 'lists'): string {
+  const DQ = DV / 4, MQ = mergeQuads(DV), LANES = WG / MQ;
   const gathered = stats === 'relu' || stats === 'certified' || stats === 'rank', relu = stats === 'relu' || stats === 'dense-relu';
   const blocks = gathered && slots === 'blocks', tallied = blocks || relu;
   const bounded = stats === 'certified' || stats === 'rank';
@@ -181,12 +180,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }`;
 }
 
-/** Quads (4 value dims) one merge workgroup serves by default. */
+/** Quads (4 value dims) one merge workgroup serves. */
 function mergeQuads(DV: number): number {
   return Math.min(DV / 4, 4);
 }
 
-/** Merge workgroups per head (the dispatch's y) at MQ quads a workgroup. */
-export function mergeGroups(DV: number, MQ = mergeQuads(DV)): number {
-  return Math.ceil(DV / 4 / MQ);
+/** Merge workgroups per head (the dispatch's y). */
+export function mergeGroups(DV: number): number {
+  return Math.ceil(DV / 4 / mergeQuads(DV));
 }

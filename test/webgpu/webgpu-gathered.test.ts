@@ -219,12 +219,10 @@ test('merge kernel: 300 splits a head (several a lane), empty states, maxima 80 
   // Lists mode: 2 lists of 2 heads, 170 and 130 keys over 300 one-key slots (chunk 1).
   const listCounts = Uint32Array.from([170, 130, 0, 0]);
   const slotsOf = (h: number, slots: 'all' | 'lists') => (slots === 'all' ? [0, splits] : h < 2 ? [0, 170] : [170, 300]);
-  // The last: quads a merge workgroup (default: mergeSource's; 8 > DV/4 leaves lanes without a quad).
-  const runs: [StatsMode, 'lists' | 'blocks', 'all' | 'lists', number?][] = [['dense', 'lists', 'all'], ['dense-relu', 'lists', 'all'], ['relu', 'blocks', 'all'], ['relu', 'lists', 'lists'],
-    ['dense', 'lists', 'all', 1], ['dense-relu', 'lists', 'all', 2], ['dense', 'lists', 'all', 8]];
-  for (const [stats, slots, range, MQ] of runs) {
-    const label = `${stats} ${slots} ${MQ ?? ''}`;
-    const module = device.createShaderModule({ code: mergeSource(DV, stats, 16, 2, slots, MQ) });
+  const runs: [StatsMode, 'lists' | 'blocks', 'all' | 'lists'][] = [['dense', 'lists', 'all'], ['dense-relu', 'lists', 'all'], ['relu', 'blocks', 'all'], ['relu', 'lists', 'lists']];
+  for (const [stats, slots, range] of runs) {
+    const label = `${stats} ${slots}`;
+    const module = device.createShaderModule({ code: mergeSource(DV, stats, 16, 2, slots) });
     const pipe = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
     const params = upload(device, attendParams(999, 1, splits, 0, 1, 0, 2, 1, 0, 2), GPUBufferUsage.UNIFORM);
     const partBuf = upload(device, part), counts = upload(device, listCounts);
@@ -234,7 +232,7 @@ test('merge kernel: 300 splits a head (several a lane), empty states, maxima 80 
     if (stats === 'relu' && slots === 'lists') entries.push({ binding: 4, resource: { buffer: counts } });
     const enc = device.createCommandEncoder(), pass = enc.beginComputePass();
     pass.setPipeline(pipe); pass.setBindGroup(0, device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
-    pass.dispatchWorkgroups(heads, mergeGroups(DV, MQ)); pass.end();
+    pass.dispatchWorkgroups(heads, mergeGroups(DV)); pass.end();
     device.queue.submit([enc.finish()]);
     const got = new Float32Array(await readBuffer(device, out, heads * DV * 4)), st: Uint32Array = new Uint32Array(await readBuffer(device, statsBuf, heads * 16));
     for (let h = 0; h < heads; h++) {
