@@ -8,8 +8,8 @@
 // float64 answer. Low-rank LLM-like keys (it must keep few of them), a key whose residual the query is
 // parallel to, equal keys (ties), zero keys, a zero query, huge keys (1e6, and 1e30 beyond f16 and
 // float32 squares), n = 0 and 1, d = 16 / 48 / 64 / 128, ranks 8 / 16, f32 / f16, contiguous / paged,
-// GQA 1 / 2 / 3 / 8 (two bucket words a key), the top-sum cut; the one query pass (certifiedQuery
-// 'proj', over two steps) and 8 keys a compaction thread.
+// GQA 1 / 2 / 3 / 8 (two bucket words a key), the top-sum cut; the default one query pass
+// (certifiedQuery 'proj': two steps, so what it clears is checked) and the int8 query pass before it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
@@ -24,7 +24,7 @@ interface Case {
   /** Keys [kvHeads, n, d], values [kvHeads, n, dv], queries [heads, d]. */
   k: Float32Array; v: Float32Array; q: Float32Array;
   eps?: number; scale?: number; paged?: boolean; rank?: number; cut?: DecodePlanOptions['certifiedCut'];
-  /** The plan's tuning options certifiedQuery (one query pass: its anchor and clears are checked over two steps) and certifiedCompactKeys. */
+  /** The plan's tuning options certifiedQuery and certifiedCompactKeys. */
   tuning?: Pick<DecodePlanOptions, 'certifiedQuery' | 'certifiedCompactKeys'>;
 }
 
@@ -42,7 +42,7 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     output: device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
     ...(K.table ? { pageTable: upload(device, K.table) } : {}) };
   // Two steps: what one step's passes clear (the histogram, the lists' counts) must be cleared for the next.
-  for (let step = 0; step < (c.tuning ? 2 : 1); step++) {
+  for (let step = 0; step < 2; step++) {
     const enc = device.createCommandEncoder();
     plan.encode(enc, bufs, n);
     device.queue.submit([enc.finish()]);
@@ -120,9 +120,9 @@ test('certified ε on the projection bounds: low-rank LLM-like keys — every ke
     [6, 2, 64, 700, 8, 'f16', false, 'global-top-sum', 0.5], [8, 1, 16, 500, 8, 'f32', false, undefined, 0.75]] as const) {
     const k = llmKeys(r, kvHeads, n, d), q = spanQueries(r, k, heads, kvHeads, n, d, 2.5);
     const v = gaussian(r, kvHeads * n, 16).data;
-    // Also with the one query pass (its anchor from the projection bounds) and 8 keys a compaction thread.
-    for (const tuning of [undefined, ...(d === 64 ? [{ certifiedQuery: 'proj', certifiedCompactKeys: 8 } as const] : [])]) {
-      const label = `llm ${heads}/${kvHeads} d=${d} r=${rank} ${storage}${paged ? ' paged' : ''}${cut ? ` ${cut}` : ''}${tuning ? ' one query pass, 8 keys a compaction thread' : ''}`;
+    // Also with the int8 query pass before the projection's (its anchor from the int8 bounds) and one key a compaction thread.
+    for (const tuning of [undefined, ...(d === 64 ? [{ certifiedQuery: 'int8', certifiedCompactKeys: 1 } as const] : [])]) {
+      const label = `llm ${heads}/${kvHeads} d=${d} r=${rank} ${storage}${paged ? ' paged' : ''}${cut ? ` ${cut}` : ''}${tuning ? ' int8 query pass, 1 key a compaction thread' : ''}`;
       const kept = await check(device, { label, heads, kvHeads, d, dv: 16, n, storage, k, v, q, rank, paged, cut, tuning });
       // It must filter (a bound that kept everything would pass the checks above): the lists' mean (a
       // KV group whose queries spread their mass keeps more).
@@ -170,7 +170,7 @@ test('certified ε on the projection bounds: equal keys (ties), zero keys, a zer
   for (const [label, n, k, q, storage] of cases) {
     const v = gaussian(r, kvHeads * n, dv).data;
     await check(device, { label, heads, kvHeads, d, dv, n, storage, k, v, q });
-    await check(device, { label: `${label}, one query pass`, heads, kvHeads, d, dv, n, storage, k, v, q, tuning: { certifiedQuery: 'proj' } });
+    await check(device, { label: `${label}, int8 query pass`, heads, kvHeads, d, dv, n, storage, k, v, q, tuning: { certifiedQuery: 'int8' } });
   }
 });
 
