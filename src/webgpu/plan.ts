@@ -26,19 +26,22 @@ const PARAMS_BYTES = 48;
  */
 export const DEFAULT_WORKGROUPS = 264;
 /**
- * sparsePass 'auto': exact sparse ReLU steps over at most this many keys take the fused pass. On
- * an H100 (8 query / 2 KV heads, d = 128) the fused pass was faster than the split path up to 128k
- * keys and on the 8k-key dump (run 9), and with its lean state at 256k and 512k too (run 11, 1 %:
- * 0.0508 against 0.0564 and 0.0837 against 0.0883 ms, the split path's gathered pass lean as well);
- * longer steps are unmeasured (docs/webgpu.md "Speed").
+ * sparsePass 'auto': exact sparse ReLU steps over at most this many keys take the fused pass, by
+ * first filter (the others: the split path). On an H100 (8 query / 2 KV heads, d = 128, 1 %, H100
+ * run 15, docs/webgpu.md "Speed"): 'int8' — fused faster at every length timed (256k 52.1 against
+ * 60.9 µs split, 512k 80.0 against 86.6; 32k, 128k and the 8k-key dump 1.4–1.7× faster); longer
+ * steps are unmeasured; 'proj-gather' — fused faster up to 128k (39.8 against 46.7 µs at 128k,
+ * 33.8 against 51.4 at 32k), level at 256k (35.3 against 35.4; 34.4 with the workgroup count),
+ * slower at 512k (51.4 against 46.2).
  */
-export const FUSED_MAX_LENGTH = 524288;
+export const FUSED_MAX_LENGTH: Readonly<Partial<Record<FirstFilter, number>>> = { int8: 524288, 'proj-gather': 262144 };
 /**
  * Exact sparse ReLU's fused pass: where it counts the keys of positive weight (plan option
- * usedCount; dense ReLU's default is 'workgroup', H100 run 13) — per lane until a GPU run times
- * the workgroup count in this pass.
+ * usedCount): the workgroup's atomic, as dense ReLU's — H100 run 15, 1 %: 0.6–2.5 % faster than a
+ * count a lane at 256k and 512k (int8 and 'proj-gather'; 256k int8 50.8 against 52.1 µs), 1–6 % at
+ * 32k and 128k (that entry's GPU ran slow throughout), 3 % slower on the 8k-key dump.
  */
-export const FUSED_USED_COUNT: UsedCount = 'lanes';
+export const FUSED_USED_COUNT: UsedCount = 'workgroup';
 /**
  * Certified ε: steps over at most this many keys run the dense kernel (certifiedDenseMax's default).
  * On an H100 (8 query / 2 KV heads, d = 128, f16) the dense step was faster than every certified
@@ -244,8 +247,8 @@ export interface DecodePlanOptions {
    * scans a block of keys' codes and attends the keys it keeps right away, fused-wgsl.ts; with
    * firstFilter 'int8' it scans the int8 codes, with 'int4-gather' the 4-bit ones, with
    * 'proj-gather' the projections) or 'auto' (default: 'fused' for steps over at most
-   * {@link FUSED_MAX_LENGTH} keys with firstFilter 'int8', else 'split'). All attend every key of
-   * positive weight: the result is the dense one.
+   * {@link FUSED_MAX_LENGTH} keys — 524288 with firstFilter 'int8', 262144 with 'proj-gather' —,
+   * else 'split'). All attend every key of positive weight: the result is the dense one.
    */
   sparsePass?: 'auto' | 'split' | 'fused';
   /** 'proj' / 'proj-gather': 8 (default), 16, 24 or 32. */
@@ -311,7 +314,8 @@ export interface DecodePlanOptions {
    * count at once, no count in the key loop's registers; H100 run 13, 512k: 0.188 ms, as dense
    * softmax, against 0.235 for 'lanes') or 'lanes' (a count a lane and head in registers through
    * the key loop). Both exact (docs/webgpu.md). Exact sparse ReLU: the fused pass's count
-   * (sparsePass 'fused', or 'auto' with firstFilter 'int8'; default {@link FUSED_USED_COUNT}) and
+   * (sparsePass 'fused', or 'auto' with firstFilter 'int8' or 'proj-gather'; default
+   * {@link FUSED_USED_COUNT}) and
    * the split path's gathered pass's ('lanes' by default; a tuning choice there).
    */
   usedCount?: UsedCount;
@@ -409,7 +413,7 @@ export class WebGpuDecodePlan {
     while (group % G !== 0 || !fits(G)) G--;
     const layout = options.layout ?? 'contiguous';
     const pass = options.sparsePass ?? 'auto';
-    this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && (options.firstFilter ?? 'int8') === 'int8') ? new FusedPass(pipelines, {
+    this.fused = pass === 'fused' || (pass === 'auto' && mode.kind === 'relu' && FUSED_MAX_LENGTH[options.firstFilter ?? 'int8'] !== undefined) ? new FusedPass(pipelines, {
       heads, kvHeads, D: headDim, DV: this.valueDim, T: this.T, storage: options.storage, weighting: mode.kind === 'certified' ? 'softmax' : 'relu', alpha: options.alpha,
       layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
       rule: mode.kind === 'certified' ? certifiedKeepRule(group, options.certifiedCut === 'global-top-sum')
@@ -459,14 +463,14 @@ export class WebGpuDecodePlan {
       : sel.rule === 'top-k' ? { kind: 'rank' as const, row: { topK: sel.topK } } : null;
     const filter = options.firstFilter ?? 'int8';
     // Where a fused pass may run (the tuning options' checks; the sparsePass check below says which rules).
-    const fusable = (mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && filter === 'int8')))
+    const fusable = (mode?.kind === 'relu' && (options.sparsePass === 'fused' || ((options.sparsePass ?? 'auto') === 'auto' && FUSED_MAX_LENGTH[filter] !== undefined)))
       || (mode?.kind === 'certified' && options.sparsePass === 'fused');
     const prefetchable = fusable && mode?.kind === 'relu' && (filter === 'int8' || filter === 'proj-gather');
     if (options.fusedKeysPerThread !== undefined && (![1, 2, 4].includes(options.fusedKeysPerThread) || !fusable)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedKeysPerThread 1, 2 or 4 with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedKeysPerThread)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.fusedLeanState !== undefined && (typeof options.fusedLeanState !== 'boolean' || !fusable)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedLeanState true or false with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8', got ${describe(options.fusedLeanState)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedLeanState true or false with sparsePass 'fused' (exact sparse ReLU or certified), or 'auto' with exact sparse ReLU and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedLeanState)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.gatheredLeanState !== undefined && (typeof options.gatheredLeanState !== 'boolean' || !mode || mode.kind === 'dense' || options.sparsePass === 'fused')) {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
@@ -486,7 +490,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredStepKeys 1, 2, 4 or 8 with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredStepKeys)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.fusedPrefetch !== undefined && (typeof options.fusedPrefetch !== 'boolean' || !prefetchable)) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' (or 'auto' with firstFilter 'int8') and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected fusedPrefetch true or false with exact sparse ReLU, sparsePass 'fused' or 'auto' and firstFilter 'int8' or 'proj-gather', got ${describe(options.fusedPrefetch)} with sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     if (options.sparsePass !== undefined && options.sparsePass !== 'split' && options.sparsePass !== 'auto'
       && !(options.sparsePass === 'fused' && mode?.kind === 'relu' && (filter === 'int8' || filter === 'int4-gather' || filter === 'proj-gather'))
@@ -569,7 +573,7 @@ export class WebGpuDecodePlan {
     }
     const cap = this.capacity(b, length, 'encode');
     this.lastDense = this.mode.kind === 'certified' && length <= (o.certifiedDenseMax ?? CERTIFIED_DENSE_MAX);
-    this.lastFused = !this.lastDense && this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH);
+    this.lastFused = !this.lastDense && this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH[o.firstFilter ?? 'int8']!);
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }
     // A certified step short enough to run dense (certifiedDenseMax) takes the dense path: no selection.
     const relu = o.kind === 'relu', sel = this.lastDense ? null : this.selection, device = this.pipelines.device;
@@ -650,11 +654,11 @@ export class WebGpuDecodePlan {
   /**
    * Exact ReLU with a firstFilter other than 'int8': the last step's keys that passed the first scan, one list per scan group of
    * headsPerList heads ([lists, maxLength] u32) and their counts (diagnostics, tests); else null (certified
-   * 'proj' lists nothing of its own: its scan writes the bucket bytes).
+   * 'proj' lists nothing of its own: its scan writes the bucket bytes; a fused step keeps its keys in workgroup memory).
    */
   get firstFilterCandidates(): { ids: GPUBuffer; counts: GPUBuffer; headsPerList: number } | null {
     const f = this.selection?.filter;
-    return f && this.mode.kind === 'relu' ? { ids: f.ids, counts: f.counts, headsPerList: f.shape.GH } : null;
+    return f && this.mode.kind === 'relu' && !this.lastFused ? { ids: f.ids, counts: f.counts, headsPerList: f.shape.GH } : null;
   }
 
   /**

@@ -40,12 +40,12 @@ export function rows(x: Float32Array, c: Pick<Case, 'kvHeads' | 'n' | 'storage' 
   return c.paged ? { data, table: Uint32Array.from({ length: pages }, (_, p) => pages - 1 - p) } : { data };
 }
 
-/** Runs one step of a first-filter plan and checks candidates ⊇ positive keys and the output; returns candidates a list. */
+/** Runs one split step of a first-filter plan (its candidate lists) and checks candidates ⊇ positive keys and the output; returns candidates a list. */
 export async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const { heads, kvHeads, d, dv, n, storage } = c, cap = Math.max(pageSize, Math.ceil(n / pageSize) * pageSize), group = heads / kvHeads;
   const scale = c.scale ?? 1 / Math.sqrt(d), alpha = c.alpha ?? 1;
   const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
-    sparsity: 'exact', firstFilter: c.filter ?? 'int4', maxLength: cap, targetWorkgroups: 8, layout: c.paged ? { pageSize } : 'contiguous',
+    sparsity: 'exact', firstFilter: c.filter ?? 'int4', sparsePass: 'split', maxLength: cap, targetWorkgroups: 8, layout: c.paged ? { pageSize } : 'contiguous',
     ...(c.projectionRank === undefined ? {} : { projectionRank: c.projectionRank }), ...c.projection });
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data),

@@ -62,12 +62,15 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     const out = new Float32Array(await readBuffer(device, output, heads * dv * 4));
     const stats = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
     output.destroy();
-    // (the default, 'auto', takes the fused pass for steps this short with the int8 codes)
-    if (sparsePass !== 'split') assert.equal(plan.selected, null, `${c.label}: a fused step leaves no id list`);
+    if (sparsePass !== 'split') {
+      assert.equal(plan.selected, null, `${c.label}: a fused step leaves no id list`);
+      assert.equal(plan.firstFilterCandidates, null, `${c.label}: nor candidate lists`);
+    }
     plan.destroy();
     return { out, stats };
   };
-  const split = await run('split'), fused = await run(c.filter === undefined || c.filter === 'int8' ? undefined : 'fused');
+  // (the default, 'auto', takes the fused pass for these short steps with the int8 codes and the projections)
+  const split = await run('split'), fused = await run(c.filter === 'int4-gather' ? 'fused' : undefined);
   const tol = storage === 'f16' ? 1e-3 : 2e-5;
   const scored: number[] = [];
   for (let h = 0; h < heads; h++) {
@@ -176,7 +179,7 @@ test('fused exact ReLU: ties at the bias, keys 2⁻¹⁰ above it, zero and huge
   const ties = Array.from({ length: n }, (_, j) => score(j)).filter((s) => s === bias).length;
   assert.ok(ties >= 2 && nudged >= 4, `${ties} keys tie at the bias, ${nudged} nudged`);
   for (const variant of [false, true]) {
-    await check(device, { label: `edges f32${variant ? ', prefetch, lean state, count workgroup' : ''}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, pf: variant, lean: variant, count: variant ? 'workgroup' : undefined });
+    await check(device, { label: `edges f32${variant ? ', prefetch, lean state, count workgroup' : ', count lanes'}`, heads, kvHeads, d, dv, n, storage: 'f32', k, v, q, bias, scale: 1, pf: variant, lean: variant, count: variant ? 'workgroup' : 'lanes' });
   }
   // A key whose int8 residual the query is parallel to, so the bound is tight for it: k_0 = 127
   // sets the step s = 1, k_i = c_i ± 0.49 (c_i integer, residual 0.49 in the sign of c_i), the
@@ -204,8 +207,8 @@ test('fused exact ReLU: the option is checked', async (t) => {
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 3 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedKeysPerThread: 2 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedPrefetch: true }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedPrefetch: 1 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', firstFilter: 'int4-gather', fusedPrefetch: true },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedLeanState: true },
-    { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj', fusedLeanState: true },
+    { kind: 'relu', sparsity: 'exact', firstFilter: 'int4-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', usedCount: 'workgroup' },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', usedCount: 'team' }, { kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused', usedCount: 'workgroup' }] as const) {
