@@ -30,16 +30,16 @@ export const DEFAULT_WORKGROUPS = 264;
  * first filter (the others: the split path). On an H100 (8 query / 2 KV heads, d = 128, 1 %, H100
  * run 15, docs/webgpu.md "Speed"): 'int8' — fused faster at every length timed (256k 52.1 against
  * 60.9 µs split, 512k 80.0 against 86.6; 32k, 128k and the 8k-key dump 1.4–1.7× faster); longer
- * steps are unmeasured; 'proj-gather' — fused faster up to 128k (39.8 against 46.7 µs at 128k,
- * 33.8 against 51.4 at 32k), level at 256k (35.3 against 35.4; 34.4 with the workgroup count),
- * slower at 512k (51.4 against 46.2).
+ * steps are unmeasured; 'proj-gather' — fused faster up to 128k (run 16: 22.5 against 27.1 µs at
+ * 128k, 29.5 against 45.7 at 32k), level at 256k (35.3 against 35.4; 34.4 with the workgroup
+ * count), slower at 512k (51.4 against 46.2).
  */
 export const FUSED_MAX_LENGTH: Readonly<Partial<Record<FirstFilter, number>>> = { int8: 524288, 'proj-gather': 262144 };
 /**
  * Exact sparse ReLU's fused pass: where it counts the keys of positive weight (plan option
  * usedCount): the workgroup's atomic, as dense ReLU's — H100 run 15, 1 %: 0.6–2.5 % faster than a
- * count a lane at 256k and 512k (int8 and 'proj-gather'; 256k int8 50.8 against 52.1 µs), 1–6 % at
- * 32k and 128k (that entry's GPU ran slow throughout), 3 % slower on the 8k-key dump.
+ * count a lane at 256k and 512k (int8 and 'proj-gather'; 256k int8 50.8 against 52.1 µs), 2–3 % at
+ * 32k and 128k (run 16, int8: 29.3 against 30.0 µs at 128k), 3 % slower on the 8k-key dump (runs 15, 16).
  */
 export const FUSED_USED_COUNT: UsedCount = 'workgroup';
 /**
