@@ -476,7 +476,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected gatheredLeanState true or false with a sparse mode and sparsePass 'split' or 'auto', got ${describe(options.gatheredLeanState)} with the ${sel.rule} rule and sparsePass ${describe(options.sparsePass)}`);
     }
     if (options.usedCount !== undefined && (!['lanes', 'workgroup'].includes(options.usedCount) || options.kind !== 'relu' || !(mode?.kind === 'dense' || (mode?.kind === 'relu' && fusable)))) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU, or exact sparse ReLU with sparsePass 'fused' (or 'auto' with firstFilter 'int8'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule, sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
+      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan: expected usedCount 'lanes' or 'workgroup' with dense ReLU, or exact sparse ReLU with sparsePass 'fused' (or 'auto' with firstFilter 'int8' or 'proj-gather'), got ${describe(options.usedCount)} with kind ${describe(options.kind)}, the ${sel.rule} rule, sparsePass ${describe(options.sparsePass)} and firstFilter ${describe(filter)}`);
     }
     const splitPath = mode !== null && mode.kind !== 'dense' && options.sparsePass !== 'fused';
     if ((options.gatheredLoads !== undefined && !(['interleaved', 'batched'].includes(options.gatheredLoads) && splitPath))

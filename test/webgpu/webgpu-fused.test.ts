@@ -210,7 +210,7 @@ test('fused exact ReLU: the option is checked', async (t) => {
     { kind: 'relu', sparsity: 'exact', sparsePass: 'split', fusedLeanState: true }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj', fusedLeanState: true },
     { kind: 'relu', sparsity: 'exact', firstFilter: 'int4-gather', fusedKeysPerThread: 2 }, { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', fusedKeysPerThread: 8 },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', gatheredLeanState: true }, { kind: 'relu', gatheredLeanState: true },
-    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj-gather', usedCount: 'workgroup' },
+    { kind: 'relu', sparsity: 'exact', sparsePass: 'split', usedCount: 'workgroup' }, { kind: 'relu', sparsity: 'exact', firstFilter: 'proj', usedCount: 'workgroup' },
     { kind: 'relu', sparsity: 'exact', sparsePass: 'fused', usedCount: 'team' }, { kind: 'softmax', sparsity: { epsilon: 1e-3 }, sparsePass: 'fused', usedCount: 'workgroup' }] as const) {
     assert.throws(() => WebGpuDecodePlan.create(device, { ...base, ...bad } as never), (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /sparsePass/.test(e.message), JSON.stringify(bad));
   }
