@@ -70,11 +70,11 @@ export interface AttendShape {
  * arrives, then its V slice; 'batched' — every K and V word of the step's keys loaded first into
  * registers as stored (a V slice of f16 in half the registers of its f32 unpacking), then scored and
  * unpacked: all of a step's rows in flight at once whatever the compiler schedules (the gathered
- * pass, plan option gatheredLoads, where a workgroup is a few steps and each waits on its rows);
- * 'pipelined' — as 'batched', each step's words loaded a step ahead (ids two steps ahead), so they
- * are in flight through the step before's math (twice the row registers).
+ * pass, plan option gatheredLoads, where a workgroup is a few steps and each waits on its rows).
+ * Loading a step's rows a step ahead (twice the row registers) was slower on the H100 in both the
+ * dense and the gathered pass (runs 15–16) and is not offered.
  */
-export type RowLoads = 'interleaved' | 'batched' | 'pipelined';
+export type RowLoads = 'interleaved' | 'batched';
 
 /**
  * Where ReLU counts the keys of positive weight (stats keysUsed): 'lanes' — a count a lane and
@@ -141,8 +141,7 @@ export interface AttendPieces {
    */
   keys(keyAt?: (i: string) => string, prefetched?: boolean): string;
   /**
-   * Statements loading the first step's keys of [r.x, r.y) (`keyAt` as keys') — and with pipelined
-   * loads their rows —, for a kernel that issues them before begin's query loads so neither waits
+   * Statements loading the first step's keys of [r.x, r.y) (`keyAt` as keys'), for a kernel that issues them before begin's query loads so neither waits
    * on the other (then keys(keyAt, true)).
    */
   prefetch(keyAt?: (i: string) => string): string;
@@ -193,9 +192,6 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
   const rowWord = (buf: 'K' | 'V') => `row * ${(buf === 'K' ? D : DV) / 8}u + lane * ${buf}U + u`;
   const unit = (buf: 'K' | 'V') => unitOf(buf, rowWord(buf));
   const batched = loads === 'batched', held = loads !== 'interleaved';
-  const pipelined = loads === 'pipelined';
-  // A step's words held in registers: kw/vw ('batched'), ck/cv (loaded a step ahead).
-  const [kSrc, vSrc] = pipelined ? ['ck', 'cv'] : ['kw', 'vw'];
   const power = (e: string) => (alpha === 1 ? e : Array.from({ length: alpha }, () => e).join(' * '));
   // The B keys' weights summed (written out: no loop-carried sum; their value slices: accumulateWith).
   const wSum = Array.from({ length: B }, (_, b) => `w[${b}]`).join(' + ');
@@ -231,50 +227,39 @@ export function attendPieces(x: Omit<AttendShape, 'gather'>, reserve = 0): Atten
     var next = array<u32, B>(); // the team's ids of the next step, loaded a step ahead
     for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(r.x + b * NT + team, r.y - 1u)')}; }`;
   // A step's scores and value slices from its rows: key b's row is `row` (interleaved: loaded
-  // here), else its words are held in registers: kw/vw ('batched'), ck/cv ('pipelined').
+  // here), else its words are held in registers: kw/vw ('batched').
   const scoreKey = `for (var u = 0u; u < KU; u++) {
-          ${held ? unitOf(kSrc, 'b * KU + u') : unit('K')}
+          ${held ? unitOf('kw', 'b * KU + u') : unit('K')}
           for (var h = 0u; h < G; h++) { s[h * B + b] += dot(a0, ${qAt('2u * u')}) + dot(a1, ${qAt('2u * u + 1u')}); }
         }${`
         for (var u = 0u; u < VU; u++) {
-          ${held ? unitOf(vSrc, 'b * VU + u') : unit('V')}
+          ${held ? unitOf('vw', 'b * VU + u') : unit('V')}
           v[b * 2u * VU + 2u * u] = a0; v[b * 2u * VU + 2u * u + 1u] = a1;
         }`}`;
   const word = f16 ? 'vec4u' : 'vec4f', wordsPerUnit = f16 ? 1 : 2;
   const rowWords = (indent: string) => `var kw: array<${word}, ${B * KU * wordsPerUnit}>;
 ${indent}var vw: array<${word}, ${B * VU * wordsPerUnit}>;`;
-  // The words of the B keys (key b: keyOf, where guard holds) into kw/vw, as stored.
-  const loadRows = (keyOf: string, guard?: string) => `for (var b = 0u; b < B; b++) {
-        ${guard ? `if (${guard}) {` : '{'}
+  // The words of the B keys (key b: keyOf) into kw/vw, as stored.
+  const loadRows = (keyOf: string) => `for (var b = 0u; b < B; b++) {
+        {
           let row = rowOf(kvh, ${keyOf});
           for (var u = 0u; u < KU; u++) { ${copyUnit('kw', 'b * KU + u', 'K', rowWord('K'))} }
           for (var u = 0u; u < VU; u++) { ${copyUnit('vw', 'b * VU + u', 'V', rowWord('V'))} }
         }
       }`;
-  // Pipelined: the key b of the step at position `at` (ids: `next`, loaded a step ahead).
-  const keyOfStep = (keyAt: ((i: string) => string) | undefined, at: string) => (keyAt ? 'next[b]' : `min(${at} + b * NT + team, r.y - 1u)`);
-  const nextIds = (keyAt: ((i: string) => string) | undefined, at: string) => (keyAt
-    ? `for (var b = 0u; b < B; b++) { next[b] = ${keyAt(`min(${at} + b * NT + team, r.y - 1u)`)}; }` : '');
-  // What keys() loads before its loop: the first step's ids, and pipelined, its rows and the next ids.
-  const prefetch = (keyAt?: (i: string) => string) => `${keyAt ? nextKeys(keyAt) : ''}${pipelined ? `
-    // Pipelined: each step's rows are loaded a step ahead, in flight through the step before's math.
-    ${rowWords('    ')}
-    ${loadRows(keyOfStep(keyAt, 'r.x'), 'r.x + b * NT + team < r.y')}
-    ${nextIds(keyAt, 'r.x + NT * B')}` : ''}`;
+  // What keys() loads before its loop: the first step's ids.
+  const prefetch = (keyAt?: (i: string) => string) => (keyAt ? nextKeys(keyAt) : '');
   const keys = (keyAt?: (i: string) => string, prefetched = false) => `${prefetched ? '' : prefetch(keyAt)}
     for (var base = r.x; base < r.y; base += NT * B) {
       // B keys of this team: scores (partial over the lane's dims) and value slices, loads first.
       var s = array<f32, ${G * B}>(); // explicitly zeroed: Dawn once kept a loop-local var's old value
       var v: array<vec4f, ${B * 2 * VU}>;
       var ok: array<bool, B>;
-      ${pipelined ? `let ck = kw; let cv = vw;
-      ${loadRows(keyOfStep(keyAt, 'base + NT * B'), 'base + NT * B + b * NT + team < r.y')}
-      ${nextIds(keyAt, 'base + 2u * NT * B')}
-      ` : `${keyAt ? `let keys = next;
+      ${keyAt ? `let keys = next;
       for (var b = 0u; b < B; b++) { next[b] = ${keyAt('min(base + NT * B + b * NT + team, r.y - 1u)')}; }` : ''}
       ${batched ? `${rowWords('      ')} // the step's words, loaded before any is used
       ${loadRows(keyAt ? 'keys[b]' : 'min(base + b * NT + team, r.y - 1u)')}
-      ` : ''}`}for (var b = 0u; b < B; b++) {
+      ` : ''}for (var b = 0u; b < B; b++) {
         let pos = base + b * NT + team;
         ok[b] = pos < r.y;${held ? '' : `
         let key = ${keyAt ? 'keys[b]' : 'min(pos, r.y - 1u)'};
@@ -391,7 +376,7 @@ export function attendSource(x: AttendShape): string {
   const { gather } = x;
   const a = attendPieces(x, x.lean ? leanBytes(x.G, x.D) : 0);
   // One segment of keys [r.x, r.y) (gathered: positions of the list at `list`) for heads head0..head0 + G − 1;
-  // batched and pipelined loads take the first step's ids before the query loads (neither waits on the other).
+  // batched loads take the first step's ids before the query loads (neither waits on the other).
   const keyAt = gather ? (i: string) => `ids[list + ${i}]` : undefined;
   const first = keyAt !== undefined && (x.loads ?? 'interleaved') !== 'interleaved';
   const segment = `${first ? `${a.prefetch(keyAt)}\n    ` : ''}${a.begin}${a.keys(keyAt, first)}${a.end()}`;

@@ -328,8 +328,7 @@ export interface DecodePlanOptions {
   /**
    * Sparse modes' split path, tuning (docs/webgpu.md): how the gathered attention loads a step's
    * K/V rows (attend-kernel.ts RowLoads): 'interleaved' (default) or 'batched' (every row's words
-   * first, and the first step's ids before the query; 'pipelined' is the dense kernel's only:
-   * slower here, H100 run 15).
+   * first, and the first step's ids before the query).
    */
   gatheredLoads?: RowLoads;
   /**
@@ -602,7 +601,7 @@ export class WebGpuDecodePlan {
     const stepKeys = sel ? o.gatheredStepKeys ?? GATHERED_STEP_KEYS : undefined;
     const pairFold = sel === null && (o.densePairFold ?? false);
     const loads = sel ? o.gatheredLoads ?? 'interleaved' : 'interleaved';
-    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${{ interleaved: '', batched: '-ld', pipelined: '-pl' }[loads]}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
+    const key = `${sel ? 'attend-gather' : 'plan'}${lean ? '-lean' : ''}${relu ? `-${usedCount}` : ''}${stepKeys ? `-b${stepKeys}` : ''}${loads === 'batched' ? '-ld' : ''}${pairFold ? '-pair' : ''}${chunks === 'aligned' ? '-al' : ''}-${this.G}-${this.T}-${o.headDim}-${this.valueDim}-${storage}-${o.kind}-${o.alpha}-${typeof paged === 'object' ? paged.pageSize : 0}-${kvHeads}`;
     const pipe = this.pipelines.get(key, () => attendSource({
       D: o.headDim, DV: this.valueDim, G: this.G, T: this.T, storage, weighting: relu ? 'relu' : 'softmax', alpha: o.alpha, gather: sel !== null, layout: paged, lean, usedCount, stepKeys, loads, chunks, pairFold,
     }));
