@@ -130,3 +130,21 @@ export function edgeKeys(r: ReturnType<typeof rng>, heads: number, d: number, dv
   assert.ok(ties >= 2, `${ties} keys tie at the bias`);
   return { n, k, v, q, bias };
 }
+
+/**
+ * Keys in ± pairs in the span of dims 0..7 (the basis at rank 8, centre exactly 0), and one pair
+ * ±k* (keys 40, 41) with 2.5 along dim 20, outside that span: its residual is (nearly) 2.5·e₂₀. The
+ * query 3·e₂₀ projects to a = Bᵀq ≈ 0 with q_r ≈ q ∥ k*'s residual, so ⟨q_r, e⟩ = ‖q_r‖·‖e‖ for k*
+ * (Cauchy–Schwarz met with equality): k* scores 7.5, −k* −7.5, every other key 0, and k*'s upper
+ * and −k*'s lower projection bound are tight up to their rounding allowances.
+ */
+export function tightResidualKeys(r: ReturnType<typeof rng>): { d: number; n: number; k: Float32Array; q: Float32Array; score: number } {
+  const d = 32, n = 128, k = new Float32Array(n * d), q = new Float32Array(d);
+  for (let j = 0; j < n; j += 2) {
+    for (let i = 0; i < 8; i++) k[j * d + i] = 3 * r.gauss();
+    if (j === 40) k[j * d + 20] = 2.5;
+    for (let i = 0; i < d; i++) k[(j + 1) * d + i] = -k[j * d + i]!;
+  }
+  q[20] = 3;
+  return { d, n, k, q, score: 3 * 2.5 };
+}

@@ -17,7 +17,7 @@ import type { DecodePlanOptions } from '../../src/webgpu/plan.js';
 import { ABOVE } from '../../src/webgpu/select-wgsl.js';
 import { gaussian, referenceAttention, referenceWeights, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
-import { llmKeys, pageSize, rows } from './first-filter-check.js';
+import { llmKeys, pageSize, rows, tightResidualKeys } from './first-filter-check.js';
 
 interface Case {
   label: string; heads: number; kvHeads: number; d: number; dv: number; n: number; storage: 'f32' | 'f16';
@@ -134,16 +134,9 @@ test('certified ε on the projection bounds: low-rank LLM-like keys — every ke
 test('certified ε on the projection bounds: a key whose residual the query is parallel to — its bytes are tight (a halved bound misplaces them), ε = 1e-2 and 1e-3', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
-  // As webgpu-proj-filter.test.ts: keys in ± pairs in the span of dims 0..7 and one pair ±k* with 2.5
-  // along dim 20; the query 3·e₂₀ scores k* 7.5 and −k* −7.5 with ⟨q_r, e⟩ = ±‖q_r‖·‖e‖ (Cauchy–Schwarz
-  // met with equality), every other key 0: k*'s upper and −k*'s lower bound are tight.
-  const r = rng(72), d = 32, n = 128, k = new Float32Array(n * d), q = new Float32Array(d);
-  for (let j = 0; j < n; j += 2) {
-    for (let i = 0; i < 8; i++) k[j * d + i] = 3 * r.gauss();
-    if (j === 40) k[j * d + 20] = 2.5;
-    for (let i = 0; i < d; i++) k[(j + 1) * d + i] = -k[j * d + i]!;
-  }
-  q[20] = 3;
+  // k* scores 7.5 and −k* −7.5 with tight projection bounds, every other key 0 (first-filter-check.ts
+  // tightResidualKeys).
+  const r = rng(72), { d, n, k, q } = tightResidualKeys(r);
   for (const eps of [1e-2, 1e-3]) {
     for (const storage of ['f32', 'f16'] as const) {
       await check(device, { label: `tight residual ε=${eps} ${storage}`, heads: 1, kvHeads: 1, d, dv: 8, n, storage, k, v: gaussian(r, n, 8).data, q, eps, scale: 1 });

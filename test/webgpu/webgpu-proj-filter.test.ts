@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { gaussian, rng } from '../attention/fixtures.js';
 import { deviceOrSkip } from './gpu-helpers.js';
-import { check, edgeKeys, llmKeys } from './first-filter-check.js';
+import { check, edgeKeys, llmKeys, tightResidualKeys } from './first-filter-check.js';
 
 /** The bias leaving `share` of every head's scaled scores above it. */
 function biasAt(share: number, k: Float32Array, q: Float32Array, heads: number, kvHeads: number, n: number, d: number): number {
@@ -71,20 +71,10 @@ test('projection first filter: ties at the bias, keys just above it, a zero quer
 test('projection first filter: a key whose residual the query is parallel to — the bound is tight there: a bias 1 % below its score keeps it (a halved bound drops it)', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
-  // Keys in ± pairs in the span of dims 0..7 (the basis at rank 8, centre exactly 0), and one pair
-  // ±k* with 2.5 along dim 20, outside that span: its residual is (nearly) 2.5·e₂₀. The query is
-  // 3·e₂₀: a = Bᵀq ≈ 0 and q_r ≈ q ∥ k*'s residual, so ⟨q_r, e⟩ = ‖q_r‖·‖e‖ for k* — the
-  // Cauchy–Schwarz term is met with equality, and only the bound's rounding allowances and the
-  // basis' small tilt toward e₂₀ (k* is among the sampled keys) are left between its upper bound and
-  // its score. Every other key scores 0.
-  const r = rng(53), d = 32, n = 128, k = new Float32Array(n * d), q = new Float32Array(d);
-  for (let j = 0; j < n; j += 2) {
-    for (let i = 0; i < 8; i++) k[j * d + i] = 3 * r.gauss();
-    if (j === 40) { k[j * d + 20] = 2.5; }
-    for (let i = 0; i < d; i++) k[(j + 1) * d + i] = -k[j * d + i]!;
-  }
-  q[20] = 3;
-  const score = 3 * 2.5;
+  // The query is parallel to k*'s residual: the Cauchy–Schwarz term is met with equality, and only the
+  // bound's rounding allowances and the basis' small tilt toward e₂₀ (k* is among the sampled keys) are
+  // left between its upper bound and its score (first-filter-check.ts tightResidualKeys).
+  const r = rng(53), { d, n, k, q, score } = tightResidualKeys(r);
   for (const [filter, projection] of [['proj', {}], ['proj-gather', {}], ['proj-gather', keys(2)]] as const) {
     const sizes = await check(device, { label: `tight residual ${filter} ${JSON.stringify(projection)}`, heads: 1, kvHeads: 1, d, dv: 8, n, storage: 'f32', k, v: gaussian(r, n, 8).data, q,
       bias: score * 0.99, scale: 1, filter, projectionRank: 8, projection });
