@@ -315,8 +315,8 @@ export interface DecodePlanOptions {
    * softmax, against 0.235 for 'lanes') or 'lanes' (a count a lane and head in registers through
    * the key loop). Both exact (docs/webgpu.md). Exact sparse ReLU: the fused pass's count
    * (sparsePass 'fused', or 'auto' with firstFilter 'int8' or 'proj-gather'; default
-   * {@link FUSED_USED_COUNT}) and
-   * the split path's gathered pass's ('lanes' by default; a tuning choice there).
+   * {@link FUSED_USED_COUNT}); the split path's gathered pass always counts a lane (its workgroup
+   * count was slower, H100 run 15), so there the option is refused (BAD_OPTION).
    */
   usedCount?: UsedCount;
   /**
