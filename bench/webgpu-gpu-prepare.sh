@@ -22,6 +22,10 @@ DIR=${2:-.gpu}
 [ -f "$QUEUE" ] || { echo "webgpu-gpu-prepare: expected a queue file, got '$QUEUE'" >&2; exit 2; }
 [ -x node_modules/node/bin/node ] && [ -f node_modules/webgpu/dist/linux-x64/dawn.node ] \
   || { echo "webgpu-gpu-prepare: expected node_modules with the node and webgpu packages: run npm ci" >&2; exit 2; }
+# Only a folder this script made (or none) is replaced.
+if [ -e "$DIR" ] && [ -n "$(ls -A "$DIR")" ] && [ ! -f "$DIR/queue.txt" ]; then
+  echo "webgpu-gpu-prepare: expected a new folder or one this script made, got '$DIR' (not empty, no queue.txt)" >&2; exit 2
+fi
 rm -rf "$DIR" && mkdir -p "$DIR/debs" "$DIR/data"
 
 xz -T2 -5 -c node_modules/node/bin/node > "$DIR/node24.xz"
