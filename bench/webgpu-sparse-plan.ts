@@ -271,6 +271,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
   }
   // --modes: the dense plan stays (every ratio is against it).
   const wanted = (name: string) => !modes || name === 'dense' || modes.includes(name);
+  // A misspelt mode would otherwise vanish from the results, noticed only after a GPU run.
+  const unknown = (modes ?? []).filter((m) => !contenders.some((c) => c.name === m));
+  if (unknown.length > 0) throw new Error(`--modes: expected contender names, got ${unknown.join(', ')} (this row has ${contenders.map((c) => c.name).join(', ')})`);
   contenders.splice(0, contenders.length, ...contenders.filter((c) => wanted(c.name)));
   // Certified contenders time the selection at every length (certifiedDenseMax 0; the default runs
   // steps up to 131072 keys dense: the dense row is that step).
