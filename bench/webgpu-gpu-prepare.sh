@@ -11,7 +11,8 @@
 #   queue.txt      the queue with each script replaced by its file here
 #   webgpu-gpu-run.sh
 # Queue lines: `NAME LIMIT_S SCRIPT ARGS…` (# starts a comment); SCRIPT is a bench/*.ts or
-# bench/*.py path; the runner appends `--out <its results folder>/NAME.json`.
+# bench/*.py path; the runner appends `--out <its results folder>/NAME.json`. A line `call N` puts
+# the entries below it into device call N (each call ≤ 540 s of limits; the first call is 1).
 # Usage: bash bench/webgpu-gpu-prepare.sh [QUEUE (default bench/webgpu-gpu-queue.txt)] [DIR (default .gpu)]
 # The working tree travels to the device machine with the folder (≤ 64 MiB in all): the bundled
 # models' safetensors (~75 MiB, tracked) must be set aside for the call — bench/webgpu-gpu-aside.sh.
@@ -44,6 +45,10 @@ fi
 : > "$DIR/queue.txt"
 while read -r name limit script args; do
   case "$name" in ''|'#'*) continue ;; esac
+  if [ "$name" = call ]; then   # `call N`: the entries below run in device call N (CALL=N)
+    [[ "$limit" =~ ^[0-9]+$ ]] || { echo "webgpu-gpu-prepare: expected 'call N', got 'call $limit'" >&2; exit 2; }
+    echo "call $limit" >> "$DIR/queue.txt"; continue
+  fi
   [[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "webgpu-gpu-prepare: expected a name of letters, digits, _ and -, got '$name'" >&2; exit 2; }
   [[ "$limit" =~ ^[0-9]+$ ]] || { echo "webgpu-gpu-prepare: expected a limit in seconds for $name, got '$limit'" >&2; exit 2; }
   case "$script" in

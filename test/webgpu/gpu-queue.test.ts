@@ -5,14 +5,17 @@ import { existsSync, readFileSync } from 'node:fs';
 // bench/webgpu-gpu-queue.txt is run on a GPU machine in one device call of a few minutes, far from
 // here: a flag a bench no longer takes, a missing dump or a queue that outgrows the call's budget
 // would only show there, after the device time is spent. Checked here, statically.
-const TOTAL_S = 540; // bench/webgpu-gpu-run.sh's default budget: entries past it are skipped
+const TOTAL_S = 540; // bench/webgpu-gpu-run.sh's default budget a call: entries past it are skipped
 
-function entries(): { name: string; limit: number; script: string; args: string[] }[] {
+/** The queue's entries, each with the device call (`call N` lines) it runs in. */
+function entries(): { name: string; limit: number; script: string; args: string[]; call: number }[] {
+  let call = 1;
   return readFileSync('bench/webgpu-gpu-queue.txt', 'utf8').split('\n')
     .filter((line) => line.trim() !== '' && !line.startsWith('#'))
-    .map((line) => {
+    .flatMap((line) => {
       const [name, limit, script, ...args] = line.trim().split(/\s+/);
-      return { name, limit: Number(limit), script, args };
+      if (name === 'call') { call = Number(limit); return []; }
+      return [{ name, limit: Number(limit), script, args, call }];
     });
 }
 
@@ -29,15 +32,16 @@ function declaredFlags(script: string): Set<string> {
   return flags;
 }
 
-test('the GPU queue: unique names, scripts that take its flags and --out, dumps present, within one call', () => {
+test('the GPU queue: unique names, scripts that take its flags and --out, dumps present, each call within its budget', () => {
   const list = entries();
   assert.ok(list.length > 0, 'the queue has entries');
   assert.equal(new Set(list.map((e) => e.name)).size, list.length, 'entry names are unique (each names its JSON)');
-  let total = 0;
-  for (const { name, limit, script, args } of list) {
+  const total = new Map<number, number>();
+  for (const { name, limit, script, args, call } of list) {
     assert.match(name, /^[A-Za-z0-9_-]+$/, `${name}: a name the device's file transfer keeps`);
     assert.ok(Number.isInteger(limit) && limit > 0, `${name}: a limit in seconds, got ${limit}`);
-    total += limit;
+    assert.ok(Number.isInteger(call) && call >= 1, `${name}: a device call numbered from 1, got ${call}`);
+    total.set(call, (total.get(call) ?? 0) + limit);
     assert.ok(existsSync(script) && /^bench\/[\w-]+\.(ts|py)$/.test(script), `${name}: a bench script, got ${script}`);
     const flags = declaredFlags(script);
     assert.ok(flags.has('out'), `${name}: ${script} takes --out (the runner appends it)`);
@@ -46,7 +50,7 @@ test('the GPU queue: unique names, scripts that take its flags and --out, dumps 
       for (const dump of arg.split(',').filter((x) => x.startsWith('data/'))) assert.ok(existsSync(dump), `${name}: ${dump} exists`);
     }
   }
-  assert.ok(total <= TOTAL_S, `the limits sum to ${total} s, over the run's ${TOTAL_S} s`);
+  for (const [call, sum] of total) assert.ok(sum <= TOTAL_S, `call ${call}: the limits sum to ${sum} s, over a call's ${TOTAL_S} s`);
 });
 
 test('declaredFlags reads both kinds of script (a parser that finds nothing would pass every queue)', () => {
