@@ -15,7 +15,8 @@ export type HsrErrorCode =
   | 'TOO_LARGE'          // a size from input or options exceeds what we allocate (see the limit in the message)
   | 'IO_ERROR'           // a file or folder cannot be read or written (a directory, permissions, …)
   | 'CLOSED'             // the object was closed and refuses further work
-  | 'WORKER_FAILED';     // a worker thread threw, exited or did not answer in time
+  | 'WORKER_FAILED'      // a worker thread threw, exited or did not answer in time
+  | 'DEVICE_LOST';       // the GPU device was lost (driver reset, device.destroy(), …): objects on it refuse work
 
 export class HsrError extends Error {
   readonly code: HsrErrorCode;

@@ -7,6 +7,7 @@ import { KeyMoments } from '../attention/moments.js';
 import { paperThreshold } from '../attention/threshold-rule.js';
 import type { Storage } from './wgsl.js';
 import { timeOnGpu, timePasses, type GpuTiming } from './timing.js';
+import { allOrNone, assertDeviceAlive, bufferLimit, gpuBuffer, readBackFailed } from './device.js';
 
 export interface GpuDecoderShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
@@ -42,11 +43,15 @@ export class GpuDecoder {
   /** 'paper': running key moments per KV head (of the keys as stored), for the per-query threshold. */
   private readonly moments: KeyMoments[] | null;
   private readonly pipelines: Pipelines;
-  /** The plan over this cache's buffers (rebuilt with them when the capacity grows). */
+  /** The plan over this cache's buffers (made with them whenever the capacity grows). */
   private plan: WebGpuDecodePlan | null = null;
   /** Mappable buffers of finished steps, free for the next (steps in flight hold their own). */
   private readonly staging: GPUBuffer[] = [];
   private destroyed = false;
+  /** Why the cache refuses work for good (its device lost, a growth the GPU could not hold): every later call throws it. */
+  private failure: HsrError | null = null;
+  /** The out-of-memory checks of the growths so far (GPU errors come back asynchronously): a step waits for them. */
+  private growth: Promise<unknown> = Promise.resolve();
 
   constructor(readonly device: GPUDevice, readonly shape: GpuDecoderShape, readonly options: ResolvedAttentionOptions) {
     this.D = round(shape.headDim, 16);
@@ -64,7 +69,7 @@ export class GpuDecoder {
   /** Appends t positions: keys [t, kvHeads, headDim], values [t, kvHeads, valueDim] (validated by the caller). */
   append(keys: Float32Array, values: Float32Array): void {
     const { kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
-    if (this.destroyed) throw closed();
+    this.assertUsable('KVCache.append');
     const t = keys.length / (kvHeads * d);
     if (t === 0) return;
     if (storage === 'f16') checkHalfRange(keys, values);
@@ -101,7 +106,7 @@ export class GpuDecoder {
    * or others) overlap their round trips, each reading back through its own staging buffer.
    */
   async attend(queries: Float32Array): Promise<{ output: Float32Array; stats: AttentionStats }> {
-    if (this.destroyed) throw closed();
+    this.assertUsable('KVCache.attendAsync');
     const { heads, headDim: d, valueDim: dv } = this.shape;
     const { scale } = this.options, n = this.n, sparsity = this.sparsity;
     const output = new Float32Array(heads * dv);
@@ -135,12 +140,15 @@ export class GpuDecoder {
     dev.queue.submit([enc.finish()]);
     // The error scope and the mapping are waited for together: one round trip to the GPU's
     // process events a step instead of two (each costs host time on Dawn's Node bindings).
-    const [invalid, mapped] = await Promise.all([dev.popErrorScope(), rb.mapAsync(GPUMapMode.READ, 0, total).then(() => null, (e: unknown) => e)]);
-    if (mapped || invalid) {
+    // (A growth's out-of-memory check comes with them; a mapping fails only on a lost device.)
+    const [invalid, mapped] = await Promise.all([dev.popErrorScope().catch(() => null),
+      rb.mapAsync(GPUMapMode.READ, 0, total).then(() => null, (e: unknown) => e ?? 'mapAsync rejected'), this.growth]);
+    if (mapped || invalid || this.failure) {
       rb.destroy();
       if (this.destroyed) throw closed();
-      if (invalid) throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid.message}`);
-      throw mapped;
+      if (mapped) this.failure ??= readBackFailed(dev, 'KVCache.attendAsync', mapped);
+      if (this.failure) throw this.failure;
+      throw new HsrError('UNSUPPORTED', `backend 'webgpu': the GPU refused a decode pass: ${invalid!.message}`);
     }
     const data = rb.getMappedRange(0, total);
     const out = new Float32Array(data, 0, heads * this.DV);
@@ -168,12 +176,13 @@ export class GpuDecoder {
     this.Q ??= this.device.createBuffer({ size: Q.byteLength, usage });
     this.out ??= this.device.createBuffer({ size: this.shape.heads * this.DV * 4, usage });
     upload(this.device.queue, this.Q, 0, Q);
+    const plan = this.plan!; // (n > 0: made by the growth to the capacity)
     if (this.moments) {
       const { heads, headDim: d } = this.shape, group = heads / this.shape.kvHeads, scale = this.options.scale;
-      this.decodePlan().setThresholds(Array.from({ length: heads }, (_, h) =>
+      plan.setThresholds(Array.from({ length: heads }, (_, h) =>
         paperThreshold(Q.subarray(h * this.D, h * this.D + d), this.moments![Math.floor(h / group)]!, this.n, scale)));
     }
-    this.decodePlan().encode(enc, { queries: this.Q, keys: this.K!, values: this.V!, output: this.out }, this.n);
+    plan.encode(enc, { queries: this.Q, keys: this.K!, values: this.V!, output: this.out }, this.n);
   }
 
   /**
@@ -214,20 +223,23 @@ export class GpuDecoder {
   /** The parts of the last {@link timeSteps}, milliseconds per step. */
   lastTiming: GpuTiming = { encodeMs: 0, submitMs: 0, gpuMs: null };
 
-  /** The plan over this cache's buffers (padded dims D, DV; rebuilt when the capacity grows). */
-  private decodePlan(): WebGpuDecodePlan {
-    if (!this.plan || this.plan.options.maxLength < this.cap) {
-      this.plan?.destroy();
-      const o = this.options;
-      this.plan = WebGpuDecodePlan.create(this.pipelines, {
-        heads: this.shape.heads, kvHeads: this.shape.kvHeads, headDim: this.D, valueDim: this.DV, storage: this.shape.storage,
-        kind: o.kind, alpha: o.alpha, bias: o.bias, scale: o.scale, maxLength: this.cap, targetWorkgroups: this.shape.targetWorkgroups,
-        sparsity: this.sparsity,
-        // The cache keeps the CPU backends' stats (their selection at every length): no dense steps.
-        ...(typeof this.sparsity === 'object' && 'epsilon' in this.sparsity ? { certifiedDenseMax: 0 } : {}),
-      });
-    }
-    return this.plan;
+  /** A plan over this cache's buffers at capacity `cap` (padded dims D, DV). */
+  private newPlan(cap: number): WebGpuDecodePlan {
+    const o = this.options;
+    return WebGpuDecodePlan.create(this.pipelines, {
+      heads: this.shape.heads, kvHeads: this.shape.kvHeads, headDim: this.D, valueDim: this.DV, storage: this.shape.storage,
+      kind: o.kind, alpha: o.alpha, bias: o.bias, scale: o.scale, maxLength: cap, targetWorkgroups: this.shape.targetWorkgroups,
+      sparsity: this.sparsity,
+      // The cache keeps the CPU backends' stats (their selection at every length): no dense steps.
+      ...(typeof this.sparsity === 'object' && 'epsilon' in this.sparsity ? { certifiedDenseMax: 0 } : {}),
+    });
+  }
+
+  /** CLOSED once destroyed; DEVICE_LOST once the device is known lost; the failure once failed. */
+  private assertUsable(where: string): void {
+    if (this.destroyed) throw closed();
+    assertDeviceAlive(this.device, where);
+    if (this.failure) throw this.failure;
   }
 
   private rowBytes(dim: number): number { return this.shape.storage === 'f16' ? 2 * dim : 4 * dim; }
@@ -240,22 +252,46 @@ export class GpuDecoder {
     return h;
   }
 
-  /** Capacity for `need` positions: new buffers (doubling) with every KV head's rows copied on the GPU. */
+  /**
+   * Capacity for `need` positions: new K/V buffers (doubling, within the device's buffer limits)
+   * with every KV head's rows copied on the GPU, and the plan over them — all or none: past the
+   * limits (the K/V rows', or a plan buffer's) TOO_LARGE before the cache changes. Out of memory
+   * comes back from the GPU later: it fails the cache (TOO_LARGE from the next call on), whose
+   * rows went to buffers that do not exist.
+   */
   private reserve(need: number): void {
     if (need <= this.cap) return;
-    const cap = Math.max(need, 2 * this.cap, 256), { kvHeads } = this.shape, old = this.cap;
+    const { kvHeads } = this.shape, old = this.cap, dev = this.device;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    const enc = this.device.createCommandEncoder();
-    const grow = (b: GPUBuffer | null, rowBytes: number): GPUBuffer => {
-      const g = this.device.createBuffer({ size: kvHeads * cap * rowBytes, usage });
-      if (b && this.n > 0) for (let h = 0; h < kvHeads; h++) enc.copyBufferToBuffer(b, h * old * rowBytes, g, h * cap * rowBytes, this.n * rowBytes);
-      return g;
-    };
-    const K = grow(this.K, this.rowBytes(this.D)), V = grow(this.V, this.rowBytes(this.DV));
-    this.device.queue.submit([enc.finish()]);
+    const kRow = this.rowBytes(this.D), vRow = this.rowBytes(this.DV), limit = bufferLimit(dev, usage);
+    const most = Math.floor(limit.bytes / (kvHeads * Math.max(kRow, vRow)));
+    if (need > most) {
+      throw new HsrError('TOO_LARGE', `KVCache.append: expected at most ${most} positions (the device's ${limit.name} = ${limit.bytes} bytes a buffer, ${kvHeads * Math.max(kRow, vRow)} bytes a position of keys or values), got ${need}`);
+    }
+    const made = (cap: number) => allOrNone(() => ({
+      cap, plan: this.newPlan(cap),
+      K: gpuBuffer(dev, kvHeads * cap * kRow, usage, 'KVCache.append keys'), V: gpuBuffer(dev, kvHeads * cap * vRow, usage, 'KVCache.append values'),
+    }));
+    dev.pushErrorScope('out-of-memory');
+    let next: ReturnType<typeof made>;
+    try {
+      // Doubling where it fits; else exactly `need` (a plan buffer's limit may bind before the K/V rows').
+      const cap = Math.min(Math.max(need, 2 * old, 256), most);
+      try { next = made(cap); } catch (e) { if (cap === need || !(e instanceof HsrError && e.code === 'TOO_LARGE')) throw e; next = made(need); }
+      const enc = dev.createCommandEncoder();
+      for (const [from, to, rowBytes] of [[this.K, next.K, kRow], [this.V, next.V, vRow]] as const) {
+        if (from && this.n > 0) for (let h = 0; h < kvHeads; h++) enc.copyBufferToBuffer(from, h * old * rowBytes, to, h * next.cap * rowBytes, this.n * rowBytes);
+      }
+      dev.queue.submit([enc.finish()]);
+    } finally {
+      const oom = dev.popErrorScope();
+      this.growth = Promise.all([this.growth, oom.then((e) => {
+        if (e && next) this.failure ??= new HsrError('TOO_LARGE', `KVCache: expected the GPU to hold the growth to ${next.cap} positions (${kvHeads * next.cap * (kRow + vRow)} bytes of keys and values), got out of memory (${e.message}); the positions appended since are lost: the cache refuses further work`);
+      }, () => {})]);
+    }
     for (const b of [this.K, this.V]) b?.destroy();
-    this.K = K; this.V = V;
-    this.cap = cap;
+    this.plan?.destroy();
+    ({ K: this.K, V: this.V, plan: this.plan, cap: this.cap } = next);
   }
 
   /** The last sparse decode's attended positions per head, ascending (certified: kept, ReLU: candidates; a union list's for each of its heads) — for tests and diagnostics. */

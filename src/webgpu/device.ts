@@ -5,7 +5,8 @@ import { HsrError } from '../errors.js';
  * The GPUDevice of the 'webgpu' backend: from an injected `GPU` object, else `navigator.gpu` (browsers,
  * Deno), else — in Node — the optional `webgpu` package (Dawn), imported on demand so that the core
  * stays browser-safe (the specifier is a variable: bundlers leave it alone). No adapter → UNSUPPORTED.
- * One device per GPU object, shared by every cache that asks.
+ * One device per GPU object, shared by every cache that asks, until it is lost (then the next asks
+ * open a new one; work on the lost one is DEVICE_LOST: {@link assertDeviceAlive}).
  */
 const devices = new WeakMap<GPU, Promise<GPUDevice>>();
 let nodeGpu: Promise<GPU | null> | null = null;
@@ -17,11 +18,86 @@ export async function webGpuDevice(gpu?: GPU): Promise<GPUDevice> {
   }
   let d = devices.get(g);
   if (!d) {
-    d = openDevice(g);
-    devices.set(g, d);
-    d.catch(() => devices.delete(g));
+    const opened = d = openDevice(g);
+    devices.set(g, opened);
+    // A failed open is tried again by the next caller; a device once lost is replaced (the next cache gets a new one).
+    const forget = () => { if (devices.get(g) === opened) devices.delete(g); };
+    opened.then((device) => device.lost.then((info) => {
+      lost.set(device, `${info.reason}${info.message ? `: ${info.message}` : ''}`);
+      forget();
+    }), forget);
   }
   return d;
+}
+
+/** Why each device this module opened was lost ('destroyed: …', 'unknown: …'), once it was. */
+const lost = new WeakMap<GPUDevice, string>();
+
+/**
+ * DEVICE_LOST where the device is known lost (driver reset, `device.destroy()`, a browser tab
+ * reclaimed): work recorded on it would silently do nothing, and read-backs reject.
+ */
+export function assertDeviceAlive(device: GPUDevice, where: string): void {
+  const why = lost.get(device);
+  if (why !== undefined) throw deviceLost(where, why);
+}
+
+/** The DEVICE_LOST error of `where`; `why`: the loss's reason, or the failure that revealed it. */
+export function deviceLost(where: string, why: string): HsrError {
+  return new HsrError('DEVICE_LOST', `${where}: expected a live GPU device, got one lost (${why}); its caches and plans are gone: create them again (KVCache.create opens a new device)`);
+}
+
+/**
+ * A read-back's failure as the caller's error: DEVICE_LOST (a mapping of a live buffer fails only
+ * when the device is lost, perhaps before `device.lost` has resolved), naming the loss's reason
+ * where known, else the failure.
+ */
+export function readBackFailed(device: GPUDevice, where: string, failure: unknown): HsrError {
+  const e = failure as { name?: string; message?: string } | null;
+  return deviceLost(where, lost.get(device) ?? `the read-back failed: ${e?.name ?? 'Error'}${e?.message ? `: ${e.message}` : ''}`);
+}
+
+/** The most bytes a buffer of `usage` may have on `device`, and the limit's name. */
+export function bufferLimit(device: GPUDevice, usage: GPUBufferUsageFlags): { bytes: number; name: string } {
+  const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
+  return (usage & GPUBufferUsage.STORAGE) !== 0 && maxStorageBufferBindingSize < maxBufferSize
+    ? { bytes: maxStorageBufferBindingSize, name: 'maxStorageBufferBindingSize' } : { bytes: maxBufferSize, name: 'maxBufferSize' };
+}
+
+/** Buffers made by {@link gpuBuffer} during the innermost {@link allOrNone}. */
+let made: GPUBuffer[] | null = null;
+
+/**
+ * A GPU buffer of `size` bytes, refused with TOO_LARGE before anything is allocated where it would
+ * pass the device's maxBufferSize or, for a storage buffer (the backend binds each whole), its
+ * maxStorageBufferBindingSize: WebGPU would return an invalid buffer and report the error only
+ * asynchronously, to no caller. `what` names the request in the message.
+ */
+export function gpuBuffer(device: GPUDevice, size: number, usage: GPUBufferUsageFlags, what: string): GPUBuffer {
+  const { bytes, name } = bufferLimit(device, usage);
+  if (size > bytes) throw new HsrError('TOO_LARGE', `${what}: expected GPU buffers of at most the device's ${name} = ${bytes} bytes, got one of ${size}`);
+  const b = device.createBuffer({ size, usage });
+  made?.push(b);
+  return b;
+}
+
+/**
+ * Runs `make` (which creates buffers with {@link gpuBuffer}); if it throws, the buffers it created
+ * are destroyed before the error goes on — an object is built whole or not at all.
+ */
+export function allOrNone<T>(make: () => T): T {
+  const outer = made, mine: GPUBuffer[] = [];
+  made = mine;
+  try {
+    const out = make();
+    outer?.push(...mine);
+    return out;
+  } catch (e) {
+    for (const b of mine) b.destroy();
+    throw e;
+  } finally {
+    made = outer;
+  }
 }
 
 async function openDevice(gpu: GPU): Promise<GPUDevice> {

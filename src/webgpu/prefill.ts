@@ -8,6 +8,7 @@ import { Pipelines, upload } from './plan.js';
 import { encodeKey, encodeQuery } from './quantize.js';
 import { headsPerTile, keySplits, maskSource, prefillMergeSource, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';
+import { assertDeviceAlive, gpuBuffer, readBackFailed } from './device.js';
 
 export interface PrefillShape {
   heads: number; kvHeads: number; headDim: number; valueDim: number;
@@ -79,6 +80,7 @@ export class GpuPrefill {
   load(queries: Float32Array, m: number, keys: Float32Array, values: Float32Array, n: number): void {
     const { heads, kvHeads, headDim: d, valueDim: dv, storage } = this.shape;
     const { D, DV } = this, queue = this.device.queue, usage = GPUBufferUsage.STORAGE;
+    assertDeviceAlive(this.device, 'attentionAsync');
     // Key splits where query tiles are few (short prompts, chunks over long contexts).
     if (!this.shape.tiles) {
       const { TY, BK } = this.tiles;
@@ -178,9 +180,14 @@ export class GpuPrefill {
     enc.copyBufferToBuffer(this.buffers.get('out')!, 0, rb, 0, outBytes);
     enc.copyBufferToBuffer(this.buffers.get('rowCount')!, 0, rb, outBytes, countBytes);
     dev.queue.submit([enc.finish()]);
-    const invalid = await dev.popErrorScope();
-    if (invalid) throw new HsrError('UNSUPPORTED', `attentionAsync: the GPU refused a prefill pass: ${invalid.message}`);
-    await rb.mapAsync(GPUMapMode.READ);
+    // (A mapping fails only on a lost device.)
+    const [invalid, mapped] = await Promise.all([dev.popErrorScope().catch(() => null),
+      rb.mapAsync(GPUMapMode.READ).then(() => null, (e: unknown) => e ?? 'mapAsync rejected')]);
+    if (mapped || invalid) {
+      rb.destroy();
+      if (mapped) throw readBackFailed(dev, 'attentionAsync', mapped);
+      throw new HsrError('UNSUPPORTED', `attentionAsync: the GPU refused a prefill pass: ${invalid!.message}`);
+    }
     const data = rb.getMappedRange().slice(0);
     rb.unmap(); rb.destroy();
     const out = new Float32Array(data, 0, heads * m * DV), counts = new Uint32Array(data, outBytes, 2 * heads * m);
@@ -212,7 +219,7 @@ export class GpuPrefill {
     let b = this.buffers.get(name);
     if (!b || b.size < size) {
       b?.destroy();
-      b = this.device.createBuffer({ size, usage: usage | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      b = gpuBuffer(this.device, size, usage | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, `attentionAsync (m = ${this.m}, n = ${this.n}): ${name}`);
       this.buffers.set(name, b);
     }
     return b;
