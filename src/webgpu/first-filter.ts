@@ -10,6 +10,7 @@
 import type { KeyLayout } from './codes-wgsl.js';
 import type { Pipelines } from './plan.js';
 import type { Storage } from './wgsl.js';
+import { gpuBuffer } from './device.js';
 
 export interface FilterShape {
   heads: number; kvHeads: number; D: number; storage: Storage; layout: KeyLayout;
@@ -36,7 +37,7 @@ export abstract class CandidateFilter {
   /** A storage buffer freed with the filter. */
   protected make(bytes: number): GPUBuffer {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    const b = this.pipelines.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+    const b = gpuBuffer(this.pipelines.device, Math.max(16, Math.ceil(bytes / 16) * 16), usage, `WebGpuDecodePlan (maxLength ${this.shape.stride})`);
     this.buffers.push(b);
     return b;
   }

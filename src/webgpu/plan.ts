@@ -4,7 +4,7 @@ import { resolveAttentionOptions } from '../attention/options.js';
 import { assertCount, describe } from '../tensor/matrix.js';
 import { mergeGroups, mergeSource, type GatherChunks, type StatsMode, type Storage } from './wgsl.js';
 import { attendSource, fitsHeads, keysPerStep, lanesFor, leanBytes, type RowLoads, type UsedCount } from './attend-kernel.js';
-import { subgroupSize } from './device.js';
+import { allOrNone, gpuBuffer, subgroupSize } from './device.js';
 import type { PassProfile, Profiled } from './timing.js';
 import { CodeSelection, type CertifiedCut, type CertifiedQuery, type FirstFilter } from './selection.js';
 import { PROJ_DEFAULT_KEYS_PER_THREAD, PROJ_KEYS_PER_THREAD, PROJ_RANKS } from './proj-filter.js';
@@ -424,16 +424,20 @@ export class WebGpuDecodePlan {
     const device = pipelines.device, storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     // (Aligned chunks take more slots than lists, however few workgroups: encode.)
     const slots = Math.max(this.maxSplits(mode.kind !== 'dense'), mode.kind !== 'dense' && (options.gatheredChunks ?? GATHERED_CHUNKS) === 'aligned' ? heads + 1 : 0);
-    this.part = device.createBuffer({ size: heads * slots * (this.valueDim + 4) * 4, usage: storage });
-    this.params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.stats = device.createBuffer({ size: heads * STATS_BYTES, usage: storage });
-    this.selection = mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
-      heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
-      stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
-      firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
-      projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
-      certifiedCut: options.certifiedCut ?? 'global', certifiedQuery: options.certifiedQuery ?? 'proj', certifiedCompactKeys: options.certifiedCompactKeys ?? CERTIFIED_COMPACT_KEYS,
-    });
+    // All or none: a buffer past the device's limits is TOO_LARGE, and those made before it are freed.
+    const what = `WebGpuDecodePlan (maxLength ${options.maxLength})`;
+    ({ part: this.part, params: this.params, stats: this.stats, selection: this.selection } = allOrNone(() => ({
+      part: gpuBuffer(device, heads * slots * (this.valueDim + 4) * 4, storage, what),
+      params: gpuBuffer(device, PARAMS_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, what),
+      stats: gpuBuffer(device, heads * STATS_BYTES, storage, what),
+      selection: mode.kind === 'dense' ? null : new CodeSelection(pipelines, {
+        heads, kvHeads, D: headDim, storage: options.storage, layout: typeof layout === 'object' ? { pageSize: layout.pageSize, kvHeads } : layout,
+        stride: options.maxLength, mode, scale: this.scale, targetWorkgroups: options.targetWorkgroups ?? DEFAULT_WORKGROUPS, unionLists,
+        firstFilter: options.firstFilter ?? 'int8', projectionRank: options.projectionRank ?? 8, idLists: pass !== 'fused',
+        projectionKeysPerThread: options.projectionKeysPerThread ?? PROJ_DEFAULT_KEYS_PER_THREAD,
+        certifiedCut: options.certifiedCut ?? 'global', certifiedQuery: options.certifiedQuery ?? 'proj', certifiedCompactKeys: options.certifiedCompactKeys ?? CERTIFIED_COMPACT_KEYS,
+      }),
+    })));
   }
 
   /** Validates the shape (BAD_OPTION naming the field) and compiles nothing yet (pipelines on first use). */

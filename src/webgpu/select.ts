@@ -13,6 +13,7 @@ import { upload, type Pipelines } from './plan.js';
 import type { KeyLayout } from './codes-wgsl.js';
 import { keepSplits, keptBytes, rankCutSource, scoreSource, scoreSplits, selectSource, thresholdFinishSource, thresholdKeepSource, type RankRule } from './select-kernels.js';
 import type { Storage } from './wgsl.js';
+import { gpuBuffer } from './device.js';
 
 export interface RankShape {
   heads: number;
@@ -52,7 +53,7 @@ export class RankSelection {
     this.thresholds = new Float64Array(heads).fill('threshold' in row ? row.threshold : 0);
     const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const make = (bytes: number, usage = STORAGE) => {
-      const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+      const b = gpuBuffer(device, Math.max(16, Math.ceil(bytes / 16) * 16), usage, `WebGpuDecodePlan (maxLength ${stride})`);
       this.buffers.push(b);
       return b;
     };

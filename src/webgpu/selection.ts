@@ -14,6 +14,7 @@ import type { CandidateFilter } from './first-filter.js';
 import { NibbleFilter } from './nibble-filter.js';
 import { ProjFilter } from './proj-filter.js';
 import { WG, type Storage } from './wgsl.js';
+import { gpuBuffer } from './device.js';
 
 /** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
 export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gather';
@@ -115,7 +116,7 @@ export class CodeSelection {
     // (GPUBufferUsage is a global only once a GPU is loaded: read here, not at module load.)
     const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, UNIFORM = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
     const make = (bytes: number, usage = STORAGE) => {
-      const b = device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+      const b = gpuBuffer(device, Math.max(16, Math.ceil(bytes / 16) * 16), usage, `WebGpuDecodePlan (maxLength ${stride})`);
       this.buffers.push(b);
       return b;
     };
