@@ -353,7 +353,11 @@ export interface DecodeBuffers {
   values: GPUBuffer;
   /** [heads, valueDim] f32, written. */
   output: GPUBuffer;
-  /** Paged layout: ⌈length / pageSize⌉ u32 page numbers. */
+  /**
+   * Paged layout: ⌈length / pageSize⌉ u32 page numbers, each below the pool's page count — not
+   * checked (the GPU holds them: a check would read them back); WebGPU keeps an out-of-range one's
+   * reads inside the buffer: no fault, but other rows (or zeros) are attended.
+   */
   pageTable?: GPUBuffer;
 }
 
