@@ -31,10 +31,13 @@
 //   gN        N query heads a workgroup (default: the plan's, 4 here)
 //   wN        the plan's targetWorkgroups (default 264)
 //   aN        ReLU^N (default α = 1)
-// For every n the modes alternate in rounds; a sample is ≥ `reps` steps (≥ ~2 ms) in one command
-// buffer timed by GPU timestamps (Dawn's quantization off where allowed); medians and each mode's
-// ratio to `softmax` (and to `relu` where it runs) come from the same rounds. Each mode's output is checked once
-// against the float64 reference of the stored data (maxAbsErr) and its keysUsed read back.
+// For every n the modes alternate in rounds, timed as bench/lib/gpu-steps.ts does for every plan
+// bench (warm-up until the first mode's step time stops falling, a sample ≥ `reps` steps (≥ ~2 ms)
+// timed by GPU timestamps, Dawn's quantization off where allowed, a round's samples back to back
+// on the GPU; `warmSettled`, `MODE.roundsMs` of the first mode: whether the GPU had settled);
+// medians and each mode's ratio to `softmax` (and to `relu` where it runs) come from the same rounds.
+// Each mode's output is checked once against the float64 reference of the stored data (maxAbsErr)
+// and its keysUsed read back.
 // `MODE.passes`: GPU time by pass (each pass timestamped alone, ~10 µs of overhead each).
 //
 //   node --import tsx bench/webgpu-dense-variants.ts [--n 32768,131072,524288] [--rounds 7] [--reps 20]
@@ -46,10 +49,8 @@ import { parseArgs } from 'node:util';
 import { HsrError, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import { Pipelines } from '../src/webgpu/plan.js';
-import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
-import { warmStepsPerSample } from './lib/gpu-steps.js';
+import { passesPerStep, timeAlternating, timingFields } from './lib/gpu-steps.js';
 import { calibrateReluBias, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
-import { median } from './lib/measure.js';
 import { exactTimestampGpu } from './lib/dawn.js';
 import { gpuBuffer, halves } from './lib/webgpu-kv.js';
 
@@ -216,19 +217,12 @@ async function measure(full: Workload, n: number, bias: number): Promise<Record<
     for (let h = 0; h < heads; h++) used += st[4 * h + 1]!;
     Object.assign(row, { [`${m.name}.maxAbsErr`]: err, [`${m.name}.refMax`]: refMax, [`${m.name}.keysUsedPerHead`]: used / heads });
   }
-  const k = await warmStepsPerSample(device, (m) => steps(0, m), warmMs, reps);
-  row.stepsPerSample = k;
-  const samples = modes.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < modes.length; i++) {
-      const t = await timeOnGpu(device, steps(i, k));
-      samples[i]!.push((t.gpuMs ?? t.submitMs) / k);
-    }
-  }
-  modes.forEach((m, i) => { row[`${m.name}.ms`] = median(samples[i]!); });
+  const t = await timeAlternating(device, modes.map((_, i) => (k: number) => steps(i, k)), { warmMs, reps, rounds });
+  Object.assign(row, timingFields(t, modes[0]!.name));
+  modes.forEach((m, i) => { row[`${m.name}.ms`] = t.ms[i]; });
   for (let i = 0; i < modes.length; i++) {
-    const p = await timePasses(device, made[i]!.pipelines, steps(i, reps));
-    if (p) row[`${modes[i]!.name}.passes`] = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
+    const p = await passesPerStep(device, made[i]!.pipelines, (k) => steps(i, k), reps);
+    if (p) row[`${modes[i]!.name}.passes`] = p;
   }
   for (const m of modes) {
     row[`${m.name}.GBps`] = (row.kvBytes as number) / (row[`${m.name}.ms`] as number) / 1e6;

@@ -2,12 +2,12 @@
 // caller-owned f16 K/V buffers ([kvHeads, cap, d], 'llm' synthetic keys, 8 query / 2 KV heads,
 // d = 128, one decode query), every step recorded into the caller's encoder with nothing read
 // back — the path an engine takes. For each context length the contenders alternate in rounds;
-// a sample is `reps` steps in one command buffer, timed by GPU timestamps around them (Dawn's
-// timestamp quantization off where the package allows, so short passes are resolved); medians and
-// ratios to the dense plan come from the same run. Before the rounds the GPU is kept busy for
-// --warm-ms (clocks ramp up under load: run 4 of docs/webgpu.md timed a cold GPU at ~1/4 of its
-// bandwidth). Each mode's output is checked once against the float64 reference of the stored data,
-// and its stats (keys kept, errorBound) read from the plan's stats buffer. `MODE.passes` splits a
+// a sample is k ≥ `reps` steps (≥ ~2 ms), timed by GPU timestamps around them (Dawn's timestamp
+// quantization off where the package allows, so short passes are resolved), a round's samples back
+// to back on the GPU; medians and ratios to the dense plan come from the same rounds. The timing is
+// bench/lib/gpu-steps.ts's, shared with bench/webgpu-dense-variants.ts. Each mode's output is
+// checked once against the float64 reference of the stored data, and its stats (keys kept,
+// errorBound) read from the plan's stats buffer. `MODE.passes` splits a
 // step's GPU time by pass (each pass then carries its timestamps' overhead, ~10 µs on the H100 of
 // run 5); `MODE.rowsGathered` counts the K/V rows the gathered attention reads a step (every id
 // list: exact ReLU and certified keep one list a KV group, the union of its heads'; keysScoredPerHead
@@ -66,8 +66,10 @@
 // projection first filter's bounds (plan option firstFilter 'proj', projectionRank 8 / 16) instead of
 // the int8 codes'.
 //
-// Before a row's rounds the dense plan runs until its step time is steady (bench/lib/gpu-steps.ts
-// warmUp: ≥ --warm-ms, samples of ≥ 4 ms); `warmFirstStepMs` / `warmLastStepMs` record the ramp.
+// Before a row's rounds the dense plan runs until its step time stops falling (bench/lib/gpu-steps.ts
+// warmUp: ≥ --warm-ms, samples of ≥ 4 ms, at most 4× that); `warmFirstStepMs` / `warmLastStepMs`
+// record the ramp, `warmSettled` whether it ended before its cap, `dense.roundsMs` the dense step's
+// time in each round (the GPU's drift).
 //
 // Workload: the 'llm' synthetic instance is generated once at --workload-n keys (default 524288) and
 // each --n times its first n keys, so the instance at an n does not depend on the other lengths
@@ -99,8 +101,7 @@ import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { DEFAULT_WORKGROUPS, FUSED_USED_COUNT, GATHERED_STEP_KEYS, Pipelines } from '../src/webgpu/plan.js';
 import type { UsedCount } from '../src/webgpu/attend-kernel.js';
 import { PROJ_DEFAULT_KEYS_PER_THREAD } from '../src/webgpu/proj-filter.js';
-import { timeOnGpu, timePasses } from '../src/webgpu/timing.js';
-import { warmUp } from './lib/gpu-steps.js';
+import { passesPerStep, timeAlternating, timingFields } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
@@ -319,9 +320,6 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     }
     if (c.name.startsWith('certified')) row[`${c.name}.errorBoundMax`] = bound;
   }
-  // Warm the GPU up on the dense steps, then alternate.
-  const warm = await warmUp(device, (m) => steps(0, m), warmMs, reps), k = warm.steps;
-  Object.assign(row, { stepsPerSample: k, warmFirstStepMs: warm.firstStepMs, warmLastStepMs: warm.lastStepMs, warmSamples: warm.samples });
   // --prefixes 1: each sparse contender's step also cut after its first 1, 2, … passes (`NAME@pJ`),
   // timed in the same rounds: the differences are the passes' own times without per-pass timestamps.
   const timed = contenders.map((c, i) => ({ name: c.name, i, stopAt: null as number | null }));
@@ -337,14 +335,10 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
       for (let j = 1; j < count; j++) timed.push({ name: `${contenders[i]!.name}@p${j}`, i, stopAt: j });
     }
   }
-  const samples = timed.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
-    for (let x = 0; x < timed.length; x++) {
-      const t = await timeOnGpu(device, steps(timed[x]!.i, k, timed[x]!.stopAt));
-      samples[x]!.push((t.gpuMs ?? t.submitMs) / k);
-    }
-  }
-  timed.forEach((c, x) => { row[`${c.name}.ms`] = median(samples[x]!); });
+  // Warm the GPU up on the dense steps (timed[0]), then alternate.
+  const timing = await timeAlternating(device, timed.map((c) => (k: number) => steps(c.i, k, c.stopAt)), { warmMs, reps, rounds });
+  Object.assign(row, timingFields(timing, timed[0]!.name));
+  timed.forEach((c, x) => { row[`${c.name}.ms`] = timing.ms[x]; });
   for (const c of contenders) {
     const cuts = timed.filter((x) => x.name.startsWith(`${c.name}@p`)).map((x) => row[`${x.name}.ms`] as number);
     if (cuts.length === 0) continue;
@@ -352,9 +346,9 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     row[`${c.name}.passMs`] = cumulative.map((t, j) => t - (j > 0 ? cumulative[j - 1]! : 0));
   }
   for (let i = 0; i < plans.length; i++) {
-    const p = await timePasses(device, pipelines, steps(i, reps));
-    if (!p) continue;
-    const name = contenders[i]!.name, passes = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, v / reps]));
+    const passes = await passesPerStep(device, pipelines, (k) => steps(i, k), reps);
+    if (!passes) continue;
+    const name = contenders[i]!.name;
     row[`${name}.passes`] = passes;
     if (row[`${name}.passMs`]) row[`${name}.passOrder`] = Object.keys(passes).filter((x) => x !== 'between');
     // The gathered pass's rate: its prefix-difference time where the passes line up with their labels, else its timestamped one.

@@ -11,34 +11,75 @@ export interface GpuTiming { encodeMs: number; submitMs: number; gpuMs: number |
 const now = (): number => (globalThis as unknown as { performance: { now(): number } }).performance.now();
 
 export async function timeOnGpu(device: GPUDevice, record: (enc: GPUCommandEncoder) => void): Promise<GpuTiming> {
-  const stamps = device.features.has('timestamp-query');
-  const set = stamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
-  const resolved = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
-  const read = stamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+  return (await timeEachOnGpu(device, [record]))[0]!;
+}
+
+/**
+ * {@link timeOnGpu} of several recordings at once: all in one command buffer, each bracketed by its
+ * own timestamps, so the GPU runs them back to back with no idle gap while the host waits and
+ * reads back between them (a GPU's clocks follow its load: how fast a short step runs depends on
+ * how busy the GPU was kept, bench/lib/gpu-steps.ts). The work is
+ * submitted before this returns its promise: a caller may record and submit the next batch before
+ * awaiting this one, keeping the queue from draining. encodeMs and submitMs are the batch's
+ * (the same in every entry). Without timestamps each recording is submitted and waited for alone
+ * (its submitMs is then its own).
+ */
+export function timeEachOnGpu(device: GPUDevice, records: ((enc: GPUCommandEncoder) => void)[]): Promise<GpuTiming[]> {
+  if (!device.features.has('timestamp-query')) return timeEachAlone(device, records);
+  const count = 2 * records.length, bytes = Math.max(16, 8 * count);
+  const set = count > 0 ? device.createQuerySet({ type: 'timestamp', count }) : null;
+  const resolved = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const free = () => { for (const b of [read, resolved]) b.destroy(); set?.destroy(); };
   const enc = device.createCommandEncoder();
   const t0 = now();
-  if (set) enc.beginComputePass({ timestampWrites: { querySet: set, beginningOfPassWriteIndex: 0 } }).end();
-  record(enc);
-  if (set) {
-    enc.beginComputePass({ timestampWrites: { querySet: set, endOfPassWriteIndex: 1 } }).end();
-    enc.resolveQuerySet(set, 0, 2, resolved!, 0);
-    enc.copyBufferToBuffer(resolved!, 0, read!, 0, 16);
+  let cb: GPUCommandBuffer;
+  try {
+    records.forEach((record, i) => {
+      enc.beginComputePass({ timestampWrites: { querySet: set!, beginningOfPassWriteIndex: 2 * i } }).end();
+      record(enc);
+      enc.beginComputePass({ timestampWrites: { querySet: set!, endOfPassWriteIndex: 2 * i + 1 } }).end();
+    });
+    if (set) {
+      enc.resolveQuerySet(set, 0, count, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, bytes);
+    }
+    cb = enc.finish();
+  } catch (e) {
+    free();
+    return Promise.reject(e);
   }
-  const cb = enc.finish();
   const t1 = now();
   device.queue.submit([cb]);
-  await device.queue.onSubmittedWorkDone();
-  const t2 = now();
-  let gpuMs: number | null = null;
-  if (read) {
-    await read.mapAsync(GPUMapMode.READ);
-    const t = new BigUint64Array(read.getMappedRange());
-    gpuMs = Number(t[1]! - t[0]!) / 1e6;
-    read.unmap();
-    for (const b of [read, resolved!]) b.destroy();
-    set!.destroy();
+  const done = device.queue.onSubmittedWorkDone();
+  return (async () => {
+    try {
+      await done;
+      const t2 = now();
+      await read.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(read.getMappedRange().slice(0));
+      read.unmap();
+      return records.map((_, i) => ({ encodeMs: t1 - t0, submitMs: t2 - t1, gpuMs: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+    } finally {
+      free();
+    }
+  })();
+}
+
+/** {@link timeEachOnGpu} without timestamps: each recording submitted and waited for alone. */
+async function timeEachAlone(device: GPUDevice, records: ((enc: GPUCommandEncoder) => void)[]): Promise<GpuTiming[]> {
+  const out: GpuTiming[] = [];
+  for (const record of records) {
+    const enc = device.createCommandEncoder();
+    const t0 = now();
+    record(enc);
+    const cb = enc.finish();
+    const t1 = now();
+    device.queue.submit([cb]);
+    await device.queue.onSubmittedWorkDone();
+    out.push({ encodeMs: t1 - t0, submitMs: now() - t1, gpuMs: null });
   }
-  return { encodeMs: t1 - t0, submitMs: t2 - t1, gpuMs };
+  return out;
 }
 
 /**
