@@ -36,12 +36,13 @@
 // timed by GPU timestamps, Dawn's quantization off where allowed, a round's samples back to back
 // on the GPU; `warmSettled`, `MODE.roundsMs` of the first mode: whether the GPU had settled);
 // medians and each mode's ratio to `softmax` (and to `relu` where it runs) come from the same rounds.
+// --samples apart: each sample submitted and read back alone (the method up to H100 run 16).
 // Each mode's output is checked once against the float64 reference of the stored data (maxAbsErr)
 // and its keysUsed read back.
 // `MODE.passes`: GPU time by pass (each pass timestamped alone, ~10 µs of overhead each).
 //
 //   node --import tsx bench/webgpu-dense-variants.ts [--n 32768,131072,524288] [--rounds 7] [--reps 20]
-//     [--warm-ms 1000] [--modes softmax,relu,relu:nocount,...] [--out file.json]
+//     [--warm-ms 1000] [--modes softmax,relu,relu:nocount,...] [--samples together|apart] [--out file.json]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -49,17 +50,18 @@ import { parseArgs } from 'node:util';
 import { HsrError, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
 import { Pipelines } from '../src/webgpu/plan.js';
-import { passesPerStep, timeAlternating, timingFields } from './lib/gpu-steps.js';
+import { passesPerStep, samplesOption, timeAlternating, timingFields } from './lib/gpu-steps.js';
 import { calibrateReluBias, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { exactTimestampGpu } from './lib/dawn.js';
 import { gpuBuffer, halves } from './lib/webgpu-kv.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
-  'warm-ms': { type: 'string', default: '1000' }, out: { type: 'string' },
+  'warm-ms': { type: 'string', default: '1000' }, out: { type: 'string' }, samples: { type: 'string', default: 'together' },
   modes: { type: 'string', default: 'softmax,relu,relu:nocount,relu:countsel,relu:loop,relu:loop:nocount,relu:unscaled,relu:hoist,softmax:g2,relu:g2,relu:a2' },
 } });
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), rounds = Number(a.rounds), reps = Number(a.reps), warmMs = Number(a['warm-ms']);
+const sampleMode = samplesOption(a.samples);
 let modeNames = a.modes!.split(',');
 if (!modeNames.includes('softmax')) throw new Error('--modes must hold softmax (the dense baseline every ratio is against)');
 const t0 = performance.now();
@@ -217,7 +219,7 @@ async function measure(full: Workload, n: number, bias: number): Promise<Record<
     for (let h = 0; h < heads; h++) used += st[4 * h + 1]!;
     Object.assign(row, { [`${m.name}.maxAbsErr`]: err, [`${m.name}.refMax`]: refMax, [`${m.name}.keysUsedPerHead`]: used / heads });
   }
-  const t = await timeAlternating(device, modes.map((_, i) => (k: number) => steps(i, k)), { warmMs, reps, rounds });
+  const t = await timeAlternating(device, modes.map((_, i) => (k: number) => steps(i, k)), { warmMs, reps, rounds, samples: sampleMode });
   Object.assign(row, timingFields(t, modes[0]!.name));
   modes.forEach((m, i) => { row[`${m.name}.ms`] = t.ms[i]; });
   for (let i = 0; i < modes.length; i++) {
@@ -237,7 +239,7 @@ async function measure(full: Workload, n: number, bias: number): Promise<Record<
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-dense-variants', adapter, node: process.version, hostLoad: loadavg(), rounds, reps, warmMs, modes: modeNames, unsupported,
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-dense-variants', adapter, node: process.version, hostLoad: loadavg(), rounds, reps, warmMs, samples: sampleMode, modes: modeNames, unsupported,
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };
 const full = syntheticWorkload('llm', ns.at(-1)!, 128, 8, 2, 1);

@@ -5,7 +5,8 @@
 // a sample is k ≥ `reps` steps (≥ ~2 ms), timed by GPU timestamps around them (Dawn's timestamp
 // quantization off where the package allows, so short passes are resolved), a round's samples back
 // to back on the GPU; medians and ratios to the dense plan come from the same rounds. The timing is
-// bench/lib/gpu-steps.ts's, shared with bench/webgpu-dense-variants.ts. Each mode's output is
+// bench/lib/gpu-steps.ts's, shared with bench/webgpu-dense-variants.ts (--samples apart: each
+// sample submitted and read back alone, the method up to H100 run 16). Each mode's output is
 // checked once against the float64 reference of the stored data, and its stats (keys kept,
 // errorBound) read from the plan's stats buffer. `MODE.passes` splits a
 // step's GPU time by pass (each pass then carries its timestamps' overhead, ~10 µs on the H100 of
@@ -89,7 +90,7 @@
 //     [--split-workgroups 264,1056] [--prefixes 1] [--proj-keys 1,2,4]
 //     [--fused-prefetch 0,1] [--fused-lean 0,1] [--fused-count lanes,workgroup] [--gathered-lean 0,1] [--gathered-step-keys 1,2,8]
 //     [--gathered-variants ld,sp]
-//     [--certified-variants pq,ck8,pq+ck8]
+//     [--certified-variants pq,ck8,pq+ck8] [--samples together|apart]
 /// <reference types="@webgpu/types" />
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -101,7 +102,7 @@ import type { GpuDecoder } from '../src/webgpu/decoder.js';
 import { DEFAULT_WORKGROUPS, FUSED_USED_COUNT, GATHERED_STEP_KEYS, Pipelines } from '../src/webgpu/plan.js';
 import type { UsedCount } from '../src/webgpu/attend-kernel.js';
 import { PROJ_DEFAULT_KEYS_PER_THREAD } from '../src/webgpu/proj-filter.js';
-import { passesPerStep, timeAlternating, timingFields } from './lib/gpu-steps.js';
+import { passesPerStep, samplesOption, timeAlternating, timingFields } from './lib/gpu-steps.js';
 import { dumpWorkload, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { loadDumpTensors } from '../src/node/workloads.js';
 import { median } from './lib/measure.js';
@@ -111,7 +112,7 @@ import { gpuBuffer as bufferOn, halves } from './lib/webgpu-kv.js';
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' }, epsilon: { type: 'string', default: '1e-3' },
   activations: { type: 'string', default: '0.03,0.01' }, rounds: { type: 'string', default: '7' }, reps: { type: 'string', default: '20' },
-  'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' },
+  'warm-ms': { type: 'string', default: '1500' }, dump: { type: 'string' }, out: { type: 'string' }, samples: { type: 'string', default: 'together' },
   modes: { type: 'string' }, host: { type: 'string', default: '1' },
   filters: { type: 'string', default: 'int8' }, 'sparse-pass': { type: 'string', default: 'split' }, 'fused-workgroups': { type: 'string', default: '' }, 'fused-keys-per-thread': { type: 'string', default: '' },
   'split-workgroups': { type: 'string', default: '' }, prefixes: { type: 'string', default: '0' }, 'proj-keys': { type: 'string', default: '' },
@@ -160,6 +161,7 @@ function filterOptions(name: string): Pick<DecodePlanOptions, 'firstFilter' | 'p
 const filters = a.filters!.split(',');
 const ns = a.n!.split(',').map(Number).sort((x, y) => x - y), eps = Number(a.epsilon), rounds = Number(a.rounds), reps = Number(a.reps);
 const activations = a.activations!.split(',').map(Number), warmMs = Number(a['warm-ms']);
+const sampleMode = samplesOption(a.samples);
 const modes = a.modes?.split(',');
 const workloadN = Number(a['workload-n']), seeds = a.seeds!.split(',').map(Number);
 if (!Number.isInteger(workloadN) || workloadN < 1 || ns.some((n) => n > workloadN)) throw new Error(`--workload-n: expected an integer ≥ every --n (${ns.at(-1)}), got ${a['workload-n']}`);
@@ -336,7 +338,7 @@ async function measure(w: Workload, n: number): Promise<Record<string, unknown>>
     }
   }
   // Warm the GPU up on the dense steps (timed[0]), then alternate.
-  const timing = await timeAlternating(device, timed.map((c) => (k: number) => steps(c.i, k, c.stopAt)), { warmMs, reps, rounds });
+  const timing = await timeAlternating(device, timed.map((c) => (k: number) => steps(c.i, k, c.stopAt)), { warmMs, reps, rounds, samples: sampleMode });
   Object.assign(row, timingFields(timing, timed[0]!.name));
   timed.forEach((c, x) => { row[`${c.name}.ms`] = timing.ms[x]; });
   for (const c of contenders) {
@@ -404,7 +406,7 @@ function seedSpread(seedRows: Record<string, unknown>[]): Record<string, unknown
 
 const rows: Record<string, unknown>[] = [];
 const save = () => {
-  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projKeys, fusedPrefetch, fusedLean, fusedCount, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
+  if (a.out) writeFileSync(a.out, JSON.stringify({ bench: 'webgpu-sparse-plan', adapter, node: process.version, hostLoad: loadavg(), epsilon: eps, activations, rounds, reps, warmMs, samples: sampleMode, modes, sparsePasses, fusedWorkgroups, fusedKpt, splitWorkgroups, prefixes, projKeys, fusedPrefetch, fusedLean, fusedCount, gatheredLean, gatheredStepKeys, gatheredVariants: gatheredVariants.map((v) => v.name),
     certifiedVariants: certifiedVariants.map((v) => v.join('+')),
     synthetic: 'llm (8 query / 2 KV heads, d = 128), f16 K/V', workloadN, seeds, seconds: (performance.now() - t0) / 1000, rows }, null, 2) + '\n');
 };

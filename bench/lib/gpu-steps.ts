@@ -51,9 +51,9 @@ export function warmSettled(trace: WarmSample[], warmMs: number): boolean {
  * least `reps` and at least ~2 ms of `first`'s steps, so timestamps quantized by Dawn (65.5 µs)
  * stay a few % of a sample (at most 500 steps).
  */
-export async function warmUp(device: GPUDevice, first: Steps, warmMs: number, reps: number): Promise<Warmup> {
+export async function warmUp(device: GPUDevice, first: Steps, warmMs: number, reps: number, samples: Samples = 'together'): Promise<Warmup> {
   // Without timestamps a sample's time is submit to done: queued behind another it would count both.
-  const ahead = device.features.has('timestamp-query');
+  const ahead = device.features.has('timestamp-query') && samples === 'together';
   const sample = (k: number) => ({ k, result: timeEachOnGpu(device, [first(k)]) });
   const trace: WarmSample[] = [], start = performance.now();
   let k = 50, pending = sample(k), settled = false;
@@ -78,12 +78,33 @@ export async function warmUp(device: GPUDevice, first: Steps, warmMs: number, re
 /** Per contender (in the order given): its per-step time in every round, and their median. */
 export interface Alternation { warm: Warmup; steps: number; samples: number[][]; ms: number[] }
 
+/**
+ * How samples reach the GPU: 'together' (the default: a round's in one command buffer, the next
+ * round and warm-up sample queued ahead) or 'apart' (each submitted alone and read back before the
+ * next, nothing queued ahead: how the benches took samples up to H100 run 16, kept so that a run
+ * can time both ways on one GPU; the warm-up's stopping rule is {@link warmSettled} either way).
+ */
+export type Samples = 'together' | 'apart';
+
+/** A --samples value checked. */
+export function samplesOption(value: string | undefined): Samples {
+  if (value !== 'together' && value !== 'apart') throw new Error(`--samples: expected together or apart, got ${value}`);
+  return value;
+}
+
 /** The warm-up on `contenders[0]`, then `rounds` rounds of every contender's sample (see the file's comment). */
-export async function timeAlternating(device: GPUDevice, contenders: Steps[], o: { warmMs: number; reps: number; rounds: number }): Promise<Alternation> {
+export async function timeAlternating(device: GPUDevice, contenders: Steps[],
+  o: { warmMs: number; reps: number; rounds: number; samples?: Samples }): Promise<Alternation> {
   if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error(`rounds: expected an integer ≥ 1, got ${o.rounds}`);
-  const warm = await warmUp(device, contenders[0]!, o.warmMs, o.reps), k = warm.steps;
-  const ahead = device.features.has('timestamp-query');
-  const round = () => timeEachOnGpu(device, contenders.map((c) => c(k)));
+  const apart = o.samples === 'apart';
+  const warm = await warmUp(device, contenders[0]!, o.warmMs, o.reps, o.samples), k = warm.steps;
+  const ahead = device.features.has('timestamp-query') && !apart;
+  const round = async () => {
+    if (!apart) return timeEachOnGpu(device, contenders.map((c) => c(k)));
+    const out = [];
+    for (const c of contenders) out.push(...await timeEachOnGpu(device, [c(k)]));
+    return out;
+  };
   const samples = contenders.map(() => [] as number[]);
   let pending = round();
   for (let r = 0; r < o.rounds; r++) {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { timeEachOnGpu, timeOnGpu } from '../../src/webgpu/timing.js';
-import { timeAlternating, warmSettled, type WarmSample } from '../../bench/lib/gpu-steps.js';
+import { samplesOption, timeAlternating, warmSettled, type WarmSample } from '../../bench/lib/gpu-steps.js';
 import { deviceOrSkip, readBuffer } from './gpu-helpers.js';
 
 /** Samples every `everyMs` from `everyMs` to `untilMs`, per-step time f(at). */
@@ -75,7 +75,7 @@ test('timeEachOnGpu without timestamp-query: each recording submitted alone, gpu
   dst.destroy();
 });
 
-test('timeAlternating: a sample of every contender in each round, k ≥ reps steps, medians of the rounds; rounds < 1 refused', async (t) => {
+test('timeAlternating: a sample of every contender in each round (together or apart), k ≥ reps steps, medians of the rounds; rounds < 1 refused', async (t) => {
   const device = await deviceOrSkip(t);
   if (!device) return;
   const a = device.createBuffer({ size: 1024, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -91,7 +91,13 @@ test('timeAlternating: a sample of every contender in each round, k ≥ reps ste
   // Contender 1 recorded exactly rounds · k steps; contender 0 also the warm-up's one sample (50 steps).
   assert.equal(recorded[1], 3 * out.steps);
   assert.equal(recorded[0], 50 + 3 * out.steps);
+  // 'apart' (each sample alone): the same samples and steps.
   recorded = [0, 0];
+  const apart = await timeAlternating(device, [steps(0), steps(1)], { warmMs: 0, reps: 3, rounds: 2, samples: 'apart' });
+  assert.deepEqual(apart.samples.map((s) => s.length), [2, 2]);
+  assert.deepEqual(recorded, [50 + 2 * apart.steps, 2 * apart.steps]);
+  assert.equal(samplesOption('apart'), 'apart');
+  assert.throws(() => samplesOption('spread'), /--samples: expected together or apart, got spread/);
   await assert.rejects(timeAlternating(device, [steps(0)], { warmMs: 0, reps: 1, rounds: 0 }), /rounds: expected an integer ≥ 1, got 0/);
   a.destroy(); b.destroy();
 });
