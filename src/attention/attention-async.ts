@@ -5,6 +5,7 @@ import { assertCount, assertMatrix, describe, type Matrix } from '../tensor/matr
 import { webGpuDevice } from '../webgpu/device.js';
 import { GpuPrefill } from '../webgpu/prefill.js';
 import { attention } from './attention.js';
+import { assertValueSumFits, maxAbs } from './value-range.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats } from './options.js';
 
 export interface AsyncAttentionOptions extends Omit<AttentionOptions, 'backend'> {
@@ -52,6 +53,7 @@ export async function attentionAsync(q: Matrix, k: Matrix, v: Matrix, options: A
     throw new HsrError('BAD_OPTION', `attentionAsync: expected backend 'webgpu' or ${KERNEL_BACKENDS.map((b) => `'${b}'`).join(', ')}, got ${describe(backend)}`);
   }
   if (storage !== 'f32' && storage !== 'f16') throw new HsrError('BAD_OPTION', `attentionAsync: expected storage 'f32' or 'f16', got ${describe(storage)}`);
+  assertValueSumFits(k.rows, maxAbs(v.data), 'attentionAsync');
   if (backend !== 'webgpu') return perHead(q, k, v, heads, kvHeads, d, dv, { ...rest, backend });
   const o = resolveAttentionOptions({ ...rest, backend: 'js' }, d, 'attentionAsync');
   const m = q.rows, n = k.rows;

@@ -8,6 +8,7 @@ import { maxRowNorm, residentKernels } from './kernel-rows.js';
 import { KeyMoments } from './moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, type ResolvedAttentionOptions } from './options.js';
 import { visibleKeys } from './reference.js';
+import { assertValueSumFits, maxAbs } from './value-range.js';
 import { RowAttention, type KeyValueView } from './row-attention.js';
 
 /**
@@ -33,6 +34,7 @@ export function attention(q: Matrix, k: Matrix, v: Matrix, options: AttentionOpt
   if (k.rows !== v.rows) {
     throw new HsrError('SHAPE_MISMATCH', `attention: expected one value row per key (${k.rows}), got ${v.rows}`);
   }
+  assertValueSumFits(k.rows, maxAbs(v.data), 'attention');
   const o = resolveAttentionOptions(options, q.cols, 'attention');
   const m = q.rows, n = k.rows, d = q.cols, dv = v.cols;
   const output = new Float32Array(m * dv);

@@ -2,6 +2,7 @@
 import { KeyMoments } from '../attention/moments.js';
 import { resolveAttentionOptions, type AttentionOptions, type AttentionStats, type ResolvedAttentionOptions } from '../attention/options.js';
 import { RowAttention, type KeyValueView } from '../attention/row-attention.js';
+import { assertValueSumFits, maxAbs } from '../attention/value-range.js';
 import { HsrError } from '../errors.js';
 import { maxRowNorm, residentKernels } from '../attention/kernel-rows.js';
 import { HalfSpaceIndex } from '../hsr/half-space-index.js';
@@ -53,6 +54,8 @@ export class KVCache {
   /** Copy of the current queries, [heads, headDim], and per KV group the views of its heads. */
   private readonly queryBuf: Float32Array;
   private readonly groupViews: Float32Array[][];
+  /** ≥ |v| of every value appended (all KV heads): attend refuses what float32 cannot sum (value-range.ts). */
+  private valueAbsMax = 0;
   private destroyed = false;
 
   /** A cache on any backend ('webgpu' opens its device here, asynchronously). */
@@ -127,7 +130,10 @@ export class KVCache {
     }
     assertFinite(keys, 'KVCache.append keys');
     assertFinite(values, 'KVCache.append values');
-    if (this.gpu) { this.gpu.append(keys, values); return; }
+    // Raised once the append has succeeded ('webgpu' may refuse it and leave the cache as it was).
+    const valueAbsMax = maxAbs(values, this.valueAbsMax);
+    if (this.gpu) { this.gpu.append(keys, values); this.valueAbsMax = valueAbsMax; return; }
+    this.valueAbsMax = valueAbsMax;
     for (let p = 0; p < t; p++) {
       for (let g = 0; g < this.kvHeads; g++) {
         const s = this.stores[g]!;
@@ -144,6 +150,7 @@ export class KVCache {
     if (this.gpu) throw new HsrError('UNSUPPORTED', "KVCache.attend: backend 'webgpu' answers asynchronously: use `await cache.attendAsync(queries)`");
     this.assertOpen('attend');
     this.checkQueries(queries, 'attend');
+    assertValueSumFits(this.length, this.valueAbsMax, 'KVCache.attend');
     const o = this.options, group = this.heads / this.kvHeads, n = this.length;
     const output = new Float32Array(this.heads * this.valueDim);
     const errorBound = o.kind === 'softmax' && o.sparse ? new Float64Array(this.heads) : null;
@@ -172,6 +179,7 @@ export class KVCache {
     if (!this.gpu) return this.attend(queries);
     this.assertOpen('attendAsync');
     this.checkQueries(queries, 'attendAsync');
+    assertValueSumFits(this.length, this.valueAbsMax, 'KVCache.attendAsync');
     return this.gpu.attend(queries);
   }
 
