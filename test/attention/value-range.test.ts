@@ -113,6 +113,26 @@ test('DecodePool (dense softmax on worker threads): two values 3e38 refused; jus
   }
 });
 
+test('DecodePool ReLU: its kernels weigh by t^α (≤ 2^64) before dividing, so the bound counts the weights', async () => {
+  const kn = 2 ** 20, n = 4, k = new Float32Array(n * 4), q = new Float32Array([1, 0, 0, 0, 0.5, 0, 0, 0]);
+  for (let j = 0; j < n; j++) { k[j * 4] = kn; k[j * 4 + 1] = j; }
+  const vmax = Math.fround(VALUE_SUM_LIMIT / (n * kn) * 0.99); // weights t ≈ 2^20 and 2^19 (scale 1)
+  for (const threads of [1, 2]) {
+    const open = () => DecodePool.create({ heads: 2, kvHeads: 1, headDim: 4, valueDim: 1, threads, minPositionsPerThread: 0,
+      weighting: { kind: 'relu', scale: 1, bias: 0, alpha: 1 } });
+    const under = await open(), out = new Float32Array(2);
+    under.append(k, new Float32Array(n).fill(vmax));
+    under.attend(q, out);
+    await under.close();
+    assert.ok(Math.abs(out[0]! / vmax - 1) <= 1e-6 && Math.abs(out[1]! / vmax - 1) <= 1e-6, `threads ${threads}: output ${out}, want ${vmax}`);
+    // Values 1e33 (fine for softmax) with scores 2^20: the sum before the division would be 4·2^20·1e33 = Infinity.
+    const over = await open();
+    over.append(k, new Float32Array(n).fill(1e33));
+    assert.throws(() => over.attend(q, out), (e) => e instanceof HsrError && e.code === 'UNSUPPORTED' && e.message.includes('ReLU^α weights up to'), `threads ${threads}`);
+    await over.close();
+  }
+});
+
 test('ordinary values pass: |v| ≤ 1e30 with up to 1e8 keys; a cache of 1e30 values answers', () => {
   assert.doesNotThrow(() => assertValueSumFits(1e8, 1e30, 'test'));
   assert.doesNotThrow(() => assertValueSumFits(0, 3.4e38, 'test')); // an empty cache sums nothing

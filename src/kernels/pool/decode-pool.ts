@@ -9,7 +9,8 @@ import { createKernelMemory, createWasmKernels, type KernelExports } from '../wa
 import { assertFinite, assertVector, describe } from '../../tensor/matrix.js';
 import { QuantizedIndex } from '../../hsr/quantized.js';
 import { DENSE_BELOW } from '../../attention/row-plan.js';
-import { assertValueSumFits, maxAbs } from '../../attention/value-range.js';
+import { assertValueSumFits, maxAbs, reluKernelWeightMax } from '../../attention/value-range.js';
+import { maxRowNorm } from '../../attention/kernel-rows.js';
 import * as L from './layout.js';
 import { runSlice } from './slice.js';
 import { PoolCertified } from './certified.js';
@@ -100,8 +101,9 @@ export class DecodePool {
   private readonly timeoutMs: number;
   /** Set once: the error every later call rethrows. */
   private failure: HsrError | null = null;
-  /** ≥ |v| of every value appended: attend refuses what float32 cannot sum (attention/value-range.ts). */
+  /** ≥ |v| of every value appended and ≥ ‖k‖ of every key: attend refuses what float32 cannot sum (attention/value-range.ts). */
   private valueAbsMax = 0;
+  private keyNormMax = 0;
 
   protected constructor(decoder: DenseDecoder, threads: number, fallback: string | null, workers: PoolThread[], shared: DecodePool['shared'],
     minPerThread: number, timeoutMs: number, indexes: QuantizedIndex[] | null = null, certified: PoolCertified | null = null,
@@ -222,6 +224,7 @@ export class DecodePool {
     assertFinite(values, 'DecodePool.append values');
     this.decoder.append(keys, values);
     this.valueAbsMax = maxAbs(values, this.valueAbsMax);
+    this.keyNormMax = maxRowNorm(keys, d, 0, t * kvHeads, this.keyNormMax);
     this.certified?.noteKeys(keys, d);
     this.thresholdRows?.noteKeys(keys, d);
     if (this.indexes !== null) {
@@ -241,7 +244,8 @@ export class DecodePool {
     if (out.length !== dec.heads * dec.valueDim) {
       throw new HsrError('DIM_MISMATCH', `DecodePool.attend out: expected length ${dec.heads * dec.valueDim}, got ${out.length}`);
     }
-    assertValueSumFits(dec.length, this.valueAbsMax, 'DecodePool.attend');
+    const weightMax = dec.weighting.kind === 'relu' ? reluKernelWeightMax(dec.weighting, maxRowNorm(queries, dec.headDim, 0, dec.heads), this.keyNormMax) : 1;
+    assertValueSumFits(dec.length, this.valueAbsMax, 'DecodePool.attend', weightMax);
     const short = dec.kvHeads * dec.length < 2 * this.minPerThread;
     const cert = this.certified;
     if (cert !== null && dec.length <= DENSE_BELOW) {
