@@ -36,7 +36,7 @@ const { values: a } = parseArgs({ options: {
 const ns = a.n!.split(',').filter((x) => x !== '').map(Number), R = Number(a.queries), eps = Number(a.epsilon);
 /** The GPU's ratio: ε/(1 − ε) shrunk by 10⁻³ (selection.ts). */
 const ratio = (eps / (1 - eps)) * (1 - 1e-3);
-/** Workgroups a pass aims for (plan.ts DEFAULT_WORKGROUPS). */
+/** Workgroups a pass aims for (plan-options.ts DEFAULT_WORKGROUPS). */
 const TARGET_WORKGROUPS = 264;
 /** Keys the query pass samples for the anchor (codes-wgsl.ts SAMPLES). */
 const SAMPLES = 256;

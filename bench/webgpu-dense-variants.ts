@@ -49,7 +49,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { HsrError, WebGpuDecodePlan, webGpuDevice, type DecodePlanOptions } from '../src/index.js';
 import { readBuffer } from '../src/webgpu/device.js';
-import { Pipelines } from '../src/webgpu/plan.js';
+import { Pipelines } from '../src/webgpu/pipelines.js';
 import { passesPerStep, samplesOption, timeAlternating, timingFields } from './lib/gpu-steps.js';
 import { calibrateReluBias, referenceDecode, syntheticWorkload, type Workload } from './lib/keys.js';
 import { exactTimestampGpu } from './lib/dawn.js';

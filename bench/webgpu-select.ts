@@ -26,7 +26,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KVCache, type KVCacheOptions } from '../src/index.js';
 import type { GpuDecoder } from '../src/webgpu/decoder.js';
-import type { Pipelines } from '../src/webgpu/plan.js';
+import type { Pipelines } from '../src/webgpu/pipelines.js';
 import { paperThreshold } from '../src/attention/threshold-rule.js';
 import type { KeyMoments } from '../src/attention/moments.js';
 import { decodeF16, encodeF16 } from '../src/tensor/half.js';

@@ -11,7 +11,8 @@ export { attentionAsync, type AsyncAttentionOptions } from './attention/attentio
 export type { AttentionOptions, AttentionStats, Sparsity } from './attention/options.js';
 export { AttentionState, mergeStates } from './attention/state.js';
 export { KVCache, type KVCacheOptions } from './kvcache/kv-cache.js';
-export { WebGpuDecodePlan, type DecodePlanOptions, type DecodeBuffers } from './webgpu/plan.js';
+export { WebGpuDecodePlan, type DecodeBuffers } from './webgpu/plan.js';
+export type { DecodePlanOptions } from './webgpu/plan-options.js';
 export { webGpuDevice } from './webgpu/device.js';
 export { createKernels, DenseDecoder, type Kernels, type KernelBackend, type DenseDecoderOptions, type Weighting } from './kernels/index.js';
 export { DecodePool, type DecodePoolOptions } from './kernels/pool/decode-pool.js';

@@ -2,7 +2,9 @@
 import { HsrError } from '../errors.js';
 import type { AttentionStats, ResolvedAttentionOptions } from '../attention/options.js';
 import { decodeF16, encodeF16 } from '../tensor/half.js';
-import { Pipelines, STATS_BYTES, upload, WebGpuDecodePlan, type DecodePlanOptions } from './plan.js';
+import { STATS_BYTES, WebGpuDecodePlan } from './plan.js';
+import type { DecodePlanOptions } from './plan-options.js';
+import { Pipelines, upload } from './pipelines.js';
 import { KeyMoments } from '../attention/moments.js';
 import { paperThreshold } from '../attention/threshold-rule.js';
 import type { Storage } from './wgsl.js';

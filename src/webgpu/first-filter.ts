@@ -8,7 +8,7 @@
  * ('int4-gather', 'proj-gather').
  */
 import type { KeyLayout } from './codes-wgsl.js';
-import type { Pipelines } from './plan.js';
+import type { Pipelines } from './pipelines.js';
 import type { Storage } from './wgsl.js';
 import { gpuBuffer } from './device.js';
 

@@ -7,7 +7,7 @@
 import { HsrError } from '../errors.js';
 import { fitsHeads } from './attend-kernel.js';
 import { fusedBytes, fusedSource, reluKeepRule, type FusedTuning, type KeepRule } from './fused-wgsl.js';
-import type { Pipelines } from './plan.js';
+import type { Pipelines } from './pipelines.js';
 import { WG, type Storage, type Weighting } from './wgsl.js';
 
 export interface FusedShape extends FusedTuning {

@@ -9,7 +9,7 @@
  */
 import { CandidateFilter, type FilterShape } from './first-filter.js';
 import { nibbleCentreSource, nibbleQuantizeSource, nibbleQuerySource, nibbleScanSource, nibbleWords } from './nibble-wgsl.js';
-import type { Pipelines } from './plan.js';
+import type { Pipelines } from './pipelines.js';
 import { WG } from './wgsl.js';
 
 export class NibbleFilter extends CandidateFilter {

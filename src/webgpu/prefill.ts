@@ -4,7 +4,7 @@ import type { AttentionStats, ResolvedAttentionOptions } from '../attention/opti
 import { visibleKeys } from '../attention/reference.js';
 import { numberToF16Bits } from '../tensor/half.js';
 import { checkHalfRange, halfValues } from './decoder.js';
-import { Pipelines, upload } from './plan.js';
+import { Pipelines, upload } from './pipelines.js';
 import { encodeKey, encodeQuery } from './quantize.js';
 import { headsPerTile, keySplits, maskSource, prefillMergeSource, prefillBytes, prefillSource, prefillTiles, PREFILL_PARAMS_BYTES, queryTile, type PrefillTiles } from './prefill-kernel.js';
 import { WG, type Storage } from './wgsl.js';

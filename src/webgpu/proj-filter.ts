@@ -11,7 +11,7 @@
 import { CandidateFilter, type FilterShape } from './first-filter.js';
 import { PROJ_SAMPLES, projBasisSource, projFrameStride, projQuantizeSource, projQuerySource, projQueryStride, projScanSource, projWords } from './proj-wgsl.js';
 import { projCertifiedScanSource } from './proj-certified.js';
-import type { Pipelines } from './plan.js';
+import type { Pipelines } from './pipelines.js';
 import { WG } from './wgsl.js';
 
 /** Projection ranks the filter takes (a multiple of 8: one f16 word holds 8 projections). */

@@ -9,7 +9,7 @@
  * passes, with no buffer to clear between steps: nothing comes back to the CPU; the kept list
  * feeds the gathered attention and the cut's U the merge's certified errorBound.
  */
-import { upload, type Pipelines } from './plan.js';
+import { upload, type Pipelines } from './pipelines.js';
 import type { KeyLayout } from './codes-wgsl.js';
 import { keepSplits, keptBytes, rankCutSource, scoreSource, scoreSplits, selectSource, thresholdFinishSource, thresholdKeepSource, type RankRule } from './select-kernels.js';
 import type { Storage } from './wgsl.js';

@@ -8,7 +8,7 @@
 import { down32, up32 } from './quantize.js';
 import { encodeQuerySource, queryParams, quantizeKeysSource, type KeyLayout } from './codes-wgsl.js';
 import { bucketWords, certifiedHistSource, certifiedScanSource, compactSource, cutSource, headsPerScan, NB, ABOVE, reluScanSource } from './select-wgsl.js';
-import { upload, type Pipelines } from './plan.js';
+import { upload, type Pipelines } from './pipelines.js';
 import { RankSelection, type RankRow } from './select.js';
 import type { CandidateFilter } from './first-filter.js';
 import { NibbleFilter } from './nibble-filter.js';
@@ -16,7 +16,7 @@ import { ProjFilter } from './proj-filter.js';
 import { WG, type Storage } from './wgsl.js';
 import { gpuBuffer } from './device.js';
 
-/** What the scan over every key reads under exact ReLU (plan.ts DecodePlanOptions.firstFilter). */
+/** What the scan over every key reads under exact ReLU (plan-options.ts DecodePlanOptions.firstFilter). */
 export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gather';
 
 /**
@@ -24,8 +24,11 @@ export type FirstFilter = 'int8' | 'int4' | 'int4-gather' | 'proj' | 'proj-gathe
  * from the scan's sums of those keys' lower masses, certified-cut.ts).
  */
 export type CertifiedCut = 'global' | 'global-top-sum';
-/** Certified ε with the projection bounds: the query passes a step runs (plan.ts DecodePlanOptions.certifiedQuery). */
+/** Certified ε with the projection bounds: the query passes a step runs (plan-options.ts DecodePlanOptions.certifiedQuery). */
 export type CertifiedQuery = 'int8' | 'proj';
+
+/** The sparse rules: exact ReLU, certified ε, and threshold / top-k ranks. */
+export type SelectionMode = { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow };
 
 export interface SelectionShape {
   heads: number; kvHeads: number;
@@ -35,7 +38,7 @@ export interface SelectionShape {
   layout: KeyLayout;
   /** Positions the codes and id lists hold per head (the plan's maxLength). */
   stride: number;
-  mode: { kind: 'relu' } | { kind: 'certified'; epsilon: number } | { kind: 'rank'; row: RankRow };
+  mode: SelectionMode;
   scale: number;
   /** Workgroups the certified histogram pass aims for. */
   targetWorkgroups: number;
@@ -60,9 +63,9 @@ export interface SelectionShape {
   projectionRank: number;
   projectionKeysPerThread: number;
   certifiedCut: CertifiedCut;
-  /** Certified ε with firstFilter 'proj' (plan.ts DecodePlanOptions.certifiedQuery). */
+  /** Certified ε with firstFilter 'proj' (plan-options.ts DecodePlanOptions.certifiedQuery). */
   certifiedQuery: CertifiedQuery;
-  /** Certified ε with union lists: keys a compaction thread (plan.ts DecodePlanOptions.certifiedCompactKeys). */
+  /** Certified ε with union lists: keys a compaction thread (plan-options.ts DecodePlanOptions.certifiedCompactKeys). */
   certifiedCompactKeys: number;
 }
 

@@ -83,7 +83,7 @@ async function timeEachAlone(device: GPUDevice, records: ((enc: GPUCommandEncode
 }
 
 /**
- * Per-pass GPU time (benchmarks): while a profile is set on a {@link Profiled} (plan.ts `Pipelines`),
+ * Per-pass GPU time (benchmarks): while a profile is set on a {@link Profiled} (pipelines.ts `Pipelines`),
  * every compute pass it records gets timestamps at its beginning and end, labelled by its pipeline.
  */
 export class PassProfile {

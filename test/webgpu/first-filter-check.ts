@@ -5,7 +5,7 @@
 // answer), over contiguous or paged, f32 or f16 K/V.
 import assert from 'node:assert/strict';
 import { WebGpuDecodePlan } from '../../src/index.js';
-import type { DecodePlanOptions } from '../../src/webgpu/plan.js';
+import type { DecodePlanOptions } from '../../src/webgpu/plan-options.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
 import { asStored, upload, readBuffer } from './gpu-helpers.js';

@@ -15,7 +15,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { gaussian, referenceAttention, referenceWeights, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
 import { llmKeys, pageSize, rows } from './first-filter-check.js';
-import { CERTIFIED_DENSE_MAX } from '../../src/webgpu/plan.js';
+import { CERTIFIED_DENSE_MAX } from '../../src/webgpu/plan-options.js';
 
 interface Case {
   label: string; heads: number; kvHeads: number; d: number; dv: number; n: number; storage: 'f32' | 'f16'; eps: number;

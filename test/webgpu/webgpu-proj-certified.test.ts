@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
-import type { DecodePlanOptions } from '../../src/webgpu/plan.js';
+import type { DecodePlanOptions } from '../../src/webgpu/plan-options.js';
 import { ABOVE } from '../../src/webgpu/select-wgsl.js';
 import { gaussian, referenceAttention, referenceWeights, rng } from '../attention/fixtures.js';
 import { asStored, deviceOrSkip, readBuffer, upload } from './gpu-helpers.js';
