@@ -26,11 +26,10 @@
 //   node --import tsx bench/certified-filter.ts [--n 131072,524288] [--dumps data/dev_c_l2.safetensors,…]
 //     [--queries 1] [--epsilon 1e-3] [--ranks 8,16] [--out bench/results/certified-filter.json]
 import { parseArgs } from 'node:util';
-import { basename } from 'node:path';
 import { loadavg } from 'node:os';
-import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
+import type { Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
-import { loadDumpTensors } from '../src/node/workloads.js';
+import { eachWorkload, gpuRatio, RUN7, SAMPLES } from './lib/certified-study.js';
 import { oracleCut, countKept as count } from './lib/oracle-cut.js';
 import { byteOf, int8Bounds, projBounds, projCodes, sampleBasis, type KeyBounds, type ProjCodes } from './lib/gpu-bounds.js';
 import { BYTES, globalCutOfBuckets, lowerEdge, upperEdge } from '../src/webgpu/certified-cut.js';
@@ -43,12 +42,8 @@ const { values: a } = parseArgs({ options: {
 } });
 const ns = a.n!.split(',').filter((x) => x !== '').map(Number), Q = Number(a.queries), eps = Number(a.epsilon);
 const ranks = a.ranks!.split(',').map(Number);
-/** The GPU's ratio: ε/(1 − ε) shrunk by 10⁻³ (selection.ts). */
-const ratio = (eps / (1 - eps)) * (1 - 1e-3);
-/** Keys the query pass samples for the anchor (codes-wgsl.ts SAMPLES). */
-const SAMPLES = 256;
-/** H100 run 7's 512k certified step, net µs a pass (bench/local-cut.ts RUN7), and run 6's rates. */
-const RUN7 = { query: 8, scan: 56, hist: 25, cut: 2, compact: 7, gathered: 20, merge: 3, gaps: 13, denseUs: 198 };
+const ratio = gpuRatio(eps);
+/** H100 run 6's rates: dense's, and scattered reads'. */
 const PEAK_TBS = 2.72, SCATTER_TBS = 1.76;
 const INT8_B = (d: number) => d + 16, ROW_B = (d: number) => 4 * d, SURVIVOR_B = (d: number) => 2 * INT8_B(d);
 
@@ -180,14 +175,7 @@ function model(d: number, group: number, D: Design, survivorsShare: number, rows
   return { bytesPerKey, usPeak, xDensePeak: dense / usPeak, usPasses, xDensePasses: RUN7.denseUs / usPasses };
 }
 
-for (const path of a.dumps!.split(',').filter((x) => x !== '')) {
-  const w = dumpWorkload(basename(path), loadDumpTensors(path), Q, { alpha: 1, bias: 0 });
-  study(w, w.n);
-}
-if (ns.length > 0) {
-  const full = syntheticWorkload('llm', Math.max(...ns), 128, 8, 2, Q);
-  for (const n of ns) study(full, n);
-}
+eachWorkload(a.dumps!, ns, Q, study);
 
 const pct = (x: unknown) => (x === null || x === undefined ? '' : `${(100 * (x as number)).toFixed(2)} %`);
 const f = (x: unknown, p = 2) => (x === undefined ? '' : (x as number).toFixed(p));

@@ -17,15 +17,15 @@
 //   node --import tsx bench/local-cut.ts [--n 32768,131072,524288] [--dumps data/dev_c_l2.safetensors,…]
 //     [--queries 2] [--epsilon 1e-3] [--out bench/results/local-cut.json]
 import { parseArgs } from 'node:util';
-import { basename } from 'node:path';
 import { loadavg } from 'node:os';
-import { dumpWorkload, syntheticWorkload, type Workload } from './lib/keys.js';
+import type { Workload } from './lib/keys.js';
 import { table, writeJson } from './lib/measure.js';
-import { loadDumpTensors } from '../src/node/workloads.js';
+import { eachWorkload, gpuRatio, RUN7, SAMPLES } from './lib/certified-study.js';
 import { oracleCut, countKept as count } from './lib/oracle-cut.js';
 import { byteOf, int8Bounds } from './lib/gpu-bounds.js';
 import { localBlocks, localCutExact, localCutOfBuckets, localRule, type LocalCut } from './lib/local-cut-rule.js';
 import { globalCutOfBuckets } from '../src/webgpu/certified-cut.js';
+import { DEFAULT_WORKGROUPS } from '../src/webgpu/plan-options.js';
 
 const { values: a } = parseArgs({ options: {
   n: { type: 'string', default: '32768,131072,524288' },
@@ -34,20 +34,8 @@ const { values: a } = parseArgs({ options: {
   out: { type: 'string', default: 'bench/results/local-cut.json' },
 } });
 const ns = a.n!.split(',').filter((x) => x !== '').map(Number), R = Number(a.queries), eps = Number(a.epsilon);
-/** The GPU's ratio: ε/(1 − ε) shrunk by 10⁻³ (selection.ts). */
-const ratio = (eps / (1 - eps)) * (1 - 1e-3);
-/** Workgroups a pass aims for (plan-options.ts DEFAULT_WORKGROUPS). */
-const TARGET_WORKGROUPS = 264;
-/** Keys the query pass samples for the anchor (codes-wgsl.ts SAMPLES). */
-const SAMPLES = 256;
+const ratio = gpuRatio(eps);
 
-/**
- * H100 run 7, 512k certified step (0.126 ms measured; docs/webgpu.md "Certified step, run 7"): per
- * pass in µs net of its ~9 µs of timestamp overhead, and the gaps between the 7 passes; the
- * gathered pass at that run's 19350 kept keys a head (query 0; its rows a KV group scale below by
- * the study's rows against the global histogram's).
- */
-const RUN7 = { query: 8, scan: 56, hist: 25, cut: 2, compact: 7, gathered: 20, merge: 3, gaps: 13, measuredUs: 126, denseUs: 198 };
 /** The GPU's global rule (certified-cut.ts), `topMass` for the 'global-top-sum' cut, as a LocalCut of one block. */
 function globalHistogramCut(up: Uint8Array, lo: Uint8Array, topMass?: number): LocalCut {
   const { c, U, L, kept } = globalCutOfBuckets(up, lo, ratio, topMass);
@@ -70,7 +58,7 @@ function study(w: Workload, n: number): void {
   const { d, heads, kvHeads } = w, group = heads / kvHeads, scale = 1 / Math.sqrt(d);
   const t0 = performance.now();
   const groups = kvHeads; // scan groups a KV head (headsPerScan = group for group ≤ 8)
-  const { blockKeys } = localBlocks(n, groups, TARGET_WORKGROUPS);
+  const { blockKeys } = localBlocks(n, groups, DEFAULT_WORKGROUPS);
   // Z_lo, the lower bound on the total mass every block knows: e^{G − a} (G the sampled keys'
   // largest lower bound: the query pass) or Σ e^{lo − a} over every key (an earlier pass's sum).
   const variants: [string, number, 'G' | 'sum', number][] = [
@@ -144,14 +132,7 @@ function project(rowsPerKvHead: number, rowsNow: number): Record<string, number>
   return { usNowModel: now, usGlobal: global, xDenseGlobal: RUN7.denseUs / global, usLocalPass: separate, xDenseLocalPass: RUN7.denseUs / separate, usFused: fused, xDenseFused: RUN7.denseUs / fused };
 }
 
-for (const path of a.dumps!.split(',').filter((x) => x !== '')) {
-  const w = dumpWorkload(basename(path), loadDumpTensors(path), R, { alpha: 1, bias: 0 });
-  study(w, w.n);
-}
-if (ns.length > 0) {
-  const full = syntheticWorkload('llm', Math.max(...ns), 128, 8, 2, R);
-  for (const n of ns) study(full, n);
-}
+eachWorkload(a.dumps!, ns, R, study);
 
 const header = ['workload', 'n', 'rule', 'kept a head', 'rows a KV group', 'errorBound max', 'true TV max', 'violations', '512k µs: 7 global passes / local pass / fused', '× dense'];
 const now = (r: Record<string, unknown>) => r.rule === rules0;

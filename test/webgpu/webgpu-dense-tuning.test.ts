@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
-import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
-import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { gaussian, rng } from '../attention/fixtures.js';
+import { asStored, deviceOrSkip, upload } from './gpu-helpers.js';
+import { biasInGap, checkDenseStep } from './dense-check.js';
 
 /**
  * [heads, kvHeads, storage, paged, kind] at d = 16: 2 lanes a key on SwiftShader, so the two teams
@@ -36,20 +37,8 @@ test('WebGpuDecodePlan densePairFold: float64 answer and keysUsed; f16 and f32, 
     for (let j = 0; j < kvHeads * n; j += 7) for (let c = 0; c < d; c++) k[j * d + c]! *= 64;
     k.fill(0, d, 2 * d);
     for (let g = 0; g < kvHeads; g++) k.copyWithin((g * n + 9) * d, (g * n + 3) * d, (g * n + 4) * d);
-    const storedK = asStored(k, storage), storedV = asStored(v, storage);
-    const logit = (h: number, j: number) => {
-      const g = Math.floor(h / (heads / kvHeads));
-      let s = 0;
-      for (let c = 0; c < d; c++) s += q[h * d + c]! * storedK[(g * n + j) * d + c]!;
-      return s * scale;
-    };
-    let bias = 0;
-    if (kind === 'relu') {
-      const all = Array.from({ length: heads * n }, (_, i) => logit(Math.floor(i / n), i % n)).sort((x, y) => x - y);
-      let at = Math.floor(0.8 * all.length);
-      while (all[at + 1]! - all[at]! < 1e-3) at++;
-      bias = (all[at]! + all[at + 1]!) / 2;
-    }
+    const scores = { heads, kvHeads, d, n, q, k: asStored(k, storage), scale };
+    const problem = { ...scores, dv: d, v: asStored(v, storage), kind, alpha: kind === 'relu' ? alpha : 1, bias: kind === 'relu' ? biasInGap(scores, 0.8) : 0 };
     // Contiguous [kvHeads, cap, d] or a paged pool [pages, kvHeads, pageSize, d].
     const lay = (x: Float32Array) => {
       const out = new Float32Array(kvHeads * cap * d);
@@ -64,24 +53,10 @@ test('WebGpuDecodePlan densePairFold: float64 answer and keysUsed; f16 and f32, 
     const bufs = { queries: upload(device, q), keys: upload(device, lay(k)), values: upload(device, lay(v)),
       output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
       ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind, alpha: kind === 'relu' ? alpha : 1, bias, maxLength: n,
+    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind, alpha: problem.alpha, bias: problem.bias, maxLength: n,
       targetWorkgroups: 2, layout: paged ? { pageSize } : 'contiguous', densePairFold: true });
     for (const len of [0, 1, 77, n]) {
-      const enc = device.createCommandEncoder();
-      plan.encode(enc, bufs, len);
-      device.queue.submit([enc.finish()]);
-      const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
-      const stats: Uint32Array = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
-      const label = `${heads}/${kvHeads} ${storage} paged=${paged} ${kind} n = ${len}`;
-      for (let h = 0; h < heads; h++) {
-        const g = Math.floor(h / (heads / kvHeads));
-        const ref = len === 0 ? new Float64Array(d) : referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: storedK.subarray(g * n * d, (g * n + len) * d), n: len,
-          v: storedV.subarray(g * n * d, (g * n + len) * d), d, dv: d, kind, scale, alpha: kind === 'relu' ? alpha : 1, bias, causal: false });
-        for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 1e-4 * (1 + Math.abs(ref[c]!)), `${label} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
-        let used = len;
-        if (kind === 'relu') { used = 0; for (let j = 0; j < len; j++) if (logit(h, j) > bias) used++; }
-        assert.deepEqual([stats[4 * h], stats[4 * h + 1]], [len, used], `${label} head ${h}: keys scored, used`);
-      }
+      await checkDenseStep(device, plan, bufs, problem, len, { tol: 1e-4, label: `${heads}/${kvHeads} ${storage} paged=${paged} ${kind} n = ${len}`, counts: true });
     }
     plan.destroy();
     for (const b of Object.values(bufs)) b.destroy();

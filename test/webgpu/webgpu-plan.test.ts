@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { numberToF16Bits } from '../../src/tensor/half.js';
-import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
-import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { gaussian, rng } from '../attention/fixtures.js';
+import { asStored, deviceOrSkip, upload } from './gpu-helpers.js';
+import { biasInGap, checkDenseStep, logitOf } from './dense-check.js';
 
 test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, contiguous and paged K/V, f32 and f16', async (t) => {
   const device = await deviceOrSkip(t);
@@ -36,16 +37,8 @@ test('WebGpuDecodePlan: dense softmax and ReLU² into the caller\'s encoder, con
         const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
         const bufs = { queries: upload(device, q), keys: upload(device, lay(k, d, paged)), values: upload(device, lay(v, dv, paged)), output,
           ...(paged ? { pageTable: upload(device, Uint32Array.from(order)) } : {}) };
-        const enc = device.createCommandEncoder();
-        plan.encode(enc, bufs, n);
-        device.queue.submit([enc.finish()]);
-        const got = new Float32Array(await readBuffer(device, output, heads * dv * 4));
-        for (let h = 0; h < heads; h++) {
-          const g = Math.floor(h / (heads / kvHeads));
-          const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,
-            v: stored(v.subarray(g * n * dv, (g + 1) * n * dv)), d, dv, kind, scale: 1 / Math.sqrt(d), alpha, bias, causal: false });
-          for (let c = 0; c < dv; c++) assert.ok(Math.abs(got[h * dv + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${storage} ${kind} paged=${paged} head ${h}: ${got[h * dv + c]} vs ${ref[c]}`);
-        }
+        await checkDenseStep(device, plan, bufs, { heads, kvHeads, d, dv, n, q, k: stored(k), v: stored(v), kind, scale: 1 / Math.sqrt(d), alpha, bias }, n,
+          { tol: 3e-5, label: `${storage} ${kind} paged=${paged}`, counts: false });
         plan.destroy();
         for (const b of Object.values(bufs)) b.destroy();
       }
@@ -70,16 +63,8 @@ test('WebGpuDecodePlan: lanes sharing a key (subgroups), several key-loop steps 
       output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     for (const targetWorkgroups of [2, 40]) {
       const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage, kind: 'softmax', maxLength: n, targetWorkgroups });
-      const enc = device.createCommandEncoder();
-      plan.encode(enc, bufs, n);
-      device.queue.submit([enc.finish()]);
-      const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
-      for (let h = 0; h < heads; h++) {
-        const g = Math.floor(h / (heads / kvHeads));
-        const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: stored(k.subarray(g * n * d, (g + 1) * n * d)), n,
-          v: stored(v.subarray(g * n * d, (g + 1) * n * d)), d, dv: d, kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0, causal: false });
-        for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${storage} targets ${targetWorkgroups} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
-      }
+      await checkDenseStep(device, plan, bufs, { heads, kvHeads, d, dv: d, n, q, k: stored(k), v: stored(v), kind: 'softmax', scale: 1 / Math.sqrt(d), alpha: 1, bias: 0 }, n,
+        { tol: 3e-5, label: `${storage} targets ${targetWorkgroups}`, counts: false });
       plan.destroy();
     }
     for (const b of Object.values(bufs)) b.destroy();
@@ -97,39 +82,18 @@ test('WebGpuDecodePlan: dense ReLU^α — outputs and keys of positive weight (c
   const r = rng(13);
   const k = gaussian(r, kvHeads * n, d).data, v = gaussian(r, kvHeads * n, d).data, q = gaussian(r, heads, d, 1.5).data;
   for (let g = 0; g < kvHeads; g++) for (let j = 0; j < n; j++) for (let c = 0; c < d; c++) k[(g * n + j) * d + c]! *= 0.2 + j / n;
-  const storedK = asStored(k, 'f16'), storedV = asStored(v, 'f16');
-  const logit = (h: number, j: number) => {
-    const g = Math.floor(h / (heads / kvHeads));
-    let s = 0;
-    for (let c = 0; c < d; c++) s += q[h * d + c]! * storedK[(g * n + j) * d + c]!;
-    return s * scale;
-  };
-  const all = Array.from({ length: heads * n }, (_, i) => logit(Math.floor(i / n), i % n)).sort((x, y) => x - y);
-  let at = Math.floor(0.7 * all.length);
-  while (all[at + 1]! - all[at]! < 1e-3) at++;
-  const bias = (all[at]! + all[at + 1]!) / 2;
+  const problem = { heads, kvHeads, d, dv: d, n, q, k: asStored(k, 'f16'), v: asStored(v, 'f16'), kind: 'relu', scale } as const;
+  const bias = biasInGap(problem, 0.7);
   const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
   const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
     output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
   for (const [alpha, targetWorkgroups] of [[1, 2], [2, 40], [9, 40]] as const) {
     const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', alpha, bias, maxLength: n, targetWorkgroups });
-    for (let step = 0; step < 2; step++) { // the second step: nothing left from the first
-      const enc = device.createCommandEncoder();
-      plan.encode(enc, bufs, n);
-      device.queue.submit([enc.finish()]);
-    }
-    const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
-    const stats: Uint32Array = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
-    const label = `α = ${alpha}, ${targetWorkgroups} workgroups`;
-    for (let h = 0; h < heads; h++) {
-      const g = Math.floor(h / (heads / kvHeads));
-      const ref = referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: storedK.subarray(g * n * d, (g + 1) * n * d), n,
-        v: storedV.subarray(g * n * d, (g + 1) * n * d), d, dv: d, kind: 'relu', scale, alpha, bias, causal: false });
-      for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${label} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
-      let used = 0;
-      for (let j = 0; j < n; j++) if (logit(h, j) > bias) used++;
-      assert.deepEqual([stats[4 * h], stats[4 * h + 1]], [n, used], `${label} head ${h}: keys scored, used`);
-    }
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, bufs, n);
+    device.queue.submit([enc.finish()]);
+    // The second step: nothing left from the first.
+    await checkDenseStep(device, plan, bufs, { ...problem, alpha, bias }, n, { tol: 3e-5, label: `α = ${alpha}, ${targetWorkgroups} workgroups`, counts: true });
     plan.destroy();
   }
   for (const b of Object.values(bufs)) b.destroy();
@@ -144,25 +108,12 @@ test('WebGpuDecodePlan: dense heads of a KV group over several workgroups (16 a 
     k.fill(0, 0, d); // a zero key first: score 0, below the ReLU bias
     k.set(k.subarray(2 * d, 3 * d), d); // a duplicate: keys 1 and 2 tie
     const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
-    const storedK = asStored(k, 'f16'), storedV = asStored(v, 'f16');
     const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
       output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     for (const [kind, alpha, bias] of [['softmax', 1, 0], ['relu', 2, 0.3]] as const) {
       const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind, alpha, bias, maxLength: n, targetWorkgroups: 40 });
-      for (const len of [0, 1, n]) {
-        const enc = device.createCommandEncoder();
-        plan.encode(enc, bufs, len);
-        device.queue.submit([enc.finish()]);
-        const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
-        for (let h = 0; h < heads; h++) {
-          const g = Math.floor(h / (heads / kvHeads));
-          const ref = len === 0 ? new Float64Array(d) : referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: storedK.subarray(g * n * d, (g * n + len) * d), n: len,
-            v: storedV.subarray(g * n * d, (g * n + len) * d), d, dv: d, kind, scale: scale(d), alpha, bias, causal: false });
-          for (let c = 0; c < d; c++) {
-            assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 3e-5 * (1 + Math.abs(ref[c]!)), `${heads}/${kvHeads} d = ${d} ${kind} n = ${len} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
-          }
-        }
-      }
+      const problem = { heads, kvHeads, d, dv: d, n, q, k: asStored(k, 'f16'), v: asStored(v, 'f16'), kind, scale: scale(d), alpha, bias };
+      for (const len of [0, 1, n]) await checkDenseStep(device, plan, bufs, problem, len, { tol: 3e-5, label: `${heads}/${kvHeads} d = ${d} ${kind} n = ${len}`, counts: false });
       plan.destroy();
     }
     for (const b of Object.values(bufs)) b.destroy();
@@ -182,37 +133,17 @@ test('WebGpuDecodePlan: dense ReLU^α, usedCount \'lanes\' and \'workgroup\' —
     for (let j = 0; j < kvHeads * n; j += 7) for (let c = 0; c < d; c++) k[j * d + c]! *= 256;
     k.fill(0, 0, d); // a zero key: score 0
     for (let g = 0; g < kvHeads; g++) for (const j of [300, 301, 577]) k.copyWithin((g * n + j) * d, (g * n + 5) * d, (g * n + 6) * d); // key 5 four times
-    const logit = (h: number, j: number) => {
-      const g = Math.floor(h / (heads / kvHeads));
-      let s = 0;
-      for (let c = 0; c < d; c++) s += q[h * d + c]! * k[(g * n + j) * d + c]!;
-      return s * scale;
-    };
+    const problem = { heads, kvHeads, d, dv: d, n, q, k, v: asStored(v, 'f16'), kind: 'relu', scale } as const; // k: exact in f16
     // The bias at head 0's score of key 5 (ties four keys of the group's first head at t = 0).
-    const bias = logit(0, 5);
+    const bias = logitOf(problem, 0, 5);
     const half = (x: Float32Array) => Uint16Array.from(x, (y) => numberToF16Bits(y));
-    const storedV = asStored(v, 'f16');
     const bufs = { queries: upload(device, q), keys: upload(device, half(k)), values: upload(device, half(v)),
       output: device.createBuffer({ size: heads * d * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }) };
     for (const usedCount of ['lanes', 'workgroup'] as const) {
       for (const alpha of alphas) {
         const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, storage: 'f16', kind: 'relu', alpha, bias, maxLength: n, targetWorkgroups: 40, usedCount });
         for (const len of [0, 1, n]) {
-          const enc = device.createCommandEncoder();
-          plan.encode(enc, bufs, len);
-          device.queue.submit([enc.finish()]);
-          const got = new Float32Array(await readBuffer(device, bufs.output, heads * d * 4));
-          const stats: Uint32Array = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
-          const label = `${heads}/${kvHeads} ${usedCount} α = ${alpha} n = ${len}`;
-          for (let h = 0; h < heads; h++) {
-            const g = Math.floor(h / (heads / kvHeads));
-            const ref = len === 0 ? new Float64Array(d) : referenceAttention({ q: q.subarray(h * d, (h + 1) * d), m: 1, k: k.subarray(g * n * d, (g * n + len) * d), n: len,
-              v: storedV.subarray(g * n * d, (g * n + len) * d), d, dv: d, kind: 'relu', scale, alpha, bias, causal: false });
-            for (let c = 0; c < d; c++) assert.ok(Math.abs(got[h * d + c]! - ref[c]!) <= 1e-4 * (1 + Math.abs(ref[c]!)), `${label} head ${h}: ${got[h * d + c]} vs ${ref[c]}`);
-            let used = 0;
-            for (let j = 0; j < len; j++) if (logit(h, j) > bias) used++;
-            assert.deepEqual([stats[4 * h], stats[4 * h + 1]], [len, used], `${label} head ${h}: keys scored, used`);
-          }
+          await checkDenseStep(device, plan, bufs, { ...problem, alpha, bias }, len, { tol: 1e-4, label: `${heads}/${kvHeads} ${usedCount} α = ${alpha} n = ${len}`, counts: true });
         }
         plan.destroy();
       }
