@@ -35,7 +35,7 @@ export function fusedHeads(group: number, D: number, DV: number, T: number, rule
 /**
  * Blocks of a fused pass over n keys: each scan group's keys cut into blocks of `chunk` keys (a
  * multiple of WG, the scan's step), about `target` workgroups in all (at most ⌈target / groups⌉
- * blocks a group), so the pass is one wave of long workgroups as the attention's (plan.ts).
+ * blocks a group), so the pass is one wave of long workgroups as the attention's (plan-options.ts DEFAULT_WORKGROUPS).
  */
 export function fusedBlocks(n: number, groups: number, target: number): { chunk: number; blocks: number } {
   const per = Math.max(1, Math.ceil(target / groups));

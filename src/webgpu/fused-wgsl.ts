@@ -52,7 +52,8 @@ export function listCap(keysPerThread = 1): number {
  * Bindings of the fused pass: 0–4 the attention's (K, V, Q, part, params: attend-kernel.ts), 5–6
  * the int8 key codes and their meta (rules that scan them: select-wgsl.ts keyCodeBindings), 9 the
  * page table (paged layout), and a keep rule's own from RULE_BINDING on. WebGPU's default limit
- * is 8 storage buffers a stage: the int8 rule takes 6–7, the 4-bit one 8–9 (plan.ts checks).
+ * is 8 storage buffers a stage: the int8 rule takes 6–7, the 4-bit one 8–9 (fused-kernel.ts
+ * FusedPass checks them against the device's limit).
  */
 export const RULE_BINDING = 10;
 

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { gaussian, referenceAttention, referenceWeights, rng } from '../attention/fixtures.js';
-import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { asStored, deviceOrSkip, planStep, upload, readBuffer } from './gpu-helpers.js';
 import { llmKeys, pageSize, rows } from './first-filter-check.js';
 import { CERTIFIED_DENSE_MAX } from '../../src/webgpu/plan-options.js';
 
@@ -35,17 +35,9 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
   const K = rows(c.k, c, d, cap), V = rows(c.v, c, dv, cap);
   const bufs = { queries: upload(device, c.q), keys: upload(device, K.data), values: upload(device, V.data), ...(K.table ? { pageTable: upload(device, K.table) } : {}) };
   const run = async (sparsePass: 'fused' | 'split') => {
-    const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    device.pushErrorScope('validation');
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass, certifiedDenseMax: 0,
-      certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, ...(c.proj ? { firstFilter: 'proj', projectionRank: c.proj } as const : {}), maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
-    const enc = device.createCommandEncoder();
-    plan.encode(enc, { ...bufs, output }, n);
-    device.queue.submit([enc.finish()]);
-    const error = await device.popErrorScope();
-    assert.equal(error, null, `${c.label} ${sparsePass}: ${error?.message}`);
-    const out = new Float32Array(await readBuffer(device, output, heads * dv * 4));
-    const st = await readBuffer(device, plan.stats, heads * 16);
+    const { plan, out, stats: st } = await planStep(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'softmax', sparsity: { epsilon: eps }, sparsePass, certifiedDenseMax: 0,
+      certifiedCut: c.certifiedCut, fusedKeysPerThread: sparsePass === 'fused' ? c.kpt : undefined, ...(c.proj ? { firstFilter: 'proj', projectionRank: c.proj } as const : {}), maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' },
+      bufs, n, `${c.label} ${sparsePass}`);
     let lists: { ids: Uint32Array; counts: Uint32Array; headsPerList: number } | null = null;
     const sel = plan.selected;
     if (sparsePass === 'fused') assert.equal(sel, null, `${c.label}: a fused step leaves no id list`);
@@ -53,7 +45,6 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
       lists = { ids: new Uint32Array(await readBuffer(device, sel!.ids, (heads / sel!.headsPerList) * cap * 4)),
         counts: new Uint32Array(await readBuffer(device, sel!.counts, 16 * Math.ceil(heads / 4))), headsPerList: sel!.headsPerList };
     }
-    output.destroy();
     plan.destroy();
     return { out, words: new Uint32Array(st), bounds: new Float32Array(st), lists };
   };

@@ -15,7 +15,7 @@ import { HsrError, WebGpuDecodePlan } from '../../src/index.js';
 import { LIST_CAP } from '../../src/webgpu/fused-wgsl.js';
 import type { UsedCount } from '../../src/webgpu/attend-kernel.js';
 import { gaussian, referenceAttention, rng } from '../attention/fixtures.js';
-import { asStored, deviceOrSkip, upload, readBuffer } from './gpu-helpers.js';
+import { asStored, deviceOrSkip, planStep, upload } from './gpu-helpers.js';
 import { pageSize, rows } from './first-filter-check.js';
 
 interface Case {
@@ -49,19 +49,11 @@ async function check(device: GPUDevice, c: Case): Promise<number[]> {
     ...(K.table ? { pageTable: upload(device, K.table) } : {}) };
   const run = async (sparsePass: 'fused' | 'split' | undefined) => {
     // Each run its own output (zeroed: a pass that did not run cannot pass for the other's), and no validation error.
-    const output = device.createBuffer({ size: heads * dv * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    device.pushErrorScope('validation');
-    const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
+    const step = await planStep(device, { heads, kvHeads, headDim: d, valueDim: dv, storage, kind: 'relu', alpha, bias: c.bias, scale,
       sparsity: 'exact', sparsePass, firstFilter: c.filter, fusedKeysPerThread: sparsePass !== 'split' ? c.kpt : undefined, fusedPrefetch: sparsePass !== 'split' ? c.pf : undefined, fusedLeanState: sparsePass !== 'split' ? c.lean : undefined,
-      usedCount: sparsePass !== 'split' ? c.count : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' });
-    const enc = device.createCommandEncoder();
-    plan.encode(enc, { ...bufs, output }, n);
-    device.queue.submit([enc.finish()]);
-    const error = await device.popErrorScope();
-    assert.equal(error, null, `${c.label} ${sparsePass}: ${error?.message}`);
-    const out = new Float32Array(await readBuffer(device, output, heads * dv * 4));
-    const stats = new Uint32Array(await readBuffer(device, plan.stats, heads * 16));
-    output.destroy();
+      usedCount: sparsePass !== 'split' ? c.count : undefined, maxLength: cap, targetWorkgroups: c.target ?? 8, layout: c.paged ? { pageSize } : 'contiguous' },
+      bufs, n, `${c.label} ${sparsePass}`);
+    const { plan, out } = step, stats = new Uint32Array(step.stats);
     if (sparsePass !== 'split') {
       assert.equal(plan.selected, null, `${c.label}: a fused step leaves no id list`);
       assert.equal(plan.firstFilterCandidates, null, `${c.label}: nor candidate lists`);
