@@ -162,15 +162,45 @@ export class WebGpuDecodePlan {
     this.pipelines.endPass();
   }
 
-  /** Rows per KV head of a contiguous K buffer (checked to hold `length`); 0 for the paged layout (its page table, checked). */
+  /**
+   * Rows per KV head of a contiguous K buffer (checked to hold `length`); 0 for the paged layout
+   * (its page table, checked to hold `length`'s pages). WebGPU reads past a buffer's end as zeros
+   * or another of its rows: a short buffer would be a wrong answer, not an error.
+   */
   private capacity(b: Pick<DecodeBuffers, 'keys' | 'pageTable'>, length: number, where: string): number {
     const o = this.options, layout = o.layout ?? 'contiguous';
-    const rowBytes = o.headDim * (o.storage === 'f16' ? 2 : 4);
-    const cap = layout === 'contiguous' ? Math.floor(b.keys.size / (o.kvHeads * rowBytes)) : 0;
-    if (layout === 'contiguous' ? cap < length : !b.pageTable) {
-      throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.${where}: expected ${layout === 'contiguous' ? `keys holding ${length} rows per KV head, got ${cap}` : 'a pageTable buffer for the paged layout'}`);
+    if (typeof layout === 'object') {
+      if (!b.pageTable) throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.${where}: expected a pageTable buffer for the paged layout`);
+      const pages = Math.ceil(length / layout.pageSize);
+      if (b.pageTable.size < 4 * pages) {
+        throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.${where}: expected a pageTable of ${pages} page numbers (${length} positions), got ${b.pageTable.size} bytes`);
+      }
+      return 0;
     }
+    const cap = Math.floor(b.keys.size / (o.kvHeads * this.rowBytes(o.headDim)));
+    if (cap < length) throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.${where}: expected keys holding ${length} rows per KV head, got ${cap}`);
     return cap;
+  }
+
+  /** Bytes of a K or V row of `dim` values as the plan's storage keeps them. */
+  private rowBytes(dim: number): number {
+    return dim * (this.options.storage === 'f16' ? 2 : 4);
+  }
+
+  /**
+   * The step's other buffers, large enough for the plan's shape: queries [heads, headDim] and output
+   * [heads, valueDim] f32, and contiguous values the keys' `cap` rows per KV head (the kernels find
+   * V rows at the keys' stride).
+   */
+  private checkStepBuffers(b: DecodeBuffers, cap: number): void {
+    const o = this.options;
+    const need: [string, GPUBuffer, number][] = [['queries', b.queries, o.heads * o.headDim * 4], ['output', b.output, o.heads * this.valueDim * 4]];
+    if ((o.layout ?? 'contiguous') === 'contiguous') need.push(['values', b.values, o.kvHeads * cap * this.rowBytes(this.valueDim)]);
+    for (const [name, buffer, bytes] of need) {
+      if (buffer.size < bytes) {
+        throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected ${name} of at least ${bytes} bytes${name === 'values' ? ` (${cap} rows per KV head, as keys)` : ''}, got ${buffer.size}`);
+      }
+    }
   }
 
   /** Records attention of the queries over the first `length` positions into `enc` (length ≤ maxLength). */
@@ -180,6 +210,7 @@ export class WebGpuDecodePlan {
       throw new HsrError('BAD_OPTION', `WebGpuDecodePlan.encode: expected 0 ≤ length ≤ maxLength = ${o.maxLength}, got ${describe(length)}`);
     }
     const cap = this.capacity(b, length, 'encode');
+    this.checkStepBuffers(b, cap);
     this.lastDense = this.mode.kind === 'certified' && length <= (o.certifiedDenseMax ?? CERTIFIED_DENSE_MAX);
     this.lastFused = !this.lastDense && this.fused !== null && (o.sparsePass === 'fused' || length <= FUSED_MAX_LENGTH[o.firstFilter ?? 'int8']!);
     if (this.lastFused) { this.encodeFused(enc, b, length, cap); return; }

@@ -160,3 +160,30 @@ test('WebGpuDecodePlan: dense ReLU^α, usedCount \'lanes\' and \'workgroup\' —
       (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && /usedCount/.test(e.message));
   }
 });
+
+test('WebGpuDecodePlan.encode: buffers short of the plan\'s shape (values, queries, output, a page table) are BAD_OPTION, before anything is recorded', async (t) => {
+  const device = await deviceOrSkip(t);
+  if (!device) return;
+  const heads = 4, kvHeads = 2, d = 16, dv = 8, cap = 64, n = 40, pageSize = 16;
+  const buffer = (bytes: number) => device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const refused = (what: RegExp) => (e: unknown) => e instanceof HsrError && e.code === 'BAD_OPTION' && what.test(e.message);
+  const plan = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', kind: 'softmax', maxLength: cap });
+  const good = { queries: buffer(heads * d * 4), keys: buffer(kvHeads * cap * d * 2), values: buffer(kvHeads * cap * dv * 2), output: buffer(heads * dv * 4) };
+  const step = (b: typeof good) => {
+    const enc = device.createCommandEncoder();
+    plan.encode(enc, b, n);
+    return enc.finish();
+  };
+  step(good);
+  // V one row short of the keys' capacity: its rows would be found at the keys' stride.
+  assert.throws(() => step({ ...good, values: buffer(kvHeads * cap * dv * 2 - 16) }), refused(/values of at least 2048 bytes \(64 rows per KV head, as keys\), got 2032/));
+  assert.throws(() => step({ ...good, queries: buffer(heads * d * 4 - 4) }), refused(/queries of at least 256 bytes/));
+  assert.throws(() => step({ ...good, output: buffer(heads * dv * 4 - 4) }), refused(/output of at least 128 bytes/));
+  // Paged: a page table of 2 pages for 40 positions (3 pages of 16), in encode and in encodeQuantize.
+  const paged = WebGpuDecodePlan.create(device, { heads, kvHeads, headDim: d, valueDim: dv, storage: 'f16', kind: 'relu', sparsity: 'exact', maxLength: cap, layout: { pageSize } });
+  const pool = { ...good, pageTable: buffer(8) };
+  assert.throws(() => paged.encode(device.createCommandEncoder(), pool, n), refused(/pageTable of 3 page numbers \(40 positions\), got 8 bytes/));
+  assert.throws(() => paged.encodeQuantize(device.createCommandEncoder(), pool, 0, n), refused(/encodeQuantize: expected a pageTable of 3 page numbers/));
+  paged.encode(device.createCommandEncoder(), { ...pool, pageTable: buffer(12) }, n);
+  for (const p of [plan, paged]) p.destroy();
+});
